@@ -1,0 +1,70 @@
+"""Working-day arithmetic for the workflows (期限计算), as activities.
+
+Deadlines are computed here, never in workflow code, so that loading a new holiday
+schedule cannot break the replay of running cases: the result of each computation is in
+the workflow's history, and a calendar change reaches a workflow as a `recompute` update.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date
+
+from sqlmodel import Session, select
+from temporalio import activity
+
+from banjian.calendar import WorkingCalendar, YearSchedule
+from banjian.contracts import Deadlines, PauseRequest, PlanRequest
+from banjian.db import CalendarYear
+
+
+def load_calendar(session: Session) -> WorkingCalendar:
+    """The calendar in force: administrators' overrides, then official data, then provisional rules."""
+    rows = session.exec(select(CalendarYear)).all()
+    return WorkingCalendar({r.year: YearSchedule.from_json(r.schedule, source="override") for r in rows})
+
+
+def plan(cal: WorkingCalendar, req: PlanRequest) -> Deadlines:
+    """Every due date of a case from the days its clocks started on (start day excluded)."""
+    touched: list[date] = [req.received_on]
+    out: dict = {"acceptance_due": cal.add_limit(req.received_on, req.acceptance_limit.value,
+                                                 req.acceptance_limit.unit)}
+    touched.append(out["acceptance_due"])
+    if req.accepted_on is not None and req.promised_limit and req.statutory_limit:
+        extra = req.extra_working_days
+        promised = cal.add_limit(req.accepted_on, req.promised_limit.value, req.promised_limit.unit)
+        statutory = cal.add_limit(req.accepted_on, req.statutory_limit.value, req.statutory_limit.unit)
+        out["promised_due"] = cal.add_working_days(promised, extra) if extra else promised
+        out["statutory_due"] = cal.add_working_days(statutory, extra) if extra else statutory
+        out["notice_on"] = cal.working_day_before(out["promised_due"], req.notice_days)
+        touched += [out["promised_due"], out["statutory_due"]]
+    if req.step_started_on is not None and req.step_limit is not None:
+        step_due = cal.add_limit(req.step_started_on, req.step_limit.value, req.step_limit.unit)
+        if req.step_extra_working_days:
+            step_due = cal.add_working_days(step_due, req.step_extra_working_days)
+        out["step_due"] = step_due
+        touched.append(step_due)
+    if req.decided_on is not None and req.delivery_limit is not None:
+        out["delivery_due"] = cal.add_limit(req.decided_on, req.delivery_limit.value, req.delivery_limit.unit)
+        touched.append(out["delivery_due"])
+    return Deadlines(**out, provisional=cal.is_provisional(*touched))
+
+
+class CalendarActivities:
+    """Deadline activities; the constructor takes the session factory of the read model."""
+
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
+        self.session_factory = session_factory
+
+    def _calendar(self) -> WorkingCalendar:
+        with self.session_factory() as session:
+            return load_calendar(session)
+
+    @activity.defn(name="plan_deadlines")
+    def plan_deadlines(self, req: PlanRequest) -> Deadlines:
+        """Due dates for acceptance, promised and statutory limits, the current step and delivery."""
+        return plan(self._calendar(), req)
+
+    @activity.defn(name="count_working_days")
+    def count_working_days(self, req: PauseRequest) -> int:
+        """Working days in (start, end]: how far a pause pushes the deadlines."""
+        return self._calendar().working_days_between(req.start, req.end)

@@ -1,0 +1,64 @@
+"""Dependencies of the routes: the services built at start-up, the database session, the caller."""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import OAuth2PasswordBearer
+from sqlmodel import Session
+
+from api.service import CaseService
+from banjian.auth import Tokens, actor_of
+from banjian.catalog import Catalog
+from banjian.contracts import Actor
+from banjian.db import User
+from banjian.enums import Role
+from banjian.errors import Forbidden, Unauthorised
+from banjian.settings import Settings
+
+oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    with request.app.state.sessions() as session:
+        yield session
+
+
+def get_cases(request: Request) -> CaseService:
+    return request.app.state.cases
+
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def current_user(request: Request, token: Annotated[str | None, Depends(oauth2)]) -> Actor:
+    token = token or request.cookies.get("banjian_token")
+    if not token:
+        raise Unauthorised("not_authenticated", "请先登录", "not logged in")
+    tokens: Tokens = request.app.state.tokens
+    username = tokens.subject(token)
+    with request.app.state.sessions() as session:
+        user = session.get(User, username)
+        if user is None or not user.active:
+            raise Unauthorised("invalid_token", "用户不存在或已停用", "the user no longer exists")
+        return actor_of(user)
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+SessionDep = Annotated[Session, Depends(get_session)]
+CasesDep = Annotated[CaseService, Depends(get_cases)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+CurrentUser = Annotated[Actor, Depends(current_user)]
+
+
+def require(actor: Actor, *roles: Role) -> None:
+    """403 unless the caller has one of `roles`."""
+    if not actor.has(*roles):
+        raise Forbidden("forbidden_role", f"需要以下角色之一：{'、'.join(roles)}",
+                        f"needs one of the roles: {', '.join(roles)}")

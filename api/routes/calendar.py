@@ -1,0 +1,30 @@
+"""The working-day calendar: read a year, load an administrator's schedule."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Body, Request
+
+from activities.calendar import load_calendar
+from api.deps import CurrentUser, SessionDep, require
+from banjian.calendar_admin import recompute_open_cases, store_year
+from banjian.enums import Role
+
+router = APIRouter(prefix="/api/calendar", tags=["calendar"])
+
+
+@router.get("/{year}")
+def get_year(year: int, _: CurrentUser, session: SessionDep) -> dict:
+    """The schedule in force for a year (override, official or provisional)."""
+    sched = load_calendar(session).schedule(year)
+    return {**sched.to_json(), "source": sched.source}
+
+
+@router.put("/{year}")
+async def put_year(year: int, request: Request, actor: CurrentUser, body: dict[str, Any] = Body(...)) -> dict:
+    """Load a year's schedule (admin); open cases re-compute their deadlines before this answers."""
+    require(actor, Role.ADMIN)
+    state = request.app.state
+    sched = store_year(state.sessions, year, body, actor.username)
+    n = await recompute_open_cases(state.client, state.sessions, f"{year} 年工作日历已更新")
+    return {**sched.to_json(), "source": "override", "recomputed_cases": n}

@@ -1,0 +1,89 @@
+"""Cases: apply, read, search, act, and the full history."""
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Header, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.deps import CasesDep, CurrentUser
+
+router = APIRouter(prefix="/api", tags=["cases"])
+
+
+class ApplicantIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["citizen", "organisation"]
+    id_number: str = Field(min_length=1, max_length=32)
+    name: str = Field(min_length=1, max_length=200)
+
+
+class MaterialIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1)
+    file_id: str | None = None
+    licence_id: str | None = None
+
+
+class Application(BaseModel):
+    """POST /api/cases."""
+
+    model_config = ConfigDict(extra="forbid")
+    item_code: str = Field(min_length=1)
+    applicant: ApplicantIn
+    form: dict[str, Any] = {}
+    materials: list[MaterialIn] = []
+    channel: Literal["web", "window", "mobile"] = "web"
+    idempotency_key: str | None = Field(default=None, max_length=128)
+
+
+class ActionBody(BaseModel):
+    """POST /api/cases/{id}/actions."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: str = Field(min_length=1)
+    comment: str | None = Field(default=None, max_length=4000)
+    data: dict[str, Any] = {}
+
+
+@router.post("/cases", status_code=201)
+async def apply(body: Application, actor: CurrentUser, cases: CasesDep) -> JSONResponse:
+    """Apply for an item (an applicant as themself, or a clerk at the window on someone's behalf)."""
+    case, created = await cases.submit(actor, body.model_dump())
+    return JSONResponse(case, status_code=201 if created else 200)
+
+
+@router.get("/cases")
+def search(actor: CurrentUser, cases: CasesDep, status: str | None = None, item_code: str | None = None,
+           department: str | None = None, warning: str | None = None, applicant: str | None = None,
+           q: str | None = None, kind: str | None = None, limit: int = Query(50, ge=1, le=500),
+           offset: int = Query(0, ge=0)) -> dict:
+    """Cases the caller may see, newest first."""
+    return cases.search(actor, status, item_code, department, warning, applicant, q, kind, limit, offset)
+
+
+@router.get("/cases/{case_id}")
+def get_case(case_id: str, actor: CurrentUser, cases: CasesDep) -> dict:
+    return cases.get(actor, case_id)
+
+
+@router.post("/cases/{case_id}/actions")
+async def act(case_id: str, body: ActionBody, actor: CurrentUser, cases: CasesDep,
+              x_request_id: str | None = Header(default=None)) -> dict:
+    """Post an action; checked 403 → 409 → 422 before anything changes. A retry with the same
+    `X-Request-Id` header is applied once."""
+    return await cases.act(actor, case_id, body.action, body.comment, body.data, request_id=x_request_id)
+
+
+@router.get("/cases/{case_id}/history")
+def history(case_id: str, actor: CurrentUser, cases: CasesDep) -> list[dict]:
+    """The full ordered history, system events included."""
+    return cases.history(actor, case_id)
+
+
+@router.get("/tasks")
+def tasks(actor: CurrentUser, cases: CasesDep, scope: str = "mine", limit: int = Query(100, ge=1, le=1000),
+          offset: int = Query(0, ge=0)) -> dict:
+    """The caller's inbox, earliest due first."""
+    return cases.tasks(actor, scope, limit, offset)

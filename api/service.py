@@ -1,0 +1,323 @@
+"""The application layer behind the routes: submitting cases, posting actions, reading cases.
+
+The workflow decides; this module only checks what must be checked before a workflow is
+reached (who may see a case, the application form), talks to Temporal, and reads the read model.
+"""
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Callable
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, func, or_, select
+from temporalio.client import (
+    Client,
+    WithStartWorkflowOperation,
+    WorkflowUpdateFailedError,
+    WorkflowUpdateRPCTimeoutOrCancelledError,
+)
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError
+from temporalio.service import RPCError, RPCStatusCode
+
+from activities.calendar import load_calendar
+from api.views import case_json, history_json
+from banjian.catalog import Catalog
+from banjian.contracts import ActionInput, Actor, Applicant, CaseInput, CaseState, MaterialRef
+from banjian.db import Case, CaseEvent, IdempotencyKey, Task, User
+from banjian.enums import Action, Channel, IdKind, Role
+from banjian.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, from_application_error
+from banjian.ids import IdError, validate_id
+from banjian.items.schema import ItemDefinition
+from banjian.settings import Settings
+from banjian.timefmt import CHINA
+from workflows.case import CaseWorkflow
+
+READ_ALL_ROLES = (Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
+
+
+def workflow_id(case_id: str) -> str:
+    return f"case-{case_id}"
+
+
+def new_case_id(today: date) -> str:
+    """A unified case number (统一受理号码): date of receipt and a random serial."""
+    return f"{today:%Y%m%d}{secrets.randbelow(10**8):08d}"
+
+
+class Outcome(Exception):
+    """Temporal did not answer in time: the action may or may not have been applied."""
+
+
+def map_update_error(err: Exception) -> DomainError:
+    cause = err.cause if isinstance(err, WorkflowUpdateFailedError) else err
+    if isinstance(cause, ApplicationError):
+        mapped = from_application_error(cause.type, list(cause.details))
+        if mapped is not None:
+            return mapped
+    raise err
+
+
+class CaseService:
+    def __init__(self, settings: Settings, client: Client, session_factory: Callable[[], Session],
+                 catalog: Catalog) -> None:
+        self.settings = settings
+        self.client = client
+        self.sessions = session_factory
+        self.catalog = catalog
+
+    # ---- visibility ---------------------------------------------------------------------------
+    def can_see(self, actor: Actor, row: Case) -> bool:
+        if actor.has(*READ_ALL_ROLES) and (actor.department is None or actor.department == row.department):
+            return True
+        if actor.has(Role.APPLICANT) and row.applicant_username == actor.username:
+            return True
+        return actor.department is not None and actor.department == row.department and not actor.has(Role.APPLICANT)
+
+    def visible_filter(self, actor: Actor):
+        """A SQL condition selecting the cases `actor` may see."""
+        conds = []
+        if actor.has(*READ_ALL_ROLES):
+            if actor.department is None:
+                return None
+            conds.append(Case.department == actor.department)
+        if actor.has(Role.APPLICANT):
+            conds.append(Case.applicant_username == actor.username)
+        if actor.department is not None:
+            conds.append(Case.department == actor.department)
+        return or_(*conds) if conds else Case.id == "\0"
+
+    def row(self, session: Session, actor: Actor, case_id: str) -> Case:
+        row = session.get(Case, case_id)
+        if row is None or not self.can_see(actor, row):
+            raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="id")
+        return row
+
+    # ---- reading -------------------------------------------------------------------------------
+    def render(self, session: Session, actor: Actor, row: Case, state: CaseState | None = None,
+               with_history: bool = True) -> dict[str, Any]:
+        state = state or CaseState.model_validate(row.snapshot)
+        item = self.catalog.effective(state.item_code, state.item_version, state.department,
+                                      state.parent_id is not None)
+        history = None
+        if state.history:
+            history = [history_json(h.model_dump()) for h in state.history]
+        elif with_history:
+            events = session.exec(select(CaseEvent).where(CaseEvent.case_id == row.id)
+                                  .order_by(col(CaseEvent.seq))).all()
+            history = [history_json(e.model_dump()) for e in events]
+        else:
+            history = []
+        return case_json(state, item, actor, load_calendar(session), recorded_at=row.recorded_at,
+                         history=history)
+
+    def get(self, actor: Actor, case_id: str) -> dict[str, Any]:
+        with self.sessions() as session:
+            return self.render(session, actor, self.row(session, actor, case_id))
+
+    def history(self, actor: Actor, case_id: str) -> list[dict[str, Any]]:
+        with self.sessions() as session:
+            row = self.row(session, actor, case_id)
+            events = session.exec(select(CaseEvent).where(CaseEvent.case_id == row.id)
+                                  .order_by(col(CaseEvent.seq))).all()
+            return [history_json(e.model_dump()) for e in events]
+
+    def search(self, actor: Actor, status: str | None, item_code: str | None, department: str | None,
+               warning: str | None, applicant: str | None, q: str | None, kind: str | None,
+               limit: int, offset: int) -> dict[str, Any]:
+        with self.sessions() as session:
+            stmt = select(Case)
+            vis = self.visible_filter(actor)
+            if vis is not None:
+                stmt = stmt.where(vis)
+            for column, value in ((Case.status, status), (Case.item_code, item_code),
+                                  (Case.department, department), (Case.warning, warning), (Case.kind, kind)):
+                if value:
+                    stmt = stmt.where(column == value)
+            if applicant:
+                stmt = stmt.where(or_(Case.applicant_id_number == applicant, Case.applicant_username == applicant))
+            if q:
+                like = f"%{q}%"
+                stmt = stmt.where(or_(col(Case.id).like(like), col(Case.applicant_name).like(like),
+                                      col(Case.item_name).like(like)))
+            total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+            rows = session.exec(stmt.order_by(col(Case.submitted_at).desc()).offset(offset).limit(limit)).all()
+            return {"items": [self.render(session, actor, r, with_history=False) for r in rows], "total": total}
+
+    def tasks(self, actor: Actor, scope: str, limit: int, offset: int) -> dict[str, Any]:
+        with self.sessions() as session:
+            stmt = select(Task)
+            if actor.department is not None:
+                stmt = stmt.where(Task.department == actor.department)
+            elif not actor.has(*READ_ALL_ROLES):
+                return {"items": [], "total": 0}
+            rows = session.exec(stmt.order_by(col(Task.due).is_(None), col(Task.due), col(Task.case_id))).all()
+            roles = {r.value for r in actor.roles}
+            if scope == "mine":
+                rows = [t for t in rows if roles & set(t.roles) and t.claimed_by in (None, actor.username)]
+            elif scope == "claimed_by_others":
+                rows = [t for t in rows if t.claimed_by not in (None, actor.username)]
+            elif scope != "department":
+                raise Invalid("invalid_choice", "scope 应为 mine、department 或 claimed_by_others",
+                              "scope must be mine, department or claimed_by_others", field="scope")
+            page = rows[offset:offset + limit]
+            return {"items": [{
+                "case_id": t.case_id, "item_code": t.item_code, "item_name": t.item_name, "status": t.status,
+                "step": {"id": t.step_id, "name": t.step_name, "role": t.step_role} if t.step_id else None,
+                "due": t.due.isoformat() if t.due else None, "warning": t.warning, "claimed_by": t.claimed_by,
+                "roles": t.roles, "parent_id": t.parent_id} for t in page], "total": len(rows)}
+
+    # ---- submitting ------------------------------------------------------------------------------
+    def check_application(self, actor: Actor, item: ItemDefinition, body: dict[str, Any]) -> tuple[Applicant, Channel]:
+        """Who applies and how: an applicant only as themself; a clerk of the item's department for anyone."""
+        a = body["applicant"]
+        kind = IdKind(a["kind"])
+        try:
+            id_number = validate_id(kind.value, a["id_number"])
+        except IdError as e:
+            raise Invalid(e.code, e.message, e.message_en, field="applicant.id_number") from None
+        if actor.has(Role.APPLICANT) and not actor.has(Role.CLERK):
+            if id_number != (actor.id_number or ""):
+                raise Forbidden("apply_as_self", "申请人只能以本人身份申请",
+                                "an applicant may only apply as themself", field="applicant.id_number")
+            owner, channel = actor.username, Channel(body.get("channel") or "web")
+            if channel == Channel.WINDOW:
+                channel = Channel.WEB
+        elif actor.has(Role.CLERK):
+            if actor.department != item.department:
+                raise Forbidden("forbidden_department", "只能代理本部门事项的申请",
+                                "a clerk files applications for their own department's items only", field="item_code")
+            owner, channel = self._owner_of(id_number), Channel.WINDOW
+        else:
+            raise Forbidden("forbidden_role", "只有申请人或窗口人员可以提交申请",
+                            "only an applicant or a window clerk may apply", field=None)
+        if kind not in item.service_object:
+            objs = "、".join("自然人" if o == IdKind.CITIZEN else "法人" for o in item.service_object)
+            raise Invalid("wrong_service_object", f"本事项的服务对象为：{objs}",
+                          f"this item serves: {', '.join(item.service_object)}", field="applicant.kind")
+        if item.status != "active":
+            raise Conflict("item_inactive", "本事项当前不受理申请", "the item does not take applications now",
+                           field="item_code")
+        return Applicant(kind=kind, id_number=id_number, name=a["name"], username=owner), channel
+
+    def _owner_of(self, id_number: str) -> str | None:
+        with self.sessions() as session:
+            user = session.exec(select(User).where(User.id_number == id_number)).first()
+            return user.username if user else None
+
+    @staticmethod
+    def check_form(item: ItemDefinition, form: dict[str, Any], materials: list[dict[str, Any]]) -> list[MaterialRef]:
+        known = {f.name: f for f in item.form}
+        for name in form:
+            if name not in known:
+                raise Invalid("unknown_field", f"本事项的申请表没有字段 {name}", f"the form has no field {name}",
+                              field=f"form.{name}")
+        for f in item.form:
+            value = form.get(f.name)
+            if value is None or value == "":
+                if f.required:
+                    raise Invalid("missing_required", f"缺少必填项：{f.label}", f"required field missing: {f.name}",
+                                  field=f"form.{f.name}")
+                continue
+            ok = {"text": isinstance(value, str), "number": isinstance(value, int | float) and not isinstance(value, bool),
+                  "boolean": isinstance(value, bool), "choice": value in (f.choices or []),
+                  "date": isinstance(value, str) and _is_date(value)}[f.type]
+            if not ok:
+                rule = {"text": "文本", "number": "数字", "boolean": "是或否", "date": "日期（YYYY-MM-DD）",
+                        "choice": "以下之一：" + "、".join(f.choices or [])}[f.type]
+                raise Invalid("invalid_value", f"{f.label}应为{rule}", f"form.{f.name} must be a {f.type}"
+                              + (f" ({', '.join(f.choices or [])})" if f.type == "choice" else ""),
+                              field=f"form.{f.name}")
+        refs: list[MaterialRef] = []
+        seen: set[str] = set()
+        for i, m in enumerate(materials):
+            name = m.get("name")
+            if item.material(name) is None:
+                raise Invalid("unknown_material", f"本事项不需要材料：{name}", f"the item asks for no material {name!r}",
+                              field=f"materials[{i}].name")
+            if name in seen:
+                raise Invalid("duplicate_material", f"材料重复：{name}", f"material given twice: {name}",
+                              field=f"materials[{i}].name")
+            seen.add(name)
+            refs.append(MaterialRef(name=name, file_id=m.get("file_id"), licence_id=m.get("licence_id")))
+        for m in item.materials:
+            if m.required and m.name not in seen:
+                raise Invalid("material_missing", f"缺少必需材料：{m.name}", f"required material missing: {m.name}",
+                              field="materials")
+        return refs
+
+    async def submit(self, actor: Actor, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Apply for an item. Returns (case, created); the same idempotency key returns the same case."""
+        try:
+            item = self.catalog.current(body["item_code"])
+        except NotFound as e:
+            raise Invalid(e.code, e.message, e.message_en, field="item_code") from None
+        applicant, channel = self.check_application(actor, item, body)
+        materials = self.check_form(item, body.get("form") or {}, body.get("materials") or [])
+        key = body.get("idempotency_key")
+        case_id = new_case_id(datetime.now(CHINA).date())
+        if key:
+            with self.sessions() as session:
+                session.add(IdempotencyKey(key=f"{actor.username}\0{key}", case_id=case_id,
+                                           created_at=datetime.now(UTC)))
+                try:
+                    session.commit()
+                except IntegrityError:
+                    session.rollback()
+                    existing = session.get(IdempotencyKey, f"{actor.username}\0{key}")
+                    case_id = existing.case_id
+                    if session.get(Case, case_id) is not None:
+                        return self.get(actor, case_id), False
+        inp = CaseInput(case_id=case_id, item=item, department=item.department, applicant=applicant,
+                        form=body.get("form") or {}, materials=materials, channel=channel, submitted_by=actor)
+        start = WithStartWorkflowOperation(
+            CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
+            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        state = await self.client.execute_update_with_start_workflow(
+            CaseWorkflow.open, start_workflow_operation=start, id=f"open-{case_id}")
+        with self.sessions() as session:
+            row = session.get(Case, case_id)
+            return self.render(session, actor, row, state), True
+
+    # ---- acting ------------------------------------------------------------------------------------
+    async def act(self, actor: Actor, case_id: str, action: str, comment: str | None, data: dict[str, Any],
+                  request_id: str | None = None) -> dict[str, Any]:
+        with self.sessions() as session:
+            row = self.row(session, actor, case_id)
+            if action in (Action.ASSIGN, Action.TRANSFER) and isinstance(data.get("username"), str):
+                self._check_assignee(session, row, data["username"])
+        handle = self.client.get_workflow_handle(workflow_id(case_id))
+        try:
+            state = await handle.execute_update(
+                CaseWorkflow.act, ActionInput(action=action, actor=actor, comment=comment, data=data or {}),
+                id=request_id or f"{action}-{uuid.uuid4().hex}")
+        except WorkflowUpdateFailedError as e:
+            raise map_update_error(e) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise Outcome() from None
+        except RPCError as e:
+            if e.status == RPCStatusCode.NOT_FOUND:
+                raise Conflict("case_closed", "办件流程已结束，不能再操作", "the case's process has ended",
+                               field="action") from None
+            raise
+        with self.sessions() as session:
+            row = session.get(Case, case_id)
+            return self.render(session, actor, row, state)
+
+    def _check_assignee(self, session: Session, row: Case, username: str) -> None:
+        user = session.get(User, username)
+        if user is None or user.department != row.department or not user.active:
+            raise Invalid("unknown_user", f"本部门没有用户 {username}", f"no user {username} in department {row.department}",
+                          field="data.username")
+
+
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+        return True
+    except ValueError:
+        return False

@@ -1,0 +1,115 @@
+"""The JSON shapes of the public contract, built from workflow state and read-model rows."""
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from banjian import rules
+from banjian.calendar import WorkingCalendar
+from banjian.contracts import Actor, CaseState
+from banjian.enums import CLOSED
+from banjian.items.schema import ItemDefinition
+from banjian.timefmt import china_date, iso_at
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
+def case_clock_now(state: CaseState, recorded_at: datetime | None) -> datetime:
+    """The case's own clock now: its last recorded workflow time plus the wall time since then
+    (equal to the wall clock outside simulation; ahead of it after a simulated advance)."""
+    if recorded_at is None:
+        return _aware(state.clock_at)
+    return _aware(state.clock_at) + (datetime.now(UTC) - _aware(recorded_at))
+
+
+def working_days_used(state: CaseState, cal: WorkingCalendar, now: datetime) -> int:
+    """Working days counted on the review clock: since acceptance, less paused days."""
+    if state.accepted_at is None:
+        return 0
+    end = state.decided_at or (state.concluded_at if state.status in CLOSED else None) or now
+    if state.clock.paused and state.clock.paused_since:
+        end = min(end, _aware(state.clock.paused_since))
+    used = cal.working_days_between(china_date(state.accepted_at), china_date(end))
+    return max(0, used - state.clock.paused_working_days)
+
+
+def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: WorkingCalendar | None,
+              recorded_at: datetime | None = None, history: list[dict] | None = None,
+              sub_cases: list[dict] | None = None) -> dict[str, Any]:
+    """GET /api/cases/{id} for `actor`."""
+    d = state.deadlines
+    now = case_clock_now(state, recorded_at)
+    used = working_days_used(state, cal, now) if cal else state.clock.working_days_used
+    step = state.current_step
+    return {
+        "id": state.id,
+        "item_code": state.item_code,
+        "item_version": state.item_version,
+        "item_name": state.item_name,
+        "kind": state.kind,
+        "status": state.status.value,
+        "applicant": state.applicant.model_dump(mode="json", exclude={"username"}),
+        "department": state.department,
+        "channel": state.channel.value,
+        "parent_id": state.parent_id,
+        "submitted_at": iso_at(state.submitted_at),
+        "received_at": iso_at(state.received_at),
+        "accepted_at": iso_at(state.accepted_at),
+        "decided_at": iso_at(state.decided_at),
+        "delivered_at": iso_at(state.delivered_at),
+        "concluded_at": iso_at(state.concluded_at),
+        "deadlines": {
+            "acceptance_due": _date(d.acceptance_due),
+            "promised_due": _date(d.promised_due),
+            "statutory_due": _date(d.statutory_due),
+            "step_due": _date(d.step_due),
+            "delivery_due": _date(d.delivery_due),
+            "provisional": d.provisional,
+        },
+        "clock": {"working_days_used": used, "paused": state.clock.paused,
+                  "extended_days": state.clock.extended_days,
+                  "paused_working_days": state.clock.paused_working_days},
+        "warnings": [{"level": w.level.value, "cause": w.cause.value, "step_id": w.step_id, "at": iso_at(w.at),
+                      "reason": w.reason} for w in state.warnings],
+        "current_step": {"id": step.id, "name": step.name, "role": step.role.value} if step else None,
+        "claimed_by": state.claimed_by,
+        "allowed_actions": rules.allowed_actions(item, state, actor) if actor else [],
+        "missing_materials": state.missing_materials,
+        "materials": [m.model_dump(mode="json") for m in state.materials],
+        "form": state.form,
+        "special_procedure": state.special_procedure.model_dump(mode="json") if state.special_procedure else None,
+        "extension": state.extension.model_dump(mode="json") if state.extension else None,
+        "sub_cases": sub_cases if sub_cases is not None else (
+            [sc.model_dump(mode="json") for sc in state.sub_cases] if state.sub_cases is not None else None),
+        "result": state.result.model_dump(mode="json", exclude_none=True) if state.result else None,
+        "delivery": state.delivery,
+        "rating": state.rating or None,
+        "history": history if history is not None else [history_json(h.model_dump()) for h in state.history],
+    }
+
+
+def _date(d) -> str | None:
+    return d.isoformat() if d else None
+
+
+def history_json(h: dict[str, Any]) -> dict[str, Any]:
+    """One history entry as the contract shows it."""
+    return {"seq": h["seq"], "at": iso_at(h["at"]), "actor": h["actor"], "role": h["role"],
+            "department": h.get("department"), "action": h["action"], "comment": h.get("comment"),
+            "data": h.get("data") or {}}
+
+
+def item_summary(item: ItemDefinition) -> dict[str, Any]:
+    """One row of GET /api/items."""
+    return {
+        "code": item.code, "name": item.name, "version": item.version, "type": item.type,
+        "department": item.department, "kind": item.kind.value,
+        "promised_limit": item.promised_limit.model_dump(mode="json"),
+        "statutory_limit": item.statutory_limit.model_dump(mode="json"),
+        "site_visits": item.channels.site_visits,
+        "online": item.channels.web or item.channels.mobile,
+        "service_object": [o.value for o in item.service_object],
+        "level": item.level,
+    }

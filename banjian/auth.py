@@ -1,0 +1,92 @@
+"""Users and tokens: argon2 password hashes, signed bearer tokens, and the user registry."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+
+import jwt
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session
+
+from banjian.contracts import Actor
+from banjian.db import Department, User
+from banjian.enums import STAFF_ROLES, IdKind, Role
+from banjian.errors import Invalid, NotFound, Unauthorised
+from banjian.ids import IdError, validate_id
+
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(username=user.username, roles=[Role(r) for r in user.roles], department=user.department,
+                 display_name=user.display_name, id_number=user.id_number)
+
+
+class Tokens:
+    """HS256 bearer tokens signed with the data dir's secret key."""
+
+    def __init__(self, secret: str, ttl_seconds: int) -> None:
+        self.secret, self.ttl = secret, ttl_seconds
+
+    def issue(self, username: str) -> str:
+        now = datetime.now(UTC)
+        return jwt.encode({"sub": username, "iat": now, "exp": now + timedelta(seconds=self.ttl)},
+                          self.secret, algorithm="HS256")
+
+    def subject(self, token: str) -> str:
+        try:
+            return jwt.decode(token, self.secret, algorithms=["HS256"])["sub"]
+        except jwt.PyJWTError:
+            raise Unauthorised("invalid_token", "登录已失效，请重新登录", "the token is invalid or expired") from None
+
+
+def add_user(session_factory: Callable[[], Session], username: str, password: str, roles: list[str],
+             department: str | None = None, id_number: str | None = None, name: str | None = None,
+             id_kind: str | None = None) -> User:
+    """Create or replace a user, checking roles, department and identity number."""
+    if not username or len(username) > 64:
+        raise Invalid("invalid_username", "用户名须为 1 至 64 个字符", "username must be 1 to 64 characters", "username")
+    if len(password) < 8:
+        raise Invalid("weak_password", "密码至少 8 位", "the password needs at least 8 characters", "password")
+    try:
+        parsed = [Role(r) for r in roles]
+    except ValueError as e:
+        raise Invalid("unknown_role", f"未知角色：{e}", f"unknown role: {e}", "role") from None
+    if not parsed or Role.SYSTEM in parsed:
+        raise Invalid("unknown_role", "至少指定一个角色", "give at least one role", "role")
+    if any(r in STAFF_ROLES for r in parsed) and not department:
+        raise Invalid("department_required", "窗口和审批人员必须属于一个部门",
+                      "staff roles need a department", "department")
+    if id_number:
+        if id_kind is None:
+            id_kind = IdKind.CITIZEN.value if len(id_number) == 18 and id_number[:17].isdigit() else IdKind.ORGANISATION.value
+        try:
+            id_number = validate_id(id_kind, id_number)
+        except IdError as e:
+            raise Invalid(e.code, e.message, e.message_en, "id_number") from None
+    with session_factory() as session:
+        if department and session.get(Department, department) is None:
+            raise NotFound("unknown_department", f"部门 {department} 不存在", f"no department {department}", "department")
+        user = session.get(User, username) or User(username=username, password_hash="", created_at=datetime.now(UTC))
+        user.password_hash = hash_password(password)
+        user.roles = [r.value for r in parsed]
+        user.department = department
+        user.display_name = name or user.display_name or username
+        user.id_number = id_number
+        user.id_kind = id_kind if id_number else None
+        session.add(user)
+        session.commit()
+        session.refresh(user)
+        return user

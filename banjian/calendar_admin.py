@@ -1,0 +1,71 @@
+"""Loading a year's holiday schedule: store it, then tell every open case to re-plan."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlmodel import Session, select
+from temporalio.client import Client
+
+from banjian.calendar import YearSchedule
+from banjian.db import CalendarYear, Case, make_engine
+from banjian.enums import CLOSED
+from banjian.errors import Invalid
+from banjian.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def store_year(sessions: Callable[[], Session], year: int, body: dict[str, Any], actor: str) -> YearSchedule:
+    """Validate and store an administrator's schedule for `year`."""
+    sched = YearSchedule.from_json({**body, "year": body.get("year", year)})
+    if sched.year != year:
+        raise Invalid("year_mismatch", "请求体中的年份与路径不一致", "the body's year differs from the path", field="year")
+    with sessions() as session:
+        row = session.get(CalendarYear, year) or CalendarYear(year=year, schedule={}, loaded_at=datetime.now(UTC))
+        row.schedule, row.loaded_at, row.loaded_by = sched.to_json(), datetime.now(UTC), actor
+        session.add(row)
+        session.commit()
+    return sched
+
+
+async def recompute_open_cases(client: Client, sessions: Callable[[], Session], reason: str) -> int:
+    """Every open case re-plans its deadlines (its timers move). Returns how many were told."""
+    from workflows.case import CaseWorkflow
+
+    with sessions() as session:
+        ids = session.exec(select(Case.id).where(Case.status.not_in([s.value for s in CLOSED]))).all()
+    gate = asyncio.Semaphore(16)
+
+    async def one(case_id: str) -> None:
+        async with gate:
+            try:
+                await client.get_workflow_handle(f"case-{case_id}").execute_update(CaseWorkflow.recompute, reason)
+            except Exception as e:  # a case that closed meanwhile has nothing to re-plan
+                log.info("case %s not re-planned: %s", case_id, e)
+
+    await asyncio.gather(*(one(i) for i in ids))
+    return len(ids)
+
+
+async def load_year(settings: Settings, year: int, body: dict[str, Any], actor: str) -> int:
+    """The CLI's `calendar load`: store the year, then re-plan open cases if Temporal is reachable."""
+    from banjian.migrate import upgrade
+    from banjian.temporal import connect
+
+    engine = make_engine(settings.db_url)
+    upgrade(engine)
+
+    def sessions() -> Session:
+        return Session(engine, expire_on_commit=False)
+
+    store_year(sessions, year, body, actor)
+    try:
+        client = await asyncio.wait_for(connect(settings), timeout=5)
+    except Exception:
+        log.warning("Temporal is not reachable: open cases re-plan when they next change")
+        return 0
+    return await recompute_open_cases(client, sessions, f"{year} 年工作日历已更新")

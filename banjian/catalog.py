@@ -1,0 +1,143 @@
+"""The item catalogue: storing immutable definition versions and reading them back (cached)."""
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime
+from functools import lru_cache
+from pathlib import Path
+
+from sqlmodel import Session, col, select
+
+from banjian.db import Department, Item, ItemVersion
+from banjian.errors import Conflict, DomainError, Invalid, NotFound
+from banjian.items.schema import ItemDefinition
+from banjian.items.validate import Problem, load_directory, validate_definition
+from banjian.rules import effective_item
+
+
+def digest(definition: ItemDefinition) -> str:
+    body = json.dumps(definition.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(body.encode()).hexdigest()
+
+
+class DefinitionProblems(Invalid):
+    """A definition that breaks rules: every problem with its path."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        first = problems[0]
+        super().__init__("invalid_definition", "；".join(f"{p.path}: {p.message}" for p in problems),
+                         "; ".join(f"{p.path}: {p.message_en}" for p in problems), field=first.path)
+        self.problems = problems
+
+    def detail(self) -> dict:
+        return {**super().detail(), "problems": [p.__dict__ for p in self.problems]}
+
+
+class Catalog:
+    """Item definitions in the read model. Versions are immutable: a case runs on its version."""
+
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
+        self.session_factory = session_factory
+        self._version = lru_cache(maxsize=512)(self._load_version)
+
+    def _load_version(self, code: str, version: int) -> ItemDefinition:
+        with self.session_factory() as session:
+            row = session.exec(select(ItemVersion).where(ItemVersion.code == code,
+                                                         ItemVersion.version == version)).first()
+            if row is None:
+                raise NotFound("item_not_found", f"事项 {code} 第 {version} 版不存在",
+                               f"item {code} version {version} does not exist", field="item_code")
+            return ItemDefinition.model_validate(row.definition)
+
+    def version(self, code: str, version: int) -> ItemDefinition:
+        return self._version(code, version)
+
+    def effective(self, code: str, version: int, department: str, is_sub_case: bool) -> ItemDefinition:
+        return effective_item(self.version(code, version), department, is_sub_case)
+
+    def current(self, code: str) -> ItemDefinition:
+        with self.session_factory() as session:
+            item = session.get(Item, code)
+            if item is None:
+                raise NotFound("item_not_found", f"事项 {code} 不存在", f"no item {code}", field="item_code")
+            version = item.current_version
+        return self.version(code, version)
+
+    def versions(self, code: str) -> list[dict]:
+        with self.session_factory() as session:
+            rows = session.exec(select(ItemVersion).where(ItemVersion.code == code)
+                                .order_by(col(ItemVersion.version))).all()
+            return [{"version": r.version, "created_at": r.created_at, "created_by": r.created_by,
+                     "digest": r.digest} for r in rows]
+
+    def all_current(self) -> list[ItemDefinition]:
+        with self.session_factory() as session:
+            rows = session.exec(select(Item).order_by(col(Item.code))).all()
+            keys = [(r.code, r.current_version) for r in rows]
+        return [self.version(c, v) for c, v in keys]
+
+    def known_departments(self) -> set[str]:
+        with self.session_factory() as session:
+            return set(session.exec(select(Department.code)).all())
+
+    def known_items(self) -> dict[str, ItemDefinition]:
+        return {d.code: d for d in self.all_current()}
+
+    def validate(self, data: dict) -> ItemDefinition:
+        """Parse and check a definition against the schema and the catalogue; every problem at once."""
+        definition, problems = validate_definition(data, self.known_departments(), self.known_items())
+        if problems or definition is None:
+            raise DefinitionProblems(problems)
+        return definition
+
+    def store(self, definition: ItemDefinition, created_by: str | None = None) -> tuple[ItemDefinition, bool]:
+        """Store a new version. The same content again is a no-op; other content under an existing
+        version number is refused (versions are immutable). Returns (definition, created)."""
+        dg = digest(definition)
+        with self.session_factory() as session:
+            existing = session.exec(select(ItemVersion).where(ItemVersion.code == definition.code,
+                                                              ItemVersion.version == definition.version)).first()
+            if existing is not None:
+                if existing.digest == dg:
+                    return definition, False
+                raise Conflict("version_immutable",
+                               f"事项 {definition.code} 第 {definition.version} 版已存在且内容不同：版本不可修改，请提高版本号",
+                               f"item {definition.code} version {definition.version} exists with other content: "
+                               "versions are immutable, raise the version number", field="version")
+            item = session.get(Item, definition.code)
+            if item is not None and definition.version < item.current_version:
+                raise Conflict("version_outdated",
+                               f"版本号须大于当前版本 {item.current_version}",
+                               f"the version must be above the current version {item.current_version}",
+                               field="version")
+            session.add(ItemVersion(code=definition.code, version=definition.version,
+                                    definition=definition.model_dump(mode="json"), digest=dg,
+                                    created_at=datetime.now(UTC), created_by=created_by))
+            if item is None:
+                item = Item(code=definition.code, name=definition.name, department=definition.department,
+                            kind=definition.kind.value, current_version=definition.version)
+            else:
+                item.name, item.department, item.kind = definition.name, definition.department, definition.kind.value
+                item.current_version = definition.version
+            session.add(item)
+            session.commit()
+        return definition, True
+
+    def load_directory(self, path: Path) -> list[str]:
+        """Store every definition in a folder (new versions only). Returns the codes stored anew."""
+        definitions, problems = load_directory(path, self.known_departments())
+        if problems:
+            flat = [Problem(path=f"{name}:{p.path}", code=p.code, message=p.message, message_en=p.message_en)
+                    for name, ps in problems.items() for p in ps]
+            raise DefinitionProblems(flat)
+        stored = []
+        for d in definitions:
+            try:
+                _, created = self.store(d, created_by="system")
+            except DomainError:
+                raise
+            if created:
+                stored.append(d.code)
+        return stored

@@ -1,0 +1,166 @@
+"""The `banjian` command: run the system (`up`, `worker`, `api`) and administer it
+(`users add`, `items validate`, `calendar load`). Every command takes `--data-dir`."""
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from banjian.settings import Settings
+
+app = typer.Typer(help="banjian 办件: online government service cases on Temporal.", no_args_is_help=True)
+users_app = typer.Typer(help="Users (用户).", no_args_is_help=True)
+items_app = typer.Typer(help="Service item definitions (事项).", no_args_is_help=True)
+calendar_app = typer.Typer(help="The working-day calendar (工作日历).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
+app.add_typer(items_app, name="items")
+app.add_typer(calendar_app, name="calendar")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (default ./data or $BANJIAN_DATA_DIR)")]
+
+
+def settings_for(data_dir: Path | None, **over) -> Settings:
+    s = Settings()
+    updates = {k: v for k, v in over.items() if v is not None}
+    if data_dir is not None:
+        updates["data_dir"] = data_dir
+    s = s.model_copy(update=updates)
+    s.data_dir.mkdir(parents=True, exist_ok=True)
+    return s
+
+
+def fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+@app.command()
+def up(data_dir: DataDir = None, port: Annotated[int, typer.Option(help="API port")] = 8000,
+       temporal_port: Annotated[int, typer.Option(help="Temporal server port")] = 7233,
+       ui_port: Annotated[int | None, typer.Option(help="Temporal Web UI port (default T + 1000)")] = None,
+       host: Annotated[str, typer.Option(help="API address")] = "127.0.0.1",
+       demo: Annotated[bool, typer.Option("--demo", help="load demo departments, users and cases")] = False) -> None:
+    """Start everything: the embedded Temporal server (or TEMPORAL_ADDRESS), a worker and the API."""
+    from banjian.stack import run_stack
+
+    settings = settings_for(data_dir, port=port, temporal_port=temporal_port, ui_port=ui_port, host=host)
+    try:
+        asyncio.run(run_stack(settings, demo=demo))
+    except KeyboardInterrupt:
+        pass
+    except RuntimeError as e:
+        fail(str(e))
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Run a worker against TEMPORAL_ADDRESS (or the local server)."""
+    import worker as worker_module
+
+    asyncio.run(worker_module.main(settings_for(data_dir)))
+
+
+@app.command()
+def api(data_dir: DataDir = None, port: int = 8000, host: str = "127.0.0.1") -> None:
+    """Run the API alone (workers run elsewhere)."""
+    import uvicorn
+
+    from api.app import create_app
+
+    settings = settings_for(data_dir, port=port, host=host)
+    uvicorn.run(create_app(settings), host=host, port=port)
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Bring the database schema up to date, add departments and shipped items."""
+    from banjian.db import make_engine
+    from banjian.seed import ensure_base
+
+    stored = ensure_base(make_engine(settings_for(data_dir).db_url))
+    typer.echo(f"schema up to date; new item versions: {', '.join(stored) or 'none'}")
+
+
+@users_app.command("add")
+def users_add(username: str, password: Annotated[str, typer.Option(help="at least 8 characters")],
+              role: Annotated[list[str], typer.Option("--role", help="applicant, clerk, handler, approver, head, "
+                                                      "lead, supervisor, auditor, admin (repeatable)")],
+              department: Annotated[str | None, typer.Option(help="department code")] = None,
+              id_number: Annotated[str | None, typer.Option(help="citizen id or credit code")] = None,
+              name: Annotated[str | None, typer.Option(help="display name")] = None,
+              data_dir: DataDir = None) -> None:
+    """Add (or replace) a user."""
+    from sqlmodel import Session
+
+    from banjian.auth import add_user
+    from banjian.db import make_engine
+    from banjian.errors import DomainError
+    from banjian.migrate import upgrade
+    from banjian.seed import ensure_departments
+
+    engine = make_engine(settings_for(data_dir).db_url)
+    upgrade(engine)
+
+    def sessions() -> Session:
+        return Session(engine, expire_on_commit=False)
+
+    ensure_departments(sessions)
+    try:
+        user = add_user(sessions, username, password, role, department, id_number, name)
+    except DomainError as e:
+        fail(f"{e.field or ''}: {e.message} / {e.message_en}")
+    typer.echo(f"user {user.username} ({', '.join(user.roles)}{', ' + user.department if user.department else ''})")
+
+
+@items_app.command("validate")
+def items_validate(paths: list[Path]) -> None:
+    """Check definition files (or folders); print every problem with its path and rule."""
+    from banjian.items.validate import load_definition_file, load_directory
+    from banjian.seed import DEPARTMENTS
+
+    known = {d[0] for d in DEPARTMENTS}
+    bad = 0
+    for path in paths:
+        if path.is_dir():
+            _, problems = load_directory(path, known)
+            files = {str(path / name): ps for name, ps in problems.items()}
+            ok = [str(p) for p in sorted(path.glob("*.yaml")) if str(p) not in files and p.name not in problems]
+        else:
+            _, ps = load_definition_file(path, known)
+            files, ok = ({str(path): ps}, []) if ps else ({}, [str(path)])
+        for name in ok:
+            typer.echo(f"ok    {name}")
+        for name, ps in files.items():
+            bad += 1
+            for p in ps:
+                typer.secho(f"error {name}: {p.path or '(file)'}: [{p.code}] {p.message} / {p.message_en}",
+                            fg=typer.colors.RED)
+    raise typer.Exit(1 if bad else 0)
+
+
+@calendar_app.command("load")
+def calendar_load(year: int, file: Path, data_dir: DataDir = None) -> None:
+    """Load a year's schedule from a JSON or YAML file ({holidays: [...], workdays: [...]}) and tell
+    the open cases of a running system to re-compute their deadlines."""
+    import yaml
+
+    from banjian.calendar_admin import load_year
+
+    data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    settings = settings_for(data_dir)
+    try:
+        n = asyncio.run(load_year(settings, year, data, actor="cli"))
+    except Exception as e:
+        fail(str(getattr(e, "message", e)))
+    typer.echo(json.dumps({"year": year, "recomputed_cases": n}))
+
+
+def main() -> None:  # pragma: no cover
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app(prog_name="banjian")
+    sys.exit(0)

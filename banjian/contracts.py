@@ -1,0 +1,238 @@
+"""Everything that crosses a Temporal boundary: workflow inputs, update arguments, the case
+state the workflow owns, and activity inputs and outputs.
+
+One pydantic model per call. Imports only pydantic, the standard library and the other
+sandbox-safe domain modules (enums, item schema), so workflows can import it through
+`workflow.unsafe.imports_passed_through()`. SQLModel tables never appear here.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from banjian.enums import (
+    Channel,
+    Decision,
+    IdKind,
+    Opinion,
+    Role,
+    Status,
+    WarningCause,
+    WarningLevel,
+)
+from banjian.items.schema import ItemDefinition, Limit
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Actor(Model):
+    """Who acts: resolved by the API from the login, re-checked by the workflow validator."""
+
+    username: str
+    roles: list[Role]
+    department: str | None = None
+    display_name: str = ""
+    id_number: str | None = None
+
+    def has(self, *roles: Role) -> bool:
+        return any(r in self.roles for r in roles)
+
+
+SYSTEM = Actor(username="system", roles=[Role.SYSTEM], display_name="系统")
+
+
+class Applicant(Model):
+    kind: IdKind
+    id_number: str
+    name: str
+    username: str | None = Field(default=None, description="the account that owns the case, if any")
+
+
+class MaterialRef(Model):
+    name: str
+    file_id: str | None = None
+    licence_id: str | None = None
+
+
+class CaseInput(Model):
+    """Input of a case workflow: everything fixed at receipt, including the item version in force."""
+
+    case_id: str
+    item: ItemDefinition
+    department: str
+    applicant: Applicant
+    form: dict[str, Any] = {}
+    materials: list[MaterialRef] = []
+    channel: Channel = Channel.WEB
+    submitted_by: Actor
+    parent_id: str | None = None
+    # sub-case of a joint case: the participant's steps and sub-limit replace the item's
+    steps_override: list[Any] | None = None
+    limit_override: Limit | None = None
+    accepted_at: datetime | None = Field(default=None, description="sub-cases start already accepted")
+
+
+class ActionInput(Model):
+    """One human action, the argument of the `act` update."""
+
+    action: str
+    actor: Actor
+    comment: str | None = None
+    data: dict[str, Any] = {}
+
+
+class HistoryEntry(Model):
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    department: str | None = None
+    action: str
+    comment: str | None = None
+    data: dict[str, Any] = {}
+
+
+class WarningRecord(Model):
+    level: WarningLevel
+    cause: WarningCause
+    step_id: str | None = None
+    at: datetime
+    reason: str
+
+
+class Deadlines(Model):
+    """Due dates (last working day still on time) and the dates timers are derived from."""
+
+    acceptance_due: date | None = None
+    promised_due: date | None = None
+    statutory_due: date | None = None
+    notice_on: date | None = None
+    step_due: date | None = None
+    delivery_due: date | None = None
+    provisional: bool = False
+
+
+class Clock(Model):
+    """The pausable review clock (办理时限计时)."""
+
+    paused: bool = False
+    paused_since: datetime | None = None
+    paused_working_days: int = 0
+    extended_days: int = 0
+    working_days_used: int = 0
+    step_base: int = Field(default=0, description="paused_working_days when the current step started")
+
+
+class StepRef(Model):
+    id: str
+    name: str
+    role: Role
+
+
+class CaseResult(Model):
+    decision: Decision
+    reason: str | None = None
+    licence_id: str | None = None
+    opinion: Opinion | None = None
+
+
+class PendingExtension(Model):
+    requested_by: str
+    reason: str
+    requested_at: datetime
+    days: int
+
+
+class SpecialProcedureState(Model):
+    kind: str
+    name: str
+    expected_days: int
+    started_at: datetime
+
+
+class SubCaseRef(Model):
+    id: str
+    department: str
+    status: Status
+    opinion: Opinion | None = None
+    due: date | None = None
+    reason: str | None = None
+    required: bool = True
+
+
+class CaseState(Model):
+    """The state a case workflow owns; the read model is a copy of it."""
+
+    id: str
+    item_code: str
+    item_version: int
+    item_name: str
+    kind: str = "single"
+    department: str
+    status: Status
+    applicant: Applicant
+    channel: Channel
+    form: dict[str, Any] = {}
+    materials: list[MaterialRef] = []
+    submitted_at: datetime
+    received_at: datetime
+    accepted_at: datetime | None = None
+    decided_at: datetime | None = None
+    delivered_at: datetime | None = None
+    concluded_at: datetime | None = None
+    deadlines: Deadlines = Deadlines()
+    clock: Clock = Clock()
+    warnings: list[WarningRecord] = []
+    step_index: int | None = None
+    step_started_at: datetime | None = None
+    current_step: StepRef | None = None
+    claimed_by: str | None = None
+    missing_materials: list[str] = []
+    supplement_requested: bool = False
+    extension: PendingExtension | None = None
+    special_procedure: SpecialProcedureState | None = None
+    result: CaseResult | None = None
+    delivery: dict[str, Any] | None = None
+    rating: int | None = None
+    urged: int = 0
+    parent_id: str | None = None
+    sub_cases: list[SubCaseRef] | None = None
+    history: list[HistoryEntry] = []
+    clock_at: datetime = Field(description="the case clock (workflow time) when this state was taken")
+
+
+# ---- activities ---------------------------------------------------------------------------
+
+
+class PlanRequest(Model):
+    """Input of `plan_deadlines`: the dates a case's clocks started on and its limits."""
+
+    received_on: date
+    acceptance_limit: Limit
+    accepted_on: date | None = None
+    promised_limit: Limit | None = None
+    statutory_limit: Limit | None = None
+    extra_working_days: int = 0
+    notice_days: int = 2
+    step_started_on: date | None = None
+    step_limit: Limit | None = None
+    step_extra_working_days: int = 0
+    decided_on: date | None = None
+    delivery_limit: Limit | None = None
+
+
+class PauseRequest(Model):
+    start: date
+    end: date
+
+
+class RecordRequest(Model):
+    """Input of `record_case`: the state after a transition and the history entries it added."""
+
+    state: CaseState
+    events: list[HistoryEntry]
+    item_definition_version: int

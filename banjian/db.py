@@ -1,0 +1,221 @@
+"""The read model (SQLModel): what inboxes, search, statistics and pages read.
+
+The workflows are the source of truth for cases; activities keep these tables in step
+(idempotent upserts). Users, departments, item versions and the calendar are owned here.
+SQLite in the data dir by default, PostgreSQL with DATABASE_URL. The schema is created by
+Alembic migrations (`banjian/migrations`), never by `create_all` outside tests.
+"""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, event
+from sqlalchemy.engine import Engine
+from sqlmodel import Field, Session, SQLModel, create_engine
+
+JSONType = JSON().with_variant(JSON(), "postgresql")
+
+
+class Department(SQLModel, table=True):
+    __tablename__ = "departments"
+    code: str = Field(primary_key=True, max_length=32)
+    name: str
+    credit_code: str | None = None
+
+
+class User(SQLModel, table=True):
+    __tablename__ = "users"
+    username: str = Field(primary_key=True, max_length=64)
+    password_hash: str
+    display_name: str = ""
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    department: str | None = Field(default=None, index=True)
+    id_kind: str | None = None
+    id_number: str | None = Field(default=None, index=True)
+    active: bool = True
+    created_at: datetime
+
+
+class Item(SQLModel, table=True):
+    """A service item; its definitions are in `item_versions`."""
+
+    __tablename__ = "items"
+    code: str = Field(primary_key=True, max_length=64)
+    name: str
+    department: str = Field(index=True)
+    kind: str
+    current_version: int
+
+
+class ItemVersion(SQLModel, table=True):
+    """One immutable version of an item definition."""
+
+    __tablename__ = "item_versions"
+    __table_args__ = (UniqueConstraint("code", "version"),)
+    id: int | None = Field(default=None, primary_key=True)
+    code: str = Field(index=True, max_length=64)
+    version: int
+    definition: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    digest: str
+    created_at: datetime
+    created_by: str | None = None
+
+
+class Case(SQLModel, table=True):
+    """One row per case (and per sub-case): indexed columns plus the workflow's state snapshot."""
+
+    __tablename__ = "cases"
+    __table_args__ = (Index("ix_cases_dept_status", "department", "status"),)
+    id: str = Field(primary_key=True, max_length=40)
+    item_code: str = Field(index=True)
+    item_version: int
+    item_name: str
+    kind: str = "single"
+    department: str
+    status: str = Field(index=True)
+    applicant_username: str | None = Field(default=None, index=True)
+    applicant_id_number: str = Field(index=True)
+    applicant_name: str
+    channel: str
+    parent_id: str | None = Field(default=None, index=True)
+    submitted_at: datetime
+    accepted_at: datetime | None = None
+    decided_at: datetime | None = None
+    concluded_at: datetime | None = None
+    acceptance_due: date | None = None
+    promised_due: date | None = None
+    statutory_due: date | None = None
+    warning: str | None = Field(default=None, index=True, description="highest warning level")
+    rating: int | None = None
+    snapshot: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    rev: int = 0
+    clock_at: datetime
+    recorded_at: datetime
+
+
+class CaseEvent(SQLModel, table=True):
+    """A case's history, one row per entry, hash-chained (SM3) per case for tamper evidence."""
+
+    __tablename__ = "case_events"
+    __table_args__ = (UniqueConstraint("case_id", "seq"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=40)
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    department: str | None = None
+    action: str = Field(index=True)
+    comment: str | None = None
+    data: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSONType, nullable=False))
+    prev_hash: str
+    hash: str
+
+
+class Task(SQLModel, table=True):
+    """What a case waits for now, and from whom: the inboxes."""
+
+    __tablename__ = "tasks"
+    case_id: str = Field(primary_key=True, max_length=40)
+    department: str = Field(index=True)
+    roles: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
+    item_code: str
+    item_name: str
+    status: str
+    step_id: str | None = None
+    step_name: str | None = None
+    step_role: str | None = None
+    due: date | None = Field(default=None, index=True)
+    warning: str | None = None
+    claimed_by: str | None = Field(default=None, index=True)
+    parent_id: str | None = None
+
+
+class CaseWarning(SQLModel, table=True):
+    """Every warning (notice, yellow and red card) once, for supervision figures."""
+
+    __tablename__ = "warnings"
+    __table_args__ = (UniqueConstraint("case_id", "cause", "step_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    case_id: str = Field(index=True, max_length=40)
+    department: str = Field(index=True)
+    item_code: str
+    level: str
+    cause: str
+    step_key: str = ""
+    at: datetime
+    reason: str
+
+
+class CalendarYear(SQLModel, table=True):
+    """An administrator's schedule for one year (overrides the packaged official data)."""
+
+    __tablename__ = "calendar_years"
+    year: int = Field(primary_key=True)
+    schedule: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
+    loaded_at: datetime
+    loaded_by: str | None = None
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """A submission's idempotency key, per user: the same key returns the same case."""
+
+    __tablename__ = "idempotency_keys"
+    key: str = Field(primary_key=True, max_length=200)
+    case_id: str
+    created_at: datetime
+
+
+class AuditRead(SQLModel, table=True):
+    """Every read by an auditor (审计留痕)."""
+
+    __tablename__ = "audit_reads"
+    id: int | None = Field(default=None, primary_key=True)
+    username: str = Field(index=True)
+    case_id: str | None = Field(default=None, index=True)
+    what: str
+    at: datetime
+
+
+class Archive(SQLModel, table=True):
+    """The archive package (电子文件归档) written when a case concludes."""
+
+    __tablename__ = "archives"
+    case_id: str = Field(primary_key=True, max_length=40)
+    path: str
+    sm3: str
+    size: int
+    created_at: datetime
+
+
+class ChainHead(SQLModel, table=True):
+    """The daily chain head over all cases' records, signed with SM2 by the system key."""
+
+    __tablename__ = "chain_heads"
+    day: date = Field(primary_key=True)
+    head: str
+    records: int
+    signature: str
+    public_key: str
+    created_at: datetime
+
+
+def make_engine(url: str) -> Engine:
+    """An engine for the read model; SQLite gets WAL and a busy timeout so several processes share it."""
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        return engine
+    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+
+__all__ = ["Session", "SQLModel", "make_engine"]

@@ -1,0 +1,118 @@
+"""Demo data for `banjian up --demo`: users for every department and a few cases in various states.
+
+Idempotent: users that exist are left as they are, and demo cases carry idempotency keys, so
+running it again adds nothing twice and loses nothing.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import date
+from typing import Any
+
+from fastapi import FastAPI
+from sqlmodel import Session
+
+from banjian.auth import actor_of, add_user
+from banjian.db import User
+from banjian.enums import IdKind, ItemKind, Role
+from banjian.ids import make_citizen_id, make_credit_code
+from banjian.items.schema import ItemDefinition
+from banjian.seed import DEPARTMENTS
+from banjian.settings import Settings
+from banjian.timefmt import CHINA
+
+log = logging.getLogger(__name__)
+PASSWORD = "banjian-demo"
+STAFF = [Role.CLERK, Role.HANDLER, Role.APPROVER, Role.HEAD, Role.LEAD]
+ROLE_NAMES = {Role.CLERK: "窗口", Role.HANDLER: "承办人", Role.APPROVER: "审批人", Role.HEAD: "负责人",
+              Role.LEAD: "牵头协调人"}
+CITIZEN_ID = make_citizen_id("330106", date(1988, 6, 18), 17)
+CITIZEN2_ID = make_citizen_id("330102", date(1995, 3, 2), 42)
+COMPANY_ID = make_credit_code("91330106MA2B3C4D")
+
+
+def demo_users() -> list[dict[str, Any]]:
+    """Every demo user (all with the password PASSWORD)."""
+    users: list[dict[str, Any]] = [
+        {"username": "zhangsan", "roles": ["applicant"], "name": "张三", "id_number": CITIZEN_ID},
+        {"username": "lisi", "roles": ["applicant"], "name": "李四", "id_number": CITIZEN2_ID},
+        {"username": "xinghe", "roles": ["applicant"], "name": "杭州星河餐饮管理有限公司", "id_number": COMPANY_ID},
+        {"username": "supervisor", "roles": ["supervisor"], "name": "电子监察室"},
+        {"username": "auditor", "roles": ["auditor"], "name": "审计员"},
+        {"username": "admin", "roles": ["admin"], "name": "系统管理员"},
+    ]
+    for code, dept_name, _ in DEPARTMENTS:
+        for role in STAFF:
+            users.append({"username": f"{code}_{role.value}", "roles": [role.value], "department": code,
+                          "name": f"{dept_name}{ROLE_NAMES[role]}"})
+    return users
+
+
+def ensure_users(sessions) -> None:
+    for u in demo_users():
+        with sessions() as session:
+            exists = session.get(User, u["username"]) is not None
+        if not exists:
+            add_user(sessions, u["username"], PASSWORD, u["roles"], u.get("department"), u.get("id_number"),
+                     u["name"])
+
+
+def sample_form(item: ItemDefinition) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for f in item.form:
+        if not f.required:
+            continue
+        out[f.name] = {"text": f"示例{f.label}", "number": 100, "boolean": True,
+                       "date": date.today().isoformat(), "choice": (f.choices or [""])[0]}[f.type]
+    return out
+
+
+def application(item: ItemDefinition, who: str) -> dict[str, Any]:
+    org = IdKind.CITIZEN not in item.service_object
+    applicant = ({"kind": "organisation", "id_number": COMPANY_ID, "name": "杭州星河餐饮管理有限公司"} if org
+                 else {"kind": "citizen", "id_number": CITIZEN_ID if who == "zhangsan" else CITIZEN2_ID,
+                       "name": "张三" if who == "zhangsan" else "李四"})
+    return {"item_code": item.code, "applicant": applicant, "form": sample_form(item),
+            "materials": [{"name": m.name} for m in item.materials if m.required], "channel": "web",
+            "idempotency_key": f"demo-{item.code}-{who}"}
+
+
+async def load_demo(app: FastAPI, settings: Settings) -> None:
+    """Users, then one case per single item; some are taken further along."""
+    state = app.state
+    sessions = state.sessions
+    ensure_users(sessions)
+    cases = state.cases
+
+    def actor(username: str):
+        with sessions() as session:
+            return actor_of(session.get(User, username))
+
+    for n, item in enumerate(i for i in state.catalog.all_current() if i.kind == ItemKind.SINGLE):
+        who = "xinghe" if IdKind.CITIZEN not in item.service_object else ("zhangsan" if n % 2 == 0 else "lisi")
+        try:
+            case, created = await cases.submit(actor(who), application(item, who))
+        except Exception as e:  # a demo item that cannot take this sample application is skipped
+            log.warning("demo case for %s not created: %s", item.code, e)
+            continue
+        if not created:
+            continue
+        if n % 3 == 1:
+            await _take_to(cases, actor, case["id"], item, conclude=False)
+        elif n % 3 == 2:
+            await _take_to(cases, actor, case["id"], item, conclude=True)
+    log.info("demo data ready (%s)", date.today().strftime("%Y-%m-%d") + " " + str(CHINA))
+
+
+async def _take_to(cases, actor, case_id: str, item: ItemDefinition, conclude: bool) -> None:
+    """Accept a demo case and, if asked, pass its steps, approve and deliver it electronically."""
+    dept = item.department
+    await cases.act(actor(f"{dept}_clerk"), case_id, "accept", None, {})
+    if not conclude:
+        return
+    for step in item.steps:
+        if step.kind == "review":
+            await cases.act(actor(f"{dept}_{step.role.value}"), case_id, "pass", "材料齐全，符合要求", {})
+    decide = item.decide_step()
+    await cases.act(actor(f"{dept}_{decide.role.value}"), case_id, "approve", "准予许可", {})
+    await cases.act(actor(f"{dept}_clerk"), case_id, "deliver", None, {"method": "electronic"})

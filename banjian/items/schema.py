@@ -1,0 +1,197 @@
+"""The item definition schema: the GB/T 39046-2020 element set as frozen pydantic models.
+
+A definition is one immutable *version* of a service item. The YAML files in
+`item_definitions/` and the body of `POST /api/items` are parsed into `ItemDefinition`.
+Only pydantic and the standard library are imported: definitions travel into workflows.
+Cross-field rules (promised ≤ statutory, fully online ⇒ 0 visits, …) live in `validate.py`.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from banjian.enums import IdKind, ItemKind, LimitUnit, Role
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Limit(Frozen):
+    """A time limit: a number and its unit (working days unless said otherwise)."""
+
+    value: int = Field(ge=0)
+    unit: LimitUnit = LimitUnit.WORKING_DAYS
+
+
+class Body(Frozen):
+    """An implementing or entrusted body (实施主体 / 受委托组织)."""
+
+    name: str = Field(min_length=1)
+    credit_code: str | None = None
+
+
+class Step(Frozen):
+    """One step of the flow after acceptance: a review step (`pass`/`return`) or the decision.
+
+    `limit` is the optional step time limit; `on_timeout` says what happens when it passes
+    (a yellow card `step_overdue`, recorded once per step).
+    """
+
+    id: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str = Field(min_length=1)
+    role: Role
+    kind: Literal["review", "decide"] = "review"
+    limit: Limit | None = None
+    on_timeout: Literal["yellow_card"] = "yellow_card"
+
+
+class Material(Frozen):
+    """An application material (申请材料). The name is how it is referred to everywhere."""
+
+    name: str = Field(min_length=1)
+    required: bool = True
+    condition: str | None = None
+    form: Literal["original", "copy", "electronic"] = "electronic"
+    copies: int = Field(default=1, ge=0)
+    source: str | None = None
+    licence_type: str | None = None
+    note: str | None = None
+
+
+class FormField(Frozen):
+    """A field of the application form."""
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field(min_length=1)
+    type: Literal["text", "number", "date", "boolean", "choice"] = "text"
+    required: bool = True
+    choices: list[str] | None = None
+
+
+class FeeItem(Frozen):
+    name: str
+    standard: str
+    basis: str | None = None
+
+
+class Fees(Frozen):
+    charged: bool = False
+    items: list[FeeItem] = []
+
+
+class Channels(Frozen):
+    """Where and how the item can be applied for; online depth and site visits (跑动次数)."""
+
+    window: bool = True
+    web: bool = True
+    mobile: bool = False
+    post: bool = False
+    online_depth: int = Field(default=3, ge=0, le=4)
+    fully_online: bool = False
+    site_visits: int = Field(default=1, ge=0)
+    site_visit_reason: str | None = None
+    appointment: bool = False
+    online_payment: bool = False
+    courier: bool = False
+
+
+class SpecialProcedure(Frozen):
+    """A special procedure (特别程序) the item may need: hearing, inspection, appraisal, …"""
+
+    kind: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    name: str
+    expected_days: int = Field(ge=0)
+    counts_toward_limit: bool = False
+
+
+class WarningPolicy(Frozen):
+    """Thresholds of electronic supervision for this item (configurable; defaults from practice)."""
+
+    notice_days: int = Field(default=2, ge=0)
+
+
+class Contacts(Frozen):
+    consultation: str | None = None
+    complaint: str | None = None
+
+
+class ResultSpec(Frozen):
+    """What the applicant receives (审批结果)."""
+
+    name: str
+    type: Literal["licence", "approval_letter", "certificate", "registration", "other"] = "licence"
+    licence_type: str | None = None
+
+
+class Faq(Frozen):
+    q: str
+    a: str
+
+
+class Participant(Frozen):
+    """A participating department of a joint item (并联部门), with its own sub-limit and steps."""
+
+    department: str
+    sub_limit: Limit
+    steps: list[Step]
+    returns: Literal["opinion", "decision"] = "opinion"
+    required: bool = True
+
+
+class ItemDefinition(Frozen):
+    """One version of a service item (事项), immutable once stored."""
+
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="short code used in the API")
+    name: str = Field(min_length=1)
+    basic_code: str | None = None
+    implementation_code: str | None = None
+    version: int = Field(default=1, ge=1)
+    status: Literal["active", "suspended", "retired"] = "active"
+    effective_from: date | None = None
+    effective_to: date | None = None
+    type: Literal["01", "02", "03", "04", "05", "06", "07", "08", "09", "10", "20"] = "01"
+    level: Literal["national", "province", "city", "county", "township", "village"] = "city"
+    kind: ItemKind = ItemKind.SINGLE
+    department: str = Field(description="implementing department; the lead unit of a joint item or bundle")
+    implementing_body: Body
+    entrusted_body: Body | None = None
+    co_departments: list[str] = []
+    legal_basis: list[str] = Field(min_length=1)
+    case_type: Literal["promised", "immediate"] = "promised"
+    promised_limit: Limit
+    statutory_limit: Limit
+    acceptance_limit: Limit = Limit(value=5)
+    extension_limit: Limit = Limit(value=10)
+    delivery_limit: Limit = Limit(value=10)
+    special_procedures: list[SpecialProcedure] = []
+    acceptance_conditions: list[str] = []
+    steps: list[Step] = []
+    materials: list[Material] = []
+    form: list[FormField] = []
+    fees: Fees = Fees()
+    channels: Channels = Channels()
+    service_object: list[IdKind] = [IdKind.CITIZEN]
+    location: str | None = None
+    hours: str | None = None
+    contacts: Contacts = Contacts()
+    result: ResultSpec
+    faq: list[Faq] = []
+    warnings: WarningPolicy = WarningPolicy()
+    rating_days: int = Field(default=30, ge=0, description="natural days the case stays open for a rating")
+    # joint items (并联审批)
+    participants: list[Participant] = []
+    silence_is_consent: bool = False
+    # bundles (一件事)
+    members: list[str] = []
+
+    def review_steps(self) -> list[Step]:
+        return [s for s in self.steps if s.kind == "review"]
+
+    def decide_step(self) -> Step | None:
+        return next((s for s in self.steps if s.kind == "decide"), None)
+
+    def material(self, name: str) -> Material | None:
+        return next((m for m in self.materials if m.name == name), None)

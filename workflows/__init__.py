@@ -1,0 +1,1 @@
+"""The life of a case: deterministic Temporal workflows (no I/O here)."""

@@ -1,0 +1,391 @@
+"""The case workflow (办件流程): one durable workflow per case, accept → review → decide → deliver.
+
+It owns the case's state. People act through the `act` update, whose validator applies the
+rules (`banjian.rules`) before anything changes; durable timers enforce the time limits
+(deemed acceptance, notice / yellow / red cards, delivery). After every transition an
+activity writes the read model, before the update answers (read-your-writes).
+"""
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from temporalio import workflow
+from temporalio.common import RetryPolicy
+from temporalio.exceptions import ApplicationError
+
+with workflow.unsafe.imports_passed_through():
+    from banjian import rules
+    from banjian.contracts import (
+        SYSTEM,
+        ActionInput,
+        Actor,
+        CaseInput,
+        CaseResult,
+        CaseState,
+        Deadlines,
+        HistoryEntry,
+        MaterialRef,
+        PauseRequest,
+        PendingExtension,
+        PlanRequest,
+        RecordRequest,
+        SpecialProcedureState,
+        StepRef,
+        WarningRecord,
+    )
+    from banjian.enums import (
+        CLOSED,
+        Action,
+        Decision,
+        DeliveryMethod,
+        Opinion,
+        Role,
+        Status,
+        WarningCause,
+    )
+    from banjian.errors import DomainError
+    from banjian.timefmt import china_date
+    from workflows.clock import DEEMED_ACCEPTANCE, RATING_CLOSED, WARNING_REASONS, Timer, pending_timers
+
+ACTIVITY_TIMEOUT = timedelta(seconds=30)
+ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
+
+
+def reject(err: DomainError) -> ApplicationError:
+    """A business rejection as a non-retryable ApplicationError the API maps back to HTTP."""
+    return ApplicationError(err.message_en, *err.to_details(), type=err.code, non_retryable=True)
+
+
+async def run_activity(name: str, arg, result_type=None):
+    return await workflow.execute_activity(
+        name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY)
+
+
+@workflow.defn(name="Case")
+class CaseWorkflow:
+    """One case of one department (a single item, or one department's sub-case of a joint case)."""
+
+    @workflow.init
+    def __init__(self, inp: CaseInput) -> None:
+        self.inp = inp
+        self.item = rules.effective_item(inp.item, inp.department, inp.parent_id is not None)
+        now = workflow.now()
+        self.state = CaseState(
+            id=inp.case_id, item_code=inp.item.code, item_version=inp.item.version, item_name=inp.item.name,
+            kind="single", department=inp.department, status=Status.SUBMITTED, applicant=inp.applicant,
+            channel=inp.channel, form=inp.form, materials=inp.materials, submitted_at=now, received_at=now,
+            parent_id=inp.parent_id, clock_at=now)
+        self.lock = asyncio.Lock()
+        self.opened = False
+        self.recorded = 0  # history entries already in the read model
+        self.wake = False
+
+    # ---- the main loop: timers ------------------------------------------------------------
+    @workflow.run
+    async def run(self, inp: CaseInput) -> CaseState:
+        async with self.lock:
+            await self._open()
+        while True:
+            timers = pending_timers(self.state, self.item)
+            if self.state.status in CLOSED and not timers:
+                break
+            if timers and timers[0].at <= workflow.now():
+                async with self.lock:
+                    await self._fire_due()
+                continue
+            timeout = (timers[0].at - workflow.now()) if timers else None
+            try:
+                await workflow.wait_condition(lambda: self.wake, timeout=timeout)
+            except TimeoutError:
+                pass
+            self.wake = False
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        return self.state
+
+    async def _fire_due(self) -> None:
+        """Act on every timer that is due now (deemed acceptance, warnings, end of rating)."""
+        now = workflow.now()
+        fired = False
+        for timer in pending_timers(self.state, self.item):
+            if timer.at > now:
+                break
+            fired = True
+            if timer.event == DEEMED_ACCEPTANCE:
+                await self._deemed_acceptance()
+                break  # the plan changed: re-read the timers
+            if timer.event == RATING_CLOSED:
+                self.state.rating = 0  # no rating given within the rating period
+                self._log(SYSTEM, "rating_closed", data={"rating_days": self.item.rating_days})
+                continue
+            self._warn(timer)
+        if fired:
+            await self._record()
+
+    def _warn(self, timer: Timer) -> None:
+        cause = WarningCause(timer.event)
+        d = self.state.deadlines
+        due = {WarningCause.PROMISED_DUE_NEAR: d.promised_due, WarningCause.PROMISED_OVERDUE: d.promised_due,
+               WarningCause.STATUTORY_OVERDUE: d.statutory_due, WarningCause.STEP_OVERDUE: d.step_due,
+               WarningCause.ACCEPTANCE_OVERDUE: d.acceptance_due,
+               WarningCause.PROCEDURE_VIOLATION: d.delivery_due}[cause]
+        step = self.state.current_step
+        zh, en = WARNING_REASONS[cause]
+        fmt = {"n": self.item.warnings.notice_days, "due": due, "step": step.name if step else ""}
+        record = WarningRecord(level=timer.level, cause=cause, step_id=timer.step_id, at=workflow.now(),
+                               reason=zh.format(**fmt))
+        self.state.warnings.append(record)
+        self._log(SYSTEM, "warning", comment=zh.format(**fmt),
+                  data={"level": record.level, "cause": cause, "step_id": timer.step_id, "reason_en": en.format(**fmt)})
+
+    async def _deemed_acceptance(self) -> None:
+        """No decision within the acceptance limit: accepted by law from the day of receipt."""
+        due = self.state.deadlines.acceptance_due
+        self.state.accepted_at = self.state.received_at
+        self._log(SYSTEM, "deemed_acceptance", comment="受理期限届满未作决定，依法视为受理",
+                  data={"acceptance_due": str(due), "accepted_at": self.state.received_at.isoformat()})
+        self._warn(Timer(workflow.now(), WarningCause.ACCEPTANCE_OVERDUE))
+        self._enter_review()
+        await self._replan()
+
+    # ---- opening ---------------------------------------------------------------------------
+    async def _open(self) -> None:
+        if self.opened:
+            return
+        self.opened = True
+        inp = self.inp
+        if inp.parent_id is not None:
+            self.state.accepted_at = inp.accepted_at or workflow.now()
+            self._log(SYSTEM, "sub_case_started", data={"parent_id": inp.parent_id, "department": inp.department})
+            self._enter_review()
+        else:
+            actor = inp.submitted_by
+            self._log(actor, "submitted", data={"channel": inp.channel, "item_version": inp.item.version,
+                                                "materials": [m.name for m in inp.materials]})
+        await self._replan()
+        await self._record()
+
+    @workflow.update
+    async def open(self) -> CaseState:
+        """Answer the submission once the case is recorded (used with update-with-start)."""
+        async with self.lock:
+            await self._open()
+            return self.state
+
+    # ---- human actions -------------------------------------------------------------------------
+    @workflow.update
+    async def act(self, a: ActionInput) -> CaseState:
+        """A person's action; the validator has checked it, and it is checked again under the lock."""
+        async with self.lock:
+            try:
+                action = rules.check(self.item, self.state, a)
+            except DomainError as e:  # lost a race with another action
+                raise reject(e) from None
+            await self._apply(action, a)
+            self.wake = True
+            return self.state
+
+    @act.validator
+    def validate_act(self, a: ActionInput) -> None:
+        try:
+            rules.check(self.item, self.state, a)
+        except DomainError as e:
+            raise reject(e) from None
+
+    @workflow.update
+    async def recompute(self, reason: str) -> CaseState:
+        """The working-day calendar changed: re-plan the deadlines; timers move with them."""
+        async with self.lock:
+            if self.state.status not in CLOSED:
+                before = self.state.deadlines
+                await self._replan()
+                if self.state.deadlines != before:
+                    self._log(SYSTEM, "calendar_changed", comment=reason, data={
+                        "before": before.model_dump(mode="json"), "after": self.state.deadlines.model_dump(mode="json")})
+                    await self._record()
+            self.wake = True
+            return self.state
+
+    @workflow.update
+    async def sync(self) -> CaseState:
+        """Answer once every timer due by now has fired and been recorded (simulation clock)."""
+        await workflow.wait_condition(
+            lambda: not self.lock.locked() and not any(t.at <= workflow.now()
+                                                       for t in pending_timers(self.state, self.item)))
+        return self.state
+
+    @workflow.query
+    def current(self) -> CaseState:
+        return self.state
+
+    async def _apply(self, action: Action, a: ActionInput) -> None:
+        s, now, data = self.state, workflow.now(), a.data or {}
+        replan = False
+        extra: dict = {}
+        match action:
+            case Action.ACCEPT:
+                s.accepted_at = now
+                self._enter_review()
+                replan = True
+            case Action.REQUEST_SUPPLEMENT:
+                s.status, s.missing_materials, s.supplement_requested = (
+                    Status.SUPPLEMENT_REQUESTED, list(data["missing"]), True)
+                s.deadlines = s.deadlines.model_copy(update={"acceptance_due": None})
+                s.claimed_by = None
+            case Action.REFUSE_ACCEPTANCE:
+                s.status = Status.REFUSED
+                s.claimed_by = None
+            case Action.SUBMIT_SUPPLEMENT:
+                given = [MaterialRef(name=m) if isinstance(m, str) else MaterialRef.model_validate(m)
+                         for m in data["materials"]]
+                names = {m.name for m in given}
+                s.materials = [m for m in s.materials if m.name not in names] + given
+                s.status, s.received_at, s.missing_materials = Status.SUBMITTED, now, []
+                replan = True  # the acceptance clock restarts on the complete supplement
+            case Action.PASS | Action.RETURN:
+                s.step_index = (s.step_index or 0) + (1 if action == Action.PASS else -1)
+                self._start_step()
+                s.status = Status.IN_REVIEW
+                replan = True
+            case Action.APPROVE | Action.DENY:
+                approved = action == Action.APPROVE
+                opinion = None
+                if s.parent_id is not None:
+                    opinion = (Opinion.AGREE_WITH_REFERRAL if data.get("referral") else Opinion.AGREE) \
+                        if approved else Opinion.DISAGREE
+                s.result = CaseResult(decision=Decision.APPROVED if approved else Decision.DENIED,
+                                      reason=a.comment, opinion=opinion)
+                s.status, s.decided_at, s.step_index, s.current_step, s.claimed_by = (
+                    Status.DECIDED, now, None, None, None)
+                replan = True
+            case Action.REQUEST_EXTENSION:
+                s.extension = PendingExtension(requested_by=a.actor.username, reason=a.comment or "",
+                                               requested_at=now, days=self.item.extension_limit.value)
+            case Action.APPROVE_EXTENSION:
+                pending = s.extension
+                s.extension = None
+                s.clock.extended_days = pending.days
+                extra = {"reason": pending.reason, "requested_by": pending.requested_by}
+                replan = True
+            case Action.START_SPECIAL_PROCEDURE | Action.SUSPEND:
+                if action == Action.START_SPECIAL_PROCEDURE:
+                    spec = next(p for p in self.item.special_procedures if p.kind == data["kind"])
+                    days = data.get("expected_days", spec.expected_days)
+                    s.special_procedure = SpecialProcedureState(kind=spec.kind, name=spec.name, expected_days=days,
+                                                                started_at=now)
+                    s.status = Status.SPECIAL_PROCEDURE
+                    pause = not spec.counts_toward_limit
+                    extra = {"name": spec.name, "expected_days": days, "clock_paused": pause}
+                else:
+                    s.status, pause = Status.SUSPENDED, True
+                if pause:
+                    s.clock.paused, s.clock.paused_since = True, now
+            case Action.END_SPECIAL_PROCEDURE | Action.RESUME:
+                extra = await self._resume_clock()
+                s.special_procedure = None
+                s.status = Status.IN_REVIEW
+                replan = True
+            case Action.DELIVER:
+                s.delivery = {"method": data["method"], "tracking_no": data.get("tracking_no"), "at": now.isoformat()}
+                s.delivered_at, s.claimed_by = now, None
+                if data["method"] == DeliveryMethod.ELECTRONIC:
+                    self._conclude()  # an e-licence is received the moment it is sent
+                else:
+                    s.status = Status.DELIVERED
+            case Action.CONFIRM_RECEIPT:
+                self._conclude()
+            case Action.WITHDRAW | Action.TERMINATE:
+                s.status = Status.WITHDRAWN if action == Action.WITHDRAW else Status.TERMINATED
+                s.claimed_by, s.current_step = None, None
+                if s.clock.paused:
+                    extra = await self._resume_clock()
+            case Action.URGE:
+                s.urged += 1
+            case Action.RATE:
+                s.rating = int(data["level"])
+            case Action.CLAIM:
+                s.claimed_by = a.actor.username
+                if s.status == Status.ACCEPTED:
+                    s.status = Status.IN_REVIEW
+            case Action.RELEASE:
+                s.claimed_by = None
+            case Action.ASSIGN | Action.TRANSFER:
+                s.claimed_by = data["username"]
+        self._log(a.actor, action, a.comment, {**data, **extra})
+        if action == Action.APPROVE_EXTENSION:
+            self._log(SYSTEM, "extension_applied", data={"extended_days": s.clock.extended_days})
+        if replan:
+            await self._replan()
+        await self._record()
+
+    # ---- helpers ---------------------------------------------------------------------------------
+    def _enter_review(self) -> None:
+        s = self.state
+        s.status, s.claimed_by = Status.ACCEPTED, None
+        s.step_index = 0
+        self._start_step()
+
+    def _start_step(self) -> None:
+        s = self.state
+        step = self.item.steps[s.step_index]
+        s.current_step = StepRef(id=step.id, name=step.name, role=step.role)
+        s.step_started_at = workflow.now()
+        s.claimed_by = None
+        s.clock.step_base = s.clock.paused_working_days
+
+    def _conclude(self) -> None:
+        s = self.state
+        s.status, s.concluded_at, s.claimed_by = Status.CONCLUDED, workflow.now(), None
+
+    async def _resume_clock(self) -> dict:
+        """End a pause: the paused working days push every deadline."""
+        s = self.state
+        if not s.clock.paused or s.clock.paused_since is None:
+            return {}
+        days = await run_activity("count_working_days", PauseRequest(
+            start=china_date(s.clock.paused_since), end=china_date(workflow.now())), int)
+        s.clock.paused_working_days += days
+        s.clock.paused, s.clock.paused_since = False, None
+        return {"paused_working_days": days}
+
+    async def _replan(self) -> None:
+        """Re-compute every due date from the dates the clocks started on (an activity: calendar data)."""
+        s, item = self.state, self.item
+        step = item.steps[s.step_index] if s.step_index is not None and s.status not in CLOSED else None
+        req = PlanRequest(
+            received_on=china_date(s.received_at), acceptance_limit=item.acceptance_limit,
+            accepted_on=china_date(s.accepted_at) if s.accepted_at else None,
+            promised_limit=item.promised_limit, statutory_limit=item.statutory_limit,
+            extra_working_days=s.clock.extended_days + s.clock.paused_working_days,
+            notice_days=item.warnings.notice_days,
+            step_started_on=china_date(s.step_started_at) if step and s.step_started_at else None,
+            step_limit=step.limit if step else None,
+            step_extra_working_days=s.clock.paused_working_days - s.clock.step_base,
+            decided_on=china_date(s.decided_at) if s.decided_at else None,
+            delivery_limit=item.delivery_limit)
+        planned: Deadlines = await run_activity("plan_deadlines", req, Deadlines)
+        if s.status not in (Status.SUBMITTED,):
+            planned = planned.model_copy(update={"acceptance_due": s.deadlines.acceptance_due})
+        if s.status == Status.SUPPLEMENT_REQUESTED:
+            planned = planned.model_copy(update={"acceptance_due": None})
+        s.deadlines = planned
+
+    def _log(self, actor: Actor, action: str, comment: str | None = None, data: dict | None = None) -> None:
+        role = next((r for r in actor.roles if r != Role.APPLICANT), actor.roles[0]) if actor.roles else ""
+        if actor.has(Role.APPLICANT) and actor.username == self.state.applicant.username:
+            role = Role.APPLICANT
+        self.state.history.append(HistoryEntry(
+            seq=len(self.state.history) + 1, at=workflow.now(), actor=actor.username, role=str(role),
+            department=actor.department, action=str(action), comment=comment, data=data or {}))
+
+    async def _record(self) -> None:
+        """Write the transition to the read model (idempotent) before anyone is answered."""
+        s = self.state
+        s.clock_at = workflow.now()
+        new = s.history[self.recorded:]
+        await run_activity("record_case", RecordRequest(
+            state=s.model_copy(update={"history": []}), events=new, item_definition_version=s.item_version))
+        self.recorded = len(s.history)
+
+
+__all__ = ["CaseWorkflow"]

@@ -1,0 +1,75 @@
+"""The pausable deadline clock: which durable timer a case waits for next.
+
+Pure and deterministic. Due *dates* come from the `plan_deadlines` activity (the working-day
+calendar never enters workflow code); this module only turns them into instants — a due day
+is overdue at 24:00 China time — and says which warnings and system events are still to come.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from banjian.contracts import CaseState
+from banjian.enums import WARNING_LEVEL, Status, WarningCause, WarningLevel
+from banjian.items.schema import ItemDefinition
+from banjian.timefmt import end_of, start_of
+
+DEEMED_ACCEPTANCE = "deemed_acceptance"
+RATING_CLOSED = "rating_closed"
+
+
+@dataclass(frozen=True)
+class Timer:
+    """A point in case time when the system acts on its own."""
+
+    at: datetime
+    event: str  # a WarningCause value, DEEMED_ACCEPTANCE or RATING_CLOSED
+    step_id: str | None = None
+
+    @property
+    def level(self) -> WarningLevel | None:
+        try:
+            return WARNING_LEVEL[WarningCause(self.event)]
+        except ValueError:
+            return None
+
+
+def _fired(state: CaseState, cause: WarningCause, step_id: str | None = None) -> bool:
+    return any(w.cause == cause and (cause != WarningCause.STEP_OVERDUE or w.step_id == step_id)
+               for w in state.warnings)
+
+
+def pending_timers(state: CaseState, item: ItemDefinition) -> list[Timer]:
+    """Every timer the case still waits for, earliest first. A paused clock has none."""
+    d = state.deadlines
+    timers: list[Timer] = []
+    running = not state.clock.paused
+    if state.status == Status.SUBMITTED and d.acceptance_due:
+        timers.append(Timer(end_of(d.acceptance_due), DEEMED_ACCEPTANCE))
+    under_review = state.status in (Status.ACCEPTED, Status.IN_REVIEW, Status.SPECIAL_PROCEDURE, Status.SUSPENDED)
+    if under_review and running:
+        if d.notice_on and not _fired(state, WarningCause.PROMISED_DUE_NEAR):
+            timers.append(Timer(start_of(d.notice_on), WarningCause.PROMISED_DUE_NEAR))
+        if d.promised_due and not _fired(state, WarningCause.PROMISED_OVERDUE):
+            timers.append(Timer(end_of(d.promised_due), WarningCause.PROMISED_OVERDUE))
+        if d.statutory_due and not _fired(state, WarningCause.STATUTORY_OVERDUE):
+            timers.append(Timer(end_of(d.statutory_due), WarningCause.STATUTORY_OVERDUE))
+        step = state.current_step
+        if d.step_due and step and not _fired(state, WarningCause.STEP_OVERDUE, step.id):
+            timers.append(Timer(end_of(d.step_due), WarningCause.STEP_OVERDUE, step.id))
+    if state.status == Status.DECIDED and d.delivery_due and not _fired(state, WarningCause.PROCEDURE_VIOLATION):
+        timers.append(Timer(end_of(d.delivery_due), WarningCause.PROCEDURE_VIOLATION))
+    if state.status == Status.CONCLUDED and state.concluded_at and state.rating is None:
+        timers.append(Timer(state.concluded_at + timedelta(days=item.rating_days), RATING_CLOSED))
+    return sorted(timers, key=lambda t: t.at)
+
+
+WARNING_REASONS = {
+    WarningCause.PROMISED_DUE_NEAR: ("距承诺办结期限不足 {n} 个工作日", "{n} working days or fewer left before the promised deadline"),
+    WarningCause.PROMISED_OVERDUE: ("已超过承诺办结期限（{due}）", "the promised deadline ({due}) has passed"),
+    WarningCause.STEP_OVERDUE: ("环节“{step}”已超过环节时限（{due}）", "step '{step}' ran past its limit ({due})"),
+    WarningCause.STATUTORY_OVERDUE: ("已超过法定办结期限（{due}）", "the statutory deadline ({due}) has passed"),
+    WarningCause.ACCEPTANCE_OVERDUE: ("5 个工作日内未作出受理决定，视为受理（{due}）",
+                                      "no acceptance decision within 5 working days ({due}): deemed accepted"),
+    WarningCause.PROCEDURE_VIOLATION: ("决定后未在期限内送达（{due}）", "the result was not delivered in time ({due})"),
+}
