@@ -73,7 +73,7 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
                   "paused_working_days": state.clock.paused_working_days},
         "warnings": [{"level": w.level.value, "cause": w.cause.value, "step_id": w.step_id, "at": iso_at(w.at),
                       "reason": w.reason} for w in state.warnings],
-        "current_step": {"id": step.id, "name": step.name, "role": step.role.value} if step else None,
+        "current_step": _step_json(item, step),
         "claimed_by": state.claimed_by,
         "allowed_actions": rules.allowed_actions(item, state, actor) if actor else [],
         "missing_materials": state.missing_materials,
@@ -88,6 +88,14 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "rating": state.rating or None,
         "history": history if history is not None else [history_json(h.model_dump()) for h in state.history],
     }
+
+
+def _step_json(item: ItemDefinition, step) -> dict[str, Any] | None:
+    if step is None:
+        return None
+    spec = next((s for s in item.steps if s.id == step.id), None)
+    return {"id": step.id, "name": step.name, "role": step.role.value, "kind": spec.kind if spec else "review",
+            "limit": spec.limit.model_dump(mode="json") if spec and spec.limit else None}
 
 
 def _date(d) -> str | None:
