@@ -14,6 +14,7 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 
 from activities.calendar import CalendarActivities
+from activities.joint import ParentNotifier
 from activities.records import RecordActivities
 from banjian.catalog import Catalog
 from banjian.db import make_engine
@@ -33,11 +34,13 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
     catalog = Catalog(sessions)
     calendar = CalendarActivities(sessions)
     records = RecordActivities(sessions, catalog.effective)
+    notifier = ParentNotifier(client)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
-        activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case],
+        activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
+                    notifier.notify_parent],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         max_concurrent_activities=16,
     )

@@ -70,12 +70,22 @@ class CaseService:
         self.catalog = catalog
 
     # ---- visibility ---------------------------------------------------------------------------
-    def can_see(self, actor: Actor, row: Case) -> bool:
+    def can_see(self, actor: Actor, row: Case, session: Session | None = None) -> bool:
+        """Applicants see their own cases (the joint case, not its sub-cases); staff their department's
+        cases and sub-cases, and the lead unit the sub-cases of its joint cases; supervisors, auditors
+        and admins every case in their scope."""
         if actor.has(*READ_ALL_ROLES) and (actor.department is None or actor.department == row.department):
             return True
-        if actor.has(Role.APPLICANT) and row.applicant_username == actor.username:
+        if actor.has(Role.APPLICANT) and row.applicant_username == actor.username and row.parent_id is None:
             return True
-        return actor.department is not None and actor.department == row.department and not actor.has(Role.APPLICANT)
+        if actor.department is None or actor.has(Role.APPLICANT):
+            return False
+        if actor.department == row.department:
+            return True
+        if row.parent_id is not None and session is not None:
+            parent = session.get(Case, row.parent_id)
+            return parent is not None and parent.department == actor.department
+        return False
 
     def visible_filter(self, actor: Actor):
         """A SQL condition selecting the cases `actor` may see."""
@@ -85,14 +95,14 @@ class CaseService:
                 return None
             conds.append(Case.department == actor.department)
         if actor.has(Role.APPLICANT):
-            conds.append(Case.applicant_username == actor.username)
+            conds.append((Case.applicant_username == actor.username) & (col(Case.parent_id).is_(None)))
         if actor.department is not None:
             conds.append(Case.department == actor.department)
         return or_(*conds) if conds else Case.id == "\0"
 
     def row(self, session: Session, actor: Actor, case_id: str) -> Case:
         row = session.get(Case, case_id)
-        if row is None or not self.can_see(actor, row):
+        if row is None or not self.can_see(actor, row, session):
             raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="id")
         return row
 
@@ -111,8 +121,15 @@ class CaseService:
             history = [history_json(e.model_dump()) for e in events]
         else:
             history = []
+        sub_cases = None
+        if state.sub_cases is not None:
+            sub_cases = [c.model_dump(mode="json", exclude={"opened"}) for c in state.sub_cases]
+            if actor.has(Role.APPLICANT) and state.result is None:
+                # departments' internal opinions are not the applicant's until the unified result
+                for c in sub_cases:
+                    c["opinion"], c["reason"], c["decision"] = None, None, None
         return case_json(state, item, actor, load_calendar(session), recorded_at=row.recorded_at,
-                         history=history)
+                         history=history, sub_cases=sub_cases)
 
     def get(self, actor: Actor, case_id: str) -> dict[str, Any]:
         with self.sessions() as session:
@@ -271,8 +288,10 @@ class CaseService:
                     case_id = existing.case_id
                     if session.get(Case, case_id) is not None:
                         return self.get(actor, case_id), False
+        members = [self.catalog.current(code) for code in item.members]
         inp = CaseInput(case_id=case_id, item=item, department=item.department, applicant=applicant,
-                        form=body.get("form") or {}, materials=materials, channel=channel, submitted_by=actor)
+                        form=body.get("form") or {}, materials=materials, channel=channel, submitted_by=actor,
+                        members=members)
         start = WithStartWorkflowOperation(
             CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -52,6 +52,19 @@ class Tokens:
             raise Unauthorised("invalid_token", "登录已失效，请重新登录", "the token is invalid or expired") from None
 
 
+def guess_id_kind(id_number: str) -> str:
+    """citizen or organisation: a credit code may have 17 leading digits too, so the number that
+    validates wins; if neither does, the shape decides (for the error message)."""
+    for kind in (IdKind.CITIZEN.value, IdKind.ORGANISATION.value):
+        try:
+            validate_id(kind, id_number)
+            return kind
+        except IdError:
+            pass
+    n = id_number.strip().upper()
+    return IdKind.CITIZEN.value if len(n) == 18 and n[:17].isdigit() else IdKind.ORGANISATION.value
+
+
 def add_user(session_factory: Callable[[], Session], username: str, password: str, roles: list[str],
              department: str | None = None, id_number: str | None = None, name: str | None = None,
              id_kind: str | None = None) -> User:
@@ -71,7 +84,7 @@ def add_user(session_factory: Callable[[], Session], username: str, password: st
                       "staff roles need a department", "department")
     if id_number:
         if id_kind is None:
-            id_kind = IdKind.CITIZEN.value if len(id_number) == 18 and id_number[:17].isdigit() else IdKind.ORGANISATION.value
+            id_kind = guess_id_kind(id_number)
         try:
             id_number = validate_id(id_kind, id_number)
         except IdError as e:

@@ -74,6 +74,8 @@ class CaseInput(Model):
     steps_override: list[Any] | None = None
     limit_override: Limit | None = None
     accepted_at: datetime | None = Field(default=None, description="sub-cases start already accepted")
+    members: list[ItemDefinition] = Field(default=[], description="a bundle's member items, current versions")
+    lead_department: str | None = Field(default=None, description="a sub-case's lead unit")
 
 
 class ActionInput(Model):
@@ -155,13 +157,21 @@ class SpecialProcedureState(Model):
 
 
 class SubCaseRef(Model):
+    """A parent's view of one department's sub-case (并联部门子件)."""
+
     id: str
     department: str
+    item_code: str
+    item_name: str
     status: Status
     opinion: Opinion | None = None
+    decision: Decision | None = None
     due: date | None = None
     reason: str | None = None
     required: bool = True
+    overdue: bool = False
+    opened: bool = False
+    deemed_consent: bool = False
 
 
 class CaseState(Model):
@@ -200,6 +210,7 @@ class CaseState(Model):
     rating: int | None = None
     urged: int = 0
     parent_id: str | None = None
+    lead_department: str | None = None
     sub_cases: list[SubCaseRef] | None = None
     history: list[HistoryEntry] = []
     clock_at: datetime = Field(description="the case clock (workflow time) when this state was taken")
@@ -223,6 +234,13 @@ class PlanRequest(Model):
     step_extra_working_days: int = 0
     decided_on: date | None = None
     delivery_limit: Limit | None = None
+
+
+class NotifyParent(Model):
+    """Input of `notify_parent`: a sub-case tells its parent how it stands."""
+
+    parent_id: str
+    sub_case: SubCaseRef
 
 
 class PauseRequest(Model):

@@ -17,6 +17,7 @@ from banjian.enums import (
     UNDER_REVIEW,
     Action,
     DeliveryMethod,
+    Opinion,
     Role,
     Status,
 )
@@ -120,14 +121,18 @@ def _roles_for(action: Action, item: ItemDefinition, state: CaseState) -> set[Ro
 
 def authorise(action: Action, item: ItemDefinition, state: CaseState, actor: Actor) -> None:
     """403 unless the actor's role and department may take `action` on this case."""
-    if action in APPLICANT_ACTIONS and _owner(state, actor):
+    if action in APPLICANT_ACTIONS and state.parent_id is None and _owner(state, actor):
         return
-    if action == Action.URGE and actor.has(Role.SUPERVISOR) and actor.department in (None, state.department):
-        return
+    if action == Action.URGE:
+        if actor.has(Role.SUPERVISOR) and actor.department in (None, state.department):
+            return
+        # the lead unit urges a late department in its joint case (督办)
+        if state.parent_id is not None and actor.has(Role.LEAD) and actor.department == state.lead_department:
+            return
     roles = _roles_for(action, item, state)
     if action == Action.URGE:
-        roles = {Role.LEAD}  # a lead unit urges the sub-cases of its joint case (checked by the parent)
-    if roles and _of_department(state, actor, roles):
+        roles = {Role.SUPERVISOR, Role.LEAD}
+    elif roles and _of_department(state, actor, roles):
         return
     need = "、".join(sorted(roles)) or "申请人本人"
     raise Forbidden(
@@ -171,6 +176,11 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
         case Action.APPROVE | Action.DENY:
             need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None and step.kind == "decide",
                  "尚未到决定环节", "the case has not reached its decision step")
+            if action == Action.APPROVE and state.sub_cases:
+                against = [c.department for c in state.sub_cases
+                           if c.required and c.opinion not in (Opinion.AGREE, Opinion.AGREE_WITH_REFERRAL)]
+                need(not against, f"以下必需部门未同意，只能作出不予许可决定：{'、'.join(against)}",
+                     f"required departments did not agree ({', '.join(against)}): only a denial is possible")
         case Action.REQUEST_EXTENSION:
             need(s in (Status.ACCEPTED, Status.IN_REVIEW), "只能在审查期间申请延期", "only while under review")
             need(state.clock.extended_days == 0 and state.extension is None, "延期只能申请一次",
@@ -188,6 +198,7 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
         case Action.CONFIRM_RECEIPT:
             need(s == Status.DELIVERED, "办件尚未送达", "the result has not been sent")
         case Action.WITHDRAW:
+            need(state.parent_id is None, "子件不能单独撤回，请撤回主件", "withdraw the joint case, not a sub-case")
             need(s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED) or s in UNDER_REVIEW,
                  "作出决定后不能撤回", "a decided case cannot be withdrawn")
         case Action.TERMINATE:

@@ -59,7 +59,7 @@ def pending_timers(state: CaseState, item: ItemDefinition) -> list[Timer]:
             timers.append(Timer(end_of(d.step_due), WarningCause.STEP_OVERDUE, step.id))
     if state.status == Status.DECIDED and d.delivery_due and not _fired(state, WarningCause.PROCEDURE_VIOLATION):
         timers.append(Timer(end_of(d.delivery_due), WarningCause.PROCEDURE_VIOLATION))
-    if state.status == Status.CONCLUDED and state.concluded_at and state.rating is None:
+    if state.status == Status.CONCLUDED and state.concluded_at and state.rating is None and state.parent_id is None:
         timers.append(Timer(state.concluded_at + timedelta(days=item.rating_days), RATING_CLOSED))
     return sorted(timers, key=lambda t: t.at)
 

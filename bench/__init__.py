@@ -1,0 +1,1 @@
+"""Benchmarks (not tests): `python bench/cases.py`. See bench/README.md."""
