@@ -5,6 +5,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 from temporalio.client import Client
 
@@ -54,6 +55,11 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     app = FastAPI(title="banjian 办件", version="0.1.0", lifespan=lifespan,
                   description="互联网+政务服务 approval system: cases as durable Temporal workflows.")
     errors.install(app)
+
+    @app.get("/", include_in_schema=False)
+    def root() -> RedirectResponse:
+        return RedirectResponse("/docs")
+
     for r in (health, auth, items, cases, calendar, simulation):
         app.include_router(r.router)
     return app

@@ -47,7 +47,6 @@ async def run_stack(settings: Settings, demo: bool = False) -> None:
             await asyncio.sleep(0.05)
         base = f"http://{settings.host}:{settings.port}"
         print(f"banjian is up\n  API:          {base}/api\n  API docs:     {base}/docs\n"
-              f"  Web pages:    {base}/\n"
               + (f"  Temporal UI:  http://127.0.0.1:{settings.temporal_ui_port}\n" if server else "")
               + f"  Temporal:     {settings.temporal_target}\n  Data dir:     {settings.data_dir.resolve()}\n"
               + ("  Simulation clock: on\n" if settings.simulation else "")

@@ -1,3 +1,4 @@
+from __future__ import annotations
 from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from workflows.case import CaseWorkflow, run_activity
