@@ -25,6 +25,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.calendar import load_calendar
 from api.views import case_json, history_json
+from banjian import rules
 from banjian.catalog import Catalog
 from banjian.contracts import ActionInput, Actor, Applicant, CaseInput, CaseState, MaterialRef
 from banjian.db import Case, CaseEvent, IdempotencyKey, Task, User
@@ -189,35 +190,39 @@ class CaseService:
 
     # ---- submitting ------------------------------------------------------------------------------
     def check_application(self, actor: Actor, item: ItemDefinition, body: dict[str, Any]) -> tuple[Applicant, Channel]:
-        """Who applies and how: an applicant only as themself; a clerk of the item's department for anyone."""
+        """Who applies and how: an applicant only as themself; a clerk of the item's department for
+        anyone. Checked in the contract's order: 403, then 409, then 422."""
         a = body["applicant"]
+        given = str(a["id_number"]).strip().upper()
+        if actor.has(Role.APPLICANT) and not actor.has(Role.CLERK):
+            if given != (actor.id_number or "").upper():
+                raise Forbidden("apply_as_self", "申请人只能以本人身份申请",
+                                "an applicant may only apply as themself", field="applicant.id_number")
+            owner, channel = actor.username, Channel(body.get("channel") or "web")
+            if channel == Channel.WINDOW:
+                channel = Channel.WEB  # only a clerk files at the window
+        elif actor.has(Role.CLERK):
+            if actor.department != item.department:
+                raise Forbidden("forbidden_department", "只能代理本部门事项的申请",
+                                "a clerk files applications for their own department's items only", field="item_code")
+            owner, channel = None, Channel.WINDOW
+        else:
+            raise Forbidden("forbidden_role", "只有申请人或窗口人员可以提交申请",
+                            "only an applicant or a window clerk may apply", field=None)
+        if item.status != "active":
+            raise Conflict("item_inactive", "本事项当前不受理申请", "the item does not take applications now",
+                           field="item_code")
         kind = IdKind(a["kind"])
         try:
             id_number = validate_id(kind.value, a["id_number"])
         except IdError as e:
             raise Invalid(e.code, e.message, e.message_en, field="applicant.id_number") from None
-        if actor.has(Role.APPLICANT) and not actor.has(Role.CLERK):
-            if id_number != (actor.id_number or ""):
-                raise Forbidden("apply_as_self", "申请人只能以本人身份申请",
-                                "an applicant may only apply as themself", field="applicant.id_number")
-            owner, channel = actor.username, Channel(body.get("channel") or "web")
-            if channel == Channel.WINDOW:
-                channel = Channel.WEB
-        elif actor.has(Role.CLERK):
-            if actor.department != item.department:
-                raise Forbidden("forbidden_department", "只能代理本部门事项的申请",
-                                "a clerk files applications for their own department's items only", field="item_code")
-            owner, channel = self._owner_of(id_number), Channel.WINDOW
-        else:
-            raise Forbidden("forbidden_role", "只有申请人或窗口人员可以提交申请",
-                            "only an applicant or a window clerk may apply", field=None)
         if kind not in item.service_object:
             objs = "、".join("自然人" if o == IdKind.CITIZEN else "法人" for o in item.service_object)
             raise Invalid("wrong_service_object", f"本事项的服务对象为：{objs}",
                           f"this item serves: {', '.join(item.service_object)}", field="applicant.kind")
-        if item.status != "active":
-            raise Conflict("item_inactive", "本事项当前不受理申请", "the item does not take applications now",
-                           field="item_code")
+        if owner is None:
+            owner = self._owner_of(id_number)
         return Applicant(kind=kind, id_number=id_number, name=a["name"], username=owner), channel
 
     def _owner_of(self, id_number: str) -> str | None:
@@ -276,6 +281,7 @@ class CaseService:
         materials = self.check_form(item, body.get("form") or {}, body.get("materials") or [])
         key = body.get("idempotency_key")
         case_id = new_case_id(datetime.now(CHINA).date())
+        created = True
         if key:
             with self.sessions() as session:
                 session.add(IdempotencyKey(key=f"{actor.username}\0{key}", case_id=case_id,
@@ -285,7 +291,7 @@ class CaseService:
                 except IntegrityError:
                     session.rollback()
                     existing = session.get(IdempotencyKey, f"{actor.username}\0{key}")
-                    case_id = existing.case_id
+                    case_id, created = existing.case_id, False  # a retry, or a concurrent twin
                     if session.get(Case, case_id) is not None:
                         return self.get(actor, case_id), False
         members = [self.catalog.current(code) for code in item.members]
@@ -300,26 +306,31 @@ class CaseService:
             CaseWorkflow.open, start_workflow_operation=start, id=f"open-{case_id}")
         with self.sessions() as session:
             row = session.get(Case, case_id)
-            return self.render(session, actor, row, state), True
+            return self.render(session, actor, row, state), created
 
     # ---- acting ------------------------------------------------------------------------------------
     async def act(self, actor: Actor, case_id: str, action: str, comment: str | None, data: dict[str, Any],
                   request_id: str | None = None) -> dict[str, Any]:
+        act = ActionInput(action=action, actor=actor, comment=comment, data=data or {})
         with self.sessions() as session:
             row = self.row(session, actor, case_id)
+            # The snapshot is exact after every answered action: a certain rejection needs no round
+            # trip, and a closed case (whose workflow may have ended) answers 409 here. The
+            # workflow's validator remains the authority for everything that passes.
+            state = CaseState.model_validate(row.snapshot)
+            rules.check(self.catalog.effective(state.item_code, state.item_version, state.department,
+                                               state.parent_id is not None), state, act)
             if action in (Action.ASSIGN, Action.TRANSFER) and isinstance(data.get("username"), str):
                 self._check_assignee(session, row, data["username"])
         handle = self.client.get_workflow_handle(workflow_id(case_id))
         try:
-            state = await handle.execute_update(
-                CaseWorkflow.act, ActionInput(action=action, actor=actor, comment=comment, data=data or {}),
-                id=request_id or f"{action}-{uuid.uuid4().hex}")
+            state = await handle.execute_update(CaseWorkflow.act, act, id=request_id or f"{action}-{uuid.uuid4().hex}")
         except WorkflowUpdateFailedError as e:
             raise map_update_error(e) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:
             raise Outcome() from None
         except RPCError as e:
-            if e.status == RPCStatusCode.NOT_FOUND:
+            if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                 raise Conflict("case_closed", "办件流程已结束，不能再操作", "the case's process has ended",
                                field="action") from None
             raise

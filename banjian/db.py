@@ -218,4 +218,4 @@ def make_engine(url: str) -> Engine:
     return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
 
 
-__all__ = ["Session", "SQLModel", "make_engine"]
+__all__ = ["SQLModel", "Session", "make_engine"]

@@ -10,7 +10,6 @@ from datetime import date
 from typing import Any
 
 from fastapi import FastAPI
-from sqlmodel import Session
 
 from banjian.auth import actor_of, add_user
 from banjian.db import User

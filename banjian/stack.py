@@ -33,9 +33,9 @@ async def run_stack(settings: Settings, demo: bool = False) -> None:
         client = await server.wait_ready()
     else:
         client = await connect(settings)
+    worker = build_worker(client, settings, engine)
+    worker_task = asyncio.create_task(worker.run())
     try:
-        worker = build_worker(client, settings, engine)
-        worker_task = asyncio.create_task(worker.run())
         app = create_app(settings, client=client, engine=engine, ready=not demo)
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
         api = uvicorn.Server(config)
@@ -62,7 +62,8 @@ async def run_stack(settings: Settings, demo: bool = False) -> None:
         log.info("stopping the worker")
         try:
             await asyncio.wait_for(worker.shutdown(), timeout=15)
-        except Exception:  # already stopped, or did not stop in time: the server stop ends it
-            pass
+            await asyncio.wait_for(worker_task, timeout=5)
+        except (Exception, asyncio.CancelledError):  # stopped already, or not in time: the server stop ends it
+            worker_task.cancel()
         if server is not None:
             server.stop()

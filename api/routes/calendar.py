@@ -1,7 +1,7 @@
 """The working-day calendar: read a year, load an administrator's schedule."""
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
@@ -21,7 +21,7 @@ def get_year(year: int, _: CurrentUser, session: SessionDep) -> dict:
 
 
 @router.put("/{year}")
-async def put_year(year: int, request: Request, actor: CurrentUser, body: dict[str, Any] = Body(...)) -> dict:
+async def put_year(year: int, request: Request, actor: CurrentUser, body: Annotated[dict[str, Any], Body()]) -> dict:
     """Load a year's schedule (admin); open cases re-compute their deadlines before this answers."""
     require(actor, Role.ADMIN)
     state = request.app.state

@@ -1,9 +1,9 @@
 """Alembic environment: runs on the connection handed in by `banjian.migrate`, or on the URL."""
 from alembic import context
 from sqlalchemy import create_engine
+from sqlmodel import SQLModel
 
 from banjian import db  # noqa: F401  (registers the tables)
-from sqlmodel import SQLModel
 
 config = context.config
 target_metadata = SQLModel.metadata
