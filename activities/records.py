@@ -49,7 +49,8 @@ class RecordActivities:
         rev = req.events[-1].seq if req.events else None
         with self.session_factory() as session:
             row = session.get(Case, state.id)
-            if row is None or rev is None or rev >= row.rev:
+            fresh = row is None or rev is None or rev >= row.rev  # a late retry carries an older state
+            if fresh:
                 row = self._upsert_case(session, row, state, rev, now)
             last = session.exec(select(CaseEvent).where(CaseEvent.case_id == state.id)
                                 .order_by(col(CaseEvent.seq).desc()).limit(1)).first()
@@ -63,7 +64,8 @@ class RecordActivities:
                 ev.hash = chain.record_hash(prev_hash, ev)
                 prev_hash, last_seq = ev.hash, e.seq
                 session.add(ev)
-            self._sync_task(session, state)
+            if fresh:
+                self._sync_task(session, state)
             self._sync_warnings(session, state)
             session.commit()
             return last_seq
@@ -93,8 +95,9 @@ class RecordActivities:
         task = session.get(Task, state.id)
         item = self.item_lookup(state.item_code, state.item_version, state.department, state.parent_id is not None)
         roles = sorted(waiting_roles(item, state)) if state.status not in CLOSED else []
-        if state.kind != "single" and state.status not in (Status.SUBMITTED, Status.DECIDED, Status.DELIVERED):
-            roles = []  # a joint or bundle parent waits on its sub-cases, not on a person
+        if (state.kind != "single" and state.current_step is None
+                and state.status not in (Status.SUBMITTED, Status.DECIDED, Status.DELIVERED)):
+            roles = []  # a joint or bundle parent waits on its sub-cases, not on a person (until its own steps)
         if not roles:
             if task is not None:
                 session.delete(task)

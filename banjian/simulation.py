@@ -1,39 +1,84 @@
 """The simulation clock: Temporal per-workflow time skipping, wrapped in one place because the
-SDK marks it experimental. Only used when BANJIAN_SIMULATION=1 (tests and demos)."""
+SDK marks it experimental. Only used when BANJIAN_SIMULATION=1 (tests and demos).
+
+Two facts of the server shape how a joint case is advanced:
+- a workflow with a running child workflow cannot skip time (the server waits for the child);
+- a workflow started during a parent's fast-forward would inherit the parent's skipping unless
+  propagation is disabled (it is, here: sub-cases move only when they are advanced).
+So a joint case is advanced in phases: the parent alone while it has no open sub-case (up to
+the moment its deemed acceptance would start them), then every open sub-case concurrently, then
+the parent again — up to the sub-cases' time — once none of them is open. While departments are
+still working the parent's own clock waits for theirs; its warnings fire when it catches up.
+"""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlmodel import select
 from temporalio.client import Client
 from temporalio.testing import TimeSkipper
+from temporalio.testing._timeskipping import TimeSkippingConfig
+
+from banjian.contracts import CaseState
+from banjian.db import Case
+from banjian.enums import CLOSED, ItemKind, Status
+from banjian.timefmt import end_of
+
+MARGIN = timedelta(seconds=1)
 
 
-async def fast_forward(client: Client, workflow_id: str, by: timedelta) -> None:
-    """Advance one workflow's virtual clock by `by`, then wait until its due timers were handled."""
+def _skipper(client: Client) -> TimeSkipper:
+    return TimeSkipper(client, config=TimeSkippingConfig(disable_propagation=True))
+
+
+async def _now(client: Client, case_id: str) -> datetime:
+    return await _skipper(client).get_current_time(client.get_workflow_handle(f"case-{case_id}"))
+
+
+async def fast_forward(client: Client, case_id: str, by: timedelta) -> None:
+    """Advance one case's virtual clock by `by`, then wait until its due timers were handled."""
     from workflows.case import CaseWorkflow
 
-    handle = client.get_workflow_handle(workflow_id)
-    await TimeSkipper(client).fast_forward(handle, by)
+    if by <= timedelta(0):
+        return
+    handle = client.get_workflow_handle(f"case-{case_id}")
+    await _skipper(client).fast_forward(handle, by)
     try:
         await handle.execute_update(CaseWorkflow.sync)
     except Exception:  # a workflow that completed during the advance has nothing left to settle
         pass
 
 
-async def advance_case(client: Client, cases: Any, case_id: str, by: timedelta) -> None:
-    """Advance a case and every open sub-case of it by the same time (children first, concurrently)."""
-    from sqlmodel import select
+def _open_sub_cases(sessions: Any, case_id: str) -> list[str]:
+    with sessions() as session:
+        return list(session.exec(select(Case.id).where(
+            Case.parent_id == case_id, Case.status.not_in([s.value for s in CLOSED]))).all())
 
-    from banjian.db import Case
-    from banjian.enums import CLOSED
 
-    with cases.sessions() as session:
-        subs = session.exec(select(Case.id).where(Case.parent_id == case_id,
-                                                  Case.status.not_in([s.value for s in CLOSED]))).all()
-    if subs:
-        await asyncio.gather(*(fast_forward(client, f"case-{s}", by) for s in subs),
-                             fast_forward(client, f"case-{case_id}", by))
-    else:
-        await fast_forward(client, f"case-{case_id}", by)
+def _state(sessions: Any, case_id: str) -> CaseState:
+    with sessions() as session:
+        return CaseState.model_validate(session.get(Case, case_id).snapshot)
+
+
+async def advance_case(client: Client, sessions: Any, case_id: str, by: timedelta) -> None:
+    """Advance a case, and every open sub-case of it, by `by` (see the module's note on phases)."""
+    start = await _now(client, case_id)
+    target = start + by
+    state = _state(sessions, case_id)
+    if not _open_sub_cases(sessions, case_id):
+        first = by
+        if state.kind != ItemKind.SINGLE and state.status == Status.SUBMITTED and state.deadlines.acceptance_due:
+            first = min(by, end_of(state.deadlines.acceptance_due) - start + MARGIN)  # stop where children start
+        await fast_forward(client, case_id, first)
+    subs = _open_sub_cases(sessions, case_id)
+    if not subs:
+        await fast_forward(client, case_id, target - await _now(client, case_id))
+        return
+    async def catch_up(sub_id: str) -> None:
+        await fast_forward(client, sub_id, target - await _now(client, sub_id))
+
+    await asyncio.gather(*(catch_up(s) for s in subs))
+    if not _open_sub_cases(sessions, case_id):
+        await fast_forward(client, case_id, target - await _now(client, case_id))

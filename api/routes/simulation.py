@@ -26,6 +26,6 @@ async def advance(case_id: str, body: Advance, request: Request, actor: CurrentU
         raise NotFound("not_found", "未启用模拟时钟", "the simulation clock is off")
     require(actor, Role.ADMIN)
     cases.get(actor, case_id)  # 404 for an unknown case
-    await advance_case(request.app.state.client, cases, case_id, timedelta(days=body.days))
+    await advance_case(request.app.state.client, cases.sessions, case_id, timedelta(days=body.days))
     await asyncio.sleep(0)
     return cases.get(actor, case_id)
