@@ -15,6 +15,7 @@ from banjian.errors import Conflict, DomainError, Invalid, NotFound
 from banjian.items.schema import ItemDefinition
 from banjian.items.validate import Problem, load_directory, validate_definition
 from banjian.rules import effective_item
+from banjian.timefmt import iso_at
 
 
 def digest(definition: ItemDefinition) -> str:
@@ -69,7 +70,7 @@ class Catalog:
         with self.session_factory() as session:
             rows = session.exec(select(ItemVersion).where(ItemVersion.code == code)
                                 .order_by(col(ItemVersion.version))).all()
-            return [{"version": r.version, "created_at": r.created_at, "created_by": r.created_by,
+            return [{"version": r.version, "created_at": iso_at(r.created_at), "created_by": r.created_by,
                      "digest": r.digest} for r in rows]
 
     def all_current(self) -> list[ItemDefinition]:
