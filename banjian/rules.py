@@ -16,6 +16,7 @@ from banjian.enums import (
     STAFF_ROLES,
     UNDER_REVIEW,
     Action,
+    Channel,
     DeliveryMethod,
     Opinion,
     Role,
@@ -93,7 +94,8 @@ def _roles_for(action: Action, item: ItemDefinition, state: CaseState) -> set[Ro
     """The staff roles that may take `action` on this case (the 403 check)."""
     step = current_step(item, state)
     if action in (Action.PASS, Action.RETURN):
-        if step is not None and step.kind == "review":
+        # `return` also works at the decision step (the decider sends the case back one step)
+        if step is not None and (step.kind == "review" or action == Action.RETURN):
             return {step.role}
         return {s.role for s in item.review_steps()} or {Role.HANDLER}
     if action in (Action.APPROVE, Action.DENY):
@@ -123,6 +125,9 @@ def authorise(action: Action, item: ItemDefinition, state: CaseState, actor: Act
     """403 unless the actor's role and department may take `action` on this case."""
     if action in APPLICANT_ACTIONS and state.parent_id is None and _owner(state, actor):
         return
+    if (action == Action.SUBMIT_SUPPLEMENT and state.channel == Channel.WINDOW
+            and _of_department(state, actor, {Role.CLERK})):
+        return  # at the window the clerk takes the supplement from the applicant in person
     if action == Action.URGE:
         if actor.has(Role.SUPERVISOR) and actor.department in (None, state.department):
             return
@@ -168,11 +173,13 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
             need(s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED), "只能在受理前不予受理", "only before acceptance")
         case Action.SUBMIT_SUPPLEMENT:
             need(s == Status.SUPPLEMENT_REQUESTED, "没有待补正的材料", "no supplement was requested")
-        case Action.PASS | Action.RETURN:
+        case Action.PASS:
             need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None and step.kind == "review",
                  "当前不在审查环节", "the case is not at a review step")
-            if action == Action.RETURN:
-                need(bool(state.step_index), "已是第一个审查环节，无法退回", "this is the first step: nothing to return to")
+        case Action.RETURN:
+            need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None,
+                 "当前不在审查或决定环节", "the case is not at a review or decision step")
+            need(bool(state.step_index), "已是第一个审查环节，无法退回", "this is the first step: nothing to return to")
         case Action.APPROVE | Action.DENY:
             need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None and step.kind == "decide",
                  "尚未到决定环节", "the case has not reached its decision step")
@@ -186,6 +193,7 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
             need(state.clock.extended_days == 0 and state.extension is None, "延期只能申请一次",
                  "the one extension was already requested")
         case Action.APPROVE_EXTENSION:
+            need(s in UNDER_REVIEW, "只能在作出决定前批准延期", "only before the decision")
             need(state.extension is not None, "没有待批准的延期申请", "no extension request is pending")
         case Action.START_SPECIAL_PROCEDURE | Action.SUSPEND:
             need(s in (Status.ACCEPTED, Status.IN_REVIEW), "只能在审查期间启动", "only while under review")

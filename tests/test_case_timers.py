@@ -7,8 +7,10 @@ own dates, so the tests hold whatever day they run on.
 """
 from __future__ import annotations
 
+import uuid
 from datetime import date, datetime, timedelta
 
+import pytest
 from sqlmodel import select
 
 from activities.calendar import load_calendar
@@ -78,8 +80,37 @@ class Sim:
         return await self.to(self.now + timedelta(days=days))
 
 
-async def submitted(stack, item: str = FOOD):
-    applicant = stack.applicant()
+class People:
+    """Users made once per module (each new user costs a password hash and a login)."""
+
+    def __init__(self, stack) -> None:
+        self.stack, self.users = stack, {}
+
+    def staff(self, department: str, role: str):
+        if (department, role) not in self.users:
+            self.users[department, role] = self.stack.staff(department, role)
+        return self.users[department, role]
+
+    @property
+    def applicant(self):
+        if "applicant" not in self.users:
+            self.users["applicant"] = self.stack.applicant()
+        return self.users["applicant"]
+
+    @property
+    def admin(self):
+        if "admin" not in self.users:
+            self.users["admin"] = self.stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+        return self.users["admin"]
+
+
+@pytest.fixture(scope="module")
+def people(stack) -> People:
+    return People(stack)
+
+
+async def submitted(people: People, item: str = FOOD):
+    applicant = people.applicant
     r = await applicant.apply(item)
     assert r.status_code == 201, r.text
     case = r.json()
@@ -87,17 +118,17 @@ async def submitted(stack, item: str = FOOD):
     return applicant, case
 
 
-async def accepted(stack, item: str = FOOD, department: str = "amr"):
-    applicant, case = await submitted(stack, item)
-    clerk = stack.staff(department, "clerk")
+async def accepted(people: People, item: str = FOOD, department: str = "amr"):
+    applicant, case = await submitted(people, item)
+    clerk = people.staff(department, "clerk")
     case = await clerk.ok(case["id"], "accept")
     assert case["status"] == "accepted"
     return applicant, case
 
 
 # ---- acceptance --------------------------------------------------------------------------------------
-async def test_deemed_acceptance_after_five_working_days_from_receipt(stack):
-    _, case = await submitted(stack)
+async def test_deemed_acceptance_after_five_working_days_from_receipt(stack, people):
+    _, case = await submitted(people)
     cal = calendar(stack)
     received = day(case["submitted_at"])
     acceptance_due = cal.add_working_days(received, 5)
@@ -126,8 +157,8 @@ async def test_deemed_acceptance_after_five_working_days_from_receipt(stack):
     assert due(case, "step_due") == cal.add_working_days(acceptance_due + timedelta(days=1), 5)
 
 
-async def test_no_deemed_acceptance_before_the_fifth_working_day_ends(stack):
-    _, case = await submitted(stack)
+async def test_no_deemed_acceptance_before_the_fifth_working_day_ends(stack, people):
+    _, case = await submitted(people)
     acceptance_due = calendar(stack).add_working_days(day(case["submitted_at"]), 5)
 
     case = await Sim(stack, case).to(end_of(acceptance_due) - HOUR)
@@ -137,7 +168,7 @@ async def test_no_deemed_acceptance_before_the_fifth_working_day_ends(stack):
     assert case["warnings"] == []
     assert actions(case) == ["submitted"]
     # the last hour of the last day is still on time: an acceptance now carries no warning
-    clerk = stack.staff("amr", "clerk")
+    clerk = people.staff("amr", "clerk")
     case = await clerk.ok(case["id"], "accept")
     assert case["status"] == "accepted"
     assert day(case["accepted_at"]) == acceptance_due
@@ -145,9 +176,9 @@ async def test_no_deemed_acceptance_before_the_fifth_working_day_ends(stack):
     assert actions(case) == ["submitted", "accept"]
 
 
-async def test_supplement_restarts_acceptance_clock(stack):
-    applicant, case = await submitted(stack)
-    clerk = stack.staff("amr", "clerk")
+async def test_supplement_restarts_acceptance_clock(stack, people):
+    applicant, case = await submitted(people)
+    clerk = people.staff("amr", "clerk")
     cid = case["id"]
     sim = Sim(stack, case)
     missing = "保证食品安全的规章制度"
@@ -195,8 +226,8 @@ async def test_supplement_restarts_acceptance_clock(stack):
 
 
 # ---- review-clock warnings --------------------------------------------------------------------------
-async def test_notice_when_two_working_days_left(stack):
-    _, case = await accepted(stack)
+async def test_notice_when_two_working_days_left(stack, people):
+    _, case = await accepted(people)
     cal = calendar(stack)
     accepted_on = day(case["accepted_at"])
     promised_due = cal.add_working_days(accepted_on, 10)
@@ -215,8 +246,8 @@ async def test_notice_when_two_working_days_left(stack):
     assert warnings(case) == [("yellow", "step_overdue", "review"), ("notice", "promised_due_near", None)]
 
 
-async def test_yellow_card_when_promised_deadline_passes(stack):
-    _, case = await accepted(stack)
+async def test_yellow_card_when_promised_deadline_passes(stack, people):
+    _, case = await accepted(people)
     cal = calendar(stack)
     promised_due = cal.add_working_days(day(case["accepted_at"]), 10)
     statutory_due = cal.add_working_days(day(case["accepted_at"]), 20)
@@ -232,8 +263,8 @@ async def test_yellow_card_when_promised_deadline_passes(stack):
         day(case["accepted_at"]), promised_due + timedelta(days=1))
 
 
-async def test_red_card_when_statutory_deadline_passes(stack):
-    _, case = await accepted(stack)
+async def test_red_card_when_statutory_deadline_passes(stack, people):
+    _, case = await accepted(people)
     cal = calendar(stack)
     accepted_on = day(case["accepted_at"])
     statutory_due = cal.add_working_days(accepted_on, 20)
@@ -254,8 +285,8 @@ async def test_red_card_when_statutory_deadline_passes(stack):
         ("system", "statutory_overdue")]
 
 
-async def test_each_warning_fires_once(stack):
-    _, case = await accepted(stack)
+async def test_each_warning_fires_once(stack, people):
+    _, case = await accepted(people)
     sim = Sim(stack, case)
     first = await sim.by(40)
     again = await sim.by(40)
@@ -267,8 +298,8 @@ async def test_each_warning_fires_once(stack):
     assert again["warnings"] == first["warnings"]
 
 
-async def test_step_overdue_is_yellow_once_per_step(stack):
-    _, case = await accepted(stack)
+async def test_step_overdue_is_yellow_once_per_step(stack, people):
+    _, case = await accepted(people)
     cal = calendar(stack)
     cid, sim = case["id"], Sim(stack, case)
     review_due = cal.add_working_days(day(case["accepted_at"]), 5)  # review: 5 working days
@@ -278,7 +309,7 @@ async def test_step_overdue_is_yellow_once_per_step(stack):
     assert warnings(case, "step_overdue") == [("yellow", "step_overdue", "review")]
     assert_fired_at(case, "step_overdue", end_of(review_due), "review")
 
-    handler, approver = stack.staff("amr", "handler"), stack.staff("amr", "approver")
+    handler, approver = people.staff("amr", "handler"), people.staff("amr", "approver")
     case = await handler.ok(cid, "pass")
     assert case["current_step"]["id"] == "verify"
     verify_due = cal.add_working_days(day(sim.now.isoformat()), 3)  # verify: 3 working days
@@ -300,14 +331,14 @@ async def test_step_overdue_is_yellow_once_per_step(stack):
 
 
 # ---- a paused clock ---------------------------------------------------------------------------------------
-async def test_suspension_pauses_clock_and_pushes_deadlines(stack):
-    _, case = await accepted(stack)
+async def test_suspension_pauses_clock_and_pushes_deadlines(stack, people):
+    _, case = await accepted(people)
     cal = calendar(stack)
     cid, sim = case["id"], Sim(stack, case)
     accepted_on = day(case["accepted_at"])
     promised_due, statutory_due = due(case, "promised_due"), due(case, "statutory_due")
     step_due = due(case, "step_due")
-    handler = stack.staff("amr", "handler")
+    handler = people.staff("amr", "handler")
 
     case = await handler.ok(cid, "suspend", "申请人申请中止，等待司法判决")
     assert case["status"] == "suspended" and case["clock"]["paused"] is True
@@ -344,12 +375,12 @@ async def test_suspension_pauses_clock_and_pushes_deadlines(stack):
     assert_fired_at(case, "promised_overdue", end_of(new_promised))
 
 
-async def test_special_procedure_that_pauses_the_clock(stack):
-    _, case = await accepted(stack, PLANNING, "nrp")
+async def test_special_procedure_that_pauses_the_clock(stack, people):
+    _, case = await accepted(people, PLANNING, "nrp")
     cal = calendar(stack)
     cid, sim = case["id"], Sim(stack, case)
     promised_due, statutory_due = due(case, "promised_due"), due(case, "statutory_due")
-    handler = stack.staff("nrp", "handler")
+    handler = people.staff("nrp", "handler")
 
     case = await handler.ok(cid, "start_special_procedure", kind="expert_review")
     assert case["status"] == "special_procedure"
@@ -372,11 +403,11 @@ async def test_special_procedure_that_pauses_the_clock(stack):
     assert actions(case)[-2:] == ["start_special_procedure", "end_special_procedure"]
 
 
-async def test_special_procedure_that_counts_toward_the_limit_does_not_pause(stack):
-    _, case = await accepted(stack)
+async def test_special_procedure_that_counts_toward_the_limit_does_not_pause(stack, people):
+    _, case = await accepted(people)
     cid, sim = case["id"], Sim(stack, case)
     promised_due, statutory_due = due(case, "promised_due"), due(case, "statutory_due")
-    handler = stack.staff("amr", "handler")
+    handler = people.staff("amr", "handler")
 
     case = await handler.ok(cid, "start_special_procedure", kind="site_inspection")
     assert case["status"] == "special_procedure"
@@ -397,9 +428,9 @@ async def test_special_procedure_that_counts_toward_the_limit_does_not_pause(sta
 
 
 # ---- after the decision ---------------------------------------------------------------------------------
-async def decide(stack, cid: str, department: str = "amr") -> dict:
+async def decide(people: People, cid: str, department: str = "amr") -> dict:
     """Take an accepted food case through its review steps and approve it."""
-    handler, approver = stack.staff(department, "handler"), stack.staff(department, "approver")
+    handler, approver = people.staff(department, "handler"), people.staff(department, "approver")
     await handler.ok(cid, "pass")
     await approver.ok(cid, "pass")
     case = await approver.ok(cid, "approve", "符合条件，准予许可")
@@ -407,10 +438,10 @@ async def decide(stack, cid: str, department: str = "amr") -> dict:
     return case
 
 
-async def test_delivery_overdue_is_red_procedure_violation(stack):
-    _, case = await accepted(stack)
+async def test_delivery_overdue_is_red_procedure_violation(stack, people):
+    _, case = await accepted(people)
     cal = calendar(stack)
-    case = await decide(stack, case["id"])
+    case = await decide(people, case["id"])
     decided_on = day(case["decided_at"])
     delivery_due = cal.add_working_days(decided_on, 10)
     assert due(case, "delivery_due") == delivery_due
@@ -424,15 +455,15 @@ async def test_delivery_overdue_is_red_procedure_violation(stack):
     assert_fired_at(case, "procedure_violation", end_of(delivery_due))
     assert actions(case)[-1] == "warning"
     # late, but it can still be delivered
-    clerk = stack.staff("amr", "clerk")
+    clerk = people.staff("amr", "clerk")
     case = await clerk.ok(case["id"], "deliver", method="electronic")
     assert case["status"] == "concluded"
 
 
-async def test_rating_period_closes_after_thirty_days(stack):
-    applicant, case = await accepted(stack)
-    case = await decide(stack, case["id"])
-    clerk = stack.staff("amr", "clerk")
+async def test_rating_period_closes_after_thirty_days(stack, people):
+    applicant, case = await accepted(people)
+    case = await decide(people, case["id"])
+    clerk = people.staff("amr", "clerk")
     case = await clerk.ok(case["id"], "deliver", method="electronic")
     assert case["status"] == "concluded"
     assert "rate" in (await applicant.case(case["id"]))["allowed_actions"]
@@ -446,15 +477,15 @@ async def test_rating_period_closes_after_thirty_days(stack):
 
 
 # ---- the calendar ---------------------------------------------------------------------------------------
-async def test_calendar_change_moves_deadlines(stack):
-    _, case = await accepted(stack)
+async def test_calendar_change_moves_deadlines(stack, people):
+    _, case = await accepted(people)
     cid = case["id"]
     cal = calendar(stack)
     accepted_on = day(case["accepted_at"])
     promised_due, statutory_due = due(case, "promised_due"), due(case, "statutory_due")
     extra = cal.add_working_days(accepted_on, 1)  # a working day inside the case's window
     year = extra.year
-    admin = stack.user(f"cal-admin-{cid[-6:]}", "admin")
+    admin = people.admin
     current = (await admin.get(f"/api/calendar/{year}")).json()
     with stack.sessions() as session:
         before = session.get(CalendarYear, year)
