@@ -368,3 +368,27 @@ async def test_clock_actions_need_a_handler_and_the_right_state(stack, people):
     status_of(await people.handler.act(cid, "request_extension", "延期"), 409)
     case = await people.handler.ok(cid, "resume")
     assert case["status"] == "in_review" and case["current_step"]["id"] == "review"
+
+
+async def test_window_clerk_takes_the_supplement_of_a_window_case(stack, people):
+    """A case filed at the window for someone without an account: the clerk hands in the supplement."""
+    clerk = people.staff("amr", "clerk")
+    item = (await clerk.get(f"/api/items/{FOOD}")).json()
+    required = [m["name"] for m in item["materials"] if m["required"]]
+    from banjian.ids import make_citizen_id
+
+    body = {"item_code": FOOD, "applicant": {"kind": "citizen", "name": "窗口申请人",
+                                             "id_number": make_citizen_id("330102", date(1970, 5, 5), 321)},
+            "form": {f["name"]: {"text": "测试", "number": 1, "boolean": True, "date": "2026-12-01",
+                                 "choice": (f.get("choices") or [""])[0]}[f["type"]]
+                     for f in item["form"] if f["required"]},
+            "materials": [{"name": n} for n in required], "channel": "window"}
+    case = status_of(await clerk.post("/api/cases", json=body), 201)
+    assert case["channel"] == "window"
+    case = await clerk.ok(case["id"], "request_supplement", missing=[required[0]])
+    assert "submit_supplement" in case["allowed_actions"]
+    case = await clerk.ok(case["id"], "submit_supplement", materials=[required[0]])
+    assert case["status"] == "submitted"
+    assert actions(case)[-1] == "submit_supplement"
+    other = people.staff("nrp", "clerk")
+    status_of(await other.act(case["id"], "accept"), 404)
