@@ -13,6 +13,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 from temporalio.worker import Worker
 
+from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
 from activities.joint import ParentNotifier
 from activities.records import RecordActivities
@@ -35,12 +36,13 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
     calendar = CalendarActivities(sessions)
     records = RecordActivities(sessions, catalog.effective)
     notifier = ParentNotifier(client)
+    archiver = ArchiveActivities(sessions, settings.archive_dir, client)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
-                    notifier.notify_parent],
+                    notifier.notify_parent, archiver.archive_case],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         max_concurrent_activities=16,
     )

@@ -1,6 +1,7 @@
 """The FastAPI application: `create_app(settings)` wires the database, Temporal and the routers."""
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,8 +11,9 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api import errors
-from api.routes import auth, calendar, cases, health, items, simulation
+from api.routes import audit, auth, calendar, cases, health, items, simulation
 from api.service import CaseService
+from banjian.audit import seal_forever
 from banjian.auth import Tokens
 from banjian.catalog import Catalog
 from banjian.db import make_engine
@@ -50,7 +52,12 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
         app.state.cases = CaseService(settings, client, sessions, catalog)
         if not hasattr(app.state, "ready"):
             app.state.ready = ready
-        yield
+        # the daily chain heads over all cases' records, sealed and signed once each day is over
+        sealer = asyncio.create_task(seal_forever(sessions, settings.data_dir))
+        try:
+            yield
+        finally:
+            sealer.cancel()
 
     app = FastAPI(title="banjian 办件", version="0.1.0", lifespan=lifespan,
                   description="互联网+政务服务 approval system: cases as durable Temporal workflows.")
@@ -60,6 +67,6 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
-    for r in (health, auth, items, cases, calendar, simulation):
+    for r in (health, auth, items, cases, audit, calendar, simulation):
         app.include_router(r.router)
     return app

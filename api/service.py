@@ -25,7 +25,8 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from activities.calendar import load_calendar
 from api.views import case_json, history_json
-from banjian import rules
+from banjian import audit, rules
+from banjian.calendar import WorkingCalendar
 from banjian.catalog import Catalog
 from banjian.contracts import ActionInput, Actor, Applicant, CaseInput, CaseState, MaterialRef
 from banjian.db import Case, CaseEvent, IdempotencyKey, Task, User
@@ -38,6 +39,8 @@ from banjian.timefmt import CHINA
 from workflows.case import CaseWorkflow
 
 READ_ALL_ROLES = (Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
+TASK_COLUMNS = (Task.case_id, Task.item_code, Task.item_name, Task.status, Task.step_id, Task.step_name,
+                Task.step_role, Task.due, Task.warning, Task.claimed_by, Task.roles, Task.parent_id)
 
 
 def workflow_id(case_id: str) -> str:
@@ -109,7 +112,9 @@ class CaseService:
 
     # ---- reading -------------------------------------------------------------------------------
     def render(self, session: Session, actor: Actor, row: Case, state: CaseState | None = None,
-               with_history: bool = True) -> dict[str, Any]:
+               with_history: bool = True, cal: WorkingCalendar | None = None) -> dict[str, Any]:
+        """The case as the contract shows it to `actor`. `cal`: the calendar already loaded in this
+        session (a list renders many cases with one calendar read instead of one per case)."""
         state = state or CaseState.model_validate(row.snapshot)
         item = self.catalog.effective(state.item_code, state.item_version, state.department,
                                       state.parent_id is not None)
@@ -128,13 +133,17 @@ class CaseService:
             if actor.has(Role.APPLICANT) and state.result is None:
                 # departments' internal opinions are not the applicant's until the unified result
                 for c in sub_cases:
-                    c["opinion"], c["reason"], c["decision"] = None, None, None
-        return case_json(state, item, actor, load_calendar(session), recorded_at=row.recorded_at,
+                    c["opinion"], c["reason"], c["decision"], c["deemed_consent"] = None, None, None, None
+                history = hide_opinions(history)
+        return case_json(state, item, actor, cal or load_calendar(session), recorded_at=row.recorded_at,
                          history=history, sub_cases=sub_cases)
 
     def get(self, actor: Actor, case_id: str) -> dict[str, Any]:
         with self.sessions() as session:
-            return self.render(session, actor, self.row(session, actor, case_id))
+            case = self.render(session, actor, self.row(session, actor, case_id))
+        if actor.has(Role.AUDITOR):
+            audit.log_read(self.sessions, actor, case_id, "case")
+        return case
 
     def history(self, actor: Actor, case_id: str) -> list[dict[str, Any]]:
         with self.sessions() as session:
@@ -163,30 +172,44 @@ class CaseService:
                                       col(Case.item_name).like(like)))
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
             rows = session.exec(stmt.order_by(col(Case.submitted_at).desc()).offset(offset).limit(limit)).all()
-            return {"items": [self.render(session, actor, r, with_history=False) for r in rows], "total": total}
+            cal = load_calendar(session)
+            found = {"items": [self.render(session, actor, r, with_history=False, cal=cal) for r in rows],
+                     "total": total}
+        if actor.has(Role.AUDITOR):
+            query = {k: v for k, v in (("status", status), ("item_code", item_code), ("department", department),
+                                       ("warning", warning), ("applicant", applicant), ("q", q), ("kind", kind))
+                     if v}
+            audit.log_read(self.sessions, actor, None, f"search {query} -> {[r.id for r in rows]}")
+        return found
 
     def tasks(self, actor: Actor, scope: str, limit: int, offset: int) -> dict[str, Any]:
         with self.sessions() as session:
-            stmt = select(Task)
+            # plain column rows, not ORM objects: an inbox page is read often and may list many tasks
+            stmt = select(*TASK_COLUMNS)
             if actor.department is not None:
                 stmt = stmt.where(Task.department == actor.department)
             elif not actor.has(*READ_ALL_ROLES):
                 return {"items": [], "total": 0}
-            rows = session.exec(stmt.order_by(col(Task.due).is_(None), col(Task.due), col(Task.case_id))).all()
-            roles = {r.value for r in actor.roles}
+            order = (col(Task.due).is_(None), col(Task.due), col(Task.case_id))
             if scope == "mine":
-                rows = [t for t in rows if roles & set(t.roles) and t.claimed_by in (None, actor.username)]
-            elif scope == "claimed_by_others":
-                rows = [t for t in rows if t.claimed_by not in (None, actor.username)]
-            elif scope != "department":
+                # the roles (a JSON list) are matched here; who holds the claim is matched in SQL
+                roles = {r.value for r in actor.roles}
+                stmt = stmt.where(or_(col(Task.claimed_by).is_(None), Task.claimed_by == actor.username))
+                rows = [t for t in session.exec(stmt.order_by(*order)).all() if roles & set(t.roles)]
+                total, page = len(rows), rows[offset:offset + limit]
+            elif scope in ("department", "claimed_by_others"):
+                if scope == "claimed_by_others":
+                    stmt = stmt.where(col(Task.claimed_by).is_not(None), Task.claimed_by != actor.username)
+                total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+                page = session.exec(stmt.order_by(*order).offset(offset).limit(limit)).all()
+            else:
                 raise Invalid("invalid_choice", "scope 应为 mine、department 或 claimed_by_others",
                               "scope must be mine, department or claimed_by_others", field="scope")
-            page = rows[offset:offset + limit]
             return {"items": [{
                 "case_id": t.case_id, "item_code": t.item_code, "item_name": t.item_name, "status": t.status,
                 "step": {"id": t.step_id, "name": t.step_name, "role": t.step_role} if t.step_id else None,
                 "due": t.due.isoformat() if t.due else None, "warning": t.warning, "claimed_by": t.claimed_by,
-                "roles": t.roles, "parent_id": t.parent_id} for t in page], "total": len(rows)}
+                "roles": t.roles, "parent_id": t.parent_id} for t in page], "total": total}
 
     # ---- submitting ------------------------------------------------------------------------------
     def check_application(self, actor: Actor, item: ItemDefinition, body: dict[str, Any]) -> tuple[Applicant, Channel]:
@@ -343,6 +366,17 @@ class CaseService:
         if user is None or user.department != row.department or not user.active:
             raise Invalid("unknown_user", f"本部门没有用户 {username}", f"no user {username} in department {row.department}",
                           field="data.username")
+
+
+#: What a sub-case report in the parent's history says about a department's opinion.
+OPINION_KEYS = ("opinion", "reason", "decision", "deemed_consent")
+
+
+def hide_opinions(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A joint case's history as the applicant sees it before the unified result: the departments'
+    reports keep who answered, not what they answered."""
+    return [{**h, "data": {k: v for k, v in h["data"].items() if k not in OPINION_KEYS}}
+            if h["action"] == "sub_case_decided" else h for h in history]
 
 
 def _is_date(value: str) -> bool:

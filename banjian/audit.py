@@ -238,7 +238,12 @@ def archived_histories(session: Session, case_id: str) -> dict[str, WorkflowHist
 async def load_source(client: Client | None, session_factory: Callable[[], Session], case_id: str,
                       archived: dict[str, WorkflowHistory] | None = None) -> CaseSource | None:
     """The case's history from Temporal, else from its archive package, else None."""
-    history = await fetch_history(client, case_id) if client is not None else None
+    history = None
+    if client is not None:
+        try:
+            history = await fetch_history(client, case_id)
+        except RPCError as e:  # Temporal unreachable: fall back rather than fail the read
+            log.warning("history of %s unavailable from Temporal: %s", case_id, e)
     if history is not None and history.events:
         return read_history(case_id, history, "temporal")
     if archived is None:
@@ -318,9 +323,8 @@ async def timeline(client: Client | None, session_factory: Callable[[], Session]
     main = await load_source(client, session_factory, case_id, archived)
     sub_ids = list(dict.fromkeys([*(main.children if main else []), *sorted(sub_rows)]))
     order = [case_id] + [s for s in sub_ids if s in sub_rows and visible(sub_rows[s])]
-    sources: dict[str, CaseSource | None] = {case_id: main}
-    for sid in order[1:]:
-        sources[sid] = await load_source(client, session_factory, sid, archived)
+    subs = await asyncio.gather(*(load_source(client, session_factory, sid, archived) for sid in order[1:]))
+    sources: dict[str, CaseSource | None] = {case_id: main, **dict(zip(order[1:], subs, strict=True))}
     lists: list[list[tuple[datetime, dict[str, Any]]]] = []
     discrepancies: list[dict[str, Any]] = []
     pending: list[dict[str, Any]] = []
@@ -397,6 +401,19 @@ async def _replay_failure(replayer, history: WorkflowHistory) -> Exception | Non
     return result.replay_failure
 
 
+#: Events that record a command of the workflow task before them (what replayed code must reissue).
+_COMMAND_EVENTS = frozenset({
+    EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED, EventType.EVENT_TYPE_ACTIVITY_TASK_CANCEL_REQUESTED,
+    EventType.EVENT_TYPE_TIMER_STARTED, EventType.EVENT_TYPE_TIMER_CANCELED, EventType.EVENT_TYPE_MARKER_RECORDED,
+    EventType.EVENT_TYPE_START_CHILD_WORKFLOW_EXECUTION_INITIATED,
+    EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+    EventType.EVENT_TYPE_REQUEST_CANCEL_EXTERNAL_WORKFLOW_EXECUTION_INITIATED,
+    EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES, EventType.EVENT_TYPE_WORKFLOW_PROPERTIES_MODIFIED,
+    EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_ACCEPTED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_UPDATE_COMPLETED,
+    *_CLOSED,
+})
+
+
 def _describe(e: HistoryEvent) -> str:
     name = EventType.Name(e.event_type).removeprefix("EVENT_TYPE_").lower()
     attr = e.WhichOneof("attributes")
@@ -447,7 +464,8 @@ async def locate_divergence(replayer, history: WorkflowHistory) -> dict[str, Any
     for e in events[done + 1:end]:
         if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED:
             break
-        after.append(_describe(e))
+        if e.event_type in _COMMAND_EVENTS:
+            after.append(_describe(e))
     return {"workflow_task_completed_event_id": events[done].event_id, "at": iso_at(_event_at(events[done])),
             "recorded_next": after}
 
@@ -487,7 +505,12 @@ def _failure_text(failure: Exception, where: dict[str, Any] | None) -> str:
 async def replay_case(client: Client | None, session_factory: Callable[[], Session], case_id: str,
                       workflows: Sequence[type] | None = None) -> ReplayReport:
     """Replay one case's history (from Temporal, else from its archive package)."""
-    history = await fetch_history(client, case_id) if client is not None else None
+    history = None
+    if client is not None:
+        try:
+            history = await fetch_history(client, case_id)
+        except RPCError as e:
+            log.warning("history of %s unavailable from Temporal: %s", case_id, e)
     origin = "temporal"
     if history is None:
         with session_factory() as session:
@@ -600,7 +623,9 @@ def verify_case(session: Session, case_id: str, source: CaseSource | None = None
                                            f"(altered at or after record {last + 1})"})
                 break
             last = seq
-    first = min(findings, key=lambda f: f["seq"]) if findings else None
+    # the chain and the history name the exact record; a chain head only bounds it from below
+    exact = [f for f in findings if f["reason"] not in ("differs_from_chain_head", "chain_head_invalid")]
+    first = min(exact or findings, key=lambda f: f["seq"]) if findings else None
     first_altered = None
     if first is not None:
         r = next((x for x in rows if x.seq == first["seq"]), None)
@@ -615,11 +640,7 @@ def verify_case(session: Session, case_id: str, source: CaseSource | None = None
 async def verify_case_full(client: Client | None, session_factory: Callable[[], Session], case_id: str,
                            data_dir: Path | None) -> dict[str, Any]:
     """verify_case with the Temporal (or archived) history fetched and the chain heads of data_dir."""
-    source = None
-    try:
-        source = await load_source(client, session_factory, case_id)
-    except RPCError as e:  # Temporal unreachable: the other checks still run
-        log.warning("history of %s unavailable: %s", case_id, e)
+    source = await load_source(client, session_factory, case_id)
     heads = data_dir / HEADS_DIR if data_dir is not None else None
     with session_factory() as session:
         return verify_case(session, case_id, source, heads)
@@ -637,12 +658,12 @@ def _signer(path: str) -> Sm2Signer:
     return load_or_create_signer(Path(path))
 
 
-def _naive_utc(at: datetime) -> datetime:
-    return at.astimezone(UTC).replace(tzinfo=None)
+def _utc(at: datetime) -> datetime:
+    return at.astimezone(UTC)  # the columns store aware times (in UTC)
 
 
 def _day_bounds(day: date) -> tuple[datetime, datetime]:
-    return _naive_utc(start_of(day)), _naive_utc(end_of(day))
+    return _utc(start_of(day)), _utc(end_of(day))
 
 
 def day_tips(session: Session, day: date) -> tuple[dict[str, tuple[int, str]], int]:
@@ -717,7 +738,7 @@ def seal_due(session_factory: Callable[[], Session], data_dir: Path, now: dateti
         with session_factory() as session:
             stmt = select(func.min(CaseEvent.at))
             if cursor is not None:
-                stmt = stmt.where(CaseEvent.at >= _naive_utc(cursor))
+                stmt = stmt.where(CaseEvent.at >= _utc(cursor))
             first = session.exec(stmt).one()
         if first is None:
             break

@@ -128,12 +128,20 @@ def banjian_cli() -> str:
 
 
 class StackProcess:
-    """`banjian up` in a subprocess (its own session, so it and its Temporal server stop together)."""
+    """The system under test, in subprocesses of their own sessions (process groups), on free ports.
 
-    def __init__(self, data_dir: Path) -> None:
+    topology "up":    `banjian up` — the embedded Temporal server, and the worker and the API in one
+                      Python process (what operators run);
+    topology "split": the same Temporal server command, `banjian worker` and the API (uvicorn, as
+                      `banjian up` configures it) as three processes — to see what the GIL shared by
+                      the API and the worker costs on this machine.
+    """
+
+    def __init__(self, data_dir: Path, topology: str = "up") -> None:
         self.data_dir = data_dir
+        self.topology = topology
         self.port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
-        self.proc: subprocess.Popen | None = None
+        self.procs: dict[str, subprocess.Popen] = {}
         self.log_path = data_dir / "stack.log"
 
     @property
@@ -144,37 +152,64 @@ class StackProcess:
     def temporal_target(self) -> str:
         return f"{HOST}:{self.temporal_port}"
 
-    def users_add(self, username: str, roles: list[str], department: str | None = None,
-                  id_number: str | None = None, name: str | None = None) -> None:
-        cmd = [banjian_cli(), "users", "add", username, "--password", PASSWORD, "--data-dir", str(self.data_dir)]
-        for r in roles:
-            cmd += ["--role", r]
-        if department:
-            cmd += ["--department", department]
-        if id_number:
-            cmd += ["--id-number", id_number]
-        if name:
-            cmd += ["--name", name]
+    def cli(self, *args: str) -> None:
+        cmd = [banjian_cli(), *args, "--data-dir", str(self.data_dir)]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
         if done.returncode != 0:
-            raise RuntimeError(f"banjian users add {username} failed: {done.stderr or done.stdout}")
+            raise RuntimeError(f"banjian {' '.join(args[:3])} failed: {done.stderr or done.stdout}")
 
-    def start(self) -> None:
+    def users_add(self, username: str, roles: list[str], department: str | None = None,
+                  id_number: str | None = None, name: str | None = None) -> None:
+        args = ["users", "add", username, "--password", PASSWORD]
+        for r in roles:
+            args += ["--role", r]
+        if department:
+            args += ["--department", department]
+        if id_number:
+            args += ["--id-number", id_number]
+        if name:
+            args += ["--name", name]
+        self.cli(*args)
+
+    def _spawn(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        with open(self.log_path, "ab") as log:
+            self.procs[name] = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                                env=env, cwd=ROOT, start_new_session=True)
+
+    def start(self, bytecode_cache: bool = True) -> None:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        env.pop("BANJIAN_SIMULATION", None)
-        cmd = [banjian_cli(), "up", "--data-dir", str(self.data_dir), "--port", str(self.port),
-               "--temporal-port", str(self.temporal_port), "--ui-port", str(self.ui_port), "--host", HOST]
-        log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                     env=env, start_new_session=True)
-        log.close()
+        for k in ("BANJIAN_SIMULATION", "TEMPORAL_ADDRESS", "BANJIAN_TEMPORAL_ADDRESS", "DATABASE_URL",
+                  "BANJIAN_DATABASE_URL"):
+            env.pop(k, None)
+        if bytecode_cache:
+            # The workflow sandbox re-imports workflows/case.py for every new workflow; without a
+            # bytecode cache (PYTHONDONTWRITEBYTECODE=1 in this environment) it is compiled from source
+            # each time. An installed system has its .pyc files: keep them in the data dir, not the repo.
+            env.pop("PYTHONDONTWRITEBYTECODE", None)
+            env["PYTHONPYCACHEPREFIX"] = str(self.data_dir / "pycache")
+        if self.topology == "up":
+            self._spawn("stack", [banjian_cli(), "up", "--data-dir", str(self.data_dir), "--port", str(self.port),
+                                  "--temporal-port", str(self.temporal_port), "--ui-port", str(self.ui_port),
+                                  "--host", HOST], env)
+            return
+        from banjian.settings import Settings
+        from banjian.temporal import DevServer
+
+        settings = Settings(data_dir=self.data_dir, temporal_port=self.temporal_port, ui_port=self.ui_port)
+        self._spawn("temporal_server", DevServer(settings).command(), env)  # exactly what `banjian up` runs
+        self.cli("migrate")
+        env = {**env, "TEMPORAL_ADDRESS": self.temporal_target, "BANJIAN_DATA_DIR": str(self.data_dir)}
+        self._spawn("worker", [banjian_cli(), "worker", "--data-dir", str(self.data_dir)], env)
+        self._spawn("api", [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", HOST,
+                            "--port", str(self.port), "--log-level", "warning"], env)
 
     async def wait_ready(self, timeout: float = 120) -> None:
         deadline = time.monotonic() + timeout
         async with httpx.AsyncClient(base_url=self.base, timeout=5) as http:
             while True:
-                if self.proc.poll() is not None:
-                    raise RuntimeError(f"banjian up exited ({self.proc.returncode}):\n{self.log_tail()}")
+                for name, proc in self.procs.items():
+                    if proc.poll() is not None:
+                        raise RuntimeError(f"{name} exited ({proc.returncode}):\n{self.log_tail()}")
                 try:
                     r = await http.get("/api/health")
                     if r.status_code == 200:
@@ -182,7 +217,7 @@ class StackProcess:
                 except httpx.HTTPError:
                     pass
                 if time.monotonic() > deadline:
-                    raise RuntimeError(f"banjian up was not ready in {timeout:.0f} s:\n{self.log_tail()}")
+                    raise RuntimeError(f"the system was not ready in {timeout:.0f} s:\n{self.log_tail()}")
                 await asyncio.sleep(0.3)
 
     def log_tail(self, n: int = 40) -> str:
@@ -192,52 +227,86 @@ class StackProcess:
             return ""
 
     def pids(self) -> dict[str, int]:
-        """The API + worker process and the Temporal server (its child)."""
-        out = {"stack": self.proc.pid}
-        for child in children_of(self.proc.pid):
-            try:
-                cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-            except OSError:
-                continue
-            if "temporal" in cmdline and "start-dev" in cmdline:
-                out["temporal_server"] = child
+        """Process ids to meter: the API and worker process(es) and the Temporal server."""
+        out = {name: p.pid for name, p in self.procs.items()}
+        if "stack" in out:
+            for child in children_of(out["stack"]):
+                try:
+                    cmdline = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+                except OSError:
+                    continue
+                if "temporal" in cmdline and "start-dev" in cmdline:
+                    out["temporal_server"] = child
         return out
 
     def stop(self) -> None:
-        """SIGTERM (the stack stops the API, the worker, then the server); the process group if stuck."""
-        if self.proc is None:
-            return
-        pgid = self.proc.pid  # start_new_session: the group we created, and only that
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+        """SIGINT, as Ctrl-C (`banjian up` stops the API, the worker, then the server), in reverse order of
+        start; then whatever is left of each process group we created. (SIGTERM would end `banjian up`
+        without its clean-up: uvicorn re-raises it with the default handler, and the Temporal server
+        it started keeps running.)"""
+        for proc in reversed(list(self.procs.values())):
+            pgid = proc.pid  # start_new_session: a group we created, and only that
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                try:
+                    proc.wait(30)
+                except subprocess.TimeoutExpired:
+                    pass
             try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
+                os.killpg(pgid, signal.SIGKILL)  # leftovers of our own group (the Temporal server of `up`)
+            except ProcessLookupError:
                 pass
-        try:
-            os.killpg(pgid, signal.SIGKILL)  # leftovers of our own group (the Temporal server)
-        except ProcessLookupError:
-            pass
-        if self.proc.poll() is None:
-            self.proc.wait(10)
+            if proc.poll() is None:
+                proc.wait(10)
+
+
+def machine_busy_seconds() -> float:
+    """CPU seconds spent by everything on the machine (all CPUs, not idle or iowait), from /proc/stat."""
+    try:
+        f = [int(x) for x in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+        return (sum(f[:8]) - f[3] - f[4]) / CLK
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+async def background_load(seconds: float = 3.0) -> float:
+    """The share of the machine's CPU busy over a few seconds (call it while our processes are idle)."""
+    b0, t0 = machine_busy_seconds(), time.perf_counter()
+    await asyncio.sleep(seconds)
+    return (machine_busy_seconds() - b0) / ((time.perf_counter() - t0) * (os.cpu_count() or 1))
+
+
+async def wait_quiet(max_wait: float, threshold: float = 0.15) -> float:
+    """Wait (at most `max_wait` s) until other processes leave the machine nearly idle; the last load seen."""
+    deadline = time.monotonic() + max_wait
+    while True:
+        share = await background_load()
+        if share <= threshold or time.monotonic() >= deadline:
+            return share
+        print(f"  the machine is {share:.0%} busy with other processes; waiting …", flush=True)
 
 
 class CpuMeter:
-    """CPU seconds per process over a phase: the stack (API + worker), the Temporal server, the bench."""
+    """CPU seconds per process over a phase: the stack (API + worker), the Temporal server, the bench,
+    and whatever else ran on the machine meanwhile (other processes disturb a 2-core benchmark)."""
 
     def __init__(self, pids: dict[str, int]) -> None:
         self.pids = {**pids, "bench_client": os.getpid()}
         self.start = {k: cpu_seconds(p) for k, p in self.pids.items()}
+        self.busy0 = machine_busy_seconds()
         self.t0 = time.perf_counter()
 
     def stop(self, cases: int) -> dict[str, Any]:
         wall = time.perf_counter() - self.t0
         used = {k: cpu_seconds(p) - self.start[k] for k, p in self.pids.items()}
-        total = sum(used.values())
+        ours = sum(used.values())
+        other = max(0.0, machine_busy_seconds() - self.busy0 - ours)
+        cpus = os.cpu_count() or 1
         return {"wall_s": round(wall, 3),
                 "cpu_s": {k: round(v, 2) for k, v in used.items()},
                 "cpu_ms_per_case": {k: round(v * 1000 / cases, 1) for k, v in used.items()} if cases else {},
-                "cpu_utilisation_of_machine": round(total / (wall * (os.cpu_count() or 1)), 2) if wall else None}
+                "cpu_utilisation_of_machine": round(ours / (wall * cpus), 2) if wall else None,
+                "other_processes_cpu_share": round(other / (wall * cpus), 2) if wall else None}
 
 
 # ---- the case's plan --------------------------------------------------------------------------
@@ -253,7 +322,6 @@ def form_values(item: dict[str, Any]) -> dict[str, Any]:
 
 @dataclass
 class Setup:
-    stack: StackProcess
     item_json: dict[str, Any]
     item: ItemDefinition
     form: dict[str, Any]
@@ -453,16 +521,24 @@ async def time_reads(s: Setup, http: httpx.AsyncClient, case_ids: list[str], n: 
 
 
 # ---- setup ------------------------------------------------------------------------------------
-async def prepare(stack: StackProcess) -> Setup:
-    applicant_id = make_citizen_id("330106", date(1985, 6, 15), 123)
+APPLICANT_ID = make_citizen_id("330106", date(1985, 6, 15), 123)
+
+
+async def prepare(stack: StackProcess, bytecode_cache: bool = True) -> Setup:
+    applicant_id = APPLICANT_ID
     stack.users_add("bench-applicant", ["applicant"], id_number=applicant_id, name="测试申请人")
     for role in ("clerk", "handler", "approver"):
         stack.users_add(f"bench-{role}", [role], department=DEPARTMENT, name=f"测试{role}")
-    stack.start()
+    stack.start(bytecode_cache)
     await stack.wait_ready()
+    return await attach(stack.base, applicant_id)
+
+
+async def attach(base: str, applicant_id: str) -> Setup:
+    """Log the bench users in to a running system and read the item (also usable for profiling)."""
     tokens: dict[str, str] = {}
     actors: dict[str, Actor] = {}
-    async with httpx.AsyncClient(base_url=stack.base, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=base, timeout=30) as http:
         for role in ("applicant", "clerk", "handler", "approver"):
             r = await http.post("/api/auth/token", data={"username": f"bench-{role}", "password": PASSWORD})
             r.raise_for_status()
@@ -475,7 +551,7 @@ async def prepare(stack: StackProcess) -> Setup:
         item_json = r.json()
     item = ItemDefinition.model_validate({k: v for k, v in item_json.items() if k in ItemDefinition.model_fields})
     materials = [m["name"] for m in item_json["materials"] if m["required"]]
-    return Setup(stack=stack, item_json=item_json, item=item, form=form_values(item_json), materials=materials,
+    return Setup(item_json=item_json, item=item, form=form_values(item_json), materials=materials,
                  tokens=tokens, actors=actors, applicant_id=applicant_id, applicant_name="测试申请人")
 
 
@@ -506,17 +582,20 @@ def machine() -> dict[str, Any]:
 # ---- the run ----------------------------------------------------------------------------------
 async def run(args: argparse.Namespace) -> dict[str, Any]:
     data_dir = Path(tempfile.mkdtemp(prefix="banjian-bench-"))
-    stack = StackProcess(data_dir)
+    stack = StackProcess(data_dir, args.topology)
     results: dict[str, Any] = {"started_at": datetime.now(UTC).isoformat(), "machine": machine(),
                                "params": {"cases": args.cases, "users": args.users, "mode": args.mode,
                                           "warmup": args.warmup, "rounds": args.rounds,
                                           "open_cases": args.open_cases, "reads": args.reads,
                                           "read_ms": args.read_ms, "item": ITEM,
-                                          "server": "banjian up (embedded temporal server start-dev, SQLite "
-                                                    "WAL + synchronous=normal; API + worker in one process)"}}
+                                          "bytecode_cache": not args.no_bytecode_cache,
+                                          "wait_quiet": args.wait_quiet, "topology": args.topology,
+                                          "server": "embedded temporal server start-dev (SQLite WAL + "
+                                                    "synchronous=normal)"}}
     try:
-        print(f"starting banjian up in {data_dir} (API :{stack.port}, Temporal :{stack.temporal_port}) …", flush=True)
-        s = await prepare(stack)
+        print(f"starting the system ({args.topology}) in {data_dir} (API :{stack.port}, "
+              f"Temporal :{stack.temporal_port}) …", flush=True)
+        s = await prepare(stack, not args.no_bytecode_cache)
         pids = stack.pids()
         results["pids"] = pids
         limits = httpx.Limits(max_connections=args.users * 2 + 10, max_keepalive_connections=args.users * 2 + 10)
@@ -527,6 +606,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
             # warm-up: imports, connections, caches, the workflow's first tasks
             for mode in modes:
                 await drive(args.warmup, min(args.users, max(1, args.warmup)), runners[mode])
+            results["background_load_before"] = round(await wait_quiet(args.wait_quiet), 2)
             # measured: ABBA order over the rounds so both modes see the same database growth
             order: list[str] = []
             for r in range(args.rounds):
@@ -560,6 +640,8 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
                     ids.append(await bare_case(s, client, m, until=stops[next(k, 0) % len(stops)]))
 
                 await drive(args.open_cases, args.users, opener)
+                await asyncio.sleep(2)  # let the last activities and timers settle
+                results["read_background_load"] = round(await wait_quiet(args.wait_quiet), 2)
                 results["read"] = await time_reads(s, http, ids, args.reads)
                 results["read"]["cases_present"] = (await http.get(
                     "/api/cases?limit=1", headers=s.headers("clerk"))).json()["total"]
@@ -621,13 +703,19 @@ def print_report(results: dict[str, Any], criteria: list[dict[str, Any]]) -> Non
                 print(f"{lead} {what:8} {st['n']:5} {st['p50_ms']:8.1f} {st['p90_ms']:8.1f} {st['p99_ms']:8.1f} "
                       f"{st['max_ms']:8.1f}")
         for phase in r["cpu_phases"]:
-            print(f"{'':23} cpu ms/case {phase['cpu_ms_per_case']}  machine busy {phase['cpu_utilisation_of_machine']:.0%}")
+            print(f"{'':23} cpu ms/case {phase['cpu_ms_per_case']}  machine busy {phase['cpu_utilisation_of_machine']:.0%}"
+                  f" (+ other processes {phase['other_processes_cpu_share']:.0%})")
     if results.get("read"):
         print(f"\nreads ({results['read'].get('cases_present')} cases present, sequential, one clerk):")
         for name, r in results["read"].items():
             if isinstance(r, dict) and "p50_ms" in r:
                 print(f"  {name:34} p50 {r['p50_ms']:7.2f} ms  p90 {r['p90_ms']:7.2f}  p99 {r['p99_ms']:7.2f}  "
                       f"({r['bytes']} bytes" + (f", total {r['total']})" if "total" in r else ")"))
+    others = [ph["other_processes_cpu_share"] for mode in ("bare", "api") if results.get(mode)
+              for ph in results[mode]["cpu_phases"]]
+    if others and max(others) > 0.10:
+        print(f"\nWARNING: other processes used up to {max(others):.0%} of the machine during the measured "
+              "phases: the figures are disturbed (see --wait-quiet)")
     print("\nthe bar:")
     for c in criteria:
         print(f"  {c['result']:4}  {c['criterion']}: {c['value']} (limit {c['limit']})"
@@ -645,7 +733,14 @@ def main() -> int:
     ap.add_argument("--reads", type=int, default=200, help="requests per read endpoint, 0 = skip (default 200)")
     ap.add_argument("--read-ms", type=float, default=10.0, help="read p50 bar in ms (default 10)")
     ap.add_argument("--max-seconds", type=float, default=1200, help="abort the run after this long (default 1200)")
+    ap.add_argument("--wait-quiet", type=float, default=0, metavar="S",
+                    help="before measuring, wait up to S seconds for other processes to leave the machine idle")
+    ap.add_argument("--topology", choices=["up", "split"], default="up",
+                    help="up: `banjian up` (API and worker in one process, default); split: Temporal server, "
+                         "worker and API as three processes")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dir")
+    ap.add_argument("--no-bytecode-cache", action="store_true",
+                    help="run the stack as the environment says (PYTHONDONTWRITEBYTECODE) instead of with .pyc files")
     ap.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a criterion fails")
     args = ap.parse_args()

@@ -42,8 +42,8 @@ with workflow.unsafe.imports_passed_through():
         Action,
         Decision,
         DeliveryMethod,
-        Opinion,
         ItemKind,
+        Opinion,
         Role,
         Status,
         WarningCause,
@@ -87,6 +87,7 @@ class CaseWorkflow:
         self.wake = False
         self.children: dict[str, ChildWorkflowHandle] = {}
         self.notified: SubCaseRef | None = None  # what the parent last heard from this sub-case
+        self.archived = False
 
     # ---- the main loop: timers ------------------------------------------------------------
     @workflow.run
@@ -546,6 +547,12 @@ class CaseWorkflow:
         await run_activity("record_case", RecordRequest(
             state=s.model_copy(update={"history": []}), events=new, item_definition_version=s.item_version))
         self.recorded = len(s.history)
+        # The archive package (电子文件归档) is written when a case closes; cases that closed before
+        # this step existed replay without it (see docs/workflow-versioning.md).
+        if (s.status in CLOSED and s.parent_id is None and not self.archived
+                and workflow.patched("archive-on-conclusion")):
+            self.archived = True
+            await run_activity("archive_case", s.id, str)
         if notify and s.parent_id is not None:
             ref = self._as_sub_case()
             if ref != self.notified:

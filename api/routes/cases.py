@@ -1,4 +1,4 @@
-"""Cases: apply, read, search, act, and the full history."""
+"""Cases: apply, read, search, act. (The full history is in api/routes/audit.py.)"""
 from __future__ import annotations
 
 from typing import Any, Literal
@@ -74,12 +74,6 @@ async def act(case_id: str, body: ActionBody, actor: CurrentUser, cases: CasesDe
     """Post an action; checked 403 → 409 → 422 before anything changes. A retry with the same
     `X-Request-Id` header is applied once."""
     return await cases.act(actor, case_id, body.action, body.comment, body.data, request_id=x_request_id)
-
-
-@router.get("/cases/{case_id}/history")
-def history(case_id: str, actor: CurrentUser, cases: CasesDep) -> list[dict]:
-    """The full ordered history, system events included."""
-    return cases.history(actor, case_id)
 
 
 @router.get("/tasks")

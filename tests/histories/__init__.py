@@ -1,0 +1,1 @@
+"""Recorded Temporal histories of real cases (replay fixtures); regenerate with record.py."""

@@ -1,0 +1,156 @@
+"""Record the replay fixtures: run real cases through the whole system in process (the `stack` of
+tests/conftest.py) and export each case workflow's history as JSON (`history.to_json()`, the
+format the Temporal CLI and Web UI also export; written compact). The scenarios also serve
+tests/test_audit.py to make live cases.
+
+    cd /work/main && .venv/bin/python -m tests.histories.record            # every scenario
+    .venv/bin/python -m tests.histories.record approved_electronic         # some
+
+tests/test_audit.py replays every `*.json` here against the current workflow code, so a change
+that breaks running cases fails CI. Rule (docs/workflow-versioning.md): once a release has run
+cases in production, never re-record an existing fixture to make a failing replay pass — guard the
+change with `workflow.patched(...)` instead; add new fixtures for new behaviour.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import sys
+import tempfile
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+FOOD = "food-business-licence"
+
+
+async def _through_review(stack, dept: str, case: dict) -> dict:
+    while case["current_step"] and case["current_step"]["kind"] == "review":
+        case = await stack.staff(dept, case["current_step"]["role"]).ok(case["id"], "pass", "审核通过")
+    return case
+
+
+async def approved_electronic(stack, applicant=None) -> dict:
+    """Apply, accept, every review step, approve, electronic delivery (concluded; awaiting a rating)."""
+    applicant = applicant or stack.applicant()
+    case = (await applicant.apply(FOOD)).json()
+    clerk = stack.staff("amr", "clerk")
+    case = await clerk.ok(case["id"], "accept", "材料齐全，予以受理")
+    case = await _through_review(stack, "amr", case)
+    case = await stack.staff("amr", "approver").ok(case["id"], "approve", "符合条件，准予许可")
+    return await clerk.ok(case["id"], "deliver", method="electronic")
+
+
+async def rated(stack, applicant=None) -> dict:
+    """Concluded and rated by the applicant: the workflow completes."""
+    applicant = applicant or stack.applicant()
+    case = (await applicant.apply(FOOD)).json()
+    clerk = stack.staff("amr", "clerk")
+    case = await clerk.ok(case["id"], "accept")
+    case = await _through_review(stack, "amr", case)
+    case = await stack.staff("amr", "approver").ok(case["id"], "approve")
+    case = await clerk.ok(case["id"], "deliver", method="courier", tracking_no="SF1234567890")
+    r = await applicant.act(case["id"], "confirm_receipt")
+    case = r.json() if r.status_code == 200 else await clerk.ok(case["id"], "confirm_receipt")
+    return await applicant.ok(case["id"], "rate", level=5)
+
+
+async def deemed_acceptance(stack, applicant=None) -> dict:
+    """Nobody decides on acceptance: deemed accepted by the timer, red card, then warnings as the
+    promised deadline nears and passes; then decided and delivered."""
+    applicant = applicant or stack.applicant()
+    case = (await applicant.apply(FOOD)).json()
+    case = await stack.advance(case["id"], 10)
+    case = await stack.advance(case["id"], 12)
+    case = await _through_review(stack, "amr", case)
+    case = await stack.staff("amr", "approver").ok(case["id"], "deny", "经现场核查不符合条件")
+    return await stack.staff("amr", "clerk").ok(case["id"], "deliver", method="window")
+
+
+async def supplement_then_refused(stack, applicant=None) -> dict:
+    """One supplement notice, the supplement, then acceptance refused (the workflow completes)."""
+    applicant = applicant or stack.applicant()
+    case = (await applicant.apply(FOOD)).json()
+    clerk = stack.staff("amr", "clerk")
+    missing = case["materials"][1]["name"]
+    case = await clerk.ok(case["id"], "request_supplement", "请补正材料", missing=[missing])
+    case = await applicant.ok(case["id"], "submit_supplement", materials=[missing])
+    return await clerk.ok(case["id"], "refuse_acceptance", "不属于本机关职权范围，请向县级部门申请")
+
+
+async def special_procedure_extension(stack, applicant=None) -> dict:
+    """A site inspection, an extension approved by the agency head, then a decision."""
+    applicant = applicant or stack.applicant()
+    case = (await applicant.apply(FOOD)).json()
+    case = await stack.staff("amr", "clerk").ok(case["id"], "accept")
+    handler = stack.staff("amr", "handler")
+    case = await handler.ok(case["id"], "start_special_procedure", kind="site_inspection")
+    case = await handler.ok(case["id"], "end_special_procedure", "现场核查合格")
+    case = await handler.ok(case["id"], "request_extension", "需进一步核实设备资料")
+    case = await stack.staff("amr", "head").ok(case["id"], "approve_extension")
+    case = await _through_review(stack, "amr", case)
+    return await stack.staff("amr", "approver").ok(case["id"], "approve")
+
+
+async def joint_construction_permit(stack, applicant=None) -> dict:
+    """A joint case: accepted once, four departments' sub-cases (child workflows), unified result."""
+    applicant = applicant or stack.applicant(organisation=True)
+    case = (await applicant.apply("construction-permit-joint")).json()
+    clerk = stack.staff("hcd", "clerk")
+    case = await clerk.ok(case["id"], "accept")
+    for sub in case["sub_cases"]:
+        dept = sub["department"]
+        sc = await _through_review(stack, dept, await stack.staff(dept, "handler").case(sub["id"]))
+        await stack.staff(dept, sc["current_step"]["role"]).ok(sub["id"], "approve", "同意")
+    case = await stack.staff("hcd", "lead").ok(case["id"], "pass")
+    case = await stack.staff("hcd", "approver").ok(case["id"], "approve")
+    return await clerk.ok(case["id"], "deliver", method="electronic")
+
+
+SCENARIOS: dict[str, Callable[..., Awaitable[dict]]] = {
+    f.__name__: f for f in (approved_electronic, rated, deemed_acceptance, supplement_then_refused,
+                            special_procedure_extension, joint_construction_permit)}
+
+
+async def export(stack, name: str, case: dict, out: Path = HERE) -> list[Path]:
+    """Write the case's history (and its sub-cases') as {name}.json and {name}.sub-{dept}.json."""
+    written = []
+    for cid, suffix in [(case["id"], "")] + [(s["id"], f".sub-{s['department']}") for s in case.get("sub_cases") or []]:
+        history = await stack.client.get_workflow_handle(f"case-{cid}").fetch_history()
+        path = out / f"{name}{suffix}.json"
+        compact = json.dumps(json.loads(history.to_json()), ensure_ascii=False, separators=(",", ":"))
+        path.write_text(compact + "\n", encoding="utf-8")
+        written.append(path)
+    return written
+
+
+async def main(names: list[str]) -> None:
+    from temporalio.client import Client
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.testing import WorkflowEnvironment
+
+    from banjian.temporal import TIME_SKIPPING_FLAG, temporal_cli
+    from tests.conftest import make_stack
+
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"unknown scenarios: {', '.join(sorted(unknown))} (known: {', '.join(SCENARIOS)})")
+    tmp = Path(tempfile.mkdtemp(prefix="banjian-record-"))
+    try:
+        async with await WorkflowEnvironment.start_time_skipping_v2(
+                dev_server_existing_path=shutil.which("temporal") or temporal_cli(),
+                dev_server_extra_args=TIME_SKIPPING_FLAG, data_converter=pydantic_data_converter) as env:
+            client = await Client.connect(env.client.service_client.config.target_host,
+                                          data_converter=pydantic_data_converter)
+            async for stack in make_stack(env, client, tmp, None):
+                for name in names or list(SCENARIOS):
+                    case = await SCENARIOS[name](stack)
+                    for path in await export(stack, name, case):
+                        print(f"recorded {path.relative_to(HERE.parent.parent)} ({case['status']})")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main(sys.argv[1:]))
