@@ -163,6 +163,41 @@ class User:
         return await self.post("/api/cases", json=await application(self, item_code, **over))
 
 
+class People:
+    """Users made once per test module (each new user costs a password hash and a login):
+    `people.staff(dept, role)`, `people.applicant(n)`, `people.admin`, and `people.clerk` …
+    for the staff of `amr`."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack, self.users = stack, {}
+
+    def staff(self, department: str, role: str) -> User:
+        if (department, role) not in self.users:
+            self.users[department, role] = self.stack.staff(department, role)
+        return self.users[department, role]
+
+    def applicant(self, n: int = 0) -> User:
+        if ("applicant", n) not in self.users:
+            self.users["applicant", n] = self.stack.applicant()
+        return self.users["applicant", n]
+
+    @property
+    def admin(self) -> User:
+        if "admin" not in self.users:
+            self.users["admin"] = self.stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+        return self.users["admin"]
+
+    def __getattr__(self, role: str) -> User:
+        if role in ("clerk", "handler", "approver", "head"):
+            return self.staff("amr", role)
+        raise AttributeError(role)
+
+
+@pytest.fixture(scope="module")
+def people(stack) -> People:
+    return People(stack)
+
+
 async def application(user: User, item_code: str, **over) -> dict[str, Any]:
     """A complete application for `item_code` as `user` (every required field and material)."""
     item = (await user.get(f"/api/items/{item_code}")).json()

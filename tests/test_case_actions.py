@@ -7,8 +7,6 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-import pytest
-
 from activities.calendar import load_calendar
 from banjian.calendar import WorkingCalendar
 from banjian.timefmt import CHINA
@@ -43,47 +41,20 @@ def status_of(r, expected: int, code: str | None = None) -> dict:
     return body
 
 
-class People:
-    """Users made once per module (each new user costs a password hash and a login)."""
-
-    def __init__(self, stack) -> None:
-        self.stack, self.users = stack, {}
-
-    def staff(self, department: str, role: str):
-        if (department, role) not in self.users:
-            self.users[department, role] = self.stack.staff(department, role)
-        return self.users[department, role]
-
-    def applicant(self, n: int = 0):
-        if ("applicant", n) not in self.users:
-            self.users["applicant", n] = self.stack.applicant()
-        return self.users["applicant", n]
-
-    def __getattr__(self, role: str):  # people.clerk, people.handler, ... of amr
-        if role in ("clerk", "handler", "approver", "head"):
-            return self.staff("amr", role)
-        raise AttributeError(role)
-
-
-@pytest.fixture(scope="module")
-def people(stack) -> People:
-    return People(stack)
-
-
-async def submitted(people: People) -> dict:
+async def submitted(people) -> dict:
     r = await people.applicant().apply(FOOD)
     assert r.status_code == 201, r.text
     return r.json()
 
 
-async def accepted(people: People) -> dict:
+async def accepted(people) -> dict:
     case = await submitted(people)
     case = await people.clerk.ok(case["id"], "accept")
     assert case["status"] == "accepted" and case["current_step"]["id"] == "review"
     return case
 
 
-async def decided(people: People) -> dict:
+async def decided(people) -> dict:
     case = await accepted(people)
     await people.handler.ok(case["id"], "pass")
     await people.approver.ok(case["id"], "pass")
@@ -92,7 +63,7 @@ async def decided(people: People) -> dict:
     return case
 
 
-async def concluded(people: People) -> dict:
+async def concluded(people) -> dict:
     case = await decided(people)
     case = await people.clerk.ok(case["id"], "deliver", method="electronic")
     assert case["status"] == "concluded"

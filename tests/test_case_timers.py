@@ -7,10 +7,8 @@ own dates, so the tests hold whatever day they run on.
 """
 from __future__ import annotations
 
-import uuid
 from datetime import date, datetime, timedelta
 
-import pytest
 from sqlmodel import select
 
 from activities.calendar import load_calendar
@@ -80,37 +78,8 @@ class Sim:
         return await self.to(self.now + timedelta(days=days))
 
 
-class People:
-    """Users made once per module (each new user costs a password hash and a login)."""
-
-    def __init__(self, stack) -> None:
-        self.stack, self.users = stack, {}
-
-    def staff(self, department: str, role: str):
-        if (department, role) not in self.users:
-            self.users[department, role] = self.stack.staff(department, role)
-        return self.users[department, role]
-
-    @property
-    def applicant(self):
-        if "applicant" not in self.users:
-            self.users["applicant"] = self.stack.applicant()
-        return self.users["applicant"]
-
-    @property
-    def admin(self):
-        if "admin" not in self.users:
-            self.users["admin"] = self.stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
-        return self.users["admin"]
-
-
-@pytest.fixture(scope="module")
-def people(stack) -> People:
-    return People(stack)
-
-
-async def submitted(people: People, item: str = FOOD):
-    applicant = people.applicant
+async def submitted(people, item: str = FOOD):
+    applicant = people.applicant()
     r = await applicant.apply(item)
     assert r.status_code == 201, r.text
     case = r.json()
@@ -118,7 +87,7 @@ async def submitted(people: People, item: str = FOOD):
     return applicant, case
 
 
-async def accepted(people: People, item: str = FOOD, department: str = "amr"):
+async def accepted(people, item: str = FOOD, department: str = "amr"):
     applicant, case = await submitted(people, item)
     clerk = people.staff(department, "clerk")
     case = await clerk.ok(case["id"], "accept")
@@ -428,7 +397,7 @@ async def test_special_procedure_that_counts_toward_the_limit_does_not_pause(sta
 
 
 # ---- after the decision ---------------------------------------------------------------------------------
-async def decide(people: People, cid: str, department: str = "amr") -> dict:
+async def decide(people, cid: str, department: str = "amr") -> dict:
     """Take an accepted food case through its review steps and approve it."""
     handler, approver = people.staff(department, "handler"), people.staff(department, "approver")
     await handler.ok(cid, "pass")
