@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import json
+import sys
 import uuid
 import zipfile
 from datetime import UTC, date, datetime, timedelta
@@ -432,7 +433,10 @@ async def test_archive_activity_and_archived_history_outlive_temporal_retention(
     async def forgotten(client, case_id):  # past the namespace's retention period
         return None if case_id == cid else await real_fetch(client, case_id)
 
-    monkeypatch.setattr(audit, "fetch_history", forgotten)
+    for module in ("timeline", "replay", "chainheads"):
+        found = sys.modules[f"banjian.audit.{module}"]
+        if hasattr(found, "fetch_history"):
+            monkeypatch.setattr(found, "fetch_history", forgotten)
     t2 = (await a.get(f"/api/cases/{cid}/timeline")).json()
     assert t2["source"] == "archive" and t2["entries"] == t["entries"] and t2["discrepancies"] == []
     replay = (await a.get(f"/api/cases/{cid}/replay")).json()
