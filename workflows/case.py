@@ -8,12 +8,9 @@ activity writes the read model, before the update answers (read-your-writes).
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.common import RetryPolicy
-from temporalio.exceptions import ApplicationError
-from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
+from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
     from banjian import rules
@@ -50,25 +47,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from banjian.errors import DomainError
     from banjian.timefmt import china_date
+    from workflows.calls import reject, run_activity
     from workflows.clock import DEEMED_ACCEPTANCE, RATING_CLOSED, WARNING_REASONS, Timer, pending_timers
-
-ACTIVITY_TIMEOUT = timedelta(seconds=30)
-ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
-
-
-def reject(err: DomainError) -> ApplicationError:
-    """A business rejection as a non-retryable ApplicationError the API maps back to HTTP."""
-    return ApplicationError(err.message_en, *err.to_details(), type=err.code, non_retryable=True)
-
-
-async def run_activity(name: str, arg, result_type=None):
-    return await workflow.execute_activity(
-        name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY)
-
+    from workflows.joint import JointApproval
 
 @workflow.defn(name="Case")
-class CaseWorkflow:
-    """One case of one department (a single item, or one department's sub-case of a joint case)."""
+class CaseWorkflow(JointApproval):
+    """One case: a single-department case, a department's sub-case of a joint case, or the parent
+    of a joint case or bundle (whose department work is in `JointApproval`)."""
 
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
@@ -100,15 +86,6 @@ class CaseWorkflow:
             await self._cancelled_by_parent()
         await workflow.wait_condition(workflow.all_handlers_finished)
         return self.state
-
-    async def _cancelled_by_parent(self) -> None:
-        """The joint case was withdrawn: this sub-case ends cleanly, recorded, without a decision."""
-        s = self.state
-        if s.status in CLOSED:
-            return
-        s.status, s.claimed_by, s.current_step = Status.WITHDRAWN, None, None
-        self._log(SYSTEM, "cancelled_by_parent", comment="主件已撤回，子件随之撤销", data={"parent_id": s.parent_id})
-        await self._record(notify=False)
 
     async def _main(self) -> None:
         async with self.lock:
@@ -148,19 +125,6 @@ class CaseWorkflow:
                 self._sub_case_overdue()
         if fired:
             await self._record()
-
-    def _sub_case_overdue(self) -> None:
-        """A department did not answer within its sub-limit: escalated to the lead unit (the red card
-        is already on the sub-case); where the item says so, its silence counts as consent."""
-        s = self.state
-        self._log(SYSTEM, "sub_case_overdue", comment="部门未在子时限内答复，已上报牵头部门",
-                  data={"lead_department": s.lead_department, "silence_is_consent": self.inp.item.silence_is_consent})
-        if self.inp.item.silence_is_consent and s.status not in CLOSED:
-            s.result = CaseResult(decision=Decision.APPROVED, opinion=Opinion.AGREE, reason="逾期未答复，视为同意")
-            s.status, s.decided_at, s.step_index, s.current_step, s.claimed_by = (
-                Status.DECIDED, workflow.now(), None, None, None)
-            self._log(SYSTEM, "deemed_consent", comment="逾期未答复，视为同意")
-            self._conclude()
 
     def _warn(self, timer: Timer) -> None:
         cause = WarningCause(timer.event)
@@ -227,77 +191,6 @@ class CaseWorkflow:
             self.wake = True
         await self._settle_sub_cases()
         return self.state
-
-    async def _settle_sub_cases(self) -> None:
-        """Outside the lock, so sub-cases can report in: after acceptance wait until every sub-case
-        exists in the read model; after a withdrawal cancel them and wait until they have ended."""
-        s = self.state
-        if not self.children:
-            return
-        if s.status in (Status.WITHDRAWN, Status.TERMINATED):
-            open_ids = [c.id for c in s.sub_cases or [] if c.status not in CLOSED]
-            for cid in open_ids:
-                self.children[cid].cancel()
-            for cid in open_ids:
-                try:
-                    await self.children[cid]
-                except Exception:  # a sub-case that ended otherwise has nothing more to say
-                    pass
-            async with self.lock:
-                for c in s.sub_cases or []:
-                    if c.id in open_ids:
-                        c.status = Status.WITHDRAWN
-                if open_ids:
-                    self._log(SYSTEM, "sub_cases_cancelled", data={"sub_cases": open_ids})
-                    await self._record()
-        else:
-            await workflow.wait_condition(lambda: all(c.opened for c in s.sub_cases or []))
-
-    @workflow.update
-    async def sub_case_changed(self, ref: SubCaseRef) -> None:
-        """A department's sub-case reports how it stands (from its `notify_parent` activity)."""
-        async with self.lock:
-            s = self.state
-            old = next((c for c in s.sub_cases or [] if c.id == ref.id), None)
-            if old is None or s.status in CLOSED:
-                return
-            ref = ref.model_copy(update={"required": old.required, "opened": True})
-            s.sub_cases = [ref if c.id == ref.id else c for c in s.sub_cases or []]
-            if ref.overdue and not old.overdue:
-                self._log(SYSTEM, "sub_case_overdue", comment=f"{ref.department} 未在子时限内答复（督办提醒）",
-                          data={"sub_case": ref.id, "department": ref.department, "due": str(ref.due)})
-            if ref.status in CLOSED and old.status not in CLOSED:
-                self._log(SYSTEM, "sub_case_decided", data={
-                    "sub_case": ref.id, "department": ref.department, "opinion": ref.opinion,
-                    "deemed_consent": ref.deemed_consent})
-            if (s.status == Status.IN_REVIEW and s.step_index is None
-                    and all(c.status in CLOSED for c in s.sub_cases or [])):
-                await self._all_answered()
-            await self._record()
-            self.wake = True
-
-    @sub_case_changed.validator
-    def validate_sub_case_changed(self, ref: SubCaseRef) -> None:
-        if not any(c.id == ref.id for c in self.state.sub_cases or []):
-            raise reject(DomainError("unknown_sub_case", "不是本件的子件", "not a sub-case of this case", "sub_case"))
-
-    async def _all_answered(self) -> None:
-        """Every department has answered: the lead unit's own steps follow (joint), or the combined
-        result is decided at once (bundle, or a joint item without steps)."""
-        s = self.state
-        if s.kind == ItemKind.JOINT and self.item.steps:
-            s.step_index = 0
-            self._start_step()
-            await self._replan()
-            return
-        agreed = all(c.opinion in (Opinion.AGREE, Opinion.AGREE_WITH_REFERRAL) for c in s.sub_cases or [] if c.required)
-        reasons = "；".join(f"{c.item_name}（{c.department}）：{c.reason}" for c in s.sub_cases or []
-                           if c.opinion == Opinion.DISAGREE and c.reason)
-        s.result = CaseResult(decision=Decision.APPROVED if agreed else Decision.DENIED, reason=reasons or None)
-        s.status, s.decided_at = Status.DECIDED, workflow.now()
-        self._log(SYSTEM, "combined_decision", comment=reasons or None,
-                  data={"decision": s.result.decision, "sub_cases": [c.id for c in s.sub_cases or []]})
-        await self._replan()
 
     @act.validator
     def validate_act(self, a: ActionInput) -> None:
@@ -453,38 +346,6 @@ class CaseWorkflow:
         s.step_index = 0
         self._start_step()
 
-    def _sub_case_inputs(self) -> list[CaseInput]:
-        """One input per participating department (joint) or member item (bundle)."""
-        inp, s = self.inp, self.state
-        base = dict(applicant=inp.applicant, channel=inp.channel, submitted_by=SYSTEM, parent_id=s.id,
-                    accepted_at=s.accepted_at, lead_department=s.department)
-        if s.kind == ItemKind.JOINT:
-            return [CaseInput(case_id=f"{s.id}-{n:02d}", item=inp.item, department=p.department, form=inp.form,
-                              materials=s.materials, **base)
-                    for n, p in enumerate(inp.item.participants, start=1)]
-        out = []
-        for n, member in enumerate(inp.members, start=1):
-            form = {k: v for k, v in inp.form.items() if any(f.name == k for f in member.form)}
-            materials = [m for m in s.materials if member.material(m.name) is not None]
-            out.append(CaseInput(case_id=f"{s.id}-{n:02d}", item=member, department=member.department, form=form,
-                                 materials=materials, **base))
-        return out
-
-    async def _start_sub_cases(self) -> None:
-        """Dispatch the accepted application to every department at once (前台受理、后台并联审批)."""
-        s = self.state
-        required = {p.department: p.required for p in self.inp.item.participants}
-        s.sub_cases = []
-        for child in self._sub_case_inputs():
-            self.children[child.case_id] = await workflow.start_child_workflow(
-                CaseWorkflow.run, child, id=f"case-{child.case_id}",
-                parent_close_policy=ParentClosePolicy.REQUEST_CANCEL)
-            item = rules.effective_item(child.item, child.department, True)
-            s.sub_cases.append(SubCaseRef(id=child.case_id, department=child.department, item_code=item.code,
-                                          item_name=item.name, status=Status.ACCEPTED,
-                                          required=required.get(child.department, True)))
-            self._log(SYSTEM, "sub_case_started", data={"sub_case": child.case_id, "department": child.department})
-
     def _start_step(self) -> None:
         s = self.state
         step = self.item.steps[s.step_index]
@@ -558,15 +419,5 @@ class CaseWorkflow:
             if ref != self.notified:
                 await run_activity("notify_parent", NotifyParent(parent_id=s.parent_id, sub_case=ref))
                 self.notified = ref
-
-    def _as_sub_case(self) -> SubCaseRef:
-        s = self.state
-        return SubCaseRef(
-            id=s.id, department=s.department, item_code=self.item.code, item_name=self.item.name, status=s.status,
-            opinion=s.result.opinion if s.result else None, decision=s.result.decision if s.result else None,
-            due=s.deadlines.statutory_due, reason=s.result.reason if s.result else None, opened=True,
-            overdue=any(w.cause == WarningCause.STATUTORY_OVERDUE for w in s.warnings),
-            deemed_consent=any(h.action == "deemed_consent" for h in s.history))
-
 
 __all__ = ["CaseWorkflow"]
