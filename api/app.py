@@ -50,6 +50,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
         app.state.client = client
         app.state.tokens = Tokens(settings.secret_key(), settings.token_ttl_seconds)
         app.state.cases = CaseService(settings, client, sessions, catalog)
+        app.state.actors = {}
         if not hasattr(app.state, "ready"):
             app.state.ready = ready
         # the daily chain heads over all cases' records, sealed and signed once each day is over

@@ -1,6 +1,7 @@
 """Dependencies of the routes: the services built at start-up, the database session, the caller."""
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Annotated
 
@@ -17,6 +18,7 @@ from banjian.enums import Role
 from banjian.errors import Forbidden, Unauthorised
 from banjian.settings import Settings
 
+ACTOR_TTL_S = 5.0
 oauth2 = OAuth2PasswordBearer(tokenUrl="/api/auth/token", auto_error=False)
 
 
@@ -43,11 +45,21 @@ def current_user(request: Request, token: Annotated[str | None, Depends(oauth2)]
         raise Unauthorised("not_authenticated", "请先登录", "not logged in")
     tokens: Tokens = request.app.state.tokens
     username = tokens.subject(token)
+    # A user's roles are read at most every few seconds: a change reaches the API that quickly,
+    # and a page or inbox read costs no database round trip for the caller.
+    known: dict[str, tuple[float, Actor]] = request.app.state.actors
+    now = time.monotonic()
+    hit = known.get(username)
+    if hit is not None and hit[0] > now:
+        return hit[1]
     with request.app.state.sessions() as session:
         user = session.get(User, username)
         if user is None or not user.active:
+            known.pop(username, None)
             raise Unauthorised("invalid_token", "用户不存在或已停用", "the user no longer exists")
-        return actor_of(user)
+        actor = actor_of(user)
+    known[username] = (now + ACTOR_TTL_S, actor)
+    return actor
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

@@ -6,6 +6,7 @@ reached (who may see a case, the application form), talks to Temporal, and reads
 from __future__ import annotations
 
 import secrets
+import time
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime
@@ -38,6 +39,7 @@ from banjian.settings import Settings
 from banjian.timefmt import CHINA
 from workflows.case import CaseWorkflow
 
+CALENDAR_TTL_S = 10.0
 READ_ALL_ROLES = (Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
 TASK_COLUMNS = (Task.case_id, Task.item_code, Task.item_name, Task.status, Task.step_id, Task.step_name,
                 Task.step_role, Task.due, Task.warning, Task.claimed_by, Task.roles, Task.parent_id)
@@ -72,6 +74,7 @@ class CaseService:
         self.client = client
         self.sessions = session_factory
         self.catalog = catalog
+        self._calendar: tuple[float, WorkingCalendar] | None = None
 
     # ---- visibility ---------------------------------------------------------------------------
     def can_see(self, actor: Actor, row: Case, session: Session | None = None) -> bool:
@@ -111,10 +114,21 @@ class CaseService:
         return row
 
     # ---- reading -------------------------------------------------------------------------------
-    def render(self, session: Session, actor: Actor, row: Case, state: CaseState | None = None,
-               with_history: bool = True, cal: WorkingCalendar | None = None) -> dict[str, Any]:
-        """The case as the contract shows it to `actor`. `cal`: the calendar already loaded in this
-        session (a list renders many cases with one calendar read instead of one per case)."""
+    def calendar(self, session: Session) -> WorkingCalendar:
+        """The working calendar for reads (`clock.working_days_used`), kept for a few seconds:
+        deadlines themselves are computed by the workers from the database, never from this copy."""
+        now = time.monotonic()
+        if self._calendar is None or self._calendar[0] < now:
+            self._calendar = (now + CALENDAR_TTL_S, load_calendar(session))
+        return self._calendar[1]
+
+    def forget_calendar(self) -> None:
+        self._calendar = None
+
+    def render(self, session: Session | None, actor: Actor, row: Case | None, state: CaseState | None = None,
+               with_history: bool = True) -> dict[str, Any]:
+        """The case as the contract shows it to `actor`: from its read-model row, or from the state
+        an update has just answered with (`row` None: recorded this instant, history included)."""
         state = state or CaseState.model_validate(row.snapshot)
         item = self.catalog.effective(state.item_code, state.item_version, state.department,
                                       state.parent_id is not None)
@@ -135,7 +149,12 @@ class CaseService:
                 for c in sub_cases:
                     c["opinion"], c["reason"], c["decision"], c["deemed_consent"] = None, None, None, None
                 history = hide_opinions(history)
-        return case_json(state, item, actor, cal or load_calendar(session), recorded_at=row.recorded_at,
+        if session is None:
+            with self.sessions() as fresh:
+                cal = self.calendar(fresh)
+        else:
+            cal = self.calendar(session)
+        return case_json(state, item, actor, cal, recorded_at=row.recorded_at if row is not None else None,
                          history=history, sub_cases=sub_cases)
 
     def get(self, actor: Actor, case_id: str) -> dict[str, Any]:
@@ -172,8 +191,7 @@ class CaseService:
                                       col(Case.item_name).like(like)))
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
             rows = session.exec(stmt.order_by(col(Case.submitted_at).desc()).offset(offset).limit(limit)).all()
-            cal = load_calendar(session)
-            found = {"items": [self.render(session, actor, r, with_history=False, cal=cal) for r in rows],
+            found = {"items": [self.render(session, actor, r, with_history=False) for r in rows],
                      "total": total}
         if actor.has(Role.AUDITOR):
             query = {k: v for k, v in (("status", status), ("item_code", item_code), ("department", department),
@@ -327,9 +345,7 @@ class CaseService:
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
         state = await self.client.execute_update_with_start_workflow(
             CaseWorkflow.open, start_workflow_operation=start, id=f"open-{case_id}")
-        with self.sessions() as session:
-            row = session.get(Case, case_id)
-            return self.render(session, actor, row, state), created
+        return self.render(None, actor, None, state), created  # recorded before the update answered
 
     # ---- acting ------------------------------------------------------------------------------------
     async def act(self, actor: Actor, case_id: str, action: str, comment: str | None, data: dict[str, Any],
@@ -357,9 +373,7 @@ class CaseService:
                 raise Conflict("case_closed", "办件流程已结束，不能再操作", "the case's process has ended",
                                field="action") from None
             raise
-        with self.sessions() as session:
-            row = session.get(Case, case_id)
-            return self.render(session, actor, row, state)
+        return self.render(None, actor, None, state)  # recorded by the update before it answered
 
     def _check_assignee(self, session: Session, row: Case, username: str) -> None:
         user = session.get(User, username)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import signal
 
 import uvicorn
 
@@ -22,6 +23,9 @@ log = logging.getLogger("banjian")
 
 async def run_stack(settings: Settings, demo: bool = False) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # uvicorn stops on SIGINT and SIGTERM, then re-raises the signal with the handler it found:
+    # a harmless one here, so the worker and the Temporal server below are stopped as well.
+    signal.signal(signal.SIGTERM, lambda *_: log.info("SIGTERM: stopping"))
     engine = make_engine(settings.db_url)
     stored = ensure_base(engine)
     if stored:

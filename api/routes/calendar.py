@@ -16,7 +16,7 @@ router = APIRouter(prefix="/api/calendar", tags=["calendar"])
 @router.get("/{year}")
 def get_year(year: int, _: CurrentUser, session: SessionDep) -> dict:
     """The schedule in force for a year (override, official or provisional)."""
-    sched = load_calendar(session).schedule(year)
+    sched = load_calendar(session).schedule(year)  # always fresh: a loaded year shows at once
     return {**sched.to_json(), "source": sched.source}
 
 
@@ -26,5 +26,6 @@ async def put_year(year: int, request: Request, actor: CurrentUser, body: Annota
     require(actor, Role.ADMIN)
     state = request.app.state
     sched = store_year(state.sessions, year, body, actor.username)
+    state.cases.forget_calendar()
     n = await recompute_open_cases(state.client, state.sessions, f"{year} 年工作日历已更新")
     return {**sched.to_json(), "source": "override", "recomputed_cases": n}
