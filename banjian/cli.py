@@ -36,6 +36,16 @@ def settings_for(data_dir: Path | None, **over) -> Settings:
     return s
 
 
+def run_loop(coro) -> None:
+    """Run the main coroutine on uvloop where it is installed (a faster event loop), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
 def fail(message: str) -> None:
     typer.secho(message, fg=typer.colors.RED, err=True)
     raise typer.Exit(1)
@@ -52,7 +62,7 @@ def up(data_dir: DataDir = None, port: Annotated[int, typer.Option(help="API por
 
     settings = settings_for(data_dir, port=port, temporal_port=temporal_port, ui_port=ui_port, host=host)
     try:
-        asyncio.run(run_stack(settings, demo=demo))
+        run_loop(run_stack(settings, demo=demo))
     except KeyboardInterrupt:
         pass
     except RuntimeError as e:
@@ -64,7 +74,7 @@ def worker(data_dir: DataDir = None) -> None:
     """Run a worker against TEMPORAL_ADDRESS (or the local server)."""
     import worker as worker_module
 
-    asyncio.run(worker_module.main(settings_for(data_dir)))
+    run_loop(worker_module.main(settings_for(data_dir)))
 
 
 @app.command()
