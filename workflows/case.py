@@ -91,6 +91,8 @@ class CaseWorkflow(JointApproval):
         async with self.lock:
             await self._open()
         while True:
+            if self.state.status in CLOSED and self.state.parent_id is None and not self.archived:
+                await self._archive()
             timers = pending_timers(self.state, self.item)
             if self.state.status in CLOSED and not timers:
                 break
@@ -399,6 +401,14 @@ class CaseWorkflow(JointApproval):
             seq=len(self.state.history) + 1, at=workflow.now(), actor=actor.username, role=str(role),
             department=actor.department, action=str(action), comment=comment, data=data or {}))
 
+    async def _archive(self) -> None:
+        """Write the archive package (电子文件归档) of a closed case. It runs after the closing action
+        has answered (the package is also built on demand if asked for first); cases that closed
+        before this step existed replay without it (see docs/workflow-versioning.md)."""
+        self.archived = True
+        if workflow.patched("archive-after-close"):
+            await run_activity("archive_case", self.state.id, str)
+
     async def _record(self, notify: bool = True) -> None:
         """Write the transition to the read model (idempotent) before anyone is answered; a sub-case
         then tells its parent, so the joint case reflects it too when the action answers."""
@@ -408,12 +418,6 @@ class CaseWorkflow(JointApproval):
         await run_activity("record_case", RecordRequest(
             state=s.model_copy(update={"history": []}), events=new, item_definition_version=s.item_version))
         self.recorded = len(s.history)
-        # The archive package (电子文件归档) is written when a case closes; cases that closed before
-        # this step existed replay without it (see docs/workflow-versioning.md).
-        if (s.status in CLOSED and s.parent_id is None and not self.archived
-                and workflow.patched("archive-on-conclusion")):
-            self.archived = True
-            await run_activity("archive_case", s.id, str)
         if notify and s.parent_id is not None:
             ref = self._as_sub_case()
             if ref != self.notified:

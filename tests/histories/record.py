@@ -5,6 +5,7 @@ tests/test_audit.py to make live cases.
 
     cd /work/main && .venv/bin/python -m tests.histories.record            # every scenario
     .venv/bin/python -m tests.histories.record approved_electronic         # some
+    .venv/bin/python -m tests.histories.record --prefix v2. approved_electronic   # as new fixtures
 
 tests/test_audit.py replays every `*.json` here against the current workflow code, so a change
 that breaks running cases fails CI. Rule (docs/workflow-versioning.md): once a release has run
@@ -125,7 +126,7 @@ async def export(stack, name: str, case: dict, out: Path = HERE) -> list[Path]:
     return written
 
 
-async def main(names: list[str]) -> None:
+async def main(names: list[str], prefix: str = "") -> None:
     from temporalio.client import Client
     from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
@@ -146,11 +147,16 @@ async def main(names: list[str]) -> None:
             async for stack in make_stack(env, client, tmp, None):
                 for name in names or list(SCENARIOS):
                     case = await SCENARIOS[name](stack)
-                    for path in await export(stack, name, case):
+                    await asyncio.sleep(1)  # let a closed case write its archive package first
+                    for path in await export(stack, prefix + name, case):
                         print(f"recorded {path.relative_to(HERE.parent.parent)} ({case['status']})")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1:]))
+    args = sys.argv[1:]
+    prefix = ""
+    if args[:1] == ["--prefix"]:
+        prefix, args = args[1], args[2:]
+    asyncio.run(main(args, prefix))
