@@ -6,8 +6,10 @@ reached (who may see a case, the application form), talks to Temporal, and reads
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 import uuid
+from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, date, datetime
 from typing import Any
@@ -40,6 +42,7 @@ from banjian.timefmt import CHINA
 from workflows.case import CaseWorkflow
 
 CALENDAR_TTL_S = 10.0
+LISTED_CACHE_SIZE = 4096
 READ_ALL_ROLES = (Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
 TASK_COLUMNS = (Task.case_id, Task.item_code, Task.item_name, Task.status, Task.step_id, Task.step_name,
                 Task.step_role, Task.due, Task.warning, Task.claimed_by, Task.roles, Task.parent_id)
@@ -75,6 +78,8 @@ class CaseService:
         self.sessions = session_factory
         self.catalog = catalog
         self._calendar: tuple[float, WorkingCalendar] | None = None
+        self._listed: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
+        self._listed_lock = threading.Lock()
 
     # ---- visibility ---------------------------------------------------------------------------
     def can_see(self, actor: Actor, row: Case, session: Session | None = None) -> bool:
@@ -157,6 +162,23 @@ class CaseService:
         return case_json(state, item, actor, cal, recorded_at=row.recorded_at if row is not None else None,
                          history=history, sub_cases=sub_cases)
 
+    def listed(self, session: Session, actor: Actor, row: Case) -> dict[str, Any]:
+        """A case as a search result (no history). Lists are read again and again while cases stand
+        still, so each rendering is kept until the case is next recorded, for this caller and day."""
+        key = (row.id, row.recorded_at, actor.username, actor.department, tuple(actor.roles),
+               datetime.now(CHINA).date())
+        with self._listed_lock:  # routes run in a thread pool
+            found = self._listed.get(key)
+            if found is not None:
+                self._listed.move_to_end(key)
+                return found
+        found = self.render(session, actor, row, with_history=False)
+        with self._listed_lock:
+            self._listed[key] = found
+            while len(self._listed) > LISTED_CACHE_SIZE:
+                self._listed.popitem(last=False)
+        return found
+
     def get(self, actor: Actor, case_id: str) -> dict[str, Any]:
         with self.sessions() as session:
             case = self.render(session, actor, self.row(session, actor, case_id))
@@ -191,7 +213,7 @@ class CaseService:
                                       col(Case.item_name).like(like)))
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
             rows = session.exec(stmt.order_by(col(Case.submitted_at).desc()).offset(offset).limit(limit)).all()
-            found = {"items": [self.render(session, actor, r, with_history=False) for r in rows],
+            found = {"items": [self.listed(session, actor, r) for r in rows],
                      "total": total}
         if actor.has(Role.AUDITOR):
             query = {k: v for k, v in (("status", status), ("item_code", item_code), ("department", department),
