@@ -162,22 +162,29 @@ class CaseService:
         return case_json(state, item, actor, cal, recorded_at=row.recorded_at if row is not None else None,
                          history=history, sub_cases=sub_cases)
 
-    def listed(self, session: Session, actor: Actor, row: Case) -> dict[str, Any]:
-        """A case as a search result (no history). Lists are read again and again while cases stand
-        still, so each rendering is kept until the case is next recorded, for this caller and day."""
-        key = (row.id, row.recorded_at, actor.username, actor.department, tuple(actor.roles),
-               datetime.now(CHINA).date())
+    def _listed_key(self, actor: Actor, case_id: str, recorded_at: datetime) -> tuple:
+        return (case_id, recorded_at, actor.username, actor.department, tuple(actor.roles),
+                datetime.now(CHINA).date())
+
+    def listed(self, session: Session, actor: Actor, page: list[tuple[str, datetime]]) -> list[dict[str, Any]]:
+        """A page of cases as search results (no history). Lists are read again and again while cases
+        stand still, so each rendering is kept until the case is next recorded (per caller and day),
+        and only the rows not rendered yet are loaded."""
+        keys = [self._listed_key(actor, cid, at) for cid, at in page]
         with self._listed_lock:  # routes run in a thread pool
-            found = self._listed.get(key)
-            if found is not None:
-                self._listed.move_to_end(key)
-                return found
-        found = self.render(session, actor, row, with_history=False)
-        with self._listed_lock:
-            self._listed[key] = found
-            while len(self._listed) > LISTED_CACHE_SIZE:
-                self._listed.popitem(last=False)
-        return found
+            found = {k: self._listed[k] for k in keys if k in self._listed}
+            for k in found:
+                self._listed.move_to_end(k)
+        missing = {k[0]: k for k in keys if k not in found}
+        if missing:
+            rows = session.exec(select(Case).where(col(Case.id).in_(list(missing)))).all()
+            fresh = {missing[r.id]: self.render(session, actor, r, with_history=False) for r in rows}
+            found.update(fresh)
+            with self._listed_lock:
+                self._listed.update(fresh)
+                while len(self._listed) > LISTED_CACHE_SIZE:
+                    self._listed.popitem(last=False)
+        return [found[k] for k in keys if k in found]
 
     def get(self, actor: Actor, case_id: str) -> dict[str, Any]:
         with self.sessions() as session:
@@ -197,7 +204,7 @@ class CaseService:
                warning: str | None, applicant: str | None, q: str | None, kind: str | None,
                limit: int, offset: int) -> dict[str, Any]:
         with self.sessions() as session:
-            stmt = select(Case)
+            stmt = select(Case.id, Case.recorded_at)
             vis = self.visible_filter(actor)
             if vis is not None:
                 stmt = stmt.where(vis)
@@ -212,14 +219,13 @@ class CaseService:
                 stmt = stmt.where(or_(col(Case.id).like(like), col(Case.applicant_name).like(like),
                                       col(Case.item_name).like(like)))
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-            rows = session.exec(stmt.order_by(col(Case.submitted_at).desc()).offset(offset).limit(limit)).all()
-            found = {"items": [self.listed(session, actor, r) for r in rows],
-                     "total": total}
+            page = session.exec(stmt.order_by(col(Case.submitted_at).desc()).offset(offset).limit(limit)).all()
+            found = {"items": self.listed(session, actor, [(cid, at) for cid, at in page]), "total": total}
         if actor.has(Role.AUDITOR):
             query = {k: v for k, v in (("status", status), ("item_code", item_code), ("department", department),
                                        ("warning", warning), ("applicant", applicant), ("q", q), ("kind", kind))
                      if v}
-            audit.log_read(self.sessions, actor, None, f"search {query} -> {[r.id for r in rows]}")
+            audit.log_read(self.sessions, actor, None, f"search {query} -> {[cid for cid, _ in page]}")
         return found
 
     def tasks(self, actor: Actor, scope: str, limit: int, offset: int) -> dict[str, Any]:
