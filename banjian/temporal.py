@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
@@ -77,8 +78,7 @@ class DevServer:
         while True:
             try:
                 client = await connect(self.settings)
-                await client.workflow_service.get_system_info(
-                    __import__("temporalio.api.workflowservice.v1", fromlist=["x"]).GetSystemInfoRequest())
+                await client.workflow_service.get_system_info(GetSystemInfoRequest())
                 return client
             except Exception:
                 if time.monotonic() > deadline:

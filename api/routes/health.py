@@ -1,6 +1,8 @@
 """Readiness: the database, the Temporal server, a worker, and the demo data when asked for."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
@@ -24,7 +26,7 @@ async def health(request: Request) -> JSONResponse:
     try:
         resp = await state.client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
             namespace=state.settings.namespace, task_queue=TaskQueue(name=state.settings.task_queue),
-            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW), timeout=__import__("datetime").timedelta(seconds=3))
+            task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW), timeout=timedelta(seconds=3))
         if not resp.pollers:
             out["worker"] = "no worker polls the task queue"
     except Exception as e:
