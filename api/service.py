@@ -387,7 +387,8 @@ class CaseService:
             state = CaseState.model_validate(row.snapshot)
             rules.check(self.catalog.effective(state.item_code, state.item_version, state.department,
                                                state.parent_id is not None), state, act)
-            if action in (Action.ASSIGN, Action.TRANSFER) and isinstance(data.get("username"), str):
+            if action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO, Action.ADD_SIGNER) \
+                    and isinstance(data.get("username"), str):
                 self._check_assignee(session, row, data["username"])
         handle = self.client.get_workflow_handle(workflow_id(case_id))
         try:

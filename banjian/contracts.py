@@ -8,7 +8,7 @@ sandbox-safe domain modules (enums, item schema), so workflows can import it thr
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -156,6 +156,32 @@ class SpecialProcedureState(Model):
     started_at: datetime
 
 
+class Countersign(Model):
+    """Signers added to the current step (加签): `before` the step's owner acts, or `after` the owner
+    passes; `all` slots must sign, or `any` one. A slot is "user:NAME" or "role:ROLE"."""
+
+    slots: list[str]
+    mode: Literal["all", "any"] = "all"
+    position: Literal["before", "after"] = "after"
+    signed: list[str] = []
+    signed_by: list[str] = []
+    added_by: str
+    active: bool = False
+
+    def slot_of(self, actor: Actor) -> str | None:
+        """The unsigned slot this actor may sign, if any."""
+        for slot in self.slots:
+            if slot in self.signed:
+                continue
+            kind, _, who = slot.partition(":")
+            if (kind == "user" and who == actor.username) or (kind == "role" and who in actor.roles):
+                return slot
+        return None
+
+    def complete(self) -> bool:
+        return bool(self.signed) if self.mode == "any" else len(self.signed) == len(self.slots)
+
+
 class SubCaseRef(Model):
     """A parent's view of one department's sub-case (并联部门子件)."""
 
@@ -201,6 +227,11 @@ class CaseState(Model):
     step_started_at: datetime | None = None
     current_step: StepRef | None = None
     claimed_by: str | None = None
+    delegated_by: str | None = Field(default=None, description="who delegated the current task (委托)")
+    last_passed_by: str | None = Field(default=None, description="who passed the previous step (may take it back)")
+    countersign: Countersign | None = None
+    copied_to: list[str] = []
+    returned_to_applicant: bool = False
     missing_materials: list[str] = []
     supplement_requested: bool = False
     extension: PendingExtension | None = None

@@ -59,6 +59,12 @@ class Action(StrEnum):
     RELEASE = "release"
     ASSIGN = "assign"
     TRANSFER = "transfer"
+    DELEGATE = "delegate"
+    COMPLETE_DELEGATION = "complete_delegation"
+    ADD_SIGNER = "add_signer"
+    RETURN_TO = "return_to"
+    TAKE_BACK = "take_back"
+    COPY_TO = "copy_to"
 
 
 class Role(StrEnum):

@@ -30,10 +30,14 @@ APPLICANT_ACTIONS = {Action.SUBMIT_SUPPLEMENT, Action.WITHDRAW, Action.RATE, Act
 CLERK_ACTIONS = {Action.ACCEPT, Action.REQUEST_SUPPLEMENT, Action.REFUSE_ACCEPTANCE, Action.DELIVER,
                  Action.CONFIRM_RECEIPT}
 CLOCK_ROLES = (Role.HANDLER, Role.APPROVER)
-TASK_ACTIONS = {Action.CLAIM, Action.RELEASE, Action.ASSIGN, Action.TRANSFER}
+TASK_ACTIONS = {Action.CLAIM, Action.RELEASE, Action.ASSIGN, Action.TRANSFER, Action.DELEGATE,
+                Action.COMPLETE_DELEGATION, Action.ADD_SIGNER, Action.RETURN_TO, Action.TAKE_BACK, Action.COPY_TO}
+#: Work on the current task: only its holder (or, unclaimed, anyone of its role) may do it.
+CLAIMED_WORK = {Action.PASS, Action.RETURN, Action.RETURN_TO, Action.APPROVE, Action.DENY, Action.ACCEPT,
+                Action.REQUEST_SUPPLEMENT, Action.REFUSE_ACCEPTANCE, Action.DELIVER, Action.ADD_SIGNER}
 #: Actions that need a comment (written opinion / reason).
 NEEDS_COMMENT = {Action.REFUSE_ACCEPTANCE, Action.RETURN, Action.DENY, Action.REQUEST_EXTENSION,
-                 Action.SUSPEND, Action.TERMINATE, Action.TRANSFER}
+                 Action.SUSPEND, Action.TERMINATE, Action.TRANSFER, Action.RETURN_TO}
 ACTION_NAMES_ZH = {
     Action.ACCEPT: "受理", Action.REQUEST_SUPPLEMENT: "一次性告知补正", Action.REFUSE_ACCEPTANCE: "不予受理",
     Action.SUBMIT_SUPPLEMENT: "提交补正材料", Action.PASS: "通过", Action.RETURN: "退回",
@@ -42,7 +46,9 @@ ACTION_NAMES_ZH = {
     Action.END_SPECIAL_PROCEDURE: "结束特别程序", Action.SUSPEND: "中止", Action.RESUME: "恢复",
     Action.DELIVER: "送达", Action.CONFIRM_RECEIPT: "确认签收", Action.WITHDRAW: "撤回申请",
     Action.TERMINATE: "终止", Action.URGE: "督办", Action.RATE: "评价", Action.CLAIM: "签收任务",
-    Action.RELEASE: "释放任务", Action.ASSIGN: "指派", Action.TRANSFER: "转办",
+    Action.RELEASE: "释放任务", Action.ASSIGN: "指派", Action.TRANSFER: "转办", Action.DELEGATE: "委托",
+    Action.COMPLETE_DELEGATION: "完成委托", Action.ADD_SIGNER: "加签", Action.RETURN_TO: "退回至指定环节",
+    Action.TAKE_BACK: "收回", Action.COPY_TO: "抄送",
 }
 
 
@@ -93,9 +99,9 @@ def waiting_roles(item: ItemDefinition, state: CaseState) -> set[Role]:
 def _roles_for(action: Action, item: ItemDefinition, state: CaseState) -> set[Role]:
     """The staff roles that may take `action` on this case (the 403 check)."""
     step = current_step(item, state)
-    if action in (Action.PASS, Action.RETURN):
+    if action in (Action.PASS, Action.RETURN, Action.RETURN_TO, Action.ADD_SIGNER):
         # `return` also works at the decision step (the decider sends the case back one step)
-        if step is not None and (step.kind == "review" or action == Action.RETURN):
+        if step is not None and (step.kind == "review" or action != Action.PASS):
             return {step.role}
         return {s.role for s in item.review_steps()} or {Role.HANDLER}
     if action in (Action.APPROVE, Action.DENY):
@@ -114,10 +120,12 @@ def _roles_for(action: Action, item: ItemDefinition, state: CaseState) -> set[Ro
         return {Role.APPROVER, Role.HEAD}
     if action == Action.URGE:
         return {Role.SUPERVISOR, Role.LEAD}
-    if action in (Action.CLAIM, Action.RELEASE, Action.TRANSFER):
+    if action in (Action.CLAIM, Action.RELEASE, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO):
         return waiting_roles(item, state) or (STAFF_ROLES - {Role.LEAD})
     if action == Action.ASSIGN:
         return {Role.APPROVER, Role.HEAD}
+    if action in (Action.TAKE_BACK, Action.COMPLETE_DELEGATION):
+        return set()  # only the person concerned (see authorise)
     return set()
 
 
@@ -128,6 +136,15 @@ def authorise(action: Action, item: ItemDefinition, state: CaseState, actor: Act
     if (action == Action.SUBMIT_SUPPLEMENT and state.channel == Channel.WINDOW
             and _of_department(state, actor, {Role.CLERK})):
         return  # at the window the clerk takes the supplement from the applicant in person
+    same_department = actor.department is not None and actor.department == state.department
+    if same_department and state.delegated_by and state.claimed_by == actor.username and (
+            action in CLAIMED_WORK or action == Action.COMPLETE_DELEGATION):
+        return  # a delegate works the task in the delegator's place (委托)
+    if same_department and action == Action.TAKE_BACK and state.last_passed_by == actor.username:
+        return
+    cs = state.countersign
+    if same_department and action == Action.PASS and cs is not None and cs.active and cs.slot_of(actor):
+        return  # an added signer signs with `pass` (加签)
     if action == Action.URGE:
         if actor.has(Role.SUPERVISOR) and actor.department in (None, state.department):
             return
@@ -170,12 +187,16 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
             if action == Action.REQUEST_SUPPLEMENT:
                 need(not state.supplement_requested, "一次性告知只能发出一次", "the one-time supplement notice was already sent")
         case Action.REFUSE_ACCEPTANCE:
-            need(s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED), "只能在受理前不予受理", "only before acceptance")
+            need(s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED) and state.accepted_at is None,
+                 "只能在受理前不予受理", "only before acceptance")
         case Action.SUBMIT_SUPPLEMENT:
             need(s == Status.SUPPLEMENT_REQUESTED, "没有待补正的材料", "no supplement was requested")
         case Action.PASS:
-            need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None and step.kind == "review",
-                 "当前不在审查环节", "the case is not at a review step")
+            cs = state.countersign
+            signing = cs is not None and cs.active and cs.slot_of(actor) is not None
+            need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None
+                 and (step.kind == "review" or signing), "当前不在审查环节", "the case is not at a review step")
+            need(signing or cs is None or not cs.active, "等待加签人签署", "waiting for the added signers")
         case Action.RETURN:
             need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None,
                  "当前不在审查或决定环节", "the case is not at a review or decision step")
@@ -183,6 +204,8 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
         case Action.APPROVE | Action.DENY:
             need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None and step.kind == "decide",
                  "尚未到决定环节", "the case has not reached its decision step")
+            need(state.countersign is None or not state.countersign.active, "等待加签人签署",
+                 "waiting for the added signers")
             if action == Action.APPROVE and state.sub_cases:
                 against = [c.department for c in state.sub_cases
                            if c.required and c.opinion not in (Opinion.AGREE, Opinion.AGREE_WITH_REFERRAL)]
@@ -217,6 +240,22 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
         case Action.RATE:
             need(s == Status.CONCLUDED, "办结后才能评价", "only a concluded case can be rated")
             need(state.rating is None, "每件只能评价一次", "the case was already rated")
+        case Action.RETURN_TO | Action.ADD_SIGNER | Action.DELEGATE:
+            need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None,
+                 "当前不在审查或决定环节", "the case is not at a review or decision step")
+            if action == Action.ADD_SIGNER:
+                need(state.countersign is None, "本环节已有加签", "signers were already added to this step")
+            if action == Action.DELEGATE:
+                need(state.delegated_by is None, "任务已被委托", "the task is already delegated")
+        case Action.COMPLETE_DELEGATION:
+            need(state.delegated_by is not None and state.claimed_by == actor.username,
+                 "没有委托给您的任务", "no task is delegated to you")
+        case Action.TAKE_BACK:
+            need(s == Status.IN_REVIEW and bool(state.step_index) and state.claimed_by is None
+                 and state.countersign is None and state.last_passed_by == actor.username,
+                 "下一环节已开始办理或无可收回的任务", "nothing to take back: the next step has started")
+        case Action.COPY_TO:
+            pass
         case Action.CLAIM:
             need(bool(waiting_roles(item, state) & set(actor.roles)), "当前没有等待您的角色处理的任务",
                  "the case does not wait for your role now")
@@ -227,9 +266,8 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
             need(state.claimed_by == actor.username, "只能转办自己签收的任务", "only your own claimed task can be transferred")
         case Action.ASSIGN:
             need(bool(waiting_roles(item, state)), "办件当前不等待任何人处理", "the case waits for nobody now")
-    claimed_work = {Action.PASS, Action.RETURN, Action.APPROVE, Action.DENY, Action.ACCEPT,
-                    Action.REQUEST_SUPPLEMENT, Action.REFUSE_ACCEPTANCE, Action.DELIVER}
-    if action in claimed_work and state.claimed_by not in (None, actor.username):
+    signer = state.countersign is not None and state.countersign.active and state.countersign.slot_of(actor)
+    if action in CLAIMED_WORK and state.claimed_by not in (None, actor.username) and not signer:
         raise _conflict(action, state, f"任务已被 {state.claimed_by} 签收", f"the task is claimed by {state.claimed_by}")
 
 
@@ -285,11 +323,40 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 5:
             raise _invalid("invalid_number", "data.level", "评价等级须为 1 至 5 的整数（5 为非常满意）",
                            "data.level must be a whole number from 1 to 5 (5 = very satisfied)")
-    elif action in (Action.ASSIGN, Action.TRANSFER):
+    elif action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO):
         if not isinstance(data.get("username"), str) or not data["username"]:
             raise _invalid("missing_required", "data.username", "请指定用户名", "data.username is required")
+    elif action == Action.ADD_SIGNER:
+        _check_signers(data)
+        step = current_step(item, state)
+        if step is not None and step.kind == "decide" and data.get("position", "after") == "after":
+            raise _invalid("invalid_choice", "data.position", "决定环节只能前加签（before）",
+                           "at the decision step signers sign before the decision (position before)")
+    elif action == Action.RETURN_TO:
+        target = data.get("step_id")
+        earlier = [st.id for st in item.steps[:state.step_index or 0]]
+        if target != "applicant" and target not in earlier:
+            raise _invalid("invalid_choice", "data.step_id",
+                           f"只能退回至之前的环节（{'、'.join(earlier) or '无'}）或申请人（applicant）",
+                           f"data.step_id must be an earlier step ({', '.join(earlier) or 'none'}) or 'applicant'")
     elif action in (Action.APPROVE,) and "referral" in data and not isinstance(data["referral"], bool):
         raise _invalid("invalid_type", "data.referral", "referral 须为布尔值", "data.referral must be a boolean")
+
+
+def _check_signers(data: dict[str, Any]) -> None:
+    """add_signer: one user or one role, a mode and a position."""
+    user, role = data.get("username"), data.get("role")
+    if bool(user) == bool(role):
+        raise _invalid("missing_required", "data.username", "请指定加签人（data.username）或角色（data.role）之一",
+                       "give exactly one of data.username or data.role")
+    if role is not None and role not in {r.value for r in STAFF_ROLES}:
+        raise _invalid("invalid_choice", "data.role", "加签角色应为窗口、承办、审批、负责人或牵头角色",
+                       "data.role must be a staff role")
+    if data.get("mode", "all") not in ("all", "any"):
+        raise _invalid("invalid_choice", "data.mode", "mode 应为 all 或 any", "data.mode must be all or any")
+    if data.get("position", "after") not in ("before", "after"):
+        raise _invalid("invalid_choice", "data.position", "position 应为 before 或 after",
+                       "data.position must be before or after")
 
 
 def parse_action(name: str) -> Action:

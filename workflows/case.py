@@ -50,9 +50,10 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import reject, run_activity
     from workflows.clock import DEEMED_ACCEPTANCE, RATING_CLOSED, WARNING_REASONS, Timer, pending_timers
     from workflows.joint import JointApproval
+    from workflows.tasks import TaskOperations
 
 @workflow.defn(name="Case")
-class CaseWorkflow(JointApproval):
+class CaseWorkflow(JointApproval, TaskOperations):
     """One case: a single-department case, a department's sub-case of a joint case, or the parent
     of a joint case or bundle (whose department work is in `JointApproval`)."""
 
@@ -249,13 +250,41 @@ class CaseWorkflow(JointApproval):
                          for m in data["materials"]]
                 names = {m.name for m in given}
                 s.materials = [m for m in s.materials if m.name not in names] + given
-                s.status, s.received_at, s.missing_materials = Status.SUBMITTED, now, []
-                replan = True  # the acceptance clock restarts on the complete supplement
+                s.missing_materials = []
+                if s.returned_to_applicant:  # returned during review: review starts again, clock runs on
+                    extra = await self._resume_clock()
+                    s.returned_to_applicant, s.status, s.step_index = False, Status.IN_REVIEW, 0
+                    self._start_step()
+                else:  # the acceptance clock restarts on the complete supplement
+                    s.status, s.received_at = Status.SUBMITTED, now
+                replan = True
+            case Action.PASS if s.countersign is not None and (s.countersign.active
+                                                                 or s.countersign.position == "after"):
+                extra = self._countersign_pass(a.actor)  # 加签: a signature, or the owner's pass
+                replan = bool(extra.get("advanced"))
             case Action.PASS | Action.RETURN:
+                passer = a.actor.username
                 s.step_index = (s.step_index or 0) + (1 if action == Action.PASS else -1)
                 self._start_step()
                 s.status = Status.IN_REVIEW
+                s.last_passed_by = passer if action == Action.PASS else None
                 replan = True
+            case Action.RETURN_TO:
+                extra = self._return_to(data["step_id"], data.get("missing") or [])
+                replan = data["step_id"] != "applicant"
+            case Action.TAKE_BACK:
+                s.step_index = (s.step_index or 1) - 1
+                self._start_step()
+                s.claimed_by, s.last_passed_by = a.actor.username, None
+                replan = True
+            case Action.DELEGATE:
+                s.delegated_by, s.claimed_by = a.actor.username, data["username"]
+            case Action.COMPLETE_DELEGATION:
+                s.claimed_by, s.delegated_by = s.delegated_by, None
+            case Action.COPY_TO:
+                s.copied_to = [*s.copied_to, data["username"]]
+            case Action.ADD_SIGNER:
+                s.countersign = self._countersign(a.actor, data)
             case Action.APPROVE | Action.DENY:
                 approved = action == Action.APPROVE
                 opinion = None
@@ -353,7 +382,7 @@ class CaseWorkflow(JointApproval):
         step = self.item.steps[s.step_index]
         s.current_step = StepRef(id=step.id, name=step.name, role=step.role)
         s.step_started_at = workflow.now()
-        s.claimed_by = None
+        s.claimed_by, s.delegated_by, s.countersign = None, None, None
         s.clock.step_base = s.clock.paused_working_days
 
     def _conclude(self) -> None:
