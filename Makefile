@@ -21,10 +21,12 @@ up: $(STAMP)
 test: $(STAMP)
 	bash scripts/ensure-postgres.sh
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ruff check .
+	$(BIN)/mypy
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/cases.py

@@ -111,7 +111,9 @@ class ArchiveActivities:
                 session.rollback()
                 tmp.unlink(missing_ok=True)
                 with self.session_factory() as again:
-                    return again.get(Archive, case_id)
+                    built = again.get(Archive, case_id)  # a concurrent build won the race
+                    assert built is not None
+                    return built
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     tmp.unlink()
@@ -205,8 +207,8 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
     stamp = now.astimezone(CHINA).timetuple()[:6]
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
-        for path, data in [("manifest.json", _json(manifest)), *((p, b) for p, b, _, _ in files)]:
-            info = zipfile.ZipInfo(path, date_time=stamp)
+        for name, data in [("manifest.json", _json(manifest)), *((p, b) for p, b, _, _ in files)]:
+            info = zipfile.ZipInfo(name, date_time=stamp)
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, data)
     return buf.getvalue()

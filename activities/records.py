@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from sqlmodel import Session, col, select
 from temporalio import activity
@@ -72,7 +73,7 @@ class RecordActivities:
 
     def _upsert_case(self, session: Session, row: Case | None, state: CaseState, rev: int | None,
                      now: datetime) -> Case:
-        values = dict(
+        values: dict[str, Any] = dict(
             item_code=state.item_code, item_version=state.item_version, item_name=state.item_name,
             kind=state.kind, department=state.department, status=state.status.value,
             applicant_username=state.applicant.username, applicant_id_number=state.applicant.id_number,

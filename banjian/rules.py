@@ -121,7 +121,7 @@ def _roles_for(action: Action, item: ItemDefinition, state: CaseState) -> set[Ro
     if action == Action.URGE:
         return {Role.SUPERVISOR, Role.LEAD}
     if action in (Action.CLAIM, Action.RELEASE, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO):
-        return waiting_roles(item, state) or (STAFF_ROLES - {Role.LEAD})
+        return waiting_roles(item, state) or set(STAFF_ROLES - {Role.LEAD})
     if action == Action.ASSIGN:
         return {Role.APPROVER, Role.HEAD}
     if action in (Action.TAKE_BACK, Action.COMPLETE_DELEGATION):

@@ -36,6 +36,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from banjian.enums import (
         CLOSED,
+        WARNING_LEVEL,
         Action,
         Decision,
         DeliveryMethod,
@@ -139,7 +140,7 @@ class CaseWorkflow(JointApproval, TaskOperations):
         step = self.state.current_step
         zh, en = WARNING_REASONS[cause]
         fmt = {"n": self.item.warnings.notice_days, "due": due, "step": step.name if step else ""}
-        record = WarningRecord(level=timer.level, cause=cause, step_id=timer.step_id, at=workflow.now(),
+        record = WarningRecord(level=WARNING_LEVEL[cause], cause=cause, step_id=timer.step_id, at=workflow.now(),
                                reason=zh.format(**fmt))
         self.state.warnings.append(record)
         self._log(SYSTEM, "warning", comment=zh.format(**fmt),
@@ -310,6 +311,7 @@ class CaseWorkflow(JointApproval, TaskOperations):
                                                requested_at=now, days=self.item.extension_limit.value)
             case Action.APPROVE_EXTENSION:
                 pending = s.extension
+                assert pending is not None  # the rules admit approve_extension only with a request
                 s.extension = None
                 s.clock.extended_days = pending.days
                 extra = {"reason": pending.reason, "requested_by": pending.requested_by}
@@ -379,7 +381,7 @@ class CaseWorkflow(JointApproval, TaskOperations):
 
     def _start_step(self) -> None:
         s = self.state
-        step = self.item.steps[s.step_index]
+        step = self.item.steps[s.step_index or 0]
         s.current_step = StepRef(id=step.id, name=step.name, role=step.role)
         s.step_started_at = workflow.now()
         s.claimed_by, s.delegated_by, s.countersign = None, None, None

@@ -8,7 +8,7 @@ department's action answers. Mixed into `CaseWorkflow`; deterministic, no I/O.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from temporalio import workflow
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
@@ -33,6 +33,13 @@ class JointApproval:
     lock: asyncio.Lock
     children: dict[str, ChildWorkflowHandle]
     wake: bool
+
+    if TYPE_CHECKING:  # provided by CaseWorkflow
+        def _log(self, actor: Any, action: str, comment: str | None = None, data: dict | None = None) -> None: ...
+        async def _record(self, notify: bool = True) -> None: ...
+        async def _replan(self) -> None: ...
+        def _start_step(self) -> None: ...
+        def _conclude(self) -> None: ...
 
     async def _cancelled_by_parent(self) -> None:
         """The joint case was withdrawn: this sub-case ends cleanly, recorded, without a decision."""
@@ -130,7 +137,7 @@ class JointApproval:
     def _sub_case_inputs(self) -> list[CaseInput]:
         """One input per participating department (joint) or member item (bundle)."""
         inp, s = self.inp, self.state
-        base = dict(applicant=inp.applicant, channel=inp.channel, submitted_by=SYSTEM, parent_id=s.id,
+        base: dict[str, Any] = dict(applicant=inp.applicant, channel=inp.channel, submitted_by=SYSTEM, parent_id=s.id,
                     accepted_at=s.accepted_at, lead_department=s.department)
         if s.kind == ItemKind.JOINT:
             return [CaseInput(case_id=f"{s.id}-{n:02d}", item=inp.item, department=p.department, form=inp.form,

@@ -20,6 +20,9 @@ class TaskOperations:
     state: CaseState
     item: ItemDefinition
 
+    if TYPE_CHECKING:  # provided by CaseWorkflow
+        def _start_step(self) -> None: ...
+
     def _countersign(self, actor: Actor, data: dict[str, Any]) -> Countersign:
         slot = f"user:{data['username']}" if data.get("username") else f"role:{data['role']}"
         position = data.get("position", "after")
@@ -31,6 +34,7 @@ class TaskOperations:
         a signer's pass is a signature; once the signatures are complete the step goes on."""
         s = self.state
         cs = s.countersign
+        assert cs is not None  # the rules route this pass here only while signers are added
         slot = cs.slot_of(actor) if cs.active else None
         if slot is None:  # the owner passes a step whose signers sign after them
             s.countersign = cs.model_copy(update={"active": True})
