@@ -11,7 +11,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
@@ -392,7 +392,9 @@ class CaseService:
                 self._check_assignee(session, row, data["username"])
         handle = self.client.get_workflow_handle(workflow_id(case_id))
         try:
-            state = await handle.execute_update(CaseWorkflow.act, act, id=request_id or f"{action}-{uuid.uuid4().hex}")
+            state = await handle.execute_update(
+                CaseWorkflow.act, act, id=request_id or f"{action}-{uuid.uuid4().hex}",
+                rpc_timeout=timedelta(seconds=self.settings.update_timeout_seconds))
         except WorkflowUpdateFailedError as e:
             raise map_update_error(e) from None
         except WorkflowUpdateRPCTimeoutOrCancelledError:

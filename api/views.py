@@ -9,11 +9,8 @@ from banjian.calendar import WorkingCalendar
 from banjian.contracts import Actor, CaseState
 from banjian.enums import CLOSED
 from banjian.items.schema import ItemDefinition
+from banjian.timefmt import aware as _aware
 from banjian.timefmt import china_date, iso_at
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
 
 
 def case_clock_now(state: CaseState, recorded_at: datetime | None) -> datetime:

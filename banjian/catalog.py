@@ -11,7 +11,7 @@ from pathlib import Path
 from sqlmodel import Session, col, select
 
 from banjian.db import Department, Item, ItemVersion
-from banjian.errors import Conflict, DomainError, Invalid, NotFound
+from banjian.errors import Conflict, Invalid, NotFound
 from banjian.items.schema import ItemDefinition
 from banjian.items.validate import Problem, load_directory, validate_definition
 from banjian.rules import effective_item
@@ -135,10 +135,7 @@ class Catalog:
             raise DefinitionProblems(flat)
         stored = []
         for d in definitions:
-            try:
-                _, created = self.store(d, created_by="system")
-            except DomainError:
-                raise
+            _, created = self.store(d, created_by="system")
             if created:
                 stored.append(d.code)
         return stored

@@ -18,7 +18,6 @@ from banjian.ids import make_citizen_id, make_credit_code
 from banjian.items.schema import ItemDefinition
 from banjian.seed import DEPARTMENTS
 from banjian.settings import Settings
-from banjian.timefmt import CHINA
 
 log = logging.getLogger(__name__)
 PASSWORD = "banjian-demo"
@@ -100,7 +99,7 @@ async def load_demo(app: FastAPI, settings: Settings) -> None:
             await _take_to(cases, actor, case["id"], item, conclude=False)
         elif n % 3 == 2:
             await _take_to(cases, actor, case["id"], item, conclude=True)
-    log.info("demo data ready (%s)", date.today().strftime("%Y-%m-%d") + " " + str(CHINA))
+    log.info("demo data ready")
 
 
 async def _take_to(cases, actor, case_id: str, item: ItemDefinition, conclude: bool) -> None:

@@ -21,6 +21,11 @@ def end_of(day: date) -> datetime:
     return start_of(day + timedelta(days=1))
 
 
+def aware(at: datetime) -> datetime:
+    """A timestamp with its zone: SQLite hands back naive UTC."""
+    return at if at.tzinfo else at.replace(tzinfo=UTC)
+
+
 def iso_at(at: datetime | None) -> str | None:
     """An ISO 8601 timestamp with the China offset, e.g. 2026-12-01T09:30:00+08:00."""
     if at is None:

@@ -1,7 +1,6 @@
 """The simulation clock (BANJIAN_SIMULATION=1 only): advance one case's time by N days."""
 from __future__ import annotations
 
-import asyncio
 from datetime import timedelta
 
 from fastapi import APIRouter, Request
@@ -27,5 +26,4 @@ async def advance(case_id: str, body: Advance, request: Request, actor: CurrentU
     require(actor, Role.ADMIN)
     cases.get(actor, case_id)  # 404 for an unknown case
     await advance_case(request.app.state.client, cases.sessions, case_id, timedelta(days=body.days))
-    await asyncio.sleep(0)
     return cases.get(actor, case_id)

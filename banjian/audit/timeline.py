@@ -25,6 +25,7 @@ from banjian import chain
 from banjian.contracts import Actor, CaseInput, CaseState, HistoryEntry, RecordRequest
 from banjian.db import Archive, AuditRead, Case, CaseEvent
 from banjian.enums import Role
+from banjian.timefmt import aware as _aware
 from banjian.timefmt import iso_at
 
 log = logging.getLogger("banjian.audit")
@@ -326,7 +327,3 @@ async def timeline(client: Client | None, session_factory: Callable[[], Session]
             else (row.item_version if row else None),
             "sub_cases": order[1:], "temporal_events": temporal_events, "discrepancies": discrepancies,
             "pending": pending}
-
-
-def _aware(at: datetime) -> datetime:
-    return at if at.tzinfo else at.replace(tzinfo=UTC)
