@@ -9,6 +9,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 from temporalio import activity
 
+from activities.copies import sync_copies
 from banjian import chain
 from banjian.contracts import CaseState, RecordRequest
 from banjian.db import Case, CaseEvent, CaseWarning, Task
@@ -68,6 +69,7 @@ class RecordActivities:
             if fresh:
                 self._sync_task(session, state)
             self._sync_warnings(session, state)
+            sync_copies(session, state, req.events)
             session.commit()
             return last_seq
 

@@ -96,3 +96,27 @@ async def test_copy_to_a_colleague(stack, people):
     assert case["history"][-1]["data"]["username"] == colleague.username
     r = await people.handler.act(case["id"], "copy_to", username="nobody-here")
     assert r.status_code == 422 and r.json()["detail"]["field"] == "data.username"
+
+
+async def test_copied_colleague_sees_the_case_in_the_copied_inbox(stack, people):
+    case = await accepted(people)
+    colleague = stack.staff("amr", "clerk")
+    before = (await colleague.get("/api/tasks", params={"scope": "copied"})).json()
+    assert before == {"items": [], "total": 0}
+    await people.handler.ok(case["id"], "copy_to", username=colleague.username)
+    inbox = (await colleague.get("/api/tasks", params={"scope": "copied"})).json()
+    assert inbox["total"] == 1
+    row = inbox["items"][0]
+    assert row["case_id"] == case["id"] and row["item_code"] == "food-business-licence"
+    assert row["copied_by"] == people.handler.username and row["copied_at"].endswith("+08:00")
+    assert row["status"] == "accepted" and row["step"]["id"] == "review"
+    # copying again keeps one row; the handler who copied does not see it in their own copied tab
+    await people.handler.ok(case["id"], "copy_to", username=colleague.username)
+    assert (await colleague.get("/api/tasks", params={"scope": "copied"})).json()["total"] == 1
+    assert (await people.handler.get("/api/tasks", params={"scope": "copied"})).json()["total"] == 0
+    # the other scopes are unchanged: the copy is not a task of the colleague
+    mine = (await colleague.get("/api/tasks")).json()
+    assert case["id"] not in [t["case_id"] for t in mine["items"]]
+    # a case that waits for nobody leaves the tab
+    await people.applicant().ok(case["id"], "withdraw")
+    assert (await colleague.get("/api/tasks", params={"scope": "copied"})).json()["total"] == 0

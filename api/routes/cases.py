@@ -7,7 +7,8 @@ from fastapi import APIRouter, Header, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.deps import CasesDep, CurrentUser
+from api.copies import copied_tasks
+from api.deps import CasesDep, CurrentUser, SessionDep
 
 router = APIRouter(prefix="/api", tags=["cases"])
 
@@ -77,7 +78,9 @@ async def act(case_id: str, body: ActionBody, actor: CurrentUser, cases: CasesDe
 
 
 @router.get("/tasks")
-def tasks(actor: CurrentUser, cases: CasesDep, scope: str = "mine", limit: int = Query(100, ge=1, le=1000),
-          offset: int = Query(0, ge=0)) -> dict:
-    """The caller's inbox, earliest due first."""
+def tasks(actor: CurrentUser, cases: CasesDep, session: SessionDep, scope: str = "mine",
+          limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict:
+    """The caller's inbox, earliest due first. `scope=copied`: open cases copied to the caller."""
+    if scope == "copied":
+        return copied_tasks(session, actor, limit, offset)
     return cases.tasks(actor, scope, limit, offset)
