@@ -18,8 +18,14 @@ from banjian.rules import effective_item
 from banjian.timefmt import iso_at
 
 
+#: Fields added to the schema after versions were stored: left out of the digest while unset (None),
+#: so that the digest of every stored version stays what it was.
+LATER_FIELDS = frozenset({"licence"})
+
+
 def digest(definition: ItemDefinition) -> str:
-    body = json.dumps(definition.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    dump = {k: v for k, v in definition.model_dump(mode="json").items() if not (k in LATER_FIELDS and v is None)}
+    body = json.dumps(dump, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
 
 

@@ -8,7 +8,7 @@ Cross-field rules (promised ≤ statutory, fully online ⇒ 0 visits, …) live 
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -126,6 +126,39 @@ class ResultSpec(Frozen):
     licence_type: str | None = None
 
 
+class FaceField(Frozen):
+    """One field on the face of the e-licence (照面信息), filled from the case when it is issued.
+
+    `source` is ``form.<field name>`` (a field of the application form), ``applicant.name``,
+    ``applicant.id_number``, ``applicant.kind``, ``case.case_no`` or ``case.decided_at``.
+    """
+
+    name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
+    label: str = Field(min_length=1)
+    source: str = Field(pattern=r"^(form|applicant|case)\.[a-z][a-z0-9_]*$")
+
+
+class Validity(Frozen):
+    """How long an issued licence is valid from its issue date (no `validity`: long-term, 长期有效)."""
+
+    value: int = Field(ge=1, le=100)
+    unit: Literal["years", "months", "days"] = "years"
+
+
+class LicenceSpec(Frozen):
+    """The e-licence the item issues (GB/T 36901–36906): its type, issuer, validity and face data.
+
+    `type` is the licence type's name (the same as `result.licence_type`); `type_code` the type's
+    code in the GB/T 36904 identifier; `issuer` defaults to the implementing body.
+    """
+
+    type: str = Field(min_length=1)
+    type_code: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{1,20}$")
+    issuer: Body | None = None
+    validity: Validity | None = None
+    face_data: list[FaceField] = []
+
+
 class Faq(Frozen):
     q: str
     a: str
@@ -178,6 +211,7 @@ class ItemDefinition(Frozen):
     hours: str | None = None
     contacts: Contacts = Contacts()
     result: ResultSpec
+    licence: LicenceSpec | None = None
     faq: list[Faq] = []
     warnings: WarningPolicy = WarningPolicy()
     rating_days: int = Field(default=30, ge=0, description="natural days the case stays open for a rating")
@@ -195,3 +229,35 @@ class ItemDefinition(Frozen):
 
     def material(self, name: str) -> Material | None:
         return next((m for m in self.materials if m.name == name), None)
+
+
+def _read_only(description: str) -> Any:
+    """A field of a response that is derived and read-only: marked so in the JSON schema, ignored on POST."""
+    return Field(description=description, json_schema_extra={"readOnly": True})
+
+
+class VersionInfo(BaseModel):
+    """One stored version of an item (GET /api/items/{code} `versions`)."""
+
+    version: int
+    created_at: str | None = None
+    created_by: str | None = None
+    digest: str
+
+
+class ItemDetail(ItemDefinition):
+    """GET /api/items/{code}: the definition plus derived, read-only fields (`readOnly` in the schema).
+
+    Posting this body back to POST /api/items is accepted: the read-only fields are ignored there.
+    """
+
+    site_visits: int = _read_only("channels.site_visits, repeated for lists (到办事现场次数)")
+    online: bool = _read_only("whether the item can be applied for online (web or mobile channel)")
+    versions: list[VersionInfo] = _read_only("every stored version of the item, oldest first")
+
+
+#: Top-level fields of `ItemDetail` that are derived (read-only): ignored when a definition is posted.
+DERIVED_FIELDS = frozenset(
+    name for name, f in ItemDetail.model_fields.items()
+    if isinstance(f.json_schema_extra, dict) and f.json_schema_extra.get("readOnly")
+)

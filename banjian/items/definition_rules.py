@@ -1,0 +1,261 @@
+"""Cross-field rules of a definition's content: limits, texts, channels and fees, lists, department
+codes, credit codes, and the e-licence the item issues.
+
+Conventions:
+
+* promised > statutory is reported at ``promised_limit``: the statutory limit comes from law,
+  the promised one is what the department chose and must fix.
+* An item issues a licence when `result.licence_type` or the `licence` section is set. Its issuer
+  is `licence.issuer`, else the implementing body; the issuer needs a unified social credit code
+  (the licence identifier of GB/T 36904 carries it): without one, ``licence_issuer_missing``.
+* Face data (照面信息) is filled from the case: ``form.<name>`` must name a field of the form
+  (``face_data_unknown_field``); ``applicant.`` and ``case.`` take the listed attributes only.
+"""
+
+from __future__ import annotations
+
+from banjian.ids import IdError, validate_credit_code
+from banjian.items.problems import Collector, exceeds, fmt_en, fmt_zh
+from banjian.items.schema import ItemDefinition
+
+#: Attributes a face-data field may take besides the form (see `FaceField.source`).
+FACE_SOURCES = {"applicant": {"name", "id_number", "kind"}, "case": {"case_no", "decided_at"}}
+
+
+def _check_unique(
+    out: Collector, names: list[str], prefix: str, field: str, code: str, what_zh: str, what_en: str
+) -> None:
+    """Report every repeated name (at the later occurrence)."""
+    seen: set[str] = set()
+    for i, name in enumerate(names):
+        if name in seen:
+            out.add(
+                f"{prefix}[{i}].{field}",
+                code,
+                f"{what_zh} {name!r} 重复",
+                f"{what_en} {name!r} is used twice",
+            )
+        seen.add(name)
+
+
+def check_limits(out: Collector, d: ItemDefinition) -> None:
+    if exceeds(d.promised_limit, d.statutory_limit):
+        out.add(
+            "promised_limit",
+            "promised_exceeds_statutory",
+            f"承诺办结时限 {fmt_zh(d.promised_limit)} 超过法定办结时限 {fmt_zh(d.statutory_limit)}",
+            f"promised limit of {fmt_en(d.promised_limit)} exceeds the statutory limit of {fmt_en(d.statutory_limit)}",
+        )
+    if d.case_type == "immediate" and d.promised_limit.value != 0:
+        out.add(
+            "promised_limit",
+            "immediate_promised_nonzero",
+            "即办件的承诺办结时限应为 0（当场办结）",
+            "an immediate item (即办件) must have a promised limit of 0",
+        )
+    if d.case_type == "promised" and d.promised_limit.value == 0:
+        out.add(
+            "promised_limit",
+            "promised_limit_zero",
+            "承诺件的承诺办结时限至少为 1 天；当场办结的事项应设为即办件（case_type: immediate）",
+            "a promised item needs a promised limit of at least 1 day; use case_type: immediate for on-the-spot items",
+        )
+    if d.effective_from and d.effective_to and d.effective_to <= d.effective_from:
+        out.add(
+            "effective_to",
+            "effective_range",
+            f"失效日期 {d.effective_to} 应晚于生效日期 {d.effective_from}",
+            f"effective_to {d.effective_to} must be after effective_from {d.effective_from}",
+        )
+
+
+def check_texts(out: Collector, d: ItemDefinition) -> None:
+    for i, basis in enumerate(d.legal_basis):
+        if not basis.strip():
+            out.add(
+                f"legal_basis[{i}]",
+                "empty_legal_basis",
+                "设定依据不能为空",
+                "a legal basis entry must not be empty",
+            )
+    if not d.service_object:
+        out.add(
+            "service_object", "service_object_empty", "服务对象不能为空", "service_object must not be empty"
+        )
+
+
+def check_channels_and_fees(out: Collector, d: ItemDefinition) -> None:
+    ch = d.channels
+    if ch.fully_online and ch.site_visits > 0:
+        out.add(
+            "channels.site_visits",
+            "fully_online_site_visits",
+            f"全程网办事项的到办事现场次数应为 0（当前为 {ch.site_visits}）",
+            f"a fully online item must have 0 site visits (has {ch.site_visits})",
+        )
+    if ch.fully_online and not (ch.web or ch.mobile):
+        out.add(
+            "channels.fully_online",
+            "fully_online_without_online_channel",
+            "全程网办事项须开通网上（web）或移动端（mobile）渠道",
+            "a fully online item needs the web or mobile channel",
+        )
+    # Only a definition that states its site visits must say why: the schema's default of one
+    # visit (when `channels.site_visits` is left out) is an assumption, not the author's claim.
+    stated = "channels" in d.model_fields_set and "site_visits" in ch.model_fields_set
+    if stated and ch.site_visits > 0 and not (ch.site_visit_reason or "").strip():
+        out.add(
+            "channels.site_visit_reason",
+            "site_visit_reason_missing",
+            "到办事现场次数大于 0 时须说明到现场的理由",
+            "site visits > 0 require a site_visit_reason",
+        )
+    if not (ch.window or ch.web or ch.mobile or ch.post):
+        out.add(
+            "channels",
+            "no_channel",
+            "至少需要开通一种办理渠道",
+            "at least one channel (window, web, mobile, post) is needed",
+        )
+    if d.fees.charged and not d.fees.items:
+        out.add(
+            "fees.items",
+            "fee_items_missing",
+            "收费事项须列明收费项目及标准",
+            "a charged item must list its fee items",
+        )
+    if not d.fees.charged and d.fees.items:
+        out.add(
+            "fees.items",
+            "fee_items_unexpected",
+            "不收费事项不应列出收费项目（或将 charged 设为 true）",
+            "an item that charges nothing must list no fee items (or set charged: true)",
+        )
+
+
+def check_lists(out: Collector, d: ItemDefinition) -> None:
+    _check_unique(
+        out,
+        [m.name for m in d.materials],
+        "materials",
+        "name",
+        "duplicate_material",
+        "材料名称",
+        "material name",
+    )
+    _check_unique(
+        out, [f.name for f in d.form], "form", "name", "duplicate_form_field", "表单字段名", "form field name"
+    )
+    _check_unique(
+        out,
+        [p.kind for p in d.special_procedures],
+        "special_procedures",
+        "kind",
+        "duplicate_special_procedure",
+        "特别程序类型",
+        "special procedure kind",
+    )
+    for i, field in enumerate(d.form):
+        here = f"form[{i}].choices"
+        if field.type == "choice" and not field.choices:
+            out.add(
+                here,
+                "choices_missing",
+                f"选择型字段 {field.name!r} 须列出可选项",
+                f"choice field {field.name!r} needs choices",
+            )
+        elif field.type != "choice" and field.choices is not None:
+            out.add(
+                here,
+                "choices_not_allowed",
+                f"字段 {field.name!r} 不是选择型（{field.type}），不应有可选项",
+                f"field {field.name!r} is of type {field.type!r} and must not have choices",
+            )
+        elif field.choices and len(set(field.choices)) != len(field.choices):
+            out.add(
+                here,
+                "duplicate_choice",
+                f"字段 {field.name!r} 的可选项重复",
+                f"field {field.name!r} has repeated choices",
+            )
+
+
+def check_departments(out: Collector, d: ItemDefinition, known: set[str] | None) -> None:
+    if known is None:
+        return
+
+    def check(path: str, code: str) -> None:
+        if code not in known:
+            out.add(
+                path, "unknown_department", f"部门编码 {code!r} 不存在", f"unknown department code {code!r}"
+            )
+
+    check("department", d.department)
+    for i, code in enumerate(d.co_departments):
+        check(f"co_departments[{i}]", code)
+    for i, part in enumerate(d.participants):
+        check(f"participants[{i}].department", part.department)
+
+
+def check_credit_codes(out: Collector, d: ItemDefinition) -> None:
+    """Unified social credit codes of the implementing and entrusted bodies (GB 32100, `banjian.ids`)."""
+    for path, body in (("implementing_body", d.implementing_body), ("entrusted_body", d.entrusted_body)):
+        if body is None or body.credit_code is None:
+            continue
+        try:
+            validate_credit_code(body.credit_code)
+        except IdError as exc:
+            out.add(f"{path}.credit_code", exc.code, exc.message, exc.message_en)
+
+
+
+def check_licence(out: Collector, d: ItemDefinition) -> None:
+    """The licence the item issues: a type that agrees with the result, an issuer, face data from the form."""
+    spec = d.licence
+    result_type = d.result.licence_type
+    if spec is None and result_type is None:
+        return
+    if spec is not None and result_type is not None and spec.type != result_type:
+        out.add(
+            "licence.type",
+            "licence_type_mismatch",
+            f"证照类型 {spec.type!r} 与办理结果的证照类型 {result_type!r} 不一致",
+            f"licence type {spec.type!r} differs from the result's licence type {result_type!r}",
+        )
+    issuer = spec.issuer if spec is not None and spec.issuer is not None else d.implementing_body
+    if not (issuer.credit_code or "").strip():
+        path = "licence.issuer" if spec is not None else "result.licence_type"
+        out.add(
+            path,
+            "licence_issuer_missing",
+            f"证照类型 {(spec.type if spec else result_type)!r} 没有签发机构：请填写 licence.issuer"
+            "（含统一社会信用代码），或为实施主体填写统一社会信用代码",
+            f"licence type {(spec.type if spec else result_type)!r} has no issuer: give licence.issuer "
+            "(with its unified social credit code) or the implementing body's credit code",
+        )
+    if spec is None:
+        return
+    form = {f.name for f in d.form}
+    seen: set[str] = set()
+    for i, face in enumerate(spec.face_data):
+        here = f"licence.face_data[{i}]"
+        if face.name in seen:
+            out.add(f"{here}.name", "duplicate_face_field", f"照面字段 {face.name!r} 重复",
+                    f"face field {face.name!r} is used twice")
+        seen.add(face.name)
+        scope, _, attr = face.source.partition(".")
+        if scope == "form" and attr not in form:
+            out.add(
+                f"{here}.source",
+                "face_data_unknown_field",
+                f"照面字段 {face.name!r} 引用的表单字段 {attr!r} 不存在",
+                f"face field {face.name!r} refers to the form field {attr!r}, which does not exist",
+            )
+        elif scope != "form" and attr not in FACE_SOURCES.get(scope, set()):
+            allowed = ", ".join(f"{scope}.{a}" for a in sorted(FACE_SOURCES.get(scope, set())))
+            out.add(
+                f"{here}.source",
+                "face_data_unknown_source",
+                f"照面字段 {face.name!r} 的来源 {face.source!r} 无效，可用：{allowed}",
+                f"face field {face.name!r} has an unknown source {face.source!r}; expected one of {allowed}",
+            )
