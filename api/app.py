@@ -11,7 +11,7 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api import errors
-from api.routes import audit, auth, calendar, cases, health, items, simulation
+from api.routes import audit, auth, authoring, calendar, cases, health, items, simulation
 from api.service import CaseService
 from banjian.audit import seal_forever
 from banjian.auth import Tokens
@@ -68,6 +68,6 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
-    for r in (health, auth, items, cases, audit, calendar, simulation):
+    for r in (health, auth, items, authoring, cases, audit, calendar, simulation):
         app.include_router(r.router)
     return app

@@ -11,7 +11,7 @@ from sqlmodel import Session
 
 from banjian.contracts import Actor
 from banjian.db import Department, User
-from banjian.enums import STAFF_ROLES, IdKind, Role
+from banjian.enums import DEPARTMENT_ROLES, IdKind, Role
 from banjian.errors import Invalid, NotFound, Unauthorised
 from banjian.ids import IdError, validate_id
 
@@ -79,7 +79,7 @@ def add_user(session_factory: Callable[[], Session], username: str, password: st
         raise Invalid("unknown_role", f"未知角色：{e}", f"unknown role: {e}", "role") from None
     if not parsed or Role.SYSTEM in parsed:
         raise Invalid("unknown_role", "至少指定一个角色", "give at least one role", "role")
-    if any(r in STAFF_ROLES for r in parsed) and not department:
+    if any(r in DEPARTMENT_ROLES for r in parsed) and not department:
         raise Invalid("department_required", "窗口和审批人员必须属于一个部门",
                       "staff roles need a department", "department")
     if id_number:

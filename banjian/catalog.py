@@ -10,13 +10,14 @@ from pathlib import Path
 
 from sqlmodel import Session, col, select
 
-from banjian.db import Department, Item, ItemVersion
+from banjian.calendar import WorkingCalendar, YearSchedule
+from banjian.db import CalendarYear, Department, Item, ItemVersion, User
+from banjian.enums import STAFF_ROLES
 from banjian.errors import Conflict, Invalid, NotFound
 from banjian.items.schema import ItemDefinition
 from banjian.items.validate import Problem, load_directory, validate_definition
 from banjian.rules import effective_item
 from banjian.timefmt import iso_at
-
 
 #: Fields added to the schema after versions were stored: left out of the digest while unset (None),
 #: so that the digest of every stored version stays what it was.
@@ -92,12 +93,40 @@ class Catalog:
     def known_items(self) -> dict[str, ItemDefinition]:
         return {d.code: d for d in self.all_current()}
 
+    def staff_roles(self) -> dict[str, set[str]]:
+        """Department code → the staff roles its active users hold (for `role_without_staff`)."""
+        staff = {r.value for r in STAFF_ROLES}
+        out: dict[str, set[str]] = {}
+        with self.session_factory() as session:
+            for department, roles in session.exec(select(User.department, User.roles)
+                                                  .where(col(User.department).is_not(None), col(User.active))):
+                out.setdefault(department, set()).update(r for r in roles if r in staff)
+        return out
+
+    def calendar(self) -> WorkingCalendar:
+        """The working-day calendar in force: administrators' schedules over official data."""
+        with self.session_factory() as session:
+            rows = session.exec(select(CalendarYear)).all()
+            return WorkingCalendar({r.year: YearSchedule.from_json(r.schedule, source="override") for r in rows})
+
+    def problems(self, data: dict) -> tuple[ItemDefinition | None, list[Problem]]:
+        """Every problem of a definition, against the schema and the catalogue (departments, items,
+        staff, calendar)."""
+        return validate_definition(data, self.known_departments(), self.known_items(), staff=self.staff_roles(),
+                                   calendar=self.calendar())
+
     def validate(self, data: dict) -> ItemDefinition:
         """Parse and check a definition against the schema and the catalogue; every problem at once."""
-        definition, problems = validate_definition(data, self.known_departments(), self.known_items())
+        definition, problems = self.problems(data)
         if problems or definition is None:
             raise DefinitionProblems(problems)
         return definition
+
+    def next_version(self, code: str) -> int:
+        """The version number a new version of `code` gets (1 for a new item)."""
+        with self.session_factory() as session:
+            item = session.get(Item, code)
+            return 1 if item is None else item.current_version + 1
 
     def store(self, definition: ItemDefinition, created_by: str | None = None) -> tuple[ItemDefinition, bool]:
         """Store a new version. The same content again is a no-op; other content under an existing

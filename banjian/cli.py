@@ -101,7 +101,7 @@ def migrate(data_dir: DataDir = None) -> None:
 @users_app.command("add")
 def users_add(username: str, password: Annotated[str, typer.Option(help="at least 8 characters")],
               role: Annotated[list[str], typer.Option("--role", help="applicant, clerk, handler, approver, head, "
-                                                      "lead, supervisor, auditor, admin (repeatable)")],
+                                                      "lead, supervisor, auditor, admin, author (repeatable)")],
               department: Annotated[str | None, typer.Option(help="department code")] = None,
               id_number: Annotated[str | None, typer.Option(help="citizen id or credit code")] = None,
               name: Annotated[str | None, typer.Option(help="display name")] = None,

@@ -79,11 +79,14 @@ class Role(StrEnum):
     SUPERVISOR = "supervisor"
     AUDITOR = "auditor"
     ADMIN = "admin"
+    AUTHOR = "author"  # definition author of a department (事项管理员): drafts and publishes its items
     SYSTEM = "system"
 
 
 #: Roles that belong to exactly one department.
 STAFF_ROLES = frozenset({Role.CLERK, Role.HANDLER, Role.APPROVER, Role.HEAD, Role.LEAD})
+#: Roles that need a department: the staff, and the department's definition author.
+DEPARTMENT_ROLES = STAFF_ROLES | {Role.AUTHOR}
 
 
 class WarningLevel(StrEnum):

@@ -402,3 +402,17 @@ def allowed_actions(item: ItemDefinition, state: CaseState, actor: Actor) -> lis
             continue
         out.append(action.value)
     return out
+
+
+def authorise_authoring(actor: Actor, department: str | None) -> None:
+    """Item authoring (drafts, publishing): an admin (of the item's department, or of none), or the
+    item's department's `author`; 403 otherwise."""
+    if actor.has(Role.ADMIN) and (actor.department is None or actor.department == department):
+        return
+    if actor.has(Role.AUTHOR) and actor.department is not None and actor.department == department:
+        return
+    if actor.has(Role.ADMIN, Role.AUTHOR):
+        raise Forbidden("forbidden_department", "只能编辑和发布本部门的事项",
+                        "you may only author your own department's items")
+    raise Forbidden("forbidden_role", "只有事项管理员或本部门的事项编辑人员可以编辑和发布事项",
+                    "only an admin or the department's author may author items")

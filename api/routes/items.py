@@ -1,16 +1,24 @@
 """The item catalogue: list, read one (with its versions), publish a new version."""
 from __future__ import annotations
 
-import yaml
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 
+from api.bodies import definition_body
 from api.deps import CatalogDep, CurrentUser
 from api.views import item_summary
+from banjian.catalog import Catalog
 from banjian.enums import Role
-from banjian.errors import Forbidden, Invalid
+from banjian.errors import Forbidden
+from banjian.items.schema import ItemDefinition, ItemDetail
+from banjian.rules import authorise_authoring
 
 router = APIRouter(prefix="/api/items", tags=["items"])
+
+
+def item_detail(catalog: Catalog, item: ItemDefinition) -> dict:
+    """GET /api/items/{code}: the definition, the derived read-only fields (`ItemDetail`), the versions."""
+    return {**item.model_dump(mode="json"), **item_summary(item), "versions": catalog.versions(item.code)}
 
 
 @router.get("")
@@ -19,33 +27,26 @@ def list_items(_: CurrentUser, catalog: CatalogDep) -> list[dict]:
     return [item_summary(i) for i in catalog.all_current()]
 
 
-@router.get("/{code}")
+@router.get("/{code}", responses={200: {"model": ItemDetail}})
 def get_item(code: str, _: CurrentUser, catalog: CatalogDep) -> dict:
-    """The current version's full definition, and the list of versions."""
-    item = catalog.current(code)
-    return {**item.model_dump(mode="json"), **item_summary(item), "versions": catalog.versions(code)}
+    """The current version's full definition, and the list of versions. Fields marked `readOnly`
+    are derived: POST /api/items ignores them, so this body posts back as it is."""
+    return item_detail(catalog, catalog.current(code))
 
 
 @router.post("", status_code=201)
 async def publish(request: Request, actor: CurrentUser, catalog: CatalogDep) -> JSONResponse:
-    """Store a new version (admin, or the admin of the item's department). JSON or YAML body."""
-    if not actor.has(Role.ADMIN):
+    """Store a new version (admin, or the department's `author`). JSON or YAML body; without
+    `version`, the next version number of the item. The same content as a stored version: 200."""
+    if not actor.has(Role.ADMIN, Role.AUTHOR):
         raise Forbidden("forbidden_role", "只有事项管理员可以发布事项", "only an admin may publish items")
-    raw = await request.body()
-    try:
-        if "yaml" in request.headers.get("content-type", ""):
-            data = yaml.safe_load(raw)
-        else:
-            import json
-
-            data = json.loads(raw or b"null")
-    except (yaml.YAMLError, ValueError) as e:
-        raise Invalid("unparsable", f"请求体无法解析：{e}", f"the body cannot be parsed: {e}", field="") from None
-    if not isinstance(data, dict):
-        raise Invalid("invalid_type", "请求体应为事项定义对象", "the body must be a definition object", field="")
+    data = await definition_body(request)
+    code, department = data.get("code"), data.get("department")
+    if isinstance(code, str) and isinstance(department, str):
+        authorise_authoring(actor, department)
+    if "version" not in data and isinstance(code, str):
+        data = {**data, "version": catalog.next_version(code)}
     definition = catalog.validate(data)
-    if actor.department is not None and definition.department != actor.department:
-        raise Forbidden("forbidden_department", "只能发布本部门的事项", "only your own department's items")
+    authorise_authoring(actor, definition.department)
     stored, created = catalog.store(definition, created_by=actor.username)
-    body = {**stored.model_dump(mode="json"), **item_summary(stored), "versions": catalog.versions(stored.code)}
-    return JSONResponse(body, status_code=201 if created else 200)
+    return JSONResponse(item_detail(catalog, stored), status_code=201 if created else 200)

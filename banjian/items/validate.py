@@ -6,7 +6,7 @@ This module holds the entry points; the rules live beside it, one module per ide
   derived read-only fields a GET adds (ignored), the partial definition of the valid fields;
 * `definition_rules` — limits, texts, channels and fees, lists, departments, credit codes, licence;
 * `flow_rules` — steps, joint participants, bundle members, unreachable steps, roles without staff;
-* `calendar_rules` — step limits that overflow their limit, natural-day limits the calendar cannot meet;
+* `calendar_rules` — natural-day limits the working-day calendar cannot meet;
 * `problems` — `Problem` and the limit arithmetic they share.
 
 `validate_definition` reports *every* problem at once: the schema problems and the cross-field
@@ -68,7 +68,6 @@ RULES: list[Rule] = [
     lambda out, d, c: flow_rules.check_kind_specific(out, d, c.items),
     lambda out, d, c: definition_rules.check_licence(out, d),
     lambda out, d, c: flow_rules.check_staff(out, d, c.staff),
-    lambda out, d, c: calendar_rules.check_step_sums(out, d),
     lambda out, d, c: calendar_rules.check_calendar(out, d, c.calendar, c.today),
 ]
 

@@ -1,0 +1,116 @@
+"""The flow of an item as a diagram (办理流程图): Graphviz `dot` lays it out, as SVG.
+
+Shows acceptance (with its branches: supplement notice 补正, refusal 不予受理), each step with its
+role and step limit, the return branch (退回) of every step after the first, the special
+procedures (特别程序) the item may need, the decision (approve / deny) and delivery. A joint item
+(并联审批) shows its participating departments in parallel lanes between the lead unit's
+acceptance and its unified result; a bundle (一件事) its member items side by side.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import graphviz
+
+from banjian.enums import ItemKind, LimitUnit, Role
+from banjian.items.schema import ItemDefinition, Limit, Step
+
+ROLE_ZH = {Role.CLERK: "窗口人员", Role.HANDLER: "承办人", Role.APPROVER: "审批人", Role.HEAD: "机关负责人",
+           Role.LEAD: "牵头部门协调人"}
+FONT = "Noto Sans CJK SC, WenQuanYi Micro Hei, sans-serif"
+
+
+class DiagramError(RuntimeError):
+    """Graphviz is missing or failed."""
+
+
+def _limit(limit: Limit | None) -> str:
+    if limit is None:
+        return ""
+    unit = "个工作日" if limit.unit == LimitUnit.WORKING_DAYS else "个自然日"
+    return f"时限 {limit.value} {unit}"
+
+
+def _step_label(step: Step) -> str:
+    lines = [step.name, ROLE_ZH.get(step.role, step.role.value)]
+    if step.limit is not None:
+        lines.append(_limit(step.limit))
+    return "\n".join(lines)
+
+
+def _flow(g: graphviz.Digraph, steps: list[Step], prefix: str, entry: str) -> str:
+    """Draw `steps` after node `entry` with their return branches; returns the last node's name."""
+    last = entry
+    previous: str | None = None
+    for step in steps:
+        node = f"{prefix}{step.id}"
+        shape = "box" if step.kind == "review" else "box3d"
+        g.node(node, _step_label(step), shape=shape, style="rounded,filled",
+               fillcolor="#e8f0fe" if step.kind == "review" else "#fde7c8")
+        g.edge(last, node)
+        if previous is not None:
+            g.edge(node, previous, label="退回", style="dashed", color="#b3261e", fontcolor="#b3261e",
+                   constraint="false")
+        previous, last = node, node
+    return last
+
+
+def item_diagram(item: ItemDefinition, departments: Mapping[str, str] | None = None) -> bytes:
+    """The SVG of an item's flow; `departments` maps codes to names for the lanes."""
+    names = dict(departments or {})
+    g = graphviz.Digraph(item.code, graph_attr={"rankdir": "TB", "fontname": FONT, "label": f"{item.name}（第 {item.version} 版）",
+                                                "labelloc": "t", "fontsize": "16"},
+                         node_attr={"fontname": FONT, "fontsize": "11"}, edge_attr={"fontname": FONT, "fontsize": "10"})
+    g.node("apply", "申请人提交申请", shape="oval")
+    g.node("accept", f"受理\n窗口人员\n{_limit(item.acceptance_limit)}", shape="box", style="rounded,filled",
+           fillcolor="#e6f4ea")
+    g.edge("apply", "accept")
+    g.node("supplement", "一次性告知补正\n申请人补正材料（时限暂停）", shape="note")
+    g.edge("accept", "supplement", label="补正", style="dashed")
+    g.edge("supplement", "accept", label="重新提交", style="dashed")
+    g.node("refused", "不予受理", shape="octagon")
+    g.edge("accept", "refused", label="不予受理", style="dashed")
+
+    last = "accept"
+    if item.kind == ItemKind.JOINT and item.participants:
+        g.node("dispatch", "分发并联部门", shape="diamond")
+        g.edge(last, "dispatch")
+        g.node("collect", "汇总意见", shape="diamond")
+        for part in item.participants:
+            lane = graphviz.Digraph(f"cluster_{part.department}")
+            lane.attr(label=f"{names.get(part.department, part.department)}\n{_limit(part.sub_limit)}",
+                      style="rounded", color="#5f6368", fontname=FONT)
+            end = _flow(lane, part.steps, f"{part.department}_", "dispatch")
+            g.subgraph(lane)
+            g.edge(end, "collect", label="意见" if part.returns == "opinion" else "决定")
+        last = "collect"
+    elif item.kind == ItemKind.BUNDLE and item.members:
+        g.node("dispatch", "分发成员事项", shape="diamond")
+        g.edge(last, "dispatch")
+        g.node("collect", "汇总结果", shape="diamond")
+        for code in item.members:
+            g.node(f"member_{code}", f"成员事项\n{code}", shape="box", style="rounded")
+            g.edge("dispatch", f"member_{code}")
+            g.edge(f"member_{code}", "collect")
+        last = "collect"
+
+    review = item.review_steps()
+    last = _flow(g, [*review, *([item.decide_step()] if item.decide_step() else [])], "step_", last)
+    for sp in item.special_procedures:
+        node = f"special_{sp.kind}"
+        counts = "计入时限" if sp.counts_toward_limit else "不计入时限"
+        g.node(node, f"特别程序：{sp.name}\n预计 {sp.expected_days} 天（{counts}）", shape="hexagon")
+        anchor = f"step_{review[0].id}" if review else last
+        g.edge(anchor, node, label="启动", style="dotted")
+        g.edge(node, anchor, label="结束", style="dotted")
+    g.node("deny", "不予许可", shape="octagon")
+    g.edge(last, "deny", label="不予许可", style="dashed")
+    g.node("deliver", f"送达\n窗口人员\n{_limit(item.delivery_limit)}", shape="box", style="rounded,filled",
+           fillcolor="#e6f4ea")
+    g.edge(last, "deliver", label="准予许可")
+    g.node("concluded", "办结", shape="doublecircle")
+    g.edge("deliver", "concluded")
+    try:
+        return g.pipe(format="svg")
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as e:
+        raise DiagramError(str(e)) from e

@@ -1,0 +1,75 @@
+"""Item authoring: drafts (save, read, list, publish) and the flow diagram of a version."""
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse, Response
+from sqlmodel import select
+
+from api.bodies import definition_body
+from api.deps import CatalogDep, CurrentUser
+from api.diagram import DiagramError, item_diagram
+from api.routes.items import item_detail
+from banjian.db import Department
+from banjian.drafts import Drafts
+from banjian.errors import DomainError
+
+router = APIRouter(prefix="/api/items", tags=["items"])
+
+
+async def get_drafts(request: Request) -> Drafts:
+    return Drafts(request.app.state.catalog, request.app.state.sessions)
+
+
+DraftsDep = Annotated[Drafts, Depends(get_drafts)]
+
+
+@router.post("/{code}/drafts", status_code=201)
+async def create_draft(code: str, request: Request, actor: CurrentUser, drafts: DraftsDep) -> dict:
+    """Save a draft (admin or the department's `author`): stored with every problem it has, never
+    used by new cases. → `{"draft_id", "version": null, "problems": [...], ...}`"""
+    data = await definition_body(request)
+    return drafts.create(actor, code, data)
+
+
+@router.get("/{code}/drafts")
+def list_drafts(code: str, actor: CurrentUser, drafts: DraftsDep) -> dict:
+    """The item's drafts, newest first → `{"items": [...], "total"}`."""
+    return drafts.list(actor, code)
+
+
+@router.get("/{code}/drafts/{draft_id}")
+def get_draft(code: str, draft_id: str, actor: CurrentUser, drafts: DraftsDep) -> dict:
+    return drafts.get(actor, code, draft_id)
+
+
+@router.put("/{code}/drafts/{draft_id}")
+async def update_draft(code: str, draft_id: str, request: Request, actor: CurrentUser, drafts: DraftsDep) -> dict:
+    """Replace a draft's definition; validated again. A published draft cannot change (409)."""
+    data = await definition_body(request)
+    return drafts.update(actor, code, draft_id, data)
+
+
+@router.post("/{code}/drafts/{draft_id}/publish", status_code=201)
+def publish_draft(code: str, draft_id: str, actor: CurrentUser, drafts: DraftsDep, catalog: CatalogDep) -> JSONResponse:
+    """Publish the draft as the item's next version → 201 the new version (as GET /api/items/{code});
+    422 listing its problems; 409 when already published or another publish won."""
+    definition = drafts.publish(actor, code, draft_id)
+    return JSONResponse(item_detail(catalog, definition), status_code=201)
+
+
+@router.get("/{code}/diagram", response_class=Response,
+            responses={200: {"content": {"image/svg+xml": {}}, "description": "the flow as SVG"}})
+def diagram(code: str, _: CurrentUser, catalog: CatalogDep,
+            version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> Response:
+    """The flow of a version (default: the current one) as an SVG diagram drawn by Graphviz `dot`."""
+    item = catalog.version(code, version) if version is not None else catalog.current(code)
+    with catalog.session_factory() as session:
+        names = {d.code: d.name for d in session.exec(select(Department)).all()}
+    try:
+        svg = item_diagram(item, names)
+    except DiagramError as e:
+        raise DomainError("diagram_unavailable", f"无法生成流程图：{e}", f"the diagram cannot be drawn: {e}",
+                          status=503) from None
+    return Response(svg, media_type="image/svg+xml")

@@ -1,0 +1,168 @@
+"""Drafts of item definitions (事项草稿) and publishing them as the item's next version.
+
+A draft is stored as its author wrote it (even with problems), validated on every save against
+the schema and the catalogue, and never used by new cases. Publishing validates it again and, in
+one transaction, marks the draft published and stores the next version: of two publishes at once
+(of one draft, or of two drafts of one item) one wins and the other is a 409.
+Who may: `rules.authorise_authoring` (an admin, or the item's department's `author`).
+"""
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+
+from banjian.catalog import Catalog, DefinitionProblems, digest
+from banjian.contracts import Actor
+from banjian.db import Item, ItemVersion
+from banjian.db_ext import ItemDraft
+from banjian.errors import Conflict, NotFound
+from banjian.items.schema import ItemDefinition
+from banjian.items.validate import Problem
+from banjian.rules import authorise_authoring
+from banjian.timefmt import iso_at
+
+
+def draft_json(d: ItemDraft) -> dict[str, Any]:
+    """A draft as the API shows it (`version` is null until it is published)."""
+    return {"draft_id": d.id, "code": d.code, "department": d.department, "version": d.published_version,
+            "problems": d.problems, "definition": d.definition, "created_by": d.created_by,
+            "created_at": iso_at(d.created_at), "updated_by": d.updated_by, "updated_at": iso_at(d.updated_at),
+            "published_at": iso_at(d.published_at)}
+
+
+class Drafts:
+    """Drafts of one catalogue; every method checks who may act (403) before anything changes."""
+
+    def __init__(self, catalog: Catalog, session_factory: Callable[[], Session]) -> None:
+        self.catalog = catalog
+        self.session_factory = session_factory
+
+    # ---- helpers -----------------------------------------------------------------------------
+    def _department(self, code: str, data: dict[str, Any] | None) -> str | None:
+        """The department an item belongs to: the stored item's, else the one the draft names."""
+        with self.session_factory() as session:
+            item = session.get(Item, code)
+        if item is not None:
+            return item.department
+        value = (data or {}).get("department")
+        return value if isinstance(value, str) else None
+
+    def _check(self, code: str, data: dict[str, Any], version: int) -> tuple[ItemDefinition | None, list[Problem]]:
+        """Every problem of `data` as the next version of `code` (the draft's own `version` is ignored)."""
+        body = {**data, "code": data.get("code", code), "version": version}
+        definition, problems = self.catalog.problems(body)
+        if body["code"] != code:
+            problems = [Problem("code", "code_mismatch", f"草稿的事项编码 {body['code']!r} 与地址中的 {code!r} 不一致",
+                                f"the draft's code {body['code']!r} differs from {code!r} in the address"), *problems]
+        with self.session_factory() as session:
+            item = session.get(Item, code)
+        if item is not None and definition is not None and definition.department != item.department:
+            problems.append(Problem("department", "department_changed",
+                                    f"事项属于部门 {item.department!r}，草稿不能改为其他部门",
+                                    f"the item belongs to department {item.department!r}; a draft cannot move it"))
+        return (definition if not problems else None), problems
+
+    def _load(self, session: Session, code: str, draft_id: str) -> ItemDraft:
+        row = session.get(ItemDraft, draft_id)
+        if row is None or row.code != code:
+            raise NotFound("draft_not_found", f"事项 {code} 没有草稿 {draft_id}", f"no draft {draft_id} of item {code}",
+                           field="draft_id")
+        return row
+
+    # ---- operations --------------------------------------------------------------------------
+    def create(self, actor: Actor, code: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Store a new draft of `code` with its problems."""
+        authorise_authoring(actor, self._department(code, data))
+        _, problems = self._check(code, data, self.catalog.next_version(code))
+        now = datetime.now(UTC)
+        dept = data.get("department") if isinstance(data.get("department"), str) else None
+        row = ItemDraft(id=uuid.uuid4().hex, code=code, department=self._department(code, data) or dept,
+                        definition=data, problems=[p.to_dict() for p in problems], created_by=actor.username,
+                        created_at=now, updated_by=actor.username, updated_at=now)
+        with self.session_factory() as session:
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+        return draft_json(row)
+
+    def get(self, actor: Actor, code: str, draft_id: str) -> dict[str, Any]:
+        with self.session_factory() as session:
+            row = self._load(session, code, draft_id)
+        authorise_authoring(actor, row.department)
+        return draft_json(row)
+
+    def list(self, actor: Actor, code: str) -> dict[str, Any]:
+        """The item's drafts, newest first (published ones too, with their `version`)."""
+        authorise_authoring(actor, self._department(code, None) or actor.department)
+        with self.session_factory() as session:
+            rows = session.exec(select(ItemDraft).where(ItemDraft.code == code)
+                                .order_by(col(ItemDraft.updated_at).desc())).all()
+        rows = [r for r in rows if actor.department is None or r.department == actor.department]
+        return {"items": [draft_json(r) for r in rows], "total": len(rows)}
+
+    def update(self, actor: Actor, code: str, draft_id: str, data: dict[str, Any]) -> dict[str, Any]:
+        """Replace a draft's definition (validated again); a published draft is frozen (409)."""
+        with self.session_factory() as session:
+            row = self._load(session, code, draft_id)
+            authorise_authoring(actor, row.department)
+            if row.published_version is not None:
+                raise Conflict("draft_published", f"草稿已发布为第 {row.published_version} 版，不能再修改",
+                               f"the draft was published as version {row.published_version}", field="draft_id")
+            _, problems = self._check(code, data, self.catalog.next_version(code))
+            row.definition, row.problems = data, [p.to_dict() for p in problems]
+            row.updated_by, row.updated_at = actor.username, datetime.now(UTC)
+            session.add(row)
+            session.commit()
+            session.refresh(row)
+        return draft_json(row)
+
+    def publish(self, actor: Actor, code: str, draft_id: str) -> ItemDefinition:
+        """Publish a draft as the item's next version: 422 with every problem if it has any, 409 if it
+        was published already or another version won the race."""
+        with self.session_factory() as session:
+            row = self._load(session, code, draft_id)
+        authorise_authoring(actor, row.department)
+        if row.published_version is not None:
+            raise Conflict("draft_published", f"草稿已发布为第 {row.published_version} 版",
+                           f"the draft was published already as version {row.published_version}", field="draft_id")
+        version = self.catalog.next_version(code)
+        definition, problems = self._check(code, row.definition, version)
+        if definition is None:
+            raise DefinitionProblems(problems)
+        now = datetime.now(UTC)
+        lost = Conflict("publish_conflict", "另一次发布已先完成，请刷新后重试",
+                        "another publish of this item won; reload and try again", field="draft_id")
+        with self.session_factory() as session:
+            try:
+                marked = session.execute(update(ItemDraft)
+                                         .where(col(ItemDraft.id) == draft_id, col(ItemDraft.published_version).is_(None))
+                                         .values(published_version=version, published_at=now))
+                if marked.rowcount != 1:  # type: ignore[attr-defined]
+                    raise lost
+                session.add(ItemVersion(code=code, version=version, definition=definition.model_dump(mode="json"),
+                                        digest=digest(definition), created_at=now, created_by=actor.username))
+                item = session.get(Item, code)
+                if item is None:
+                    session.add(Item(code=code, name=definition.name, department=definition.department,
+                                     kind=definition.kind.value, current_version=version))
+                else:
+                    moved = session.execute(update(Item).where(col(Item.code) == code,
+                                                               col(Item.current_version) == version - 1)
+                                            .values(current_version=version, name=definition.name,
+                                                    kind=definition.kind.value))
+                    if moved.rowcount != 1:  # type: ignore[attr-defined]
+                        raise lost
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                raise lost from None
+            except Conflict:
+                session.rollback()
+                raise
+        return definition
