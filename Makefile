@@ -7,7 +7,7 @@ DATA ?= data
 PORT ?= 8000
 TEMPORAL_PORT ?= 7233
 
-.PHONY: up test lint bench clean conformance
+.PHONY: up test lint bench clean conformance graphviz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -15,10 +15,14 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[test]'
 	touch $(STAMP)
 
-up: $(STAMP)
+# Graphviz `dot` draws the item flow diagrams (GET /api/items/{code}/diagram)
+graphviz:
+	command -v dot >/dev/null || (apt-get update && apt-get install -y graphviz)
+
+up: $(STAMP) graphviz
 	$(BIN)/banjian up --demo --data-dir $(DATA) --port $(PORT) --temporal-port $(TEMPORAL_PORT)
 
-test: $(STAMP)
+test: $(STAMP) graphviz
 	bash scripts/ensure-postgres.sh
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ruff check .
 	$(BIN)/mypy

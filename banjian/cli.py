@@ -1,5 +1,5 @@
 """The `banjian` command: run the system (`up`, `worker`, `api`) and administer it
-(`users add`, `items validate`, `calendar load`). Every command takes `--data-dir`."""
+(`users add`, `items validate|draft|publish`, `calendar load`). Every command takes `--data-dir`."""
 from __future__ import annotations
 
 import asyncio
@@ -153,6 +153,93 @@ def items_validate(paths: list[Path]) -> None:
                 typer.secho(f"error {name}: {p.path or '(file)'}: [{p.code}] {p.message} / {p.message_en}",
                             fg=typer.colors.RED)
     raise typer.Exit(1 if bad else 0)
+
+
+def _authoring(data_dir: Path | None, as_user: str | None):
+    """Drafts of the data dir's catalogue, and who acts: `--as USER` (an admin or author), else the
+    command line as an admin of every department."""
+    from sqlmodel import Session
+
+    from banjian.auth import actor_of
+    from banjian.catalog import Catalog
+    from banjian.contracts import Actor
+    from banjian.db import User, make_engine
+    from banjian.drafts import Drafts
+    from banjian.enums import Role
+    from banjian.seed import ensure_base
+
+    engine = make_engine(settings_for(data_dir).db_url)
+    ensure_base(engine)
+
+    def sessions() -> Session:
+        return Session(engine, expire_on_commit=False)
+
+    actor = Actor(username="cli", roles=[Role.ADMIN], display_name="命令行")
+    if as_user is not None:
+        with sessions() as session:
+            user = session.get(User, as_user)
+        if user is None:
+            fail(f"no user {as_user}")
+        actor = actor_of(user)
+    return Drafts(Catalog(sessions), sessions), actor
+
+
+def _print_problems(problems: list) -> None:
+    for p in problems:
+        typer.secho(f"error {p['path'] or '(file)'}: [{p['code']}] {p['message']} / {p['message_en']}",
+                    fg=typer.colors.RED, err=True)
+
+
+@items_app.command("draft")
+def items_draft(file: Path,
+                code: Annotated[str | None, typer.Option(help="item code (default: the file's `code`)")] = None,
+                draft_id: Annotated[str | None, typer.Option("--draft-id", help="replace this draft")] = None,
+                as_user: Annotated[str | None, typer.Option("--as", help="act as this admin or author")] = None,
+                data_dir: DataDir = None) -> None:
+    """Save a definition file as a draft (validated, never used by new cases); prints the draft as
+    JSON. Exit status 1 if the draft has problems (it is stored all the same)."""
+    import yaml
+
+    from banjian.errors import DomainError
+
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as e:
+        fail(f"{file}: {e}")
+    if not isinstance(data, dict):
+        fail(f"{file}: not an item definition (a mapping)")
+    item_code = code or data.get("code")
+    if not isinstance(item_code, str):
+        fail("the file has no `code`: give --code")
+    drafts, actor = _authoring(data_dir, as_user)
+    try:
+        draft = (drafts.update(actor, item_code, draft_id, data) if draft_id
+                 else drafts.create(actor, item_code, data))
+    except DomainError as e:
+        fail(f"{e.field or ''}: {e.message} / {e.message_en}")
+    typer.echo(json.dumps({k: draft[k] for k in ("draft_id", "code", "version", "problems")}, ensure_ascii=False))
+    _print_problems(draft["problems"])
+    raise typer.Exit(1 if draft["problems"] else 0)
+
+
+@items_app.command("publish")
+def items_publish(code: str, draft_id: str,
+                  as_user: Annotated[str | None, typer.Option("--as", help="act as this admin or author")] = None,
+                  data_dir: DataDir = None) -> None:
+    """Publish a draft as the item's next version; prints `{"code", "version"}`. Exit status 1 with
+    every problem if it has any (nothing is published then)."""
+    from banjian.catalog import DefinitionProblems
+    from banjian.errors import DomainError
+
+    drafts, actor = _authoring(data_dir, as_user)
+    try:
+        definition = drafts.publish(actor, code, draft_id)
+    except DefinitionProblems as e:
+        _print_problems([p.to_dict() for p in e.problems])
+        raise typer.Exit(1) from None
+    except DomainError as e:
+        fail(f"{e.field or ''}: {e.message} / {e.message_en}")
+    typer.echo(json.dumps({"code": definition.code, "version": definition.version}))
 
 
 @calendar_app.command("load")
