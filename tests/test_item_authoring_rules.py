@@ -1,0 +1,143 @@
+"""The authoring rules of `banjian.items`: every problem at once (schema and cross-field), derived
+fields ignored, unknown fields named, and one test per rule added for authors (unreachable step,
+role without staff, licence issuer, face data, natural-day limits the calendar cannot meet)."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+import yaml
+
+from banjian.calendar import WorkingCalendar
+from banjian.items.calendar_rules import fewest_working_days
+from banjian.items.schema import DERIVED_FIELDS
+from banjian.items.validate import validate_definition
+from tests.test_item_definitions import at, codes, joint, problems_of, single
+
+DEFINITIONS = Path(__file__).resolve().parents[1] / "item_definitions"
+STAFF = {"amr": {"clerk", "handler", "approver"}, "fire": {"handler", "approver"}, "env": {"handler"}}
+
+
+def test_derived_fields_of_a_get_are_ignored():
+    assert {"versions", "site_visits", "online"} <= DERIVED_FIELDS
+    data = single(site_visits=3, online=False, versions=[{"version": 1, "digest": "x"}])
+    definition, problems = validate_definition(data)
+    assert problems == [] and definition is not None
+    assert definition.channels.site_visits == 1  # the derived copy changed nothing
+
+
+def test_an_unknown_field_is_unknown_field_at_its_path():
+    data = single(colour="blue")
+    data["channels"] = {"web": True, "fax": True}
+    problems = problems_of(data)
+    assert {(p.path, p.code) for p in problems} >= {("colour", "unknown_field"), ("channels.fax", "unknown_field")}
+
+
+def test_schema_and_cross_field_problems_come_together():
+    data = single(promised_limit={"value": 30}, colour="blue")  # promised above the statutory 20
+    del data["name"]
+    data["steps"][0]["role"] = "wizard"
+    problems = problems_of(data)
+    assert at(problems, "name")[0].code == "missing"
+    assert at(problems, "colour")[0].code == "unknown_field"
+    assert at(problems, "steps[0].role")[0].code == "enum"
+    # the cross-field rules ran on the valid part of the definition
+    assert at(problems, "promised_limit")[0].code == "promised_exceeds_statutory"
+    # a rule needing the invalid field (the steps) is skipped rather than guessing
+    assert "steps_empty" not in codes(problems)
+
+
+def test_a_step_after_the_decide_step_is_unreachable():
+    data = single()
+    data["steps"].append({"id": "archive", "name": "归档", "role": "clerk"})
+    problems = problems_of(data)
+    assert at(problems, "steps[2]")[0].code == "unreachable_step"
+    assert "decide_step_not_last" in codes(problems)
+
+
+def test_a_step_role_nobody_in_the_department_holds():
+    data = single()
+    data["steps"][0]["role"] = "head"
+    problems = problems_of(data, staff=STAFF)
+    assert at(problems, "steps[0].role")[0].code == "role_without_staff"
+    assert problems_of(single(), staff=STAFF) == []
+    # a department without any staff yet is being set up: not judged
+    assert problems_of(single(department="civil"), staff=STAFF) == []
+
+
+def test_a_participant_step_role_is_judged_in_the_participant_department():
+    problems = problems_of(joint(), known_departments=None, staff=STAFF)  # env has no approver
+    assert [p.path for p in problems if p.code == "role_without_staff"] == ["participants[1].steps[1].role"]
+
+
+def test_a_licence_type_without_an_issuer():
+    data = single(result={"name": "许可证", "licence_type": "测试许可证"})
+    assert at(problems_of(data), "result.licence_type")[0].code == "licence_issuer_missing"
+    data["implementing_body"] = {"name": "市市场监督管理局", "credit_code": "11330100002548715U"}
+    assert problems_of(data) == []
+    spec = single(result={"name": "许可证", "licence_type": "测试许可证"},
+                  licence={"type": "测试许可证", "issuer": {"name": "市市场监督管理局"}})
+    assert at(problems_of(spec), "licence.issuer")[0].code == "licence_issuer_missing"
+    spec["licence"]["issuer"]["credit_code"] = "11330100002548715U"
+    assert problems_of(spec) == []
+
+
+def test_licence_type_must_agree_with_the_result():
+    data = single(result={"name": "许可证", "licence_type": "甲证"},
+                  licence={"type": "乙证", "issuer": {"name": "局", "credit_code": "11330100002548715U"}})
+    assert at(problems_of(data), "licence.type")[0].code == "licence_type_mismatch"
+
+
+def test_face_data_must_come_from_an_existing_form_field():
+    issuer = {"name": "局", "credit_code": "11330100002548715U"}
+    face = [{"name": "holder", "label": "持证人", "source": "applicant.name"},
+            {"name": "shop", "label": "经营场所", "source": "form.shop_address"},
+            {"name": "kind", "label": "类别", "source": "applicant.shoe_size"}]
+    data = single(result={"name": "许可证", "licence_type": "证"},
+                  licence={"type": "证", "issuer": issuer, "validity": {"value": 5}, "face_data": face})
+    problems = problems_of(data)
+    assert at(problems, "licence.face_data[1].source")[0].code == "face_data_unknown_field"
+    assert at(problems, "licence.face_data[2].source")[0].code == "face_data_unknown_source"
+    data["form"].append({"name": "shop_address", "label": "经营场所"})
+    data["licence"]["face_data"] = face[:2]
+    assert problems_of(data) == []
+
+
+def test_a_natural_day_limit_the_calendar_cannot_meet():
+    cal = WorkingCalendar()
+    # the Spring Festival holiday of 2026 (15–23 February): 5 natural days after 14 February hold none
+    fewest, start = fewest_working_days(cal, 5, (2026,))
+    assert (fewest, start) == (0, date(2026, 2, 14))
+    assert not any(cal.is_working_day(date(2026, 2, 15 + i)) for i in range(5))
+    # 24 September – 7 October 2026 holds 4 working days (Mid-Autumn on the 25th, then National Day)
+    fewest, start = fewest_working_days(cal, 14, (2026,))
+    assert (fewest, start) == (4, date(2026, 9, 23))
+    assert sum(cal.is_working_day(date(2026, 9, 24) + timedelta(days=i)) for i in range(14)) == 4
+    data = single()
+    data["steps"][0]["limit"] = {"value": 5, "unit": "natural_days"}
+    problems = problems_of(data, calendar=cal, today=date(2026, 3, 1))
+    assert at(problems, "steps[0].limit")[0].code == "calendar_cannot_meet"
+    # a promise of 14 natural days cannot hold review steps of 9 working days over the holidays
+    long = single(promised_limit={"value": 14, "unit": "natural_days"})
+    long["steps"][0]["limit"] = {"value": 9}
+    problems = problems_of(long, calendar=cal, today=date(2026, 3, 1))
+    assert at(problems, "promised_limit")[0].code == "calendar_cannot_meet"
+    long["steps"][0]["limit"] = {"value": 3}
+    assert problems_of(long, calendar=cal, today=date(2026, 3, 1)) == []
+
+
+def test_every_demo_item_round_trips_through_validation():
+    """What the API returns for a demo item (its definition plus derived fields) validates again to
+    the same definition."""
+    from api.views import item_summary
+
+    for file in sorted(DEFINITIONS.glob("*.yaml")):
+        definition, problems = validate_definition(yaml.safe_load(file.read_text(encoding="utf-8")),
+                                                   known_items=None)
+        assert problems == [], (file.name, problems)
+        assert definition is not None
+        got = {**definition.model_dump(mode="json"), **item_summary(definition),
+               "versions": [{"version": definition.version, "digest": "d"}]}
+        again, problems = validate_definition(got)
+        assert problems == [], (file.name, problems)
+        assert again == definition
