@@ -8,6 +8,7 @@ Who may: `rules.authorise_authoring` (an admin, or the item's department's `auth
 """
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -26,6 +27,12 @@ from banjian.items.schema import ItemDefinition
 from banjian.items.validate import Problem
 from banjian.rules import authorise_authoring
 from banjian.timefmt import iso_at
+
+
+def jsonable(data: dict[str, Any]) -> dict[str, Any]:
+    """A definition as JSON stores it (YAML dates become ISO strings, which the schema parses)."""
+    return json.loads(json.dumps(data, default=lambda v: v.isoformat() if hasattr(v, "isoformat") else str(v),
+                                 ensure_ascii=False))
 
 
 def draft_json(d: ItemDraft) -> dict[str, Any]:
@@ -79,6 +86,7 @@ class Drafts:
     def create(self, actor: Actor, code: str, data: dict[str, Any]) -> dict[str, Any]:
         """Store a new draft of `code` with its problems."""
         authorise_authoring(actor, self._department(code, data))
+        data = jsonable(data)
         _, problems = self._check(code, data, self.catalog.next_version(code))
         now = datetime.now(UTC)
         dept = data.get("department") if isinstance(data.get("department"), str) else None
@@ -114,6 +122,7 @@ class Drafts:
             if row.published_version is not None:
                 raise Conflict("draft_published", f"草稿已发布为第 {row.published_version} 版，不能再修改",
                                f"the draft was published as version {row.published_version}", field="draft_id")
+            data = jsonable(data)
             _, problems = self._check(code, data, self.catalog.next_version(code))
             row.definition, row.problems = data, [p.to_dict() for p in problems]
             row.updated_by, row.updated_at = actor.username, datetime.now(UTC)

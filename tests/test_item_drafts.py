@@ -1,0 +1,260 @@
+"""Item authoring over HTTP: the GET → POST round trip of every demo item, drafts (save, read, list,
+update), publishing (problems, permissions, a race of two publishes), cases keeping their version,
+the flow diagram, and the command line."""
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+import uuid
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from banjian.cli import app as cli
+
+DEFINITIONS = Path(__file__).resolve().parents[1] / "item_definitions"
+DEMO = sorted(yaml.safe_load(f.read_text(encoding="utf-8"))["code"] for f in DEFINITIONS.glob("*.yaml"))
+FOOD = "food-business-licence"
+JOINT = "construction-permit-joint"
+
+
+def staff_for(stack, people, definition: dict[str, Any]) -> None:
+    """A user for every role the definition's steps name, in the department that performs it."""
+    for step in definition.get("steps", []):
+        people.staff(definition["department"], step["role"])
+    for part in definition.get("participants", []):
+        for step in part["steps"]:
+            people.staff(part["department"], step["role"])
+
+
+def fresh(definition: dict[str, Any]) -> dict[str, Any]:
+    d = copy.deepcopy(definition)
+    d["code"] = f"t-{d['code'][:40]}-{uuid.uuid4().hex[:6]}"
+    d.pop("version", None)
+    return d
+
+
+@pytest.fixture(scope="module")
+def admin(people):
+    return people.admin
+
+
+@pytest.fixture(scope="module")
+def author(stack):
+    return stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="amr")
+
+
+def svg_texts(body: bytes) -> str:
+    root = ET.fromstring(body)
+    assert root.tag.endswith("svg")
+    return "\n".join(t for el in root.iter() if el.tag.endswith("text") for t in [el.text or ""])
+
+
+# ---- round trip ------------------------------------------------------------------------------------
+@pytest.mark.parametrize("code", DEMO)
+async def test_every_demo_item_posts_back_as_a_new_version(stack, people, admin, code):
+    got = (await admin.get(f"/api/items/{code}")).json()
+    assert {"versions", "site_visits", "online"} <= set(got)
+    staff_for(stack, people, got)
+    # what GET returns posts back unchanged: the same content as the stored version (200, nothing new)
+    r = await admin.post("/api/items", json=got)
+    assert r.status_code == 200, r.text
+    assert r.json()["version"] == got["version"]
+    # a copy under a new code: stored, read back, posted back without `version` → the next version
+    body = fresh(got)
+    r = await admin.post("/api/items", json=body)
+    assert r.status_code == 201, r.text
+    again = (await admin.get(f"/api/items/{body['code']}")).json()
+    del again["version"]
+    r = await admin.post("/api/items", json=again)
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 2 and [v["version"] for v in r.json()["versions"]] == [1, 2]
+    first = {k: v for k, v in r.json().items() if k not in ("version", "versions")}
+    assert first == {k: v for k, v in again.items() if k != "versions"}
+
+
+async def test_an_unknown_field_is_refused_with_its_path_among_all_problems(stack, admin):
+    got = (await admin.get(f"/api/items/{FOOD}")).json()
+    body = fresh(got)
+    body["colour"] = "blue"
+    body["steps"][0]["colour"] = "red"
+    body["promised_limit"] = {"value": 30, "unit": "working_days"}
+    del body["name"]
+    r = await admin.post("/api/items", json=body)
+    assert r.status_code == 422
+    problems = {(p["path"], p["code"]) for p in r.json()["detail"]["problems"]}
+    assert {("colour", "unknown_field"), ("steps[0].colour", "unknown_field"), ("name", "missing"),
+            ("promised_limit", "promised_exceeds_statutory")} <= problems
+    spec = (await stack.http.get("/openapi.json")).json()["components"]["schemas"]["ItemDetail"]["properties"]
+    assert spec["online"]["readOnly"] is True and spec["versions"]["readOnly"] is True
+
+
+# ---- drafts ----------------------------------------------------------------------------------------
+async def test_an_author_saves_updates_and_publishes_a_draft(stack, people, author):
+    people.staff("amr", "handler"), people.staff("amr", "approver")
+    base = fresh((await author.get(f"/api/items/{FOOD}")).json())
+    code = base["code"]
+    bad = {**base, "promised_limit": {"value": 30, "unit": "working_days"}}
+    r = await author.post(f"/api/items/{code}/drafts", json=bad)
+    assert r.status_code == 201, r.text
+    draft = r.json()
+    assert draft["version"] is None and draft["draft_id"]
+    assert [p["code"] for p in draft["problems"]] == ["promised_exceeds_statutory"]
+    did = draft["draft_id"]
+    assert (await author.get(f"/api/items/{code}")).status_code == 404  # a draft is not an item
+
+    r = await author.post(f"/api/items/{code}/drafts/{did}/publish")
+    assert r.status_code == 422
+    assert r.json()["detail"]["problems"][0]["path"] == "promised_limit"
+
+    r = await author.put(f"/api/items/{code}/drafts/{did}", json=base)
+    assert r.status_code == 200 and r.json()["problems"] == []
+    assert (await author.get(f"/api/items/{code}/drafts/{did}")).json()["definition"]["promised_limit"] == \
+        base["promised_limit"]
+    listed = (await author.get(f"/api/items/{code}/drafts")).json()
+    assert listed["total"] == 1 and listed["items"][0]["draft_id"] == did
+
+    r = await author.post(f"/api/items/{code}/drafts/{did}/publish")
+    assert r.status_code == 201, r.text
+    assert r.json()["version"] == 1 and r.json()["code"] == code
+    assert (await author.get(f"/api/items/{code}")).json()["version"] == 1
+    assert (await author.get(f"/api/items/{code}/drafts/{did}")).json()["version"] == 1
+    assert (await author.post(f"/api/items/{code}/drafts/{did}/publish")).status_code == 409
+    assert (await author.put(f"/api/items/{code}/drafts/{did}", json=base)).status_code == 409
+
+
+async def test_drafts_are_for_admins_and_the_department_author(stack, people, author):
+    got = (await author.get(f"/api/items/{JOINT}")).json()  # an item of hcd
+    r = await author.post(f"/api/items/{JOINT}/drafts", json=got)
+    assert r.status_code == 403
+    clerk = people.staff("amr", "clerk")
+    assert (await clerk.post(f"/api/items/{FOOD}/drafts", json={})).status_code == 403
+    hcd_author = stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="hcd")
+    r = await hcd_author.post(f"/api/items/{JOINT}/drafts", json=got)
+    assert r.status_code == 201, r.text
+    did = r.json()["draft_id"]
+    assert (await author.get(f"/api/items/{JOINT}/drafts/{did}")).status_code == 403
+    assert (await author.post(f"/api/items/{JOINT}/drafts/{did}/publish")).status_code == 403
+    assert (await author.get(f"/api/items/{JOINT}/drafts/nope")).status_code == 404
+    # an author publishes only their department's items through POST /api/items too
+    assert (await author.post("/api/items", json=fresh(got))).status_code == 403
+
+
+async def test_two_publishes_at_once_one_wins(stack, people, author):
+    people.staff("amr", "handler"), people.staff("amr", "approver")
+    base = fresh((await author.get(f"/api/items/{FOOD}")).json())
+    code = base["code"]
+    first = (await author.post(f"/api/items/{code}/drafts", json=base)).json()["draft_id"]
+    other = (await author.post(f"/api/items/{code}/drafts", json={**base, "name": "另一草稿"})).json()["draft_id"]
+    a, b = await asyncio.gather(author.post(f"/api/items/{code}/drafts/{first}/publish"),
+                                author.post(f"/api/items/{code}/drafts/{other}/publish"))
+    assert sorted([a.status_code, b.status_code]) == [201, 409], (a.text, b.text)
+    assert [v["version"] for v in (await author.get(f"/api/items/{code}")).json()["versions"]] == [1]
+    # the same draft twice at once
+    third = (await author.post(f"/api/items/{code}/drafts", json={**base, "name": "第三稿"})).json()["draft_id"]
+    a, b = await asyncio.gather(author.post(f"/api/items/{code}/drafts/{third}/publish"),
+                                author.post(f"/api/items/{code}/drafts/{third}/publish"))
+    assert sorted([a.status_code, b.status_code]) == [201, 409], (a.text, b.text)
+
+
+async def test_cases_keep_the_version_they_were_filed_under(stack, people, author):
+    people.staff("amr", "handler"), people.staff("amr", "approver")
+    base = fresh((await author.get(f"/api/items/{FOOD}")).json())
+    code = base["code"]
+    did = (await author.post(f"/api/items/{code}/drafts", json=base)).json()["draft_id"]
+    assert (await author.post(f"/api/items/{code}/drafts/{did}/publish")).status_code == 201
+    applicant = people.applicant()
+    old = (await applicant.apply(code)).json()
+    assert old["item_version"] == 1
+    shorter = {**base, "steps": [s for s in base["steps"] if s["id"] != "verify"]}
+    did2 = (await author.post(f"/api/items/{code}/drafts", json=shorter)).json()["draft_id"]
+    # a draft never reaches new cases
+    assert (await applicant.apply(code)).json()["item_version"] == 1
+    assert (await author.post(f"/api/items/{code}/drafts/{did2}/publish")).json()["version"] == 2
+    new = (await applicant.apply(code)).json()
+    assert new["item_version"] == 2
+    clerk = people.staff("amr", "clerk")
+    old = await clerk.ok(old["id"], "accept")
+    old = await people.staff("amr", "handler").ok(old["id"], "pass")
+    assert old["item_version"] == 1 and old["current_step"]["id"] == "verify"
+
+
+# ---- diagram ---------------------------------------------------------------------------------------
+async def test_diagram_of_a_single_item_names_every_step(stack, people):
+    u = people.applicant()
+    r = await u.get(f"/api/items/{FOOD}/diagram")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    text = svg_texts(r.content)
+    item = (await u.get(f"/api/items/{FOOD}")).json()
+    for step in item["steps"]:
+        assert step["name"] in text
+    for word in ("受理", "补正", "不予受理", "退回", "不予许可", "送达", "承办人", "审批人"):
+        assert word in text, word
+    assert (await u.get(f"/api/items/{FOOD}/diagram", params={"version": 1})).status_code == 200
+    assert (await u.get(f"/api/items/{FOOD}/diagram", params={"version": 999})).status_code == 404
+    assert (await u.get(f"/api/items/{FOOD}/diagram", params={"version": 0})).status_code == 422
+    assert (await stack.http.get(f"/api/items/{FOOD}/diagram")).status_code == 401
+
+
+async def test_diagram_of_a_joint_item_shows_departments_in_lanes(stack, people):
+    u = people.applicant()
+    r = await u.get(f"/api/items/{JOINT}/diagram")
+    assert r.status_code == 200
+    root = ET.fromstring(r.content)
+    text = svg_texts(r.content)
+    item = (await u.get(f"/api/items/{JOINT}")).json()
+    for step in item["steps"]:
+        assert step["name"] in text
+    lanes = [el for el in root.iter() if el.get("class") == "cluster"]
+    assert len(lanes) == len(item["participants"])
+    for part in item["participants"]:
+        for step in part["steps"]:
+            assert step["name"] in text
+    for name in ("市消防救援支队", "市住房和城乡建设局"):
+        assert name in text
+
+
+async def test_diagram_shows_special_procedures(stack, admin, people):
+    body = fresh((await admin.get(f"/api/items/{FOOD}")).json())
+    body["special_procedures"] = [{"kind": "hearing", "name": "听证", "expected_days": 20}]
+    staff_for(stack, people, body)
+    assert (await admin.post("/api/items", json=body)).status_code == 201
+    text = svg_texts((await admin.get(f"/api/items/{body['code']}/diagram")).content)
+    assert "特别程序：听证" in text and "不计入时限" in text
+
+
+# ---- command line ----------------------------------------------------------------------------------
+def test_cli_draft_and_publish(tmp_path):
+    runner = CliRunner()
+    data = yaml.safe_load((DEFINITIONS / f"{FOOD}.yaml").read_text(encoding="utf-8"))
+    data["code"] = "cli-food"
+    data["promised_limit"] = {"value": 30}
+    file = tmp_path / "item.yaml"
+    file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    r = runner.invoke(cli, ["items", "draft", str(file), "--data-dir", str(tmp_path)])
+    assert r.exit_code == 1 and "promised_limit" in r.output
+    draft = json.loads(r.stdout.strip().splitlines()[0])
+    assert draft["version"] is None and draft["problems"][0]["code"] == "promised_exceeds_statutory"
+    r = runner.invoke(cli, ["items", "publish", "cli-food", draft["draft_id"], "--data-dir", str(tmp_path)])
+    assert r.exit_code == 1 and "promised_exceeds_statutory" in r.output
+    data["promised_limit"] = {"value": 10}
+    file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    r = runner.invoke(cli, ["items", "draft", str(file), "--draft-id", draft["draft_id"], "--data-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(cli, ["items", "publish", "cli-food", draft["draft_id"], "--data-dir", str(tmp_path)])
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"code": "cli-food", "version": 1}
+    # an author of another department may not
+    ok = runner.invoke(cli, ["users", "add", "amr-author", "--password", "long-enough-1", "--role", "author",
+                             "--department", "psb", "--data-dir", str(tmp_path)])
+    assert ok.exit_code == 0, ok.output
+    r = runner.invoke(cli, ["items", "draft", str(file), "--as", "amr-author", "--data-dir", str(tmp_path)])
+    assert r.exit_code == 1 and "your own department" in r.output
+    bad = runner.invoke(cli, ["users", "add", "lost-author", "--password", "long-enough-1", "--role", "author",
+                              "--data-dir", str(tmp_path)])
+    assert bad.exit_code == 1 and "department" in bad.output
