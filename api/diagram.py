@@ -38,8 +38,10 @@ def _step_label(step: Step) -> str:
     return "\n".join(lines)
 
 
-def _flow(g: graphviz.Digraph, steps: list[Step], prefix: str, entry: str) -> str:
-    """Draw `steps` after node `entry` with their return branches; returns the last node's name."""
+def _flow(g: graphviz.Digraph, steps: list[Step], prefix: str, entry: str,
+          outer: graphviz.Digraph | None = None) -> str:
+    """Draw `steps` in `g` after node `entry` with their return branches; returns the last node's
+    name. The edge from `entry` goes in `outer` when given (a node named in a lane joins the lane)."""
     last = entry
     previous: str | None = None
     for step in steps:
@@ -47,7 +49,7 @@ def _flow(g: graphviz.Digraph, steps: list[Step], prefix: str, entry: str) -> st
         shape = "box" if step.kind == "review" else "box3d"
         g.node(node, _step_label(step), shape=shape, style="rounded,filled",
                fillcolor="#e8f0fe" if step.kind == "review" else "#fde7c8")
-        g.edge(last, node)
+        (outer if outer is not None and last == entry else g).edge(last, node)
         if previous is not None:
             g.edge(node, previous, label="退回", style="dashed", color="#b3261e", fontcolor="#b3261e",
                    constraint="false")
@@ -80,7 +82,7 @@ def item_diagram(item: ItemDefinition, departments: Mapping[str, str] | None = N
             lane = graphviz.Digraph(f"cluster_{part.department}")
             lane.attr(label=f"{names.get(part.department, part.department)}\n{_limit(part.sub_limit)}",
                       style="rounded", color="#5f6368", fontname=FONT)
-            end = _flow(lane, part.steps, f"{part.department}_", "dispatch")
+            end = _flow(lane, part.steps, f"{part.department}_", "dispatch", outer=g)
             g.subgraph(lane)
             g.edge(end, "collect", label="意见" if part.returns == "opinion" else "决定")
         last = "collect"
