@@ -85,12 +85,13 @@ class Drafts:
     # ---- operations --------------------------------------------------------------------------
     def create(self, actor: Actor, code: str, data: dict[str, Any]) -> dict[str, Any]:
         """Store a new draft of `code` with its problems."""
-        authorise_authoring(actor, self._department(code, data))
+        # a new item's draft that names no department yet belongs to its author's department
+        department = self._department(code, data) or actor.department
+        authorise_authoring(actor, department)
         data = jsonable(data)
         _, problems = self._check(code, data, self.catalog.next_version(code))
         now = datetime.now(UTC)
-        dept = data.get("department") if isinstance(data.get("department"), str) else None
-        row = ItemDraft(id=uuid.uuid4().hex, code=code, department=self._department(code, data) or dept,
+        row = ItemDraft(id=uuid.uuid4().hex, code=code, department=department,
                         definition=data, problems=[p.to_dict() for p in problems], created_by=actor.username,
                         created_at=now, updated_by=actor.username, updated_at=now)
         with self.session_factory() as session:
@@ -122,8 +123,11 @@ class Drafts:
             if row.published_version is not None:
                 raise Conflict("draft_published", f"草稿已发布为第 {row.published_version} 版，不能再修改",
                                f"the draft was published as version {row.published_version}", field="draft_id")
+            department = self._department(code, data) or row.department
+            authorise_authoring(actor, department)  # a new item's draft may not move to another department
             data = jsonable(data)
             _, problems = self._check(code, data, self.catalog.next_version(code))
+            row.department = department
             row.definition, row.problems = data, [p.to_dict() for p in problems]
             row.updated_by, row.updated_at = actor.username, datetime.now(UTC)
             session.add(row)
@@ -144,6 +148,7 @@ class Drafts:
         definition, problems = self._check(code, row.definition, version)
         if definition is None:
             raise DefinitionProblems(problems)
+        authorise_authoring(actor, definition.department)
         now = datetime.now(UTC)
         lost = Conflict("publish_conflict", "另一次发布已先完成，请刷新后重试",
                         "another publish of this item won; reload and try again", field="draft_id")

@@ -143,6 +143,14 @@ async def test_drafts_are_for_admins_and_the_department_author(stack, people, au
     assert (await author.get(f"/api/items/{JOINT}/drafts/nope")).status_code == 404
     # an author publishes only their department's items through POST /api/items too
     assert (await author.post("/api/items", json=fresh(got))).status_code == 403
+    # a new item's draft: the author's own department; it may not be moved to another one
+    new = fresh((await author.get(f"/api/items/{FOOD}")).json())
+    r = await author.post(f"/api/items/{new['code']}/drafts", json={"name": "草稿"})
+    assert r.status_code == 201 and r.json()["department"] == "amr"
+    assert "missing" in {p["code"] for p in r.json()["problems"]}
+    moved = {**new, "department": "hcd"}
+    r = await author.put(f"/api/items/{new['code']}/drafts/{r.json()['draft_id']}", json=moved)
+    assert r.status_code == 403
 
 
 async def test_two_publishes_at_once_one_wins(stack, people, author):
@@ -217,6 +225,14 @@ async def test_diagram_of_a_joint_item_shows_departments_in_lanes(stack, people)
             assert step["name"] in text
     for name in ("市消防救援支队", "市住房和城乡建设局"):
         assert name in text
+
+
+async def test_diagram_of_a_bundle_shows_its_members(stack, people):
+    u = people.applicant()
+    item = (await u.get("/api/items/open-restaurant-bundle")).json()
+    text = svg_texts((await u.get("/api/items/open-restaurant-bundle/diagram")).content)
+    for code in item["members"]:
+        assert code in text
 
 
 async def test_diagram_shows_special_procedures(stack, admin, people):
