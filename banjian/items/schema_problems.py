@@ -123,7 +123,6 @@ def _problem_from_error(err: Mapping[str, Any]) -> Problem:
     return Problem(path, code, zh, en)
 
 
-
 def schema_problems(data: Mapping[str, Any]) -> tuple[ItemDefinition | None, list[Problem]]:
     """Parse a definition: (the definition, []) or (None, every schema problem)."""
     try:
