@@ -11,7 +11,8 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api import errors
-from api.routes import audit, auth, calendar, cases, health, items, simulation
+from api.middleware import PathCORS
+from api.routes import audit, auth, calendar, cases, codec, health, items, simulation
 from api.service import CaseService
 from banjian.audit import seal_forever
 from banjian.auth import Tokens
@@ -63,11 +64,12 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     app = FastAPI(title="banjian 办件", version="0.1.0", lifespan=lifespan,
                   description="互联网+政务服务 approval system: cases as durable Temporal workflows.")
     errors.install(app)
+    app.add_middleware(PathCORS, prefix="/api/codec", origins=settings.codec_origin_list)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
-    for r in (health, auth, items, cases, audit, calendar, simulation):
+    for r in (health, auth, items, cases, audit, calendar, simulation, codec):
         app.include_router(r.router)
     return app

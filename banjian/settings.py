@@ -28,6 +28,13 @@ class Settings(BaseSettings):
     simulation: bool = False
     token_ttl_seconds: int = 8 * 3600
     update_timeout_seconds: float = 30.0
+    # Payload encryption (banjian/codec.py): "id:<32 hex>[,id:<32 hex>…]"; the first (or
+    # payload_key_id) encrypts, all decrypt. Unset: a ring generated once in the data dir.
+    payload_keys: str | None = None
+    payload_key_id: str | None = None
+    # Origins allowed to call the codec server (/api/codec), comma-separated; default: the
+    # embedded Temporal UI (http://127.0.0.1:U and http://localhost:U).
+    codec_origins: str | None = None
 
     @property
     def db_url(self) -> str:
@@ -41,6 +48,12 @@ class Settings(BaseSettings):
     @property
     def temporal_ui_port(self) -> int:
         return self.ui_port or self.temporal_port + 1000
+
+    @property
+    def codec_origin_list(self) -> list[str]:
+        if self.codec_origins:
+            return [o.strip() for o in self.codec_origins.split(",") if o.strip()]
+        return [f"http://127.0.0.1:{self.temporal_ui_port}", f"http://localhost:{self.temporal_ui_port}"]
 
     @property
     def archive_dir(self) -> Path:

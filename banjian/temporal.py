@@ -11,7 +11,6 @@ from pathlib import Path
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 
 from banjian.settings import Settings
 
@@ -20,9 +19,12 @@ SQLITE_FAST = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchr
 
 
 async def connect(settings: Settings) -> Client:
-    """A client that speaks pydantic, to the configured cluster or the embedded server."""
+    """A client that speaks pydantic and encrypts every payload (SM4), to the configured cluster
+    or the embedded server."""
+    from banjian.codec import data_converter
+
     return await Client.connect(settings.temporal_target, namespace=settings.namespace,
-                                data_converter=pydantic_data_converter)
+                                data_converter=data_converter(settings))
 
 
 def temporal_cli() -> str:
