@@ -25,7 +25,7 @@ from banjian.cli import app as cli_app
 from banjian.crypto import sm2_verify, sm3_hex
 from banjian.db import Archive, AuditRead, Case, CaseEvent, ChainHead, make_engine
 from banjian.timefmt import CHINA, start_of
-from tests.conftest import TEST_CONVERTER
+from tests.conftest import TEST_CONVERTER, TEST_PAYLOAD_KEYS
 from tests.histories.record import (
     approved_electronic,
     deemed_acceptance,
@@ -65,7 +65,8 @@ def fixture_history(path: Path) -> WorkflowHistory:
 
 async def cli(stack, *args: str):
     """Run the `banjian` command against the stack (in a thread: it runs its own event loop)."""
-    env = {"BANJIAN_TEMPORAL_ADDRESS": stack.settings.temporal_target, "BANJIAN_TASK_QUEUE": stack.settings.task_queue}
+    env = {"BANJIAN_TEMPORAL_ADDRESS": stack.settings.temporal_target, "BANJIAN_TASK_QUEUE": stack.settings.task_queue,
+           "BANJIAN_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS}
     return await asyncio.to_thread(CliRunner().invoke, cli_app, [*args, "--data-dir", str(stack.settings.data_dir)],
                                    env=env)
 
@@ -507,7 +508,7 @@ async def test_audit_verify_command_over_every_case_and_the_chain_heads(stack, t
             dst.add(CaseEvent.model_validate(e.model_dump()))
         dst.commit()
     day = datetime.fromisoformat(case["history"][0]["at"]).astimezone(CHINA).date()
-    env = {"BANJIAN_TEMPORAL_ADDRESS": stack.settings.temporal_target}
+    env = {"BANJIAN_TEMPORAL_ADDRESS": stack.settings.temporal_target, "BANJIAN_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS}
     run = lambda *a: CliRunner().invoke(cli_app, [*a, "--data-dir", str(data_dir)], env=env)  # noqa: E731
     sealed = await asyncio.to_thread(run, "audit", "seal", "--day", day.isoformat())
     assert sealed.exit_code == 0, sealed.output
