@@ -108,6 +108,19 @@ def _generated_keys(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def rotate_generated_keys(data_dir: Path) -> str:
+    """Put a new key first in the data dir's generated ring (the old ones still decrypt); its id."""
+    ring = parse_keys(_generated_keys(data_dir))
+    n = 1 + max((int(k[1:]) for k in ring if k[:1] == "k" and k[1:].isdigit()), default=0)
+    kid = f"k{n}"
+    path = generated_key_file(data_dir)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(",".join([f"{kid}:{sm4_generate_key().hex()}", *(f"{k}:{v.hex()}" for k, v in ring.items())]) + "\n")
+    tmp.chmod(0o600)
+    tmp.replace(path)
+    return kid
+
+
 def codec_for(settings: Settings) -> Sm4PayloadCodec:
     """The payload codec the settings describe (configured keys, else the data dir's generated ring)."""
     keys = parse_keys(settings.payload_keys or _generated_keys(settings.data_dir))

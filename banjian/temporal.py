@@ -11,6 +11,7 @@ from pathlib import Path
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
+from temporalio.service import TLSConfig
 
 from banjian.settings import Settings
 
@@ -24,7 +25,19 @@ async def connect(settings: Settings) -> Client:
     from banjian.codec import data_converter
 
     return await Client.connect(settings.temporal_target, namespace=settings.namespace,
-                                data_converter=data_converter(settings))
+                                data_converter=data_converter(settings), tls=tls_config(settings))
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS to Temporal from the settings (CA, client certificate and key for mTLS), or off."""
+    if not settings.temporal_tls_on:
+        return False
+
+    def read(path: Path | None) -> bytes | None:
+        return path.read_bytes() if path else None
+
+    return TLSConfig(server_root_ca_cert=read(settings.temporal_tls_ca), client_cert=read(settings.temporal_tls_cert),
+                     client_private_key=read(settings.temporal_tls_key), domain=settings.temporal_tls_server_name)
 
 
 def temporal_cli() -> str:

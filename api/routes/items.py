@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 
 from api.deps import CatalogDep, CurrentUser
 from api.views import item_summary
+from banjian.adminlog import record_admin
 from banjian.enums import Role
 from banjian.errors import Forbidden, Invalid
 
@@ -47,5 +48,7 @@ async def publish(request: Request, actor: CurrentUser, catalog: CatalogDep) -> 
     if actor.department is not None and definition.department != actor.department:
         raise Forbidden("forbidden_department", "只能发布本部门的事项", "only your own department's items")
     stored, created = catalog.store(definition, created_by=actor.username)
+    record_admin(request.app.state.sessions, actor.username, "item.store", stored.code,
+                 {"version": stored.version, "new_version": created}, request.client.host if request.client else None)
     body = {**stored.model_dump(mode="json"), **item_summary(stored), "versions": catalog.versions(stored.code)}
     return JSONResponse(body, status_code=201 if created else 200)
