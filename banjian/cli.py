@@ -99,9 +99,11 @@ def api(data_dir: DataDir = None, port: int = 8000, host: str = "127.0.0.1") -> 
     import uvicorn
 
     from api.app import create_app
+    from banjian.logs import configure_logging
 
     settings = settings_for(data_dir, port=port, host=host)
     production_gate(settings)
+    configure_logging(settings)
     uvicorn.run(create_app(settings), host=host, port=port)
 
 

@@ -51,6 +51,14 @@ class Settings(BaseSettings):
     login_limit: int = Field(default=10, ge=1, le=1000)
     lockout_after: int = Field(default=20, ge=2, le=10000)
     lockout_seconds: int = Field(default=900, ge=60, le=86400 * 7)
+    # Observability (banjian/metrics.py, banjian/tracing.py, banjian/logs.py)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    tracing: Literal["off", "console", "otlp"] = "off"
+    otlp_endpoint: str | None = None
+    service_name: str = "banjian"
+    sdk_metrics: bool = True  # the Temporal SDK's metrics, bridged into /metrics
+    metrics_token: str | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`
 
     @property
     def db_url(self) -> str:

@@ -23,9 +23,13 @@ async def connect(settings: Settings) -> Client:
     """A client that speaks pydantic and encrypts every payload (SM4), to the configured cluster
     or the embedded server."""
     from banjian.codec import data_converter
+    from banjian.metrics import ActionTimer, sdk_runtime
+    from banjian.tracing import temporal_interceptors, tracer_provider
 
     return await Client.connect(settings.temporal_target, namespace=settings.namespace,
-                                data_converter=data_converter(settings), tls=tls_config(settings))
+                                data_converter=data_converter(settings), tls=tls_config(settings),
+                                interceptors=[ActionTimer(), *temporal_interceptors(tracer_provider(settings))],
+                                runtime=sdk_runtime() if settings.sdk_metrics else None)
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:

@@ -220,14 +220,15 @@ async def application(user: User, item_code: str, **over) -> dict[str, Any]:
     return body
 
 
-async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url: str | None) -> AsyncIterator[Stack]:
+async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url: str | None,
+                     **app_options: Any) -> AsyncIterator[Stack]:
     settings = Settings(data_dir=tmp, database_url=db_url, task_queue=f"banjian-test-{uuid.uuid4().hex[:8]}",
                         simulation=True, temporal_address=client.service_client.config.target_host,
                         payload_keys=TEST_PAYLOAD_KEYS)
     engine = make_engine(settings.db_url)
     ensure_base(engine)
     worker = build_worker(client, settings, engine)
-    app = create_app(settings, client=client, engine=engine)
+    app = create_app(settings, client=client, engine=engine, **app_options)
     async with worker, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://banjian.test", timeout=60) as http:
