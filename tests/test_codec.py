@@ -206,3 +206,21 @@ async def test_id_numbers_are_not_in_the_temporal_database_file(tmp_path: Path):
     assert marker.encode() in stored  # the control: plain payloads are found by this search
     assert me["id_number"].encode() not in stored
     assert me["display_name"].encode() not in stored
+
+
+def test_the_data_dir_is_private(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from banjian.cli import app as cli_app
+
+    data = tmp_path / "d"
+    data.mkdir(mode=0o755)
+    (data / "banjian.db").write_bytes(b"")
+    (data / "banjian.db").chmod(0o644)
+    (data / "archives").mkdir(mode=0o755)
+    r = CliRunner().invoke(cli_app, ["users", "add", "owner1", "--password", "long-enough-1", "--role", "auditor",
+                                     "--data-dir", str(data)])
+    assert r.exit_code == 0, r.output
+    assert data.stat().st_mode & 0o777 == 0o700
+    assert (data / "banjian.db").stat().st_mode & 0o777 == 0o600
+    assert (data / "archives").stat().st_mode & 0o777 == 0o700
