@@ -58,10 +58,13 @@ async def test_metrics_carry_app_and_temporal_series_after_a_case(metered):
                       interceptors=[ActivityMetrics()]):
         with pytest.raises(WorkflowFailureError):
             await stack.client.execute_workflow(CallsAFailingActivity.run, id=f"fails-{queue}", task_queue=queue)
-    await asyncio.sleep(1.5)  # the SDK's buffer is drained every second
-    r = await stack.http.get("/metrics")
-    assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
-    text = r.text
+    for _ in range(30):  # the SDK's buffer is drained every second: wait for its series to arrive
+        r = await stack.http.get("/metrics")
+        assert r.status_code == 200 and r.headers["content-type"].startswith("text/plain")
+        text = r.text
+        if "temporal_activity_execution_failed" in text:
+            break
+        await asyncio.sleep(0.5)
     assert series(text, "banjian_http_requests_total", method="POST", route="/api/cases/{case_id}/actions",
                   status="200") >= 1
     assert series(text, "banjian_http_requests_total", route="/api/cases/{case_id}/actions", status="409") >= 1

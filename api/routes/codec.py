@@ -31,7 +31,7 @@ class CodecPayload(BaseModel):
     """One payload in proto3 JSON: metadata values and data in base64."""
 
     metadata: dict[str, Annotated[str, Field(max_length=4096)]] = Field(default_factory=dict, max_length=64)
-    data: str = ""
+    data: str = Field(default="", max_length=16 * 1024 * 1024)
 
 
 class CodecBody(BaseModel):
