@@ -71,6 +71,9 @@ class DevServer:
         cmd = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(s.temporal_port),
                "--ui-port", str(s.temporal_ui_port), "--db-filename", str((s.data_dir / "temporal.db").resolve()),
                "--namespace", s.namespace, "--log-level", "error", *SQLITE_FAST]
+        # the UI shows encrypted payloads through the API's codec server (to admins and auditors)
+        api_host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
+        cmd += ["--ui-codec-endpoint", f"http://{api_host}:{s.port}/api/codec"]
         if s.simulation:
             cmd += TIME_SKIPPING_FLAG
         return cmd

@@ -184,6 +184,8 @@ async def test_id_numbers_are_not_in_the_temporal_database_file(tmp_path: Path):
     settings = Settings(data_dir=tmp_path / "t", temporal_port=port, ui_port=_free_port(port + 1),
                         payload_keys=TEST_PAYLOAD_KEYS)
     server = DevServer(settings)
+    cmd = server.command()  # the embedded UI decodes through the API's codec server
+    assert cmd[cmd.index("--ui-codec-endpoint") + 1] == f"http://127.0.0.1:{settings.port}/api/codec"
     server.start()
     marker = "PLAINTEXT-MARKER-" + uuid.uuid4().hex
     try:
