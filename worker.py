@@ -19,6 +19,7 @@ from activities.joint import ParentNotifier
 from activities.records import RecordActivities
 from banjian.catalog import Catalog
 from banjian.db import make_engine
+from banjian.metrics import ActivityMetrics
 from banjian.settings import Settings
 from workflows.case import CaseWorkflow
 
@@ -44,14 +45,17 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
                     notifier.notify_parent, archiver.archive_case],
         activity_executor=ThreadPoolExecutor(max_workers=16),
+        interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,
     )
 
 
 async def main(settings: Settings | None = None) -> None:
+    from banjian.logs import configure_logging
     from banjian.temporal import connect
 
     settings = settings or Settings()
+    configure_logging(settings)
     client = await connect(settings)
     async with build_worker(client, settings):
         await asyncio.Event().wait()

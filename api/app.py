@@ -11,21 +11,31 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api import errors
-from api.routes import audit, auth, authoring, calendar, cases, health, items, simulation
+from api.middleware import PathCORS, SecurityHeaders
+from api.observability import Observe
+from api.routes import admin, audit, auth, authoring, calendar, cases, codec, health, items, metrics, simulation
 from api.service import CaseService
 from banjian.audit import seal_forever
 from banjian.auth import Tokens
 from banjian.catalog import Catalog
 from banjian.db import make_engine
+from banjian.logins import LoginGuard
 from banjian.migrate import upgrade
+from banjian.production import refusal
 from banjian.settings import Settings
+from banjian.tracing import instrument_app
+from banjian.tracing import tracer_provider as tracer_provider_for
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None, engine=None,
-               ready: bool = True) -> FastAPI:
+               ready: bool = True, tracer_provider=None) -> FastAPI:
     """The API. `client` and `engine` may be handed in (tests, `banjian up`); otherwise they are
-    made from the settings at start-up. `ready=False` keeps /api/health at 503 until set."""
+    made from the settings at start-up. `ready=False` keeps /api/health at 503 until set.
+    `tracer_provider` (default: from the settings; None while tracing is off) traces requests."""
     settings = settings or Settings()
+    reason = refusal(settings)
+    if reason:  # `banjian api`/`up` say so in one line before; this guards other ways of serving the app
+        raise RuntimeError(reason)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -49,6 +59,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
         app.state.catalog = catalog
         app.state.client = client
         app.state.tokens = Tokens(settings.secret_key(), settings.token_ttl_seconds)
+        app.state.logins = LoginGuard(sessions, settings.login_window_seconds, settings.login_limit,
+                                      settings.lockout_after, settings.lockout_seconds)
         app.state.cases = CaseService(settings, client, sessions, catalog)
         app.state.actors = {}
         if not hasattr(app.state, "ready"):
@@ -63,11 +75,15 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     app = FastAPI(title="banjian 办件", version="0.1.0", lifespan=lifespan,
                   description="互联网+政务服务 approval system: cases as durable Temporal workflows.")
     errors.install(app)
+    app.add_middleware(PathCORS, prefix="/api/codec", origins=settings.codec_origin_list)
+    app.add_middleware(Observe)
+    app.add_middleware(SecurityHeaders, hsts=settings.hsts)  # outermost: on every response
+    instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
         return RedirectResponse("/docs")
 
-    for r in (health, auth, items, authoring, cases, audit, calendar, simulation):
+    for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics):
         app.include_router(r.router)
     return app

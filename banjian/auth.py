@@ -29,6 +29,18 @@ def verify_password(password_hash: str, password: str) -> bool:
         return False
 
 
+PASSWORD_MIN_LENGTH = 10
+
+
+def check_password(password: str) -> None:
+    """The password rule (contract): at least 10 characters, with letters and digits."""
+    if (len(password) < PASSWORD_MIN_LENGTH or not any(c.isalpha() for c in password)
+            or not any(c.isdigit() for c in password)):
+        raise Invalid("weak_password", f"密码至少 {PASSWORD_MIN_LENGTH} 位，且须同时包含字母和数字",
+                      f"the password needs at least {PASSWORD_MIN_LENGTH} characters, with letters and digits",
+                      "password")
+
+
 def actor_of(user: User) -> Actor:
     return Actor(username=user.username, roles=[Role(r) for r in user.roles], department=user.department,
                  display_name=user.display_name, id_number=user.id_number)
@@ -67,12 +79,13 @@ def guess_id_kind(id_number: str) -> str:
 
 def add_user(session_factory: Callable[[], Session], username: str, password: str, roles: list[str],
              department: str | None = None, id_number: str | None = None, name: str | None = None,
-             id_kind: str | None = None) -> User:
-    """Create or replace a user, checking roles, department and identity number."""
+             id_kind: str | None = None, password_policy: bool = True) -> User:
+    """Create or replace a user, checking the password rule, roles, department and identity number
+    (`password_policy=False` only for the demo's fixed accounts, never in production)."""
     if not username or len(username) > 64:
         raise Invalid("invalid_username", "用户名须为 1 至 64 个字符", "username must be 1 to 64 characters", "username")
-    if len(password) < 8:
-        raise Invalid("weak_password", "密码至少 8 位", "the password needs at least 8 characters", "password")
+    if password_policy:
+        check_password(password)
     try:
         parsed = [Role(r) for r in roles]
     except ValueError as e:

@@ -29,6 +29,10 @@ def store_year(sessions: Callable[[], Session], year: int, body: dict[str, Any],
         row.schedule, row.loaded_at, row.loaded_by = sched.to_json(), datetime.now(UTC), actor
         session.add(row)
         session.commit()
+    from banjian.adminlog import record_admin
+
+    record_admin(sessions, actor, "calendar.load", str(year),
+                 {"holidays": len(sched.to_json().get("holidays", [])), "workdays": len(sched.to_json().get("workdays", []))})
     return sched
 
 

@@ -22,6 +22,8 @@ app.add_typer(items_app, name="items")
 app.add_typer(calendar_app, name="calendar")
 audit_app = typer.Typer(help="Audit (审计): replay case histories, verify the record chains.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+keys_app = typer.Typer(help="payload encryption keys", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (default ./data or $BANJIAN_DATA_DIR)")]
 
@@ -33,7 +35,20 @@ def settings_for(data_dir: Path | None, **over) -> Settings:
         updates["data_dir"] = data_dir
     s = s.model_copy(update=updates)
     s.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(s.data_dir)
     return s
+
+
+def secure_data_dir(path: Path) -> None:
+    """Citizens' data at rest: the data dir 0700, the files in it 0600, its folders 0700 (what an
+    older version left readable is tightened; new files follow the umask `main` sets)."""
+    for p in [path, *path.iterdir()]:
+        try:
+            if p.is_symlink():
+                continue
+            p.chmod(0o700 if p.is_dir() else 0o600)
+        except OSError:  # not ours (a shared mount): leave it, the operator's call
+            pass
 
 
 def run_loop(coro) -> None:
@@ -51,6 +66,17 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def production_gate(settings: Settings, demo: bool = False) -> None:
+    """Production mode (BANJIAN_ENV=production) refuses unsafe settings: one line, exit 1."""
+    from banjian.production import refusal
+
+    reason = refusal(settings)
+    if reason is None and demo and settings.production:
+        reason = "production mode refuses to start: --demo adds accounts with a published password"
+    if reason:
+        fail(reason)
+
+
 @app.command()
 def up(data_dir: DataDir = None, port: Annotated[int, typer.Option(help="API port")] = 8000,
        temporal_port: Annotated[int, typer.Option(help="Temporal server port")] = 7233,
@@ -61,6 +87,7 @@ def up(data_dir: DataDir = None, port: Annotated[int, typer.Option(help="API por
     from banjian.stack import run_stack
 
     settings = settings_for(data_dir, port=port, temporal_port=temporal_port, ui_port=ui_port, host=host)
+    production_gate(settings, demo)
     try:
         run_loop(run_stack(settings, demo=demo))
     except KeyboardInterrupt:
@@ -74,7 +101,9 @@ def worker(data_dir: DataDir = None) -> None:
     """Run a worker against TEMPORAL_ADDRESS (or the local server)."""
     import worker as worker_module
 
-    run_loop(worker_module.main(settings_for(data_dir)))
+    settings = settings_for(data_dir)
+    production_gate(settings)
+    run_loop(worker_module.main(settings))
 
 
 @app.command()
@@ -83,8 +112,11 @@ def api(data_dir: DataDir = None, port: int = 8000, host: str = "127.0.0.1") -> 
     import uvicorn
 
     from api.app import create_app
+    from banjian.logs import configure_logging
 
     settings = settings_for(data_dir, port=port, host=host)
+    production_gate(settings)
+    configure_logging(settings)
     uvicorn.run(create_app(settings), host=host, port=port)
 
 
@@ -99,7 +131,7 @@ def migrate(data_dir: DataDir = None) -> None:
 
 
 @users_app.command("add")
-def users_add(username: str, password: Annotated[str, typer.Option(help="at least 8 characters")],
+def users_add(username: str, password: Annotated[str, typer.Option(help="at least 10 characters, letters and digits")],
               role: Annotated[list[str], typer.Option("--role", help="applicant, clerk, handler, approver, head, "
                                                       "lead, supervisor, auditor, admin, author (repeatable)")],
               department: Annotated[str | None, typer.Option(help="department code")] = None,
@@ -126,7 +158,32 @@ def users_add(username: str, password: Annotated[str, typer.Option(help="at leas
         user = add_user(sessions, username, password, role, department, id_number, name)
     except DomainError as e:
         fail(f"{e.field or ''}: {e.message} / {e.message_en}")
+    from banjian.adminlog import record_admin
+
+    record_admin(sessions, "cli", "user.add", user.username,
+                 {"roles": user.roles, "department": user.department, "id_number_set": bool(user.id_number)})
     typer.echo(f"user {user.username} ({', '.join(user.roles)}{', ' + user.department if user.department else ''})")
+
+
+@keys_app.command("rotate")
+def keys_rotate(data_dir: DataDir = None) -> None:
+    """Add a new payload key in front of the data dir's generated ring (old keys still decrypt).
+    Restart `banjian up` (or every worker and API) for it to take effect."""
+    from sqlmodel import Session
+
+    from banjian.adminlog import record_admin
+    from banjian.codec import rotate_generated_keys
+    from banjian.db import make_engine
+    from banjian.migrate import upgrade
+
+    settings = settings_for(data_dir)
+    if settings.payload_keys:
+        fail("the payload keys come from BANJIAN_PAYLOAD_KEYS: rotate them there (new key first, old keys kept)")
+    kid = rotate_generated_keys(settings.data_dir)
+    engine = make_engine(settings.db_url)
+    upgrade(engine)
+    record_admin(lambda: Session(engine), "cli", "key.rotate", "payload", {"new_key_id": kid})
+    typer.echo(f"new payload key {kid}; restart the system to encrypt with it")
 
 
 @items_app.command("validate")
@@ -402,5 +459,6 @@ def audit_seal(day: Annotated[str | None, typer.Option(help="seal this day (YYYY
 
 def main() -> None:  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    os.umask(0o077)  # every file banjian or its Temporal server creates: readable by its owner only
     app(prog_name="banjian")
     sys.exit(0)

@@ -52,7 +52,7 @@ def ensure_users(sessions) -> None:
             exists = session.get(User, u["username"]) is not None
         if not exists:
             add_user(sessions, u["username"], PASSWORD, u["roles"], u.get("department"), u.get("id_number"),
-                     u["name"])
+                     u["name"], password_policy=False)  # the demo's published password (never in production)
 
 
 def sample_form(item: ItemDefinition) -> dict[str, Any]:

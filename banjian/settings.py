@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,36 @@ class Settings(BaseSettings):
     simulation: bool = False
     token_ttl_seconds: int = 8 * 3600
     update_timeout_seconds: float = 30.0
+    # Payload encryption (banjian/codec.py): "id:<32 hex>[,id:<32 hex>…]"; the first (or
+    # payload_key_id) encrypts, all decrypt. Unset: a ring generated once in the data dir.
+    payload_keys: str | None = None
+    payload_key_id: str | None = None
+    # Origins allowed to call the codec server (/api/codec), comma-separated; default: the
+    # embedded Temporal UI (http://127.0.0.1:U and http://localhost:U).
+    codec_origins: str | None = None
+    # Production mode (BANJIAN_ENV=production) refuses to start with generated or default secrets,
+    # without TLS to Temporal, or with the simulation clock (banjian/production.py).
+    env: Literal["development", "production"] = "development"
+    token_secret: str | None = None  # the token-signing key; unset: generated in the data dir
+    temporal_tls: bool = False  # TLS to Temporal with the system's CAs (or temporal_tls_ca)
+    temporal_tls_ca: Path | None = None
+    temporal_tls_cert: Path | None = None  # mTLS client certificate and key
+    temporal_tls_key: Path | None = None
+    temporal_tls_server_name: str | None = None
+    hsts: bool = False  # send Strict-Transport-Security (also sent on any request that came over https)
+    # Login throttling (contract, "Identity")
+    login_window_seconds: int = Field(default=900, ge=60, le=86400)
+    login_limit: int = Field(default=10, ge=1, le=1000)
+    lockout_after: int = Field(default=20, ge=2, le=10000)
+    lockout_seconds: int = Field(default=900, ge=60, le=86400 * 7)
+    # Observability (banjian/metrics.py, banjian/tracing.py, banjian/logs.py)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    tracing: Literal["off", "console", "otlp"] = "off"
+    otlp_endpoint: str | None = None
+    service_name: str = "banjian"
+    sdk_metrics: bool = True  # the Temporal SDK's metrics, bridged into /metrics
+    metrics_token: str | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`
 
     @property
     def db_url(self) -> str:
@@ -43,11 +74,27 @@ class Settings(BaseSettings):
         return self.ui_port or self.temporal_port + 1000
 
     @property
+    def production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def temporal_tls_on(self) -> bool:
+        return bool(self.temporal_tls or self.temporal_tls_ca or self.temporal_tls_cert)
+
+    @property
+    def codec_origin_list(self) -> list[str]:
+        if self.codec_origins:
+            return [o.strip() for o in self.codec_origins.split(",") if o.strip()]
+        return [f"http://127.0.0.1:{self.temporal_ui_port}", f"http://localhost:{self.temporal_ui_port}"]
+
+    @property
     def archive_dir(self) -> Path:
         return self.data_dir / "archives"
 
     def secret_key(self) -> str:
-        """The token-signing key, kept in the data dir (created on first use)."""
+        """The token-signing key: BANJIAN_TOKEN_SECRET, else kept in the data dir (created on first use)."""
+        if self.token_secret:
+            return self.token_secret
         path = self.data_dir / "secret.key"
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)

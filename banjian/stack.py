@@ -13,6 +13,7 @@ import uvicorn
 
 from api.app import create_app
 from banjian.db import make_engine
+from banjian.logs import configure_logging
 from banjian.seed import ensure_base
 from banjian.settings import Settings
 from banjian.temporal import DevServer, connect
@@ -22,7 +23,7 @@ log = logging.getLogger("banjian")
 
 
 async def run_stack(settings: Settings, demo: bool = False) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    configure_logging(settings)  # text, or JSON with BANJIAN_LOG_FORMAT=json
     # uvicorn stops on SIGINT and SIGTERM, then re-raises the signal with the handler it found:
     # a harmless one here, so the worker and the Temporal server below are stopped as well.
     signal.signal(signal.SIGTERM, lambda *_: log.info("SIGTERM: stopping"))

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import TLSConfig
 
 from banjian.settings import Settings
 
@@ -20,9 +20,28 @@ SQLITE_FAST = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchr
 
 
 async def connect(settings: Settings) -> Client:
-    """A client that speaks pydantic, to the configured cluster or the embedded server."""
+    """A client that speaks pydantic and encrypts every payload (SM4), to the configured cluster
+    or the embedded server."""
+    from banjian.codec import data_converter
+    from banjian.metrics import ActionTimer, sdk_runtime
+    from banjian.tracing import temporal_interceptors, tracer_provider
+
     return await Client.connect(settings.temporal_target, namespace=settings.namespace,
-                                data_converter=pydantic_data_converter)
+                                data_converter=data_converter(settings), tls=tls_config(settings),
+                                interceptors=[ActionTimer(), *temporal_interceptors(tracer_provider(settings))],
+                                runtime=sdk_runtime() if settings.sdk_metrics else None)
+
+
+def tls_config(settings: Settings) -> TLSConfig | bool:
+    """TLS to Temporal from the settings (CA, client certificate and key for mTLS), or off."""
+    if not settings.temporal_tls_on:
+        return False
+
+    def read(path: Path | None) -> bytes | None:
+        return path.read_bytes() if path else None
+
+    return TLSConfig(server_root_ca_cert=read(settings.temporal_tls_ca), client_cert=read(settings.temporal_tls_cert),
+                     client_private_key=read(settings.temporal_tls_key), domain=settings.temporal_tls_server_name)
 
 
 def temporal_cli() -> str:
@@ -52,6 +71,9 @@ class DevServer:
         cmd = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(s.temporal_port),
                "--ui-port", str(s.temporal_ui_port), "--db-filename", str((s.data_dir / "temporal.db").resolve()),
                "--namespace", s.namespace, "--log-level", "error", *SQLITE_FAST]
+        # the UI shows encrypted payloads through the API's codec server (to admins and auditors)
+        api_host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
+        cmd += ["--ui-codec-endpoint", f"http://{api_host}:{s.port}/api/codec"]
         if s.simulation:
             cmd += TIME_SKIPPING_FLAG
         return cmd

@@ -46,12 +46,13 @@ if str(ROOT) not in sys.path:
 import httpx  # noqa: E402
 from temporalio.client import Client, WithStartWorkflowOperation  # noqa: E402
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 
+from banjian.codec import data_converter  # noqa: E402
 from banjian.contracts import ActionInput, Actor, Applicant, CaseInput, CaseState, MaterialRef  # noqa: E402
 from banjian.enums import Channel, IdKind  # noqa: E402
 from banjian.ids import make_citizen_id  # noqa: E402
 from banjian.items.schema import ItemDefinition  # noqa: E402
+from banjian.settings import Settings  # noqa: E402
 from workflows.case import CaseWorkflow  # noqa: E402
 
 ITEM = "food-business-licence"
@@ -600,7 +601,10 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         results["pids"] = pids
         limits = httpx.Limits(max_connections=args.users * 2 + 10, max_keepalive_connections=args.users * 2 + 10)
         async with httpx.AsyncClient(base_url=stack.base, timeout=60, limits=limits) as http:
-            client = await Client.connect(stack.temporal_target, data_converter=pydantic_data_converter)
+            # the system's payload codec (the key ring `up` made in the data dir): bare Temporal is
+            # measured with the same encryption, and the worker's answers must be readable
+            client = await Client.connect(stack.temporal_target,
+                                          data_converter=data_converter(Settings(data_dir=data_dir)))
             runners = {"api": lambda m: api_case(s, http, m), "bare": lambda m: bare_case(s, client, m)}
             modes = ["bare", "api"] if args.mode == "both" else [args.mode]
             # warm-up: imports, connections, caches, the workflow's first tasks

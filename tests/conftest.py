@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlmodel import Session
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
 from banjian.auth import add_user
+from banjian.codec import data_converter
 from banjian.db import make_engine
 from banjian.ids import make_citizen_id, make_credit_code
 from banjian.seed import ensure_base
@@ -33,6 +33,10 @@ from banjian.temporal import TIME_SKIPPING_FLAG, temporal_cli
 from worker import build_worker
 
 PASSWORD = "test-password-1"
+# Payload encryption in tests: a fixed key ring (two keys, the first encrypts) shared by the
+# environment, the client and every stack's settings.
+TEST_PAYLOAD_KEYS = "test2:00112233445566778899aabbccddeeff,test1:0f1e2d3c4b5a69788796a5b4c3d2e1f0"
+TEST_CONVERTER = data_converter(Settings(payload_keys=TEST_PAYLOAD_KEYS))
 PG_ADMIN_URL = "postgresql+psycopg2://postgres@127.0.0.1:5432/postgres"
 
 
@@ -41,7 +45,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
     async with await WorkflowEnvironment.start_time_skipping_v2(
         dev_server_existing_path=shutil.which("temporal") or temporal_cli(),
         dev_server_extra_args=TIME_SKIPPING_FLAG,
-        data_converter=pydantic_data_converter,
+        data_converter=TEST_CONVERTER,
     ) as env:
         yield env
 
@@ -50,7 +54,7 @@ async def temporal_env() -> AsyncIterator[WorkflowEnvironment]:
 async def client(temporal_env: WorkflowEnvironment) -> Client:
     """A plain client: workflows it starts keep real time until a test fast-forwards them."""
     target = temporal_env.client.service_client.config.target_host
-    return await Client.connect(target, data_converter=pydantic_data_converter)
+    return await Client.connect(target, data_converter=TEST_CONVERTER)
 
 
 def new_postgres_url() -> str:
@@ -216,13 +220,15 @@ async def application(user: User, item_code: str, **over) -> dict[str, Any]:
     return body
 
 
-async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url: str | None) -> AsyncIterator[Stack]:
+async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url: str | None,
+                     **app_options: Any) -> AsyncIterator[Stack]:
     settings = Settings(data_dir=tmp, database_url=db_url, task_queue=f"banjian-test-{uuid.uuid4().hex[:8]}",
-                        simulation=True, temporal_address=client.service_client.config.target_host)
+                        simulation=True, temporal_address=client.service_client.config.target_host,
+                        payload_keys=TEST_PAYLOAD_KEYS)
     engine = make_engine(settings.db_url)
     ensure_base(engine)
     worker = build_worker(client, settings, engine)
-    app = create_app(settings, client=client, engine=engine)
+    app = create_app(settings, client=client, engine=engine, **app_options)
     async with worker, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://banjian.test", timeout=60) as http:

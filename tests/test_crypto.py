@@ -203,3 +203,19 @@ def test_sm3_fallback_to_gmalg_gives_the_same_vector(monkeypatch: pytest.MonkeyP
 
     monkeypatch.setattr(banjian.crypto, "_HAS_SM3", False)
     assert sm3_hex(b"abc") == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+
+
+def test_sm4_gcm_matches_rfc_8998_vector() -> None:
+    # RFC 8998 appendix A.1 (SM4-GCM): key, IV, AAD, plaintext -> ciphertext || tag
+    key = bytes.fromhex("0123456789ABCDEFFEDCBA9876543210")
+    iv = bytes.fromhex("00001234567800000000ABCD")
+    aad = bytes.fromhex("FEEDFACEDEADBEEFFEEDFACEDEADBEEFABADDAD2")
+    plain = bytes.fromhex("AAAAAAAAAAAAAAAABBBBBBBBBBBBBBBBCCCCCCCCCCCCCCCCDDDDDDDDDDDDDDDD"
+                          "EEEEEEEEEEEEEEEEFFFFFFFFFFFFFFFFEEEEEEEEEEEEEEEEAAAAAAAAAAAAAAAA")
+    cipher = bytes.fromhex("17F399F08C67D5EE19D0DC9969C4BB7D5FD46FD3756489069157B282BB200735"
+                           "D82710CA5C22F0CCFA7CBF93D496AC15A56834CBCF98C397B4024A2691233B8D")
+    tag = bytes.fromhex("83DE3541E4C2B58177E065A9BF7B62EC")
+    token = b"\x01" + iv + cipher + tag  # the module's token format
+    assert sm4_decrypt(key, token, aad) == plain
+    with pytest.raises(CryptoError):
+        sm4_decrypt(key, token[:-1] + bytes([token[-1] ^ 1]), aad)

@@ -7,6 +7,7 @@ from fastapi.responses import JSONResponse
 from api.bodies import definition_body
 from api.deps import CatalogDep, CurrentUser
 from api.views import item_summary
+from banjian.adminlog import record_admin
 from banjian.catalog import Catalog
 from banjian.enums import Role
 from banjian.errors import Forbidden
@@ -49,4 +50,6 @@ async def publish(request: Request, actor: CurrentUser, catalog: CatalogDep) -> 
     definition = catalog.validate(data)
     authorise_authoring(actor, definition.department)
     stored, created = catalog.store(definition, created_by=actor.username)
+    record_admin(request.app.state.sessions, actor.username, "item.store", stored.code,
+                 {"version": stored.version, "new_version": created}, request.client.host if request.client else None)
     return JSONResponse(item_detail(catalog, stored), status_code=201 if created else 200)

@@ -13,6 +13,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.api.history.v1 import HistoryEvent
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import DataConverter
 from temporalio.service import RPCError
 
 from banjian.audit.timeline import _CLOSED, _event_at, archived_histories, case_id_of, fetch_history
@@ -38,10 +39,12 @@ class ReplayReport:
 
 
 @cache
-def _replayer(workflows: tuple[type, ...]):
+def _replayer(workflows: tuple[type, ...], converter: DataConverter = pydantic_data_converter):
+    """A replayer of these workflows; `converter` carries the payload codec, so an encrypted history
+    replays as well as a plain one (a plain payload passes the codec unchanged)."""
     from temporalio.worker import Replayer
 
-    return Replayer(workflows=list(workflows), data_converter=pydantic_data_converter)
+    return Replayer(workflows=list(workflows), data_converter=converter)
 
 
 def current_workflows() -> tuple[type, ...]:
@@ -132,9 +135,11 @@ async def locate_divergence(replayer, history: WorkflowHistory) -> dict[str, Any
 
 
 async def replay_history(case_id: str, history: WorkflowHistory, workflows: Sequence[type] | None = None,
-                         source: str = "temporal") -> ReplayReport:
-    """Replay one history against the given workflow classes (default: the worker's)."""
-    replayer = _replayer(tuple(workflows) if workflows else current_workflows())
+                         source: str = "temporal", converter: DataConverter | None = None) -> ReplayReport:
+    """Replay one history against the given workflow classes (default: the worker's); `converter`
+    (default: plain pydantic) must hold the payload codec when the history is still encrypted."""
+    replayer = _replayer(tuple(workflows) if workflows else current_workflows(),
+                         converter or pydantic_data_converter)
     failure = await _replay_failure(replayer, history)
     if failure is None:
         return ReplayReport(case_id, True, len(history.events), source=source)
@@ -180,7 +185,8 @@ async def replay_case(client: Client | None, session_factory: Callable[[], Sessi
     if history is None:
         return ReplayReport(case_id, False, 0, "the workflow history is no longer in Temporal and the case has "
                             "no archive package holding it", source="none")
-    return await replay_history(case_id, history, workflows, origin)
+    return await replay_history(case_id, history, workflows, origin,
+                                client.data_converter if client is not None else None)
 
 
 async def replay_many(client: Client, case_ids: Sequence[str] | None = None, sample: int | None = None,
@@ -205,7 +211,7 @@ async def replay_many(client: Client, case_ids: Sequence[str] | None = None, sam
         if history is None:
             yield ReplayReport(cid, False, 0, "no such workflow history in Temporal", source="none")
             continue
-        yield await replay_history(cid, history, workflows)
+        yield await replay_history(cid, history, workflows, converter=client.data_converter)
 
 
 # =====================================================================================================

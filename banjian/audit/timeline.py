@@ -183,9 +183,13 @@ def _tevent(case_id: str, e: HistoryEvent, kind: str, data: dict[str, Any]) -> d
 
 
 async def fetch_history(client: Client, case_id: str) -> WorkflowHistory | None:
-    """The case workflow's history from Temporal; None once Temporal no longer has it."""
+    """The case workflow's history from Temporal, its payloads decrypted with the client's codec
+    (so readers, the replayer and the archive see them plain); None once Temporal no longer has it."""
+    from banjian.codec import decode_history
+
     try:
-        return await client.get_workflow_handle(workflow_id(case_id)).fetch_history()
+        history = await client.get_workflow_handle(workflow_id(case_id)).fetch_history()
+        return decode_history(history, client.data_converter.payload_codec)
     except RPCError as e:
         if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.INVALID_ARGUMENT):
             return None

@@ -6,6 +6,11 @@ tests/test_audit.py to make live cases.
     cd /work/main && .venv/bin/python -m tests.histories.record            # every scenario
     .venv/bin/python -m tests.histories.record approved_electronic         # some
     .venv/bin/python -m tests.histories.record --prefix v2. approved_electronic   # as new fixtures
+    .venv/bin/python -m tests.histories.record --prefix enc. approved_electronic  # encrypted ones
+
+Payloads are recorded as the system stores them: encrypted with the SM4 codec under the tests'
+key ring (`TEST_PAYLOAD_KEYS`); the fixtures recorded before encryption (no `enc.` prefix) hold
+plain payloads and must keep replaying through the same codec.
 
 tests/test_audit.py replays every `*.json` here against the current workflow code, so a change
 that breaks running cases fails CI. Rule (docs/workflow-versioning.md): once a release has run
@@ -128,11 +133,10 @@ async def export(stack, name: str, case: dict, out: Path = HERE) -> list[Path]:
 
 async def main(names: list[str], prefix: str = "") -> None:
     from temporalio.client import Client
-    from temporalio.contrib.pydantic import pydantic_data_converter
     from temporalio.testing import WorkflowEnvironment
 
     from banjian.temporal import TIME_SKIPPING_FLAG, temporal_cli
-    from tests.conftest import make_stack
+    from tests.conftest import TEST_CONVERTER, make_stack
 
     unknown = set(names) - set(SCENARIOS)
     if unknown:
@@ -141,9 +145,9 @@ async def main(names: list[str], prefix: str = "") -> None:
     try:
         async with await WorkflowEnvironment.start_time_skipping_v2(
                 dev_server_existing_path=shutil.which("temporal") or temporal_cli(),
-                dev_server_extra_args=TIME_SKIPPING_FLAG, data_converter=pydantic_data_converter) as env:
+                dev_server_extra_args=TIME_SKIPPING_FLAG, data_converter=TEST_CONVERTER) as env:
             client = await Client.connect(env.client.service_client.config.target_host,
-                                          data_converter=pydantic_data_converter)
+                                          data_converter=TEST_CONVERTER)
             async for stack in make_stack(env, client, tmp, None):
                 for name in names or list(SCENARIOS):
                     case = await SCENARIOS[name](stack)

@@ -1,0 +1,66 @@
+"""HTTP middleware of the API: security headers on every response, and CORS for the codec
+server's paths only (the Temporal UI's origin)."""
+from __future__ import annotations
+
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class PathCORS:
+    """CORS on the paths under `prefix` alone; the rest of the API stays same-origin."""
+
+    def __init__(self, app: ASGIApp, prefix: str, origins: list[str]) -> None:
+        self.app, self.prefix = app, prefix
+        self.cors = CORSMiddleware(app, allow_origins=origins, allow_credentials=True, allow_methods=["POST"],
+                                   allow_headers=["Content-Type", "Authorization", "X-Namespace"], max_age=600)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith(self.prefix):
+            await self.cors(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
+
+
+# The Content-Security-Policy of every response: the app's own scripts and styles only (inline
+# styles allowed for the pages), no framing, no plugins, forms post to the app itself. The one
+# place to adjust it.
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
+       "font-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'self'; form-action 'self'; "
+       "frame-ancestors 'none'")
+# FastAPI's /docs and /redoc load Swagger UI / ReDoc from a CDN with an inline bootstrap script.
+DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+            "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com; "
+            "img-src 'self' data: https://fastapi.tiangolo.com https://cdn.redoc.ly; "
+            "font-src 'self' https://fonts.gstatic.com; worker-src 'self' blob:; object-src 'none'; "
+            "base-uri 'self'; frame-ancestors 'none'")
+DOCS_PATHS = ("/docs", "/redoc")
+HSTS = "max-age=31536000; includeSubDomains"
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                    (b"referrer-policy", b"strict-origin-when-cross-origin"),
+                    (b"cross-origin-opener-policy", b"same-origin")]
+
+
+class SecurityHeaders:
+    """Adds the security headers to every HTTP response (errors and 404s included); HSTS when the
+    request came over TLS (directly, or via a proxy uvicorn trusts) or `hsts` is set."""
+
+    def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
+        self.app, self.hsts = app, hsts
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = scope["path"]
+        csp = DOCS_CSP if path.startswith(DOCS_PATHS) else CSP
+        add = [*SECURITY_HEADERS, (b"content-security-policy", csp.encode())]
+        if self.hsts or scope.get("scheme") == "https":
+            add.append((b"strict-transport-security", HSTS.encode()))
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *((k, v) for k, v in add if k not in present)]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)

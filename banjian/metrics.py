@@ -1,0 +1,174 @@
+"""Prometheus metrics: the application's own and the Temporal SDK's (its core runtime telemetry).
+
+One registry per process (prometheus_client's default), scraped at the API's `GET /metrics`:
+- banjian_http_requests_total{method,route,status}, banjian_http_request_duration_seconds{method,route}
+  (route = the path template, never a case id);
+- banjian_action_duration_seconds{action,outcome}: a case action (or submission) as the client
+  waits for its update, measured by a client interceptor;
+- banjian_warnings_total{level,cause}: warnings the workflows fired, counted when the read model
+  recorded them; banjian_activity_failures_total{activity,error}: failed activity attempts
+  (both by a worker interceptor);
+- banjian_cases{status}: open and closed cases by status, read from the read model at scrape time;
+- temporal_*: the SDK's own metrics (workflow and activity task latencies, polls, sticky cache,
+  requests to the server, …). Decision: *bridged*, not a second port. The core runtime records
+  them into a `MetricBuffer`; temporalio's `MetricsExporter` drains it every second into an
+  OpenTelemetry `MeterProvider` whose `PrometheusMetricReader` exposes them in this registry. So
+  one scrape per process gets both, and no extra port has to be opened, checked or secured.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cache
+from typing import Any
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+from temporalio import client as tclient
+from temporalio.runtime import MetricBuffer, MetricBufferDurationFormat, Runtime, TelemetryConfig
+from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
+
+LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+@dataclass(frozen=True)
+class AppMetrics:
+    http_requests: Counter
+    http_seconds: Histogram
+    action_seconds: Histogram
+    warnings: Counter
+    activity_failures: Counter
+
+
+@cache
+def app_metrics() -> AppMetrics:
+    """The process's application metrics (created once, in the default registry)."""
+    return AppMetrics(
+        Counter("banjian_http_requests", "HTTP requests answered, by route template and status",
+                ["method", "route", "status"]),
+        Histogram("banjian_http_request_duration_seconds", "HTTP request latency by route template",
+                  ["method", "route"], buckets=LATENCY_BUCKETS),
+        Histogram("banjian_action_duration_seconds", "Case actions and submissions: time until the workflow "
+                  "answered the update", ["action", "outcome"], buckets=LATENCY_BUCKETS),
+        Counter("banjian_warnings", "Warnings (notice, yellow and red cards) fired by case workflows",
+                ["level", "cause"]),
+        Counter("banjian_activity_failures", "Failed activity attempts (each is retried)", ["activity", "error"]),
+    )
+
+
+# ---- the Temporal SDK's metrics ----------------------------------------------------------------------
+@cache
+def _sdk_buffer() -> tuple[MetricBuffer, Runtime]:
+    buffer = MetricBuffer(100_000, MetricBufferDurationFormat.SECONDS)
+    return buffer, Runtime(telemetry=TelemetryConfig(metrics=buffer))
+
+
+@cache
+def _sdk_exporter():
+    from opentelemetry.exporter.prometheus import PrometheusMetricReader
+    from opentelemetry.sdk.metrics import MeterProvider
+    from temporalio.contrib.opentelemetry import MetricsExporter
+
+    buffer, _ = _sdk_buffer()
+    provider = MeterProvider(metric_readers=[PrometheusMetricReader(disable_target_info=True)])
+    return MetricsExporter(buffer, provider, poll_interval=timedelta(seconds=1))
+
+
+_drains: dict[int, asyncio.Task] = {}
+
+
+def sdk_runtime() -> Runtime:
+    """The process's Temporal runtime, its metrics bridged into the Prometheus registry. Call it from
+    the event loop that runs the clients: the buffer is drained by a task on that loop."""
+    _, runtime = _sdk_buffer()
+    loop = asyncio.get_running_loop()
+    task = _drains.get(id(loop))
+    if task is None or task.done():
+        _drains.clear()  # a task of a loop that has ended is of no use
+        _drains[id(loop)] = loop.create_task(_sdk_exporter().run(), name="temporal-metrics-drain")
+    return runtime
+
+
+# ---- what the application measures itself ----------------------------------------------------------------
+class _CasesByStatus(Collector):
+    def __init__(self, counts: Callable[[], Iterable[tuple[str, int]]]) -> None:
+        self.counts = counts
+
+    def collect(self):
+        family = GaugeMetricFamily("banjian_cases", "Cases in the read model by status", labels=["status"])
+        for status, n in self.counts():
+            family.add_metric([status], n)
+        yield family
+
+
+def exposition(cases_by_status: Callable[[], Iterable[tuple[str, int]]] | None = None) -> bytes:
+    """The Prometheus text of this process, with the case counts of the caller's database."""
+    app_metrics()
+    out = generate_latest(REGISTRY)
+    if cases_by_status is not None:
+        extra = CollectorRegistry(auto_describe=False)
+        extra.register(_CasesByStatus(cases_by_status))
+        out += generate_latest(extra)
+    return out
+
+
+class ActionTimer(tclient.Interceptor):
+    """Client interceptor: how long each case action (an update) and submission took."""
+
+    def intercept_client(self, next: tclient.OutboundInterceptor) -> tclient.OutboundInterceptor:
+        return _ActionTimerOutbound(next)
+
+
+def _action_of(name: str, args: Iterable[Any]) -> str:
+    first = next(iter(args), None)
+    return str(getattr(first, "action", None) or name)
+
+
+class _ActionTimerOutbound(tclient.OutboundInterceptor):
+    async def _timed(self, action: str, call):
+        start, outcome = time.perf_counter(), "ok"
+        try:
+            return await call
+        except Exception as e:
+            outcome = type(e).__name__
+            raise
+        finally:
+            app_metrics().action_seconds.labels(action, outcome).observe(time.perf_counter() - start)
+
+    async def start_workflow_update(self, input: tclient.StartWorkflowUpdateInput):
+        return await self._timed(_action_of(input.update, input.args), super().start_workflow_update(input))
+
+    async def start_update_with_start_workflow(self, input: tclient.StartWorkflowUpdateWithStartInput):
+        update = input.update_workflow_input
+        return await self._timed(_action_of(update.update, update.args),
+                                 super().start_update_with_start_workflow(input))
+
+
+class ActivityMetrics(Interceptor):
+    """Worker interceptor: failed activity attempts, and warnings once the read model has them."""
+
+    def intercept_activity(self, next: ActivityInboundInterceptor) -> ActivityInboundInterceptor:
+        return _ActivityMetricsInbound(next)
+
+
+class _ActivityMetricsInbound(ActivityInboundInterceptor):
+    async def execute_activity(self, input: ExecuteActivityInput) -> Any:
+        from temporalio import activity
+
+        name = activity.info().activity_type
+        try:
+            result = await super().execute_activity(input)
+        except BaseException as e:
+            if not isinstance(e, asyncio.CancelledError):
+                app_metrics().activity_failures.labels(name, type(e).__name__).inc()
+            raise
+        for arg in input.args:
+            for e in getattr(arg, "events", None) or []:
+                if getattr(e, "action", None) == "warning":
+                    data = e.data or {}
+                    app_metrics().warnings.labels(str(data.get("level")), str(data.get("cause"))).inc()
+        return result

@@ -1,0 +1,105 @@
+"""The whole authorization matrix: every role against every route of the API, the expected status
+written in the table below (contract: 401 → 404 → 403 → 409 → 422, first failing check answers).
+
+The case in the table is a food-business-licence case of `owner`, submitted and not yet accepted,
+in department amr. `applicant` is another applicant; `other_clerk` a clerk of another department
+(hcd). Requests that would change something are shaped so that the one role allowed to make them
+ends in a harmless answer (a 422 for bad data, a 409 for the state) or changes nothing that the
+other rows read. A route added to the API without a row here fails `test_every_route_is_in_the_matrix`.
+"""
+from __future__ import annotations
+
+import uuid
+
+import httpx
+import pytest
+
+ROLES = ("anon", "owner", "applicant", "clerk", "handler", "approver", "head", "lead", "other_clerk",
+         "supervisor", "auditor", "admin")
+
+CASE = "{case}"
+#        method  path                                     body key    anon own app clk hdl apv head lead oclk sup aud adm
+MATRIX: list[tuple[str, str, str | None, str]] = [
+    ("GET",  "/api/health",                               None,       "200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("POST", "/api/auth/token",                           "form",     "422 422 422 422 422 422 422 422 422 422 422 422"),
+    ("GET",  "/api/me",                                   None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  "/api/items",                                None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  "/api/items/{code}",                         None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
+    ("POST", "/api/items",                                "empty",    "401 403 403 403 403 403 403 403 403 403 403 422"),
+    ("POST", "/api/cases",                                "apply",    "401 422 403 422 403 403 403 403 403 403 403 403"),
+    ("GET",  "/api/cases",                                None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  f"/api/cases/{CASE}",                        None,       "401 200 404 200 200 200 200 200 404 200 200 200"),
+    ("POST", f"/api/cases/{CASE}/actions",                "refuse",   "401 403 404 422 403 403 403 403 404 403 403 403"),
+    ("GET",  "/api/tasks",                                None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  f"/api/cases/{CASE}/history",                None,       "401 200 404 200 200 200 200 200 404 200 200 200"),
+    ("GET",  f"/api/cases/{CASE}/timeline",               None,       "401 200 404 200 200 200 200 200 404 200 200 200"),
+    ("GET",  f"/api/cases/{CASE}/replay",                 None,       "401 403 404 403 403 403 403 403 404 403 200 200"),
+    ("GET",  f"/api/cases/{CASE}/verify",                 None,       "401 403 404 403 403 403 403 403 404 403 200 200"),
+    ("GET",  f"/api/cases/{CASE}/archive",                None,       "401 409 404 403 403 403 403 403 404 403 409 409"),
+    ("GET",  "/api/audit/reads",                          None,       "401 403 403 403 403 403 403 403 403 403 200 200"),
+    ("GET",  "/api/audit/chain-heads",                    None,       "401 403 403 403 403 403 403 403 403 403 200 200"),
+    ("GET",  "/api/audit/admin-log",                      None,       "401 403 403 403 403 403 403 403 403 403 200 200"),
+    ("GET",  "/api/calendar/{year}",                      None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
+    ("PUT",  "/api/calendar/{year}",                      "bad_year", "401 403 403 403 403 403 403 403 403 403 403 422"),
+    ("POST", "/api/codec/decode",                         "payloads", "401 403 403 403 403 403 403 403 403 403 200 200"),
+    ("POST", "/api/codec/encode",                         "payloads", "401 403 403 403 403 403 403 403 403 403 200 200"),
+    ("POST", "/api/admin/users/{owner}/unlock",           None,       "401 403 403 403 403 403 403 403 403 403 403 200"),
+    ("POST", f"/api/simulation/cases/{CASE}/advance",     "days",     "401 403 403 403 403 403 403 403 403 403 403 200"),
+]
+
+def _body(key: str | None, ctx: dict) -> dict:
+    if key is None:
+        return {}
+    return {
+        "form": {"data": {}},  # no username or password: a validation error for everyone
+        "empty": {"json": {}},
+        # as the owner, without the required form fields and materials: nothing is filed
+        "apply": {"json": {"item_code": "food-business-licence", "applicant": ctx["owner_applicant"], "form": {},
+                           "materials": [], "channel": "web"}},
+        "refuse": {"json": {"action": "refuse_acceptance"}},  # without its required comment
+        "bad_year": {"json": {"year": 1900, "holidays": [], "workdays": []}},
+        "payloads": {"json": {"payloads": []}},
+        "days": {"json": {"days": 0.5}},
+    }[key]
+
+
+@pytest.fixture(scope="module")
+async def ctx(stack):
+    owner = stack.applicant()
+    case = (await owner.apply("food-business-licence")).json()
+    assert case["status"] == "submitted" and case["department"] == "amr", case
+    users = {"owner": owner, "applicant": stack.applicant(), "other_clerk": stack.staff("hcd", "clerk")}
+    for role in ("clerk", "handler", "approver", "head", "lead"):
+        users[role] = stack.staff("amr", role)
+    for role in ("supervisor", "auditor", "admin"):
+        users[role] = stack.user(f"{role}-{uuid.uuid4().hex[:6]}", role)
+    tokens = {name: await u.token() for name, u in users.items()}
+    return {"case": case["id"], "owner": owner.username, "owner_applicant": case["applicant"], "tokens": tokens}
+
+
+def test_every_route_is_in_the_matrix(stack):
+    routes = {(m.upper(), path) for path, ops in stack.app.openapi()["paths"].items() for m in ops}
+    table = {(m, p.format(case="{case_id}", owner="{username}", code="{code}", year="{year}"))
+             for m, p, _, _ in MATRIX}
+    assert routes - table == set(), "routes without a row in the authorization matrix"
+    assert table - routes == set(), "rows for routes that no longer exist"
+
+
+async def test_authorization_matrix(stack, ctx):
+    transport = httpx.ASGITransport(app=stack.app, client=("10.250.0.1", 40000))
+    wrong = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://banjian.test", timeout=60) as http:
+        for method, path, body, expected in MATRIX:
+            url = path.format(case=ctx["case"], owner=ctx["owner"], code="food-business-licence", year=2026)
+            statuses = expected.split()
+            assert len(statuses) == len(ROLES), path
+            got = []
+            for role, want in zip(ROLES, statuses, strict=True):
+                headers = {} if role == "anon" else {"Authorization": f"Bearer {ctx['tokens'][role]}"}
+                r = await http.request(method, url, headers=headers, **_body(body, ctx))
+                got.append(str(r.status_code))
+                if str(r.status_code) != want:
+                    wrong.append(f"{method} {path} as {role}: {r.status_code}, expected {want}: {r.text[:160]}")
+            if got != statuses:
+                wrong.append(f"    row is: {' '.join(got)}")
+    assert not wrong, "\n".join(wrong)
