@@ -6,12 +6,11 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 from temporalio.client import Client
 
 from api import errors
-from api.routes import audit, auth, calendar, cases, health, items, simulation
+from api.routes import audit, auth, calendar, cases, files, health, items, pages, simulation
 from api.service import CaseService
 from banjian.audit import seal_forever
 from banjian.auth import Tokens
@@ -19,6 +18,7 @@ from banjian.catalog import Catalog
 from banjian.db import make_engine
 from banjian.migrate import upgrade
 from banjian.settings import Settings
+from banjian.storage import make_store
 
 
 def create_app(settings: Settings | None = None, client: Client | None = None, engine=None,
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
         app.state.tokens = Tokens(settings.secret_key(), settings.token_ttl_seconds)
         app.state.cases = CaseService(settings, client, sessions, catalog)
         app.state.actors = {}
+        app.state.files = make_store(settings)
         if not hasattr(app.state, "ready"):
             app.state.ready = ready
         # the daily chain heads over all cases' records, sealed and signed once each day is over
@@ -64,10 +65,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
                   description="互联网+政务服务 approval system: cases as durable Temporal workflows.")
     errors.install(app)
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
-    for r in (health, auth, items, cases, audit, calendar, simulation):
+    for r in (health, auth, items, cases, audit, calendar, simulation, files):
         app.include_router(r.router)
+    pages.install(app)
     return app

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
+from typing import Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -28,6 +29,12 @@ class Settings(BaseSettings):
     simulation: bool = False
     token_ttl_seconds: int = 8 * 3600
     update_timeout_seconds: float = 30.0
+    # uploaded files (docs/operations.md, "File storage"): `local` under data_dir/files; `s3` is
+    # configured here for production but not built in this release
+    files_backend: Literal["local", "s3"] = "local"
+    files_s3_endpoint: str | None = None
+    files_s3_bucket: str | None = None
+    files_s3_region: str | None = None
 
     @property
     def db_url(self) -> str:
