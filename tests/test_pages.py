@@ -126,7 +126,7 @@ async def test_apply_form_has_one_labelled_input_per_field_and_material(stack, b
     for f in item["form"]:
         assert re.search(rf'<label class="label" for="form-{f["name"]}">{re.escape(f["label"])}', page.text), f
     for i, m in enumerate(item["materials"]):
-        assert re.search(rf'<label class="label" for="material-{i}">{re.escape(m["name"])}(<span|</label>)', page.text)
+        assert f'<label class="label" for="material-{i}">{m["name"]}</label>' in page.text
         assert f'id="material-{i}" name="material_{i}" type="file"' in page.text
     assert page.text.count('type="submit">提交申请</button>') == 1
 
