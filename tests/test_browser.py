@@ -59,7 +59,7 @@ async def chromium() -> AsyncIterator[Browser]:
         pytest.fail(f"Chromium is not installed at {CHROMIUM}: run "
                     "`apt-get install -y chromium fonts-noto-cjk` (make test does this when it is missing)")
     async with async_playwright() as p:
-        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu"])
+        browser = await p.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox", "--disable-gpu", "--lang=zh-CN"])
         yield browser
         await browser.close()
 

@@ -20,6 +20,7 @@ from banjian.errors import DomainError
 from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
+CLOSED_STATUSES = ("concluded", "refused", "withdrawn", "terminated")
 SCOPES = {"mine": "我的待办", "department": "本部门", "claimed_by_others": "同事已签收"}
 
 
@@ -74,12 +75,20 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
                  if g.get("error")]
     err_list += [{"text": t, "href": None} for t in summary or []]
     done = request.query_params.get("done")
+
+    def left() -> int | None:
+        with cases.sessions() as session:
+            cal = cases.calendar(session)
+        return days_left(cal, case["deadlines"].get("promised_due"), datetime.now(CHINA).date())
+
+    promised_left = None if case["status"] in CLOSED_STATUSES or case.get("decided_at") else \
+        await run_in_threadpool(left)
     return render(request, "case.html", {
         "title": f"办件 {case['id']}", "case": case, "item": item, "allowed": allowed, "open_action": open_action,
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         "with_fields": ACTION_FIELDS, "request_id": uuid.uuid4().hex,
         "done": done if done in case["allowed_actions"] or done else None,
-        "submitted": request.query_params.get("submitted") == "1",
+        "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left,
         "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (
             actor.has(Role.APPLICANT) and case["status"] in ("concluded", "refused", "withdrawn", "terminated")),
     }, status=status, user=actor)
