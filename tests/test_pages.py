@@ -245,3 +245,16 @@ async def test_admin_users_page_adds_a_user(stack, people, browser):
                                                          "roles": "handler", "department": "amr"})
     assert r.status_code == 303
     assert name in (await browser.get("/admin/users")).text
+
+
+async def test_audit_page_is_for_auditors_and_admins_only(stack, people, browser):
+    owner = stack.applicant()
+    case = (await owner.apply(ITEM)).json()
+    await browser.login(owner.username)
+    assert (await browser.get(f"/audit/cases/{case['id']}")).status_code == 403
+    auditor = stack.user(f"pages-auditor-{uuid.uuid4().hex[:4]}", "auditor")
+    await browser.login(auditor.username)
+    page = await browser.get(f"/audit/cases/{case['id']}")
+    assert page.status_code == 200 and "重放通过" in page.text and "防篡改校验通过" in page.text
+    assert "办件尚未办结，暂无归档包" in page.text
+    assert (await browser.get("/audit/cases/20260101000000")).status_code == 404
