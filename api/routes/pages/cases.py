@@ -12,7 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.routes.pages.actions import ACTION_FIELDS, add_user_choices, build_action, field_params
-from api.routes.pages.common import check_csrf, page_user, render
+from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
 from api.uploads import read_form
 from banjian.contracts import Actor
 from banjian.enums import Role
@@ -87,7 +87,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "title": f"办件 {case['id']}", "case": case, "item": item, "allowed": allowed, "open_action": open_action,
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         "with_fields": ACTION_FIELDS, "request_id": uuid.uuid4().hex,
-        "done": done if done in case["allowed_actions"] or done else None,
+        "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left,
         "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (
             actor.has(Role.APPLICANT) and case["status"] in ("concluded", "refused", "withdrawn", "terminated")),
