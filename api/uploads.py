@@ -22,6 +22,7 @@ from banjian.storage import FileStore, FileWriter
 
 MAX_FIELDS_BYTES = 256 * 1024  # all text fields of one form together
 MAX_PARTS = 64
+MAX_FORM_BYTES = 12 * MAX_FILE_BYTES  # a page form with many materials; beyond this the request is refused
 
 
 @dataclass
@@ -131,8 +132,12 @@ async def read_form(request: Request, store: FileStore, abort_oversize: bool) ->
         "on_part_begin": on_part_begin, "on_header_field": on_header_field, "on_header_value": on_header_value,
         "on_header_end": on_header_end, "on_headers_finished": on_headers_finished,
         "on_part_data": on_part_data, "on_part_end": on_part_end})
+    received = 0
     try:
         async for chunk in request.stream():
+            received += len(chunk)
+            if received > MAX_FORM_BYTES:
+                raise too_large()
             parser.write(chunk)
             if errors:
                 raise errors[0]
