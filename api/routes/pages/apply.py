@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 from api.routes.pages.common import check_csrf, page_user, render
 from api.uploads import FilePart, Form, read_form, store_file
 from banjian.contracts import Actor
+from banjian.db import User
 from banjian.enums import Role
 from banjian.errors import DomainError, Forbidden, NotFound
 from banjian.files import StoredFile
@@ -157,6 +158,7 @@ async def apply(request: Request, code: str):
         applicant = {"kind": kind or "citizen", "id_number": actor.id_number or "",
                      "name": actor.display_name or actor.username}
     others: list[str] = []
+    status = 422
     if not field_errors and not material_errors:
         body = {"item_code": item.code, "applicant": applicant, "form": typed, "channel": "web",
                 "materials": [{"name": n, "file_id": f.file_id} for n, f in kept.items()],
@@ -172,13 +174,12 @@ async def apply(request: Request, code: str):
                 material_errors[e.message.split("：", 1)[1]] = e.message
             else:
                 others.append(e.message)
+                status = e.status
     return _form_page(request, actor, item, raw, field_errors, material_errors, kept, others, key, applicant,
-                      status=422)
+                      status=status)
 
 
 def _kind_of(request: Request, actor: Actor) -> str | None:
-    from banjian.db import User
-
     with request.app.state.sessions() as session:
         user = session.get(User, actor.username)
         return user.id_kind if user else None
