@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import zipfile
 
+import pytest
 from sqlmodel import select
 
 from banjian.crypto import sm3_hex
@@ -160,3 +161,16 @@ async def test_a_supplement_adds_a_version_and_keeps_the_first(stack, people):
     assert (await clerk.get(f"/api/files/{first}")).content == PDF
     again = await clerk.case(case["id"])
     assert [m["version"] for m in again["materials"] if m["name"] == "营业执照"] == [1, 2]
+
+
+@pytest.mark.postgres
+async def test_a_department_reads_a_file_its_case_uses_on_postgres(pg_stack):
+    owner, clerk = pg_stack.applicant(), pg_stack.staff("amr", "clerk")
+    fire = pg_stack.staff("fire", "clerk")
+    file_id = (await upload(owner, "营业执照.pdf", PDF)).json()["file_id"]
+    assert (await clerk.get(f"/api/files/{file_id}")).status_code == 404
+    body = await application(owner, ITEM)
+    body["materials"] = [{**m, "file_id": file_id} if m["name"] == "营业执照" else m for m in body["materials"]]
+    assert (await owner.post("/api/cases", json=body)).status_code == 201
+    assert (await clerk.get(f"/api/files/{file_id}")).content == PDF
+    assert (await fire.get(f"/api/files/{file_id}")).status_code == 404
