@@ -173,10 +173,12 @@ async def test_errors_show_beside_fields_with_values_kept_and_an_oversize_file_e
 
 async def test_workbench_and_case_actions_through_pages(stack, people, browser, browser2):
     applicant, clerk = stack.applicant(), people.clerk
+    marriage = (await applicant.apply("marriage-registration-appointment")).json()  # an inbox no other test fills
+    await browser.login(stack.staff("civil", "clerk").username)
+    work = await browser.get("/work")
+    assert f'href="/cases/{marriage["id"]}"' in work.text and "我的待办" in work.text and "同事已签收" in work.text
     case = (await applicant.apply(ITEM)).json()
     await browser.login(clerk.username)
-    work = await browser.get("/work")
-    assert f'href="/cases/{case["id"]}"' in work.text and "我的待办" in work.text and "同事已签收" in work.text
     page = await browser.get(f"/cases/{case['id']}")
     for name in ("受理", "补正告知", "不予受理"):
         assert f">{name}</button>" in page.text

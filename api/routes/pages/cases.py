@@ -20,6 +20,7 @@ from banjian.errors import DomainError
 from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
+WORK_PAGE = 100
 CLOSED_STATUSES = ("concluded", "refused", "withdrawn", "terminated")
 SCOPES = {"mine": "我的待办", "department": "本部门", "claimed_by_others": "同事已签收"}
 
@@ -33,13 +34,14 @@ def days_left(cal, due: str | None, today: date) -> int | None:
 
 
 @router.get("/work", response_class=HTMLResponse)
-async def work(request: Request, scope: str = "mine") -> HTMLResponse:
+async def work(request: Request, scope: str = "mine", page: int = 1) -> HTMLResponse:
     actor = await page_user(request)
     scope = scope if scope in SCOPES else "mine"
+    page = max(1, min(page, 1000))
     cases = request.app.state.cases
 
     def load() -> tuple[dict, list[dict]]:
-        found = cases.tasks(actor, scope, 200, 0)
+        found = cases.tasks(actor, scope, WORK_PAGE, (page - 1) * WORK_PAGE)
         with cases.sessions() as session:
             cal = cases.calendar(session)
         today = datetime.now(CHINA).date()
@@ -48,7 +50,8 @@ async def work(request: Request, scope: str = "mine") -> HTMLResponse:
 
     found, rows = await run_in_threadpool(load)
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
-                                         "total": found["total"]}, user=actor)
+                                         "total": found["total"], "page": page,
+                                         "more": found["total"] > page * WORK_PAGE}, user=actor)
 
 
 def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
