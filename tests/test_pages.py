@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 
+import httpx
 import pytest
 
 from banjian.auth import Tokens
@@ -260,3 +261,18 @@ async def test_audit_page_is_for_auditors_and_admins_only(stack, people, browser
     assert page.status_code == 200 and "重放通过" in page.text and "防篡改校验通过" in page.text
     assert "办件尚未办结，暂无归档包" in page.text
     assert (await browser.get("/audit/cases/20260101000000")).status_code == 404
+
+
+async def test_an_unexpected_error_is_a_chinese_500_page_without_a_traceback(stack, monkeypatch):
+    def broken() -> list:
+        raise RuntimeError("secret internal detail")
+
+    monkeypatch.setattr(stack.app.state.catalog, "all_current", broken)
+    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=stack.app, raise_app_exceptions=False),
+                             base_url="http://banjian.test")
+    async with http:
+        r = await http.get("/guide")
+        assert r.status_code == 500 and "系统出错了" in r.text and "错误代码 500" in r.text
+        assert "secret internal detail" not in r.text and "Traceback" not in r.text
+        api = await http.get("/api/items", headers=await stack.applicant().headers())
+        assert api.status_code == 500 and api.json()["detail"]["code"] == "internal_error"
