@@ -276,3 +276,14 @@ async def test_an_unexpected_error_is_a_chinese_500_page_without_a_traceback(sta
         assert "secret internal detail" not in r.text and "Traceback" not in r.text
         api = await http.get("/api/items", headers=await stack.applicant().headers())
         assert api.status_code == 500 and api.json()["detail"]["code"] == "internal_error"
+
+
+async def test_a_material_an_e_licence_may_replace_is_asked_for_by_the_service(stack, browser):
+    u = stack.applicant()
+    await browser.login(u.username)
+    page = await browser.get(f"/apply/{ITEM}")
+    files = material_files(page.text)
+    files.pop("material_1")  # 营业执照 (licence_type 营业执照): this applicant holds no e-licence
+    r = await browser.submit(f"/apply/{ITEM}", page.text, apply_data(page.text), files)
+    assert r.status_code == 422 and "缺少必需材料：营业执照" in r.text
+    assert 'id="material-1-error"' in r.text  # beside the material's input

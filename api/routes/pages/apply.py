@@ -131,7 +131,9 @@ def _store_materials(request: Request, actor: Actor, item: ItemDefinition, form:
             row = session.get(StoredFile, earlier) if earlier else None
             if row is not None and row.uploaded_by == actor.username:
                 kept[m.name] = row
-            elif m.required:
+            elif m.required and not m.licence_type:
+                # a material an e-licence may stand in for is left to the service, which attaches
+                # the applicant's licence or names the material as missing
                 errors[m.name] = f"请上传{m.name}"
     for p in parts.values():
         p.discard()
