@@ -7,7 +7,7 @@ DATA ?= data
 PORT ?= 8000
 TEMPORAL_PORT ?= 7233
 
-.PHONY: up test lint bench clean conformance graphviz
+.PHONY: up test lint bench clean conformance graphviz browser
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -22,11 +22,16 @@ graphviz:
 up: $(STAMP) graphviz
 	$(BIN)/banjian up --demo --data-dir $(DATA) --port $(PORT) --temporal-port $(TEMPORAL_PORT)
 
-test: $(STAMP) graphviz
+test: $(STAMP) graphviz browser
 	bash scripts/ensure-postgres.sh
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ruff check .
 	$(BIN)/mypy
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q
+
+# the browser tests drive Debian's Chromium (Playwright's own download cannot work offline)
+browser:
+	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium fonts-noto-cjk)
+	@command -v chromium >/dev/null || { echo "chromium is missing and could not be installed: the browser tests need /usr/bin/chromium (apt-get install -y chromium fonts-noto-cjk)" >&2; exit 1; }
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -6,14 +6,27 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from sqlmodel import Session
 from temporalio.client import Client
 
 from api import errors
 from api.middleware import PathCORS, SecurityHeaders
 from api.observability import Observe
-from api.routes import admin, audit, auth, authoring, calendar, cases, codec, health, items, metrics, simulation
+from api.routes import (
+    admin,
+    audit,
+    auth,
+    authoring,
+    calendar,
+    cases,
+    codec,
+    files,
+    health,
+    items,
+    metrics,
+    pages,
+    simulation,
+)
 from api.service import CaseService
 from banjian.audit import seal_forever
 from banjian.auth import Tokens
@@ -23,6 +36,7 @@ from banjian.logins import LoginGuard
 from banjian.migrate import upgrade
 from banjian.production import refusal
 from banjian.settings import Settings
+from banjian.storage import make_store
 from banjian.tracing import instrument_app
 from banjian.tracing import tracer_provider as tracer_provider_for
 
@@ -63,6 +77,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
                                       settings.lockout_after, settings.lockout_seconds)
         app.state.cases = CaseService(settings, client, sessions, catalog)
         app.state.actors = {}
+        app.state.files = make_store(settings)
         if not hasattr(app.state, "ready"):
             app.state.ready = ready
         # the daily chain heads over all cases' records, sealed and signed once each day is over
@@ -80,10 +95,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     app.add_middleware(SecurityHeaders, hsts=settings.hsts)  # outermost: on every response
     instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
-
-    for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics):
+    for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files):
         app.include_router(r.router)
+    pages.install(app)
     return app

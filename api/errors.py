@@ -1,13 +1,19 @@
 """One place that maps domain errors to HTTP: `{"detail": {code, message, message_en, field}}`."""
 from __future__ import annotations
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import HTTPException
-from fastapi.responses import JSONResponse
+import logging
 
+from fastapi import FastAPI, Request
+from fastapi.exception_handlers import request_validation_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException  # FastAPI's is a subclass: one handler for both
+
+from api.routes.pages.common import LoginRequired, PageError, error_page, is_page, login_redirect
 from api.service import Outcome
 from banjian.errors import DomainError
 
+log = logging.getLogger("banjian.api")
 HTTP_TEXT = {
     401: ("not_authenticated", "请先登录", "not logged in"),
     403: ("forbidden", "无权执行此操作", "not allowed"),
@@ -17,8 +23,20 @@ HTTP_TEXT = {
 
 
 def install(app: FastAPI) -> None:
+    @app.exception_handler(LoginRequired)
+    async def login_required(_: Request, exc: LoginRequired) -> Response:
+        return login_redirect(exc.next_url)
+
+    @app.exception_handler(PageError)
+    async def page_error(request: Request, exc: PageError) -> Response:
+        return error_page(request, exc.status, exc.message)
+
     @app.exception_handler(DomainError)
-    async def domain_error(_: Request, exc: DomainError) -> JSONResponse:
+    async def domain_error(request: Request, exc: DomainError) -> Response:
+        if is_page(request):
+            if exc.status == 401:
+                return login_redirect(request.url.path)
+            return error_page(request, exc.status, exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
@@ -26,16 +44,35 @@ def install(app: FastAPI) -> None:
         return JSONResponse({"detail": exc.detail()}, status_code=exc.status, headers=headers)
 
     @app.exception_handler(Outcome)
-    async def outcome_unknown(_: Request, exc: Outcome) -> JSONResponse:
+    async def outcome_unknown(request: Request, exc: Outcome) -> Response:
+        if is_page(request):
+            return error_page(request, 504, "处理超时，结果未知。请稍后刷新页面查看办件状态，不要重复提交。")
         return JSONResponse({"detail": {"code": "outcome_unknown", "message": "处理超时，结果未知，请用相同请求编号重试",
                                         "message_en": "timed out: the outcome is unknown; retry with the same request id",
                                         "field": None}}, status_code=504)
 
     @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        if is_page(request):
+            return error_page(request, exc.status_code, HTTP_TEXT.get(exc.status_code, ("", "请求错误", ""))[1])
         if isinstance(exc.detail, dict):
             body = exc.detail
         else:
             code, zh, en = HTTP_TEXT.get(exc.status_code, ("error", "请求错误", str(exc.detail)))
             body = {"code": code, "message": zh, "message_en": str(exc.detail) if exc.detail else en, "field": None}
         return JSONResponse({"detail": body}, status_code=exc.status_code, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        if is_page(request):
+            return error_page(request, 422, "请求参数有误，请返回上一页重新操作。")
+        return await request_validation_exception_handler(request, exc)
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        """A bug: logged with its traceback on the server, never shown to the caller."""
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        if is_page(request):
+            return error_page(request, 500, "系统暂时无法处理您的请求，请稍后再试。如问题持续，请联系咨询电话。")
+        return JSONResponse({"detail": {"code": "internal_error", "message": "系统内部错误",
+                                        "message_en": "internal error", "field": None}}, status_code=500)

@@ -35,6 +35,7 @@ from banjian.contracts import ActionInput, Actor, Applicant, CaseInput, CaseStat
 from banjian.db import Case, CaseEvent, IdempotencyKey, Task, User
 from banjian.enums import Action, Channel, IdKind, Role
 from banjian.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, from_application_error
+from banjian.files import check_own_files
 from banjian.ids import IdError, validate_id
 from banjian.items.schema import ItemDefinition
 from banjian.settings import Settings
@@ -348,6 +349,8 @@ class CaseService:
             raise Invalid(e.code, e.message, e.message_en, field="item_code") from None
         applicant, channel = self.check_application(actor, item, body)
         materials = self.check_form(item, body.get("form") or {}, body.get("materials") or [])
+        with self.sessions() as session:
+            check_own_files(session, actor, materials)
         key = body.get("idempotency_key")
         case_id = new_case_id(datetime.now(CHINA).date())
         created = True
@@ -387,6 +390,8 @@ class CaseService:
             state = CaseState.model_validate(row.snapshot)
             rules.check(self.catalog.effective(state.item_code, state.item_version, state.department,
                                                state.parent_id is not None), state, act)
+            if action == Action.SUBMIT_SUPPLEMENT and isinstance(data.get("materials"), list):
+                check_own_files(session, actor, data["materials"], field="data.materials")
             if action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO, Action.ADD_SIGNER) \
                     and isinstance(data.get("username"), str):
                 self._check_assignee(session, row, data["username"])

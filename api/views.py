@@ -74,7 +74,7 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "claimed_by": state.claimed_by,
         "allowed_actions": rules.allowed_actions(item, state, actor) if actor else [],
         "missing_materials": state.missing_materials,
-        "materials": [m.model_dump(mode="json") for m in state.materials],
+        "materials": [material_json(m, state) for m in state.materials],
         "form": state.form,
         "special_procedure": state.special_procedure.model_dump(mode="json") if state.special_procedure else None,
         "extension": state.extension.model_dump(mode="json") if state.extension else None,
@@ -85,6 +85,13 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "rating": state.rating or None,
         "history": history if history is not None else [history_json(h.model_dump()) for h in state.history],
     }
+
+
+def material_json(m, state: CaseState) -> dict[str, Any]:
+    """One version of a material; cases filed before versions were kept show the receipt as its time."""
+    return {**m.model_dump(mode="json", exclude={"added_at", "added_by"}),
+            "added_by": m.added_by or state.applicant.username or "applicant",
+            "added_at": iso_at(m.added_at or state.submitted_at)}
 
 
 def _step_json(item: ItemDefinition, step) -> dict[str, Any] | None:

@@ -56,6 +56,10 @@ class MaterialRef(Model):
     name: str
     file_id: str | None = None
     licence_id: str | None = None
+    # a supplement adds a version and replaces none: the case lists every version
+    version: int = 1
+    added_by: str | None = None
+    added_at: datetime | None = None
 
 
 class CaseInput(Model):

@@ -98,6 +98,19 @@ def sm3_hex(data: bytes) -> str:
     return sm3_digest(data).hex()
 
 
+class Sm3Stream:
+    """SM3 over data that arrives in pieces (an upload): `update` each piece, then `hexdigest`."""
+
+    def __init__(self) -> None:
+        self._h = hashes.Hash(hashes.SM3()) if _HAS_SM3 else gmalg.SM3()
+
+    def update(self, data: bytes) -> None:
+        self._h.update(data)
+
+    def hexdigest(self) -> str:
+        return (self._h.finalize() if _HAS_SM3 else self._h.value()).hex()
+
+
 # --- SM4 ---------------------------------------------------------------------------------------
 def _check_sm4_key(key: bytes) -> None:
     if not isinstance(key, bytes | bytearray) or len(key) != 16:

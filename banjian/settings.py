@@ -59,6 +59,12 @@ class Settings(BaseSettings):
     service_name: str = "banjian"
     sdk_metrics: bool = True  # the Temporal SDK's metrics, bridged into /metrics
     metrics_token: str | None = None  # when set, GET /metrics needs `Authorization: Bearer <token>`
+    # uploaded files (docs/operations.md, "File storage"): `local` under data_dir/files; `s3` is
+    # configured here for production but not built in this release
+    files_backend: Literal["local", "s3"] = "local"
+    files_s3_endpoint: str | None = None
+    files_s3_bucket: str | None = None
+    files_s3_region: str | None = None
 
     @property
     def db_url(self) -> str:

@@ -112,7 +112,10 @@ async def test_unknown_material_is_422(stack):
 async def test_optional_material_may_be_given(stack):
     u = stack.applicant()
     body = await application(u, ITEM)
-    body["materials"].append({"name": "授权委托书及受托人身份证明", "file_id": "f-1"})
+    up = await u.stack.http.post("/api/files", headers=await u.headers(),
+                                 files={"file": ("委托书.pdf", b"%PDF-1.4\n%test\n", "application/pdf")})
+    assert up.status_code == 201, up.text
+    body["materials"].append({"name": "授权委托书及受托人身份证明", "file_id": up.json()["file_id"]})
     r = await u.post("/api/cases", json=body)
     assert r.status_code == 201, r.text
     assert "授权委托书及受托人身份证明" in [m["name"] for m in r.json()["materials"]]

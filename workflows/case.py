@@ -67,7 +67,9 @@ class CaseWorkflow(JointApproval, TaskOperations):
         self.state = CaseState(
             id=inp.case_id, item_code=inp.item.code, item_version=inp.item.version, item_name=inp.item.name,
             kind=kind.value, department=inp.department, status=Status.SUBMITTED, applicant=inp.applicant,
-            channel=inp.channel, form=inp.form, materials=inp.materials, submitted_at=now, received_at=now,
+            channel=inp.channel, form=inp.form, submitted_at=now, received_at=now,
+            materials=[m if m.added_at else m.model_copy(update={"added_by": inp.submitted_by.username,
+                                                                  "added_at": now}) for m in inp.materials],
             parent_id=inp.parent_id, lead_department=inp.lead_department, clock_at=now)
         self.lock = asyncio.Lock()
         self.opened = False
@@ -249,8 +251,9 @@ class CaseWorkflow(JointApproval, TaskOperations):
             case Action.SUBMIT_SUPPLEMENT:
                 given = [MaterialRef(name=m) if isinstance(m, str) else MaterialRef.model_validate(m)
                          for m in data["materials"]]
-                names = {m.name for m in given}
-                s.materials = [m for m in s.materials if m.name not in names] + given
+                s.materials = s.materials + [m.model_copy(update={
+                    "version": 1 + max((o.version for o in s.materials if o.name == m.name), default=0),
+                    "added_by": a.actor.username, "added_at": now}) for m in given]
                 s.missing_materials = []
                 if s.returned_to_applicant:  # returned during review: review starts again, clock runs on
                     extra = await self._resume_clock()

@@ -1,0 +1,21 @@
+"""The web pages (Chinese, server-rendered, working without JavaScript): one router per audience.
+
+`install(app)` mounts the static files and the routers, and turns errors on page routes into
+Chinese error pages (the JSON API keeps its error bodies)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from api.routes.pages import admin, apply, cases, oversight, public
+
+STATIC = Path(__file__).resolve().parents[2] / "static"
+routers = [public.router, apply.router, cases.router, oversight.router, admin.router]
+
+
+def install(app: FastAPI) -> None:
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for r in routers:
+        app.include_router(r)

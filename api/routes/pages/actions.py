@@ -1,0 +1,156 @@
+"""The fields each action opens on the case page, and turning a posted form into the action's
+comment and data (the same shapes as `POST /api/cases/{id}/actions`). Actions not listed here act
+at once from their button."""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from fastapi import Request
+from sqlmodel import select
+
+from api.uploads import Form, store_file
+from banjian.contracts import Actor
+from banjian.db import User
+from banjian.errors import DomainError
+from banjian.items.schema import ItemDefinition
+
+COMMENT = {"name": "comment", "kind": "textarea", "label": "意见或理由", "required": True}
+OPTIONAL_COMMENT = {**COMMENT, "required": False, "label": "说明（可选）"}
+USER = {"name": "username", "kind": "select", "label": "本部门人员", "required": True}
+
+ACTION_FIELDS: dict[str, list[dict[str, Any]]] = {
+    "request_supplement": [{"name": "missing", "kind": "checkboxes", "label": "需补正的材料（一次性告知全部）",
+                            "required": True}, OPTIONAL_COMMENT],
+    "refuse_acceptance": [{**COMMENT, "label": "不予受理的理由", "hint": "将告知申请人，并说明其依法享有申请行政复议或提起行政诉讼的权利"}],
+    "submit_supplement": [{"name": "materials", "kind": "files", "label": "补正材料", "required": True}],
+    "return": [{**COMMENT, "label": "退回理由"}],
+    "deny": [{**COMMENT, "label": "不予许可的理由"}],
+    "request_extension": [{**COMMENT, "label": "延期理由"}],
+    "suspend": [{**COMMENT, "label": "中止理由"}],
+    "start_special_procedure": [{"name": "kind", "kind": "select", "label": "特别程序", "required": True},
+                                {"name": "expected_days", "kind": "input", "label": "预计时长（天）", "required": False,
+                                 "hint": "不填则按事项规定的预计时长"}, OPTIONAL_COMMENT],
+    "deliver": [{"name": "method", "kind": "radios", "label": "送达方式", "required": True,
+                 "choices": [{"value": "electronic", "text": "电子送达"}, {"value": "courier", "text": "邮寄"},
+                             {"value": "window", "text": "窗口领取"}]},
+                {"name": "tracking_no", "kind": "input", "label": "快递单号", "required": False, "hint": "邮寄时必填"}],
+    "withdraw": [{**OPTIONAL_COMMENT, "label": "撤回原因（可选）"}],
+    "urge": [{"name": "reply_by", "kind": "date", "label": "要求答复日期", "required": True}, {**COMMENT, "label": "督办意见"}],
+    "reply_urge": [{**COMMENT, "label": "答复"}],
+    "rate": [{"name": "level", "kind": "radios", "label": "评价等级", "required": True,
+              "choices": [{"value": str(n), "text": t} for n, t in
+                          ((5, "非常满意"), (4, "满意"), (3, "基本满意"), (2, "不满意"), (1, "非常不满意"))]},
+             {**OPTIONAL_COMMENT, "label": "评价意见（可选）"}],
+    "assign": [USER], "delegate": [USER], "copy_to": [USER],
+    "transfer": [USER, {**COMMENT, "label": "转办理由"}],
+    "add_signer": [USER, {"name": "mode", "kind": "radios", "label": "会签方式", "required": True,
+                          "choices": [{"value": "all", "text": "全部同意"}, {"value": "any", "text": "任一同意"}]},
+                   {"name": "position", "kind": "radios", "label": "加签位置", "required": True,
+                    "choices": [{"value": "before", "text": "前加签"}, {"value": "after", "text": "后加签"}]}],
+    "return_to": [{"name": "step_id", "kind": "select", "label": "退回至", "required": True}, {**COMMENT, "label": "退回理由"}],
+}
+
+
+def _colleagues(request: Request, department: str) -> list[dict[str, str]]:
+    with request.app.state.sessions() as session:
+        users = session.exec(select(User).where(User.department == department, User.active == True)  # noqa: E712
+                             .order_by(User.username)).all()
+        return [{"value": u.username, "text": f"{u.display_name or u.username}（{u.username}）"} for u in users]
+
+
+def field_params(action: str, item: ItemDefinition, case: dict[str, Any], values: dict[str, Any],
+                 errors: dict[str, str], request: Request | None = None) -> list[dict[str, Any]]:
+    """The macro parameters of each field `action` opens."""
+    out = []
+    for spec in ACTION_FIELDS[action]:
+        p = {**spec, "id": f"{action}-{spec['name']}", "value": values.get(spec["name"]),
+             "error": errors.get(spec["name"])}
+        if spec["name"] == "missing":
+            p["choices"] = [m.name for m in item.materials]
+            v = values.get("missing")
+            p["value"] = v if isinstance(v, list) else [v] if v else []
+        elif spec["name"] == "materials":
+            p["files"] = [{"id": f"supplement-{i}", "name": f"supplement_{i}", "label": n,
+                           "error": errors.get(f"supplement_{i}"), "required": True,
+                           "hint": "PDF、JPG、PNG 或 OFD，不超过 20 MiB"}
+                          for i, n in enumerate(case.get("missing_materials") or [])]
+        elif spec["name"] == "kind":
+            p["choices"] = [{"value": s.kind, "text": f"{s.name}（预计 {s.expected_days} 天）"}
+                            for s in item.special_procedures]
+        elif spec["name"] == "step_id":
+            p["choices"] = [{"value": "applicant", "text": "申请人"}] + [
+                {"value": s.id, "text": s.name} for s in item.steps]
+        elif spec["name"] == "reply_by":
+            p["kind"], p["type"] = "input", "date"
+        out.append(p)
+    return out
+
+
+def add_user_choices(request: Request, fields: list[dict[str, Any]], department: str) -> None:
+    for f in fields:
+        if f["name"] == "username":
+            f["choices"] = _colleagues(request, department)
+
+
+def build_action(request: Request, actor: Actor, action: str, item: ItemDefinition, case: dict[str, Any],
+                 form: Form) -> tuple[str | None, dict[str, Any], dict[str, str]]:
+    """(comment, data, errors beside fields) for a posted action form."""
+    errors: dict[str, str] = {}
+    data: dict[str, Any] = {}
+    comment = form.first("comment").strip()[:4000] or None
+    specs = {s["name"]: s for s in ACTION_FIELDS.get(action, [])}
+    if "comment" in specs and specs["comment"]["required"] and not comment:
+        errors["comment"] = f"请填写{specs['comment']['label']}"
+    for name, spec in specs.items():
+        if name == "comment":
+            continue
+        if name == "missing":
+            chosen = [m for m in form.fields.get("missing", []) if item.material(m) is not None]
+            if not chosen:
+                errors[name] = "请选择需要补正的材料"
+            data[name] = chosen
+        elif name == "materials":
+            data[name] = _supplement_files(request, actor, case, form, errors)
+        else:
+            value = form.first(name).strip()[:200]
+            if not value:
+                if spec["required"]:
+                    errors[name] = f"请填写{spec['label']}" if spec["kind"] in ("input", "date") else f"请选择{spec['label']}"
+                continue
+            if name in ("expected_days", "level"):
+                if not value.isdigit() or int(value) > 3650:
+                    errors[name] = f"{spec['label']}应为整数"
+                    continue
+                data[name] = int(value)
+            elif name == "reply_by":
+                try:
+                    data[name] = date.fromisoformat(value).isoformat()
+                except ValueError:
+                    errors[name] = "请填写日期，如 2026-12-31"
+            else:
+                data[name] = value
+    for p in form.files:
+        p.discard()
+    return comment, data, errors
+
+
+def _supplement_files(request: Request, actor: Actor, case: dict[str, Any], form: Form,
+                      errors: dict[str, str]) -> list[dict[str, str]]:
+    parts = {p.field: p for p in form.files}
+    out = []
+    with request.app.state.sessions() as session:
+        for i, name in enumerate(case.get("missing_materials") or []):
+            part = parts.get(f"supplement_{i}")
+            if part is None:
+                errors[f"supplement_{i}"] = f"请上传{name}"
+                continue
+            try:
+                row = store_file(session, request.app.state.files, part, actor.username)
+                out.append({"name": name, "file_id": row.file_id})
+            except DomainError as e:
+                errors[f"supplement_{i}"] = (f"{name}文件过大：不能超过 20 MiB" if e.status == 413 else
+                                             f"{name}：{e.message}")
+    if any(k.startswith("supplement_") for k in errors):
+        errors.setdefault("materials", "请上传全部补正材料")
+    return out

@@ -1,0 +1,193 @@
+"""Admin pages: users, the working-day calendar of a year, and item definitions (upload, with
+every problem shown in place). Each uses the same domain functions as the API and the CLI."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import yaml
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from sqlmodel import select
+from starlette.concurrency import run_in_threadpool
+
+from activities.calendar import load_calendar
+from api.routes.pages.common import check_csrf, page_user, render
+from api.routes.pages.public import _departments
+from api.uploads import read_form
+from banjian.auth import add_user
+from banjian.calendar import CalendarError
+from banjian.calendar_admin import recompute_open_cases, store_year
+from banjian.catalog import DefinitionProblems
+from banjian.contracts import Actor
+from banjian.db import User
+from banjian.enums import Role
+from banjian.errors import DomainError, Forbidden
+from banjian.timefmt import CHINA
+
+router = APIRouter(prefix="/admin", include_in_schema=False)
+ROLES = [r.value for r in Role if r != Role.SYSTEM]
+MAX_DEFINITION_BYTES = 512 * 1024
+
+
+async def admin_user(request: Request) -> Actor:
+    actor = await page_user(request)
+    if not actor.has(Role.ADMIN):
+        raise Forbidden("forbidden_role", "只有管理员可以访问此页面", "admins only")
+    return actor
+
+
+# ---- users ------------------------------------------------------------------------------------------
+def _users_page(request: Request, actor: Actor, values: dict, errors: dict[str, str], status: int = 200,
+                done: str | None = None) -> HTMLResponse:
+    with request.app.state.sessions() as session:
+        users = session.exec(select(User).order_by(User.department, User.username)).all()
+    depts = _departments(request)
+    return render(request, "admin_users.html", {
+        "title": "用户管理", "users": users, "depts": depts, "roles": ROLES, "values": values, "done": done,
+        "dept_choices": [{"value": c, "text": n} for c, n in depts.items()],
+        "errors": [{"text": t, "href": f"#user-{k}"} for k, t in errors.items()], "err": errors}, status=status,
+        user=actor)
+
+
+@router.get("/users", response_class=HTMLResponse)
+async def users(request: Request) -> HTMLResponse:
+    actor = await admin_user(request)
+    return await run_in_threadpool(_users_page, request, actor, {}, {}, 200, request.query_params.get("done"))
+
+
+@router.post("/users", response_class=HTMLResponse)
+async def add(request: Request):
+    actor = await admin_user(request)
+    form = await read_form(request, request.app.state.files, abort_oversize=True)
+    form.discard()
+    check_csrf(request, form.first("csrf_token"))
+    values = {k: form.first(k).strip()[:200] for k in ("username", "name", "department", "id_number")}
+    values["roles"] = [r for r in form.fields.get("roles", []) if r in ROLES]
+    password = form.first("password")[:256]
+    errors: dict[str, str] = {}
+    if len(password) < 10 or not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
+        errors["password"] = "密码至少 10 位，且须同时包含字母和数字"
+    if not values["roles"]:
+        errors["roles"] = "请至少选择一个角色"
+    if not errors:
+        try:
+            await run_in_threadpool(add_user, request.app.state.sessions, values["username"], password,
+                                    values["roles"], values["department"] or None, values["id_number"] or None,
+                                    values["name"] or None)
+            return RedirectResponse(f"/admin/users?done={values['username']}", status_code=303)
+        except DomainError as e:
+            errors[e.field or "username"] = e.message
+    return await run_in_threadpool(_users_page, request, actor, values, errors, 422)
+
+
+# ---- calendar ---------------------------------------------------------------------------------------
+@router.get("/calendar")
+async def calendar_now(request: Request) -> RedirectResponse:
+    await admin_user(request)
+    return RedirectResponse(f"/admin/calendar/{datetime.now(CHINA).year}", status_code=303)
+
+
+def _calendar_page(request: Request, actor: Actor, year: int, errors: dict[str, str], values: dict | None = None,
+                   status: int = 200, done: bool = False) -> HTMLResponse:
+    with request.app.state.sessions() as session:
+        sched = load_calendar(session).schedule(year)
+    data = sched.to_json()
+    values = values or {"holidays": "\n".join(data["holidays"]), "workdays": "\n".join(data["workdays"]),
+                        "official": data["official"]}
+    return render(request, "admin_calendar.html", {
+        "title": f"{year} 年工作日历", "year": year, "sched": data, "source": sched.source, "values": values,
+        "done": done, "err": errors, "errors": [{"text": t, "href": f"#cal-{k}"} for k, t in errors.items()]},
+        status=status, user=actor)
+
+
+@router.get("/calendar/{year}", response_class=HTMLResponse)
+async def calendar_year(request: Request, year: int) -> HTMLResponse:
+    actor = await admin_user(request)
+    year = min(max(year, 2000), 2100)
+    return await run_in_threadpool(_calendar_page, request, actor, year, {}, None, 200,
+                                   request.query_params.get("done") == "1")
+
+
+@router.post("/calendar/{year}", response_class=HTMLResponse)
+async def calendar_store(request: Request, year: int):
+    actor = await admin_user(request)
+    form = await read_form(request, request.app.state.files, abort_oversize=True)
+    form.discard()
+    check_csrf(request, form.first("csrf_token"))
+    values = {"holidays": form.first("holidays")[:20000], "workdays": form.first("workdays")[:20000],
+              "official": form.first("official") == "true"}
+    body = {"year": year, "official": values["official"],
+            "holidays": [d.strip() for d in values["holidays"].replace(",", "\n").splitlines() if d.strip()],
+            "workdays": [d.strip() for d in values["workdays"].replace(",", "\n").splitlines() if d.strip()]}
+    state = request.app.state
+    try:
+        await run_in_threadpool(store_year, state.sessions, year, body, actor.username)
+    except (CalendarError, DomainError) as e:
+        field = (getattr(e, "field", None) or "holidays").split("[")[0]
+        return await run_in_threadpool(_calendar_page, request, actor, year,
+                                       {field if field in ("holidays", "workdays") else "holidays":
+                                        getattr(e, "message", str(e))}, values, 422)
+    state.cases.forget_calendar()
+    await recompute_open_cases(state.client, state.sessions, f"{year} 年工作日历已更新")
+    return RedirectResponse(f"/admin/calendar/{year}?done=1", status_code=303)
+
+
+# ---- items ------------------------------------------------------------------------------------------
+def _items_page(request: Request, actor: Actor, problems: list[dict], text: str, status: int = 200,
+                stored: dict | None = None) -> HTMLResponse:
+    items = request.app.state.catalog.all_current()
+    return render(request, "admin_items.html", {
+        "title": "事项管理", "items": items, "problems": problems, "text": text, "stored": stored,
+        "errors": [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": "#definition"} for p in problems]},
+        status=status, user=actor)
+
+
+@router.get("/items", response_class=HTMLResponse)
+async def items(request: Request) -> HTMLResponse:
+    actor = await admin_user(request)
+    stored = None
+    if request.query_params.get("stored"):
+        stored = {"code": request.query_params.get("stored")[:64], "version": request.query_params.get("version")}
+    return await run_in_threadpool(_items_page, request, actor, [], "", 200, stored)
+
+
+@router.post("/items", response_class=HTMLResponse)
+async def upload_item(request: Request):
+    actor = await admin_user(request)
+    form = await read_form(request, request.app.state.files, abort_oversize=True)
+    check_csrf(request, form.first("csrf_token"))
+    text = form.first("definition")
+    upload = next((p for p in form.files if p.field == "file" and p.size), None)
+    if upload is not None and upload.writer is not None:
+        path = getattr(upload.writer, "tmp", None)
+        upload.writer.head()
+        raw = path.read_bytes()[:MAX_DEFINITION_BYTES + 1] if path else b""
+        text = raw.decode("utf-8", "replace")
+    form.discard()
+    catalog = request.app.state.catalog
+    problems: list[dict] = []
+    data = None
+    if len(text.encode()) > MAX_DEFINITION_BYTES:
+        problems.append({"path": "", "code": "too_large", "message": "定义过大（不超过 512 KiB）"})
+    elif not text.strip():
+        problems.append({"path": "", "code": "missing", "message": "请粘贴定义或选择 YAML/JSON 文件"})
+    else:
+        try:
+            data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+            if not isinstance(data, dict):
+                raise ValueError("定义应为一个对象（键值对）")
+        except (ValueError, yaml.YAMLError) as e:
+            problems.append({"path": "", "code": "unparsable", "message": f"无法解析：{e}"})
+    if data is not None:
+        try:
+            definition = await run_in_threadpool(catalog.validate, data)
+            if actor.department is not None and definition.department != actor.department:
+                raise Forbidden("forbidden_department", "只能发布本部门的事项", "own department only")
+            stored, _ = await run_in_threadpool(catalog.store, definition, actor.username)
+            return RedirectResponse(f"/admin/items?stored={stored.code}&version={stored.version}", status_code=303)
+        except DefinitionProblems as e:
+            problems = [p.__dict__ for p in e.problems]
+        except DomainError as e:
+            problems = [{"path": e.field or "", "code": e.code, "message": e.message}]
+    return await run_in_threadpool(_items_page, request, actor, problems, text, 422)

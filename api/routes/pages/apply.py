@@ -1,0 +1,198 @@
+"""The applicant's pages: the application form generated from the item definition (/apply/{code})
+and the list of their own cases (/my/cases)."""
+from __future__ import annotations
+
+import uuid
+from datetime import date
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.routes.pages.common import check_csrf, page_user, render
+from api.uploads import FilePart, Form, read_form, store_file
+from banjian.contracts import Actor
+from banjian.db import User
+from banjian.enums import Role
+from banjian.errors import DomainError, Forbidden, NotFound
+from banjian.files import StoredFile
+from banjian.items.schema import ItemDefinition
+
+router = APIRouter(include_in_schema=False)
+
+
+def _field_inputs(item: ItemDefinition, values: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
+    out = []
+    for f in item.form:
+        p: dict[str, Any] = {"id": f"form-{f.name}", "name": f"form.{f.name}", "label": f.label,
+                             "required": f.required, "value": values.get(f.name), "error": errors.get(f.name),
+                             "kind": f.type}
+        if f.type == "number":
+            p.update(attrs={"inputmode": "decimal"}, hint="请填写数字")
+        elif f.type == "date":
+            p["type"] = "date"
+        elif f.type == "choice":
+            p["choices"] = f.choices or []
+        out.append(p)
+    return out
+
+
+def _material_inputs(item: ItemDefinition, kept: dict[str, StoredFile], errors: dict[str, str]) -> list[dict]:
+    return [{"id": f"material-{i}", "name": f"material_{i}", "label": m.name, "required": m.required,
+             "hint": "PDF、JPG、PNG 或 OFD，不超过 20 MiB" + (f"。{m.note}" if m.note else ""),
+             "error": errors.get(m.name), "kept": kept.get(m.name)} for i, m in enumerate(item.materials)]
+
+
+def _applicable(item: ItemDefinition, actor: Actor) -> None:
+    if not (actor.has(Role.APPLICANT) or (actor.has(Role.CLERK) and actor.department == item.department)):
+        raise Forbidden("forbidden_role", "只有申请人（或本部门窗口人员）可以申请此事项", "only applicants may apply")
+    if item.status != "active" or not (item.channels.web or actor.has(Role.CLERK)):
+        raise NotFound("item_not_found", "该事项暂不支持在线申请", "the item is not open for online applications")
+
+
+def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dict[str, Any],
+               field_errors: dict[str, str], material_errors: dict[str, str], kept: dict[str, StoredFile],
+               other_errors: list[str], key: str, applicant: dict[str, str], status: int = 200) -> HTMLResponse:
+    fields = _field_inputs(item, values, field_errors)
+    materials = _material_inputs(item, kept, material_errors)
+    summary = [{"text": p["error"], "href": f"#{p['id']}"} for p in fields + materials if p["error"]]
+    summary += [{"text": t, "href": None} for t in other_errors]
+    return render(request, "apply.html", {
+        "title": f"申请：{item.name}", "item": item, "fields": fields, "materials": materials, "errors": summary,
+        "idempotency_key": key, "clerk": actor.has(Role.CLERK), "applicant": applicant}, status=status, user=actor)
+
+
+@router.get("/apply/{code}", response_class=HTMLResponse)
+async def apply_form(request: Request, code: str) -> HTMLResponse:
+    actor = await page_user(request)
+    item = request.app.state.catalog.current(code)
+    _applicable(item, actor)
+    return _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {})
+
+
+def _convert(item: ItemDefinition, form: Form) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The typed values for the API, the raw values to show again, and the errors beside each field."""
+    typed: dict[str, Any] = {}
+    raw: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for f in item.form:
+        value = form.first(f"form.{f.name}").strip()
+        if f.type == "boolean":
+            raw[f.name] = value == "true"
+            typed[f.name] = value == "true"
+            continue
+        raw[f.name] = value
+        if not value:
+            if f.required:
+                errors[f.name] = f"请填写{f.label}"
+            continue
+        try:
+            if f.type == "number":
+                num = float(value)
+                if not -1e12 < num < 1e12:
+                    raise ValueError
+                typed[f.name] = int(num) if num.is_integer() else num
+            elif f.type == "date":
+                typed[f.name] = date.fromisoformat(value).isoformat()
+            elif f.type == "choice":
+                if value not in (f.choices or []):
+                    raise ValueError
+                typed[f.name] = value
+            else:
+                if len(value) > 2000:
+                    errors[f.name] = f"{f.label}不能超过 2000 字"
+                    continue
+                typed[f.name] = value
+        except ValueError:
+            errors[f.name] = {"number": f"{f.label}应为数字", "date": f"{f.label}应为日期，如 2026-12-01",
+                              "choice": f"请从选项中选择{f.label}"}.get(f.type, f"{f.label}格式不正确")
+    return typed, raw, errors
+
+
+def _store_materials(request: Request, actor: Actor, item: ItemDefinition, form: Form
+                     ) -> tuple[dict[str, StoredFile], dict[str, str]]:
+    """Store each material's file (or keep the one uploaded before); errors beside each material."""
+    parts: dict[str, FilePart] = {p.field: p for p in form.files}
+    kept: dict[str, StoredFile] = {}
+    errors: dict[str, str] = {}
+    with request.app.state.sessions() as session:
+        for i, m in enumerate(item.materials):
+            part = parts.pop(f"material_{i}", None)
+            if part is not None:
+                try:
+                    kept[m.name] = store_file(session, request.app.state.files, part, actor.username)
+                except DomainError as e:
+                    errors[m.name] = {413: f"{m.name}文件过大：不能超过 20 MiB，请压缩后重新选择",
+                                      415: f"{m.name}的文件类型不支持：只接受 PDF、JPG、PNG 或 OFD",
+                                      }.get(e.status, f"{m.name}：{e.message}")
+                continue
+            earlier = form.first(f"kept_material_{i}")
+            row = session.get(StoredFile, earlier) if earlier else None
+            if row is not None and row.uploaded_by == actor.username:
+                kept[m.name] = row
+            elif m.required and not m.licence_type:
+                # a material an e-licence may stand in for is left to the service, which attaches
+                # the applicant's licence or names the material as missing
+                errors[m.name] = f"请上传{m.name}"
+    for p in parts.values():
+        p.discard()
+    return kept, errors
+
+
+@router.post("/apply/{code}", response_class=HTMLResponse)
+async def apply(request: Request, code: str):
+    actor = await page_user(request)
+    item = request.app.state.catalog.current(code)
+    _applicable(item, actor)
+    form = await read_form(request, request.app.state.files, abort_oversize=False)
+    try:
+        check_csrf(request, form.first("csrf_token"))
+    except Exception:
+        form.discard()
+        raise
+    typed, raw, field_errors = _convert(item, form)
+    kept, material_errors = await run_in_threadpool(_store_materials, request, actor, item, form)
+    key = form.first("idempotency_key")[:64] or uuid.uuid4().hex
+    applicant = {k: form.first(f"applicant.{k}").strip()[:200] for k in ("kind", "id_number", "name")}
+    if not actor.has(Role.CLERK):
+        kind = await run_in_threadpool(_kind_of, request, actor)
+        applicant = {"kind": kind or "citizen", "id_number": actor.id_number or "",
+                     "name": actor.display_name or actor.username}
+    others: list[str] = []
+    status = 422
+    if not field_errors and not material_errors:
+        body = {"item_code": item.code, "applicant": applicant, "form": typed, "channel": "web",
+                "materials": [{"name": n, "file_id": f.file_id} for n, f in kept.items()],
+                "idempotency_key": key}
+        try:
+            case, _ = await request.app.state.cases.submit(actor, body)
+            return RedirectResponse(f"/cases/{case['id']}?submitted=1", status_code=303)
+        except DomainError as e:
+            field = e.field or ""
+            if field.startswith("form."):
+                field_errors[field[5:]] = e.message
+            elif field.startswith("materials") and "：" in e.message:
+                material_errors[e.message.split("：", 1)[1]] = e.message
+            else:
+                others.append(e.message)
+                status = e.status
+    return _form_page(request, actor, item, raw, field_errors, material_errors, kept, others, key, applicant,
+                      status=status)
+
+
+def _kind_of(request: Request, actor: Actor) -> str | None:
+    with request.app.state.sessions() as session:
+        user = session.get(User, actor.username)
+        return user.id_kind if user else None
+
+
+@router.get("/my/cases", response_class=HTMLResponse)
+async def my_cases(request: Request, page: int = 1) -> HTMLResponse:
+    actor = await page_user(request)
+    page = max(1, min(page, 1000))
+    found = await run_in_threadpool(request.app.state.cases.search, actor, None, None, None, None,
+                                    actor.username if actor.has(Role.APPLICANT) else None, None, None, 20,
+                                    (page - 1) * 20)
+    return render(request, "my_cases.html", {"title": "我的办件", "cases": found["items"], "total": found["total"],
+                                             "page": page}, user=actor)

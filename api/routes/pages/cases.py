@@ -1,0 +1,133 @@
+"""Working on cases in pages: the staff inbox (/work), the case page (/cases/{id}) with exactly the
+caller's allowed actions, and posting an action. Reads and actions go through the same
+`CaseService` as the API, with the same visibility checks."""
+from __future__ import annotations
+
+import uuid
+from datetime import date, datetime
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.routes.pages.actions import ACTION_FIELDS, add_user_choices, build_action, field_params
+from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
+from api.uploads import read_form
+from banjian.contracts import Actor
+from banjian.enums import Role
+from banjian.errors import DomainError
+from banjian.timefmt import CHINA
+
+router = APIRouter(include_in_schema=False)
+WORK_PAGE = 100
+CLOSED_STATUSES = ("concluded", "refused", "withdrawn", "terminated")
+SCOPES = {"mine": "我的待办", "department": "本部门", "claimed_by_others": "同事已签收"}
+
+
+def days_left(cal, due: str | None, today: date) -> int | None:
+    """Working days left until the end of `due` (negative once overdue)."""
+    if not due:
+        return None
+    d = date.fromisoformat(due)
+    return cal.working_days_between(today, d) if d >= today else -cal.working_days_between(d, today)
+
+
+@router.get("/work", response_class=HTMLResponse)
+async def work(request: Request, scope: str = "mine", page: int = 1) -> HTMLResponse:
+    actor = await page_user(request)
+    scope = scope if scope in SCOPES else "mine"
+    page = max(1, min(page, 1000))
+    cases = request.app.state.cases
+
+    def load() -> tuple[dict, list[dict]]:
+        found = cases.tasks(actor, scope, WORK_PAGE, (page - 1) * WORK_PAGE)
+        with cases.sessions() as session:
+            cal = cases.calendar(session)
+        today = datetime.now(CHINA).date()
+        rows = [{**t, "days_left": days_left(cal, t["due"], today)} for t in found["items"]]
+        return found, rows
+
+    found, rows = await run_in_threadpool(load)
+    return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
+                                         "total": found["total"], "page": page,
+                                         "more": found["total"] > page * WORK_PAGE}, user=actor)
+
+
+def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
+    by_name: dict[str, list[dict]] = {}
+    for m in case.get("materials") or []:
+        by_name.setdefault(m["name"], []).append(m)
+    return [{"name": n, "versions": sorted(v, key=lambda m: m.get("version") or 1)} for n, v in by_name.items()]
+
+
+async def _case_page(request: Request, actor: Actor, case_id: str, open_action: str | None = None,
+                     values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
+                     summary: list[str] | None = None, status: int = 200) -> HTMLResponse:
+    cases = request.app.state.cases
+    case = await run_in_threadpool(cases.get, actor, case_id)
+    item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
+                                               case.get("parent_id") is not None)
+    allowed = case["allowed_actions"]
+    if open_action not in allowed or open_action not in ACTION_FIELDS:
+        open_action = None
+    fields = field_params(open_action, item, case, values or {}, errors or {}) if open_action else []
+    add_user_choices(request, fields, case["department"])
+    err_list = [{"text": f["error"], "href": f"#{f['id']}"} for f in fields if f.get("error")]
+    err_list += [{"text": g["error"], "href": f"#{g['id']}"} for f in fields for g in f.get("files", [])
+                 if g.get("error")]
+    err_list += [{"text": t, "href": None} for t in summary or []]
+    done = request.query_params.get("done")
+
+    def left() -> int | None:
+        with cases.sessions() as session:
+            cal = cases.calendar(session)
+        return days_left(cal, case["deadlines"].get("promised_due"), datetime.now(CHINA).date())
+
+    promised_left = None if case["status"] in CLOSED_STATUSES or case.get("decided_at") else \
+        await run_in_threadpool(left)
+    return render(request, "case.html", {
+        "title": f"办件 {case['id']}", "case": case, "item": item, "allowed": allowed, "open_action": open_action,
+        "fields": fields, "errors": err_list, "materials": _material_versions(case),
+        "with_fields": ACTION_FIELDS, "request_id": uuid.uuid4().hex,
+        "done": done if done in ACTION_ZH else None,
+        "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left,
+        "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (
+            actor.has(Role.APPLICANT) and case["status"] in ("concluded", "refused", "withdrawn", "terminated")),
+    }, status=status, user=actor)
+
+
+@router.get("/cases/{case_id}", response_class=HTMLResponse)
+async def case_page(request: Request, case_id: str, action: str | None = None) -> HTMLResponse:
+    actor = await page_user(request)
+    return await _case_page(request, actor, case_id, open_action=action)
+
+
+@router.post("/cases/{case_id}/actions", response_class=HTMLResponse)
+async def post_action(request: Request, case_id: str):
+    actor = await page_user(request)
+    form = await read_form(request, request.app.state.files, abort_oversize=False)
+    try:
+        check_csrf(request, form.first("csrf_token"))
+    except Exception:
+        form.discard()
+        raise
+    action = form.first("action")[:40]
+    cases = request.app.state.cases
+    case = await run_in_threadpool(cases.get, actor, case_id)  # 404 for a case the caller may not see
+    item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
+                                               case.get("parent_id") is not None)
+    values = {k: v if len(v) > 1 else v[0] for k, v in form.fields.items()}
+    comment, data, errors = await run_in_threadpool(build_action, request, actor, action, item, case, form)
+    if not errors:
+        try:
+            await cases.act(actor, case_id, action, comment, data, request_id=form.first("request_id")[:64] or None)
+            return RedirectResponse(f"/cases/{case_id}?done={action}", status_code=303)
+        except DomainError as e:
+            key = (e.field or "").removeprefix("data.")
+            if key and key in {f["name"] for f in ACTION_FIELDS.get(action, [])}:
+                errors[key] = e.message
+            else:
+                return await _case_page(request, actor, case_id, action, values, errors, [e.message],
+                                        status=e.status)
+    return await _case_page(request, actor, case_id, action, values, errors, status=422)

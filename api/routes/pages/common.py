@@ -1,0 +1,195 @@
+"""What every page shares: templates, the session cookie, CSRF tokens, the login redirect, the
+Chinese error page, and the words pages use for statuses, actions and warnings."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from api.deps import current_user
+from banjian.contracts import Actor
+from banjian.errors import DomainError
+from banjian.timefmt import CHINA
+
+TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
+SESSION_COOKIE = "banjian_token"  # what api.deps reads too: the API's GETs (files, archive) work from a page
+CSRF_COOKIE = "banjian_csrf"
+
+STATUS_ZH = {"submitted": "已提交，待受理", "supplement_requested": "待补正", "accepted": "已受理",
+             "in_review": "审查中", "special_procedure": "特别程序中", "suspended": "已中止", "decided": "已决定",
+             "delivered": "已送达", "concluded": "已办结", "refused": "不予受理", "withdrawn": "已撤回",
+             "terminated": "已终止", "awaiting_payment": "待缴费", "pre_review": "预审中"}
+#: button names on the case page (the contract's words where it has them)
+ACTION_ZH = {"accept": "受理", "request_supplement": "补正告知", "refuse_acceptance": "不予受理",
+             "submit_supplement": "提交补正", "pass": "通过", "return": "退回", "approve": "准予许可",
+             "deny": "不予许可", "request_extension": "申请延期", "approve_extension": "批准延期",
+             "start_special_procedure": "启动特别程序", "end_special_procedure": "结束特别程序",
+             "suspend": "中止", "resume": "恢复", "deliver": "送达", "confirm_receipt": "确认签收",
+             "withdraw": "撤回", "terminate": "终止", "urge": "督办", "reply_urge": "回复督办", "rate": "评价",
+             "claim": "签收", "release": "退回任务池", "assign": "指派", "transfer": "转办", "delegate": "委托",
+             "complete_delegation": "完成委托", "add_signer": "加签", "return_to": "退回至环节",
+             "take_back": "收回", "copy_to": "抄送"}
+#: history entries, by action or system event
+EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视为受理", "warning": "预警",
+            "extension_applied": "延期生效", "calendar_changed": "工作日历变更", "sub_case_started": "分送部门",
+            "sub_case_decided": "部门意见", "delivered": "已送达", "concluded": "办结", "archived": "归档",
+            "urge_escalated": "督办升级", "version_migrated": "版本迁移", "payment_received": "收到缴费"}
+WARNING_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
+ROLE_ZH = {"applicant": "申请人", "clerk": "窗口受理", "handler": "承办人", "approver": "审批人", "head": "机关负责人",
+           "lead": "牵头部门", "supervisor": "电子监察", "auditor": "审计", "admin": "管理员", "system": "系统"}
+OPINION_ZH = {"agree": "同意", "agree_with_referral": "同意并报上级", "disagree": "不同意", None: "尚未答复"}
+RATING_ZH = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+STEPS = [("受理", {"submitted", "supplement_requested", "pre_review"}),
+         ("审查", {"accepted", "in_review", "special_procedure", "suspended"}),
+         ("决定", {"decided", "awaiting_payment"}), ("送达", {"delivered", "concluded"})]
+
+
+class LoginRequired(Exception):
+    """Raised by a page that needs a login: answered with a redirect to /login?next=…"""
+
+    def __init__(self, next_url: str) -> None:
+        self.next_url = next_url
+
+
+class PageError(Exception):
+    """An error shown as a page (status, message in Chinese)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+
+
+def is_page(request: Request) -> bool:
+    """Requests for pages (not the JSON API, not the API docs) get HTML errors."""
+    p = request.url.path
+    return not (p.startswith("/api") or p in ("/docs", "/redoc", "/openapi.json") or p.startswith("/docs/"))
+
+
+# ---- sessions -------------------------------------------------------------------------------------
+def _next_url(request: Request) -> str:
+    q = f"?{request.url.query}" if request.url.query else ""
+    return request.url.path + q
+
+
+async def optional_user(request: Request) -> Actor | None:
+    if not request.cookies.get(SESSION_COOKIE):
+        return None
+    try:
+        return await current_user(request, None)
+    except DomainError:
+        return None
+
+
+async def page_user(request: Request) -> Actor:
+    """The logged-in caller, or a redirect to the login page that comes back here."""
+    actor = await optional_user(request)
+    if actor is None:
+        raise LoginRequired(_next_url(request))
+    return actor
+
+
+def safe_next(url: str | None) -> str:
+    """Only a path on this site (never `//host` or a scheme): no open redirect after login."""
+    if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return "/"
+    return url
+
+
+def login_redirect(next_url: str) -> RedirectResponse:
+    return RedirectResponse(f"/login?next={quote(next_url, safe='/')}", status_code=303)
+
+
+def start_session(response: Response, request: Request, username: str) -> None:
+    ttl = request.app.state.settings.token_ttl_seconds
+    response.set_cookie(SESSION_COOKIE, request.app.state.tokens.issue(username), max_age=ttl, httponly=True,
+                        samesite="lax", path="/", secure=request.url.scheme == "https")
+
+
+def end_session(response: Response) -> None:
+    response.delete_cookie(SESSION_COOKIE, path="/")
+
+
+# ---- CSRF (a random cookie and a keyed digest of it in every form) -------------------------------
+def _csrf_secret(request: Request) -> bytes:
+    return request.app.state.settings.secret_key().encode()
+
+
+def csrf_token(request: Request) -> str:
+    seed = request.cookies.get(CSRF_COOKIE) or getattr(request.state, "csrf_seed", None)
+    if not seed:
+        seed = request.state.csrf_seed = secrets.token_urlsafe(24)
+    return hmac.new(_csrf_secret(request), seed.encode(), hashlib.sha256).hexdigest()
+
+
+def check_csrf(request: Request, token: str | None) -> None:
+    seed = request.cookies.get(CSRF_COOKIE)
+    good = seed and hmac.new(_csrf_secret(request), seed.encode(), hashlib.sha256).hexdigest()
+    if not good or not token or not hmac.compare_digest(good, token):
+        raise PageError(403, "表单校验失败（可能来自其他网站，或页面已过期）。请返回刷新页面后重新提交。")
+
+
+# ---- rendering ------------------------------------------------------------------------------------
+def render(request: Request, template: str, context: dict[str, Any], status: int = 200,
+           user: Actor | None = None) -> HTMLResponse:
+    ctx = {"user": user, "csrf_token": csrf_token(request), "path": request.url.path, **context}
+    response = TEMPLATES.TemplateResponse(request, template, ctx, status_code=status)
+    seed = getattr(request.state, "csrf_seed", None)
+    if seed and not request.cookies.get(CSRF_COOKIE):
+        response.set_cookie(CSRF_COOKIE, seed, httponly=True, samesite="lax", path="/",
+                            secure=request.url.scheme == "https")
+    return response
+
+
+def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    titles = {400: "请求有误", 401: "请先登录", 403: "无权访问", 404: "页面不存在", 405: "不支持的操作",
+              409: "当前状态不允许此操作", 413: "文件过大", 415: "文件类型不支持", 422: "填写有误",
+              429: "请求过于频繁", 500: "系统出错了", 504: "处理超时"}
+    return render(request, "error.html", {"status": status, "title": titles.get(status, "出错了"),
+                                          "message": message}, status=status)
+
+
+# ---- words and dates --------------------------------------------------------------------------------
+def zh_date(value: str | date | datetime | None) -> str:
+    """2026年12月1日 (in China time for a timestamp)."""
+    if not value:
+        return "—"
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value) if "T" in value else date.fromisoformat(value)
+    if isinstance(value, datetime):
+        value = value.astimezone(CHINA) if value.tzinfo else value
+        return f"{value.year}年{value.month}月{value.day}日 {value:%H:%M}"
+    return f"{value.year}年{value.month}月{value.day}日"
+
+
+def progress(status: str) -> list[dict[str, Any]]:
+    """The four steps 受理 → 审查 → 决定 → 送达, each done, current or to come."""
+    closed_early = status in ("refused", "withdrawn", "terminated")
+    current = next((i for i, (_, states) in enumerate(STEPS) if status in states), None)
+    if status == "concluded":
+        current = len(STEPS)
+    out = []
+    for i, (name, _) in enumerate(STEPS):
+        state = "todo"
+        if current is not None and i < current:
+            state = "done"
+        elif current == i:
+            state = "current"
+        out.append({"name": name, "state": "todo" if closed_early and state != "done" else state})
+    return out
+
+
+def install_filters() -> None:
+    env = TEMPLATES.env
+    env.filters["zh_date"] = zh_date
+    env.globals.update(STATUS_ZH=STATUS_ZH, ACTION_ZH=ACTION_ZH, EVENT_ZH=EVENT_ZH, WARNING_ZH=WARNING_ZH,
+                       ROLE_ZH=ROLE_ZH, OPINION_ZH=OPINION_ZH, RATING_ZH=RATING_ZH, progress=progress)
+
+
+install_filters()

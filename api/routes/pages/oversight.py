@@ -1,0 +1,110 @@
+"""Pages for those who watch cases: the lead unit's joint view (/joint/{id}) and the auditor's
+page (/audit/cases/{id}: timeline, replay and tamper check in plain words, archive download)."""
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.routes import audit as audit_api
+from api.routes.pages.cases import days_left
+from api.routes.pages.common import page_user, render
+from api.routes.pages.public import _departments
+from banjian import audit
+from banjian.db import Case
+from banjian.enums import Role
+from banjian.errors import DomainError, NotFound
+from banjian.timefmt import CHINA
+
+router = APIRouter(include_in_schema=False)
+REPLAY_CACHE_SIZE = 256
+
+
+@router.get("/joint/{case_id}", response_class=HTMLResponse)
+async def joint(request: Request, case_id: str) -> HTMLResponse:
+    actor = await page_user(request)
+    cases = request.app.state.cases
+    case = await run_in_threadpool(cases.get, actor, case_id)
+    if case.get("sub_cases") is None:
+        raise NotFound("not_joint", "该办件不是并联审批办件", "not a joint case")
+
+    def details() -> list[dict]:
+        from datetime import datetime
+
+        with cases.sessions() as session:
+            cal = cases.calendar(session)
+        today = datetime.now(CHINA).date()
+        out = []
+        for sc in case["sub_cases"]:
+            try:
+                sub = cases.get(actor, sc["id"])
+            except DomainError:
+                sub = None  # a department's sub-case the caller may not open: the summary only
+            out.append({**sc, "days_left": days_left(cal, sc.get("due"), today),
+                        "urge": sub is not None and "urge" in sub["allowed_actions"],
+                        "step": (sub or {}).get("current_step"),
+                        "warnings": (sub or {}).get("warnings") or []})
+        return out
+
+    subs = await run_in_threadpool(details)
+    depts = await run_in_threadpool(_departments, request)
+    return render(request, "joint.html", {"title": f"并联审批 {case_id}", "case": case, "subs": subs,
+                                          "depts": depts}, user=actor)
+
+
+async def _replay(request: Request, actor, case_id: str) -> dict:
+    """The replay result, kept while the case stands still: the code does not change while the
+    process runs, and a case's history changes only when the case is recorded again (its `rev` and
+    `recorded_at` in the read model).
+    The tamper check is never kept: it reads the records afresh every time."""
+    cache: OrderedDict = request.app.state.__dict__.setdefault("page_replays", OrderedDict())
+    def revision() -> tuple:
+        with request.app.state.sessions() as session:
+            row = session.get(Case, case_id)
+            return (row.rev, row.recorded_at) if row is not None else (None, None)
+
+    key = (case_id, *(await run_in_threadpool(revision)))
+    if key in cache:
+        audit.log_read(request.app.state.cases.sessions, actor, case_id, "replay (page, unchanged case)")
+        return cache[key]
+    result = await audit_api.replay(case_id, request, actor, request.app.state.cases)
+    if result.get("verified"):
+        cache[key] = result
+        while len(cache) > REPLAY_CACHE_SIZE:
+            cache.popitem(last=False)
+    return result
+
+
+def _plain_replay(r: dict) -> str:
+    if r.get("verified"):
+        return f"重放通过：{r.get('events', 0)} 个事件按当前流程代码重放，结果一致。"
+    return f"重放未通过：{r.get('error') or '流程代码与历史不一致'}"
+
+
+def _plain_verify(r: dict) -> str:
+    if r.get("verified"):
+        return f"防篡改校验通过：{r.get('records', 0)} 条记录的哈希链完整，未发现改动。"
+    first = r.get("first_altered") or {}
+    where = f"第 {first.get('seq')} 条记录（{first.get('action')}）" if first else "记录"
+    return f"防篡改校验未通过：{where}与原始哈希不符，可能已被改动。"
+
+
+@router.get("/audit/cases/{case_id}", response_class=HTMLResponse)
+async def audit_case(request: Request, case_id: str) -> HTMLResponse:
+    actor = await page_user(request)
+    cases = request.app.state.cases
+    # the same checks as the API: 404 for a case the caller may not see, 403 unless auditor or admin
+    audit_api._audit_only(cases, actor, case_id)
+    case = await run_in_threadpool(cases.get, actor, case_id)
+    timeline, replay, verify = await asyncio.gather(
+        audit_api.case_timeline(case_id, request, actor, cases), _replay(request, actor, case_id),
+        audit_api.verify(case_id, request, actor, cases))
+    return render(request, "audit.html", {
+        "title": f"审计 {case_id}", "case": case, "entries": timeline["entries"],
+        "discrepancies": timeline.get("discrepancies") or [], "replay": replay, "verify": verify,
+        "replay_text": _plain_replay(replay), "verify_text": _plain_verify(verify),
+        "archive": case["status"] in ("concluded", "refused", "withdrawn", "terminated"),
+        "auditor": actor.has(Role.AUDITOR, Role.ADMIN)}, user=actor)
