@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from banjian.ops.datadir import private_umask
 from banjian.settings import Settings
 
 app = typer.Typer(help="banjian 办件: online government service cases on Temporal.", no_args_is_help=True)
@@ -32,7 +33,11 @@ def settings_for(data_dir: Path | None, **over) -> Settings:
     if data_dir is not None:
         updates["data_dir"] = data_dir
     s = s.model_copy(update=updates)
-    s.data_dir.mkdir(parents=True, exist_ok=True)
+    private_umask()  # the data dir and everything written into it: owner only (0700 / 0600)
+    try:
+        s.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        pass  # reported in one line by the command's own checks (`up`), or by the failing call
     return s
 
 
@@ -58,6 +63,7 @@ def up(data_dir: DataDir = None, port: Annotated[int, typer.Option(help="API por
        host: Annotated[str, typer.Option(help="API address")] = "127.0.0.1",
        demo: Annotated[bool, typer.Option("--demo", help="load demo departments, users and cases")] = False) -> None:
     """Start everything: the embedded Temporal server (or TEMPORAL_ADDRESS), a worker and the API."""
+    from banjian.ops.errors import one_line_failure
     from banjian.stack import run_stack
 
     settings = settings_for(data_dir, port=port, temporal_port=temporal_port, ui_port=ui_port, host=host)
@@ -65,8 +71,8 @@ def up(data_dir: DataDir = None, port: Annotated[int, typer.Option(help="API por
         run_loop(run_stack(settings, demo=demo))
     except KeyboardInterrupt:
         pass
-    except RuntimeError as e:
-        fail(str(e))
+    except Exception as e:  # the operator gets one line; the traceback goes to a file
+        fail(one_line_failure(e, settings.data_dir, "up"))
 
 
 @app.command()
