@@ -76,6 +76,37 @@ def up(data_dir: DataDir = None, port: Annotated[int, typer.Option(help="API por
 
 
 @app.command()
+def backup(to: Annotated[Path, typer.Option("--to", help="the backup file to write (.tar.gz)")],
+           data_dir: DataDir = None) -> None:
+    """Write a consistent backup of the data dir (databases, keys, archives), also while it runs."""
+    from banjian.ops import StartupError
+    from banjian.ops.backup import backup as take_backup
+
+    settings = settings_for(data_dir)
+    try:
+        report = take_backup(settings.data_dir, to, settings.database_url)
+    except StartupError as e:
+        fail(f"banjian backup: {e}")
+    typer.echo(json.dumps(report.json(), ensure_ascii=False))
+
+
+@app.command()
+def restore(file: Annotated[Path, typer.Argument(help="a file written by banjian backup")],
+            data_dir: Annotated[Path, typer.Option("--data-dir", help="the new data dir (absent or empty)")]) -> None:
+    """Make a new data dir from a backup; `banjian up --data-dir` on it resumes every open case."""
+    from banjian.ops import StartupError
+    from banjian.ops.backup import restore as restore_backup
+    from banjian.ops.datadir import private_umask
+
+    private_umask()
+    try:
+        result = restore_backup(file, data_dir)
+    except StartupError as e:
+        fail(f"banjian restore: {e}")
+    typer.echo(json.dumps(result, ensure_ascii=False))
+
+
+@app.command()
 def worker(data_dir: DataDir = None) -> None:
     """Run a worker against TEMPORAL_ADDRESS (or the local server)."""
     import worker as worker_module
