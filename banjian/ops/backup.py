@@ -40,6 +40,7 @@ DATABASES = (READ_MODEL_FILE, TEMPORAL_FILE)
 #: never copied: SQLite's side files (their content is in the backup copy), the lock, logs
 SKIP_SUFFIXES = ("-wal", "-shm", "-journal", ".log")
 SKIP_NAMES = {LOCK_FILE}
+SKIP_DIRS = {"pycache", "__pycache__"}  # compiled Python kept beside the data (PYTHONPYCACHEPREFIX)
 HOLD_TIMEOUT = 30.0
 
 
@@ -80,7 +81,7 @@ def _copyable(data_dir: Path, databases: list[str]) -> list[Path]:
     """The data dir's files other than the databases and their side files, relative paths."""
     out = []
     for root, dirs, files in os.walk(data_dir):
-        dirs.sort()
+        dirs[:] = sorted(d for d in dirs if d not in SKIP_DIRS)
         for name in sorted(files):
             rel = (Path(root) / name).relative_to(data_dir)
             if name in SKIP_NAMES or name.endswith(SKIP_SUFFIXES):
