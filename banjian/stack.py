@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 import uvicorn
 from temporalio.client import Client
@@ -46,10 +47,13 @@ class Parts:
         self.worker = build_worker(self.client, self.settings, self.engine)
         self.worker_task = asyncio.create_task(self.worker.run())
 
-    async def watch(self) -> None:
-        """Runs until cancelled; raises GaveUp when a part keeps dying."""
+    async def watch(self, stopping: Callable[[], bool] = lambda: False) -> None:
+        """Runs until cancelled; raises GaveUp when a part keeps dying. Restarts nothing once
+        `stopping()` (Ctrl-C to the process group also ends the server child)."""
         while True:
             await asyncio.sleep(WATCH_EVERY)
+            if stopping():
+                continue
             if self.server is not None and self.server.proc is not None and self.server.proc.poll() is not None:
                 await self._restart_server(self.server)
             if self.worker_task is not None and self.worker_task.done():
@@ -113,7 +117,10 @@ async def _serve(settings: Settings, demo: bool) -> None:
     server = None
     if settings.temporal_address is None:
         server = DevServer(settings)
-        server.start()
+        try:
+            server.start()
+        except RuntimeError as e:  # it exited at once, or never opened its port: its log says why
+            raise StartupError(str(e)) from None
         try:
             client = await server.wait_ready()
         except Exception:
@@ -136,7 +143,7 @@ async def _serve(settings: Settings, demo: bool) -> None:
                 await api_task
                 raise StartupError(f"the API could not start on port {settings.port}; choose another with --port")
             await asyncio.sleep(0.05)
-        watcher = asyncio.create_task(parts.watch())
+        watcher = asyncio.create_task(parts.watch(stopping=lambda: api.should_exit))
         base = f"http://{settings.host}:{settings.port}"
         print(f"banjian is up\n  API:          {base}/api\n  API docs:     {base}/docs\n"
               + (f"  Temporal UI:  http://127.0.0.1:{settings.temporal_ui_port}\n" if server else "")
