@@ -356,13 +356,13 @@ class CaseService:
         created = True
         if key:
             with self.sessions() as session:
-                session.add(IdempotencyKey(key=f"{actor.username}\0{key}", case_id=case_id,
+                session.add(IdempotencyKey(key=f"{actor.username}\x1f{key}", case_id=case_id,
                                            created_at=datetime.now(UTC)))
                 try:
                     session.commit()
                 except IntegrityError:
                     session.rollback()
-                    existing = session.get(IdempotencyKey, f"{actor.username}\0{key}")
+                    existing = session.get(IdempotencyKey, f"{actor.username}\x1f{key}")
                     case_id, created = existing.case_id, False  # a retry, or a concurrent twin
                     if session.get(Case, case_id) is not None:
                         return self.get(actor, case_id), False
@@ -388,8 +388,15 @@ class CaseService:
             # trip, and a closed case (whose workflow may have ended) answers 409 here. The
             # workflow's validator remains the authority for everything that passes.
             state = CaseState.model_validate(row.snapshot)
-            rules.check(self.catalog.effective(state.item_code, state.item_version, state.department,
-                                               state.parent_id is not None), state, act)
+            try:
+                rules.check(self.catalog.effective(state.item_code, state.item_version, state.department,
+                                                   state.parent_id is not None), state, act)
+            except (Conflict, Forbidden):
+                # A retry (same X-Request-Id) of an action already applied, whose answer was lost, is
+                # refused by the moved-on snapshot: the workflow knows the update id and answers with
+                # its outcome (or its validator refuses, as the snapshot did).
+                if request_id is None:
+                    raise
             if action == Action.SUBMIT_SUPPLEMENT and isinstance(data.get("materials"), list):
                 check_own_files(session, actor, data["materials"], field="data.materials")
             if action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO, Action.ADD_SIGNER) \

@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from banjian.ops.datadir import private_umask
 from banjian.settings import Settings
 
 app = typer.Typer(help="banjian 办件: online government service cases on Temporal.", no_args_is_help=True)
@@ -34,21 +35,12 @@ def settings_for(data_dir: Path | None, **over) -> Settings:
     if data_dir is not None:
         updates["data_dir"] = data_dir
     s = s.model_copy(update=updates)
-    s.data_dir.mkdir(parents=True, exist_ok=True)
-    secure_data_dir(s.data_dir)
+    private_umask()  # the data dir and everything written into it: owner only (0700 / 0600)
+    try:
+        s.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        pass  # reported in one line by the command's own checks (`up`), or by the failing call
     return s
-
-
-def secure_data_dir(path: Path) -> None:
-    """Citizens' data at rest: the data dir 0700, the files in it 0600, its folders 0700 (what an
-    older version left readable is tightened; new files follow the umask `main` sets)."""
-    for p in [path, *path.iterdir()]:
-        try:
-            if p.is_symlink():
-                continue
-            p.chmod(0o700 if p.is_dir() else 0o600)
-        except OSError:  # not ours (a shared mount): leave it, the operator's call
-            pass
 
 
 def run_loop(coro) -> None:
@@ -84,6 +76,7 @@ def up(data_dir: DataDir = None, port: Annotated[int, typer.Option(help="API por
        host: Annotated[str, typer.Option(help="API address")] = "127.0.0.1",
        demo: Annotated[bool, typer.Option("--demo", help="load demo departments, users and cases")] = False) -> None:
     """Start everything: the embedded Temporal server (or TEMPORAL_ADDRESS), a worker and the API."""
+    from banjian.ops.errors import one_line_failure
     from banjian.stack import run_stack
 
     settings = settings_for(data_dir, port=port, temporal_port=temporal_port, ui_port=ui_port, host=host)
@@ -92,8 +85,39 @@ def up(data_dir: DataDir = None, port: Annotated[int, typer.Option(help="API por
         run_loop(run_stack(settings, demo=demo))
     except KeyboardInterrupt:
         pass
-    except RuntimeError as e:
-        fail(str(e))
+    except Exception as e:  # the operator gets one line; the traceback goes to a file
+        fail(one_line_failure(e, settings.data_dir, "up"))
+
+
+@app.command()
+def backup(to: Annotated[Path, typer.Option("--to", help="the backup file to write (.tar.gz)")],
+           data_dir: DataDir = None) -> None:
+    """Write a consistent backup of the data dir (databases, keys, archives), also while it runs."""
+    from banjian.ops import StartupError
+    from banjian.ops.backup import backup as take_backup
+
+    settings = settings_for(data_dir)
+    try:
+        report = take_backup(settings.data_dir, to, settings.database_url)
+    except StartupError as e:
+        fail(f"banjian backup: {e}")
+    typer.echo(json.dumps(report.json(), ensure_ascii=False))
+
+
+@app.command()
+def restore(file: Annotated[Path, typer.Argument(help="a file written by banjian backup")],
+            data_dir: Annotated[Path, typer.Option("--data-dir", help="the new data dir (absent or empty)")]) -> None:
+    """Make a new data dir from a backup; `banjian up --data-dir` on it resumes every open case."""
+    from banjian.ops import StartupError
+    from banjian.ops.backup import restore as restore_backup
+    from banjian.ops.datadir import private_umask
+
+    private_umask()
+    try:
+        result = restore_backup(file, data_dir)
+    except StartupError as e:
+        fail(f"banjian restore: {e}")
+    typer.echo(json.dumps(result, ensure_ascii=False))
 
 
 @app.command()
@@ -459,6 +483,6 @@ def audit_seal(day: Annotated[str | None, typer.Option(help="seal this day (YYYY
 
 def main() -> None:  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    os.umask(0o077)  # every file banjian or its Temporal server creates: readable by its owner only
+    private_umask()  # every file banjian or its Temporal server creates: readable by its owner only
     app(prog_name="banjian")
     sys.exit(0)

@@ -1,5 +1,8 @@
 """`banjian up`: the embedded Temporal server, a worker and the API in one command.
 
+Before starting anything it checks the ports, the data dir (locked for this process, 0700) and the
+databases, and fails with one line naming the cause. While it runs, a dead Temporal server child or
+worker is restarted with back-off; after repeated deaths `up` exits non-zero.
 Ctrl-C (SIGINT) or SIGTERM stops the API, then the worker, then the server. Restarting on the
 same data dir resumes every open case: the server's SQLite file keeps the workflows and timers.
 """
@@ -8,12 +11,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from collections.abc import Callable
 
 import uvicorn
+from temporalio.client import Client
+from temporalio.worker import Worker
 
 from api.app import create_app
 from banjian.db import make_engine
 from banjian.logs import configure_logging
+from banjian.ops import StartupError, preflight
+from banjian.ops.datadir import DataDirLock, secure
+from banjian.ops.supervise import Backoff
 from banjian.seed import ensure_base
 from banjian.settings import Settings
 from banjian.temporal import DevServer, connect
@@ -21,9 +30,84 @@ from worker import build_worker
 
 log = logging.getLogger("banjian")
 
+#: how often the supervisor looks at the server child and the worker task (seconds)
+WATCH_EVERY = 0.5
+
+
+class Parts:
+    """The server child and the worker of one `banjian up`, restarted when they die."""
+
+    def __init__(self, settings: Settings, engine, server: DevServer | None, client: Client) -> None:
+        self.settings, self.engine, self.server, self.client = settings, engine, server, client
+        self.worker: Worker | None = None
+        self.worker_task: asyncio.Task | None = None
+        self.server_backoff = Backoff("the Temporal server")
+        self.worker_backoff = Backoff("the worker")
+
+    def start_worker(self) -> None:
+        self.worker = build_worker(self.client, self.settings, self.engine)
+        self.worker_task = asyncio.create_task(self.worker.run())
+
+    async def watch(self, stopping: Callable[[], bool] = lambda: False) -> None:
+        """Runs until cancelled; raises GaveUp when a part keeps dying. Restarts nothing once
+        `stopping()` (Ctrl-C to the process group also ends the server child)."""
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            if stopping():
+                continue
+            if self.server is not None and self.server.proc is not None and self.server.proc.poll() is not None:
+                await self._restart_server(self.server)
+            if self.worker_task is not None and self.worker_task.done():
+                await self._restart_worker(self.worker_task)
+
+    async def _restart_server(self, server: DevServer) -> None:
+        code = server.proc.returncode if server.proc else None
+        delay = self.server_backoff.next_delay()
+        log.error("the Temporal server exited (code %s); restarting it in %.0f s (attempt %d of %d)",
+                  code, delay, self.server_backoff.failures, self.server_backoff.max_failures)
+        await asyncio.sleep(delay)
+        try:
+            await asyncio.to_thread(server.start)
+            await server.wait_ready(timeout=60)
+        except Exception as e:  # noticed again by the next look: its process is gone
+            log.error("the Temporal server did not come back: %s", e)
+            server.stop()
+            return
+        self.server_backoff.restarted()
+        log.warning("the Temporal server is back on port %s", self.settings.temporal_port)
+
+    async def _restart_worker(self, task: asyncio.Task) -> None:
+        error = None if task.cancelled() else task.exception()
+        delay = self.worker_backoff.next_delay()
+        log.error("the worker stopped (%s); restarting it in %.0f s (attempt %d of %d)",
+                  f"{type(error).__name__}: {error}" if error else "no error", delay,
+                  self.worker_backoff.failures, self.worker_backoff.max_failures)
+        await asyncio.sleep(delay)
+        self.start_worker()
+        self.worker_backoff.restarted()
+        log.warning("the worker is polling again")
+
+    async def stop(self) -> None:
+        log.info("stopping the worker")
+        if self.worker is not None and self.worker_task is not None:
+            try:
+                await asyncio.wait_for(self.worker.shutdown(), timeout=15)
+                await asyncio.wait_for(self.worker_task, timeout=5)
+            except (Exception, asyncio.CancelledError):  # stopped already, or not in time: the server stop ends it
+                self.worker_task.cancel()
+        if self.server is not None:
+            self.server.stop()
+
 
 async def run_stack(settings: Settings, demo: bool = False) -> None:
     configure_logging(settings)  # text, or JSON with BANJIAN_LOG_FORMAT=json
+    secure(settings.data_dir)
+    with DataDirLock(settings.data_dir):
+        preflight.check_all(settings)
+        await _serve(settings, demo)
+
+
+async def _serve(settings: Settings, demo: bool) -> None:
     # uvicorn stops on SIGINT and SIGTERM, then re-raises the signal with the handler it found:
     # a harmless one here, so the worker and the Temporal server below are stopped as well.
     signal.signal(signal.SIGTERM, lambda *_: log.info("SIGTERM: stopping"))
@@ -34,12 +118,22 @@ async def run_stack(settings: Settings, demo: bool = False) -> None:
     server = None
     if settings.temporal_address is None:
         server = DevServer(settings)
-        server.start()
-        client = await server.wait_ready()
+        try:
+            server.start()
+        except RuntimeError as e:  # it exited at once, or never opened its port: its log says why
+            raise StartupError(str(e)) from None
+        try:
+            client = await server.wait_ready()
+        except Exception:
+            server.stop()
+            raise StartupError(f"the Temporal server on port {settings.temporal_port} did not answer; "
+                               f"see {settings.data_dir / 'temporal.log'}") from None
     else:
         client = await connect(settings)
-    worker = build_worker(client, settings, engine)
-    worker_task = asyncio.create_task(worker.run())
+    parts = Parts(settings, engine, server, client)
+    parts.start_worker()
+    watcher: asyncio.Task | None = None
+    api: uvicorn.Server | None = None
     try:
         app = create_app(settings, client=client, engine=engine, ready=not demo)
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
@@ -48,8 +142,9 @@ async def run_stack(settings: Settings, demo: bool = False) -> None:
         while not api.started:
             if api_task.done():
                 await api_task
-                raise RuntimeError(f"the API could not start on port {settings.port}")
+                raise StartupError(f"the API could not start on port {settings.port}; choose another with --port")
             await asyncio.sleep(0.05)
+        watcher = asyncio.create_task(parts.watch(stopping=lambda: api.should_exit))
         base = f"http://{settings.host}:{settings.port}"
         print(f"banjian is up\n  API:          {base}/api\n  API docs:     {base}/docs\n"
               + (f"  Temporal UI:  http://127.0.0.1:{settings.temporal_ui_port}\n" if server else "")
@@ -62,13 +157,13 @@ async def run_stack(settings: Settings, demo: bool = False) -> None:
             await load_demo(app, settings)
             app.state.ready = True
             print("demo data loaded (users: see README.md)", flush=True)
+        done, _ = await asyncio.wait({api_task, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        if watcher in done:  # a part kept dying: stop serving, then say why
+            api.should_exit = True
+            await api_task
+            watcher.result()
         await api_task
     finally:
-        log.info("stopping the worker")
-        try:
-            await asyncio.wait_for(worker.shutdown(), timeout=15)
-            await asyncio.wait_for(worker_task, timeout=5)
-        except (Exception, asyncio.CancelledError):  # stopped already, or not in time: the server stop ends it
-            worker_task.cancel()
-        if server is not None:
-            server.stop()
+        if watcher is not None:
+            watcher.cancel()
+        await parts.stop()

@@ -17,6 +17,8 @@ from banjian.settings import Settings
 
 TIME_SKIPPING_FLAG = ["--dynamic-config-value", "frontend.WorkflowTimeSkippingEnabled=true"]
 SQLITE_FAST = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchronous=normal"]
+#: writers wait (instead of failing) while `banjian backup` holds the store still for a moment
+SQLITE_WAIT = ["--sqlite-pragma", "busy_timeout=30000"]
 
 
 async def connect(settings: Settings) -> Client:
@@ -70,7 +72,7 @@ class DevServer:
         s = self.settings
         cmd = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(s.temporal_port),
                "--ui-port", str(s.temporal_ui_port), "--db-filename", str((s.data_dir / "temporal.db").resolve()),
-               "--namespace", s.namespace, "--log-level", "error", *SQLITE_FAST]
+               "--namespace", s.namespace, "--log-level", "error", *SQLITE_FAST, *SQLITE_WAIT]
         # the UI shows encrypted payloads through the API's codec server (to admins and auditors)
         api_host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
         cmd += ["--ui-codec-endpoint", f"http://{api_host}:{s.port}/api/codec"]
@@ -84,8 +86,9 @@ class DevServer:
             raise RuntimeError(f"port {s.temporal_port} is taken: another Temporal server runs there "
                                "(choose --temporal-port)")
         s.data_dir.mkdir(parents=True, exist_ok=True)
-        log = open(s.data_dir / "temporal.log", "ab")
-        self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        with open(s.data_dir / "temporal.log", "ab") as log:
+            self.proc = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT,
+                                         stdin=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:

@@ -1,0 +1,108 @@
+"""The data dir: private to its owner (0700, files 0600) and used by one `banjian up` at a time.
+
+The lock is an advisory `flock` on `banjian.lock` holding the owner's pid: the kernel releases it
+when the process ends, however it ends, so the lock of a dead process is taken over without
+asking; the pid is only there to tell the operator who holds it.
+"""
+from __future__ import annotations
+
+import fcntl
+import os
+from pathlib import Path
+from typing import IO
+
+from banjian.ops import StartupError
+
+LOCK_FILE = "banjian.lock"
+DIR_MODE = 0o700
+FILE_MODE = 0o600
+
+
+def private_umask() -> None:
+    """Files and folders this process (and its children, e.g. the Temporal server) creates are
+    readable by their owner only: citizens' data never lies open to other local users."""
+    os.umask(0o077)
+
+
+def secure(data_dir: Path) -> None:
+    """Create the data dir 0700 and bring what it holds to 0700 (folders) and 0600 (files)."""
+    private_umask()
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
+    except FileExistsError:
+        raise StartupError(f"the data dir {data_dir} is not a folder") from None
+    except OSError as e:
+        raise StartupError(f"cannot create the data dir {data_dir}: {e.strerror}") from None
+    if not data_dir.is_dir():
+        raise StartupError(f"the data dir {data_dir} is not a folder")
+    try:
+        data_dir.chmod(DIR_MODE)
+        for root, dirs, files in os.walk(data_dir):
+            for d in dirs:
+                (Path(root) / d).chmod(DIR_MODE)
+            for f in files:
+                p = Path(root) / f
+                if not p.is_symlink():
+                    p.chmod(FILE_MODE)
+    except PermissionError as e:
+        raise StartupError(f"cannot make {e.filename} private (chmod): not its owner") from None
+
+
+class DataDirLock:
+    """`with DataDirLock(dir):` — this process serves the data dir; another `banjian up` on it fails."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.path = data_dir / LOCK_FILE
+        self.file: IO[str] | None = None
+
+    def holder(self) -> int | None:
+        """The pid written by the holder, if readable."""
+        try:
+            return int(self.path.read_text().strip() or 0) or None
+        except (OSError, ValueError):
+            return None
+
+    def acquire(self) -> None:
+        f = open(self.path, "a+")  # held open for the life of the process
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.close()
+            pid = self.holder()
+            who = f"pid {pid}" if pid else "another process"
+            raise StartupError(f"the data dir {self.path.parent.resolve()} is in use by another banjian up "
+                               f"({who}); stop it or choose another --data-dir") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{os.getpid()}\n")
+        f.flush()
+        self.file = f
+
+    def release(self) -> None:
+        if self.file is not None:
+            try:
+                self.file.seek(0)
+                self.file.truncate()
+            finally:
+                fcntl.flock(self.file.fileno(), fcntl.LOCK_UN)
+                self.file.close()
+                self.file = None
+
+    def in_use(self) -> bool:
+        """True while some process holds the lock (checked without taking it for long)."""
+        if not self.path.exists():
+            return False
+        with open(self.path) as f:
+            try:
+                fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+            return False
+
+    def __enter__(self) -> DataDirLock:
+        self.acquire()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.release()

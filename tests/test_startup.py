@@ -1,0 +1,150 @@
+"""`banjian up` that cannot start says why in one line and exits non-zero, before it starts
+anything: a port taken or asked for twice, a data dir in use, a database file that cannot be
+opened or is missing, an unreachable PostgreSQL. A stale lock of a dead process is taken over."""
+from __future__ import annotations
+
+import os
+import socket
+import sqlite3
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from banjian.cli import app
+from banjian.ops.datadir import LOCK_FILE, DataDirLock
+from banjian.ops.preflight import port_taken
+from tests.test_durability import BANJIAN, ROOT, env, free_port
+
+runner = CliRunner()
+
+
+def up(data_dir: Path, port: int, temporal_port: int, *extra: str, environ: dict | None = None):
+    return runner.invoke(app, ["up", "--data-dir", str(data_dir), "--port", str(port), "--temporal-port",
+                               str(temporal_port), *extra], env=environ)
+
+
+def one_line(result) -> str:
+    assert result.exit_code != 0, result.output
+    assert "Traceback" not in result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    return lines[0]
+
+
+def test_ui_port_default_on_the_api_port_names_the_port_and_option(tmp_path):
+    # make up PORT=8811 TEMPORAL_PORT=7811: the UI's default T + 1000 is the API's port
+    taken: set[int] = set()
+    api = free_port(taken)
+    while port_taken(api - 1000) is not None:
+        api = free_port(taken)
+    r = subprocess.run([str(BANJIAN), "up", "--data-dir", str(tmp_path / "d"), "--port", str(api),
+                        "--temporal-port", str(api - 1000)], capture_output=True, text=True, env=env(), cwd=ROOT,
+                       timeout=60)
+    assert r.returncode == 1
+    assert "Traceback" not in r.stderr + r.stdout
+    lines = [line for line in (r.stdout + r.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, r.stdout + r.stderr
+    assert str(api) in lines[0] and "--ui-port" in lines[0] and "Temporal Web UI" in lines[0]
+
+
+@pytest.mark.parametrize("which,option", [("api", "--port"), ("temporal", "--temporal-port"), ("ui", "--ui-port")])
+def test_a_taken_port_is_named_with_its_option(tmp_path, which, option):
+    taken: set[int] = set()
+    ports = {"api": free_port(taken), "temporal": free_port(taken), "ui": free_port(taken)}
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", ports[which]))
+        holder.listen()
+        r = up(tmp_path / "d", ports["api"], ports["temporal"], "--ui-port", str(ports["ui"]))
+    line = one_line(r)
+    assert f"port {ports[which]}" in line and f"with {option}" in line and "taken" in line
+    assert not (tmp_path / "d" / "temporal.db").exists()  # nothing was started
+
+
+def test_a_data_dir_in_use_names_the_holder(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    taken: set[int] = set()
+    with DataDirLock(data):
+        line = one_line(up(data, free_port(taken), free_port(taken)))
+    assert "in use by another banjian up" in line and f"pid {os.getpid()}" in line and str(data) in line
+
+
+def test_a_stale_lock_of_a_dead_process_is_taken_over(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / LOCK_FILE).write_text("999999\n")  # written by a process that died without cleaning up
+    taken: set[int] = set()
+    api = free_port(taken)
+    with socket.socket() as holder:  # stop right after the lock, at the port check
+        holder.bind(("127.0.0.1", api))
+        holder.listen()
+        line = one_line(up(data, api, free_port(taken)))
+    assert "another banjian up" not in line and f"port {api}" in line
+    assert (data / LOCK_FILE).read_text() == ""  # released on exit
+    assert not DataDirLock(data).in_use()
+
+
+@pytest.mark.parametrize("name,what", [("banjian.db", "the read model"), ("temporal.db", "the Temporal store")])
+def test_a_corrupt_database_file_is_named(tmp_path, name, what):
+    data = tmp_path / "d"
+    data.mkdir()
+    (data / name).write_bytes(b"this is not a database" * 100)
+    taken: set[int] = set()
+    line = one_line(up(data, free_port(taken), free_port(taken)))
+    assert what in line and str(data / name) in line and "banjian restore" in line
+
+
+def test_a_damaged_sqlite_file_is_named(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    path = data / "banjian.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("CREATE TABLE t (x TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?)", [("x" * 500,)] * 200)
+    raw = bytearray(path.read_bytes())
+    raw[4096 * 2: 4096 * 4] = b"\xff" * 8192  # overwrite table pages, keep the header
+    path.write_bytes(bytes(raw))
+    taken: set[int] = set()
+    line = one_line(up(data, free_port(taken), free_port(taken)))
+    assert "the read model" in line and str(path) in line
+
+
+def test_a_missing_read_model_beside_the_cases_is_named(tmp_path):
+    data = tmp_path / "d"
+    data.mkdir()
+    with sqlite3.connect(data / "temporal.db") as conn:
+        conn.execute("CREATE TABLE executions (id TEXT)")
+    taken: set[int] = set()
+    line = one_line(up(data, free_port(taken), free_port(taken)))
+    assert "is missing" in line and str(data / "banjian.db") in line
+
+
+def test_an_unreachable_postgresql_is_named(tmp_path):
+    taken: set[int] = set()
+    dead = free_port(taken)  # nothing listens there
+    url = f"postgresql+psycopg2://postgres:secret-pw@127.0.0.1:{dead}/banjian"
+    line = one_line(up(tmp_path / "d", free_port(taken), free_port(taken), environ={"DATABASE_URL": url}))
+    assert "DATABASE_URL" in line and f"127.0.0.1:{dead}" in line and "secret-pw" not in line
+
+
+def test_a_data_dir_that_is_a_file_is_named(tmp_path):
+    path = tmp_path / "file"
+    path.write_text("x")
+    taken: set[int] = set()
+    line = one_line(up(path, free_port(taken), free_port(taken)))
+    assert str(path) in line and "not a folder" in line
+
+
+def test_commands_create_the_data_dir_private(tmp_path):
+    data = tmp_path / "new"
+    r = runner.invoke(app, ["users", "add", "admin1", "--password", "long-enough-1", "--role", "admin",
+                            "--data-dir", str(data)])
+    assert r.exit_code == 0, r.output
+    assert stat.S_IMODE(data.stat().st_mode) == 0o700
+    files = [p for p in data.rglob("*") if p.is_file()]
+    assert any(p.name == "banjian.db" for p in files)
+    for p in files:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p

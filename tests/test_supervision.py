@@ -1,0 +1,160 @@
+"""A dead part of `banjian up` is noticed: the Temporal server child and the worker are restarted
+with back-off (and the log says so); after repeated deaths `up` gives up and exits non-zero so that
+the process supervisor restarts it."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import stat
+import time
+from datetime import date
+
+import httpx
+import pytest
+
+from banjian import stack
+from banjian.ids import make_citizen_id
+from banjian.ops.supervise import Backoff, GaveUp
+from banjian.settings import Settings
+from tests.test_durability import ITEM, Up, act, cli, login
+
+
+def test_backoff_doubles_then_gives_up_and_forgives_a_long_run():
+    b = Backoff("the worker", initial=1, factor=2, max_delay=5, max_failures=4, reset_after=60)
+    delays = []
+    for i in range(4):
+        delays.append(b.next_delay(now=10.0 * i))
+        b.restarted(now=10.0 * i + 1)
+    assert delays == [1, 2, 4, 5]
+    with pytest.raises(GaveUp, match="the worker died 5 times"):
+        b.next_delay(now=45)
+    fresh = Backoff("the worker", max_failures=2, reset_after=60)
+    fresh.next_delay(now=0)
+    fresh.restarted(now=1)
+    assert fresh.next_delay(now=500) == 1  # ran for minutes since its restart: counted afresh
+
+
+class DeadProcess:
+    returncode = -9
+
+    def poll(self) -> int:
+        return self.returncode
+
+
+class NeverStartingServer:
+    """A dev server whose process is dead and whose restarts fail."""
+
+    def __init__(self) -> None:
+        self.proc = DeadProcess()
+        self.starts = 0
+
+    def start(self) -> None:
+        self.starts += 1
+        raise RuntimeError("the Temporal server exited (1)")
+
+    def stop(self) -> None:
+        pass
+
+
+async def test_a_server_that_keeps_dying_makes_up_give_up(monkeypatch, caplog):
+    monkeypatch.setattr(stack, "WATCH_EVERY", 0.01)
+    server = NeverStartingServer()
+    parts = stack.Parts(Settings(), None, server, client=None)  # type: ignore[arg-type]
+    parts.server_backoff = Backoff("the Temporal server", initial=0.01, max_failures=3)
+    with caplog.at_level("ERROR", logger="banjian"), pytest.raises(GaveUp, match="Temporal server died 4 times"):
+        await asyncio.wait_for(parts.watch(), 10)
+    assert server.starts == 3
+    assert sum("restarting it" in r.message for r in caplog.records) == 3
+
+
+class CrashingWorker:
+    runs = 0
+
+    async def run(self) -> None:
+        CrashingWorker.runs += 1
+        raise RuntimeError("poll failed for good")
+
+
+async def test_a_dead_worker_is_restarted_then_given_up(monkeypatch, caplog):
+    monkeypatch.setattr(stack, "WATCH_EVERY", 0.01)
+    monkeypatch.setattr(stack, "build_worker", lambda *a, **k: CrashingWorker())
+    CrashingWorker.runs = 0
+    parts = stack.Parts(Settings(), None, None, client=None)  # type: ignore[arg-type]
+    parts.worker_backoff = Backoff("the worker", initial=0.01, max_failures=2)
+    parts.start_worker()
+    with caplog.at_level("ERROR", logger="banjian"), pytest.raises(GaveUp, match="the worker died 3 times"):
+        await asyncio.wait_for(parts.watch(), 10)
+    assert CrashingWorker.runs == 3
+    assert any("RuntimeError: poll failed for good" in r.message for r in caplog.records)
+
+
+def temporal_child(pid: int) -> int:
+    """The pid of `banjian up`'s Temporal server child."""
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                cmd = f.read().split(b"\0")
+        except OSError:
+            continue
+        if ppid == pid and b"server" in cmd and b"start-dev" in cmd:
+            return int(entry)
+    raise AssertionError("no Temporal server child")
+
+
+@pytest.mark.slow
+def test_sigkilled_temporal_server_is_restarted_and_cases_go_on(tmp_path):
+    data = tmp_path / "data"
+    id_number = make_citizen_id("330106", date(1988, 3, 3), 17)
+    cli(data, "users", "add", "zhang", "--password", "durable-pass-1", "--role", "applicant", "--id-number",
+        id_number, "--name", "张三")
+    cli(data, "users", "add", "clerk1", "--password", "durable-pass-1", "--role", "clerk", "--department", "amr")
+    up = Up(data)
+    try:
+        up.start()
+        up.wait_ready()
+        base = up.base
+        applicant, clerk = login(base, "zhang"), login(base, "clerk1")
+        item = httpx.get(f"{base}/api/items/{ITEM}", headers=applicant, timeout=30).json()
+        form = {f["name"]: {"text": "测试", "number": 50, "boolean": True, "date": "2026-12-01",
+                            "choice": (f.get("choices") or [""])[0]}[f["type"]]
+                for f in item["form"] if f["required"]}
+        body = {"item_code": ITEM, "applicant": {"kind": "citizen", "id_number": id_number, "name": "张三"},
+                "form": form, "materials": [{"name": m["name"]} for m in item["materials"] if m["required"]],
+                "channel": "web"}
+        r = httpx.post(f"{base}/api/cases", json=body, headers=applicant, timeout=60)
+        assert r.status_code == 201, r.text
+        case_id = r.json()["id"]
+
+        assert up.proc is not None
+        old = temporal_child(up.proc.pid)
+        os.kill(old, signal.SIGKILL)
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            assert up.proc.poll() is None, up.log()
+            try:
+                if httpx.get(f"{base}/api/health", timeout=5).status_code == 200 and \
+                        temporal_child(up.proc.pid) != old:
+                    break
+            except (httpx.HTTPError, AssertionError):
+                pass
+            time.sleep(0.5)
+        else:
+            pytest.fail(f"not healthy again after the Temporal server was killed:\n{up.log()}")
+        assert "the Temporal server exited (code -9); restarting it" in up.log()
+        assert "the Temporal server is back" in up.log()
+
+        accepted = act(base, clerk, case_id, "accept")  # the open case still advances
+        assert accepted["status"] == "accepted"
+
+        # the data dir is private, the Temporal store included
+        assert stat.S_IMODE(data.stat().st_mode) == 0o700
+        for name in ("banjian.db", "temporal.db", "secret.key", "temporal.log"):
+            assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
+        up.interrupt()
+    finally:
+        up.kill()
