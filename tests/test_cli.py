@@ -56,7 +56,7 @@ def test_calendar_load_stores_the_year(tmp_path):
     result = runner.invoke(app, ["calendar", "load", "2027", str(schedule), "--data-dir", str(tmp_path)],
                            env={"BANJIAN_TEMPORAL_PORT": "1"})
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output.strip().splitlines()[-1])["year"] == 2027
+    assert json.loads(result.stdout.strip().splitlines()[-1])["year"] == 2027
     with Session(make_engine(f"sqlite:///{tmp_path / 'banjian.db'}")) as session:
         row = session.get(CalendarYear, 2027)
         assert row.schedule["workdays"] == ["2027-02-06"] and row.loaded_by == "cli"
