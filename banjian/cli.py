@@ -11,7 +11,8 @@ from typing import Annotated
 
 import typer
 
-from banjian.ops.datadir import private_umask
+from banjian.ops import StartupError
+from banjian.ops.datadir import private_umask, secure
 from banjian.settings import Settings
 
 app = typer.Typer(help="banjian 办件: online government service cases on Temporal.", no_args_is_help=True)
@@ -35,10 +36,11 @@ def settings_for(data_dir: Path | None, **over) -> Settings:
     if data_dir is not None:
         updates["data_dir"] = data_dir
     s = s.model_copy(update=updates)
-    private_umask()  # the data dir and everything written into it: owner only (0700 / 0600)
+    # the data dir and everything written into it: owner only (0700 / 0600); what an older
+    # version left readable is tightened by every command
     try:
-        s.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError:
+        secure(s.data_dir)
+    except StartupError:
         pass  # reported in one line by the command's own checks (`up`), or by the failing call
     return s
 

@@ -220,6 +220,27 @@ async def application(user: User, item_code: str, **over) -> dict[str, Any]:
     return body
 
 
+def staff_every_department(engine) -> None:
+    """A city whose departments are staffed: one (login-less) user per department and staff role, so
+    that definitions posted by tests meet `role_without_staff` whatever ran before them."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import select
+
+    from banjian.db import Department
+    from banjian.db import User as UserRow
+    from banjian.enums import STAFF_ROLES
+
+    with Session(engine) as session:
+        for dept in session.exec(select(Department)).all():
+            for role in STAFF_ROLES:
+                name = f"staff-{dept.code}-{role}"
+                if session.get(UserRow, name) is None:
+                    session.add(UserRow(username=name, password_hash="!", roles=[str(role)], department=dept.code,
+                                        display_name=name, created_at=datetime.now(UTC)))
+        session.commit()
+
+
 async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url: str | None,
                      **app_options: Any) -> AsyncIterator[Stack]:
     settings = Settings(data_dir=tmp, database_url=db_url, task_queue=f"banjian-test-{uuid.uuid4().hex[:8]}",
@@ -227,6 +248,7 @@ async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url
                         payload_keys=TEST_PAYLOAD_KEYS)
     engine = make_engine(settings.db_url)
     ensure_base(engine)
+    staff_every_department(engine)
     worker = build_worker(client, settings, engine)
     app = create_app(settings, client=client, engine=engine, **app_options)
     async with worker, app.router.lifespan_context(app):

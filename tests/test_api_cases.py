@@ -8,7 +8,6 @@ import uuid
 from datetime import date
 from pathlib import Path
 
-import pytest
 import yaml
 from sqlmodel import select
 
@@ -22,12 +21,6 @@ DEFINITIONS = Path(__file__).resolve().parent.parent / "item_definitions"
 TASK_KEYS = {"case_id", "item_code", "item_name", "status", "step", "due", "warning", "claimed_by"}
 SUMMARY_KEYS = {"code", "name", "version", "type", "department", "kind", "promised_limit", "statutory_limit",
                 "site_visits", "online"}
-
-
-@pytest.fixture(autouse=True)
-def _amr_staff(people) -> None:
-    """The roles the published copies of the food licence name are held in amr (`role_without_staff`)."""
-    people.staff("amr", "handler"), people.staff("amr", "approver"), people.staff("amr", "clerk")
 
 
 def definition(name: str = "food-business-licence") -> dict:
