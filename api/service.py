@@ -5,7 +5,10 @@ reached (who may see a case, the application form), talks to Temporal, and reads
 """
 from __future__ import annotations
 
-import secrets
+import asyncio
+import contextlib
+import hashlib
+import logging
 import threading
 import time
 import uuid
@@ -23,23 +26,35 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.calendar import load_calendar
 from api.views import case_json, history_json
-from banjian import audit, rules
+from banjian import audit, case_numbers, rules
 from banjian.calendar import WorkingCalendar
+from banjian.case_numbers import CaseNumber
 from banjian.catalog import Catalog
 from banjian.contracts import ActionInput, Actor, Applicant, CaseInput, CaseState, MaterialRef
 from banjian.db import Case, CaseEvent, IdempotencyKey, Task, User
 from banjian.enums import Action, Channel, IdKind, Role
-from banjian.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, from_application_error
+from banjian.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unavailable,
+    from_application_error,
+)
 from banjian.ids import IdError, validate_id
 from banjian.items.schema import ItemDefinition
+from banjian.sequences import next_serial
 from banjian.settings import Settings
 from banjian.timefmt import CHINA
 from workflows.case import CaseWorkflow
+
+log = logging.getLogger("banjian.api")
 
 CALENDAR_TTL_S = 10.0
 LISTED_CACHE_SIZE = 4096
@@ -52,9 +67,22 @@ def workflow_id(case_id: str) -> str:
     return f"case-{case_id}"
 
 
-def new_case_id(today: date) -> str:
-    """A unified case number (统一受理号码): date of receipt and a random serial."""
-    return f"{today:%Y%m%d}{secrets.randbelow(10**8):08d}"
+def new_case_id(number: CaseNumber) -> str:
+    """The case id that goes with a case number: the day of receipt and the day's serial."""
+    return number.id
+
+
+def submission_token(key: str | None) -> str:
+    """Names one submission to Temporal: the same for every attempt with one idempotency key (per
+    user), new otherwise. It is the `open` update's id and the workflow's memo `submission`."""
+    return hashlib.sha256(key.encode()).hexdigest()[:32] if key is not None else uuid.uuid4().hex
+
+
+#: How often a submission draws a fresh number after its workflow id turned out to be taken. The
+#: sequence never repeats a number, so only ids it did not draw can clash (cases from before case
+#: numbers, or a read model restored from a backup older than the Temporal store): each clash skips
+#: further ahead (1, 4, 16, ... serials), so the sequence soon passes every id in use.
+NUMBER_ATTEMPTS = 10
 
 
 class Outcome(Exception):
@@ -341,55 +369,122 @@ class CaseService:
         return refs
 
     async def submit(self, actor: Actor, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """Apply for an item. Returns (case, created); the same idempotency key returns the same case."""
+        """Apply for an item. Returns (case, created); the same idempotency key returns the same case
+        (created: this attempt stored the key, so of two concurrent twins exactly one is created).
+
+        The case number is drawn from the day's sequence and stored with the idempotency key before
+        the workflow starts; the start fails on a workflow id in use (`WorkflowIDConflictPolicy.FAIL`),
+        so two applications never share a case. Database work runs in worker threads."""
+        item, applicant, channel, materials, members = await asyncio.to_thread(self._check_submission, actor, body)
+        key = f"{actor.username}\0{body['idempotency_key']}" if body.get("idempotency_key") else None
+        token = submission_token(key)
+        for attempt in range(NUMBER_ATTEMPTS):
+            number, created = await asyncio.to_thread(self._reserve, key, item.department, 4**attempt)
+            case_id = new_case_id(number)
+            if not created and await asyncio.to_thread(self._recorded, case_id):
+                return await asyncio.to_thread(self.get, actor, case_id), False
+            inp = CaseInput(case_id=case_id, case_no=number.case_no, item=item, department=item.department,
+                            applicant=applicant, form=body.get("form") or {}, materials=materials, channel=channel,
+                            submitted_by=actor, members=members)
+            start = WithStartWorkflowOperation(
+                CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                task_timeout=timedelta(seconds=self.settings.workflow_task_timeout_seconds),
+                memo={"submission": token})
+            try:
+                # The update id names this submission, not the workflow: the server answers an
+                # update-with-start whose update id it has seen in the running workflow with that
+                # update's result, whatever the conflict policy, so `open-{case_id}` would hand a
+                # clash the other applicant's case.
+                state = await self.client.execute_update_with_start_workflow(
+                    CaseWorkflow.open, start_workflow_operation=start, id=f"open-{token}",
+                    rpc_timeout=timedelta(seconds=self.settings.update_timeout_seconds))
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                raise Outcome() from None  # the same idempotency key again finds the case if it started
+            except WorkflowAlreadyStartedError:
+                with contextlib.suppress(WorkflowAlreadyStartedError):
+                    await start.workflow_handle()  # the same error, retrieved so it is not reported as lost
+                # a twin attempt of this very submission (same key) may have started it first
+                state = await self._own_earlier_start(case_id, token) if key is not None else None
+                if state is None:
+                    log.error("case id %s is already in use by another case: drawing a new number", case_id)
+                    await asyncio.to_thread(self._release, key, case_id)
+                    continue
+            return await asyncio.to_thread(self.render, None, actor, None, state), created
+        raise Unavailable("case_number_unavailable", "暂时无法分配受理号码，请稍后重试",
+                          "no free case number could be drawn; retry later", field=None)
+
+    def _check_submission(self, actor: Actor, body: dict[str, Any]) \
+            -> tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition]]:
+        """Everything a submission is checked against before a number is drawn (reads the database)."""
         try:
             item = self.catalog.current(body["item_code"])
         except NotFound as e:
             raise Invalid(e.code, e.message, e.message_en, field="item_code") from None
         applicant, channel = self.check_application(actor, item, body)
         materials = self.check_form(item, body.get("form") or {}, body.get("materials") or [])
-        key = body.get("idempotency_key")
-        case_id = new_case_id(datetime.now(CHINA).date())
-        created = True
-        if key:
-            with self.sessions() as session:
-                session.add(IdempotencyKey(key=f"{actor.username}\0{key}", case_id=case_id,
+        return item, applicant, channel, materials, [self.catalog.current(code) for code in item.members]
+
+    def _reserve(self, key: str | None, department: str, step: int = 1) -> tuple[CaseNumber, bool]:
+        """The case number of this submission: the one stored with its idempotency key by an earlier
+        attempt (False), or a new one drawn from the day's sequence and stored with the key (True)."""
+        today = datetime.now(CHINA).date()
+        with self.sessions() as session:
+            if key is not None:
+                existing = session.get(IdempotencyKey, key)
+                if existing is not None:
+                    return _stored_number(existing), False
+            number = case_numbers.make(self.settings.region_code, department, today, next_serial(session, today, step))
+            if key is not None:
+                session.add(IdempotencyKey(key=key, case_id=new_case_id(number), case_no=number.case_no,
                                            created_at=datetime.now(UTC)))
-                try:
-                    session.commit()
-                except IntegrityError:
-                    session.rollback()
-                    existing = session.get(IdempotencyKey, f"{actor.username}\0{key}")
-                    case_id, created = existing.case_id, False  # a retry, or a concurrent twin
-                    if session.get(Case, case_id) is not None:
-                        return self.get(actor, case_id), False
-        members = [self.catalog.current(code) for code in item.members]
-        inp = CaseInput(case_id=case_id, item=item, department=item.department, applicant=applicant,
-                        form=body.get("form") or {}, materials=materials, channel=channel, submitted_by=actor,
-                        members=members)
-        start = WithStartWorkflowOperation(
-            CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-        state = await self.client.execute_update_with_start_workflow(
-            CaseWorkflow.open, start_workflow_operation=start, id=f"open-{case_id}")
-        return self.render(None, actor, None, state), created  # recorded before the update answered
+            try:
+                session.commit()
+            except IntegrityError:  # a concurrent twin of this submission stored the key first
+                session.rollback()
+                return _stored_number(session.get(IdempotencyKey, key)), False
+            return number, True
+
+    def _release(self, key: str | None, case_id: str) -> None:
+        """Forget the number stored with a key when its start failed, so a retry draws a new one."""
+        if key is None:
+            return
+        with self.sessions() as session:
+            row = session.get(IdempotencyKey, key)
+            if row is not None and row.case_id == case_id:
+                session.delete(row)
+                session.commit()
+
+    def _recorded(self, case_id: str) -> bool:
+        with self.sessions() as session:
+            return session.get(Case, case_id) is not None
+
+    async def _own_earlier_start(self, case_id: str, token: str) -> CaseState | None:
+        """The case an earlier attempt of this very submission started (its memo names the same
+        submission), or None when the running workflow is someone else's: then nothing is sent to it."""
+        handle = self.client.get_workflow_handle(workflow_id(case_id))
+        if await (await handle.describe()).memo_value("submission", None) != token:
+            return None
+        return await handle.execute_update(CaseWorkflow.open, id=f"open-{token}")
+
+    def get_by_number(self, actor: Actor, case_no: str) -> dict[str, Any]:
+        """GET /api/cases/by-number/{case_no}: the same visibility as GET /api/cases/{id}."""
+        try:
+            canonical = case_numbers.parse(case_no)
+        except case_numbers.CaseNumberError as e:
+            raise Invalid(f"invalid_case_no_{e.rule}", e.message, e.message_en, field="case_no") from None
+        with self.sessions() as session:
+            case_id = session.exec(select(Case.id).where(Case.case_no == canonical)).first()
+        if case_id is None:
+            raise NotFound("case_not_found", f"办件 {canonical} 不存在", f"no case {canonical}", field="case_no")
+        return self.get(actor, case_id)
 
     # ---- acting ------------------------------------------------------------------------------------
     async def act(self, actor: Actor, case_id: str, action: str, comment: str | None, data: dict[str, Any],
                   request_id: str | None = None) -> dict[str, Any]:
         act = ActionInput(action=action, actor=actor, comment=comment, data=data or {})
-        with self.sessions() as session:
-            row = self.row(session, actor, case_id)
-            # The snapshot is exact after every answered action: a certain rejection needs no round
-            # trip, and a closed case (whose workflow may have ended) answers 409 here. The
-            # workflow's validator remains the authority for everything that passes.
-            state = CaseState.model_validate(row.snapshot)
-            rules.check(self.catalog.effective(state.item_code, state.item_version, state.department,
-                                               state.parent_id is not None), state, act)
-            if action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO, Action.ADD_SIGNER) \
-                    and isinstance(data.get("username"), str):
-                self._check_assignee(session, row, data["username"])
+        await asyncio.to_thread(self._check_action, actor, case_id, act)  # no DB work on the event loop
         handle = self.client.get_workflow_handle(workflow_id(case_id))
         try:
             state = await handle.execute_update(
@@ -404,7 +499,22 @@ class CaseService:
                 raise Conflict("case_closed", "办件流程已结束，不能再操作", "the case's process has ended",
                                field="action") from None
             raise
-        return self.render(None, actor, None, state)  # recorded by the update before it answered
+        return await asyncio.to_thread(self.render, None, actor, None, state)  # recorded before it answered
+
+    def _check_action(self, actor: Actor, case_id: str, act: ActionInput) -> None:
+        """404/403/409/422 from the read model before the workflow is reached."""
+        action, data = act.action, act.data
+        with self.sessions() as session:
+            row = self.row(session, actor, case_id)
+            # The snapshot is exact after every answered action: a certain rejection needs no round
+            # trip, and a closed case (whose workflow may have ended) answers 409 here. The
+            # workflow's validator remains the authority for everything that passes.
+            state = CaseState.model_validate(row.snapshot)
+            rules.check(self.catalog.effective(state.item_code, state.item_version, state.department,
+                                               state.parent_id is not None), state, act)
+            if action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO, Action.ADD_SIGNER) \
+                    and isinstance(data.get("username"), str):
+                self._check_assignee(session, row, data["username"])
 
     def _check_assignee(self, session: Session, row: Case, username: str) -> None:
         user = session.get(User, username)
@@ -422,6 +532,13 @@ def hide_opinions(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     reports keep who answered, not what they answered."""
     return [{**h, "data": {k: v for k, v in h["data"].items() if k not in OPINION_KEYS}}
             if h["action"] == "sub_case_decided" else h for h in history]
+
+
+def _stored_number(row: IdempotencyKey | None) -> CaseNumber:
+    """The case number an idempotency key was stored with (keys from before case numbers have none)."""
+    assert row is not None
+    day = date(int(row.case_id[:4]), int(row.case_id[4:6]), int(row.case_id[6:8]))
+    return CaseNumber(id=row.case_id, case_no=row.case_no or "", serial=int(row.case_id[8:16] or 0), day=day)
 
 
 def _is_date(value: str) -> bool:

@@ -26,7 +26,7 @@ async def run_stack(settings: Settings, demo: bool = False) -> None:
     # uvicorn stops on SIGINT and SIGTERM, then re-raises the signal with the handler it found:
     # a harmless one here, so the worker and the Temporal server below are stopped as well.
     signal.signal(signal.SIGTERM, lambda *_: log.info("SIGTERM: stopping"))
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, **settings.pool_options("api"))
     stored = ensure_base(engine)
     if stored:
         log.info("stored item definitions: %s", ", ".join(stored))
@@ -37,7 +37,8 @@ async def run_stack(settings: Settings, demo: bool = False) -> None:
         client = await server.wait_ready()
     else:
         client = await connect(settings)
-    worker = build_worker(client, settings, engine)
+    # the worker and the API draw on pools of their own: a burst of requests never starves activities
+    worker = build_worker(client, settings, make_engine(settings.db_url, **settings.pool_options("worker")))
     worker_task = asyncio.create_task(worker.run())
     try:
         app = create_app(settings, client=client, engine=engine, ready=not demo)

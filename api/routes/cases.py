@@ -1,9 +1,9 @@
 """Cases: apply, read, search, act. (The full history is in api/routes/audit.py.)"""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -61,6 +61,13 @@ def search(actor: CurrentUser, cases: CasesDep, status: str | None = None, item_
            offset: int = Query(0, ge=0)) -> dict:
     """Cases the caller may see, newest first."""
     return cases.search(actor, status, item_code, department, warning, applicant, q, kind, limit, offset)
+
+
+@router.get("/cases/by-number/{case_no}")
+def get_case_by_number(case_no: Annotated[str, Path(min_length=1, max_length=80)], actor: CurrentUser,
+                       cases: CasesDep) -> dict:
+    """The case with this unified case number (统一受理号码); seen by those who may see the case."""
+    return cases.get_by_number(actor, case_no)
 
 
 @router.get("/cases/{case_id}")
