@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlmodel import col, select
 
 from activities.archive import ArchiveActivities
+from api.bounds import CaseId, Offset, Text
 from api.deps import CasesDep, CurrentUser, require
 from banjian import audit
 from banjian.contracts import Actor
@@ -44,7 +45,7 @@ async def _timeline(request: Request, cases, actor: Actor, case_id: str) -> dict
 
 
 @router.get("/cases/{case_id}/history", response_model=None)
-async def history(case_id: str, request: Request, actor: CurrentUser, cases: CasesDep,
+async def history(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep,
                   format: Literal["list", "timeline"] = "list") -> JSONResponse:
     """The full ordered history, system events included (for a joint case, its sub-cases interleaved,
     each entry naming its `case_id`). Built from the Temporal event history and checked against the
@@ -58,7 +59,7 @@ async def history(case_id: str, request: Request, actor: CurrentUser, cases: Cas
 
 
 @router.get("/cases/{case_id}/timeline")
-async def case_timeline(case_id: str, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
+async def case_timeline(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
     """`{"entries": [...], "source", "item_code", "item_version", "sub_cases", "temporal_events",
     "discrepancies": [...], "pending": [...]}`: the history with what Temporal alone knows (timer
     firings, signals, sub-case workflows) and every disagreement with the read model."""
@@ -75,7 +76,7 @@ def _audit_only(cases, actor: Actor, case_id: str) -> None:
 
 
 @router.get("/cases/{case_id}/replay")
-async def replay(case_id: str, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
+async def replay(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
     """`{"verified", "events", "error"}`: the case's Temporal history replayed against the current
     workflow code (from the archive package once Temporal no longer holds it)."""
     _audit_only(cases, actor, case_id)
@@ -85,7 +86,7 @@ async def replay(case_id: str, request: Request, actor: CurrentUser, cases: Case
 
 
 @router.get("/cases/{case_id}/verify")
-async def verify(case_id: str, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
+async def verify(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
     """`{"verified", "records", "first_altered": {"seq", "at", "action"} | null}` (plus `reason`,
     `findings`, `checked`): the case's hash chain recomputed and compared with its Temporal history
     and the signed daily chain heads."""
@@ -104,7 +105,7 @@ def archiver(request: Request) -> ArchiveActivities:
 
 
 @router.get("/cases/{case_id}/archive", response_model=None)
-async def archive(case_id: str, request: Request, actor: CurrentUser, cases: CasesDep) -> Response:
+async def archive(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep) -> Response:
     """The archive package (application/zip, `manifest.json` at its root) of a concluded case: for
     auditors and admins, and for the applicant of their own case. Built now if the case concluded
     before it was archived."""
@@ -136,9 +137,9 @@ def _read(path: str) -> bytes:
 
 
 @router.get("/audit/reads")
-def audit_reads(actor: CurrentUser, cases: CasesDep, username: str | None = None, case_id: str | None = None,
+def audit_reads(actor: CurrentUser, cases: CasesDep, username: Text = None, case_id: Text = None,
                 since: datetime | None = None, limit: int = Query(100, ge=1, le=1000),
-                offset: int = Query(0, ge=0)) -> dict:
+                offset: Offset = 0) -> dict:
     """The log of auditors' reads, newest first (auditors and admins)."""
     require(actor, *AUDIT_ROLES)
     with cases.sessions() as session:

@@ -6,6 +6,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Request
 
 from activities.calendar import load_calendar
+from api.bounds import Year
 from api.deps import CurrentUser, SessionDep, require
 from banjian.calendar_admin import recompute_open_cases, store_year
 from banjian.enums import Role
@@ -14,14 +15,14 @@ router = APIRouter(prefix="/api/calendar", tags=["calendar"])
 
 
 @router.get("/{year}")
-def get_year(year: int, _: CurrentUser, session: SessionDep) -> dict:
+def get_year(year: Year, _: CurrentUser, session: SessionDep) -> dict:
     """The schedule in force for a year (override, official or provisional)."""
     sched = load_calendar(session).schedule(year)  # always fresh: a loaded year shows at once
     return {**sched.to_json(), "source": sched.source}
 
 
 @router.put("/{year}")
-async def put_year(year: int, request: Request, actor: CurrentUser, body: Annotated[dict[str, Any], Body()]) -> dict:
+async def put_year(year: Year, request: Request, actor: CurrentUser, body: Annotated[dict[str, Any], Body()]) -> dict:
     """Load a year's schedule (admin); open cases re-compute their deadlines before this answers."""
     require(actor, Role.ADMIN)
     state = request.app.state

@@ -1,8 +1,10 @@
 """The item catalogue: list, read one (with its versions), publish a new version."""
 from __future__ import annotations
 
+from typing import Annotated
+
 import yaml
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from api.deps import CatalogDep, CurrentUser
@@ -20,7 +22,7 @@ def list_items(_: CurrentUser, catalog: CatalogDep) -> list[dict]:
 
 
 @router.get("/{code}")
-def get_item(code: str, _: CurrentUser, catalog: CatalogDep) -> dict:
+def get_item(code: Annotated[str, Path(min_length=1, max_length=64)], _: CurrentUser, catalog: CatalogDep) -> dict:
     """The current version's full definition, and the list of versions."""
     item = catalog.current(code)
     return {**item.model_dump(mode="json"), **item_summary(item), "versions": catalog.versions(code)}

@@ -6,6 +6,7 @@ from datetime import timedelta
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from api.bounds import CaseId
 from api.deps import CasesDep, CurrentUser, require
 from banjian.enums import Role
 from banjian.errors import NotFound
@@ -19,7 +20,7 @@ class Advance(BaseModel):
 
 
 @router.post("/cases/{case_id}/advance")
-async def advance(case_id: str, body: Advance, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
+async def advance(case_id: CaseId, body: Advance, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
     """Advance the case's clock (and its open sub-cases'); answers after every due timer fired."""
     if not request.app.state.settings.simulation:
         raise NotFound("not_found", "未启用模拟时钟", "the simulation clock is off")
