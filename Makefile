@@ -7,7 +7,7 @@ DATA ?= data
 PORT ?= 8000
 TEMPORAL_PORT ?= 7233
 
-.PHONY: up test lint bench clean conformance
+.PHONY: up test lint bench clean conformance fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,6 +23,10 @@ test: $(STAMP)
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ruff check .
 	$(BIN)/mypy
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q
+
+# the schemathesis run of `make test`, with many more examples per route and role
+fuzz: $(STAMP)
+	BANJIAN_FUZZ_EXAMPLES=$${BANJIAN_FUZZ_EXAMPLES:-300} PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

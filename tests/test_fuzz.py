@@ -37,8 +37,9 @@ def _request_kwargs(kw: dict[str, Any], auth: dict[str, str] | None) -> dict[str
     """A schemathesis case serialised for `requests`, as httpx arguments."""
     headers = {k: v for k, v in (kw.get("headers") or {}).items() if k.lower() != "authorization"}
     headers.update(auth or {})
-    out: dict[str, Any] = {"method": kw["method"], "url": kw["url"], "headers": headers,
-                           "params": kw.get("params"), "cookies": kw.get("cookies")}
+    if kw.get("cookies"):  # as a header: httpx deprecates per-request cookies
+        headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in kw["cookies"].items())
+    out: dict[str, Any] = {"method": kw["method"], "url": kw["url"], "headers": headers, "params": kw.get("params")}
     if "json" in kw:
         out["json"] = kw["json"]
     elif isinstance(kw.get("data"), (bytes, str)):
