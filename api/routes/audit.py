@@ -39,8 +39,7 @@ def _visible(cases, actor: Actor):
 
 
 async def _timeline(request: Request, cases, actor: Actor, case_id: str) -> dict[str, Any]:
-    with cases.sessions() as session:
-        cases.row(session, actor, case_id)  # 404 for a case the caller may not see
+    await asyncio.to_thread(_row, cases, actor, case_id)  # 404 for a case the caller may not see
     return await audit.timeline(_client(request), cases.sessions, case_id, _visible(cases, actor))
 
 
@@ -53,7 +52,7 @@ async def history(case_id: CaseId, request: Request, actor: CurrentUser, cases: 
     `read_model`) and `X-Banjian-Discrepancies` how many disagreements were found (see
     `?format=timeline` or `/timeline` for them)."""
     t = await _timeline(request, cases, actor, case_id)
-    audit.log_read(cases.sessions, actor, case_id, "history")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "history")
     headers = {"X-Banjian-Source": t["source"], "X-Banjian-Discrepancies": str(len(t["discrepancies"]))}
     return JSONResponse(t if format == "timeline" else t["entries"], headers=headers)
 
@@ -64,8 +63,13 @@ async def case_timeline(case_id: CaseId, request: Request, actor: CurrentUser, c
     "discrepancies": [...], "pending": [...]}`: the history with what Temporal alone knows (timer
     firings, signals, sub-case workflows) and every disagreement with the read model."""
     t = await _timeline(request, cases, actor, case_id)
-    audit.log_read(cases.sessions, actor, case_id, "timeline")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "timeline")
     return t
+
+
+def _row(cases, actor: Actor, case_id: str):
+    with cases.sessions() as session:
+        return cases.row(session, actor, case_id)
 
 
 def _audit_only(cases, actor: Actor, case_id: str) -> None:
@@ -79,9 +83,9 @@ def _audit_only(cases, actor: Actor, case_id: str) -> None:
 async def replay(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
     """`{"verified", "events", "error"}`: the case's Temporal history replayed against the current
     workflow code (from the archive package once Temporal no longer holds it)."""
-    _audit_only(cases, actor, case_id)
+    await asyncio.to_thread(_audit_only, cases, actor, case_id)
     report = await audit.replay_case(_client(request), cases.sessions, case_id)
-    audit.log_read(cases.sessions, actor, case_id, "replay")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "replay")
     return report.json()
 
 
@@ -90,10 +94,10 @@ async def verify(case_id: CaseId, request: Request, actor: CurrentUser, cases: C
     """`{"verified", "records", "first_altered": {"seq", "at", "action"} | null}` (plus `reason`,
     `findings`, `checked`): the case's hash chain recomputed and compared with its Temporal history
     and the signed daily chain heads."""
-    _audit_only(cases, actor, case_id)
+    await asyncio.to_thread(_audit_only, cases, actor, case_id)
     result = await audit.verify_case_full(_client(request), cases.sessions, case_id,
                                           request.app.state.settings.data_dir)
-    audit.log_read(cases.sessions, actor, case_id, "verify")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "verify")
     return result
 
 
@@ -109,8 +113,7 @@ async def archive(case_id: CaseId, request: Request, actor: CurrentUser, cases: 
     """The archive package (application/zip, `manifest.json` at its root) of a concluded case: for
     auditors and admins, and for the applicant of their own case. Built now if the case concluded
     before it was archived."""
-    with cases.sessions() as session:
-        row = cases.row(session, actor, case_id)
+    row = await asyncio.to_thread(_row, cases, actor, case_id)
     own = actor.has(Role.APPLICANT) and row.applicant_username == actor.username
     if not (actor.has(*AUDIT_ROLES) or own):
         raise Forbidden("forbidden_role", "只有审计人员、管理员或申请人本人可以下载归档",
@@ -126,7 +129,7 @@ async def archive(case_id: CaseId, request: Request, actor: CurrentUser, cases: 
     if data is None or sm3_hex(data) != arc.sm3:
         raise Conflict("archive_altered", "归档文件缺失或与登记的SM3摘要不符",
                        "the archive file is missing or does not match its recorded SM3 digest")
-    audit.log_read(cases.sessions, actor, case_id, "archive")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "archive")
     return Response(data, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{case_id}.zip"', "X-Banjian-SM3": arc.sm3})
 
@@ -162,5 +165,5 @@ async def chain_heads(request: Request, actor: CurrentUser, cases: CasesDep) -> 
     """Every sealed day's chain head, each checked (signature, link, recomputation)."""
     require(actor, *AUDIT_ROLES)
     items = await asyncio.to_thread(audit.verify_heads, cases.sessions, request.app.state.settings.data_dir)
-    audit.log_read(cases.sessions, actor, None, "chain-heads")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, None, "chain-heads")
     return {"items": items, "verified": all(i["verified"] for i in items)}

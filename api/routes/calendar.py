@@ -1,6 +1,7 @@
 """The working-day calendar: read a year, load an administrator's schedule."""
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
@@ -26,7 +27,7 @@ async def put_year(year: Year, request: Request, actor: CurrentUser, body: Annot
     """Load a year's schedule (admin); open cases re-compute their deadlines before this answers."""
     require(actor, Role.ADMIN)
     state = request.app.state
-    sched = store_year(state.sessions, year, body, actor.username)
+    sched = await asyncio.to_thread(store_year, state.sessions, year, body, actor.username)
     state.cases.forget_calendar()
     n = await recompute_open_cases(state.client, state.sessions, f"{year} 年工作日历已更新")
     return {**sched.to_json(), "source": "override", "recomputed_cases": n}

@@ -1,6 +1,7 @@
 """The item catalogue: list, read one (with its versions), publish a new version."""
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated
 
 import yaml
@@ -48,6 +49,7 @@ async def publish(request: Request, actor: CurrentUser, catalog: CatalogDep) -> 
     definition = catalog.validate(data)
     if actor.department is not None and definition.department != actor.department:
         raise Forbidden("forbidden_department", "只能发布本部门的事项", "only your own department's items")
-    stored, created = catalog.store(definition, created_by=actor.username)
-    body = {**stored.model_dump(mode="json"), **item_summary(stored), "versions": catalog.versions(stored.code)}
+    stored, created = await asyncio.to_thread(catalog.store, definition, created_by=actor.username)
+    versions = await asyncio.to_thread(catalog.versions, stored.code)
+    body = {**stored.model_dump(mode="json"), **item_summary(stored), "versions": versions}
     return JSONResponse(body, status_code=201 if created else 200)

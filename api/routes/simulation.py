@@ -1,6 +1,7 @@
 """The simulation clock (BANJIAN_SIMULATION=1 only): advance one case's time by N days."""
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from fastapi import APIRouter, Request
@@ -25,6 +26,6 @@ async def advance(case_id: CaseId, body: Advance, request: Request, actor: Curre
     if not request.app.state.settings.simulation:
         raise NotFound("not_found", "未启用模拟时钟", "the simulation clock is off")
     require(actor, Role.ADMIN)
-    cases.get(actor, case_id)  # 404 for an unknown case
+    await asyncio.to_thread(cases.get, actor, case_id)  # 404 for an unknown case
     await advance_case(request.app.state.client, cases.sessions, case_id, timedelta(days=body.days))
-    return cases.get(actor, case_id)
+    return await asyncio.to_thread(cases.get, actor, case_id)
