@@ -78,6 +78,10 @@ def submission_token(key: str | None) -> str:
     return hashlib.sha256(key.encode()).hexdigest()[:32] if key is not None else uuid.uuid4().hex
 
 
+#: Temporal answers to a submission that a retry may cure (answered 503 with Retry-After)
+TRANSIENT_RPC = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED, RPCStatusCode.UNAVAILABLE,
+                 RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+
 #: How often a submission draws a fresh number after its workflow id turned out to be taken. The
 #: sequence never repeats a number, so only ids it did not draw can clash (cases from before case
 #: numbers, or a read model restored from a backup older than the Temporal store): each clash skips
@@ -402,6 +406,14 @@ class CaseService:
                     rpc_timeout=timedelta(seconds=self.settings.update_timeout_seconds))
             except WorkflowUpdateRPCTimeoutOrCancelledError:
                 raise Outcome() from None  # the same idempotency key again finds the case if it started
+            except RPCError as e:
+                if e.status not in TRANSIENT_RPC:
+                    raise
+                # e.g. "Workflow Task in failed state" on a saturated worker: the case may have started;
+                # the same idempotency key finds it again (its memo names this submission)
+                log.warning("submission of case %s: Temporal answered %s: %s", case_id, e.status, e)
+                raise Unavailable("temporal_busy", "系统繁忙，请稍后使用相同的幂等键重试",
+                                  "the workflow service is busy; retry with the same idempotency key") from None
             except WorkflowAlreadyStartedError:
                 with contextlib.suppress(WorkflowAlreadyStartedError):
                     await start.workflow_handle()  # the same error, retrieved so it is not reported as lost
