@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import threading
 import time
 import uuid
@@ -325,11 +326,11 @@ class CaseService:
                     raise Invalid("missing_required", f"缺少必填项：{f.label}", f"required field missing: {f.name}",
                                   field=f"form.{f.name}")
                 continue
-            ok = {"text": isinstance(value, str), "number": isinstance(value, int | float) and not isinstance(value, bool),
+            ok = {"text": isinstance(value, str), "number": _bounded_number(value),
                   "boolean": isinstance(value, bool), "choice": value in (f.choices or []),
                   "date": isinstance(value, str) and _is_date(value)}[f.type]
             if not ok:
-                rule = {"text": "文本", "number": "数字", "boolean": "是或否", "date": "日期（YYYY-MM-DD）",
+                rule = {"text": "文本", "number": f"绝对值不超过 {MAX_FORM_NUMBER:.0e} 的数字", "boolean": "是或否", "date": "日期（YYYY-MM-DD）",
                         "choice": "以下之一：" + "、".join(f.choices or [])}[f.type]
                 raise Invalid("invalid_value", f"{f.label}应为{rule}", f"form.{f.name} must be a {f.type}"
                               + (f" ({', '.join(f.choices or [])})" if f.type == "choice" else ""),
@@ -490,6 +491,15 @@ def hide_opinions(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     reports keep who answered, not what they answered."""
     return [{**h, "data": {k: v for k, v in h["data"].items() if k not in OPINION_KEYS}}
             if h["action"] == "sub_case_decided" else h for h in history]
+
+
+#: a form's numbers (areas, amounts, counts) are bounded like every number the API takes
+MAX_FORM_NUMBER = 1e15
+
+
+def _bounded_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            and abs(value) <= MAX_FORM_NUMBER)
 
 
 def _is_date(value: str) -> bool:

@@ -18,7 +18,7 @@ import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed, settings
 from hypothesis import strategies as st
 
-from tests.conftest import Stack, make_stack
+from tests.conftest import Stack, application, make_stack
 
 EXAMPLES = int(os.environ.get("BANJIAN_FUZZ_EXAMPLES", "6"))
 SEED = int(os.environ.get("BANJIAN_FUZZ_SEED", "20261202"))
@@ -109,3 +109,11 @@ async def test_the_numbers_fuzzing_found_are_bounded(stack, people):
         assert r.status_code == 422, (path, r.status_code, r.text)
     assert (await admin.get("/api/calendar/2026")).status_code == 200
     assert (await admin.get("/api/cases?offset=100000")).status_code == 200
+    # a form's numbers too
+    applicant = stack.applicant()
+    for huge in (10**16, -1e300):
+        body = await application(applicant, "food-business-licence")
+        body["form"]["business_area"] = huge
+        r = await applicant.post("/api/cases", json=body)
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "form.business_area", r.text
+    assert (await applicant.get("/api/cases")).json()["total"] == 0
