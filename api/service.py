@@ -69,6 +69,7 @@ def workflow_id(case_id: str) -> str:
 TRANSIENT_RPC = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED, RPCStatusCode.UNAVAILABLE,
                  RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
 
+
 class Outcome(Exception):
     """Temporal did not answer in time: the action may or may not have been applied."""
 
