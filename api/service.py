@@ -230,8 +230,8 @@ class CaseService:
                 stmt = stmt.where(or_(Case.applicant_id_number == applicant, Case.applicant_username == applicant))
             if q:
                 like = f"%{q}%"
-                stmt = stmt.where(or_(col(Case.id).like(like), col(Case.applicant_name).like(like),
-                                      col(Case.item_name).like(like)))
+                stmt = stmt.where(or_(col(Case.id).like(like), col(Case.case_no).like(like.upper()),
+                                      col(Case.applicant_name).like(like), col(Case.item_name).like(like)))
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
             page = session.exec(stmt.order_by(col(Case.submitted_at).desc()).offset(offset).limit(limit)).all()
             found = {"items": self.listed(session, actor, [(cid, at) for cid, at in page]), "total": total}

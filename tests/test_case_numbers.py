@@ -154,6 +154,8 @@ async def test_case_number_on_the_case_the_read_model_and_the_history(stack):
     assert history[0]["data"]["case_no"] == case["case_no"]
     again = (await u.get(f"/api/cases/{case['id']}")).json()
     assert again["case_no"] == case["case_no"]
+    found = (await u.get("/api/cases", params={"q": case["case_no"].lower()})).json()
+    assert [c["id"] for c in found["items"]] == [case["id"]]
 
 
 async def test_by_number_follows_case_visibility(stack):
