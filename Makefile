@@ -7,7 +7,7 @@ DATA ?= data
 PORT ?= 8000
 TEMPORAL_PORT ?= 7233
 
-.PHONY: up test lint bench clean conformance graphviz browser
+.PHONY: up test lint bench clean conformance graphviz browser fuzz
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -32,6 +32,9 @@ test: $(STAMP) graphviz browser
 browser:
 	command -v chromium >/dev/null || (apt-get update && apt-get install -y chromium fonts-noto-cjk)
 	@command -v chromium >/dev/null || { echo "chromium is missing and could not be installed: the browser tests need /usr/bin/chromium (apt-get install -y chromium fonts-noto-cjk)" >&2; exit 1; }
+# the schemathesis run of `make test`, with many more examples per route and role
+fuzz: $(STAMP)
+	BANJIAN_FUZZ_EXAMPLES=$${BANJIAN_FUZZ_EXAMPLES:-300} PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q tests/test_fuzz.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -28,7 +28,7 @@ WORKFLOWS = [CaseWorkflow]
 
 def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
     """A worker on the configured task queue with every workflow and activity of banjian."""
-    engine = engine or make_engine(settings.db_url)
+    engine = engine or make_engine(settings.db_url, **settings.pool_options("worker"))
 
     def sessions() -> Session:
         return Session(engine, expire_on_commit=False)

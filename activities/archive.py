@@ -140,8 +140,8 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
         "digest_algorithm": "sha256", "definition": item_row.definition if item_row else None,
     }, "事项实施清单（办理时生效的版本） / the item definition version in force")
     add_json("application.json", {
-        "case_id": state.id, "item_code": state.item_code, "item_version": state.item_version,
-        "applicant": state.applicant.model_dump(mode="json"), "channel": state.channel.value,
+        "case_id": state.id, "case_no": state.case_no, "item_code": state.item_code,
+        "item_version": state.item_version, "applicant": state.applicant.model_dump(mode="json"), "channel": state.channel.value,
         "submitted_at": iso_at(state.submitted_at), "received_at": iso_at(state.received_at),
         "form": state.form, "materials": [m.model_dump(mode="json") for m in state.materials],
     }, "申请表与材料清单 / the application form and the list of materials")
@@ -188,7 +188,7 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "standard": "DA/T 85-2019 政务服务事项电子文件归档规范 (layout of this system)",
-        "case_id": case_id, "title": f"{row.item_name}（{case_id}）",
+        "case_id": case_id, "case_no": state.case_no, "title": f"{row.item_name}（{case_id}）",
         "item": {"code": row.item_code, "version": row.item_version, "name": row.item_name,
                  "digest": item_row.digest if item_row else None},
         "department": row.department, "kind": row.kind, "status": row.status,

@@ -76,8 +76,8 @@ class RecordActivities:
     def _upsert_case(self, session: Session, row: Case | None, state: CaseState, rev: int | None,
                      now: datetime) -> Case:
         values: dict[str, Any] = dict(
-            item_code=state.item_code, item_version=state.item_version, item_name=state.item_name,
-            kind=state.kind, department=state.department, status=state.status.value,
+            case_no=state.case_no, item_code=state.item_code, item_version=state.item_version,
+            item_name=state.item_name, kind=state.kind, department=state.department, status=state.status.value,
             applicant_username=state.applicant.username, applicant_id_number=state.applicant.id_number,
             applicant_name=state.applicant.name, channel=state.channel.value, parent_id=state.parent_id,
             submitted_at=state.submitted_at, accepted_at=state.accepted_at, decided_at=state.decided_at,

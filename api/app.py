@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal client, engine
         if engine is None:
-            engine = make_engine(settings.db_url)
+            engine = make_engine(settings.db_url, **settings.pool_options("api"))
             upgrade(engine)
         if client is None:
             from banjian.temporal import connect

@@ -3,12 +3,13 @@
 They are coroutines: FastAPI runs a plain `def` dependency in a worker thread, a hop that cost
 more than the work itself here. None of them waits on the network: a Session does no I/O until
 a route uses it (routes that do are plain `def`, run in the thread pool), and the caller's user
-row is read only when the short cache misses (a primary-key read).
+row is read only when the short cache misses (a primary-key read, in a worker thread).
 """
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -58,14 +59,19 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(oa
     hit = known.get(username)
     if hit is not None and hit[0] > now:
         return hit[1]
-    with request.app.state.sessions() as session:
-        user = session.get(User, username)
-        if user is None or not user.active:
-            known.pop(username, None)
-            raise Unauthorised("invalid_token", "用户不存在或已停用", "the user no longer exists")
-        actor = actor_of(user)
+    # a cache miss reads the user row in a worker thread: a busy pool must never block the event loop
+    actor = await asyncio.to_thread(_load_actor, request.app.state.sessions, username)
+    if actor is None:
+        known.pop(username, None)
+        raise Unauthorised("invalid_token", "用户不存在或已停用", "the user no longer exists")
     known[username] = (now + ACTOR_TTL_S, actor)
     return actor
+
+
+def _load_actor(sessions: Callable[[], Session], username: str) -> Actor | None:
+    with sessions() as session:
+        user = session.get(User, username)
+        return actor_of(user) if user is not None and user.active else None
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

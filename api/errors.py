@@ -7,11 +7,18 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException  # FastAPI's is a subclass: one handler for both
+from temporalio.service import RPCError, RPCStatusCode
 
 from api.routes.pages.common import LoginRequired, PageError, error_page, is_page, login_redirect
 from api.service import Outcome
 from banjian.errors import DomainError
+
+#: Temporal answers that mean "too busy or unreachable now", not "wrong request"
+BUSY_RPC = (RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+RETRY_AFTER_S = 2
 
 log = logging.getLogger("banjian.api")
 HTTP_TEXT = {
@@ -49,7 +56,29 @@ def install(app: FastAPI) -> None:
             return error_page(request, 504, "处理超时，结果未知。请稍后刷新页面查看办件状态，不要重复提交。")
         return JSONResponse({"detail": {"code": "outcome_unknown", "message": "处理超时，结果未知，请用相同请求编号重试",
                                         "message_en": "timed out: the outcome is unknown; retry with the same request id",
-                                        "field": None}}, status_code=504)
+                                        "field": None}}, status_code=504,
+                            headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    def busy(what: str) -> JSONResponse:
+        return JSONResponse({"detail": {"code": "busy", "message": "系统繁忙，请稍后重试",
+                                        "message_en": f"{what} is at its limit; retry shortly", "field": None}},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
+
+    @app.exception_handler(PoolTimeout)
+    async def pool_exhausted(_: Request, exc: PoolTimeout) -> JSONResponse:
+        return busy("the database connection pool")
+
+    @app.exception_handler(OperationalError)
+    async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+        if "locked" in str(exc.orig) or "busy" in str(exc.orig):
+            return busy("the database")
+        raise exc
+
+    @app.exception_handler(RPCError)
+    async def temporal_busy(_: Request, exc: RPCError) -> JSONResponse:
+        if exc.status in BUSY_RPC:
+            return busy("the Temporal server")
+        raise exc
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:

@@ -5,16 +5,18 @@ reached (who may see a case, the application form), talks to Temporal, and reads
 """
 from __future__ import annotations
 
-import secrets
+import asyncio
+import contextlib
+import logging
+import math
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, or_, select
 from temporalio.client import (
     Client,
@@ -23,24 +25,35 @@ from temporalio.client import (
     WorkflowUpdateRPCTimeoutOrCancelledError,
 )
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from activities.calendar import load_calendar
+from api.numbers import NUMBER_ATTEMPTS, CaseNumbers, submission_token
 from api.views import case_json, history_json
-from banjian import audit, rules
+from banjian import audit, case_numbers, rules
 from banjian.calendar import WorkingCalendar
 from banjian.catalog import Catalog
 from banjian.contracts import ActionInput, Actor, Applicant, CaseInput, CaseState, MaterialRef
-from banjian.db import Case, CaseEvent, IdempotencyKey, Task, User
+from banjian.db import Case, CaseEvent, Task, User
 from banjian.enums import Action, Channel, IdKind, Role
-from banjian.errors import Conflict, DomainError, Forbidden, Invalid, NotFound, from_application_error
+from banjian.errors import (
+    Conflict,
+    DomainError,
+    Forbidden,
+    Invalid,
+    NotFound,
+    Unavailable,
+    from_application_error,
+)
 from banjian.files import check_own_files
 from banjian.ids import IdError, validate_id
 from banjian.items.schema import ItemDefinition
 from banjian.settings import Settings
 from banjian.timefmt import CHINA
 from workflows.case import CaseWorkflow
+
+log = logging.getLogger("banjian.api")
 
 CALENDAR_TTL_S = 10.0
 LISTED_CACHE_SIZE = 4096
@@ -53,9 +66,9 @@ def workflow_id(case_id: str) -> str:
     return f"case-{case_id}"
 
 
-def new_case_id(today: date) -> str:
-    """A unified case number (统一受理号码): date of receipt and a random serial."""
-    return f"{today:%Y%m%d}{secrets.randbelow(10**8):08d}"
+#: Temporal answers to a submission that a retry may cure (answered 503 with Retry-After)
+TRANSIENT_RPC = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED, RPCStatusCode.UNAVAILABLE,
+                 RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
 
 
 class Outcome(Exception):
@@ -78,6 +91,7 @@ class CaseService:
         self.client = client
         self.sessions = session_factory
         self.catalog = catalog
+        self.numbers = CaseNumbers(settings, session_factory)
         self._calendar: tuple[float, WorkingCalendar] | None = None
         self._listed: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._listed_lock = threading.Lock()
@@ -217,8 +231,8 @@ class CaseService:
                 stmt = stmt.where(or_(Case.applicant_id_number == applicant, Case.applicant_username == applicant))
             if q:
                 like = f"%{q}%"
-                stmt = stmt.where(or_(col(Case.id).like(like), col(Case.applicant_name).like(like),
-                                      col(Case.item_name).like(like)))
+                stmt = stmt.where(or_(col(Case.id).like(like), col(Case.case_no).like(like.upper()),
+                                      col(Case.applicant_name).like(like), col(Case.item_name).like(like)))
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
             page = session.exec(stmt.order_by(col(Case.submitted_at).desc()).offset(offset).limit(limit)).all()
             found = {"items": self.listed(session, actor, [(cid, at) for cid, at in page]), "total": total}
@@ -314,11 +328,11 @@ class CaseService:
                     raise Invalid("missing_required", f"缺少必填项：{f.label}", f"required field missing: {f.name}",
                                   field=f"form.{f.name}")
                 continue
-            ok = {"text": isinstance(value, str), "number": isinstance(value, int | float) and not isinstance(value, bool),
+            ok = {"text": isinstance(value, str), "number": _bounded_number(value),
                   "boolean": isinstance(value, bool), "choice": value in (f.choices or []),
                   "date": isinstance(value, str) and _is_date(value)}[f.type]
             if not ok:
-                rule = {"text": "文本", "number": "数字", "boolean": "是或否", "date": "日期（YYYY-MM-DD）",
+                rule = {"text": "文本", "number": f"绝对值不超过 {MAX_FORM_NUMBER:.0e} 的数字", "boolean": "是或否", "date": "日期（YYYY-MM-DD）",
                         "choice": "以下之一：" + "、".join(f.choices or [])}[f.type]
                 raise Invalid("invalid_value", f"{f.label}应为{rule}", f"form.{f.name} must be a {f.type}"
                               + (f" ({', '.join(f.choices or [])})" if f.type == "choice" else ""),
@@ -342,7 +356,63 @@ class CaseService:
         return refs
 
     async def submit(self, actor: Actor, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
-        """Apply for an item. Returns (case, created); the same idempotency key returns the same case."""
+        """Apply for an item. Returns (case, created); the same idempotency key returns the same case
+        (created: this attempt stored the key, so of two concurrent twins exactly one is created).
+
+        The case number is drawn from the day's sequence and stored with the idempotency key before
+        the workflow starts; the start fails on a workflow id in use (`WorkflowIDConflictPolicy.FAIL`),
+        so two applications never share a case. Database work runs in worker threads."""
+        item, applicant, channel, materials, members = await asyncio.to_thread(self._check_submission, actor, body)
+        key = f"{actor.username}\x1f{body['idempotency_key']}" if body.get("idempotency_key") else None
+        token = submission_token(key)
+        for attempt in range(NUMBER_ATTEMPTS):
+            number, created = await asyncio.to_thread(self.numbers.reserve, key, item.department, 4**attempt)
+            case_id = number.id
+            if not created and await asyncio.to_thread(self.numbers.recorded, case_id):
+                return await asyncio.to_thread(self.get, actor, case_id), False
+            inp = CaseInput(case_id=case_id, case_no=number.case_no, item=item, department=item.department,
+                            applicant=applicant, form=body.get("form") or {}, materials=materials, channel=channel,
+                            submitted_by=actor, members=members)
+            start = WithStartWorkflowOperation(
+                CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                task_timeout=timedelta(seconds=self.settings.workflow_task_timeout_seconds),
+                memo={"submission": token})
+            try:
+                # The update id names this submission, not the workflow: the server answers an
+                # update-with-start whose update id it has seen in the running workflow with that
+                # update's result, whatever the conflict policy, so `open-{case_id}` would hand a
+                # clash the other applicant's case.
+                state = await self.client.execute_update_with_start_workflow(
+                    CaseWorkflow.open, start_workflow_operation=start, id=f"open-{token}",
+                    rpc_timeout=timedelta(seconds=self.settings.update_timeout_seconds))
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                raise Outcome() from None  # the same idempotency key again finds the case if it started
+            except RPCError as e:
+                if e.status not in TRANSIENT_RPC:
+                    raise
+                # e.g. "Workflow Task in failed state" on a saturated worker: the case may have started;
+                # the same idempotency key finds it again (its memo names this submission)
+                log.warning("submission of case %s: Temporal answered %s: %s", case_id, e.status, e)
+                raise Unavailable("temporal_busy", "系统繁忙，请稍后使用相同的幂等键重试",
+                                  "the workflow service is busy; retry with the same idempotency key") from None
+            except WorkflowAlreadyStartedError:
+                with contextlib.suppress(WorkflowAlreadyStartedError):
+                    await start.workflow_handle()  # the same error, retrieved so it is not reported as lost
+                # a twin attempt of this very submission (same key) may have started it first
+                state = await self._own_earlier_start(case_id, token) if key is not None else None
+                if state is None:
+                    log.error("case id %s is already in use by another case: drawing a new number", case_id)
+                    await asyncio.to_thread(self.numbers.release, key, case_id)
+                    continue
+            return await asyncio.to_thread(self.render, None, actor, None, state), created
+        raise Unavailable("case_number_unavailable", "暂时无法分配受理号码，请稍后重试",
+                          "no free case number could be drawn; retry later", field=None)
+
+    def _check_submission(self, actor: Actor, body: dict[str, Any]) \
+            -> tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition]]:
+        """Everything a submission is checked against before a number is drawn (reads the database)."""
         try:
             item = self.catalog.current(body["item_code"])
         except NotFound as e:
@@ -351,37 +421,52 @@ class CaseService:
         materials = self.check_form(item, body.get("form") or {}, body.get("materials") or [])
         with self.sessions() as session:
             check_own_files(session, actor, materials)
-        key = body.get("idempotency_key")
-        case_id = new_case_id(datetime.now(CHINA).date())
-        created = True
-        if key:
-            with self.sessions() as session:
-                session.add(IdempotencyKey(key=f"{actor.username}\x1f{key}", case_id=case_id,
-                                           created_at=datetime.now(UTC)))
-                try:
-                    session.commit()
-                except IntegrityError:
-                    session.rollback()
-                    existing = session.get(IdempotencyKey, f"{actor.username}\x1f{key}")
-                    case_id, created = existing.case_id, False  # a retry, or a concurrent twin
-                    if session.get(Case, case_id) is not None:
-                        return self.get(actor, case_id), False
-        members = [self.catalog.current(code) for code in item.members]
-        inp = CaseInput(case_id=case_id, item=item, department=item.department, applicant=applicant,
-                        form=body.get("form") or {}, materials=materials, channel=channel, submitted_by=actor,
-                        members=members)
-        start = WithStartWorkflowOperation(
-            CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
-            id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-        state = await self.client.execute_update_with_start_workflow(
-            CaseWorkflow.open, start_workflow_operation=start, id=f"open-{case_id}")
-        return self.render(None, actor, None, state), created  # recorded before the update answered
+        return item, applicant, channel, materials, [self.catalog.current(code) for code in item.members]
+
+    async def _own_earlier_start(self, case_id: str, token: str) -> CaseState | None:
+        """The case an earlier attempt of this very submission started (its memo names the same
+        submission), or None when the running workflow is someone else's: then nothing is sent to it."""
+        handle = self.client.get_workflow_handle(workflow_id(case_id))
+        if await (await handle.describe()).memo_value("submission", None) != token:
+            return None
+        return await handle.execute_update(CaseWorkflow.open, id=f"open-{token}")
+
+    def get_by_number(self, actor: Actor, case_no: str) -> dict[str, Any]:
+        """GET /api/cases/by-number/{case_no}: the same visibility as GET /api/cases/{id}."""
+        try:
+            canonical = case_numbers.parse(case_no)
+        except case_numbers.CaseNumberError as e:
+            raise Invalid(f"invalid_case_no_{e.rule}", e.message, e.message_en, field="case_no") from None
+        with self.sessions() as session:
+            case_id = session.exec(select(Case.id).where(Case.case_no == canonical)).first()
+        if case_id is None:
+            raise NotFound("case_not_found", f"办件 {canonical} 不存在", f"no case {canonical}", field="case_no")
+        return self.get(actor, case_id)
 
     # ---- acting ------------------------------------------------------------------------------------
     async def act(self, actor: Actor, case_id: str, action: str, comment: str | None, data: dict[str, Any],
                   request_id: str | None = None) -> dict[str, Any]:
         act = ActionInput(action=action, actor=actor, comment=comment, data=data or {})
+        await asyncio.to_thread(self._check_action, actor, case_id, act, request_id)  # no DB work on the event loop
+        handle = self.client.get_workflow_handle(workflow_id(case_id))
+        try:
+            state = await handle.execute_update(
+                CaseWorkflow.act, act, id=request_id or f"{action}-{uuid.uuid4().hex}",
+                rpc_timeout=timedelta(seconds=self.settings.update_timeout_seconds))
+        except WorkflowUpdateFailedError as e:
+            raise map_update_error(e) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise Outcome() from None
+        except RPCError as e:
+            if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise Conflict("case_closed", "办件流程已结束，不能再操作", "the case's process has ended",
+                               field="action") from None
+            raise
+        return await asyncio.to_thread(self.render, None, actor, None, state)  # recorded before it answered
+
+    def _check_action(self, actor: Actor, case_id: str, act: ActionInput, request_id: str | None) -> None:
+        """404/403/409/422 from the read model before the workflow is reached."""
+        action, data = act.action, act.data
         with self.sessions() as session:
             row = self.row(session, actor, case_id)
             # The snapshot is exact after every answered action: a certain rejection needs no round
@@ -402,21 +487,6 @@ class CaseService:
             if action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO, Action.ADD_SIGNER) \
                     and isinstance(data.get("username"), str):
                 self._check_assignee(session, row, data["username"])
-        handle = self.client.get_workflow_handle(workflow_id(case_id))
-        try:
-            state = await handle.execute_update(
-                CaseWorkflow.act, act, id=request_id or f"{action}-{uuid.uuid4().hex}",
-                rpc_timeout=timedelta(seconds=self.settings.update_timeout_seconds))
-        except WorkflowUpdateFailedError as e:
-            raise map_update_error(e) from None
-        except WorkflowUpdateRPCTimeoutOrCancelledError:
-            raise Outcome() from None
-        except RPCError as e:
-            if e.status in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
-                raise Conflict("case_closed", "办件流程已结束，不能再操作", "the case's process has ended",
-                               field="action") from None
-            raise
-        return self.render(None, actor, None, state)  # recorded by the update before it answered
 
     def _check_assignee(self, session: Session, row: Case, username: str) -> None:
         user = session.get(User, username)
@@ -434,6 +504,15 @@ def hide_opinions(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     reports keep who answered, not what they answered."""
     return [{**h, "data": {k: v for k, v in h["data"].items() if k not in OPINION_KEYS}}
             if h["action"] == "sub_case_decided" else h for h in history]
+
+
+#: a form's numbers (areas, amounts, counts) are bounded like every number the API takes
+MAX_FORM_NUMBER = 1e15
+
+
+def _bounded_number(value: Any) -> bool:
+    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+            and abs(value) <= MAX_FORM_NUMBER)
 
 
 def _is_date(value: str) -> bool:

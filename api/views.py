@@ -42,6 +42,7 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
     step = state.current_step
     return {
         "id": state.id,
+        "case_no": state.case_no,
         "item_code": state.item_code,
         "item_version": state.item_version,
         "item_name": state.item_name,

@@ -66,6 +66,7 @@ class CaseInput(Model):
     """Input of a case workflow: everything fixed at receipt, including the item version in force."""
 
     case_id: str
+    case_no: str | None = Field(default=None, description="unified case number (统一受理号码); None in old histories")
     item: ItemDefinition
     department: str
     applicant: Applicant
@@ -208,6 +209,7 @@ class CaseState(Model):
     """The state a case workflow owns; the read model is a copy of it."""
 
     id: str
+    case_no: str | None = Field(default=None, description="unified case number (统一受理号码)")
     item_code: str
     item_version: int
     item_name: str

@@ -68,6 +68,8 @@ class Case(SQLModel, table=True):
     __tablename__ = "cases"
     __table_args__ = (Index("ix_cases_dept_status", "department", "status"),)
     id: str = Field(primary_key=True, max_length=40)
+    case_no: str | None = Field(default=None, max_length=64, unique=True, index=True,
+                                description="unified case number (统一受理号码)")
     item_code: str = Field(index=True)
     item_version: int
     item_name: str
@@ -164,7 +166,16 @@ class IdempotencyKey(SQLModel, table=True):
     __tablename__ = "idempotency_keys"
     key: str = Field(primary_key=True, max_length=200)
     case_id: str
+    case_no: str | None = Field(default=None, max_length=64)
     created_at: datetime
+
+
+class CaseSequence(SQLModel, table=True):
+    """The last case serial drawn on one day of receipt (China time): case numbers come from it."""
+
+    __tablename__ = "case_sequences"
+    day: date = Field(primary_key=True)
+    last: int = 0
 
 
 class AuditRead(SQLModel, table=True):
@@ -201,10 +212,12 @@ class ChainHead(SQLModel, table=True):
     created_at: datetime
 
 
-def make_engine(url: str) -> Engine:
-    """An engine for the read model; SQLite gets WAL and a busy timeout so several processes share it."""
+def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeout: float = 30.0) -> Engine:
+    """An engine for the read model; SQLite gets WAL and a busy timeout so several processes share it.
+    The API and the worker each get their own pool (`Settings.pool_options`)."""
+    pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30})
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **pool)
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn, _record) -> None:  # pragma: no cover - trivial
@@ -215,7 +228,7 @@ def make_engine(url: str) -> Engine:
             cur.close()
 
         return engine
-    return create_engine(url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+    return create_engine(url, pool_pre_ping=True, **pool)
 
 
 __all__ = ["SQLModel", "Session", "make_engine"]

@@ -52,6 +52,13 @@ class Unauthorised(DomainError):
     status = 401
 
 
+class Unavailable(DomainError):
+    """A limit was truly reached (database pool, Temporal): answered 503 with `Retry-After`."""
+
+    status = 503
+    retry_after = 2
+
+
 def from_application_error(code: str | None, details: list[Any] | tuple[Any, ...] | None) -> DomainError | None:
     """Rebuild a DomainError from an ApplicationError raised by `raise_in_workflow`."""
     if not code or not details or len(details) < 4 or not isinstance(details[0], int):

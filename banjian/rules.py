@@ -51,6 +51,9 @@ ACTION_NAMES_ZH = {
     Action.TAKE_BACK: "收回", Action.COPY_TO: "抄送",
 }
 
+#: a special procedure's expected length is told to the applicant: at most a year
+MAX_PROCEDURE_DAYS = 365
+
 
 def effective_item(item: ItemDefinition, department: str, is_sub_case: bool) -> ItemDefinition:
     """The definition a case runs on: a joint item's sub-case runs its participant's steps and sub-limit."""
@@ -307,9 +310,9 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
                            f"特别程序类型应为：{'、'.join(kinds) or '（本事项无特别程序）'}",
                            f"data.kind must be one of the item's special procedures: {', '.join(kinds) or 'none'}")
         days = data.get("expected_days", kinds[data["kind"]].expected_days)
-        if not isinstance(days, int) or isinstance(days, bool) or days < 0:
-            raise _invalid("invalid_number", "data.expected_days", "预计时长须为非负整数（天）",
-                           "data.expected_days must be a whole number of days ≥ 0")
+        if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_PROCEDURE_DAYS:
+            raise _invalid("invalid_number", "data.expected_days", f"预计时长须为 0 至 {MAX_PROCEDURE_DAYS} 的整数（天）",
+                           f"data.expected_days must be a whole number of days from 0 to {MAX_PROCEDURE_DAYS}")
     elif action == Action.DELIVER:
         method = data.get("method")
         if method not in {m.value for m in DeliveryMethod}:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -65,6 +65,27 @@ class Settings(BaseSettings):
     files_s3_endpoint: str | None = None
     files_s3_bucket: str | None = None
     files_s3_region: str | None = None
+    #: database connection pools, sized apart for the API and the worker (`pool_options`): a worker
+    #: pool at least as large as its activity threads never makes an activity wait for a connection
+    api_db_pool_size: int = Field(default=10, ge=1, le=500)
+    api_db_max_overflow: int = Field(default=20, ge=0, le=500)
+    worker_db_pool_size: int = Field(default=20, ge=1, le=500)
+    worker_db_max_overflow: int = Field(default=10, ge=0, le=500)
+    #: how long a request waits for a free connection before it is answered 503 with Retry-After
+    db_pool_timeout_seconds: float = Field(default=10.0, gt=0, le=300)
+    #: a case workflow's task timeout (Temporal's default is 10 s): a saturated worker may take
+    #: longer than that to finish a task, which then fails and is retried from scratch
+    workflow_task_timeout_seconds: int = Field(default=30, ge=1, le=120)
+    #: the platform's administrative division code (GB/T 2260), the first part of every case number
+    region_code: str = Field(default="330100", pattern=r"^\d{6}$")
+
+    def pool_options(self, role: Literal["api", "worker"]) -> dict[str, Any]:
+        """`make_engine` keyword arguments for the API's or the worker's connection pool."""
+        if role == "api":
+            return {"pool_size": self.api_db_pool_size, "max_overflow": self.api_db_max_overflow,
+                    "pool_timeout": self.db_pool_timeout_seconds}
+        return {"pool_size": self.worker_db_pool_size, "max_overflow": self.worker_db_max_overflow,
+                "pool_timeout": self.db_pool_timeout_seconds}
 
     @property
     def db_url(self) -> str:

@@ -111,7 +111,7 @@ async def _serve(settings: Settings, demo: bool) -> None:
     # uvicorn stops on SIGINT and SIGTERM, then re-raises the signal with the handler it found:
     # a harmless one here, so the worker and the Temporal server below are stopped as well.
     signal.signal(signal.SIGTERM, lambda *_: log.info("SIGTERM: stopping"))
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, **settings.pool_options("api"))
     stored = ensure_base(engine)
     if stored:
         log.info("stored item definitions: %s", ", ".join(stored))
@@ -130,7 +130,8 @@ async def _serve(settings: Settings, demo: bool) -> None:
                                f"see {settings.data_dir / 'temporal.log'}") from None
     else:
         client = await connect(settings)
-    parts = Parts(settings, engine, server, client)
+    # the worker and the API draw on pools of their own: a burst of requests never starves activities
+    parts = Parts(settings, make_engine(settings.db_url, **settings.pool_options("worker")), server, client)
     parts.start_worker()
     watcher: asyncio.Task | None = None
     api: uvicorn.Server | None = None

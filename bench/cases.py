@@ -337,11 +337,13 @@ class Setup:
         return {"Authorization": f"Bearer {self.tokens[role]}"}
 
     def new_case_id(self) -> str:
-        """As the API makes them (api.service.new_case_id), never the same twice in a run."""
-        from api.service import new_case_id
+        """Shaped as the API makes them (day and serial, banjian.case_numbers), never the same twice in a run."""
+        import secrets
+
+        from banjian.case_numbers import MAX_SERIAL, make
 
         while True:
-            cid = new_case_id(datetime.now(UTC).date())
+            cid = make("330100", "bench", datetime.now(UTC).date(), 1 + secrets.randbelow(MAX_SERIAL)).id
             if cid not in self.used_ids:
                 self.used_ids.add(cid)
                 return cid

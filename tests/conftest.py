@@ -246,16 +246,18 @@ async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url
     settings = Settings(data_dir=tmp, database_url=db_url, task_queue=f"banjian-test-{uuid.uuid4().hex[:8]}",
                         simulation=True, temporal_address=client.service_client.config.target_host,
                         payload_keys=TEST_PAYLOAD_KEYS)
-    engine = make_engine(settings.db_url)
+    engine = make_engine(settings.db_url, **settings.pool_options("api"))
     ensure_base(engine)
     staff_every_department(engine)
-    worker = build_worker(client, settings, engine)
+    worker_engine = make_engine(settings.db_url, **settings.pool_options("worker"))  # as `banjian up` does
+    worker = build_worker(client, settings, worker_engine)
     app = create_app(settings, client=client, engine=engine, **app_options)
     async with worker, app.router.lifespan_context(app):
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://banjian.test", timeout=60) as http:
             yield Stack(settings, engine, client, env, http, app)
     engine.dispose()
+    worker_engine.dispose()
 
 
 @pytest.fixture(scope="session")

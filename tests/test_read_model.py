@@ -134,7 +134,7 @@ def record_request(stack, case_id: str, n_events: int, status: str = "submitted"
         assert template is not None
         snapshot = dict(template.snapshot)
     at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)
-    state = CaseState.model_validate({**snapshot, "id": case_id, "history": [], "status": status, "warnings": [],
+    state = CaseState.model_validate({**snapshot, "id": case_id, "case_no": None, "history": [], "status": status, "warnings": [],
                                      "claimed_by": None, "parent_id": None, "kind": "single",
                                      "step_index": None, "current_step": None, "submitted_at": at,
                                      "received_at": at, "accepted_at": None, "decided_at": None,

@@ -8,6 +8,7 @@ activity writes the read model, before the update answers (read-your-writes).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from temporalio import workflow
 from temporalio.workflow import ChildWorkflowHandle
@@ -65,7 +66,7 @@ class CaseWorkflow(JointApproval, TaskOperations):
         now = workflow.now()
         kind = ItemKind.SINGLE if inp.parent_id is not None else inp.item.kind
         self.state = CaseState(
-            id=inp.case_id, item_code=inp.item.code, item_version=inp.item.version, item_name=inp.item.name,
+            id=inp.case_id, case_no=inp.case_no, item_code=inp.item.code, item_version=inp.item.version, item_name=inp.item.name,
             kind=kind.value, department=inp.department, status=Status.SUBMITTED, applicant=inp.applicant,
             channel=inp.channel, form=inp.form, submitted_at=now, received_at=now,
             materials=[m if m.added_at else m.model_copy(update={"added_by": inp.submitted_by.username,
@@ -172,8 +173,11 @@ class CaseWorkflow(JointApproval, TaskOperations):
             self._enter_review()
         else:
             actor = inp.submitted_by
-            self._log(actor, "submitted", data={"channel": inp.channel, "item_version": inp.item.version,
-                                                "materials": [m.name for m in inp.materials]})
+            data: dict[str, Any] = {"channel": inp.channel, "item_version": inp.item.version,
+                                    "materials": [m.name for m in inp.materials]}
+            if inp.case_no is not None:  # cases received before case numbers have none
+                data["case_no"] = inp.case_no
+            self._log(actor, "submitted", data=data)
         await self._replan()
         await self._record()
 

@@ -15,6 +15,7 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
     from banjian import rules
+    from banjian.case_numbers import sub_case_no
     from banjian.contracts import SYSTEM, CaseInput, CaseResult, CaseState, SubCaseRef
     from banjian.enums import CLOSED, Decision, ItemKind, Opinion, Status, WarningCause
     from banjian.errors import DomainError
@@ -140,14 +141,16 @@ class JointApproval:
         base: dict[str, Any] = dict(applicant=inp.applicant, channel=inp.channel, submitted_by=SYSTEM, parent_id=s.id,
                     accepted_at=s.accepted_at, lead_department=s.department)
         if s.kind == ItemKind.JOINT:
-            return [CaseInput(case_id=f"{s.id}-{n:02d}", item=inp.item, department=p.department, form=inp.form,
+            return [CaseInput(case_id=f"{s.id}-{n:02d}", case_no=sub_case_no(s.case_no, n),
+                              item=inp.item, department=p.department, form=inp.form,
                               materials=s.materials, **base)
                     for n, p in enumerate(inp.item.participants, start=1)]
         out = []
         for n, member in enumerate(inp.members, start=1):
             form = {k: v for k, v in inp.form.items() if any(f.name == k for f in member.form)}
             materials = [m for m in s.materials if member.material(m.name) is not None]
-            out.append(CaseInput(case_id=f"{s.id}-{n:02d}", item=member, department=member.department, form=form,
+            out.append(CaseInput(case_id=f"{s.id}-{n:02d}", case_no=sub_case_no(s.case_no, n),
+                                 item=member, department=member.department, form=form,
                                  materials=materials, **base))
         return out
 

@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlmodel import col, select
 
 from activities.archive import ArchiveActivities
+from api.bounds import CaseId, Offset, Text
 from api.deps import CasesDep, CurrentUser, require
 from banjian import audit
 from banjian.contracts import Actor
@@ -38,13 +39,12 @@ def _visible(cases, actor: Actor):
 
 
 async def _timeline(request: Request, cases, actor: Actor, case_id: str) -> dict[str, Any]:
-    with cases.sessions() as session:
-        cases.row(session, actor, case_id)  # 404 for a case the caller may not see
+    await asyncio.to_thread(_row, cases, actor, case_id)  # 404 for a case the caller may not see
     return await audit.timeline(_client(request), cases.sessions, case_id, _visible(cases, actor))
 
 
 @router.get("/cases/{case_id}/history", response_model=None)
-async def history(case_id: str, request: Request, actor: CurrentUser, cases: CasesDep,
+async def history(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep,
                   format: Literal["list", "timeline"] = "list") -> JSONResponse:
     """The full ordered history, system events included (for a joint case, its sub-cases interleaved,
     each entry naming its `case_id`). Built from the Temporal event history and checked against the
@@ -52,19 +52,24 @@ async def history(case_id: str, request: Request, actor: CurrentUser, cases: Cas
     `read_model`) and `X-Banjian-Discrepancies` how many disagreements were found (see
     `?format=timeline` or `/timeline` for them)."""
     t = await _timeline(request, cases, actor, case_id)
-    audit.log_read(cases.sessions, actor, case_id, "history")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "history")
     headers = {"X-Banjian-Source": t["source"], "X-Banjian-Discrepancies": str(len(t["discrepancies"]))}
     return JSONResponse(t if format == "timeline" else t["entries"], headers=headers)
 
 
 @router.get("/cases/{case_id}/timeline")
-async def case_timeline(case_id: str, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
+async def case_timeline(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
     """`{"entries": [...], "source", "item_code", "item_version", "sub_cases", "temporal_events",
     "discrepancies": [...], "pending": [...]}`: the history with what Temporal alone knows (timer
     firings, signals, sub-case workflows) and every disagreement with the read model."""
     t = await _timeline(request, cases, actor, case_id)
-    audit.log_read(cases.sessions, actor, case_id, "timeline")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "timeline")
     return t
+
+
+def _row(cases, actor: Actor, case_id: str):
+    with cases.sessions() as session:
+        return cases.row(session, actor, case_id)
 
 
 def _audit_only(cases, actor: Actor, case_id: str) -> None:
@@ -75,24 +80,24 @@ def _audit_only(cases, actor: Actor, case_id: str) -> None:
 
 
 @router.get("/cases/{case_id}/replay")
-async def replay(case_id: str, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
+async def replay(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
     """`{"verified", "events", "error"}`: the case's Temporal history replayed against the current
     workflow code (from the archive package once Temporal no longer holds it)."""
-    _audit_only(cases, actor, case_id)
+    await asyncio.to_thread(_audit_only, cases, actor, case_id)
     report = await audit.replay_case(_client(request), cases.sessions, case_id)
-    audit.log_read(cases.sessions, actor, case_id, "replay")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "replay")
     return report.json()
 
 
 @router.get("/cases/{case_id}/verify")
-async def verify(case_id: str, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
+async def verify(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
     """`{"verified", "records", "first_altered": {"seq", "at", "action"} | null}` (plus `reason`,
     `findings`, `checked`): the case's hash chain recomputed and compared with its Temporal history
     and the signed daily chain heads."""
-    _audit_only(cases, actor, case_id)
+    await asyncio.to_thread(_audit_only, cases, actor, case_id)
     result = await audit.verify_case_full(_client(request), cases.sessions, case_id,
                                           request.app.state.settings.data_dir)
-    audit.log_read(cases.sessions, actor, case_id, "verify")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "verify")
     return result
 
 
@@ -104,12 +109,11 @@ def archiver(request: Request) -> ArchiveActivities:
 
 
 @router.get("/cases/{case_id}/archive", response_model=None)
-async def archive(case_id: str, request: Request, actor: CurrentUser, cases: CasesDep) -> Response:
+async def archive(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep) -> Response:
     """The archive package (application/zip, `manifest.json` at its root) of a concluded case: for
     auditors and admins, and for the applicant of their own case. Built now if the case concluded
     before it was archived."""
-    with cases.sessions() as session:
-        row = cases.row(session, actor, case_id)
+    row = await asyncio.to_thread(_row, cases, actor, case_id)
     own = actor.has(Role.APPLICANT) and row.applicant_username == actor.username
     if not (actor.has(*AUDIT_ROLES) or own):
         raise Forbidden("forbidden_role", "只有审计人员、管理员或申请人本人可以下载归档",
@@ -125,7 +129,7 @@ async def archive(case_id: str, request: Request, actor: CurrentUser, cases: Cas
     if data is None or sm3_hex(data) != arc.sm3:
         raise Conflict("archive_altered", "归档文件缺失或与登记的SM3摘要不符",
                        "the archive file is missing or does not match its recorded SM3 digest")
-    audit.log_read(cases.sessions, actor, case_id, "archive")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "archive")
     return Response(data, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{case_id}.zip"', "X-Banjian-SM3": arc.sm3})
 
@@ -136,9 +140,9 @@ def _read(path: str) -> bytes:
 
 
 @router.get("/audit/reads")
-def audit_reads(actor: CurrentUser, cases: CasesDep, username: str | None = None, case_id: str | None = None,
+def audit_reads(actor: CurrentUser, cases: CasesDep, username: Text = None, case_id: Text = None,
                 since: datetime | None = None, limit: int = Query(100, ge=1, le=1000),
-                offset: int = Query(0, ge=0)) -> dict:
+                offset: Offset = 0) -> dict:
     """The log of auditors' reads, newest first (auditors and admins)."""
     require(actor, *AUDIT_ROLES)
     with cases.sessions() as session:
@@ -161,5 +165,5 @@ async def chain_heads(request: Request, actor: CurrentUser, cases: CasesDep) -> 
     """Every sealed day's chain head, each checked (signature, link, recomputation)."""
     require(actor, *AUDIT_ROLES)
     items = await asyncio.to_thread(audit.verify_heads, cases.sessions, request.app.state.settings.data_dir)
-    audit.log_read(cases.sessions, actor, None, "chain-heads")
+    await asyncio.to_thread(audit.log_read, cases.sessions, actor, None, "chain-heads")
     return {"items": items, "verified": all(i["verified"] for i in items)}

@@ -1,12 +1,13 @@
 """Cases: apply, read, search, act. (The full history is in api/routes/audit.py.)"""
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.bounds import CaseId, Offset, Text
 from api.copies import copied_tasks
 from api.deps import CasesDep, CurrentUser, SessionDep
 
@@ -22,16 +23,16 @@ class ApplicantIn(BaseModel):
 
 class MaterialIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1)
-    file_id: str | None = None
-    licence_id: str | None = None
+    name: str = Field(min_length=1, max_length=200)
+    file_id: str | None = Field(default=None, max_length=128)
+    licence_id: str | None = Field(default=None, max_length=200)
 
 
 class Application(BaseModel):
     """POST /api/cases."""
 
     model_config = ConfigDict(extra="forbid")
-    item_code: str = Field(min_length=1)
+    item_code: str = Field(min_length=1, max_length=64)
     applicant: ApplicantIn
     form: dict[str, Any] = {}
     materials: list[MaterialIn] = []
@@ -43,7 +44,7 @@ class ActionBody(BaseModel):
     """POST /api/cases/{id}/actions."""
 
     model_config = ConfigDict(extra="forbid")
-    action: str = Field(min_length=1)
+    action: str = Field(min_length=1, max_length=64)
     comment: str | None = Field(default=None, max_length=4000)
     data: dict[str, Any] = {}
 
@@ -56,30 +57,38 @@ async def apply(body: Application, actor: CurrentUser, cases: CasesDep) -> JSONR
 
 
 @router.get("/cases")
-def search(actor: CurrentUser, cases: CasesDep, status: str | None = None, item_code: str | None = None,
-           department: str | None = None, warning: str | None = None, applicant: str | None = None,
-           q: str | None = None, kind: str | None = None, limit: int = Query(50, ge=1, le=500),
-           offset: int = Query(0, ge=0)) -> dict:
+def search(actor: CurrentUser, cases: CasesDep, status: Text = None, item_code: Text = None,
+           department: Text = None, warning: Text = None, applicant: Text = None,
+           q: Text = None, kind: Text = None, limit: int = Query(50, ge=1, le=500),
+           offset: Offset = 0) -> dict:
     """Cases the caller may see, newest first."""
     return cases.search(actor, status, item_code, department, warning, applicant, q, kind, limit, offset)
 
 
+@router.get("/cases/by-number/{case_no}")
+def get_case_by_number(case_no: Annotated[str, Path(min_length=1, max_length=80)], actor: CurrentUser,
+                       cases: CasesDep) -> dict:
+    """The case with this unified case number (统一受理号码); seen by those who may see the case."""
+    return cases.get_by_number(actor, case_no)
+
+
 @router.get("/cases/{case_id}")
-def get_case(case_id: str, actor: CurrentUser, cases: CasesDep) -> dict:
+def get_case(case_id: CaseId, actor: CurrentUser, cases: CasesDep) -> dict:
     return cases.get(actor, case_id)
 
 
 @router.post("/cases/{case_id}/actions")
-async def act(case_id: str, body: ActionBody, actor: CurrentUser, cases: CasesDep,
-              x_request_id: str | None = Header(default=None)) -> dict:
+async def act(case_id: CaseId, body: ActionBody, actor: CurrentUser, cases: CasesDep,
+              x_request_id: str | None = Header(default=None, max_length=200)) -> dict:
     """Post an action; checked 403 → 409 → 422 before anything changes. A retry with the same
     `X-Request-Id` header is applied once."""
     return await cases.act(actor, case_id, body.action, body.comment, body.data, request_id=x_request_id)
 
 
 @router.get("/tasks")
-def tasks(actor: CurrentUser, cases: CasesDep, session: SessionDep, scope: str = "mine",
-          limit: int = Query(100, ge=1, le=1000), offset: int = Query(0, ge=0)) -> dict:
+def tasks(actor: CurrentUser, cases: CasesDep, session: SessionDep,
+          scope: Annotated[str, Query(max_length=40)] = "mine",
+          limit: int = Query(100, ge=1, le=1000), offset: Offset = 0) -> dict:
     """The caller's inbox, earliest due first. `scope=copied`: open cases copied to the caller."""
     if scope == "copied":
         return copied_tasks(session, actor, limit, offset)

@@ -1,7 +1,10 @@
 """The item catalogue: list, read one (with its versions), publish a new version."""
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+import asyncio
+from typing import Annotated
+
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 
 from api.bodies import definition_body
@@ -29,7 +32,7 @@ def list_items(_: CurrentUser, catalog: CatalogDep) -> list[dict]:
 
 
 @router.get("/{code}", responses={200: {"model": ItemDetail}})
-def get_item(code: str, _: CurrentUser, catalog: CatalogDep) -> dict:
+def get_item(code: Annotated[str, Path(min_length=1, max_length=64)], _: CurrentUser, catalog: CatalogDep) -> dict:
     """The current version's full definition, and the list of versions. Fields marked `readOnly`
     are derived: POST /api/items ignores them, so this body posts back as it is."""
     return item_detail(catalog, catalog.current(code))
@@ -47,9 +50,9 @@ async def publish(request: Request, actor: CurrentUser, catalog: CatalogDep) -> 
         authorise_authoring(actor, department)
     if "version" not in data and isinstance(code, str):
         data = {**data, "version": catalog.next_version(code)}
-    definition = catalog.validate(data)
+    definition = await asyncio.to_thread(catalog.validate, data)
     authorise_authoring(actor, definition.department)
-    stored, created = catalog.store(definition, created_by=actor.username)
+    stored, created = await asyncio.to_thread(catalog.store, definition, created_by=actor.username)
     record_admin(request.app.state.sessions, actor.username, "item.store", stored.code,
                  {"version": stored.version, "new_version": created}, request.client.host if request.client else None)
     return JSONResponse(item_detail(catalog, stored), status_code=201 if created else 200)

@@ -1,11 +1,13 @@
 """The simulation clock (BANJIAN_SIMULATION=1 only): advance one case's time by N days."""
 from __future__ import annotations
 
+import asyncio
 from datetime import timedelta
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
+from api.bounds import CaseId
 from api.deps import CasesDep, CurrentUser, require
 from banjian.enums import Role
 from banjian.errors import NotFound
@@ -19,11 +21,11 @@ class Advance(BaseModel):
 
 
 @router.post("/cases/{case_id}/advance")
-async def advance(case_id: str, body: Advance, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
+async def advance(case_id: CaseId, body: Advance, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
     """Advance the case's clock (and its open sub-cases'); answers after every due timer fired."""
     if not request.app.state.settings.simulation:
         raise NotFound("not_found", "未启用模拟时钟", "the simulation clock is off")
     require(actor, Role.ADMIN)
-    cases.get(actor, case_id)  # 404 for an unknown case
+    await asyncio.to_thread(cases.get, actor, case_id)  # 404 for an unknown case
     await advance_case(request.app.state.client, cases.sessions, case_id, timedelta(days=body.days))
-    return cases.get(actor, case_id)
+    return await asyncio.to_thread(cases.get, actor, case_id)

@@ -1,14 +1,14 @@
 """security: admin log, failed logins, login locks
 
 Revision ID: 0003
-Revises: 0001
+Revises: 0002
 """
 import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
 revision = "0003"
-down_revision = "0001"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

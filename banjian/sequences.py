@@ -1,0 +1,36 @@
+"""The day's case serial, drawn atomically from the read-model database (SQLite or PostgreSQL).
+
+One row per day of receipt in `case_sequences`; drawing a serial is a single
+``INSERT … ON CONFLICT (day) DO UPDATE SET last = last + 1 RETURNING last`` statement, so
+concurrent submissions (threads, API processes) never draw the same serial, and a restart
+continues where the day stopped. A serial drawn by a transaction that rolls back is not
+lost to a gap only when the whole transaction rolls back; gaps are harmless either way.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlmodel import Session
+
+from banjian.db import CaseSequence
+
+__all__ = ["next_serial"]
+
+
+def next_serial(session: Session, day: date, step: int = 1) -> int:
+    """Draw the next serial of `day` inside the session's transaction (the caller commits).
+    A `step` above 1 skips serials (after a clash with a number the sequence did not know)."""
+    dialect = session.get_bind().dialect.name
+    insert: Any
+    if dialect == "postgresql":
+        insert = postgresql.insert
+    elif dialect == "sqlite":
+        insert = sqlite.insert
+    else:  # pragma: no cover - the read model runs on SQLite or PostgreSQL only
+        raise RuntimeError(f"no atomic upsert for database {dialect}")
+    table = CaseSequence.__table__  # type: ignore[attr-defined]
+    stmt = insert(table).values(day=day, last=step)
+    stmt = stmt.on_conflict_do_update(index_elements=[table.c.day], set_={"last": table.c.last + step})
+    return int(session.execute(stmt.returning(table.c.last)).scalar_one())
