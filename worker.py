@@ -34,7 +34,7 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
 
     catalog = Catalog(sessions)
     calendar = CalendarActivities(sessions)
-    records = RecordActivities(sessions, catalog.effective)
+    records = RecordActivities(sessions, catalog.effective, calendar.current)
     notifier = ParentNotifier(client)
     archiver = ArchiveActivities(sessions, settings.archive_dir, client)
     return Worker(
@@ -42,7 +42,7 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
-                    notifier.notify_parent, archiver.archive_case],
+                    records.record_transition, notifier.notify_parent, archiver.archive_case],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         max_concurrent_activities=16,
     )

@@ -133,7 +133,8 @@ class CaseService:
     def render(self, session: Session | None, actor: Actor, row: Case | None, state: CaseState | None = None,
                with_history: bool = True) -> dict[str, Any]:
         """The case as the contract shows it to `actor`: from its read-model row, or from the state
-        an update has just answered with (`row` None: recorded this instant, history included)."""
+        an update has just answered with (`row` None: recorded before the answer; the history is read
+        from the read model unless the state carries it)."""
         state = state or CaseState.model_validate(row.snapshot)
         item = self.catalog.effective(state.item_code, state.item_version, state.department,
                                       state.parent_id is not None)
@@ -141,7 +142,7 @@ class CaseService:
         if state.history:
             history = [history_json(h.model_dump()) for h in state.history]
         elif with_history:
-            events = session.exec(select(CaseEvent).where(CaseEvent.case_id == row.id)
+            events = session.exec(select(CaseEvent).where(CaseEvent.case_id == state.id)
                                   .order_by(col(CaseEvent.seq))).all()
             history = [history_json(e.model_dump()) for e in events]
         else:
@@ -371,9 +372,9 @@ class CaseService:
             CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
             id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
-        state = await self.client.execute_update_with_start_workflow(
+        await self.client.execute_update_with_start_workflow(
             CaseWorkflow.open, start_workflow_operation=start, id=f"open-{case_id}")
-        return self.render(None, actor, None, state), created  # recorded before the update answered
+        return self.answer(actor, case_id), created
 
     # ---- acting ------------------------------------------------------------------------------------
     async def act(self, actor: Actor, case_id: str, action: str, comment: str | None, data: dict[str, Any],
@@ -392,7 +393,7 @@ class CaseService:
                 self._check_assignee(session, row, data["username"])
         handle = self.client.get_workflow_handle(workflow_id(case_id))
         try:
-            state = await handle.execute_update(
+            await handle.execute_update(
                 CaseWorkflow.act, act, id=request_id or f"{action}-{uuid.uuid4().hex}",
                 rpc_timeout=timedelta(seconds=self.settings.update_timeout_seconds))
         except WorkflowUpdateFailedError as e:
@@ -404,7 +405,16 @@ class CaseService:
                 raise Conflict("case_closed", "办件流程已结束，不能再操作", "the case's process has ended",
                                field="action") from None
             raise
-        return self.render(None, actor, None, state)  # recorded by the update before it answered
+        return self.answer(actor, case_id)
+
+    def answer(self, actor: Actor, case_id: str) -> dict[str, Any]:
+        """The case once an update has answered: from the read model, which the workflow wrote before
+        it answered (read-your-writes), so the update need not carry the state back."""
+        with self.sessions() as session:
+            row = session.get(Case, case_id)
+            if row is None:  # cannot happen once the update answered; say so rather than guess
+                raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="id")
+            return self.render(session, actor, row)
 
     def _check_assignee(self, session: Session, row: Case, username: str) -> None:
         user = session.get(User, username)
