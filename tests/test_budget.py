@@ -9,11 +9,16 @@ activity, a timer per action or the whole state to every update fails here, not 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from dataclasses import dataclass
 
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
+
+from banjian.contracts import ActionInput, Actor
+from banjian.enums import Role
+from workflows.case import CaseWorkflow
 
 ITEM = "fire-safety-inspection"
 
@@ -96,3 +101,47 @@ def breakdown(history: WorkflowHistory) -> dict[str, tuple[int, int]]:
         c[0] += 1
         c[1] += e.ByteSize()
     return {k: (n, b) for k, (n, b) in sorted(out.items(), key=lambda kv: -kv[1][1])}
+
+
+async def action_cost(stack, case_id: str, actor: Actor, rounds: int = 5) -> tuple[int, int, float]:
+    """(history events, bytes) a `claim` adds to a case, and the median round trip in seconds of
+    `rounds` claim + release pairs (informative: docs/benchmarks.md)."""
+    handle = stack.client.get_workflow_handle(f"case-{case_id}")
+    seconds: list[float] = []
+    added: list = []
+    for _ in range(rounds):
+        for action in ("claim", "release"):
+            before = len((await handle.fetch_history()).events)
+            t0 = time.perf_counter()
+            await handle.execute_update(CaseWorkflow.act, ActionInput(action=action, actor=actor))
+            seconds.append(time.perf_counter() - t0)
+            if not added:
+                added = (await handle.fetch_history()).events[before:]
+    return len(added), sum(e.ByteSize() for e in added), sorted(seconds)[len(seconds) // 2]
+
+
+async def test_an_action_on_a_long_case_costs_what_it_costs_on_a_new_case(stack, people):
+    """Issue 13, item 2: neither the update's answer nor the record grows with the case's history."""
+    handler_user = people.staff("fire", "handler")
+    handler = Actor(username=handler_user.username, roles=[Role.HANDLER], department="fire")
+
+    async def accepted_case() -> str:
+        r = await people.applicant().apply(ITEM)
+        assert r.status_code == 201, r.text
+        return (await people.staff("fire", "clerk").ok(r.json()["id"], "accept"))["id"]
+
+    new, long = await accepted_case(), await accepted_case()
+    handle = stack.client.get_workflow_handle(f"case-{long}")
+    for i in range(150):  # 300 more history entries: claim and release the task again and again
+        for action in ("claim", "release"):
+            await handle.execute_update(CaseWorkflow.act, ActionInput(action=action, actor=handler),
+                                        id=f"{action}-{long}-{i}")
+    entries = len((await handler_user.case(long))["history"])
+    assert entries >= 300
+    n_new, b_new, t_new = await action_cost(stack, new, handler)
+    n_long, b_long, t_long = await action_cost(stack, long, handler)
+    print(f"\nclaim on a new case: {n_new} events, {b_new} bytes, {t_new * 1000:.0f} ms; "
+          f"on a case with {entries} entries: {n_long} events, {b_long} bytes, {t_long * 1000:.0f} ms")
+    assert n_long == n_new
+    assert abs(b_long - b_new) <= 64, (b_new, b_long)  # ids and counters may be a few digits longer
+    assert b_long <= MAX_EVENT_BYTES_PER_ACTION
