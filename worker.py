@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import Session
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
@@ -26,7 +26,12 @@ WORKFLOWS = [CaseWorkflow]
 
 
 def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
-    """A worker on the configured task queue with every workflow and activity of banjian."""
+    """A worker on the configured task queue with every workflow and activity of banjian.
+
+    Workflows run outside the SDK's sandbox unless `settings.workflow_sandbox` (the tests set it): the
+    sandbox converts every payload through code run inside it, about 13 % of `banjian up`'s CPU
+    under load (docs/benchmarks.md). Workflow code stays deterministic either way: tests and the replay
+    of recorded histories run it sandboxed."""
     engine = engine or make_engine(settings.db_url)
 
     def sessions() -> Session:
@@ -45,6 +50,7 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
                     records.record_transition, notifier.notify_parent, archiver.archive_case],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         max_concurrent_activities=16,
+        **({} if settings.workflow_sandbox else {"workflow_runner": UnsandboxedWorkflowRunner()}),
     )
 
 

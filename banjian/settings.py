@@ -28,6 +28,7 @@ class Settings(BaseSettings):
     simulation: bool = False
     token_ttl_seconds: int = 8 * 3600
     update_timeout_seconds: float = 30.0
+    workflow_sandbox: bool = Field(default=False, description="run workflows in the SDK's sandbox (tests do; see worker.py)")
 
     @property
     def db_url(self) -> str:

@@ -218,7 +218,8 @@ async def application(user: User, item_code: str, **over) -> dict[str, Any]:
 
 async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url: str | None) -> AsyncIterator[Stack]:
     settings = Settings(data_dir=tmp, database_url=db_url, task_queue=f"banjian-test-{uuid.uuid4().hex[:8]}",
-                        simulation=True, temporal_address=client.service_client.config.target_host)
+                        simulation=True, temporal_address=client.service_client.config.target_host,
+                        workflow_sandbox=True)  # tests keep the SDK's determinism checks
     engine = make_engine(settings.db_url)
     ensure_base(engine)
     worker = build_worker(client, settings, engine)

@@ -469,7 +469,9 @@ class CaseWorkflow(JointApproval, TaskOperations):
         has answered (the package is also built on demand if asked for first); cases that closed
         before this step existed replay without it (see docs/workflow-versioning.md)."""
         self.archived = True
-        if workflow.patched("archive-after-close"):
+        # a lean case is newer than this step: asking again would cost another marker and search
+        # attribute update (TemporalChangeVersion) per case
+        if self._lean() or workflow.patched("archive-after-close"):
             await run_activity("archive_case", self.state.id, str)
 
     async def _record(self, notify: bool = True) -> None:
