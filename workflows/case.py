@@ -472,6 +472,8 @@ class CaseWorkflow(JointApproval, TaskOperations):
         # a lean case is newer than this step: asking again would cost another marker and search
         # attribute update (TemporalChangeVersion) per case
         if self._lean() or workflow.patched("archive-after-close"):
+            # an ordinary activity, not a local one: a local activity would hold the workflow task,
+            # and with it the answer to the closing action, until the package is written
             await run_activity("archive_case", self.state.id, str)
 
     async def _record(self, notify: bool = True) -> None:
