@@ -5,7 +5,7 @@
 It starts its own system (`banjian up` as a subprocess, on free ports, in a fresh temporary data
 dir; only 127.0.0.1), creates the users with `banjian users add`, and then:
 
-- api:  C concurrent users drive N food-business-licence cases through HTTP: POST /api/cases,
+- api:  C concurrent users drive N fire-safety-inspection cases through HTTP: POST /api/cases,
         accept (clerk), pass each review step (the role the step names), approve (approver),
         deliver electronic (clerk);
 - bare: the same round trips straight through the Temporal client, against the same server and
@@ -15,7 +15,8 @@ dir; only 127.0.0.1), creates the users with `banjian users add`, and then:
 
 With --mode both the two write modes run in ABBA order (bare, api, api, bare by default) so that
 neither profits from running first or last on a growing database. Prints a table, the ratios and
-PASS/FAIL against the bar in DEVELOPERS, and writes bench/results/latest.json. The exit code is 0
+PASS/FAIL against its own older bar (an API-only comparison; the bar of issue 13 is judged by
+bench/suite.py against the shared reference), and writes bench/results/latest.json. The exit code is 0
 unless --strict and a criterion failed (or the run itself failed).
 """
 from __future__ import annotations
