@@ -57,13 +57,16 @@ class CalendarSource:
         self.session_factory = session_factory
         self._cached: tuple[tuple, WorkingCalendar] | None = None
 
-    def __call__(self) -> WorkingCalendar:
-        with self.session_factory() as session:
-            stamp = tuple(session.exec(select(func.count(), func.max(CalendarYear.loaded_at))).one())
-            cached = self._cached
-            if cached is not None and cached[0] == stamp:
-                return cached[1]
-            cal = load_calendar(session)
+    def __call__(self, session: Session | None = None) -> WorkingCalendar:
+        """The calendar, checked in `session` if given (a caller's open session saves a connection)."""
+        if session is None:
+            with self.session_factory() as own:
+                return self(own)
+        stamp = tuple(session.exec(select(func.count(), func.max(CalendarYear.loaded_at))).one())
+        cached = self._cached
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        cal = load_calendar(session)
         self._cached = (stamp, cal)  # one assignment: threads see the old pair or the new one
         return cal
 

@@ -51,7 +51,7 @@ class RecordActivities:
 
     def __init__(self, session_factory: Callable[[], Session],
                  item_lookup: Callable[[str, int, str, bool], ItemDefinition],
-                 calendar: Callable[[], WorkingCalendar] | None = None) -> None:
+                 calendar: Callable[[Session], WorkingCalendar] | None = None) -> None:
         self.session_factory = session_factory
         self.item_lookup = item_lookup
         self.calendar = calendar
@@ -69,38 +69,41 @@ class RecordActivities:
         asked (`req.plan`), then write the state with them, as `record_case` does. Returns what it
         wrote, which Temporal keeps in the activity's marker (the audit trail of the read model)."""
         state, planned = req.state, None
-        if req.plan is not None:
-            if self.calendar is None:
-                raise RuntimeError("record_transition needs the working calendar to plan deadlines")
-            planned = merged(state, plan(self.calendar(), req.plan))
-            state = state.model_copy(update={"deadlines": planned})
-        self.write(state, req.events)
+        with self.session_factory() as session:
+            if req.plan is not None:
+                if self.calendar is None:
+                    raise RuntimeError("record_transition needs the working calendar to plan deadlines")
+                planned = merged(state, plan(self.calendar(session), req.plan))
+                state = state.model_copy(update={"deadlines": planned})
+            self.write(state, req.events, session)
         return Recorded(events=req.events, status=state.status, deadlines=planned)
 
-    def write(self, state: CaseState, events: list[HistoryEntry]) -> int:
+    def write(self, state: CaseState, events: list[HistoryEntry], session: Session | None = None) -> int:
         """One transaction: an upsert of the case row (skipped for a late retry carrying an older
         state), the new history entries on the hash chain, the task and the warnings."""
+        if session is None:
+            with self.session_factory() as own:
+                return self.write(state, events, own)
         now = datetime.now(UTC)
         rev = events[-1].seq if events else None
-        with self.session_factory() as session:
-            fresh = self._upsert_case(session, state, rev, now)
-            last = session.exec(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == state.id)
-                                .order_by(col(CaseEvent.seq).desc()).limit(1)).first()
-            last_seq, prev_hash = (last[0], last[1]) if last else (0, chain.GENESIS)
-            for e in events:
-                if e.seq <= last_seq:
-                    continue
-                ev = CaseEvent(case_id=state.id, seq=e.seq, at=e.at, actor=e.actor, role=e.role,
-                               department=e.department, action=e.action, comment=e.comment,
-                               data=e.model_dump(mode="json")["data"], prev_hash=prev_hash, hash="")
-                ev.hash = chain.record_hash(prev_hash, ev)
-                prev_hash, last_seq = ev.hash, e.seq
-                session.add(ev)
-            if fresh:
-                self._sync_task(session, state)
-            self._sync_warnings(session, state)
-            session.commit()
-            return last_seq
+        fresh = self._upsert_case(session, state, rev, now)
+        last = session.exec(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == state.id)
+                            .order_by(col(CaseEvent.seq).desc()).limit(1)).first()
+        last_seq, prev_hash = (last[0], last[1]) if last else (0, chain.GENESIS)
+        for e in events:
+            if e.seq <= last_seq:
+                continue
+            ev = CaseEvent(case_id=state.id, seq=e.seq, at=e.at, actor=e.actor, role=e.role,
+                           department=e.department, action=e.action, comment=e.comment,
+                           data=e.model_dump(mode="json")["data"], prev_hash=prev_hash, hash="")
+            ev.hash = chain.record_hash(prev_hash, ev)
+            prev_hash, last_seq = ev.hash, e.seq
+            session.add(ev)
+        if fresh:
+            self._sync_task(session, state)
+        self._sync_warnings(session, state)
+        session.commit()
+        return last_seq
 
     def _upsert_case(self, session: Session, state: CaseState, rev: int | None, now: datetime) -> bool:
         """Insert or update the case row in one statement (no load of the old row); False when the row
