@@ -136,6 +136,24 @@ def run_reference(cases: int, users: int, warmup: int, timeout: float) -> dict[s
             "other_processes_cpu_share": round(max(0.0, cpu["other_cpu_s"]) / (cpu["wall_s"] * (os.cpu_count() or 1)), 3)}
 
 
+def run_timers(open_cases: int, timeout: float) -> dict[str, Any]:
+    """bench/timers.py as a subprocess; its JSON, its printed summary, or the error (the suite goes on)."""
+    out = Path(tempfile.mkstemp(prefix="banjian-timers-", suffix=".json")[1])
+    cmd = [sys.executable, str(ROOT / "bench" / "timers.py"), "--open-cases", str(open_cases),
+           "--sample", str(min(200, open_cases)), "--out", str(out)]
+    try:
+        done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+        if done.returncode != 0:
+            return {"error": f"bench/timers.py failed ({done.returncode}): {done.stderr[-1500:]}"}
+        r = json.loads(out.read_text())
+        r["summary"] = done.stdout.split("\n\n", 1)[-1].rsplit("\n\nresults:", 1)[0].strip()
+        return r
+    except subprocess.TimeoutExpired:
+        return {"error": f"bench/timers.py took longer than {timeout:.0f} s"}
+    finally:
+        out.unlink(missing_ok=True)
+
+
 # ---- comparing --------------------------------------------------------------------------------------
 def ratios(b: dict[str, Any], ref: dict[str, Any]) -> dict[str, float | None]:
     def div(x: float | None, y: float | None) -> float | None:
@@ -187,14 +205,18 @@ def main() -> int:
     ap.add_argument("--users", default="10,1,50", help="comma-separated concurrent users (default 10,1,50; "
                                                        "the bar is judged at 10)")
     ap.add_argument("--warmup", type=int, default=10, help="unmeasured cases first (default 10)")
+    ap.add_argument("--open-cases", type=int, default=10_000,
+                    help="then N open cases waiting on timers: memory, restart, resume (bench/timers.py; "
+                         "default 10000, 0 skips)")
     ap.add_argument("--force", action="store_true", help="run on a busy machine (the figures are marked disturbed)")
     ap.add_argument("--strict", action="store_true", help="exit 1 when a criterion of the bar fails")
     ap.add_argument("--timeout", type=float, default=1200, help="seconds per side and run (default 1200)")
     ap.add_argument("--out", type=Path, default=RESULTS / "suite.json")
     args = ap.parse_args()
     users = [int(u) for u in args.users.split(",") if u.strip()]
-    if not (1 <= args.cases <= 10_000 and users and all(1 <= u <= 200 for u in users) and 0 <= args.warmup <= 1000):
-        ap.error("out of bounds: 1 ≤ cases ≤ 10000, 1 ≤ users ≤ 200, 0 ≤ warmup ≤ 1000")
+    if not (1 <= args.cases <= 10_000 and users and all(1 <= u <= 200 for u in users) and 0 <= args.warmup <= 1000
+            and 0 <= args.open_cases <= 50_000):
+        ap.error("out of bounds: 1 ≤ cases ≤ 10000, 1 ≤ users ≤ 200, 0 ≤ warmup ≤ 1000, 0 ≤ open-cases ≤ 50000")
 
     load = machine_load()
     reason = busy_reason(load)
@@ -218,6 +240,9 @@ def main() -> int:
         if u == 10:
             run["criteria"] = criteria(b, ref)
         results["runs"].append(run)
+    if args.open_cases:
+        print(f"\n{args.open_cases} open cases waiting on timers (bench/timers.py) …", flush=True)
+        results["timers"] = run_timers(args.open_cases, args.timeout * 4)
     results["finished_at"] = datetime.now(UTC).isoformat()
     disturbed = max(max(r["banjian"]["other_processes_cpu_share"] or 0, r["reference"]["other_processes_cpu_share"] or 0)
                     for r in results["runs"])
@@ -228,6 +253,8 @@ def main() -> int:
         for c in run.get("criteria", []):
             failed |= c["result"] == "FAIL"
             print(f"  {c['result']:4}  {c['criterion']}: {c['value']} (limit {c['limit']})")
+    if results.get("timers"):
+        print("\n" + results["timers"].get("summary", results["timers"].get("error", "")))
     if not any("criteria" in r for r in results["runs"]):
         print("\n(the bar is judged at 10 users: include 10 in --users)")
     out = args.out
