@@ -80,7 +80,7 @@ async def run_case(stack, people) -> str:
 async def concluded_history(stack, case_id: str) -> WorkflowHistory:
     """The case's history once the archive (built after the closing action answered) is done."""
     handle = stack.client.get_workflow_handle(f"case-{case_id}")
-    for _ in range(100):
+    for _ in range(400):  # up to 20 s on a loaded machine
         history = await handle.fetch_history()
         if any(e.event_type == EventType.EVENT_TYPE_TIMER_STARTED for e in history.events[-3:]):
             return history  # waiting on the end of the rating period: the archive is written
