@@ -41,7 +41,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/cases.py
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/suite.py $(BENCH_ARGS)
 
 conformance: $(STAMP)
 	../shared/conformance/run

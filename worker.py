@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import Session
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
@@ -27,7 +27,12 @@ WORKFLOWS = [CaseWorkflow]
 
 
 def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
-    """A worker on the configured task queue with every workflow and activity of banjian."""
+    """A worker on the configured task queue with every workflow and activity of banjian.
+
+    Workflows run outside the SDK's sandbox unless `settings.workflow_sandbox` (the tests set it): the
+    sandbox converts every payload through code run inside it, about 13 % of `banjian up`'s CPU
+    under load (docs/benchmarks.md). Workflow code stays deterministic either way: tests and the replay
+    of recorded histories run it sandboxed."""
     engine = engine or make_engine(settings.db_url, **settings.pool_options("worker"))
 
     def sessions() -> Session:
@@ -35,7 +40,7 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
 
     catalog = Catalog(sessions)
     calendar = CalendarActivities(sessions)
-    records = RecordActivities(sessions, catalog.effective)
+    records = RecordActivities(sessions, catalog.effective, calendar.current)
     notifier = ParentNotifier(client)
     archiver = ArchiveActivities(sessions, settings.archive_dir, client)
     return Worker(
@@ -43,10 +48,11 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
-                    notifier.notify_parent, archiver.archive_case],
+                    records.record_transition, notifier.notify_parent, archiver.archive_case],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,
+        **({} if settings.workflow_sandbox else {"workflow_runner": UnsandboxedWorkflowRunner()}),
     )
 
 

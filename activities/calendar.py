@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
-from sqlmodel import Session, select
+from sqlmodel import Session, func, select
 from temporalio import activity
 
 from banjian.calendar import WorkingCalendar, YearSchedule
@@ -49,15 +49,37 @@ def plan(cal: WorkingCalendar, req: PlanRequest) -> Deadlines:
     return Deadlines(**out, provisional=cal.is_provisional(*touched))
 
 
+class CalendarSource:
+    """The calendar in force, loaded again only when the administrators' schedules changed: a plan
+    costs one small query (how many years, loaded when) instead of reading and parsing every year."""
+
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
+        self.session_factory = session_factory
+        self._cached: tuple[tuple, WorkingCalendar] | None = None
+
+    def __call__(self, session: Session | None = None) -> WorkingCalendar:
+        """The calendar, checked in `session` if given (a caller's open session saves a connection)."""
+        if session is None:
+            with self.session_factory() as own:
+                return self(own)
+        stamp = tuple(session.exec(select(func.count(), func.max(CalendarYear.loaded_at))).one())
+        cached = self._cached
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        cal = load_calendar(session)
+        self._cached = (stamp, cal)  # one assignment: threads see the old pair or the new one
+        return cal
+
+
 class CalendarActivities:
     """Deadline activities; the constructor takes the session factory of the read model."""
 
     def __init__(self, session_factory: Callable[[], Session]) -> None:
         self.session_factory = session_factory
+        self.current = CalendarSource(session_factory)
 
     def _calendar(self) -> WorkingCalendar:
-        with self.session_factory() as session:
-            return load_calendar(session)
+        return self.current()
 
     @activity.defn(name="plan_deadlines")
     def plan_deadlines(self, req: PlanRequest) -> Deadlines:

@@ -6,13 +6,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 from temporalio import activity
 
+from activities.calendar import plan
 from activities.copies import sync_copies
 from banjian import chain
-from banjian.contracts import CaseState, RecordRequest
+from banjian.calendar import WorkingCalendar
+from banjian.contracts import CaseState, HistoryEntry, Recorded, RecordRequest
 from banjian.db import Case, CaseEvent, CaseWarning, Task
+from banjian.deadlines import merged
 from banjian.enums import CLOSED, Status, WarningLevel
 from banjian.items.schema import ItemDefinition
 from banjian.rules import current_step, waiting_roles
@@ -34,47 +39,77 @@ def task_due(state: CaseState):
     return d.step_due or d.promised_due
 
 
+def upsert(session: Session, table: Any) -> Any:
+    """An INSERT that can say ON CONFLICT (SQLite and PostgreSQL both can)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table)
+    return sqlite.insert(table)
+
+
 class RecordActivities:
-    """Keeps the read model in step with the workflows; takes a session factory and an item lookup."""
+    """Keeps the read model in step with the workflows; takes a session factory, an item lookup and
+    the working calendar (for `record_transition`, which plans deadlines as it records)."""
 
     def __init__(self, session_factory: Callable[[], Session],
-                 item_lookup: Callable[[str, int, str, bool], ItemDefinition]) -> None:
+                 item_lookup: Callable[[str, int, str, bool], ItemDefinition],
+                 calendar: Callable[[Session], WorkingCalendar] | None = None) -> None:
         self.session_factory = session_factory
         self.item_lookup = item_lookup
+        self.calendar = calendar
 
     @activity.defn(name="record_case")
     def record_case(self, req: RecordRequest) -> int:
         """Upsert the case, append new history entries (skipping those already there), refresh its
-        task and warnings. Safe to retry. Returns the number of history rows of the case."""
-        state = req.state
-        now = datetime.now(UTC)
-        rev = req.events[-1].seq if req.events else None
-        with self.session_factory() as session:
-            row = session.get(Case, state.id)
-            fresh = row is None or rev is None or rev >= row.rev  # a late retry carries an older state
-            if fresh:
-                row = self._upsert_case(session, row, state, rev, now)
-            last = session.exec(select(CaseEvent).where(CaseEvent.case_id == state.id)
-                                .order_by(col(CaseEvent.seq).desc()).limit(1)).first()
-            prev_hash, last_seq = (last.hash, last.seq) if last else (chain.GENESIS, 0)
-            for e in req.events:
-                if e.seq <= last_seq:
-                    continue
-                ev = CaseEvent(case_id=state.id, seq=e.seq, at=e.at, actor=e.actor, role=e.role,
-                               department=e.department, action=e.action, comment=e.comment,
-                               data=e.model_dump(mode="json")["data"], prev_hash=prev_hash, hash="")
-                ev.hash = chain.record_hash(prev_hash, ev)
-                prev_hash, last_seq = ev.hash, e.seq
-                session.add(ev)
-            if fresh:
-                self._sync_task(session, state)
-            self._sync_warnings(session, state)
-            sync_copies(session, state, req.events)
-            session.commit()
-            return last_seq
+        task and warnings. Safe to retry. Returns the number of history rows of the case.
+        (Cases started before `record_transition` existed still call it.)"""
+        return self.write(req.state, req.events)
 
-    def _upsert_case(self, session: Session, row: Case | None, state: CaseState, rev: int | None,
-                     now: datetime) -> Case:
+    @activity.defn(name="record_transition")
+    def record_transition(self, req: RecordRequest) -> Recorded:
+        """A transition, run as a local activity inside the workflow task: plan the deadlines when
+        asked (`req.plan`), then write the state with them, as `record_case` does. Returns what it
+        wrote, which Temporal keeps in the activity's marker (the audit trail of the read model)."""
+        state, planned = req.state, None
+        with self.session_factory() as session:
+            if req.plan is not None:
+                if self.calendar is None:
+                    raise RuntimeError("record_transition needs the working calendar to plan deadlines")
+                planned = merged(state, plan(self.calendar(session), req.plan))
+                state = state.model_copy(update={"deadlines": planned})
+            self.write(state, req.events, session)
+        return Recorded(events=req.events, status=state.status, deadlines=planned)
+
+    def write(self, state: CaseState, events: list[HistoryEntry], session: Session | None = None) -> int:
+        """One transaction: an upsert of the case row (skipped for a late retry carrying an older
+        state), the new history entries on the hash chain, the task and the warnings."""
+        if session is None:
+            with self.session_factory() as own:
+                return self.write(state, events, own)
+        now = datetime.now(UTC)
+        rev = events[-1].seq if events else None
+        fresh = self._upsert_case(session, state, rev, now)
+        last = session.exec(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == state.id)
+                            .order_by(col(CaseEvent.seq).desc()).limit(1)).first()
+        last_seq, prev_hash = (last[0], last[1]) if last else (0, chain.GENESIS)
+        for e in events:
+            if e.seq <= last_seq:
+                continue
+            ev = CaseEvent(case_id=state.id, seq=e.seq, at=e.at, actor=e.actor, role=e.role,
+                           department=e.department, action=e.action, comment=e.comment,
+                           data=e.model_dump(mode="json")["data"], prev_hash=prev_hash, hash="")
+            ev.hash = chain.record_hash(prev_hash, ev)
+            prev_hash, last_seq = ev.hash, e.seq
+            session.add(ev)
+        if fresh:
+            self._sync_task(session, state)
+        self._sync_warnings(session, state)
+        sync_copies(session, state, events)
+        session.commit()
+        return last_seq
+
+    def _upsert_case(self, session: Session, state: CaseState, rev: int | None, now: datetime) -> bool:
+        """Insert or update the case row in one statement (no load of the old row); False when the row
+        already holds a later state."""
         values: dict[str, Any] = dict(
             case_no=state.case_no, item_code=state.item_code, item_version=state.item_version,
             item_name=state.item_name, kind=state.kind, department=state.department, status=state.status.value,
@@ -85,25 +120,24 @@ class RecordActivities:
             promised_due=state.deadlines.promised_due, statutory_due=state.deadlines.statutory_due,
             warning=highest_warning(state), rating=state.rating, snapshot=state.model_dump(mode="json"),
             clock_at=state.clock_at, recorded_at=now)
-        if row is None:
-            row = Case(id=state.id, rev=rev or 0, **values)
+        table = Case.__table__  # type: ignore[attr-defined]
+        stmt = upsert(session, table).values(id=state.id, rev=rev or 0, **values)
+        if rev is None:  # nothing new in the history: the state is the latest
+            stmt = stmt.on_conflict_do_update(index_elements=[table.c.id], set_=values)
         else:
-            for k, v in values.items():
-                setattr(row, k, v)
-            row.rev = rev if rev is not None else row.rev
-        session.add(row)
-        return row
+            stmt = stmt.on_conflict_do_update(index_elements=[table.c.id], set_={**values, "rev": rev},
+                                              where=table.c.rev <= rev)
+        return session.execute(stmt).rowcount > 0  # type: ignore[attr-defined]
 
     def _sync_task(self, session: Session, state: CaseState) -> None:
-        task = session.get(Task, state.id)
         item = self.item_lookup(state.item_code, state.item_version, state.department, state.parent_id is not None)
         roles = sorted(waiting_roles(item, state)) if state.status not in CLOSED else []
         if (state.kind != "single" and state.current_step is None
                 and state.status not in (Status.SUBMITTED, Status.DECIDED, Status.DELIVERED)):
             roles = []  # a joint or bundle parent waits on its sub-cases, not on a person (until its own steps)
+        table = Task.__table__  # type: ignore[attr-defined]
         if not roles:
-            if task is not None:
-                session.delete(task)
+            session.execute(delete(table).where(table.c.case_id == state.id))
             return
         step = current_step(item, state)
         values = dict(department=state.department, roles=[str(r) for r in roles], item_code=state.item_code,
@@ -111,12 +145,8 @@ class RecordActivities:
                       step_id=step.id if step else None, step_name=step.name if step else None,
                       step_role=step.role.value if step else None, due=task_due(state),
                       warning=highest_warning(state), claimed_by=state.claimed_by, parent_id=state.parent_id)
-        if task is None:
-            task = Task(case_id=state.id, **values)
-        else:
-            for k, v in values.items():
-                setattr(task, k, v)
-        session.add(task)
+        session.execute(upsert(session, table).values(case_id=state.id, **values)
+                        .on_conflict_do_update(index_elements=[table.c.case_id], set_=values))
 
     def _sync_warnings(self, session: Session, state: CaseState) -> None:
         if not state.warnings:

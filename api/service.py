@@ -34,7 +34,7 @@ from api.views import case_json, history_json
 from banjian import audit, case_numbers, rules
 from banjian.calendar import WorkingCalendar
 from banjian.catalog import Catalog
-from banjian.contracts import ActionInput, Actor, Applicant, CaseInput, CaseState, MaterialRef
+from banjian.contracts import ActionInput, Actor, Answered, Applicant, CaseInput, CaseState, MaterialRef
 from banjian.db import Case, CaseEvent, Task, User
 from banjian.enums import Action, Channel, IdKind, Role
 from banjian.errors import (
@@ -148,7 +148,8 @@ class CaseService:
     def render(self, session: Session | None, actor: Actor, row: Case | None, state: CaseState | None = None,
                with_history: bool = True) -> dict[str, Any]:
         """The case as the contract shows it to `actor`: from its read-model row, or from the state
-        an update has just answered with (`row` None: recorded this instant, history included)."""
+        an update has just answered with (`row` None: recorded before the answer; the history is read
+        from the read model unless the state carries it)."""
         state = state or CaseState.model_validate(row.snapshot)
         item = self.catalog.effective(state.item_code, state.item_version, state.department,
                                       state.parent_id is not None)
@@ -156,7 +157,7 @@ class CaseService:
         if state.history:
             history = [history_json(h.model_dump()) for h in state.history]
         elif with_history:
-            events = session.exec(select(CaseEvent).where(CaseEvent.case_id == row.id)
+            events = session.exec(select(CaseEvent).where(CaseEvent.case_id == state.id)
                                   .order_by(col(CaseEvent.seq))).all()
             history = [history_json(e.model_dump()) for e in events]
         else:
@@ -384,7 +385,7 @@ class CaseService:
                 # update-with-start whose update id it has seen in the running workflow with that
                 # update's result, whatever the conflict policy, so `open-{case_id}` would hand a
                 # clash the other applicant's case.
-                state = await self.client.execute_update_with_start_workflow(
+                await self.client.execute_update_with_start_workflow(
                     CaseWorkflow.open, start_workflow_operation=start, id=f"open-{token}",
                     rpc_timeout=timedelta(seconds=self.settings.update_timeout_seconds))
             except WorkflowUpdateRPCTimeoutOrCancelledError:
@@ -401,12 +402,12 @@ class CaseService:
                 with contextlib.suppress(WorkflowAlreadyStartedError):
                     await start.workflow_handle()  # the same error, retrieved so it is not reported as lost
                 # a twin attempt of this very submission (same key) may have started it first
-                state = await self._own_earlier_start(case_id, token) if key is not None else None
-                if state is None:
+                earlier = await self._own_earlier_start(case_id, token) if key is not None else None
+                if earlier is None:
                     log.error("case id %s is already in use by another case: drawing a new number", case_id)
                     await asyncio.to_thread(self.numbers.release, key, case_id)
                     continue
-            return await asyncio.to_thread(self.render, None, actor, None, state), created
+            return await asyncio.to_thread(self.answer, actor, case_id), created  # recorded before it answered
         raise Unavailable("case_number_unavailable", "暂时无法分配受理号码，请稍后重试",
                           "no free case number could be drawn; retry later", field=None)
 
@@ -423,7 +424,7 @@ class CaseService:
             check_own_files(session, actor, materials)
         return item, applicant, channel, materials, [self.catalog.current(code) for code in item.members]
 
-    async def _own_earlier_start(self, case_id: str, token: str) -> CaseState | None:
+    async def _own_earlier_start(self, case_id: str, token: str) -> Answered | None:
         """The case an earlier attempt of this very submission started (its memo names the same
         submission), or None when the running workflow is someone else's: then nothing is sent to it."""
         handle = self.client.get_workflow_handle(workflow_id(case_id))
@@ -450,7 +451,7 @@ class CaseService:
         await asyncio.to_thread(self._check_action, actor, case_id, act, request_id)  # no DB work on the event loop
         handle = self.client.get_workflow_handle(workflow_id(case_id))
         try:
-            state = await handle.execute_update(
+            await handle.execute_update(
                 CaseWorkflow.act, act, id=request_id or f"{action}-{uuid.uuid4().hex}",
                 rpc_timeout=timedelta(seconds=self.settings.update_timeout_seconds))
         except WorkflowUpdateFailedError as e:
@@ -462,7 +463,7 @@ class CaseService:
                 raise Conflict("case_closed", "办件流程已结束，不能再操作", "the case's process has ended",
                                field="action") from None
             raise
-        return await asyncio.to_thread(self.render, None, actor, None, state)  # recorded before it answered
+        return await asyncio.to_thread(self.answer, actor, case_id)  # recorded before it answered
 
     def _check_action(self, actor: Actor, case_id: str, act: ActionInput, request_id: str | None) -> None:
         """404/403/409/422 from the read model before the workflow is reached."""
@@ -487,6 +488,15 @@ class CaseService:
             if action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO, Action.ADD_SIGNER) \
                     and isinstance(data.get("username"), str):
                 self._check_assignee(session, row, data["username"])
+
+    def answer(self, actor: Actor, case_id: str) -> dict[str, Any]:
+        """The case once an update has answered: from the read model, which the workflow wrote before
+        it answered (read-your-writes), so the update need not carry the state back."""
+        with self.sessions() as session:
+            row = session.get(Case, case_id)
+            if row is None:  # cannot happen once the update answered; say so rather than guess
+                raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="id")
+            return self.render(session, actor, row)
 
     def _check_assignee(self, session: Session, row: Case, username: str) -> None:
         user = session.get(User, username)

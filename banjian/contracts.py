@@ -291,3 +291,24 @@ class RecordRequest(Model):
     state: CaseState
     events: list[HistoryEntry]
     item_definition_version: int
+    plan: PlanRequest | None = Field(
+        default=None, description="record_transition: plan the deadlines first and record the state with them")
+
+
+class Answered(Model):
+    """What the `open` and `act` updates answer: which case and how far its history goes. The case
+    itself is read from the read model, which the workflow wrote before it answered; a whole state
+    in every answer would make each action's history grow with the case."""
+
+    id: str
+    status: Status
+    seq: int = Field(description="history entries recorded so far")
+
+
+class Recorded(Model):
+    """Result of `record_transition` (a local activity): what it wrote, kept in the case's Temporal
+    history (the activity's marker) as the audit trail of the read model, and the deadlines it planned."""
+
+    events: list[HistoryEntry]
+    status: Status
+    deadlines: Deadlines | None = None

@@ -86,6 +86,7 @@ class Settings(BaseSettings):
                     "pool_timeout": self.db_pool_timeout_seconds}
         return {"pool_size": self.worker_db_pool_size, "max_overflow": self.worker_db_max_overflow,
                 "pool_timeout": self.db_pool_timeout_seconds}
+    workflow_sandbox: bool = Field(default=False, description="run workflows in the SDK's sandbox (tests do; see worker.py)")
 
     @property
     def db_url(self) -> str:

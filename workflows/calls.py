@@ -25,3 +25,11 @@ async def run_activity(name: str, arg: Any, result_type: type | None = None) -> 
     """Run an activity by its registered name; it retries until it succeeds (back-off to 10 s)."""
     return await workflow.execute_activity(
         name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY)
+
+
+async def run_local_activity(name: str, arg: Any, result_type: type | None = None) -> Any:
+    """Run an activity by name inside the current workflow task (a local activity: one marker in the
+    history, no task round trip through the server); it must be idempotent, as it reruns if the
+    worker dies before the task completes. Retries like `run_activity`."""
+    return await workflow.execute_local_activity(
+        name, arg, result_type=result_type, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY)

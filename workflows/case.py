@@ -4,10 +4,16 @@ It owns the case's state. People act through the `act` update, whose validator a
 rules (`banjian.rules`) before anything changes; durable timers enforce the time limits
 (deemed acceptance, notice / yellow / red cards, delivery). After every transition an
 activity writes the read model, before the update answers (read-your-writes).
+
+Cases started on this code (patch `lean-actions`) pay one local activity per transition: it
+writes the read model and, when the transition can move a deadline, plans the deadlines in the
+same call; the main loop's timer is re-created only when a deadline comes earlier; updates answer
+without the growing history. Older cases replay the path they took (docs/workflow-versioning.md).
 """
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from temporalio import workflow
@@ -19,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         SYSTEM,
         ActionInput,
         Actor,
+        Answered,
         CaseInput,
         CaseResult,
         CaseState,
@@ -28,13 +35,14 @@ with workflow.unsafe.imports_passed_through():
         NotifyParent,
         PauseRequest,
         PendingExtension,
-        PlanRequest,
+        Recorded,
         RecordRequest,
         SpecialProcedureState,
         StepRef,
         SubCaseRef,
         WarningRecord,
     )
+    from banjian.deadlines import merged, plan_request
     from banjian.enums import (
         CLOSED,
         WARNING_LEVEL,
@@ -49,10 +57,13 @@ with workflow.unsafe.imports_passed_through():
     )
     from banjian.errors import DomainError
     from banjian.timefmt import china_date
-    from workflows.calls import reject, run_activity
+    from workflows.calls import reject, run_activity, run_local_activity
     from workflows.clock import DEEMED_ACCEPTANCE, RATING_CLOSED, WARNING_REASONS, Timer, pending_timers
     from workflows.joint import JointApproval
     from workflows.tasks import TaskOperations
+
+LEAN_ACTIONS = "lean-actions"
+
 
 @workflow.defn(name="Case")
 class CaseWorkflow(JointApproval, TaskOperations):
@@ -79,6 +90,16 @@ class CaseWorkflow(JointApproval, TaskOperations):
         self.children: dict[str, ChildWorkflowHandle] = {}
         self.notified: SubCaseRef | None = None  # what the parent last heard from this sub-case
         self.archived = False
+        self.lean: bool | None = None  # see _lean()
+        self.replan_due = False  # lean: the next record plans the deadlines
+        self.waiting_on: tuple[datetime | None, bool] | None = None  # the main loop's timer, while it waits
+
+    def _lean(self) -> bool:
+        """One local activity per transition (record + plan), timers kept across actions, slim update
+        results: True for cases started on this code, False when replaying a case started before."""
+        if self.lean is None:
+            self.lean = workflow.patched(LEAN_ACTIONS)
+        return self.lean
 
     # ---- the main loop: timers ------------------------------------------------------------
     @workflow.run
@@ -106,11 +127,27 @@ class CaseWorkflow(JointApproval, TaskOperations):
                     await self._fire_due()
                 continue
             timeout = (timers[0].at - workflow.now()) if timers else None
+            if self.wake and self._lean():  # something changed already: no timer to start and cancel
+                self.wake = False
+                continue
+            self.waiting_on = (timers[0].at if timers else None, self.state.status in CLOSED)
             try:
                 await workflow.wait_condition(lambda: self.wake, timeout=timeout)
             except TimeoutError:
                 pass
-            self.wake = False
+            self.wake, self.waiting_on = False, None
+
+    def _timers_moved(self) -> bool:
+        """Whether the main loop must re-read the timers now: it waits for a later instant than the next
+        timer, or the case closed. A deadline that moved later needs nothing: the loop wakes at the old
+        instant, finds nothing due and waits again (one timer per deadline change, not per action)."""
+        if not self._lean() or self.waiting_on is None:
+            return True
+        at, closed = self.waiting_on
+        if closed != (self.state.status in CLOSED):
+            return True
+        timers = pending_timers(self.state, self.item)
+        return bool(timers) and (at is None or timers[0].at < at)
 
     async def _fire_due(self) -> None:
         """Act on every timer that is due now (deemed acceptance, warnings, end of rating)."""
@@ -182,15 +219,20 @@ class CaseWorkflow(JointApproval, TaskOperations):
         await self._record()
 
     @workflow.update
-    async def open(self) -> CaseState:
+    async def open(self) -> Answered:
         """Answer the submission once the case is recorded (used with update-with-start)."""
         async with self.lock:
             await self._open()
-            return self.state
+            return self._answer()
+
+    def _answer(self) -> Answered:
+        """An update's answer: a few fields, not the state (the read model, written before the answer,
+        holds it), so that an action costs the same on a long case as on a new one."""
+        return Answered(id=self.state.id, status=self.state.status, seq=len(self.state.history))
 
     # ---- human actions -------------------------------------------------------------------------
     @workflow.update
-    async def act(self, a: ActionInput) -> CaseState:
+    async def act(self, a: ActionInput) -> Answered:
         """A person's action; the validator has checked it, and it is checked again under the lock."""
         async with self.lock:
             try:
@@ -198,9 +240,10 @@ class CaseWorkflow(JointApproval, TaskOperations):
             except DomainError as e:  # lost a race with another action
                 raise reject(e) from None
             await self._apply(action, a)
-            self.wake = True
+            if self._timers_moved():
+                self.wake = True
         await self._settle_sub_cases()
-        return self.state
+        return self._answer()
 
     @act.validator
     def validate_act(self, a: ActionInput) -> None:
@@ -215,7 +258,7 @@ class CaseWorkflow(JointApproval, TaskOperations):
         async with self.lock:
             if self.state.status not in CLOSED:
                 before = self.state.deadlines
-                await self._replan()
+                await self._replan(at_once=True)
                 if self.state.deadlines != before:
                     self._log(SYSTEM, "calendar_changed", comment=reason, data={
                         "before": before.model_dump(mode="json"), "after": self.state.deadlines.model_dump(mode="json")})
@@ -403,33 +446,22 @@ class CaseWorkflow(JointApproval, TaskOperations):
         s = self.state
         if not s.clock.paused or s.clock.paused_since is None:
             return {}
-        days = await run_activity("count_working_days", PauseRequest(
+        call = run_local_activity if self._lean() else run_activity
+        days = await call("count_working_days", PauseRequest(
             start=china_date(s.clock.paused_since), end=china_date(workflow.now())), int)
         s.clock.paused_working_days += days
         s.clock.paused, s.clock.paused_since = False, None
         return {"paused_working_days": days}
 
-    async def _replan(self) -> None:
-        """Re-compute every due date from the dates the clocks started on (an activity: calendar data)."""
-        s, item = self.state, self.item
-        step = item.steps[s.step_index] if s.step_index is not None and s.status not in CLOSED else None
-        req = PlanRequest(
-            received_on=china_date(s.received_at), acceptance_limit=item.acceptance_limit,
-            accepted_on=china_date(s.accepted_at) if s.accepted_at else None,
-            promised_limit=item.promised_limit, statutory_limit=item.statutory_limit,
-            extra_working_days=s.clock.extended_days + s.clock.paused_working_days,
-            notice_days=item.warnings.notice_days,
-            step_started_on=china_date(s.step_started_at) if step and s.step_started_at else None,
-            step_limit=step.limit if step else None,
-            step_extra_working_days=s.clock.paused_working_days - s.clock.step_base,
-            decided_on=china_date(s.decided_at) if s.decided_at else None,
-            delivery_limit=item.delivery_limit)
-        planned: Deadlines = await run_activity("plan_deadlines", req, Deadlines)
-        if s.status not in (Status.SUBMITTED,):
-            planned = planned.model_copy(update={"acceptance_due": s.deadlines.acceptance_due})
-        if s.status == Status.SUPPLEMENT_REQUESTED:
-            planned = planned.model_copy(update={"acceptance_due": None})
-        s.deadlines = planned
+    async def _replan(self, at_once: bool = False) -> None:
+        """Re-compute every due date from the dates the clocks started on (an activity: calendar data).
+        Lean cases plan in the local activity of the next `_record`, unless asked `at_once`."""
+        if self._lean() and not at_once:
+            self.replan_due = True
+            return
+        call = run_local_activity if self._lean() else run_activity
+        planned: Deadlines = await call("plan_deadlines", plan_request(self.state, self.item), Deadlines)
+        self.state.deadlines = merged(self.state, planned)
 
     def _log(self, actor: Actor, action: str, comment: str | None = None, data: dict | None = None) -> None:
         role = next((r for r in actor.roles if r != Role.APPLICANT), actor.roles[0]) if actor.roles else ""
@@ -444,7 +476,11 @@ class CaseWorkflow(JointApproval, TaskOperations):
         has answered (the package is also built on demand if asked for first); cases that closed
         before this step existed replay without it (see docs/workflow-versioning.md)."""
         self.archived = True
-        if workflow.patched("archive-after-close"):
+        # a lean case is newer than this step: asking again would cost another marker and search
+        # attribute update (TemporalChangeVersion) per case
+        if self._lean() or workflow.patched("archive-after-close"):
+            # an ordinary activity, not a local one: a local activity would hold the workflow task,
+            # and with it the answer to the closing action, until the package is written
             await run_activity("archive_case", self.state.id, str)
 
     async def _record(self, notify: bool = True) -> None:
@@ -453,8 +489,17 @@ class CaseWorkflow(JointApproval, TaskOperations):
         s = self.state
         s.clock_at = workflow.now()
         new = s.history[self.recorded:]
-        await run_activity("record_case", RecordRequest(
-            state=s.model_copy(update={"history": []}), events=new, item_definition_version=s.item_version))
+        if self._lean():  # one local activity: plan (if due) and write; its marker keeps what it wrote
+            plan = plan_request(s, self.item) if self.replan_due else None
+            self.replan_due = False
+            done: Recorded = await run_local_activity("record_transition", RecordRequest(
+                state=s.model_copy(update={"history": []}), events=new, item_definition_version=s.item_version,
+                plan=plan), Recorded)
+            if done.deadlines is not None:
+                s.deadlines = done.deadlines
+        else:
+            await run_activity("record_case", RecordRequest(
+                state=s.model_copy(update={"history": []}), events=new, item_definition_version=s.item_version))
         self.recorded = len(s.history)
         if notify and s.parent_id is not None:
             ref = self._as_sub_case()

@@ -22,7 +22,7 @@ from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
 from banjian import chain
-from banjian.contracts import Actor, CaseInput, CaseState, HistoryEntry, RecordRequest
+from banjian.contracts import Actor, CaseInput, CaseState, HistoryEntry, Recorded, RecordRequest
 from banjian.db import Archive, AuditRead, Case, CaseEvent
 from banjian.enums import Role
 from banjian.timefmt import aware as _aware
@@ -31,6 +31,8 @@ from banjian.timefmt import iso_at
 log = logging.getLogger("banjian.audit")
 
 RECORD_ACTIVITY = "record_case"
+RECORD_LOCAL_ACTIVITY = "record_transition"  # a local activity: its marker keeps what it wrote
+LOCAL_ACTIVITY_MARKER = "core_local_activity"
 SYSTEM_KEY_FILE = "system-sm2.key"
 HEADS_DIR = "chain-heads"
 HEAD_SIGNING_LABEL = "banjian-chain-head"
@@ -64,7 +66,7 @@ class SourceRecord:
     """One history entry as the workflow handed it to `record_case`."""
 
     entry: HistoryEntry
-    event_id: int  # the ActivityTaskScheduled event that carried it
+    event_id: int  # the ActivityTaskScheduled (or local activity MarkerRecorded) event that carried it
     completed: bool  # the activity completed (so the read model should hold it)
 
 
@@ -78,6 +80,7 @@ class CaseSource:
     case_input: CaseInput | None = None
     records: list[SourceRecord] = field(default_factory=list)  # by seq, once each
     last_state: CaseState | None = None
+    last_status: str | None = None  # the case's status as last recorded
     temporal_events: list[dict[str, Any]] = field(default_factory=list)
     children: list[str] = field(default_factory=list)  # sub-case ids started as child workflows
     problems: list[str] = field(default_factory=list)  # payloads that could not be read
@@ -93,6 +96,28 @@ def _event_at(e: HistoryEvent) -> datetime:
 
 def _decode(converter: DataConverter, payloads, types: list[type]) -> list[Any]:
     return converter.payload_converter.from_payloads(list(payloads.payloads), types)
+
+
+def _read_record_marker(src: CaseSource, e: HistoryEvent, by_seq: dict[int, SourceRecord],
+                        converter: DataConverter) -> None:
+    """A `record_transition` local activity's marker: the entries it wrote (recorded on completion)."""
+    attrs = e.marker_recorded_event_attributes
+    if attrs.marker_name != LOCAL_ACTIVITY_MARKER or "result" not in attrs.details:
+        return
+    try:
+        meta = json.loads(attrs.details["data"].payloads[0].data)
+    except (KeyError, IndexError, ValueError):
+        return
+    if meta.get("activity_type") != RECORD_LOCAL_ACTIVITY:
+        return
+    try:
+        done: Recorded = _decode(converter, attrs.details["result"], [Recorded])[0]
+    except Exception as exc:
+        src.problems.append(f"event {e.event_id}: record_transition result unreadable: {exc}")
+        return
+    src.last_status = done.status.value
+    for h in done.events:
+        by_seq.setdefault(h.seq, SourceRecord(h, e.event_id, True))
 
 
 def read_history(case_id: str, history: WorkflowHistory, origin: str = "temporal",
@@ -120,7 +145,7 @@ def read_history(case_id: str, history: WorkflowHistory, origin: str = "temporal
             except Exception as exc:
                 src.problems.append(f"event {e.event_id}: record_case input unreadable: {exc}")
                 continue
-            src.last_state = req.state
+            src.last_state, src.last_status = req.state, req.state.status.value
             record_events[e.event_id] = [h.seq for h in req.events]
             for h in req.events:
                 by_seq.setdefault(h.seq, SourceRecord(h, e.event_id, False))
@@ -129,6 +154,8 @@ def read_history(case_id: str, history: WorkflowHistory, origin: str = "temporal
             for seq in record_events.get(sched, []):
                 if by_seq[seq].event_id == sched:
                     by_seq[seq].completed = True
+        elif t == ET.EVENT_TYPE_MARKER_RECORDED:
+            _read_record_marker(src, e, by_seq, converter)
         elif t == ET.EVENT_TYPE_TIMER_STARTED:
             timer_started[e.event_id] = e
         elif t == ET.EVENT_TYPE_TIMER_FIRED:
@@ -272,10 +299,10 @@ def compare(case_id: str, source: CaseSource, rows: Sequence[CaseEvent], row: Ca
         if source.item_version is not None and source.item_version != row.item_version:
             out.append({"case_id": case_id, "seq": None, "kind": "item_version_differs",
                         "temporal": source.item_version, "read_model": row.item_version})
-        st = source.last_state
-        if st is not None and all(rec.completed for rec in source.records) and st.status.value != row.status:
+        st = source.last_status
+        if st is not None and all(rec.completed for rec in source.records) and st != row.status:
             out.append({"case_id": case_id, "seq": None, "kind": "status_differs",
-                        "temporal": st.status.value, "read_model": row.status})
+                        "temporal": st, "read_model": row.status})
     elif source.records:
         out.append({"case_id": case_id, "seq": None, "kind": "case_missing_in_read_model"})
     for p in source.problems:
