@@ -15,3 +15,5 @@ Year = Annotated[int, Path(ge=MIN_YEAR, le=MAX_YEAR, description="a calendar yea
 Offset = Annotated[int, Query(ge=0, le=MAX_OFFSET, description=f"rows to skip, 0-{MAX_OFFSET}")]
 CaseId = Annotated[str, Path(min_length=1, max_length=64)]
 Text = Annotated[str | None, Query(max_length=200)]
+ItemCode = Annotated[str, Path(min_length=1, max_length=64)]
+DraftId = Annotated[str, Path(min_length=1, max_length=64)]

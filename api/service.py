@@ -440,9 +440,12 @@ class CaseService:
             raise Invalid(f"invalid_case_no_{e.rule}", e.message, e.message_en, field="case_no") from None
         with self.sessions() as session:
             case_id = session.exec(select(Case.id).where(Case.case_no == canonical)).first()
-        if case_id is None:
-            raise NotFound("case_not_found", f"办件 {canonical} 不存在", f"no case {canonical}", field="case_no")
-        return self.get(actor, case_id)
+        try:
+            if case_id is None:
+                raise NotFound("case_not_found", "", "")
+            return self.get(actor, case_id)
+        except NotFound:  # unknown, or not the caller's to see: the same answer, naming only the number
+            raise NotFound("case_not_found", f"办件 {canonical} 不存在", f"no case {canonical}", field="case_no") from None
 
     # ---- acting ------------------------------------------------------------------------------------
     async def act(self, actor: Actor, case_id: str, action: str, comment: str | None, data: dict[str, Any],

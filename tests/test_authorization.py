@@ -15,36 +15,45 @@ import httpx
 import pytest
 
 ROLES = ("anon", "owner", "applicant", "clerk", "handler", "approver", "head", "lead", "other_clerk",
-         "supervisor", "auditor", "admin")
+         "supervisor", "auditor", "admin", "author")
 
 CASE = "{case}"
-#        method  path                                     body key    anon own app clk hdl apv head lead oclk sup aud adm
+#        method  path                                     body key    anon own app clk hdl apv head lead oclk sup aud adm auth
 MATRIX: list[tuple[str, str, str | None, str]] = [
-    ("GET",  "/api/health",                               None,       "200 200 200 200 200 200 200 200 200 200 200 200"),
-    ("POST", "/api/auth/token",                           "form",     "422 422 422 422 422 422 422 422 422 422 422 422"),
-    ("GET",  "/api/me",                                   None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
-    ("GET",  "/api/items",                                None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
-    ("GET",  "/api/items/{code}",                         None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
-    ("POST", "/api/items",                                "empty",    "401 403 403 403 403 403 403 403 403 403 403 422"),
-    ("POST", "/api/cases",                                "apply",    "401 422 403 422 403 403 403 403 403 403 403 403"),
-    ("GET",  "/api/cases",                                None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
-    ("GET",  f"/api/cases/{CASE}",                        None,       "401 200 404 200 200 200 200 200 404 200 200 200"),
-    ("POST", f"/api/cases/{CASE}/actions",                "refuse",   "401 403 404 422 403 403 403 403 404 403 403 403"),
-    ("GET",  "/api/tasks",                                None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
-    ("GET",  f"/api/cases/{CASE}/history",                None,       "401 200 404 200 200 200 200 200 404 200 200 200"),
-    ("GET",  f"/api/cases/{CASE}/timeline",               None,       "401 200 404 200 200 200 200 200 404 200 200 200"),
-    ("GET",  f"/api/cases/{CASE}/replay",                 None,       "401 403 404 403 403 403 403 403 404 403 200 200"),
-    ("GET",  f"/api/cases/{CASE}/verify",                 None,       "401 403 404 403 403 403 403 403 404 403 200 200"),
-    ("GET",  f"/api/cases/{CASE}/archive",                None,       "401 409 404 403 403 403 403 403 404 403 409 409"),
-    ("GET",  "/api/audit/reads",                          None,       "401 403 403 403 403 403 403 403 403 403 200 200"),
-    ("GET",  "/api/audit/chain-heads",                    None,       "401 403 403 403 403 403 403 403 403 403 200 200"),
-    ("GET",  "/api/audit/admin-log",                      None,       "401 403 403 403 403 403 403 403 403 403 200 200"),
-    ("GET",  "/api/calendar/{year}",                      None,       "401 200 200 200 200 200 200 200 200 200 200 200"),
-    ("PUT",  "/api/calendar/{year}",                      "bad_year", "401 403 403 403 403 403 403 403 403 403 403 422"),
-    ("POST", "/api/codec/decode",                         "payloads", "401 403 403 403 403 403 403 403 403 403 200 200"),
-    ("POST", "/api/codec/encode",                         "payloads", "401 403 403 403 403 403 403 403 403 403 200 200"),
-    ("POST", "/api/admin/users/{owner}/unlock",           None,       "401 403 403 403 403 403 403 403 403 403 403 200"),
-    ("POST", f"/api/simulation/cases/{CASE}/advance",     "days",     "401 403 403 403 403 403 403 403 403 403 403 200"),
+    ("GET",  "/api/health",                               None,       "200 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("POST", "/api/auth/token",                           "form",     "422 422 422 422 422 422 422 422 422 422 422 422 422"),
+    ("GET",  "/api/me",                                   None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  "/api/items",                                None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  "/api/items/{code}",                         None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("POST", "/api/items",                                "empty",    "401 403 403 403 403 403 403 403 403 403 403 422 422"),
+    ("POST", "/api/cases",                                "apply",    "401 422 403 422 403 403 403 403 403 403 403 403 403"),
+    ("GET",  "/api/cases",                                None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  f"/api/cases/{CASE}",                        None,       "401 200 404 200 200 200 200 200 404 200 200 200 200"),
+    ("POST", f"/api/cases/{CASE}/actions",                "refuse",   "401 403 404 422 403 403 403 403 404 403 403 403 403"),
+    ("GET",  "/api/tasks",                                None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  f"/api/cases/{CASE}/history",                None,       "401 200 404 200 200 200 200 200 404 200 200 200 200"),
+    ("GET",  f"/api/cases/{CASE}/timeline",               None,       "401 200 404 200 200 200 200 200 404 200 200 200 200"),
+    ("GET",  f"/api/cases/{CASE}/replay",                 None,       "401 403 404 403 403 403 403 403 404 403 200 200 403"),
+    ("GET",  f"/api/cases/{CASE}/verify",                 None,       "401 403 404 403 403 403 403 403 404 403 200 200 403"),
+    ("GET",  f"/api/cases/{CASE}/archive",                None,       "401 409 404 403 403 403 403 403 404 403 409 409 403"),
+    ("GET",  "/api/audit/reads",                          None,       "401 403 403 403 403 403 403 403 403 403 200 200 403"),
+    ("GET",  "/api/audit/chain-heads",                    None,       "401 403 403 403 403 403 403 403 403 403 200 200 403"),
+    ("GET",  "/api/audit/admin-log",                      None,       "401 403 403 403 403 403 403 403 403 403 200 200 403"),
+    ("GET",  "/api/calendar/{year}",                      None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("PUT",  "/api/calendar/{year}",                      "bad_year", "401 403 403 403 403 403 403 403 403 403 403 422 403"),
+    ("POST", "/api/codec/decode",                         "payloads", "401 403 403 403 403 403 403 403 403 403 200 200 403"),
+    ("POST", "/api/codec/encode",                         "payloads", "401 403 403 403 403 403 403 403 403 403 200 200 403"),
+    ("POST", "/api/admin/users/{owner}/unlock",           None,       "401 403 403 403 403 403 403 403 403 403 403 200 403"),
+    ("POST", f"/api/simulation/cases/{CASE}/advance",     "days",     "401 403 403 403 403 403 403 403 403 403 403 200 403"),
+    ("GET",  "/api/cases/by-number/{case_no}",            None,       "401 200 404 200 200 200 200 200 404 200 200 200 200"),
+    ("POST", "/api/files",                                "empty",    "401 422 422 422 422 422 422 422 422 422 422 422 422"),
+    ("GET",  "/api/files/{file_id}",                      None,       "401 200 404 404 404 404 404 404 404 404 200 200 404"),
+    ("GET",  "/api/items/{code}/diagram",                 None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  "/api/items/{code}/drafts",                  None,       "401 403 403 403 403 403 403 403 403 403 403 200 200"),
+    ("POST", "/api/items/{code}/drafts",                  "yaml_bad", "401 403 403 403 403 403 403 403 403 403 403 422 422"),
+    ("GET",  "/api/items/{code}/drafts/{draft_id}",       None,       "401 404 404 404 404 404 404 404 404 404 404 404 404"),
+    ("PUT",  "/api/items/{code}/drafts/{draft_id}",       "yaml_bad", "401 404 404 404 404 404 404 404 404 404 404 404 404"),
+    ("POST", "/api/items/{code}/drafts/{draft_id}/publish", None,     "401 404 404 404 404 404 404 404 404 404 404 404 404"),
 ]
 
 def _body(key: str | None, ctx: dict) -> dict:
@@ -60,6 +69,8 @@ def _body(key: str | None, ctx: dict) -> dict:
         "bad_year": {"json": {"year": 1900, "holidays": [], "workdays": []}},
         "payloads": {"json": {"payloads": []}},
         "days": {"json": {"days": 0.5}},
+        # a body that is not YAML: refused as unparsable by whoever may write drafts
+        "yaml_bad": {"content": b"{not: [yaml", "headers": {"Content-Type": "application/yaml"}},
     }[key]
 
 
@@ -69,17 +80,21 @@ async def ctx(stack):
     case = (await owner.apply("food-business-licence")).json()
     assert case["status"] == "submitted" and case["department"] == "amr", case
     users = {"owner": owner, "applicant": stack.applicant(), "other_clerk": stack.staff("hcd", "clerk")}
-    for role in ("clerk", "handler", "approver", "head", "lead"):
+    for role in ("clerk", "handler", "approver", "head", "lead", "author"):
         users[role] = stack.staff("amr", role)
     for role in ("supervisor", "auditor", "admin"):
         users[role] = stack.user(f"{role}-{uuid.uuid4().hex[:6]}", role)
     tokens = {name: await u.token() for name, u in users.items()}
-    return {"case": case["id"], "owner": owner.username, "owner_applicant": case["applicant"], "tokens": tokens}
+    upload = await owner.post("/api/files", files={"file": ("a.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")})
+    assert upload.status_code == 201, upload.text
+    return {"case": case["id"], "case_no": case["case_no"], "owner": owner.username, "owner_applicant": case["applicant"],
+            "file_id": upload.json()["file_id"], "draft_id": "no-such-draft", "tokens": tokens}
 
 
 def test_every_route_is_in_the_matrix(stack):
     routes = {(m.upper(), path) for path, ops in stack.app.openapi()["paths"].items() for m in ops}
-    table = {(m, p.format(case="{case_id}", owner="{username}", code="{code}", year="{year}"))
+    table = {(m, p.format(case="{case_id}", owner="{username}", code="{code}", year="{year}", case_no="{case_no}",
+                          file_id="{file_id}", draft_id="{draft_id}"))
              for m, p, _, _ in MATRIX}
     assert routes - table == set(), "routes without a row in the authorization matrix"
     assert table - routes == set(), "rows for routes that no longer exist"
@@ -90,13 +105,16 @@ async def test_authorization_matrix(stack, ctx):
     wrong = []
     async with httpx.AsyncClient(transport=transport, base_url="http://banjian.test", timeout=60) as http:
         for method, path, body, expected in MATRIX:
-            url = path.format(case=ctx["case"], owner=ctx["owner"], code="food-business-licence", year=2026)
+            url = path.format(case=ctx["case"], owner=ctx["owner"], code="food-business-licence", year=2026,
+                              case_no=ctx["case_no"], file_id=ctx["file_id"], draft_id=ctx["draft_id"])
             statuses = expected.split()
             assert len(statuses) == len(ROLES), path
             got = []
             for role, want in zip(ROLES, statuses, strict=True):
-                headers = {} if role == "anon" else {"Authorization": f"Bearer {ctx['tokens'][role]}"}
-                r = await http.request(method, url, headers=headers, **_body(body, ctx))
+                kw = _body(body, ctx)
+                headers = {**kw.pop("headers", {}),
+                           **({} if role == "anon" else {"Authorization": f"Bearer {ctx['tokens'][role]}"})}
+                r = await http.request(method, url, headers=headers, **kw)
                 got.append(str(r.status_code))
                 if str(r.status_code) != want:
                     wrong.append(f"{method} {path} as {role}: {r.status_code}, expected {want}: {r.text[:160]}")

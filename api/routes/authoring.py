@@ -8,12 +8,16 @@ from fastapi.responses import JSONResponse, Response
 from sqlmodel import select
 
 from api.bodies import definition_body
+from api.bounds import DraftId, ItemCode
 from api.deps import CatalogDep, CurrentUser
 from api.diagram import DiagramError, item_diagram
 from api.routes.items import item_detail
+from banjian.contracts import Actor
 from banjian.db import Department
 from banjian.drafts import Drafts
+from banjian.enums import Role
 from banjian.errors import DomainError
+from banjian.rules import authorise_authoring
 
 router = APIRouter(prefix="/api/items", tags=["items"])
 
@@ -25,34 +29,42 @@ async def get_drafts(request: Request) -> Drafts:
 DraftsDep = Annotated[Drafts, Depends(get_drafts)]
 
 
+def may_author(actor: Actor) -> None:
+    """Only admins and authors keep drafts (which department's items: checked with the draft)."""
+    if not actor.has(Role.ADMIN, Role.AUTHOR):
+        authorise_authoring(actor, None)  # raises forbidden_role
+
+
 @router.post("/{code}/drafts", status_code=201)
-async def create_draft(code: str, request: Request, actor: CurrentUser, drafts: DraftsDep) -> dict:
+async def create_draft(code: ItemCode, request: Request, actor: CurrentUser, drafts: DraftsDep) -> dict:
     """Save a draft (admin or the department's `author`): stored with every problem it has, never
     used by new cases. → `{"draft_id", "version": null, "problems": [...], ...}`"""
+    may_author(actor)  # 403 before the body is read (422)
     data = await definition_body(request)
     return drafts.create(actor, code, data)
 
 
 @router.get("/{code}/drafts")
-def list_drafts(code: str, actor: CurrentUser, drafts: DraftsDep) -> dict:
+def list_drafts(code: ItemCode, actor: CurrentUser, drafts: DraftsDep) -> dict:
     """The item's drafts, newest first → `{"items": [...], "total"}`."""
     return drafts.list(actor, code)
 
 
 @router.get("/{code}/drafts/{draft_id}")
-def get_draft(code: str, draft_id: str, actor: CurrentUser, drafts: DraftsDep) -> dict:
+def get_draft(code: ItemCode, draft_id: DraftId, actor: CurrentUser, drafts: DraftsDep) -> dict:
     return drafts.get(actor, code, draft_id)
 
 
 @router.put("/{code}/drafts/{draft_id}")
-async def update_draft(code: str, draft_id: str, request: Request, actor: CurrentUser, drafts: DraftsDep) -> dict:
+async def update_draft(code: ItemCode, draft_id: DraftId, request: Request, actor: CurrentUser, drafts: DraftsDep) -> dict:
     """Replace a draft's definition; validated again. A published draft cannot change (409)."""
+    drafts.get(actor, code, draft_id)  # 404 / 403 before the body is read (422)
     data = await definition_body(request)
     return drafts.update(actor, code, draft_id, data)
 
 
 @router.post("/{code}/drafts/{draft_id}/publish", status_code=201)
-def publish_draft(code: str, draft_id: str, actor: CurrentUser, drafts: DraftsDep, catalog: CatalogDep) -> JSONResponse:
+def publish_draft(code: ItemCode, draft_id: DraftId, actor: CurrentUser, drafts: DraftsDep, catalog: CatalogDep) -> JSONResponse:
     """Publish the draft as the item's next version → 201 the new version (as GET /api/items/{code});
     422 listing its problems; 409 when already published or another publish won."""
     definition = drafts.publish(actor, code, draft_id)
@@ -61,7 +73,7 @@ def publish_draft(code: str, draft_id: str, actor: CurrentUser, drafts: DraftsDe
 
 @router.get("/{code}/diagram", response_class=Response,
             responses={200: {"content": {"image/svg+xml": {}}, "description": "the flow as SVG"}})
-def diagram(code: str, _: CurrentUser, catalog: CatalogDep,
+def diagram(code: ItemCode, _: CurrentUser, catalog: CatalogDep,
             version: Annotated[int | None, Query(ge=1, le=1_000_000)] = None) -> Response:
     """The flow of a version (default: the current one) as an SVG diagram drawn by Graphviz `dot`."""
     item = catalog.version(code, version) if version is not None else catalog.current(code)
