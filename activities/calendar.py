@@ -12,15 +12,9 @@ from datetime import date
 from sqlmodel import Session, func, select
 from temporalio import activity
 
-from banjian.calendar import WorkingCalendar, YearSchedule
+from banjian.calendar import WorkingCalendar, load_calendar
 from banjian.contracts import Deadlines, PauseRequest, PlanRequest
 from banjian.db import CalendarYear
-
-
-def load_calendar(session: Session) -> WorkingCalendar:
-    """The calendar in force: administrators' overrides, then official data, then provisional rules."""
-    rows = session.exec(select(CalendarYear)).all()
-    return WorkingCalendar({r.year: YearSchedule.from_json(r.schedule, source="override") for r in rows})
 
 
 def plan(cal: WorkingCalendar, req: PlanRequest) -> Deadlines:

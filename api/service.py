@@ -28,11 +28,10 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from activities.calendar import load_calendar
 from api.numbers import NUMBER_ATTEMPTS, CaseNumbers, submission_token
 from api.views import case_json, history_json
 from banjian import audit, case_numbers, rules
-from banjian.calendar import WorkingCalendar
+from banjian.calendar import WorkingCalendar, load_calendar
 from banjian.catalog import Catalog
 from banjian.contracts import ActionInput, Actor, Answered, Applicant, CaseInput, CaseState, MaterialRef
 from banjian.db import Case, CaseEvent, Task, User

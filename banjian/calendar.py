@@ -19,7 +19,9 @@ from typing import Any, Literal
 
 import chinese_calendar
 from lunardate import LunarDate
+from sqlmodel import Session, select
 
+from banjian.db import CalendarYear
 from banjian.enums import LimitUnit
 from banjian.errors import Invalid
 
@@ -377,3 +379,8 @@ class WorkingCalendar:
             return False
         years = [_check_date(d).year for d in dates]
         return any(self.schedule(y).source == "provisional" for y in range(min(years), max(years) + 1))
+
+def load_calendar(session: Session) -> WorkingCalendar:
+    """The calendar in force: administrators' overrides, then official data, then provisional rules."""
+    rows = session.exec(select(CalendarYear)).all()
+    return WorkingCalendar({r.year: YearSchedule.from_json(r.schedule, source="override") for r in rows})

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from activities.calendar import load_calendar
-from banjian.calendar import WorkingCalendar
+from banjian.calendar import WorkingCalendar, load_calendar
 from banjian.timefmt import CHINA
 
 FOOD = "food-business-licence"  # amr: promised 10 / statutory 20; steps review (handler), verify (approver), decide

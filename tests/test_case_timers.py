@@ -11,8 +11,7 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import select
 
-from activities.calendar import load_calendar
-from banjian.calendar import WorkingCalendar, YearSchedule
+from banjian.calendar import WorkingCalendar, YearSchedule, load_calendar
 from banjian.calendar_admin import recompute_open_cases
 from banjian.db import CalendarYear
 from banjian.timefmt import CHINA, end_of, start_of

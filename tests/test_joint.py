@@ -15,8 +15,8 @@ import httpx
 import pytest
 from temporalio.client import WorkflowExecutionStatus
 
-from activities.calendar import load_calendar
 from api.app import create_app
+from banjian.calendar import load_calendar
 from banjian.db import make_engine
 from banjian.seed import ensure_base
 from banjian.settings import Settings

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Request
 
-from activities.calendar import load_calendar
 from api.bounds import Year
 from api.deps import CurrentUser, SessionDep, require
+from banjian.calendar import load_calendar
 from banjian.calendar_admin import recompute_open_cases, store_year
 from banjian.enums import Role
 

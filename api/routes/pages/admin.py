@@ -11,12 +11,11 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
-from activities.calendar import load_calendar
 from api.routes.pages.common import check_csrf, page_user, render
 from api.routes.pages.public import _departments
 from api.uploads import read_form
 from banjian.auth import add_user
-from banjian.calendar import CalendarError
+from banjian.calendar import CalendarError, load_calendar
 from banjian.calendar_admin import recompute_open_cases, store_year
 from banjian.catalog import DefinitionProblems
 from banjian.contracts import Actor
