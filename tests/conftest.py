@@ -241,6 +241,25 @@ def staff_every_department(engine) -> None:
         session.commit()
 
 
+def own_serial_range(engine) -> None:
+    """Stacks of a test session are separate read models sharing one Temporal server: each draws its
+    case serials from a range of its own (a city's read model and Temporal namespace go together,
+    so this is a test-only concern: a clash would only make submissions skip ahead, slowly)."""
+    import random
+    from datetime import datetime, timedelta
+
+    from banjian.db import CaseSequence
+    from banjian.timefmt import CHINA
+
+    start = random.randrange(1, 99) * 1_000_000
+    today = datetime.now(CHINA).date()
+    with Session(engine) as session:
+        for day in (today, today + timedelta(days=1)):
+            if session.get(CaseSequence, day) is None:
+                session.add(CaseSequence(day=day, last=start))
+        session.commit()
+
+
 async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url: str | None,
                      **app_options: Any) -> AsyncIterator[Stack]:
     settings = Settings(data_dir=tmp, database_url=db_url, task_queue=f"banjian-test-{uuid.uuid4().hex[:8]}",
@@ -250,6 +269,7 @@ async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url
     engine = make_engine(settings.db_url, **settings.pool_options("api"))
     ensure_base(engine)
     staff_every_department(engine)
+    own_serial_range(engine)
     worker_engine = make_engine(settings.db_url, **settings.pool_options("worker"))  # as `banjian up` does
     worker = build_worker(client, settings, worker_engine)
     app = create_app(settings, client=client, engine=engine, **app_options)

@@ -165,7 +165,7 @@ async def test_applicant_applies_with_files_and_sees_my_cases(stack, new_page, t
     await shot(page, "case-submitted")
     await page.get_by_role("link", name="我的办件").click()
     await expect(page.get_by_role("link", name="食品经营许可", exact=True)).to_have_count(1)
-    await expect(page.get_by_text(case_id)).to_be_visible()
+    await expect(page.get_by_text(case["case_no"])).to_be_visible()  # the unified case number
     await no_horizontal_scroll(page)
     await shot(page, "my-cases")
 

@@ -60,7 +60,7 @@ async def test_submission_refused_by_a_busy_temporal_is_503_and_a_retry_succeeds
     monkeypatch.undo()
     # the retry with the same key gets the number drawn for the first attempt, and one case
     with stack.sessions() as session:
-        stored = session.get(IdempotencyKey, f"{applicant.username}\0{key}")
+        stored = session.get(IdempotencyKey, f"{applicant.username}\x1f{key}")
         assert stored is not None
     r = await applicant.apply(ITEM, **body_over)
     assert r.status_code in (200, 201), r.text

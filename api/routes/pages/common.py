@@ -69,7 +69,7 @@ class PageError(Exception):
 def is_page(request: Request) -> bool:
     """Requests for pages (not the JSON API, not the API docs) get HTML errors."""
     p = request.url.path
-    return not (p.startswith("/api") or p in ("/docs", "/redoc", "/openapi.json") or p.startswith("/docs/"))
+    return not (p.startswith("/api") or p in ("/docs", "/redoc", "/openapi.json", "/metrics") or p.startswith("/docs/"))
 
 
 # ---- sessions -------------------------------------------------------------------------------------
