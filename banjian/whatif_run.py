@@ -37,7 +37,7 @@ from banjian.timefmt import china_date, start_of
 from banjian.whatif import MAX_CASES, Outcome, Plan, Profile, check_profile, figures, plan_case
 
 #: cases driven at once (each waits on the server most of its time)
-CONCURRENCY = 25
+CONCURRENCY = 50
 NAMESPACE_WAIT = 30.0  # seconds a freshly registered namespace may take to be served
 
 
@@ -95,28 +95,30 @@ class Runner:
                  run_id: str) -> None:
         self.client, self.task_queue, self.item, self.calendar, self.run_id = (
             client, task_queue, item, calendar, run_id)
+        self.skipper = _skipper(client)
 
     def actor(self, role: Role) -> Actor:
         return Actor(username=f"whatif-{role.value}", roles=[role], department=self.item.department,
                      display_name="试运行")
 
-    async def advance(self, handle: WorkflowHandle, days: int) -> CaseState:
+    async def advance(self, handle: WorkflowHandle, days: int) -> None:
         """Move the case `days` working days on (same time of day), then settle its due timers."""
         from workflows.case import CaseWorkflow
 
-        skipper = _skipper(self.client)
-        if days > 0:
-            now = await skipper.get_current_time(handle)
-            today = china_date(now)
-            target = start_of(self.calendar.add_working_days(today, days)) + (now - start_of(today))
-            try:
-                await skipper.fast_forward(handle, target - now)
-            except RPCError as e:
-                if e.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION,
-                                RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
-                    raise _off() from None
-                raise
-        return await handle.execute_update(CaseWorkflow.sync)
+        skipper = self.skipper
+        if days <= 0:
+            return
+        now = await skipper.get_current_time(handle)
+        today = china_date(now)
+        target = start_of(self.calendar.add_working_days(today, days)) + (now - start_of(today))
+        try:
+            await skipper.fast_forward(handle, target - now)
+        except RPCError as e:
+            if e.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION,
+                            RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
+                raise _off() from None
+            raise
+        await handle.execute_update(CaseWorkflow.sync)
 
     async def act(self, handle: WorkflowHandle, action: Action, role: Role, **data: object) -> None:
         from workflows.case import CaseWorkflow
@@ -144,7 +146,8 @@ class Runner:
                 await self.advance(handle, plan.supplement)
                 await handle.execute_update(CaseWorkflow.act, ActionInput(
                     action=Action.SUBMIT_SUPPLEMENT.value, actor=applicant, data={"materials": [item.materials[0].name]}))
-            state = await self.advance(handle, plan.acceptance)
+            await self.advance(handle, plan.acceptance)
+            state = await handle.query(CaseWorkflow.current)
             if state.status == Status.SUBMITTED:  # else accepted by law (deemed acceptance)
                 await self.act(handle, Action.ACCEPT, Role.CLERK)
             for i, step in enumerate(item.steps):
@@ -166,6 +169,14 @@ class Runner:
                 pass
         return self.outcome(state, plan)
 
+    def spent(self, plan: Plan) -> list[int]:
+        """Working days at each step: its own work, plus a special procedure held in it that counts
+        toward the time limit (one that does not count pauses the step's clock as well)."""
+        days = list(plan.steps)
+        if plan.special is not None and self.item.special_procedures[0].counts_toward_limit:
+            days[plan.special[0]] += plan.special[1]
+        return days
+
     def outcome(self, state: CaseState, plan: Plan) -> Outcome:
         d = state.deadlines
         due = d.promised_due or d.statutory_due
@@ -174,7 +185,7 @@ class Runner:
         causes = [str(w.cause) for w in state.warnings]
         return Outcome(on_time=due is None or china_date(end) <= due,
                        working_days=self.calendar.working_days_between(china_date(state.submitted_at), china_date(end)),
-                       warnings=causes, step_days=plan.steps,
+                       warnings=causes, step_days=self.spent(plan),
                        step_overdue={w.step_id for w in state.warnings
                                      if w.cause == WarningCause.STEP_OVERDUE and w.step_id})
 
@@ -213,7 +224,7 @@ async def simulate(client: Client, settings: Settings, real_sessions: Callable[[
                 return await runner.case(n, plans[n])
 
         try:
-            async with build_worker(ns_client, scratch, sessions.engine):  # type: ignore[attr-defined]
+            async with build_worker(ns_client, scratch, sessions.engine, archive=False):  # type: ignore[attr-defined]
                 await _first_start(runner, plans[0])
                 outcomes = list(await asyncio.gather(*(one(n) for n in range(cases))))
         finally:
