@@ -1,13 +1,17 @@
 """Moving cases in flight from one item version to a later one (POST /api/items/{code}/migrations)."""
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
+from typer.testing import CliRunner
 
 from banjian import audit
-from tests.conftest import TEST_CONVERTER
+from banjian.cli import app as cli_app
+from tests.conftest import TEST_CONVERTER, TEST_PAYLOAD_KEYS
 from tests.histories.record import new_item, publish_without_review, version_migrated
 
 HISTORIES = Path(__file__).parent / "histories"
@@ -88,3 +92,26 @@ async def test_bad_migrations(stack, people):
     assert r.status_code == 200 and r.json() == {**r.json(), "cases": 0, "movable": [], "blocked": []}
     assert (await admin.post("/api/items/no-such-item/migrations", json={"from_version": 1, "to_version": 2})
             ).status_code == 404
+
+
+async def cli(stack, *args: str):
+    """Run the `banjian` command against the stack (in a thread: it runs its own event loop)."""
+    env = {"BANJIAN_TEMPORAL_ADDRESS": stack.settings.temporal_target, "BANJIAN_TASK_QUEUE": stack.settings.task_queue,
+           "BANJIAN_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS}
+    return await asyncio.to_thread(CliRunner().invoke, cli_app, [*args, "--data-dir", str(stack.settings.data_dir)],
+                                   env=env)
+
+
+async def test_the_command_line_migrates(stack, people):
+    code, admin, base = await new_item(stack)
+    case = (await people.applicant(4).apply(code)).json()
+    await publish_without_review(admin, base)
+    result = await cli(stack, "items", "migrate", code, "--from", "1", "--to", "2", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["movable"] == [case["id"]]
+    assert (await admin.case(case["id"]))["item_version"] == 1
+    result = await cli(stack, "items", "migrate", code, "--from", "1", "--to", "2")
+    assert result.exit_code == 0, result.output
+    assert (await admin.case(case["id"]))["item_version"] == 2
+    result = await cli(stack, "items", "migrate", code, "--from", "2", "--to", "1")
+    assert result.exit_code != 0 and "version_not_newer" not in result.output and "to_version" in result.output

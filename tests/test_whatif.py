@@ -2,12 +2,17 @@
 in virtual time, in a namespace and read model of their own."""
 from __future__ import annotations
 
+import asyncio
+import json
 import uuid
 
 import pytest
 from sqlmodel import Session, select
+from typer.testing import CliRunner
 
+from banjian.cli import app as cli_app
 from banjian.db import Case
+from tests.conftest import TEST_PAYLOAD_KEYS
 
 FOOD = "food-business-licence"
 
@@ -86,3 +91,22 @@ async def test_only_authors_of_the_department_simulate(stack, people, draft):
     other = stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="hcd")
     r = await other.post(f"/api/items/{FOOD}/drafts/{draft}/simulate", json={"cases": 1})
     assert r.status_code == 403
+
+
+async def test_the_command_line_simulates(stack, draft, tmp_path):
+    profile = tmp_path / "profile.yaml"
+    profile.write_text("seed: 3\nsteps:\n  review: {days: [1]}\n  verify: {days: [1]}\n  decide: {days: [1]}\n",
+                       encoding="utf-8")
+    env = {"BANJIAN_TEMPORAL_ADDRESS": stack.settings.temporal_target, "BANJIAN_TASK_QUEUE": stack.settings.task_queue,
+           "BANJIAN_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS}
+    result = await asyncio.to_thread(CliRunner().invoke, cli_app, [
+        "items", "simulate", FOOD, draft, "--cases", "3", "--profile", str(profile),
+        "--data-dir", str(stack.settings.data_dir)], env=env)
+    assert result.exit_code == 0, result.output
+    got = json.loads(result.output)
+    assert got["cases"] == 3 and got["on_time_rate"] == 1.0 and got["working_days"] == {"p50": 3, "p90": 3}
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("supplement_share: 2\n", encoding="utf-8")
+    result = await asyncio.to_thread(CliRunner().invoke, cli_app, [
+        "items", "simulate", FOOD, draft, "--profile", str(bad), "--data-dir", str(stack.settings.data_dir)], env=env)
+    assert result.exit_code != 0 and "supplement_share" in result.output
