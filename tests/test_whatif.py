@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from banjian.cli import app as cli_app
 from banjian.db import Case
-from tests.conftest import TEST_PAYLOAD_KEYS
+from tests.conftest import TEST_CONVERTER, TEST_PAYLOAD_KEYS
 
 FOOD = "food-business-licence"
 
@@ -110,3 +110,29 @@ async def test_the_command_line_simulates(stack, draft, tmp_path):
     result = await asyncio.to_thread(CliRunner().invoke, cli_app, [
         "items", "simulate", FOOD, draft, "--profile", str(bad), "--data-dir", str(stack.settings.data_dir)], env=env)
     assert result.exit_code != 0 and "supplement_share" in result.output
+
+
+async def test_a_server_without_time_skipping_answers_503(stack, author, draft):
+    """A Temporal server started without frontend.WorkflowTimeSkippingEnabled (as a production
+    cluster may be): the run stops at its first fast-forward with a clear 503, before any case."""
+    from temporalio.client import Client
+    from temporalio.testing import WorkflowEnvironment
+
+    from banjian.contracts import Actor
+    from banjian.drafts import Drafts
+    from banjian.enums import Role
+    from banjian.errors import Unavailable
+    from banjian.temporal import temporal_cli
+    from banjian.whatif import Profile
+    from banjian.whatif_run import simulate
+
+    admin = Actor(username="test-admin", roles=[Role.ADMIN])
+    item = Drafts(stack.app.state.catalog, stack.sessions).definition(admin, FOOD, draft)
+    async with await WorkflowEnvironment.start_local(
+            dev_server_existing_path=temporal_cli(), data_converter=TEST_CONVERTER,
+            dev_server_extra_args=["--namespace", "default-whatif"]) as env:
+        plain = await Client.connect(env.client.service_client.config.target_host, data_converter=TEST_CONVERTER)
+        with pytest.raises(Unavailable) as raised:
+            await simulate(plain, stack.settings, stack.sessions, item, 2, Profile())
+    assert raised.value.status == 503 and raised.value.code == "time_skipping_unavailable"
+    assert "WorkflowTimeSkippingEnabled" in raised.value.message_en
