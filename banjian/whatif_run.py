@@ -19,7 +19,7 @@ from pathlib import Path
 from google.protobuf.duration_pb2 import Duration
 from sqlmodel import Session, select
 from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from banjian.calendar import WorkingCalendar
@@ -61,8 +61,8 @@ async def _namespace_client(client: Client, namespace: str) -> Client:
     try:
         await client.workflow_service.register_namespace(RegisterNamespaceRequest(
             namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)))
-    except RPCError as e:
-        if e.status != RPCStatusCode.ALREADY_EXISTS:
+    except RPCError as e:  # exists already; or this client may not register (then it must exist)
+        if e.status not in (RPCStatusCode.ALREADY_EXISTS, RPCStatusCode.PERMISSION_DENIED):
             raise
     config = client.config()
     config["namespace"] = namespace
@@ -203,9 +203,12 @@ async def simulate(client: Client, settings: Settings, real_sessions: Callable[[
                       "only single-department items can be simulated for now (not joint items or bundles)",
                       field="kind")
     check_profile(item, profile)
-    calendar = Catalog(real_sessions).calendar()
-    with real_sessions() as session:
-        rows = list(session.exec(select(CalendarYear)).all())
+    def real_calendar() -> tuple[WorkingCalendar, list[CalendarYear]]:
+        with real_sessions() as session:
+            rows = list(session.exec(select(CalendarYear)).all())
+        return Catalog(real_sessions).calendar(), rows
+
+    calendar, rows = await asyncio.to_thread(real_calendar)
     rng = random.Random(profile.seed)
     plans = [plan_case(item, profile, rng) for _ in range(cases)]
     namespace = whatif_namespace(settings)
@@ -221,12 +224,24 @@ async def simulate(client: Client, settings: Settings, real_sessions: Callable[[
 
         async def one(n: int) -> Outcome:
             async with gate:
-                return await runner.case(n, plans[n])
+                try:
+                    return await runner.case(n, plans[n])
+                except WorkflowUpdateFailedError as e:  # the draft's flow refused a simulated action
+                    raise Invalid("simulation_failed", f"试运行第 {n + 1} 件时流程拒绝了操作：{e.cause}",
+                                  f"simulated case {n + 1}: the flow refused an action: {e.cause}",
+                                  field="profile") from None
 
         try:
             async with build_worker(ns_client, scratch, sessions.engine, archive=False):  # type: ignore[attr-defined]
                 await _first_start(runner, plans[0])
-                outcomes = list(await asyncio.gather(*(one(n) for n in range(cases))))
+                tasks = [asyncio.create_task(one(n)) for n in range(cases)]
+                try:
+                    outcomes = list(await asyncio.gather(*tasks))
+                except BaseException:  # one case failed: stop the others before the worker goes
+                    for t in tasks:
+                        t.cancel()
+                    await asyncio.gather(*tasks, return_exceptions=True)
+                    raise
         finally:
             sessions.engine.dispose()  # type: ignore[attr-defined]
     return figures(item, outcomes)
@@ -250,8 +265,13 @@ async def _first_start(runner: Runner, plan: Plan) -> None:
                 id=f"case-{probe_id}", task_queue=runner.task_queue)
             break
         except RPCError as e:
-            if e.status != RPCStatusCode.NOT_FOUND or loop.time() > deadline:
+            if e.status != RPCStatusCode.NOT_FOUND:
                 raise
+            if loop.time() > deadline:
+                raise Unavailable("whatif_namespace_missing",
+                                  f"Temporal 中没有试运行命名空间 {runner.client.namespace}，请先创建",
+                                  f"the Temporal namespace {runner.client.namespace} for what-if runs is "
+                                  "missing: create it (docs/operations.md)") from None
             await asyncio.sleep(0.5)
     try:
         await handle.execute_update(CaseWorkflow.open)
