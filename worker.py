@@ -10,6 +10,7 @@ import asyncio
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import Session
+from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
@@ -26,7 +27,13 @@ from workflows.case import CaseWorkflow
 WORKFLOWS = [CaseWorkflow]
 
 
-def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
+@activity.defn(name="archive_case")
+async def no_archive(case_id: str) -> str:
+    """What-if runs (banjian.whatif_run) keep no archive package of their simulated cases."""
+    return ""
+
+
+def build_worker(client: Client, settings: Settings, engine=None, archive: bool = True) -> Worker:
     """A worker on the configured task queue with every workflow and activity of banjian.
 
     Workflows run outside the SDK's sandbox unless `settings.workflow_sandbox` (the tests set it): the
@@ -48,7 +55,8 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
-                    records.record_transition, notifier.notify_parent, archiver.archive_case],
+                    records.record_transition, notifier.notify_parent,
+                    archiver.archive_case if archive else no_archive],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,

@@ -325,6 +325,67 @@ def items_publish(code: str, draft_id: str,
     typer.echo(json.dumps({"code": definition.code, "version": definition.version}))
 
 
+@items_app.command("simulate")
+def items_simulate(code: str, draft_id: str,
+                   cases: Annotated[int, typer.Option(help="how many cases to simulate")] = 100,
+                   profile: Annotated[Path | None, typer.Option(help="profile file (YAML or JSON)")] = None,
+                   as_user: Annotated[str | None, typer.Option("--as", help="act as this admin or author")] = None,
+                   data_dir: DataDir = None) -> None:
+    """What-if: run CASES cases of a draft on the real workflow in virtual time (a running system's
+    Temporal, a namespace of its own); prints the figures as JSON (as the simulate route)."""
+    import yaml
+    from pydantic import ValidationError
+
+    from banjian.errors import DomainError
+    from banjian.temporal import connect
+    from banjian.whatif import Profile
+    from banjian.whatif_run import simulate
+
+    try:
+        chosen = Profile.model_validate(yaml.safe_load(profile.read_text(encoding="utf-8")) or {}) if profile \
+            else Profile()
+    except (OSError, yaml.YAMLError, ValidationError) as e:
+        fail(f"{profile}: {e}")
+    drafts, actor = _authoring(data_dir, as_user)
+    settings = settings_for(data_dir)
+
+    async def run() -> dict:
+        return await simulate(await connect(settings), settings, drafts.session_factory,
+                              drafts.definition(actor, code, draft_id), cases, chosen)
+
+    try:
+        typer.echo(json.dumps(asyncio.run(run()), ensure_ascii=False))
+    except DomainError as e:
+        fail(f"{e.field or ''}: {e.message} / {e.message_en}")
+
+
+@items_app.command("migrate")
+def items_migrate(code: str,
+                  from_version: Annotated[int, typer.Option("--from", help="the version the cases are on")],
+                  to_version: Annotated[int, typer.Option("--to", help="the later version to move them to")],
+                  dry_run: Annotated[bool, typer.Option("--dry-run", help="only list which cases can move")] = False,
+                  as_user: Annotated[str | None, typer.Option("--as", help="act as this admin or author")] = None,
+                  data_dir: DataDir = None) -> None:
+    """Move the open cases of an item from one version to a later one (as the migrations route);
+    prints `{"cases", "movable", "blocked", ...}` as JSON."""
+    from banjian.errors import DomainError
+    from banjian.rules import authorise_authoring
+    from banjian.temporal import connect
+    from banjian.version_moves_run import migrate
+
+    drafts, actor = _authoring(data_dir, as_user)
+    settings = settings_for(data_dir)
+
+    async def run() -> dict:
+        authorise_authoring(actor, drafts.catalog.current(code).department)
+        return await migrate(await connect(settings), drafts.catalog, actor, code, from_version, to_version, dry_run)
+
+    try:
+        typer.echo(json.dumps(asyncio.run(run()), ensure_ascii=False))
+    except DomainError as e:
+        fail(f"{e.field or ''}: {e.message} / {e.message_en}")
+
+
 @calendar_app.command("load")
 def calendar_load(year: int, file: Path, data_dir: DataDir = None) -> None:
     """Load a year's schedule from a JSON or YAML file ({holidays: [...], workdays: [...]}) and tell

@@ -106,6 +106,16 @@ class Drafts:
         authorise_authoring(actor, row.department)
         return draft_json(row)
 
+    def definition(self, actor: Actor, code: str, draft_id: str) -> ItemDefinition:
+        """The draft as the item's next version (for a what-if run): 422 listing its problems."""
+        with self.session_factory() as session:
+            row = self._load(session, code, draft_id)
+        authorise_authoring(actor, row.department)
+        definition, problems = self._check(code, row.definition, self.catalog.next_version(code))
+        if definition is None:
+            raise DefinitionProblems(problems)
+        return definition
+
     def list(self, actor: Actor, code: str) -> dict[str, Any]:
         """The item's drafts, newest first (published ones too, with their `version`)."""
         authorise_authoring(actor, self._department(code, None) or actor.department)

@@ -72,12 +72,14 @@ class DevServer:
         s = self.settings
         cmd = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(s.temporal_port),
                "--ui-port", str(s.temporal_ui_port), "--db-filename", str((s.data_dir / "temporal.db").resolve()),
-               "--namespace", s.namespace, "--log-level", "error", *SQLITE_FAST, *SQLITE_WAIT]
+               "--namespace", s.namespace, "--namespace", f"{s.namespace}-whatif",  # what-if runs (banjian.whatif_run)
+               "--log-level", "error", *SQLITE_FAST, *SQLITE_WAIT]
         # the UI shows encrypted payloads through the API's codec server (to admins and auditors)
         api_host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host
         cmd += ["--ui-codec-endpoint", f"http://{api_host}:{s.port}/api/codec"]
-        if s.simulation:
-            cmd += TIME_SKIPPING_FLAG
+        # per-workflow time skipping: the simulation clock (BANJIAN_SIMULATION=1) and what-if runs of
+        # drafts; a workflow's clock moves only when it is fast-forwarded, so real cases are unaffected
+        cmd += TIME_SKIPPING_FLAG
         return cmd
 
     def start(self, timeout: float = 60) -> None:

@@ -26,6 +26,7 @@ import sys
 import tempfile
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 HERE = Path(__file__).resolve().parent
 FOOD = "food-business-licence"
@@ -114,9 +115,46 @@ async def joint_construction_permit(stack, applicant=None) -> dict:
     return await clerk.ok(case["id"], "deliver", method="electronic")
 
 
+async def new_item(stack) -> tuple[str, Any, dict]:
+    """A fresh copy of the food licence as version 1: its code, an admin user, the definition."""
+    import uuid
+
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    base = (await admin.get(f"/api/items/{FOOD}")).json()
+    code = f"t-mig-{uuid.uuid4().hex[:6]}"
+    base = {**{k: v for k, v in base.items() if k not in ("version", "versions")}, "code": code}
+    r = await admin.post("/api/items", json={**base, "version": 1})
+    assert r.status_code == 201, r.text
+    return code, admin, base
+
+
+async def publish_without_review(admin, base: dict) -> None:
+    """Version 2 of `new_item`'s item: its first review step dropped, `verify` given 4 days."""
+    steps = [({**s, "limit": {"value": 4, "unit": "working_days"}} if s["id"] == "verify" else s)
+             for s in base["steps"] if s["id"] != "review"]
+    r = await admin.post("/api/items", json={**base, "version": 2, "steps": steps})
+    assert r.status_code == 201, r.text
+
+
+async def version_migrated(stack, applicant=None) -> dict:
+    """A case in review (at `verify`) moved from version 1 to version 2 of its item, then decided on
+    version 2 and delivered."""
+    applicant = applicant or stack.applicant()
+    code, admin, base = await new_item(stack)
+    case = (await applicant.apply(code)).json()
+    case = await stack.staff("amr", "clerk").ok(case["id"], "accept", "材料齐全，予以受理")
+    case = await stack.staff("amr", "handler").ok(case["id"], "pass", "审查通过")
+    await publish_without_review(admin, base)
+    r = await admin.post(f"/api/items/{code}/migrations", json={"from_version": 1, "to_version": 2})
+    assert r.status_code == 200 and r.json()["movable"] == [case["id"]], r.text
+    case = await _through_review(stack, "amr", await admin.case(case["id"]))
+    case = await stack.staff("amr", "approver").ok(case["id"], "approve", "符合条件，准予许可")
+    return await stack.staff("amr", "clerk").ok(case["id"], "deliver", method="electronic")
+
+
 SCENARIOS: dict[str, Callable[..., Awaitable[dict]]] = {
     f.__name__: f for f in (approved_electronic, rated, deemed_acceptance, supplement_then_refused,
-                            special_procedure_extension, joint_construction_permit)}
+                            special_procedure_extension, joint_construction_permit, version_migrated)}
 
 
 async def export(stack, name: str, case: dict, out: Path = HERE) -> list[Path]:

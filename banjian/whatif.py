@@ -1,0 +1,173 @@
+"""What-if simulation of a draft (试运行): the profile an author gives, and the figures of a run.
+
+A profile says how long each part of a case takes, in working days, as a distribution:
+a triangular one `{"min", "mode"?, "max"}` (mode defaults to the middle) or a discrete one
+`{"days": [...], "weights"?: [...]}`. A draw is a whole number of working days (a triangular
+draw is rounded to the nearest day). The runner (`banjian.whatif_run`) drives real case workflows
+with these draws in virtual time; this module holds only the pure parts (validation, draws, figures).
+"""
+from __future__ import annotations
+
+import random
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from banjian.errors import Invalid
+from banjian.items.schema import ItemDefinition
+
+MAX_DAYS = 365  # one part of a case takes at most a year of working days in a profile
+MAX_CASES = 500
+
+
+class Days(BaseModel):
+    """A distribution of working days."""
+
+    model_config = ConfigDict(extra="forbid")
+    min: float | None = Field(default=None, ge=0, le=MAX_DAYS)
+    mode: float | None = Field(default=None, ge=0, le=MAX_DAYS)
+    max: float | None = Field(default=None, ge=0, le=MAX_DAYS)
+    days: list[int] | None = Field(default=None, min_length=1, max_length=50)
+    weights: list[float] | None = Field(default=None, min_length=1, max_length=50)
+
+    @model_validator(mode="after")
+    def _shape(self) -> Days:
+        if self.days is not None:
+            if self.min is not None or self.max is not None or self.mode is not None:
+                raise ValueError("give either days (discrete) or min/mode/max (triangular), not both")
+            if any(not 0 <= d <= MAX_DAYS for d in self.days):
+                raise ValueError(f"days must be whole numbers from 0 to {MAX_DAYS}")
+            if self.weights is not None:
+                if len(self.weights) != len(self.days):
+                    raise ValueError("weights must have one number per entry of days")
+                if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
+                    raise ValueError("weights must not be negative and must not all be 0")
+            return self
+        if self.weights is not None:
+            raise ValueError("weights go with days")
+        if self.min is None or self.max is None:
+            raise ValueError("give min and max (and optionally mode), or days")
+        mode = self.mode if self.mode is not None else (self.min + self.max) / 2
+        if not self.min <= mode <= self.max:
+            raise ValueError("min <= mode <= max must hold")
+        return self
+
+    @classmethod
+    def fixed(cls, days: int) -> Days:
+        return cls(days=[days])
+
+    def draw(self, rng: random.Random) -> int:
+        if self.days is not None:
+            return rng.choices(self.days, weights=self.weights)[0]
+        assert self.min is not None and self.max is not None
+        mode = self.mode if self.mode is not None else (self.min + self.max) / 2
+        return int(rng.triangular(self.min, self.max, mode) + 0.5)
+
+
+class Profile(BaseModel):
+    """How long each part of a simulated case takes (working days), and how often it detours."""
+
+    model_config = ConfigDict(extra="forbid")
+    acceptance: Days = Field(default_factory=lambda: Days.fixed(0), description="receipt to acceptance")
+    steps: dict[str, Days] = Field(default={}, description="step id -> days at that step", max_length=50)
+    default_step: Days | None = Field(default=None, description="steps not named in `steps` (default: "
+                                      "1 working day to the step's limit, mode at half of it)")
+    delivery: Days = Field(default_factory=lambda: Days.fixed(0), description="decision to delivery")
+    supplement_share: float = Field(default=0, ge=0, le=1, description="share of cases asked for a supplement")
+    supplement_days: Days = Field(default_factory=lambda: Days(min=1, mode=2, max=5),
+                                  description="notice to the applicant's supplement")
+    special_procedure_share: float = Field(default=0, ge=0, le=1,
+                                           description="share of cases with a special procedure")
+    special_procedure_days: Days | None = Field(default=None, description="default: the procedure's expected days")
+    seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="for a repeatable run")
+
+
+def check_profile(item: ItemDefinition, profile: Profile) -> None:
+    """422 for a profile that names a step the draft does not have."""
+    ids = {s.id for s in item.steps}
+    unknown = sorted(set(profile.steps) - ids)
+    if unknown:
+        raise Invalid("unknown_step", f"草稿没有这些环节：{'、'.join(unknown)}",
+                      f"the draft has no step {', '.join(unknown)}", field="profile.steps")
+
+
+def step_days(item: ItemDefinition, profile: Profile, step_id: str) -> Days:
+    if step_id in profile.steps:
+        return profile.steps[step_id]
+    if profile.default_step is not None:
+        return profile.default_step
+    step = next(s for s in item.steps if s.id == step_id)
+    top = max(1, step.limit.value) if step.limit is not None else 2
+    return Days(min=1, mode=max(1, top / 2), max=top)
+
+
+@dataclass
+class Plan:
+    """What one simulated case will do: every draw made before it starts (repeatable by seed)."""
+
+    acceptance: int
+    supplement: int | None  # working days until the supplement arrives; None: no supplement
+    special: tuple[int, int] | None  # (index of the step it happens in, working days); None: none
+    steps: list[int]
+    delivery: int
+
+
+def plan_case(item: ItemDefinition, profile: Profile, rng: random.Random) -> Plan:
+    supplement = profile.supplement_days.draw(rng) if rng.random() < profile.supplement_share else None
+    special = None
+    if item.special_procedures and rng.random() < profile.special_procedure_share:
+        spec = item.special_procedures[0]
+        days = profile.special_procedure_days.draw(rng) if profile.special_procedure_days else spec.expected_days
+        review = [i for i, s in enumerate(item.steps) if s.kind == "review"] or [0]
+        special = (rng.choice(review), days)
+    return Plan(acceptance=profile.acceptance.draw(rng), supplement=supplement, special=special,
+                steps=[step_days(item, profile, s.id).draw(rng) for s in item.steps],
+                delivery=profile.delivery.draw(rng))
+
+
+@dataclass
+class Outcome:
+    """What one simulated case came to (read from the workflow's own state)."""
+
+    on_time: bool
+    working_days: int
+    warnings: list[str]
+    step_days: list[int]
+    step_overdue: set[str] = field(default_factory=set)
+
+
+def percentile(values: list[int], p: float) -> float:
+    """The nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))
+    return ordered[int(rank) - 1]
+
+
+def figures(item: ItemDefinition, outcomes: list[Outcome]) -> dict[str, Any]:
+    """The answer of a run: on-time rate, warnings by cause, working days p50/p90, and per step
+    the days spent and how often it ran over its limit (`lost`: the step where most time is lost)."""
+    n = len(outcomes)
+    warnings = Counter(c for o in outcomes for c in o.warnings)
+    total = [o.working_days for o in outcomes]
+    by_step = []
+    for i, step in enumerate(item.steps):
+        spent = [o.step_days[i] for o in outcomes]
+        limit = step.limit.value if step.limit is not None else None
+        over = sum(1 for o in outcomes if step.id in o.step_overdue)
+        excess = sum(max(0, d - limit) for d in spent) / n if limit is not None and n else 0.0
+        by_step.append({"step_id": step.id, "name": step.name, "limit_days": limit,
+                        "p50": percentile(spent, 50), "p90": percentile(spent, 90),
+                        "mean": round(sum(spent) / n, 2) if n else 0.0,
+                        "overdue": over, "overdue_rate": round(over / n, 4) if n else 0.0,
+                        "days_over_limit": round(excess, 2), "lost": False})
+    if by_step:
+        worst = max(by_step, key=lambda s: (s["days_over_limit"], s["overdue"], s["mean"]))
+        worst["lost"] = True
+    return {"cases": n, "on_time_rate": round(sum(o.on_time for o in outcomes) / n, 4) if n else 0.0,
+            "warnings": dict(sorted(warnings.items())),
+            "working_days": {"p50": percentile(total, 50), "p90": percentile(total, 90)},
+            "by_step": by_step}

@@ -1,0 +1,117 @@
+"""Moving cases in flight from one item version to a later one (POST /api/items/{code}/migrations)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from pathlib import Path
+
+from temporalio.client import WorkflowHistory
+from typer.testing import CliRunner
+
+from banjian import audit
+from banjian.cli import app as cli_app
+from tests.conftest import TEST_CONVERTER, TEST_PAYLOAD_KEYS
+from tests.histories.record import new_item, publish_without_review, version_migrated
+
+HISTORIES = Path(__file__).parent / "histories"
+
+
+async def test_a_case_in_review_moves_dry_run_then_real(stack, people):
+    """Version 2 drops the `review` step: a case at `verify` (in review) and a case not yet accepted
+    can move; a case still at `review` cannot (its step does not exist in version 2)."""
+    code, admin, base = await new_item(stack)
+    clerk, handler = people.staff("amr", "clerk"), people.staff("amr", "handler")
+    at_verify = (await people.applicant(1).apply(code)).json()
+    await clerk.ok(at_verify["id"], "accept")
+    at_verify = await handler.ok(at_verify["id"], "pass")
+    assert at_verify["current_step"]["id"] == "verify"
+    at_review = (await people.applicant(2).apply(code)).json()
+    at_review = await clerk.ok(at_review["id"], "accept")
+    submitted = (await people.applicant(3).apply(code)).json()
+    await publish_without_review(admin, base)
+
+    url = f"/api/items/{code}/migrations"
+    r = await admin.post(url, json={"from_version": 1, "to_version": 2, "dry_run": True})
+    assert r.status_code == 200, r.text
+    dry = r.json()
+    assert dry["cases"] == 3
+    assert dry["movable"] == sorted([at_verify["id"], submitted["id"]])
+    assert [(b["case_id"], b["reason"]) for b in dry["blocked"]] == [(at_review["id"], "step_missing")]
+    assert (await admin.case(at_verify["id"]))["item_version"] == 1  # a dry run changes nothing
+
+    r = await admin.post(url, json={"from_version": 1, "to_version": 2})
+    assert r.status_code == 200, r.text
+    assert r.json()["movable"] == dry["movable"] and r.json()["blocked"] == dry["blocked"]
+    moved = await admin.case(at_verify["id"])
+    assert moved["item_version"] == 2 and moved["current_step"]["id"] == "verify"
+    entry = next(h for h in moved["history"] if h["action"] == "version_migrated")
+    assert entry["data"] == {"from_version": 1, "to_version": 2} and entry["actor"] == admin.username
+    assert (await admin.case(at_review["id"]))["item_version"] == 1
+    # the moved case goes on under version 2: verify, then the decision
+    case = await people.staff("amr", "approver").ok(at_verify["id"], "pass")
+    assert case["current_step"]["id"] == "decide"
+    r = await admin.post(url, json={"from_version": 1, "to_version": 2, "dry_run": True})
+    assert r.json()["cases"] == 1  # only the blocked one is still on version 1
+
+
+async def test_a_migrated_case_history_replays(stack):
+    case = await version_migrated(stack)
+    assert case["status"] == "concluded" and case["item_version"] == 2
+    history = await stack.client.get_workflow_handle(f"case-{case['id']}").fetch_history()
+    report = await audit.replay_history("version_migrated", history, converter=TEST_CONVERTER)
+    assert report.verified, report.error
+
+
+async def test_the_recorded_migrated_history_replays():
+    path = HISTORIES / "v4.version_migrated.json"
+    history = WorkflowHistory.from_json(f"case-{path.stem}", path.read_text(encoding="utf-8"))
+    assert any("migrate_version" in str(e) for e in history.events)  # the update, by name
+    report = await audit.replay_history(path.stem, history, converter=TEST_CONVERTER)
+    assert report.verified, report.error
+
+
+async def test_bad_migrations(stack, people):
+    code, admin, base = await new_item(stack)
+    await publish_without_review(admin, base)
+    url = f"/api/items/{code}/migrations"
+    for body, field in [({"from_version": 1, "to_version": 9}, "to_version"),
+                        ({"from_version": 2, "to_version": 1}, "to_version"),
+                        ({"from_version": 2, "to_version": 2}, "to_version"),
+                        ({"from_version": 7, "to_version": 9}, "from_version"),
+                        ({"from_version": 0, "to_version": 2}, "from_version"),
+                        ({"from_version": 1}, "to_version")]:
+        r = await admin.post(url, json=body)
+        assert r.status_code == 422, (body, r.text)
+        assert r.json()["detail"]["field"] == field, (body, r.text)
+    assert (await people.staff("amr", "clerk").post(url, json={"from_version": 1, "to_version": 2})).status_code == 403
+    hcd_author = stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="hcd")
+    assert (await hcd_author.post(url, json={"from_version": 1, "to_version": 2})).status_code == 403
+    amr_author = stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="amr")
+    r = await amr_author.post(url, json={"from_version": 1, "to_version": 2, "dry_run": True})
+    assert r.status_code == 200 and r.json() == {**r.json(), "cases": 0, "movable": [], "blocked": []}
+    assert (await admin.post("/api/items/no-such-item/migrations", json={"from_version": 1, "to_version": 2})
+            ).status_code == 404
+
+
+async def cli(stack, *args: str):
+    """Run the `banjian` command against the stack (in a thread: it runs its own event loop)."""
+    env = {"BANJIAN_TEMPORAL_ADDRESS": stack.settings.temporal_target, "BANJIAN_TASK_QUEUE": stack.settings.task_queue,
+           "BANJIAN_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS}
+    return await asyncio.to_thread(CliRunner().invoke, cli_app, [*args, "--data-dir", str(stack.settings.data_dir)],
+                                   env=env)
+
+
+async def test_the_command_line_migrates(stack, people):
+    code, admin, base = await new_item(stack)
+    case = (await people.applicant(4).apply(code)).json()
+    await publish_without_review(admin, base)
+    result = await cli(stack, "items", "migrate", code, "--from", "1", "--to", "2", "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["movable"] == [case["id"]]
+    assert (await admin.case(case["id"]))["item_version"] == 1
+    result = await cli(stack, "items", "migrate", code, "--from", "1", "--to", "2")
+    assert result.exit_code == 0, result.output
+    assert (await admin.case(case["id"]))["item_version"] == 2
+    result = await cli(stack, "items", "migrate", code, "--from", "2", "--to", "1")
+    assert result.exit_code != 0 and "version_not_newer" not in result.output and "to_version" in result.output
