@@ -263,3 +263,35 @@ async def test_a_slow_subscriber_delays_neither_another_nor_the_case(feed_stack,
         await _until(fast_has_both, 5, "the fast subscriber's events (contract: first attempt within 5 s)")
         assert slow.got.events == []
         slow.control()  # let its hanging requests end before the server stops
+
+
+def test_subscribers_cli_generates_a_secret_replaces_by_name_and_logs(tmp_path):
+    import json
+
+    from sqlmodel import Session, select
+    from typer.testing import CliRunner
+
+    from banjian.adminlog import AdminLogEntry
+    from banjian.cli import app as cli
+    from banjian.feed import Subscriber
+
+    runner = CliRunner()
+    d = ["--data-dir", str(tmp_path)]
+    out = runner.invoke(cli, ["subscribers", "add", "prov", "--url", "http://127.0.0.1:18250/events", *d])
+    assert out.exit_code == 0, out.output
+    first = json.loads(out.output.strip().splitlines()[-1])
+    assert len(first["secret"]) == 64
+    out = runner.invoke(cli, ["subscribers", "add", "prov", "--url", "http://127.0.0.1:18251/events",
+                              "--secret", SECRET, *d])
+    assert out.exit_code == 0 and json.loads(out.output.strip().splitlines()[-1])["secret"] == SECRET
+    assert runner.invoke(cli, ["subscribers", "add", "bad", "--url", "ftp://x", *d]).exit_code == 1
+    assert runner.invoke(cli, ["subscribers", "pause", "prov", *d]).exit_code == 0
+    status = json.loads(runner.invoke(cli, ["subscribers", "status", "prov", *d]).output.strip().splitlines()[-1])
+    assert status["paused"] is True and status["pending"] == 0
+    assert runner.invoke(cli, ["subscribers", "remove", "prov", *d]).exit_code == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'banjian.db'}")
+    with Session(engine) as session:
+        assert session.exec(select(Subscriber)).all() == []
+        actions = [e.action for e in session.exec(select(AdminLogEntry).where(AdminLogEntry.target == "prov"))]
+    engine.dispose()
+    assert actions == ["subscriber.add", "subscriber.add", "subscriber.pause", "subscriber.remove"]
