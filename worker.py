@@ -16,6 +16,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
+from activities.feed import FeedActivities
 from activities.joint import ParentNotifier
 from activities.records import RecordActivities
 from banjian.catalog import Catalog
@@ -23,8 +24,9 @@ from banjian.db import make_engine
 from banjian.metrics import ActivityMetrics
 from banjian.settings import Settings
 from workflows.case import CaseWorkflow
+from workflows.feed import FeedWorkflow
 
-WORKFLOWS = [CaseWorkflow]
+WORKFLOWS = [CaseWorkflow, FeedWorkflow]
 
 
 @activity.defn(name="archive_case")
@@ -50,13 +52,14 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     records = RecordActivities(sessions, catalog.effective, calendar.current)
     notifier = ParentNotifier(client)
     archiver = ArchiveActivities(sessions, settings.archive_dir, client)
+    feed = FeedActivities(sessions, settings)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
                     records.record_transition, notifier.notify_parent,
-                    archiver.archive_case if archive else no_archive],
+                    archiver.archive_case if archive else no_archive, feed.drain],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,

@@ -13,7 +13,7 @@ from temporalio import activity
 
 from activities.calendar import plan
 from activities.copies import sync_copies
-from banjian import chain
+from banjian import chain, feed
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import CaseState, HistoryEntry, Recorded, RecordRequest
 from banjian.db import Case, CaseEvent, CaseWarning, Task
@@ -91,6 +91,7 @@ class RecordActivities:
         last = session.exec(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == state.id)
                             .order_by(col(CaseEvent.seq).desc()).limit(1)).first()
         last_seq, prev_hash = (last[0], last[1]) if last else (0, chain.GENESIS)
+        new: list[CaseEvent] = []
         for e in events:
             if e.seq <= last_seq:
                 continue
@@ -100,6 +101,8 @@ class RecordActivities:
             ev.hash = chain.record_hash(prev_hash, ev)
             prev_hash, last_seq = ev.hash, e.seq
             session.add(ev)
+            new.append(ev)
+        feed.enqueue_history(session, state.case_no, state.status.value, new)  # the outbox, same transaction
         if fresh:
             self._sync_task(session, state)
         self._sync_warnings(session, state)

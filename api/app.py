@@ -10,6 +10,8 @@ from sqlmodel import Session
 from temporalio.client import Client
 
 from api import errors
+from api.feed import FeedStarter
+from api.feed import running as feed_running
 from api.middleware import PathCORS, SecurityHeaders
 from api.observability import Observe
 from api.routes import (
@@ -26,6 +28,7 @@ from api.routes import (
     metrics,
     pages,
     simulation,
+    subscribers,
     version_moves,
     whatif,
 )
@@ -84,8 +87,10 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
             app.state.ready = ready
         # the daily chain heads over all cases' records, sealed and signed once each day is over
         sealer = asyncio.create_task(seal_forever(sessions, settings.data_dir))
+        app.state.feed = FeedStarter(client, sessions, settings)
         try:
-            yield
+            async with feed_running(app.state.feed):  # one delivery workflow per feed subscriber
+                yield
         finally:
             sealer.cancel()
 
@@ -98,7 +103,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
     for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files, whatif,
-              version_moves):
+              version_moves, subscribers):
         app.include_router(r.router)
     pages.install(app)
     return app

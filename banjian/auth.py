@@ -52,15 +52,23 @@ class Tokens:
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self.secret, self.ttl = secret, ttl_seconds
 
-    def issue(self, username: str) -> str:
+    def issue(self, username: str, kind: str | None = None) -> str:
+        """A token for a user, or (`kind="service"`) for a service account of that name."""
         now = datetime.now(UTC)
-        return jwt.encode({"sub": username, "iat": now, "exp": now + timedelta(seconds=self.ttl)},
-                          self.secret, algorithm="HS256")
+        claims: dict = {"sub": username, "iat": now, "exp": now + timedelta(seconds=self.ttl)}
+        if kind:
+            claims["kind"] = kind
+        return jwt.encode(claims, self.secret, algorithm="HS256")
 
     def subject(self, token: str) -> str:
+        return self.claims(token)[0]
+
+    def claims(self, token: str) -> tuple[str, str | None]:
+        """(subject, kind) of a valid token: kind is None for a user."""
         try:
-            return jwt.decode(token, self.secret, algorithms=["HS256"])["sub"]
-        except jwt.PyJWTError:
+            claims = jwt.decode(token, self.secret, algorithms=["HS256"])
+            return claims["sub"], claims.get("kind")
+        except (jwt.PyJWTError, KeyError):
             raise Unauthorised("invalid_token", "登录已失效，请重新登录", "the token is invalid or expired") from None
 
 

@@ -544,6 +544,13 @@ def audit_seal(day: Annotated[str | None, typer.Option(help="seal this day (YYYY
         typer.echo(json.dumps({"sealed": [d.isoformat() for d in days]}))
 
 
+from banjian.cli_platform import accounts_app, receiver, subscribers_app  # noqa: E402 (they use the helpers above)
+
+app.add_typer(accounts_app, name="accounts")
+app.add_typer(subscribers_app, name="subscribers")
+app.command("receiver")(receiver)
+
+
 def main() -> None:  # pragma: no cover
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
     private_umask()  # every file banjian or its Temporal server creates: readable by its owner only

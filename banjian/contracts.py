@@ -37,6 +37,8 @@ class Actor(Model):
     department: str | None = None
     display_name: str = ""
     id_number: str | None = None
+    #: the history role of a department system's service account (`system_of:{dept}`), else None
+    acts_as: str | None = None
 
     def has(self, *roles: Role) -> bool:
         return any(r in self.roles for r in roles)

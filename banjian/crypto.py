@@ -27,6 +27,7 @@ from pathlib import Path
 import gmalg
 from cryptography.exceptions import InvalidTag, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hmac as crypto_hmac
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 __all__ = [
@@ -96,6 +97,21 @@ def sm3_digest(data: bytes) -> bytes:
 def sm3_hex(data: bytes) -> str:
     """Return the SM3 digest of ``data`` as 64 lower-case hex characters."""
     return sm3_digest(data).hex()
+
+
+def hmac_sm3_hex(key: bytes, data: bytes) -> str:
+    """HMAC-SM3 (RFC 2104 over SM3, GB/T 15852.2) of ``data`` as 64 lower-case hex characters: the
+    signature of the event feed (`X-Banjian-Signature`)."""
+    if _HAS_SM3:
+        mac = crypto_hmac.HMAC(key, hashes.SM3())
+        mac.update(data)
+        return mac.finalize().hex()
+    block = 64  # SM3's block size in bytes
+    if len(key) > block:
+        key = sm3_digest(key)
+    key = key.ljust(block, b"\0")
+    inner = sm3_digest(bytes(b ^ 0x36 for b in key) + data)
+    return sm3_digest(bytes(b ^ 0x5C for b in key) + inner).hex()
 
 
 class Sm3Stream:

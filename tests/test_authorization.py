@@ -56,6 +56,13 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("POST", "/api/items/{code}/drafts/{draft_id}/publish", None,     "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("POST", "/api/items/{code}/drafts/{draft_id}/simulate", None,    "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("POST", "/api/items/{code}/migrations",              "empty",    "401 403 403 403 403 403 403 403 403 403 403 422 422"),
+    # the event feed's subscribers (admin; status also supervisors and auditors); `{name}` names none
+    ("GET",  "/api/subscribers",                          None,       "401 403 403 403 403 403 403 403 403 403 403 200 403"),
+    ("PUT",  "/api/subscribers/{{name}}",                 "empty",    "401 403 403 403 403 403 403 403 403 403 403 422 403"),
+    ("DELETE", "/api/subscribers/{{name}}",               None,       "401 403 403 403 403 403 403 403 403 403 403 404 403"),
+    ("POST", "/api/subscribers/{{name}}/pause",           None,       "401 403 403 403 403 403 403 403 403 403 403 404 403"),
+    ("POST", "/api/subscribers/{{name}}/resume",          None,       "401 403 403 403 403 403 403 403 403 403 403 404 403"),
+    ("GET",  "/api/subscribers/{{name}}/status",          None,       "401 403 403 403 403 403 403 403 403 404 404 404 403"),
 ]
 
 def _body(key: str | None, ctx: dict) -> dict:

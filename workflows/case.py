@@ -468,6 +468,8 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration):
         role = next((r for r in actor.roles if r != Role.APPLICANT), actor.roles[0]) if actor.roles else ""
         if actor.has(Role.APPLICANT) and actor.username == self.state.applicant.username:
             role = Role.APPLICANT
+        if actor.acts_as:  # a department system's service account (banjian/service_accounts.py)
+            role = actor.acts_as
         self.state.history.append(HistoryEntry(
             seq=len(self.state.history) + 1, at=workflow.now(), actor=actor.username, role=str(role),
             department=actor.department, action=str(action), comment=comment, data=data or {}))

@@ -1,31 +1,73 @@
-"""Login (OAuth2 password flow) and the caller's own profile."""
+"""Login (OAuth2 password flow), department systems' client-credentials tokens, and the caller's
+own profile."""
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Annotated
+from urllib.parse import unquote
 
-from fastapi import APIRouter, Depends, Request
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Form, Request
 
 from api.deps import CurrentUser, SessionDep, SettingsDep
 from banjian.auth import verify_password
 from banjian.db import User
-from banjian.errors import Unauthorised
+from banjian.errors import Invalid, Unauthorised
 from banjian.logins import LoginGuard
+from banjian.service_accounts import TOKEN_KIND, authenticate
 
 router = APIRouter(prefix="/api", tags=["identity"])
 
+FormText = Annotated[str | None, Form(max_length=512)]
+
+
+def _basic(request: Request) -> tuple[str, str] | None:
+    """client id and secret from an `Authorization: Basic` header (RFC 6749 2.3.1), if any."""
+    header = request.headers.get("authorization", "")
+    if not header.lower().startswith("basic "):
+        return None
+    try:
+        raw = base64.b64decode(header[6:].strip(), validate=True).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        return None
+    client_id, sep, secret = raw.partition(":")
+    return (unquote(client_id), unquote(secret)) if sep else None
+
 
 @router.post("/auth/token")
-def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()], session: SessionDep,
-          settings: SettingsDep) -> dict:
-    """Exchange a username and password for a bearer token. Failed attempts are throttled per user
-    and per address (429 with Retry-After); a user locked after repeated failures gets 429 whatever
-    the password (banjian/logins.py)."""
+def token(request: Request, session: SessionDep, settings: SettingsDep, grant_type: FormText = None,
+          username: FormText = None, password: FormText = None, client_id: FormText = None,
+          client_secret: FormText = None) -> dict:
+    """Exchange a username and password (`grant_type=password` or none) or a service account's
+    client id and secret (`grant_type=client_credentials`, as form fields or HTTP Basic) for a bearer
+    token. Failed attempts are throttled per user or client and per address (429 with Retry-After);
+    one locked after repeated failures gets 429 whatever the secret (banjian/logins.py)."""
     guard: LoginGuard = request.app.state.logins
-    guard.check_lock(form.username)
-    user = session.get(User, form.username)
-    if user is None or not user.active or not verify_password(user.password_hash, form.password):
-        guard.failed(form.username, request.client.host if request.client else "unknown")
+    address = request.client.host if request.client else "unknown"
+    if grant_type == "client_credentials":
+        basic = _basic(request)
+        if basic is not None and not client_id:
+            client_id, client_secret = basic
+        if not client_id or not client_secret:
+            raise Unauthorised("bad_client", "缺少客户端标识或密钥", "client_id and client_secret are required",
+                               field="client_id")
+        guard.check_lock(client_id)
+        account = authenticate(session, client_id, client_secret)
+        if account is None:
+            guard.failed(client_id, address)
+            raise Unauthorised("bad_client", "客户端标识或密钥错误", "wrong client_id or client_secret",
+                               field="client_secret")
+        return {"access_token": request.app.state.tokens.issue(account.name, TOKEN_KIND), "token_type": "bearer",
+                "expires_in": settings.token_ttl_seconds}
+    if grant_type not in (None, "", "password"):
+        raise Invalid("unsupported_grant_type", "不支持的授权方式", "grant_type must be password or client_credentials",
+                      "grant_type")
+    if not username or password is None:
+        raise Invalid("missing_credentials", "请输入用户名和密码", "username and password are required", "username")
+    guard.check_lock(username)
+    user = session.get(User, username)
+    if user is None or not user.active or not verify_password(user.password_hash, password):
+        guard.failed(username, address)
         raise Unauthorised("bad_credentials", "用户名或密码错误", "wrong username or password", field="password")
     return {"access_token": request.app.state.tokens.issue(user.username), "token_type": "bearer",
             "expires_in": settings.token_ttl_seconds}
@@ -33,7 +75,12 @@ def token(request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()
 
 @router.get("/me")
 def me(actor: CurrentUser, session: SessionDep) -> dict:
-    """Who the caller is: roles, department and identity."""
+    """Who the caller is: roles, department and identity (a service account: its name, staff roles
+    and department, `kind: "service"`)."""
+    if actor.acts_as:
+        return {"username": actor.username, "display_name": actor.display_name,
+                "roles": [str(r) for r in actor.roles], "department": actor.department, "id_kind": None,
+                "id_number": None, "kind": TOKEN_KIND, "acts_as": actor.acts_as}
     user = session.get(User, actor.username)
     return {"username": user.username, "display_name": user.display_name, "roles": user.roles,
             "department": user.department, "id_kind": user.id_kind, "id_number": user.id_number}

@@ -1,0 +1,164 @@
+"""The outbound event feed (办件信息汇聚): subscribers and their outbox of case events.
+
+Every history entry of every case (sub-cases included) becomes one delivery row per subscriber,
+written by `enqueue` in the same transaction as the history itself (activities/records.py), so an
+event is never recorded without being queued, nor queued twice. A delivery workflow per subscriber
+(workflows/feed.py) drains its rows through `activities/feed.py`: per case in `seq` order, retried
+with backoff until the far end answers 2xx, parked on a 4xx other than 408/429.
+
+Body: `{"event_id", "case_no", "case_id", "seq", "action", "at", "status", "data"}`, serialised once
+at enqueue time so that every retry sends the same bytes; `X-Banjian-Signature` is the lower-case hex
+HMAC-SM3 of those bytes keyed with the subscriber's secret.
+"""
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import UniqueConstraint, delete, func, update
+from sqlmodel import Field, Session, SQLModel, col, select
+
+from banjian.crypto import hmac_sm3_hex
+from banjian.errors import Invalid, NotFound
+from banjian.timefmt import iso_at
+
+PENDING, DELIVERED, PARKED = "pending", "delivered", "parked"
+SIGNATURE_HEADER = "X-Banjian-Signature"
+
+
+class Subscriber(SQLModel, table=True):
+    __tablename__ = "feed_subscribers"
+    name: str = Field(primary_key=True, max_length=64)
+    url: str = Field(max_length=2000)
+    secret: str = Field(max_length=200)
+    paused: bool = False
+    last_error: str | None = Field(default=None, max_length=500)
+    created_at: datetime
+
+
+class Delivery(SQLModel, table=True):
+    """One event for one subscriber."""
+
+    __tablename__ = "feed_deliveries"
+    __table_args__ = (UniqueConstraint("subscriber", "case_id", "seq", name="uq_feed_delivery"),)
+    id: int | None = Field(default=None, primary_key=True)
+    subscriber: str = Field(max_length=64)
+    case_id: str = Field(max_length=40)
+    seq: int
+    body: str
+    state: str = Field(default=PENDING, max_length=16)
+    attempts: int = 0
+    next_at: datetime
+    created_at: datetime
+    delivered_at: datetime | None = None
+    last_error: str | None = Field(default=None, max_length=500)
+
+
+def sign(secret: str, body: bytes) -> str:
+    """The `X-Banjian-Signature` of a body."""
+    return hmac_sm3_hex(secret.encode(), body)
+
+
+def event_id(case_id: str, seq: int) -> str:
+    """Stable across retries and the same for every subscriber."""
+    return f"{case_id}-{seq}"
+
+
+def event_body(case_id: str, case_no: str | None, seq: int, action: str, at: str, status: str,
+               data: dict[str, Any]) -> str:
+    return json.dumps({"event_id": event_id(case_id, seq), "case_no": case_no, "case_id": case_id, "seq": seq,
+                       "action": action, "at": at, "status": status, "data": data},
+                      ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+
+
+def enqueue(session: Session, case_id: str, case_no: str | None, status: str,
+            events: Sequence[tuple[int, str, str, dict[str, Any]]]) -> int:
+    """Queue new history entries `(seq, action, at_iso, data)` for every subscriber, in the caller's
+    transaction (no commit). Returns the number of rows added."""
+    if not events:
+        return 0
+    names = session.exec(select(Subscriber.name)).all()
+    now = datetime.now(UTC)
+    for name in names:
+        for seq, action, at, data in events:
+            session.add(Delivery(subscriber=name, case_id=case_id, seq=seq, next_at=now, created_at=now,
+                                 body=event_body(case_id, case_no, seq, action, at, status, data)))
+    return len(names) * len(events)
+
+
+def enqueue_history(session: Session, case_no: str | None, status: str, entries: Sequence[Any]) -> int:
+    """`enqueue` for new history rows (`CaseEvent`s of one case), as the read model writes them."""
+    if not entries:
+        return 0
+    return enqueue(session, entries[0].case_id, case_no, status,
+                   [(e.seq, e.action, iso_at(e.at) or "", e.data or {}) for e in entries])
+
+
+def _check(name: str, url: str) -> None:
+    if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
+        raise Invalid("invalid_name", "订阅者名称须为 1 至 64 个字母、数字或 -_.",
+                      "name must be 1 to 64 letters, digits or -_.", "name")
+    parsed = urlparse(url)
+    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
+        raise Invalid("invalid_url", "订阅地址须为 http(s) 网址", "url must be an http(s) URL", "url")
+
+
+def add_subscriber(sessions: Callable[[], Session], name: str, url: str, secret: str | None = None) -> str:
+    """Add a subscriber, or replace the address and secret of one of that name (its queue is kept);
+    returns the secret (generated when not given)."""
+    _check(name, url)
+    if secret is not None and not 16 <= len(secret) <= 200:
+        raise Invalid("weak_secret", "密钥须为 16 至 200 个字符", "the secret needs 16 to 200 characters", "secret")
+    secret = secret or secrets.token_hex(32)
+    with sessions() as session:
+        sub = session.get(Subscriber, name) or Subscriber(name=name, url=url, secret=secret,
+                                                          created_at=datetime.now(UTC))
+        sub.url, sub.secret, sub.paused, sub.last_error = url, secret, False, None
+        session.add(sub)
+        session.commit()
+    return secret
+
+
+def _get(session: Session, name: str) -> Subscriber:
+    sub = session.get(Subscriber, name)
+    if sub is None:
+        raise NotFound("unknown_subscriber", f"订阅者 {name} 不存在", f"no subscriber {name}", "name")
+    return sub
+
+
+def set_paused(sessions: Callable[[], Session], name: str, paused: bool) -> None:
+    """Pause or resume; resuming also gives parked events another try (the operator fixed the far end)."""
+    with sessions() as session:
+        sub = _get(session, name)
+        sub.paused = paused
+        session.add(sub)
+        if not paused:
+            session.execute(update(Delivery).where(col(Delivery.subscriber) == name, col(Delivery.state) == PARKED)
+                            .values(state=PENDING, next_at=datetime.now(UTC)))
+        session.commit()
+
+
+def remove_subscriber(sessions: Callable[[], Session], name: str) -> None:
+    """Remove a subscriber and its queue (its delivery workflow ends on its next look)."""
+    with sessions() as session:
+        sub = _get(session, name)
+        session.execute(delete(Delivery).where(col(Delivery.subscriber) == name))
+        session.delete(sub)
+        session.commit()
+
+
+def list_subscribers(session: Session) -> list[Subscriber]:
+    return list(session.exec(select(Subscriber).order_by(col(Subscriber.name))).all())
+
+
+def status(session: Session, name: str) -> dict[str, Any]:
+    """`{"pending", "delivered", "parked", "paused", "last_error"}` of one subscriber."""
+    sub = _get(session, name)
+    counts = dict(session.exec(select(Delivery.state, func.count()).where(col(Delivery.subscriber) == name)
+                               .group_by(col(Delivery.state))).all())
+    return {"name": name, "url": sub.url, "pending": counts.get(PENDING, 0), "delivered": counts.get(DELIVERED, 0),
+            "parked": counts.get(PARKED, 0), "paused": sub.paused, "last_error": sub.last_error}

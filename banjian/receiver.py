@@ -1,0 +1,94 @@
+"""A reference receiver of the event feed (`banjian receiver --port P --secret S`).
+
+It does what a subscriber's endpoint should do: check `X-Banjian-Signature` (HMAC-SM3 of the raw
+body), de-duplicate by `event_id` (a retry whose acknowledgement was lost is answered 200 again and
+not counted twice), and check that each case's events come in `seq` order. Tests and operators can
+make it misbehave: `POST /control {"fail": 503}` answers that status to every event, `{"hang": 5}`
+waits that many seconds before answering, `{}` is well again. `GET /report` tells what it got.
+"""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+
+from banjian.feed import SIGNATURE_HEADER, sign
+
+
+class Control(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    fail: int | None = Field(default=None, ge=400, le=599, description="answer this status to every event")
+    hang: float = Field(default=0, ge=0, le=3600, description="seconds to wait before answering")
+
+
+class Received:
+    """What a receiver got: accepted events in arrival order and the problems it saw."""
+
+    def __init__(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        self.seen: set[str] = set()
+        self.last_seq: dict[str, int] = {}
+        self.duplicates = 0
+        self.bad_signatures = 0
+        self.out_of_order: list[str] = []
+        self.refused = 0
+
+    def take(self, event: dict[str, Any]) -> bool:
+        """Record an event; False for a duplicate."""
+        if event["event_id"] in self.seen:
+            self.duplicates += 1
+            return False
+        last = self.last_seq.get(event["case_id"])
+        if last is not None and event["seq"] != last + 1:
+            self.out_of_order.append(event["event_id"])
+        self.last_seq[event["case_id"]] = event["seq"]
+        self.seen.add(event["event_id"])
+        self.events.append(event)
+        return True
+
+    def report(self) -> dict[str, Any]:
+        return {"received": len(self.events), "duplicates": self.duplicates, "bad_signatures": self.bad_signatures,
+                "out_of_order": self.out_of_order, "refused": self.refused,
+                "cases": len(self.last_seq)}
+
+
+def make_receiver(secret: str) -> FastAPI:
+    """The receiver app; `app.state.received` and `app.state.control` are its state."""
+    app = FastAPI(title="banjian feed receiver")
+    app.state.received = Received()
+    app.state.control = Control()
+
+    @app.post("/events")
+    async def events(request: Request) -> Response:
+        control: Control = app.state.control
+        got: Received = app.state.received
+        if control.hang:
+            await asyncio.sleep(control.hang)
+        if control.fail:
+            got.refused += 1
+            return Response(status_code=control.fail)
+        body = await request.body()
+        if not hmac.compare_digest(request.headers.get(SIGNATURE_HEADER, ""), sign(secret, body)):
+            got.bad_signatures += 1
+            return Response(status_code=401)
+        try:
+            event = json.loads(body)
+            fresh = got.take(event)
+        except (ValueError, KeyError, TypeError):
+            return Response(status_code=400)
+        return Response(json.dumps({"ok": True, "duplicate": not fresh}), media_type="application/json")
+
+    @app.post("/control")
+    async def control(body: Control) -> dict:
+        app.state.control = body
+        return body.model_dump()
+
+    @app.get("/report")
+    async def report() -> dict:
+        return app.state.received.report()
+
+    return app

@@ -1,0 +1,297 @@
+"""The event feed (办件信息汇聚): every case event reaches every subscriber, signed, in per-case
+`seq` order, exactly once as far as the far end can tell, whatever the far end or the worker does.
+
+A stack of its own (own task queue and database) with the retry schedule scaled down by settings
+(backoff capped at 1 s instead of 30 s, so a few seconds of outage stand for hours of retries), and
+workers this module starts and stops itself. Receivers are the reference receiver
+(banjian/receiver.py) served on 127.0.0.1 by uvicorn."""
+from __future__ import annotations
+
+import asyncio
+import hmac
+import socket
+import uuid
+from collections.abc import AsyncIterator
+
+import gmalg
+import httpx
+import pytest
+import uvicorn
+
+from api.app import create_app
+from banjian.crypto import hmac_sm3_hex, sm3_hex
+from banjian.db import make_engine
+from banjian.feed import event_body, sign
+from banjian.receiver import Control, make_receiver
+from banjian.seed import ensure_base
+from banjian.settings import Settings
+from tests.conftest import TEST_PAYLOAD_KEYS, Stack, staff_every_department
+from worker import build_worker
+
+SECRET = "feed-test-secret-0123456789"
+
+
+# --- the signature ------------------------------------------------------------------------------
+def _hmac_sm3_by_hand(key: bytes, data: bytes) -> str:
+    """RFC 2104 over gmalg's pure-Python SM3: an implementation independent of banjian's."""
+    def sm3(b: bytes) -> bytes:
+        h = gmalg.SM3()
+        h.update(b)
+        return h.value()
+    key = key.ljust(64, b"\0")
+    return sm3(bytes(k ^ 0x5C for k in key) + sm3(bytes(k ^ 0x36 for k in key) + data)).hex()
+
+
+def test_sm3_known_answer_and_hmac_sm3_agrees_with_two_independent_implementations():
+    # GB/T 32905-2016, appendix A, example 1
+    assert sm3_hex(b"abc") == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    body = event_body("c1", "330100-amr-20261202-000001-X", 1, "submit", "2026-12-02T08:00:00+08:00",
+                      "submitted", {"a": "办件"}).encode()
+    expected = _hmac_sm3_by_hand(SECRET.encode(), body)
+    assert hmac_sm3_hex(SECRET.encode(), body) == expected == sign(SECRET, body)
+    assert hmac.new(SECRET.encode(), body, "sm3").hexdigest() == expected  # OpenSSL through hashlib
+    assert sign(SECRET + "x", body) != expected
+
+
+# --- the machinery --------------------------------------------------------------------------------
+def _free_port() -> int:
+    for port in range(18230, 18300):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 18230-18299")
+
+
+class Receiver:
+    """The reference receiver, served on a local port for as long as the test needs it."""
+
+    def __init__(self) -> None:
+        self.app = make_receiver(SECRET)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}/events"
+        self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error",
+                                                    lifespan="off"))
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self) -> Receiver:
+        self.task = asyncio.create_task(self.server.serve())
+        while not self.server.started:
+            await asyncio.sleep(0.05)
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        self.server.should_exit = True
+        await self.task
+
+    def control(self, **kw) -> None:
+        self.app.state.control = Control(**kw)
+
+    @property
+    def got(self):
+        return self.app.state.received
+
+
+@pytest.fixture(scope="module")
+async def feed_stack(temporal_env, client, tmp_path_factory) -> AsyncIterator[Stack]:
+    settings = Settings(data_dir=tmp_path_factory.mktemp("feed"), task_queue=f"banjian-feed-{uuid.uuid4().hex[:8]}",
+                        simulation=True, temporal_address=client.service_client.config.target_host,
+                        payload_keys=TEST_PAYLOAD_KEYS, workflow_sandbox=True,
+                        feed_retry_base_seconds=0.2, feed_retry_max_seconds=1, feed_timeout_seconds=2,
+                        feed_poll_seconds=0.2, feed_drain_seconds=5)
+    engine = make_engine(settings.db_url, **settings.pool_options("api"))
+    ensure_base(engine)
+    staff_every_department(engine)
+    app = create_app(settings, client=client, engine=engine)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://banjian.test", timeout=60) as http:
+            yield Stack(settings, engine, client, temporal_env, http, app)
+    engine.dispose()
+
+
+class Workers:
+    """Workers of the feed stack that a test may stop (as a crash would) and start again."""
+
+    def __init__(self, stack: Stack) -> None:
+        self.stack, self.task, self.worker = stack, None, None
+
+    def start(self) -> None:
+        self.worker = build_worker(self.stack.client, self.stack.settings, self.stack.engine)
+        self.task = asyncio.create_task(self.worker.run())
+
+    async def kill(self) -> None:
+        self.task.cancel()
+        try:
+            await self.task
+        except (asyncio.CancelledError, Exception):
+            pass
+
+
+@pytest.fixture
+async def workers(feed_stack) -> AsyncIterator[Workers]:
+    w = Workers(feed_stack)
+    w.start()
+    yield w
+    await w.kill()
+
+
+async def _subscribe(stack: Stack, admin, name: str, url: str) -> None:
+    r = await admin.put(f"/api/subscribers/{name}", json={"url": url, "secret": SECRET})
+    assert r.status_code == 200, r.text
+
+
+async def _status(admin, name: str) -> dict:
+    r = await admin.get(f"/api/subscribers/{name}/status")
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+async def _until(predicate, seconds: float, what: str) -> None:
+    loop = asyncio.get_running_loop()
+    until = loop.time() + seconds
+    while not await predicate():
+        assert loop.time() < until, f"not within {seconds} s: {what}"
+        await asyncio.sleep(0.2)
+
+
+async def _history_seqs(stack: Stack, clerk, case_ids: list[str]) -> dict[str, list[int]]:
+    out = {}
+    for cid in case_ids:
+        h = (await clerk.get(f"/api/cases/{cid}/history")).json()
+        entries = h["items"] if isinstance(h, dict) else h
+        out[cid] = [e["seq"] for e in entries]
+    return out
+
+
+# --- delivery -------------------------------------------------------------------------------------
+async def test_every_event_of_20_cases_arrives_in_order_once_through_an_outage_and_two_worker_kills(feed_stack,
+                                                                                                   workers):
+    stack = feed_stack
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    clerk = stack.staff("amr", "clerk")
+    async with Receiver() as rx:
+        rx.control(fail=503)  # the far end is down from the start
+        name = f"prov-{uuid.uuid4().hex[:6]}"
+        await _subscribe(stack, admin, name, rx.url)
+        applicants = [stack.applicant() for _ in range(4)]
+        cases = []
+        for i in range(20):
+            cases.append((await applicants[i % 4].apply("food-business-licence")).json())
+        for c in cases[:10]:
+            await clerk.ok(c["id"], "accept")
+        await _until(lambda: _refused(rx), 10, "a first attempt while down")
+        await workers.kill()  # killed while retrying
+        workers.start()
+        for c in cases[10:]:
+            await clerk.ok(c["id"], "accept")
+        await asyncio.sleep(2)
+        await workers.kill()  # and again
+        workers.start()
+        status = await _status(admin, name)
+        assert status["delivered"] == 0 and status["pending"] > 0 and "503" in (status["last_error"] or "")
+        rx.control()  # back up
+        expected = await _history_seqs(stack, clerk, [c["id"] for c in cases])
+        total = sum(len(s) for s in expected.values())
+
+        async def all_delivered() -> bool:
+            return (await _status(admin, name))["delivered"] == total
+
+        await _until(all_delivered, 60, "every event delivered")
+        got = rx.got
+        assert got.bad_signatures == 0 and got.out_of_order == [] and got.duplicates == 0
+        by_case: dict[str, list[int]] = {}
+        for e in got.events:
+            by_case.setdefault(e["case_id"], []).append(e["seq"])
+        assert by_case == expected
+        first = got.events[0]
+        assert set(first) == {"event_id", "case_no", "case_id", "seq", "action", "at", "status", "data"}
+        assert first["case_no"] and first["event_id"] == f"{first['case_id']}-{first['seq']}"
+        status = await _status(admin, name)
+        assert (status["pending"], status["delivered"], status["parked"]) == (0, total, 0)
+
+
+async def _refused(rx: Receiver) -> bool:
+    return rx.got.refused > 0
+
+
+async def test_a_4xx_parks_the_event_for_an_operator_and_resume_delivers_it(feed_stack, workers):
+    stack = feed_stack
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    async with Receiver() as rx:
+        rx.control(fail=400)
+        name = f"park-{uuid.uuid4().hex[:6]}"
+        await _subscribe(stack, admin, name, rx.url)
+        case = (await stack.applicant().apply("food-business-licence")).json()
+
+        async def parked() -> bool:
+            return (await _status(admin, name))["parked"] == 1
+
+        await _until(parked, 15, "the event parked")
+        await asyncio.sleep(1.5)  # more than the retry cap: a parked event is not tried again
+        assert rx.got.refused == 1
+        status = await _status(admin, name)
+        assert status["delivered"] == 0 and "HTTP 400" in status["last_error"]
+        rx.control()
+        assert (await admin.post(f"/api/subscribers/{name}/resume")).status_code == 200
+
+        async def delivered() -> bool:
+            return (await _status(admin, name))["delivered"] >= 1
+
+        await _until(delivered, 15, "delivered after resume")
+        assert rx.got.events[0]["case_id"] == case["id"]
+
+
+async def test_a_slow_subscriber_delays_neither_another_nor_the_case(feed_stack, workers):
+    stack = feed_stack
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    clerk = stack.staff("amr", "clerk")
+    async with Receiver() as slow, Receiver() as fast:
+        slow.control(hang=30)
+        await _subscribe(stack, admin, f"slow-{uuid.uuid4().hex[:6]}", slow.url)
+        fast_name = f"fast-{uuid.uuid4().hex[:6]}"
+        await _subscribe(stack, admin, fast_name, fast.url)
+        case = (await stack.applicant().apply("food-business-licence")).json()
+        accepted = await clerk.ok(case["id"], "accept")
+        assert accepted["status"] == "accepted"
+
+        async def fast_has_both() -> bool:
+            return len([e for e in fast.got.events if e["case_id"] == case["id"]]) == 2
+
+        await _until(fast_has_both, 5, "the fast subscriber's events (contract: first attempt within 5 s)")
+        assert slow.got.events == []
+        slow.control()  # let its hanging requests end before the server stops
+
+
+def test_subscribers_cli_generates_a_secret_replaces_by_name_and_logs(tmp_path):
+    import json
+
+    from sqlmodel import Session, select
+    from typer.testing import CliRunner
+
+    from banjian.adminlog import AdminLogEntry
+    from banjian.cli import app as cli
+    from banjian.feed import Subscriber
+
+    runner = CliRunner()
+    d = ["--data-dir", str(tmp_path)]
+    out = runner.invoke(cli, ["subscribers", "add", "prov", "--url", "http://127.0.0.1:18250/events", *d])
+    assert out.exit_code == 0, out.output
+    first = json.loads(out.output.strip().splitlines()[-1])
+    assert len(first["secret"]) == 64
+    out = runner.invoke(cli, ["subscribers", "add", "prov", "--url", "http://127.0.0.1:18251/events",
+                              "--secret", SECRET, *d])
+    assert out.exit_code == 0 and json.loads(out.output.strip().splitlines()[-1])["secret"] == SECRET
+    assert runner.invoke(cli, ["subscribers", "add", "bad", "--url", "ftp://x", *d]).exit_code == 1
+    assert runner.invoke(cli, ["subscribers", "pause", "prov", *d]).exit_code == 0
+    status = json.loads(runner.invoke(cli, ["subscribers", "status", "prov", *d]).output.strip().splitlines()[-1])
+    assert status["paused"] is True and status["pending"] == 0
+    assert runner.invoke(cli, ["subscribers", "remove", "prov", *d]).exit_code == 0
+    engine = make_engine(f"sqlite:///{tmp_path / 'banjian.db'}")
+    with Session(engine) as session:
+        assert session.exec(select(Subscriber)).all() == []
+        actions = [e.action for e in session.exec(select(AdminLogEntry).where(AdminLogEntry.target == "prov"))]
+    engine.dispose()
+    assert actions == ["subscriber.add", "subscriber.add", "subscriber.pause", "subscriber.remove"]

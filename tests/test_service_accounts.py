@@ -1,0 +1,107 @@
+"""Service accounts of department systems (外网受理、内网办理): client-credentials tokens that act
+for the department with its staff roles, on its cases only, recorded as `system_of:{dept}`."""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+
+import httpx
+from sqlmodel import select
+from typer.testing import CliRunner
+
+from banjian.adminlog import AdminLogEntry
+from banjian.cli import app as cli
+from banjian.service_accounts import ServiceAccount, add_account, revoke_account, rotate_account
+
+
+async def _token(stack, creds: dict, basic: bool = False) -> httpx.Response:
+    """A token request from the account's own address (the per-address throttle is another test's)."""
+    n = int(creds["client_id"][-6:], 16)
+    transport = httpx.ASGITransport(app=stack.app, client=(f"10.{n >> 16 & 255}.{n >> 8 & 255}.{n & 255}", 40000))
+    async with httpx.AsyncClient(transport=transport, base_url="http://banjian.test") as http:
+        if basic:
+            raw = base64.b64encode(f"{creds['client_id']}:{creds['client_secret']}".encode()).decode()
+            return await http.post("/api/auth/token", data={"grant_type": "client_credentials"},
+                                   headers={"Authorization": f"Basic {raw}"})
+        return await http.post("/api/auth/token", data={"grant_type": "client_credentials", **creds})
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_department_system_takes_tasks_and_acts_as_system_of_department(stack, people):
+    creds = add_account(stack.sessions, f"amr-sys-{uuid.uuid4().hex[:6]}", "amr")
+    r = await _token(stack, creds, basic=True)
+    assert r.status_code == 200, r.text
+    token = r.json()["access_token"]
+    me = (await stack.http.get("/api/me", headers=_auth(token))).json()
+    assert me["acts_as"] == "system_of:amr" and me["department"] == "amr"
+
+    case = (await people.applicant().apply("food-business-licence")).json()
+    inbox = (await stack.http.get("/api/tasks", params={"scope": "department", "limit": 500},
+                                  headers=_auth(token))).json()
+    assert case["id"] in {t["case_id"] for t in inbox["items"]}
+    r = await stack.http.post(f"/api/cases/{case['id']}/actions", json={"action": "accept"}, headers=_auth(token))
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] == "accepted"
+    history = (await people.clerk.get(f"/api/cases/{case['id']}/history")).json()
+    entries = history["items"] if isinstance(history, dict) else history
+    accept = next(e for e in entries if e["action"] == "accept")
+    assert accept["actor"].startswith("amr-sys-") and accept["role"] == "system_of:amr"
+
+
+async def test_token_of_another_department_cannot_see_or_act_on_the_case(stack, people):
+    hcd = await _token(stack, add_account(stack.sessions, f"hcd-sys-{uuid.uuid4().hex[:6]}", "hcd"))
+    token = hcd.json()["access_token"]
+    case = (await people.applicant().apply("food-business-licence")).json()
+    assert (await stack.http.get(f"/api/cases/{case['id']}", headers=_auth(token))).status_code == 404
+    r = await stack.http.post(f"/api/cases/{case['id']}/actions", json={"action": "accept"}, headers=_auth(token))
+    assert r.status_code == 404
+    inbox = (await stack.http.get("/api/tasks", params={"scope": "department"}, headers=_auth(token))).json()
+    assert case["id"] not in {t["case_id"] for t in inbox["items"]}
+
+
+async def test_bad_secret_is_refused_and_throttled_per_client(stack):
+    creds = add_account(stack.sessions, f"amr-bad-{uuid.uuid4().hex[:6]}", "amr")
+    bad = {**creds, "client_secret": "not-the-secret"}
+    statuses = [(await _token(stack, bad)).status_code for _ in range(stack.settings.login_limit + 1)]
+    assert statuses[0] == 401 and statuses[-1] == 429
+    body = (await _token(stack, bad)).json()
+    assert body["detail"]["code"] in ("too_many_attempts", "account_locked")
+
+
+async def test_rotate_and_revoke(stack):
+    name = f"amr-rot-{uuid.uuid4().hex[:6]}"
+    old = add_account(stack.sessions, name, "amr")
+    token = (await _token(stack, old)).json()["access_token"]
+    new = rotate_account(stack.sessions, name)
+    assert new["client_id"] == old["client_id"] and new["client_secret"] != old["client_secret"]
+    assert (await _token(stack, old)).status_code == 401
+    assert (await _token(stack, new)).status_code == 200
+    revoke_account(stack.sessions, name)
+    stack.app.state.actors.clear()  # the API caches a caller for a few seconds
+    assert (await stack.http.get("/api/me", headers=_auth(token))).status_code == 401
+    assert (await _token(stack, new)).status_code == 401
+
+
+def test_cli_prints_credentials_once_and_logs_the_change(tmp_path):
+    runner = CliRunner()
+    out = runner.invoke(cli, ["accounts", "add", "amr-cli", "--department", "amr", "--data-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    creds = json.loads(out.output.strip().splitlines()[-1])
+    assert set(creds) == {"client_id", "client_secret"}
+    out = runner.invoke(cli, ["accounts", "revoke", "amr-cli", "--data-dir", str(tmp_path)])
+    assert out.exit_code == 0, out.output
+    from sqlmodel import Session
+
+    from banjian.db import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'banjian.db'}")
+    with Session(engine) as session:
+        logged = [e.action for e in session.exec(select(AdminLogEntry).where(AdminLogEntry.target == "amr-cli"))]
+        hashes = session.exec(select(ServiceAccount)).all()
+    engine.dispose()
+    assert logged == ["account.add", "account.revoke"]
+    assert creds["client_secret"] not in hashes[0].secret_hash and hashes[0].secret_hash.startswith("$argon2")
