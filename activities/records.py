@@ -16,7 +16,7 @@ from activities.copies import sync_copies
 from banjian import chain, feed
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import CaseState, HistoryEntry, Recorded, RecordRequest
-from banjian.db import Case, CaseEvent, CaseWarning, Task
+from banjian.db import Case, CaseEvent, CaseWarning, Task, write_transaction
 from banjian.deadlines import merged
 from banjian.enums import CLOSED, Status, WarningLevel
 from banjian.items.schema import ItemDefinition
@@ -85,6 +85,10 @@ class RecordActivities:
         if session is None:
             with self.session_factory() as own:
                 return self.write(state, events, own)
+        with write_transaction(session):
+            return self._write(session, state, events)
+
+    def _write(self, session: Session, state: CaseState, events: list[HistoryEntry]) -> int:
         now = datetime.now(UTC)
         rev = events[-1].seq if events else None
         fresh = self._upsert_case(session, state, rev, now)

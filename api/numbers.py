@@ -13,7 +13,7 @@ from sqlmodel import Session
 
 from banjian import case_numbers
 from banjian.case_numbers import CaseNumber
-from banjian.db import Case, IdempotencyKey
+from banjian.db import Case, IdempotencyKey, write_transaction
 from banjian.sequences import next_serial
 from banjian.settings import Settings
 from banjian.timefmt import CHINA
@@ -52,16 +52,18 @@ class CaseNumbers:
                 existing = session.get(IdempotencyKey, key)
                 if existing is not None:
                     return stored_number(existing), False
-            drawn = case_numbers.make(self.settings.region_code, department, today, next_serial(session, today, step))
-            number = replace(drawn, id=new_case_id(drawn))
-            if key is not None:
-                session.add(IdempotencyKey(key=key, case_id=number.id, case_no=number.case_no,
-                                           created_at=datetime.now(UTC)))
-            try:
-                session.commit()
-            except IntegrityError:  # a concurrent twin of this submission stored the key first
-                session.rollback()
-                return stored_number(session.get(IdempotencyKey, key)), False
+            with write_transaction(session):
+                drawn = case_numbers.make(self.settings.region_code, department, today,
+                                          next_serial(session, today, step))
+                number = replace(drawn, id=new_case_id(drawn))
+                if key is not None:
+                    session.add(IdempotencyKey(key=key, case_id=number.id, case_no=number.case_no,
+                                               created_at=datetime.now(UTC)))
+                try:
+                    session.commit()
+                except IntegrityError:  # a concurrent twin of this submission stored the key first
+                    session.rollback()
+                    return stored_number(session.get(IdempotencyKey, key)), False
             return number, True
 
     def release(self, key: str | None, case_id: str) -> None:

@@ -15,7 +15,7 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol, cast
 
 from sqlmodel import Session, col, func, or_, select
 from temporalio.client import (
@@ -32,6 +32,7 @@ from api.numbers import NUMBER_ATTEMPTS, CaseNumbers, submission_token
 from api.views import case_json, history_json
 from banjian import audit, case_numbers, rules
 from banjian.calendar import WorkingCalendar, load_calendar
+from banjian.case_numbers import CaseNumber
 from banjian.catalog import Catalog
 from banjian.contracts import ActionInput, Actor, Answered, Applicant, CaseInput, CaseState, MaterialRef
 from banjian.db import Case, CaseEvent, Task, User
@@ -57,8 +58,30 @@ log = logging.getLogger("banjian.api")
 CALENDAR_TTL_S = 10.0
 LISTED_CACHE_SIZE = 4096
 READ_ALL_ROLES = (Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
+#: What reading a case on the hot paths (an action's pre-check and answer, GET /api/cases/{id}) needs
+#: of its row: plain columns, not the ORM entity (no identity map, no instance per row).
+VIEW_COLUMNS = (Case.id, Case.snapshot, Case.recorded_at, Case.department, Case.applicant_username, Case.parent_id)
+HISTORY_COLUMNS = (CaseEvent.seq, CaseEvent.at, CaseEvent.actor, CaseEvent.role, CaseEvent.department,
+                   CaseEvent.action, CaseEvent.comment, CaseEvent.data)
 TASK_COLUMNS = (Task.case_id, Task.item_code, Task.item_name, Task.status, Task.step_id, Task.step_name,
                 Task.step_role, Task.due, Task.warning, Task.claimed_by, Task.roles, Task.parent_id)
+
+
+class CaseRow(Protocol):
+    """The columns of a case row that visibility and rendering read: a `Case`, or a `VIEW_COLUMNS` row."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def snapshot(self) -> dict[str, Any]: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+    @property
+    def department(self) -> str: ...
+    @property
+    def applicant_username(self) -> str | None: ...
+    @property
+    def parent_id(self) -> str | None: ...
 
 
 def workflow_id(case_id: str) -> str:
@@ -96,7 +119,7 @@ class CaseService:
         self._listed_lock = threading.Lock()
 
     # ---- visibility ---------------------------------------------------------------------------
-    def can_see(self, actor: Actor, row: Case, session: Session | None = None) -> bool:
+    def can_see(self, actor: Actor, row: CaseRow, session: Session | None = None) -> bool:
         """Applicants see their own cases (the joint case, not its sub-cases); staff their department's
         cases and sub-cases, and the lead unit the sub-cases of its joint cases; supervisors, auditors
         and admins every case in their scope."""
@@ -132,6 +155,20 @@ class CaseService:
             raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="id")
         return row
 
+    def view(self, session: Session, actor: Actor, case_id: str) -> CaseRow:
+        """`row`'s check on the columns a case is read with (VIEW_COLUMNS), for the hot paths."""
+        row = session.exec(select(*VIEW_COLUMNS).where(Case.id == case_id)).first()
+        if row is None or not self.can_see(actor, cast(CaseRow, row), session):
+            raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="id")
+        return cast(CaseRow, row)
+
+    @staticmethod
+    def history_of(session: Session, case_id: str) -> list[dict[str, Any]]:
+        """A case's history entries as the contract shows them (plain columns, in order)."""
+        rows = session.exec(select(*HISTORY_COLUMNS).where(CaseEvent.case_id == case_id)
+                            .order_by(col(CaseEvent.seq))).all()
+        return [history_json(r._asdict()) for r in rows]
+
     # ---- reading -------------------------------------------------------------------------------
     def calendar(self, session: Session) -> WorkingCalendar:
         """The working calendar for reads (`clock.working_days_used`), kept for a few seconds:
@@ -144,7 +181,7 @@ class CaseService:
     def forget_calendar(self) -> None:
         self._calendar = None
 
-    def render(self, session: Session | None, actor: Actor, row: Case | None, state: CaseState | None = None,
+    def render(self, session: Session | None, actor: Actor, row: CaseRow | None, state: CaseState | None = None,
                with_history: bool = True) -> dict[str, Any]:
         """The case as the contract shows it to `actor`: from its read-model row, or from the state
         an update has just answered with (`row` None: recorded before the answer; the history is read
@@ -156,9 +193,8 @@ class CaseService:
         if state.history:
             history = [history_json(h.model_dump()) for h in state.history]
         elif with_history:
-            events = session.exec(select(CaseEvent).where(CaseEvent.case_id == state.id)
-                                  .order_by(col(CaseEvent.seq))).all()
-            history = [history_json(e.model_dump()) for e in events]
+            assert session is not None
+            history = self.history_of(session, state.id)
         else:
             history = []
         sub_cases = None
@@ -203,17 +239,14 @@ class CaseService:
 
     def get(self, actor: Actor, case_id: str) -> dict[str, Any]:
         with self.sessions() as session:
-            case = self.render(session, actor, self.row(session, actor, case_id))
+            case = self.render(session, actor, self.view(session, actor, case_id))
         if actor.has(Role.AUDITOR):
             audit.log_read(self.sessions, actor, case_id, "case")
         return case
 
     def history(self, actor: Actor, case_id: str) -> list[dict[str, Any]]:
         with self.sessions() as session:
-            row = self.row(session, actor, case_id)
-            events = session.exec(select(CaseEvent).where(CaseEvent.case_id == row.id)
-                                  .order_by(col(CaseEvent.seq))).all()
-            return [history_json(e.model_dump()) for e in events]
+            return self.history_of(session, self.view(session, actor, case_id).id)
 
     def search(self, actor: Actor, status: str | None, item_code: str | None, department: str | None,
                warning: str | None, applicant: str | None, q: str | None, kind: str | None,
@@ -362,11 +395,14 @@ class CaseService:
         The case number is drawn from the day's sequence and stored with the idempotency key before
         the workflow starts; the start fails on a workflow id in use (`WorkflowIDConflictPolicy.FAIL`),
         so two applications never share a case. Database work runs in worker threads."""
-        item, applicant, channel, materials, members = await asyncio.to_thread(self._check_submission, actor, body)
         key = f"{actor.username}\x1f{body['idempotency_key']}" if body.get("idempotency_key") else None
+        # the checks and the first number in one worker thread: each hop waits for a thread and the GIL
+        checked, first = await asyncio.to_thread(self._check_and_reserve, actor, body, key)
+        item, applicant, channel, materials, members = checked
         token = submission_token(key)
         for attempt in range(NUMBER_ATTEMPTS):
-            number, created = await asyncio.to_thread(self.numbers.reserve, key, item.department, 4**attempt)
+            number, created = first if attempt == 0 else \
+                await asyncio.to_thread(self.numbers.reserve, key, item.department, 4**attempt)
             case_id = number.id
             if not created and await asyncio.to_thread(self.numbers.recorded, case_id):
                 return await asyncio.to_thread(self.get, actor, case_id), False
@@ -409,6 +445,13 @@ class CaseService:
             return await asyncio.to_thread(self.answer, actor, case_id), created  # recorded before it answered
         raise Unavailable("case_number_unavailable", "暂时无法分配受理号码，请稍后重试",
                           "no free case number could be drawn; retry later", field=None)
+
+    def _check_and_reserve(self, actor: Actor, body: dict[str, Any], key: str | None) \
+            -> tuple[tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition]],
+                     tuple[CaseNumber, bool]]:
+        """`_check_submission`, then the submission's number (`CaseNumbers.reserve`)."""
+        checked = self._check_submission(actor, body)
+        return checked, self.numbers.reserve(key, checked[0].department, 1)
 
     def _check_submission(self, actor: Actor, body: dict[str, Any]) \
             -> tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition]]:
@@ -471,7 +514,7 @@ class CaseService:
         """404/403/409/422 from the read model before the workflow is reached."""
         action, data = act.action, act.data
         with self.sessions() as session:
-            row = self.row(session, actor, case_id)
+            row = self.view(session, actor, case_id)
             # The snapshot is exact after every answered action: a certain rejection needs no round
             # trip, and a closed case (whose workflow may have ended) answers 409 here. The
             # workflow's validator remains the authority for everything that passes.
@@ -495,12 +538,12 @@ class CaseService:
         """The case once an update has answered: from the read model, which the workflow wrote before
         it answered (read-your-writes), so the update need not carry the state back."""
         with self.sessions() as session:
-            row = session.get(Case, case_id)
+            row = session.exec(select(*VIEW_COLUMNS).where(Case.id == case_id)).first()
             if row is None:  # cannot happen once the update answered; say so rather than guess
                 raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="id")
-            return self.render(session, actor, row)
+            return self.render(session, actor, cast(CaseRow, row))
 
-    def _check_assignee(self, session: Session, row: Case, username: str) -> None:
+    def _check_assignee(self, session: Session, row: CaseRow, username: str) -> None:
         user = session.get(User, username)
         if user is None or user.department != row.department or not user.active:
             raise Invalid("unknown_user", f"本部门没有用户 {username}", f"no user {username} in department {row.department}",

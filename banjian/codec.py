@@ -138,13 +138,30 @@ def data_converter(settings: Settings) -> DataConverter:
 
 
 # --- whole histories and the codec server -----------------------------------------------------------
+_HOLDS_PAYLOADS: dict[str, bool] = {}
+
+
+def _holds_payloads(desc: Any) -> bool:
+    """Whether messages of this type can contain a Payload at any depth (cached per type: most of an
+    event's fields, timestamps, task queues and ids, hold none and are not walked)."""
+    name = desc.full_name
+    found = _HOLDS_PAYLOADS.get(name)
+    if found is None:
+        _HOLDS_PAYLOADS[name] = True  # meanwhile (a recursive type): walked, never wrongly skipped
+        found = name == Payload.DESCRIPTOR.full_name or any(
+            fd.message_type is not None and _holds_payloads(fd.message_type) for fd in desc.fields)
+        _HOLDS_PAYLOADS[name] = found
+    return found
+
+
 def _visit_payloads(msg: Message, fn) -> None:
-    """Apply `fn` to every Payload inside a protobuf message, in place (a generic walk)."""
+    """Apply `fn` to every Payload inside a protobuf message, in place (a generic walk of the fields
+    whose types can hold one)."""
     if isinstance(msg, Payload):
         msg.CopyFrom(fn(msg))
         return
     for fd, value in msg.ListFields():
-        if fd.message_type is None:
+        if fd.message_type is None or not _holds_payloads(fd.message_type):
             continue
         if fd.message_type.GetOptions().map_entry:
             if fd.message_type.fields_by_name["value"].message_type is not None:

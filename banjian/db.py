@@ -7,6 +7,9 @@ Alembic migrations (`banjian/migrations`), never by `create_all` outside tests.
 """
 from __future__ import annotations
 
+import contextlib
+import threading
+from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -231,4 +234,32 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeo
     return create_engine(url, pool_pre_ping=True, **pool)
 
 
-__all__ = ["SQLModel", "Session", "make_engine"]
+_WRITERS: dict[str, threading.Lock] = {}
+_WRITERS_GUARD = threading.Lock()
+
+
+@contextlib.contextmanager
+def write_transaction(session: Session) -> Iterator[None]:
+    """A write transaction of `session`, queued behind the process's other writers of the same SQLite
+    file (a no-op queue on PostgreSQL). SQLite lets one writer in at a time and makes the others wait
+    in its busy handler, which sleeps with growing back-off (up to 100 ms) instead of waking when the
+    lock is free: ten threads writing at once wait hundreds of milliseconds at the tail. Queued on a
+    lock in the process instead, each enters as soon as the one before commits (the busy handler
+    still covers writers in other processes). The block ends with its commit; on an error the
+    transaction is rolled back before the next writer enters."""
+    url = session.get_bind().url
+    if url.get_backend_name() != "sqlite":
+        yield
+        return
+    key = url.database or ""
+    with _WRITERS_GUARD:
+        lock = _WRITERS.setdefault(key, threading.Lock())
+    with lock:
+        try:
+            yield
+        except BaseException:
+            session.rollback()
+            raise
+
+
+__all__ = ["SQLModel", "Session", "make_engine", "write_transaction"]

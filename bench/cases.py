@@ -115,10 +115,30 @@ def children_of(pid: int) -> list[int]:
     return out
 
 
-def free_port() -> int:
+def free_port(span: str = "") -> int:
+    """A free port of 127.0.0.1: any (the OS picks), or the first free one of `span` ("LOW-HIGH")."""
+    if span:
+        low, _, high = span.partition("-")
+        for port in range(int(low), int(high) + 1):
+            with socket.socket() as s:
+                try:
+                    s.bind((HOST, port))
+                except OSError:
+                    continue
+                if port not in _TAKEN:
+                    _TAKEN.add(port)
+                    return port
+        raise RuntimeError(f"no free port in {span}")
     with socket.socket() as s:
         s.bind((HOST, 0))
         return s.getsockname()[1]
+
+
+_TAKEN: set[int] = set()
+#: Optional port ranges for a shared machine (each "LOW-HIGH"): the API and the Temporal UI, and the
+#: Temporal server (whose HTTP port is its port + 1000, so keep that clear of the first range).
+API_PORTS = os.environ.get("BANJIAN_BENCH_API_PORTS", "")
+TEMPORAL_PORTS = os.environ.get("BANJIAN_BENCH_TEMPORAL_PORTS", "")
 
 
 def banjian_cli() -> str:
@@ -142,7 +162,7 @@ class StackProcess:
     def __init__(self, data_dir: Path, topology: str = "up") -> None:
         self.data_dir = data_dir
         self.topology = topology
-        self.port, self.temporal_port, self.ui_port = free_port(), free_port(), free_port()
+        self.port, self.temporal_port, self.ui_port = free_port(API_PORTS), free_port(TEMPORAL_PORTS), free_port(API_PORTS)
         self.procs: dict[str, subprocess.Popen] = {}
         self.log_path = data_dir / "stack.log"
 
