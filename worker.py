@@ -16,9 +16,11 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
 from activities.joint import ParentNotifier
+from activities.licences import LicenceActivities
 from activities.records import RecordActivities
 from banjian.catalog import Catalog
 from banjian.db import make_engine
+from banjian.licence_store import master_key
 from banjian.metrics import ActivityMetrics
 from banjian.settings import Settings
 from workflows.case import CaseWorkflow
@@ -43,12 +45,14 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
     records = RecordActivities(sessions, catalog.effective, calendar.current)
     notifier = ParentNotifier(client)
     archiver = ArchiveActivities(sessions, settings.archive_dir, client)
+    licensing = LicenceActivities(sessions, master_key(settings.licence_master_key), settings.region_code)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
-                    records.record_transition, notifier.notify_parent, archiver.archive_case],
+                    records.record_transition, notifier.notify_parent, archiver.archive_case,
+                    licensing.issue_licence],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,
