@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlmodel import Session, col, func, select
+from sqlmodel import Session, col, func, or_, select
 
 from banjian import licences as lic
 from banjian.contracts import Actor
@@ -73,9 +73,14 @@ def verify(session: Session, licence_id: str, address: str | None, now: datetime
 
 
 def readable(actor: Actor, row: Licence) -> bool:
-    """The holder, the issuing department's staff, auditors and admins."""
-    return (actor.has(*READ_ALL) or (row.holder_username is not None and row.holder_username == actor.username)
-            or (actor.department == row.department and actor.has(*STAFF)))
+    """The holder (the account named at filing, or an applicant account with the holder's id number),
+    the issuing department's staff, auditors and admins."""
+    return (actor.has(*READ_ALL) or holds(actor, row) or (actor.department == row.department and actor.has(*STAFF)))
+
+
+def holds(actor: Actor, row: Licence) -> bool:
+    return ((row.holder_username is not None and row.holder_username == actor.username)
+            or (actor.has(Role.APPLICANT) and actor.id_number is not None and actor.id_number == row.holder_id))
 
 
 def get_readable(session: Session, actor: Actor, licence_id: str) -> Licence:
@@ -110,8 +115,10 @@ def detail(session: Session, row: Licence, now: datetime | None = None) -> dict[
     }
 
 
-def held_by(session: Session, username: str, limit: int, offset: int) -> tuple[list[Licence], int]:
-    where = Licence.holder_username == username
+def held_by(session: Session, actor: Actor, limit: int, offset: int) -> tuple[list[Licence], int]:
+    where = Licence.holder_username == actor.username
+    if actor.has(Role.APPLICANT) and actor.id_number:
+        where = or_(where, Licence.holder_id == actor.id_number)
     total = session.exec(select(func.count()).select_from(Licence).where(where)).one()
     rows = session.exec(select(Licence).where(where).order_by(col(Licence.issued_at).desc())
                         .offset(offset).limit(limit)).all()

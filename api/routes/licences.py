@@ -48,7 +48,7 @@ def licence_action(licence_id: LicenceId, body: LicenceActionBody, actor: Curren
 def my_licences(actor: CurrentUser, session: SessionDep,
                 limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Offset = 0) -> dict:
     """The caller's licences, newest first; `status` as of today (expired ones say so)."""
-    rows, total = ops.held_by(session, actor.username, limit, offset)
+    rows, total = ops.held_by(session, actor, limit, offset)
     on = ops.today()
     return {"items": [ops.summary(r, on) for r in rows], "total": total}
 
