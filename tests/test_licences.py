@@ -211,3 +211,47 @@ def test_issuing_again_after_a_failure_past_the_commit_finds_the_first_licence(s
         row = session.get(Licence, first)
         assert row is not None and row.valid_to == date(2027, 4, 30) and row.holder_id_type == "111"
         assert ops.signature_ok(session, row)
+
+
+def _issue_business_licence(stack, holder: dict, username: str | None) -> str:
+    import uuid
+
+    from banjian.items.schema import LicenceSpec
+    acts = LicenceActivities(lambda: Session(stack.engine, expire_on_commit=False), master_key(None), "330100")
+    return acts.issue_licence(lic.IssueRequest(
+        case_id=uuid.uuid4().hex, item_code=REGISTRATION, item_name="个体工商户设立登记", department="amr",
+        implementing_body={"name": "市市场监督管理局", "credit_code": "11330100002548715U"},
+        licence=LicenceSpec(type="营业执照", type_code="0001"), applicant={**holder, "username": username},
+        decided_at=datetime.now(UTC)))
+
+
+async def test_a_held_licence_is_attached_at_filing_and_a_revoked_one_is_not(stack, people):
+    holder = people.applicant(6)
+    me = (await holder.get("/api/me")).json()
+    applicant = {"kind": "citizen", "id_number": me["id_number"], "name": me["display_name"]}
+    business = _issue_business_licence(stack, applicant, holder.username)
+    item = (await holder.get(f"/api/items/{FOOD}")).json()
+    without = [{"name": m["name"]} for m in item["materials"] if m["required"] and m["name"] != "营业执照"]
+
+    r = await holder.apply(FOOD, materials=without)  # the applicant uploads nothing for 营业执照
+    assert r.status_code == 201, r.text
+    attached = [m for m in r.json()["materials"] if m["name"] == "营业执照"]
+    assert len(attached) == 1 and attached[0]["licence_id"] == business and attached[0]["file_id"] is None
+    assert attached[0]["licence_check"]["valid"] is True and attached[0]["licence_check"]["status"] == "valid"
+    assert attached[0]["licence_check"]["signature_valid"] is True
+
+    # someone else's licence named in an application: 404, nothing filed
+    other = people.applicant(7)
+    before = (await other.get("/api/cases")).json()["total"]
+    r = await other.apply(FOOD, materials=without + [{"name": "营业执照", "licence_id": business}])
+    assert r.status_code == 404 and r.json()["detail"]["code"] == "licence_not_found", r.text
+    assert r.json()["detail"]["field"].endswith(".licence_id")
+    assert (await other.get("/api/cases")).json()["total"] == before
+
+    r = await people.staff("amr", "approver").post(f"/api/licences/{business}/actions",
+                                                   json={"action": "revoke", "comment": "吊销"})
+    assert r.status_code == 200, r.text
+    r = await holder.apply(FOOD, materials=without)  # revoked: asked for as usual
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "material_missing", r.text
+    r = await holder.apply(FOOD, materials=without + [{"name": "营业执照", "licence_id": business}])
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "licence_not_valid", r.text
