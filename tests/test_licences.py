@@ -3,6 +3,9 @@ status, validity), status changes by the issuing approver, expiry computed on th
 `valid_to`, the printable document with its QR code, and issuance that stays single under retries."""
 from __future__ import annotations
 
+import io
+import json
+import zipfile
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
@@ -12,8 +15,10 @@ from sqlmodel import Session, select
 from activities.licences import LicenceActivities
 from banjian import licence_ops as ops
 from banjian import licences as lic
+from banjian.crypto import sm3_hex
 from banjian.licence_store import Licence, LicenceVerification, master_key
 from banjian.timefmt import CHINA
+from tests.pages_client import PageClient
 
 REGISTRATION = "individual-business-registration"  # amr, licence 营业执照 (long-term)
 FOOD = "food-business-licence"  # amr, licence 食品经营许可证 (5 years)
@@ -38,7 +43,12 @@ def row_of(stack, licence_id: str) -> Licence:
 
 async def test_approval_issues_one_signed_licence_that_verifies_without_login(stack, people):
     holder = people.applicant(0)
-    case = await approved(stack, holder, REGISTRATION, form={
+    pdf = b"%PDF-1.7\n1 0 obj\n<< /Type /Catalog >>\nendobj\n%%EOF\n"
+    up = await holder.post("/api/files", files={"file": ("申请书.pdf", pdf, "application/pdf")})
+    item = (await holder.get(f"/api/items/{REGISTRATION}")).json()
+    materials = [{"name": m["name"]} for m in item["materials"] if m["required"]]
+    materials[0]["file_id"] = up.json()["file_id"]
+    case = await approved(stack, holder, REGISTRATION, materials=materials, form={
         "operator_name": "张三", "business_address": "西湖区文三路1号", "business_scope": "餐饮服务",
         "organisation_form": "个人经营", "capital": 5, "contact_phone": "13800000000", "business_name": "张三小吃店"})
     licence_id = case["result"]["licence_id"]
@@ -71,6 +81,35 @@ async def test_approval_issues_one_signed_licence_that_verifies_without_login(st
     mine = (await holder.get("/api/me/licences")).json()
     assert licence_id in [x["id"] for x in mine["items"]] and mine["total"] >= 1
     assert (await stack.http.get("/api/licences/1.2.156.3005.2.X.Y.1.1.0/verify")).status_code == 404
+
+    # the archive package holds the licence and the materials' digests; the timeline shows issuance
+    r = await holder.get(f"/api/cases/{case['id']}/archive")
+    assert r.status_code == 200, r.text
+    with zipfile.ZipFile(io.BytesIO(r.content)) as z:
+        manifest = json.loads(z.read("manifest.json"))
+        archived = json.loads(z.read("licence.json"))
+        app = json.loads(z.read("application.json"))
+        result = json.loads(z.read("result.json"))
+    assert archived["id"] == licence_id and archived["signature"] == full["signature"]
+    assert lic.signature_valid(archived, archived["signature"], archived["public_key"])
+    assert result["licence_id"] == licence_id and result["licence"]["licence_id"] == licence_id
+    assert app["materials"][0]["sm3"] == sm3_hex(pdf) and app["materials"][0]["size"] == len(pdf)
+    assert "licence.json" in [f["path"] for f in manifest["files"]]
+    timeline = (await stack.staff("amr", "handler").get(f"/api/cases/{case['id']}/timeline")).json()
+    assert "licence_issued" in json.dumps(timeline, ensure_ascii=False)
+
+    # the pages: the case offers the download, the applicant's licences are listed, the guide marks reuse
+    browser = PageClient(stack)
+    try:
+        assert (await browser.login(holder.username)).status_code in (200, 303)
+        page = (await browser.get(f"/cases/{case['id']}")).text
+        assert "下载电子证照" in page and f"/api/licences/{licence_id}/document" in page
+        page = (await browser.get("/my/licences")).text
+        assert full["licence_no"] in page and "有效" in page
+        page = (await browser.get(f"/guide/{FOOD}")).text
+        assert "可由电子证照自动调取（营业执照）" in page
+    finally:
+        await browser.close()
 
 
 async def test_a_changed_field_breaks_the_signature(stack, people):
@@ -243,7 +282,7 @@ async def test_a_held_licence_is_attached_at_filing_and_a_revoked_one_is_not(sta
     # someone else's licence named in an application: 404, nothing filed
     other = people.applicant(7)
     before = (await other.get("/api/cases")).json()["total"]
-    r = await other.apply(FOOD, materials=without + [{"name": "营业执照", "licence_id": business}])
+    r = await other.apply(FOOD, materials=[*without, {"name": "营业执照", "licence_id": business}])
     assert r.status_code == 404 and r.json()["detail"]["code"] == "licence_not_found", r.text
     assert r.json()["detail"]["field"].endswith(".licence_id")
     assert (await other.get("/api/cases")).json()["total"] == before
@@ -253,5 +292,5 @@ async def test_a_held_licence_is_attached_at_filing_and_a_revoked_one_is_not(sta
     assert r.status_code == 200, r.text
     r = await holder.apply(FOOD, materials=without)  # revoked: asked for as usual
     assert r.status_code == 422 and r.json()["detail"]["code"] == "material_missing", r.text
-    r = await holder.apply(FOOD, materials=without + [{"name": "营业执照", "licence_id": business}])
+    r = await holder.apply(FOOD, materials=[*without, {"name": "营业执照", "licence_id": business}])
     assert r.status_code == 422 and r.json()["detail"]["code"] == "licence_not_valid", r.text
