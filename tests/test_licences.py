@@ -294,3 +294,52 @@ async def test_a_held_licence_is_attached_at_filing_and_a_revoked_one_is_not(sta
     assert r.status_code == 422 and r.json()["detail"]["code"] == "material_missing", r.text
     r = await holder.apply(FOOD, materials=[*without, {"name": "营业执照", "licence_id": business}])
     assert r.status_code == 422 and r.json()["detail"]["code"] == "licence_not_valid", r.text
+
+
+def test_department_keys_are_stored_encrypted_under_the_master_key(stack):
+    import pytest as _pytest
+
+    from banjian.crypto import CryptoError, sm4_decrypt
+    from banjian.licence_store import DepartmentKey, department_signer
+
+    key = master_key("00112233445566778899aabbccddeeff")
+    with Session(stack.engine) as session:
+        signer = department_signer(session, "test-dept-keys", key)
+        session.commit()
+        again = department_signer(session, "test-dept-keys", key)  # generated once, then loaded
+        assert again.public_key_hex == signer.public_key_hex
+        row = session.get(DepartmentKey, "test-dept-keys")
+        assert row is not None and signer.private_key_hex not in row.private_key_enc
+        assert sm4_decrypt(key, bytes.fromhex(row.private_key_enc), b"test-dept-keys").hex() == signer.private_key_hex
+        with _pytest.raises(CryptoError):  # another master key, or the row moved to another department
+            department_signer(session, "test-dept-keys", master_key(None))
+        with _pytest.raises(CryptoError):
+            sm4_decrypt(key, bytes.fromhex(row.private_key_enc), b"other-dept")
+    with _pytest.raises(CryptoError):
+        master_key("abc")
+
+
+def test_canonical_serialisation_known_answer():
+    """The bytes signed are fixed: sorted keys, no spaces, UTF-8, every signed field present."""
+    fields = {"id": "1.2.156.3005.2.0001.X.1.1.0", "holder_name": "张三", "face_data": {"b": 1, "a": [2]}}
+    out = lic.canonical(fields).decode()
+    assert out.startswith('{"case_id":null,"face_data":{"a":[2],"b":1},"holder_id":null,')
+    assert '"holder_name":"张三"' in out and " " not in out
+    assert lic.canonical({**fields, "status": "revoked", "extra": 1}) == lic.canonical(fields)  # not signed
+
+
+async def test_two_concurrent_approvals_issue_one_licence(stack, people):
+    import asyncio
+
+    r = await people.applicant(8).apply(FOOD)
+    case = await stack.staff("amr", "clerk").ok(r.json()["id"], "accept")
+    while case["current_step"]["kind"] == "review":
+        case = await stack.staff("amr", case["current_step"]["role"]).ok(case["id"], "pass")
+    approver = stack.staff("amr", "approver")
+    answers = await asyncio.gather(approver.act(case["id"], "approve"), approver.act(case["id"], "approve"))
+    assert sorted(a.status_code for a in answers) == [200, 409], [a.text for a in answers]
+    with Session(stack.engine) as session:
+        rows = session.exec(select(Licence).where(Licence.case_id == case["id"])).all()
+    final = await approver.case(case["id"])
+    assert len(rows) == 1 and final["result"]["licence_id"] == rows[0].id
+    assert [h["action"] for h in final["history"]].count("licence_issued") == 1
