@@ -19,7 +19,7 @@ STATUS_ZH = {"valid": "有效", "suspended": "已暂停", "revoked": "已撤销"
 
 
 def verify_url(request: Request, licence_id: str) -> str:
-    return str(request.url_for("verify", licence_id=licence_id))
+    return str(request.url_for("licence_verify", licence_id=licence_id))
 
 
 def qr_code(url: str) -> segno.QRCode:

@@ -25,7 +25,7 @@ class LicenceActionBody(BaseModel):
     comment: str = Field(min_length=1, max_length=2000)
 
 
-@router.get("/api/licences/{licence_id}/verify")
+@router.get("/api/licences/{licence_id}/verify", name="licence_verify")
 def verify(licence_id: LicenceId, request: Request, session: SessionDep) -> dict:
     """Verify a licence (no login): signature, status and validity; the holder's id masked. Logged."""
     return ops.verify(session, licence_id, request.client.host if request.client else None)
