@@ -18,9 +18,11 @@ from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
 from activities.feed import FeedActivities
 from activities.joint import ParentNotifier
+from activities.licences import LicenceActivities
 from activities.records import RecordActivities
 from banjian.catalog import Catalog
 from banjian.db import make_engine
+from banjian.licence_store import master_key
 from banjian.metrics import ActivityMetrics
 from banjian.settings import Settings
 from workflows.case import CaseWorkflow
@@ -53,13 +55,14 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     notifier = ParentNotifier(client)
     archiver = ArchiveActivities(sessions, settings.archive_dir, client)
     feed = FeedActivities(sessions, settings)
+    licensing = LicenceActivities(sessions, master_key(settings.licence_master_key), settings.region_code)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
                     records.record_transition, notifier.notify_parent,
-                    archiver.archive_case if archive else no_archive, feed.drain],
+                    archiver.archive_case if archive else no_archive, feed.drain, licensing.issue_licence],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,

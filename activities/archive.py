@@ -30,6 +30,8 @@ from banjian import audit, chain
 from banjian.contracts import CaseState
 from banjian.crypto import sm3_hex
 from banjian.db import Archive, Case, CaseEvent, ItemVersion
+from banjian.files import StoredFile
+from banjian.licence_store import licence_fields, licence_of_case
 from banjian.timefmt import CHINA, iso_at
 
 FORMAT = "banjian-archive"
@@ -143,8 +145,8 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
         "case_id": state.id, "case_no": state.case_no, "item_code": state.item_code,
         "item_version": state.item_version, "applicant": state.applicant.model_dump(mode="json"), "channel": state.channel.value,
         "submitted_at": iso_at(state.submitted_at), "received_at": iso_at(state.received_at),
-        "form": state.form, "materials": [m.model_dump(mode="json") for m in state.materials],
-    }, "申请表与材料清单 / the application form and the list of materials")
+        "form": state.form, "materials": material_records(session, state),
+    }, "申请表与材料清单（含文件SM3摘要） / the application form and the list of materials, with file digests")
     for m in state.materials:
         if m.file_id and files_dir is not None:
             path = files_dir / m.file_id
@@ -184,6 +186,13 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
         "delivery": state.delivery, "decided_at": iso_at(state.decided_at), "delivered_at": iso_at(state.delivered_at),
         "concluded_at": iso_at(state.concluded_at), "rating": state.rating,
     }, "办理结果与证照 / the decision, the licence and its delivery")
+    issued = licence_of_case(session, case_id)
+    if issued is not None:
+        add_json("licence.json", {**licence_fields(issued), "status": issued.status, "signature": issued.signature,
+                                  "signature_algorithm": "SM2 (GB/T 32918.2) over SM3, canonical JSON of the signed "
+                                                         "fields (banjian/licences.py)",
+                                  "public_key": issued.public_key, "issued_at": iso_at(issued.issued_at)},
+                 "签发的电子证照（含签名） / the e-licence the case issued, with its signature")
     add_json("case.json", row.snapshot, "办件最终状态（读模型快照） / the case's final state")
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
@@ -212,6 +221,19 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, data)
     return buf.getvalue()
+
+
+def material_records(session: Session, state: CaseState) -> list[dict[str, Any]]:
+    """Every material version with, for an uploaded file, its SM3 digest, size and media type as stored
+    at upload, and for an e-licence its verification result at filing."""
+    out = []
+    for m in state.materials:
+        record = m.model_dump(mode="json")
+        stored = session.get(StoredFile, m.file_id) if m.file_id else None
+        if stored is not None:
+            record.update(sm3=stored.sm3, size=stored.size, media_type=stored.media_type)
+        out.append(record)
+    return out
 
 
 def _json(obj: Any) -> bytes:

@@ -25,6 +25,7 @@ from api.routes import (
     files,
     health,
     items,
+    licences,
     metrics,
     pages,
     simulation,
@@ -103,7 +104,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
     for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files, whatif,
-              version_moves, subscribers):
+              version_moves, subscribers, licences):
         app.include_router(r.router)
     pages.install(app)
     return app

@@ -49,6 +49,7 @@ from banjian.errors import (
 from banjian.files import check_own_files
 from banjian.ids import IdError, validate_id
 from banjian.items.schema import ItemDefinition
+from banjian.licence_reuse import auto_attach, check_licences, supplement_licences
 from banjian.settings import Settings
 from banjian.timefmt import CHINA
 from workflows.case import CaseWorkflow
@@ -461,9 +462,12 @@ class CaseService:
         except NotFound as e:
             raise Invalid(e.code, e.message, e.message_en, field="item_code") from None
         applicant, channel = self.check_application(actor, item, body)
-        materials = self.check_form(item, body.get("form") or {}, body.get("materials") or [])
+        given = body.get("materials") or []
         with self.sessions() as session:
+            given = given + auto_attach(session, item, applicant.id_number, given)  # e-licence reuse
+            materials = self.check_form(item, body.get("form") or {}, given)
             check_own_files(session, actor, materials)
+            materials = check_licences(session, applicant.id_number, materials)
         return item, applicant, channel, materials, [self.catalog.current(code) for code in item.members]
 
     async def _own_earlier_start(self, case_id: str, token: str) -> Answered | None:
@@ -530,6 +534,7 @@ class CaseService:
                     raise
             if action == Action.SUBMIT_SUPPLEMENT and isinstance(data.get("materials"), list):
                 check_own_files(session, actor, data["materials"], field="data.materials")
+                data["materials"] = supplement_licences(session, row.applicant_id_number, data["materials"])
             if action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO, Action.ADD_SIGNER) \
                     and isinstance(data.get("username"), str):
                 self._check_assignee(session, row, data["username"])

@@ -58,6 +58,8 @@ class MaterialRef(Model):
     name: str
     file_id: str | None = None
     licence_id: str | None = None
+    #: a licence's verification result when it was attached (banjian/licence_reuse.py)
+    licence_check: dict[str, Any] | None = None
     # a supplement adds a version and replaces none: the case lists every version
     version: int = 1
     added_by: str | None = None

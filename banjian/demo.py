@@ -99,7 +99,26 @@ async def load_demo(app: FastAPI, settings: Settings) -> None:
             await _take_to(cases, actor, case["id"], item, conclude=False)
         elif n % 3 == 2:
             await _take_to(cases, actor, case["id"], item, conclude=True)
+    await _licence_reuse(cases, actor, state.catalog)
     log.info("demo data ready")
+
+
+async def _licence_reuse(cases, actor, catalog) -> None:
+    """张三 registers an individual business (its e-licence 营业执照 is issued on approval), then applies
+    for a food business licence without the 营业执照 material: it is attached from the e-licence."""
+    try:
+        registration = catalog.current("individual-business-registration")
+        food = catalog.current("food-business-licence")
+    except Exception:  # a catalogue without these items has no story to tell
+        return
+    body = {**application(registration, "zhangsan"), "idempotency_key": "demo-licence-registration"}
+    case, created = await cases.submit(actor("zhangsan"), body)
+    if created:
+        await _take_to(cases, actor, case["id"], registration, conclude=True)
+    body = application(food, "zhangsan")
+    body.update(idempotency_key="demo-licence-reuse", materials=[
+        {"name": m.name} for m in food.materials if m.required and m.licence_type != "营业执照"])
+    await cases.submit(actor("zhangsan"), body)
 
 
 async def _take_to(cases, actor, case_id: str, item: ItemDefinition, conclude: bool) -> None:

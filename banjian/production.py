@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from banjian.codec import parse_keys
 from banjian.crypto import CryptoError
+from banjian.licence_store import DEFAULT_MASTER_KEY
 from banjian.settings import Settings
 
 #: Secrets that appear in documentation, samples and tests: never acceptable in production.
@@ -55,6 +56,10 @@ def problems(settings: Settings) -> list[str]:
             out.append(f"BANJIAN_{name.upper()} {path} is not a readable file")
     if settings.simulation:
         out.append("the simulation clock (BANJIAN_SIMULATION) is on")
+    if not settings.licence_master_key or settings.licence_master_key.lower() == DEFAULT_MASTER_KEY \
+            or _weak_key(bytes.fromhex(settings.licence_master_key)):
+        out.append("BANJIAN_LICENCE_MASTER_KEY is not set or is the default or a weak key (it encrypts the "
+                   "departments' e-licence signing keys)")
     return out
 
 

@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     #: a case workflow's task timeout (Temporal's default is 10 s): a saturated worker may take
     #: longer than that to finish a task, which then fails and is retried from scratch
     workflow_task_timeout_seconds: int = Field(default=30, ge=1, le=120)
+    #: the SM4 master key (32 hex digits) that encrypts the departments' e-licence signing keys
+    #: (banjian/licence_store.py); unset: a development default, refused in production mode
+    licence_master_key: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{32}$")
     #: the platform's administrative division code (GB/T 2260), the first part of every case number
     region_code: str = Field(default="330100", pattern=r"^\d{6}$")
 

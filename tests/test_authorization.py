@@ -63,6 +63,12 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("POST", "/api/subscribers/{{name}}/pause",           None,       "401 403 403 403 403 403 403 403 403 403 403 404 403"),
     ("POST", "/api/subscribers/{{name}}/resume",          None,       "401 403 403 403 403 403 403 403 403 403 403 404 403"),
     ("GET",  "/api/subscribers/{{name}}/status",          None,       "401 403 403 403 403 403 403 403 403 404 404 404 403"),
+    # a valid licence of the owner issued by amr
+    ("GET",  "/api/licences/{licence_id}/verify",         None,       "200 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  "/api/licences/{licence_id}",                None,       "401 200 404 200 200 200 200 200 404 404 200 200 404"),
+    ("GET",  "/api/licences/{licence_id}/document",       None,       "401 200 404 200 200 200 200 200 404 404 200 200 404"),
+    ("POST", "/api/licences/{licence_id}/actions",        "reinstate", "401 403 404 403 403 409 403 403 404 404 403 403 404"),
+    ("GET",  "/api/me/licences",                          None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
 ]
 
 def _body(key: str | None, ctx: dict) -> dict:
@@ -78,6 +84,7 @@ def _body(key: str | None, ctx: dict) -> dict:
         "bad_year": {"json": {"year": 1900, "holidays": [], "workdays": []}},
         "payloads": {"json": {"payloads": []}},
         "days": {"json": {"days": 0.5}},
+        "reinstate": {"json": {"action": "reinstate", "comment": "恢复"}},  # a valid licence: 409 for its approver
         # a body that is not YAML: refused as unparsable by whoever may write drafts
         "yaml_bad": {"content": b"{not: [yaml", "headers": {"Content-Type": "application/yaml"}},
     }[key]
@@ -97,13 +104,33 @@ async def ctx(stack):
     upload = await owner.post("/api/files", files={"file": ("a.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf")})
     assert upload.status_code == 201, upload.text
     return {"case": case["id"], "case_no": case["case_no"], "owner": owner.username, "owner_applicant": case["applicant"],
-            "file_id": upload.json()["file_id"], "draft_id": "no-such-draft", "tokens": tokens}
+            "file_id": upload.json()["file_id"], "draft_id": "no-such-draft", "tokens": tokens,
+            "licence_id": _issue(stack, case)}
+
+
+def _issue(stack, case: dict) -> str:
+    """A licence of the owner issued by amr, straight from the issuing activity (no approval needed)."""
+    from datetime import UTC, datetime
+
+    from sqlmodel import Session
+
+    from activities.licences import LicenceActivities
+    from banjian.items.schema import LicenceSpec
+    from banjian.licence_store import master_key
+    from banjian.licences import IssueRequest
+
+    acts = LicenceActivities(lambda: Session(stack.engine, expire_on_commit=False), master_key(None), "330100")
+    return acts.issue_licence(IssueRequest(
+        case_id=case["id"], item_code=case["item_code"], item_name=case["item_name"], department="amr",
+        implementing_body={"name": "市市场监督管理局", "credit_code": "11330100002548715U"},
+        licence=LicenceSpec(type="食品经营许可证", type_code="0101"), applicant=case["applicant"],
+        decided_at=datetime.now(UTC)))
 
 
 def test_every_route_is_in_the_matrix(stack):
     routes = {(m.upper(), path) for path, ops in stack.app.openapi()["paths"].items() for m in ops}
     table = {(m, p.format(case="{case_id}", owner="{username}", code="{code}", year="{year}", case_no="{case_no}",
-                          file_id="{file_id}", draft_id="{draft_id}"))
+                          file_id="{file_id}", draft_id="{draft_id}", licence_id="{licence_id}"))
              for m, p, _, _ in MATRIX}
     assert routes - table == set(), "routes without a row in the authorization matrix"
     assert table - routes == set(), "rows for routes that no longer exist"
@@ -115,7 +142,8 @@ async def test_authorization_matrix(stack, ctx):
     async with httpx.AsyncClient(transport=transport, base_url="http://banjian.test", timeout=60) as http:
         for method, path, body, expected in MATRIX:
             url = path.format(case=ctx["case"], owner=ctx["owner"], code="food-business-licence", year=2026,
-                              case_no=ctx["case_no"], file_id=ctx["file_id"], draft_id=ctx["draft_id"])
+                              case_no=ctx["case_no"], file_id=ctx["file_id"], draft_id=ctx["draft_id"],
+                              licence_id=ctx["licence_id"])
             statuses = expected.split()
             assert len(statuses) == len(ROLES), path
             got = []

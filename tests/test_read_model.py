@@ -94,7 +94,7 @@ async def test_basic_path_writes_the_read_model(store):
     assert_chain(events)
     assert [e.action for e in events] == [h["action"] for h in case["history"]]
     assert [e.action for e in events][:3] == ["submitted", "deemed_acceptance", "warning"]
-    assert [e.action for e in events][-2:] == ["approve", "deliver"]
+    assert [e.action for e in events][-3:] == ["approve", "licence_issued", "deliver"]  # the e-licence
     assert events[-1].actor == staff["clerk"].username and events[-1].role == "clerk"
     assert events[-1].data["method"] == "electronic"
     approve = next(e for e in events if e.action == "approve")

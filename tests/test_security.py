@@ -16,6 +16,7 @@ from banjian.adminlog import AdminLogEntry
 from banjian.auth import add_user, check_password
 from banjian.cli import app as cli_app
 from banjian.errors import Invalid
+from banjian.licence_store import DEFAULT_MASTER_KEY
 from banjian.logins import LoginLock
 from banjian.production import problems, refusal
 from banjian.settings import Settings
@@ -148,7 +149,7 @@ def _good_production(tmp_path: Path) -> dict:
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     return dict(env="production", data_dir=tmp_path, token_secret="Zq8v" + uuid.uuid4().hex + "Xy7w",
                 payload_keys=f"p1:{uuid.uuid4().hex}", temporal_address="temporal.gov.example:7233",
-                temporal_tls_ca=ca)
+                temporal_tls_ca=ca, licence_master_key=uuid.uuid4().hex)
 
 
 def test_production_accepts_real_secrets_and_tls(tmp_path):
@@ -164,6 +165,9 @@ def test_production_accepts_real_secrets_and_tls(tmp_path):
     ({"temporal_tls_ca": None}, "no TLS settings for Temporal"),
     ({"temporal_address": None}, "TEMPORAL_ADDRESS is not set"),
     ({"simulation": True}, "simulation clock"),
+    ({"licence_master_key": None}, "BANJIAN_LICENCE_MASTER_KEY"),
+    ({"licence_master_key": DEFAULT_MASTER_KEY}, "BANJIAN_LICENCE_MASTER_KEY"),
+    ({"licence_master_key": "00" * 16}, "weak key"),
 ])
 def test_production_refuses(tmp_path, change, says):
     s = Settings(**{**_good_production(tmp_path), **change})
@@ -183,7 +187,8 @@ def test_production_start_fails_in_one_line_without_a_traceback(tmp_path, monkey
     good = _good_production(tmp_path)
     env = {"BANJIAN_ENV": "production", "BANJIAN_TOKEN_SECRET": good["token_secret"],
            "BANJIAN_PAYLOAD_KEYS": good["payload_keys"], "TEMPORAL_ADDRESS": good["temporal_address"],
-           "BANJIAN_TEMPORAL_TLS_CA": str(good["temporal_tls_ca"])}
+           "BANJIAN_TEMPORAL_TLS_CA": str(good["temporal_tls_ca"]),
+           "BANJIAN_LICENCE_MASTER_KEY": good["licence_master_key"]}
     r = runner.invoke(cli_app, ["up", "--demo", "--data-dir", str(tmp_path)], env=env)
     assert r.exit_code == 1 and "--demo" in r.output
 

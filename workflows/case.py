@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import reject, run_activity, run_local_activity
     from workflows.clock import DEEMED_ACCEPTANCE, RATING_CLOSED, WARNING_REASONS, Timer, pending_timers
     from workflows.joint import JointApproval
+    from workflows.licensing import Licensing
     from workflows.migration import VersionMigration
     from workflows.tasks import TaskOperations
 
@@ -67,7 +68,7 @@ LEAN_ACTIONS = "lean-actions"
 
 
 @workflow.defn(name="Case")
-class CaseWorkflow(JointApproval, TaskOperations, VersionMigration):
+class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing):
     """One case: a single-department case, a department's sub-case of a joint case, or the parent
     of a joint case or bundle (whose department work is in `JointApproval`)."""
 
@@ -412,6 +413,8 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration):
             case Action.ASSIGN | Action.TRANSFER:
                 s.claimed_by = data["username"]
         self._log(a.actor, action, a.comment, {**data, **extra})
+        if action == Action.APPROVE:
+            await self._issue_licence()  # e-licence (workflows/licensing.py)
         if action == Action.ACCEPT and s.kind != ItemKind.SINGLE:
             await self._start_sub_cases()
         if action == Action.APPROVE_EXTENSION:

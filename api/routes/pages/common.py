@@ -41,7 +41,8 @@ ACTION_ZH = {"accept": "受理", "request_supplement": "补正告知", "refuse_a
 EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视为受理", "warning": "预警",
             "extension_applied": "延期生效", "calendar_changed": "工作日历变更", "sub_case_started": "分送部门",
             "sub_case_decided": "部门意见", "delivered": "已送达", "concluded": "办结", "archived": "归档",
-            "urge_escalated": "督办升级", "version_migrated": "版本迁移", "payment_received": "收到缴费"}
+            "urge_escalated": "督办升级", "version_migrated": "版本迁移", "payment_received": "收到缴费",
+            "licence_issued": "签发电子证照"}
 WARNING_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
 ROLE_ZH = {"applicant": "申请人", "clerk": "窗口受理", "handler": "承办人", "approver": "审批人", "head": "机关负责人",
            "lead": "牵头部门", "supervisor": "电子监察", "auditor": "审计", "admin": "管理员", "system": "系统"}

@@ -1,0 +1,80 @@
+"""Issuing e-licences (电子证照签发): one licence per case, whatever the number of attempts.
+
+`issue_licence` runs when a case whose item issues a licence concludes approved. It is keyed by the
+case id (`licences.case_id` is unique): an attempt that finds the case's licence returns it, and two
+attempts racing each other (a retried activity whose first attempt did commit, a worker killed after
+the commit) insert with ON CONFLICT DO NOTHING, so one row wins and both return its id.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session
+from temporalio import activity
+
+from banjian import licences as lic
+from banjian.db import Department
+from banjian.licence_store import Licence, department_signer, licence_of_case, next_sequence
+from banjian.timefmt import china_date
+
+
+class LicenceActivities:
+    def __init__(self, session_factory: Callable[[], Session], master_key: bytes, region: str) -> None:
+        self.session_factory = session_factory
+        self.master_key = master_key
+        self.region = region
+
+    @activity.defn(name="issue_licence")
+    def issue_licence(self, req: lic.IssueRequest) -> str:
+        """Issue the case's licence (or find the one already issued); returns its identifier."""
+        for _ in range(3):
+            with self.session_factory() as session:
+                found = licence_of_case(session, req.case_id)
+                if found is not None:
+                    return found.id
+                row = self._build(session, req)
+                session.add(row)
+                try:
+                    session.commit()
+                    return row.id
+                except IntegrityError:  # a concurrent attempt committed first: return its licence
+                    session.rollback()
+        raise RuntimeError(f"could not issue the licence of case {req.case_id}")
+
+    def _build(self, session: Session, req: lic.IssueRequest) -> Licence:
+        spec = req.licence
+        dept = session.get(Department, req.department)
+        body = req.implementing_body
+        issuer = spec.issuer.name if spec.issuer else body.get("name") or (dept.name if dept else req.department)
+        issuer_code = ((spec.issuer.credit_code if spec.issuer else None) or body.get("credit_code")
+                       or (dept.credit_code if dept else None) or req.department).upper()
+        type_code = lic.type_code_of(spec)
+        seq = next_sequence(session, type_code, issuer_code)
+        ident = lic.identifier(type_code, issuer_code, seq)
+        issue_date = china_date(req.decided_at)
+        valid_to = lic.add_period(issue_date, spec.validity) if spec.validity else None
+        applicant = req.applicant
+        case = {"case_no": req.case_no, "case_id": req.case_id, "decided_at": issue_date.isoformat()}
+        fields = {
+            "id": ident, "licence_no": f"{type_code}{issuer_code[-6:]}{issue_date:%Y}{seq:07d}",
+            "type": spec.type, "type_code": type_code, "name": req.result_name or spec.type,
+            "issuer": issuer, "issuer_code": issuer_code, "issue_date": issue_date.isoformat(),
+            "valid_from": issue_date.isoformat(), "valid_to": valid_to.isoformat() if valid_to else None,
+            "holder_name": applicant["name"], "holder_id": applicant["id_number"],
+            "holder_id_type": lic.holder_id_type(applicant["kind"]), "region": self.region,
+            "item_code": req.item_code, "case_id": req.case_id,
+            "face_data": lic.face_data(spec, req.form, applicant, case),
+        }
+        signer = department_signer(session, req.department, self.master_key)
+        signature = signer.sign(lic.canonical(fields))
+        return Licence(
+            id=ident, case_id=req.case_id, licence_no=fields["licence_no"], type=spec.type, type_code=type_code,
+            name=fields["name"], issuer=issuer, issuer_code=issuer_code, department=req.department,
+            issue_date=issue_date, valid_from=issue_date, valid_to=valid_to, holder_name=applicant["name"],
+            holder_id=applicant["id_number"], holder_id_type=fields["holder_id_type"],
+            holder_username=applicant.get("username"), region=self.region, item_code=req.item_code,
+            face_data=fields["face_data"], status=lic.LicenceStatus.VALID.value, signature=signature,
+            public_key=signer.public_key_hex, issued_at=datetime.now(UTC))
+

@@ -1,0 +1,60 @@
+"""E-licences (电子证照库): verify (no login), read, list the caller's, change status, print.
+Contract: "Files and e-licences"; the fields the contract is silent on are in docs/api.md."""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Request
+from fastapi.responses import HTMLResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.bounds import Offset
+from api.deps import CurrentUser, SessionDep
+from api.licence_document import render_document
+from banjian import licence_ops as ops
+from banjian.licences import LicenceAction
+
+router = APIRouter(tags=["licences"])
+
+LicenceId = Annotated[str, Path(min_length=1, max_length=160, description="a GB/T 36904 licence identifier")]
+
+
+class LicenceActionBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["suspend", "reinstate", "revoke", "cancel"]
+    comment: str = Field(min_length=1, max_length=2000)
+
+
+@router.get("/api/licences/{licence_id}/verify", name="licence_verify")
+def verify(licence_id: LicenceId, request: Request, session: SessionDep) -> dict:
+    """Verify a licence (no login): signature, status and validity; the holder's id masked. Logged."""
+    return ops.verify(session, licence_id, request.client.host if request.client else None)
+
+
+@router.get("/api/licences/{licence_id}")
+def get_licence(licence_id: LicenceId, actor: CurrentUser, session: SessionDep) -> dict:
+    """The licence with its face data (the holder, the issuing department, auditors, admins)."""
+    return ops.detail(session, ops.get_readable(session, actor, licence_id))
+
+
+@router.post("/api/licences/{licence_id}/actions")
+def licence_action(licence_id: LicenceId, body: LicenceActionBody, actor: CurrentUser, session: SessionDep) -> dict:
+    """Suspend, reinstate, revoke or cancel (the issuing department's approver), with a comment."""
+    row = ops.act(session, actor, licence_id, LicenceAction(body.action), body.comment)
+    return ops.detail(session, row)
+
+
+@router.get("/api/me/licences")
+def my_licences(actor: CurrentUser, session: SessionDep,
+                limit: Annotated[int, Query(ge=1, le=200)] = 50, offset: Offset = 0) -> dict:
+    """The caller's licences, newest first; `status` as of today (expired ones say so)."""
+    rows, total = ops.held_by(session, actor, limit, offset)
+    on = ops.today()
+    return {"items": [ops.summary(r, on) for r in rows], "total": total}
+
+
+@router.get("/api/licences/{licence_id}/document", response_class=HTMLResponse)
+def document(licence_id: LicenceId, request: Request, actor: CurrentUser, session: SessionDep) -> HTMLResponse:
+    """The printable licence (HTML, Chinese) with a QR code of the verify URL."""
+    row = ops.get_readable(session, actor, licence_id)
+    return HTMLResponse(render_document(request, session, row))

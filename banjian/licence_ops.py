@@ -1,0 +1,160 @@
+"""Reading, verifying and changing e-licences in the library (the API's side of `licence_store`).
+
+Verification (核验) needs no login: it checks the SM2 signature against the issuing department's
+public key as stored with its key (not the copy kept on the licence row, which a forger could change
+along with the fields), the status, and whether today (China time) lies inside the validity; a valid
+licence past `valid_to` is `expired` from the next day on, computed here, never stored. Every
+verification is logged with its time and the caller's address.
+"""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Any
+
+from sqlmodel import Session, col, func, or_, select
+
+from banjian import licences as lic
+from banjian.contracts import Actor
+from banjian.enums import Role
+from banjian.errors import Conflict, Forbidden, NotFound
+from banjian.licence_store import DepartmentKey, Licence, LicenceEvent, LicenceVerification, licence_fields
+from banjian.timefmt import china_date
+
+READ_ALL = (Role.AUDITOR, Role.ADMIN)
+STAFF = (Role.CLERK, Role.HANDLER, Role.APPROVER, Role.HEAD, Role.LEAD)
+
+
+def not_found(licence_id: str) -> NotFound:
+    return NotFound("licence_not_found", f"电子证照 {licence_id} 不存在", f"no licence {licence_id}",
+                    field="licence_id")
+
+
+def today(now: datetime | None = None) -> date:
+    return china_date(now or datetime.now(UTC))
+
+
+def signature_ok(session: Session, row: Licence) -> bool:
+    key = session.get(DepartmentKey, row.department)
+    if key is None:
+        return False
+    return lic.signature_valid(licence_fields(row), row.signature, key.public_key)
+
+
+def status_of(row: Licence, on: date) -> lic.LicenceStatus:
+    return lic.effective_status(row.status, row.valid_to, on)
+
+
+def check(session: Session, row: Licence, now: datetime | None = None) -> dict[str, Any]:
+    """The verification result (contract: `GET /api/licences/{id}/verify`), not logged."""
+    at = now or datetime.now(UTC)
+    on = china_date(at)
+    signed = signature_ok(session, row)
+    status = status_of(row, on)
+    return {
+        "id": row.id, "type": row.type, "licence_no": row.licence_no,
+        "valid": signed and status == lic.LicenceStatus.VALID and row.valid_from <= on,
+        "status": status.value, "holder_name": row.holder_name, "holder_id_masked": lic.mask_id(row.holder_id),
+        "issuer": row.issuer, "valid_from": row.valid_from.isoformat(),
+        "valid_to": row.valid_to.isoformat() if row.valid_to else None, "signature_valid": signed,
+        "checked_at": at.isoformat(),
+    }
+
+
+def verify(session: Session, licence_id: str, address: str | None, now: datetime | None = None) -> dict[str, Any]:
+    """Verify a licence and log the verification (unknown id: 404, nothing logged)."""
+    row = session.get(Licence, licence_id)
+    if row is None:
+        raise not_found(licence_id)
+    out = check(session, row, now)
+    session.add(LicenceVerification(licence_id=row.id, at=datetime.fromisoformat(out["checked_at"]),
+                                    address=address, status=out["status"], signature_valid=out["signature_valid"]))
+    session.commit()
+    return out
+
+
+def readable(actor: Actor, row: Licence) -> bool:
+    """The holder (the account named at filing, or an applicant account with the holder's id number),
+    the issuing department's staff, auditors and admins."""
+    return (actor.has(*READ_ALL) or holds(actor, row) or (actor.department == row.department and actor.has(*STAFF)))
+
+
+def holds(actor: Actor, row: Licence) -> bool:
+    return ((row.holder_username is not None and row.holder_username == actor.username)
+            or (actor.has(Role.APPLICANT) and actor.id_number is not None and actor.id_number == row.holder_id))
+
+
+def get_readable(session: Session, actor: Actor, licence_id: str) -> Licence:
+    row = session.get(Licence, licence_id)
+    if row is None or not readable(actor, row):
+        raise not_found(licence_id)
+    return row
+
+
+def summary(row: Licence, on: date) -> dict[str, Any]:
+    return {
+        "id": row.id, "licence_no": row.licence_no, "type": row.type, "name": row.name,
+        "holder_name": row.holder_name, "issuer": row.issuer, "issue_date": row.issue_date.isoformat(),
+        "valid_from": row.valid_from.isoformat(), "valid_to": row.valid_to.isoformat() if row.valid_to else None,
+        "status": status_of(row, on).value, "case_id": row.case_id, "item_code": row.item_code,
+    }
+
+
+def detail(session: Session, row: Licence, now: datetime | None = None) -> dict[str, Any]:
+    """The licence with its face data, status changes and signature (holder, issuer, auditors)."""
+    on = today(now)
+    events = session.exec(select(LicenceEvent).where(LicenceEvent.licence_id == row.id)
+                          .order_by(col(LicenceEvent.id))).all()
+    return {
+        **summary(row, on), "type_code": row.type_code, "issuer_code": row.issuer_code,
+        "department": row.department, "holder_id": row.holder_id, "holder_id_type": row.holder_id_type,
+        "region": row.region, "face_data": row.face_data, "signature": row.signature,
+        "public_key": row.public_key, "issued_at": row.issued_at.isoformat(),
+        "signature_valid": signature_ok(session, row),
+        "events": [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "comment": e.comment,
+                    "status": e.status} for e in events],
+    }
+
+
+def held_by(session: Session, actor: Actor, limit: int, offset: int) -> tuple[list[Licence], int]:
+    where = Licence.holder_username == actor.username
+    if actor.has(Role.APPLICANT) and actor.id_number:
+        where = or_(where, Licence.holder_id == actor.id_number)
+    total = session.exec(select(func.count()).select_from(Licence).where(where)).one()
+    rows = session.exec(select(Licence).where(where).order_by(col(Licence.issued_at).desc())
+                        .offset(offset).limit(limit)).all()
+    return list(rows), int(total)
+
+
+def act(session: Session, actor: Actor, licence_id: str, action: lic.LicenceAction, comment: str,
+        now: datetime | None = None) -> Licence:
+    """Suspend, reinstate, revoke or cancel, by the issuing department's approver; recorded."""
+    row = session.get(Licence, licence_id)
+    if row is None or not readable(actor, row):
+        raise not_found(licence_id)
+    if not (actor.has(Role.APPROVER) and actor.department == row.department):
+        raise Forbidden("not_issuer_approver", "只有发证部门的审批人员可以变更证照状态",
+                        "only an approver of the issuing department may change a licence's status")
+    at = now or datetime.now(UTC)
+    sources, target = lic.TRANSITIONS[action]
+    current = status_of(row, china_date(at))
+    if current not in sources:
+        raise Conflict("licence_action_not_allowed", f"证照当前状态（{current.value}）不允许此操作",
+                       f"{action.value} is not allowed on a {current.value} licence", field="action")
+    row.status = target.value
+    session.add(row)
+    session.add(LicenceEvent(licence_id=row.id, at=at, actor=actor.username, action=action.value,
+                             comment=comment, status=target.value))
+    session.commit()
+    session.refresh(row)
+    return row
+
+
+def reusable(session: Session, holder_id: str, licence_type: str, on: date) -> Licence | None:
+    """The holder's newest licence of this type that verifies as valid today (signature included)."""
+    rows = session.exec(select(Licence).where(Licence.holder_id == holder_id, Licence.type == licence_type,
+                                              Licence.status == lic.LicenceStatus.VALID.value)
+                        .order_by(col(Licence.issued_at).desc())).all()
+    for row in rows:
+        if status_of(row, on) == lic.LicenceStatus.VALID and row.valid_from <= on and signature_ok(session, row):
+            return row
+    return None

@@ -1,0 +1,82 @@
+"""Reuse of e-licences at filing (电子证照免提交): a material linked to a licence type
+(`materials[].licence_type` in the item definition) is attached from the applicant's valid licence of
+that type, so the applicant uploads nothing for it; a revoked, suspended, cancelled or expired licence
+(or one whose signature fails) is not reused and the material is asked for as usual.
+
+A `licence_id` the application (or a supplement) names must be a licence the applicant holds: anyone
+else's, or an unknown one, is a 404 and nothing is filed; one that does not verify as valid is a 422.
+Every licence attached carries its verification result at filing (`materials[].licence_check`).
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session
+
+from banjian import licence_ops as ops
+from banjian.contracts import MaterialRef
+from banjian.errors import Invalid, NotFound
+from banjian.items.schema import ItemDefinition
+from banjian.licence_store import Licence
+
+
+def _check_of(session: Session, row: Licence, now: datetime | None) -> dict[str, Any]:
+    out = ops.check(session, row, now)
+    return {k: out[k] for k in ("valid", "status", "signature_valid", "checked_at")}
+
+
+def auto_attach(session: Session, item: ItemDefinition, holder_id: str, given: list[dict[str, Any]],
+                now: datetime | None = None) -> list[dict[str, Any]]:
+    """The materials to attach from the holder's licences: every material with a `licence_type` that
+    the application does not give itself, whose type the holder holds a valid licence of."""
+    named = {m.get("name") for m in given}
+    on = ops.today(now)
+    out = []
+    for m in item.materials:
+        if not m.licence_type or m.name in named:
+            continue
+        row = ops.reusable(session, holder_id, m.licence_type, on)
+        if row is not None:
+            out.append({"name": m.name, "licence_id": row.id})
+    return out
+
+
+def check_licences(session: Session, holder_id: str, materials: Iterable[MaterialRef | dict[str, Any]],
+                   field: str = "materials", now: datetime | None = None, start: int = 0) -> list[MaterialRef]:
+    """Check every `licence_id` among `materials` against the holder and stamp its verification result;
+    returns the materials as `MaterialRef`s (a client's own `licence_check` is never taken)."""
+    out = []
+    for i, m in enumerate(materials, start):
+        ref = m if isinstance(m, MaterialRef) else MaterialRef.model_validate(m)
+        ref = ref.model_copy(update={"licence_check": None})
+        if ref.licence_id is not None:
+            row = session.get(Licence, str(ref.licence_id))
+            if row is None or row.holder_id != holder_id:
+                raise NotFound("licence_not_found", f"电子证照 {ref.licence_id} 不存在",
+                               f"no licence {ref.licence_id} of the applicant", field=f"{field}[{i}].licence_id")
+            check = _check_of(session, row, now)
+            if not check["valid"]:
+                raise Invalid("licence_not_valid", f"电子证照 {ref.licence_id} 当前无效（{check['status']}），请上传材料",
+                              f"licence {ref.licence_id} is not valid ({check['status']}); upload the material",
+                              field=f"{field}[{i}].licence_id")
+            ref = ref.model_copy(update={"licence_check": check})
+        out.append(ref)
+    return out
+
+
+def supplement_licences(session: Session, holder_id: str, materials: list[Any]) -> list[Any]:
+    """A supplement's materials with their licences checked and stamped (names given as plain
+    strings stay as they are; malformed entries are left for the rules to refuse)."""
+    out: list[Any] = []
+    for i, m in enumerate(materials):
+        if isinstance(m, dict) and isinstance(m.get("name"), str) and m.get("licence_id") is not None:
+            ref = check_licences(session, holder_id, [{k: v for k, v in m.items() if k != "licence_check"}],
+                                 field="data.materials", start=i)[0]
+            out.append(ref.model_dump(mode="json", exclude_none=True))
+        elif isinstance(m, dict):
+            out.append({k: v for k, v in m.items() if k != "licence_check"})
+        else:
+            out.append(m)
+    return out

@@ -1,0 +1,51 @@
+"""Issuing the e-licence of an approved case (电子证照签发). Mixed into `CaseWorkflow`; deterministic.
+
+When a case whose item has a `licence` section is approved (not a department's sub-case), the
+`issue_licence` activity issues the licence exactly once (keyed by the case id in the library, so a
+retried activity or a replayed workflow finds the same licence); `result.licence_id` then names it
+and the history records `licence_issued` by `system`. Cases approved before this step existed
+replay without it (patch `e-licence`).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from banjian.contracts import SYSTEM, Actor, CaseState
+    from banjian.enums import Decision
+    from banjian.licences import IssueRequest
+    from workflows.calls import run_activity
+
+if TYPE_CHECKING:
+    from banjian.items.schema import ItemDefinition
+
+E_LICENCE = "e-licence"
+
+
+class Licensing:
+    state: CaseState
+    item: ItemDefinition
+
+    if TYPE_CHECKING:  # provided by CaseWorkflow
+        def _log(self, actor: Actor, action: str, comment: str | None = None, data: dict | None = None) -> None: ...
+
+    def _issues_licence(self) -> bool:
+        s = self.state
+        return (self.item.licence is not None and s.parent_id is None and s.result is not None
+                and s.result.decision == Decision.APPROVED and s.result.licence_id is None)
+
+    async def _issue_licence(self) -> None:
+        """Issue the licence of an approved case, once (call after the approval is logged)."""
+        if not self._issues_licence() or not workflow.patched(E_LICENCE):
+            return
+        s, spec = self.state, self.item.licence
+        assert s.result is not None and spec is not None
+        ident: str = await run_activity("issue_licence", IssueRequest(
+            case_id=s.id, case_no=s.case_no, item_code=s.item_code, item_name=s.item_name,
+            department=s.department, implementing_body=self.item.implementing_body.model_dump(mode="json"),
+            licence=spec, result_name=self.item.result.name, applicant=s.applicant.model_dump(mode="json"),
+            form=s.form, decided_at=s.decided_at or workflow.now()), str)
+        s.result = s.result.model_copy(update={"licence_id": ident})
+        self._log(SYSTEM, "licence_issued", data={"licence_id": ident, "licence_type": spec.type})
