@@ -534,7 +534,7 @@ class CaseService:
                     raise
             if action == Action.SUBMIT_SUPPLEMENT and isinstance(data.get("materials"), list):
                 check_own_files(session, actor, data["materials"], field="data.materials")
-                data["materials"] = supplement_licences(session, row.applicant_id_number, data["materials"])
+                data["materials"] = supplement_licences(session, state.applicant.id_number, data["materials"])
             if action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO, Action.ADD_SIGNER) \
                     and isinstance(data.get("username"), str):
                 self._check_assignee(session, row, data["username"])
