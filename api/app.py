@@ -26,6 +26,7 @@ from api.routes import (
     metrics,
     pages,
     simulation,
+    supervision,
 )
 from api.service import CaseService
 from banjian.audit import seal_forever
@@ -95,7 +96,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     app.add_middleware(SecurityHeaders, hsts=settings.hsts)  # outermost: on every response
     instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
-    for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files):
+    for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files,
+              supervision):
         app.include_router(r.router)
     pages.install(app)
     return app
