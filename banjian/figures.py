@@ -38,7 +38,8 @@ def _ratio(num: ColumnElement[Any], den: ColumnElement[Any]) -> ColumnElement[An
     return cast(num, Float) / func.nullif(den, 0)
 
 
-_valid_rating = and_(C.rating.is_not(None), func.coalesce(C.rating_void, False).is_(False))
+#: a rating 1-5 not voided (the workflow records 0 when the rating period ended without one)
+_valid_rating = and_(C.rating.between(1, 5), func.coalesce(C.rating_void, False).is_(False))
 _concluded = C.concluded_at.is_not(None)
 
 

@@ -15,9 +15,10 @@ import pytest
 from openpyxl import load_workbook
 from sqlmodel import select
 
+from activities.calendar import load_calendar
 from banjian.db import Case, CaseWarning, Item
 from banjian.figures import HEADERS_ZH
-from banjian.timefmt import CHINA
+from banjian.timefmt import CHINA, aware, china_date
 
 DEPT, OTHER = "amr", "civil"
 STORES = [pytest.param("stack", id="sqlite"), pytest.param("pg_stack", id="postgres", marks=pytest.mark.postgres)]
@@ -207,3 +208,40 @@ async def test_warnings_board_access(store, sup_user, data):
     assert (await dept_sup.get("/api/supervision/warnings", params={"department": OTHER})).status_code == 404
     r = await sup_user.get("/api/supervision/warnings", params={"level": "purple"})
     assert r.status_code == 422
+
+
+async def test_a_real_case_writes_its_figure_columns_and_is_rated_once(stack):
+    """The recording activity fills the figure columns; rating rules answer 409/422 and change nothing."""
+    item = "food-business-licence"
+    applicant = stack.applicant()
+    staff = {role: stack.staff(DEPT, role) for role in ("clerk", "handler", "approver")}
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    case = (await applicant.apply(item)).json()
+    cid = case["id"]
+    with stack.sessions() as s:
+        row = s.get(Case, cid)
+        assert (row.online, row.site_visits, row.promised_days, row.statutory_days) == (True, 0, 10, 20)
+        assert row.working_days_used is None and row.on_time is None and row.clock_paused is False
+    assert (await applicant.act(cid, "rate", level=5)).status_code == 409  # not concluded yet
+    case = await staff["clerk"].ok(cid, "accept")
+    while case["current_step"]["kind"] == "review":
+        with stack.sessions() as s:
+            assert s.get(Case, cid).step_id == case["current_step"]["id"]
+        case = await staff[case["current_step"]["role"]].ok(cid, "pass", "同意")
+    await staff["approver"].ok(cid, "approve", "准予许可")
+    case = await staff["clerk"].ok(cid, "deliver", method="electronic")
+    assert case["status"] == "concluded"
+    r = await sup.act(cid, "urge", "请加快", reply_by="2026-12-31")
+    assert r.status_code == 409  # a concluded case is not urged
+    assert (await applicant.act(cid, "rate", level=6)).status_code == 422
+    assert (await applicant.ok(cid, "rate", "一般", level=3))["rating"] == 3
+    assert (await applicant.act(cid, "rate", level=1)).status_code == 409  # one rating per case
+    with stack.sessions() as s:
+        row = s.get(Case, cid)
+        cal = load_calendar(s)
+        received = china_date(aware(row.submitted_at))
+        assert (row.rating, row.on_time) == (3, True)
+        assert row.working_days_used == cal.working_days_between(received, china_date(aware(row.concluded_at)))
+    r = await sup.get("/api/supervision/stats", params={"item_code": item, "department": DEPT})
+    (stats,) = r.json()["items"]
+    assert stats["cases"] >= 1 and stats["compression"] == 0.5 and 0 < stats["satisfaction"] <= 1
