@@ -141,3 +141,24 @@ def _clean(v: Any) -> Any:
     if v is not None and not isinstance(v, str | bool | int):
         return int(v)  # Decimal sums from PostgreSQL
     return v
+
+
+def daily_counts(session: Session, frm: date | None = None, to: date | None = None, department: str | None = None,
+                 item_code: str | None = None) -> list[tuple[date, int]]:
+    """Cases received per China day (for the weekly chart): grouped by SQL, one row per day."""
+    if session.get_bind().dialect.name == "postgresql":
+        day: ColumnElement[Any] = func.date(func.timezone("Asia/Shanghai", C.submitted_at))
+    else:  # SQLite keeps UTC text
+        day = func.date(C.submitted_at, "+8 hours")
+    q = (select(day.label("day"), func.count().label("n")).where(*_filters(frm, to, department, item_code))
+         .group_by(day).order_by(day))
+    return [(d if isinstance(d, date) else date.fromisoformat(d), n) for d, n in session.execute(q)]
+
+
+def weekly(days: list[tuple[date, int]]) -> list[tuple[date, int]]:
+    """Day counts summed per ISO week, keyed by the week's Monday."""
+    weeks: dict[date, int] = {}
+    for d, n in days:
+        monday = date.fromordinal(d.toordinal() - d.weekday())
+        weeks[monday] = weeks.get(monday, 0) + n
+    return sorted(weeks.items())

@@ -19,6 +19,7 @@ from activities.calendar import load_calendar
 from banjian.db import Case, CaseWarning, Item
 from banjian.figures import HEADERS_ZH
 from banjian.timefmt import CHINA, aware, china_date
+from tests.pages_client import PageClient
 
 DEPT, OTHER = "amr", "civil"
 STORES = [pytest.param("stack", id="sqlite"), pytest.param("pg_stack", id="postgres", marks=pytest.mark.postgres)]
@@ -245,3 +246,32 @@ async def test_a_real_case_writes_its_figure_columns_and_is_rated_once(stack):
     r = await sup.get("/api/supervision/stats", params={"item_code": item, "department": DEPT})
     (stats,) = r.json()["items"]
     assert stats["cases"] >= 1 and stats["compression"] == 0.5 and 0 < stats["satisfaction"] <= 1
+
+
+async def test_supervision_page_and_svg_charts(store, sup_user, data):
+    a, _, ids = data
+    r = await sup_user.get("/api/supervision/stats", params={"item_code": a, "format": "svg", "chart": "satisfaction"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert "满意率" in r.text and "Noto Sans CJK SC" in r.text and "50.0%" in r.text and "<script" not in r.text
+    r = await sup_user.get("/api/supervision/stats", params={"item_code": a, "format": "svg", "chart": "cases_per_week"})
+    assert "每周办件量" in r.text and "3月2日起" in r.text  # the week of Monday 2 March 2026
+    assert (await sup_user.get("/api/supervision/stats", params={"format": "svg", "chart": "pie"})).status_code == 422
+
+    page = PageClient(store)
+    try:
+        await page.login(sup_user.username)
+        r = await page.get("/supervision", params={"department": DEPT})
+        assert r.status_code == 200, r.text
+        assert "监察预警与统计" in r.text and ids[5] in r.text and "计时暂停" in r.text
+        assert "每周办件量" in r.text and "按时办结率" in r.text and "<svg" in r.text
+        r = await page.get("/supervision", params={"from": "2026-04-01", "to": "2026-03-01"})
+        assert "开始日期不能晚于结束日期" in r.text
+        clerk = store.staff(DEPT, "clerk")
+        other = PageClient(store)
+        try:
+            await other.login(clerk.username)
+            assert (await other.get("/supervision")).status_code == 403
+        finally:
+            await other.close()
+    finally:
+        await page.close()

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from sqlmodel import Session
 
+from api import charts
 from api.bounds import Offset
 from api.deps import CurrentUser, SessionDep, require
 from banjian import figures
@@ -62,14 +63,19 @@ def warnings(request: Request, actor: CurrentUser, session: SessionDep,
 @router.get("/stats")
 def stats(actor: CurrentUser, session: SessionDep, frm: Annotated[Day, Query(alias="from")] = None, to: Day = None,
           department: Code = None, item_code: Code = None,
-          format: Annotated[Literal["json", "csv", "xlsx"], Query()] = "json") -> Any:
-    """The figures per department and item (supervisor, admin; a department's staff their own)."""
+          format: Annotated[Literal["json", "csv", "xlsx", "svg"], Query()] = "json",
+          chart: Annotated[charts.Chart, Query()] = "on_time_rate") -> Any:
+    """The figures per department and item (supervisor, admin; a department's staff their own);
+    `format=svg` draws one of them (`chart`: cases_per_week, on_time_rate, satisfaction)."""
     require(actor, Role.SUPERVISOR, Role.ADMIN, *STAFF_ROLES)
     if frm is not None and to is not None and frm > to:
         raise Invalid("bad_period", "开始日期不能晚于结束日期", "`from` is after `to`", "from")
     check_filters(session, department, item_code)
     department = scoped_department(actor, department)
     rows = figures.compute(session, frm, to, department, item_code)
+    if format == "svg":
+        weeks = figures.weekly(figures.daily_counts(session, frm, to, department, item_code))
+        return Response(charts.render(chart, rows, weeks), media_type="image/svg+xml")
     if format == "csv":
         return Response(to_csv(rows), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="supervision-stats.csv"'})

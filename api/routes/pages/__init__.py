@@ -9,10 +9,10 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.routes.pages import admin, apply, cases, oversight, public
+from api.routes.pages import admin, apply, cases, oversight, public, supervision
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
-routers = [public.router, apply.router, cases.router, oversight.router, admin.router]
+routers = [public.router, apply.router, cases.router, oversight.router, admin.router, supervision.router]
 
 
 def install(app: FastAPI) -> None:
