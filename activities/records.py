@@ -22,6 +22,7 @@ from banjian.deadlines import merged
 from banjian.enums import CLOSED, Status, WarningLevel
 from banjian.items.schema import ItemDefinition
 from banjian.rules import current_step, waiting_roles
+from banjian.warnings_board import refresh as refresh_board
 
 LEVEL_RANK = {None: 0, WarningLevel.NOTICE: 1, WarningLevel.YELLOW: 2, WarningLevel.RED: 3}
 
@@ -104,6 +105,8 @@ class RecordActivities:
         if fresh:
             self._sync_task(session, state)
         self._sync_warnings(session, state)
+        if state.warnings:
+            refresh_board(session, [state.id])
         sync_copies(session, state, events)
         session.commit()
         return last_seq

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, event
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -67,7 +67,10 @@ class Case(SQLModel, table=True):
 
     __tablename__ = "cases"
     __table_args__ = (Index("ix_cases_dept_status", "department", "status"),
-                      Index("ix_cases_dept_submitted", "department", "submitted_at"),
+                      Index("ix_cases_dept_submitted", "department", "submitted_at",  # covering (0007)
+                            postgresql_include=["item_code", "item_name", "parent_id", "online", "concluded_at",
+                                                "on_time", "promised_days", "statutory_days", "rating", "rating_void",
+                                                "rectified", "site_visits", "working_days_used"]),
                       Index("ix_cases_item_submitted", "item_code", "submitted_at"))
     id: str = Field(primary_key=True, max_length=40)
     case_no: str | None = Field(default=None, max_length=64, unique=True, index=True,
@@ -152,7 +155,9 @@ class CaseWarning(SQLModel, table=True):
 
     __tablename__ = "warnings"
     __table_args__ = (UniqueConstraint("case_id", "cause", "step_key"),
-                      Index("ix_warnings_level_dept", "level", "department"))
+                      Index("ix_warnings_level_dept", "level", "department"),
+                      Index("ix_warnings_board", "level_rank", "at", "id", postgresql_where=text("active"),
+                            sqlite_where=text("active")))
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(index=True, max_length=40)
     department: str = Field(index=True)
@@ -162,6 +167,9 @@ class CaseWarning(SQLModel, table=True):
     step_key: str = ""
     at: datetime
     reason: str
+    # the warnings board (migration 0007): on the board now (open case, cause not cured); 0 red, 1 yellow, 2 notice
+    active: bool | None = None
+    level_rank: int | None = None
 
 
 class CalendarYear(SQLModel, table=True):

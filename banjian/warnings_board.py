@@ -14,7 +14,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, case, exists, func, or_, select, update
 from sqlmodel import Session
 
 from banjian.calendar import WorkingCalendar
@@ -25,7 +25,7 @@ from banjian.timefmt import aware, china_date, iso_at
 C = Case.__table__.c  # type: ignore[attr-defined]
 W = CaseWarning.__table__.c  # type: ignore[attr-defined]
 
-LEVEL_ORDER = case((W.level == WarningLevel.RED.value, 0), (W.level == WarningLevel.YELLOW.value, 1), else_=2)
+LEVEL_RANK = case((W.level == WarningLevel.RED.value, 0), (W.level == WarningLevel.YELLOW.value, 1), else_=2)
 
 
 def _on_board() -> list[Any]:
@@ -36,11 +36,19 @@ def _on_board() -> list[Any]:
     ]
 
 
+def refresh(session: Session, case_ids: list[str]) -> None:
+    """Set `active` (on the board) and `level_rank` of these cases' warnings from their case rows,
+    in one UPDATE: called by the recording activity after it wrote a case that has warnings."""
+    on_board = exists(select(C.id).where(C.id == W.case_id, *_on_board()))
+    session.execute(update(CaseWarning.__table__).where(W.case_id.in_(case_ids))  # type: ignore[attr-defined]
+                    .values(active=on_board, level_rank=LEVEL_RANK))
+
+
 def board(session: Session, calendar: WorkingCalendar, *, level: str | None = None, department: str | None = None,
           item_code: str | None = None, limit: int = 50, offset: int = 0,
           today: date | None = None) -> tuple[list[dict[str, Any]], int]:
     """The page of the board (reddest and oldest first) and the number of warnings on it."""
-    where = _on_board()
+    where: list[Any] = [W.active.is_(True)]
     if level is not None:
         where.append(W.level == level)
     if department is not None:
@@ -48,11 +56,12 @@ def board(session: Session, calendar: WorkingCalendar, *, level: str | None = No
     if item_code is not None:
         where.append(W.item_code == item_code)
     joined = CaseWarning.__table__.join(Case.__table__, C.id == W.case_id)
-    total = session.execute(select(func.count()).select_from(joined).where(and_(*where))).scalar_one()
+    total = session.execute(select(func.count()).select_from(CaseWarning.__table__)  # type: ignore[attr-defined]
+                            .where(and_(*where))).scalar_one()
     rows = session.execute(
         select(W.case_id, W.department, W.item_code, W.level, W.cause, W.at, W.reason, C.case_no, C.clock_paused,
                C.promised_due, C.statutory_due, C.acceptance_due, C.clock_at)
-        .select_from(joined).where(and_(*where)).order_by(LEVEL_ORDER, W.at, W.id).limit(limit).offset(offset))
+        .select_from(joined).where(and_(*where)).order_by(W.level_rank, W.at, W.id).limit(limit).offset(offset))
     wall = today or datetime.now(UTC).date()
     out = []
     for r in rows:

@@ -89,7 +89,8 @@ CASE_COLS = ["id", "case_no", "item_code", "item_version", "item_name", "kind", 
              "recorded_at", "online", "site_visits", "promised_days", "statutory_days", "working_days_used",
              "on_time", "clock_paused", "step_id"]
 EVENT_COLS = ["case_id", "seq", "at", "actor", "role", "department", "action", "comment", "data", "prev_hash", "hash"]
-WARN_COLS = ["case_id", "department", "item_code", "level", "cause", "step_key", "at", "reason"]
+WARN_COLS = ["case_id", "department", "item_code", "level", "cause", "step_key", "at", "reason", "active",
+             "level_rank"]
 TASK_COLS = ["case_id", "department", "roles", "item_code", "item_name", "status", "step_id", "step_name",
              "step_role", "due", "warning", "claimed_by"]
 
@@ -99,6 +100,7 @@ class Seeder:
         self.items, self.n, self.events = items, n, events
         self.rnd = random.Random(seed)
         self.open: list[tuple[str, str, str, str, datetime, bool]] = []  # id, dept, item, name, at, warned
+        self.closed_warned: list[tuple[str, str, str, datetime]] = []  # late concluded cases: off the board
 
     def cases(self) -> Iterator[list[Any]]:
         rnd = self.rnd
@@ -116,6 +118,8 @@ class Seeder:
                 status, concluded, on_time = "concluded", done, used <= 10
                 rating = rnd.choice((5, 5, 5, 4, 4, 3, 2, 1)) if rnd.random() < 0.6 else None
                 paused, warned, step = False, False, None
+                if not on_time:
+                    self.closed_warned.append((cid, dept, code, at))
             else:
                 status, concluded, used, on_time, rating = "in_review", None, None, None, None
                 paused, warned, step = rnd.random() < 0.1, rnd.random() < 0.2, "review"
@@ -128,7 +132,7 @@ class Seeder:
     def history(self) -> Iterator[list[Any]]:
         for i in range(self.n):
             cid = f"b{i:011d}"
-            code, _, dept = self.items[i % len(self.items)]
+            _, _, dept = self.items[i % len(self.items)]
             at = START + timedelta(seconds=i * 60)
             prev = "0" * 64
             for seq in range(1, self.events + 1):
@@ -139,8 +143,11 @@ class Seeder:
     def warnings(self) -> Iterator[list[Any]]:
         for cid, dept, code, _, at, warned in self.open:
             if warned:
-                yield [cid, dept, code, "yellow", "promised_overdue", "", at + timedelta(days=15), "已超过承诺办结期限"]
-                yield [cid, dept, code, "notice", "promised_due_near", "", at + timedelta(days=12), "临近期限"]
+                yield [cid, dept, code, "yellow", "promised_overdue", "", at + timedelta(days=15), "已超过承诺办结期限", True, 1]
+                yield [cid, dept, code, "notice", "promised_due_near", "", at + timedelta(days=12), "临近期限", True, 2]
+
+        for cid, dept, code, at in self.closed_warned:
+            yield [cid, dept, code, "yellow", "promised_overdue", "", at + timedelta(days=15), "已超过承诺办结期限", False, 1]
 
     def tasks(self) -> Iterator[list[Any]]:
         for cid, dept, code, name, at, warned in self.open:
@@ -187,8 +194,8 @@ def main() -> None:
         t2 = time.perf_counter()
         n_warn = copy(raw, "warnings", WARN_COLS, seeder.warnings())
         copy(raw, "tasks", TASK_COLS, seeder.tasks())
-        raw.cursor().execute("ANALYZE")
-        raw.commit()
+        raw.set_isolation_level(0)  # VACUUM runs outside a transaction (autovacuum does the same in service)
+        raw.cursor().execute("VACUUM ANALYZE")
         raw.close()
         t3 = time.perf_counter()
         out.update(seed_s={"cases": round(t1 - t0, 1), "events": round(t2 - t1, 1),

@@ -19,6 +19,7 @@ from activities.calendar import load_calendar
 from banjian.db import Case, CaseWarning, Item
 from banjian.figures import HEADERS_ZH
 from banjian.timefmt import CHINA, aware, china_date
+from banjian.warnings_board import refresh as refresh_board
 from tests.pages_client import PageClient
 
 DEPT, OTHER = "amr", "civil"
@@ -82,6 +83,8 @@ def data(store):
             r = rows[n]
             s.add(CaseWarning(case_id=r.id, department=r.department, item_code=r.item_code, level=level,
                               cause=cause, step_key=step, at=r.submitted_at + timedelta(days=15), reason=cause))
+        s.flush()
+        refresh_board(s, [r.id for r in rows.values()])  # as the recording activity does after each write
         s.commit()
     yield a, b, {n: r.id for n, r in rows.items()}
     with store.sessions() as s:
