@@ -7,7 +7,9 @@ Written with the row by `RecordActivities.write`, from the state and the item de
 - `promised_days`, `statutory_days`: the item's limits (their numbers, for the compression figure);
 - `working_days_used`: working days from receipt (China date, excluded) to conclusion (included);
 - `on_time`: concluded no later than the promised due date (a case without one is on time);
-- `clock_paused`, `step_id`: what the warnings board needs to tell paused and cured warnings.
+- `clock_paused`, `step_id`: what the warnings board needs to tell paused and cured warnings;
+- `warnings_count`, `overdue`: the case's warnings, and whether one says a promised or statutory
+  deadline passed.
 """
 from __future__ import annotations
 
@@ -16,11 +18,12 @@ from typing import Any
 
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import CaseState
-from banjian.enums import PAUSED, Channel
+from banjian.enums import PAUSED, Channel, WarningCause
 from banjian.items.schema import ItemDefinition
 from banjian.timefmt import china_date
 
 ONLINE_CHANNELS = frozenset({Channel.WEB, Channel.MOBILE})
+OVERDUE_CAUSES = frozenset({WarningCause.PROMISED_OVERDUE, WarningCause.STATUTORY_OVERDUE})
 
 
 def site_visits(channel: Channel, item: ItemDefinition) -> int:
@@ -42,4 +45,5 @@ def figure_columns(state: CaseState, item: ItemDefinition,
                 promised_days=item.promised_limit.value, statutory_days=item.statutory_limit.value,
                 working_days_used=used, on_time=on_time,
                 clock_paused=state.clock.paused or state.status in PAUSED,
-                step_id=state.current_step.id if state.current_step else None)
+                step_id=state.current_step.id if state.current_step else None,
+                warnings_count=len(state.warnings), overdue=any(w.cause in OVERDUE_CAUSES for w in state.warnings))

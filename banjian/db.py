@@ -70,7 +70,8 @@ class Case(SQLModel, table=True):
                       Index("ix_cases_dept_submitted", "department", "submitted_at",  # covering (0007)
                             postgresql_include=["item_code", "item_name", "parent_id", "online", "concluded_at",
                                                 "on_time", "promised_days", "statutory_days", "rating", "rating_void",
-                                                "rectified", "site_visits", "working_days_used"]),
+                                                "rectified", "site_visits", "working_days_used",
+                                                "warnings_count", "overdue"]),
                       Index("ix_cases_item_submitted", "item_code", "submitted_at"))
     id: str = Field(primary_key=True, max_length=40)
     case_no: str | None = Field(default=None, max_length=64, unique=True, index=True,
@@ -106,6 +107,8 @@ class Case(SQLModel, table=True):
     step_id: str | None = None
     rating_void: bool | None = Field(default=None, description="rating set aside by an upheld appeal")
     rectified: bool | None = Field(default=None, description="the bad rating's rectification was closed")
+    warnings_count: int | None = Field(default=None, description="warnings the case received")
+    overdue: bool | None = Field(default=None, description="a promised or statutory deadline passed")
     snapshot: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     rev: int = 0
     clock_at: datetime

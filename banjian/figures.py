@@ -17,15 +17,10 @@ from sqlalchemy import Float, and_, case, cast, func, select
 from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
-from banjian.db import Case, CaseWarning
-from banjian.enums import WarningCause
+from banjian.db import Case
 from banjian.timefmt import end_of, start_of
 
 C = Case.__table__.c  # type: ignore[attr-defined]
-W = CaseWarning.__table__.c  # type: ignore[attr-defined]
-
-#: warnings whose cause means a deadline passed: a case with one counts as overdue
-OVERDUE_CAUSES = (WarningCause.PROMISED_OVERDUE.value, WarningCause.STATUTORY_OVERDUE.value)
 #: satisfied ratings: 非常满意 (5), 满意 (4), 基本满意 (3); bad ratings: 不满意 (2), 非常不满意 (1)
 SATISFIED_MIN, BAD_MAX = 3, 2
 
@@ -75,9 +70,9 @@ FIGURES: tuple[Figure, ...] = (
     Figure("avg_site_visits", "平均跑动次数", lambda: func.avg(cast(C.site_visits, Float))),
     Figure("at_most_one_visit_rate", "最多跑一次率", lambda: _ratio(_count(C.site_visits <= 1), func.count()), True),
     Figure("zero_visit_rate", "零跑动率", lambda: _ratio(_count(C.site_visits == 0), func.count()), True),
-    # warnings (every notice, yellow and red card) and overdue cases (a deadline passed)
-    Figure("warnings", "预警数", None),
-    Figure("overdue", "超期件数", None),
+    # warnings (every notice, yellow and red card) and overdue cases (a promised or statutory deadline passed)
+    Figure("warnings", "预警数", lambda: func.coalesce(func.sum(C.warnings_count), 0)),
+    Figure("overdue", "超期件数", lambda: _count(C.overdue.is_(True))),
     # working days used from receipt to conclusion, over concluded cases: mean and p90 (nearest rank)
     Figure("working_days_avg", "平均办理用时（工作日）", lambda: func.avg(cast(C.working_days_used, Float))),
     Figure("working_days_p90", "办理用时90分位（工作日）", None),
@@ -108,14 +103,12 @@ def compute(session: Session, frm: date | None = None, to: date | None = None, d
     main = select(*keys, func.max(C.item_name).label("item_name"),
                   *[f.expr().label(f.name) for f in FIGURES if f.expr is not None]
                   ).where(*where).group_by(*keys).order_by(*keys)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:  # nearest rank, as below: the smallest value with at least 90% of the values at or under it
+        main = main.add_columns(func.percentile_disc(0.9).within_group(C.working_days_used).label("working_days_p90"))
     rows = {(r.department, r.item_code): dict(r._mapping) for r in session.execute(main)}
-    if not rows:
-        return []
-    warned = (select(*keys, func.count().label("warnings"),
-                     func.count(func.distinct(case((W.cause.in_(OVERDUE_CAUSES), W.case_id)))).label("overdue"))
-              .select_from(CaseWarning.__table__.join(Case.__table__, C.id == W.case_id)).where(*where).group_by(*keys))
-    for r in session.execute(warned):
-        rows[(r.department, r.item_code)].update(warnings=r.warnings, overdue=r.overdue)
+    if not rows or postgres:
+        return [_row(r) for r in rows.values()]
     ranked = (select(*keys, C.working_days_used.label("used"),
                      func.row_number().over(partition_by=keys, order_by=C.working_days_used).label("rn"),
                      func.count().over(partition_by=keys).label("n"))
@@ -125,13 +118,11 @@ def compute(session: Session, frm: date | None = None, to: date | None = None, d
         ranked.c.rn * 10 >= ranked.c.n * 9, (ranked.c.rn - 1) * 10 < ranked.c.n * 9)
     for r in session.execute(p90):
         rows[(r.department, r.item_code)]["working_days_p90"] = r.used
-    out = []
-    for row in rows.values():
-        row.setdefault("warnings", 0)
-        row.setdefault("overdue", 0)
-        row.setdefault("working_days_p90", None)
-        out.append({k: _clean(row.get(k)) for k in COLUMNS})
-    return out
+    return [_row(r) for r in rows.values()]
+
+
+def _row(row: dict[str, Any]) -> dict[str, Any]:
+    return {k: _clean(row.get(k)) for k in COLUMNS}
 
 
 def _clean(v: Any) -> Any:

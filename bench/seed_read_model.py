@@ -87,7 +87,7 @@ CASE_COLS = ["id", "case_no", "item_code", "item_version", "item_name", "kind", 
              "applicant_id_number", "applicant_name", "channel", "submitted_at", "accepted_at", "concluded_at",
              "acceptance_due", "promised_due", "statutory_due", "warning", "rating", "snapshot", "rev", "clock_at",
              "recorded_at", "online", "site_visits", "promised_days", "statutory_days", "working_days_used",
-             "on_time", "clock_paused", "step_id"]
+             "on_time", "clock_paused", "step_id", "warnings_count", "overdue"]
 EVENT_COLS = ["case_id", "seq", "at", "actor", "role", "department", "action", "comment", "data", "prev_hash", "hash"]
 WARN_COLS = ["case_id", "department", "item_code", "level", "cause", "step_key", "at", "reason", "active",
              "level_rank"]
@@ -127,7 +127,8 @@ class Seeder:
             yield [cid, f"N{i:011d}", code, 1, name, "single", dept, status, "110101199001011237", "申请人", channel,
                    at, accepted, concluded, (at + timedelta(days=7)).date(), promised_due,
                    (at + timedelta(days=28)).date(), "yellow" if warned else None, rating, "{}", self.events, at,
-                   at, channel != "window", visits, 10, 20, used, on_time, paused, step]
+                   at, channel != "window", visits, 10, 20, used, on_time, paused, step,
+                   (2 if warned else 1) if (warned or on_time is False) else 0, bool(warned or on_time is False)]
 
     def history(self) -> Iterator[list[Any]]:
         for i in range(self.n):

@@ -56,10 +56,10 @@ def data(store):
         1: case_row(a, DEPT, at(2026, 3, 1, 0, 30), channel="web", on_time=True, working_days_used=5, rating=5, **done),
         2: case_row(a, DEPT, at(2026, 3, 5), channel="mobile", on_time=True, working_days_used=8, rating=3, **done),
         3: case_row(a, DEPT, at(2026, 3, 6), channel="window", online=False, site_visits=1, on_time=False,
-                    working_days_used=12, rating=1, rectified=True, **done),
+                    working_days_used=12, rating=1, rectified=True, warnings_count=2, overdue=True, **done),
         4: case_row(a, DEPT, at(2026, 3, 9), channel="window", online=False, site_visits=2, on_time=False,
-                    working_days_used=15, rating=2, **done),
-        5: case_row(a, DEPT, at(2026, 3, 10), status="in_review", step_id="review"),
+                    working_days_used=15, rating=2, warnings_count=2, overdue=True, **done),
+        5: case_row(a, DEPT, at(2026, 3, 10), status="in_review", step_id="review", warnings_count=1, overdue=False),
         6: case_row(a, DEPT, at(2026, 3, 31, 23, 0), on_time=True, working_days_used=3, rating=1,
                     rating_void=True, **done),
         # outside the period (28 February, China time), and a joint sub-case: neither counts
@@ -226,6 +226,7 @@ async def test_a_real_case_writes_its_figure_columns_and_is_rated_once(stack):
         row = s.get(Case, cid)
         assert (row.online, row.site_visits, row.promised_days, row.statutory_days) == (True, 0, 10, 20)
         assert row.working_days_used is None and row.on_time is None and row.clock_paused is False
+        assert (row.warnings_count, row.overdue) == (0, False)
     assert (await applicant.act(cid, "rate", level=5)).status_code == 409  # not concluded yet
     case = await staff["clerk"].ok(cid, "accept")
     while case["current_step"]["kind"] == "review":

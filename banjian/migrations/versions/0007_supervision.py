@@ -24,12 +24,14 @@ def columns() -> list[sa.Column]:
         sa.Column("step_id", sqlmodel.sql.sqltypes.AutoString(), nullable=True),
         sa.Column("rating_void", sa.Boolean(), nullable=True),
         sa.Column("rectified", sa.Boolean(), nullable=True),
+        sa.Column("warnings_count", sa.Integer(), nullable=True),
+        sa.Column("overdue", sa.Boolean(), nullable=True),
     ]
 
 
 #: the figures read these from the index alone (PostgreSQL: an index-only scan of a department's period)
 FIGURE_INCLUDE = ["item_code", "item_name", "parent_id", "online", "concluded_at", "on_time", "promised_days",
-                  "statutory_days", "rating", "rating_void", "rectified", "site_visits", "working_days_used"]
+                  "statutory_days", "rating", "rating_void", "rectified", "site_visits", "working_days_used", "warnings_count", "overdue"]
 
 
 def upgrade() -> None:
