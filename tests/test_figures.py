@@ -279,3 +279,15 @@ async def test_supervision_page_and_svg_charts(store, sup_user, data):
             await other.close()
     finally:
         await page.close()
+
+
+async def test_urge_reply_by_is_a_bounded_date(stack):
+    case = (await stack.applicant().apply("food-business-licence")).json()
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    for bad in ("2020-01-01", "明天", "2999-01-01", 20261231):
+        r = await sup.act(case["id"], "urge", "请加快", reply_by=bad)
+        assert r.status_code == 422 and r.json()["detail"]["field"] == "data.reply_by", (bad, r.text)
+    assert [h["action"] for h in (await sup.case(case["id"]))["history"]] == ["submitted"]  # nothing changed
+    today = china_date(datetime.fromisoformat(case["submitted_at"]))  # the case's today (time skipping moves it)
+    ok = await sup.ok(case["id"], "urge", "请加快", reply_by=(today + timedelta(days=5)).isoformat())
+    assert ok["history"][-1]["action"] == "urge"
