@@ -11,8 +11,9 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Session, col, select
 from temporalio import activity
 
-from activities.calendar import plan
+from activities.calendar import load_calendar, plan
 from activities.copies import sync_copies
+from activities.figures import figure_columns
 from banjian import chain, feed
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import CaseState, HistoryEntry, Recorded, RecordRequest
@@ -21,6 +22,7 @@ from banjian.deadlines import merged
 from banjian.enums import CLOSED, Status, WarningLevel
 from banjian.items.schema import ItemDefinition
 from banjian.rules import current_step, waiting_roles
+from banjian.warnings_board import refresh as refresh_board
 
 LEVEL_RANK = {None: 0, WarningLevel.NOTICE: 1, WarningLevel.YELLOW: 2, WarningLevel.RED: 3}
 
@@ -91,7 +93,7 @@ class RecordActivities:
     def _write(self, session: Session, state: CaseState, events: list[HistoryEntry]) -> int:
         now = datetime.now(UTC)
         rev = events[-1].seq if events else None
-        fresh = self._upsert_case(session, state, rev, now)
+        fresh = self._upsert_case(session, state, rev, now, self._figures(session, state))
         last = session.exec(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == state.id)
                             .order_by(col(CaseEvent.seq).desc()).limit(1)).first()
         last_seq, prev_hash = (last[0], last[1]) if last else (0, chain.GENESIS)
@@ -110,11 +112,19 @@ class RecordActivities:
         if fresh:
             self._sync_task(session, state)
         self._sync_warnings(session, state)
+        if state.warnings:
+            refresh_board(session, [state.id])
         sync_copies(session, state, events)
         session.commit()
         return last_seq
 
-    def _upsert_case(self, session: Session, state: CaseState, rev: int | None, now: datetime) -> bool:
+    def _figures(self, session: Session, state: CaseState) -> dict[str, Any]:
+        item = self.item_lookup(state.item_code, state.item_version, state.department, state.parent_id is not None)
+        calendar = self.calendar
+        return figure_columns(state, item, lambda: calendar(session) if calendar else load_calendar(session))
+
+    def _upsert_case(self, session: Session, state: CaseState, rev: int | None, now: datetime,
+                     figures: dict[str, Any]) -> bool:
         """Insert or update the case row in one statement (no load of the old row); False when the row
         already holds a later state."""
         values: dict[str, Any] = dict(
@@ -126,7 +136,7 @@ class RecordActivities:
             concluded_at=state.concluded_at, acceptance_due=state.deadlines.acceptance_due,
             promised_due=state.deadlines.promised_due, statutory_due=state.deadlines.statutory_due,
             warning=highest_warning(state), rating=state.rating, snapshot=state.model_dump(mode="json"),
-            clock_at=state.clock_at, recorded_at=now)
+            clock_at=state.clock_at, recorded_at=now, **figures)
         table = Case.__table__  # type: ignore[attr-defined]
         stmt = upsert(session, table).values(id=state.id, rev=rev or 0, **values)
         if rev is None:  # nothing new in the history: the state is the latest

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, Index, UniqueConstraint, event
+from sqlalchemy import JSON, Column, Index, UniqueConstraint, event, text
 from sqlalchemy.engine import Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
@@ -69,7 +69,13 @@ class Case(SQLModel, table=True):
     """One row per case (and per sub-case): indexed columns plus the workflow's state snapshot."""
 
     __tablename__ = "cases"
-    __table_args__ = (Index("ix_cases_dept_status", "department", "status"),)
+    __table_args__ = (Index("ix_cases_dept_status", "department", "status"),
+                      Index("ix_cases_dept_submitted", "department", "submitted_at",  # covering (0007)
+                            postgresql_include=["item_code", "item_name", "parent_id", "online", "concluded_at",
+                                                "on_time", "promised_days", "statutory_days", "rating", "rating_void",
+                                                "rectified", "site_visits", "working_days_used",
+                                                "warnings_count", "overdue"]),
+                      Index("ix_cases_item_submitted", "item_code", "submitted_at"))
     id: str = Field(primary_key=True, max_length=40)
     case_no: str | None = Field(default=None, max_length=64, unique=True, index=True,
                                 description="unified case number (统一受理号码)")
@@ -93,6 +99,19 @@ class Case(SQLModel, table=True):
     statutory_due: date | None = None
     warning: str | None = Field(default=None, index=True, description="highest warning level")
     rating: int | None = None
+    # figure columns (migration 0007), written by `activities/figures.py` with the row
+    online: bool | None = Field(default=None, description="applied online (web or mobile)")
+    site_visits: int | None = Field(default=None, description="visits to a service site the case needed")
+    promised_days: int | None = None
+    statutory_days: int | None = None
+    working_days_used: int | None = Field(default=None, description="working days from receipt to conclusion")
+    on_time: bool | None = Field(default=None, description="concluded within the promised limit")
+    clock_paused: bool | None = None
+    step_id: str | None = None
+    rating_void: bool | None = Field(default=None, description="rating set aside by an upheld appeal")
+    rectified: bool | None = Field(default=None, description="the bad rating's rectification was closed")
+    warnings_count: int | None = Field(default=None, description="warnings the case received")
+    overdue: bool | None = Field(default=None, description="a promised or statutory deadline passed")
     snapshot: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     rev: int = 0
     clock_at: datetime
@@ -141,7 +160,10 @@ class CaseWarning(SQLModel, table=True):
     """Every warning (notice, yellow and red card) once, for supervision figures."""
 
     __tablename__ = "warnings"
-    __table_args__ = (UniqueConstraint("case_id", "cause", "step_key"),)
+    __table_args__ = (UniqueConstraint("case_id", "cause", "step_key"),
+                      Index("ix_warnings_level_dept", "level", "department"),
+                      Index("ix_warnings_board", "level_rank", "at", "id", postgresql_where=text("active"),
+                            sqlite_where=text("active")))
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(index=True, max_length=40)
     department: str = Field(index=True)
@@ -151,6 +173,9 @@ class CaseWarning(SQLModel, table=True):
     step_key: str = ""
     at: datetime
     reason: str
+    # the warnings board (migration 0007): on the board now (open case, cause not cured); 0 red, 1 yellow, 2 notice
+    active: bool | None = None
+    level_rank: int | None = None
 
 
 class CalendarYear(SQLModel, table=True):

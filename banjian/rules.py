@@ -321,6 +321,8 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         if method == DeliveryMethod.COURIER and not data.get("tracking_no"):
             raise _invalid("missing_required", "data.tracking_no", "邮寄送达须填写快递单号",
                            "courier delivery needs data.tracking_no")
+    elif action == Action.URGE and "reply_by" in data:
+        _check_reply_by(data["reply_by"], state)
     elif action == Action.RATE:
         level = data.get("level")
         if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 5:
@@ -419,3 +421,24 @@ def authorise_authoring(actor: Actor, department: str | None) -> None:
                         "you may only author your own department's items")
     raise Forbidden("forbidden_role", "只有事项管理员或本部门的事项编辑人员可以编辑和发布事项",
                     "only an admin or the department's author may author items")
+
+
+#: an urge's reply date lies between the case's today and a year later
+MAX_REPLY_DAYS = 366
+
+
+def _check_reply_by(raw: Any, state: CaseState) -> None:
+    """`data.reply_by` of an urge (督办回复期限): an ISO date from the case's today to a year on."""
+    from datetime import date, timedelta
+
+    from banjian.timefmt import china_date
+
+    today = china_date(state.clock_at)
+    try:
+        day = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or not today <= day <= today + timedelta(days=MAX_REPLY_DAYS):
+        raise _invalid("invalid_date", "data.reply_by",
+                       f"回复期限须为今天起 {MAX_REPLY_DAYS} 天内的日期（YYYY-MM-DD）",
+                       f"data.reply_by must be a date (YYYY-MM-DD) from today to {MAX_REPLY_DAYS} days on")

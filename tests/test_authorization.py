@@ -36,6 +36,8 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("GET",  f"/api/cases/{CASE}/replay",                 None,       "401 403 404 403 403 403 403 403 404 403 200 200 403"),
     ("GET",  f"/api/cases/{CASE}/verify",                 None,       "401 403 404 403 403 403 403 403 404 403 200 200 403"),
     ("GET",  f"/api/cases/{CASE}/archive",                None,       "401 409 404 403 403 403 403 403 404 403 409 409 403"),
+    ("GET",  "/api/supervision/warnings",                 None,       "401 403 403 403 403 403 403 403 403 200 403 403 403"),
+    ("GET",  "/api/supervision/stats",                    None,       "401 403 403 200 200 200 200 200 200 200 403 200 403"),
     ("GET",  "/api/audit/reads",                          None,       "401 403 403 403 403 403 403 403 403 403 200 200 403"),
     ("GET",  "/api/audit/chain-heads",                    None,       "401 403 403 403 403 403 403 403 403 403 200 200 403"),
     ("GET",  "/api/audit/admin-log",                      None,       "401 403 403 403 403 403 403 403 403 403 200 200 403"),

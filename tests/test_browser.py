@@ -322,3 +322,27 @@ async def test_admin_users_calendar_and_items(stack, people, new_page):
     await expect(page.get_by_text(re.compile("发现 \\d+ 个问题"))).to_be_visible()
     await expect(page.get_by_label("事项定义")).to_have_value(re.compile("web-bad"))
     await shot(page, "admin-items")
+
+
+async def test_supervisor_page(stack, people, new_page):
+    """The supervisor opens 电子监察 from the menu: a yellow card on the board, the figures, the charts."""
+    late = (await people.applicant(7).apply(ITEM)).json()
+    await people.clerk.ok(late["id"], "accept")
+    await stack.advance(late["id"], 20)  # past the promised 10 working days: a yellow card
+    rated = await concluded_case(stack, people, people.applicant(7))
+    await people.applicant(7).ok(rated, "rate", level=4)
+    supervisor = stack.user("supervisor-page", "supervisor", name="电子监察室")
+    page = await new_page()
+    await login(page, supervisor.username)
+    await page.get_by_role("link", name="电子监察").click()
+    await expect(page.get_by_role("heading", name="监察预警与统计")).to_be_visible()
+    await page.get_by_label("部门").select_option("amr")
+    await page.get_by_role("button", name="查询").click()
+    board = page.locator("#warnings")
+    promised = board.locator("tr", has_text=late["case_no"]).filter(has_text="已超过承诺办结期限")
+    await expect(promised.get_by_text("黄牌")).to_be_visible()
+    await expect(promised.get_by_role("link", name=late["case_no"])).to_be_visible()
+    await expect(page.locator("#figures")).to_contain_text("food-business-licence")
+    await expect(page.locator("figure.chart svg")).to_have_count(3)
+    await expect(page.locator("figure.chart").first).to_contain_text("每周办件量")
+    await shot(page, "supervision")

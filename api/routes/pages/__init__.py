@@ -9,10 +9,11 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.routes.pages import admin, apply, cases, licences, oversight, public
+from api.routes.pages import admin, apply, cases, licences, oversight, public, supervision
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
-routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router]
+routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
+           supervision.router]
 
 
 def install(app: FastAPI) -> None:

@@ -1,0 +1,49 @@
+"""The case row's figure columns (migration 0007): what the supervision figures add up in SQL.
+
+Written with the row by `RecordActivities.write`, from the state and the item definition:
+- `online`: applied on the web or the mobile app;
+- `site_visits`: visits to a service site the case needed: the item's `channels.site_visits`
+  (到办事现场次数), and at least one for a case applied for at the window;
+- `promised_days`, `statutory_days`: the item's limits (their numbers, for the compression figure);
+- `working_days_used`: working days from receipt (China date, excluded) to conclusion (included);
+- `on_time`: concluded no later than the promised due date (a case without one is on time);
+- `clock_paused`, `step_id`: what the warnings board needs to tell paused and cured warnings;
+- `warnings_count`, `overdue`: the case's warnings, and whether one says a promised or statutory
+  deadline passed.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from banjian.calendar import WorkingCalendar
+from banjian.contracts import CaseState
+from banjian.enums import PAUSED, Channel, WarningCause
+from banjian.items.schema import ItemDefinition
+from banjian.timefmt import china_date
+
+ONLINE_CHANNELS = frozenset({Channel.WEB, Channel.MOBILE})
+OVERDUE_CAUSES = frozenset({WarningCause.PROMISED_OVERDUE, WarningCause.STATUTORY_OVERDUE})
+
+
+def site_visits(channel: Channel, item: ItemDefinition) -> int:
+    """Site visits of one case: the item's figure, at least one when applied for at the window."""
+    n = item.channels.site_visits
+    return max(1, n) if channel == Channel.WINDOW else n
+
+
+def figure_columns(state: CaseState, item: ItemDefinition,
+                   calendar: Callable[[], WorkingCalendar]) -> dict[str, Any]:
+    """The figure columns of the case row; `calendar` is called only once the case concluded."""
+    used = on_time = None
+    if state.concluded_at is not None:
+        done = china_date(state.concluded_at)
+        used = calendar().working_days_between(china_date(state.received_at), done)
+        due = state.deadlines.promised_due
+        on_time = due is None or done <= due
+    return dict(online=state.channel in ONLINE_CHANNELS, site_visits=site_visits(state.channel, item),
+                promised_days=item.promised_limit.value, statutory_days=item.statutory_limit.value,
+                working_days_used=used, on_time=on_time,
+                clock_paused=state.clock.paused or state.status in PAUSED,
+                step_id=state.current_step.id if state.current_step else None,
+                warnings_count=len(state.warnings), overdue=any(w.cause in OVERDUE_CAUSES for w in state.warnings))

@@ -1,0 +1,84 @@
+"""The warnings board (电子监察预警): the warnings of open cases, served from the read model.
+
+A warning is on the board while its case is open and its cause is not cured:
+- a closed case (concluded, refused, withdrawn, terminated) leaves the board;
+- `step_overdue` is cured once the case left that step; `acceptance_overdue` once the case was
+  accepted (or refused);
+- a paused clock (special procedure, suspension) shows as `paused`: no working days over.
+`working_days_over`: working days from the due date the cause names (promised, statutory,
+acceptance; the day before the warning for a step) to today, or to the case clock if that is later
+(0 for a notice).
+"""
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, case, exists, func, or_, select, update
+from sqlmodel import Session
+
+from banjian.calendar import WorkingCalendar
+from banjian.db import Case, CaseWarning
+from banjian.enums import CLOSED, WarningCause, WarningLevel
+from banjian.timefmt import aware, china_date, iso_at
+
+C = Case.__table__.c  # type: ignore[attr-defined]
+W = CaseWarning.__table__.c  # type: ignore[attr-defined]
+
+LEVEL_RANK = case((W.level == WarningLevel.RED.value, 0), (W.level == WarningLevel.YELLOW.value, 1), else_=2)
+
+
+def _on_board() -> list[Any]:
+    return [
+        C.status.not_in([s.value for s in CLOSED]),
+        or_(W.cause != WarningCause.STEP_OVERDUE.value, C.step_id == W.step_key),
+        or_(W.cause != WarningCause.ACCEPTANCE_OVERDUE.value, C.accepted_at.is_(None)),
+    ]
+
+
+def refresh(session: Session, case_ids: list[str]) -> None:
+    """Set `active` (on the board) and `level_rank` of these cases' warnings from their case rows,
+    in one UPDATE: called by the recording activity after it wrote a case that has warnings."""
+    on_board = exists(select(C.id).where(C.id == W.case_id, *_on_board()))
+    session.execute(update(CaseWarning.__table__).where(W.case_id.in_(case_ids))  # type: ignore[attr-defined]
+                    .values(active=on_board, level_rank=LEVEL_RANK))
+
+
+def board(session: Session, calendar: WorkingCalendar, *, level: str | None = None, department: str | None = None,
+          item_code: str | None = None, limit: int = 50, offset: int = 0,
+          today: date | None = None) -> tuple[list[dict[str, Any]], int]:
+    """The page of the board (reddest and oldest first) and the number of warnings on it."""
+    where: list[Any] = [W.active.is_(True)]
+    if level is not None:
+        where.append(W.level == level)
+    if department is not None:
+        where.append(W.department == department)
+    if item_code is not None:
+        where.append(W.item_code == item_code)
+    joined = CaseWarning.__table__.join(Case.__table__, C.id == W.case_id)
+    total = session.execute(select(func.count()).select_from(CaseWarning.__table__)  # type: ignore[attr-defined]
+                            .where(and_(*where))).scalar_one()
+    rows = session.execute(
+        select(W.case_id, W.department, W.item_code, W.level, W.cause, W.at, W.reason, C.case_no, C.clock_paused,
+               C.promised_due, C.statutory_due, C.acceptance_due, C.clock_at)
+        .select_from(joined).where(and_(*where)).order_by(W.level_rank, W.at, W.id).limit(limit).offset(offset))
+    wall = today or datetime.now(UTC).date()
+    out = []
+    for r in rows:
+        paused = bool(r.clock_paused)
+        now = max(wall, china_date(aware(r.clock_at)))
+        out.append({"case_id": r.case_id, "case_no": r.case_no, "department": r.department,
+                    "item_code": r.item_code, "level": r.level, "cause": r.cause, "reason": r.reason,
+                    "since": iso_at(r.at), "paused": paused,
+                    "working_days_over": None if paused else _over(calendar, r, now)})
+    return out, total
+
+
+def _over(calendar: WorkingCalendar, r: Any, today: date) -> int:
+    due = {WarningCause.PROMISED_OVERDUE.value: r.promised_due, WarningCause.STATUTORY_OVERDUE.value: r.statutory_due,
+           WarningCause.ACCEPTANCE_OVERDUE.value: r.acceptance_due}.get(r.cause)
+    if r.cause == WarningCause.PROMISED_DUE_NEAR.value:
+        return 0
+    if due is None:
+        due = china_date(aware(r.at)) - timedelta(days=1)
+    return calendar.working_days_between(due, today)
