@@ -25,6 +25,7 @@ from api.routes import (
     items,
     metrics,
     pages,
+    public,
     simulation,
 )
 from api.service import CaseService
@@ -95,7 +96,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     app.add_middleware(SecurityHeaders, hsts=settings.hsts)  # outermost: on every response
     instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
-    for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files):
+    for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files,
+              public):
         app.include_router(r.router)
     pages.install(app)
     return app

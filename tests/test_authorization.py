@@ -54,6 +54,7 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("GET",  "/api/items/{code}/drafts/{draft_id}",       None,       "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("PUT",  "/api/items/{code}/drafts/{draft_id}",       "yaml_bad", "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("POST", "/api/items/{code}/drafts/{draft_id}/publish", None,     "401 404 404 404 404 404 404 404 404 404 404 404 404"),
+    ("GET",  "/api/public/results",                       None,       "200 200 200 200 200 200 200 200 200 200 200 200 200"),
 ]
 
 def _body(key: str | None, ctx: dict) -> dict:
