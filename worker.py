@@ -15,6 +15,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
+from activities.inquiries import InquiryActivities
 from activities.joint import ParentNotifier
 from activities.records import RecordActivities
 from banjian.catalog import Catalog
@@ -22,8 +23,9 @@ from banjian.db import make_engine
 from banjian.metrics import ActivityMetrics
 from banjian.settings import Settings
 from workflows.case import CaseWorkflow
+from workflows.inquiry import InquiryWorkflow
 
-WORKFLOWS = [CaseWorkflow]
+WORKFLOWS = [CaseWorkflow, InquiryWorkflow]
 
 
 def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
@@ -43,12 +45,14 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
     records = RecordActivities(sessions, catalog.effective, calendar.current)
     notifier = ParentNotifier(client)
     archiver = ArchiveActivities(sessions, settings.archive_dir, client)
+    inquiries = InquiryActivities(sessions)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
-                    records.record_transition, notifier.notify_parent, archiver.archive_case],
+                    records.record_transition, notifier.notify_parent, archiver.archive_case,
+                    inquiries.record_inquiry],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,

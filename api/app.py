@@ -22,6 +22,7 @@ from api.routes import (
     codec,
     files,
     health,
+    inquiries,
     items,
     metrics,
     pages,
@@ -97,7 +98,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
     for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files,
-              public):
+              public, inquiries):
         app.include_router(r.router)
     pages.install(app)
     return app

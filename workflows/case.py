@@ -59,6 +59,7 @@ with workflow.unsafe.imports_passed_through():
     from banjian.timefmt import china_date
     from workflows.calls import reject, run_activity, run_local_activity
     from workflows.clock import DEEMED_ACCEPTANCE, RATING_CLOSED, WARNING_REASONS, Timer, pending_timers
+    from workflows.complaints import ComplaintNotes
     from workflows.joint import JointApproval
     from workflows.tasks import TaskOperations
 
@@ -66,7 +67,7 @@ LEAN_ACTIONS = "lean-actions"
 
 
 @workflow.defn(name="Case")
-class CaseWorkflow(JointApproval, TaskOperations):
+class CaseWorkflow(JointApproval, TaskOperations, ComplaintNotes):
     """One case: a single-department case, a department's sub-case of a joint case, or the parent
     of a joint case or bundle (whose department work is in `JointApproval`)."""
 
