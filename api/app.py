@@ -14,6 +14,7 @@ from api.middleware import PathCORS, SecurityHeaders
 from api.observability import Observe
 from api.routes import (
     admin,
+    appointments,
     audit,
     auth,
     authoring,
@@ -98,7 +99,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
     for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files,
-              public, inquiries):
+              public, inquiries, appointments):
         app.include_router(r.router)
     pages.install(app)
     return app

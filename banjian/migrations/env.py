@@ -3,7 +3,7 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-from banjian import db, files, inquiries  # noqa: F401  (registers the tables)
+from banjian import appointments, db, files, inquiries  # noqa: F401  (registers the tables)
 
 config = context.config
 target_metadata = SQLModel.metadata

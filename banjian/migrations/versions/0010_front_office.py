@@ -1,4 +1,4 @@
-"""front office: consultations and complaints (inquiries)
+"""front office: consultations and complaints (inquiries), window appointments
 
 Revision ID: 0010
 Revises: 0005
@@ -43,7 +43,34 @@ def upgrade() -> None:
     with op.batch_alter_table("inquiries", schema=None) as batch_op:
         for column in ("kind", "department", "case_id", "asker", "status"):
             batch_op.create_index(batch_op.f(f"ix_inquiries_{column}"), [column], unique=False)
+    op.create_table(
+        "slot_counts",
+        sa.Column("item_code", S(length=64), nullable=False),
+        sa.Column("slot", S(length=16), nullable=False),
+        sa.Column("booked", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint("item_code", "slot"),
+    )
+    op.create_table(
+        "appointments",
+        sa.Column("id", S(length=40), nullable=False),
+        sa.Column("item_code", S(length=64), nullable=False),
+        sa.Column("department", S(length=32), nullable=False),
+        sa.Column("slot", S(length=16), nullable=False),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column("username", S(length=64), nullable=False),
+        sa.Column("status", S(length=20), nullable=False),
+        sa.Column("rescheduled_to", S(length=40), nullable=True),
+        sa.Column("created_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("changed_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("changed_by", S(length=64), nullable=True),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("appointments", schema=None) as batch_op:
+        for column in ("item_code", "department", "day", "username", "status"):
+            batch_op.create_index(batch_op.f(f"ix_appointments_{column}"), [column], unique=False)
 
 
 def downgrade() -> None:
+    op.drop_table("appointments")
+    op.drop_table("slot_counts")
     op.drop_table("inquiries")
