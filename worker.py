@@ -15,6 +15,7 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
+from activities.front_office import LimitActivities
 from activities.inquiries import InquiryActivities
 from activities.joint import ParentNotifier
 from activities.records import RecordActivities
@@ -46,13 +47,14 @@ def build_worker(client: Client, settings: Settings, engine=None) -> Worker:
     notifier = ParentNotifier(client)
     archiver = ArchiveActivities(sessions, settings.archive_dir, client)
     inquiries = InquiryActivities(sessions)
+    limits = LimitActivities(calendar)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
                     records.record_transition, notifier.notify_parent, archiver.archive_case,
-                    inquiries.record_inquiry],
+                    inquiries.record_inquiry, limits.add_limit],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,

@@ -73,9 +73,26 @@ class FormField(Frozen):
 
 
 class FeeItem(Frozen):
+    """One fee (收费项目): its published standard, and what is charged online: a fixed `amount`
+    (yuan) or a `formula` over the form's number and boolean fields (`banjian/fees.py`)."""
+
     name: str
     standard: str
     basis: str | None = None
+    amount: float | None = Field(default=None, ge=0, le=100_000_000)
+    formula: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @field_validator("formula")
+    @classmethod
+    def _check_formula(cls, formula: str | None) -> str | None:
+        if formula is not None:
+            from banjian.fees import FeeError, check_formula
+
+            try:
+                check_formula(formula)
+            except FeeError as e:
+                raise ValueError(str(e)) from None
+        return formula
 
 
 class Fees(Frozen):
@@ -104,6 +121,14 @@ class AppointmentSlots(Frozen):
                 raise ValueError(f"{t!r}: slots must end after they start, in order, without overlap")
             last = end
         return times
+
+
+class PreReviewPolicy(Frozen):
+    """Online pre-review (预审): its limit, and whether a pass makes the application formal at once
+    (otherwise the applicant confirms the formal submission)."""
+
+    limit: Limit = Limit(value=2)
+    formal_on_pass: bool = False
 
 
 class Channels(Frozen):
@@ -231,6 +256,7 @@ class ItemDefinition(Frozen):
     fees: Fees = Fees()
     channels: Channels = Channels()
     appointments: AppointmentSlots | None = None
+    pre_review: PreReviewPolicy | None = None
     service_object: list[IdKind] = [IdKind.CITIZEN]
     location: str | None = None
     hours: str | None = None
