@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from banjian.contracts import ActionInput, CaseState, Model
+from banjian.contracts import ActionInput, Actor, CaseState, Model
 from banjian.enums import Role, Status
 from banjian.errors import Conflict, Forbidden, Invalid
 from banjian.items.schema import Limit
@@ -29,6 +29,18 @@ class LimitFrom(Model):
 
     start: date
     limit: Limit
+
+
+def pre_review_actions(state: CaseState, actor: Actor) -> list[str]:
+    """The pre-review actions this actor may take now (for `allowed_actions`)."""
+    out = []
+    for action in (PRE_REVIEW_PASS, PRE_REVIEW_RETURN, PRE_REVIEW_RESUBMIT, CONFIRM_SUBMISSION):
+        try:
+            check_pre_review(state, ActionInput(action=action, actor=actor, comment="-"))
+        except (Forbidden, Conflict, Invalid):
+            continue
+        out.append(action)
+    return out
 
 
 def check_pre_review(state: CaseState, act: ActionInput) -> None:

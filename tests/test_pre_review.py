@@ -24,6 +24,9 @@ async def test_pre_review_does_not_start_the_acceptance_clock(stack, people):
     cid = case["id"]
     assert case["status"] == "pre_review" and case["deadlines"]["acceptance_due"] is None
     assert (await clerk.act(cid, "accept")).status_code == 409
+    assert (await clerk.case(cid))["allowed_actions"][-2:] == ["pre_review_pass", "pre_review_return"]
+    inbox = (await clerk.get("/api/tasks", params={"scope": "department"})).json()["items"]
+    assert cid in {t["case_id"] for t in inbox}
     assert (await u.act(cid, "confirm_submission")).status_code == 409  # not passed yet
     assert (await people.handler.act(cid, "pre_review_pass")).status_code == 403
     assert (await people.applicant(1).act(cid, "confirm_submission")).status_code == 404
@@ -39,6 +42,8 @@ async def test_pre_review_does_not_start_the_acceptance_clock(stack, people):
     case = await clerk.ok(cid, "pre_review_return", "营业场所平面图不清晰", missing=["经营场所平面图"])
     assert case["status"] == "pre_review"
     assert (await clerk.act(cid, "pre_review_pass")).status_code == 409  # waits for the applicant
+    assert "pre_review_resubmit" in (await u.case(cid))["allowed_actions"]
+    assert cid not in {t["case_id"] for t in (await clerk.get("/api/tasks", params={"scope": "department"})).json()["items"]}
     await u.ok(cid, "pre_review_resubmit", materials=["经营场所平面图"])
     await clerk.ok(cid, "pre_review_pass")
     case = await u.ok(cid, "confirm_submission")
