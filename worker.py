@@ -17,6 +17,8 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
 from activities.feed import FeedActivities
+from activities.front_office import LimitActivities
+from activities.inquiries import InquiryActivities
 from activities.joint import ParentNotifier
 from activities.licences import LicenceActivities
 from activities.records import RecordActivities
@@ -27,8 +29,9 @@ from banjian.metrics import ActivityMetrics
 from banjian.settings import Settings
 from workflows.case import CaseWorkflow
 from workflows.feed import FeedWorkflow
+from workflows.inquiry import InquiryWorkflow
 
-WORKFLOWS = [CaseWorkflow, FeedWorkflow]
+WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow]
 
 
 @activity.defn(name="archive_case")
@@ -56,13 +59,16 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     archiver = ArchiveActivities(sessions, settings.archive_dir, client)
     feed = FeedActivities(sessions, settings)
     licensing = LicenceActivities(sessions, master_key(settings.licence_master_key), settings.region_code)
+    inquiries = InquiryActivities(sessions)
+    limits = LimitActivities(calendar)
     return Worker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
                     records.record_transition, notifier.notify_parent,
-                    archiver.archive_case if archive else no_archive, feed.drain, licensing.issue_licence],
+                    archiver.archive_case if archive else no_archive, feed.drain, licensing.issue_licence,
+                    inquiries.record_inquiry, limits.add_limit],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,

@@ -16,6 +16,7 @@ from api.middleware import PathCORS, SecurityHeaders
 from api.observability import Observe
 from api.routes import (
     admin,
+    appointments,
     audit,
     auth,
     authoring,
@@ -24,10 +25,12 @@ from api.routes import (
     codec,
     files,
     health,
+    inquiries,
     items,
     licences,
     metrics,
     pages,
+    public,
     simulation,
     subscribers,
     supervision,
@@ -105,7 +108,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
     for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files, whatif,
-              version_moves, subscribers, licences, supervision):
+              version_moves, subscribers, licences, supervision, public, inquiries, appointments):
         app.include_router(r.router)
     pages.install(app)
     return app

@@ -50,6 +50,7 @@ from banjian.files import check_own_files
 from banjian.ids import IdError, validate_id
 from banjian.items.schema import ItemDefinition
 from banjian.licence_reuse import auto_attach, check_licences, supplement_licences
+from banjian.pre_review import PRE_REVIEW_ACTIONS, check_pre_review
 from banjian.settings import Settings
 from banjian.timefmt import CHINA
 from workflows.case import CaseWorkflow
@@ -409,7 +410,7 @@ class CaseService:
                 return await asyncio.to_thread(self.get, actor, case_id), False
             inp = CaseInput(case_id=case_id, case_no=number.case_no, item=item, department=item.department,
                             applicant=applicant, form=body.get("form") or {}, materials=materials, channel=channel,
-                            submitted_by=actor, members=members)
+                            submitted_by=actor, members=members, pre_review=bool(body.get("pre_review")))
             start = WithStartWorkflowOperation(
                 CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
@@ -524,8 +525,12 @@ class CaseService:
             # workflow's validator remains the authority for everything that passes.
             state = CaseState.model_validate(row.snapshot)
             try:
-                rules.check(self.catalog.effective(state.item_code, state.item_version, state.department,
-                                                   state.parent_id is not None), state, act)
+                item = self.catalog.effective(state.item_code, state.item_version, state.department,
+                                              state.parent_id is not None)
+                if action in PRE_REVIEW_ACTIONS:
+                    check_pre_review(state, act)
+                else:
+                    rules.check(item, state, act)
             except (Conflict, Forbidden):
                 # A retry (same X-Request-Id) of an action already applied, whose answer was lost, is
                 # refused by the moved-on snapshot: the workflow knows the update id and answers with

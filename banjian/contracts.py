@@ -85,6 +85,7 @@ class CaseInput(Model):
     accepted_at: datetime | None = Field(default=None, description="sub-cases start already accepted")
     members: list[ItemDefinition] = Field(default=[], description="a bundle's member items, current versions")
     lead_department: str | None = Field(default=None, description="a sub-case's lead unit")
+    pre_review: bool = Field(default=False, description="filed for online pre-review (预审) first")
 
 
 class ActionInput(Model):
@@ -142,6 +143,17 @@ class StepRef(Model):
     id: str
     name: str
     role: Role
+
+
+class PreReviewState(Model):
+    """Online pre-review (预审) before formal receipt: its round, limit and where it stands."""
+
+    round: int = 1
+    due: date | None = None
+    passed: bool = False
+    returned: bool = False
+    missing: list[str] = []
+    warned_rounds: list[int] = []
 
 
 class CaseResult(Model):
@@ -253,6 +265,7 @@ class CaseState(Model):
     parent_id: str | None = None
     lead_department: str | None = None
     sub_cases: list[SubCaseRef] | None = None
+    pre_review: PreReviewState | None = None
     history: list[HistoryEntry] = []
     clock_at: datetime = Field(description="the case clock (workflow time) when this state was taken")
 

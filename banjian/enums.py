@@ -10,6 +10,7 @@ from enum import StrEnum
 class Status(StrEnum):
     """Case status (办件状态), as the public contract names them."""
 
+    PRE_REVIEW = "pre_review"
     SUBMITTED = "submitted"
     SUPPLEMENT_REQUESTED = "supplement_requested"
     ACCEPTED = "accepted"
@@ -104,6 +105,7 @@ class WarningCause(StrEnum):
     STATUTORY_OVERDUE = "statutory_overdue"
     ACCEPTANCE_OVERDUE = "acceptance_overdue"
     PROCEDURE_VIOLATION = "procedure_violation"
+    PRE_REVIEW_OVERDUE = "pre_review_overdue"
 
 
 WARNING_LEVEL = {
@@ -113,6 +115,7 @@ WARNING_LEVEL = {
     WarningCause.STATUTORY_OVERDUE: WarningLevel.RED,
     WarningCause.ACCEPTANCE_OVERDUE: WarningLevel.RED,
     WarningCause.PROCEDURE_VIOLATION: WarningLevel.RED,
+    WarningCause.PRE_REVIEW_OVERDUE: WarningLevel.NOTICE,
 }
 
 

@@ -24,6 +24,7 @@ from banjian.enums import (
 )
 from banjian.errors import Conflict, Forbidden, Invalid
 from banjian.items.schema import ItemDefinition, Step
+from banjian.pre_review import pre_review_actions
 
 #: Actions the applicant who owns the case may take.
 APPLICANT_ACTIONS = {Action.SUBMIT_SUPPLEMENT, Action.WITHDRAW, Action.RATE, Action.CONFIRM_RECEIPT}
@@ -91,6 +92,9 @@ def waiting_roles(item: ItemDefinition, state: CaseState) -> set[Role]:
     """The roles the case waits for now (who may claim it)."""
     if state.status in (Status.SUBMITTED, Status.DECIDED, Status.DELIVERED):
         return {Role.CLERK}
+    if state.status == Status.PRE_REVIEW:  # pre-review waits for the clerk, or for the applicant
+        pre = state.pre_review
+        return {Role.CLERK} if pre is not None and not (pre.passed or pre.returned) else set()
     step = current_step(item, state)
     if step is not None and state.status in (Status.ACCEPTED, Status.IN_REVIEW):
         return {step.role}
@@ -406,6 +410,8 @@ def allowed_actions(item: ItemDefinition, state: CaseState, actor: Actor) -> lis
         except (Forbidden, Conflict):
             continue
         out.append(action.value)
+    if state.status == Status.PRE_REVIEW:
+        out += pre_review_actions(state, actor)
     return out
 
 

@@ -71,6 +71,17 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("GET",  "/api/licences/{licence_id}/document",       None,       "401 200 404 200 200 200 200 200 404 404 200 200 404"),
     ("POST", "/api/licences/{licence_id}/actions",        "reinstate", "401 403 404 403 403 409 403 403 404 404 403 403 404"),
     ("GET",  "/api/me/licences",                          None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  "/api/public/results",                       None,       "200 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("POST", "/api/inquiries",                            "empty",    "422 422 422 422 422 422 422 422 422 422 422 422 422"),
+    ("GET",  "/api/inquiries",                            None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  "/api/inquiries/{inquiry_id}",               None,       "404 404 404 404 404 404 404 404 404 404 404 404 404"),
+    ("POST", "/api/inquiries/{inquiry_id}/answer",        "empty",    "401 422 422 422 422 422 422 422 422 422 422 422 422"),
+    ("GET",  "/api/items/{code}/slots",                   None,       "401 422 422 422 422 422 422 422 422 422 422 422 422"),
+    ("POST", "/api/appointments",                         "empty",    "401 422 422 422 422 422 422 422 422 422 422 422 422"),
+    ("GET",  "/api/appointments",                         None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("POST", "/api/appointments/{appointment_id}/cancel", None,       "401 404 404 404 404 404 404 404 404 404 404 404 404"),
+    ("POST", "/api/appointments/{appointment_id}/reschedule", "empty", "401 422 422 422 422 422 422 422 422 422 422 422 422"),
+    ("POST", "/api/appointments/{appointment_id}/no_show", None,      "401 404 404 404 404 404 404 404 404 404 404 404 404"),
 ]
 
 def _body(key: str | None, ctx: dict) -> dict:
@@ -132,7 +143,8 @@ def _issue(stack, case: dict) -> str:
 def test_every_route_is_in_the_matrix(stack):
     routes = {(m.upper(), path) for path, ops in stack.app.openapi()["paths"].items() for m in ops}
     table = {(m, p.format(case="{case_id}", owner="{username}", code="{code}", year="{year}", case_no="{case_no}",
-                          file_id="{file_id}", draft_id="{draft_id}", licence_id="{licence_id}"))
+                          file_id="{file_id}", draft_id="{draft_id}", licence_id="{licence_id}",
+                          inquiry_id="{inquiry_id}", appointment_id="{appointment_id}"))
              for m, p, _, _ in MATRIX}
     assert routes - table == set(), "routes without a row in the authorization matrix"
     assert table - routes == set(), "rows for routes that no longer exist"
@@ -145,7 +157,8 @@ async def test_authorization_matrix(stack, ctx):
         for method, path, body, expected in MATRIX:
             url = path.format(case=ctx["case"], owner=ctx["owner"], code="food-business-licence", year=2026,
                               case_no=ctx["case_no"], file_id=ctx["file_id"], draft_id=ctx["draft_id"],
-                              licence_id=ctx["licence_id"])
+                              licence_id=ctx["licence_id"], inquiry_id="no-such-inquiry",
+                              appointment_id="no-such-appointment")
             statuses = expected.split()
             assert len(statuses) == len(ROLES), path
             got = []

@@ -24,7 +24,9 @@ EXAMPLES = int(os.environ.get("BANJIAN_FUZZ_EXAMPLES", "6"))
 SEED = int(os.environ.get("BANJIAN_FUZZ_SEED", "20261202"))
 #: routes that need no login
 PUBLIC = {("GET", "/api/health"), ("POST", "/api/auth/token"),
-          ("GET", "/api/licences/{licence_id}/verify")}  # anyone may verify a licence (contract)
+          ("GET", "/api/licences/{licence_id}/verify"),  # anyone may verify a licence (contract)
+          # no login: published results, a consultation, and reading one's answer with its access key
+          ("GET", "/api/public/results"), ("POST", "/api/inquiries"), ("GET", "/api/inquiries/{inquiry_id}")}
 
 
 @pytest.fixture(scope="module")

@@ -56,19 +56,22 @@ with workflow.unsafe.imports_passed_through():
         WarningCause,
     )
     from banjian.errors import DomainError
+    from banjian.pre_review import PRE_REVIEW_ACTIONS
     from banjian.timefmt import china_date
     from workflows.calls import reject, run_activity, run_local_activity
     from workflows.clock import DEEMED_ACCEPTANCE, RATING_CLOSED, WARNING_REASONS, Timer, pending_timers
+    from workflows.complaints import ComplaintNotes
     from workflows.joint import JointApproval
     from workflows.licensing import Licensing
     from workflows.migration import VersionMigration
+    from workflows.pre_review import PreReview
     from workflows.tasks import TaskOperations
 
 LEAN_ACTIONS = "lean-actions"
 
 
 @workflow.defn(name="Case")
-class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing):
+class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, ComplaintNotes, PreReview):
     """One case: a single-department case, a department's sub-case of a joint case, or the parent
     of a joint case or bundle (whose department work is in `JointApproval`)."""
 
@@ -211,6 +214,9 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing):
             self._log(SYSTEM, "sub_case_started", data={"parent_id": inp.parent_id, "department": inp.department})
             self._enter_review()
         else:
+            if self._wants_pre_review():
+                await self._open_pre_review()
+                return
             actor = inp.submitted_by
             data: dict[str, Any] = {"channel": inp.channel, "item_version": inp.item.version,
                                     "materials": [m.name for m in inp.materials]}
@@ -236,6 +242,8 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing):
     @workflow.update
     async def act(self, a: ActionInput) -> Answered:
         """A person's action; the validator has checked it, and it is checked again under the lock."""
+        if a.action in PRE_REVIEW_ACTIONS:
+            return await self._act_pre_review(a)
         async with self.lock:
             try:
                 action = rules.check(self.item, self.state, a)
@@ -249,6 +257,8 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing):
 
     @act.validator
     def validate_act(self, a: ActionInput) -> None:
+        if a.action in PRE_REVIEW_ACTIONS:
+            return self._check_pre_review(a)
         try:
             rules.check(self.item, self.state, a)
         except DomainError as e:

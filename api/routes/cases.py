@@ -38,6 +38,7 @@ class Application(BaseModel):
     materials: list[MaterialIn] = []
     channel: Literal["web", "window", "mobile"] = "web"
     idempotency_key: str | None = Field(default=None, max_length=128)
+    pre_review: bool = False
 
 
 class ActionBody(BaseModel):

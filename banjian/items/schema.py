@@ -7,10 +7,11 @@ Cross-field rules (promised ≤ statutory, fully online ⇒ 0 visits, …) live 
 """
 from __future__ import annotations
 
+import re
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from banjian.enums import IdKind, ItemKind, LimitUnit, Role
 
@@ -72,14 +73,62 @@ class FormField(Frozen):
 
 
 class FeeItem(Frozen):
+    """One fee (收费项目): its published standard, and what is charged online: a fixed `amount`
+    (yuan) or a `formula` over the form's number and boolean fields (`banjian/fees.py`)."""
+
     name: str
     standard: str
     basis: str | None = None
+    amount: float | None = Field(default=None, ge=0, le=100_000_000)
+    formula: str | None = Field(default=None, min_length=1, max_length=500)
+
+    @field_validator("formula")
+    @classmethod
+    def _check_formula(cls, formula: str | None) -> str | None:
+        if formula is not None:
+            from banjian.fees import FeeError, check_formula
+
+            try:
+                check_formula(formula)
+            except FeeError as e:
+                raise ValueError(str(e)) from None
+        return formula
 
 
 class Fees(Frozen):
     charged: bool = False
     items: list[FeeItem] = []
+
+
+class AppointmentSlots(Frozen):
+    """Window appointments (预约): the times offered on every working day (by the calendar; holidays
+    and weekends are off, 调休 workdays on), each with its capacity; bookable `days_ahead` days ahead."""
+
+    times: list[str] = Field(min_length=1, max_length=48,
+                             description='"HH:MM-HH:MM" windows, e.g. "09:00-10:00", in order, not overlapping')
+    capacity: int = Field(ge=1, le=1000, description="people per slot")
+    days_ahead: int = Field(default=14, ge=1, le=90)
+
+    @field_validator("times")
+    @classmethod
+    def _check_times(cls, times: list[str]) -> list[str]:
+        last = ""
+        for t in times:
+            if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", t):
+                raise ValueError(f"{t!r} is not HH:MM-HH:MM")
+            start, end = t.split("-")
+            if not start < end or start < last:
+                raise ValueError(f"{t!r}: slots must end after they start, in order, without overlap")
+            last = end
+        return times
+
+
+class PreReviewPolicy(Frozen):
+    """Online pre-review (预审): its limit, and whether a pass makes the application formal at once
+    (otherwise the applicant confirms the formal submission)."""
+
+    limit: Limit = Limit(value=2)
+    formal_on_pass: bool = False
 
 
 class Channels(Frozen):
@@ -206,6 +255,8 @@ class ItemDefinition(Frozen):
     form: list[FormField] = []
     fees: Fees = Fees()
     channels: Channels = Channels()
+    appointments: AppointmentSlots | None = None
+    pre_review: PreReviewPolicy | None = None
     service_object: list[IdKind] = [IdKind.CITIZEN]
     location: str | None = None
     hours: str | None = None

@@ -3,7 +3,15 @@ from alembic import context
 from sqlalchemy import create_engine
 from sqlmodel import SQLModel
 
-from banjian import db, feed, files, licence_store, service_accounts  # noqa: F401  (registers the tables)
+from banjian import (  # noqa: F401  (registers the tables)
+    appointments,
+    db,
+    feed,
+    files,
+    inquiries,
+    licence_store,
+    service_accounts,
+)
 
 config = context.config
 target_metadata = SQLModel.metadata

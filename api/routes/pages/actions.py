@@ -25,6 +25,7 @@ ACTION_FIELDS: dict[str, list[dict[str, Any]]] = {
     "refuse_acceptance": [{**COMMENT, "label": "不予受理的理由", "hint": "将告知申请人，并说明其依法享有申请行政复议或提起行政诉讼的权利"}],
     "submit_supplement": [{"name": "materials", "kind": "files", "label": "补正材料", "required": True}],
     "return": [{**COMMENT, "label": "退回理由"}],
+    "pre_review_return": [{**COMMENT, "label": "需补正的内容"}],
     "deny": [{**COMMENT, "label": "不予许可的理由"}],
     "request_extension": [{**COMMENT, "label": "延期理由"}],
     "suspend": [{**COMMENT, "label": "中止理由"}],

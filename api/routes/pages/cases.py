@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.routes.pages.actions import ACTION_FIELDS, add_user_choices, build_action, field_params
 from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
+from api.routes.pages.front_desk import front_desk
 from api.uploads import read_form
 from banjian.contracts import Actor
 from banjian.enums import Role
@@ -40,18 +41,18 @@ async def work(request: Request, scope: str = "mine", page: int = 1) -> HTMLResp
     page = max(1, min(page, 1000))
     cases = request.app.state.cases
 
-    def load() -> tuple[dict, list[dict]]:
+    def load() -> tuple[dict, list[dict], dict | None]:
         found = cases.tasks(actor, scope, WORK_PAGE, (page - 1) * WORK_PAGE)
         with cases.sessions() as session:
             cal = cases.calendar(session)
         today = datetime.now(CHINA).date()
         rows = [{**t, "days_left": days_left(cal, t["due"], today)} for t in found["items"]]
-        return found, rows
+        return found, rows, front_desk(cases.sessions, actor)
 
-    found, rows = await run_in_threadpool(load)
+    found, rows, desk = await run_in_threadpool(load)
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
                                          "total": found["total"], "page": page,
-                                         "more": found["total"] > page * WORK_PAGE}, user=actor)
+                                         "more": found["total"] > page * WORK_PAGE, "desk": desk}, user=actor)
 
 
 def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:

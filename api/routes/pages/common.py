@@ -36,13 +36,15 @@ ACTION_ZH = {"accept": "受理", "request_supplement": "补正告知", "refuse_a
              "withdraw": "撤回", "terminate": "终止", "urge": "督办", "reply_urge": "回复督办", "rate": "评价",
              "claim": "签收", "release": "退回任务池", "assign": "指派", "transfer": "转办", "delegate": "委托",
              "complete_delegation": "完成委托", "add_signer": "加签", "return_to": "退回至环节",
-             "take_back": "收回", "copy_to": "抄送"}
+             "take_back": "收回", "copy_to": "抄送", "pre_review_pass": "预审通过", "pre_review_return": "预审退回",
+             "pre_review_resubmit": "重新提交预审", "confirm_submission": "确认正式提交"}
 #: history entries, by action or system event
 EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视为受理", "warning": "预警",
             "extension_applied": "延期生效", "calendar_changed": "工作日历变更", "sub_case_started": "分送部门",
             "sub_case_decided": "部门意见", "delivered": "已送达", "concluded": "办结", "archived": "归档",
             "urge_escalated": "督办升级", "version_migrated": "版本迁移", "payment_received": "收到缴费",
-            "licence_issued": "签发电子证照"}
+            "licence_issued": "签发电子证照",
+            "pre_review_submitted": "提交预审", "formal_submission": "正式收件", "complaint_answered": "投诉答复"}
 WARNING_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
 ROLE_ZH = {"applicant": "申请人", "clerk": "窗口受理", "handler": "承办人", "approver": "审批人", "head": "机关负责人",
            "lead": "牵头部门", "supervisor": "电子监察", "auditor": "审计", "admin": "管理员", "system": "系统"}

@@ -1,0 +1,170 @@
+"""Window appointments (预约): free slots of an item, book, cancel, reschedule, record a no-show."""
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlmodel import col, func, select
+
+from api.bounds import Offset
+from api.deps import CasesDep, CatalogDep, CurrentUser, require
+from banjian import appointments as appt
+from banjian.appointments import Appointment
+from banjian.contracts import Actor
+from banjian.enums import STAFF_ROLES, Role
+from banjian.errors import Conflict, Forbidden, NotFound
+from banjian.timefmt import china_date
+
+router = APIRouter(prefix="/api", tags=["appointments"])
+FIRST_DAY, LAST_DAY = date(1949, 10, 1), date(2100, 12, 31)
+Day = Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
+AppointmentId = Annotated[str, Path(min_length=1, max_length=40)]
+READ_ALL = (Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
+
+
+class BookingIn(BaseModel):
+    """POST /api/appointments."""
+
+    model_config = ConfigDict(extra="forbid")
+    item_code: str = Field(min_length=1, max_length=64)
+    slot: str = Field(min_length=1, max_length=16, description="YYYY-MM-DDTHH:MM")
+
+
+class RescheduleIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    slot: str = Field(min_length=1, max_length=16)
+
+
+@router.get("/items/{code}/slots")
+def slots(code: Annotated[str, Path(min_length=1, max_length=64)], _: CurrentUser, catalog: CatalogDep,
+          cases: CasesDep, from_: Annotated[date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
+          to: Day = None) -> dict:
+    """The item's slots on the working days of [from, to] (default: today and the booking window)."""
+    item = catalog.current(code)
+    spec = appt.spec_of(item)
+    today = china_date(appt.utcnow())
+    since = from_ or today
+    until = to or since + timedelta(days=spec.days_ahead)
+    with cases.sessions() as session:
+        calendar = cases.calendar(session)
+        return {"item_code": code, "slots": appt.free_slots(session, item, calendar, since, until)}
+
+
+@router.post("/appointments", status_code=201)
+def book(body: BookingIn, actor: CurrentUser, catalog: CatalogDep, cases: CasesDep) -> JSONResponse:
+    """Book a place (an applicant): 422 for a slot not offered (a holiday, a past or far slot), 409 when full."""
+    require(actor, Role.APPLICANT)
+    item = catalog.current(body.item_code)
+    now = appt.utcnow()
+    with cases.sessions() as session:
+        day = appt.check_slot(item, cases.calendar(session), body.slot, now)
+    with cases.sessions() as session:  # a fresh transaction whose first statement writes (SQLite)
+        appt.take_place(session, item, body.slot)
+        row = Appointment(id=appt.new_id(), item_code=item.code, department=item.department, slot=body.slot, day=day,
+                          username=actor.username, status="booked", created_at=now, changed_at=now,
+                          changed_by=actor.username)
+        session.add(row)
+        session.commit()
+        return JSONResponse(appt.appointment_json(row), status_code=201)
+
+
+@router.get("/appointments")
+def list_appointments(actor: CurrentUser, cases: CasesDep,
+                      scope: Annotated[Literal["mine", "department"], Query()] = "mine", day: Day = None,
+                      status: Annotated[str | None, Query(max_length=20)] = None,
+                      limit: int = Query(100, ge=1, le=500), offset: Offset = 0) -> dict:
+    """`mine`: the caller's bookings; `department`: the department's bookings of `day` (default today)."""
+    where: list = []
+    if scope == "mine":
+        where.append(Appointment.username == actor.username)
+        if day:
+            where.append(Appointment.day == day)
+    else:
+        if not (actor.has(*STAFF_ROLES) or actor.has(*READ_ALL)):
+            raise Forbidden("forbidden_role", "只有部门工作人员可查看部门预约", "only a department's staff")
+        if actor.department is not None:
+            where.append(Appointment.department == actor.department)
+        where.append(Appointment.day == (day or china_date(appt.utcnow())))
+    if status:
+        where.append(Appointment.status == status)
+    with cases.sessions() as session:
+        total = session.exec(select(func.count()).select_from(Appointment).where(*where)).one()
+        rows = session.exec(select(Appointment).where(*where).order_by(col(Appointment.slot), col(Appointment.id))
+                            .offset(offset).limit(limit)).all()
+    return {"items": [appt.appointment_json(r) for r in rows], "total": total}
+
+
+def _visible(actor: Actor, row: Appointment) -> bool:
+    if row.username == actor.username:
+        return True
+    if actor.has(*READ_ALL) and actor.department in (None, row.department):
+        return True
+    return actor.has(*STAFF_ROLES) and actor.department == row.department
+
+
+def _own_booking(session, actor: Actor, appointment_id: str) -> Appointment:
+    row = session.get(Appointment, appointment_id)
+    if row is None or not _visible(actor, row):
+        raise NotFound("appointment_not_found", "预约不存在", "no such appointment", "id")
+    if row.username != actor.username:
+        raise Forbidden("forbidden_role", "只有预约人可以取消或改约", "only the person who booked may change it")
+    if row.status != "booked" or appt.slot_start(row.slot) <= appt.utcnow():
+        raise Conflict("appointment_not_open", "该预约已取消、改约或已过时段", "the appointment is no longer open")
+    return row
+
+
+@router.post("/appointments/{appointment_id}/cancel")
+def cancel(appointment_id: AppointmentId, actor: CurrentUser, cases: CasesDep) -> dict:
+    """Cancel a booking before its slot begins (the one who booked): its place is free again."""
+    with cases.sessions() as session:
+        row = _own_booking(session, actor, appointment_id)
+        appt.free_place(session, row.item_code, row.slot)
+        row.status, row.changed_at, row.changed_by = "cancelled", appt.utcnow(), actor.username
+        session.add(row)
+        session.commit()
+        return appt.appointment_json(row)
+
+
+@router.post("/appointments/{appointment_id}/reschedule", status_code=201)
+def reschedule(appointment_id: AppointmentId, body: RescheduleIn, actor: CurrentUser, catalog: CatalogDep,
+               cases: CasesDep) -> JSONResponse:
+    """Move a booking to another slot in one transaction: the new place is taken (409 when full)
+    before the old one is given back. Answers the new booking; the old one is `rescheduled`."""
+    now = appt.utcnow()
+    with cases.sessions() as session:
+        old = _own_booking(session, actor, appointment_id)
+        item = catalog.current(old.item_code)
+        day = appt.check_slot(item, cases.calendar(session), body.slot, now)
+    with cases.sessions() as session:
+        appt.take_place(session, item, body.slot)
+        old = _own_booking(session, actor, appointment_id)  # re-read inside the writing transaction
+        appt.free_place(session, old.item_code, old.slot)
+        new = Appointment(id=appt.new_id(), item_code=item.code, department=item.department, slot=body.slot, day=day,
+                          username=actor.username, status="booked", created_at=now, changed_at=now,
+                          changed_by=actor.username)
+        old.status, old.rescheduled_to, old.changed_at, old.changed_by = "rescheduled", new.id, now, actor.username
+        session.add(old)
+        session.add(new)
+        session.commit()
+        return JSONResponse(appt.appointment_json(new), status_code=201)
+
+
+@router.post("/appointments/{appointment_id}/no_show")
+def no_show(appointment_id: AppointmentId, actor: CurrentUser, cases: CasesDep) -> dict:
+    """Record that the person did not come (a clerk of the department, once the slot has begun)."""
+    with cases.sessions() as session:
+        row = session.get(Appointment, appointment_id)
+        if row is None or not _visible(actor, row):
+            raise NotFound("appointment_not_found", "预约不存在", "no such appointment", "id")
+        if not (actor.has(Role.CLERK) and actor.department == row.department):
+            raise Forbidden("forbidden_role", "只有本部门窗口人员可登记爽约", "only the department's clerk")
+        if row.status != "booked" or appt.slot_start(row.slot) > appt.utcnow():
+            raise Conflict("appointment_not_due", "该预约未到时段或已不是待办状态",
+                           "the slot has not begun, or the booking is not open")
+        row.status, row.changed_at, row.changed_by = "no_show", appt.utcnow(), actor.username
+        session.add(row)
+        session.commit()
+        return appt.appointment_json(row)

@@ -1,0 +1,55 @@
+"""Published approval results (审批结果公开): what anyone may read of concluded cases.
+
+Only what the law asks to publish leaves here: the case number, the item, the decision and its
+date, and, for an organisation (法人) only, the holder's name and the licence number with its
+verification link. A citizen's name, id number, form, materials and opinions never do: the rows
+are built field by field from an allow-list, never by copying the case.
+"""
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from banjian.db import Case
+from banjian.enums import IdKind, Status
+from banjian.timefmt import end_of, iso_at, start_of
+
+#: the route under which an e-licence is verified; `{licence_id}` is filled in
+VERIFY_URL = "/api/licences/{licence_id}/verify"
+
+
+def published_row(row: Case) -> dict[str, Any]:
+    """One published result, from an allow-list of fields."""
+    snapshot = row.snapshot or {}
+    result = snapshot.get("result") or {}
+    applicant = snapshot.get("applicant") or {}
+    organisation = applicant.get("kind") == IdKind.ORGANISATION
+    out: dict[str, Any] = {"case_no": row.case_no, "item_code": row.item_code, "item_name": row.item_name,
+                           "decision": result.get("decision"), "concluded_at": iso_at(row.concluded_at)}
+    if organisation:
+        out["holder"] = row.applicant_name
+        licence_id = result.get("licence_id")
+        if licence_id and result.get("decision") == "approved":
+            out["licence_no"] = licence_id
+            out["verify_url"] = VERIFY_URL.format(licence_id=licence_id)
+    return out
+
+
+def published_results(session: Session, item_code: str | None, since: date | None, until: date | None,
+                      limit: int, offset: int) -> dict[str, Any]:
+    """Concluded cases (not sub-cases: their joint parent is the published result), newest first;
+    `since`/`until` bound the day of conclusion (China time), both inclusive."""
+    where = [Case.status == Status.CONCLUDED, col(Case.parent_id).is_(None), col(Case.concluded_at).is_not(None)]
+    if item_code:
+        where.append(Case.item_code == item_code)
+    if since:
+        where.append(col(Case.concluded_at) >= start_of(since))
+    if until:
+        where.append(col(Case.concluded_at) < end_of(until))
+    total = session.exec(select(func.count()).select_from(Case).where(*where)).one()
+    rows = session.exec(select(Case).where(*where).order_by(col(Case.concluded_at).desc(), col(Case.id))
+                        .offset(offset).limit(limit)).all()
+    return {"items": [published_row(r) for r in rows], "total": total}
+

@@ -1,0 +1,80 @@
+"""Published approval results (审批结果公开): concluded cases, readable without login, nothing private."""
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from banjian.db import Case
+from banjian.public_results import published_row
+from tests.conftest import application
+
+ITEM = "food-business-licence"  # citizens and organisations
+
+
+async def conclude(stack, applicant, secret: str, approve: bool = True) -> dict:
+    """File a case with `secret` in its form, then accept, review, decide and deliver it."""
+    body = await application(applicant, ITEM)
+    body["form"]["business_name"] = secret
+    r = await applicant.post("/api/cases", json=body)
+    assert r.status_code == 201, r.text
+    case = r.json()
+    clerk = stack.staff("amr", "clerk")
+    case = await clerk.ok(case["id"], "accept")
+    while case["current_step"]["kind"] == "review":
+        case = await stack.staff("amr", case["current_step"]["role"]).ok(case["id"], "pass")
+    approver = stack.staff("amr", "approver")
+    case = await (approver.ok(case["id"], "approve") if approve else approver.ok(case["id"], "deny", "材料不实"))
+    case = await clerk.ok(case["id"], "deliver", method="electronic")
+    assert case["status"] == "concluded"
+    return case
+
+
+async def test_published_results_leak_nothing_private(stack):
+    citizen, org = stack.applicant(), stack.applicant(organisation=True)
+    secret = f"私密-{uuid.uuid4().hex[:8]}"
+    mine = await conclude(stack, citizen, secret)
+    theirs = await conclude(stack, org, f"公司-{uuid.uuid4().hex[:8]}", approve=False)
+    open_case = (await citizen.apply(ITEM)).json()  # not concluded: not published
+
+    r = await stack.http.get("/api/public/results", params={"item_code": ITEM, "limit": 500})  # no login
+    assert r.status_code == 200, r.text
+    text = r.text
+    me = (await citizen.get("/api/me")).json()
+    for private in (me["id_number"], me["display_name"], secret, citizen.username, mine["id"]):
+        assert private not in text
+    rows = {row["case_no"]: row for row in r.json()["items"]}
+    assert open_case["case_no"] not in rows
+    assert rows[mine["case_no"]] == {"case_no": mine["case_no"], "item_code": ITEM, "item_name": mine["item_name"],
+                                      "decision": "approved", "concluded_at": mine["concluded_at"]}
+    org_row = rows[theirs["case_no"]]
+    assert org_row["holder"] == theirs["applicant"]["name"] and org_row["decision"] == "denied"
+    assert "licence_no" not in org_row  # a denial carries no licence
+    assert theirs["applicant"]["id_number"] not in text
+
+    day = mine["concluded_at"][:10]
+    r = await stack.http.get("/api/public/results", params={"item_code": ITEM, "from": day, "to": day, "limit": 500})
+    assert mine["case_no"] in {row["case_no"] for row in r.json()["items"]}
+    r = await stack.http.get("/api/public/results", params={"item_code": ITEM, "to": "2000-01-01"})
+    assert r.json() == {"items": [], "total": 0}
+    r = await stack.http.get("/api/public/results", params={"from": "2026-12-02", "to": "2026-12-01"})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "from"
+    r = await stack.http.get("/api/public/results", params={"limit": 0})
+    assert r.status_code == 422
+
+
+def _row(kind: str, decision: str, licence_id: str | None) -> Case:
+    now = datetime(2026, 12, 1, 2, 0, tzinfo=UTC)
+    return Case(id="c1", case_no="N1", item_code=ITEM, item_version=1, item_name="食品经营许可", department="amr",
+                status="concluded", applicant_id_number="330106198001010011", applicant_name="张三", channel="web",
+                submitted_at=now, concluded_at=now, clock_at=now, recorded_at=now,
+                snapshot={"applicant": {"kind": kind, "id_number": "330106198001010011", "name": "张三"},
+                          "result": {"decision": decision, "licence_id": licence_id, "reason": "理由"}})
+
+
+def test_licence_number_and_verify_link_only_for_an_organisation():
+    org = published_row(_row("organisation", "approved", "1.2.156.3005.2.X.Y.1.1.Z"))
+    assert org["holder"] == "张三" and org["licence_no"] == "1.2.156.3005.2.X.Y.1.1.Z"
+    assert org["verify_url"] == "/api/licences/1.2.156.3005.2.X.Y.1.1.Z/verify"
+    assert org["concluded_at"] == "2026-12-01T10:00:00+08:00"
+    citizen = published_row(_row("citizen", "approved", "1.2.156.3005.2.X.Y.1.1.Z"))
+    assert set(citizen) == {"case_no", "item_code", "item_name", "decision", "concluded_at"}
