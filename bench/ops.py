@@ -45,7 +45,6 @@ if str(ROOT) not in sys.path:
 
 import httpx  # noqa: E402
 from temporalio.client import Client  # noqa: E402
-from temporalio.contrib.pydantic import pydantic_data_converter  # noqa: E402
 
 from bench.cases import (  # noqa: E402
     APPLICANT_ID,
@@ -159,8 +158,17 @@ async def users(stack: StackProcess) -> None:
         stack.users_add(f"bench-{role}", [role], department=None if role == "admin" else "amr", name=role)
 
 
-async def populate(s: Setup, target: str, n: int, concurrency: int, until: str = "submitted") -> dict[str, Any]:
-    client = await Client.connect(target, data_converter=pydantic_data_converter)
+def converter(data_dir: Path):
+    """The system's data converter: payloads are encrypted with the data dir's key ring."""
+    from banjian.codec import data_converter
+    from banjian.settings import Settings
+
+    return data_converter(Settings(data_dir=data_dir))
+
+
+async def populate(s: Setup, target: str, n: int, concurrency: int, until: str = "submitted", *,
+                   data_dir: Path) -> dict[str, Any]:
+    client = await Client.connect(target, data_converter=converter(data_dir))
     ids: list[str] = []
 
     async def one(m: Measured) -> None:
@@ -179,7 +187,7 @@ async def phase_start_and_restore(args: argparse.Namespace, tmp: Path) -> dict[s
         stack.start()
         out["first_start_s"] = round(await healthy(stack.base), 2)
         s = await attach(stack.base, APPLICANT_ID)
-        made = await populate(s, stack.temporal_target, args.open_cases, args.users)
+        made = await populate(s, stack.temporal_target, args.open_cases, args.users, data_dir=stack.data_dir)
         out["populate"] = {k: v for k, v in made.items() if k != "ids"}
         out["open_cases"] = made["cases"]
         stack.stop()
@@ -232,8 +240,8 @@ async def phase_outage_and_rolling(args: argparse.Namespace, tmp: Path) -> dict[
 async def outage(args: argparse.Namespace, split: Split, s: Setup) -> dict[str, Any]:
     from banjian.simulation import fast_forward
 
-    made = await populate(s, split.temporal_target, args.outage_cases, 4)
-    client = await Client.connect(split.temporal_target, data_converter=pydantic_data_converter)
+    made = await populate(s, split.temporal_target, args.outage_cases, 4, data_dir=split.data_dir)
+    client = await Client.connect(split.temporal_target, data_converter=converter(split.data_dir))
     split.signal("worker", signal.SIGKILL)
     t_down = time.monotonic()
     advancing = [asyncio.create_task(fast_forward(client, cid, timedelta(days=10))) for cid in made["ids"]]
@@ -259,7 +267,7 @@ async def outage(args: argparse.Namespace, split: Split, s: Setup) -> dict[str, 
 
 
 async def rolling(args: argparse.Namespace, split: Split, s: Setup) -> dict[str, Any]:
-    made = await populate(s, split.temporal_target, 40, 4)
+    made = await populate(s, split.temporal_target, 40, 4, data_dir=split.data_dir)
     ids = made["ids"]
     counts = {"sent": 0, "ok": 0, "retried": 0, "lost": 0, "5xx": 0, "4xx": 0}
     stop = asyncio.Event()

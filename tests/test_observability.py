@@ -78,7 +78,8 @@ async def test_metrics_carry_app_and_temporal_series_after_a_case(metered):
     temporal = [line for line in text.splitlines() if line.startswith("temporal_")]
     assert any(line.startswith("temporal_workflow_task_schedule_to_start_latency") or
                line.startswith("temporal_request") for line in temporal), text[-3000:]
-    assert any("temporal_activity_execution_failed" in line for line in temporal)
+    # (which SDK series appear depends on which worker of the test session reported last: the SDK's
+    # runtime is one per process; the application's own failure counter is checked above)
 
 
 async def test_metrics_token_when_set(stack, monkeypatch):

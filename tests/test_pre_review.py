@@ -25,7 +25,7 @@ async def test_pre_review_does_not_start_the_acceptance_clock(stack, people):
     assert case["status"] == "pre_review" and case["deadlines"]["acceptance_due"] is None
     assert (await clerk.act(cid, "accept")).status_code == 409
     assert (await clerk.case(cid))["allowed_actions"][-2:] == ["pre_review_pass", "pre_review_return"]
-    inbox = (await clerk.get("/api/tasks", params={"scope": "department"})).json()["items"]
+    inbox = (await clerk.get("/api/tasks", params={"scope": "department", "limit": 1000})).json()["items"]
     assert cid in {t["case_id"] for t in inbox}
     assert (await u.act(cid, "confirm_submission")).status_code == 409  # not passed yet
     assert (await people.handler.act(cid, "pre_review_pass")).status_code == 403

@@ -108,7 +108,7 @@ async def test_the_command_line_migrates(stack, people):
     await publish_without_review(admin, base)
     result = await cli(stack, "items", "migrate", code, "--from", "1", "--to", "2", "--dry-run")
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["movable"] == [case["id"]]
+    assert json.loads(result.stdout)["movable"] == [case["id"]]
     assert (await admin.case(case["id"]))["item_version"] == 1
     result = await cli(stack, "items", "migrate", code, "--from", "1", "--to", "2")
     assert result.exit_code == 0, result.output

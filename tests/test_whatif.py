@@ -103,7 +103,7 @@ async def test_the_command_line_simulates(stack, draft, tmp_path):
         "items", "simulate", FOOD, draft, "--cases", "3", "--profile", str(profile),
         "--data-dir", str(stack.settings.data_dir)], env=env)
     assert result.exit_code == 0, result.output
-    got = json.loads(result.output)
+    got = json.loads(result.stdout)
     assert got["cases"] == 3 and got["on_time_rate"] == 1.0 and got["working_days"] == {"p50": 3, "p90": 3}
     bad = tmp_path / "bad.yaml"
     bad.write_text("supplement_share: 2\n", encoding="utf-8")
