@@ -48,7 +48,7 @@ async def test_a_draft_with_a_problem_is_saved_listed_and_refused_at_publish(sta
     assert "已保存草稿" in r.text and "promised_limit" in r.text and "请修改以下问题" in r.text
     assert data["code"] in r.text  # the text is kept for correction
     listed = await browser.get("/admin/items")
-    row = listed.text[listed.text.index(f'<tr id="draft-'):]
+    row = listed.text[listed.text.index('<tr id="draft-'):]
     did = draft_ids(listed.text)[0]
     assert data["code"] in row.split("</tr>")[0] and "1 个问题" in row.split("</tr>")[0]
     r = await browser.submit(f"/admin/items/{data['code']}/drafts/{did}/publish", listed.text)
@@ -87,7 +87,7 @@ async def test_a_draft_is_simulated_with_its_figures_shown(stack, people, author
     r = await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(data, ensure_ascii=False)})
     did = r.headers["location"].split("=", 1)[1]
     listed = await browser.get(r.headers["location"])
-    assert f'name="cases" type="number" min="1" max="200" value="20"' in listed.text
+    assert 'name="cases" type="number" min="1" max="200" value="20"' in listed.text
     path = f"/admin/items/{data['code']}/drafts/{did}/simulate"
     r = await browser.submit(path, listed.text, {"cases": "3"})
     assert r.status_code == 200, r.text
