@@ -93,7 +93,7 @@ async def test_a_draft_is_simulated_with_its_figures_shown(stack, people, author
     assert r.status_code == 200, r.text
     assert "模拟结果（3 件）" in r.text and re.search(r'id="on-time-rate">\d+\.\d%<', r.text)
     assert re.search(r'id="days-p50">\d+', r.text) and re.search(r'id="days-p90">\d+', r.text)
-    assert r.text.count("（耗时损失最多的环节）") == 1
+    assert r.text.count("（耗时损失最多的环节）") == 1 and "预警（按原因）" in r.text
     for step in data["steps"]:
         assert step["name"] in r.text
     r = await browser.submit(path, listed.text, {"cases": "201"})

@@ -15,6 +15,7 @@ from api.routes.pages.common import check_csrf, render
 from api.uploads import read_form
 from banjian.catalog import DefinitionProblems
 from banjian.drafts import Drafts
+from banjian.enums import WARNING_LEVEL, WarningCause
 from banjian.errors import DomainError
 from banjian.whatif import Profile
 from banjian.whatif_run import simulate
@@ -24,6 +25,10 @@ Code = Annotated[str, Path(min_length=1, max_length=64)]
 DraftId = Annotated[str, Path(min_length=1, max_length=64)]
 #: the page's simulations are small (the API allows more)
 MAX_PAGE_CASES, DEFAULT_CASES = 200, 20
+CAUSE_ZH = {WarningCause.PROMISED_DUE_NEAR: "临近承诺时限", WarningCause.PROMISED_OVERDUE: "超过承诺时限",
+            WarningCause.STEP_OVERDUE: "环节超时", WarningCause.STATUTORY_OVERDUE: "超过法定时限",
+            WarningCause.ACCEPTANCE_OVERDUE: "受理超时", WarningCause.PROCEDURE_VIOLATION: "程序违规",
+            WarningCause.PRE_REVIEW_OVERDUE: "预审超时"}
 
 
 def _drafts(request: Request) -> Drafts:
@@ -85,7 +90,8 @@ async def simulate_draft(request: Request, code: Code, draft_id: DraftId) -> HTM
     draft = await run_in_threadpool(drafts.get, actor, code, draft_id)  # 404 / 403 first
     raw = form.first("cases").strip() or str(DEFAULT_CASES)
     ctx = {"title": f"模拟草稿 {code}", "draft": draft, "cases": raw[:10], "result": None, "message": None,
-           "max_cases": MAX_PAGE_CASES}
+           "max_cases": MAX_PAGE_CASES, "cause_zh": {str(c): t for c, t in CAUSE_ZH.items()},
+           "cause_level": {str(c): str(lv) for c, lv in WARNING_LEVEL.items()}}
     status = 200
     if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_CASES:
         ctx["message"], status = f"案件数须为 1–{MAX_PAGE_CASES} 的整数", 422
