@@ -96,8 +96,9 @@ async def test_a_draft_is_simulated_with_its_figures_shown(stack, people, author
     assert r.text.count("（耗时损失最多的环节）") == 1 and "预警（按原因）" in r.text
     for step in data["steps"]:
         assert step["name"] in r.text
-    r = await browser.submit(path, listed.text, {"cases": "201"})
-    assert r.status_code == 422 and "案件数须为 1–200 的整数" in r.text
+    for bad in ("201", "0", "²", "9" * 5000, "-1"):
+        r = await browser.submit(path, listed.text, {"cases": bad})
+        assert r.status_code == 422 and "案件数须为 1–200 的整数" in r.text
     broken = await new_item(author, broken=True)
     r = await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(broken, ensure_ascii=False)})
     bad = draft_ids(r.text)[0]

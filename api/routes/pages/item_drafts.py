@@ -93,7 +93,7 @@ async def simulate_draft(request: Request, code: Code, draft_id: DraftId) -> HTM
            "max_cases": MAX_PAGE_CASES, "cause_zh": {str(c): t for c, t in CAUSE_ZH.items()},
            "cause_level": {str(c): str(lv) for c, lv in WARNING_LEVEL.items()}}
     status = 200
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_CASES:
+    if not (len(raw) <= 3 and raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_CASES:
         ctx["message"], status = f"案件数须为 1–{MAX_PAGE_CASES} 的整数", 422
     else:
         state = request.app.state
