@@ -125,6 +125,16 @@ class Drafts:
         rows = [r for r in rows if actor.department is None or r.department == actor.department]
         return {"items": [draft_json(r) for r in rows], "total": len(rows)}
 
+    def visible(self, actor: Actor, limit: int = 200) -> list[dict[str, Any]]:
+        """Every item's drafts the caller may see (all for an admin of no department, else the
+        caller's department's), newest first, at most `limit`."""
+        query = select(ItemDraft).order_by(col(ItemDraft.updated_at).desc()).limit(limit)
+        if actor.department is not None:
+            query = query.where(ItemDraft.department == actor.department)
+        with self.session_factory() as session:
+            rows = session.exec(query).all()
+        return [draft_json(r) for r in rows]
+
     def update(self, actor: Actor, code: str, draft_id: str, data: dict[str, Any]) -> dict[str, Any]:
         """Replace a draft's definition (validated again); a published draft is frozen (409)."""
         with self.session_factory() as session:

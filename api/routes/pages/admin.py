@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Any
 
 import yaml
 from fastapi import APIRouter, Request
@@ -20,8 +21,10 @@ from banjian.calendar_admin import recompute_open_cases, store_year
 from banjian.catalog import DefinitionProblems
 from banjian.contracts import Actor
 from banjian.db import User
+from banjian.drafts import Drafts
 from banjian.enums import Role
 from banjian.errors import DomainError, Forbidden
+from banjian.rules import authorise_authoring
 from banjian.timefmt import CHINA
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -133,27 +136,38 @@ async def calendar_store(request: Request, year: int):
 
 
 # ---- items ------------------------------------------------------------------------------------------
+async def author_user(request: Request) -> Actor:
+    """Item pages: admins and authors (which department's items: checked as by the API)."""
+    actor = await page_user(request)
+    if not actor.has(Role.ADMIN, Role.AUTHOR):
+        raise Forbidden("forbidden_role", "只有管理员或事项编辑人员可以访问此页面", "admins and authors only")
+    return actor
+
+
 def _items_page(request: Request, actor: Actor, problems: list[dict], text: str, status: int = 200,
-                stored: dict | None = None) -> HTMLResponse:
+                stored: dict | None = None, **extra: Any) -> HTMLResponse:
     items = request.app.state.catalog.all_current()
+    drafts = Drafts(request.app.state.catalog, request.app.state.sessions).visible(actor)
     return render(request, "admin_items.html", {
         "title": "事项管理", "items": items, "problems": problems, "text": text, "stored": stored,
-        "errors": [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": "#definition"} for p in problems]},
-        status=status, user=actor)
+        "drafts": drafts, "current": {i.code for i in items},
+        "errors": [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": "#definition"} for p in problems],
+        **extra}, status=status, user=actor)
 
 
 @router.get("/items", response_class=HTMLResponse)
 async def items(request: Request) -> HTMLResponse:
-    actor = await admin_user(request)
+    actor = await author_user(request)
     stored = None
     if request.query_params.get("stored"):
         stored = {"code": request.query_params.get("stored")[:64], "version": request.query_params.get("version")}
-    return await run_in_threadpool(_items_page, request, actor, [], "", 200, stored)
+    saved = (request.query_params.get("saved") or "")[:64] or None
+    return await run_in_threadpool(_items_page, request, actor, [], "", 200, stored, saved=saved)
 
 
-@router.post("/items", response_class=HTMLResponse)
-async def upload_item(request: Request):
-    actor = await admin_user(request)
+async def read_definition(request: Request) -> tuple[str, dict | None, list[dict]]:
+    """The definition a form posts (pasted or a file, CSRF checked): its text, the parsed object
+    (None when it cannot be read) and the problems found reading it."""
     form = await read_form(request, request.app.state.files, abort_oversize=True)
     check_csrf(request, form.first("csrf_token"))
     text = form.first("definition")
@@ -164,7 +178,6 @@ async def upload_item(request: Request):
         raw = path.read_bytes()[:MAX_DEFINITION_BYTES + 1] if path else b""
         text = raw.decode("utf-8", "replace")
     form.discard()
-    catalog = request.app.state.catalog
     problems: list[dict] = []
     data = None
     if len(text.encode()) > MAX_DEFINITION_BYTES:
@@ -178,11 +191,19 @@ async def upload_item(request: Request):
                 raise ValueError("定义应为一个对象（键值对）")
         except (ValueError, yaml.YAMLError) as e:
             problems.append({"path": "", "code": "unparsable", "message": f"无法解析：{e}"})
+            data = None
+    return text, data, problems
+
+
+@router.post("/items", response_class=HTMLResponse)
+async def upload_item(request: Request):
+    actor = await author_user(request)
+    text, data, problems = await read_definition(request)
+    catalog = request.app.state.catalog
     if data is not None:
         try:
             definition = await run_in_threadpool(catalog.validate, data)
-            if actor.department is not None and definition.department != actor.department:
-                raise Forbidden("forbidden_department", "只能发布本部门的事项", "own department only")
+            authorise_authoring(actor, definition.department)
             stored, _ = await run_in_threadpool(catalog.store, definition, actor.username)
             return RedirectResponse(f"/admin/items?stored={stored.code}&version={stored.version}", status_code=303)
         except DefinitionProblems as e:

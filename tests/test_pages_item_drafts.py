@@ -1,0 +1,128 @@
+"""The `/admin/items` page's drafts in process: save a draft (problems shown in place and listed),
+publish a draft, simulate one, and who may (same rules as the JSON API)."""
+from __future__ import annotations
+
+import json
+import re
+import uuid
+
+import pytest
+
+from tests.pages_client import PageClient
+
+FOOD = "food-business-licence"
+
+
+@pytest.fixture
+async def browser(stack):
+    c = PageClient(stack)
+    yield c
+    await c.close()
+
+
+@pytest.fixture(scope="module")
+def author(stack):
+    return stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="amr")
+
+
+async def new_item(author, broken: bool = False) -> dict:
+    """A new item of the author's department, copied from the food licence (broken: promised > statutory)."""
+    data = (await author.get(f"/api/items/{FOOD}")).json()
+    data["code"], data["name"] = f"page-{uuid.uuid4().hex[:8]}", "页面草稿测试事项"
+    if broken:
+        data["promised_limit"] = {**data["promised_limit"], "value": data["statutory_limit"]["value"] + 5}
+    return data
+
+
+def draft_ids(html: str) -> list[str]:
+    return re.findall(r'<tr id="draft-([0-9a-f]+)"', html)
+
+
+async def test_a_draft_with_a_problem_is_saved_listed_and_refused_at_publish(stack, author, browser):
+    await browser.login(author.username)
+    page = await browser.get("/admin/items")
+    assert page.status_code == 200 and "保存草稿" in page.text and 'formaction="/admin/items/drafts"' in page.text
+    data = await new_item(author, broken=True)
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(data, ensure_ascii=False)})
+    assert r.status_code == 200, r.text
+    assert "已保存草稿" in r.text and "promised_limit" in r.text and "请修改以下问题" in r.text
+    assert data["code"] in r.text  # the text is kept for correction
+    listed = await browser.get("/admin/items")
+    row = listed.text[listed.text.index('<tr id="draft-'):]
+    did = draft_ids(listed.text)[0]
+    assert data["code"] in row.split("</tr>")[0] and "1 个问题" in row.split("</tr>")[0]
+    r = await browser.submit(f"/admin/items/{data['code']}/drafts/{did}/publish", listed.text)
+    assert r.status_code == 422 and "无法发布" in r.text and "promised_limit" in r.text
+    assert (await author.get(f"/api/items/{data['code']}")).status_code == 404  # nothing published
+    # an unreadable text is not saved
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": "a: [b"})
+    assert r.status_code == 422 and "无法解析" in r.text
+    assert draft_ids((await browser.get("/admin/items")).text)[0] == did
+
+
+async def test_a_clean_draft_is_published_as_the_next_version(stack, author, browser):
+    await browser.login(author.username)
+    page = await browser.get("/admin/items")
+    data = await new_item(author)
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(data, ensure_ascii=False)})
+    assert r.status_code == 303 and r.headers["location"].startswith("/admin/items?saved=")
+    did = r.headers["location"].split("=", 1)[1]
+    listed = await browser.get(r.headers["location"])
+    assert f"已保存草稿 <span class=\"mono\">{did}</span>" in listed.text and did in draft_ids(listed.text)
+    r = await browser.submit(f"/admin/items/{data['code']}/drafts/{did}/publish", listed.text)
+    assert r.status_code == 303 and r.headers["location"] == f"/admin/items?stored={data['code']}&version=1"
+    done = await browser.get(r.headers["location"])
+    assert f"已发布 {data['code']} 第 1 版" in done.text and "已发布为第 1 版" in done.text
+    assert (await author.get(f"/api/items/{data['code']}")).json()["version"] == 1
+    # a published draft is published once: the second is a message on the page, nothing changes
+    r = await browser.submit(f"/admin/items/{data['code']}/drafts/{did}/publish", done.text)
+    assert r.status_code == 409 and "已发布为第 1 版" in r.text
+
+
+async def test_a_draft_is_simulated_with_its_figures_shown(stack, people, author, browser):
+    people.staff("amr", "handler"), people.staff("amr", "approver")
+    await browser.login(author.username)
+    page = await browser.get("/admin/items")
+    data = await new_item(author)
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(data, ensure_ascii=False)})
+    did = r.headers["location"].split("=", 1)[1]
+    listed = await browser.get(r.headers["location"])
+    assert 'name="cases" type="number" min="1" max="200" value="20"' in listed.text
+    path = f"/admin/items/{data['code']}/drafts/{did}/simulate"
+    r = await browser.submit(path, listed.text, {"cases": "3"})
+    assert r.status_code == 200, r.text
+    assert "模拟结果（3 件）" in r.text and re.search(r'id="on-time-rate">\d+\.\d%<', r.text)
+    assert re.search(r'id="days-p50">\d+', r.text) and re.search(r'id="days-p90">\d+', r.text)
+    assert r.text.count("（耗时损失最多的环节）") == 1 and "预警（按原因）" in r.text
+    for step in data["steps"]:
+        assert step["name"] in r.text
+    for bad in ("201", "0", "²", "9" * 5000, "-1"):
+        r = await browser.submit(path, listed.text, {"cases": bad})
+        assert r.status_code == 422 and "案件数须为 1–200 的整数" in r.text
+    broken = await new_item(author, broken=True)
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(broken, ensure_ascii=False)})
+    bad = draft_ids(r.text)[0]
+    r = await browser.submit(f"/admin/items/{broken['code']}/drafts/{bad}/simulate", page.text, {"cases": "2"})
+    assert r.status_code == 422 and "草稿有问题，无法模拟" in r.text
+
+
+async def test_applicants_and_other_departments_get_403_and_404_pages(stack, author, browser):
+    await browser.login(author.username)
+    page = await browser.get("/admin/items")
+    data = await new_item(author)
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(data, ensure_ascii=False)})
+    did = r.headers["location"].split("=", 1)[1]
+    r = await browser.submit(f"/admin/items/{data['code']}/drafts/no-such/simulate", page.text, {"cases": "1"})
+    assert r.status_code == 404 and "text/html" in r.headers["content-type"]
+    other = stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="hcd")
+    await browser.login(other.username)
+    page = await browser.get("/admin/items")
+    assert page.status_code == 200 and did not in page.text  # another department's draft is not listed
+    r = await browser.submit(f"/admin/items/{data['code']}/drafts/{did}/publish", page.text)
+    assert r.status_code == 403 and "text/html" in r.headers["content-type"]
+    applicant = stack.applicant()
+    await browser.login(applicant.username)
+    assert (await browser.get("/admin/items")).status_code == 403
+    r = await browser.submit(f"/admin/items/{data['code']}/drafts/{did}/simulate", page.text, {"cases": "1"})
+    assert r.status_code == 403 and "text/html" in r.headers["content-type"]
+    assert (await author.get(f"/api/items/{data['code']}")).status_code == 404
