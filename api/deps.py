@@ -56,33 +56,30 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(oa
     username, kind = tokens.claims(token)
     if kind == TOKEN_KIND:
         return await _service_actor(request, username)
-    # A user's roles are read at most every few seconds: a change reaches the API that quickly,
-    # and a page or inbox read costs no database round trip for the caller.
-    known: dict[str, tuple[float, Actor]] = request.app.state.actors
-    now = time.monotonic()
-    hit = known.get(username)
-    if hit is not None and hit[0] > now:
-        return hit[1]
-    # a cache miss reads the user row in a worker thread: a busy pool must never block the event loop
-    actor = await asyncio.to_thread(_load_actor, request.app.state.sessions, username)
-    if actor is None:
-        known.pop(username, None)
-        raise Unauthorised("invalid_token", "用户不存在或已停用", "the user no longer exists")
-    known[username] = (now + ACTOR_TTL_S, actor)
-    return actor
+    return await _cached_actor(request, username, _load_actor,
+                               ("用户不存在或已停用", "the user no longer exists"))
 
 
 async def _service_actor(request: Request, name: str) -> Actor:
     """A department system's service account (banjian/service_accounts.py), cached like users."""
+    return await _cached_actor(request, f"{TOKEN_KIND}:{name}", lambda sessions, _: load_service_actor(sessions, name),
+                               ("系统账号不存在或已吊销", "the service account was revoked or removed"))
+
+
+async def _cached_actor(request: Request, key: str, load: Callable[[Callable[[], Session], str], Actor | None],
+                        gone: tuple[str, str]) -> Actor:
+    """A caller's roles are read at most every few seconds: a change reaches the API that quickly,
+    and a page or inbox read costs no database round trip. A miss reads the row in a worker thread
+    (a busy pool must never block the event loop)."""
     known: dict[str, tuple[float, Actor]] = request.app.state.actors
-    key, now = f"{TOKEN_KIND}:{name}", time.monotonic()
+    now = time.monotonic()
     hit = known.get(key)
     if hit is not None and hit[0] > now:
         return hit[1]
-    actor = await asyncio.to_thread(load_service_actor, request.app.state.sessions, name)
+    actor = await asyncio.to_thread(load, request.app.state.sessions, key)
     if actor is None:
         known.pop(key, None)
-        raise Unauthorised("invalid_token", "系统账号不存在或已吊销", "the service account was revoked or removed")
+        raise Unauthorised("invalid_token", gone[0], gone[1])
     known[key] = (now + ACTOR_TTL_S, actor)
     return actor
 

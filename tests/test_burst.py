@@ -4,8 +4,6 @@ the figures are printed for docs/benchmarks.md."""
 from __future__ import annotations
 
 import asyncio
-import random
-import socket
 import statistics
 import time
 from datetime import date
@@ -19,30 +17,13 @@ from banjian.auth import add_user
 from banjian.db import make_engine
 from banjian.ids import make_citizen_id
 from banjian.seed import ensure_base
-from banjian.temporal import port_open
-from tests.test_durability import ITEM, PASSWORD, Up
+from tests.test_durability import ITEM, PASSWORD, Up, free_port
 
 pytestmark = pytest.mark.slow
 
 APPLICANTS = 50
 CONCURRENCY = 25
 
-
-def _free(low: int, high: int, taken: set[int]) -> int:
-    """A free port in the range the house rules give these tests."""
-    candidates = [p for p in range(low, high + 1) if p not in taken]
-    random.shuffle(candidates)
-    for port in candidates:
-        if port_open(port):
-            continue
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-        taken.add(port)
-        return port
-    pytest.skip(f"no free port in {low}-{high}")
 
 
 def _users(data: Path) -> list[tuple[str, str]]:
@@ -99,8 +80,8 @@ def test_burst_of_50_submissions_25_at_a_time_queues_and_never_fails(tmp_path):
     people = _users(data)
     up = Up(data)
     taken: set[int] = set()
-    up.port, up.ui_port = _free(18100, 18199, taken), _free(18100, 18199, taken)
-    up.temporal_port = _free(17100, 17199, taken)
+    up.port, up.ui_port = free_port(taken), free_port(taken)
+    up.temporal_port = free_port(taken)
     up.base = f"http://127.0.0.1:{up.port}"
     try:
         up.start()
