@@ -37,5 +37,8 @@ class ItemDraft(SQLModel, table=True):
     created_at: datetime
     updated_by: str
     updated_at: datetime
+    # the item's version the draft was made from (0 for a new item): it publishes as base + 1 only
+    # while the item is still at base; null on drafts stored before this column existed
+    base_version: int | None = None
     published_version: int | None = None
     published_at: datetime | None = None

@@ -2,8 +2,10 @@
 
 A draft is stored as its author wrote it (even with problems), validated on every save against
 the schema and the catalogue, and never used by new cases. Publishing validates it again and, in
-one transaction, marks the draft published and stores the next version: of two publishes at once
-(of one draft, or of two drafts of one item) one wins and the other is a 409.
+one transaction, marks the draft published and stores the next version. A draft remembers the
+version it was made from and publishes only while the item is still there: of two drafts made from
+one version one is published and the other is a 409 (whatever the timing), as is a draft published
+twice; the author starts a new draft from the current version instead of overwriting a colleague's.
 Who may: `rules.authorise_authoring` (an admin, or the item's department's `author`).
 """
 from __future__ import annotations
@@ -89,9 +91,10 @@ class Drafts:
         department = self._department(code, data) or actor.department
         authorise_authoring(actor, department)
         data = jsonable(data)
-        _, problems = self._check(code, data, self.catalog.next_version(code))
+        version = self.catalog.next_version(code)
+        _, problems = self._check(code, data, version)
         now = datetime.now(UTC)
-        row = ItemDraft(id=uuid.uuid4().hex, code=code, department=department,
+        row = ItemDraft(id=uuid.uuid4().hex, code=code, department=department, base_version=version - 1,
                         definition=data, problems=[p.to_dict() for p in problems], created_by=actor.username,
                         created_at=now, updated_by=actor.username, updated_at=now)
         with self.session_factory() as session:
@@ -164,14 +167,20 @@ class Drafts:
         if row.published_version is not None:
             raise Conflict("draft_published", f"草稿已发布为第 {row.published_version} 版",
                            f"the draft was published already as version {row.published_version}", field="draft_id")
-        version = self.catalog.next_version(code)
+        current = self.catalog.next_version(code) - 1
+        base = current if row.base_version is None else row.base_version
+        lost = Conflict("publish_conflict", "另一次发布已先完成，请基于当前版本新建草稿",
+                        "another publish of this item won; start a new draft from the current version", field="draft_id")
+        if current != base:
+            raise Conflict("publish_conflict", f"事项已是第 {current} 版，本草稿基于第 {base} 版创建，请基于当前版本新建草稿",
+                           f"the item is at version {current} and this draft was made from version {base}; "
+                           "start a new draft from the current version", field="draft_id")
+        version = base + 1
         definition, problems = self._check(code, row.definition, version)
         if definition is None:
             raise DefinitionProblems(problems)
         authorise_authoring(actor, definition.department)
         now = datetime.now(UTC)
-        lost = Conflict("publish_conflict", "另一次发布已先完成，请刷新后重试",
-                        "another publish of this item won; reload and try again", field="draft_id")
         with self.session_factory() as session:
             try:
                 marked = session.execute(update(ItemDraft)

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import UniqueConstraint, delete, func, update
+from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, func, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from banjian.crypto import hmac_sm3_hex
@@ -44,12 +44,13 @@ class Delivery(SQLModel, table=True):
     """One event for one subscriber."""
 
     __tablename__ = "feed_deliveries"
-    __table_args__ = (UniqueConstraint("subscriber", "case_id", "seq", name="uq_feed_delivery"),)
+    __table_args__ = (UniqueConstraint("subscriber", "case_id", "seq", name="uq_feed_delivery"),
+                      Index("ix_feed_deliveries_sub_state", "subscriber", "state", "case_id", "seq"))
     id: int | None = Field(default=None, primary_key=True)
     subscriber: str = Field(max_length=64)
     case_id: str = Field(max_length=40)
     seq: int
-    body: str
+    body: str = Field(sa_column=Column(Text, nullable=False))
     state: str = Field(default=PENDING, max_length=16)
     attempts: int = 0
     next_at: datetime

@@ -163,6 +163,15 @@ async def test_two_publishes_at_once_one_wins(stack, people, author):
                                 author.post(f"/api/items/{code}/drafts/{other}/publish"))
     assert sorted([a.status_code, b.status_code]) == [201, 409], (a.text, b.text)
     assert [v["version"] for v in (await author.get(f"/api/items/{code}")).json()["versions"]] == [1]
+    winner, loser = (first, other) if a.status_code == 201 else (other, first)
+    # whatever the timing: a draft made from a version that is no longer current is refused, not stacked
+    late = (await author.post(f"/api/items/{code}/drafts", json={**base, "name": "旧稿"})).json()["draft_id"]
+    assert (await author.post(f"/api/items/{code}/drafts/{late}/publish")).status_code == 201
+    r = await author.post(f"/api/items/{code}/drafts/{winner}/publish")
+    assert r.status_code == 409
+    stale = await author.post(f"/api/items/{code}/drafts/{loser}/publish")
+    assert stale.status_code == 409 and stale.json()["detail"]["code"] == "publish_conflict" and "第 2 版" in stale.text
+    assert [v["version"] for v in (await author.get(f"/api/items/{code}")).json()["versions"]] == [1, 2]
     # the same draft twice at once
     third = (await author.post(f"/api/items/{code}/drafts", json={**base, "name": "第三稿"})).json()["draft_id"]
     a, b = await asyncio.gather(author.post(f"/api/items/{code}/drafts/{third}/publish"),
