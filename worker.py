@@ -7,6 +7,7 @@ Reads the settings from the environment (BANJIAN_*, DATABASE_URL, TEMPORAL_ADDRE
 from __future__ import annotations
 
 import asyncio
+import signal
 from concurrent.futures import ThreadPoolExecutor
 
 from sqlmodel import Session
@@ -77,14 +78,21 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
 
 
 async def main(settings: Settings | None = None) -> None:
+    """Run until SIGTERM or SIGINT, then stop polling and let running tasks finish."""
     from banjian.logs import configure_logging
+    from banjian.ops.workers import die_with_parent
     from banjian.temporal import connect
 
+    die_with_parent()  # a child of `banjian up` ends with it
     settings = settings or Settings()
     configure_logging(settings)
     client = await connect(settings)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
     async with build_worker(client, settings):
-        await asyncio.Event().wait()
+        await stop.wait()
 
 
 if __name__ == "__main__":

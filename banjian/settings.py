@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     #: the platform's administrative division code (GB/T 2260), the first part of every case number
     region_code: str = Field(default="330100", pattern=r"^\d{6}$")
 
+    #: worker processes `banjian up` runs beside its API process (0: the worker runs inside the API's
+    #: process, sharing its interpreter lock — about 40 % fewer cases per second, docs/benchmarks.md)
+    worker_processes: int = Field(default=1, ge=0, le=16)
+
     def pool_options(self, role: Literal["api", "worker"]) -> dict[str, Any]:
         """`make_engine` keyword arguments for the API's or the worker's connection pool."""
         if role == "api":
@@ -139,3 +143,31 @@ class Settings(BaseSettings):
             path.write_text(secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip()
+
+
+def environment_names(name: str) -> list[str]:
+    """The environment variables one setting is read from, the first being the one to write."""
+    alias = Settings.model_fields[name].validation_alias
+    if isinstance(alias, AliasChoices):
+        return [str(c) for c in alias.choices]
+    return [f"BANJIAN_{name.upper()}"]
+
+
+def as_environment(settings: Settings, base: dict[str, str]) -> dict[str, str]:
+    """`base` (an environment) with every setting of `settings` written in: a child process started
+    with it reads back equal settings (`Settings()`), whatever flags or defaults made them."""
+    env = dict(base)
+    for name in Settings.model_fields:
+        names, value = environment_names(name), getattr(settings, name)
+        for n in names:
+            env.pop(n, None)
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, Path):
+            text = str(value.resolve())
+        else:
+            text = str(value)
+        env[names[0]] = text
+    return env

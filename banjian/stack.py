@@ -1,4 +1,7 @@
-"""`banjian up`: the embedded Temporal server, a worker and the API in one command.
+"""`banjian up`: the embedded Temporal server, the workers and the API in one command.
+
+The workers run as child processes (`settings.worker_processes`, banjian/ops/workers.py), or inside
+this process when that is 0.
 
 Before starting anything it checks the ports, the data dir (locked for this process, 0700) and the
 databases, and fails with one line naming the cause. While it runs, a dead Temporal server child or
@@ -23,6 +26,7 @@ from banjian.logs import configure_logging
 from banjian.ops import StartupError, preflight
 from banjian.ops.datadir import DataDirLock, secure
 from banjian.ops.supervise import Backoff
+from banjian.ops.workers import WorkerProcess
 from banjian.seed import ensure_base
 from banjian.settings import Settings
 from banjian.temporal import DevServer, connect
@@ -35,16 +39,23 @@ WATCH_EVERY = 0.5
 
 
 class Parts:
-    """The server child and the worker of one `banjian up`, restarted when they die."""
+    """The server child and the workers of one `banjian up`, restarted when they die."""
 
     def __init__(self, settings: Settings, engine, server: DevServer | None, client: Client) -> None:
         self.settings, self.engine, self.server, self.client = settings, engine, server, client
-        self.worker: Worker | None = None
+        self.worker: Worker | None = None  # the in-process worker (worker_processes = 0)
         self.worker_task: asyncio.Task | None = None
+        self.processes = [WorkerProcess(settings, n + 1) for n in range(settings.worker_processes)]
         self.server_backoff = Backoff("the Temporal server")
         self.worker_backoff = Backoff("the worker")
 
     def start_worker(self) -> None:
+        if self.processes:
+            for p in self.processes:
+                p.start()
+            return
+        if self.engine is None:
+            self.engine = make_engine(self.settings.db_url, **self.settings.pool_options("worker"))
         self.worker = build_worker(self.client, self.settings, self.engine)
         self.worker_task = asyncio.create_task(self.worker.run())
 
@@ -59,6 +70,9 @@ class Parts:
                 await self._restart_server(self.server)
             if self.worker_task is not None and self.worker_task.done():
                 await self._restart_worker(self.worker_task)
+            for p in self.processes:
+                if p.exit_code() is not None:
+                    await self._restart_process(p)
 
     async def _restart_server(self, server: DevServer) -> None:
         code = server.proc.returncode if server.proc else None
@@ -87,8 +101,18 @@ class Parts:
         self.worker_backoff.restarted()
         log.warning("the worker is polling again")
 
+    async def _restart_process(self, p: WorkerProcess) -> None:
+        delay = self.worker_backoff.next_delay()
+        log.error("worker process %d exited (code %s); restarting it in %.0f s (attempt %d of %d)",
+                  p.number, p.exit_code(), delay, self.worker_backoff.failures, self.worker_backoff.max_failures)
+        await asyncio.sleep(delay)
+        p.start()
+        self.worker_backoff.restarted()
+        log.warning("worker process %d is polling again", p.number)
+
     async def stop(self) -> None:
         log.info("stopping the worker")
+        await asyncio.gather(*(asyncio.to_thread(p.stop) for p in self.processes))
         if self.worker is not None and self.worker_task is not None:
             try:
                 await asyncio.wait_for(self.worker.shutdown(), timeout=15)
@@ -131,7 +155,7 @@ async def _serve(settings: Settings, demo: bool) -> None:
     else:
         client = await connect(settings)
     # the worker and the API draw on pools of their own: a burst of requests never starves activities
-    parts = Parts(settings, make_engine(settings.db_url, **settings.pool_options("worker")), server, client)
+    parts = Parts(settings, None, server, client)  # the in-process worker makes its pool when it starts
     parts.start_worker()
     watcher: asyncio.Task | None = None
     api: uvicorn.Server | None = None

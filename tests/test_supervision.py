@@ -7,6 +7,7 @@ import asyncio
 import os
 import signal
 import stat
+import sys
 import time
 from datetime import date
 
@@ -16,7 +17,8 @@ import pytest
 from banjian import stack
 from banjian.ids import make_citizen_id
 from banjian.ops.supervise import Backoff, GaveUp
-from banjian.settings import Settings
+from banjian.ops.workers import WorkerProcess
+from banjian.settings import Settings, as_environment
 from tests.test_durability import ITEM, Up, act, cli, login
 
 
@@ -80,7 +82,7 @@ async def test_a_dead_worker_is_restarted_then_given_up(monkeypatch, caplog):
     monkeypatch.setattr(stack, "WATCH_EVERY", 0.01)
     monkeypatch.setattr(stack, "build_worker", lambda *a, **k: CrashingWorker())
     CrashingWorker.runs = 0
-    parts = stack.Parts(Settings(), None, None, client=None)  # type: ignore[arg-type]
+    parts = stack.Parts(Settings(worker_processes=0), None, None, client=None)  # type: ignore[arg-type]
     parts.worker_backoff = Backoff("the worker", initial=0.01, max_failures=2)
     parts.start_worker()
     with caplog.at_level("ERROR", logger="banjian"), pytest.raises(GaveUp, match="the worker died 3 times"):
@@ -89,8 +91,41 @@ async def test_a_dead_worker_is_restarted_then_given_up(monkeypatch, caplog):
     assert any("RuntimeError: poll failed for good" in r.message for r in caplog.records)
 
 
+async def test_a_worker_process_that_keeps_dying_is_restarted_then_given_up(monkeypatch, caplog):
+    monkeypatch.setattr(stack, "WATCH_EVERY", 0.01)
+    monkeypatch.setattr(WorkerProcess, "command", lambda self: [sys.executable, "-c", "raise SystemExit(3)"])
+    parts = stack.Parts(Settings(worker_processes=1), None, None, client=None)  # type: ignore[arg-type]
+    parts.worker_backoff = Backoff("the worker", initial=0.01, max_failures=2)
+    parts.start_worker()
+    with caplog.at_level("ERROR", logger="banjian"), pytest.raises(GaveUp, match="the worker died 3 times"):
+        await asyncio.wait_for(parts.watch(), 20)
+    assert sum("worker process 1 exited (code 3)" in r.message for r in caplog.records) == 2  # the third gives up
+    await parts.stop()
+
+
+def test_a_worker_child_reads_back_the_parents_settings(tmp_path, monkeypatch):
+    """What `banjian up` hands its worker processes: every setting, flags and defaults included."""
+    monkeypatch.setenv("BANJIAN_PAYLOAD_KEY_ID", "stale-from-the-shell")
+    parent = Settings(data_dir=tmp_path / "d", temporal_port=17999, port=18999, database_url=None,
+                      payload_key_id=None, sdk_metrics=False, feed_batch=7, region_code="440300")
+    env = as_environment(parent, dict(os.environ))
+    monkeypatch.setattr(os, "environ", env)
+    child = Settings()
+    assert child.model_dump() == {**parent.model_dump(), "data_dir": (tmp_path / "d").resolve()}
+    assert child.payload_key_id is None and child.database_url is None
+
+
 def temporal_child(pid: int) -> int:
     """The pid of `banjian up`'s Temporal server child."""
+    return child_of(pid, b"server", b"start-dev")
+
+
+def worker_child(pid: int) -> int:
+    """The pid of `banjian up`'s worker process."""
+    return child_of(pid, b"banjian", b"worker")
+
+
+def child_of(pid: int, *words: bytes) -> int:
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -101,9 +136,9 @@ def temporal_child(pid: int) -> int:
                 cmd = f.read().split(b"\0")
         except OSError:
             continue
-        if ppid == pid and b"server" in cmd and b"start-dev" in cmd:
+        if ppid == pid and all(w in cmd for w in words):
             return int(entry)
-    raise AssertionError("no Temporal server child")
+    raise AssertionError(f"no child {words} of {pid}")
 
 
 @pytest.mark.slow
@@ -156,5 +191,53 @@ def test_sigkilled_temporal_server_is_restarted_and_cases_go_on(tmp_path):
         for name in ("banjian.db", "temporal.db", "secret.key", "temporal.log"):
             assert stat.S_IMODE((data / name).stat().st_mode) == 0o600, name
         up.interrupt()
+    finally:
+        up.kill()
+
+
+def alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.mark.slow
+def test_sigkilled_worker_process_is_restarted_and_dies_with_up(tmp_path):
+    data = tmp_path / "data"
+    id_number = make_citizen_id("330106", date(1988, 3, 4), 17)
+    cli(data, "users", "add", "zhang", "--password", "durable-pass-1", "--role", "applicant", "--id-number",
+        id_number, "--name", "张三")
+    cli(data, "users", "add", "clerk1", "--password", "durable-pass-1", "--role", "clerk", "--department", "amr")
+    up = Up(data)
+    try:
+        up.start()
+        up.wait_ready()
+        base = up.base
+        applicant, clerk = login(base, "zhang"), login(base, "clerk1")
+        item = httpx.get(f"{base}/api/items/{ITEM}", headers=applicant, timeout=30).json()
+        form = {f["name"]: {"text": "测试", "number": 50, "boolean": True, "date": "2026-12-01",
+                            "choice": (f.get("choices") or [""])[0]}[f["type"]]
+                for f in item["form"] if f["required"]}
+        body = {"item_code": ITEM, "applicant": {"kind": "citizen", "id_number": id_number, "name": "张三"},
+                "form": form, "materials": [{"name": m["name"]} for m in item["materials"] if m["required"]],
+                "channel": "web"}
+        assert up.proc is not None
+        old = worker_child(up.proc.pid)
+        os.kill(old, signal.SIGKILL)
+        # a submission while the worker is down waits for the restarted one, and is answered
+        r = httpx.post(f"{base}/api/cases", json=body, headers=applicant, timeout=90)
+        assert r.status_code == 201, r.text + up.log()
+        new = worker_child(up.proc.pid)
+        assert new != old
+        assert "worker process 1 exited (code -9); restarting it" in up.log()
+        assert act(base, clerk, r.json()["id"], "accept")["status"] == "accepted"
+        # `up` killed outright: the kernel ends its worker (no orphan keeps polling)
+        os.kill(up.proc.pid, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while alive(new) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not alive(new)
     finally:
         up.kill()
