@@ -87,6 +87,10 @@ async def main(settings: Settings | None = None) -> None:
     settings = settings or Settings()
     configure_logging(settings)
     client = await connect(settings)
+    if settings.worker_metrics_port is not None:
+        from banjian.metrics import serve_worker_metrics
+
+        serve_worker_metrics(settings.worker_metrics_port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -105,6 +105,42 @@ class _CasesByStatus(Collector):
         yield family
 
 
+def merged(parts: dict[str, bytes]) -> bytes:
+    """Several processes' Prometheus texts as one (`banjian up`: the API and its worker processes),
+    every sample labelled `process` with the name it came under; a family keeps the type it has
+    in the first text that declares it."""
+    from prometheus_client.metrics_core import Metric
+    from prometheus_client.parser import text_string_to_metric_families
+    from prometheus_client.samples import Sample
+
+    families: dict[str, Metric] = {}
+    for process, text in parts.items():
+        for family in text_string_to_metric_families(text.decode()):
+            into = families.get(family.name)
+            if into is None:
+                into = families[family.name] = Metric(family.name, family.documentation, family.type, family.unit)
+            elif into.type != family.type:
+                continue
+            into.samples.extend(Sample(s.name, {"process": process, **s.labels}, s.value, s.timestamp, s.exemplar)
+                                for s in family.samples)
+
+    class _Merged(Collector):
+        def collect(self):
+            yield from families.values()
+
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Merged())
+    return generate_latest(registry)
+
+
+def serve_worker_metrics(port: int) -> None:
+    """A worker process's own metrics endpoint (127.0.0.1 only; `banjian up`'s API merges it)."""
+    from prometheus_client import start_http_server
+
+    app_metrics()
+    start_http_server(port, addr="127.0.0.1")
+
+
 def exposition(cases_by_status: Callable[[], Iterable[tuple[str, int]]] | None = None) -> bytes:
     """The Prometheus text of this process, with the case counts of the caller's database."""
     app_metrics()

@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     #: worker processes `banjian up` runs beside its API process (0: the worker runs inside the API's
     #: process, sharing its interpreter lock — about 40 % fewer cases per second, docs/benchmarks.md)
     worker_processes: int = Field(default=1, ge=0, le=16)
+    #: a worker process serves its Prometheus metrics on 127.0.0.1 at this port (`banjian up` picks a
+    #: free one per child and merges them into the API's GET /metrics, labelled `process`)
+    worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
 
     def pool_options(self, role: Literal["api", "worker"]) -> dict[str, Any]:
         """`make_engine` keyword arguments for the API's or the worker's connection pool."""

@@ -161,6 +161,7 @@ async def _serve(settings: Settings, demo: bool) -> None:
     api: uvicorn.Server | None = None
     try:
         app = create_app(settings, client=client, engine=engine, ready=not demo)
+        app.state.worker_metrics = {p.name: p.metrics_url for p in parts.processes}  # merged into /metrics
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
         api = uvicorn.Server(config)
         api_task = asyncio.create_task(api.serve())

@@ -152,8 +152,8 @@ def banjian_cli() -> str:
 class StackProcess:
     """The system under test, in subprocesses of their own sessions (process groups), on free ports.
 
-    topology "up":    `banjian up` — the embedded Temporal server, and the worker and the API in one
-                      Python process (what operators run);
+    topology "up":    `banjian up` — what operators run: the embedded Temporal server, the API and,
+                      by default, the worker in a child process of its own (metered as "worker");
     topology "split": the same Temporal server command, `banjian worker` and the API (uvicorn, as
                       `banjian up` configures it) as three processes — to see what the GIL shared by
                       the API and the worker costs on this machine.
@@ -259,6 +259,9 @@ class StackProcess:
                     continue
                 if "temporal" in cmdline and "start-dev" in cmdline:
                     out["temporal_server"] = child
+                elif "banjian" in cmdline and "worker" in cmdline:  # `up`'s worker process(es)
+                    n = sum(k.startswith("worker") for k in out)
+                    out["worker" if n == 0 else f"worker{n + 1}"] = child
         return out
 
     def stop(self) -> None:
@@ -762,7 +765,7 @@ def main() -> int:
     ap.add_argument("--wait-quiet", type=float, default=0, metavar="S",
                     help="before measuring, wait up to S seconds for other processes to leave the machine idle")
     ap.add_argument("--topology", choices=["up", "split"], default="up",
-                    help="up: `banjian up` (API and worker in one process, default); split: Temporal server, "
+                    help="up: `banjian up` (the API, with the worker as its child process; default); split: Temporal server, "
                          "worker and API as three processes")
     ap.add_argument("--keep", action="store_true", help="keep the temporary data dir")
     ap.add_argument("--no-bytecode-cache", action="store_true",

@@ -152,3 +152,21 @@ async def test_a_json_log_line_carries_the_request_and_case_ids(stack, people):
     # without a caller's id, one is made and sent back
     r = await stack.http.get("/api/health")
     assert len(r.headers["x-request-id"]) == 32
+
+
+def test_metrics_of_several_processes_merge_into_one_text_labelled_by_process():
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from banjian.metrics import merged
+
+    api = (b'# HELP banjian_warnings_total Warnings\n# TYPE banjian_warnings_total counter\n'
+           b'banjian_warnings_total{level="red",cause="statutory_overdue"} 2.0\n'
+           b'# HELP up_check Up\n# TYPE up_check gauge\nup_check{process="worker1"} 0.0\n')
+    worker = (b'# HELP banjian_warnings_total Warnings\n# TYPE banjian_warnings_total counter\n'
+              b'banjian_warnings_total{level="red",cause="statutory_overdue"} 3.0\n')
+    families = {f.name: f for f in text_string_to_metric_families(merged({"api": api, "worker1": worker}).decode())}
+    warnings = families["banjian_warnings"]
+    assert warnings.type == "counter"
+    assert sorted((s.labels["process"], s.value) for s in warnings.samples) == [("api", 2.0), ("worker1", 3.0)]
+    # a sample that names its process already keeps it
+    assert [s.labels["process"] for s in families["up_check"].samples] == ["worker1"]

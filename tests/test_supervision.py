@@ -233,6 +233,18 @@ def test_sigkilled_worker_process_is_restarted_and_dies_with_up(tmp_path):
         assert new != old
         assert "worker process 1 exited (code -9); restarting it" in up.log()
         assert act(base, clerk, r.json()["id"], "accept")["status"] == "accepted"
+        # the worker's own metrics reach the API's /metrics, labelled with the process they came from
+        deadline = time.monotonic() + 20  # the SDK's metrics reach the registry once a second
+
+        def from_worker(text: str) -> bool:
+            return any(line.startswith("temporal_") and 'process="worker1"' in line for line in text.splitlines())
+
+        while not from_worker(text := httpx.get(f"{base}/metrics", timeout=30).text) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert 'banjian_worker_metrics_up{process="worker1"} 1.0' in text
+        assert from_worker(text), text
+        assert any(line.startswith("banjian_http_requests_total") and 'process="api"' in line
+                   for line in text.splitlines())
         # `up` killed outright: the kernel ends its worker (no orphan keeps polling)
         os.kill(up.proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 20

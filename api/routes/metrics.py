@@ -1,9 +1,14 @@
 """`GET /metrics`: Prometheus text (banjian/metrics.py). Open like the health probe unless
-`BANJIAN_METRICS_TOKEN` is set; it carries counts and latencies, never personal data."""
+`BANJIAN_METRICS_TOKEN` is set; it carries counts and latencies, never personal data.
+
+Under `banjian up` the workers run as child processes with metrics endpoints of their own: this
+route fetches each and answers every process's metrics in one text, labelled `process` ("api",
+"worker1", …); a worker that does not answer is `banjian_worker_metrics_up{process} 0`."""
 from __future__ import annotations
 
 import hmac
 
+import httpx
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -12,7 +17,7 @@ from sqlmodel import select
 
 from banjian.db import Case
 from banjian.errors import Unauthorised
-from banjian.metrics import exposition
+from banjian.metrics import exposition, merged
 
 router = APIRouter(tags=["metrics"])
 
@@ -30,4 +35,20 @@ def metrics(request: Request) -> Response:
         with state.sessions() as session:
             return [(s, n) for s, n in session.exec(select(Case.status, func.count()).group_by(Case.status)).all()]
 
-    return Response(exposition(cases_by_status), media_type=CONTENT_TYPE_LATEST)
+    own = exposition(cases_by_status)
+    workers: dict[str, str] = getattr(state, "worker_metrics", None) or {}
+    if not workers:
+        return Response(own, media_type=CONTENT_TYPE_LATEST)
+    parts, up = {"api": own}, []
+    for name, url in workers.items():
+        try:
+            r = httpx.get(url, timeout=2)
+            r.raise_for_status()
+            parts[name] = r.content
+            up.append(f'banjian_worker_metrics_up{{process="{name}"}} 1')
+        except httpx.HTTPError:  # restarting, or stuck: say so rather than fail the whole scrape
+            up.append(f'banjian_worker_metrics_up{{process="{name}"}} 0')
+    head = "# HELP banjian_worker_metrics_up Whether a worker process answered this scrape\n" \
+           "# TYPE banjian_worker_metrics_up gauge\n"
+    parts["api"] = own + (head + "\n".join(up) + "\n").encode()
+    return Response(merged(parts), media_type=CONTENT_TYPE_LATEST)

@@ -14,6 +14,7 @@ import ctypes
 import logging
 import os
 import signal
+import socket
 import subprocess
 import sys
 
@@ -40,18 +41,36 @@ def die_with_parent() -> None:
         raise SystemExit(0)
 
 
+def free_port() -> int:
+    """A port of 127.0.0.1 free now (the child binds it a moment later)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
 class WorkerProcess:
     """One worker child."""
 
     def __init__(self, settings: Settings, number: int) -> None:
         self.settings, self.number = settings, number
         self.proc: subprocess.Popen | None = None
+        self.metrics_port = free_port()
+
+    @property
+    def name(self) -> str:
+        """Its `process` label in GET /metrics."""
+        return f"worker{self.number}"
+
+    @property
+    def metrics_url(self) -> str:
+        return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", "banjian", "worker"]
 
     def start(self) -> None:
-        env = as_environment(self.settings, dict(os.environ))
+        env = as_environment(self.settings.model_copy(update={"worker_metrics_port": self.metrics_port}),
+                             dict(os.environ))
         env[PARENT_ENV] = str(os.getpid())
         # its log lines go where `up`'s go (the operator's terminal or the service's journal)
         self.proc = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL)
