@@ -11,10 +11,10 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
 from sqlmodel import col, select
 
-from activities.archive import ArchiveActivities
 from api.bounds import CaseId, Offset, Text
 from api.deps import CasesDep, CurrentUser, require
 from banjian import audit
+from banjian.audit.archive import Archiver
 from banjian.contracts import Actor
 from banjian.crypto import sm3_hex
 from banjian.db import AuditRead
@@ -101,10 +101,10 @@ async def verify(case_id: CaseId, request: Request, actor: CurrentUser, cases: C
     return result
 
 
-def archiver(request: Request) -> ArchiveActivities:
+def archiver(request: Request) -> Archiver:
     state = request.app.state
     if getattr(state, "archiver", None) is None:
-        state.archiver = ArchiveActivities(state.sessions, state.settings.archive_dir, lambda: state.client)
+        state.archiver = Archiver(state.sessions, state.settings.archive_dir, lambda: state.client)
     return state.archiver
 
 

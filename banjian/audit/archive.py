@@ -1,0 +1,239 @@
+"""The archive package (电子文件归档, after DA/T 85-2019): written once when a case concludes.
+
+A ZIP with `manifest.json` at its root (format: docs/archive-manifest.md), the item definition
+version in force, the application form and materials, every action with its opinion, the
+result and licence, the Temporal history export and the chain hashes. The package's SM3
+digest is recorded in `archives`; the activity is idempotent (a second call returns the first
+package's digest) and safe against a concurrent build (the API builds on demand for cases
+concluded before the workflow archived them). `activities/archive.py` is the activity; the audit
+API builds through `Archiver` directly.
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import io
+import json
+import os
+import secrets
+import zipfile
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy.exc import IntegrityError
+from sqlmodel import Session, col, select
+from temporalio.client import Client, WorkflowHistory
+
+from banjian import audit, chain
+from banjian.contracts import CaseState
+from banjian.crypto import sm3_hex
+from banjian.db import Archive, Case, CaseEvent, ItemVersion
+from banjian.files import StoredFile
+from banjian.licence_store import licence_fields, licence_of_case
+from banjian.timefmt import CHINA, iso_at
+
+FORMAT = "banjian-archive"
+FORMAT_VERSION = 1
+LICENCE_ACTIONS = ("licence_issued", "issue_licence", "licence_issue")
+
+ClientSource = Client | Callable[[], Client] | None
+
+
+class Archiver:
+    """Writes archive packages to `archive_dir/{case_id}.zip`; needs the Temporal client for the
+    history export (a client, or a callable returning one)."""
+
+    def __init__(self, session_factory: Callable[[], Session], archive_dir: Path, client: ClientSource = None,
+                 files_dir: Path | None = None) -> None:
+        self.session_factory = session_factory
+        self.archive_dir = Path(archive_dir)
+        self._client = client
+        self.files_dir = Path(files_dir) if files_dir else self.archive_dir.parent / "files"
+
+    @property
+    def client(self) -> Client | None:
+        return self._client() if callable(self._client) and not isinstance(self._client, Client) else self._client
+
+    async def ensure(self, case_id: str) -> Archive:
+        """The case's archive row, building the package first if there is none."""
+        existing = await asyncio.to_thread(self._existing, case_id)
+        if existing is not None:
+            return existing
+        histories = await self._histories(case_id)
+        return await asyncio.to_thread(self._write, case_id, histories)
+
+    def _existing(self, case_id: str) -> Archive | None:
+        with self.session_factory() as session:
+            return session.get(Archive, case_id)
+
+    async def _histories(self, case_id: str) -> dict[str, WorkflowHistory]:
+        """The Temporal histories of the case and of its sub-cases (those Temporal still holds)."""
+        client = self.client
+        if client is None:
+            return {}
+        with self.session_factory() as session:
+            subs = list(session.exec(select(Case.id).where(Case.parent_id == case_id).order_by(col(Case.id))).all())
+        out: dict[str, WorkflowHistory] = {}
+        for cid in [case_id, *subs]:
+            h = await audit.fetch_history(client, cid)
+            if h is not None and h.events:
+                out[cid] = h
+        return out
+
+    # ---- building -----------------------------------------------------------------------------
+    def _write(self, case_id: str, histories: dict[str, WorkflowHistory]) -> Archive:
+        now = datetime.now(UTC)
+        with self.session_factory() as session:
+            existing = session.get(Archive, case_id)
+            if existing is not None:
+                return existing
+            data = build_package(session, case_id, histories, now, self.files_dir)
+            digest = sm3_hex(data)
+            self.archive_dir.mkdir(parents=True, exist_ok=True)
+            final = self.archive_dir / f"{case_id}.zip"
+            tmp = self.archive_dir / f".{case_id}.{secrets.token_hex(4)}.tmp"
+            with open(tmp, "wb") as f:
+                f.write(data)
+                f.flush()
+                os.fsync(f.fileno())
+            row = Archive(case_id=case_id, path=str(final.resolve()), sm3=digest, size=len(data), created_at=now)
+            session.add(row)
+            try:
+                session.flush()  # claims the case's archive: a concurrent builder fails here
+                tmp.replace(final)
+                session.commit()
+            except IntegrityError:
+                session.rollback()
+                tmp.unlink(missing_ok=True)
+                with self.session_factory() as again:
+                    built = again.get(Archive, case_id)  # a concurrent build won the race
+                    assert built is not None
+                    return built
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    tmp.unlink()
+            session.refresh(row)
+            return row
+
+
+def build_package(session: Session, case_id: str, histories: dict[str, WorkflowHistory], now: datetime,
+                  files_dir: Path | None = None) -> bytes:
+    """The ZIP bytes of a case's archive package (see docs/archive-manifest.md)."""
+    row = session.get(Case, case_id)
+    if row is None:
+        raise ValueError(f"no case {case_id}")
+    state = CaseState.model_validate(row.snapshot)
+    files: list[tuple[str, bytes, str, str]] = []  # path, bytes, media type, description
+
+    def add_json(path: str, obj: Any, description: str) -> None:
+        files.append((path, _json(obj), "application/json", description))
+
+    item_row = session.exec(select(ItemVersion).where(ItemVersion.code == row.item_code,
+                                                      ItemVersion.version == row.item_version)).first()
+    add_json("item-definition.json", {
+        "code": row.item_code, "version": row.item_version, "digest": item_row.digest if item_row else None,
+        "digest_algorithm": "sha256", "definition": item_row.definition if item_row else None,
+    }, "事项实施清单（办理时生效的版本） / the item definition version in force")
+    add_json("application.json", {
+        "case_id": state.id, "case_no": state.case_no, "item_code": state.item_code,
+        "item_version": state.item_version, "applicant": state.applicant.model_dump(mode="json"), "channel": state.channel.value,
+        "submitted_at": iso_at(state.submitted_at), "received_at": iso_at(state.received_at),
+        "form": state.form, "materials": material_records(session, state),
+    }, "申请表与材料清单（含文件SM3摘要） / the application form and the list of materials, with file digests")
+    for m in state.materials:
+        if m.file_id and files_dir is not None:
+            path = files_dir / m.file_id
+            if path.is_file() and path.resolve().is_relative_to(files_dir.resolve()):
+                files.append((f"materials/{_safe(m.file_id)}-{_safe(m.name)}", path.read_bytes(),
+                              "application/octet-stream", f"申请材料 / material: {m.name}"))
+    case_ids = [case_id] + [r.id for r in session.exec(select(Case).where(Case.parent_id == case_id)
+                                                          .order_by(col(Case.id))).all()]
+    chains: dict[str, dict[str, Any]] = {}
+    licence = None
+    for cid in case_ids:
+        rows = list(session.exec(select(CaseEvent).where(CaseEvent.case_id == cid).order_by(col(CaseEvent.seq))).all())
+        prefix = "" if cid == case_id else f"sub-cases/{cid}/"
+        if cid != case_id:
+            sub = session.get(Case, cid)
+            add_json(f"{prefix}case.json", sub.snapshot if sub else None, f"子办件最终状态 / sub-case {cid}: final state")
+        add_json(f"{prefix}actions.json", [audit.entry_json(cid, r) for r in rows],
+                 "全部办理记录（含意见） / every action and system event, with opinions")
+        altered = chain.first_altered(rows)
+        chains[cid] = {"records": len(rows), "head": rows[-1].hash if rows else chain.GENESIS,
+                       "verified": altered is None}
+        add_json(f"{prefix}chain.json", {
+            "algorithm": "SM3", "genesis": chain.GENESIS,
+            "rule": "hash = SM3(prev_hash || canonical JSON of the record); see banjian/chain.py",
+            "verified_when_archived": altered is None,
+            "records": [{"seq": r.seq, "at": iso_at(r.at), "action": r.action, "prev_hash": r.prev_hash,
+                         "hash": r.hash} for r in rows]}, "哈希链 / the hash chain of the records")
+        if cid in histories:
+            files.append((f"temporal-history/{cid}.json", histories[cid].to_json().encode(), "application/json",
+                          f"Temporal 事件历史导出 / Temporal event history of workflow case-{cid}"))
+        for r in rows:
+            if r.action in LICENCE_ACTIONS and licence is None:
+                licence = r.data
+    add_json("result.json", {
+        "status": state.status.value, "result": state.result.model_dump(mode="json") if state.result else None,
+        "licence_id": state.result.licence_id if state.result else None, "licence": licence,
+        "delivery": state.delivery, "decided_at": iso_at(state.decided_at), "delivered_at": iso_at(state.delivered_at),
+        "concluded_at": iso_at(state.concluded_at), "rating": state.rating,
+    }, "办理结果与证照 / the decision, the licence and its delivery")
+    issued = licence_of_case(session, case_id)
+    if issued is not None:
+        add_json("licence.json", {**licence_fields(issued), "status": issued.status, "signature": issued.signature,
+                                  "signature_algorithm": "SM2 (GB/T 32918.2) over SM3, canonical JSON of the signed "
+                                                         "fields (banjian/licences.py)",
+                                  "public_key": issued.public_key, "issued_at": iso_at(issued.issued_at)},
+                 "签发的电子证照（含签名） / the e-licence the case issued, with its signature")
+    add_json("case.json", row.snapshot, "办件最终状态（读模型快照） / the case's final state")
+    manifest = {
+        "format": FORMAT, "format_version": FORMAT_VERSION,
+        "standard": "DA/T 85-2019 政务服务事项电子文件归档规范 (layout of this system)",
+        "case_id": case_id, "case_no": state.case_no, "title": f"{row.item_name}（{case_id}）",
+        "item": {"code": row.item_code, "version": row.item_version, "name": row.item_name,
+                 "digest": item_row.digest if item_row else None},
+        "department": row.department, "kind": row.kind, "status": row.status,
+        "applicant": {"kind": state.applicant.kind.value, "id_number": state.applicant.id_number,
+                      "name": state.applicant.name},
+        "submitted_at": iso_at(state.submitted_at), "concluded_at": iso_at(state.concluded_at),
+        "archived_at": iso_at(now), "archived_by": "system",
+        "sub_cases": case_ids[1:],
+        "chain": chains,
+        "temporal": {cid: {"workflow_id": audit.workflow_id(cid), "run_id": h.run_id, "events": len(h.events)}
+                     for cid, h in histories.items()},
+        "hash_algorithm": "SM3",
+        "files": [{"path": p, "sm3": sm3_hex(b), "size": len(b), "media_type": t, "description": d}
+                  for p, b, t, d in files],
+    }
+    stamp = now.astimezone(CHINA).timetuple()[:6]
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in [("manifest.json", _json(manifest)), *((p, b) for p, b, _, _ in files)]:
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            z.writestr(info, data)
+    return buf.getvalue()
+
+
+def material_records(session: Session, state: CaseState) -> list[dict[str, Any]]:
+    """Every material version with, for an uploaded file, its SM3 digest, size and media type as stored
+    at upload, and for an e-licence its verification result at filing."""
+    out = []
+    for m in state.materials:
+        record = m.model_dump(mode="json")
+        stored = session.get(StoredFile, m.file_id) if m.file_id else None
+        if stored is not None:
+            record.update(sm3=stored.sm3, size=stored.size, media_type=stored.media_type)
+        out.append(record)
+    return out
+
+
+def _json(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, indent=1, sort_keys=True, default=str).encode()
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
