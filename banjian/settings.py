@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     #: the platform's administrative division code (GB/T 2260), the first part of every case number
     region_code: str = Field(default="330100", pattern=r"^\d{6}$")
 
+    #: online payment (banjian/payments.py): the provider's callback secret (unset: a key kept in the
+    #: data dir, refused in production); the sandbox provider's pay route is off in production
+    payment_secret: str | None = None
+
     def pool_options(self, role: Literal["api", "worker"]) -> dict[str, Any]:
         """`make_engine` keyword arguments for the API's or the worker's connection pool."""
         if role == "api":
