@@ -96,7 +96,7 @@ async def book_slot(request: Request, case_id: str) -> RedirectResponse:
     try:
         case = await run_in_threadpool(cases.get, actor, case_id[:40])
         body = BookingIn(item_code=case["item_code"], slot=slot)
-        await run_in_threadpool(book, body, actor, request.app.state.catalog, cases)
+        await book(body, actor, request.app.state.catalog, cases)
     except DomainError as e:
         raise _failed(e) from None
     return _back(case_id, "booked")
