@@ -154,3 +154,20 @@ async def test_refund_on_withdraw_of_a_paid_case(stack, people):
     assert [(p["status"], p["reason"]) for p in ledger] == [("refunded", "case_closed")]
     case = await u.case(cid)
     assert case["status"] == "withdrawn" and "payment_received" not in actions(case)
+
+
+async def test_the_wait_for_the_payment_is_not_the_departments_time(stack, people):
+    """Fourteen days awaiting the fee raise no warning, and the case still concludes on time."""
+    from banjian.db import Case
+
+    u, cid, case = await approved(people)
+    before = case["warnings"]  # a one-day item may have had its notice during review
+    case = await stack.advance(cid, 14)
+    assert case["status"] == "awaiting_payment" and case["warnings"] == before
+    assert (await u.post(f"/api/payments/sandbox/{cid}/pay")).status_code == 200
+    case = await people.staff("psb", "clerk").ok(cid, "deliver", method="electronic")
+    assert case["status"] == "concluded" and case["warnings"] == before
+    with stack.sessions() as session:
+        row = session.get(Case, cid)
+        assert row.on_time is True and row.overdue is False
+        assert row.working_days_used is not None and row.working_days_used <= 2
