@@ -12,6 +12,8 @@ async def test_applicant_pays_from_the_case_page(stack, people):
     browser = PageClient(stack)
     try:
         await browser.login(u.username)
+        mine = (await browser.get("/my/cases")).text
+        assert "待缴费" in mine and f'href="/cases/{cid}#front-office">去缴费' in mine
         page = (await browser.get(f"/cases/{cid}")).text
         assert "在线缴费" in page and "10.00 元" in page and "缴费截止" in page and "待缴费" in page
         assert f'action="/cases/{cid}/pay"' in page
