@@ -171,3 +171,12 @@ async def test_the_wait_for_the_payment_is_not_the_departments_time(stack, peopl
         row = session.get(Case, cid)
         assert row.on_time is True and row.overdue is False
         assert row.working_days_used is not None and row.working_days_used <= 2
+
+
+async def test_cases_awaiting_payment_are_a_figure(stack, people):
+    await approved(people)
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    r = await sup.get("/api/supervision/stats", params={"item_code": ITEM})
+    assert r.status_code == 200, r.text
+    row = r.json()["items"][0]
+    assert row["awaiting_payment"] >= 1 and row["overdue"] == 0

@@ -26,8 +26,8 @@ def upgrade() -> None:
         sa.Column("status", S(length=20), nullable=False),
         sa.Column("reason", S(length=40), nullable=True),
         sa.Column("refund_id", S(length=80), nullable=True),
-        sa.Column("at", sa.DateTime(), nullable=False),
-        sa.Column("recorded_at", sa.DateTime(), nullable=False),
+        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
+        sa.Column("recorded_at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.PrimaryKeyConstraint("transaction_id"),
     )
     with op.batch_alter_table("payments", schema=None) as batch_op:
@@ -43,7 +43,7 @@ def upgrade() -> None:
         sa.Column("amount_fen", sa.Integer(), nullable=False),
         sa.Column("expected_fen", sa.Integer(), nullable=True),
         sa.Column("code", S(length=40), nullable=False),
-        sa.Column("at", sa.DateTime(), nullable=False),
+        sa.Column("at", sqlmodel.sql.sqltypes.UTCDateTime(), nullable=False),
         sa.Column("body", S(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
     )
