@@ -13,6 +13,7 @@ from api.routes.pages import (
     admin,
     apply,
     cases,
+    front_desk,
     front_office,
     item_drafts,
     licences,
@@ -23,7 +24,8 @@ from api.routes.pages import (
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
-           supervision.router, item_drafts.router, front_office.router]
+           supervision.router, item_drafts.router, front_office.router,
+           front_desk.router]
 
 
 def install(app: FastAPI) -> None:

@@ -48,7 +48,10 @@ async def work(request: Request, scope: str = "mine", page: int = 1) -> HTMLResp
             cal = cases.calendar(session)
         today = datetime.now(CHINA).date()
         rows = [{**t, "days_left": days_left(cal, t["due"], today)} for t in found["items"]]
-        return found, rows, front_desk(cases.sessions, actor)
+        desk = front_desk(cases.sessions, actor)
+        if desk is not None:
+            desk["done"] = {"no_show": "已登记爽约", "answered": "已答复"}.get(request.query_params.get("desk", ""))
+        return found, rows, desk
 
     found, rows, desk = await run_in_threadpool(load)
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
