@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # without TLS to Temporal, or with the simulation clock (banjian/production.py).
     env: Literal["development", "production"] = "development"
     token_secret: str | None = None  # the token-signing key; unset: generated in the data dir
+    #: online payment (banjian/payments.py): the provider's callback secret (unset: a key kept in the
+    #: data dir, refused in production); the sandbox provider's pay route is off in production
+    payment_secret: str | None = None
     temporal_tls: bool = False  # TLS to Temporal with the system's CAs (or temporal_tls_ca)
     temporal_tls_ca: Path | None = None
     temporal_tls_cert: Path | None = None  # mTLS client certificate and key
@@ -81,10 +84,6 @@ class Settings(BaseSettings):
     licence_master_key: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{32}$")
     #: the platform's administrative division code (GB/T 2260), the first part of every case number
     region_code: str = Field(default="330100", pattern=r"^\d{6}$")
-
-    #: online payment (banjian/payments.py): the provider's callback secret (unset: a key kept in the
-    #: data dir, refused in production); the sandbox provider's pay route is off in production
-    payment_secret: str | None = None
 
     def pool_options(self, role: Literal["api", "worker"]) -> dict[str, Any]:
         """`make_engine` keyword arguments for the API's or the worker's connection pool."""
