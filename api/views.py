@@ -95,8 +95,11 @@ def payment_json(state: CaseState) -> dict[str, Any] | None:
     p = state.payment
     if p is None:
         return None
+    status = p.status
+    if status == "awaiting" and state.status.value != "awaiting_payment":
+        status = "cancelled"  # withdrawn while the fee was due: nothing is owed any more
     return {"order_id": p.order_id, "provider": p.provider, "amount": f"{p.amount_fen // 100}.{p.amount_fen % 100:02d}",
-            "status": p.status, "due": p.due.isoformat(), "requested_at": iso_at(p.requested_at),
+            "status": status, "due": p.due.isoformat(), "requested_at": iso_at(p.requested_at),
             "transaction_id": p.transaction_id, "paid_at": iso_at(p.paid_at), "refunded": p.refunded}
 
 

@@ -154,6 +154,7 @@ async def test_refund_on_withdraw_of_a_paid_case(stack, people):
     assert [(p["status"], p["reason"]) for p in ledger] == [("refunded", "case_closed")]
     case = await u.case(cid)
     assert case["status"] == "withdrawn" and "payment_received" not in actions(case)
+    assert case["payment"]["status"] == "cancelled"
 
 
 async def test_the_wait_for_the_payment_is_not_the_departments_time(stack, people):
