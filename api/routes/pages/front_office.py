@@ -36,9 +36,13 @@ def front_office(request: Request, actor: Actor, case: dict[str, Any]) -> dict[s
         row = cases.view(session, actor, case["id"])
         if row.applicant_username != actor.username or case.get("parent_id"):
             return None
-        item = request.app.state.catalog.current(case["item_code"])
+        try:
+            item = request.app.state.catalog.current(case["item_code"])  # bookings follow the current version
+        except DomainError:  # an item no longer offered: nothing to book
+            item = None
         slots, bookings = [], []
-        if item.appointments is not None and case["status"] not in ("concluded", "refused", "withdrawn", "terminated"):
+        if item is not None and item.appointments is not None \
+                and case["status"] not in ("concluded", "refused", "withdrawn", "terminated"):
             today = china_date(appt.utcnow())
             found = appt.free_slots(session, item, cases.calendar(session), today + timedelta(days=1),
                                     today + timedelta(days=item.appointments.days_ahead))
