@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -165,16 +166,10 @@ async def paid_then_refunded(stack, applicant=None) -> dict:
     r = await applicant.post(f"/api/payments/sandbox/{case['id']}/pay")
     assert r.status_code == 200, r.text
     body, signature = provider_for(stack.settings).callback(
-        case["payment"]["order_id"], case["id"], 1000, "RECORD-SECOND-PAYMENT", stack_now())
+        case["payment"]["order_id"], case["id"], 1000, "RECORD-SECOND-PAYMENT", datetime.now(UTC))
     r = await stack.http.post("/api/payments/callback", content=body, headers={SIGNATURE_HEADER: signature})
     assert r.status_code == 200 and r.json()["outcome"] == "refunded", r.text
     return await stack.staff("psb", "clerk").ok(case["id"], "deliver", method="electronic")
-
-
-def stack_now():
-    from datetime import UTC, datetime
-
-    return datetime.now(UTC)
 
 
 SCENARIOS: dict[str, Callable[..., Awaitable[dict]]] = {
