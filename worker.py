@@ -18,21 +18,25 @@ from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 from activities.archive import ArchiveActivities
 from activities.calendar import CalendarActivities
 from activities.feed import FeedActivities
-from activities.front_office import LimitActivities
+from activities.front_office import LimitActivities, ReminderActivities
 from activities.inquiries import InquiryActivities
 from activities.joint import ParentNotifier
 from activities.licences import LicenceActivities
+from activities.payments import PaymentActivities
 from activities.records import RecordActivities
 from banjian.catalog import Catalog
 from banjian.db import make_engine
 from banjian.licence_store import master_key
 from banjian.metrics import ActivityMetrics
+from banjian.payments import provider_for
 from banjian.settings import Settings
+from workflows.appointment_reminder import AppointmentReminderWorkflow
 from workflows.case import CaseWorkflow
 from workflows.feed import FeedWorkflow
 from workflows.inquiry import InquiryWorkflow
+from workflows.payment_refund import PaymentRefundWorkflow
 
-WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow]
+WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow, PaymentRefundWorkflow, AppointmentReminderWorkflow]
 
 
 @activity.defn(name="archive_case")
@@ -62,6 +66,8 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     licensing = LicenceActivities(sessions, master_key(settings.licence_master_key), settings.region_code)
     inquiries = InquiryActivities(sessions)
     limits = LimitActivities(calendar)
+    payments = PaymentActivities(sessions, provider_for(settings))
+    reminders = ReminderActivities(sessions)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -69,7 +75,8 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
                     records.record_transition, notifier.notify_parent,
                     archiver.archive_case if archive else no_archive, feed.drain, licensing.issue_licence,
-                    inquiries.record_inquiry, limits.add_limit],
+                    inquiries.record_inquiry, limits.add_limit, payments.open_payment_order,
+                    payments.record_payment, payments.refund_payment, reminders.send_appointment_reminder],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,

@@ -7,6 +7,7 @@ Written with the row by `RecordActivities.write`, from the state and the item de
 - `promised_days`, `statutory_days`: the item's limits (their numbers, for the compression figure);
 - `working_days_used`: working days from receipt (China date, excluded) to conclusion (included);
 - `on_time`: concluded no later than the promised due date (a case without one is on time);
+  the days an approved case waited for its online payment count in neither (`payment_wait`);
 - `clock_paused`, `step_id`: what the warnings board needs to tell paused and cured warnings;
 - `warnings_count`, `overdue`: the case's warnings, and whether one says a promised or statutory
   deadline passed.
@@ -32,15 +33,27 @@ def site_visits(channel: Channel, item: ItemDefinition) -> int:
     return max(1, n) if channel == Channel.WINDOW else n
 
 
+def payment_wait(state: CaseState, cal: WorkingCalendar) -> int:
+    """Working days an approved case waited for its online payment (缴费): from the decision to the
+    payment. Like a supplement, that wait is the applicant's: it counts neither in the working days
+    used nor against the promised limit."""
+    pay = state.payment
+    if pay is None or pay.paid_at is None or state.decided_at is None:
+        return 0
+    return cal.working_days_between(china_date(state.decided_at), china_date(pay.paid_at))
+
+
 def figure_columns(state: CaseState, item: ItemDefinition,
                    calendar: Callable[[], WorkingCalendar]) -> dict[str, Any]:
     """The figure columns of the case row; `calendar` is called only once the case concluded."""
     used = on_time = None
     if state.concluded_at is not None:
         done = china_date(state.concluded_at)
-        used = calendar().working_days_between(china_date(state.received_at), done)
+        cal = calendar()
+        waited = payment_wait(state, cal)  # the applicant's time, not the department's
+        used = cal.working_days_between(china_date(state.received_at), done) - waited
         due = state.deadlines.promised_due
-        on_time = due is None or done <= due
+        on_time = due is None or done <= due or (waited > 0 and cal.working_days_between(due, done) <= waited)
     return dict(online=state.channel in ONLINE_CHANNELS, site_visits=site_visits(state.channel, item),
                 promised_days=item.promised_limit.value, statutory_days=item.statutory_limit.value,
                 working_days_used=used, on_time=on_time,

@@ -1,11 +1,15 @@
-"""Front-office activities: `add_limit`, the last day of a limit counted from a day (pre-review)."""
+"""Front-office activities: `add_limit`, the last day of a limit counted from a day (pre-review,
+payment), and `send_appointment_reminder`, which queues an appointment's reminder in the event feed."""
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Callable
+from datetime import UTC, date, datetime
 
+from sqlmodel import Session
 from temporalio import activity
 
 from activities.calendar import CalendarActivities
+from banjian.appointment_reminders import enqueue_reminder
 from banjian.pre_review import LimitFrom
 
 
@@ -18,3 +22,16 @@ class LimitActivities:
     @activity.defn(name="add_limit")
     def add_limit(self, req: LimitFrom) -> date:
         return self.calendar.current().add_limit(req.start, req.limit.value, req.limit.unit)
+
+
+class ReminderActivities:
+    """Takes a session factory."""
+
+    def __init__(self, session_factory: Callable[[], Session]) -> None:
+        self.sessions = session_factory
+
+    @activity.defn(name="send_appointment_reminder")
+    def send_appointment_reminder(self, appointment_id: str) -> bool:
+        """Queue the reminder of a booking still open (idempotent); False if it was cancelled or moved."""
+        with self.sessions() as session:
+            return enqueue_reminder(session, appointment_id, datetime.now(UTC))

@@ -64,8 +64,10 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
             "statutory_due": _date(d.statutory_due),
             "step_due": _date(d.step_due),
             "delivery_due": _date(d.delivery_due),
+            "payment_due": _date(state.payment.due) if state.payment else None,
             "provisional": d.provisional,
         },
+        "payment": payment_json(state),
         "clock": {"working_days_used": used, "paused": state.clock.paused,
                   "extended_days": state.clock.extended_days,
                   "paused_working_days": state.clock.paused_working_days},
@@ -86,6 +88,19 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "rating": state.rating or None,
         "history": history if history is not None else [history_json(h.model_dump()) for h in state.history],
     }
+
+
+def payment_json(state: CaseState) -> dict[str, Any] | None:
+    """The case's online payment (缴费): amount in yuan, status, due date, what was paid and refunded."""
+    p = state.payment
+    if p is None:
+        return None
+    status = p.status
+    if status == "awaiting" and state.status.value != "awaiting_payment":
+        status = "cancelled"  # withdrawn while the fee was due: nothing is owed any more
+    return {"order_id": p.order_id, "provider": p.provider, "amount": f"{p.amount_fen // 100}.{p.amount_fen % 100:02d}",
+            "status": status, "due": p.due.isoformat(), "requested_at": iso_at(p.requested_at),
+            "transaction_id": p.transaction_id, "paid_at": iso_at(p.paid_at), "refunded": p.refunded}
 
 
 def material_json(m, state: CaseState) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from banjian.timefmt import iso_at
 
 #: Fields added to the schema after versions were stored: left out of the digest while unset (None),
 #: so that the digest of every stored version stays what it was.
-LATER_FIELDS = frozenset({"licence"})
+LATER_FIELDS = frozenset({"licence", "payment_limit"})
 
 
 def digest(definition: ItemDefinition) -> str:

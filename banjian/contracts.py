@@ -221,6 +221,23 @@ class SubCaseRef(Model):
     deemed_consent: bool = False
 
 
+class PaymentState(Model):
+    """A case's online payment (缴费, banjian/payments.py): the order, its deadline, what was paid and
+    what was sent back. Amounts are whole fen."""
+
+    order_id: str
+    provider: str
+    amount_fen: int
+    due: date
+    requested_at: datetime
+    status: Literal["awaiting", "paid", "expired", "cancelled"] = "awaiting"
+    transaction_id: str | None = None
+    paid_at: datetime | None = None
+    #: every provider transaction this case has heard of (the payment and any refunded one)
+    transactions: list[str] = []
+    refunded: list[str] = []
+
+
 class CaseState(Model):
     """The state a case workflow owns; the read model is a copy of it."""
 
@@ -266,6 +283,7 @@ class CaseState(Model):
     lead_department: str | None = None
     sub_cases: list[SubCaseRef] | None = None
     pre_review: PreReviewState | None = None
+    payment: PaymentState | None = None
     history: list[HistoryEntry] = []
     clock_at: datetime = Field(description="the case clock (workflow time) when this state was taken")
 

@@ -24,7 +24,8 @@ def plan_request(state: CaseState, item: ItemDefinition) -> PlanRequest:
         step_started_on=china_date(s.step_started_at) if step and s.step_started_at else None,
         step_limit=step.limit if step else None,
         step_extra_working_days=s.clock.paused_working_days - s.clock.step_base,
-        decided_on=china_date(s.decided_at) if s.decided_at else None,
+        # a fee paid online: delivery is counted from the payment (the applicant's wait is not the department's)
+        decided_on=china_date((s.payment.paid_at if s.payment else None) or s.decided_at) if s.decided_at else None,
         delivery_limit=item.delivery_limit)
 
 

@@ -100,7 +100,21 @@ async def load_demo(app: FastAPI, settings: Settings) -> None:
         elif n % 3 == 2:
             await _take_to(cases, actor, case["id"], item, conclude=True)
     await _licence_reuse(cases, actor, state.catalog)
+    await _awaiting_payment(cases, actor, state.catalog)
     log.info("demo data ready")
+
+
+async def _awaiting_payment(cases, actor, catalog) -> None:
+    """李四's driving-licence replacement, approved: it waits for the 10 yuan fee, which he pays from
+    the case page (the sandbox payment provider)."""
+    try:
+        item = catalog.current("driving-licence-replacement")
+    except Exception:  # a catalogue without the item has no story to tell
+        return
+    body = {**application(item, "lisi"), "idempotency_key": "demo-awaiting-payment"}
+    case, created = await cases.submit(actor("lisi"), body)
+    if created:
+        await _take_to(cases, actor, case["id"], item, conclude=True)
 
 
 async def _licence_reuse(cases, actor, catalog) -> None:
@@ -131,5 +145,7 @@ async def _take_to(cases, actor, case_id: str, item: ItemDefinition, conclude: b
         if step.kind == "review":
             await cases.act(actor(f"{dept}_{step.role.value}"), case_id, "pass", "材料齐全，符合要求", {})
     decide = item.decide_step()
-    await cases.act(actor(f"{dept}_{decide.role.value}"), case_id, "approve", "准予许可", {})
+    approved = await cases.act(actor(f"{dept}_{decide.role.value}"), case_id, "approve", "准予许可", {})
+    if approved["status"] == "awaiting_payment":
+        return  # an item that charges: delivered once the applicant has paid (online payment)
     await cases.act(actor(f"{dept}_clerk"), case_id, "deliver", None, {"method": "electronic"})

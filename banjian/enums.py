@@ -18,6 +18,7 @@ class Status(StrEnum):
     SPECIAL_PROCEDURE = "special_procedure"
     SUSPENDED = "suspended"
     DECIDED = "decided"
+    AWAITING_PAYMENT = "awaiting_payment"
     DELIVERED = "delivered"
     CONCLUDED = "concluded"
     REFUSED = "refused"

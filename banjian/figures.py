@@ -73,6 +73,8 @@ FIGURES: tuple[Figure, ...] = (
     # warnings (every notice, yellow and red card) and overdue cases (a promised or statutory deadline passed)
     Figure("warnings", "预警数", lambda: func.coalesce(func.sum(C.warnings_count), 0)),
     Figure("overdue", "超期件数", lambda: _count(C.overdue.is_(True))),
+    # approved cases waiting for the applicant's online payment now (not the department's time)
+    Figure("awaiting_payment", "待缴费件数", lambda: _count(C.status == "awaiting_payment")),
     # working days used from receipt to conclusion, over concluded cases: mean and p90 (nearest rank)
     Figure("working_days_avg", "平均办理用时（工作日）", lambda: func.avg(cast(C.working_days_used, Float))),
     Figure("working_days_p90", "办理用时90分位（工作日）", None),

@@ -237,7 +237,8 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
             need(s == Status.DELIVERED, "办件尚未送达", "the result has not been sent")
         case Action.WITHDRAW:
             need(state.parent_id is None, "子件不能单独撤回，请撤回主件", "withdraw the joint case, not a sub-case")
-            need(s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED) or s in UNDER_REVIEW,
+            # an approved case that waits for its fee may still be given up (nothing was paid)
+            need(s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED, Status.AWAITING_PAYMENT) or s in UNDER_REVIEW,
                  "作出决定后不能撤回", "a decided case cannot be withdrawn")
         case Action.TERMINATE:
             need(s in UNDER_REVIEW or s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED),

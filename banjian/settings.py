@@ -40,6 +40,9 @@ class Settings(BaseSettings):
     # without TLS to Temporal, or with the simulation clock (banjian/production.py).
     env: Literal["development", "production"] = "development"
     token_secret: str | None = None  # the token-signing key; unset: generated in the data dir
+    #: online payment (banjian/payments.py): the provider's callback secret (unset: a key kept in the
+    #: data dir, refused in production); the sandbox provider's pay route is off in production
+    payment_secret: str | None = None
     temporal_tls: bool = False  # TLS to Temporal with the system's CAs (or temporal_tls_ca)
     temporal_tls_ca: Path | None = None
     temporal_tls_cert: Path | None = None  # mTLS client certificate and key

@@ -82,6 +82,12 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("POST", "/api/appointments/{appointment_id}/cancel", None,       "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("POST", "/api/appointments/{appointment_id}/reschedule", "empty", "401 422 422 422 422 422 422 422 422 422 422 422 422"),
     ("POST", "/api/appointments/{appointment_id}/no_show", None,      "401 404 404 404 404 404 404 404 404 404 404 404 404"),
+    # online payment: the provider's callback is signed, not logged in (unsigned: 401 for everyone);
+    # the sandbox pays for the case's own applicant only (the table's case owes nothing: 409)
+    ("POST", "/api/payments/callback",                    None,       "401 401 401 401 401 401 401 401 401 401 401 401 401"),
+    ("POST", f"/api/payments/sandbox/{CASE}/pay",         None,       "401 409 404 403 403 403 403 403 404 403 403 403 403"),
+    ("GET",  f"/api/payments/cases/{CASE}",               None,       "401 200 404 200 200 200 200 200 404 200 200 200 200"),
+    ("GET",  "/api/payments/issues",                      None,       "401 403 403 403 403 403 403 403 403 403 403 200 403"),
 ]
 
 def _body(key: str | None, ctx: dict) -> dict:

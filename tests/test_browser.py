@@ -350,3 +350,25 @@ async def test_supervisor_page(stack, people, new_page):
     await expect(page.locator("figure.chart svg")).to_have_count(3)
     await expect(page.locator("figure.chart").first).to_contain_text("每周办件量")
     await shot(page, "supervision")
+
+
+async def test_applicant_pays_the_fee_from_the_case_page(stack, people, new_page):
+    """A driving-licence replacement, approved: the applicant pays 10 yuan on a phone (the sandbox
+    provider calls back twice; the case counts it once) and the case goes on to delivery."""
+    applicant = stack.applicant()
+    cid = (await applicant.apply("driving-licence-replacement")).json()["id"]
+    await people.staff("psb", "clerk").ok(cid, "accept")
+    await people.staff("psb", "handler").ok(cid, "pass")
+    assert (await people.staff("psb", "approver").ok(cid, "approve"))["status"] == "awaiting_payment"
+    page = await new_page(PHONE)
+    await login(page, applicant.username, "/my/cases")
+    await page.get_by_role("link", name="去缴费").click()
+    await expect(page.get_by_role("heading", name="在线缴费")).to_be_visible()
+    await expect(page.get_by_text("10.00 元", exact=True)).to_be_visible()
+    await no_horizontal_scroll(page)
+    await shot(page, "case-pay")
+    await page.get_by_role("button", name="缴费", exact=True).click()
+    await expect(page.get_by_text("缴费已完成")).to_be_visible()
+    await expect(page.get_by_role("heading", name="在线缴费")).to_have_count(0)
+    case = await applicant.case(cid)
+    assert case["status"] == "decided" and [h["action"] for h in case["history"]].count("payment_received") == 1

@@ -238,7 +238,7 @@ def test_demo_twice_adds_nothing_twice(tmp_path):
         first = httpx.get(f"{up.base}/api/cases", params={"limit": 500}, headers=admin, timeout=60).json()
         assert first["total"] > 0
         statuses = {c["id"]: c["status"] for c in first["items"]}
-        assert {"submitted", "accepted", "concluded"} <= set(statuses.values())
+        assert {"submitted", "accepted", "concluded", "awaiting_payment"} <= set(statuses.values())
         up.interrupt()
         assert up.ports_free()
 

@@ -34,3 +34,40 @@ async def test_clerk_sees_todays_appointments_and_open_inquiries(stack, people):
         assert "今日预约" not in (await applicant.get("/work")).text
     finally:
         await applicant.close()
+
+
+async def test_clerk_records_a_no_show_and_answers_a_complaint_from_the_desk(stack, people):
+    """The front desk acts too: 登记爽约 once a slot has begun, 答复 a complaint about a case."""
+    from tests.pages_client import csrf_of
+
+    owner = people.applicant(0)
+    cid = (await owner.apply("food-business-licence")).json()["id"]
+    r = await owner.post("/api/inquiries", json={"kind": "complaint", "case_id": cid, "text": "窗口态度差"})
+    assert r.status_code == 201, r.text
+    inquiry = r.json()["id"]
+    today, now = datetime.now(CHINA).date(), datetime.now(UTC)
+    booking = uuid.uuid4().hex[:16]
+    with stack.sessions() as session:
+        session.add(Appointment(id=booking, item_code="food-business-licence", department="amr",
+                                slot=f"{today.isoformat()}T00:00", day=today, username="late-comer", status="booked",
+                                created_at=now, changed_at=now))
+        session.commit()
+    browser = PageClient(stack)
+    try:
+        await browser.login(people.clerk.username)
+        page = (await browser.get("/work")).text
+        assert f'action="/work/appointments/{booking}/no_show"' in page and "登记爽约" in page
+        r = await browser.http.post(f"/work/appointments/{booking}/no_show", data={"csrf_token": csrf_of(page)})
+        assert r.status_code == 303, r.text
+        page = (await browser.get(r.headers["location"])).text
+        assert "已登记爽约" in page
+        r = await browser.http.post(f"/work/inquiries/{inquiry}/answer", data={
+            "csrf_token": csrf_of(page), "text": "已约谈窗口人员并整改", "outcome": "upheld"})
+        assert r.status_code == 303, r.text
+        assert "已答复" in (await browser.get(r.headers["location"])).text
+    finally:
+        await browser.close()
+    with stack.sessions() as session:
+        assert session.get(Appointment, booking).status == "no_show"
+    answered = (await owner.get(f"/api/inquiries/{inquiry}")).json()
+    assert answered["status"] == "answered" and answered["outcome"] == "upheld"

@@ -149,7 +149,8 @@ def _good_production(tmp_path: Path) -> dict:
     ca.write_text("-----BEGIN CERTIFICATE-----\n")
     return dict(env="production", data_dir=tmp_path, token_secret="Zq8v" + uuid.uuid4().hex + "Xy7w",
                 payload_keys=f"p1:{uuid.uuid4().hex}", temporal_address="temporal.gov.example:7233",
-                temporal_tls_ca=ca, licence_master_key=uuid.uuid4().hex)
+                temporal_tls_ca=ca, licence_master_key=uuid.uuid4().hex,
+                payment_secret="Pq7w" + uuid.uuid4().hex + "Kd3m")
 
 
 def test_production_accepts_real_secrets_and_tls(tmp_path):
@@ -168,6 +169,8 @@ def test_production_accepts_real_secrets_and_tls(tmp_path):
     ({"licence_master_key": None}, "BANJIAN_LICENCE_MASTER_KEY"),
     ({"licence_master_key": DEFAULT_MASTER_KEY}, "BANJIAN_LICENCE_MASTER_KEY"),
     ({"licence_master_key": "00" * 16}, "weak key"),
+    ({"payment_secret": None}, "BANJIAN_PAYMENT_SECRET"),
+    ({"payment_secret": "changeme"}, "BANJIAN_PAYMENT_SECRET"),
 ])
 def test_production_refuses(tmp_path, change, says):
     s = Settings(**{**_good_production(tmp_path), **change})
@@ -188,7 +191,8 @@ def test_production_start_fails_in_one_line_without_a_traceback(tmp_path, monkey
     env = {"BANJIAN_ENV": "production", "BANJIAN_TOKEN_SECRET": good["token_secret"],
            "BANJIAN_PAYLOAD_KEYS": good["payload_keys"], "TEMPORAL_ADDRESS": good["temporal_address"],
            "BANJIAN_TEMPORAL_TLS_CA": str(good["temporal_tls_ca"]),
-           "BANJIAN_LICENCE_MASTER_KEY": good["licence_master_key"]}
+           "BANJIAN_LICENCE_MASTER_KEY": good["licence_master_key"],
+           "BANJIAN_PAYMENT_SECRET": good["payment_secret"]}
     r = runner.invoke(cli_app, ["up", "--demo", "--data-dir", str(tmp_path)], env=env)
     assert r.exit_code == 1 and "--demo" in r.output
 

@@ -64,6 +64,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.joint import JointApproval
     from workflows.licensing import Licensing
     from workflows.migration import VersionMigration
+    from workflows.payment import Payments
     from workflows.pre_review import PreReview
     from workflows.tasks import TaskOperations
 
@@ -71,7 +72,8 @@ LEAN_ACTIONS = "lean-actions"
 
 
 @workflow.defn(name="Case")
-class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, ComplaintNotes, PreReview):
+class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, ComplaintNotes, PreReview,
+                   Payments):
     """One case: a single-department case, a department's sub-case of a joint case, or the parent
     of a joint case or bundle (whose department work is in `JointApproval`)."""
 
@@ -425,6 +427,7 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
         self._log(a.actor, action, a.comment, {**data, **extra})
         if action == Action.APPROVE:
             await self._issue_licence()  # e-licence (workflows/licensing.py)
+            await self._await_payment()  # a fee to pay online first (workflows/payment.py)
         if action == Action.ACCEPT and s.kind != ItemKind.SINGLE:
             await self._start_sub_cases()
         if action == Action.APPROVE_EXTENSION:

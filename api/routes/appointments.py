@@ -8,15 +8,20 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, func, select
+from starlette.concurrency import run_in_threadpool
 
 from api.bounds import Offset
 from api.deps import CasesDep, CatalogDep, CurrentUser, require
+from api.service import CaseService
 from banjian import appointments as appt
+from banjian.appointment_reminders import ReminderInput, reminder_time
 from banjian.appointments import Appointment
+from banjian.catalog import Catalog
 from banjian.contracts import Actor
 from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import Conflict, Forbidden, NotFound
 from banjian.timefmt import china_date
+from workflows.appointment_reminder import AppointmentReminderWorkflow, reminder_workflow_id
 
 router = APIRouter(prefix="/api", tags=["appointments"])
 FIRST_DAY, LAST_DAY = date(1949, 10, 1), date(2100, 12, 31)
@@ -38,6 +43,16 @@ class RescheduleIn(BaseModel):
     slot: str = Field(min_length=1, max_length=16)
 
 
+async def start_reminder(cases: CaseService, appointment_id: str, slot: str) -> None:
+    """Start the booking's reminder: a durable timer until the day before the slot (预约提醒)."""
+    at = reminder_time(slot, appt.utcnow())
+    if at is None:
+        return
+    await cases.client.start_workflow(AppointmentReminderWorkflow.run,
+                                      ReminderInput(appointment_id=appointment_id, remind_at=at),
+                                      id=reminder_workflow_id(appointment_id), task_queue=cases.settings.task_queue)
+
+
 @router.get("/items/{code}/slots")
 def slots(code: Annotated[str, Path(min_length=1, max_length=64)], _: CurrentUser, catalog: CatalogDep,
           cases: CasesDep, from_: Annotated[date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
@@ -54,8 +69,15 @@ def slots(code: Annotated[str, Path(min_length=1, max_length=64)], _: CurrentUse
 
 
 @router.post("/appointments", status_code=201)
-def book(body: BookingIn, actor: CurrentUser, catalog: CatalogDep, cases: CasesDep) -> JSONResponse:
-    """Book a place (an applicant): 422 for a slot not offered (a holiday, a past or far slot), 409 when full."""
+async def book(body: BookingIn, actor: CurrentUser, catalog: CatalogDep, cases: CasesDep) -> JSONResponse:
+    """Book a place (an applicant): 422 for a slot not offered (a holiday, a past or far slot), 409 when full.
+    The day before the slot a reminder goes out through the event feed (`appointment_reminder`)."""
+    booked = await run_in_threadpool(_book, body, actor, catalog, cases)
+    await start_reminder(cases, booked["id"], booked["slot"])
+    return JSONResponse(booked, status_code=201)
+
+
+def _book(body: BookingIn, actor: Actor, catalog: Catalog, cases: CaseService) -> dict:
     require(actor, Role.APPLICANT)
     item = catalog.current(body.item_code)
     now = appt.utcnow()
@@ -68,7 +90,7 @@ def book(body: BookingIn, actor: CurrentUser, catalog: CatalogDep, cases: CasesD
                           changed_by=actor.username)
         session.add(row)
         session.commit()
-        return JSONResponse(appt.appointment_json(row), status_code=201)
+        return appt.appointment_json(row)
 
 
 @router.get("/appointments")
@@ -129,10 +151,18 @@ def cancel(appointment_id: AppointmentId, actor: CurrentUser, cases: CasesDep) -
 
 
 @router.post("/appointments/{appointment_id}/reschedule", status_code=201)
-def reschedule(appointment_id: AppointmentId, body: RescheduleIn, actor: CurrentUser, catalog: CatalogDep,
-               cases: CasesDep) -> JSONResponse:
+async def reschedule(appointment_id: AppointmentId, body: RescheduleIn, actor: CurrentUser, catalog: CatalogDep,
+                     cases: CasesDep) -> JSONResponse:
     """Move a booking to another slot in one transaction: the new place is taken (409 when full)
-    before the old one is given back. Answers the new booking; the old one is `rescheduled`."""
+    before the old one is given back. Answers the new booking (reminded on its own day before); the
+    old one is `rescheduled` (and not reminded)."""
+    moved = await run_in_threadpool(_reschedule, appointment_id, body, actor, catalog, cases)
+    await start_reminder(cases, moved["id"], moved["slot"])
+    return JSONResponse(moved, status_code=201)
+
+
+def _reschedule(appointment_id: str, body: RescheduleIn, actor: Actor, catalog: Catalog,
+                cases: CaseService) -> dict:
     now = appt.utcnow()
     with cases.sessions() as session:
         old = _own_booking(session, actor, appointment_id)
@@ -149,7 +179,7 @@ def reschedule(appointment_id: AppointmentId, body: RescheduleIn, actor: Current
         session.add(old)
         session.add(new)
         session.commit()
-        return JSONResponse(appt.appointment_json(new), status_code=201)
+        return appt.appointment_json(new)
 
 
 @router.post("/appointments/{appointment_id}/no_show")

@@ -254,6 +254,8 @@ class ItemDefinition(Frozen):
     materials: list[Material] = []
     form: list[FormField] = []
     fees: Fees = Fees()
+    payment_limit: Limit | None = Field(
+        default=None, description="how long an approved case waits for its online payment (default 15 natural days)")
     channels: Channels = Channels()
     appointments: AppointmentSlots | None = None
     pre_review: PreReviewPolicy | None = None

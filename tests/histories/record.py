@@ -25,6 +25,7 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,9 +153,29 @@ async def version_migrated(stack, applicant=None) -> dict:
     return await stack.staff("amr", "clerk").ok(case["id"], "deliver", method="electronic")
 
 
+async def paid_then_refunded(stack, applicant=None) -> dict:
+    """A driving-licence replacement (a fee is charged): approved, then awaiting payment; the sandbox
+    pays (its callback twice: one payment), a second payment is refunded; then delivered."""
+    from banjian.payments import SIGNATURE_HEADER, provider_for
+
+    applicant = applicant or stack.applicant()
+    case = (await applicant.apply("driving-licence-replacement")).json()
+    case = await stack.staff("psb", "clerk").ok(case["id"], "accept")
+    case = await _through_review(stack, "psb", case)
+    case = await stack.staff("psb", "approver").ok(case["id"], "approve", "准予补领")
+    r = await applicant.post(f"/api/payments/sandbox/{case['id']}/pay")
+    assert r.status_code == 200, r.text
+    body, signature = provider_for(stack.settings).callback(
+        case["payment"]["order_id"], case["id"], 1000, "RECORD-SECOND-PAYMENT", datetime.now(UTC))
+    r = await stack.http.post("/api/payments/callback", content=body, headers={SIGNATURE_HEADER: signature})
+    assert r.status_code == 200 and r.json()["outcome"] == "refunded", r.text
+    return await stack.staff("psb", "clerk").ok(case["id"], "deliver", method="electronic")
+
+
 SCENARIOS: dict[str, Callable[..., Awaitable[dict]]] = {
     f.__name__: f for f in (approved_electronic, rated, deemed_acceptance, supplement_then_refused,
-                            special_procedure_extension, joint_construction_permit, version_migrated)}
+                            special_procedure_extension, joint_construction_permit, version_migrated,
+                            paid_then_refunded)}
 
 
 async def export(stack, name: str, case: dict, out: Path = HERE) -> list[Path]:

@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.routes.pages.actions import ACTION_FIELDS, add_user_choices, build_action, field_params
 from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
 from api.routes.pages.front_desk import front_desk
+from api.routes.pages.front_office import front_office
 from api.uploads import read_form
 from banjian.contracts import Actor
 from banjian.enums import Role
@@ -47,7 +48,10 @@ async def work(request: Request, scope: str = "mine", page: int = 1) -> HTMLResp
             cal = cases.calendar(session)
         today = datetime.now(CHINA).date()
         rows = [{**t, "days_left": days_left(cal, t["due"], today)} for t in found["items"]]
-        return found, rows, front_desk(cases.sessions, actor)
+        desk = front_desk(cases.sessions, actor)
+        if desk is not None:
+            desk["done"] = {"no_show": "已登记爽约", "answered": "已答复"}.get(request.query_params.get("desk", ""))
+        return found, rows, desk
 
     found, rows, desk = await run_in_threadpool(load)
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
@@ -87,12 +91,13 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
 
     promised_left = None if case["status"] in CLOSED_STATUSES or case.get("decided_at") else \
         await run_in_threadpool(left)
+    front = await run_in_threadpool(front_office, request, actor, case)  # pay, book, ask (the applicant)
     return render(request, "case.html", {
         "title": f"办件 {case['id']}", "case": case, "item": item, "allowed": allowed, "open_action": open_action,
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         "with_fields": ACTION_FIELDS, "request_id": uuid.uuid4().hex,
         "done": done if done in ACTION_ZH else None,
-        "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left,
+        "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "front": front,
         "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (
             actor.has(Role.APPLICANT) and case["status"] in ("concluded", "refused", "withdrawn", "terminated")),
     }, status=status, user=actor)

@@ -1,17 +1,29 @@
-"""The window clerk's front desk on /work: today's appointments and the department's open
-consultations and complaints (read from the read model, as the API lists them)."""
+"""The window clerk's front desk on /work: today's appointments (a no-show is recorded here once
+the slot has begun) and the department's open consultations and complaints (answered here), read
+from the read model as the API lists them; the actions go through the API's own code."""
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from fastapi import APIRouter, Request
+from fastapi.responses import RedirectResponse
 from sqlmodel import col, select
+from starlette.concurrency import run_in_threadpool
 
+from api.inquiries import InquiryService
+from api.routes.appointments import no_show
+from api.routes.pages.common import PageError, check_csrf, page_user
+from banjian import appointments as appt
 from banjian.appointments import Appointment
 from banjian.contracts import Actor
 from banjian.enums import Role
-from banjian.inquiries import Inquiry
+from banjian.errors import DomainError
+from banjian.inquiries import MAX_TEXT, Inquiry
 from banjian.timefmt import CHINA
+
+router = APIRouter(include_in_schema=False)
+OUTCOMES = ("upheld", "partly_upheld", "not_upheld")
 
 FRONT_DESK_ROWS = 50
 
@@ -28,7 +40,43 @@ def front_desk(sessions: Any, actor: Actor) -> dict[str, Any] | None:
         inquiries = session.exec(select(Inquiry).where(
             Inquiry.department == actor.department, Inquiry.status == "open")
             .order_by(col(Inquiry.answer_due)).limit(FRONT_DESK_ROWS)).all()
-    return {"appointments": [{"slot": b.slot[11:], "item_code": b.item_code, "username": b.username,
-                              "status": b.status} for b in bookings],
+    now = appt.utcnow()
+    return {"appointments": [{"id": b.id, "slot": b.slot[11:], "item_code": b.item_code, "username": b.username,
+                              "status": b.status,
+                              "missable": b.status == "booked" and appt.slot_start(b.slot) <= now}
+                             for b in bookings],
             "inquiries": [{"id": i.id, "kind": i.kind, "text": i.text[:80], "answer_due": i.answer_due.isoformat(),
                            "warning": i.warning} for i in inquiries]}
+
+
+async def _form(request: Request) -> tuple[Actor, dict[str, str]]:
+    actor = await page_user(request)
+    form = await request.form()
+    check_csrf(request, str(form.get("csrf_token") or ""))
+    return actor, {k: str(v)[:MAX_TEXT + 1] for k, v in form.items() if isinstance(v, str)}
+
+
+@router.post("/work/appointments/{appointment_id}/no_show")
+async def record_no_show(request: Request, appointment_id: str) -> RedirectResponse:
+    """登记爽约: the person did not come (the department's clerk, once the slot has begun)."""
+    actor, _ = await _form(request)
+    try:
+        await run_in_threadpool(no_show, appointment_id[:40], actor, request.app.state.cases)
+    except DomainError as e:
+        raise PageError(e.status, e.message) from None
+    return RedirectResponse("/work?desk=no_show#desk", status_code=303)
+
+
+@router.post("/work/inquiries/{inquiry_id}/answer")
+async def answer_inquiry(request: Request, inquiry_id: str) -> RedirectResponse:
+    """答复: the department's answer to a consultation or complaint (with its outcome for a complaint)."""
+    actor, form = await _form(request)
+    text = form.get("text", "").strip()
+    if not text or len(text) > MAX_TEXT:
+        raise PageError(422, f"请填写答复内容（1 至 {MAX_TEXT} 字）")
+    outcome = form.get("outcome") if form.get("outcome") in OUTCOMES else None
+    try:
+        await InquiryService(request.app.state.cases).answer(actor, inquiry_id[:40], text, outcome)
+    except DomainError as e:
+        raise PageError(e.status, e.message) from None
+    return RedirectResponse("/work?desk=answered#desk", status_code=303)

@@ -1,0 +1,85 @@
+"""Appointment reminders (预约提醒): the day before a booked slot, an event reaches the feed's
+subscribers; a cancelled booking is not reminded. Durable timers, advanced by time skipping."""
+from __future__ import annotations
+
+import asyncio
+import socket
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+import uvicorn
+from temporalio.testing import TimeSkipper
+from temporalio.testing._timeskipping import TimeSkippingConfig
+
+from banjian.appointment_reminders import reminder_time
+from banjian.receiver import make_receiver
+from banjian.timefmt import CHINA
+from workflows.appointment_reminder import reminder_workflow_id
+
+ITEM = "marriage-registration-appointment"  # offers window slots
+SECRET = "reminder-test-secret-0123456789"
+
+
+def test_the_reminder_goes_at_nine_the_day_before():
+    now = datetime(2026, 12, 1, 8, 0, tzinfo=CHINA)
+    assert reminder_time("2026-12-04T10:00", now) == datetime(2026, 12, 3, 9, 0, tzinfo=CHINA)
+    assert reminder_time("2026-12-02T10:00", now.replace(hour=15)) == now.replace(hour=15)  # booked late: at once
+    assert reminder_time("2026-12-01T07:00", now) is None  # the slot has begun
+
+
+def _free_port() -> int:
+    for port in range(18150, 18199):
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    pytest.skip("no free port in 18150-18198")
+
+
+async def _advance(stack, appointment_id: str) -> None:
+    handle = stack.client.get_workflow_handle(reminder_workflow_id(appointment_id))
+    skipper = TimeSkipper(stack.client, config=TimeSkippingConfig(disable_propagation=True))
+    await skipper.fast_forward(handle, timedelta(days=40))  # past the day before any bookable slot
+    assert await handle.result() in (True, False)
+
+
+async def test_the_reminder_event_reaches_a_subscriber(stack, people):
+    port = _free_port()
+    receiver = make_receiver(SECRET)
+    server = uvicorn.Server(uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="error", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    name = f"sms-{uuid.uuid4().hex[:6]}"
+    admin = people.admin
+    try:
+        while not server.started:
+            await asyncio.sleep(0.05)
+        r = await admin.put(f"/api/subscribers/{name}", json={"url": f"http://127.0.0.1:{port}/events",
+                                                               "secret": SECRET})
+        assert r.status_code == 200, r.text
+        u = people.applicant(0)
+        slots = (await u.get(f"/api/items/{ITEM}/slots")).json()["slots"]
+        later = [s["slot"] for s in slots if date.fromisoformat(s["date"]) >= date.today() + timedelta(days=3)]
+        keep, drop = later[0], later[1]
+        booked = (await u.post("/api/appointments", json={"item_code": ITEM, "slot": keep})).json()
+        dropped = (await u.post("/api/appointments", json={"item_code": ITEM, "slot": drop})).json()
+        assert (await u.post(f"/api/appointments/{dropped['id']}/cancel")).status_code == 200
+        await asyncio.gather(_advance(stack, booked["id"]), _advance(stack, dropped["id"]))
+        events = receiver.state.received.events
+        for _ in range(150):
+            if any(e["case_id"] == f"appt-{booked['id']}" for e in events):
+                break
+            await asyncio.sleep(0.1)
+        mine = [e for e in events if e["action"] == "appointment_reminder" and e["data"]["username"] == u.username]
+        assert len(mine) == 1, mine
+        event = mine[0]
+        assert event["case_id"] == f"appt-{booked['id']}" and event["seq"] == 1 and event["case_no"] is None
+        assert event["data"]["slot"] == keep and event["data"]["status"] == "booked"
+        assert receiver.state.received.bad_signatures == 0
+        assert datetime.fromisoformat(event["at"]).astimezone(UTC) <= datetime.now(UTC)
+    finally:
+        await stack.http.delete(f"/api/subscribers/{name}", headers=await admin.headers())
+        server.should_exit = True
+        await task

@@ -1,0 +1,183 @@
+"""Online payment (网上缴费): an approved case that charges waits for its fee; callbacks count once."""
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from datetime import UTC, datetime
+
+from banjian.payments import SIGNATURE_HEADER, provider_for
+
+ITEM = "driving-licence-replacement"  # charges 10 yuan (工本费)
+
+
+async def approved(people) -> tuple[object, str, dict]:
+    """A driving-licence case approved by the police department: it now waits for its fee."""
+    u = people.applicant(0)
+    r = await u.apply(ITEM)
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    await people.staff("psb", "clerk").ok(cid, "accept")
+    await people.staff("psb", "handler").ok(cid, "pass")
+    case = await people.staff("psb", "approver").ok(cid, "approve")
+    return u, cid, case
+
+
+def signed(stack, case: dict, amount: str, txn: str | None = None, secret: str | None = None) -> tuple[bytes, dict]:
+    body = json.dumps({"provider": "sandbox", "order_id": case["payment"]["order_id"], "case_id": case["id"],
+                       "transaction_id": txn or f"T{uuid.uuid4().hex[:16]}", "amount": amount,
+                       "paid_at": datetime.now(UTC).isoformat()}).encode()
+    provider = provider_for(stack.settings)
+    if secret is not None:
+        provider.key = secret.encode()
+    return body, {SIGNATURE_HEADER: provider.sign(body), "Content-Type": "application/json"}
+
+
+async def callback(stack, body: bytes, headers: dict):
+    return await stack.http.post("/api/payments/callback", content=body, headers=headers)
+
+
+def actions(case: dict) -> list[str]:
+    return [h["action"] for h in case["history"]]
+
+
+async def test_approval_waits_for_the_fee_and_duplicate_callbacks_count_once(stack, people):
+    u, cid, case = await approved(people)
+    assert case["status"] == "awaiting_payment"
+    assert case["payment"]["amount"] == "10.00" and case["payment"]["status"] == "awaiting"
+    due = datetime.fromisoformat(case["deadlines"]["payment_due"]).date()
+    assert (due - datetime.fromisoformat(case["decided_at"]).date()).days == 15  # 15 natural days
+    assert "payment_requested" in actions(case)
+    clerk = people.staff("psb", "clerk")
+    assert (await clerk.act(cid, "deliver", method="electronic")).status_code == 409  # not before the payment
+    assert cid not in {t["case_id"] for t in (await clerk.get("/api/tasks", params={"scope": "department"})).json()["items"]}
+
+    body, headers = signed(stack, case, "10.00")
+    answers = await asyncio.gather(*[callback(stack, body, headers) for _ in range(3)])  # at once
+    assert [r.status_code for r in answers] == [200, 200, 200], [r.text for r in answers]
+    # the same transaction is one update (its id names it): each answer repeats the one outcome
+    assert {r.json()["outcome"] for r in answers} <= {"paid", "duplicate"}
+    again = await callback(stack, body, headers)  # later, once more
+    assert again.status_code == 200 and again.json()["outcome"] in ("paid", "duplicate")
+
+    case = await u.case(cid)
+    assert case["status"] == "decided" and case["payment"]["status"] == "paid"
+    assert actions(case).count("payment_received") == 1
+    assert case["deadlines"]["delivery_due"] is not None
+    ledger = (await u.get(f"/api/payments/cases/{cid}")).json()
+    assert [(p["status"], p["amount"]) for p in ledger["items"]] == [("paid", "10.00")]
+
+    # paying twice: the second payment is refunded, never counted
+    body2, headers2 = signed(stack, case, "10.00")
+    r = await callback(stack, body2, headers2)
+    assert r.status_code == 200 and r.json()["outcome"] == "refunded"
+    case = await u.case(cid)
+    assert actions(case).count("payment_received") == 1 and actions(case).count("payment_refunded") == 1
+    ledger = (await u.get(f"/api/payments/cases/{cid}")).json()
+    assert sorted(p["status"] for p in ledger["items"]) == ["paid", "refunded"]
+
+    case = await clerk.ok(cid, "deliver", method="electronic")
+    assert case["status"] == "concluded"
+
+
+async def test_bad_signature_is_401_and_nothing_is_recorded(stack, people):
+    u, cid, case = await approved(people)
+    body, headers = signed(stack, case, "10.00", secret="not-the-provider-secret")
+    r = await callback(stack, body, headers)
+    assert r.status_code == 401 and r.json()["detail"]["code"] == "bad_signature"
+    r = await callback(stack, body, {"Content-Type": "application/json"})  # unsigned
+    assert r.status_code == 401
+    case = await u.case(cid)
+    assert case["status"] == "awaiting_payment" and "payment_received" not in actions(case)
+    assert (await u.get(f"/api/payments/cases/{cid}")).json()["total"] == 0
+    issues = (await people.admin.get("/api/payments/issues", params={"limit": 500})).json()["items"]
+    assert cid not in {i["case_id"] for i in issues}
+
+
+async def test_amount_mismatch_is_422_and_kept_for_an_operator(stack, people):
+    u, cid, case = await approved(people)
+    body, headers = signed(stack, case, "1.00")
+    r = await callback(stack, body, headers)
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "amount_mismatch"
+    assert r.json()["detail"]["field"] == "amount"
+    case = await u.case(cid)
+    assert case["status"] == "awaiting_payment" and "payment_received" not in actions(case)
+    issues = (await people.admin.get("/api/payments/issues", params={"limit": 500})).json()["items"]
+    mine = [i for i in issues if i["case_id"] == cid]
+    assert [(i["code"], i["amount"], i["expected"]) for i in mine] == [("amount_mismatch", "1.00", "10.00")]
+    assert (await u.get("/api/payments/issues")).status_code == 403
+
+
+async def test_sandbox_pays_twice_and_the_case_counts_once(stack, people):
+    u, cid, _ = await approved(people)
+    assert (await people.applicant(1).post(f"/api/payments/sandbox/{cid}/pay")).status_code == 404
+    r = await u.post(f"/api/payments/sandbox/{cid}/pay")
+    assert r.status_code == 200, r.text
+    out = r.json()
+    assert len(out["callbacks"]) == 2 and {c["status_code"] for c in out["callbacks"]} == {200}
+    assert {c["outcome"] for c in out["callbacks"]} <= {"duplicate", "paid"}
+    case = await u.case(cid)
+    assert case["status"] == "decided" and actions(case).count("payment_received") == 1
+    assert (await u.post(f"/api/payments/sandbox/{cid}/pay")).status_code == 409  # nothing due any more
+
+
+async def test_payment_timeout_terminates_the_case(stack, people):
+    u, cid, case = await approved(people)
+    case = await stack.advance(cid, 17)
+    for _ in range(50):
+        case = await u.case(cid)
+        if case["status"] == "terminated":
+            break
+        await asyncio.sleep(0.1)
+    assert case["status"] == "terminated" and case["payment"]["status"] == "expired"
+    expired = [h for h in case["history"] if h["action"] == "payment_expired"]
+    assert len(expired) == 1 and expired[0]["actor"] == "system" and expired[0]["data"]["notified"] == "applicant"
+    assert "缴费期限" in expired[0]["comment"]
+    # money arriving after the end is sent back and recorded, never counted
+    body, headers = signed(stack, case, "10.00")
+    r = await callback(stack, body, headers)
+    assert r.status_code == 200 and r.json()["outcome"] == "refunded"
+    ledger = (await u.get(f"/api/payments/cases/{cid}")).json()["items"]
+    assert [(p["status"], p["reason"]) for p in ledger] == [("refunded", "case_closed")]
+
+
+async def test_refund_on_withdraw_of_a_paid_case(stack, people):
+    """The applicant paid, but withdrew before the provider's callback reached the case: refunded."""
+    u, cid, case = await approved(people)
+    assert "withdraw" in case["allowed_actions"] or "withdraw" in (await u.case(cid))["allowed_actions"]
+    await u.ok(cid, "withdraw")
+    body, headers = signed(stack, case, "10.00")
+    answers = [await callback(stack, body, headers) for _ in range(2)]
+    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
+    assert answers[0].json()["outcome"] == "refunded" and answers[1].json()["outcome"] in ("refunded", "duplicate")
+    ledger = (await u.get(f"/api/payments/cases/{cid}")).json()["items"]
+    assert [(p["status"], p["reason"]) for p in ledger] == [("refunded", "case_closed")]
+    case = await u.case(cid)
+    assert case["status"] == "withdrawn" and "payment_received" not in actions(case)
+    assert case["payment"]["status"] == "cancelled"
+
+
+async def test_the_wait_for_the_payment_is_not_the_departments_time(stack, people):
+    """Fourteen days awaiting the fee raise no warning, and the case still concludes on time."""
+    from banjian.db import Case
+
+    u, cid, case = await approved(people)
+    before = case["warnings"]  # a one-day item may have had its notice during review
+    case = await stack.advance(cid, 14)
+    assert case["status"] == "awaiting_payment" and case["warnings"] == before
+    assert (await u.post(f"/api/payments/sandbox/{cid}/pay")).status_code == 200
+    case = await people.staff("psb", "clerk").ok(cid, "deliver", method="electronic")
+    assert case["status"] == "concluded" and case["warnings"] == before
+    with stack.sessions() as session:
+        row = session.get(Case, cid)
+        assert row.on_time is True and row.overdue is False
+        assert row.working_days_used is not None and row.working_days_used <= 2
+
+
+async def test_cases_awaiting_payment_are_a_figure(stack, people):
+    await approved(people)
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    r = await sup.get("/api/supervision/stats", params={"item_code": ITEM})
+    assert r.status_code == 200, r.text
+    row = r.json()["items"][0]
+    assert row["awaiting_payment"] >= 1 and row["overdue"] == 0
