@@ -22,6 +22,7 @@ from activities.inquiries import InquiryActivities
 from activities.joint import ParentNotifier
 from activities.licences import LicenceActivities
 from activities.records import RecordActivities
+from activities.rectification import RectificationActivities
 from banjian.catalog import Catalog
 from banjian.db import make_engine
 from banjian.licence_store import master_key
@@ -30,8 +31,9 @@ from banjian.settings import Settings
 from workflows.case import CaseWorkflow
 from workflows.feed import FeedWorkflow
 from workflows.inquiry import InquiryWorkflow
+from workflows.rectification import RectificationWorkflow
 
-WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow]
+WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow, RectificationWorkflow]
 
 
 @activity.defn(name="archive_case")
@@ -61,6 +63,7 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     licensing = LicenceActivities(sessions, master_key(settings.licence_master_key), settings.region_code)
     inquiries = InquiryActivities(sessions)
     limits = LimitActivities(calendar)
+    rectifications = RectificationActivities(sessions, calendar.current, client)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -68,7 +71,8 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
                     records.record_transition, notifier.notify_parent,
                     archiver.archive_case if archive else no_archive, feed.drain, licensing.issue_licence,
-                    inquiries.record_inquiry, limits.add_limit],
+                    inquiries.record_inquiry, limits.add_limit, rectifications.open_rectification,
+                    rectifications.record_rectification, rectifications.note_rectification],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,

@@ -31,6 +31,7 @@ from api.routes import (
     metrics,
     pages,
     public,
+    rectifications,
     simulation,
     subscribers,
     supervision,
@@ -108,7 +109,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
     for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files, whatif,
-              version_moves, subscribers, licences, supervision, public, inquiries, appointments):
+              version_moves, subscribers, licences, supervision, public, inquiries, appointments, rectifications):
         app.include_router(r.router)
     pages.install(app)
     return app
