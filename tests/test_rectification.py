@@ -185,3 +185,47 @@ async def test_rectification_deadline_warns_under_time_skipping(stack):
     assert (await handle.result())["status"] == "closed"
     ended = await asyncio.wait_for(stack.client.get_workflow_handle(f"case-{cid}").result(), 30)
     assert ended["rectification"]["status"] == "closed" and ended["rectification"]["rectified"] is True
+
+
+async def test_rectification_pages_list_and_act(stack):
+    """The department's page lists its rectification and acts on it; the supervisor closes it from
+    the page; /supervision and /work link to the list; another department's is a 404 page."""
+    from tests.pages_client import PageClient
+
+    item = await new_item(stack)
+    staff = dept_staff(stack)
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    applicant, cid = await concluded(stack, item, staff)
+    rid = (await applicant.ok(cid, "rate", "不满意", level=2))["history"][-1]["data"]["rectification_id"]
+    clerk, boss, other = PageClient(stack), PageClient(stack), PageClient(stack)
+    try:
+        await clerk.login(staff["clerk"].username)
+        work = await clerk.get("/work")
+        assert 'href="/rectifications"' in work.text
+        listed = await clerk.get("/rectifications")
+        assert listed.status_code == 200 and rid in listed.text and "待回访" in listed.text
+        page = await clerk.get(f"/rectifications/{rid}")
+        assert "登记回访" in page.text and "申诉复核" in page.text and "整改办结" not in page.text
+        r = await clerk.submit(f"/rectifications/{rid}/actions", page.text, {"action": "record_callback"})
+        assert r.status_code == 422 and "须填写说明" in r.text  # the comment is required: shown in place
+        r = await clerk.submit(f"/rectifications/{rid}/actions", page.text,
+                               {"action": "record_callback", "comment": "已回访"})
+        assert r.status_code == 303
+        page = await clerk.get(r.headers["location"])
+        assert "已回访，待整改" in page.text and "已登记回访" in page.text
+        r = await clerk.submit(f"/rectifications/{rid}/actions", page.text, {"action": "record_fix", "comment": "已整改"})
+        assert r.status_code == 303
+
+        await boss.login(sup.username)
+        assert 'href="/rectifications"' in (await boss.get("/supervision")).text
+        page = await boss.get(f"/rectifications/{rid}")
+        assert "整改办结" in page.text and "重新整改" in page.text
+        r = await boss.submit(f"/rectifications/{rid}/actions", page.text, {"action": "close", "comment": ""})
+        assert r.status_code == 303
+        assert "整改办结" in (await boss.get(f"/rectifications/{rid}")).text
+
+        await other.login(stack.staff(OTHER, "clerk").username)
+        assert (await other.get(f"/rectifications/{rid}")).status_code == 404
+    finally:
+        for p in (clerk, boss, other):
+            await p.close()

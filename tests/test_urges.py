@@ -9,6 +9,7 @@ from datetime import date, datetime, timedelta
 
 from banjian.timefmt import china_date
 from tests.conftest import User
+from tests.pages_client import PageClient
 from tests.test_joint import COMPLETION, answer, open_joint, subs_by_department
 
 ITEM, DEPT = "food-business-licence", "amr"
@@ -48,6 +49,14 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
                                  "comment": "请加快办理"}
     head_inbox = (await staff["head"].get("/api/tasks")).json()
     assert cid not in [t["case_id"] for t in head_inbox["items"]]
+    page = PageClient(stack)
+    try:
+        await page.login(staff["handler"].username)
+        work = (await page.get("/work", params={"scope": "department"})).text
+        row = work[work.index(cid):][:1500]
+        assert "督办" in row and "回复期限" in row
+    finally:
+        await page.close()
 
     # the reply date ends unanswered: to the head (a durable timer of the case)
     after = await stack.advance(cid, (reply_by - case_today(case)).days + 1)

@@ -9,11 +9,21 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
-from api.routes.pages import admin, apply, cases, item_drafts, licences, oversight, public, supervision
+from api.routes.pages import (
+    admin,
+    apply,
+    cases,
+    item_drafts,
+    licences,
+    oversight,
+    public,
+    rectifications,
+    supervision,
+)
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
-           supervision.router, item_drafts.router]
+           supervision.router, item_drafts.router, rectifications.router]
 
 
 def install(app: FastAPI) -> None:
