@@ -4,6 +4,7 @@ deadline's warnings under time skipping; every entry in the case's history; the 
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import timedelta
 
@@ -105,6 +106,13 @@ async def test_bad_rating_opens_a_rectification_worked_to_its_close(stack):
     r = await sup.get("/api/supervision/stats", params={"item_code": item})
     (stats,) = r.json()["items"]
     assert (stats["bad_ratings"], stats["rectification_rate"], stats["satisfaction"]) == (1, 1.0, 0.0)
+    # the audit trail: the case's records (rectification entries included) verify and replay
+    auditor = stack.user(f"aud-{uuid.uuid4().hex[:6]}", "auditor")
+    assert (await auditor.get(f"/api/cases/{cid}/verify")).json()["verified"] is True
+    replay = (await auditor.get(f"/api/cases/{cid}/replay")).json()
+    assert replay["verified"] is True, replay
+    timeline = (await auditor.get(f"/api/cases/{cid}/timeline")).json()
+    assert "record_fix" in json.dumps(timeline)
 
 
 async def test_an_upheld_appeal_takes_the_rating_out_of_the_figures(stack):
