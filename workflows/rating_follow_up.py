@@ -54,6 +54,9 @@ class RatingFollowUp:
         level = int((a.data or {})["level"])
         if level > BAD_RATING_MAX or not workflow.patched(RECTIFICATION_PATCH):
             return {}
+        # before the first await: the rating already took the rating period's timer away, and the main
+        # loop (e.g. back from archiving) must not see a closed case with nothing to wait for and end
+        s.rectification = RectificationRef(id=rectification_id(s.id), status="open")
         inp: RectificationInput = await run_local_activity("open_rectification", OpenRequest(
             id=rectification_id(s.id), case_id=s.id, case_no=s.case_no, department=s.department,
             item_code=s.item_code, item_name=s.item_name, rating=level, rating_comment=a.comment,

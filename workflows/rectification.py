@@ -53,12 +53,13 @@ class RectificationWorkflow:
             await run_local_activity("record_rectification", self.state)
         while self.state.status not in FINAL:
             timers = self._pending()
-            timeout = (timers[0][0] - workflow.now()) if timers else None
-            if timeout is not None and timeout.total_seconds() <= 0:
-                async with self.lock:
-                    if self._pending() and self._pending()[0][1] == timers[0][1]:
-                        await self._warn(timers[0][1])
+            if timers and timers[0][0] <= workflow.now():
+                async with self.lock:  # every warning due now, each once (re-read under the lock)
+                    for at, cause in self._pending():
+                        if at <= workflow.now():
+                            await self._warn(cause)
                 continue
+            timeout = (timers[0][0] - workflow.now()) if timers else None
             try:
                 await workflow.wait_condition(lambda: self.changed, timeout=timeout)
             except TimeoutError:
