@@ -24,6 +24,7 @@ from activities.joint import ParentNotifier
 from activities.licences import LicenceActivities
 from activities.payments import PaymentActivities
 from activities.records import RecordActivities
+from activities.rectification import RectificationActivities
 from banjian.catalog import Catalog
 from banjian.db import make_engine
 from banjian.licence_store import master_key
@@ -35,8 +36,10 @@ from workflows.case import CaseWorkflow
 from workflows.feed import FeedWorkflow
 from workflows.inquiry import InquiryWorkflow
 from workflows.payment_refund import PaymentRefundWorkflow
+from workflows.rectification import RectificationWorkflow
 
-WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow, PaymentRefundWorkflow, AppointmentReminderWorkflow]
+WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow, PaymentRefundWorkflow, AppointmentReminderWorkflow,
+             RectificationWorkflow]
 
 
 @activity.defn(name="archive_case")
@@ -68,6 +71,7 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     limits = LimitActivities(calendar)
     payments = PaymentActivities(sessions, provider_for(settings))
     reminders = ReminderActivities(sessions)
+    rectifications = RectificationActivities(sessions, calendar.current, client)
     return Worker(
         client,
         task_queue=settings.task_queue,
@@ -76,7 +80,9 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
                     records.record_transition, notifier.notify_parent,
                     archiver.archive_case if archive else no_archive, feed.drain, licensing.issue_licence,
                     inquiries.record_inquiry, limits.add_limit, payments.open_payment_order,
-                    payments.record_payment, payments.refund_payment, reminders.send_appointment_reminder],
+                    payments.record_payment, payments.refund_payment, reminders.send_appointment_reminder,
+                    rectifications.open_rectification, rectifications.record_rectification,
+                    rectifications.note_rectification],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,

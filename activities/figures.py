@@ -10,7 +10,9 @@ Written with the row by `RecordActivities.write`, from the state and the item de
   the days an approved case waited for its online payment count in neither (`payment_wait`);
 - `clock_paused`, `step_id`: what the warnings board needs to tell paused and cured warnings;
 - `warnings_count`, `overdue`: the case's warnings, and whether one says a promised or statutory
-  deadline passed.
+  deadline passed;
+- `rectified`, `rating_void`: the bad rating's rectification was closed; an upheld appeal set the rating
+  aside (both from the rectification workflow's reports to the case).
 """
 from __future__ import annotations
 
@@ -59,4 +61,14 @@ def figure_columns(state: CaseState, item: ItemDefinition,
                 working_days_used=used, on_time=on_time,
                 clock_paused=state.clock.paused or state.status in PAUSED,
                 step_id=state.current_step.id if state.current_step else None,
-                warnings_count=len(state.warnings), overdue=any(w.cause in OVERDUE_CAUSES for w in state.warnings))
+                warnings_count=len(state.warnings), overdue=any(w.cause in OVERDUE_CAUSES for w in state.warnings),
+                **_rectification(state))
+
+
+def _rectification(state: CaseState) -> dict[str, Any]:
+    """`rectified` (the bad rating's rectification was closed) and `rating_void` (an upheld appeal set the
+    rating aside): from the case's view of its rectification; left as they are without one."""
+    r = state.rectification
+    if r is None:
+        return {}
+    return {"rectified": r.rectified, "rating_void": r.rating_void}

@@ -14,6 +14,7 @@ from temporalio import activity
 from activities.calendar import load_calendar, plan
 from activities.copies import sync_copies
 from activities.figures import figure_columns
+from activities.urges import sync_urges
 from banjian import chain, feed
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import CaseState, HistoryEntry, Recorded, RecordRequest
@@ -112,6 +113,8 @@ class RecordActivities:
         if fresh:
             self._sync_task(session, state)
         self._sync_warnings(session, state)
+        if state.urges:
+            sync_urges(session, state)
         if state.warnings:
             refresh_board(session, [state.id])
         sync_copies(session, state, events)

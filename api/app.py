@@ -32,6 +32,7 @@ from api.routes import (
     pages,
     payments,
     public,
+    rectifications,
     simulation,
     subscribers,
     supervision,
@@ -109,7 +110,8 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
     for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files, whatif,
-              version_moves, subscribers, licences, supervision, public, inquiries, appointments, payments):
+              version_moves, subscribers, licences, supervision, public, inquiries, appointments, payments,
+              rectifications):
         app.include_router(r.router)
     pages.install(app)
     return app

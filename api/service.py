@@ -30,7 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.numbers import NUMBER_ATTEMPTS, CaseNumbers, submission_token
 from api.views import case_json, history_json
-from banjian import audit, case_numbers, rules
+from banjian import audit, case_numbers, rules, urge_records
 from banjian.calendar import WorkingCalendar, load_calendar
 from banjian.case_numbers import CaseNumber
 from banjian.catalog import Catalog
@@ -301,11 +301,35 @@ class CaseService:
             else:
                 raise Invalid("invalid_choice", "scope 应为 mine、department 或 claimed_by_others",
                               "scope must be mine, department or claimed_by_others", field="scope")
-            return {"items": [{
+            items = [{
                 "case_id": t.case_id, "item_code": t.item_code, "item_name": t.item_name, "status": t.status,
                 "step": {"id": t.step_id, "name": t.step_name, "role": t.step_role} if t.step_id else None,
                 "due": t.due.isoformat() if t.due else None, "warning": t.warning, "claimed_by": t.claimed_by,
-                "roles": t.roles, "parent_id": t.parent_id} for t in page], "total": total}
+                "roles": t.roles, "parent_id": t.parent_id} for t in page]
+            if scope == "mine" and actor.has(Role.HEAD) and actor.department is not None and offset == 0:
+                items += self._escalated_urges(session, actor.department, {i["case_id"] for i in items})
+                total += len(items) - len(page)
+            urged = urge_records.badges(session, [i["case_id"] for i in items])
+            for i in items:
+                i["urge"] = urged.get(i["case_id"])
+            return {"items": items, "total": total}
+
+    @staticmethod
+    def _escalated_urges(session: Session, department: str, listed: set[str]) -> list[dict[str, Any]]:
+        """The head's inbox also lists the department's urges escalated to the head (督办升级), on the
+        first page, after the tasks: the case may wait for someone else, but the head must see it."""
+        out: list[dict[str, Any]] = []
+        for u in urge_records.escalated_to_head(session, department):
+            if u.case_id in listed:
+                continue
+            listed.add(u.case_id)
+            row = session.get(Case, u.case_id)
+            if row is None:
+                continue
+            out.append({"case_id": row.id, "item_code": row.item_code, "item_name": row.item_name,
+                        "status": row.status, "step": None, "due": u.reply_by.isoformat(), "warning": row.warning,
+                        "claimed_by": None, "roles": [Role.HEAD.value], "parent_id": row.parent_id})
+        return out
 
     # ---- submitting ------------------------------------------------------------------------------
     def check_application(self, actor: Actor, item: ItemDefinition, body: dict[str, Any]) -> tuple[Applicant, Channel]:

@@ -236,6 +236,47 @@ class PaymentState(Model):
     #: every provider transaction this case has heard of (the payment and any refunded one)
     transactions: list[str] = []
     refunded: list[str] = []
+class Urge(Model):
+    """One urge (督办) on a case: its reply date and what became of it (banjian/urges.py has the rules).
+
+    Unanswered at the end of `reply_by` it escalates to the department's head (`escalated` 1); still
+    unanswered at the end of `board_on` it goes to the supervisor's warnings board (`escalated` 2).
+    An urge on a joint case lists the `departments` still working: it is forwarded to their
+    sub-cases, each of which keeps (and escalates) its own copy (`forwarded_from` the joint case)."""
+
+    n: int
+    by: str
+    role: str
+    at: datetime
+    comment: str | None = None
+    reply_by: date
+    board_on: date
+    departments: list[str] = []
+    forwarded_from: str | None = None
+    replied_at: datetime | None = None
+    replied_by: str | None = None
+    reply: str | None = None
+    escalated: int = 0
+
+
+class UrgeForward(Model):
+    """A joint case's urge, signalled to one of its sub-cases (`urge_forwarded`)."""
+
+    urge: Urge
+    actor: Actor
+    parent_id: str
+
+
+class RectificationRef(Model):
+    """A case's view of its rectification (整改), kept current by the rectification workflow: the
+    figure columns `rectified` and `rating_void` are read from it."""
+
+    id: str
+    status: str
+    due: date | None = None
+    rectified: bool = False
+    rating_void: bool = False
+    open: bool = True
 
 
 class CaseState(Model):
@@ -279,6 +320,8 @@ class CaseState(Model):
     delivery: dict[str, Any] | None = None
     rating: int | None = None
     urged: int = 0
+    urges: list[Urge] = []
+    rectification: RectificationRef | None = None
     parent_id: str | None = None
     lead_department: str | None = None
     sub_cases: list[SubCaseRef] | None = None

@@ -56,6 +56,7 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
     TERMINATE = "terminate"
     URGE = "urge"
+    REPLY_URGE = "reply_urge"
     RATE = "rate"
     CLAIM = "claim"
     RELEASE = "release"
@@ -107,6 +108,7 @@ class WarningCause(StrEnum):
     ACCEPTANCE_OVERDUE = "acceptance_overdue"
     PROCEDURE_VIOLATION = "procedure_violation"
     PRE_REVIEW_OVERDUE = "pre_review_overdue"
+    URGE_UNANSWERED = "urge_unanswered"  # an urge's second escalation: on the supervisor's board
 
 
 WARNING_LEVEL = {
@@ -117,6 +119,7 @@ WARNING_LEVEL = {
     WarningCause.ACCEPTANCE_OVERDUE: WarningLevel.RED,
     WarningCause.PROCEDURE_VIOLATION: WarningLevel.RED,
     WarningCause.PRE_REVIEW_OVERDUE: WarningLevel.NOTICE,
+    WarningCause.URGE_UNANSWERED: WarningLevel.RED,
 }
 
 

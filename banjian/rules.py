@@ -25,6 +25,7 @@ from banjian.enums import (
 from banjian.errors import Conflict, Forbidden, Invalid
 from banjian.items.schema import ItemDefinition, Step
 from banjian.pre_review import pre_review_actions
+from banjian.urges import authorise_reply, open_urges
 
 #: Actions the applicant who owns the case may take.
 APPLICANT_ACTIONS = {Action.SUBMIT_SUPPLEMENT, Action.WITHDRAW, Action.RATE, Action.CONFIRM_RECEIPT}
@@ -38,7 +39,7 @@ CLAIMED_WORK = {Action.PASS, Action.RETURN, Action.RETURN_TO, Action.APPROVE, Ac
                 Action.REQUEST_SUPPLEMENT, Action.REFUSE_ACCEPTANCE, Action.DELIVER, Action.ADD_SIGNER}
 #: Actions that need a comment (written opinion / reason).
 NEEDS_COMMENT = {Action.REFUSE_ACCEPTANCE, Action.RETURN, Action.DENY, Action.REQUEST_EXTENSION,
-                 Action.SUSPEND, Action.TERMINATE, Action.TRANSFER, Action.RETURN_TO}
+                 Action.SUSPEND, Action.TERMINATE, Action.TRANSFER, Action.RETURN_TO, Action.URGE, Action.REPLY_URGE}
 ACTION_NAMES_ZH = {
     Action.ACCEPT: "受理", Action.REQUEST_SUPPLEMENT: "一次性告知补正", Action.REFUSE_ACCEPTANCE: "不予受理",
     Action.SUBMIT_SUPPLEMENT: "提交补正材料", Action.PASS: "通过", Action.RETURN: "退回",
@@ -46,7 +47,7 @@ ACTION_NAMES_ZH = {
     Action.APPROVE_EXTENSION: "批准延期", Action.START_SPECIAL_PROCEDURE: "启动特别程序",
     Action.END_SPECIAL_PROCEDURE: "结束特别程序", Action.SUSPEND: "中止", Action.RESUME: "恢复",
     Action.DELIVER: "送达", Action.CONFIRM_RECEIPT: "确认签收", Action.WITHDRAW: "撤回申请",
-    Action.TERMINATE: "终止", Action.URGE: "督办", Action.RATE: "评价", Action.CLAIM: "签收任务",
+    Action.TERMINATE: "终止", Action.URGE: "督办", Action.REPLY_URGE: "回复督办", Action.RATE: "评价", Action.CLAIM: "签收任务",
     Action.RELEASE: "释放任务", Action.ASSIGN: "指派", Action.TRANSFER: "转办", Action.DELEGATE: "委托",
     Action.COMPLETE_DELEGATION: "完成委托", Action.ADD_SIGNER: "加签", Action.RETURN_TO: "退回至指定环节",
     Action.TAKE_BACK: "收回", Action.COPY_TO: "抄送",
@@ -138,6 +139,8 @@ def _roles_for(action: Action, item: ItemDefinition, state: CaseState) -> set[Ro
 
 def authorise(action: Action, item: ItemDefinition, state: CaseState, actor: Actor) -> None:
     """403 unless the actor's role and department may take `action` on this case."""
+    if action == Action.REPLY_URGE:
+        return authorise_reply(state, actor)  # banjian/urges.py
     if action in APPLICANT_ACTIONS and state.parent_id is None and _owner(state, actor):
         return
     if (action == Action.SUBMIT_SUPPLEMENT and state.channel == Channel.WINDOW
@@ -245,6 +248,8 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
                  "只能终止办理中的办件", "only an open case before decision can be terminated")
         case Action.URGE:
             pass
+        case Action.REPLY_URGE:
+            need(bool(open_urges(state)), "没有待回复的督办", "no urge awaits a reply")
         case Action.RATE:
             need(s == Status.CONCLUDED, "办结后才能评价", "only a concluded case can be rated")
             need(state.rating is None, "每件只能评价一次", "the case was already rated")

@@ -4,6 +4,7 @@ A warning is on the board while its case is open and its cause is not cured:
 - a closed case (concluded, refused, withdrawn, terminated) leaves the board;
 - `step_overdue` is cured once the case left that step; `acceptance_overdue` once the case was
   accepted (or refused);
+- `urge_unanswered` (an urge's second escalation) is cured once the urge is answered;
 - a paused clock (special procedure, suspension) shows as `paused`: no working days over.
 `working_days_over`: working days from the due date the cause names (promised, statutory,
 acceptance; the day before the warning for a step) to today, or to the case clock if that is later
@@ -21,9 +22,11 @@ from banjian.calendar import WorkingCalendar
 from banjian.db import Case, CaseWarning
 from banjian.enums import CLOSED, WarningCause, WarningLevel
 from banjian.timefmt import aware, china_date, iso_at
+from banjian.urge_records import CaseUrge
 
 C = Case.__table__.c  # type: ignore[attr-defined]
 W = CaseWarning.__table__.c  # type: ignore[attr-defined]
+U = CaseUrge.__table__.c  # type: ignore[attr-defined]
 
 LEVEL_RANK = case((W.level == WarningLevel.RED.value, 0), (W.level == WarningLevel.YELLOW.value, 1), else_=2)
 
@@ -33,6 +36,9 @@ def _on_board() -> list[Any]:
         C.status.not_in([s.value for s in CLOSED]),
         or_(W.cause != WarningCause.STEP_OVERDUE.value, C.step_id == W.step_key),
         or_(W.cause != WarningCause.ACCEPTANCE_OVERDUE.value, C.accepted_at.is_(None)),
+        # an urge escalated to the board leaves it once the department answered it
+        or_(W.cause != WarningCause.URGE_UNANSWERED.value,
+            exists(select(U.case_id).where(U.case_id == W.case_id, U.key == W.step_key, U.open.is_(True)))),
     ]
 
 

@@ -88,6 +88,10 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("POST", f"/api/payments/sandbox/{CASE}/pay",         None,       "401 409 404 403 403 403 403 403 404 403 403 403 403"),
     ("GET",  f"/api/payments/cases/{CASE}",               None,       "401 200 404 200 200 200 200 200 404 200 200 200 200"),
     ("GET",  "/api/payments/issues",                      None,       "401 403 403 403 403 403 403 403 403 403 403 200 403"),
+    # rectifications of bad ratings: lists are scoped (an applicant's is empty); `{rectification_id}` names none
+    ("GET",  "/api/rectifications",                       None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  "/api/rectifications/{rectification_id}",    None,       "401 404 404 404 404 404 404 404 404 404 404 404 404"),
+    ("POST", "/api/rectifications/{rectification_id}/actions", "close", "401 404 404 404 404 404 404 404 404 404 404 404 404"),
 ]
 
 def _body(key: str | None, ctx: dict) -> dict:
@@ -103,7 +107,8 @@ def _body(key: str | None, ctx: dict) -> dict:
         "bad_year": {"json": {"year": 1900, "holidays": [], "workdays": []}},
         "payloads": {"json": {"payloads": []}},
         "days": {"json": {"days": 0.5}},
-        "reinstate": {"json": {"action": "reinstate", "comment": "恢复"}},  # a valid licence: 409 for its approver
+        "reinstate": {"json": {"action": "reinstate", "comment": "恢复"}},
+        "close": {"json": {"action": "close", "comment": "整改到位"}},  # a valid licence: 409 for its approver
         # a body that is not YAML: refused as unparsable by whoever may write drafts
         "yaml_bad": {"content": b"{not: [yaml", "headers": {"Content-Type": "application/yaml"}},
     }[key]
@@ -150,7 +155,8 @@ def test_every_route_is_in_the_matrix(stack):
     routes = {(m.upper(), path) for path, ops in stack.app.openapi()["paths"].items() for m in ops}
     table = {(m, p.format(case="{case_id}", owner="{username}", code="{code}", year="{year}", case_no="{case_no}",
                           file_id="{file_id}", draft_id="{draft_id}", licence_id="{licence_id}",
-                          inquiry_id="{inquiry_id}", appointment_id="{appointment_id}"))
+                          inquiry_id="{inquiry_id}", appointment_id="{appointment_id}",
+                          rectification_id="{rectification_id}"))
              for m, p, _, _ in MATRIX}
     assert routes - table == set(), "routes without a row in the authorization matrix"
     assert table - routes == set(), "rows for routes that no longer exist"
@@ -164,7 +170,7 @@ async def test_authorization_matrix(stack, ctx):
             url = path.format(case=ctx["case"], owner=ctx["owner"], code="food-business-licence", year=2026,
                               case_no=ctx["case_no"], file_id=ctx["file_id"], draft_id=ctx["draft_id"],
                               licence_id=ctx["licence_id"], inquiry_id="no-such-inquiry",
-                              appointment_id="no-such-appointment")
+                              appointment_id="no-such-appointment", rectification_id="no-such-rectification")
             statuses = expected.split()
             assert len(statuses) == len(ROLES), path
             got = []

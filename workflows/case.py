@@ -59,21 +59,30 @@ with workflow.unsafe.imports_passed_through():
     from banjian.pre_review import PRE_REVIEW_ACTIONS
     from banjian.timefmt import china_date
     from workflows.calls import reject, run_activity, run_local_activity
-    from workflows.clock import DEEMED_ACCEPTANCE, RATING_CLOSED, WARNING_REASONS, Timer, pending_timers
+    from workflows.clock import (
+        DEEMED_ACCEPTANCE,
+        RATING_CLOSED,
+        URGE_ESCALATION,
+        WARNING_REASONS,
+        Timer,
+        pending_timers,
+    )
     from workflows.complaints import ComplaintNotes
     from workflows.joint import JointApproval
     from workflows.licensing import Licensing
     from workflows.migration import VersionMigration
     from workflows.payment import Payments
     from workflows.pre_review import PreReview
+    from workflows.rating_follow_up import RatingFollowUp
     from workflows.tasks import TaskOperations
+    from workflows.urges import Urging
 
 LEAN_ACTIONS = "lean-actions"
 
 
 @workflow.defn(name="Case")
 class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, ComplaintNotes, PreReview,
-                   Payments):
+                   Payments, Urging, RatingFollowUp):
     """One case: a single-department case, a department's sub-case of a joint case, or the parent
     of a joint case or bundle (whose department work is in `JointApproval`)."""
 
@@ -127,7 +136,7 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
             if self.state.status in CLOSED and self.state.parent_id is None and not self.archived:
                 await self._archive()
             timers = pending_timers(self.state, self.item)
-            if self.state.status in CLOSED and not timers:
+            if self.state.status in CLOSED and not timers and not self._awaiting_rectification():
                 break
             if timers and timers[0].at <= workflow.now():
                 async with self.lock:
@@ -170,6 +179,9 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
             if timer.event == RATING_CLOSED:
                 self.state.rating = 0  # no rating given within the rating period
                 self._log(SYSTEM, "rating_closed", data={"rating_days": self.item.rating_days})
+                continue
+            if timer.event == URGE_ESCALATION:
+                self._escalate_urge(int(timer.step_id or 0))  # workflows/urges.py
                 continue
             self._warn(timer)
             if timer.event == WarningCause.STATUTORY_OVERDUE and self.state.parent_id is not None:
@@ -413,9 +425,12 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
                 if s.clock.paused:
                     extra = await self._resume_clock()
             case Action.URGE:
-                s.urged += 1
+                extra = await self._urge(a)  # workflows/urges.py
+            case Action.REPLY_URGE:
+                extra = self._reply_urge(a)
             case Action.RATE:
                 s.rating = int(data["level"])
+                extra = await self._open_rectification(a)  # workflows/rating_follow_up.py
             case Action.CLAIM:
                 s.claimed_by = a.actor.username
                 if s.status == Status.ACCEPTED:

@@ -13,9 +13,11 @@ from banjian.contracts import CaseState
 from banjian.enums import WARNING_LEVEL, Status, WarningCause, WarningLevel
 from banjian.items.schema import ItemDefinition
 from banjian.timefmt import end_of, start_of
+from banjian.urges import escalations
 
 DEEMED_ACCEPTANCE = "deemed_acceptance"
 RATING_CLOSED = "rating_closed"
+URGE_ESCALATION = "urge_escalation"  # an unanswered urge escalates (banjian/urges.py, workflows/urges.py)
 
 
 @dataclass(frozen=True)
@@ -23,8 +25,8 @@ class Timer:
     """A point in case time when the system acts on its own."""
 
     at: datetime
-    event: str  # a WarningCause value, DEEMED_ACCEPTANCE or RATING_CLOSED
-    step_id: str | None = None
+    event: str  # a WarningCause value, DEEMED_ACCEPTANCE, RATING_CLOSED or URGE_ESCALATION
+    step_id: str | None = None  # the step of a step_overdue warning; the urge's number of an escalation
 
     @property
     def level(self) -> WarningLevel | None:
@@ -61,6 +63,7 @@ def pending_timers(state: CaseState, item: ItemDefinition) -> list[Timer]:
         timers.append(Timer(end_of(d.delivery_due), WarningCause.PROCEDURE_VIOLATION))
     if state.status == Status.CONCLUDED and state.concluded_at and state.rating is None and state.parent_id is None:
         timers.append(Timer(state.concluded_at + timedelta(days=item.rating_days), RATING_CLOSED))
+    timers += [Timer(at, URGE_ESCALATION, str(n)) for at, n in escalations(state)]
     return sorted(timers, key=lambda t: t.at)
 
 

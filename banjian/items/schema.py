@@ -268,6 +268,8 @@ class ItemDefinition(Frozen):
     faq: list[Faq] = []
     warnings: WarningPolicy = WarningPolicy()
     rating_days: int = Field(default=30, ge=0, description="natural days the case stays open for a rating")
+    rectification_days: int = Field(default=10, ge=1, le=60,
+                                    description="working days to rectify a bad rating (差评整改时限)")
     # joint items (并联审批)
     participants: list[Participant] = []
     silence_is_consent: bool = False

@@ -19,13 +19,14 @@ from api.routes.pages import (
     licences,
     oversight,
     public,
+    rectifications,
     supervision,
 )
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
            supervision.router, item_drafts.router, front_office.router,
-           front_desk.router]
+           front_desk.router, rectifications.router]
 
 
 def install(app: FastAPI) -> None:

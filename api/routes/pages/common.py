@@ -46,7 +46,11 @@ EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视�
             "payment_requested": "待缴费", "payment_expired": "缴费逾期终止", "payment_refunded": "退还缴费",
             "fee_not_computed": "收费金额无法计算",
             "licence_issued": "签发电子证照",
-            "pre_review_submitted": "提交预审", "formal_submission": "正式收件", "complaint_answered": "投诉答复"}
+            "pre_review_submitted": "提交预审", "formal_submission": "正式收件", "complaint_answered": "投诉答复",
+            # a bad rating's rectification (差评整改), reported into its case's history
+            "record_callback": "登记回访", "record_fix": "登记整改", "close": "整改办结", "reopen": "重新整改",
+            "appeal": "申诉复核", "uphold_appeal": "申诉成立", "reject_appeal": "驳回申诉",
+            "rectification_warning": "整改预警"}
 WARNING_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
 ROLE_ZH = {"applicant": "申请人", "clerk": "窗口受理", "handler": "承办人", "approver": "审批人", "head": "机关负责人",
            "lead": "牵头部门", "supervisor": "电子监察", "auditor": "审计", "admin": "管理员", "system": "系统"}

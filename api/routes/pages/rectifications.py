@@ -1,0 +1,74 @@
+"""Rectification pages (差评整改): the list for a department's staff and the supervisor, and one
+rectification with its history and the caller's actions, read and acted on through the same
+service as `/api/rectifications` (same scope: another department's is a 404 page)."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse
+from starlette.concurrency import run_in_threadpool
+
+from api.deps import require
+from api.rectifications import RectificationService
+from api.routes.pages.common import check_csrf, page_user, render
+from api.routes.pages.public import _departments
+from api.uploads import read_form
+from banjian.contracts import Actor
+from banjian.enums import STAFF_ROLES, Role
+from banjian.errors import DomainError
+from banjian.rectification import ACTION_ZH, MAX_COMMENT, STATUS_ZH, STATUSES
+
+router = APIRouter(include_in_schema=False)
+ROLES = (*STAFF_ROLES, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
+
+
+def _service(request: Request) -> RectificationService:
+    return RectificationService(request.app.state.cases)
+
+
+@router.get("/rectifications", response_class=HTMLResponse)
+async def rectifications(request: Request) -> HTMLResponse:
+    actor = await page_user(request)
+    require(actor, *ROLES)
+    status = request.query_params.get("status") or None
+    status = status if status in STATUSES else None
+    listed = await run_in_threadpool(_service(request).list, actor, status, None, None, 200, 0)
+    depts = await run_in_threadpool(_departments, request)
+    return render(request, "rectifications.html", {
+        "title": "差评整改", "items": listed["items"], "total": listed["total"], "status": status,
+        "STATUS_ZH": STATUS_ZH, "depts": depts}, user=actor)
+
+
+async def _page(request: Request, actor: Actor, rid: str, comment: str = "", errors: list[str] | None = None,
+                status: int = 200) -> HTMLResponse:
+    got = await run_in_threadpool(_service(request).get, actor, rid)  # 404 outside the caller's scope
+    depts = await run_in_threadpool(_departments, request)
+    return render(request, "rectification.html", {
+        "title": "差评整改", "r": got, "STATUS_ZH": STATUS_ZH, "RECT_ACTION_ZH": ACTION_ZH, "depts": depts,
+        "comment": comment, "errors": [{"text": e, "href": "#comment"} for e in errors or []], "done": request.query_params.get("done")},
+        status=status, user=actor)
+
+
+@router.get("/rectifications/{rid}", response_class=HTMLResponse)
+async def rectification(request: Request, rid: str) -> HTMLResponse:
+    actor = await page_user(request)
+    require(actor, *ROLES)
+    return await _page(request, actor, rid[:48])
+
+
+@router.post("/rectifications/{rid}/actions", response_class=HTMLResponse)
+async def act(request: Request, rid: str) -> Any:
+    actor = await page_user(request)
+    form = await read_form(request, request.app.state.files, abort_oversize=True)
+    form.discard()
+    check_csrf(request, form.first("csrf_token"))
+    rid, action = rid[:48], form.first("action")[:40]
+    comment = form.first("comment").strip()[:MAX_COMMENT]
+    try:
+        await _service(request).act(actor, rid, action, comment or None)
+    except DomainError as e:
+        if e.status == 404:
+            raise
+        return await _page(request, actor, rid, comment, [e.message], status=e.status)
+    return RedirectResponse(f"/rectifications/{rid}?done={action}", status_code=303)
