@@ -67,7 +67,7 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
         workflows=WORKFLOWS,
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
                     records.record_transition, notifier.notify_parent,
-                    archiver.archive_case if archive else no_archive, feed.drain, licensing.issue_licence,
+                    archiver.archive_case if archive else no_archive, feed.drain, feed.prune, licensing.issue_licence,
                     inquiries.record_inquiry, limits.add_limit],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics

@@ -4,7 +4,9 @@ Every history entry of every case (sub-cases included) becomes one delivery row 
 written by `enqueue` in the same transaction as the history itself (activities/records.py), so an
 event is never recorded without being queued, nor queued twice. A delivery workflow per subscriber
 (workflows/feed.py) drains its rows through `activities/feed.py`: per case in `seq` order, retried
-with backoff until the far end answers 2xx, parked on a 4xx other than 408/429.
+with backoff until the far end answers 2xx, parked on a 4xx other than 408/429 (an operator lists
+and re-queues parked events: `parked`, `requeue_parked`). Delivered rows are pruned after the
+retention (`feed_retention_days`) by the delivery workflow; the subscriber keeps their count.
 
 Body: `{"event_id", "case_no", "case_id", "seq", "action", "at", "status", "data"}`, serialised once
 at enqueue time so that every retry sends the same bytes; `X-Banjian-Signature` is the lower-case hex
@@ -38,6 +40,8 @@ class Subscriber(SQLModel, table=True):
     paused: bool = False
     last_error: str | None = Field(default=None, max_length=500)
     created_at: datetime
+    #: delivered events already pruned (the retention): `status` adds them to the delivered rows
+    pruned_delivered: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
 
 
 class Delivery(SQLModel, table=True):
@@ -138,9 +142,60 @@ def set_paused(sessions: Callable[[], Session], name: str, paused: bool) -> None
         sub.paused = paused
         session.add(sub)
         if not paused:
-            session.execute(update(Delivery).where(col(Delivery.subscriber) == name, col(Delivery.state) == PARKED)
-                            .values(state=PENDING, next_at=datetime.now(UTC)))
+            _requeue(session, name)
         session.commit()
+
+
+def _requeue(session: Session, name: str) -> int:
+    result = session.execute(update(Delivery).where(col(Delivery.subscriber) == name, col(Delivery.state) == PARKED)
+                             .values(state=PENDING, attempts=0, next_at=datetime.now(UTC)))
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+def requeue_parked(sessions: Callable[[], Session], name: str) -> int:
+    """Give every parked event of a subscriber another try (an operator fixed the far end or the
+    event's cause), without changing whether it is paused; returns how many were re-queued."""
+    with sessions() as session:
+        _get(session, name)
+        count = _requeue(session, name)
+        session.commit()
+    return count
+
+
+def parked(session: Session, name: str, limit: int = 100, offset: int = 0) -> dict[str, Any]:
+    """The parked events of a subscriber (oldest first): each event's id, case, seq, attempts, error."""
+    _get(session, name)
+    where = (col(Delivery.subscriber) == name, col(Delivery.state) == PARKED)
+    total = session.exec(select(func.count()).select_from(Delivery).where(*where)).one()
+    rows = session.exec(select(Delivery).where(*where).order_by(col(Delivery.id)).offset(offset).limit(limit)).all()
+    return {"items": [{"event_id": event_id(r.case_id, r.seq), "case_id": r.case_id, "case_no": _case_no(r.body),
+                       "seq": r.seq, "attempts": r.attempts, "last_error": r.last_error,
+                       "created_at": iso_at(r.created_at)} for r in rows], "total": total}
+
+
+def _case_no(body: str) -> str | None:
+    try:
+        return json.loads(body).get("case_no")
+    except ValueError:
+        return None
+
+
+def prune_delivered(sessions: Callable[[], Session], name: str, before: datetime) -> int:
+    """Delete a subscriber's events delivered before `before`, adding them to its pruned counter in
+    the same transaction (so `status` counts them still); run by the delivery workflow."""
+    with sessions() as session:
+        sub = session.get(Subscriber, name)
+        if sub is None:
+            return 0
+        result = session.execute(delete(Delivery).where(col(Delivery.subscriber) == name,
+                                                        col(Delivery.state) == DELIVERED,
+                                                        col(Delivery.delivered_at) < before))
+        count = int(getattr(result, "rowcount", 0) or 0)
+        if count:
+            session.execute(update(Subscriber).where(col(Subscriber.name) == name)
+                            .values(pruned_delivered=col(Subscriber.pruned_delivered) + count))
+        session.commit()
+    return count
 
 
 def remove_subscriber(sessions: Callable[[], Session], name: str) -> None:
@@ -161,5 +216,6 @@ def status(session: Session, name: str) -> dict[str, Any]:
     sub = _get(session, name)
     counts = dict(session.exec(select(Delivery.state, func.count()).where(col(Delivery.subscriber) == name)
                                .group_by(col(Delivery.state))).all())
-    return {"name": name, "url": sub.url, "pending": counts.get(PENDING, 0), "delivered": counts.get(DELIVERED, 0),
+    delivered = counts.get(DELIVERED, 0) + (sub.pruned_delivered or 0)
+    return {"name": name, "url": sub.url, "pending": counts.get(PENDING, 0), "delivered": delivered,
             "parked": counts.get(PARKED, 0), "paused": sub.paused, "last_error": sub.last_error}
