@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, func, update
+from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, func, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from banjian.crypto import hmac_sm3_hex
@@ -80,13 +80,20 @@ def event_body(case_id: str, case_no: str | None, seq: int, action: str, at: str
                       ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+#: enqueue's one query on the case action path, as plain SQL: SQLModel's `select` costs 0.3-0.6 ms a
+#: call here (statement building and ORM result handling), this 0.05-0.1 ms. Not cached across
+#: calls on purpose: a cached list would miss the events of a subscriber just added by another
+#: process (the contract: every event from the moment it is added).
+_SUBSCRIBER_NAMES = text("SELECT name FROM feed_subscribers")
+
+
 def enqueue(session: Session, case_id: str, case_no: str | None, status: str,
             events: Sequence[tuple[int, str, str, dict[str, Any]]]) -> int:
     """Queue new history entries `(seq, action, at_iso, data)` for every subscriber, in the caller's
     transaction (no commit). Returns the number of rows added."""
     if not events:
         return 0
-    names = session.exec(select(Subscriber.name)).all()
+    names = session.execute(_SUBSCRIBER_NAMES).scalars().all()
     now = datetime.now(UTC)
     for name in names:
         for seq, action, at, data in events:
