@@ -248,20 +248,43 @@ async def test_sub_case_events_reach_subscribers_with_their_own_case_number_and_
             sc = await stack.staff(dept, sc["current_step"]["role"]).ok(first["id"], "pass")
         await stack.staff(dept, "approver").ok(first["id"], "approve")
         ids = [parent["id"], *(s["id"] for s in subs)]
-        expected = await _history_seqs(stack, clerk, ids)
-        total = sum(len(s) for s in expected.values())
+        auditor = stack.user(f"auditor-{uuid.uuid4().hex[:6]}", "auditor")
+        state: dict[str, object] = {}
 
         async def all_delivered() -> bool:
-            return (await _status(admin, name))["delivered"] == total
+            state["expected"] = await _own_history_seqs(auditor, ids)
+            state["got"] = _by_case(rx)
+            return state["got"] == state["expected"]
 
-        await _until(all_delivered, 60, "the joint case's and its sub-cases' events delivered")
-        numbers = {cid: (await clerk.case(cid))["case_no"] for cid in ids}
+        try:
+            await _until(all_delivered, 60, "the joint case's and its sub-cases' events delivered")
+        except AssertionError as e:
+            raise AssertionError(f"{e}: {state}, status {await _status(admin, name)}") from None
+        expected = state["expected"]
+        numbers = {cid: (await auditor.case(cid))["case_no"] for cid in ids}
         assert len(set(numbers.values())) == 5 and all(numbers.values())
-        by_case: dict[str, list[int]] = {}
         for e in rx.got.events:
             assert e["case_no"] == numbers[e["case_id"]], e  # a sub-case's own number, not its parent's
             assert e["event_id"] == f"{e['case_id']}-{e['seq']}"
-            by_case.setdefault(e["case_id"], []).append(e["seq"])
+        by_case = _by_case(rx)
         assert by_case == expected  # each sub-case numbered 1, 2, 3 … of its own
-        assert all(seqs[0] == 1 for seqs in by_case.values())
+        assert all(seqs[0] == 1 and len(seqs) >= 1 for seqs in by_case.values()) and len(by_case) == 5
         assert rx.got.out_of_order == [] and rx.got.duplicates == 0
+
+
+def _by_case(rx: Receiver) -> dict[str, list[int]]:
+    out: dict[str, list[int]] = {}
+    for e in rx.got.events:
+        out.setdefault(e["case_id"], []).append(e["seq"])
+    return out
+
+
+async def _own_history_seqs(reader, case_ids: list[str]) -> dict[str, list[int]]:
+    """Each case's own history numbers (a joint case's history interleaves its sub-cases' entries,
+    each naming its `case_id`)."""
+    out = {}
+    for cid in case_ids:
+        r = await reader.get(f"/api/cases/{cid}/history")
+        assert r.status_code == 200, r.text
+        out[cid] = [e["seq"] for e in r.json() if e.get("case_id", cid) == cid]
+    return out
