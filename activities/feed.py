@@ -11,7 +11,8 @@ Each subscriber has its own activity (and HTTP client): a slow one delays nobody
 actions never wait on the feed.
 
 Times (`next_at`, `delivered_at`, the pruning cut-off) are in the workflow's clock: the drain
-starts from the `now` the workflow gives it and adds the wall time it has run since, so retries and
+starts from the `now` the workflow gives it (or the wall clock, if later) and adds the wall time it
+has run since, so retries and
 retention follow virtual time under time skipping and the wall clock in production.
 """
 from __future__ import annotations
@@ -56,7 +57,8 @@ class FeedActivities:
         delivered = 0
         try:
             loop = asyncio.get_running_loop()
-            started, base = loop.time(), inp.now or datetime.now(UTC)
+            # the workflow's clock, never behind the wall clock (an activity may start late)
+            started, base = loop.time(), max(inp.now or datetime.now(UTC), datetime.now(UTC))
 
             def now() -> datetime:
                 return base + timedelta(seconds=loop.time() - started)

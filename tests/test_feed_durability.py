@@ -6,6 +6,7 @@ Delivery here runs at the contract's own retry rhythm (doubling from 1 s, capped
 stack has its own task queue and SQLite read model, and starts and kills its workers itself."""
 from __future__ import annotations
 
+import itertools
 import os
 import signal
 import subprocess
@@ -41,10 +42,17 @@ class LocalReceiver(Receiver):
         self.server.config.port = self.port
 
 
+_next_port = itertools.count()
+
+
 def _free_port() -> int:
+    """A free port of the range, a different one each time (a subscriber left by an earlier test
+    must never reach a later test's receiver)."""
     import socket
 
-    for port in PORTS:
+    start = next(_next_port)
+    for i in range(len(PORTS)):
+        port = PORTS[(start + i) % len(PORTS)]
         with socket.socket() as s:
             try:
                 s.bind(("127.0.0.1", port))
@@ -52,6 +60,18 @@ def _free_port() -> int:
                 continue
             return port
     raise RuntimeError("no free port in 18500-18539")
+
+
+@pytest.fixture
+async def leave(contract_stack) -> AsyncIterator[list[str]]:
+    """Names of subscribers a test adds: removed after it (queue and workflow with them), so that
+    none of them reaches a later test's receiver."""
+    names: list[str] = []
+    yield names
+    admin = contract_stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    for name in names:
+        r = await contract_stack.http.delete(f"/api/subscribers/{name}", headers=await admin.headers())
+        assert r.status_code == 200, r.text
 
 
 @pytest.fixture(scope="module")
@@ -108,7 +128,7 @@ class WorkerProcess:
 
 # --- a worker process SIGKILLed twice while deliveries are in flight ---------------------------------
 async def test_every_event_arrives_once_per_event_id_in_order_when_the_worker_process_is_killed_twice(
-        contract_stack, tmp_path):
+        contract_stack, tmp_path, leave):
     stack = contract_stack
     admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
     clerk = stack.staff("amr", "clerk")
@@ -117,6 +137,7 @@ async def test_every_event_arrives_once_per_event_id_in_order_when_the_worker_pr
         rx.control(hang=1.5)  # slow answers: deliveries are in flight whenever the worker dies
         name = f"kill-{uuid.uuid4().hex[:6]}"
         await _subscribe(stack, admin, name, rx.url)
+        leave.append(name)
         proc.start()
         try:
             applicants = [stack.applicant() for _ in range(4)]
@@ -174,7 +195,7 @@ def _attempts(stack: Stack, name: str) -> list[int]:
 
 
 async def test_a_far_end_down_for_hours_of_virtual_time_gets_retries_30_s_apart_and_everything_after(
-        contract_stack, worker):
+        contract_stack, worker, leave):
     stack = contract_stack
     admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
     clerk = stack.staff("amr", "clerk")
@@ -182,6 +203,7 @@ async def test_a_far_end_down_for_hours_of_virtual_time_gets_retries_30_s_apart_
         rx.control(fail=503)
         name = f"down-{uuid.uuid4().hex[:6]}"
         await _subscribe(stack, admin, name, rx.url)
+        leave.append(name)
         cases = [(await stack.applicant().apply("food-business-licence")).json() for _ in range(3)]
         await clerk.ok(cases[0]["id"], "accept")
         await _until(lambda: _refused(rx, 3), 20, "first attempts while down")
@@ -229,13 +251,14 @@ async def _refused(rx: Receiver, n: int) -> bool:
 
 
 # --- a joint case's department sub-cases ------------------------------------------------------------
-async def test_sub_case_events_reach_subscribers_with_their_own_case_number_and_seq(contract_stack, worker):
+async def test_sub_case_events_reach_subscribers_with_their_own_case_number_and_seq(contract_stack, worker, leave):
     stack = contract_stack
     admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
     clerk = stack.staff("hcd", "clerk")
     async with LocalReceiver() as rx:
         name = f"joint-{uuid.uuid4().hex[:6]}"
         await _subscribe(stack, admin, name, rx.url)
+        leave.append(name)
         r = await stack.applicant(organisation=True).apply("construction-permit-joint")
         assert r.status_code == 201, r.text
         parent = await clerk.ok(r.json()["id"], "accept")
@@ -263,6 +286,7 @@ async def test_sub_case_events_reach_subscribers_with_their_own_case_number_and_
         expected = state["expected"]
         numbers = {cid: (await auditor.case(cid))["case_no"] for cid in ids}
         assert len(set(numbers.values())) == 5 and all(numbers.values())
+        assert [numbers[s["id"]] for s in subs] == [f"{numbers[parent['id']]}-{n:02d}" for n in range(1, 5)]
         for e in rx.got.events:
             assert e["case_no"] == numbers[e["case_id"]], e  # a sub-case's own number, not its parent's
             assert e["event_id"] == f"{e['case_id']}-{e['seq']}"
