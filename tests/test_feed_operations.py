@@ -154,3 +154,29 @@ def test_subscribers_cli_lists_parked_events_and_retries_them(tmp_path):
     assert (answer["requeued"], answer["parked"], answer["pending"]) == (1, 0, 2)
     assert runner.invoke(cli, ["subscribers", "retry", "nobody", *d]).exit_code == 1
     engine.dispose()
+
+
+async def test_a_delivery_workflow_started_before_the_retention_replays_on_the_current_code(client):
+    from temporalio.contrib.pydantic import pydantic_data_converter
+    from temporalio.worker import Replayer
+
+    from tests.feed_v1_workflow import FeedWorkflowV1
+
+    drains: list[FeedInput] = []
+
+    @activity.defn(name=DRAIN_ACTIVITY)
+    async def drain(inp: FeedInput) -> DrainResult:
+        drains.append(inp)
+        return DrainResult(removed=len(drains) == 3, delivered=1)
+
+    queue = f"feed-v1-{uuid.uuid4().hex[:8]}"
+    async with Worker(client, task_queue=queue, workflows=[FeedWorkflowV1], activities=[drain]):
+        handle = await client.start_workflow(FeedWorkflowV1.run, FeedInput(name="prov"),
+                                             id=f"feed-v1-{uuid.uuid4().hex[:8]}", task_queue=queue)
+        assert await handle.result() == "removed"
+    history = await handle.fetch_history()
+    assert sum(e.HasField("activity_task_scheduled_event_attributes") for e in history.events) == 3
+    converter = client.data_converter if client.data_converter else pydantic_data_converter
+    result = await Replayer(workflows=[FeedWorkflow], data_converter=converter).replay_workflow(
+        history, raise_on_replay_failure=False)
+    assert result.replay_failure is None  # no prune, no timer where the old code issued none
