@@ -37,7 +37,8 @@ class FeedStarter:
         """Start the delivery workflow of `name` unless it runs."""
         s = self.settings
         await self.client.start_workflow(
-            FEED_WORKFLOW, FeedInput(name=name, drain_seconds=s.feed_drain_seconds, timeout_seconds=s.feed_timeout_seconds),
+            FEED_WORKFLOW, FeedInput(name=name, drain_seconds=s.feed_drain_seconds, timeout_seconds=s.feed_timeout_seconds,
+                                    retention_days=s.feed_retention_days, rounds_per_run=s.feed_rounds_per_run),
             id=feed_workflow_id(s.task_queue, name), task_queue=s.task_queue,
             id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING)
 

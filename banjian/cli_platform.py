@@ -118,6 +118,29 @@ def subscribers_resume(name: str, data_dir: DataDir = None) -> None:
     _pause(name, data_dir, False)
 
 
+@subscribers_app.command("parked")
+def subscribers_parked(name: str, data_dir: DataDir = None) -> None:
+    """The parked events of a subscriber (refused with a 4xx), as one JSON line."""
+    from banjian import feed
+
+    sessions = _sessions(data_dir)
+    with sessions() as session:
+        typer.echo(json.dumps(_run(lambda: feed.parked(session, name, 500)), ensure_ascii=False))
+
+
+@subscribers_app.command("retry")
+def subscribers_retry(name: str, data_dir: DataDir = None) -> None:
+    """Put every parked event of a subscriber back in the queue; prints {"requeued", ...status}."""
+    from banjian import feed
+    from banjian.adminlog import record_admin
+
+    sessions = _sessions(data_dir)
+    count = _run(lambda: feed.requeue_parked(sessions, name))
+    record_admin(sessions, "cli", "subscriber.retry", name, {"requeued": count})
+    with sessions() as session:
+        typer.echo(json.dumps({"requeued": count, **feed.status(session, name)}, ensure_ascii=False))
+
+
 @subscribers_app.command("remove")
 def subscribers_remove(name: str, data_dir: DataDir = None) -> None:
     """Remove a subscriber and its queue."""

@@ -107,6 +107,10 @@ class Settings(BaseSettings):
     feed_poll_seconds: float = Field(default=0.5, gt=0, le=4, description="how often a drain looks for new events")
     feed_drain_seconds: float = Field(default=60.0, ge=1, le=600, description="one drain activity's run")
     feed_batch: int = Field(default=50, ge=1, le=1000, description="cases delivered to at once per subscriber")
+    feed_rounds_per_run: int = Field(default=50, ge=2, le=1000,
+                                     description="delivery rounds per workflow run before continue-as-new")
+    feed_retention_days: float = Field(default=30.0, ge=0.001, le=3650,
+                                       description="delivered events are kept this long, then pruned")
 
     @property
     def db_url(self) -> str:

@@ -65,6 +65,8 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("POST", "/api/subscribers/{{name}}/pause",           None,       "401 403 403 403 403 403 403 403 403 403 403 404 403"),
     ("POST", "/api/subscribers/{{name}}/resume",          None,       "401 403 403 403 403 403 403 403 403 403 403 404 403"),
     ("GET",  "/api/subscribers/{{name}}/status",          None,       "401 403 403 403 403 403 403 403 403 404 404 404 403"),
+    ("GET",  "/api/subscribers/{{name}}/parked",          None,       "401 403 403 403 403 403 403 403 403 403 403 404 403"),
+    ("POST", "/api/subscribers/{{name}}/retry",           None,       "401 403 403 403 403 403 403 403 403 403 403 404 403"),
     # a valid licence of the owner issued by amr
     ("GET",  "/api/licences/{licence_id}/verify",         None,       "200 200 200 200 200 200 200 200 200 200 200 200 200"),
     ("GET",  "/api/licences/{licence_id}",                None,       "401 200 404 200 200 200 200 200 404 404 200 200 404"),

@@ -1,9 +1,16 @@
-"""The delivery workflow of one feed subscriber (banjian/feed.py): it runs the drain activity,
-which posts queued case events in per-case order until its time is up, again and again, and
-continues as new now and then to keep its history short. The queue lives in SQL (written with the
-history, in one transaction), so a worker killed mid-delivery loses nothing: the activity times
-out on its heartbeat and runs again elsewhere; an event the far end acknowledged is marked
-delivered before the next one of its case is sent."""
+"""The delivery workflow of one feed subscriber (banjian/feed.py).
+
+Each run first prunes the subscriber's events delivered longer ago than the retention, then runs
+the drain activity, which posts queued case events in per-case order for a while, again and again.
+While the far end is down the drain comes back with `retry_at` (at most 30 s ahead, the contract's
+retry spacing) and the workflow waits for it on a durable timer: the retry rhythm is kept by
+Temporal, in the workflow's own clock (so time-skipping tests can keep a subscriber down for hours),
+not by a sleeping worker. The run continues as new every few dozen rounds, so a day of outage adds
+no more history than a quiet hour.
+
+The queue lives in SQL (written with the history, in one transaction), so a worker killed
+mid-delivery loses nothing: the activity times out on its heartbeat and runs again elsewhere; an
+event the far end acknowledged is marked delivered before the next one of its case is sent."""
 from __future__ import annotations
 
 from datetime import timedelta
@@ -12,25 +19,38 @@ from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 with workflow.unsafe.imports_passed_through():
-    from banjian.feed_contracts import DRAIN_ACTIVITY, FEED_WORKFLOW, DrainResult, FeedInput
+    from banjian.feed_contracts import (
+        DRAIN_ACTIVITY,
+        FEED_WORKFLOW,
+        PRUNE_ACTIVITY,
+        DrainResult,
+        FeedInput,
+        PruneInput,
+    )
 
-#: drains per run before continue-as-new (each adds a handful of events)
-DRAINS_PER_RUN = 50
+#: the longest wait between two attempts (contract: retries at most 30 s apart)
+MAX_RETRY_WAIT = timedelta(seconds=30)
+RETRY = RetryPolicy(initial_interval=timedelta(seconds=1), maximum_interval=timedelta(seconds=5))
 
 
 @workflow.defn(name=FEED_WORKFLOW)
 class FeedWorkflow:
     @workflow.run
     async def run(self, inp: FeedInput) -> str:
-        for _ in range(DRAINS_PER_RUN):
+        if workflow.patched("feed-retention"):
+            await workflow.execute_activity(
+                PRUNE_ACTIVITY, PruneInput(name=inp.name, before=workflow.now() - timedelta(days=inp.retention_days)),
+                result_type=int, start_to_close_timeout=timedelta(minutes=5), retry_policy=RETRY)
+        for _ in range(inp.rounds_per_run):  # a drain, and a timer while the far end is down
             result = await workflow.execute_activity(
-                DRAIN_ACTIVITY, inp, result_type=DrainResult,
+                DRAIN_ACTIVITY, inp.model_copy(update={"now": workflow.now()}), result_type=DrainResult,
                 start_to_close_timeout=timedelta(seconds=inp.drain_seconds + 2 * inp.timeout_seconds + 30),
-                heartbeat_timeout=timedelta(seconds=inp.timeout_seconds + 5),
-                retry_policy=RetryPolicy(initial_interval=timedelta(seconds=1),
-                                         maximum_interval=timedelta(seconds=5)))
+                heartbeat_timeout=timedelta(seconds=inp.timeout_seconds + 5), retry_policy=RETRY)
             if result.removed:
                 return "removed"
+            if result.retry_at is not None:  # the far end is down: wait in the workflow's clock
+                wait = min(max(result.retry_at - workflow.now(), timedelta(milliseconds=100)), MAX_RETRY_WAIT)
+                await workflow.sleep(wait)
             if workflow.info().is_continue_as_new_suggested():
                 break
-        workflow.continue_as_new(inp)
+        workflow.continue_as_new(inp.model_copy(update={"now": None}))

@@ -1,10 +1,11 @@
-"""The event feed's subscribers over HTTP (admin): add or replace, pause, resume, remove, status.
+"""The event feed's subscribers over HTTP (admin): add or replace, pause, resume, remove, status,
+and the parked events (listed, re-queued).
 Every change is recorded in the admin log. See banjian/feed.py and docs/api.md."""
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import AdminUser, CurrentUser, SessionDep, require
@@ -81,3 +82,25 @@ def status(name: Name, actor: CurrentUser, session: SessionDep) -> dict:
     """`{"pending", "delivered", "last_error"}` and `parked`, `paused` (admins, supervisors, auditors)."""
     require(actor, Role.ADMIN, Role.SUPERVISOR, Role.AUDITOR)
     return feed.status(session, name)
+
+
+@router.get("/subscribers/{name}/parked")
+def list_parked(name: Name, actor: CurrentUser, session: SessionDep,
+                limit: Annotated[int, Query(ge=1, le=500)] = 100,
+                offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0) -> dict:
+    """`{"items": [{"event_id", "case_id", "case_no", "seq", "attempts", "last_error", "created_at"}],
+    "total"}`: the events the far end refused with a 4xx, waiting for an operator (admin)."""
+    require(actor, Role.ADMIN)
+    return feed.parked(session, name, limit, offset)
+
+
+@router.post("/subscribers/{name}/retry")
+def retry_parked(name: Name, request: Request, actor: CurrentUser) -> dict:
+    """Put every parked event back in the queue, paused or not (admin); answers `{"requeued"}` and
+    the status."""
+    require(actor, Role.ADMIN)
+    sessions = request.app.state.sessions
+    count = feed.requeue_parked(sessions, name)
+    record_admin(sessions, actor.username, "subscriber.retry", name, {"requeued": count}, _address(request))
+    with sessions() as session:
+        return {"requeued": count, **feed.status(session, name)}
