@@ -141,6 +141,8 @@ class Task(SQLModel, table=True):
     """What a case waits for now, and from whom: the inboxes."""
 
     __tablename__ = "tasks"
+    #: an inbox page in its order (due first, undated last) straight from the index (0014)
+    __table_args__ = (Index("ix_tasks_dept_due", "department", "due", "case_id"),)
     case_id: str = Field(primary_key=True, max_length=40)
     department: str = Field(index=True)
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
