@@ -165,7 +165,10 @@ class CaseWarning(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("case_id", "cause", "step_key"),
                       Index("ix_warnings_level_dept", "level", "department"),
                       Index("ix_warnings_board", "level_rank", "at", "id", postgresql_where=text("active"),
-                            sqlite_where=text("active")))
+                            sqlite_where=text("active")),
+                      # one department's board: its page and its count from the index alone (0014)
+                      Index("ix_warnings_board_dept", "department", "level_rank", "at", "id",
+                            postgresql_where=text("active"), sqlite_where=text("active")))
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(index=True, max_length=40)
     department: str = Field(index=True)

@@ -21,7 +21,7 @@ from datetime import UTC, date
 from typing import Any
 
 from sqlalchemy import Float, and_, case, cast, func, literal, select
-from sqlalchemy.sql import ColumnElement, FromClause
+from sqlalchemy.sql import ColumnElement
 from sqlmodel import Session
 
 from banjian.db import Case
@@ -74,7 +74,7 @@ MEASURES: tuple[Measure, ...] = (
     Measure("working_days_known", lambda: _flag(C.working_days_used.is_not(None))),
 )
 MEASURE_NAMES = tuple(m.name for m in MEASURES)
-#: the sum of a measure over the rows of a group
+#: the sum of a measure over the rows of a group, by the measure's name
 Sum = Callable[[str], ColumnElement[Any]]
 
 
@@ -126,13 +126,11 @@ def china_day(dialect: str) -> ColumnElement[Any]:
 
 @dataclass(frozen=True)
 class Source:
-    """Where the measures are summed: the rows (`table`), their filters for a period, department and
-    item, the sum of a measure, and the histogram of working days used (department, item_code,
-    used, n) that the p90 reads."""
-    table: FromClause
+    """Where the measures are summed: per department, item and working days used (`used`), the sum
+    of every measure and the largest item name, over the rows of the period, department and item.
+    `used` is null or negative for cases without working days (they are not in the p90)."""
+    grouped: Any
     where: list[Any]
-    total: Sum
-    histogram: Any
 
 
 def _case_source(frm: date | None, to: date | None, department: str | None, item_code: str | None) -> Source:
@@ -145,14 +143,15 @@ def _case_source(frm: date | None, to: date | None, department: str | None, item
         where.append(C.department == department)
     if item_code is not None:
         where.append(C.item_code == item_code)
-    by_name = {m.name: m for m in MEASURES}
-    hist = (select(C.department, C.item_code, C.working_days_used.label("used"), func.count().label("n"))
-            .where(*where, C.working_days_used.is_not(None)).group_by(C.department, C.item_code, C.working_days_used))
-    return Source(Case.__table__, where, lambda name: func.sum(by_name[name].expr()), hist)  # type: ignore[attr-defined]
+    keys = (C.department, C.item_code, C.working_days_used)
+    grouped = (select(C.department, C.item_code, C.working_days_used.label("used"),
+                      func.max(C.item_name).label("item_name"), *[func.sum(m.expr()).label(m.name) for m in MEASURES])
+               .where(*where).group_by(*keys))
+    return Source(grouped, where)
 
 
 def _summary_source(frm: date | None, to: date | None, department: str | None, item_code: str | None) -> Source:
-    from banjian.figures_summary import SUMMARY, S
+    from banjian.figures_summary import S
     where: list[Any] = []
     if frm is not None:
         where.append(S.day >= frm)
@@ -162,29 +161,32 @@ def _summary_source(frm: date | None, to: date | None, department: str | None, i
         where.append(S.department == department)
     if item_code is not None:
         where.append(S.item_code == item_code)
-    hist = (select(S.department, S.item_code, S.used, func.sum(S.cases).label("n"))
-            .where(*where, S.used >= 0).group_by(S.department, S.item_code, S.used))
-    return Source(SUMMARY, where, lambda name: func.sum(S[name]), hist)
+    grouped = (select(S.department, S.item_code, S.used, func.max(S.item_name).label("item_name"),
+                      *[func.sum(S[name]).label(name) for name in MEASURE_NAMES])
+               .where(*where).group_by(S.department, S.item_code, S.used))
+    return Source(grouped, where)
 
 
 def _compute(session: Session, src: Source) -> list[dict[str, Any]]:
-    t = src.table.c
-    keys = (t.department, t.item_code)
-    main = (select(*keys, func.max(t.item_name).label("item_name"),
-                   *[f.expr(src.total).label(f.name) for f in FIGURES if f.expr is not None])
-            .select_from(src.table).where(*src.where).group_by(*keys).order_by(*keys))
-    rows = {(r.department, r.item_code): dict(r._mapping) for r in session.execute(main)}
-    if rows:
-        # nearest rank: the smallest value with at least 90% of the values at or under it (integers only)
-        h = src.histogram.subquery()
-        part = (h.c.department, h.c.item_code)
-        cum = select(*part, h.c.used, func.sum(h.c.n).over(partition_by=part, order_by=h.c.used).label("upto"),
-                     func.sum(h.c.n).over(partition_by=part).label("total")).subquery()
-        p90 = (select(cum.c.department, cum.c.item_code, func.min(cum.c.used).label("p90"))
-               .where(cum.c.upto * 10 >= cum.c.total * 9).group_by(cum.c.department, cum.c.item_code))
-        for r in session.execute(p90):
-            rows[(r.department, r.item_code)]["working_days_p90"] = r.p90
-    return [_row(r) for r in rows.values()]
+    """One statement: the rows of the period summed once per (department, item, used), then the
+    figures over those sums and the p90 over the same sums as a histogram."""
+    g = src.grouped.cte("grouped")
+    keys = (g.c.department, g.c.item_code)
+    # nearest rank: the smallest value with at least 90% of the values at or under it (integers only)
+    h = select(*keys, g.c.used, g.c.cases.label("n")).where(g.c.used >= 0).subquery()
+    part = (h.c.department, h.c.item_code)
+    cum = select(*part, h.c.used, func.sum(h.c.n).over(partition_by=part, order_by=h.c.used).label("upto"),
+                 func.sum(h.c.n).over(partition_by=part).label("total")).subquery()
+    p90 = (select(cum.c.department, cum.c.item_code, func.min(cum.c.used).label("p90"))
+           .where(cum.c.upto * 10 >= cum.c.total * 9).group_by(cum.c.department, cum.c.item_code).subquery())
+    figs = (select(*keys, func.max(g.c.item_name).label("item_name"),
+                   *[f.expr(lambda name: func.sum(g.c[name])).label(f.name) for f in FIGURES if f.expr is not None])
+            .group_by(*keys).subquery())
+    main = (select(figs, p90.c.p90.label("working_days_p90"))
+            .select_from(figs.outerjoin(p90, and_(p90.c.department == figs.c.department,
+                                                  p90.c.item_code == figs.c.item_code)))
+            .order_by(figs.c.department, figs.c.item_code))
+    return [_row(dict(r._mapping)) for r in session.execute(main)]
 
 
 def compute(session: Session, frm: date | None = None, to: date | None = None, department: str | None = None,

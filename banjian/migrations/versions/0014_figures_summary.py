@@ -1,4 +1,5 @@
-"""figures at scale: the daily figures summary (filled from the case rows) and the inbox's index
+"""figures at scale: the daily figures summary (filled from the case rows), the inbox's index and one
+department's warnings board index
 
 Revision ID: 0014
 Revises: 0011
@@ -29,10 +30,13 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("department", "day", "item_code", "item_name", "used"),
     )
     op.create_index("ix_tasks_dept_due", "tasks", ["department", "due", "case_id"], unique=False)
+    op.create_index("ix_warnings_board_dept", "warnings", ["department", "level_rank", "at", "id"], unique=False,
+                    postgresql_where=sa.text("active"), sqlite_where=sa.text("active"))
     from banjian.figures_summary import rebuild  # the measures' SQL, written once
     rebuild(op.get_bind())
 
 
 def downgrade() -> None:
+    op.drop_index("ix_warnings_board_dept", table_name="warnings")
     op.drop_index("ix_tasks_dept_due", table_name="tasks")
     op.drop_table("case_figures_daily")
