@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Column, Date, Integer, String, Table, and_, delete, func, insert, select, text
@@ -67,7 +68,6 @@ def contributions(session: Session | Connection, case_ids: Iterable[str]) -> dic
 
 def _norm(v: Any) -> Any:
     """SQLite answers the day as text; PostgreSQL as a date."""
-    from datetime import date
     return date.fromisoformat(v) if isinstance(v, str) and len(v) == 10 and v[4] == "-" else v
 
 
