@@ -1,5 +1,6 @@
 """Read-model writes (idempotent upserts): the case row, its hash-chained history, its task
-and its warnings, exactly as the workflow's state says after a transition."""
+and its warnings, exactly as the workflow's state says after a transition, and the case's share
+of the daily figures summary (`banjian/figures_summary.py`), in the same transaction."""
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -15,7 +16,7 @@ from activities.calendar import load_calendar, plan
 from activities.copies import sync_copies
 from activities.figures import figure_columns
 from activities.urges import sync_urges
-from banjian import chain, feed
+from banjian import chain, feed, figures_summary
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import CaseState, HistoryEntry, Recorded, RecordRequest
 from banjian.db import Case, CaseEvent, CaseWarning, Task, write_transaction
@@ -94,7 +95,9 @@ class RecordActivities:
     def _write(self, session: Session, state: CaseState, events: list[HistoryEntry]) -> int:
         now = datetime.now(UTC)
         rev = events[-1].seq if events else None
-        fresh = self._upsert_case(session, state, rev, now, self._figures(session, state))
+        figure_columns = self._figures(session, state)
+        with figures_summary.tracking(session, [state.id]):  # the daily summary moves with the row
+            fresh = self._upsert_case(session, state, rev, now, figure_columns)
         last = session.exec(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == state.id)
                             .order_by(col(CaseEvent.seq).desc()).limit(1)).first()
         last_seq, prev_hash = (last[0], last[1]) if last else (0, chain.GENESIS)

@@ -30,7 +30,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.numbers import NUMBER_ATTEMPTS, CaseNumbers, submission_token
 from api.views import case_json, history_json
-from banjian import audit, case_numbers, rules, urge_records
+from banjian import audit, case_numbers, inbox, rules, urge_records
 from banjian.calendar import WorkingCalendar, load_calendar
 from banjian.case_numbers import CaseNumber
 from banjian.catalog import Catalog
@@ -286,21 +286,19 @@ class CaseService:
                 stmt = stmt.where(Task.department == actor.department)
             elif not actor.has(*READ_ALL_ROLES):
                 return {"items": [], "total": 0}
-            order = (col(Task.due).is_(None), col(Task.due), col(Task.case_id))
-            if scope == "mine":
-                # the roles (a JSON list) are matched here; who holds the claim is matched in SQL
-                roles = {r.value for r in actor.roles}
-                stmt = stmt.where(or_(col(Task.claimed_by).is_(None), Task.claimed_by == actor.username))
-                rows = [t for t in session.exec(stmt.order_by(*order)).all() if roles & set(t.roles)]
-                total, page = len(rows), rows[offset:offset + limit]
-            elif scope in ("department", "claimed_by_others"):
-                if scope == "claimed_by_others":
-                    stmt = stmt.where(col(Task.claimed_by).is_not(None), Task.claimed_by != actor.username)
-                total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-                page = session.exec(stmt.order_by(*order).offset(offset).limit(limit)).all()
-            else:
+            # due first, undated last: the order of the index ix_tasks_dept_due on PostgreSQL
+            order = (col(Task.due).asc().nulls_last(), col(Task.case_id))
+            if scope == "mine":  # waiting for one of my roles, not claimed by someone else
+                dialect = session.get_bind().dialect.name
+                stmt = stmt.where(or_(col(Task.claimed_by).is_(None), Task.claimed_by == actor.username),
+                                  inbox.waits_for_any(dialect, (r.value for r in actor.roles)))
+            elif scope == "claimed_by_others":
+                stmt = stmt.where(col(Task.claimed_by).is_not(None), Task.claimed_by != actor.username)
+            elif scope != "department":
                 raise Invalid("invalid_choice", "scope 应为 mine、department 或 claimed_by_others",
                               "scope must be mine, department or claimed_by_others", field="scope")
+            total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+            page = session.exec(stmt.order_by(*order).offset(offset).limit(limit)).all()
             items = [{
                 "case_id": t.case_id, "item_code": t.item_code, "item_name": t.item_name, "status": t.status,
                 "step": {"id": t.step_id, "name": t.step_name, "role": t.step_role} if t.step_id else None,

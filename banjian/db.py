@@ -141,6 +141,8 @@ class Task(SQLModel, table=True):
     """What a case waits for now, and from whom: the inboxes."""
 
     __tablename__ = "tasks"
+    #: an inbox page in its order (due first, undated last) straight from the index (0014)
+    __table_args__ = (Index("ix_tasks_dept_due", "department", "due", "case_id"),)
     case_id: str = Field(primary_key=True, max_length=40)
     department: str = Field(index=True)
     roles: list[str] = Field(default_factory=list, sa_column=Column(JSONType, nullable=False))
@@ -163,7 +165,10 @@ class CaseWarning(SQLModel, table=True):
     __table_args__ = (UniqueConstraint("case_id", "cause", "step_key"),
                       Index("ix_warnings_level_dept", "level", "department"),
                       Index("ix_warnings_board", "level_rank", "at", "id", postgresql_where=text("active"),
-                            sqlite_where=text("active")))
+                            sqlite_where=text("active")),
+                      # one department's board: its page and its count from the index alone (0014)
+                      Index("ix_warnings_board_dept", "department", "level_rank", "at", "id",
+                            postgresql_where=text("active"), sqlite_where=text("active")))
     id: int | None = Field(default=None, primary_key=True)
     case_id: str = Field(index=True, max_length=40)
     department: str = Field(index=True)

@@ -54,7 +54,7 @@ def board(session: Session, calendar: WorkingCalendar, *, level: str | None = No
           item_code: str | None = None, limit: int = 50, offset: int = 0,
           today: date | None = None) -> tuple[list[dict[str, Any]], int]:
     """The page of the board (reddest and oldest first) and the number of warnings on it."""
-    where: list[Any] = [W.active.is_(True)]
+    where: list[Any] = [W.active]  # the partial index's own predicate (`active IS true` does not match it)
     if level is not None:
         where.append(W.level == level)
     if department is not None:

@@ -16,6 +16,7 @@ from openpyxl import load_workbook
 from sqlmodel import select
 
 from activities.calendar import load_calendar
+from banjian import figures_summary
 from banjian.db import Case, CaseWarning, Item
 from banjian.figures import HEADERS_ZH
 from banjian.timefmt import CHINA, aware, china_date
@@ -78,7 +79,8 @@ def data(store):
     with store.sessions() as s:
         s.add(Item(code=a, name="统计测试事项A", department=DEPT, kind="01", current_version=1))
         s.add(Item(code=b, name="统计测试事项B", department=OTHER, kind="01", current_version=1))
-        s.add_all(rows.values())
+        with figures_summary.tracking(s, [r.id for r in rows.values()]):  # as the recording activity does
+            s.add_all(rows.values())
         for n, level, cause, step in warns:
             r = rows[n]
             s.add(CaseWarning(case_id=r.id, department=r.department, item_code=r.item_code, level=level,
@@ -91,8 +93,9 @@ def data(store):
         ids = [r.id for r in rows.values()]
         for w in s.exec(select(CaseWarning).where(CaseWarning.case_id.in_(ids))).all():  # type: ignore[attr-defined]
             s.delete(w)
-        for c in s.exec(select(Case).where(Case.id.in_(ids))).all():  # type: ignore[attr-defined]
-            s.delete(c)
+        with figures_summary.tracking(s, ids):
+            for c in s.exec(select(Case).where(Case.id.in_(ids))).all():  # type: ignore[attr-defined]
+                s.delete(c)
         for code in (a, b):
             s.delete(s.get(Item, code))
         s.commit()

@@ -1,13 +1,13 @@
 """the event feed keeps a count of delivered events pruned by its retention
 
 Revision ID: 0016
-Revises: 0013
+Revises: 0014
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0013"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,29 @@
+"""Inbox filters in SQL over the `tasks` rows: which tasks wait for one of a person's roles.
+
+A task's `roles` is a JSON list of the roles it waits for. PostgreSQL matches it with the jsonb
+operator `?|` (is any of these strings an element); SQLite looks into the list with `json_each`.
+Either way the database filters, pages and counts the inbox, not Python.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from sqlalchemy import cast, exists, false, func, select
+from sqlalchemy.dialects.postgresql import ARRAY, JSONB
+from sqlalchemy.sql import ColumnElement
+from sqlalchemy.types import Text
+
+from banjian.db import Task
+
+T = Task.__table__.c  # type: ignore[attr-defined]
+
+
+def waits_for_any(dialect: str, roles: Iterable[str]) -> ColumnElement[bool]:
+    """The task waits for at least one of `roles`."""
+    wanted = sorted(set(roles))
+    if not wanted:
+        return false()
+    if dialect == "postgresql":
+        return cast(T.roles, JSONB).op("?|")(cast(wanted, ARRAY(Text)))
+    each = func.json_each(T.roles).table_valued("value")
+    return exists(select(each.c.value).where(each.c.value.in_(wanted)))
