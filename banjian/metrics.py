@@ -68,14 +68,22 @@ def _sdk_buffer() -> tuple[MetricBuffer, Runtime]:
 
 
 @cache
-def _sdk_exporter():
+def _sdk_provider():
+    """The process's meter provider, read by the Prometheus registry (created once: its reader
+    registers itself there)."""
     from opentelemetry.exporter.prometheus import PrometheusMetricReader
     from opentelemetry.sdk.metrics import MeterProvider
+
+    return MeterProvider(metric_readers=[PrometheusMetricReader(disable_target_info=True)])
+
+
+def _sdk_exporter():
+    """A drain of the buffer for the running event loop: the exporter's events belong to the loop
+    that first waits on them, so each loop (tests run several in one process) gets its own."""
     from temporalio.contrib.opentelemetry import MetricsExporter
 
     buffer, _ = _sdk_buffer()
-    provider = MeterProvider(metric_readers=[PrometheusMetricReader(disable_target_info=True)])
-    return MetricsExporter(buffer, provider, poll_interval=timedelta(seconds=1))
+    return MetricsExporter(buffer, _sdk_provider(), poll_interval=timedelta(seconds=1))
 
 
 _drains: dict[int, asyncio.Task] = {}
