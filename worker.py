@@ -20,7 +20,7 @@ from activities.feed import FeedActivities
 from activities.front_office import LimitActivities
 from activities.inquiries import InquiryActivities
 from activities.joint import ParentNotifier
-from activities.licences import LicenceActivities
+from activities.licences import LicenceActivities, LicenceWatch, no_licence_watch
 from activities.records import RecordActivities
 from banjian.catalog import Catalog
 from banjian.db import make_engine
@@ -30,8 +30,9 @@ from banjian.settings import Settings
 from workflows.case import CaseWorkflow
 from workflows.feed import FeedWorkflow
 from workflows.inquiry import InquiryWorkflow
+from workflows.licence_expiry import LicenceExpiryWorkflow
 
-WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow]
+WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow, LicenceExpiryWorkflow]
 
 
 @activity.defn(name="archive_case")
@@ -41,7 +42,8 @@ async def no_archive(case_id: str) -> str:
 
 
 def build_worker(client: Client, settings: Settings, engine=None, archive: bool = True) -> Worker:
-    """A worker on the configured task queue with every workflow and activity of banjian.
+    """A worker on the configured task queue with every workflow and activity of banjian
+    (`archive=False`: a what-if run's worker, which keeps no archive and no licence expiry timers).
 
     Workflows run outside the SDK's sandbox unless `settings.workflow_sandbox` (the tests set it): the
     sandbox converts every payload through code run inside it, about 13 % of `banjian up`'s CPU
@@ -59,6 +61,7 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     archiver = ArchiveActivities(sessions, settings.archive_dir, client)
     feed = FeedActivities(sessions, settings)
     licensing = LicenceActivities(sessions, master_key(settings.licence_master_key), settings.region_code)
+    watch = LicenceWatch(sessions, client).watch_licence if archive else no_licence_watch
     inquiries = InquiryActivities(sessions)
     limits = LimitActivities(calendar)
     return Worker(
@@ -68,6 +71,7 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
                     records.record_transition, notifier.notify_parent,
                     archiver.archive_case if archive else no_archive, feed.drain, licensing.issue_licence,
+                    licensing.expire_licence, watch,
                     inquiries.record_inquiry, limits.add_limit],
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics

@@ -145,10 +145,15 @@ def _verified(data: bytes, signature: str, public_key: str) -> bool:
         return False
 
 
+#: statuses that end when the validity does (a suspended licence past its last day cannot be reinstated)
+EXPIRING = frozenset({LicenceStatus.VALID, LicenceStatus.SUSPENDED})
+
+
 def effective_status(status: str, valid_to: date | None, today: date) -> LicenceStatus:
-    """The status as of `today` (China date): a valid licence past its last day is expired."""
+    """The status as of `today` (China date): a valid or suspended licence past its last day is
+    expired (the licence's expiry workflow also stores it so, on the day after `valid_to`)."""
     st = LicenceStatus(status)
-    if st == LicenceStatus.VALID and valid_to is not None and today > valid_to:
+    if st in EXPIRING and valid_to is not None and today > valid_to:
         return LicenceStatus.EXPIRED
     return st
 
@@ -176,13 +181,30 @@ class IssueRequest(BaseModel):
     decided_at: datetime
 
 
+class LicenceTerm(BaseModel):
+    """The input of a licence's expiry workflow (`licence-{id}`): the licence and its last valid day."""
+
+    licence_id: str
+    valid_to: date
+
+
+class ExpireRequest(BaseModel):
+    """What the expiry workflow hands the `expire_licence` activity, at the workflow's own time."""
+
+    licence_id: str
+    at: datetime
+
+
 __all__ = [
+    "EXPIRING",
     "OID_PREFIX",
     "SIGNED_FIELDS",
     "TRANSITIONS",
+    "ExpireRequest",
     "IssueRequest",
     "LicenceAction",
     "LicenceStatus",
+    "LicenceTerm",
     "add_period",
     "canonical",
     "check_char",
