@@ -60,7 +60,8 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     notifier = ParentNotifier(client)
     archiver = ArchiveActivities(sessions, settings.archive_dir, client)
     feed = FeedActivities(sessions, settings)
-    licensing = LicenceActivities(sessions, master_key(settings.licence_master_key), settings.region_code)
+    licensing = LicenceActivities(sessions, master_key(settings.licence_master_key), settings.region_code,
+                                  settings.licence_issue_hold)
     watch = LicenceWatch(sessions, client).watch_licence if archive else no_licence_watch
     inquiries = InquiryActivities(sessions)
     limits = LimitActivities(calendar)

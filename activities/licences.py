@@ -9,8 +9,10 @@ the commit) insert with ON CONFLICT DO NOTHING, so one row wins and both return 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
@@ -26,10 +28,12 @@ from banjian.timefmt import china_date
 
 
 class LicenceActivities:
-    def __init__(self, session_factory: Callable[[], Session], master_key: bytes, region: str) -> None:
+    def __init__(self, session_factory: Callable[[], Session], master_key: bytes, region: str,
+                 hold: Path | None = None) -> None:
         self.session_factory = session_factory
         self.master_key = master_key
         self.region = region
+        self.hold = hold  # Settings.licence_issue_hold: a fault-injection point for tests
 
     @activity.defn(name="issue_licence")
     def issue_licence(self, req: lic.IssueRequest) -> str:
@@ -43,10 +47,21 @@ class LicenceActivities:
                 session.add(row)
                 try:
                     session.commit()
-                    return row.id
                 except IntegrityError:  # a concurrent attempt committed first: return its licence
                     session.rollback()
+                    continue
+                self._held_after_commit()
+                return row.id
         raise RuntimeError(f"could not issue the licence of case {req.case_id}")
+
+    def _held_after_commit(self) -> None:
+        """Tests only: wait while the hold file exists (the licence is committed, the activity not
+        yet completed: the moment a killed worker must not turn into a second licence)."""
+        if self.hold is None or not self.hold.exists():
+            return
+        self.hold.with_name(self.hold.name + ".held").touch()
+        while self.hold.exists():
+            time.sleep(0.1)
 
     @activity.defn(name="expire_licence")
     def expire_licence(self, req: lic.ExpireRequest) -> str:

@@ -56,6 +56,8 @@ def problems(settings: Settings) -> list[str]:
             out.append(f"BANJIAN_{name.upper()} {path} is not a readable file")
     if settings.simulation:
         out.append("the simulation clock (BANJIAN_SIMULATION) is on")
+    if settings.licence_issue_hold is not None:
+        out.append("the test hook BANJIAN_LICENCE_ISSUE_HOLD is set")
     if not settings.licence_master_key or settings.licence_master_key.lower() == DEFAULT_MASTER_KEY \
             or _weak_key(bytes.fromhex(settings.licence_master_key)):
         out.append("BANJIAN_LICENCE_MASTER_KEY is not set or is the default or a weak key (it encrypts the "
