@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
@@ -128,7 +128,7 @@ class LicenceWatch:
         """True when the licence has a last valid day and its expiry workflow runs (or ran)."""
         from workflows.licence_expiry import LicenceExpiryWorkflow, licence_workflow_id
 
-        def valid_to() -> object:
+        def valid_to() -> date | None:
             with self.session_factory() as session:
                 row = session.get(Licence, licence_id)
                 return row.valid_to if row is not None else None
