@@ -37,7 +37,7 @@ WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow, LicenceExpiryWorkflow]
 
 @activity.defn(name="archive_case")
 async def no_archive(case_id: str) -> str:
-    """What-if runs (banjian.whatif_run) keep no archive package of their simulated cases."""
+    """What-if runs (services.whatif_run) keep no archive package of their simulated cases."""
     return ""
 
 

@@ -148,5 +148,5 @@ class LicenceWatch:
 
 @activity.defn(name="watch_licence")
 async def no_licence_watch(licence_id: str) -> bool:
-    """What-if runs (banjian.whatif_run) keep no expiry timers for their simulated licences."""
+    """What-if runs (services.whatif_run) keep no expiry timers for their simulated licences."""
     return False

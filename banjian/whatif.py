@@ -3,7 +3,7 @@
 A profile says how long each part of a case takes, in working days, as a distribution:
 a triangular one `{"min", "mode"?, "max"}` (mode defaults to the middle) or a discrete one
 `{"days": [...], "weights"?: [...]}`. A draw is a whole number of working days (a triangular
-draw is rounded to the nearest day). The runner (`banjian.whatif_run`) drives real case workflows
+draw is rounded to the nearest day). The runner (`services.whatif_run`) drives real case workflows
 with these draws in virtual time; this module holds only the pure parts (validation, draws, figures).
 
 A joint item or a bundle runs in lanes: one per participating department (joint: the lane is the

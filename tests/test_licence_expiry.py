@@ -11,8 +11,8 @@ from temporalio.client import WorkflowExecutionStatus
 from temporalio.service import RPCError
 
 from banjian.licence_store import Licence
-from banjian.simulation import _skipper
 from banjian.timefmt import end_of
+from services.simulation import _skipper
 from tests.test_licences import FOOD, REGISTRATION, approved
 
 

@@ -124,7 +124,7 @@ async def test_a_server_without_time_skipping_answers_503(stack, author, draft):
     from banjian.errors import Unavailable
     from banjian.temporal import temporal_cli
     from banjian.whatif import Profile
-    from banjian.whatif_run import simulate
+    from services.whatif_run import simulate
 
     admin = Actor(username="test-admin", roles=[Role.ADMIN])
     item = Drafts(stack.app.state.catalog, stack.sessions).definition(admin, FOOD, draft)

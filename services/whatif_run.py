@@ -41,7 +41,6 @@ from banjian.items.schema import ItemDefinition
 from banjian.migrate import upgrade
 from banjian.seed import ensure_departments
 from banjian.settings import Settings
-from banjian.simulation import _skipper
 from banjian.timefmt import china_date, start_of
 from banjian.whatif import (
     MAX_CASES,
@@ -55,6 +54,7 @@ from banjian.whatif import (
     lanes,
     plan_case,
 )
+from services.simulation import _skipper
 
 #: cases driven at once (each waits on the server most of its time)
 CONCURRENCY = 50
