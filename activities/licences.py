@@ -83,9 +83,8 @@ class LicenceActivities:
         spec = req.licence
         dept = session.get(Department, req.department)
         body = req.implementing_body
-        issuer = spec.issuer.name if spec.issuer else body.get("name") or (dept.name if dept else req.department)
-        issuer_code = ((spec.issuer.credit_code if spec.issuer else None) or body.get("credit_code")
-                       or (dept.credit_code if dept else None) or req.department).upper()
+        issuer, issuer_code = lic.issuer_of(spec, body, req.department, dept.name if dept else None,
+                                            dept.credit_code if dept else None)
         type_code = lic.type_code_of(spec)
         seq = next_sequence(session, type_code, issuer_code)
         ident = lic.identifier(type_code, issuer_code, seq)

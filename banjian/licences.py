@@ -72,6 +72,16 @@ def check_char(identifier_without_check: str) -> str:
     return str(mod_37_36.calc_check_digit(_body(identifier_without_check)))
 
 
+def issuer_of(spec: LicenceSpec, implementing_body: dict[str, Any], department: str,
+              department_name: str | None = None, department_credit_code: str | None = None) -> tuple[str, str]:
+    """The issuer's name and credit code (upper-cased): the licence section's issuer, else the
+    implementing body, else the department (its code when it has no credit code)."""
+    name = spec.issuer.name if spec.issuer else implementing_body.get("name") or department_name or department
+    code = ((spec.issuer.credit_code if spec.issuer else None) or implementing_body.get("credit_code")
+            or department_credit_code or department)
+    return name, code.upper()
+
+
 def identifier(type_code: str, issuer_code: str, sequence: int, version: int = 1) -> str:
     head = f"{OID_PREFIX}.{type_code.upper()}.{issuer_code.upper()}.{sequence}.{version}"
     return f"{head}.{check_char(head)}"
@@ -213,6 +223,7 @@ __all__ = [
     "holder_id_type",
     "identifier",
     "identifier_ok",
+    "issuer_of",
     "mask_id",
     "signature_valid",
     "type_code_of",

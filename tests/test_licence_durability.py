@@ -19,7 +19,13 @@ from banjian.db import make_engine
 from banjian.licence_store import Licence
 from banjian.seed import ensure_base
 from banjian.settings import Settings
-from tests.conftest import TEST_PAYLOAD_KEYS, Stack, own_serial_range, staff_every_department
+from tests.conftest import (
+    TEST_PAYLOAD_KEYS,
+    Stack,
+    own_licence_range,
+    own_serial_range,
+    staff_every_department,
+)
 from tests.test_durability import CLEAN_ENV
 from tests.test_licences import FOOD
 from tests.test_scale_out import Proc
@@ -47,6 +53,7 @@ async def test_a_worker_killed_mid_issue_leaves_one_licence(temporal_env, client
     ensure_base(engine)
     staff_every_department(engine)
     own_serial_range(engine)
+    own_licence_range(engine)
     hold = tmp_path / "hold-issue"
     held = tmp_path / "hold-issue.held"
     environ = {k: v for k, v in os.environ.items() if k not in CLEAN_ENV}
