@@ -21,7 +21,7 @@ from activities.feed import FeedActivities
 from activities.front_office import LimitActivities, ReminderActivities
 from activities.inquiries import InquiryActivities
 from activities.joint import ParentNotifier
-from activities.licences import LicenceActivities
+from activities.licences import LicenceActivities, LicenceWatch, no_licence_watch
 from activities.payments import PaymentActivities
 from activities.records import RecordActivities
 from activities.rectification import RectificationActivities
@@ -35,21 +35,23 @@ from workflows.appointment_reminder import AppointmentReminderWorkflow
 from workflows.case import CaseWorkflow
 from workflows.feed import FeedWorkflow
 from workflows.inquiry import InquiryWorkflow
+from workflows.licence_expiry import LicenceExpiryWorkflow
 from workflows.payment_refund import PaymentRefundWorkflow
 from workflows.rectification import RectificationWorkflow
 
 WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow, PaymentRefundWorkflow, AppointmentReminderWorkflow,
-             RectificationWorkflow]
+             RectificationWorkflow, LicenceExpiryWorkflow]
 
 
 @activity.defn(name="archive_case")
 async def no_archive(case_id: str) -> str:
-    """What-if runs (banjian.whatif_run) keep no archive package of their simulated cases."""
+    """What-if runs (services.whatif_run) keep no archive package of their simulated cases."""
     return ""
 
 
 def build_worker(client: Client, settings: Settings, engine=None, archive: bool = True) -> Worker:
-    """A worker on the configured task queue with every workflow and activity of banjian.
+    """A worker on the configured task queue with every workflow and activity of banjian
+    (`archive=False`: a what-if run's worker, which keeps no archive and no licence expiry timers).
 
     Workflows run outside the SDK's sandbox unless `settings.workflow_sandbox` (the tests set it): the
     sandbox converts every payload through code run inside it, about 13 % of `banjian up`'s CPU
@@ -66,7 +68,9 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     notifier = ParentNotifier(client)
     archiver = ArchiveActivities(sessions, settings.archive_dir, client)
     feed = FeedActivities(sessions, settings)
-    licensing = LicenceActivities(sessions, master_key(settings.licence_master_key), settings.region_code)
+    licensing = LicenceActivities(sessions, master_key(settings.licence_master_key), settings.region_code,
+                                  settings.licence_issue_hold)
+    watch = LicenceWatch(sessions, client).watch_licence if archive else no_licence_watch
     inquiries = InquiryActivities(sessions)
     limits = LimitActivities(calendar)
     payments = PaymentActivities(sessions, provider_for(settings))
@@ -79,7 +83,7 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
         activities=[calendar.plan_deadlines, calendar.count_working_days, records.record_case,
                     records.record_transition, notifier.notify_parent,
                     archiver.archive_case if archive else no_archive, feed.drain, feed.prune,
-                    licensing.issue_licence,
+                    licensing.issue_licence, licensing.expire_licence, watch,
                     inquiries.record_inquiry, limits.add_limit, payments.open_payment_order,
                     payments.record_payment, payments.refund_payment, reminders.send_appointment_reminder,
                     rectifications.open_rectification, rectifications.record_rectification,

@@ -1,4 +1,5 @@
-"""Issuing e-licences (电子证照签发): one licence per case, whatever the number of attempts.
+"""Issuing e-licences (电子证照签发): one licence per case, whatever the number of attempts; and
+their expiry (the `licence-{id}` workflow's timer: `watch_licence` starts it, `expire_licence` ends it).
 
 `issue_licence` runs when a case whose item issues a licence concludes approved. It is keyed by the
 case id (`licences.case_id` is unique): an attempt that finds the case's licence returns it, and two
@@ -7,24 +8,32 @@ the commit) insert with ON CONFLICT DO NOTHING, so one row wins and both return 
 """
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 from temporalio import activity
+from temporalio.client import Client
+from temporalio.common import WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from banjian import licences as lic
 from banjian.db import Department
-from banjian.licence_store import Licence, department_signer, licence_of_case, next_sequence
+from banjian.licence_store import Licence, LicenceEvent, department_signer, licence_of_case, next_sequence
 from banjian.timefmt import china_date
 
 
 class LicenceActivities:
-    def __init__(self, session_factory: Callable[[], Session], master_key: bytes, region: str) -> None:
+    def __init__(self, session_factory: Callable[[], Session], master_key: bytes, region: str,
+                 hold: Path | None = None) -> None:
         self.session_factory = session_factory
         self.master_key = master_key
         self.region = region
+        self.hold = hold  # Settings.licence_issue_hold: a fault-injection point for tests
 
     @activity.defn(name="issue_licence")
     def issue_licence(self, req: lic.IssueRequest) -> str:
@@ -38,18 +47,44 @@ class LicenceActivities:
                 session.add(row)
                 try:
                     session.commit()
-                    return row.id
                 except IntegrityError:  # a concurrent attempt committed first: return its licence
                     session.rollback()
+                    continue
+                self._held_after_commit()
+                return row.id
         raise RuntimeError(f"could not issue the licence of case {req.case_id}")
+
+    def _held_after_commit(self) -> None:
+        """Tests only: wait while the hold file exists (the licence is committed, the activity not
+        yet completed: the moment a killed worker must not turn into a second licence)."""
+        if self.hold is None or not self.hold.exists():
+            return
+        self.hold.with_name(self.hold.name + ".held").touch()
+        while self.hold.exists():
+            time.sleep(0.1)
+
+    @activity.defn(name="expire_licence")
+    def expire_licence(self, req: lic.ExpireRequest) -> str:
+        """Store `expired` on a valid or suspended licence whose validity ended, with its event; a
+        revoked or cancelled one keeps its status. Returns the status; a repeat changes nothing."""
+        with self.session_factory() as session:
+            row = session.get(Licence, req.licence_id)
+            if row is None:
+                return "missing"
+            if lic.LicenceStatus(row.status) in lic.EXPIRING:
+                row.status = lic.LicenceStatus.EXPIRED.value
+                session.add(row)
+                session.add(LicenceEvent(licence_id=row.id, at=req.at, actor="system", action="expire",
+                                         comment="有效期届满", status=row.status))
+                session.commit()
+            return row.status
 
     def _build(self, session: Session, req: lic.IssueRequest) -> Licence:
         spec = req.licence
         dept = session.get(Department, req.department)
         body = req.implementing_body
-        issuer = spec.issuer.name if spec.issuer else body.get("name") or (dept.name if dept else req.department)
-        issuer_code = ((spec.issuer.credit_code if spec.issuer else None) or body.get("credit_code")
-                       or (dept.credit_code if dept else None) or req.department).upper()
+        issuer, issuer_code = lic.issuer_of(spec, body, req.department, dept.name if dept else None,
+                                            dept.credit_code if dept else None)
         type_code = lic.type_code_of(spec)
         seq = next_sequence(session, type_code, issuer_code)
         ident = lic.identifier(type_code, issuer_code, seq)
@@ -78,3 +113,39 @@ class LicenceActivities:
             face_data=fields["face_data"], status=lic.LicenceStatus.VALID.value, signature=signature,
             public_key=signer.public_key_hex, issued_at=datetime.now(UTC))
 
+
+
+class LicenceWatch:
+    """Starts a licence's expiry workflow (`licence-{id}`) on the worker's task queue, once."""
+
+    def __init__(self, session_factory: Callable[[], Session], client: Client) -> None:
+        self.session_factory = session_factory
+        self.client = client
+
+    @activity.defn(name="watch_licence")
+    async def watch_licence(self, licence_id: str) -> bool:
+        """True when the licence has a last valid day and its expiry workflow runs (or ran)."""
+        from workflows.licence_expiry import LicenceExpiryWorkflow, licence_workflow_id
+
+        def valid_to() -> date | None:
+            with self.session_factory() as session:
+                row = session.get(Licence, licence_id)
+                return row.valid_to if row is not None else None
+
+        last = await asyncio.to_thread(valid_to)
+        if last is None:
+            return False
+        try:  # a retried attempt, or a workflow that expired the licence already: the same one
+            await self.client.start_workflow(
+                LicenceExpiryWorkflow.run, lic.LicenceTerm(licence_id=licence_id, valid_to=last),
+                id=licence_workflow_id(licence_id), task_queue=activity.info().task_queue,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE)
+        except WorkflowAlreadyStartedError:
+            pass
+        return True
+
+
+@activity.defn(name="watch_licence")
+async def no_licence_watch(licence_id: str) -> bool:
+    """What-if runs (services.whatif_run) keep no expiry timers for their simulated licences."""
+    return False

@@ -339,7 +339,7 @@ def items_simulate(code: str, draft_id: str,
     from banjian.errors import DomainError
     from banjian.temporal import connect
     from banjian.whatif import Profile
-    from banjian.whatif_run import simulate
+    from services.whatif_run import simulate
 
     try:
         chosen = Profile.model_validate(yaml.safe_load(profile.read_text(encoding="utf-8")) or {}) if profile \
@@ -371,7 +371,7 @@ def items_migrate(code: str,
     from banjian.errors import DomainError
     from banjian.rules import authorise_authoring
     from banjian.temporal import connect
-    from banjian.version_moves_run import migrate
+    from services.version_moves_run import migrate
 
     drafts, actor = _authoring(data_dir, as_user)
     settings = settings_for(data_dir)
@@ -392,7 +392,7 @@ def calendar_load(year: int, file: Path, data_dir: DataDir = None) -> None:
     the open cases of a running system to re-compute their deadlines."""
     import yaml
 
-    from banjian.calendar_admin import load_year
+    from services.calendar_admin import load_year
 
     data = yaml.safe_load(file.read_text(encoding="utf-8"))
     settings = settings_for(data_dir)

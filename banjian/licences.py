@@ -72,6 +72,16 @@ def check_char(identifier_without_check: str) -> str:
     return str(mod_37_36.calc_check_digit(_body(identifier_without_check)))
 
 
+def issuer_of(spec: LicenceSpec, implementing_body: dict[str, Any], department: str,
+              department_name: str | None = None, department_credit_code: str | None = None) -> tuple[str, str]:
+    """The issuer's name and credit code (upper-cased): the licence section's issuer, else the
+    implementing body, else the department (its code when it has no credit code)."""
+    name = spec.issuer.name if spec.issuer else implementing_body.get("name") or department_name or department
+    code = ((spec.issuer.credit_code if spec.issuer else None) or implementing_body.get("credit_code")
+            or department_credit_code or department)
+    return name, code.upper()
+
+
 def identifier(type_code: str, issuer_code: str, sequence: int, version: int = 1) -> str:
     head = f"{OID_PREFIX}.{type_code.upper()}.{issuer_code.upper()}.{sequence}.{version}"
     return f"{head}.{check_char(head)}"
@@ -145,10 +155,15 @@ def _verified(data: bytes, signature: str, public_key: str) -> bool:
         return False
 
 
+#: statuses that end when the validity does (a suspended licence past its last day cannot be reinstated)
+EXPIRING = frozenset({LicenceStatus.VALID, LicenceStatus.SUSPENDED})
+
+
 def effective_status(status: str, valid_to: date | None, today: date) -> LicenceStatus:
-    """The status as of `today` (China date): a valid licence past its last day is expired."""
+    """The status as of `today` (China date): a valid or suspended licence past its last day is
+    expired (the licence's expiry workflow also stores it so, on the day after `valid_to`)."""
     st = LicenceStatus(status)
-    if st == LicenceStatus.VALID and valid_to is not None and today > valid_to:
+    if st in EXPIRING and valid_to is not None and today > valid_to:
         return LicenceStatus.EXPIRED
     return st
 
@@ -176,13 +191,30 @@ class IssueRequest(BaseModel):
     decided_at: datetime
 
 
+class LicenceTerm(BaseModel):
+    """The input of a licence's expiry workflow (`licence-{id}`): the licence and its last valid day."""
+
+    licence_id: str
+    valid_to: date
+
+
+class ExpireRequest(BaseModel):
+    """What the expiry workflow hands the `expire_licence` activity, at the workflow's own time."""
+
+    licence_id: str
+    at: datetime
+
+
 __all__ = [
+    "EXPIRING",
     "OID_PREFIX",
     "SIGNED_FIELDS",
     "TRANSITIONS",
+    "ExpireRequest",
     "IssueRequest",
     "LicenceAction",
     "LicenceStatus",
+    "LicenceTerm",
     "add_period",
     "canonical",
     "check_char",
@@ -191,6 +223,7 @@ __all__ = [
     "holder_id_type",
     "identifier",
     "identifier_ok",
+    "issuer_of",
     "mask_id",
     "signature_valid",
     "type_code_of",

@@ -60,6 +60,8 @@ def problems(settings: Settings) -> list[str]:
     if not pay or pay.strip().lower() in DEFAULT_SECRETS or len(pay) < MIN_SECRET_LENGTH:
         out.append("BANJIAN_PAYMENT_SECRET is not set or weak (the payment provider's callback secret, at least "
                    f"{MIN_SECRET_LENGTH} characters)")
+    if settings.licence_issue_hold is not None:
+        out.append("the test hook BANJIAN_LICENCE_ISSUE_HOLD is set")
     if not settings.licence_master_key or settings.licence_master_key.lower() == DEFAULT_MASTER_KEY \
             or _weak_key(bytes.fromhex(settings.licence_master_key)):
         out.append("BANJIAN_LICENCE_MASTER_KEY is not set or is the default or a weak key (it encrypts the "

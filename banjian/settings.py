@@ -84,6 +84,10 @@ class Settings(BaseSettings):
     licence_master_key: str | None = Field(default=None, pattern=r"^[0-9a-fA-F]{32}$")
     #: the platform's administrative division code (GB/T 2260), the first part of every case number
     region_code: str = Field(default="330100", pattern=r"^\d{6}$")
+    #: a fault-injection hook for tests (refused in production): while this file exists, the worker's
+    #: `issue_licence` waits right after committing a licence (and creates `<file>.held` to say so),
+    #: so a test can kill the worker process at the worst moment (tests/test_licence_durability.py)
+    licence_issue_hold: Path | None = None
 
     #: worker processes `banjian up` runs beside its API process (0: the worker runs inside the API's
     #: process, sharing its interpreter lock — about 40 % fewer cases per second, docs/benchmarks.md)

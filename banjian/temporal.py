@@ -72,7 +72,7 @@ class DevServer:
         s = self.settings
         cmd = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(s.temporal_port),
                "--ui-port", str(s.temporal_ui_port), "--db-filename", str((s.data_dir / "temporal.db").resolve()),
-               "--namespace", s.namespace, "--namespace", f"{s.namespace}-whatif",  # what-if runs (banjian.whatif_run)
+               "--namespace", s.namespace, "--namespace", f"{s.namespace}-whatif",  # what-if runs (services.whatif_run)
                "--log-level", "error", *SQLITE_FAST, *SQLITE_WAIT]
         # the UI shows encrypted payloads through the API's codec server (to admins and auditors)
         api_host = "127.0.0.1" if s.host in ("0.0.0.0", "::") else s.host

@@ -4,10 +4,12 @@ A case can move from version A to version B of its item when
 - it is a single-department case (not a joint case, a bundle or a department's sub-case),
 - it is open and on version A,
 - its current step (if it has one) exists in B with the same kind (`review` / `decide`),
-- its deadlines stay lawful: B's statutory limit is not longer than A's (the applicant was told A's
-  limit at acceptance; a case in flight never gets a later legal deadline), and B's promised
+- its deadlines stay lawful: B's statutory limit does not end later than A's (the applicant was told
+  A's limit at acceptance; a case in flight never gets a later legal deadline), and B's promised
   limit, counted from acceptance (plus paused working days and an approved extension), has not
-  passed already (the move would make the case overdue at once).
+  passed already (the move would make the case overdue at once). Limits count in their own unit,
+  working or natural days, exactly as the deadline plan counts them, so two limits compare by the
+  days they end on (counted from the acceptance; a case not accepted yet: from today).
 The same check runs in the API (dry run and real run) and, for the first three, in the workflow's
 update validator (`workflows.migration.VersionMigration`), which re-checks under the case's lock.
 """
@@ -37,10 +39,13 @@ class Blocked(Conflict):
     """Why a case cannot move (the reason code is the error's `code`)."""
 
 
-def _days(limit: Limit | None) -> int | None:
+def _due(calendar: WorkingCalendar, start: date, limit: Limit | None, extra: int = 0) -> date | None:
+    """The last day of `limit` counted from `start` in its own unit (working or natural days, as the
+    deadline plan counts it: activities/calendar.py), plus `extra` working days; None without a limit."""
     if limit is None:
         return None
-    return limit.value if str(limit.unit) == "working_days" else None
+    due = calendar.add_limit(start, limit.value, limit.unit)
+    return calendar.add_working_days(due, extra) if extra else due
 
 
 def workflow_check(state: CaseState, from_version: int, target: ItemDefinition) -> None:
@@ -78,15 +83,18 @@ def blocked_reason(state: CaseState, old: ItemDefinition, new: ItemDefinition, c
         if before is not None and before.kind != after.kind:
             return Blocked("step_kind_changed", f"当前环节“{step.name}”在新版本中的类型不同",
                            f"the current step {step.id!r} is a {after.kind} step in version {new.version}")
-    old_statutory, new_statutory = _days(old.statutory_limit), _days(new.statutory_limit)
+    # limits in different units (or natural-day limits) compare by the days they end on, counted from
+    # the case's acceptance (today for a case not accepted yet: the earliest it can be accepted)
+    start = china_date(state.accepted_at) if state.accepted_at is not None else today
+    old_statutory, new_statutory = _due(calendar, start, old.statutory_limit), _due(calendar, start, new.statutory_limit)
     if old_statutory is not None and (new_statutory is None or new_statutory > old_statutory):
         return Blocked("statutory_limit_longer", "新版本的法定办结时限更长，在办件不能延后法定期限",
                        "the new version's statutory limit is longer: a case in flight never gets a later legal deadline")
-    promised = _days(new.promised_limit) or new_statutory
+    promised = new.promised_limit or new.statutory_limit
     if state.accepted_at is not None and promised is not None:
         extra = state.clock.paused_working_days + state.clock.extended_days
-        due = calendar.add_working_days(china_date(state.accepted_at), promised + extra)
-        if due < today:
+        due = _due(calendar, start, promised, extra)
+        if due is not None and due < today:
             return Blocked("overdue_at_once", f"按新版本的承诺时限，办件已于 {due} 到期",
                            f"under the new version's promised limit the case was due on {due}")
     return None

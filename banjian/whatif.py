@@ -3,20 +3,31 @@
 A profile says how long each part of a case takes, in working days, as a distribution:
 a triangular one `{"min", "mode"?, "max"}` (mode defaults to the middle) or a discrete one
 `{"days": [...], "weights"?: [...]}`. A draw is a whole number of working days (a triangular
-draw is rounded to the nearest day). The runner (`banjian.whatif_run`) drives real case workflows
+draw is rounded to the nearest day). The runner (`services.whatif_run`) drives real case workflows
 with these draws in virtual time; this module holds only the pure parts (validation, draws, figures).
+
+A joint item or a bundle runs in lanes: one per participating department (joint: the lane is the
+department's code) or member item (bundle: the member's code), each a sub-case with its own steps;
+their steps are named `{lane}.{step id}` in the profile and in `by_step`. The parent's own steps
+(a joint item's consolidation and unified decision) keep their ids and follow the lanes.
+Step limits count in their own unit: a natural-day limit is turned into the working days it allows
+from the day the step started (`allowed_days`), as the deadline plan counts it.
 """
 from __future__ import annotations
 
 import random
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from banjian.calendar import WorkingCalendar
+from banjian.enums import ItemKind
 from banjian.errors import Invalid
-from banjian.items.schema import ItemDefinition
+from banjian.items.problems import to_working_days
+from banjian.items.schema import ItemDefinition, Limit, Step
 
 MAX_DAYS = 365  # one part of a case takes at most a year of working days in a profile
 MAX_CASES = 500
@@ -71,7 +82,8 @@ class Profile(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     acceptance: Days = Field(default_factory=lambda: Days.fixed(0), description="receipt to acceptance")
-    steps: dict[str, Days] = Field(default={}, description="step id -> days at that step", max_length=50)
+    steps: dict[str, Days] = Field(default={}, description="step id (a lane's: `{lane}.{step id}`) -> days at "
+                                   "that step", max_length=50)
     default_step: Days | None = Field(default=None, description="steps not named in `steps` (default: "
                                       "1 working day to the step's limit, mode at half of it)")
     delivery: Days = Field(default_factory=lambda: Days.fixed(0), description="decision to delivery")
@@ -84,23 +96,71 @@ class Profile(BaseModel):
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1, description="for a repeatable run")
 
 
-def check_profile(item: ItemDefinition, profile: Profile) -> None:
+@dataclass(frozen=True)
+class Lane:
+    """One sub-case of a joint item (a participating department) or bundle (a member item)."""
+
+    key: str  # the department (joint) or the member item's code (bundle)
+    department: str
+    item_code: str
+    item_name: str
+    steps: tuple[Step, ...]
+    limit: Limit | None  # the sub-case's limit (a participant's sub-limit, a member's promised limit)
+
+
+@dataclass(frozen=True)
+class FlowStep:
+    """A step of the simulated flow: a lane's (`lane` set) or the parent's own."""
+
+    key: str  # the profile's and `by_step`'s name: the step id, or `{lane}.{step id}`
+    step: Step
+    lane: str | None
+    department: str
+
+
+def lanes(item: ItemDefinition, members: list[ItemDefinition] | None = None) -> list[Lane]:
+    """The lanes of a joint item (its participants) or a bundle (`members`: its member items)."""
+    if item.kind == ItemKind.JOINT:
+        return [Lane(p.department, p.department, item.code, item.name, tuple(p.steps), p.sub_limit)
+                for p in item.participants]
+    if item.kind == ItemKind.BUNDLE:
+        return [Lane(m.code, m.department, m.code, m.name, tuple(m.steps), m.promised_limit or m.statutory_limit)
+                for m in members or []]
+    return []
+
+
+def flow(item: ItemDefinition, members: list[ItemDefinition] | None = None) -> list[FlowStep]:
+    """Every step a simulated case passes, in order: the lanes' (they run in parallel), then the
+    parent's own."""
+    out = [FlowStep(f"{lane.key}.{st.id}", st, lane.key, lane.department)
+           for lane in lanes(item, members) for st in lane.steps]
+    return out + [FlowStep(st.id, st, None, item.department) for st in item.steps]
+
+
+def check_profile(item: ItemDefinition, profile: Profile, members: list[ItemDefinition] | None = None) -> None:
     """422 for a profile that names a step the draft does not have."""
-    ids = {s.id for s in item.steps}
+    ids = {f.key for f in flow(item, members)}
     unknown = sorted(set(profile.steps) - ids)
     if unknown:
         raise Invalid("unknown_step", f"草稿没有这些环节：{'、'.join(unknown)}",
                       f"the draft has no step {', '.join(unknown)}", field="profile.steps")
 
 
-def step_days(item: ItemDefinition, profile: Profile, step_id: str) -> Days:
+def step_days(item: ItemDefinition, profile: Profile, step_id: str,
+              members: list[ItemDefinition] | None = None) -> Days:
     if step_id in profile.steps:
         return profile.steps[step_id]
     if profile.default_step is not None:
         return profile.default_step
-    step = next(s for s in item.steps if s.id == step_id)
-    top = max(1, step.limit.value) if step.limit is not None else 2
+    step = next(f.step for f in flow(item, members) if f.key == step_id)
+    top = max(1, to_working_days(step.limit)) if step.limit is not None else 2
     return Days(min=1, mode=max(1, top / 2), max=top)
+
+
+def allowed_days(calendar: WorkingCalendar, start: date, limit: Limit) -> int:
+    """The working days a step limit allows from the day the step started (its unit honoured: a
+    natural-day limit ends on a calendar day, moved to the next working day, as the plan counts it)."""
+    return calendar.working_days_between(start, calendar.add_limit(start, limit.value, limit.unit))
 
 
 @dataclass
@@ -109,21 +169,24 @@ class Plan:
 
     acceptance: int
     supplement: int | None  # working days until the supplement arrives; None: no supplement
-    special: tuple[int, int] | None  # (index of the step it happens in, working days); None: none
-    steps: list[int]
+    special: tuple[int, int] | None  # (index in `flow` of the parent's step it happens in, working days)
+    steps: list[int]  # working days at each step of `flow(...)`
     delivery: int
 
 
-def plan_case(item: ItemDefinition, profile: Profile, rng: random.Random) -> Plan:
+def plan_case(item: ItemDefinition, profile: Profile, rng: random.Random,
+              members: list[ItemDefinition] | None = None) -> Plan:
+    steps = flow(item, members)
     supplement = profile.supplement_days.draw(rng) if rng.random() < profile.supplement_share else None
     special = None
-    if item.special_procedures and rng.random() < profile.special_procedure_share:
+    own = [i for i, f in enumerate(steps) if f.lane is None]
+    if item.special_procedures and own and rng.random() < profile.special_procedure_share:
         spec = item.special_procedures[0]
         days = profile.special_procedure_days.draw(rng) if profile.special_procedure_days else spec.expected_days
-        review = [i for i, s in enumerate(item.steps) if s.kind == "review"] or [0]
+        review = [i for i in own if steps[i].step.kind == "review"] or own[:1]
         special = (rng.choice(review), days)
     return Plan(acceptance=profile.acceptance.draw(rng), supplement=supplement, special=special,
-                steps=[step_days(item, profile, s.id).draw(rng) for s in item.steps],
+                steps=[step_days(item, profile, f.key, members).draw(rng) for f in steps],
                 delivery=profile.delivery.draw(rng))
 
 
@@ -134,8 +197,12 @@ class Outcome:
     on_time: bool
     working_days: int
     warnings: list[str]
-    step_days: list[int]
-    step_overdue: set[str] = field(default_factory=set)
+    step_days: list[int]  # per step of `flow(...)`
+    step_overdue: set[str] = field(default_factory=set)  # keys of the steps with a `step_overdue` card
+    step_over: list[int] = field(default_factory=list)  # working days past each step's limit (0: within)
+    lane_days: dict[str, int] = field(default_factory=dict)  # lane -> working days, dispatch to its answer
+    lane_overdue: set[str] = field(default_factory=set)  # lanes past their sub-limit (`statutory_overdue`)
+    lane_warnings: dict[str, list[str]] = field(default_factory=dict)  # lane -> its sub-case's warnings
 
 
 def percentile(values: list[int], p: float) -> float:
@@ -147,19 +214,22 @@ def percentile(values: list[int], p: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def figures(item: ItemDefinition, outcomes: list[Outcome]) -> dict[str, Any]:
-    """The answer of a run: on-time rate, warnings by cause, working days p50/p90, and per step
-    the days spent and how often it ran over its limit (`lost`: the step where most time is lost)."""
+def figures(item: ItemDefinition, outcomes: list[Outcome], members: list[ItemDefinition] | None = None) -> dict[str, Any]:
+    """The answer of a run: on-time rate, warnings by cause (the sub-cases' included), working days
+    p50/p90, per step the days spent and how often it ran over its limit (`lost`: the step where
+    most time is lost), and for a joint item or bundle per lane (`by_department`)."""
     n = len(outcomes)
     warnings = Counter(c for o in outcomes for c in o.warnings)
     total = [o.working_days for o in outcomes]
     by_step = []
-    for i, step in enumerate(item.steps):
+    for i, f in enumerate(flow(item, members)):
+        step = f.step
         spent = [o.step_days[i] for o in outcomes]
-        limit = step.limit.value if step.limit is not None else None
-        over = sum(1 for o in outcomes if step.id in o.step_overdue)
-        excess = sum(max(0, d - limit) for d in spent) / n if limit is not None and n else 0.0
-        by_step.append({"step_id": step.id, "name": step.name, "limit_days": limit,
+        over = sum(1 for o in outcomes if f.key in o.step_overdue)
+        excess = sum(o.step_over[i] for o in outcomes) / n if step.limit is not None and n else 0.0
+        by_step.append({"step_id": f.key, "name": step.name, "lane": f.lane, "department": f.department,
+                        "limit_days": step.limit.value if step.limit is not None else None,
+                        "limit_unit": str(step.limit.unit) if step.limit is not None else None,
                         "p50": percentile(spent, 50), "p90": percentile(spent, 90),
                         "mean": round(sum(spent) / n, 2) if n else 0.0,
                         "overdue": over, "overdue_rate": round(over / n, 4) if n else 0.0,
@@ -167,7 +237,23 @@ def figures(item: ItemDefinition, outcomes: list[Outcome]) -> dict[str, Any]:
     if by_step:
         worst = max(by_step, key=lambda s: (s["days_over_limit"], s["overdue"], s["mean"]))
         worst["lost"] = True
-    return {"cases": n, "on_time_rate": round(sum(o.on_time for o in outcomes) / n, 4) if n else 0.0,
-            "warnings": dict(sorted(warnings.items())),
-            "working_days": {"p50": percentile(total, 50), "p90": percentile(total, 90)},
-            "by_step": by_step}
+    out = {"cases": n, "on_time_rate": round(sum(o.on_time for o in outcomes) / n, 4) if n else 0.0,
+           "warnings": dict(sorted(warnings.items())),
+           "working_days": {"p50": percentile(total, 50), "p90": percentile(total, 90)},
+           "by_step": by_step}
+    if item.kind != ItemKind.SINGLE:
+        out["by_department"] = [_lane_figures(lane, outcomes) for lane in lanes(item, members)]
+    return out
+
+
+def _lane_figures(lane: Lane, outcomes: list[Outcome]) -> dict[str, Any]:
+    n = len(outcomes)
+    days = [o.lane_days.get(lane.key, 0) for o in outcomes]
+    over = sum(1 for o in outcomes if lane.key in o.lane_overdue)
+    causes = Counter(c for o in outcomes for c in o.lane_warnings.get(lane.key, []))
+    return {"lane": lane.key, "department": lane.department, "item_code": lane.item_code, "name": lane.item_name,
+            "limit_days": lane.limit.value if lane.limit else None,
+            "limit_unit": str(lane.limit.unit) if lane.limit else None,
+            "p50": percentile(days, 50), "p90": percentile(days, 90),
+            "mean": round(sum(days) / n, 2) if n else 0.0, "overdue": over,
+            "on_time_rate": round(1 - over / n, 4) if n else 0.0, "warnings": dict(sorted(causes.items()))}

@@ -238,7 +238,7 @@ async def phase_outage_and_rolling(args: argparse.Namespace, tmp: Path) -> dict[
 
 
 async def outage(args: argparse.Namespace, split: Split, s: Setup) -> dict[str, Any]:
-    from banjian.simulation import fast_forward
+    from services.simulation import fast_forward
 
     made = await populate(s, split.temporal_target, args.outage_cases, 4, data_dir=split.data_dir)
     client = await Client.connect(split.temporal_target, data_converter=converter(split.data_dir))

@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import create_engine, text
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
@@ -260,6 +260,32 @@ def own_serial_range(engine) -> None:
         session.commit()
 
 
+def own_licence_range(engine) -> None:
+    """Likewise for e-licence sequences: a licence's expiry workflow is `licence-{id}`, and ids (type,
+    issuer, sequence) drawn from separate read models would clash on the shared Temporal server."""
+    import random
+
+    from banjian.catalog import Catalog
+    from banjian.db import Department
+    from banjian.licence_store import LicenceSequence
+    from banjian.licences import issuer_of, type_code_of
+
+    start = random.randrange(1, 99) * 10_000
+    with Session(engine) as session:
+        for item in Catalog(lambda: Session(engine, expire_on_commit=False)).all_current():
+            if item.licence is None:
+                continue
+            dept = session.get(Department, item.department)
+            _, issuer = issuer_of(item.licence, item.implementing_body.model_dump(mode="json"), item.department,
+                                  dept.name if dept else None, dept.credit_code if dept else None)
+            type_code = type_code_of(item.licence)
+            if not session.exec(select(LicenceSequence).where(LicenceSequence.type_code == type_code,
+                                                              LicenceSequence.issuer_code == issuer)).first():
+                session.add(LicenceSequence(type_code=type_code, issuer_code=issuer, last=start))
+                session.flush()
+        session.commit()
+
+
 async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url: str | None,
                      **app_options: Any) -> AsyncIterator[Stack]:
     settings = Settings(data_dir=tmp, database_url=db_url, task_queue=f"banjian-test-{uuid.uuid4().hex[:8]}",
@@ -270,6 +296,7 @@ async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url
     ensure_base(engine)
     staff_every_department(engine)
     own_serial_range(engine)
+    own_licence_range(engine)
     worker_engine = make_engine(settings.db_url, **settings.pool_options("worker"))  # as `banjian up` does
     worker = build_worker(client, settings, worker_engine)
     app = create_app(settings, client=client, engine=engine, **app_options)

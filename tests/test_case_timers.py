@@ -12,9 +12,9 @@ from datetime import date, datetime, timedelta
 from sqlmodel import select
 
 from banjian.calendar import WorkingCalendar, YearSchedule, load_calendar
-from banjian.calendar_admin import recompute_open_cases
 from banjian.db import CalendarYear
 from banjian.timefmt import CHINA, end_of, start_of
+from services.calendar_admin import recompute_open_cases
 
 FOOD = "food-business-licence"  # amr: promised 10 / statutory 20; steps review 5, verify 3, decide 2
 PLANNING = "construction-planning-permit"  # nrp: expert_review and hearing pause the clock

@@ -7,8 +7,8 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import select
 
 from banjian.inquiries import Inquiry
-from banjian.simulation import _skipper
 from banjian.timefmt import end_of
+from services.simulation import _skipper
 
 ITEM = "food-business-licence"  # department amr
 

@@ -86,7 +86,7 @@ async def advance_or_fail(stack: Stack, case_id: str, days: int, within: float =
         return await asyncio.wait_for(stack.advance(case_id, days), within)
     except TimeoutError:
         pytest.fail(f"advancing joint case {case_id} by {days} days did not answer in {within:.0f} s "
-                    "(a parent with an open sub-case cannot skip time: banjian/simulation.py advances in phases)")
+                    "(a parent with an open sub-case cannot skip time: services/simulation.py advances in phases)")
 
 
 

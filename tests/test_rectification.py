@@ -9,7 +9,7 @@ import uuid
 from datetime import timedelta
 
 from temporalio.testing import TimeSkipper
-from temporalio.testing._workflow import TimeSkippingConfig  # the skipper banjian.simulation uses
+from temporalio.testing._workflow import TimeSkippingConfig  # the skipper services.simulation uses
 
 from banjian.db import Case
 from tests.conftest import User

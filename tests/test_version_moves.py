@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import date, datetime, time
 from pathlib import Path
 
 from temporalio.client import WorkflowHistory
@@ -11,6 +12,7 @@ from typer.testing import CliRunner
 
 from banjian import audit
 from banjian.cli import app as cli_app
+from banjian.timefmt import CHINA
 from tests.conftest import TEST_CONVERTER, TEST_PAYLOAD_KEYS
 from tests.histories.record import new_item, publish_without_review, version_migrated
 
@@ -115,3 +117,84 @@ async def test_the_command_line_migrates(stack, people):
     assert (await admin.case(case["id"]))["item_version"] == 2
     result = await cli(stack, "items", "migrate", code, "--from", "2", "--to", "1")
     assert result.exit_code != 0 and "version_not_newer" not in result.output and "to_version" in result.output
+
+
+# natural-day limits (`unit: natural_days`) are counted as the deadline plan counts them, not ignored
+
+def _food_item():
+    import yaml
+
+    from banjian.items.schema import ItemDefinition
+
+    path = Path(__file__).parent.parent / "item_definitions" / "food-business-licence.yaml"
+    return ItemDefinition.model_validate(yaml.safe_load(path.read_text(encoding="utf-8")))
+
+
+def _case(accepted: date | None, status: str = "in_review"):
+    from banjian.contracts import Applicant, CaseState
+
+    at = datetime.combine(accepted or date(2026, 3, 2), time(10), CHINA)
+    return CaseState(id="c1", item_code="food-business-licence", item_version=1, item_name="食品经营许可",
+                     department="amr", status=status if accepted else "submitted",
+                     applicant=Applicant(kind="citizen", id_number="330106199001011234", name="王五"),
+                     channel="web", submitted_at=at, received_at=at, clock_at=at,
+                     accepted_at=at if accepted else None)
+
+
+def _versions(old: dict, new: dict):
+    base = _food_item()
+    return (base.model_copy(update={"version": 1, **old}), base.model_copy(update={"version": 2, **new}))
+
+
+def _limit(value: int, unit: str):
+    from banjian.items.schema import Limit
+
+    return Limit(value=value, unit=unit)
+
+
+def test_a_longer_natural_day_statutory_limit_blocks_the_move():
+    from banjian.calendar import WorkingCalendar
+    from banjian.version_moves import blocked_reason
+
+    cal = WorkingCalendar()
+    old, new = _versions({"statutory_limit": _limit(30, "natural_days"), "promised_limit": _limit(20, "natural_days")},
+                         {"statutory_limit": _limit(60, "natural_days"), "promised_limit": _limit(20, "natural_days")})
+    why = blocked_reason(_case(date(2026, 3, 2)), old, new, cal, date(2026, 3, 3))
+    assert why is not None and why.code == "statutory_limit_longer"
+    # the other way round (shorter) moves
+    longer, shorter = _versions({"statutory_limit": _limit(60, "natural_days")},
+                                {"statutory_limit": _limit(30, "natural_days")})
+    assert blocked_reason(_case(date(2026, 3, 2)), longer, shorter, cal, date(2026, 3, 3)) is None
+
+
+def test_statutory_limits_in_different_units_compare_by_the_day_they_end():
+    """Accepted Mon 2 Mar 2026: 20 working days end Mon 30 Mar; 30 natural days end Wed 1 Apr
+    (later: blocked); 25 natural days end Fri 27 Mar (earlier: movable)."""
+    from banjian.calendar import WorkingCalendar
+    from banjian.version_moves import blocked_reason
+
+    cal = WorkingCalendar()
+    accepted, today = date(2026, 3, 2), date(2026, 3, 3)
+    assert cal.add_limit(accepted, 20, "working_days") == date(2026, 3, 30)
+    assert cal.add_limit(accepted, 30, "natural_days") == date(2026, 4, 1)
+    promised = {"promised_limit": _limit(10, "working_days")}
+    old, later = _versions({"statutory_limit": _limit(20, "working_days"), **promised},
+                           {"statutory_limit": _limit(30, "natural_days"), **promised})
+    why = blocked_reason(_case(accepted), old, later, cal, today)
+    assert why is not None and why.code == "statutory_limit_longer"
+    _, earlier = _versions({}, {"statutory_limit": _limit(25, "natural_days"), **promised})
+    assert blocked_reason(_case(accepted), old, earlier, cal, today) is None
+
+
+def test_a_natural_day_promised_limit_that_passed_already_blocks_the_move():
+    """Accepted 2 Mar 2026; version 2 promises 7 natural days (ends Mon 9 Mar): on 12 Mar the case
+    would be overdue at once. (The old check ignored natural-day promised limits.)"""
+    from banjian.calendar import WorkingCalendar
+    from banjian.version_moves import blocked_reason
+
+    cal = WorkingCalendar()
+    old, new = _versions({"statutory_limit": _limit(20, "working_days"), "promised_limit": _limit(15, "working_days")},
+                         {"statutory_limit": _limit(20, "working_days"), "promised_limit": _limit(7, "natural_days")})
+    why = blocked_reason(_case(date(2026, 3, 2)), old, new, cal, date(2026, 3, 12))
+    assert why is not None and why.code == "overdue_at_once" and "2026-03-09" in why.message
+    assert blocked_reason(_case(date(2026, 3, 2)), old, new, cal, date(2026, 3, 9)) is None

@@ -124,7 +124,7 @@ async def test_a_server_without_time_skipping_answers_503(stack, author, draft):
     from banjian.errors import Unavailable
     from banjian.temporal import temporal_cli
     from banjian.whatif import Profile
-    from banjian.whatif_run import simulate
+    from services.whatif_run import simulate
 
     admin = Actor(username="test-admin", roles=[Role.ADMIN])
     item = Drafts(stack.app.state.catalog, stack.sessions).definition(admin, FOOD, draft)
@@ -136,3 +136,118 @@ async def test_a_server_without_time_skipping_answers_503(stack, author, draft):
             await simulate(plain, stack.settings, stack.sessions, item, 2, Profile())
     assert raised.value.status == 503 and raised.value.code == "time_skipping_unavailable"
     assert "WorkflowTimeSkippingEnabled" in raised.value.message_en
+
+
+# joint items and bundles run in lanes; natural-day step limits count as the deadline plan counts them
+
+JOINT = "construction-permit-joint"
+BUNDLE = "open-restaurant-bundle"
+
+
+async def _draft_of(stack, code: str, department: str) -> tuple:
+    for role in ("clerk", "handler", "approver", "lead"):
+        stack.staff(department, role)
+    author = stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department=department)
+    got = (await author.get(f"/api/items/{code}")).json()
+    r = await author.post(f"/api/items/{code}/drafts", json=got)
+    assert r.status_code == 201, r.text
+    assert r.json()["problems"] == [], r.json()["problems"]
+    return author, r.json()["draft_id"]
+
+
+def _calendar_and_today(stack):
+    from datetime import UTC, datetime
+
+    from banjian.catalog import Catalog
+    from banjian.timefmt import china_date
+
+    return Catalog(stack.sessions).calendar(), china_date(datetime.now(UTC))
+
+
+async def test_a_joint_item_simulates_with_figures_per_department(stack):
+    """construction-permit-joint: four departments in parallel (hcd 15, fire 10, env 15, ndrc 10 working
+    days of sub-limit; a department silent past its sub-limit is taken to consent), then the lead
+    unit's consolidation (limit 3) and unified decision (2); promised limit 20. Profile: every step
+    1 day except fire's technical review, 12 days (its limit is 6). By hand: fire's technical review
+    runs past its 6 days (a `step_overdue` yellow card) and past fire's sub-limit of 10 working days
+    from acceptance (day d, the day of submission): at 00:00 on the day after its due day the
+    sub-case gets a `statutory_overdue` red card and is answered by deemed consent. So the review took
+    10 working days, plus 1 when that day after is a working day (w), i.e. 4 + w over its limit, and
+    fire's decide none; hcd and env answer after 3 days, ndrc 2. The parent follows the last answer,
+    then takes 1 + 1 days: 12 + w working days from submission to conclusion, on time (<= 20).
+    Every case is the same, so the figures are exact."""
+    from datetime import timedelta
+
+    cal, today = _calendar_and_today(stack)
+    w = int(cal.is_working_day(cal.add_working_days(today, 10) + timedelta(days=1)))
+    author, draft = await _draft_of(stack, JOINT, "hcd")
+    profile = {"seed": 3, "default_step": {"days": [1]}, "steps": {"fire.technical_review": {"days": [12]}}}
+    r = await author.post(f"/api/items/{JOINT}/drafts/{draft}/simulate", json={"cases": 3, "profile": profile})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["cases"] == 3 and got["on_time_rate"] == 1.0
+    assert got["working_days"] == {"p50": 12 + w, "p90": 12 + w}
+    assert got["warnings"]["step_overdue"] == 3 and got["warnings"]["statutory_overdue"] == 3
+    steps = {s["step_id"]: s for s in got["by_step"]}
+    assert list(steps)[-2:] == ["consolidate", "decide"] and steps["consolidate"]["lane"] is None
+    assert {s["lane"] for s in got["by_step"]} == {"hcd", "fire", "env", "ndrc", None}
+    tech = steps["fire.technical_review"]
+    assert tech["department"] == "fire" and tech["p50"] == 10 + w and tech["limit_days"] == 6
+    assert tech["overdue"] == 3 and tech["days_over_limit"] == 4 + w and tech["lost"]
+    assert steps["fire.decide"]["p50"] == 0
+    assert steps["hcd.review"]["overdue"] == 0 and steps["consolidate"]["overdue"] == 0
+    lanes = {d["lane"]: d for d in got["by_department"]}
+    assert set(lanes) == {"hcd", "fire", "env", "ndrc"}
+    assert lanes["fire"]["p50"] == 10 + w and lanes["fire"]["overdue"] == 3 and lanes["fire"]["on_time_rate"] == 0
+    assert lanes["fire"]["limit_days"] == 10 and lanes["fire"]["warnings"]["statutory_overdue"] == 3
+    assert lanes["hcd"]["p50"] == 3 and lanes["hcd"]["overdue"] == 0 and lanes["ndrc"]["p50"] == 2
+
+
+async def test_a_bundle_simulates_with_its_member_items_in_parallel(stack):
+    """open-restaurant-bundle (lead: gov; promised 10 working days): individual-business-registration
+    (amr), food-business-licence (amr) and fire-safety-inspection (fire, promised 5) in parallel, then
+    the combined result at once. Profile: every step 1 day, fire's site check 6 days (limit 2).
+    By hand: the fire member answers after 1 + 6 + 1 + 1 = 9 working days (past its promised 5: a
+    `promised_overdue` on the sub-case; its statutory 10 is kept), the others after 2 and 3; the
+    bundle concludes with the last answer, 9 working days: on time (9 <= 10)."""
+    author, draft = await _draft_of(stack, BUNDLE, "gov")
+    profile = {"default_step": {"days": [1]}, "steps": {"fire-safety-inspection.site_check": {"days": [6]}}}
+    r = await author.post(f"/api/items/{BUNDLE}/drafts/{draft}/simulate", json={"cases": 2, "profile": profile})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["on_time_rate"] == 1.0 and got["working_days"]["p50"] == 9
+    lanes = {d["lane"]: d for d in got["by_department"]}
+    assert list(lanes) == ["individual-business-registration", "food-business-licence", "fire-safety-inspection"]
+    assert lanes["fire-safety-inspection"]["department"] == "fire" and lanes["fire-safety-inspection"]["p50"] == 9
+    assert lanes["fire-safety-inspection"]["overdue"] == 2 and lanes["food-business-licence"]["overdue"] == 0
+    assert lanes["food-business-licence"]["p50"] == 3 and lanes["individual-business-registration"]["p50"] == 2
+    site = next(s for s in got["by_step"] if s["step_id"] == "fire-safety-inspection.site_check")
+    assert site["overdue"] == 2 and site["days_over_limit"] == 4 and site["lost"]
+    r = await author.post(f"/api/items/{BUNDLE}/drafts/{draft}/simulate",
+                          json={"cases": 1, "profile": {"steps": {"site_check": {"days": [1]}}}})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "profile.steps", r.text  # a lane's step needs its lane
+
+
+async def test_a_natural_day_step_limit_counts_in_natural_days(stack, author):
+    """food-business-licence with its review step limited to 14 natural days: from the day of
+    acceptance d (= submission) that allows the working days up to the 14th calendar day after d (moved
+    to the next working day if that is a holiday): 10 in two ordinary weeks. 12 working days at review
+    run 12 minus those past the limit. (The old figures compared 12 with 14: never over.)"""
+    from banjian.items.schema import Limit
+    from banjian.whatif import allowed_days
+
+    cal, today = _calendar_and_today(stack)
+    over = 12 - allowed_days(cal, today, Limit(value=14, unit="natural_days"))
+    assert over >= 1
+    got = (await author.get(f"/api/items/{FOOD}")).json()
+    got["steps"] = [({**s, "limit": {"value": 14, "unit": "natural_days"}} if s["id"] == "review" else s)
+                    for s in got["steps"]]
+    r = await author.post(f"/api/items/{FOOD}/drafts", json=got)
+    assert r.status_code == 201 and r.json()["problems"] == [], r.text
+    profile = {"default_step": {"days": [1]}, "steps": {"review": {"days": [12]}}}
+    r = await author.post(f"/api/items/{FOOD}/drafts/{r.json()['draft_id']}/simulate",
+                          json={"cases": 2, "profile": profile})
+    assert r.status_code == 200, r.text
+    review = next(s for s in r.json()["by_step"] if s["step_id"] == "review")
+    assert review["limit_days"] == 14 and review["limit_unit"] == "natural_days"
+    assert review["overdue"] == 2 and review["days_over_limit"] == over

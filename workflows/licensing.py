@@ -3,8 +3,9 @@
 When a case whose item has a `licence` section is approved (not a department's sub-case), the
 `issue_licence` activity issues the licence exactly once (keyed by the case id in the library, so a
 retried activity or a replayed workflow finds the same licence); `result.licence_id` then names it
-and the history records `licence_issued` by `system`. Cases approved before this step existed
-replay without it (patch `e-licence`).
+and the history records `licence_issued` by `system`. A licence with a last valid day then gets its
+expiry timer (`watch_licence` starts `licence-{id}`: workflows/licence_expiry.py). Cases approved
+before these steps existed replay without them (patches `e-licence`, `licence-expiry`).
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
     from banjian.items.schema import ItemDefinition
 
 E_LICENCE = "e-licence"
+LICENCE_EXPIRY = "licence-expiry"
 
 
 class Licensing:
@@ -49,3 +51,5 @@ class Licensing:
             form=s.form, decided_at=s.decided_at or workflow.now()), str)
         s.result = s.result.model_copy(update={"licence_id": ident})
         self._log(SYSTEM, "licence_issued", data={"licence_id": ident, "licence_type": spec.type})
+        if spec.validity is not None and workflow.patched(LICENCE_EXPIRY):
+            await run_activity("watch_licence", ident, bool)

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Body, Request
 from api.bounds import Year
 from api.deps import CurrentUser, SessionDep, require
 from banjian.calendar import load_calendar
-from banjian.calendar_admin import recompute_open_cases, store_year
 from banjian.enums import Role
+from services.calendar_admin import recompute_open_cases, store_year
 
 router = APIRouter(prefix="/api/calendar", tags=["calendar"])
 

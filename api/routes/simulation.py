@@ -11,7 +11,7 @@ from api.bounds import CaseId
 from api.deps import CasesDep, CurrentUser, require
 from banjian.enums import Role
 from banjian.errors import NotFound
-from banjian.simulation import advance_case
+from services.simulation import advance_case
 
 router = APIRouter(prefix="/api/simulation", tags=["simulation"])
 

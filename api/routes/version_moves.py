@@ -12,7 +12,7 @@ from api.bounds import ItemCode
 from api.deps import CatalogDep, CurrentUser
 from banjian.errors import Invalid
 from banjian.rules import authorise_authoring
-from banjian.version_moves_run import migrate
+from services.version_moves_run import migrate
 
 router = APIRouter(prefix="/api/items", tags=["items"])
 

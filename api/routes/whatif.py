@@ -12,7 +12,7 @@ from api.deps import CurrentUser
 from api.routes.authoring import DraftsDep
 from banjian.errors import Invalid
 from banjian.whatif import MAX_CASES, Profile
-from banjian.whatif_run import simulate
+from services.whatif_run import simulate
 
 router = APIRouter(prefix="/api/items", tags=["items"])
 

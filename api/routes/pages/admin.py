@@ -17,7 +17,6 @@ from api.routes.pages.public import _departments
 from api.uploads import read_form
 from banjian.auth import add_user
 from banjian.calendar import CalendarError, load_calendar
-from banjian.calendar_admin import recompute_open_cases, store_year
 from banjian.catalog import DefinitionProblems
 from banjian.contracts import Actor
 from banjian.db import User
@@ -26,6 +25,7 @@ from banjian.enums import Role
 from banjian.errors import DomainError, Forbidden
 from banjian.rules import authorise_authoring
 from banjian.timefmt import CHINA
+from services.calendar_admin import recompute_open_cases, store_year
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 ROLES = [r.value for r in Role if r != Role.SYSTEM]

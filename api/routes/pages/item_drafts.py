@@ -1,7 +1,7 @@
 """The item drafts on the `/admin/items` page: save the posted definition as a draft (problems
 shown in place, a draft with problems is still saved), publish a draft, and simulate one (what-if
 run with the default profile). The same service code and rules as the JSON API (`banjian.drafts`,
-`banjian.whatif_run`)."""
+`services.whatif_run`)."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -18,7 +18,7 @@ from banjian.drafts import Drafts
 from banjian.enums import WARNING_LEVEL, WarningCause
 from banjian.errors import DomainError
 from banjian.whatif import Profile
-from banjian.whatif_run import simulate
+from services.whatif_run import simulate
 
 router = APIRouter(prefix="/admin/items", include_in_schema=False)
 Code = Annotated[str, Path(min_length=1, max_length=64)]

@@ -6,6 +6,14 @@ SQLite file in a temporary folder (the draft stored there as its next version, t
 calendar's schedules copied in). Each case's clock moves only when the runner fast-forwards it
 (per-workflow time skipping: the server needs `frontend.WorkflowTimeSkippingEnabled=true`, which
 the embedded server of `banjian up` has; a cluster without it answers 503).
+
+Joint items and bundles: after acceptance the parent starts one sub-case per lane (department or
+member item); the runner drives the lanes concurrently, each sub-case's clock on its own (they
+start at the parent's time). A parent cannot skip time while a sub-case runs, so its clock catches
+up to the last lane's answer afterwards, and its own steps (consolidation, unified decision) follow.
+Because of that catch-up the parent's own step clocks start early in virtual time: their step
+figures and `step_overdue` cards come from the plan and the calendar (the same rule the deadline plan
+applies), not from the parent's timers; every other warning is the workflows' own.
 """
 from __future__ import annotations
 
@@ -14,6 +22,7 @@ import random
 import tempfile
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 
 from google.protobuf.duration_pb2 import Duration
@@ -25,16 +34,27 @@ from temporalio.service import RPCError, RPCStatusCode
 from banjian.calendar import WorkingCalendar
 from banjian.catalog import Catalog
 from banjian.contracts import ActionInput, Actor, Applicant, CaseInput, CaseState, MaterialRef
-from banjian.db import CalendarYear, make_engine
-from banjian.enums import Action, DeliveryMethod, IdKind, ItemKind, Role, Status, WarningCause
+from banjian.db import CalendarYear, Case, make_engine
+from banjian.enums import CLOSED, Action, DeliveryMethod, IdKind, ItemKind, Role, Status, WarningCause
 from banjian.errors import Invalid, Unavailable
 from banjian.items.schema import ItemDefinition
 from banjian.migrate import upgrade
 from banjian.seed import ensure_departments
 from banjian.settings import Settings
-from banjian.simulation import _skipper
 from banjian.timefmt import china_date, start_of
-from banjian.whatif import MAX_CASES, Outcome, Plan, Profile, check_profile, figures, plan_case
+from banjian.whatif import (
+    MAX_CASES,
+    Outcome,
+    Plan,
+    Profile,
+    allowed_days,
+    check_profile,
+    figures,
+    flow,
+    lanes,
+    plan_case,
+)
+from services.simulation import _skipper
 
 #: cases driven at once (each waits on the server most of its time)
 CONCURRENCY = 50
@@ -69,8 +89,10 @@ async def _namespace_client(client: Client, namespace: str) -> Client:
     return Client(**config)
 
 
-def _scratch(item: ItemDefinition, calendar_rows: list[CalendarYear], folder: Path) -> Callable[[], Session]:
-    """A scratch read model: schema, departments, the draft as its version, the real calendar."""
+def _scratch(item: ItemDefinition, calendar_rows: list[CalendarYear], folder: Path,
+             members: list[ItemDefinition] | None = None) -> Callable[[], Session]:
+    """A scratch read model: schema, departments, the draft as its version (and a bundle's member
+    items as published), the real calendar."""
     engine = make_engine(f"sqlite:///{folder / 'whatif.db'}")
     upgrade(engine)
 
@@ -78,7 +100,8 @@ def _scratch(item: ItemDefinition, calendar_rows: list[CalendarYear], folder: Pa
         return Session(engine, expire_on_commit=False)
 
     ensure_departments(sessions)
-    Catalog(sessions).store(item, created_by="whatif")
+    for definition in [*(members or []), item]:
+        Catalog(sessions).store(definition, created_by="whatif")
     with sessions() as session:
         for row in calendar_rows:
             session.add(CalendarYear(year=row.year, schedule=row.schedule, loaded_at=row.loaded_at,
@@ -92,39 +115,90 @@ class Runner:
     """Drives the simulated cases of one run."""
 
     def __init__(self, client: Client, task_queue: str, item: ItemDefinition, calendar: WorkingCalendar,
-                 run_id: str) -> None:
+                 run_id: str, members: list[ItemDefinition] | None = None,
+                 sessions: Callable[[], Session] | None = None) -> None:
         self.client, self.task_queue, self.item, self.calendar, self.run_id = (
             client, task_queue, item, calendar, run_id)
+        self.members = members or []
+        self.sessions = sessions  # the scratch read model (a composite case's sub-cases are read there)
+        self.flow = flow(item, self.members)
         self.skipper = _skipper(client)
 
-    def actor(self, role: Role) -> Actor:
-        return Actor(username=f"whatif-{role.value}", roles=[role], department=self.item.department,
+    def actor(self, role: Role, department: str | None = None) -> Actor:
+        return Actor(username=f"whatif-{role.value}", roles=[role], department=department or self.item.department,
                      display_name="试运行")
+
+    async def now(self, handle: WorkflowHandle) -> datetime:
+        return await self.skipper.get_current_time(handle)
 
     async def advance(self, handle: WorkflowHandle, days: int) -> None:
         """Move the case `days` working days on (same time of day), then settle its due timers."""
-        from workflows.case import CaseWorkflow
-
-        skipper = self.skipper
         if days <= 0:
             return
-        now = await skipper.get_current_time(handle)
+        now = await self.now(handle)
         today = china_date(now)
-        target = start_of(self.calendar.add_working_days(today, days)) + (now - start_of(today))
+        await self.advance_to(handle, start_of(self.calendar.add_working_days(today, days)) + (now - start_of(today)),
+                              now)
+
+    async def advance_to(self, handle: WorkflowHandle, target: datetime, now: datetime | None = None) -> None:
+        """Move the case's clock on to `target` (nothing if it is there already)."""
+        from workflows.case import CaseWorkflow
+
+        now = now or await self.now(handle)
+        if target <= now:
+            return
         try:
-            await skipper.fast_forward(handle, target - now)
+            await self.skipper.fast_forward(handle, target - now)
         except RPCError as e:
             if e.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION,
                             RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
                 raise _off() from None
             raise
-        await handle.execute_update(CaseWorkflow.sync)
+        try:
+            await handle.execute_update(CaseWorkflow.sync)
+        except RPCError as e:  # it ended during the advance (a sub-case answered by deemed consent)
+            if e.status != RPCStatusCode.NOT_FOUND:
+                raise
 
-    async def act(self, handle: WorkflowHandle, action: Action, role: Role, **data: object) -> None:
+    async def act(self, handle: WorkflowHandle, action: Action, role: Role, department: str | None = None,
+                  **data: object) -> None:
         from workflows.case import CaseWorkflow
 
         await handle.execute_update(CaseWorkflow.act, ActionInput(
-            action=action.value, actor=self.actor(role), comment="试运行", data=data))
+            action=action.value, actor=self.actor(role, department), comment="试运行", data=data))
+
+    async def steps(self, handle: WorkflowHandle, plan: Plan, indexes: list[int], days: list[int],
+                    over: list[int]) -> None:
+        """Work the steps `indexes` of the flow on one case (the parent, or one lane's sub-case):
+        each takes its planned working days, then is passed (review) or decided (decide);
+        `days[i]` gets the working days step i took, `over[i]` those past its limit."""
+        from workflows.case import CaseWorkflow
+
+        item = self.item
+        for i in indexes:
+            f = self.flow[i]
+            started = china_date(await self.now(handle))
+            if plan.special is not None and plan.special[0] == i:
+                role = f.step.role if f.step.role in (Role.HANDLER, Role.APPROVER) else Role.HANDLER
+                await self.act(handle, Action.START_SPECIAL_PROCEDURE, role, f.department,
+                               kind=item.special_procedures[0].kind, expected_days=plan.special[1])
+                await self.advance(handle, plan.special[1])
+                await self.act(handle, Action.END_SPECIAL_PROCEDURE, role, f.department)
+            await self.advance(handle, plan.steps[i])
+            if f.lane is not None:
+                state = await handle.query(CaseWorkflow.current)
+                if state.status in CLOSED:  # past its sub-limit, the department's silence was taken as
+                    answered = china_date(state.decided_at or state.concluded_at or state.clock_at)
+                    days[i] = self.calendar.working_days_between(started, answered)  # consent: it is answered
+                    for rest in indexes[indexes.index(i) + 1:]:
+                        days[rest] = 0
+                    over[i] = max(0, days[i] - allowed_days(self.calendar, started, f.step.limit)) \
+                        if f.step.limit is not None else 0
+                    return
+            if f.step.limit is not None:
+                over[i] = max(0, days[i] - allowed_days(self.calendar, started, f.step.limit))
+            await self.act(handle, Action.PASS if f.step.kind == "review" else Action.APPROVE, f.step.role,
+                           f.department)
 
     async def case(self, n: int, plan: Plan) -> Outcome:
         from workflows.case import CaseWorkflow
@@ -136,9 +210,11 @@ class Runner:
                         applicant=Applicant(kind=IdKind.CITIZEN, id_number="110101199003070011", name="试运行申请人",
                                             username=applicant.username),
                         materials=[MaterialRef(name=m.name) for m in item.materials if m.required],
-                        submitted_by=applicant)
+                        submitted_by=applicant, members=self.members)
         handle = await self.client.start_workflow(CaseWorkflow.run, inp, id=f"case-{case_id}",
                                                   task_queue=self.task_queue)
+        over, days = [0] * len(self.flow), self.spent(plan)
+        lane_ends: dict[str, datetime] = {}
         try:
             await handle.execute_update(CaseWorkflow.open)
             if plan.supplement is not None and item.materials:
@@ -150,15 +226,9 @@ class Runner:
             state = await handle.query(CaseWorkflow.current)
             if state.status == Status.SUBMITTED:  # else accepted by law (deemed acceptance)
                 await self.act(handle, Action.ACCEPT, Role.CLERK)
-            for i, step in enumerate(item.steps):
-                if plan.special is not None and plan.special[0] == i:
-                    role = step.role if step.role in (Role.HANDLER, Role.APPROVER) else Role.HANDLER
-                    await self.act(handle, Action.START_SPECIAL_PROCEDURE, role,
-                                   kind=item.special_procedures[0].kind, expected_days=plan.special[1])
-                    await self.advance(handle, plan.special[1])
-                    await self.act(handle, Action.END_SPECIAL_PROCEDURE, role)
-                await self.advance(handle, plan.steps[i])
-                await self.act(handle, Action.PASS if step.kind == "review" else Action.APPROVE, step.role)
+            if item.kind != ItemKind.SINGLE:
+                lane_ends = await self.lanes(handle, plan, days, over)
+            await self.steps(handle, plan, [i for i, f in enumerate(self.flow) if f.lane is None], days, over)
             await self.advance(handle, plan.delivery)
             await self.act(handle, Action.DELIVER, Role.CLERK, method=DeliveryMethod.ELECTRONIC.value)
             state = await handle.query(CaseWorkflow.current)
@@ -167,7 +237,28 @@ class Runner:
                 await handle.terminate("what-if simulation finished")
             except RPCError:
                 pass
-        return self.outcome(state, plan)
+        return await self.outcome(state, days, over, lane_ends)
+
+    async def lanes(self, handle: WorkflowHandle, plan: Plan, days: list[int], over: list[int]) -> dict[str, datetime]:
+        """Work every lane's sub-case concurrently, then bring the parent's clock up to the last
+        answer; → when each lane answered (its sub-case's clock)."""
+        from workflows.case import CaseWorkflow
+
+        state = await handle.query(CaseWorkflow.current)
+        by_lane = {(c.department if self.item.kind == ItemKind.JOINT else c.item_code): c.id
+                   for c in state.sub_cases or []}
+        ends: dict[str, datetime] = {}
+
+        async def lane(key: str) -> None:
+            sub = self.client.get_workflow_handle(f"case-{by_lane[key]}")
+            await self.steps(sub, plan, [i for i, f in enumerate(self.flow) if f.lane == key], days, over)
+            st = await sub.query(CaseWorkflow.current)
+            ends[key] = st.decided_at or st.concluded_at or await self.now(sub)
+
+        await asyncio.gather(*(lane(ln.key) for ln in lanes(self.item, self.members) if ln.key in by_lane))
+        if ends:
+            await self.advance_to(handle, max(ends.values()))
+        return ends
 
     def spent(self, plan: Plan) -> list[int]:
         """Working days at each step: its own work, plus a special procedure held in it that counts
@@ -177,17 +268,46 @@ class Runner:
             days[plan.special[0]] += plan.special[1]
         return days
 
-    def outcome(self, state: CaseState, plan: Plan) -> Outcome:
+    def _sub_cases(self, parent_id: str) -> list[CaseState]:
+        assert self.sessions is not None
+        with self.sessions() as session:
+            rows = session.exec(select(Case.snapshot).where(Case.parent_id == parent_id)).all()
+        return [CaseState.model_validate(r) for r in rows]
+
+    async def outcome(self, state: CaseState, days: list[int], over: list[int],
+                      lane_ends: dict[str, datetime] | None = None) -> Outcome:
         d = state.deadlines
         due = d.promised_due or d.statutory_due
         end = state.concluded_at or state.decided_at
         assert end is not None and state.submitted_at is not None
-        causes = [str(w.cause) for w in state.warnings]
-        return Outcome(on_time=due is None or china_date(end) <= due,
-                       working_days=self.calendar.working_days_between(china_date(state.submitted_at), china_date(end)),
-                       warnings=causes, step_days=self.spent(plan),
-                       step_overdue={w.step_id for w in state.warnings
-                                     if w.cause == WarningCause.STEP_OVERDUE and w.step_id})
+        if self.item.kind == ItemKind.SINGLE:
+            causes = [str(w.cause) for w in state.warnings]
+            overdue = {w.step_id for w in state.warnings if w.cause == WarningCause.STEP_OVERDUE and w.step_id}
+        else:  # the parent's own step clocks ran early (see the module's note): its step cards from the plan
+            late = [f for i, f in enumerate(self.flow) if f.lane is None and over[i] > 0]
+            causes = [str(w.cause) for w in state.warnings if w.cause != WarningCause.STEP_OVERDUE]
+            causes += [str(WarningCause.STEP_OVERDUE)] * len(late)
+            overdue = {f.key for f in late}
+        out = Outcome(on_time=due is None or china_date(end) <= due,
+                      working_days=self.calendar.working_days_between(china_date(state.submitted_at), china_date(end)),
+                      warnings=causes, step_days=days, step_overdue=overdue, step_over=over)
+        if self.item.kind != ItemKind.SINGLE and state.accepted_at is not None:
+            dispatched = china_date(state.accepted_at)
+            subs = await asyncio.to_thread(self._sub_cases, state.id)
+            for sub in subs:
+                key = sub.department if self.item.kind == ItemKind.JOINT else sub.item_code
+                sub_causes = [str(w.cause) for w in sub.warnings]
+                out.warnings += sub_causes
+                out.lane_warnings[key] = sub_causes
+                answered = sub.decided_at or sub.concluded_at or (lane_ends or {}).get(key)
+                out.lane_days[key] = self.calendar.working_days_between(dispatched, china_date(answered)) \
+                    if answered else 0
+                if any(w.cause in (WarningCause.PROMISED_OVERDUE, WarningCause.STATUTORY_OVERDUE)
+                       for w in sub.warnings):
+                    out.lane_overdue.add(key)
+                out.step_overdue |= {f"{key}.{w.step_id}" for w in sub.warnings
+                                     if w.cause == WarningCause.STEP_OVERDUE and w.step_id}
+        return out
 
 
 async def simulate(client: Client, settings: Settings, real_sessions: Callable[[], Session],
@@ -198,28 +318,26 @@ async def simulate(client: Client, settings: Settings, real_sessions: Callable[[
     if not 1 <= cases <= MAX_CASES:
         raise Invalid("invalid_number", f"模拟件数须为 1 至 {MAX_CASES}", f"cases must be from 1 to {MAX_CASES}",
                       field="cases")
-    if item.kind != ItemKind.SINGLE:
-        raise Invalid("simulation_unsupported", "目前只能试运行单一事项（联办事项暂不支持）",
-                      "only single-department items can be simulated for now (not joint items or bundles)",
-                      field="kind")
-    check_profile(item, profile)
-    def real_calendar() -> tuple[WorkingCalendar, list[CalendarYear]]:
+    def real_calendar() -> tuple[WorkingCalendar, list[CalendarYear], list[ItemDefinition]]:
+        catalog = Catalog(real_sessions)
         with real_sessions() as session:
             rows = list(session.exec(select(CalendarYear)).all())
-        return Catalog(real_sessions).calendar(), rows
+        return catalog.calendar(), rows, [catalog.current(code) for code in item.members] \
+            if item.kind == ItemKind.BUNDLE else []
 
-    calendar, rows = await asyncio.to_thread(real_calendar)
+    calendar, rows, members = await asyncio.to_thread(real_calendar)  # a bundle's members as published
+    check_profile(item, profile, members)
     rng = random.Random(profile.seed)
-    plans = [plan_case(item, profile, rng) for _ in range(cases)]
+    plans = [plan_case(item, profile, rng, members) for _ in range(cases)]
     namespace = whatif_namespace(settings)
     ns_client = await _namespace_client(client, namespace)
     run_id = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="banjian-whatif-", ignore_cleanup_errors=True) as tmp:
         folder = Path(tmp)
-        sessions = await asyncio.to_thread(_scratch, item, rows, folder)
+        sessions = await asyncio.to_thread(_scratch, item, rows, folder, members)
         scratch = settings.model_copy(update={"data_dir": folder, "database_url": str(sessions.engine.url),  # type: ignore[attr-defined]
                                               "namespace": namespace, "task_queue": f"whatif-{run_id}"})
-        runner = Runner(ns_client, scratch.task_queue, item, calendar, run_id)
+        runner = Runner(ns_client, scratch.task_queue, item, calendar, run_id, members, sessions)
         gate = asyncio.Semaphore(CONCURRENCY)
 
         async def one(n: int) -> Outcome:
@@ -244,7 +362,7 @@ async def simulate(client: Client, settings: Settings, real_sessions: Callable[[
                     raise
         finally:
             sessions.engine.dispose()  # type: ignore[attr-defined]
-    return figures(item, outcomes)
+    return figures(item, outcomes, members)
 
 
 async def _first_start(runner: Runner, plan: Plan) -> None:

@@ -1,0 +1,94 @@
+"""A licence's validity ends by a durable timer (`licence-{id}`, workflows/licence_expiry.py): under
+time skipping the licence is stored `expired` at 00:00 China time on the day after `valid_to`, with
+an `expire` event by `system`; verification then says `expired` and `valid: false`."""
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timedelta
+
+from sqlmodel import Session
+from temporalio.client import WorkflowExecutionStatus
+from temporalio.service import RPCError
+
+from banjian.licence_store import Licence
+from banjian.timefmt import end_of
+from services.simulation import _skipper
+from tests.test_licences import FOOD, REGISTRATION, approved
+
+
+async def _handle(stack, licence_id: str):
+    handle = stack.client.get_workflow_handle(f"licence-{licence_id}")
+    for _ in range(100):
+        try:
+            await handle.describe()
+            return handle
+        except RPCError:
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"no expiry workflow for {licence_id}")
+
+
+def _status(stack, licence_id: str) -> str:
+    with Session(stack.engine) as session:
+        row = session.get(Licence, licence_id)
+        assert row is not None
+        return row.status
+
+
+async def test_a_licence_expires_on_the_day_after_valid_to_by_its_timer(stack, people):
+    holder = people.applicant(0)
+    case = await approved(stack, holder, FOOD)
+    licence_id = case["result"]["licence_id"]
+    with Session(stack.engine) as session:
+        row = session.get(Licence, licence_id)
+        assert row is not None and row.valid_to is not None
+        valid_to = row.valid_to
+    handle = await _handle(stack, licence_id)
+    skipper = _skipper(stack.client)
+
+    # the last minute of the last valid day: still valid, the timer still waiting
+    now = await skipper.get_current_time(handle)
+    await skipper.fast_forward(handle, end_of(valid_to) - timedelta(minutes=1) - now)
+    assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
+    assert _status(stack, licence_id) == "valid"
+
+    # midnight passes: the timer fires and the library says expired, without anyone acting
+    await skipper.fast_forward(handle, timedelta(minutes=2))
+    assert await handle.result() == "expired"
+    assert _status(stack, licence_id) == "expired"
+    v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
+    assert v["status"] == "expired" and v["valid"] is False and v["signature_valid"] is True
+    detail = (await holder.get(f"/api/licences/{licence_id}")).json()
+    expire = [e for e in detail["events"] if e["action"] == "expire"]
+    assert len(expire) == 1 and expire[0]["actor"] == "system" and expire[0]["status"] == "expired"
+    at = datetime.fromisoformat(expire[0]["at"])  # the workflow's (virtual) time, just past midnight
+    assert end_of(valid_to) <= at < end_of(valid_to) + timedelta(minutes=2)
+    # an expired licence cannot be reinstated or suspended
+    r = await people.staff("amr", "approver").post(f"/api/licences/{licence_id}/actions",
+                                                   json={"action": "suspend", "comment": "检查"})
+    assert r.status_code == 409
+
+
+async def test_a_revoked_licence_keeps_its_status_when_the_timer_fires(stack, people):
+    case = await approved(stack, people.applicant(1), FOOD)
+    licence_id = case["result"]["licence_id"]
+    r = await people.staff("amr", "approver").post(f"/api/licences/{licence_id}/actions",
+                                                   json={"action": "revoke", "comment": "以欺骗手段取得许可"})
+    assert r.status_code == 200, r.text
+    handle = await _handle(stack, licence_id)
+    await _skipper(stack.client).fast_forward(handle, timedelta(days=366 * 6))
+    assert await handle.result() == "revoked"
+    assert _status(stack, licence_id) == "revoked"
+
+
+async def test_a_licence_without_a_last_day_has_no_timer(stack, people):
+    case = await approved(stack, people.applicant(2), REGISTRATION)  # 营业执照: long-term
+    licence_id = case["result"]["licence_id"]
+    with Session(stack.engine) as session:
+        assert session.get(Licence, licence_id).valid_to is None  # type: ignore[union-attr]
+    history = [h["action"] for h in case["history"]]
+    assert "licence_issued" in history
+    try:
+        await stack.client.get_workflow_handle(f"licence-{licence_id}").describe()
+        raise AssertionError("a long-term licence should have no expiry workflow")
+    except RPCError:
+        pass
