@@ -259,7 +259,7 @@ class StackProcess:
                     continue
                 if "temporal" in cmdline and "start-dev" in cmdline:
                     out["temporal_server"] = child
-                elif "banjian" in cmdline and "worker" in cmdline:  # `up`'s worker process(es)
+                elif "-m services worker" in cmdline:  # `up`'s worker process(es)
                     n = sum(k.startswith("worker") for k in out)
                     out["worker" if n == 0 else f"worker{n + 1}"] = child
         return out

@@ -303,7 +303,7 @@ async def test_bad_credit_code_check_char_is_422(stack):
 def run_cli(*args: str, data_dir: Path) -> subprocess.CompletedProcess:
     env = {**os.environ, "BANJIAN_DATA_DIR": str(data_dir)}
     exe = ROOT / ".venv" / "bin" / "banjian"
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "banjian.cli"]
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "services.cli"]
     return subprocess.run([*cmd, *args, "--data-dir", str(data_dir)], capture_output=True, text=True, env=env,
                           timeout=120, cwd=ROOT)
 

@@ -21,10 +21,11 @@ from typer.testing import CliRunner
 
 from activities.archive import ArchiveActivities
 from banjian import audit, chain
-from banjian.cli import app as cli_app
 from banjian.crypto import sm2_verify, sm3_hex
 from banjian.db import Archive, AuditRead, Case, CaseEvent, ChainHead, make_engine
 from banjian.timefmt import CHINA, start_of
+from services import replay
+from services.cli import app as cli_app
 from tests.conftest import TEST_CONVERTER, TEST_PAYLOAD_KEYS
 from tests.histories.record import (
     approved_electronic,
@@ -153,20 +154,20 @@ def test_fixtures_are_recorded():
 async def test_recorded_history_replays_against_the_current_code(path):
     # the converter of the running system (SM4 codec): plain histories recorded before encryption
     # replay through it unchanged, the enc.* ones are decrypted by it
-    report = await audit.replay_history(path.stem, fixture_history(path), converter=TEST_CONVERTER)
+    report = await replay.replay_history(path.stem, fixture_history(path), converter=TEST_CONVERTER)
     assert report.verified, f"{path.name} no longer replays: {report.error}\n(see docs/workflow-versioning.md)"
     assert report.events > 10 and report.error is None
 
 
 @pytest.mark.parametrize("name", ["approved_electronic", "deemed_acceptance", "rated", "joint_construction_permit"])
 async def test_replay_after_a_harmless_change_passes(name):
-    report = await audit.replay_history(name, fixture_history(HISTORIES / f"{name}.json"), [HarmlessChange])
+    report = await replay.replay_history(name, fixture_history(HISTORIES / f"{name}.json"), [HarmlessChange])
     assert report.verified, report.error
 
 
 async def test_replay_after_an_incompatible_change_fails_with_a_clear_message():
     history = fixture_history(HISTORIES / "approved_electronic.json")
-    report = await audit.replay_history("approved_electronic", history, [IncompatibleChange])
+    report = await replay.replay_history("approved_electronic", history, [IncompatibleChange])
     assert not report.verified and report.events == len(history.events)
     err = report.error
     assert err.startswith("replay failed (nondeterminism): [TMPRL1100] Nondeterminism error"), err
@@ -181,11 +182,11 @@ async def test_replay_after_an_incompatible_change_fails_with_a_clear_message():
 async def test_archiving_on_conclusion_behind_patched_keeps_old_cases_replaying():
     """The change the case workflow needs for item 4 (archive when a case closes), checked both ways."""
     for path in FIXTURES:
-        report = await audit.replay_history(path.stem, fixture_history(path), [ArchiveOnConclusion],
+        report = await replay.replay_history(path.stem, fixture_history(path), [ArchiveOnConclusion],
                                             converter=TEST_CONVERTER)
         assert report.verified, f"{path.name}: {report.error}"
     history = fixture_history(HISTORIES / "approved_electronic.json")
-    report = await audit.replay_history("approved_electronic", history, [ArchiveOnConclusionUnguarded])
+    report = await replay.replay_history("approved_electronic", history, [ArchiveOnConclusionUnguarded])
     assert not report.verified and "Nondeterminism error" in report.error, report.error
     # located right after the concluding record, where the history has the update answered instead
     last_record = max(e.event_id for e in history.events
@@ -193,7 +194,7 @@ async def test_archiving_on_conclusion_behind_patched_keeps_old_cases_replaying(
     assert report.diverged_at["workflow_task_completed_event_id"] > last_record
     assert "update answered" in report.diverged_at["recorded_next"][0]
     still_open = fixture_history(HISTORIES / "special_procedure_extension.json")  # decided, not closed
-    assert (await audit.replay_history("open", still_open, [ArchiveOnConclusionUnguarded])).verified
+    assert (await replay.replay_history("open", still_open, [ArchiveOnConclusionUnguarded])).verified
 
 
 async def test_replay_route_and_its_access(stack):
@@ -399,7 +400,7 @@ async def test_archive_package(stack):
     # the exported Temporal history replays against the current code
     exported = WorkflowHistory.from_json(f"case-{cid}", z.read(f"temporal-history/{cid}.json").decode())
     assert manifest["temporal"][cid]["events"] == len(exported.events)
-    assert (await audit.replay_history(cid, exported)).verified
+    assert (await replay.replay_history(cid, exported)).verified
 
     # written once: the same package again, from the route and from the activity
     again = await auditor(stack).get(f"/api/cases/{cid}/archive")

@@ -16,9 +16,9 @@ import httpx
 import pytest
 from typer.testing import CliRunner
 
-from banjian.cli import app
 from banjian.ids import make_citizen_id
 from banjian.timefmt import CHINA
+from services.cli import app
 from tests.test_durability import BANJIAN, ITEM, PASSWORD, ROOT, Up, act, cli, env, get_case, login
 
 runner = CliRunner()

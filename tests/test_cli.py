@@ -9,8 +9,8 @@ import yaml
 from sqlmodel import Session
 from typer.testing import CliRunner
 
-from banjian.cli import app
 from banjian.db import CalendarYear, User, make_engine
+from services.cli import app
 
 ITEMS = Path(__file__).resolve().parent.parent / "item_definitions"
 runner = CliRunner()

@@ -27,6 +27,7 @@ from banjian.contracts import Applicant
 from banjian.crypto import CryptoError
 from banjian.settings import Settings
 from banjian.temporal import DevServer, connect
+from services import replay
 from tests.conftest import TEST_CONVERTER, TEST_PAYLOAD_KEYS, make_stack
 
 K1, K2 = bytes(range(16)), bytes(range(16, 32))
@@ -161,9 +162,9 @@ async def test_a_case_history_in_temporal_is_encrypted_and_still_replays(stack, 
     decoded = decode_history(raw, stack.client.data_converter.payload_codec)
     source = audit.read_history(case["id"], decoded)
     assert not source.problems and source.case_input.applicant.id_number == me["id_number"]
-    report = await audit.replay_history(case["id"], raw, converter=TEST_CONVERTER)  # encrypted, through the codec
+    report = await replay.replay_history(case["id"], raw, converter=TEST_CONVERTER)  # encrypted, through the codec
     assert report.verified, report.error
-    assert (await audit.replay_history(case["id"], decoded)).verified  # decrypted, plain converter
+    assert (await replay.replay_history(case["id"], decoded)).verified  # decrypted, plain converter
 
 
 def _free_port(start: int) -> int:
@@ -213,7 +214,7 @@ async def test_id_numbers_are_not_in_the_temporal_database_file(tmp_path: Path):
 def test_the_data_dir_is_private(tmp_path: Path):
     from typer.testing import CliRunner
 
-    from banjian.cli import app as cli_app
+    from services.cli import app as cli_app
 
     data = tmp_path / "d"
     data.mkdir(mode=0o755)

@@ -1,6 +1,6 @@
 """The demo data tells the e-licence story end to end: 张三 (zhangsan) registers an individual business,
 its 营业执照 is issued on approval, and his food-business-licence application gets that licence
-attached to the 营业执照 material automatically (banjian/demo.py); the verify link of the attached
+attached to the 营业执照 material automatically (services/demo.py); the verify link of the attached
 licence works without login."""
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import contextlib
 
 import pytest
 
-from banjian.demo import CITIZEN_ID, PASSWORD, load_demo
+from services.demo import CITIZEN_ID, PASSWORD, load_demo
 from tests.conftest import User, make_stack
 
 pytestmark = pytest.mark.timeout(600)

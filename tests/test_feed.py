@@ -272,8 +272,8 @@ def test_subscribers_cli_generates_a_secret_replaces_by_name_and_logs(tmp_path):
     from typer.testing import CliRunner
 
     from banjian.adminlog import AdminLogEntry
-    from banjian.cli import app as cli
     from banjian.feed import Subscriber
+    from services.cli import app as cli
 
     runner = CliRunner()
     d = ["--data-dir", str(tmp_path)]

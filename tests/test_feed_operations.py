@@ -135,7 +135,7 @@ async def test_an_admin_lists_parked_events_and_requeues_them(stack, people):
 
 
 def test_subscribers_cli_lists_parked_events_and_retries_them(tmp_path):
-    from banjian.cli import app as cli
+    from services.cli import app as cli
 
     runner = CliRunner()
     d = ["--data-dir", str(tmp_path)]

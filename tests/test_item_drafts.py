@@ -15,7 +15,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from banjian.cli import app as cli
+from services.cli import app as cli
 
 DEFINITIONS = Path(__file__).resolve().parents[1] / "item_definitions"
 DEMO = sorted(yaml.safe_load(f.read_text(encoding="utf-8"))["code"] for f in DEFINITIONS.glob("*.yaml"))

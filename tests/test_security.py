@@ -14,12 +14,12 @@ from typer.testing import CliRunner
 
 from banjian.adminlog import AdminLogEntry
 from banjian.auth import add_user, check_password
-from banjian.cli import app as cli_app
 from banjian.errors import Invalid
 from banjian.licence_store import DEFAULT_MASTER_KEY
 from banjian.logins import LoginLock
 from banjian.production import problems, refusal
 from banjian.settings import Settings
+from services.cli import app as cli_app
 from tests.conftest import PASSWORD
 
 

@@ -11,8 +11,8 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from banjian.adminlog import AdminLogEntry
-from banjian.cli import app as cli
 from banjian.service_accounts import ServiceAccount, add_account, revoke_account, rotate_account
+from services.cli import app as cli
 
 
 async def _token(stack, creds: dict, basic: bool = False) -> httpx.Response:

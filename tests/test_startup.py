@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from banjian.cli import app
 from banjian.ops.datadir import LOCK_FILE, DataDirLock
 from banjian.ops.preflight import port_taken
+from services.cli import app
 from tests.test_durability import BANJIAN, ROOT, env, free_port
 
 runner = CliRunner()

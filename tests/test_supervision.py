@@ -14,11 +14,11 @@ from datetime import date
 import httpx
 import pytest
 
-from banjian import stack
 from banjian.ids import make_citizen_id
 from banjian.ops.supervise import Backoff, GaveUp
 from banjian.ops.workers import WorkerProcess
 from banjian.settings import Settings, as_environment
+from services import stack
 from tests.test_durability import ITEM, Up, act, cli, login
 
 
@@ -122,7 +122,7 @@ def temporal_child(pid: int) -> int:
 
 def worker_child(pid: int) -> int:
     """The pid of `banjian up`'s worker process."""
-    return child_of(pid, b"banjian", b"worker")
+    return child_of(pid, b"services", b"worker")
 
 
 def child_of(pid: int, *words: bytes) -> int:

@@ -10,9 +10,9 @@ from pathlib import Path
 from temporalio.client import WorkflowHistory
 from typer.testing import CliRunner
 
-from banjian import audit
-from banjian.cli import app as cli_app
 from banjian.timefmt import CHINA
+from services import replay
+from services.cli import app as cli_app
 from tests.conftest import TEST_CONVERTER, TEST_PAYLOAD_KEYS
 from tests.histories.record import new_item, publish_without_review, version_migrated
 
@@ -61,7 +61,7 @@ async def test_a_migrated_case_history_replays(stack):
     case = await version_migrated(stack)
     assert case["status"] == "concluded" and case["item_version"] == 2
     history = await stack.client.get_workflow_handle(f"case-{case['id']}").fetch_history()
-    report = await audit.replay_history("version_migrated", history, converter=TEST_CONVERTER)
+    report = await replay.replay_history("version_migrated", history, converter=TEST_CONVERTER)
     assert report.verified, report.error
 
 
@@ -69,7 +69,7 @@ async def test_the_recorded_migrated_history_replays():
     path = HISTORIES / "v4.version_migrated.json"
     history = WorkflowHistory.from_json(f"case-{path.stem}", path.read_text(encoding="utf-8"))
     assert any("migrate_version" in str(e) for e in history.events)  # the update, by name
-    report = await audit.replay_history(path.stem, history, converter=TEST_CONVERTER)
+    report = await replay.replay_history(path.stem, history, converter=TEST_CONVERTER)
     assert report.verified, report.error
 
 

@@ -10,8 +10,8 @@ import pytest
 from sqlmodel import Session, select
 from typer.testing import CliRunner
 
-from banjian.cli import app as cli_app
 from banjian.db import Case
+from services.cli import app as cli_app
 from tests.conftest import TEST_CONVERTER, TEST_PAYLOAD_KEYS
 
 FOOD = "food-business-licence"

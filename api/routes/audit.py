@@ -21,6 +21,7 @@ from banjian.db import AuditRead
 from banjian.enums import CLOSED, Role
 from banjian.errors import Conflict, Forbidden
 from banjian.timefmt import iso_at
+from services.replay import replay_case
 
 router = APIRouter(prefix="/api", tags=["audit"])
 
@@ -84,7 +85,7 @@ async def replay(case_id: CaseId, request: Request, actor: CurrentUser, cases: C
     """`{"verified", "events", "error"}`: the case's Temporal history replayed against the current
     workflow code (from the archive package once Temporal no longer holds it)."""
     await asyncio.to_thread(_audit_only, cases, actor, case_id)
-    report = await audit.replay_case(_client(request), cases.sessions, case_id)
+    report = await replay_case(_client(request), cases.sessions, case_id)
     await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "replay")
     return report.json()
 

@@ -10,7 +10,7 @@ Four pieces, each usable from the API, the CLI and tests:
   in `discrepancies`, never hidden. When Temporal no longer holds the history (the dev
   server keeps a closed workflow 24 hours), the copy exported into the case's archive
   package is used, and failing that the read model alone (`source` says which).
-- **Replay** — the history replayed with `temporalio.worker.Replayer` against the current
+- **Replay** (`services/replay.py`, above this package: it runs the workers' workflow code) — the history replayed with `temporalio.worker.Replayer` against the current
   workflow code (the worker's `WORKFLOWS`, the pydantic data converter). A failure names the
   workflow task where the code and the history part ways (found by replaying prefixes).
 - **Chain verification** — each `case_events` row carries the SM3 hash of its content and of
@@ -36,15 +36,6 @@ from banjian.audit.chainheads import (
     verify_case_full,
     verify_heads,
 )
-from banjian.audit.replay import (
-    ReplayReport,
-    current_workflows,
-    locate_divergence,
-    replay_case,
-    replay_history,
-    replay_many,
-    workflow_type_names,
-)
 from banjian.audit.timeline import (
     HEADS_DIR,
     SYSTEM_KEY_FILE,
@@ -62,9 +53,9 @@ from banjian.audit.timeline import (
 )
 
 __all__ = [
-    "HEADS_DIR", "SYSTEM_KEY_FILE", "CaseSource", "ReplayReport", "archived_histories", "case_id_of", "compare",
-    "current_workflows", "day_tips", "entry_json", "fetch_history", "head_of", "load_source", "locate_divergence",
-    "log_read", "read_history", "replay_case", "replay_history", "replay_many", "seal_day", "seal_due",
+    "HEADS_DIR", "SYSTEM_KEY_FILE", "CaseSource", "archived_histories", "case_id_of", "compare",
+    "day_tips", "entry_json", "fetch_history", "head_of", "load_source", "locate_divergence",
+    "log_read", "read_history", "seal_day", "seal_due",
     "seal_forever", "signed_bytes", "system_signer", "timeline", "verify_case", "verify_case_full", "verify_heads",
     "workflow_id", "workflow_type_names",
 ]

@@ -3,7 +3,7 @@
 The API and the worker each want a core: in one Python process they share one interpreter lock,
 and on the two-core reference machine that costs about 40 % of the cases per second and a third of
 the CPU per case (docs/benchmarks.md). `banjian up` therefore runs `settings.worker_processes`
-workers as children (`python -m banjian worker`), each reading the parent's settings from its
+workers as children (`python -m services worker`, the `banjian worker` command), each reading the parent's settings from its
 environment (`as_environment`), restarted with back-off like the Temporal server child, stopped
 gracefully (SIGTERM: the worker finishes its running tasks) when `up` stops, and ended by the kernel
 if `up` itself dies (PR_SET_PDEATHSIG), so that no orphan worker polls a server it no longer serves.
@@ -66,7 +66,7 @@ class WorkerProcess:
         return f"http://127.0.0.1:{self.metrics_port}/metrics"
 
     def command(self) -> list[str]:
-        return [sys.executable, "-m", "banjian", "worker"]
+        return [sys.executable, "-m", "services", "worker"]
 
     def start(self) -> None:
         env = as_environment(self.settings.model_copy(update={"worker_metrics_port": self.metrics_port}),

@@ -178,7 +178,7 @@ async def _serve(settings: Settings, demo: bool) -> None:
               + ("  Simulation clock: on\n" if settings.simulation else "")
               + "Press Ctrl-C to stop.", flush=True)
         if demo:
-            from banjian.demo import load_demo
+            from services.demo import load_demo
 
             await load_demo(app, settings)
             app.state.ready = True

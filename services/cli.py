@@ -14,6 +14,7 @@ import typer
 from banjian.ops import StartupError
 from banjian.ops.datadir import private_umask, secure
 from banjian.settings import Settings
+from services import replay
 
 app = typer.Typer(help="banjian 办件: online government service cases on Temporal.", no_args_is_help=True)
 users_app = typer.Typer(help="Users (用户).", no_args_is_help=True)
@@ -79,7 +80,7 @@ def up(data_dir: DataDir = None, port: Annotated[int, typer.Option(help="API por
        demo: Annotated[bool, typer.Option("--demo", help="load demo departments, users and cases")] = False) -> None:
     """Start everything: the embedded Temporal server (or TEMPORAL_ADDRESS), a worker and the API."""
     from banjian.ops.errors import one_line_failure
-    from banjian.stack import run_stack
+    from services.stack import run_stack
 
     settings = settings_for(data_dir, port=port, temporal_port=temporal_port, ui_port=ui_port, host=host)
     production_gate(settings, demo)
@@ -425,7 +426,6 @@ def audit_replay(cases: Annotated[list[str] | None, typer.Argument(help="case id
     code. Exit status 1 if any case does not replay cleanly."""
     from sqlmodel import Session
 
-    from banjian import audit
     from banjian.db import make_engine
 
     if not cases and not all_ and sample is None:
@@ -439,14 +439,14 @@ def audit_replay(cases: Annotated[list[str] | None, typer.Argument(help="case id
 
     async def named(client):
         for c in cases or []:
-            yield await audit.replay_case(client, sessions, c)  # falls back to the archived history
+            yield await replay.replay_case(client, sessions, c)  # falls back to the archived history
 
     async def run() -> tuple[int, int]:
         client = await _audit_client(settings)
         if client is None:
             fail("cannot replay without Temporal")
         ok = bad = 0
-        reports = named(client) if cases else audit.replay_many(client, sample=sample)
+        reports = named(client) if cases else replay.replay_many(client, sample=sample)
         async for r in reports:
             ok, bad = (ok + 1, bad) if r.verified else (ok, bad + 1)
             if as_json:
@@ -544,7 +544,7 @@ def audit_seal(day: Annotated[str | None, typer.Option(help="seal this day (YYYY
         typer.echo(json.dumps({"sealed": [d.isoformat() for d in days]}))
 
 
-from banjian.cli_platform import accounts_app, receiver, subscribers_app  # noqa: E402 (they use the helpers above)
+from services.cli_platform import accounts_app, receiver, subscribers_app  # noqa: E402 (they use the helpers above)
 
 app.add_typer(accounts_app, name="accounts")
 app.add_typer(subscribers_app, name="subscribers")
