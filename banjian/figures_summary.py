@@ -15,9 +15,10 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator
 from datetime import date
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Column, Date, Integer, String, Table, and_, delete, func, insert, select, text
+from sqlalchemy import Column, Date, Integer, String, Table, and_, bindparam, delete, func, insert, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel
@@ -51,6 +52,13 @@ def _contribution_query(dialect: str) -> Any:
     return select(*_keys(dialect), *[m.expr().label(m.name) for m in MEASURES]).where(C.parent_id.is_(None))
 
 
+@cache
+def _one_case_query(dialect: str) -> Any:
+    """One case's contribution: built once per dialect (the recording activity asks twice per
+    transition; building the measures' expressions each time cost more than running the query)."""
+    return _contribution_query(dialect).where(C.id == bindparam("case_id"))
+
+
 def contributions(session: Session | Connection, case_ids: Iterable[str]) -> dict[Key, list[int]]:
     """Each key's measures summed over these cases (top-level ones; others contribute nothing)."""
     ids = list(case_ids)
@@ -58,7 +66,9 @@ def contributions(session: Session | Connection, case_ids: Iterable[str]) -> dic
     if not ids:
         return out
     dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
-    for r in session.execute(_contribution_query(dialect).where(C.id.in_(ids))):
+    rows = session.execute(_one_case_query(dialect), {"case_id": ids[0]}) if len(ids) == 1 else \
+        session.execute(_contribution_query(dialect).where(C.id.in_(ids)))
+    for r in rows:
         key = tuple(_norm(v) for v in r[:len(KEY_NAMES)])
         vals = [int(v) for v in r[len(KEY_NAMES):]]
         have = out.get(key)
