@@ -8,6 +8,7 @@ Alembic migrations (`banjian/migrations`), never by `create_all` outside tests.
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from collections.abc import Iterator
 from datetime import date, datetime
@@ -264,7 +265,10 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeo
     return create_engine(url, pool_pre_ping=True, **pool)
 
 
+log = logging.getLogger("banjian")
 _WRITERS: dict[str, threading.Lock] = {}
+#: the longest a writer waits for the write queue (seconds) before it goes on without it
+WRITE_QUEUE_WAIT = 15.0
 _WRITERS_GUARD = threading.Lock()
 
 
@@ -284,12 +288,25 @@ def write_transaction(session: Session) -> Iterator[None]:
     key = url.database or ""
     with _WRITERS_GUARD:
         lock = _WRITERS.setdefault(key, threading.Lock())
-    with lock:
-        try:
-            yield
-        except BaseException:
-            session.rollback()
-            raise
+    # The queue is an optimisation, not the guard (SQLite's own locking is): a writer never waits on
+    # it for ever. A holder that does not come back (a thread interrupted between taking the lock and
+    # entering the block, as the SDK's cancellation of a running sync activity can do) would
+    # otherwise stop every later writer; after WRITE_QUEUE_WAIT the queue is replaced and this writer
+    # goes on under SQLite's busy handler alone.
+    acquired = lock.acquire(timeout=WRITE_QUEUE_WAIT)
+    if not acquired:
+        log.warning("the SQLite write queue of %s was held for %.0f s: starting a new one", key, WRITE_QUEUE_WAIT)
+        with _WRITERS_GUARD:
+            if _WRITERS.get(key) is lock:
+                _WRITERS[key] = threading.Lock()
+    try:
+        yield
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        if acquired:
+            lock.release()
 
 
 __all__ = ["SQLModel", "Session", "make_engine", "write_transaction"]

@@ -18,7 +18,20 @@ from datetime import date
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Column, Date, Integer, String, Table, and_, bindparam, delete, func, insert, select, text
+from sqlalchemy import (
+    Column,
+    Date,
+    Integer,
+    String,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    func,
+    insert,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import pytest
 from sqlmodel import Session, select
@@ -55,3 +55,21 @@ def test_an_error_rolls_back_before_the_next_writer(engine):
     with Session(engine) as other, write_transaction(other):  # not held by the failed writer
         assert next_serial(other, day) == 1
         other.commit()
+
+
+def test_a_queue_whose_holder_never_returns_is_replaced(tmp_path, monkeypatch):
+    """A writer interrupted between taking the queue and entering its block (the SDK cancels a running
+    sync activity by raising into its thread) must not stop every later writer of the file."""
+    import banjian.db as db
+
+    monkeypatch.setattr(db, "WRITE_QUEUE_WAIT", 0.2)
+    engine = make_engine(f"sqlite:///{tmp_path / 'q.db'}")
+    upgrade(engine)
+    with Session(engine) as session:
+        stuck = write_transaction(session)
+        stuck.__enter__()  # taken and never left, as after an interrupted __enter__
+        with Session(engine) as other, write_transaction(other):
+            other.add(CaseSequence(day=date(2026, 1, 2), last=1))
+            other.commit()
+        with Session(engine) as third, write_transaction(third):  # the new queue works as a queue again
+            assert third.get(CaseSequence, date(2026, 1, 2)) is not None
