@@ -6,6 +6,8 @@ STAMP := $(VENV)/.installed
 DATA ?= data
 PORT ?= 8000
 TEMPORAL_PORT ?= 7233
+# test processes (pytest-xdist; each test file stays in one process: files share fixtures and port ranges)
+TEST_WORKERS ?= 2
 
 .PHONY: up test lint bench clean conformance graphviz browser fuzz
 
@@ -26,7 +28,7 @@ test: $(STAMP) graphviz browser
 	bash scripts/ensure-postgres.sh
 	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/ruff check .
 	$(BIN)/mypy
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 # the browser tests drive Debian's Chromium (Playwright's own download cannot work offline)
 browser:

@@ -201,7 +201,9 @@ async def replay_many(client: Client, case_ids: Sequence[str] | None = None, sam
         seen: dict[str, None] = {}
         async for wf in client.list_workflows(q):
             seen.setdefault(wf.id, None)
-        ids = [case_id_of(w) for w in seen]
+        # cases only: the worker's other workflows (feed deliveries, inquiries, licence expiry, …)
+        # share its types' query but are not cases
+        ids = [case_id_of(w) for w in seen if w.startswith("case-")]
     else:
         ids = list(case_ids)
     if sample is not None and sample < len(ids):

@@ -135,7 +135,8 @@ async def test_home_and_service_guide(new_page):
     await page.get_by_role("link", name="办事指南").first.click()
     await page.get_by_label("搜索").fill("食品")
     await page.get_by_role("button", name="查找").click()
-    await page.get_by_role("link", name="食品经营许可", exact=True).click()
+    # by its address: other tests of the session may have published items of the same name
+    await page.locator('a[href="/guide/food-business-licence"]').click()
     await expect(page.get_by_role("heading", name="食品经营许可", level=1)).to_be_visible()
     await expect(page.get_by_text("法定 20 个工作日；承诺 10 个工作日")).to_be_visible()
     link = page.get_by_role("link", name="在线申请")
