@@ -141,26 +141,36 @@ def child_of(pid: int, *words: bytes) -> int:
     raise AssertionError(f"no child {words} of {pid}")
 
 
+def add_people(data, id_number: str) -> None:
+    """The applicant 张三 and a clerk of amr, added before `up` starts."""
+    cli(data, "users", "add", "zhang", "--password", "durable-pass-1", "--role", "applicant", "--id-number",
+        id_number, "--name", "张三")
+    cli(data, "users", "add", "clerk1", "--password", "durable-pass-1", "--role", "clerk", "--department", "amr")
+
+
+def application(base: str, headers: dict, id_number: str) -> dict:
+    """张三's application for ITEM with every required field and material."""
+    item = httpx.get(f"{base}/api/items/{ITEM}", headers=headers, timeout=30).json()
+    form = {f["name"]: {"text": "测试", "number": 50, "boolean": True, "date": "2026-12-01",
+                        "choice": (f.get("choices") or [""])[0]}[f["type"]]
+            for f in item["form"] if f["required"]}
+    return {"item_code": ITEM, "applicant": {"kind": "citizen", "id_number": id_number, "name": "张三"},
+            "form": form, "materials": [{"name": m["name"]} for m in item["materials"] if m["required"]],
+            "channel": "web"}
+
+
 @pytest.mark.slow
 def test_sigkilled_temporal_server_is_restarted_and_cases_go_on(tmp_path):
     data = tmp_path / "data"
     id_number = make_citizen_id("330106", date(1988, 3, 3), 17)
-    cli(data, "users", "add", "zhang", "--password", "durable-pass-1", "--role", "applicant", "--id-number",
-        id_number, "--name", "张三")
-    cli(data, "users", "add", "clerk1", "--password", "durable-pass-1", "--role", "clerk", "--department", "amr")
+    add_people(data, id_number)
     up = Up(data)
     try:
         up.start()
         up.wait_ready()
         base = up.base
         applicant, clerk = login(base, "zhang"), login(base, "clerk1")
-        item = httpx.get(f"{base}/api/items/{ITEM}", headers=applicant, timeout=30).json()
-        form = {f["name"]: {"text": "测试", "number": 50, "boolean": True, "date": "2026-12-01",
-                            "choice": (f.get("choices") or [""])[0]}[f["type"]]
-                for f in item["form"] if f["required"]}
-        body = {"item_code": ITEM, "applicant": {"kind": "citizen", "id_number": id_number, "name": "张三"},
-                "form": form, "materials": [{"name": m["name"]} for m in item["materials"] if m["required"]],
-                "channel": "web"}
+        body = application(base, applicant, id_number)
         r = httpx.post(f"{base}/api/cases", json=body, headers=applicant, timeout=60)
         assert r.status_code == 201, r.text
         case_id = r.json()["id"]
@@ -207,22 +217,14 @@ def alive(pid: int) -> bool:
 def test_sigkilled_worker_process_is_restarted_and_dies_with_up(tmp_path):
     data = tmp_path / "data"
     id_number = make_citizen_id("330106", date(1988, 3, 4), 17)
-    cli(data, "users", "add", "zhang", "--password", "durable-pass-1", "--role", "applicant", "--id-number",
-        id_number, "--name", "张三")
-    cli(data, "users", "add", "clerk1", "--password", "durable-pass-1", "--role", "clerk", "--department", "amr")
+    add_people(data, id_number)
     up = Up(data)
     try:
         up.start()
         up.wait_ready()
         base = up.base
         applicant, clerk = login(base, "zhang"), login(base, "clerk1")
-        item = httpx.get(f"{base}/api/items/{ITEM}", headers=applicant, timeout=30).json()
-        form = {f["name"]: {"text": "测试", "number": 50, "boolean": True, "date": "2026-12-01",
-                            "choice": (f.get("choices") or [""])[0]}[f["type"]]
-                for f in item["form"] if f["required"]}
-        body = {"item_code": ITEM, "applicant": {"kind": "citizen", "id_number": id_number, "name": "张三"},
-                "form": form, "materials": [{"name": m["name"]} for m in item["materials"] if m["required"]],
-                "channel": "web"}
+        body = application(base, applicant, id_number)
         assert up.proc is not None
         old = worker_child(up.proc.pid)
         os.kill(old, signal.SIGKILL)
