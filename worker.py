@@ -106,9 +106,15 @@ async def main(settings: Settings | None = None) -> None:
     configure_logging(settings)
     client = await connect(settings)
     if settings.worker_metrics_port is not None:
+        import logging
+
         from banjian.metrics import serve_worker_metrics
 
-        serve_worker_metrics(settings.worker_metrics_port)
+        try:
+            serve_worker_metrics(settings.worker_metrics_port)
+        except OSError as e:  # the port was taken meanwhile: work on without a metrics endpoint
+            logging.getLogger("banjian").warning("worker metrics on port %s unavailable (%s): running without",
+                                                 settings.worker_metrics_port, e)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
