@@ -7,7 +7,7 @@ own dates, so the tests hold whatever day they run on.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import select
 
@@ -485,6 +485,9 @@ async def test_calendar_change_moves_deadlines(stack, people):
                     session.delete(row)
             else:
                 row.schedule = before_schedule
+                # a new load time, as every load has: workers re-read a calendar when the count of
+                # years or the latest load time changed (activities/calendar.py), not its content
+                row.loaded_at = datetime.now(UTC)
                 session.add(row)
             session.commit()
         await recompute_open_cases(stack.client, stack.sessions, f"{year} 年工作日历已恢复")
