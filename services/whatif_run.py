@@ -78,12 +78,18 @@ def _off() -> TimeSkippingOff:
 
 async def _namespace_client(client: Client, namespace: str) -> Client:
     """A client of the what-if namespace, registered when missing (the embedded server has it)."""
-    try:
-        await client.workflow_service.register_namespace(RegisterNamespaceRequest(
-            namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)))
-    except RPCError as e:  # exists already; or this client may not register (then it must exist)
-        if e.status not in (RPCStatusCode.ALREADY_EXISTS, RPCStatusCode.PERMISSION_DENIED):
-            raise
+    transient = (RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
+    for attempt in range(4):
+        try:
+            await client.workflow_service.register_namespace(RegisterNamespaceRequest(
+                namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)))
+        except RPCError as e:  # exists already; or this client may not register (then it must exist)
+            if e.status in transient and attempt < 3:  # a busy server: ask again shortly
+                await asyncio.sleep(0.5 * 2 ** attempt)
+                continue
+            if e.status not in (RPCStatusCode.ALREADY_EXISTS, RPCStatusCode.PERMISSION_DENIED):
+                raise
+        break
     config = client.config()
     config["namespace"] = namespace
     return Client(**config)
