@@ -54,6 +54,11 @@ def test_sm3_known_answer_and_hmac_sm3_agrees_with_two_independent_implementatio
 
 
 # --- the machinery --------------------------------------------------------------------------------
+def json_line(output: str) -> str:
+    """The command's JSON answer among its output (log lines of other tests' set-up may precede it)."""
+    return [line for line in output.strip().splitlines() if line.startswith("{")][-1]
+
+
 def _free_port() -> int:
     for port in range(18230, 18300):
         with socket.socket() as s:
@@ -279,11 +284,11 @@ def test_subscribers_cli_generates_a_secret_replaces_by_name_and_logs(tmp_path):
     d = ["--data-dir", str(tmp_path)]
     out = runner.invoke(cli, ["subscribers", "add", "prov", "--url", "http://127.0.0.1:18250/events", *d])
     assert out.exit_code == 0, out.output
-    first = json.loads(out.output.strip().splitlines()[-1])
+    first = json.loads(json_line(out.output))
     assert len(first["secret"]) == 64
     out = runner.invoke(cli, ["subscribers", "add", "prov", "--url", "http://127.0.0.1:18251/events",
                               "--secret", SECRET, *d])
-    assert out.exit_code == 0 and json.loads(out.output.strip().splitlines()[-1])["secret"] == SECRET
+    assert out.exit_code == 0 and json.loads(json_line(out.output))["secret"] == SECRET
     assert runner.invoke(cli, ["subscribers", "add", "bad", "--url", "ftp://x", *d]).exit_code == 1
     assert runner.invoke(cli, ["subscribers", "pause", "prov", *d]).exit_code == 0
     status = json.loads(runner.invoke(cli, ["subscribers", "status", "prov", *d]).output.strip().splitlines()[-1])
