@@ -147,10 +147,10 @@ def test_subscribers_cli_lists_parked_events_and_retries_them(tmp_path):
         session.commit()
     out = runner.invoke(cli, ["subscribers", "parked", "prov", *d])
     assert out.exit_code == 0, out.output
-    assert [e["event_id"] for e in json.loads(out.output.strip().splitlines()[-1])["items"]] == ["c2-1"]
+    assert [e["event_id"] for e in json.loads([x for x in out.output.strip().splitlines() if x.startswith("{")][-1])["items"]] == ["c2-1"]
     out = runner.invoke(cli, ["subscribers", "retry", "prov", *d])
     assert out.exit_code == 0, out.output
-    answer = json.loads(out.output.strip().splitlines()[-1])
+    answer = json.loads([x for x in out.output.strip().splitlines() if x.startswith("{")][-1])
     assert (answer["requeued"], answer["parked"], answer["pending"]) == (1, 0, 2)
     assert runner.invoke(cli, ["subscribers", "retry", "nobody", *d]).exit_code == 1
     engine.dispose()

@@ -90,7 +90,7 @@ def test_cli_prints_credentials_once_and_logs_the_change(tmp_path):
     runner = CliRunner()
     out = runner.invoke(cli, ["accounts", "add", "amr-cli", "--department", "amr", "--data-dir", str(tmp_path)])
     assert out.exit_code == 0, out.output
-    creds = json.loads(out.output.strip().splitlines()[-1])
+    creds = json.loads([x for x in out.output.strip().splitlines() if x.startswith("{")][-1])
     assert set(creds) == {"client_id", "client_secret"}
     out = runner.invoke(cli, ["accounts", "revoke", "amr-cli", "--data-dir", str(tmp_path)])
     assert out.exit_code == 0, out.output
