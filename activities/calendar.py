@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import date
+from functools import cache
+from typing import Any
 
 from sqlmodel import Session, func, select
 from temporalio import activity
@@ -43,6 +45,12 @@ def plan(cal: WorkingCalendar, req: PlanRequest) -> Deadlines:
     return Deadlines(**out, provisional=cal.is_provisional(*touched))
 
 
+@cache
+def _stamp_query() -> Any:
+    """How many years are loaded, and when the latest was: built once (Core, on the connection)."""
+    return select(func.count(), func.max(CalendarYear.loaded_at))  # type: ignore[arg-type]
+
+
 class CalendarSource:
     """The calendar in force, loaded again only when the administrators' schedules changed: a plan
     costs one small query (how many years, loaded when) instead of reading and parsing every year."""
@@ -56,7 +64,7 @@ class CalendarSource:
         if session is None:
             with self.session_factory() as own:
                 return self(own)
-        stamp = tuple(session.exec(select(func.count(), func.max(CalendarYear.loaded_at))).one())
+        stamp = tuple(session.connection().execute(_stamp_query()).one())
         cached = self._cached
         if cached is not None and cached[0] == stamp:
             return cached[1]

@@ -3,13 +3,16 @@ and its warnings, exactly as the workflow's state says after a transition, and t
 of the daily figures summary (`banjian/figures_summary.py`), in the same transaction."""
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete
+from sqlalchemy import bindparam, delete, insert
+from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 from temporalio import activity
 
 from activities.calendar import load_calendar, plan
@@ -98,20 +101,21 @@ class RecordActivities:
         figure_columns = self._figures(session, state)
         with figures_summary.tracking(session, [state.id]):  # the daily summary moves with the row
             fresh = self._upsert_case(session, state, rev, now, figure_columns)
-        last = session.exec(select(CaseEvent.seq, CaseEvent.hash).where(CaseEvent.case_id == state.id)
-                            .order_by(col(CaseEvent.seq).desc()).limit(1)).first()
+        conn = session.connection()
+        last = conn.execute(_chain_head(), {"case_id": state.id}).first()
         last_seq, prev_hash = (last[0], last[1]) if last else (0, chain.GENESIS)
-        new: list[CaseEvent] = []
+        new: list[NewEntry] = []
         for e in events:
             if e.seq <= last_seq:
                 continue
-            ev = CaseEvent(case_id=state.id, seq=e.seq, at=e.at, actor=e.actor, role=e.role,
-                           department=e.department, action=e.action, comment=e.comment,
-                           data=e.model_dump(mode="json")["data"], prev_hash=prev_hash, hash="")
+            ev = NewEntry(case_id=state.id, seq=e.seq, at=e.at, actor=e.actor, role=e.role, department=e.department,
+                          action=e.action, comment=e.comment, data=e.model_dump(mode="json")["data"],
+                          prev_hash=prev_hash)
             ev.hash = chain.record_hash(prev_hash, ev)
             prev_hash, last_seq = ev.hash, e.seq
-            session.add(ev)
             new.append(ev)
+        if new:
+            conn.execute(_insert_entries(), [dataclasses.asdict(ev) for ev in new])
         feed.enqueue_history(session, state.case_no, state.status.value, new)  # the outbox, same transaction
         if fresh:
             self._sync_task(session, state)
@@ -143,14 +147,9 @@ class RecordActivities:
             promised_due=state.deadlines.promised_due, statutory_due=state.deadlines.statutory_due,
             warning=highest_warning(state), rating=state.rating, snapshot=state.model_dump(mode="json"),
             clock_at=state.clock_at, recorded_at=now, **figures)
-        table = Case.__table__  # type: ignore[attr-defined]
-        stmt = upsert(session, table).values(id=state.id, rev=rev or 0, **values)
-        if rev is None:  # nothing new in the history: the state is the latest
-            stmt = stmt.on_conflict_do_update(index_elements=[table.c.id], set_=values)
-        else:
-            stmt = stmt.on_conflict_do_update(index_elements=[table.c.id], set_={**values, "rev": rev},
-                                              where=table.c.rev <= rev)
-        return session.execute(stmt).rowcount > 0  # type: ignore[attr-defined]
+        conn = session.connection()
+        stmt = _case_upsert(conn.dialect.name, tuple(values), rev is not None)
+        return conn.execute(stmt, {**values, "id": state.id, "rev": rev or 0}).rowcount > 0
 
     def _sync_task(self, session: Session, state: CaseState) -> None:
         item = self.item_lookup(state.item_code, state.item_version, state.department, state.parent_id is not None)
@@ -158,9 +157,9 @@ class RecordActivities:
         if (state.kind != "single" and state.current_step is None
                 and state.status not in (Status.SUBMITTED, Status.DECIDED, Status.DELIVERED)):
             roles = []  # a joint or bundle parent waits on its sub-cases, not on a person (until its own steps)
-        table = Task.__table__  # type: ignore[attr-defined]
+        conn = session.connection()
         if not roles:
-            session.execute(delete(table).where(table.c.case_id == state.id))
+            conn.execute(_task_delete(), {"case_id": state.id})
             return
         step = current_step(item, state)
         values = dict(department=state.department, roles=[str(r) for r in roles], item_code=state.item_code,
@@ -168,8 +167,7 @@ class RecordActivities:
                       step_id=step.id if step else None, step_name=step.name if step else None,
                       step_role=step.role.value if step else None, due=task_due(state),
                       warning=highest_warning(state), claimed_by=state.claimed_by, parent_id=state.parent_id)
-        session.execute(upsert(session, table).values(case_id=state.id, **values)
-                        .on_conflict_do_update(index_elements=[table.c.case_id], set_=values))
+        conn.execute(_task_upsert(conn.dialect.name, tuple(values)), {**values, "case_id": state.id})
 
     def _sync_warnings(self, session: Session, state: CaseState) -> None:
         if not state.warnings:
@@ -183,3 +181,64 @@ class RecordActivities:
                                         level=w.level.value, cause=w.cause.value, step_key=w.step_id or "",
                                         at=w.at, reason=w.reason))
                 have.add(key)
+
+
+@dataclasses.dataclass
+class NewEntry:
+    """A history row about to be written (the chain's fields, as `chain.record_hash` reads them)."""
+    case_id: str
+    seq: int
+    at: datetime
+    actor: str
+    role: str
+    department: str | None
+    action: str
+    comment: str | None
+    data: dict[str, Any]
+    prev_hash: str
+    hash: str = ""
+
+
+# The statements of a transition, built once (per dialect and set of columns) and run with parameters
+# on the session's connection: built per call, with the values inside, their construction and cache
+# keys cost more than SQLite's running them (docs/benchmarks.md).
+
+def _insert(dialect: str, table: Any) -> Any:
+    return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
+
+
+@cache
+def _case_upsert(dialect: str, columns: tuple[str, ...], checked: bool) -> Any:
+    """INSERT … ON CONFLICT (id) DO UPDATE of `columns`; `checked`: also `rev`, only over an older or equal
+    rev (a late retry carrying an older state changes nothing)."""
+    table = Case.__table__  # type: ignore[attr-defined]
+    ins = _insert(dialect, table)
+    set_ = {c: ins.excluded[c] for c in columns}
+    if not checked:  # nothing new in the history: the state is the latest
+        return ins.on_conflict_do_update(index_elements=[table.c.id], set_=set_)
+    return ins.on_conflict_do_update(index_elements=[table.c.id], set_={**set_, "rev": ins.excluded.rev},
+                                     where=table.c.rev <= ins.excluded.rev)
+
+
+@cache
+def _task_upsert(dialect: str, columns: tuple[str, ...]) -> Any:
+    table = Task.__table__  # type: ignore[attr-defined]
+    ins = _insert(dialect, table)
+    return ins.on_conflict_do_update(index_elements=[table.c.case_id], set_={c: ins.excluded[c] for c in columns})
+
+
+@cache
+def _task_delete() -> Any:
+    table = Task.__table__  # type: ignore[attr-defined]
+    return delete(table).where(table.c.case_id == bindparam("case_id"))
+
+
+@cache
+def _chain_head() -> Any:
+    t = CaseEvent.__table__.c  # type: ignore[attr-defined]
+    return sa_select(t.seq, t.hash).where(t.case_id == bindparam("case_id")).order_by(t.seq.desc()).limit(1)
+
+
+@cache
+def _insert_entries() -> Any:
+    return insert(CaseEvent.__table__)  # type: ignore[attr-defined]

@@ -18,10 +18,11 @@ import json
 import secrets
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 from urllib.parse import urlparse
 
-from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, func, text, update
+from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, func, insert, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from banjian.crypto import hmac_sm3_hex
@@ -90,16 +91,25 @@ _SUBSCRIBER_NAMES = text("SELECT name FROM feed_subscribers")
 def enqueue(session: Session, case_id: str, case_no: str | None, status: str,
             events: Sequence[tuple[int, str, str, dict[str, Any]]]) -> int:
     """Queue new history entries `(seq, action, at_iso, data)` for every subscriber, in the caller's
-    transaction (no commit). Returns the number of rows added."""
+    transaction (no commit): one multi-row INSERT on the session's connection (no ORM unit of work
+    on the case action path). Returns the number of rows added."""
     if not events:
         return 0
-    names = session.execute(_SUBSCRIBER_NAMES).scalars().all()
+    conn = session.connection()
+    names = conn.execute(_SUBSCRIBER_NAMES).scalars().all()
+    if not names:
+        return 0
     now = datetime.now(UTC)
-    for name in names:
-        for seq, action, at, data in events:
-            session.add(Delivery(subscriber=name, case_id=case_id, seq=seq, next_at=now, created_at=now,
-                                 body=event_body(case_id, case_no, seq, action, at, status, data)))
-    return len(names) * len(events)
+    rows = [dict(subscriber=name, case_id=case_id, seq=seq, state=PENDING, attempts=0, next_at=now, created_at=now,
+                 body=event_body(case_id, case_no, seq, action, at, status, data))
+            for name in names for seq, action, at, data in events]
+    conn.execute(_insert_deliveries(), rows)
+    return len(rows)
+
+
+@cache
+def _insert_deliveries() -> Any:
+    return insert(Delivery.__table__)  # type: ignore[attr-defined]
 
 
 def enqueue_history(session: Session, case_no: str | None, status: str, entries: Sequence[Any]) -> int:

@@ -24,7 +24,6 @@ from sqlalchemy import (
     Integer,
     String,
     Table,
-    and_,
     bindparam,
     delete,
     func,
@@ -78,9 +77,12 @@ def contributions(session: Session | Connection, case_ids: Iterable[str]) -> dic
     out: dict[Key, list[int]] = {}
     if not ids:
         return out
-    dialect = session.get_bind().dialect.name if isinstance(session, Session) else session.dialect.name
-    rows = session.execute(_one_case_query(dialect), {"case_id": ids[0]}) if len(ids) == 1 else \
-        session.execute(_contribution_query(dialect).where(C.id.in_(ids)))
+    if isinstance(session, Session):
+        session.flush()  # pending ORM changes first, as the session's own execute would
+    conn = session.connection() if isinstance(session, Session) else session  # Core: no ORM execution layer
+    dialect = conn.dialect.name
+    rows = conn.execute(_one_case_query(dialect), {"case_id": ids[0]}) if len(ids) == 1 else \
+        conn.execute(_contribution_query(dialect).where(C.id.in_(ids)))
     for r in rows:
         key = tuple(_norm(v) for v in r[:len(KEY_NAMES)])
         vals = [int(v) for v in r[len(KEY_NAMES):]]
@@ -107,20 +109,27 @@ def difference(new: dict[Key, list[int]], old: dict[Key, list[int]]) -> dict[Key
 
 def apply(session: Session, delta: dict[Key, list[int]]) -> None:
     """Add the deltas to their rows (in key order, so concurrent writers lock rows in one order), and
-    drop the rows no case contributes to any more."""
+    drop the rows no case contributes to any more. Both statements are built once per dialect and
+    run with parameters (built per call, their cache keys cost more than running them)."""
     if not delta:
         return
-    dialect = session.get_bind().dialect.name
-    ins = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    for key in sorted(delta, key=lambda k: tuple(str(x) for x in k)):
-        values = dict(zip(KEY_NAMES, key, strict=True)) | dict(zip(MEASURE_NAMES, delta[key], strict=True))
-        stmt = ins(SUMMARY).values(**values)
-        stmt = stmt.on_conflict_do_update(index_elements=[S[k] for k in KEY_NAMES],
-                                          set_={n: S[n] + stmt.excluded[n] for n in MEASURE_NAMES})
-        session.execute(stmt)
-    gone = [and_(*[S[k] == v for k, v in zip(KEY_NAMES, key, strict=True)]) for key in delta]
-    for cond in gone:
-        session.execute(delete(SUMMARY).where(cond, S.cases == 0))
+    conn = session.connection()
+    add, drop = _apply_statements(conn.dialect.name)
+    rows = [dict(zip(KEY_NAMES, key, strict=True)) | dict(zip(MEASURE_NAMES, delta[key], strict=True))
+            for key in sorted(delta, key=lambda k: tuple(str(x) for x in k))]
+    for row in rows:
+        conn.execute(add, row)
+    for row in rows:
+        conn.execute(drop, {f"k_{k}": row[k] for k in KEY_NAMES})
+
+
+@cache
+def _apply_statements(dialect: str) -> tuple[Any, Any]:
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(SUMMARY)
+    add = ins.on_conflict_do_update(index_elements=[S[k] for k in KEY_NAMES],
+                                    set_={n: S[n] + ins.excluded[n] for n in MEASURE_NAMES})
+    drop = delete(SUMMARY).where(*[S[k] == bindparam(f"k_{k}") for k in KEY_NAMES], S.cases == 0)
+    return add, drop
 
 
 @contextlib.contextmanager
