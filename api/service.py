@@ -34,7 +34,16 @@ from banjian import audit, case_numbers, inbox, rules, urge_records
 from banjian.calendar import WorkingCalendar, load_calendar
 from banjian.case_numbers import CaseNumber
 from banjian.catalog import Catalog
-from banjian.contracts import ActionInput, Actor, Answered, Applicant, CaseInput, CaseState, MaterialRef
+from banjian.contracts import (
+    CASE_DESIGN,
+    ActionInput,
+    Actor,
+    Answered,
+    Applicant,
+    CaseInput,
+    CaseState,
+    MaterialRef,
+)
 from banjian.db import Case, CaseEvent, Task, User
 from banjian.enums import Action, Channel, IdKind, Role
 from banjian.errors import (
@@ -432,7 +441,8 @@ class CaseService:
                 return await asyncio.to_thread(self.get, actor, case_id), False
             inp = CaseInput(case_id=case_id, case_no=number.case_no, item=item, department=item.department,
                             applicant=applicant, form=body.get("form") or {}, materials=materials, channel=channel,
-                            submitted_by=actor, members=members, pre_review=bool(body.get("pre_review")))
+                            submitted_by=actor, members=members, pre_review=bool(body.get("pre_review")),
+                            design=CASE_DESIGN)
             start = WithStartWorkflowOperation(
                 CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

@@ -49,7 +49,7 @@ from temporalio.client import Client, WithStartWorkflowOperation  # noqa: E402
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy  # noqa: E402
 
 from banjian.codec import data_converter  # noqa: E402
-from banjian.contracts import ActionInput, Actor, Answered, Applicant, CaseInput, MaterialRef  # noqa: E402
+from banjian.contracts import CASE_DESIGN, ActionInput, Actor, Answered, Applicant, CaseInput, MaterialRef  # noqa: E402
 from banjian.enums import Channel, IdKind  # noqa: E402
 from banjian.ids import make_citizen_id  # noqa: E402
 from banjian.items.schema import ItemDefinition  # noqa: E402
@@ -449,7 +449,7 @@ async def bare_case(s: Setup, client: Client, m: Measured, until: str = "conclud
                     applicant=Applicant(kind=IdKind.CITIZEN, id_number=s.applicant_id, name=s.applicant_name,
                                         username=applicant.username),
                     form=s.form, materials=[MaterialRef(name=n) for n in s.materials], channel=Channel.WEB,
-                    submitted_by=applicant)
+                    submitted_by=applicant, design=CASE_DESIGN)
     start = WithStartWorkflowOperation(
         CaseWorkflow.run, inp, id=f"case-{case_id}", task_queue=TASK_QUEUE,
         id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,

@@ -113,8 +113,8 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
     def _lean(self) -> bool:
         """One local activity per transition (record + plan), timers kept across actions, slim update
         results: True for cases started on this code, False when replaying a case started before."""
-        if self.lean is None:
-            self.lean = workflow.patched(LEAN_ACTIONS)
+        if self.lean is None:  # cases started with design 1 or later never ask (no marker)
+            self.lean = self.inp.design >= 1 or workflow.patched(LEAN_ACTIONS)
         return self.lean
 
     # ---- the main loop: timers ------------------------------------------------------------

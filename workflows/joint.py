@@ -138,7 +138,7 @@ class JointApproval:
     def _sub_case_inputs(self) -> list[CaseInput]:
         """One input per participating department (joint) or member item (bundle)."""
         inp, s = self.inp, self.state
-        base: dict[str, Any] = dict(applicant=inp.applicant, channel=inp.channel, submitted_by=SYSTEM, parent_id=s.id,
+        base: dict[str, Any] = dict(applicant=inp.applicant, channel=inp.channel, submitted_by=SYSTEM, parent_id=s.id, design=inp.design,
                     accepted_at=s.accepted_at, lead_department=s.department)
         if s.kind == ItemKind.JOINT:
             return [CaseInput(case_id=f"{s.id}-{n:02d}", case_no=sub_case_no(s.case_no, n),
