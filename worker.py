@@ -7,6 +7,7 @@ Reads the settings from the environment (BANJIAN_*, DATABASE_URL, TEMPORAL_ADDRE
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
@@ -120,6 +121,9 @@ async def main(settings: Settings | None = None) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     async with build_worker(client, settings):
+        # start-up's objects (modules, the client, the worker) live as long as the process: frozen out
+        # of the collector's way, its full collections stop walking them again and again
+        gc.freeze()
         await stop.wait()
 
 
