@@ -105,14 +105,21 @@ async def main(settings: Settings | None = None) -> None:
     die_with_parent()  # a child of `banjian up` ends with it
     settings = settings or Settings()
     configure_logging(settings)
-    client = await connect(settings)
+    runtime, sdk_port = None, None
+    if settings.worker_metrics_port is not None and settings.sdk_metrics:
+        from banjian.metrics import core_metrics_runtime
+        from banjian.ops.workers import free_port
+
+        sdk_port = free_port()
+        runtime = core_metrics_runtime(sdk_port)  # served by the core, merged into this process's endpoint
+    client = await connect(settings, runtime)
     if settings.worker_metrics_port is not None:
         import logging
 
         from banjian.metrics import serve_worker_metrics
 
         try:
-            serve_worker_metrics(settings.worker_metrics_port)
+            serve_worker_metrics(settings.worker_metrics_port, sdk_port)
         except OSError as e:  # the port was taken meanwhile: work on without a metrics endpoint
             logging.getLogger("banjian").warning("worker metrics on port %s unavailable (%s): running without",
                                                  settings.worker_metrics_port, e)

@@ -141,12 +141,46 @@ def merged(parts: dict[str, bytes]) -> bytes:
     return generate_latest(registry)
 
 
-def serve_worker_metrics(port: int) -> None:
-    """A worker process's own metrics endpoint (127.0.0.1 only; `banjian up`'s API merges it)."""
-    from prometheus_client import start_http_server
+def core_metrics_runtime(port: int) -> Runtime:
+    """A runtime whose core serves the SDK's metrics itself, in Rust, on 127.0.0.1:`port`: a worker
+    process under load makes thousands of metric updates a second, and the bridge above turns each
+    into Python work (about 3 % of a worker's CPU under the benchmark, docs/benchmarks.md)."""
+    from temporalio.runtime import PrometheusConfig
+
+    return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
+        bind_address=f"127.0.0.1:{port}", durations_as_seconds=True)))
+
+
+def serve_worker_metrics(port: int, sdk_port: int | None = None) -> None:
+    """A worker process's own metrics endpoint (127.0.0.1 only; `banjian up`'s API merges it): the
+    process's registry, followed by the SDK's metrics its core serves on `sdk_port` (if given)."""
+    import threading
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
     app_metrics()
-    start_http_server(port, addr="127.0.0.1")
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = generate_latest(REGISTRY)
+            if sdk_port is not None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{sdk_port}/metrics", timeout=2) as r:
+                        body += r.read()
+                except OSError:  # the core's endpoint not up yet: this scrape has the process's own
+                    pass
+            self.send_response(200)
+            self.send_header("Content-Type", "text/plain; version=0.0.4; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:  # scrapes are not worth a log line
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
 
 
 def exposition(cases_by_status: Callable[[], Iterable[tuple[str, int]]] | None = None) -> bytes:

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from temporalio.api.workflowservice.v1 import GetSystemInfoRequest
 from temporalio.client import Client
+from temporalio.runtime import Runtime
 from temporalio.service import TLSConfig
 
 from banjian.settings import Settings
@@ -21,9 +22,9 @@ SQLITE_FAST = ["--sqlite-pragma", "journal_mode=wal", "--sqlite-pragma", "synchr
 SQLITE_WAIT = ["--sqlite-pragma", "busy_timeout=30000"]
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
     """A client that speaks pydantic and encrypts every payload (SM4), to the configured cluster
-    or the embedded server."""
+    or the embedded server (`runtime`: the process's Temporal runtime, if not the bridged one)."""
     from banjian.codec import data_converter
     from banjian.metrics import ActionTimer, sdk_runtime
     from banjian.tracing import temporal_interceptors, tracer_provider
@@ -31,7 +32,7 @@ async def connect(settings: Settings) -> Client:
     return await Client.connect(settings.temporal_target, namespace=settings.namespace,
                                 data_converter=data_converter(settings), tls=tls_config(settings),
                                 interceptors=[ActionTimer(), *temporal_interceptors(tracer_provider(settings))],
-                                runtime=sdk_runtime() if settings.sdk_metrics else None)
+                                runtime=runtime or (sdk_runtime() if settings.sdk_metrics else None))
 
 
 def tls_config(settings: Settings) -> TLSConfig | bool:
