@@ -432,7 +432,8 @@ class CaseService:
                 return await asyncio.to_thread(self.get, actor, case_id), False
             inp = CaseInput(case_id=case_id, case_no=number.case_no, item=item, department=item.department,
                             applicant=applicant, form=body.get("form") or {}, materials=materials, channel=channel,
-                            submitted_by=actor, members=members, pre_review=bool(body.get("pre_review")))
+                            submitted_by=actor, members=members, pre_review=bool(body.get("pre_review")),
+                            archive_activity=False)  # the worker's archive sweeper builds the package
             start = WithStartWorkflowOperation(
                 CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

@@ -86,6 +86,9 @@ class CaseInput(Model):
     members: list[ItemDefinition] = Field(default=[], description="a bundle's member items, current versions")
     lead_department: str | None = Field(default=None, description="a sub-case's lead unit")
     pre_review: bool = Field(default=False, description="filed for online pre-review (预审) first")
+    archive_activity: bool = Field(
+        default=True, description="the workflow runs `archive_case` once the case closes (every history recorded "
+        "before it existed); False: the read model's archive queue builds the package (banjian/archive_queue.py)")
 
 
 class ActionInput(Model):

@@ -216,7 +216,7 @@ class Runner:
                         applicant=Applicant(kind=IdKind.CITIZEN, id_number="110101199003070011", name="试运行申请人",
                                             username=applicant.username),
                         materials=[MaterialRef(name=m.name) for m in item.materials if m.required],
-                        submitted_by=applicant, members=self.members)
+                        submitted_by=applicant, members=self.members, archive_activity=False)
         handle = await self.client.start_workflow(CaseWorkflow.run, inp, id=f"case-{case_id}",
                                                   task_queue=self.task_queue)
         over, days = [0] * len(self.flow), self.spent(plan)
@@ -385,7 +385,7 @@ async def _first_start(runner: Runner, plan: Plan) -> None:
                 CaseWorkflow.run, CaseInput(
                     case_id=probe_id, item=runner.item, department=runner.item.department,
                     applicant=Applicant(kind=IdKind.CITIZEN, id_number="110101199003070011", name="试运行"),
-                    submitted_by=runner.actor(Role.CLERK)),
+                    submitted_by=runner.actor(Role.CLERK), archive_activity=False),
                 id=f"case-{probe_id}", task_queue=runner.task_queue)
             break
         except RPCError as e:

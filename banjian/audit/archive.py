@@ -18,12 +18,14 @@ import os
 import secrets
 import zipfile
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
 
 from banjian import audit, chain
@@ -39,6 +41,35 @@ FORMAT_VERSION = 1
 LICENCE_ACTIONS = ("licence_issued", "issue_licence", "licence_issue")
 
 ClientSource = Client | Callable[[], Client] | None
+
+_TASK_EVENTS = {EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+                EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+                EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+_CLOSE_EVENTS = {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+                 EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+                 EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+                 EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW}
+
+
+def settled(history: WorkflowHistory) -> bool:
+    """Whether no workflow task is in flight at the end of the history. The read model records a
+    transition inside a workflow task (a local activity) whose marker reaches the history when the
+    task completes: a package built while it is in flight would export a history without it."""
+    for e in reversed(history.events):
+        if e.event_type in _CLOSE_EVENTS:
+            return True
+        if e.event_type in _TASK_EVENTS:
+            return e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    return True
+
+
+@dataclass
+class Batch:
+    """What `Archiver.ensure_many` did: the archive rows by case, the cases left for later, the failures."""
+
+    archived: dict[str, Archive] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 class Archiver:
@@ -68,13 +99,15 @@ class Archiver:
         with self.session_factory() as session:
             return session.get(Archive, case_id)
 
-    async def _histories(self, case_id: str) -> dict[str, WorkflowHistory]:
+    async def _histories(self, case_id: str, subs: list[str] | None = None) -> dict[str, WorkflowHistory]:
         """The Temporal histories of the case and of its sub-cases (those Temporal still holds)."""
         client = self.client
         if client is None:
             return {}
-        with self.session_factory() as session:
-            subs = list(session.exec(select(Case.id).where(Case.parent_id == case_id).order_by(col(Case.id))).all())
+        if subs is None:
+            with self.session_factory() as session:
+                subs = list(session.exec(select(Case.id).where(Case.parent_id == case_id)
+                                         .order_by(col(Case.id))).all())
         out: dict[str, WorkflowHistory] = {}
         for cid in [case_id, *subs]:
             h = await audit.fetch_history(client, cid)
@@ -82,40 +115,86 @@ class Archiver:
                 out[cid] = h
         return out
 
+    async def ensure_many(self, case_ids: list[str], settled_only: bool = False) -> Batch:
+        """The archive rows of several cases, building the missing packages as a batch: one session to
+        look them up, their histories fetched concurrently, one session to write them (a commit per
+        package). `settled_only`: a case whose history ends in a workflow task still in flight (the
+        one that recorded its close, perhaps) is left for later, so the export holds its last
+        transition. A case that fails is reported in `failed`, the others go on."""
+        batch = Batch()
+        existing, subs = await asyncio.to_thread(self._lookup, case_ids)
+        batch.archived.update(existing)
+        todo = [c for c in case_ids if c not in existing]
+        fetched = await asyncio.gather(*(self._histories(c, subs.get(c, [])) for c in todo), return_exceptions=True)
+        ready: list[tuple[str, dict[str, WorkflowHistory]]] = []
+        for cid, got in zip(todo, fetched, strict=True):
+            if isinstance(got, BaseException):
+                batch.failed[cid] = f"{type(got).__name__}: {got}"
+            elif settled_only and not all(settled(h) for h in got.values()):
+                batch.waiting.append(cid)
+            else:
+                ready.append((cid, got))
+        if ready:
+            await asyncio.to_thread(self._write_many, ready, batch)
+        return batch
+
+    def _lookup(self, case_ids: list[str]) -> tuple[dict[str, Archive], dict[str, list[str]]]:
+        """The archive rows that exist, and the sub-cases of the others (one session)."""
+        with self.session_factory() as session:
+            existing = {a.case_id: a for a in session.exec(select(Archive).where(col(Archive.case_id).in_(case_ids)))}
+            subs: dict[str, list[str]] = {}
+            rest = [c for c in case_ids if c not in existing]
+            if rest:
+                for cid, parent in session.exec(select(Case.id, Case.parent_id).where(col(Case.parent_id).in_(rest))
+                                                .order_by(col(Case.id))).all():
+                    subs.setdefault(str(parent), []).append(cid)
+        return existing, subs
+
+    def _write_many(self, ready: list[tuple[str, dict[str, WorkflowHistory]]], batch: Batch) -> None:
+        with self.session_factory() as session:
+            for cid, histories in ready:
+                try:
+                    batch.archived[cid] = self._write_in(session, cid, histories)
+                except Exception as e:  # this case's problem: the others of the batch go on
+                    session.rollback()
+                    batch.failed[cid] = f"{type(e).__name__}: {e}"
+
     # ---- building -----------------------------------------------------------------------------
     def _write(self, case_id: str, histories: dict[str, WorkflowHistory]) -> Archive:
-        now = datetime.now(UTC)
         with self.session_factory() as session:
-            existing = session.get(Archive, case_id)
-            if existing is not None:
-                return existing
-            data = build_package(session, case_id, histories, now, self.files_dir)
-            digest = sm3_hex(data)
-            self.archive_dir.mkdir(parents=True, exist_ok=True)
-            final = self.archive_dir / f"{case_id}.zip"
-            tmp = self.archive_dir / f".{case_id}.{secrets.token_hex(4)}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            row = Archive(case_id=case_id, path=str(final.resolve()), sm3=digest, size=len(data), created_at=now)
-            session.add(row)
-            try:
-                session.flush()  # claims the case's archive: a concurrent builder fails here
-                tmp.replace(final)
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                tmp.unlink(missing_ok=True)
-                with self.session_factory() as again:
-                    built = again.get(Archive, case_id)  # a concurrent build won the race
-                    assert built is not None
-                    return built
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-            session.refresh(row)
-            return row
+            return self._write_in(session, case_id, histories)
+
+    def _write_in(self, session: Session, case_id: str, histories: dict[str, WorkflowHistory]) -> Archive:
+        now = datetime.now(UTC)
+        existing = session.get(Archive, case_id)
+        if existing is not None:
+            return existing
+        data = build_package(session, case_id, histories, now, self.files_dir)
+        digest = sm3_hex(data)
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        final = self.archive_dir / f"{case_id}.zip"
+        tmp = self.archive_dir / f".{case_id}.{secrets.token_hex(4)}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        row = Archive(case_id=case_id, path=str(final.resolve()), sm3=digest, size=len(data), created_at=now)
+        session.add(row)
+        try:
+            session.flush()  # claims the case's archive: a concurrent builder fails here
+            tmp.replace(final)
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            tmp.unlink(missing_ok=True)
+            built = session.get(Archive, case_id)  # a concurrent build won the race
+            assert built is not None
+            return built
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        session.refresh(row)
+        return row
 
 
 def build_package(session: Session, case_id: str, histories: dict[str, WorkflowHistory], now: datetime,
