@@ -18,6 +18,9 @@ log = logging.getLogger("banjian")
 
 #: a history still moving (the workflow task that recorded the close in flight): looked at again after
 SETTLE_DELAY = timedelta(milliseconds=300)
+#: after this many claims a case's package is built from the history as it is, moving or not (a
+#: workflow whose tasks keep failing must not keep its case from the archive)
+MAX_SETTLE_ATTEMPTS = 20
 #: a build that failed (its case row missing, Temporal away) is tried again after
 RETRY_DELAY = timedelta(seconds=10)
 
@@ -57,12 +60,13 @@ class ArchiveSweeper:
 
     async def sweep(self) -> int:
         """One batch: returns how many cases it claimed."""
-        ids = await asyncio.to_thread(self._claim)
-        if not ids:
+        claimed = await asyncio.to_thread(self._claim)
+        if not claimed:
             return 0
-        done = await self.archiver.ensure_many(ids, settled_only=True)
+        done = await self.archiver.ensure_many([cid for cid, _ in claimed],
+                                               settle={cid for cid, n in claimed if n < MAX_SETTLE_ATTEMPTS})
         await asyncio.to_thread(self._settle, done)
-        return len(ids)
+        return len(claimed)
 
     async def drain(self, timeout: float = 60) -> None:
         """Sweep until the queue is empty (tests, and tools that want every package now)."""
@@ -75,7 +79,7 @@ class ArchiveSweeper:
         with self.session_factory() as session:
             return archive_queue.depth(session)
 
-    def _claim(self) -> list[str]:
+    def _claim(self) -> list[tuple[str, int]]:
         with self.session_factory() as session:
             return archive_queue.claim(session, self.batch, self.lease)
 

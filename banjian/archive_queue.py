@@ -58,8 +58,9 @@ def enqueue_closed(session: Session, state: CaseState) -> None:
                     .on_conflict_do_nothing(index_elements=[q.c.case_id]))
 
 
-def claim(session: Session, limit: int, lease: timedelta) -> list[str]:
-    """Up to `limit` due cases, oldest first, leased to the caller for `lease` (committed)."""
+def claim(session: Session, limit: int, lease: timedelta) -> list[tuple[str, int]]:
+    """Up to `limit` due cases, oldest first, leased to the caller for `lease` (committed): their ids
+    and how many times each has been claimed (this time included)."""
     q, now = _table(), datetime.now(UTC)
     due = or_(q.c.not_before.is_(None), q.c.not_before <= now)
     token = secrets.token_hex(8)
@@ -74,8 +75,9 @@ def claim(session: Session, limit: int, lease: timedelta) -> list[str]:
             session.rollback()
             return []
         session.commit()
-    return list(session.exec(select(ArchiveQueueEntry.case_id).where(ArchiveQueueEntry.lease == token)
-                             .order_by(ArchiveQueueEntry.enqueued_at)).all())
+    return [(cid, n) for cid, n in session.exec(
+        select(ArchiveQueueEntry.case_id, ArchiveQueueEntry.attempts).where(ArchiveQueueEntry.lease == token)
+        .order_by(ArchiveQueueEntry.enqueued_at)).all()]
 
 
 def finish(session: Session, case_ids: list[str]) -> int:

@@ -9,7 +9,7 @@ import io
 import json
 import zipfile
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -22,7 +22,7 @@ from banjian import archive_queue
 from banjian.archive_queue import ArchiveQueueEntry
 from banjian.crypto import sm3_hex
 from banjian.db import Archive
-from tests.conftest import People, Stack, make_stack
+from tests.conftest import People, Stack, drop_postgres, make_stack, new_postgres_url
 
 ITEM = "fire-safety-inspection"
 
@@ -64,11 +64,17 @@ def package_is_whole(arc: Archive) -> dict:
     return json.loads(zipfile.ZipFile(io.BytesIO(data)).read("manifest.json"))
 
 
-@pytest.fixture
-async def idle_stack(temporal_env, client, tmp_path) -> AsyncIterator[Stack]:
-    """A stack whose worker runs no sweeper (as if every worker process were down for the archive)."""
-    async for s in make_stack(temporal_env, client, tmp_path, None, settings_options={"archive_sweep_seconds": 0}):
-        yield s
+@pytest.fixture(params=["sqlite", "postgres"])
+async def idle_stack(request, temporal_env, client, tmp_path) -> AsyncIterator[Stack]:
+    """A stack whose worker runs no sweeper (as if every worker process were down for the archive), on
+    each read-model database."""
+    url = new_postgres_url() if request.param == "postgres" else None
+    try:
+        async for s in make_stack(temporal_env, client, tmp_path, url, settings_options={"archive_sweep_seconds": 0}):
+            yield s
+    finally:
+        if url is not None:
+            await asyncio.to_thread(drop_postgres, url)
 
 
 async def test_the_sweeper_archives_a_closed_case_without_an_activity_in_its_history(stack, people):
@@ -103,7 +109,7 @@ async def test_a_case_closed_while_no_sweeper_runs_is_archived_when_one_starts(i
     # a sweeper claims it and dies before building (kill -9): the row stays, and comes back once its
     # lease ends
     with idle_stack.sessions() as s:
-        assert archive_queue.claim(s, 10, timedelta(milliseconds=300)) == [cid]
+        assert archive_queue.claim(s, 10, timedelta(milliseconds=300)) == [(cid, 1)]
         assert archive_queue.claim(s, 10, timedelta(seconds=30)) == []  # leased: no one else takes it
     await asyncio.sleep(0.4)
     await sweeper(idle_stack).drain()
@@ -145,3 +151,35 @@ async def test_the_queue_depth_is_a_metric(idle_stack):
     await sweeper(idle_stack).drain()
     assert archives(idle_stack, [cid])
     assert f"{archive_queue.DEPTH_METRIC} 0.0" in (await idle_stack.http.get("/metrics")).text
+
+
+def test_the_migration_queues_closed_cases_that_have_no_package(tmp_path):
+    from alembic import command
+    from sqlalchemy import create_engine
+    from sqlmodel import Session
+
+    from banjian.db import Case
+    from banjian.migrate import alembic_config, upgrade
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    cfg = alembic_config(str(engine.url))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, "0016")  # the read model before the queue
+    now = datetime.now(UTC)
+
+    def case(cid: str, status: str, parent: str | None = None) -> Case:
+        return Case(id=cid, item_code="x", item_version=1, item_name="x", kind="single", department="amr",
+                    status=status, applicant_id_number="1", applicant_name="a", channel="web", parent_id=parent,
+                    submitted_at=now, concluded_at=now if status != "in_review" else None, snapshot={}, rev=1,
+                    clock_at=now, recorded_at=now)
+
+    with Session(engine) as s:
+        s.add_all([case("closed", "concluded"), case("refused", "refused"), case("open", "in_review"),
+                   case("archived", "concluded"), case("closed-01", "concluded", parent="closed")])
+        s.add(Archive(case_id="archived", path="/nowhere.zip", sm3="0" * 64, size=1, created_at=now))
+        s.commit()
+    upgrade(engine)
+    with Session(engine) as s:
+        assert set(s.exec(select(ArchiveQueueEntry.case_id)).all()) == {"closed", "refused"}
+    engine.dispose()

@@ -17,7 +17,7 @@ import json
 import os
 import secrets
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -115,11 +115,11 @@ class Archiver:
                 out[cid] = h
         return out
 
-    async def ensure_many(self, case_ids: list[str], settled_only: bool = False) -> Batch:
+    async def ensure_many(self, case_ids: list[str], settle: Collection[str] = ()) -> Batch:
         """The archive rows of several cases, building the missing packages as a batch: one session to
         look them up, their histories fetched concurrently, one session to write them (a commit per
-        package). `settled_only`: a case whose history ends in a workflow task still in flight (the
-        one that recorded its close, perhaps) is left for later, so the export holds its last
+        package). A case in `settle` whose history ends in a workflow task still in flight (the one
+        that recorded its close, perhaps) is left for later (`waiting`), so the export holds its last
         transition. A case that fails is reported in `failed`, the others go on."""
         batch = Batch()
         existing, subs = await asyncio.to_thread(self._lookup, case_ids)
@@ -130,7 +130,7 @@ class Archiver:
         for cid, got in zip(todo, fetched, strict=True):
             if isinstance(got, BaseException):
                 batch.failed[cid] = f"{type(got).__name__}: {got}"
-            elif settled_only and not all(settled(h) for h in got.values()):
+            elif cid in settle and not all(settled(h) for h in got.values()):
                 batch.waiting.append(cid)
             else:
                 ready.append((cid, got))
@@ -154,7 +154,10 @@ class Archiver:
         with self.session_factory() as session:
             for cid, histories in ready:
                 try:
-                    batch.archived[cid] = self._write_in(session, cid, histories)
+                    arc = self._write_in(session, cid, histories)
+                    if arc in session:  # a later case's rollback would expire it
+                        session.expunge(arc)
+                    batch.archived[cid] = arc
                 except Exception as e:  # this case's problem: the others of the batch go on
                     session.rollback()
                     batch.failed[cid] = f"{type(e).__name__}: {e}"
