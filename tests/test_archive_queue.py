@@ -183,3 +183,22 @@ def test_the_migration_queues_closed_cases_that_have_no_package(tmp_path):
     with Session(engine) as s:
         assert set(s.exec(select(ArchiveQueueEntry.case_id)).all()) == {"closed", "refused"}
     engine.dispose()
+
+
+def test_a_history_holds_the_close_only_once_its_marker_is_there():
+    from banjian.audit import read_history
+    from banjian.audit.archive import holds_record
+
+    histories = Path(__file__).parent / "histories"
+    lean = WorkflowHistory.from_json("v3", (histories / "v3.approved_electronic.json").read_text(encoding="utf-8"))
+    last = max(r.entry.seq for r in read_history("v3", lean).records)
+    assert holds_record(lean, last)
+    # as the sweeper may see it while the closing action's workflow task is in flight: no marker yet
+    markers = [i for i, e in enumerate(lean.events) if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED]
+    cut = WorkflowHistory(lean.workflow_id, lean.events[:markers[-1]])
+    assert not holds_record(cut, last)
+    # a case recorded by `record_case` activities (before the markers): no workflow task in flight
+    old = WorkflowHistory.from_json("v1", (histories / "approved_electronic.json").read_text(encoding="utf-8"))
+    assert holds_record(old, 10**6)
+    started = max(i for i, e in enumerate(old.events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
+    assert not holds_record(WorkflowHistory(old.workflow_id, old.events[:started + 1]), 10**6)

@@ -3,10 +3,11 @@
 A ZIP with `manifest.json` at its root (format: docs/archive-manifest.md), the item definition
 version in force, the application form and materials, every action with its opinion, the
 result and licence, the Temporal history export and the chain hashes. The package's SM3
-digest is recorded in `archives`; the activity is idempotent (a second call returns the first
-package's digest) and safe against a concurrent build (the API builds on demand for cases
-concluded before the workflow archived them). `activities/archive.py` is the activity; the audit
-API builds through `Archiver` directly.
+digest is recorded in `archives`; a build is idempotent (a second call returns the first
+package's digest) and safe against a concurrent build (the workers' sweepers, the API's build on
+demand, the `archive_case` activity of older cases). `activities/archive.py` holds the sweeper that
+drains the archive queue (banjian/archive_queue.py) with `ensure_many`, and the activity; the audit
+API builds through `Archiver.ensure` directly.
 """
 from __future__ import annotations
 
@@ -27,9 +28,11 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from banjian import audit, chain
-from banjian.contracts import CaseState
+from banjian.audit.timeline import LOCAL_ACTIVITY_MARKER, RECORD_LOCAL_ACTIVITY
+from banjian.contracts import CaseState, Recorded
 from banjian.crypto import sm3_hex
 from banjian.db import Archive, Case, CaseEvent, ItemVersion
 from banjian.files import StoredFile
@@ -52,15 +55,39 @@ _CLOSE_EVENTS = {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, EventType.EV
 
 
 def settled(history: WorkflowHistory) -> bool:
-    """Whether no workflow task is in flight at the end of the history. The read model records a
-    transition inside a workflow task (a local activity) whose marker reaches the history when the
-    task completes: a package built while it is in flight would export a history without it."""
+    """Whether no workflow task is in flight at the end of the history (as far as the history shows)."""
     for e in reversed(history.events):
         if e.event_type in _CLOSE_EVENTS:
             return True
         if e.event_type in _TASK_EVENTS:
             return e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
     return True
+
+
+def holds_record(history: WorkflowHistory, rev: int) -> bool:
+    """Whether the history holds the record of history entry `rev` (the case's last in the read model).
+    The read model is written by a local activity inside a workflow task, whose marker reaches the
+    history only when the task completes (an update's task is not even in the history before that):
+    a package built in between would export a history without the case's last transition. Histories
+    recorded by `record_case` activities (older cases) carry no such marker: for them, no workflow
+    task may be in flight."""
+    for e in reversed(history.events):
+        if e.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+            continue
+        attrs = e.marker_recorded_event_attributes
+        if attrs.marker_name != LOCAL_ACTIVITY_MARKER or "result" not in attrs.details:
+            continue
+        try:
+            if json.loads(attrs.details["data"].payloads[0].data).get("activity_type") \
+                    != RECORD_LOCAL_ACTIVITY:
+                continue
+        except (KeyError, IndexError, ValueError):
+            continue
+        done: Recorded = pydantic_data_converter.payload_converter.from_payloads(
+            list(attrs.details["result"].payloads), [Recorded])[0]
+        if done.events:
+            return max(h.seq for h in done.events) >= rev
+    return settled(history)
 
 
 @dataclass
@@ -122,7 +149,7 @@ class Archiver:
         that recorded its close, perhaps) is left for later (`waiting`), so the export holds its last
         transition. A case that fails is reported in `failed`, the others go on."""
         batch = Batch()
-        existing, subs = await asyncio.to_thread(self._lookup, case_ids)
+        existing, subs, revs = await asyncio.to_thread(self._lookup, case_ids)
         batch.archived.update(existing)
         todo = [c for c in case_ids if c not in existing]
         fetched = await asyncio.gather(*(self._histories(c, subs.get(c, [])) for c in todo), return_exceptions=True)
@@ -130,7 +157,8 @@ class Archiver:
         for cid, got in zip(todo, fetched, strict=True):
             if isinstance(got, BaseException):
                 batch.failed[cid] = f"{type(got).__name__}: {got}"
-            elif cid in settle and not all(settled(h) for h in got.values()):
+            elif cid in settle and not all(holds_record(h, revs.get(cid, 0)) if c == cid else settled(h)
+                                           for c, h in got.items()):
                 batch.waiting.append(cid)
             else:
                 ready.append((cid, got))
@@ -138,17 +166,20 @@ class Archiver:
             await asyncio.to_thread(self._write_many, ready, batch)
         return batch
 
-    def _lookup(self, case_ids: list[str]) -> tuple[dict[str, Archive], dict[str, list[str]]]:
-        """The archive rows that exist, and the sub-cases of the others (one session)."""
+    def _lookup(self, case_ids: list[str]) -> tuple[dict[str, Archive], dict[str, list[str]], dict[str, int]]:
+        """The archive rows that exist; for the others their sub-cases and their last recorded entry
+        (one session)."""
         with self.session_factory() as session:
             existing = {a.case_id: a for a in session.exec(select(Archive).where(col(Archive.case_id).in_(case_ids)))}
             subs: dict[str, list[str]] = {}
             rest = [c for c in case_ids if c not in existing]
+            revs: dict[str, int] = {}
             if rest:
                 for cid, parent in session.exec(select(Case.id, Case.parent_id).where(col(Case.parent_id).in_(rest))
                                                 .order_by(col(Case.id))).all():
                     subs.setdefault(str(parent), []).append(cid)
-        return existing, subs
+                revs = dict(session.exec(select(Case.id, Case.rev).where(col(Case.id).in_(rest))).all())
+        return existing, subs, revs
 
     def _write_many(self, ready: list[tuple[str, dict[str, WorkflowHistory]]], batch: Batch) -> None:
         with self.session_factory() as session:
