@@ -10,13 +10,14 @@ import asyncio
 import gc
 import signal
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from sqlmodel import Session
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
-from activities.archive import ArchiveActivities
+from activities.archive import ArchiveActivities, ArchiveSweeper
 from activities.calendar import CalendarActivities
 from activities.feed import FeedActivities
 from activities.front_office import LimitActivities, ReminderActivities
@@ -44,6 +45,23 @@ WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow, PaymentRefundWorkflow,
              RectificationWorkflow, LicenceExpiryWorkflow]
 
 
+class BanjianWorker(Worker):
+    """The SDK's worker, with the archive sweeper running beside it for as long as the worker runs."""
+
+    def __init__(self, *args: Any, sweeper: ArchiveSweeper | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.sweeper = sweeper
+
+    async def run(self) -> None:
+        sweeping = asyncio.create_task(self.sweeper.run(), name="archive-sweeper") if self.sweeper else None
+        try:
+            await super().run()
+        finally:
+            if sweeping is not None:
+                sweeping.cancel()
+                await asyncio.gather(sweeping, return_exceptions=True)
+
+
 @activity.defn(name="archive_case")
 async def no_archive(case_id: str) -> str:
     """What-if runs (services.whatif_run) keep no archive package of their simulated cases."""
@@ -51,8 +69,9 @@ async def no_archive(case_id: str) -> str:
 
 
 def build_worker(client: Client, settings: Settings, engine=None, archive: bool = True) -> Worker:
-    """A worker on the configured task queue with every workflow and activity of banjian
-    (`archive=False`: a what-if run's worker, which keeps no archive and no licence expiry timers).
+    """A worker on the configured task queue with every workflow and activity of banjian, and the
+    archive sweeper beside it (`archive=False`: a what-if run's worker, which keeps no archive and no
+    licence expiry timers).
 
     Workflows run outside the SDK's sandbox unless `settings.workflow_sandbox` (the tests set it): the
     sandbox converts every payload through code run inside it, about 13 % of `banjian up`'s CPU
@@ -77,7 +96,9 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     payments = PaymentActivities(sessions, provider_for(settings))
     reminders = ReminderActivities(sessions)
     rectifications = RectificationActivities(sessions, calendar.current, client)
-    return Worker(
+    sweeper = ArchiveSweeper(archiver, sessions, every=settings.archive_sweep_seconds) \
+        if archive and settings.archive_sweep_seconds > 0 else None
+    return BanjianWorker(
         client,
         task_queue=settings.task_queue,
         workflows=WORKFLOWS,
@@ -92,6 +113,7 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
         activity_executor=ThreadPoolExecutor(max_workers=16),
         interceptors=[ActivityMetrics()],  # failed activities and warnings fired, in /metrics
         max_concurrent_activities=16,
+        sweeper=sweeper,
         **({} if settings.workflow_sandbox else {"workflow_runner": UnsandboxedWorkflowRunner()}),
     )
 

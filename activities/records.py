@@ -19,7 +19,7 @@ from activities.calendar import load_calendar, plan
 from activities.copies import sync_copies
 from activities.figures import figure_columns
 from activities.urges import sync_urges
-from banjian import chain, feed, figures_summary
+from banjian import archive_queue, chain, feed, figures_summary
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import CaseState, HistoryEntry, Recorded, RecordRequest
 from banjian.db import Case, CaseEvent, CaseWarning, Task, write_transaction
@@ -125,6 +125,7 @@ class RecordActivities:
         if state.warnings:
             refresh_board(session, [state.id])
         sync_copies(session, state, events)
+        archive_queue.enqueue_closed(session, state)  # a closed case's package is built off its path
         session.commit()
         return last_seq
 

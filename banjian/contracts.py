@@ -94,7 +94,9 @@ class CaseInput(Model):
     pre_review: bool = Field(default=False, description="filed for online pre-review (预审) first")
     design: int = Field(default=0, ge=0, le=CASE_DESIGN, description=(
         "the case workflow's design generation at the start: 0 in older histories, whose paths their patch "
-        "markers tell; 1: the lean path (one local activity per transition) without a patch marker"))
+        "markers tell; 1: the lean path (one local activity per transition) without a patch marker, and the "
+        "archive package built by the read model's archive queue (banjian/archive_queue.py), not by an "
+        "`archive_case` activity of the workflow"))
 
 
 class ActionInput(Model):

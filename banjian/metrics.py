@@ -9,6 +9,9 @@ One registry per process (prometheus_client's default), scraped at the API's `GE
   recorded them; banjian_activity_failures_total{activity,error}: failed activity attempts
   (both by a worker interceptor);
 - banjian_cases{status}: open and closed cases by status, read from the read model at scrape time;
+- banjian_archive_queue_depth: closed cases still waiting for their archive package (the workers'
+  sweepers drain the queue within seconds; a depth that only grows means no sweeper runs), read at
+  scrape time;
 - temporal_*: the SDK's own metrics (workflow and activity task latencies, polls, sticky cache,
   requests to the server, …). Decision: *bridged*, not a second port. The core runtime records
   them into a `MetricBuffer`; temporalio's `MetricsExporter` drains it every second into an
@@ -183,13 +186,27 @@ def serve_worker_metrics(port: int, sdk_port: int | None = None) -> None:
     threading.Thread(target=server.serve_forever, name="worker-metrics", daemon=True).start()
 
 
-def exposition(cases_by_status: Callable[[], Iterable[tuple[str, int]]] | None = None) -> bytes:
-    """The Prometheus text of this process, with the case counts of the caller's database."""
+class _ArchiveQueueDepth(Collector):
+    def __init__(self, depth: Callable[[], int]) -> None:
+        self.depth = depth
+
+    def collect(self):
+        yield GaugeMetricFamily("banjian_archive_queue_depth", "Closed cases whose archive package the workers' "
+                                "sweepers have not built yet (banjian/archive_queue.py)", value=self.depth())
+
+
+def exposition(cases_by_status: Callable[[], Iterable[tuple[str, int]]] | None = None,
+               archive_queue_depth: Callable[[], int] | None = None) -> bytes:
+    """The Prometheus text of this process, with the case counts and the archive queue's depth of the
+    caller's database."""
     app_metrics()
     out = generate_latest(REGISTRY)
+    extra = CollectorRegistry(auto_describe=False)
     if cases_by_status is not None:
-        extra = CollectorRegistry(auto_describe=False)
         extra.register(_CasesByStatus(cases_by_status))
+    if archive_queue_depth is not None:
+        extra.register(_ArchiveQueueDepth(archive_queue_depth))
+    if cases_by_status is not None or archive_queue_depth is not None:
         out += generate_latest(extra)
     return out
 

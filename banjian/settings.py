@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     #: a worker process serves its Prometheus metrics on 127.0.0.1 at this port (`banjian up` picks a
     #: free one per child and merges them into the API's GET /metrics, labelled `process`)
     worker_metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    #: every worker drains the archive queue (banjian/archive_queue.py) this often, in seconds (0: this
+    #: worker builds no packages; closed cases wait in the queue for one that does)
+    archive_sweep_seconds: float = Field(default=1.0, ge=0, le=3600)
 
     def pool_options(self, role: Literal["api", "worker"]) -> dict[str, Any]:
         """`make_engine` keyword arguments for the API's or the worker's connection pool."""

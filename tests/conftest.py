@@ -287,11 +287,12 @@ def own_licence_range(engine) -> None:
 
 
 async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url: str | None,
-                     **app_options: Any) -> AsyncIterator[Stack]:
+                     settings_options: dict[str, Any] | None = None, **app_options: Any) -> AsyncIterator[Stack]:
     settings = Settings(data_dir=tmp, database_url=db_url, task_queue=f"banjian-test-{uuid.uuid4().hex[:8]}",
                         simulation=True, temporal_address=client.service_client.config.target_host,
                         payload_keys=TEST_PAYLOAD_KEYS,
-                        workflow_sandbox=True)  # tests keep the SDK's determinism checks
+                        workflow_sandbox=True,  # tests keep the SDK's determinism checks
+                        **(settings_options or {}))
     engine = make_engine(settings.db_url, **settings.pool_options("api"))
     ensure_base(engine)
     staff_every_department(engine)

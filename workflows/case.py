@@ -508,8 +508,11 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
     async def _archive(self) -> None:
         """Write the archive package (电子文件归档) of a closed case. It runs after the closing action
         has answered (the package is also built on demand if asked for first); cases that closed
-        before this step existed replay without it (see docs/workflow-versioning.md)."""
+        before this step existed replay without it (see docs/workflow-versioning.md). Cases submitted
+        of design 1 or later (`CaseInput.design`) leave it to the worker's archive sweeper (no event, no marker)."""
         self.archived = True
+        if self.inp.design >= 1:  # the read model's archive queue builds it, off the case's path
+            return
         # a lean case is newer than this step: asking again would cost another marker and search
         # attribute update (TemporalChangeVersion) per case
         if self._lean() or workflow.patched("archive-after-close"):

@@ -15,6 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func
 from sqlmodel import select
 
+from banjian import archive_queue
 from banjian.db import Case
 from banjian.errors import Unauthorised
 from banjian.metrics import exposition, merged
@@ -35,7 +36,11 @@ def metrics(request: Request) -> Response:
         with state.sessions() as session:
             return [(s, n) for s, n in session.exec(select(Case.status, func.count()).group_by(Case.status)).all()]
 
-    own = exposition(cases_by_status)
+    def archive_queue_depth() -> int:
+        with state.sessions() as session:
+            return archive_queue.depth(session)
+
+    own = exposition(cases_by_status, archive_queue_depth)
     workers: dict[str, str] = getattr(state, "worker_metrics", None) or {}
     if not workers:
         return Response(own, media_type=CONTENT_TYPE_LATEST)

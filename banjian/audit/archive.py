@@ -3,10 +3,11 @@
 A ZIP with `manifest.json` at its root (format: docs/archive-manifest.md), the item definition
 version in force, the application form and materials, every action with its opinion, the
 result and licence, the Temporal history export and the chain hashes. The package's SM3
-digest is recorded in `archives`; the activity is idempotent (a second call returns the first
-package's digest) and safe against a concurrent build (the API builds on demand for cases
-concluded before the workflow archived them). `activities/archive.py` is the activity; the audit
-API builds through `Archiver` directly.
+digest is recorded in `archives`; a build is idempotent (a second call returns the first
+package's digest) and safe against a concurrent build (the workers' sweepers, the API's build on
+demand, the `archive_case` activity of older cases). `activities/archive.py` holds the sweeper that
+drains the archive queue (banjian/archive_queue.py) with `ensure_many`, and the activity; the audit
+API builds through `Archiver.ensure` directly.
 """
 from __future__ import annotations
 
@@ -17,17 +18,21 @@ import json
 import os
 import secrets
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHistory
+from temporalio.contrib.pydantic import pydantic_data_converter
 
 from banjian import audit, chain
-from banjian.contracts import CaseState
+from banjian.audit.timeline import LOCAL_ACTIVITY_MARKER, RECORD_LOCAL_ACTIVITY
+from banjian.contracts import CaseState, Recorded
 from banjian.crypto import sm3_hex
 from banjian.db import Archive, Case, CaseEvent, ItemVersion
 from banjian.files import StoredFile
@@ -39,6 +44,59 @@ FORMAT_VERSION = 1
 LICENCE_ACTIONS = ("licence_issued", "issue_licence", "licence_issue")
 
 ClientSource = Client | Callable[[], Client] | None
+
+_TASK_EVENTS = {EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
+                EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
+                EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
+_CLOSE_EVENTS = {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
+                 EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
+                 EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
+                 EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW}
+
+
+def settled(history: WorkflowHistory) -> bool:
+    """Whether no workflow task is in flight at the end of the history (as far as the history shows)."""
+    for e in reversed(history.events):
+        if e.event_type in _CLOSE_EVENTS:
+            return True
+        if e.event_type in _TASK_EVENTS:
+            return e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
+    return True
+
+
+def holds_record(history: WorkflowHistory, rev: int) -> bool:
+    """Whether the history holds the record of history entry `rev` (the case's last in the read model).
+    The read model is written by a local activity inside a workflow task, whose marker reaches the
+    history only when the task completes (an update's task is not even in the history before that):
+    a package built in between would export a history without the case's last transition. Histories
+    recorded by `record_case` activities (older cases) carry no such marker: for them, no workflow
+    task may be in flight."""
+    for e in reversed(history.events):
+        if e.event_type != EventType.EVENT_TYPE_MARKER_RECORDED:
+            continue
+        attrs = e.marker_recorded_event_attributes
+        if attrs.marker_name != LOCAL_ACTIVITY_MARKER or "result" not in attrs.details:
+            continue
+        try:
+            if json.loads(attrs.details["data"].payloads[0].data).get("activity_type") \
+                    != RECORD_LOCAL_ACTIVITY:
+                continue
+        except (KeyError, IndexError, ValueError):
+            continue
+        done: Recorded = pydantic_data_converter.payload_converter.from_payloads(
+            list(attrs.details["result"].payloads), [Recorded])[0]
+        if done.events:
+            return max(h.seq for h in done.events) >= rev
+    return settled(history)
+
+
+@dataclass
+class Batch:
+    """What `Archiver.ensure_many` did: the archive rows by case, the cases left for later, the failures."""
+
+    archived: dict[str, Archive] = field(default_factory=dict)
+    waiting: list[str] = field(default_factory=list)
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 class Archiver:
@@ -68,13 +126,15 @@ class Archiver:
         with self.session_factory() as session:
             return session.get(Archive, case_id)
 
-    async def _histories(self, case_id: str) -> dict[str, WorkflowHistory]:
+    async def _histories(self, case_id: str, subs: list[str] | None = None) -> dict[str, WorkflowHistory]:
         """The Temporal histories of the case and of its sub-cases (those Temporal still holds)."""
         client = self.client
         if client is None:
             return {}
-        with self.session_factory() as session:
-            subs = list(session.exec(select(Case.id).where(Case.parent_id == case_id).order_by(col(Case.id))).all())
+        if subs is None:
+            with self.session_factory() as session:
+                subs = list(session.exec(select(Case.id).where(Case.parent_id == case_id)
+                                         .order_by(col(Case.id))).all())
         out: dict[str, WorkflowHistory] = {}
         for cid in [case_id, *subs]:
             h = await audit.fetch_history(client, cid)
@@ -82,40 +142,93 @@ class Archiver:
                 out[cid] = h
         return out
 
+    async def ensure_many(self, case_ids: list[str], settle: Collection[str] = ()) -> Batch:
+        """The archive rows of several cases, building the missing packages as a batch: one session to
+        look them up, their histories fetched concurrently, one session to write them (a commit per
+        package). A case in `settle` whose history ends in a workflow task still in flight (the one
+        that recorded its close, perhaps) is left for later (`waiting`), so the export holds its last
+        transition. A case that fails is reported in `failed`, the others go on."""
+        batch = Batch()
+        existing, subs, revs = await asyncio.to_thread(self._lookup, case_ids)
+        batch.archived.update(existing)
+        todo = [c for c in case_ids if c not in existing]
+        fetched = await asyncio.gather(*(self._histories(c, subs.get(c, [])) for c in todo), return_exceptions=True)
+        ready: list[tuple[str, dict[str, WorkflowHistory]]] = []
+        for cid, got in zip(todo, fetched, strict=True):
+            if isinstance(got, BaseException):
+                batch.failed[cid] = f"{type(got).__name__}: {got}"
+            elif cid in settle and not all(holds_record(h, revs.get(cid, 0)) if c == cid else settled(h)
+                                           for c, h in got.items()):
+                batch.waiting.append(cid)
+            else:
+                ready.append((cid, got))
+        if ready:
+            await asyncio.to_thread(self._write_many, ready, batch)
+        return batch
+
+    def _lookup(self, case_ids: list[str]) -> tuple[dict[str, Archive], dict[str, list[str]], dict[str, int]]:
+        """The archive rows that exist; for the others their sub-cases and their last recorded entry
+        (one session)."""
+        with self.session_factory() as session:
+            existing = {a.case_id: a for a in session.exec(select(Archive).where(col(Archive.case_id).in_(case_ids)))}
+            subs: dict[str, list[str]] = {}
+            rest = [c for c in case_ids if c not in existing]
+            revs: dict[str, int] = {}
+            if rest:
+                for cid, parent in session.exec(select(Case.id, Case.parent_id).where(col(Case.parent_id).in_(rest))
+                                                .order_by(col(Case.id))).all():
+                    subs.setdefault(str(parent), []).append(cid)
+                revs = dict(session.exec(select(Case.id, Case.rev).where(col(Case.id).in_(rest))).all())
+        return existing, subs, revs
+
+    def _write_many(self, ready: list[tuple[str, dict[str, WorkflowHistory]]], batch: Batch) -> None:
+        with self.session_factory() as session:
+            for cid, histories in ready:
+                try:
+                    arc = self._write_in(session, cid, histories)
+                    if arc in session:  # a later case's rollback would expire it
+                        session.expunge(arc)
+                    batch.archived[cid] = arc
+                except Exception as e:  # this case's problem: the others of the batch go on
+                    session.rollback()
+                    batch.failed[cid] = f"{type(e).__name__}: {e}"
+
     # ---- building -----------------------------------------------------------------------------
     def _write(self, case_id: str, histories: dict[str, WorkflowHistory]) -> Archive:
-        now = datetime.now(UTC)
         with self.session_factory() as session:
-            existing = session.get(Archive, case_id)
-            if existing is not None:
-                return existing
-            data = build_package(session, case_id, histories, now, self.files_dir)
-            digest = sm3_hex(data)
-            self.archive_dir.mkdir(parents=True, exist_ok=True)
-            final = self.archive_dir / f"{case_id}.zip"
-            tmp = self.archive_dir / f".{case_id}.{secrets.token_hex(4)}.tmp"
-            with open(tmp, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            row = Archive(case_id=case_id, path=str(final.resolve()), sm3=digest, size=len(data), created_at=now)
-            session.add(row)
-            try:
-                session.flush()  # claims the case's archive: a concurrent builder fails here
-                tmp.replace(final)
-                session.commit()
-            except IntegrityError:
-                session.rollback()
-                tmp.unlink(missing_ok=True)
-                with self.session_factory() as again:
-                    built = again.get(Archive, case_id)  # a concurrent build won the race
-                    assert built is not None
-                    return built
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    tmp.unlink()
-            session.refresh(row)
-            return row
+            return self._write_in(session, case_id, histories)
+
+    def _write_in(self, session: Session, case_id: str, histories: dict[str, WorkflowHistory]) -> Archive:
+        now = datetime.now(UTC)
+        existing = session.get(Archive, case_id)
+        if existing is not None:
+            return existing
+        data = build_package(session, case_id, histories, now, self.files_dir)
+        digest = sm3_hex(data)
+        self.archive_dir.mkdir(parents=True, exist_ok=True)
+        final = self.archive_dir / f"{case_id}.zip"
+        tmp = self.archive_dir / f".{case_id}.{secrets.token_hex(4)}.tmp"
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        row = Archive(case_id=case_id, path=str(final.resolve()), sm3=digest, size=len(data), created_at=now)
+        session.add(row)
+        try:
+            session.flush()  # claims the case's archive: a concurrent builder fails here
+            tmp.replace(final)
+            session.commit()
+        except IntegrityError:
+            session.rollback()
+            tmp.unlink(missing_ok=True)
+            built = session.get(Archive, case_id)  # a concurrent build won the race
+            assert built is not None
+            return built
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+        session.refresh(row)
+        return row
 
 
 def build_package(session: Session, case_id: str, histories: dict[str, WorkflowHistory], now: datetime,
