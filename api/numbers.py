@@ -7,7 +7,9 @@ import uuid
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from typing import Any
 
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session
 
@@ -23,6 +25,11 @@ from banjian.timefmt import CHINA
 #: numbers, or a read model restored from a backup older than the Temporal store): each clash skips
 #: further ahead (1, 4, 16, ... serials), so the sequence soon passes every id in use.
 NUMBER_ATTEMPTS = 10
+
+# Statements built once and run with Core on the session's connection: a submission's key look-up
+# and its store cost a fraction of the ORM's `get` and unit-of-work flush (docs/benchmarks.md).
+_KEY = select(IdempotencyKey.case_id, IdempotencyKey.case_no).where(IdempotencyKey.key == bindparam("key"))
+_STORE_KEY = insert(IdempotencyKey)
 
 
 def new_case_id(number: CaseNumber) -> str:
@@ -49,21 +56,22 @@ class CaseNumbers:
         today = datetime.now(CHINA).date()
         with self.sessions() as session:
             if key is not None:
-                existing = session.get(IdempotencyKey, key)
+                existing = session.connection().execute(_KEY, {"key": key}).first()
                 if existing is not None:
                     return stored_number(existing), False
             with write_transaction(session):
+                conn = session.connection()
                 drawn = case_numbers.make(self.settings.region_code, department, today,
-                                          next_serial(session, today, step))
+                                          next_serial(conn, today, step))
                 number = replace(drawn, id=new_case_id(drawn))
-                if key is not None:
-                    session.add(IdempotencyKey(key=key, case_id=number.id, case_no=number.case_no,
-                                               created_at=datetime.now(UTC)))
                 try:
+                    if key is not None:
+                        conn.execute(_STORE_KEY, {"key": key, "case_id": number.id, "case_no": number.case_no,
+                                                  "created_at": datetime.now(UTC)})
                     session.commit()
                 except IntegrityError:  # a concurrent twin of this submission stored the key first
                     session.rollback()
-                    return stored_number(session.get(IdempotencyKey, key)), False
+                    return stored_number(session.connection().execute(_KEY, {"key": key}).first()), False
             return number, True
 
     def release(self, key: str | None, case_id: str) -> None:
@@ -82,7 +90,7 @@ class CaseNumbers:
             return session.get(Case, case_id) is not None
 
 
-def stored_number(row: IdempotencyKey | None) -> CaseNumber:
+def stored_number(row: Any) -> CaseNumber:
     """The case number an idempotency key was stored with (keys from before case numbers have none)."""
     assert row is not None
     day = date(int(row.case_id[:4]), int(row.case_id[4:6]), int(row.case_id[6:8]))

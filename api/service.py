@@ -15,8 +15,9 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session, col, func, or_, select
 from temporalio.client import (
     Client,
@@ -29,6 +30,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.numbers import NUMBER_ATTEMPTS, CaseNumbers, submission_token
+from api.reads import CaseRow, case_row, department_of, history_rows
 from api.views import case_json, history_json
 from banjian import audit, case_numbers, inbox, rules, urge_records
 from banjian.calendar import WorkingCalendar, load_calendar
@@ -44,7 +46,7 @@ from banjian.contracts import (
     CaseState,
     MaterialRef,
 )
-from banjian.db import Case, CaseEvent, Task, User
+from banjian.db import Case, Task, User
 from banjian.enums import Action, Channel, IdKind, Role
 from banjian.errors import (
     Conflict,
@@ -69,30 +71,10 @@ log = logging.getLogger("banjian.api")
 CALENDAR_TTL_S = 10.0
 LISTED_CACHE_SIZE = 4096
 READ_ALL_ROLES = (Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
-#: What reading a case on the hot paths (an action's pre-check and answer, GET /api/cases/{id}) needs
-#: of its row: plain columns, not the ORM entity (no identity map, no instance per row).
-VIEW_COLUMNS = (Case.id, Case.snapshot, Case.recorded_at, Case.department, Case.applicant_username, Case.parent_id)
-HISTORY_COLUMNS = (CaseEvent.seq, CaseEvent.at, CaseEvent.actor, CaseEvent.role, CaseEvent.department,
-                   CaseEvent.action, CaseEvent.comment, CaseEvent.data)
+#: actions naming a user of the case's department in `data.username`
+ASSIGNING = (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO, Action.ADD_SIGNER)
 TASK_COLUMNS = (Task.case_id, Task.item_code, Task.item_name, Task.status, Task.step_id, Task.step_name,
                 Task.step_role, Task.due, Task.warning, Task.claimed_by, Task.roles, Task.parent_id)
-
-
-class CaseRow(Protocol):
-    """The columns of a case row that visibility and rendering read: a `Case`, or a `VIEW_COLUMNS` row."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def snapshot(self) -> dict[str, Any]: ...
-    @property
-    def recorded_at(self) -> datetime: ...
-    @property
-    def department(self) -> str: ...
-    @property
-    def applicant_username(self) -> str | None: ...
-    @property
-    def parent_id(self) -> str | None: ...
 
 
 def workflow_id(case_id: str) -> str:
@@ -125,12 +107,14 @@ class CaseService:
         self.sessions = session_factory
         self.catalog = catalog
         self.numbers = CaseNumbers(settings, session_factory)
+        with session_factory() as probe:  # a session does no I/O until used: this only finds its engine
+            self.engine: Engine = cast(Engine, probe.get_bind())
         self._calendar: tuple[float, WorkingCalendar] | None = None
         self._listed: OrderedDict[tuple, dict[str, Any]] = OrderedDict()
         self._listed_lock = threading.Lock()
 
     # ---- visibility ---------------------------------------------------------------------------
-    def can_see(self, actor: Actor, row: CaseRow, session: Session | None = None) -> bool:
+    def can_see(self, actor: Actor, row: CaseRow, session: Session | Connection | None = None) -> bool:
         """Applicants see their own cases (the joint case, not its sub-cases); staff their department's
         cases and sub-cases, and the lead unit the sub-cases of its joint cases; supervisors, auditors
         and admins every case in their scope."""
@@ -143,8 +127,7 @@ class CaseService:
         if actor.department == row.department:
             return True
         if row.parent_id is not None and session is not None:
-            parent = session.get(Case, row.parent_id)
-            return parent is not None and parent.department == actor.department
+            return department_of(session, row.parent_id) == actor.department
         return False
 
     def visible_filter(self, actor: Actor):
@@ -166,33 +149,40 @@ class CaseService:
             raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="id")
         return row
 
-    def view(self, session: Session, actor: Actor, case_id: str) -> CaseRow:
-        """`row`'s check on the columns a case is read with (VIEW_COLUMNS), for the hot paths."""
-        row = session.exec(select(*VIEW_COLUMNS).where(Case.id == case_id)).first()
-        if row is None or not self.can_see(actor, cast(CaseRow, row), session):
+    def view(self, db: Session | Connection, actor: Actor, case_id: str) -> CaseRow:
+        """`row`'s check on the columns a case is read with (`api.reads`), for the hot paths."""
+        row = case_row(db, case_id)
+        if row is None or not self.can_see(actor, row, db):
             raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="id")
-        return cast(CaseRow, row)
+        return row
 
     @staticmethod
-    def history_of(session: Session, case_id: str) -> list[dict[str, Any]]:
+    def history_of(db: Session | Connection, case_id: str) -> list[dict[str, Any]]:
         """A case's history entries as the contract shows them (plain columns, in order)."""
-        rows = session.exec(select(*HISTORY_COLUMNS).where(CaseEvent.case_id == case_id)
-                            .order_by(col(CaseEvent.seq))).all()
-        return [history_json(r._asdict()) for r in rows]
+        return [history_json(h) for h in history_rows(db, case_id)]
+
+    def connect(self) -> Connection:
+        """A pooled connection for the hot reads (`api.reads`): no ORM session around them."""
+        return self.engine.connect()
 
     # ---- reading -------------------------------------------------------------------------------
-    def calendar(self, session: Session) -> WorkingCalendar:
+    def calendar(self, db: Session | Connection) -> WorkingCalendar:
         """The working calendar for reads (`clock.working_days_used`), kept for a few seconds:
         deadlines themselves are computed by the workers from the database, never from this copy."""
         now = time.monotonic()
         if self._calendar is None or self._calendar[0] < now:
-            self._calendar = (now + CALENDAR_TTL_S, load_calendar(session))
+            if isinstance(db, Session):
+                cal = load_calendar(db)
+            else:
+                with Session(bind=db) as session:  # on the connection's transaction
+                    cal = load_calendar(session)
+            self._calendar = (now + CALENDAR_TTL_S, cal)
         return self._calendar[1]
 
     def forget_calendar(self) -> None:
         self._calendar = None
 
-    def render(self, session: Session | None, actor: Actor, row: CaseRow | None, state: CaseState | None = None,
+    def render(self, session: Session | Connection | None, actor: Actor, row: CaseRow | None, state: CaseState | None = None,
                with_history: bool = True) -> dict[str, Any]:
         """The case as the contract shows it to `actor`: from its read-model row, or from the state
         an update has just answered with (`row` None: recorded before the answer; the history is read
@@ -217,7 +207,7 @@ class CaseService:
                     c["opinion"], c["reason"], c["decision"], c["deemed_consent"] = None, None, None, None
                 history = hide_opinions(history)
         if session is None:
-            with self.sessions() as fresh:
+            with self.connect() as fresh:
                 cal = self.calendar(fresh)
         else:
             cal = self.calendar(session)
@@ -249,15 +239,15 @@ class CaseService:
         return [found[k] for k in keys if k in found]
 
     def get(self, actor: Actor, case_id: str) -> dict[str, Any]:
-        with self.sessions() as session:
-            case = self.render(session, actor, self.view(session, actor, case_id))
+        with self.connect() as conn:
+            case = self.render(conn, actor, self.view(conn, actor, case_id))
         if actor.has(Role.AUDITOR):
             audit.log_read(self.sessions, actor, case_id, "case")
         return case
 
     def history(self, actor: Actor, case_id: str) -> list[dict[str, Any]]:
-        with self.sessions() as session:
-            return self.history_of(session, self.view(session, actor, case_id).id)
+        with self.connect() as conn:
+            return self.history_of(conn, self.view(conn, actor, case_id).id)
 
     def search(self, actor: Actor, status: str | None, item_code: str | None, department: str | None,
                warning: str | None, applicant: str | None, q: str | None, kind: str | None,
@@ -550,8 +540,8 @@ class CaseService:
     def _check_action(self, actor: Actor, case_id: str, act: ActionInput, request_id: str | None) -> None:
         """404/403/409/422 from the read model before the workflow is reached."""
         action, data = act.action, act.data
-        with self.sessions() as session:
-            row = self.view(session, actor, case_id)
+        with self.connect() as conn:
+            row = self.view(conn, actor, case_id)
             # The snapshot is exact after every answered action: a certain rejection needs no round
             # trip, and a closed case (whose workflow may have ended) answers 409 here. The
             # workflow's validator remains the authority for everything that passes.
@@ -570,20 +560,21 @@ class CaseService:
                 if request_id is None:
                     raise
             if action == Action.SUBMIT_SUPPLEMENT and isinstance(data.get("materials"), list):
-                check_own_files(session, actor, data["materials"], field="data.materials")
-                data["materials"] = supplement_licences(session, state.applicant.id_number, data["materials"])
-            if action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO, Action.ADD_SIGNER) \
-                    and isinstance(data.get("username"), str):
-                self._check_assignee(session, row, data["username"])
+                with Session(bind=conn) as session:  # the rarer checks read ORM entities
+                    check_own_files(session, actor, data["materials"], field="data.materials")
+                    data["materials"] = supplement_licences(session, state.applicant.id_number, data["materials"])
+            if action in ASSIGNING and isinstance(data.get("username"), str):
+                with Session(bind=conn) as session:
+                    self._check_assignee(session, row, data["username"])
 
     def answer(self, actor: Actor, case_id: str) -> dict[str, Any]:
         """The case once an update has answered: from the read model, which the workflow wrote before
         it answered (read-your-writes), so the update need not carry the state back."""
-        with self.sessions() as session:
-            row = session.exec(select(*VIEW_COLUMNS).where(Case.id == case_id)).first()
+        with self.connect() as conn:
+            row = case_row(conn, case_id)
             if row is None:  # cannot happen once the update answered; say so rather than guess
                 raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="id")
-            return self.render(session, actor, cast(CaseRow, row))
+            return self.render(conn, actor, row)
 
     def _check_assignee(self, session: Session, row: CaseRow, username: str) -> None:
         user = session.get(User, username)

@@ -1,6 +1,8 @@
 """Users and tokens: argon2 password hashes, signed bearer tokens, and the user registry."""
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -46,11 +48,18 @@ def actor_of(user: User) -> Actor:
                  display_name=user.display_name, id_number=user.id_number)
 
 
+#: verified tokens remembered by `Tokens.claims` (a bound, not a cache policy: full means start over)
+VERIFIED_TOKENS = 4096
+
+
 class Tokens:
     """HS256 bearer tokens signed with the data dir's secret key."""
 
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self.secret, self.ttl = secret, ttl_seconds
+        # token -> (subject, kind, expiry): a token's signature and claims cannot change, so each is
+        # verified once and afterwards only its expiry is compared (every request carries one)
+        self._verified: dict[str, tuple[str, str | None, float]] = {}
 
     def issue(self, username: str, kind: str | None = None) -> str:
         """A token for a user, or (`kind="service"`) for a service account of that name."""
@@ -65,11 +74,19 @@ class Tokens:
 
     def claims(self, token: str) -> tuple[str, str | None]:
         """(subject, kind) of a valid token: kind is None for a user."""
+        known = self._verified.get(token)
+        if known is not None and known[2] > time.time():  # PyJWT's rule: expired once exp <= now
+            return known[0], known[1]
         try:
             claims = jwt.decode(token, self.secret, algorithms=["HS256"])
-            return claims["sub"], claims.get("kind")
-        except (jwt.PyJWTError, KeyError):
+            found = (claims["sub"], claims.get("kind"), float(claims.get("exp", math.inf)))
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError):
+            self._verified.pop(token, None)
             raise Unauthorised("invalid_token", "登录已失效，请重新登录", "the token is invalid or expired") from None
+        if len(self._verified) >= VERIFIED_TOKENS:
+            self._verified.clear()
+        self._verified[token] = found
+        return found[0], found[1]
 
 
 def guess_id_kind(id_number: str) -> str:

@@ -12,6 +12,7 @@ same data dir resumes every open case: the server's SQLite file keeps the workfl
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import signal
 from collections.abc import Callable
@@ -170,6 +171,10 @@ async def _serve(settings: Settings, demo: bool) -> None:
                 await api_task
                 raise StartupError(f"the API could not start on port {settings.port}; choose another with --port")
             await asyncio.sleep(0.05)
+        # What start-up made (modules, routes, the client; a few hundred thousand objects) lives as
+        # long as the process: frozen out of the collector's way, its full collections stop walking
+        # it again and again while requests run (measured: ~40 µs per request of an API call).
+        gc.freeze()
         watcher = asyncio.create_task(parts.watch(stopping=lambda: api.should_exit))
         base = f"http://{settings.host}:{settings.port}"
         print(f"banjian is up\n  API:          {base}/api\n  API docs:     {base}/docs\n"

@@ -21,6 +21,7 @@ async def test_no_free_database_connection_is_503_with_retry_after(stack, monkey
     held = tiny.connect()  # the pool's only connection is busy elsewhere
     try:
         monkeypatch.setattr(stack.app.state.cases, "sessions", sessions)
+        monkeypatch.setattr(stack.app.state.cases, "engine", tiny)  # the hot reads' connections (api/reads.py)
         r = await applicant.get(f"/api/cases/{case['id']}")
         assert r.status_code == 503, r.text
         assert r.headers["Retry-After"] == "2"

@@ -2,6 +2,7 @@
 security headers, and the admin log."""
 from __future__ import annotations
 
+import time
 import uuid
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -13,8 +14,8 @@ from sqlmodel import select
 from typer.testing import CliRunner
 
 from banjian.adminlog import AdminLogEntry
-from banjian.auth import add_user, check_password
-from banjian.errors import Invalid
+from banjian.auth import Tokens, add_user, check_password
+from banjian.errors import Invalid, Unauthorised
 from banjian.licence_store import DEFAULT_MASTER_KEY
 from banjian.logins import LoginLock
 from banjian.production import problems, refusal
@@ -106,6 +107,20 @@ async def test_a_lock_ends_by_itself(stack):
             s.add(lock)
             s.commit()
         assert (await login(http, u.username, PASSWORD)).status_code == 200
+
+
+# ---- tokens -------------------------------------------------------------------------------------------
+def test_a_token_verified_once_is_refused_after_it_expires_and_a_forged_one_never_passes():
+    """Tokens.claims remembers verified tokens (each request carries one): expiry still applies."""
+    tokens = Tokens("k" * 64, 1)
+    token = tokens.issue("zhangsan")
+    assert tokens.claims(token) == ("zhangsan", None)
+    assert tokens.claims(token) == ("zhangsan", None)  # the remembered verification
+    time.sleep(1.1)
+    with pytest.raises(Unauthorised):
+        tokens.claims(token)
+    with pytest.raises(Unauthorised):  # signed with another key: refused although the payload is the same
+        tokens.claims(Tokens("x" * 64, 60).issue("zhangsan"))
 
 
 # ---- passwords -----------------------------------------------------------------------------------------

@@ -1,0 +1,67 @@
+"""The read model's hot reads: a case's row and its history, as an action's pre-check and answer and
+GET /api/cases/{id} read them several times per case.
+
+They run as statements built once, executed with SQLAlchemy Core on a connection: no ORM session
+step per statement (ORM compile state, identity map, session transaction bookkeeping), which cost
+about three times the query itself (bench/cases.py, py-spy of `banjian up`; docs/benchmarks.md).
+The statements select plain columns, so rows come back as tuples with their types applied (the JSON
+snapshot as a dict, times as datetimes) on SQLite and PostgreSQL alike.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
+from sqlmodel import Session
+
+from banjian.db import Case, CaseEvent
+
+#: What reading a case on the hot paths needs of its row: plain columns, not the ORM entity.
+VIEW_COLUMNS = (Case.id, Case.snapshot, Case.recorded_at, Case.department, Case.applicant_username, Case.parent_id)
+HISTORY_COLUMNS = (CaseEvent.seq, CaseEvent.at, CaseEvent.actor, CaseEvent.role, CaseEvent.department,
+                   CaseEvent.action, CaseEvent.comment, CaseEvent.data)
+
+_CASE_ROW = select(*VIEW_COLUMNS).where(Case.id == bindparam("case_id"))
+_HISTORY = select(*HISTORY_COLUMNS).where(CaseEvent.case_id == bindparam("case_id")).order_by(CaseEvent.seq)
+_DEPARTMENT = select(Case.department).where(Case.id == bindparam("case_id"))
+
+
+class CaseRow(Protocol):
+    """The columns of a case row that visibility and rendering read: a `Case`, or a `VIEW_COLUMNS` row."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def snapshot(self) -> dict[str, Any]: ...
+    @property
+    def recorded_at(self) -> datetime: ...
+    @property
+    def department(self) -> str: ...
+    @property
+    def applicant_username(self) -> str | None: ...
+    @property
+    def parent_id(self) -> str | None: ...
+
+
+def connection_of(db: Session | Connection) -> Connection:
+    """The connection a session works on (its transaction), or the connection itself."""
+    return db.connection() if isinstance(db, Session) else db
+
+
+def case_row(db: Session | Connection, case_id: str) -> CaseRow | None:
+    """The case's `VIEW_COLUMNS`, or None."""
+    row: Any = connection_of(db).execute(_CASE_ROW, {"case_id": case_id}).first()
+    return row
+
+
+def department_of(db: Session | Connection, case_id: str) -> str | None:
+    """The department of a case (a sub-case's parent, for the lead unit's visibility), or None."""
+    found = connection_of(db).execute(_DEPARTMENT, {"case_id": case_id}).scalar()
+    return None if found is None else str(found)
+
+
+def history_rows(db: Session | Connection, case_id: str) -> list[dict[str, Any]]:
+    """The case's history entries in order, each a dict of the `HISTORY_COLUMNS`."""
+    return [r._asdict() for r in connection_of(db).execute(_HISTORY, {"case_id": case_id})]
