@@ -16,6 +16,13 @@ ACTIVITY_TIMEOUT = timedelta(seconds=30)
 ACTIVITY_RETRY = RetryPolicy(initial_interval=timedelta(milliseconds=200), maximum_interval=timedelta(seconds=10))
 
 
+def takes_path(design: int, patch: str) -> bool:
+    """Whether a case takes the path `patch` guards: always for a case of design 1 or later
+    (`CaseInput.design`: its input says so, and no marker or search-attribute update is written),
+    else as its history's patch marker says (`workflow.patched`)."""
+    return design >= 1 or workflow.patched(patch)
+
+
 def reject(err: DomainError) -> ApplicationError:
     """A business rejection as a non-retryable ApplicationError the API maps back to HTTP."""
     return ApplicationError(err.message_en, *err.to_details(), type=err.code, non_retryable=True)

@@ -58,7 +58,7 @@ with workflow.unsafe.imports_passed_through():
     from banjian.errors import DomainError
     from banjian.pre_review import PRE_REVIEW_ACTIONS
     from banjian.timefmt import china_date
-    from workflows.calls import reject, run_activity, run_local_activity
+    from workflows.calls import reject, run_activity, run_local_activity, takes_path
     from workflows.clock import (
         DEEMED_ACCEPTANCE,
         RATING_CLOSED,
@@ -114,7 +114,7 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
         """One local activity per transition (record + plan), timers kept across actions, slim update
         results: True for cases started on this code, False when replaying a case started before."""
         if self.lean is None:  # cases started with design 1 or later never ask (no marker)
-            self.lean = self.inp.design >= 1 or workflow.patched(LEAN_ACTIONS)
+            self.lean = takes_path(self.inp.design, LEAN_ACTIONS)
         return self.lean
 
     # ---- the main loop: timers ------------------------------------------------------------

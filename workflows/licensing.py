@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from banjian.contracts import SYSTEM, Actor, CaseState
+    from banjian.contracts import SYSTEM, Actor, CaseInput, CaseState
     from banjian.enums import Decision
     from banjian.licences import IssueRequest
-    from workflows.calls import run_activity
+    from workflows.calls import run_activity, takes_path
 
 if TYPE_CHECKING:
     from banjian.items.schema import ItemDefinition
@@ -28,6 +28,7 @@ LICENCE_EXPIRY = "licence-expiry"
 
 class Licensing:
     state: CaseState
+    inp: CaseInput
     item: ItemDefinition
 
     if TYPE_CHECKING:  # provided by CaseWorkflow
@@ -40,7 +41,7 @@ class Licensing:
 
     async def _issue_licence(self) -> None:
         """Issue the licence of an approved case, once (call after the approval is logged)."""
-        if not self._issues_licence() or not workflow.patched(E_LICENCE):
+        if not self._issues_licence() or not takes_path(self.inp.design, E_LICENCE):
             return
         s, spec = self.state, self.item.licence
         assert s.result is not None and spec is not None
@@ -51,5 +52,5 @@ class Licensing:
             form=s.form, decided_at=s.decided_at or workflow.now()), str)
         s.result = s.result.model_copy(update={"licence_id": ident})
         self._log(SYSTEM, "licence_issued", data={"licence_id": ident, "licence_type": spec.type})
-        if spec.validity is not None and workflow.patched(LICENCE_EXPIRY):
+        if spec.validity is not None and takes_path(self.inp.design, LICENCE_EXPIRY):
             await run_activity("watch_licence", ident, bool)

@@ -14,10 +14,10 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from banjian import rules
-    from banjian.contracts import Actor, Answered, CaseState, StepRef
+    from banjian.contracts import Actor, Answered, CaseInput, CaseState, StepRef
     from banjian.errors import DomainError
     from banjian.version_moves import VERSION_MIGRATED, Blocked, MigrateInput, workflow_check
-    from workflows.calls import reject
+    from workflows.calls import reject, takes_path
 
 if TYPE_CHECKING:
     import asyncio
@@ -29,6 +29,7 @@ VERSION_MIGRATION = "version-migration"
 
 class VersionMigration:
     state: CaseState
+    inp: CaseInput
     item: ItemDefinition
     lock: asyncio.Lock
     wake: bool
@@ -56,7 +57,7 @@ class VersionMigration:
     async def migrate_version(self, m: MigrateInput) -> Answered:
         async with self.lock:
             self._check_migration(m)  # again: an action may have closed the case meanwhile
-            if workflow.patched(VERSION_MIGRATION):
+            if takes_path(self.inp.design, VERSION_MIGRATION):
                 s = self.state
                 self.item = rules.effective_item(m.item, s.department, False)
                 s.item_version, s.item_name = m.item.version, m.item.name

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from banjian.contracts import SYSTEM, Actor, Answered, CaseState, PaymentState
+    from banjian.contracts import SYSTEM, Actor, Answered, CaseInput, CaseState, PaymentState
     from banjian.enums import Decision, LimitUnit, Status
     from banjian.errors import Conflict, Invalid
     from banjian.items.schema import ItemDefinition, Limit
@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from banjian.pre_review import LimitFrom
     from banjian.timefmt import china_date, end_of
-    from workflows.calls import reject, run_activity, run_local_activity
+    from workflows.calls import reject, run_activity, run_local_activity, takes_path
 
 ONLINE_PAYMENT = "online-payment"
 DEFAULT_PAYMENT_LIMIT = Limit(value=15, unit=LimitUnit.NATURAL_DAYS)
@@ -47,6 +47,7 @@ DEFAULT_PAYMENT_LIMIT = Limit(value=15, unit=LimitUnit.NATURAL_DAYS)
 class Payments:
     item: ItemDefinition
     state: CaseState
+    inp: CaseInput
     lock: asyncio.Lock
     wake: bool
 
@@ -66,7 +67,7 @@ class Payments:
 
     async def _await_payment(self) -> None:
         """After approval (call once the approval is logged): wait for the fee if the item charges one."""
-        if not self._charges() or not workflow.patched(ONLINE_PAYMENT):
+        if not self._charges() or not takes_path(self.inp.design, ONLINE_PAYMENT):
             return
         s = self.state
         order: PaymentOrder = await run_activity("open_payment_order", OrderRequest(

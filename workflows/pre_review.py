@@ -38,7 +38,7 @@ with workflow.unsafe.imports_passed_through():
         check_pre_review,
     )
     from banjian.timefmt import china_date, end_of
-    from workflows.calls import reject, run_local_activity
+    from workflows.calls import reject, run_local_activity, takes_path
 
 PRE_REVIEW_PATCH = "pre-review"
 
@@ -61,7 +61,7 @@ class PreReview:
 
     def _wants_pre_review(self) -> bool:
         """A top-level case filed for pre-review on this code (the patch is asked only then)."""
-        return self.inp.pre_review and self.inp.parent_id is None and workflow.patched(PRE_REVIEW_PATCH)
+        return self.inp.pre_review and self.inp.parent_id is None and takes_path(self.inp.design, PRE_REVIEW_PATCH)
 
     def _policy(self) -> PreReviewPolicy:
         return self.item.pre_review or PreReviewPolicy()

@@ -16,7 +16,7 @@ from temporalio import workflow
 from temporalio.workflow import ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from banjian.contracts import ActionInput, Actor, CaseState, RectificationRef
+    from banjian.contracts import ActionInput, Actor, CaseInput, CaseState, RectificationRef
     from banjian.rectification import (
         BAD_RATING_MAX,
         CaseNote,
@@ -24,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         RectificationInput,
         rectification_id,
     )
-    from workflows.calls import run_local_activity
+    from workflows.calls import run_local_activity, takes_path
 
 if TYPE_CHECKING:
     from banjian.items.schema import ItemDefinition
@@ -34,6 +34,7 @@ RECTIFICATION_PATCH = "rectification"
 
 class RatingFollowUp:
     state: CaseState
+    inp: CaseInput
     item: ItemDefinition
     lock: asyncio.Lock
     wake: bool
@@ -52,7 +53,7 @@ class RatingFollowUp:
         history entry carries its id and due date."""
         s = self.state
         level = int((a.data or {})["level"])
-        if level > BAD_RATING_MAX or not workflow.patched(RECTIFICATION_PATCH):
+        if level > BAD_RATING_MAX or not takes_path(self.inp.design, RECTIFICATION_PATCH):
             return {}
         # before the first await: the rating already took the rating period's timer away, and the main
         # loop (e.g. back from archiving) must not see a closed case with nothing to wait for and end

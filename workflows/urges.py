@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Any
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from banjian.contracts import SYSTEM, ActionInput, Actor, CaseState, Urge, UrgeForward, WarningRecord
+    from banjian.contracts import (
+        SYSTEM,
+        ActionInput,
+        Actor,
+        CaseInput,
+        CaseState,
+        Urge,
+        UrgeForward,
+        WarningRecord,
+    )
     from banjian.enums import CLOSED, Role, WarningCause, WarningLevel
     from banjian.items.schema import Limit
     from banjian.pre_review import LimitFrom
@@ -28,13 +37,14 @@ with workflow.unsafe.imports_passed_through():
         open_urges,
         working_departments,
     )
-    from workflows.calls import run_local_activity
+    from workflows.calls import run_local_activity, takes_path
 
 URGE_PATCH = "urge-escalation"
 
 
 class Urging:
     state: CaseState
+    inp: CaseInput
     lock: asyncio.Lock
     wake: bool
 
@@ -51,7 +61,7 @@ class Urging:
         the departments still working, to whose sub-cases it is forwarded. Returns the history data."""
         s = self.state
         s.urged += 1
-        if not workflow.patched(URGE_PATCH):
+        if not takes_path(self.inp.design, URGE_PATCH):
             return {}
         raw = (a.data or {}).get("reply_by")
         reply_by = date.fromisoformat(raw) if raw else await self._add_working_days(
