@@ -326,3 +326,8 @@ async def pg_stack(temporal_env, client, tmp_path_factory) -> AsyncIterator[Stac
     finally:
         await asyncio.to_thread(drop_postgres, url)
 
+
+def json_line(output: str) -> str:
+    """A CLI command's JSON answer among its output: in a shared test process other tests' log lines
+    (and logging's own error reports about closed streams) may come before or after it."""
+    return [line for line in output.strip().splitlines() if line.startswith("{")][-1]

@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from banjian.db import CalendarYear, User, make_engine
 from services.cli import app
+from tests.conftest import json_line
 
 ITEMS = Path(__file__).resolve().parent.parent / "item_definitions"
 runner = CliRunner()
@@ -56,7 +57,7 @@ def test_calendar_load_stores_the_year(tmp_path):
     result = runner.invoke(app, ["calendar", "load", "2027", str(schedule), "--data-dir", str(tmp_path)],
                            env={"BANJIAN_TEMPORAL_PORT": "1"})
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout.strip().splitlines()[-1])["year"] == 2027
+    assert json.loads(json_line(result.stdout))["year"] == 2027
     with Session(make_engine(f"sqlite:///{tmp_path / 'banjian.db'}")) as session:
         row = session.get(CalendarYear, 2027)
         assert row.schedule["workdays"] == ["2027-02-06"] and row.loaded_by == "cli"

@@ -25,7 +25,7 @@ from banjian.feed import event_body, sign
 from banjian.receiver import Control, make_receiver
 from banjian.seed import ensure_base
 from banjian.settings import Settings
-from tests.conftest import TEST_PAYLOAD_KEYS, Stack, staff_every_department
+from tests.conftest import TEST_PAYLOAD_KEYS, Stack, json_line, staff_every_department
 from worker import build_worker
 
 SECRET = "feed-test-secret-0123456789"
@@ -54,11 +54,6 @@ def test_sm3_known_answer_and_hmac_sm3_agrees_with_two_independent_implementatio
 
 
 # --- the machinery --------------------------------------------------------------------------------
-def json_line(output: str) -> str:
-    """The command's JSON answer among its output (log lines of other tests' set-up may precede it)."""
-    return [line for line in output.strip().splitlines() if line.startswith("{")][-1]
-
-
 def _free_port() -> int:
     for port in range(18230, 18300):
         with socket.socket() as s:
@@ -236,8 +231,10 @@ async def test_a_4xx_parks_the_event_for_an_operator_and_resume_delivers_it(feed
 
         await _until(parked, 15, "the event parked")
         await asyncio.sleep(1.5)  # more than the retry cap: a parked event is not tried again
-        assert rx.got.refused == 1
         status = await _status(admin, name)
+        # one refusal per parked event: none was tried again (an earlier test's case, still running in
+        # this module's stack, may emit an event of its own meanwhile, refused and parked the same way)
+        assert rx.got.refused == status["parked"] >= 1
         assert status["delivered"] == 0 and "HTTP 400" in status["last_error"]
         rx.control()
         assert (await admin.post(f"/api/subscribers/{name}/resume")).status_code == 200
@@ -291,7 +288,7 @@ def test_subscribers_cli_generates_a_secret_replaces_by_name_and_logs(tmp_path):
     assert out.exit_code == 0 and json.loads(json_line(out.output))["secret"] == SECRET
     assert runner.invoke(cli, ["subscribers", "add", "bad", "--url", "ftp://x", *d]).exit_code == 1
     assert runner.invoke(cli, ["subscribers", "pause", "prov", *d]).exit_code == 0
-    status = json.loads(runner.invoke(cli, ["subscribers", "status", "prov", *d]).output.strip().splitlines()[-1])
+    status = json.loads(json_line(runner.invoke(cli, ["subscribers", "status", "prov", *d]).output))
     assert status["paused"] is True and status["pending"] == 0
     assert runner.invoke(cli, ["subscribers", "remove", "prov", *d]).exit_code == 0
     engine = make_engine(f"sqlite:///{tmp_path / 'banjian.db'}")

@@ -16,6 +16,7 @@ import yaml
 from typer.testing import CliRunner
 
 from services.cli import app as cli
+from tests.conftest import json_line
 
 DEFINITIONS = Path(__file__).resolve().parents[1] / "item_definitions"
 DEMO = sorted(yaml.safe_load(f.read_text(encoding="utf-8"))["code"] for f in DEFINITIONS.glob("*.yaml"))
@@ -273,7 +274,7 @@ def test_cli_draft_and_publish(tmp_path):
     assert r.exit_code == 0, r.output
     r = runner.invoke(cli, ["items", "publish", "cli-food", draft["draft_id"], "--data-dir", str(tmp_path)])
     assert r.exit_code == 0, r.output
-    assert json.loads(r.stdout.strip().splitlines()[-1]) == {"code": "cli-food", "version": 1}
+    assert json.loads(json_line(r.stdout)) == {"code": "cli-food", "version": 1}
     # an author of another department may not
     ok = runner.invoke(cli, ["users", "add", "amr-author", "--password", "long-enough-1", "--role", "author",
                              "--department", "psb", "--data-dir", str(tmp_path)])
