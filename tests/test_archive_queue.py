@@ -23,23 +23,9 @@ from banjian.archive_queue import ArchiveQueueEntry
 from banjian.crypto import sm3_hex
 from banjian.db import Archive
 from tests.conftest import People, Stack, drop_postgres, make_stack, new_postgres_url
+from tests.test_budget import run_case
 
 ITEM = "fire-safety-inspection"
-
-
-async def run_case(people: People) -> str:
-    """One case through the HTTP API to its conclusion (submit + 6 actions); returns its id."""
-    r = await people.applicant().apply(ITEM)
-    assert r.status_code == 201, r.text
-    case = r.json()
-    dept = case["department"]
-    case = await people.staff(dept, "clerk").ok(case["id"], "accept")
-    while case["current_step"]["kind"] == "review":
-        case = await people.staff(dept, case["current_step"]["role"]).ok(case["id"], "pass")
-    case = await people.staff(dept, "approver").ok(case["id"], "approve")
-    case = await people.staff(dept, "clerk").ok(case["id"], "deliver", method="electronic")
-    assert case["status"] == "concluded"
-    return case["id"]
 
 
 def queued(stack: Stack) -> set[str]:

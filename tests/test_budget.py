@@ -66,8 +66,9 @@ class Cost:
                    markers=kinds[EventType.EVENT_TYPE_MARKER_RECORDED], local_activities=local)
 
 
-async def run_case(stack, people) -> str:
-    """One case through the HTTP API, as the benchmark drives it; returns its id."""
+async def run_case(people) -> str:
+    """One case through the HTTP API to its conclusion, as the benchmark drives it (submit + 6 actions);
+    returns its id."""
     r = await people.applicant().apply(ITEM)
     assert r.status_code == 201, r.text
     case = r.json()
@@ -93,7 +94,7 @@ async def concluded_history(stack, case_id: str) -> WorkflowHistory:
 
 
 async def test_one_case_stays_within_its_budget(stack, people):
-    case_id = await run_case(stack, people)
+    case_id = await run_case(people)
     history = await concluded_history(stack, case_id)
     cost = Cost.of(history)
     print(f"\nbudget of one {ITEM} case: {cost}\n{breakdown(history)}")
