@@ -48,9 +48,7 @@ def task_due(state: CaseState):
 
 def upsert(session: Session, table: Any) -> Any:
     """An INSERT that can say ON CONFLICT (SQLite and PostgreSQL both can)."""
-    if session.get_bind().dialect.name == "postgresql":
-        return postgresql.insert(table)
-    return sqlite.insert(table)
+    return _insert(session.get_bind().dialect.name, table)
 
 
 class RecordActivities:
@@ -205,6 +203,7 @@ class NewEntry:
 # keys cost more than SQLite's running them (docs/benchmarks.md).
 
 def _insert(dialect: str, table: Any) -> Any:
+    """An INSERT of `dialect` that can say ON CONFLICT."""
     return (postgresql.insert if dialect == "postgresql" else sqlite.insert)(table)
 
 
