@@ -62,11 +62,11 @@ async def test_cpu_per_case_is_not_grossly_above_bare_temporal(stack, people):
     if str(SHARED) not in sys.path:
         sys.path.append(str(SHARED))  # the workflow sandbox imports the reference's module again by name
     import bare_case  # the reference workflow, run by a worker of this test
-    await run_case(stack, people)  # warm: imports, caches, the first workflow tasks
+    await run_case(people)  # warm: imports, caches, the first workflow tasks
     meter = Meter()
     assert meter.servers, "the Temporal server of the test session was not found"
     for _ in range(SAMPLE):
-        await run_case(stack, people)
+        await run_case(people)
     banjian = meter.per_case(SAMPLE)
 
     queue = f"bare-{uuid.uuid4().hex[:8]}"
