@@ -113,7 +113,7 @@ class RecordActivities:
             prev_hash, last_seq = ev.hash, e.seq
             new.append(ev)
         if new:
-            conn.execute(_insert_entries(), [dataclasses.asdict(ev) for ev in new])
+            conn.execute(_insert_entries(), [vars(ev) for ev in new])  # shallow: `asdict` deep-copies `data`
         feed.enqueue_history(session, state.case_no, state.status.value, new)  # the outbox, same transaction
         if fresh:
             self._sync_task(session, state)

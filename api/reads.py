@@ -16,7 +16,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from banjian.db import Case, CaseEvent
+from banjian.db import Case, CaseEvent, connection_of
 
 #: What reading a case on the hot paths needs of its row: plain columns, not the ORM entity.
 VIEW_COLUMNS = (Case.id, Case.snapshot, Case.recorded_at, Case.department, Case.applicant_username, Case.parent_id)
@@ -43,11 +43,6 @@ class CaseRow(Protocol):
     def applicant_username(self) -> str | None: ...
     @property
     def parent_id(self) -> str | None: ...
-
-
-def connection_of(db: Session | Connection) -> Connection:
-    """The connection a session works on (its transaction), or the connection itself."""
-    return db.connection() if isinstance(db, Session) else db
 
 
 def case_row(db: Session | Connection, case_id: str) -> CaseRow | None:

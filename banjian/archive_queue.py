@@ -13,15 +13,17 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, datetime, timedelta
+from functools import cache
+from typing import Any
 
-from sqlalchemy import Integer, String, delete, exists, func, literal, or_, update
+from sqlalchemy import Integer, String, bindparam, delete, exists, func, literal, or_, update
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlmodel import Field, Session, SQLModel, select
 from sqlmodel.sql.sqltypes import UTCDateTime
 
 from banjian.contracts import CaseState
-from banjian.db import Archive, write_transaction
+from banjian.db import Archive, connection_of, write_transaction
 from banjian.enums import CLOSED
 
 #: the metric that tells how many closed cases wait for their package (`GET /metrics`)
@@ -50,12 +52,21 @@ def enqueue_closed(session: Session, state: CaseState) -> None:
     (one statement; a no-op for open cases and sub-cases, whose packages are their parent's)."""
     if state.parent_id is not None or state.status not in CLOSED:
         return
+    conn = connection_of(session)
+    conn.execute(_enqueue_statement(conn.dialect.name), {"case_id": state.id, "at": datetime.now(UTC)})
+
+
+@cache
+def _enqueue_statement(dialect: str) -> Any:
+    """The enqueue's INSERT … SELECT … WHERE NOT EXISTS, built once per dialect (it runs on the recording
+    path) and run with parameters."""
     q, archives = _table(), Archive.__table__  # type: ignore[attr-defined]
-    rows = sa_select(literal(state.id, String), literal(datetime.now(UTC), UTCDateTime()), literal(0, Integer)) \
-        .where(~exists().where(archives.c.case_id == state.id))
-    insert = postgresql.insert(q) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(q)
-    session.execute(insert.from_select(["case_id", "enqueued_at", "attempts"], rows)
-                    .on_conflict_do_nothing(index_elements=[q.c.case_id]))
+    case_id = bindparam("case_id", type_=String)
+    rows = sa_select(case_id, bindparam("at", type_=UTCDateTime()), literal(0, Integer)) \
+        .where(~exists().where(archives.c.case_id == case_id))
+    insert = postgresql.insert(q) if dialect == "postgresql" else sqlite.insert(q)
+    return insert.from_select(["case_id", "enqueued_at", "attempts"], rows) \
+        .on_conflict_do_nothing(index_elements=[q.c.case_id])
 
 
 def claim(session: Session, limit: int, lease: timedelta) -> list[tuple[str, int]]:

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column, Index, UniqueConstraint, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Field, Session, SQLModel, create_engine
 
 JSONType = JSON().with_variant(JSON(), "postgresql")
@@ -309,4 +309,10 @@ def write_transaction(session: Session) -> Iterator[None]:
             lock.release()
 
 
-__all__ = ["SQLModel", "Session", "make_engine", "write_transaction"]
+def connection_of(db: Session | Connection) -> Connection:
+    """The connection a session works on (in its transaction), or the connection itself: for statements
+    run with SQLAlchemy Core on the hot paths, without the ORM's execution layer."""
+    return db.connection() if isinstance(db, Session) else db
+
+
+__all__ = ["SQLModel", "Session", "connection_of", "make_engine", "write_transaction"]

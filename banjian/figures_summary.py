@@ -35,6 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel
 
+from banjian.db import connection_of
 from banjian.figures import MEASURE_NAMES, MEASURES, C, china_day
 
 KEY_NAMES = ("department", "day", "item_code", "item_name", "used")
@@ -79,7 +80,7 @@ def contributions(session: Session | Connection, case_ids: Iterable[str]) -> dic
         return out
     if isinstance(session, Session):
         session.flush()  # pending ORM changes first, as the session's own execute would
-    conn = session.connection() if isinstance(session, Session) else session  # Core: no ORM execution layer
+    conn = connection_of(session)
     dialect = conn.dialect.name
     rows = conn.execute(_one_case_query(dialect), {"case_id": ids[0]}) if len(ids) == 1 else \
         conn.execute(_contribution_query(dialect).where(C.id.in_(ids)))

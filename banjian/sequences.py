@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
-from banjian.db import CaseSequence
+from banjian.db import CaseSequence, connection_of
 
 __all__ = ["next_serial"]
 
@@ -47,6 +47,6 @@ def _draw_statement(dialect: str) -> Any:
 def next_serial(db: Session | Connection, day: date, step: int = 1) -> int:
     """Draw the next serial of `day` inside the session's (or connection's) transaction (the caller
     commits). A `step` above 1 skips serials (after a clash with a number the sequence did not know)."""
-    conn = db.connection() if isinstance(db, Session) else db
+    conn = connection_of(db)
     stmt = _draw_statement(conn.dialect.name)
     return int(conn.execute(stmt, {"day": day, "step": step, "skip": step}).scalar_one())
