@@ -86,37 +86,58 @@ class RecordActivities:
 
     def write(self, state: CaseState, events: list[HistoryEntry], session: Session | None = None) -> int:
         """One transaction: an upsert of the case row (skipped for a late retry carrying an older
-        state), the new history entries on the hash chain, the task and the warnings."""
+        state), the new history entries on the hash chain, the task and the warnings. What needs no
+        database (the row's values, the task's, the entries' data) is prepared before the transaction
+        queues for the SQLite write lock, which is then held only for the statements themselves."""
         if session is None:
             with self.session_factory() as own:
                 return self.write(state, events, own)
+        ready = self._prepare(session, state, events)
         with write_transaction(session):
-            return self._write(session, state, events)
+            return self._write(session, state, events, ready)
 
-    def _write(self, session: Session, state: CaseState, events: list[HistoryEntry]) -> int:
+    def _prepare(self, session: Session, state: CaseState, events: list[HistoryEntry]) -> Prepared:
+        """The values of the transition's rows, computed outside the write transaction (the item and
+        the calendar come from caches; with SQLite's implicit transactions a read here holds nothing)."""
+        item = self.item_lookup(state.item_code, state.item_version, state.department, state.parent_id is not None)
+        calendar = self.calendar
+        figures = figure_columns(state, item, lambda: calendar(session) if calendar else load_calendar(session))
+        case = dict(
+            case_no=state.case_no, item_code=state.item_code, item_version=state.item_version,
+            item_name=state.item_name, kind=state.kind, department=state.department, status=state.status.value,
+            applicant_username=state.applicant.username, applicant_id_number=state.applicant.id_number,
+            applicant_name=state.applicant.name, channel=state.channel.value, parent_id=state.parent_id,
+            submitted_at=state.submitted_at, accepted_at=state.accepted_at, decided_at=state.decided_at,
+            concluded_at=state.concluded_at, acceptance_due=state.deadlines.acceptance_due,
+            promised_due=state.deadlines.promised_due, statutory_due=state.deadlines.statutory_due,
+            warning=highest_warning(state), rating=state.rating, snapshot=state.model_dump(mode="json"),
+            clock_at=state.clock_at, **figures)
+        entries = [NewEntry(case_id=state.id, seq=e.seq, at=e.at, actor=e.actor, role=e.role, department=e.department,
+                            action=e.action, comment=e.comment, data=e.model_dump(mode="json")["data"], prev_hash="")
+                   for e in events]
+        return Prepared(case=case, task=task_values(item, state), entries=entries)
+
+    def _write(self, session: Session, state: CaseState, events: list[HistoryEntry], ready: Prepared) -> int:
         now = datetime.now(UTC)
         rev = events[-1].seq if events else None
-        figure_columns = self._figures(session, state)
         with figures_summary.tracking(session, [state.id]):  # the daily summary moves with the row
-            fresh = self._upsert_case(session, state, rev, now, figure_columns)
+            fresh = self._upsert_case(session, state.id, ready.case, rev, now)
         conn = session.connection()
         last = conn.execute(_chain_head(), {"case_id": state.id}).first()
         last_seq, prev_hash = (last[0], last[1]) if last else (0, chain.GENESIS)
         new: list[NewEntry] = []
-        for e in events:
-            if e.seq <= last_seq:
+        for ev in ready.entries:
+            if ev.seq <= last_seq:
                 continue
-            ev = NewEntry(case_id=state.id, seq=e.seq, at=e.at, actor=e.actor, role=e.role, department=e.department,
-                          action=e.action, comment=e.comment, data=e.model_dump(mode="json")["data"],
-                          prev_hash=prev_hash)
+            ev.prev_hash = prev_hash
             ev.hash = chain.record_hash(prev_hash, ev)
-            prev_hash, last_seq = ev.hash, e.seq
+            prev_hash, last_seq = ev.hash, ev.seq
             new.append(ev)
         if new:
             conn.execute(_insert_entries(), [vars(ev) for ev in new])  # shallow: `asdict` deep-copies `data`
         feed.enqueue_history(session, state.case_no, state.status.value, new)  # the outbox, same transaction
         if fresh:
-            self._sync_task(session, state)
+            self._sync_task(session, state.id, ready.task)
         self._sync_warnings(session, state)
         if state.urges:
             sync_urges(session, state)
@@ -127,46 +148,22 @@ class RecordActivities:
         session.commit()
         return last_seq
 
-    def _figures(self, session: Session, state: CaseState) -> dict[str, Any]:
-        item = self.item_lookup(state.item_code, state.item_version, state.department, state.parent_id is not None)
-        calendar = self.calendar
-        return figure_columns(state, item, lambda: calendar(session) if calendar else load_calendar(session))
-
-    def _upsert_case(self, session: Session, state: CaseState, rev: int | None, now: datetime,
-                     figures: dict[str, Any]) -> bool:
+    def _upsert_case(self, session: Session, case_id: str, values: dict[str, Any], rev: int | None,
+                     now: datetime) -> bool:
         """Insert or update the case row in one statement (no load of the old row); False when the row
         already holds a later state."""
-        values: dict[str, Any] = dict(
-            case_no=state.case_no, item_code=state.item_code, item_version=state.item_version,
-            item_name=state.item_name, kind=state.kind, department=state.department, status=state.status.value,
-            applicant_username=state.applicant.username, applicant_id_number=state.applicant.id_number,
-            applicant_name=state.applicant.name, channel=state.channel.value, parent_id=state.parent_id,
-            submitted_at=state.submitted_at, accepted_at=state.accepted_at, decided_at=state.decided_at,
-            concluded_at=state.concluded_at, acceptance_due=state.deadlines.acceptance_due,
-            promised_due=state.deadlines.promised_due, statutory_due=state.deadlines.statutory_due,
-            warning=highest_warning(state), rating=state.rating, snapshot=state.model_dump(mode="json"),
-            clock_at=state.clock_at, recorded_at=now, **figures)
         conn = session.connection()
-        stmt = _case_upsert(conn.dialect.name, tuple(values), rev is not None)
-        return conn.execute(stmt, {**values, "id": state.id, "rev": rev or 0}).rowcount > 0
+        columns = (*values, "recorded_at")
+        stmt = _case_upsert(conn.dialect.name, columns, rev is not None)
+        return conn.execute(stmt, {**values, "recorded_at": now, "id": case_id, "rev": rev or 0}).rowcount > 0
 
-    def _sync_task(self, session: Session, state: CaseState) -> None:
-        item = self.item_lookup(state.item_code, state.item_version, state.department, state.parent_id is not None)
-        roles = sorted(waiting_roles(item, state)) if state.status not in CLOSED else []
-        if (state.kind != "single" and state.current_step is None
-                and state.status not in (Status.SUBMITTED, Status.DECIDED, Status.DELIVERED)):
-            roles = []  # a joint or bundle parent waits on its sub-cases, not on a person (until its own steps)
+    def _sync_task(self, session: Session, case_id: str, values: dict[str, Any] | None) -> None:
+        """The case's task row as `task_values` says: written, or deleted when nobody is waited on."""
         conn = session.connection()
-        if not roles:
-            conn.execute(_task_delete(), {"case_id": state.id})
+        if values is None:
+            conn.execute(_task_delete(), {"case_id": case_id})
             return
-        step = current_step(item, state)
-        values = dict(department=state.department, roles=[str(r) for r in roles], item_code=state.item_code,
-                      item_name=state.item_name, status=state.status.value,
-                      step_id=step.id if step else None, step_name=step.name if step else None,
-                      step_role=step.role.value if step else None, due=task_due(state),
-                      warning=highest_warning(state), claimed_by=state.claimed_by, parent_id=state.parent_id)
-        conn.execute(_task_upsert(conn.dialect.name, tuple(values)), {**values, "case_id": state.id})
+        conn.execute(_task_upsert(conn.dialect.name, tuple(values)), {**values, "case_id": case_id})
 
     def _sync_warnings(self, session: Session, state: CaseState) -> None:
         if not state.warnings:
@@ -180,6 +177,30 @@ class RecordActivities:
                                         level=w.level.value, cause=w.cause.value, step_key=w.step_id or "",
                                         at=w.at, reason=w.reason))
                 have.add(key)
+
+
+def task_values(item: ItemDefinition, state: CaseState) -> dict[str, Any] | None:
+    """The case's task row (who is waited on, for which step, by when), or None when nobody is."""
+    roles = sorted(waiting_roles(item, state)) if state.status not in CLOSED else []
+    if (state.kind != "single" and state.current_step is None
+            and state.status not in (Status.SUBMITTED, Status.DECIDED, Status.DELIVERED)):
+        roles = []  # a joint or bundle parent waits on its sub-cases, not on a person (until its own steps)
+    if not roles:
+        return None
+    step = current_step(item, state)
+    return dict(department=state.department, roles=[str(r) for r in roles], item_code=state.item_code,
+                item_name=state.item_name, status=state.status.value,
+                step_id=step.id if step else None, step_name=step.name if step else None,
+                step_role=step.role.value if step else None, due=task_due(state),
+                warning=highest_warning(state), claimed_by=state.claimed_by, parent_id=state.parent_id)
+
+
+@dataclasses.dataclass
+class Prepared:
+    """A transition's rows as values, ready before its write transaction (`RecordActivities._prepare`)."""
+    case: dict[str, Any]
+    task: dict[str, Any] | None
+    entries: list[NewEntry]
 
 
 @dataclasses.dataclass

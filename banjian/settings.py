@@ -98,6 +98,12 @@ class Settings(BaseSettings):
     #: every worker drains the archive queue (banjian/archive_queue.py) this often, in seconds (0: this
     #: worker builds no packages; closed cases wait in the queue for one that does)
     archive_sweep_seconds: float = Field(default=1.0, ge=0, le=3600)
+    #: `banjian up` with worker processes builds the archive packages in a child process of its own
+    #: (`banjian archiver`) at a lower CPU priority (`archiver_nice`), so that packages yield the CPU
+    #: to the actions people wait for; its workers then sweep nothing. Off: each worker sweeps.
+    archive_process: bool = True
+    #: the archiver process's niceness (0 to 19; 10 gets about a tenth of a busy core's time)
+    archiver_nice: int = Field(default=10, ge=0, le=19)
 
     def pool_options(self, role: Literal["api", "worker"]) -> dict[str, Any]:
         """`make_engine` keyword arguments for the API's or the worker's connection pool."""

@@ -263,6 +263,8 @@ class StackProcess:
                 elif "-m services worker" in cmdline:  # `up`'s worker process(es)
                     n = sum(k.startswith("worker") for k in out)
                     out["worker" if n == 0 else f"worker{n + 1}"] = child
+                elif "-m services archiver" in cmdline:  # `up`'s archiver process (the packages)
+                    out["archiver"] = child
         return out
 
     def stop(self) -> None:

@@ -134,6 +134,16 @@ def worker(data_dir: DataDir = None) -> None:
 
 
 @app.command()
+def archiver(data_dir: DataDir = None) -> None:
+    """Build archive packages only (`banjian up` runs one at a lower CPU priority; its workers then sweep nothing)."""
+    from services import archiver as archiver_module
+
+    settings = settings_for(data_dir)
+    production_gate(settings)
+    run_loop(archiver_module.main(settings))
+
+
+@app.command()
 def api(data_dir: DataDir = None, port: int = 8000, host: str = "127.0.0.1") -> None:
     """Run the API alone (workers run elsewhere)."""
     import uvicorn

@@ -27,7 +27,7 @@ from banjian.logs import configure_logging
 from banjian.ops import StartupError, preflight
 from banjian.ops.datadir import DataDirLock, secure
 from banjian.ops.supervise import Backoff
-from banjian.ops.workers import WorkerProcess
+from banjian.ops.workers import ArchiverProcess, WorkerProcess
 from banjian.seed import ensure_base
 from banjian.settings import Settings
 from banjian.temporal import DevServer, connect
@@ -47,6 +47,8 @@ class Parts:
         self.worker: Worker | None = None  # the in-process worker (worker_processes = 0)
         self.worker_task: asyncio.Task | None = None
         self.processes = [WorkerProcess(settings, n + 1) for n in range(settings.worker_processes)]
+        if self.processes and settings.archive_process and settings.archive_sweep_seconds > 0:
+            self.processes.append(ArchiverProcess(settings))
         self.server_backoff = Backoff("the Temporal server")
         self.worker_backoff = Backoff("the worker")
 
@@ -104,12 +106,12 @@ class Parts:
 
     async def _restart_process(self, p: WorkerProcess) -> None:
         delay = self.worker_backoff.next_delay()
-        log.error("worker process %d exited (code %s); restarting it in %.0f s (attempt %d of %d)",
+        log.error("%s process %d exited (code %s); restarting it in %.0f s (attempt %d of %d)", p.role,
                   p.number, p.exit_code(), delay, self.worker_backoff.failures, self.worker_backoff.max_failures)
         await asyncio.sleep(delay)
         p.start()
         self.worker_backoff.restarted()
-        log.warning("worker process %d is polling again", p.number)
+        log.warning("%s process %d is %s again", p.role, p.number, "polling" if p.role == "worker" else "running")
 
     async def stop(self) -> None:
         log.info("stopping the worker")
@@ -162,7 +164,8 @@ async def _serve(settings: Settings, demo: bool) -> None:
     api: uvicorn.Server | None = None
     try:
         app = create_app(settings, client=client, engine=engine, ready=not demo)
-        app.state.worker_metrics = {p.name: p.metrics_url for p in parts.processes}  # merged into /metrics
+        app.state.worker_metrics = {p.name: p.metrics_url for p in parts.processes  # merged into /metrics
+                                    if p.role == "worker"}
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
         api = uvicorn.Server(config)
         api_task = asyncio.create_task(api.serve())

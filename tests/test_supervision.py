@@ -115,6 +115,21 @@ def test_a_worker_child_reads_back_the_parents_settings(tmp_path, monkeypatch):
     assert child.payload_key_id is None and child.database_url is None
 
 
+def test_up_gives_the_archive_to_its_own_process_only_beside_worker_processes():
+    """With worker processes (the default) `up` adds an archiver child and its workers sweep nothing;
+    with the worker inside `up` (0), or `archive_process` off, the worker sweeps as before."""
+    parts = stack.Parts(Settings(worker_processes=2), None, None, client=None)  # type: ignore[arg-type]
+    assert [p.role for p in parts.processes] == ["worker", "worker", "archiver"]
+    worker, archiver = parts.processes[0], parts.processes[-1]
+    assert worker.child_settings().archive_sweep_seconds == 0
+    assert archiver.child_settings().archive_sweep_seconds == 1.0
+    assert archiver.command()[-2:] == ["services", "archiver"] and archiver.name == "archiver"
+    off = stack.Parts(Settings(worker_processes=1, archive_process=False), None, None, client=None)  # type: ignore[arg-type]
+    assert [p.role for p in off.processes] == ["worker"]
+    assert off.processes[0].child_settings().archive_sweep_seconds == 1.0
+    assert stack.Parts(Settings(worker_processes=0), None, None, client=None).processes == []  # type: ignore[arg-type]
+
+
 def temporal_child(pid: int) -> int:
     """The pid of `banjian up`'s Temporal server child."""
     return child_of(pid, b"server", b"start-dev")
@@ -123,6 +138,22 @@ def temporal_child(pid: int) -> int:
 def worker_child(pid: int) -> int:
     """The pid of `banjian up`'s worker process."""
     return child_of(pid, b"services", b"worker")
+
+
+def archiver_child(pid: int) -> int:
+    """The pid of `banjian up`'s archiver process."""
+    return child_of(pid, b"services", b"archiver")
+
+
+def niceness(pid: int) -> int:
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[16])
+
+
+def environment(pid: int) -> dict[str, str]:
+    with open(f"/proc/{pid}/environ", "rb") as f:
+        pairs = [e.decode().split("=", 1) for e in f.read().split(b"\0") if b"=" in e]
+    return dict(pairs)
 
 
 def child_of(pid: int, *words: bytes) -> int:
@@ -247,11 +278,24 @@ def test_sigkilled_worker_process_is_restarted_and_dies_with_up(tmp_path):
         assert from_worker(text), text
         assert any(line.startswith("banjian_http_requests_total") and 'process="api"' in line
                    for line in text.splitlines())
-        # `up` killed outright: the kernel ends its worker (no orphan keeps polling)
+        # the archive packages are built by a child of their own, at a lower CPU priority, and the
+        # workers sweep nothing; killed, it is restarted like a worker
+        archiver = archiver_child(up.proc.pid)
+        assert niceness(archiver) == 10 and niceness(new) == 0
+        assert environment(new)["BANJIAN_ARCHIVE_SWEEP_SECONDS"] == "0.0"
+        assert 'process="archiver"' not in text  # it serves no metrics of its own to merge
+        os.kill(archiver, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while "archiver process 1 is running again" not in up.log() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "archiver process 1 exited (code -9); restarting it" in up.log(), up.log()
+        archiver = archiver_child(up.proc.pid)
+        assert niceness(archiver) == 10
+        # `up` killed outright: the kernel ends its worker and its archiver (no orphan keeps polling)
         os.kill(up.proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 20
-        while alive(new) and time.monotonic() < deadline:
+        while (alive(new) or alive(archiver)) and time.monotonic() < deadline:
             time.sleep(0.2)
-        assert not alive(new)
+        assert not alive(new) and not alive(archiver)
     finally:
         up.kill()

@@ -17,7 +17,9 @@ import io
 import json
 import os
 import secrets
+import threading
 import zipfile
+from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -227,7 +229,8 @@ class Archiver:
         finally:
             with contextlib.suppress(FileNotFoundError):
                 tmp.unlink()
-        session.refresh(row)
+        if session.expire_on_commit:  # banjian's own sessions keep every column set above loaded
+            session.refresh(row)
         return row
 
 
@@ -243,12 +246,9 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
     def add_json(path: str, obj: Any, description: str) -> None:
         files.append((path, _json(obj), "application/json", description))
 
-    item_row = session.exec(select(ItemVersion).where(ItemVersion.code == row.item_code,
-                                                      ItemVersion.version == row.item_version)).first()
-    add_json("item-definition.json", {
-        "code": row.item_code, "version": row.item_version, "digest": item_row.digest if item_row else None,
-        "digest_algorithm": "sha256", "definition": item_row.definition if item_row else None,
-    }, "事项实施清单（办理时生效的版本） / the item definition version in force")
+    item_digest, item_file = _item_definition_file(session, row.item_code, row.item_version)
+    files.append(("item-definition.json", item_file, "application/json",
+                  "事项实施清单（办理时生效的版本） / the item definition version in force"))
     add_json("application.json", {
         "case_id": state.id, "case_no": state.case_no, "item_code": state.item_code,
         "item_version": state.item_version, "applicant": state.applicant.model_dump(mode="json"), "channel": state.channel.value,
@@ -294,7 +294,8 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
         "delivery": state.delivery, "decided_at": iso_at(state.decided_at), "delivered_at": iso_at(state.delivered_at),
         "concluded_at": iso_at(state.concluded_at), "rating": state.rating,
     }, "办理结果与证照 / the decision, the licence and its delivery")
-    issued = licence_of_case(session, case_id)
+    # a case that issued a licence names it in its result (workflows/licensing.py)
+    issued = licence_of_case(session, case_id) if state.result and state.result.licence_id else None
     if issued is not None:
         add_json("licence.json", {**licence_fields(issued), "status": issued.status, "signature": issued.signature,
                                   "signature_algorithm": "SM2 (GB/T 32918.2) over SM3, canonical JSON of the signed "
@@ -307,7 +308,7 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
         "standard": "DA/T 85-2019 政务服务事项电子文件归档规范 (layout of this system)",
         "case_id": case_id, "case_no": state.case_no, "title": f"{row.item_name}（{case_id}）",
         "item": {"code": row.item_code, "version": row.item_version, "name": row.item_name,
-                 "digest": item_row.digest if item_row else None},
+                 "digest": item_digest},
         "department": row.department, "kind": row.kind, "status": row.status,
         "applicant": {"kind": state.applicant.kind.value, "id_number": state.applicant.id_number,
                       "name": state.applicant.name},
@@ -329,6 +330,32 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, data)
     return buf.getvalue()
+
+
+#: the item definition file of each (code, version): a published version never changes, and its
+#: JSON is the largest file of a package after the history
+_ITEM_FILES: OrderedDict[tuple[str, int], tuple[str | None, bytes]] = OrderedDict()
+_ITEM_FILES_MAX = 256
+_ITEM_FILES_LOCK = threading.Lock()
+
+
+def _item_definition_file(session: Session, code: str, version: int) -> tuple[str | None, bytes]:
+    """(digest, bytes of item-definition.json) of an item version; a version not stored (yet) is not kept."""
+    key = (code, version)
+    with _ITEM_FILES_LOCK:
+        if key in _ITEM_FILES:
+            _ITEM_FILES.move_to_end(key)
+            return _ITEM_FILES[key]
+    item_row = session.exec(select(ItemVersion).where(ItemVersion.code == code, ItemVersion.version == version)).first()
+    digest = item_row.digest if item_row else None
+    data = _json({"code": code, "version": version, "digest": digest, "digest_algorithm": "sha256",
+                  "definition": item_row.definition if item_row else None})
+    if item_row is not None:
+        with _ITEM_FILES_LOCK:
+            _ITEM_FILES[key] = (digest, data)
+            while len(_ITEM_FILES) > _ITEM_FILES_MAX:
+                _ITEM_FILES.popitem(last=False)
+    return digest, data
 
 
 def material_records(session: Session, state: CaseState) -> list[dict[str, Any]]:

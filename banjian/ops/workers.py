@@ -68,13 +68,22 @@ class WorkerProcess:
     def command(self) -> list[str]:
         return [sys.executable, "-m", "services", "worker"]
 
+    def child_settings(self) -> Settings:
+        """The settings the child reads back from its environment."""
+        update: dict[str, object] = {"worker_metrics_port": self.metrics_port}
+        if self.settings.archive_process:  # the archiver process sweeps (ArchiverProcess)
+            update["archive_sweep_seconds"] = 0.0
+        return self.settings.model_copy(update=update)
+
     def start(self) -> None:
-        env = as_environment(self.settings.model_copy(update={"worker_metrics_port": self.metrics_port}),
-                             dict(os.environ))
+        env = as_environment(self.child_settings(), dict(os.environ))
         env[PARENT_ENV] = str(os.getpid())
         # its log lines go where `up`'s go (the operator's terminal or the service's journal)
-        self.proc = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL)
-        log.info("worker process %d started (pid %d)", self.number, self.proc.pid)
+        self.proc = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL, preexec_fn=self.preexec)
+        log.info("%s process %d started (pid %d)", self.role, self.number, self.proc.pid)
+
+    role = "worker"
+    preexec = None
 
     def exit_code(self) -> int | None:
         """None while it runs (or before it was started)."""
@@ -88,6 +97,29 @@ class WorkerProcess:
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            log.warning("worker process %d did not stop in %.0f s: killing it", self.number, timeout)
+            log.warning("%s process %d did not stop in %.0f s: killing it", self.role, self.number, timeout)
             self.proc.kill()
             self.proc.wait(5)
+
+
+class ArchiverProcess(WorkerProcess):
+    """The archiver child (`banjian archiver`, services/archiver.py): builds the archive packages at
+    a lower CPU priority (`settings.archiver_nice`) while the workers sweep nothing."""
+
+    role = "archiver"
+
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(settings, 1)
+
+    @property
+    def name(self) -> str:
+        return "archiver"
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "services", "archiver"]
+
+    def child_settings(self) -> Settings:
+        return self.settings
+
+    def preexec(self) -> None:  # in the child, between fork and exec
+        os.nice(self.settings.archiver_nice)
