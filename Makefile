@@ -43,7 +43,7 @@ lint: $(STAMP)
 	$(BIN)/mypy
 
 bench: $(STAMP)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/suite.py $(BENCH_ARGS)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/python bench/suite.py --pairs 3 $(BENCH_ARGS)
 
 conformance: $(STAMP)
 	../shared/conformance/run
