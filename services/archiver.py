@@ -1,10 +1,10 @@
 """`banjian archiver`: a process that only builds archive packages (电子文件归档), draining the
 archive queue (banjian/archive_queue.py) with the same sweeper the workers otherwise run.
 
-`banjian up` runs it as a child at a lower CPU priority (`settings.archiver_nice`) and tells its
-workers not to sweep: a package is a few tens of milliseconds of CPU per case (the history export
-above all), work nobody waits for, while an action is someone at a counter or a phone waiting. With
-its own interpreter it takes no turns at the workers' interpreter lock either. On an idle machine it
+It lowers its own CPU priority to niceness `settings.archiver_nice` (BANJIAN_ARCHIVER_NICE, default
+10; never raises it). `banjian up` runs it as a child and tells its workers not to sweep: a package is
+about 10 ms of CPU per case (the history's JSON export above all), work nobody waits for, while an
+action is someone at a counter or on a phone waiting. With its own interpreter it takes no turns at the workers' interpreter lock either. On an idle machine it
 runs as soon as the queue has rows (every `archive_sweep_seconds`); on a saturated one it gets about a
 tenth of a core and catches up when the load falls. A package asked for before it is built is built
 on demand by the API (GET /api/cases/{id}/archive), as before.
@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
+import os
 import signal
 
 from sqlmodel import Session
@@ -46,6 +47,7 @@ async def main(settings: Settings | None = None) -> None:
 
     die_with_parent()
     settings = settings or Settings()
+    os.nice(max(0, settings.archiver_nice - os.nice(0)))  # lowered to it, never raised (that needs root)
     configure_logging(settings)
     client = await connect(settings)
     sweeper = build_sweeper(client, settings)
@@ -55,13 +57,7 @@ async def main(settings: Settings | None = None) -> None:
         loop.add_signal_handler(sig, stop.set)
     gc.freeze()
     sweeping = asyncio.create_task(sweeper.run(), name="archive-sweeper")
-    log.info("archiver: building archive packages (niceness %d)", _niceness())
+    log.info("archiver: building archive packages (niceness %d)", os.nice(0))
     await stop.wait()
     sweeping.cancel()
     await asyncio.gather(sweeping, return_exceptions=True)
-
-
-def _niceness() -> int:
-    import os
-
-    return os.nice(0)

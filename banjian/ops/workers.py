@@ -51,6 +51,8 @@ def free_port() -> int:
 class WorkerProcess:
     """One worker child."""
 
+    role = "worker"  # in its log lines
+
     def __init__(self, settings: Settings, number: int) -> None:
         self.settings, self.number = settings, number
         self.proc: subprocess.Popen | None = None
@@ -79,11 +81,8 @@ class WorkerProcess:
         env = as_environment(self.child_settings(), dict(os.environ))
         env[PARENT_ENV] = str(os.getpid())
         # its log lines go where `up`'s go (the operator's terminal or the service's journal)
-        self.proc = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL, preexec_fn=self.preexec)
+        self.proc = subprocess.Popen(self.command(), env=env, stdin=subprocess.DEVNULL)
         log.info("%s process %d started (pid %d)", self.role, self.number, self.proc.pid)
-
-    role = "worker"
-    preexec = None
 
     def exit_code(self) -> int | None:
         """None while it runs (or before it was started)."""
@@ -104,7 +103,7 @@ class WorkerProcess:
 
 class ArchiverProcess(WorkerProcess):
     """The archiver child (`banjian archiver`, services/archiver.py): builds the archive packages at
-    a lower CPU priority (`settings.archiver_nice`) while the workers sweep nothing."""
+    a lower CPU priority (it lowers its own, to `settings.archiver_nice`) while the workers sweep nothing."""
 
     role = "archiver"
 
@@ -120,6 +119,3 @@ class ArchiverProcess(WorkerProcess):
 
     def child_settings(self) -> Settings:
         return self.settings
-
-    def preexec(self) -> None:  # in the child, between fork and exec
-        os.nice(self.settings.archiver_nice)
