@@ -163,11 +163,12 @@ class CaseService:
         """A case's history entries as the contract shows them (plain columns, in order)."""
         return [history_json(h) for h in history_rows(db, case_id)]
 
-    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+    async def _read(self, fn: Callable[..., T], *args: Any, light: bool = True) -> T:
         """An action's pre-check or answer: on SQLite run here, on the event loop (a fraction of a
         millisecond of reads that, in WAL mode, never wait for a writer: the hop to a thread and back
-        costs more than the reads); on PostgreSQL, whose reads cross the network, in a thread."""
-        if self.inline_reads:
+        costs more than the reads); on PostgreSQL, whose reads cross the network, or when not `light`
+        (work that takes the CPU for longer), in a thread."""
+        if self.inline_reads and light:
             return fn(*args)
         return await asyncio.to_thread(fn, *args)
 
@@ -530,7 +531,10 @@ class CaseService:
     async def act(self, actor: Actor, case_id: str, action: str, comment: str | None, data: dict[str, Any],
                   request_id: str | None = None) -> dict[str, Any]:
         act = ActionInput(action=action, actor=actor, comment=comment, data=data or {})
-        await self._read(self._check_action, actor, case_id, act, request_id)
+        # a supplement's e-licences are verified (SM2, tens of milliseconds each) and an assignee is
+        # looked up: the rarer checks are not run on the event loop
+        rare = action == Action.SUBMIT_SUPPLEMENT or action in ASSIGNING
+        await self._read(self._check_action, actor, case_id, act, request_id, light=not rare)
         handle = self.client.get_workflow_handle(workflow_id(case_id))
         try:
             await handle.execute_update(
