@@ -26,6 +26,8 @@ async def accepted_case(stack) -> tuple[dict[str, User], dict]:
     return staff, await staff["clerk"].ok(case["id"], "accept")
 
 
+# The inboxes are read whole (limit 1000): other tests' cases of the same department, on the same
+# stack, can push a fresh case off a first page of 100.
 def badge(inbox: dict, case_id: str) -> dict | None:
     rows = [t for t in inbox["items"] if t["case_id"] == case_id]
     assert rows, f"{case_id} not in the inbox"
@@ -44,10 +46,10 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
     assert board_on > reply_by
 
     # the department sees the urge on the task; the head's inbox does not list it yet
-    inbox = (await staff["handler"].get("/api/tasks", params={"scope": "department"})).json()
+    inbox = (await staff["handler"].get("/api/tasks", params={"scope": "department", "limit": 1000})).json()
     assert badge(inbox, cid) == {"n": 1, "by": sup.username, "reply_by": reply_by.isoformat(), "escalated": 0,
                                  "comment": "请加快办理"}
-    head_inbox = (await staff["head"].get("/api/tasks")).json()
+    head_inbox = (await staff["head"].get("/api/tasks", params={"limit": 1000})).json()
     assert cid not in [t["case_id"] for t in head_inbox["items"]]
     page = PageClient(stack)
     try:
@@ -62,7 +64,7 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
     after = await stack.advance(cid, (reply_by - case_today(case)).days + 1)
     escalated = [h for h in after["history"] if h["action"] == "urge_escalated"]
     assert [(h["actor"], h["data"]["level"], h["data"]["to"]) for h in escalated] == [("system", 1, "head")]
-    head_inbox = (await staff["head"].get("/api/tasks")).json()
+    head_inbox = (await staff["head"].get("/api/tasks", params={"limit": 1000})).json()
     assert badge(head_inbox, cid)["escalated"] == 1
     board = (await sup.get("/api/supervision/warnings", params={"department": DEPT})).json()
     assert not [w for w in board["items"] if w["case_id"] == cid and w["cause"] == "urge_unanswered"]
@@ -82,9 +84,9 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
     assert replied["history"][-1]["data"]["urges"] == [1]
     board = (await sup.get("/api/supervision/warnings", params={"department": DEPT, "level": "red"})).json()
     assert not [w for w in board["items"] if w["case_id"] == cid and w["cause"] == "urge_unanswered"]
-    inbox = (await staff["handler"].get("/api/tasks", params={"scope": "department"})).json()
+    inbox = (await staff["handler"].get("/api/tasks", params={"scope": "department", "limit": 1000})).json()
     assert badge(inbox, cid) is None
-    assert cid not in [t["case_id"] for t in (await staff["head"].get("/api/tasks")).json()["items"]
+    assert cid not in [t["case_id"] for t in (await staff["head"].get("/api/tasks", params={"limit": 1000})).json()["items"]
                        if t["urge"]]
     assert (await staff["clerk"].act(cid, "reply_urge", "再答一次")).status_code == 409  # nothing owed
 
@@ -139,7 +141,7 @@ async def test_urge_on_a_joint_case_reaches_the_departments_still_working(stack)
         assert (u["actor"], u["comment"], u["data"]["forwarded_from"]) == (sup.username, "请各部门加快", cid)
     assert await urges_of("hcd") == []  # hcd has answered already
     fire = stack.staff("fire", "approver")
-    inbox = (await fire.get("/api/tasks", params={"scope": "department"})).json()
+    inbox = (await fire.get("/api/tasks", params={"scope": "department", "limit": 1000})).json()
     assert badge(inbox, subs["fire"]["id"])["by"] == sup.username
     replied = await stack.staff("fire", "handler").ok(subs["fire"]["id"], "reply_urge", "现场核查已安排")
     assert replied["history"][-1]["action"] == "reply_urge"
