@@ -4,8 +4,8 @@ archive queue (banjian/archive_queue.py) with the same sweeper the workers other
 It lowers its own CPU priority to niceness `settings.archiver_nice` (BANJIAN_ARCHIVER_NICE, default
 10; never raises it). `banjian up` runs it as a child and tells its workers not to sweep: a package is
 about 10 ms of CPU per case (the history's JSON export above all), work nobody waits for, while an
-action is someone at a counter or on a phone waiting. With its own interpreter it takes no turns at the workers' interpreter lock either. On an idle machine it
-runs as soon as the queue has rows (every `archive_sweep_seconds`); on a saturated one it gets about a
+action is someone at a counter or on a phone waiting. With its own interpreter it takes no turns at
+the workers' interpreter lock either. On an idle machine it runs as soon as the queue has rows (every `archive_sweep_seconds`); on a saturated one it gets about a
 tenth of a core and catches up when the load falls. A package asked for before it is built is built
 on demand by the API (GET /api/cases/{id}/archive), as before.
 """
@@ -18,6 +18,7 @@ import os
 import signal
 
 from sqlmodel import Session
+from temporalio.client import Client
 
 from activities.archive import ArchiveSweeper
 from banjian.audit.archive import Archiver
@@ -27,7 +28,7 @@ from banjian.settings import Settings
 log = logging.getLogger("banjian")
 
 
-def build_sweeper(client, settings: Settings) -> ArchiveSweeper:
+def build_sweeper(client: Client, settings: Settings) -> ArchiveSweeper:
     """The sweeper of this process, on its own small connection pool."""
     engine = make_engine(settings.db_url, pool_size=2, max_overflow=2,
                          pool_timeout=settings.db_pool_timeout_seconds)

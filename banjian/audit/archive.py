@@ -17,12 +17,11 @@ import io
 import json
 import os
 import secrets
-import threading
 import zipfile
-from collections import OrderedDict
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +110,8 @@ class Archiver:
         self.archive_dir = Path(archive_dir)
         self._client = client
         self.files_dir = Path(files_dir) if files_dir else self.archive_dir.parent / "files"
+        # a published item version never changes: its file is read and written once per (code, version)
+        self._item_file = lru_cache(maxsize=256)(self._load_item_file)
 
     @property
     def client(self) -> Client | None:
@@ -196,6 +197,21 @@ class Archiver:
                     batch.failed[cid] = f"{type(e).__name__}: {e}"
 
     # ---- building -----------------------------------------------------------------------------
+    def item_file(self, code: str, version: int) -> tuple[str | None, bytes]:
+        """(digest, bytes of item-definition.json) of an item version (one not stored is not kept)."""
+        try:
+            return self._item_file(code, version)
+        except LookupError:
+            return None, item_definition_json(code, version, None, None)
+
+    def _load_item_file(self, code: str, version: int) -> tuple[str | None, bytes]:
+        with self.session_factory() as session:
+            row = session.exec(select(ItemVersion).where(ItemVersion.code == code,
+                                                         ItemVersion.version == version)).first()
+        if row is None:
+            raise LookupError(f"no item version {code} v{version}")
+        return row.digest, item_definition_json(code, version, row.digest, row.definition)
+
     def _write(self, case_id: str, histories: dict[str, WorkflowHistory]) -> Archive:
         with self.session_factory() as session:
             return self._write_in(session, case_id, histories)
@@ -205,7 +221,7 @@ class Archiver:
         existing = session.get(Archive, case_id)
         if existing is not None:
             return existing
-        data = build_package(session, case_id, histories, now, self.files_dir)
+        data = build_package(session, case_id, histories, now, self.files_dir, self.item_file)
         digest = sm3_hex(data)
         self.archive_dir.mkdir(parents=True, exist_ok=True)
         final = self.archive_dir / f"{case_id}.zip"
@@ -235,8 +251,9 @@ class Archiver:
 
 
 def build_package(session: Session, case_id: str, histories: dict[str, WorkflowHistory], now: datetime,
-                  files_dir: Path | None = None) -> bytes:
-    """The ZIP bytes of a case's archive package (see docs/archive-manifest.md)."""
+                  files_dir: Path | None, item_file: Callable[[str, int], tuple[str | None, bytes]]) -> bytes:
+    """The ZIP bytes of a case's archive package (see docs/archive-manifest.md); `item_file` gives the
+    item definition's digest and file (`Archiver.item_file`)."""
     row = session.get(Case, case_id)
     if row is None:
         raise ValueError(f"no case {case_id}")
@@ -246,8 +263,8 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
     def add_json(path: str, obj: Any, description: str) -> None:
         files.append((path, _json(obj), "application/json", description))
 
-    item_digest, item_file = _item_definition_file(session, row.item_code, row.item_version)
-    files.append(("item-definition.json", item_file, "application/json",
+    item_digest, item_definition = item_file(row.item_code, row.item_version)
+    files.append(("item-definition.json", item_definition, "application/json",
                   "事项实施清单（办理时生效的版本） / the item definition version in force"))
     add_json("application.json", {
         "case_id": state.id, "case_no": state.case_no, "item_code": state.item_code,
@@ -332,30 +349,10 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
     return buf.getvalue()
 
 
-#: the item definition file of each (code, version): a published version never changes, and its
-#: JSON is the largest file of a package after the history
-_ITEM_FILES: OrderedDict[tuple[str, int], tuple[str | None, bytes]] = OrderedDict()
-_ITEM_FILES_MAX = 256
-_ITEM_FILES_LOCK = threading.Lock()
-
-
-def _item_definition_file(session: Session, code: str, version: int) -> tuple[str | None, bytes]:
-    """(digest, bytes of item-definition.json) of an item version; a version not stored (yet) is not kept."""
-    key = (code, version)
-    with _ITEM_FILES_LOCK:
-        if key in _ITEM_FILES:
-            _ITEM_FILES.move_to_end(key)
-            return _ITEM_FILES[key]
-    item_row = session.exec(select(ItemVersion).where(ItemVersion.code == code, ItemVersion.version == version)).first()
-    digest = item_row.digest if item_row else None
-    data = _json({"code": code, "version": version, "digest": digest, "digest_algorithm": "sha256",
-                  "definition": item_row.definition if item_row else None})
-    if item_row is not None:
-        with _ITEM_FILES_LOCK:
-            _ITEM_FILES[key] = (digest, data)
-            while len(_ITEM_FILES) > _ITEM_FILES_MAX:
-                _ITEM_FILES.popitem(last=False)
-    return digest, data
+def item_definition_json(code: str, version: int, digest: str | None, definition: dict[str, Any] | None) -> bytes:
+    """item-definition.json: the version in force when the case was handled, with its digest."""
+    return _json({"code": code, "version": version, "digest": digest, "digest_algorithm": "sha256",
+                  "definition": definition})
 
 
 def material_records(session: Session, state: CaseState) -> list[dict[str, Any]]:
