@@ -16,8 +16,10 @@ from banjian import audit
 from banjian.codec import (
     ENCODING,
     KEY_ID,
+    SharedPydanticPayloadConverter,
     Sm4PayloadCodec,
     codec_for,
+    converter_with,
     decode_history,
     parse_keys,
     payloads_from_json,
@@ -103,6 +105,27 @@ async def test_pydantic_models_round_trip_through_the_converter():
     [enc] = await TEST_CONVERTER.encode([value])
     assert ID_NUMBER.encode() not in enc.SerializeToString()
     assert await TEST_CONVERTER.decode([enc], [Applicant]) == [value]
+
+
+def test_the_payload_converter_is_built_once_and_shared_by_every_data_converter():
+    """The SDK makes a data converter per workflow activation: they share one set of converters (and
+    one type-adapter cache) instead of building them again, and a fresh instance given converters
+    of its own (what the SDK's `with_context` does) changes no other."""
+    import dataclasses
+
+    dc = converter_with(None)
+    again = dataclasses.replace(dc)  # as the SDK does per activation
+    inner = [c.payload_converter._inner_payload_converter for c in (dc, again)]  # type: ignore[attr-defined]
+    assert all(isinstance(c, SharedPydanticPayloadConverter) for c in inner)
+    assert inner[0] is not inner[1] and inner[0].converters is inner[1].converters
+    json_converter = inner[0].converters[b"json/plain"]
+    json_converter.from_payload(plain("x"), str)
+    hits = json_converter._type_adapter.cache_info().hits  # type: ignore[attr-defined]
+    inner[1].converters[b"json/plain"].from_payload(plain("y"), str)  # the same cache, already holding str
+    assert json_converter._type_adapter.cache_info().hits == hits + 1  # type: ignore[attr-defined]
+    fresh = SharedPydanticPayloadConverter()
+    fresh._set_converters(*list(fresh.converters.values())[:1])
+    assert len(SharedPydanticPayloadConverter().converters) == len(inner[0].converters) > 1
 
 
 # ---- the codec server ----------------------------------------------------------------------------------
