@@ -12,7 +12,6 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from sqlmodel import Session
 from temporalio import activity
 from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
@@ -28,7 +27,7 @@ from activities.payments import PaymentActivities
 from activities.records import RecordActivities
 from activities.rectification import RectificationActivities
 from banjian.catalog import Catalog
-from banjian.db import make_engine
+from banjian.db import make_engine, session_factory
 from banjian.licence_store import master_key
 from banjian.metrics import ActivityMetrics
 from banjian.payments import provider_for
@@ -79,8 +78,7 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     of recorded histories run it sandboxed."""
     engine = engine or make_engine(settings.db_url, **settings.pool_options("worker"))
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     catalog = Catalog(sessions)
     calendar = CalendarActivities(sessions)

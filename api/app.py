@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from sqlmodel import Session
 from temporalio.client import Client
 
 from api import errors
@@ -43,7 +42,7 @@ from api.service import CaseService
 from banjian.audit import seal_forever
 from banjian.auth import Tokens
 from banjian.catalog import Catalog
-from banjian.db import make_engine
+from banjian.db import make_engine, session_factory
 from banjian.logins import LoginGuard
 from banjian.migrate import upgrade
 from banjian.production import refusal
@@ -75,8 +74,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
             client = await connect(settings)
         own_engine = engine
 
-        def sessions() -> Session:
-            return Session(own_engine, expire_on_commit=False)
+        sessions = session_factory(own_engine)
 
         catalog = Catalog(sessions)
         app.state.settings = settings

@@ -8,9 +8,10 @@ Alembic migrations (`banjian/migrations`), never by `create_all` outside tests.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import date, datetime
 from typing import Any
 
@@ -263,6 +264,12 @@ def make_engine(url: str, pool_size: int = 5, max_overflow: int = 10, pool_timeo
 
         return engine
     return create_engine(url, pool_pre_ping=True, **pool)
+
+
+def session_factory(engine: Engine) -> Callable[[], Session]:
+    """New sessions of `engine` whose objects stay readable after a commit (every layer's activities,
+    services and commands work with them so)."""
+    return functools.partial(Session, engine, expire_on_commit=False)
 
 
 log = logging.getLogger("banjian")

@@ -8,7 +8,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from banjian.catalog import Catalog
-from banjian.db import Department
+from banjian.db import Department, session_factory
 from banjian.migrate import upgrade
 
 ITEM_DIR = Path(__file__).resolve().parent.parent / "item_definitions"
@@ -40,8 +40,7 @@ def ensure_base(engine: Engine, item_dir: Path = ITEM_DIR) -> list[str]:
     """Migrate, add the departments, store the shipped item definitions (new versions only)."""
     upgrade(engine)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     ensure_departments(sessions)
     return Catalog(sessions).load_directory(item_dir)

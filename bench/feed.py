@@ -25,12 +25,11 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import httpx  # noqa: E402
-from sqlmodel import Session  # noqa: E402
 from temporalio.testing import ActivityEnvironment  # noqa: E402
 
 from activities.feed import FeedActivities  # noqa: E402
 from banjian import feed  # noqa: E402
-from banjian.db import make_engine  # noqa: E402
+from banjian.db import make_engine, session_factory  # noqa: E402
 from banjian.feed_contracts import FeedInput  # noqa: E402
 from banjian.migrate import upgrade  # noqa: E402
 from banjian.settings import Settings  # noqa: E402
@@ -49,8 +48,7 @@ async def main() -> None:
     engine = make_engine(settings.db_url)
     upgrade(engine)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     url = f"http://127.0.0.1:{a.port}"
     feed.add_subscriber(sessions, "bench", f"{url}/events", SECRET)

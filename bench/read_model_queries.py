@@ -37,7 +37,7 @@ from sqlmodel import Session, col, or_, select  # noqa: E402
 from banjian import figures  # noqa: E402
 from banjian.calendar import load_calendar  # noqa: E402
 from banjian.contracts import Actor  # noqa: E402
-from banjian.db import Task, make_engine  # noqa: E402
+from banjian.db import Task, make_engine, session_factory  # noqa: E402
 from banjian.enums import Role  # noqa: E402
 from banjian.warnings_board import board  # noqa: E402
 
@@ -87,8 +87,7 @@ def measure(url: str, runs: int = 20, explain: Path | None = None) -> dict[str, 
     """p50 and p90 of each read; with `explain`, the plans of their statements in that file."""
     engine = make_engine(url)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     from api.service import CaseService
     from banjian.catalog import Catalog

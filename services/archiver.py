@@ -17,12 +17,11 @@ import logging
 import os
 import signal
 
-from sqlmodel import Session
 from temporalio.client import Client
 
 from activities.archive import ArchiveSweeper
 from banjian.audit.archive import Archiver
-from banjian.db import make_engine
+from banjian.db import make_engine, session_factory
 from banjian.settings import Settings
 
 log = logging.getLogger("banjian")
@@ -33,8 +32,7 @@ def build_sweeper(client: Client, settings: Settings) -> ArchiveSweeper:
     engine = make_engine(settings.db_url, pool_size=2, max_overflow=2,
                          pool_timeout=settings.db_pool_timeout_seconds)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     return ArchiveSweeper(Archiver(sessions, settings.archive_dir, client), sessions,
                           every=max(settings.archive_sweep_seconds, 0.1))

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from temporalio.client import Client
 
 from banjian.calendar import YearSchedule
-from banjian.db import CalendarYear, Case, make_engine
+from banjian.db import CalendarYear, Case, make_engine, session_factory
 from banjian.enums import CLOSED
 from banjian.errors import Invalid
 from banjian.settings import Settings
@@ -63,8 +63,7 @@ async def load_year(settings: Settings, year: int, body: dict[str, Any], actor: 
     engine = make_engine(settings.db_url)
     upgrade(engine)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     store_year(sessions, year, body, actor)
     try:

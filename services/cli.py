@@ -176,10 +176,8 @@ def users_add(username: str, password: Annotated[str, typer.Option(help="at leas
               name: Annotated[str | None, typer.Option(help="display name")] = None,
               data_dir: DataDir = None) -> None:
     """Add (or replace) a user."""
-    from sqlmodel import Session
-
     from banjian.auth import add_user
-    from banjian.db import make_engine
+    from banjian.db import make_engine, session_factory
     from banjian.errors import DomainError
     from banjian.migrate import upgrade
     from banjian.seed import ensure_departments
@@ -187,8 +185,7 @@ def users_add(username: str, password: Annotated[str, typer.Option(help="at leas
     engine = make_engine(settings_for(data_dir).db_url)
     upgrade(engine)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     ensure_departments(sessions)
     try:
@@ -252,12 +249,11 @@ def items_validate(paths: list[Path]) -> None:
 def _authoring(data_dir: Path | None, as_user: str | None):
     """Drafts of the data dir's catalogue, and who acts: `--as USER` (an admin or author), else the
     command line as an admin of every department."""
-    from sqlmodel import Session
 
     from banjian.auth import actor_of
     from banjian.catalog import Catalog
     from banjian.contracts import Actor
-    from banjian.db import User, make_engine
+    from banjian.db import User, make_engine, session_factory
     from banjian.drafts import Drafts
     from banjian.enums import Role
     from banjian.seed import ensure_base
@@ -265,8 +261,7 @@ def _authoring(data_dir: Path | None, as_user: str | None):
     engine = make_engine(settings_for(data_dir).db_url)
     ensure_base(engine)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     actor = Actor(username="cli", roles=[Role.ADMIN], display_name="命令行")
     if as_user is not None:
@@ -434,9 +429,8 @@ def audit_replay(cases: Annotated[list[str] | None, typer.Argument(help="case id
                  data_dir: DataDir = None) -> None:
     """Replay case histories against the current workflow code: run before deploying new workflow
     code. Exit status 1 if any case does not replay cleanly."""
-    from sqlmodel import Session
 
-    from banjian.db import make_engine
+    from banjian.db import make_engine, session_factory
 
     if not cases and not all_ and sample is None:
         fail("name case ids, or use --all (or --sample N)")
@@ -444,8 +438,7 @@ def audit_replay(cases: Annotated[list[str] | None, typer.Argument(help="case id
 
     engine = make_engine(settings.db_url)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     async def named(client):
         for c in cases or []:
@@ -479,16 +472,15 @@ def audit_verify(case: Annotated[str | None, typer.Argument(help="a case id (def
                  data_dir: DataDir = None) -> None:
     """Recompute the hash chain of a case's records (or of every case, and every signed daily chain
     head) and name the first altered record. Exit status 1 if anything fails."""
-    from sqlmodel import Session, select
+    from sqlmodel import select
 
     from banjian import audit
-    from banjian.db import Case, make_engine
+    from banjian.db import Case, make_engine, session_factory
 
     settings = settings_for(data_dir)
     engine = make_engine(settings.db_url)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     async def run() -> bool:
         client = await _audit_client(settings)
@@ -531,16 +523,13 @@ def audit_seal(day: Annotated[str | None, typer.Option(help="seal this day (YYYY
     """Seal and sign the daily chain heads of every finished day not sealed yet (or one given day)."""
     from datetime import date
 
-    from sqlmodel import Session
-
     from banjian import audit
-    from banjian.db import make_engine
+    from banjian.db import make_engine, session_factory
 
     settings = settings_for(data_dir)
     engine = make_engine(settings.db_url)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     if day:
         try:

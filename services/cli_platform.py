@@ -17,15 +17,14 @@ subscribers_app = typer.Typer(help="Subscribers of the event feed (办件信息�
 
 
 def _sessions(data_dir: Path | None) -> Callable[[], Session]:
-    from banjian.db import make_engine
+    from banjian.db import make_engine, session_factory
     from banjian.migrate import upgrade
     from banjian.seed import ensure_departments
 
     engine = make_engine(settings_for(data_dir).db_url)
     upgrade(engine)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     ensure_departments(sessions)
     return sessions

@@ -34,7 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from banjian.calendar import WorkingCalendar
 from banjian.catalog import Catalog
 from banjian.contracts import CASE_DESIGN, ActionInput, Actor, Applicant, CaseInput, CaseState, MaterialRef
-from banjian.db import CalendarYear, Case, make_engine
+from banjian.db import CalendarYear, Case, make_engine, session_factory
 from banjian.enums import CLOSED, Action, DeliveryMethod, IdKind, ItemKind, Role, Status, WarningCause
 from banjian.errors import Invalid, Unavailable
 from banjian.items.schema import ItemDefinition
@@ -102,8 +102,7 @@ def _scratch(item: ItemDefinition, calendar_rows: list[CalendarYear], folder: Pa
     engine = make_engine(f"sqlite:///{folder / 'whatif.db'}")
     upgrade(engine)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     ensure_departments(sessions)
     for definition in [*(members or []), item]:

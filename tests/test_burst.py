@@ -11,10 +11,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlmodel import Session
 
 from banjian.auth import add_user
-from banjian.db import make_engine
+from banjian.db import make_engine, session_factory
 from banjian.ids import make_citizen_id
 from banjian.seed import ensure_base
 from tests.test_durability import ITEM, PASSWORD, Up, free_port
@@ -32,8 +31,7 @@ def _users(data: Path) -> list[tuple[str, str]]:
     engine = make_engine(f"sqlite:///{(data / 'banjian.db').resolve()}")
     ensure_base(engine)
 
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
 
     people = []
     for n in range(APPLICANTS):

@@ -15,7 +15,7 @@ from temporalio.worker import Worker
 from typer.testing import CliRunner
 
 from activities.feed import FeedActivities
-from banjian.db import make_engine
+from banjian.db import make_engine, session_factory
 from banjian.feed import DELIVERED, PARKED, PENDING, Delivery, add_subscriber, event_body, status
 from banjian.feed_contracts import DRAIN_ACTIVITY, PRUNE_ACTIVITY, DrainResult, FeedInput, PruneInput
 from banjian.seed import ensure_base
@@ -35,8 +35,7 @@ def _row(name: str, case_id: str, seq: int, state: str, delivered_days_ago: floa
 
 
 def _sessions(engine) -> Callable[[], Session]:
-    def sessions() -> Session:
-        return Session(engine, expire_on_commit=False)
+    sessions = session_factory(engine)
     return sessions
 
 

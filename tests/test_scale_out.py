@@ -15,10 +15,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from sqlmodel import Session
 
 from banjian.auth import add_user
-from banjian.db import make_engine
+from banjian.db import make_engine, session_factory
 from banjian.ids import make_citizen_id
 from banjian.settings import Settings
 from banjian.temporal import DevServer
@@ -123,8 +122,7 @@ def test_two_workers_two_apis_survive_losing_one_of_each(tmp_path):
         id_number = make_citizen_id("330106", date(1985, 1, 9), 71)
         engine = make_engine(db_url)
 
-        def sessions() -> Session:
-            return Session(engine, expire_on_commit=False)
+        sessions = session_factory(engine)
 
         for username, roles, dept, idn in (("admin1", ["admin"], None, None), ("clerk1", ["clerk"], "amr", None),
                                            ("handler1", ["handler"], "amr", None),
