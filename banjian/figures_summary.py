@@ -110,8 +110,10 @@ def difference(new: dict[Key, list[int]], old: dict[Key, list[int]]) -> dict[Key
 
 def apply(session: Session, delta: dict[Key, list[int]]) -> None:
     """Add the deltas to their rows (in key order, so concurrent writers lock rows in one order), and
-    drop the rows no case contributes to any more. Both statements are built once per dialect and
-    run with parameters (built per call, their cache keys cost more than running them)."""
+    drop the rows no case contributes to any more: only a row whose case count went down can have
+    reached none (a row at none is never left behind), so most transitions, which move a case's
+    measures within its row, run no delete. Both statements are built once per dialect and run with
+    parameters (built per call, their cache keys cost more than running them)."""
     if not delta:
         return
     conn = session.connection()
@@ -121,7 +123,8 @@ def apply(session: Session, delta: dict[Key, list[int]]) -> None:
     for row in rows:
         conn.execute(add, row)
     for row in rows:
-        conn.execute(drop, {f"k_{k}": row[k] for k in KEY_NAMES})
+        if row["cases"] < 0:
+            conn.execute(drop, {f"k_{k}": row[k] for k in KEY_NAMES})
 
 
 @cache
