@@ -25,7 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 from api.app import create_app
 from banjian.auth import add_user
 from banjian.codec import data_converter
-from banjian.db import make_engine
+from banjian.db import make_engine, session_factory
 from banjian.ids import make_citizen_id, make_credit_code
 from banjian.seed import ensure_base
 from banjian.settings import Settings
@@ -272,7 +272,7 @@ def own_licence_range(engine) -> None:
 
     start = random.randrange(1, 99) * 10_000
     with Session(engine) as session:
-        for item in Catalog(lambda: Session(engine, expire_on_commit=False)).all_current():
+        for item in Catalog(session_factory(engine)).all_current():
             if item.licence is None:
                 continue
             dept = session.get(Department, item.department)

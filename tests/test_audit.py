@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 from activities.archive import ArchiveActivities
 from banjian import audit, chain
 from banjian.crypto import sm2_verify, sm3_hex
-from banjian.db import Archive, AuditRead, Case, CaseEvent, ChainHead, make_engine
+from banjian.db import Archive, AuditRead, Case, CaseEvent, ChainHead, make_engine, session_factory
 from banjian.timefmt import CHINA, start_of
 from services import replay
 from services.cli import app as cli_app
@@ -288,7 +288,7 @@ async def test_removed_records_are_caught(stack):
 def _fresh_db(tmp_path: Path):
     engine = make_engine(f"sqlite:///{tmp_path / 'heads.db'}")
     SQLModel.metadata.create_all(engine)
-    return engine, (lambda: Session(engine, expire_on_commit=False))
+    return engine, session_factory(engine)
 
 
 def _add_records(sessions, case_id: str, times: list[datetime]) -> None:

@@ -138,14 +138,13 @@ def _issue(stack, case: dict) -> str:
     """A licence of the owner issued by amr, straight from the issuing activity (no approval needed)."""
     from datetime import UTC, datetime
 
-    from sqlmodel import Session
-
     from activities.licences import LicenceActivities
+    from banjian.db import session_factory
     from banjian.items.schema import LicenceSpec
     from banjian.licence_store import master_key
     from banjian.licences import IssueRequest
 
-    acts = LicenceActivities(lambda: Session(stack.engine, expire_on_commit=False), master_key(None), "330100")
+    acts = LicenceActivities(session_factory(stack.engine), master_key(None), "330100")
     return acts.issue_licence(IssueRequest(
         case_id=case["id"], item_code=case["item_code"], item_name=case["item_name"], department="amr",
         implementing_body={"name": "市市场监督管理局", "credit_code": "11330100002548715U"},

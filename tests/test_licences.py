@@ -16,6 +16,7 @@ from activities.licences import LicenceActivities
 from banjian import licence_ops as ops
 from banjian import licences as lic
 from banjian.crypto import sm3_hex
+from banjian.db import session_factory
 from banjian.licence_store import Licence, LicenceVerification, master_key
 from banjian.timefmt import CHINA
 from tests.pages_client import PageClient
@@ -240,7 +241,7 @@ def test_issuing_again_after_a_failure_past_the_commit_finds_the_first_licence(s
         raise AssertionError("the first attempt should have failed")
     except ConnectionError:
         pass
-    again = LicenceActivities(lambda: Session(stack.engine, expire_on_commit=False), master_key(None), "330100")
+    again = LicenceActivities(session_factory(stack.engine), master_key(None), "330100")
     first = again.issue_licence(_request(case_id))
     with ThreadPoolExecutor(4) as pool:
         ids = list(pool.map(lambda _: again.issue_licence(_request(case_id)), range(4)))
@@ -256,7 +257,7 @@ def _issue_business_licence(stack, holder: dict, username: str | None) -> str:
     import uuid
 
     from banjian.items.schema import LicenceSpec
-    acts = LicenceActivities(lambda: Session(stack.engine, expire_on_commit=False), master_key(None), "330100")
+    acts = LicenceActivities(session_factory(stack.engine), master_key(None), "330100")
     return acts.issue_licence(lic.IssueRequest(
         case_id=uuid.uuid4().hex, item_code=REGISTRATION, item_name="个体工商户设立登记", department="amr",
         implementing_body={"name": "市市场监督管理局", "credit_code": "11330100002548715U"},

@@ -2,9 +2,9 @@
 no free database connection, or Temporal refusing a submission for now. Never a 500."""
 from __future__ import annotations
 
-from sqlmodel import Session, select
+from sqlmodel import select
 
-from banjian.db import Case, IdempotencyKey, make_engine
+from banjian.db import Case, IdempotencyKey, make_engine, session_factory
 
 ITEM = "food-business-licence"
 
@@ -15,8 +15,7 @@ async def test_no_free_database_connection_is_503_with_retry_after(stack, monkey
     await applicant.token()
     tiny = make_engine(stack.settings.db_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
 
-    def sessions() -> Session:
-        return Session(tiny, expire_on_commit=False)
+    sessions = session_factory(tiny)
 
     held = tiny.connect()  # the pool's only connection is busy elsewhere
     try:
