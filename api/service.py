@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import json
 import logging
 import math
 import threading
@@ -29,6 +31,7 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.diagram import ROLE_ZH
 from api.numbers import NUMBER_ATTEMPTS, CaseNumbers, submission_token
 from api.reads import CaseRow, case_row, department_of, history_rows
 from api.views import case_json, history_json
@@ -349,6 +352,10 @@ class CaseService:
             if given != (actor.id_number or "").upper():
                 raise Forbidden("apply_as_self", "申请人只能以本人身份申请",
                                 "an applicant may only apply as themself", field="applicant.id_number")
+            if actor.display_name and str(a["name"]).strip() != actor.display_name.strip():
+                raise Forbidden("apply_as_self", f"申请人只能以本人身份申请：姓名（名称）应为“{actor.display_name}”",
+                                f"an applicant may only apply as themself: the name must be {actor.display_name!r}",
+                                field="applicant.name")
             owner, channel = actor.username, Channel(body.get("channel") or "web")
             if channel == Channel.WINDOW:
                 channel = Channel.WEB  # only a clerk files at the window
@@ -395,14 +402,15 @@ class CaseService:
                     raise Invalid("missing_required", f"缺少必填项：{f.label}", f"required field missing: {f.name}",
                                   field=f"form.{f.name}")
                 continue
-            ok = {"text": isinstance(value, str), "number": _bounded_number(value),
+            ok = {"text": isinstance(value, str) and len(value) <= MAX_FORM_TEXT, "number": _bounded_number(value),
                   "boolean": isinstance(value, bool), "choice": value in (f.choices or []),
                   "date": isinstance(value, str) and _is_date(value)}[f.type]
             if not ok:
-                rule = {"text": "文本", "number": f"绝对值不超过 {MAX_FORM_NUMBER:.0e} 的数字", "boolean": "是或否", "date": "日期（YYYY-MM-DD）",
+                rule = {"text": f"不超过 {MAX_FORM_TEXT} 字的文本", "number": f"绝对值不超过 {MAX_FORM_NUMBER:.0e} 的数字", "boolean": "是或否", "date": "日期（YYYY-MM-DD）",
                         "choice": "以下之一：" + "、".join(f.choices or [])}[f.type]
                 raise Invalid("invalid_value", f"{f.label}应为{rule}", f"form.{f.name} must be a {f.type}"
-                              + (f" ({', '.join(f.choices or [])})" if f.type == "choice" else ""),
+                              + (f" ({', '.join(f.choices or [])})" if f.type == "choice" else "")
+                              + (f" of at most {MAX_FORM_TEXT} characters" if f.type == "text" else ""),
                               field=f"form.{f.name}")
         refs: list[MaterialRef] = []
         seen: set[str] = set()
@@ -538,7 +546,7 @@ class CaseService:
         handle = self.client.get_workflow_handle(workflow_id(case_id))
         try:
             await handle.execute_update(
-                CaseWorkflow.act, act, id=request_id or f"{action}-{uuid.uuid4().hex}",
+                CaseWorkflow.act, act, id=update_id(act, request_id),
                 rpc_timeout=timedelta(seconds=self.settings.update_timeout_seconds))
         except WorkflowUpdateFailedError as e:
             raise map_update_error(e) from None
@@ -578,8 +586,10 @@ class CaseService:
                     check_own_files(session, actor, data["materials"], field="data.materials")
                     data["materials"] = supplement_licences(session, state.applicant.id_number, data["materials"])
             if action in ASSIGNING and isinstance(data.get("username"), str):
+                # who takes the task over (assign, transfer) must hold a role the case waits for
+                roles = rules.waiting_roles(item, state) if action in (Action.ASSIGN, Action.TRANSFER) else None
                 with Session(bind=conn) as session:
-                    self._check_assignee(session, row, data["username"])
+                    self._check_assignee(session, row, data["username"], roles)
 
     def answer(self, actor: Actor, case_id: str) -> dict[str, Any]:
         """The case once an update has answered: from the read model, which the workflow wrote before
@@ -590,10 +600,15 @@ class CaseService:
                 raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="id")
             return self.render(conn, actor, row)
 
-    def _check_assignee(self, session: Session, row: CaseRow, username: str) -> None:
+    def _check_assignee(self, session: Session, row: CaseRow, username: str, roles: set[Role] | None = None) -> None:
         user = session.get(User, username)
         if user is None or user.department != row.department or not user.active:
             raise Invalid("unknown_user", f"本部门没有用户 {username}", f"no user {username} in department {row.department}",
+                          field="data.username")
+        if roles and not roles & {Role(r) for r in user.roles}:
+            zh = "、".join(ROLE_ZH.get(r, r.value) for r in sorted(roles))
+            raise Invalid("assignee_role", f"{username} 不能办理当前环节（需要：{zh}）",
+                          f"{username} cannot do the current step (needs: {', '.join(sorted(roles))})",
                           field="data.username")
 
 
@@ -608,13 +623,31 @@ def hide_opinions(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if h["action"] == "sub_case_decided" else h for h in history]
 
 
+def update_id(act: ActionInput, request_id: str | None) -> str:
+    """The id of an action's update: new for every request; with an `X-Request-Id`, that id bound to
+    what is asked (who, which action, its comment and data), so that a retry of the same request is
+    applied once and the same header on another request is another request, never a lost one."""
+    if request_id is None:
+        return f"{act.action}-{uuid.uuid4().hex}"
+    asked = json.dumps([act.actor.username, act.action, act.comment, act.data], sort_keys=True,
+                       ensure_ascii=False, default=str)
+    return f"{request_id}-{hashlib.sha256(asked.encode()).hexdigest()[:16]}"
+
+
 #: a form's numbers (areas, amounts, counts) are bounded like every number the API takes
 MAX_FORM_NUMBER = 1e15
 
 
+#: a form's text field (names, addresses, descriptions): a long description is a few hundred characters
+MAX_FORM_TEXT = 2000
+
+
 def _bounded_number(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-            and abs(value) <= MAX_FORM_NUMBER)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if isinstance(value, float) and not math.isfinite(value):
+        return False
+    return abs(value) <= MAX_FORM_NUMBER  # an int is compared exactly: no conversion that could overflow
 
 
 def _is_date(value: str) -> bool:

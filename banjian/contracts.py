@@ -69,7 +69,7 @@ class MaterialRef(Model):
 #: The design generation new cases start on (`CaseInput.design`, read by workflows/case.py). Telling a
 #: path by the input instead of a patch marker saves a marker event and a search-attribute update
 #: (a visibility write) per case.
-CASE_DESIGN = 1
+CASE_DESIGN = 2
 
 
 class CaseInput(Model):
@@ -96,7 +96,8 @@ class CaseInput(Model):
         "the case workflow's design generation at the start: 0 in older histories, whose paths their patch "
         "markers tell; 1: the lean path (one local activity per transition) without a patch marker, and the "
         "archive package built by the read model's archive queue (banjian/archive_queue.py), not by an "
-        "`archive_case` activity of the workflow"))
+        "`archive_case` activity of the workflow; 2: as 1, and the applicant may withdraw only before the "
+        "decision (not while an approved case waits for its fee)"))
 
 
 class ActionInput(Model):
@@ -294,6 +295,8 @@ class CaseState(Model):
     """The state a case workflow owns; the read model is a copy of it."""
 
     id: str
+    design: int = Field(default=0, ge=0, description="the case's design generation (`CaseInput.design`): the "
+                        "rules of its generation apply to it for its whole life")
     case_no: str | None = Field(default=None, description="unified case number (统一受理号码)")
     item_code: str
     item_version: int

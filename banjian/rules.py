@@ -6,6 +6,7 @@ of checks is the contract's: 403 (role or department), then 409 (state), then 42
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -55,6 +56,16 @@ ACTION_NAMES_ZH = {
 
 #: a special procedure's expected length is told to the applicant: at most a year
 MAX_PROCEDURE_DAYS = 365
+#: the design generation from which a case can be withdrawn only before its decision
+WITHDRAW_BEFORE_DECISION = 2
+#: an action's `data` as JSON (UTF-8): the largest real one, a supplement listing every material
+#: with its file and licence ids, is a few KB; the bound keeps one action from bloating the case's
+#: state and history (the state travels with every transition, under Temporal's 2 MB payload limit)
+MAX_ACTION_DATA_BYTES = 32 * 1024
+#: an action's written opinion or reason (意见)
+MAX_COMMENT = 4000
+#: a courier's tracking number (运单号): carriers' numbers are 10–20 characters
+MAX_TRACKING_NO = 64
 
 
 def effective_item(item: ItemDefinition, department: str, is_sub_case: bool) -> ItemDefinition:
@@ -240,8 +251,11 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
             need(s == Status.DELIVERED, "办件尚未送达", "the result has not been sent")
         case Action.WITHDRAW:
             need(state.parent_id is None, "子件不能单独撤回，请撤回主件", "withdraw the joint case, not a sub-case")
-            # an approved case that waits for its fee may still be given up (nothing was paid)
-            need(s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED, Status.AWAITING_PAYMENT) or s in UNDER_REVIEW,
+            # "any time before decision" (domain): an approved case waiting for its fee has its
+            # decision, and left unpaid it ends with the payment period. Cases of design 0 and 1
+            # (banjian.contracts.CASE_DESIGN) could still be withdrawn then, and keep that rule.
+            before = s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED) or s in UNDER_REVIEW
+            need(before or (s == Status.AWAITING_PAYMENT and state.design < WITHDRAW_BEFORE_DECISION),
                  "作出决定后不能撤回", "a decided case cannot be withdrawn")
         case Action.TERMINATE:
             need(s in UNDER_REVIEW or s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED),
@@ -381,13 +395,33 @@ def parse_action(name: str) -> Action:
         raise Invalid("unknown_action", f"未知的操作：{name}", f"unknown action: {name}", field="action") from None
 
 
-def check(item: ItemDefinition, state: CaseState, act: ActionInput) -> Action:
-    """Every check, in the contract's order; returns the parsed action."""
+def check(item: ItemDefinition, state: CaseState, act: ActionInput, bounds: bool = True) -> Action:
+    """Every check, in the contract's order; returns the parsed action. `bounds`: also the input's
+    size limits (`check_bounds`), which depend on the input alone."""
     action = parse_action(act.action)
     authorise(action, item, state, act.actor)
     admissible(action, item, state, act.actor)
     validate_data(action, item, state, act)
+    if bounds:
+        check_bounds(act)
     return action
+
+
+def check_bounds(act: ActionInput) -> None:
+    """422 unless the action's comment and data are within their sizes. Checked by the API and the
+    update's validator, not again under the workflow's lock: they depend on the input alone, and a
+    replay must take what its history accepted before these bounds existed."""
+    size = len(json.dumps(act.data or {}, ensure_ascii=False, default=str).encode())
+    if size > MAX_ACTION_DATA_BYTES:
+        raise _invalid("too_large", "data", f"操作数据过大（{size} 字节，上限 {MAX_ACTION_DATA_BYTES} 字节）",
+                       f"data is too large ({size} bytes; at most {MAX_ACTION_DATA_BYTES})")
+    if len(act.comment or "") > MAX_COMMENT:
+        raise _invalid("too_long", "comment", f"意见不能超过 {MAX_COMMENT} 字",
+                       f"the comment is longer than {MAX_COMMENT} characters")
+    tracking = (act.data or {}).get("tracking_no")
+    if tracking is not None and (not isinstance(tracking, str) or len(tracking) > MAX_TRACKING_NO):
+        raise _invalid("invalid_value", "data.tracking_no", f"快递单号应为不超过 {MAX_TRACKING_NO} 个字符的文本",
+                       f"data.tracking_no must be text of at most {MAX_TRACKING_NO} characters")
 
 
 def _candidates(state: CaseState, actor: Actor) -> list[Action]:

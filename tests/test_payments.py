@@ -141,20 +141,16 @@ async def test_payment_timeout_terminates_the_case(stack, people):
     assert [(p["status"], p["reason"]) for p in ledger] == [("refunded", "case_closed")]
 
 
-async def test_refund_on_withdraw_of_a_paid_case(stack, people):
-    """The applicant paid, but withdrew before the provider's callback reached the case: refunded."""
+async def test_an_approved_case_waiting_for_its_fee_cannot_be_withdrawn(stack, people):
+    """Withdrawal is "any time before decision" (domain): the approval is the decision, so a case
+    waiting for its fee cannot be withdrawn; left unpaid, it ends with the payment period (above)."""
     u, cid, case = await approved(people)
-    assert "withdraw" in case["allowed_actions"] or "withdraw" in (await u.case(cid))["allowed_actions"]
-    await u.ok(cid, "withdraw")
-    body, headers = signed(stack, case, "10.00")
-    answers = [await callback(stack, body, headers) for _ in range(2)]
-    assert [r.status_code for r in answers] == [200, 200], [r.text for r in answers]
-    assert answers[0].json()["outcome"] == "refunded" and answers[1].json()["outcome"] in ("refunded", "duplicate")
-    ledger = (await u.get(f"/api/payments/cases/{cid}")).json()["items"]
-    assert [(p["status"], p["reason"]) for p in ledger] == [("refunded", "case_closed")]
-    case = await u.case(cid)
-    assert case["status"] == "withdrawn" and "payment_received" not in actions(case)
-    assert case["payment"]["status"] == "cancelled"
+    assert case["status"] == "awaiting_payment"
+    assert "withdraw" not in (await u.case(cid))["allowed_actions"]
+    r = await u.act(cid, "withdraw")
+    assert r.status_code == 409 and r.json()["detail"]["code"] == "invalid_state", r.text
+    after = await u.case(cid)
+    assert after["status"] == "awaiting_payment" and "withdraw" not in actions(after)
 
 
 async def test_the_wait_for_the_payment_is_not_the_departments_time(stack, people):

@@ -93,7 +93,7 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
         now = workflow.now()
         kind = ItemKind.SINGLE if inp.parent_id is not None else inp.item.kind
         self.state = CaseState(
-            id=inp.case_id, case_no=inp.case_no, item_code=inp.item.code, item_version=inp.item.version, item_name=inp.item.name,
+            id=inp.case_id, design=inp.design, case_no=inp.case_no, item_code=inp.item.code, item_version=inp.item.version, item_name=inp.item.name,
             kind=kind.value, department=inp.department, status=Status.SUBMITTED, applicant=inp.applicant,
             channel=inp.channel, form=inp.form, submitted_at=now, received_at=now,
             materials=[m if m.added_at else m.model_copy(update={"added_by": inp.submitted_by.username,
@@ -259,8 +259,9 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
         if a.action in PRE_REVIEW_ACTIONS:
             return await self._act_pre_review(a)
         async with self.lock:
-            try:
-                action = rules.check(self.item, self.state, a)
+            try:  # the state's rules again, not the input's bounds (the validator has checked those,
+                # and a replay must not refuse what a recorded history accepted before a bound existed)
+                action = rules.check(self.item, self.state, a, bounds=False)
             except DomainError as e:  # lost a race with another action
                 raise reject(e) from None
             await self._apply(action, a)

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.bounds import CaseId, Offset, Text
 from api.copies import copied_tasks
 from api.deps import CasesDep, CurrentUser, SessionDep
+from banjian.rules import MAX_COMMENT
 
 router = APIRouter(prefix="/api", tags=["cases"])
 
@@ -46,7 +47,7 @@ class ActionBody(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
     action: str = Field(min_length=1, max_length=64)
-    comment: str | None = Field(default=None, max_length=4000)
+    comment: str | None = Field(default=None, max_length=MAX_COMMENT)
     data: dict[str, Any] = {}
 
 
