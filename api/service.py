@@ -352,10 +352,6 @@ class CaseService:
             if given != (actor.id_number or "").upper():
                 raise Forbidden("apply_as_self", "申请人只能以本人身份申请",
                                 "an applicant may only apply as themself", field="applicant.id_number")
-            if actor.display_name and str(a["name"]).strip() != actor.display_name.strip():
-                raise Forbidden("apply_as_self", f"申请人只能以本人身份申请：姓名（名称）应为“{actor.display_name}”",
-                                f"an applicant may only apply as themself: the name must be {actor.display_name!r}",
-                                field="applicant.name")
             owner, channel = actor.username, Channel(body.get("channel") or "web")
             if channel == Channel.WINDOW:
                 channel = Channel.WEB  # only a clerk files at the window
@@ -379,9 +375,12 @@ class CaseService:
             objs = "、".join("自然人" if o == IdKind.CITIZEN else "法人" for o in item.service_object)
             raise Invalid("wrong_service_object", f"本事项的服务对象为：{objs}",
                           f"this item serves: {', '.join(item.service_object)}", field="applicant.kind")
+        name = a["name"]
         if owner is None:
             owner = self._owner_of(id_number)
-        return Applicant(kind=kind, id_number=id_number, name=a["name"], username=owner), channel
+        elif actor.display_name.strip():
+            name = actor.display_name.strip()  # as themself: under the account's real name (实名), whatever was typed
+        return Applicant(kind=kind, id_number=id_number, name=name, username=owner), channel
 
     def _owner_of(self, id_number: str) -> str | None:
         with self.sessions() as session:
