@@ -374,11 +374,12 @@ class WorkingCalendar:
         return self.next_working_day(start + timedelta(days=value))
 
     def is_provisional(self, *dates: date) -> bool:
-        """True if any year from the earliest to the latest of `dates` has only a provisional schedule."""
+        """True if any year from the earliest to the latest of `dates` has no official schedule: only
+        the provisional rules, or an administrator's schedule loaded as not official (`official: false`)."""
         if not dates:
             return False
         years = [_check_date(d).year for d in dates]
-        return any(self.schedule(y).source == "provisional" for y in range(min(years), max(years) + 1))
+        return any(not self.schedule(y).official for y in range(min(years), max(years) + 1))
 
 def load_calendar(session: Session) -> WorkingCalendar:
     """The calendar in force: administrators' overrides, then official data, then provisional rules."""

@@ -112,11 +112,25 @@ class Catalog:
             rows = session.exec(select(CalendarYear)).all()
             return WorkingCalendar({r.year: YearSchedule.from_json(r.schedule, source="override") for r in rows})
 
+    def department(self, code: str) -> str | None:
+        """The department a stored item belongs to (None: no such item)."""
+        with self.session_factory() as session:
+            item = session.get(Item, code)
+            return None if item is None else item.department
+
     def problems(self, data: dict) -> tuple[ItemDefinition | None, list[Problem]]:
         """Every problem of a definition, against the schema and the catalogue (departments, items,
-        staff, calendar)."""
-        return validate_definition(data, self.known_departments(), self.known_items(), staff=self.staff_roles(),
-                                   calendar=self.calendar())
+        staff, calendar). A new version keeps the item's department (``department_changed``): no
+        way of publishing (POST /api/items, a draft, the admin page) moves an item to another one."""
+        definition, problems = validate_definition(data, self.known_departments(), self.known_items(),
+                                                   staff=self.staff_roles(), calendar=self.calendar())
+        code, department = data.get("code"), data.get("department")
+        stored = self.department(code) if isinstance(code, str) else None
+        if stored is not None and isinstance(department, str) and department != stored:
+            problems = [*problems, Problem("department", "department_changed",
+                                           f"事项属于部门 {stored!r}，新版本不能改为其他部门",
+                                           f"the item belongs to department {stored!r}; a new version cannot move it")]
+        return (None, problems) if problems else (definition, [])
 
     def validate(self, data: dict) -> ItemDefinition:
         """Parse and check a definition against the schema and the catalogue; every problem at once."""

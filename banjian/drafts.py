@@ -55,26 +55,20 @@ class Drafts:
     # ---- helpers -----------------------------------------------------------------------------
     def _department(self, code: str, data: dict[str, Any] | None) -> str | None:
         """The department an item belongs to: the stored item's, else the one the draft names."""
-        with self.session_factory() as session:
-            item = session.get(Item, code)
-        if item is not None:
-            return item.department
+        stored = self.catalog.department(code)
+        if stored is not None:
+            return stored
         value = (data or {}).get("department")
         return value if isinstance(value, str) else None
 
     def _check(self, code: str, data: dict[str, Any], version: int) -> tuple[ItemDefinition | None, list[Problem]]:
-        """Every problem of `data` as the next version of `code` (the draft's own `version` is ignored)."""
+        """Every problem of `data` as the next version of `code` (the draft's own `version` is ignored;
+        one moving the item to another department: `Catalog.problems`' ``department_changed``)."""
         body = {**data, "code": data.get("code", code), "version": version}
         definition, problems = self.catalog.problems(body)
         if body["code"] != code:
             problems = [Problem("code", "code_mismatch", f"草稿的事项编码 {body['code']!r} 与地址中的 {code!r} 不一致",
                                 f"the draft's code {body['code']!r} differs from {code!r} in the address"), *problems]
-        with self.session_factory() as session:
-            item = session.get(Item, code)
-        if item is not None and definition is not None and definition.department != item.department:
-            problems.append(Problem("department", "department_changed",
-                                    f"事项属于部门 {item.department!r}，草稿不能改为其他部门",
-                                    f"the item belongs to department {item.department!r}; a draft cannot move it"))
         return (definition if not problems else None), problems
 
     def _load(self, session: Session, code: str, draft_id: str) -> ItemDraft:

@@ -3,14 +3,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlmodel import Session, select
 from temporalio.client import Client
 
-from banjian.calendar import YearSchedule
+from banjian.calendar import CalendarError, YearSchedule
 from banjian.db import CalendarYear, Case, make_engine, session_factory
 from banjian.enums import CLOSED
 from banjian.errors import Invalid
@@ -20,7 +20,15 @@ log = logging.getLogger(__name__)
 
 
 def store_year(sessions: Callable[[], Session], year: int, body: dict[str, Any], actor: str) -> YearSchedule:
-    """Validate and store an administrator's schedule for `year`."""
+    """Validate and store an administrator's schedule for `year`: the body of GET /api/calendar/{year},
+    `year` and `official` optional (the path's year; not official). `holidays` and `workdays` are
+    required (possibly empty): a body without them would wipe the year's schedule."""
+    if not isinstance(body, Mapping):
+        raise CalendarError(None, "日历数据必须是一个对象", "the schedule must be an object")
+    for field in ("holidays", "workdays"):
+        if field not in body:
+            raise CalendarError(field, f"缺少 {field}（日期列表，没有时写 []）",
+                                f"{field} is required (a list of dates; [] for none)")
     sched = YearSchedule.from_json({**body, "year": body.get("year", year)})
     if sched.year != year:
         raise Invalid("year_mismatch", "请求体中的年份与路径不一致", "the body's year differs from the path", field="year")

@@ -516,6 +516,28 @@ async def test_calendar_reads(stack):
     assert (await stack.http.get("/api/calendar/2026")).status_code == 401
 
 
+async def test_calendar_put_needs_holidays_and_workdays(stack):
+    """An empty body wiped the year (no holidays, not official) and re-planned every open case: a
+    missing `holidays` or `workdays` is a 422 naming it, and nothing changes."""
+    year = 2034
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    before = (await admin.get(f"/api/calendar/{year}")).json()
+    with stack.sessions() as session:
+        stored = session.get(CalendarYear, year)
+        stored_schedule = copy.deepcopy(stored.schedule) if stored else None
+    for bad, field in (({}, "holidays"), ({"year": year, "official": True}, "holidays"),
+                       ({"holidays": before["holidays"]}, "workdays"), ({"workdays": []}, "holidays")):
+        r = await admin.put(f"/api/calendar/{year}", json=bad)
+        assert r.status_code == 422, (bad, r.text)
+        detail = r.json()["detail"]
+        assert detail["field"] == field and field in detail["message"] and field in detail["message_en"], r.text
+        assert "recomputed_cases" not in r.text
+    assert (await admin.get(f"/api/calendar/{year}")).json() == before
+    with stack.sessions() as session:
+        row = session.get(CalendarYear, year)
+        assert (row.schedule if row else None) == stored_schedule
+
+
 async def test_calendar_put(stack):
     year = 2035
     admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")

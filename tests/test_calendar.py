@@ -168,6 +168,22 @@ def test_unknown_year_is_provisional(cal: WorkingCalendar) -> None:
 
 def test_a_span_into_an_unknown_year_is_provisional(cal: WorkingCalendar) -> None:
     assert cal.is_provisional(date(2026, 12, 20), date(2027, 1, 10))
+
+
+def test_an_unofficial_override_stays_provisional(cal: WorkingCalendar) -> None:
+    """A year whose schedule an administrator loaded as not official (`official: false`) is still not
+    official: its deadlines stay provisional, as on the provisional rules; an official load is not."""
+    body = {"year": 2027, "official": False, "holidays": ["2027-10-01"], "workdays": []}
+    unofficial = cal.with_override(YearSchedule.from_json(body))
+    assert unofficial.schedule(2027).source == "override"
+    assert unofficial.is_provisional(date(2027, 6, 1))
+    assert unofficial.is_provisional(date(2026, 12, 20), date(2027, 1, 10))
+    assert not unofficial.is_provisional(date(2026, 12, 20))
+    official = cal.with_override(YearSchedule.from_json({**body, "official": True}))
+    assert not official.is_provisional(date(2027, 6, 1))
+    # a year with official data that an administrator re-loads as not official is not official either
+    corrected = cal.with_override(YearSchedule.from_json({**body, "year": 2026, "holidays": ["2026-10-01"]}))
+    assert corrected.is_provisional(date(2026, 3, 1))
     # Thu 12-31 is day 1; Fri 2027-01-01 is New Year's Day; Mon 01-04 and Tue 01-05 are days 2 and 3
     assert cal.add_working_days(date(2026, 12, 30), 3) == date(2027, 1, 5)
 

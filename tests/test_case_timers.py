@@ -445,6 +445,43 @@ async def test_rating_period_closes_after_thirty_days(stack, people):
 
 
 # ---- the calendar ---------------------------------------------------------------------------------------
+async def test_deadlines_on_an_unofficial_schedule_stay_provisional(stack, people):
+    """A year whose only schedule is an administrator's unofficial one (`official: false`) is not
+    official: the deadlines falling in it stay `provisional` (they showed false after such a load)."""
+    _, case = await accepted(people)
+    cid = case["id"]
+    year = due(case, "statutory_due").year
+    admin = people.admin
+    current = (await admin.get(f"/api/calendar/{year}")).json()
+    with stack.sessions() as session:
+        before = session.get(CalendarYear, year)
+        before_schedule = dict(before.schedule) if before else None
+    body = {"year": year, "official": False, "holidays": current["holidays"], "workdays": current["workdays"]}
+    try:
+        r = await admin.put(f"/api/calendar/{year}", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["official"] is False
+        case = await admin.case(cid)
+        assert case["deadlines"]["provisional"] is True
+        r = await admin.put(f"/api/calendar/{year}", json={**body, "official": True})
+        assert r.status_code == 200, r.text
+        case = await admin.case(cid)
+        assert case["deadlines"]["provisional"] is calendar(stack).is_provisional(
+            day(case["received_at"]), *(due(case, n) for n in ("acceptance_due", "promised_due", "statutory_due")))
+    finally:
+        with stack.sessions() as session:
+            row = session.get(CalendarYear, year)
+            if before_schedule is None:
+                if row is not None:
+                    session.delete(row)
+            else:
+                row.schedule = before_schedule
+                row.loaded_at = datetime.now(UTC)  # workers re-read a calendar by its load time
+                session.add(row)
+            session.commit()
+        await recompute_open_cases(stack.client, stack.sessions, f"{year} 年工作日历已恢复")
+
+
 async def test_calendar_change_moves_deadlines(stack, people):
     _, case = await accepted(people)
     cid = case["id"]

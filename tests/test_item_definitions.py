@@ -243,6 +243,60 @@ def test_promised_over_statutory_with_mixed_units() -> None:
     assert "promised_exceeds_statutory" in codes(mixed)
 
 
+def test_limits_have_upper_bounds_by_unit() -> None:
+    """A limit past any real item's (a deadline decades out, an integer no database column holds) is a
+    problem at its value's path; the bound is three years in either unit (`schema.MAX_LIMIT`)."""
+    huge = problems_of(single(statutory_limit={"value": 10**30, "unit": "working_days"}))
+    assert [(p.path, p.code) for p in huge] == [("statutory_limit.value", "less_than_equal")]
+    assert at(huge, "statutory_limit.value")[0].message_en.startswith("must be less than or equal to 750")
+    assert problems_of(single(promised_limit={"value": 700}, statutory_limit={"value": 750})) == []
+    assert codes(problems_of(single(statutory_limit={"value": 751}))) == {"less_than_equal"}
+    natural = single(statutory_limit={"value": 1096, "unit": "natural_days"})
+    assert problems_of(natural) == []
+    natural["statutory_limit"]["value"] = 1097
+    assert [p.path for p in problems_of(natural)] == ["statutory_limit.value"]
+    # every limit of a definition has the bound, wherever it is
+    data = single(acceptance_limit={"value": 10**6}, pre_review={"limit": {"value": 800}},
+                  payment_limit={"value": 2000, "unit": "natural_days"})
+    data["steps"][0]["limit"] = {"value": 751}
+    assert {p.path for p in problems_of(data)} == {
+        "acceptance_limit.value", "pre_review.limit.value", "payment_limit.value", "steps[0].limit.value"}
+    sub = joint()
+    sub["participants"][1]["sub_limit"] = {"value": 10**30}
+    assert [p.path for p in problems_of(sub)] == ["participants[1].sub_limit.value"]
+    # within the bounds, promised > statutory is still the rule
+    over = problems_of(single(promised_limit={"value": 700}, statutory_limit={"value": 600}))
+    assert [(p.path, p.code) for p in over] == [("promised_limit", "promised_exceeds_statutory")]
+
+
+@pytest.mark.parametrize(
+    ("changes", "path", "bound"),
+    [
+        ({"version": 10**20}, "version", 1_000_000),
+        ({"rating_days": 366}, "rating_days", 365),
+        ({"rectification_days": 61}, "rectification_days", 60),
+        ({"warnings": {"notice_days": 61}}, "warnings.notice_days", 60),
+        ({"channels": {"site_visits": 11, "site_visit_reason": "核验"}}, "channels.site_visits", 10),
+        ({"materials": [{"name": "申请书", "copies": 101}]}, "materials[0].copies", 100),
+        ({"special_procedures": [{"kind": "expert_review", "name": "专家评审", "expected_days": 366}]},
+         "special_procedures[0].expected_days", 365),
+        ({"fees": {"charged": True, "items": [{"name": "工本费", "standard": "按件", "amount": 1e300}]}},
+         "fees.items[0].amount", 100_000_000),
+    ],
+)
+def test_every_number_of_a_definition_has_an_upper_bound(changes: dict[str, Any], path: str, bound: int) -> None:
+    problems = problems_of(single(**changes))
+    assert [(p.path, p.code) for p in problems] == [(path, "less_than_equal")]
+    assert f"不能大于 {bound}" in problems[0].message
+
+
+def test_code_is_at_most_64_characters_as_on_every_read() -> None:
+    assert problems_of(single(code="a" * 64)) == []
+    problems = problems_of(single(code="a" * 5000))
+    assert [(p.path, p.code) for p in problems] == [("code", "string_too_long")]
+    assert "64" in problems[0].message and "64" in problems[0].message_en
+
+
 def test_case_type_and_promised_limit() -> None:
     assert "immediate_promised_nonzero" in codes(problems_of(single(case_type="immediate")))
     assert "promised_limit_zero" in codes(problems_of(single(promised_limit={"value": 0})))

@@ -95,6 +95,69 @@ async def test_an_unknown_field_is_refused_with_its_path_among_all_problems(stac
     assert spec["online"]["readOnly"] is True and spec["versions"]["readOnly"] is True
 
 
+FIRE = "fire-safety-inspection"
+
+
+async def test_numbers_past_their_bounds_are_refused_and_nothing_is_published(stack, admin):
+    """A limit of 10**30 working days was published, and every new case of the item then hung on its
+    read-model write (no SQLite INTEGER holds it); a version of 10**20 was a 500."""
+    got = (await admin.get(f"/api/items/{FIRE}")).json()
+    body = {k: v for k, v in got.items() if k not in ("versions", "version")}
+    for changes, path in (({"statutory_limit": {"value": 10**30, "unit": "working_days"}}, "statutory_limit.value"),
+                          ({"promised_limit": {"value": 10**30, "unit": "natural_days"}}, "promised_limit.value"),
+                          ({"version": 10**20}, "version"),
+                          ({"rating_days": 10**30}, "rating_days"),
+                          ({"channels": {**got["channels"], "site_visits": 10**30}}, "channels.site_visits")):
+        r = await admin.post("/api/items", json={**body, **changes})
+        assert r.status_code == 422, (changes, r.text)
+        detail = r.json()["detail"]
+        assert path in {p["path"] for p in detail["problems"]}, (changes, r.text)
+        assert detail["message"] and detail["message_en"] and detail["field"]
+    after = (await admin.get(f"/api/items/{FIRE}")).json()
+    assert after["version"] == got["version"] and after["versions"] == got["versions"]
+
+
+async def test_a_code_too_long_to_read_is_refused_on_write(stack, admin):
+    got = (await admin.get(f"/api/items/{FIRE}")).json()
+    body = fresh(got)
+    body["code"] = "a" * 5000
+    r = await admin.post("/api/items", json=body)
+    assert r.status_code == 422, r.text
+    assert [p["code"] for p in r.json()["detail"]["problems"] if p["path"] == "code"] == ["string_too_long"]
+    assert (await admin.get(f"/api/items/{'a' * 5000}")).status_code == 422  # the read's own rule
+    assert (await admin.get(f"/api/items/{'a' * 64}")).status_code == 404  # nothing stored under any code
+    # drafts: the address has the same bound, and a draft naming a longer code has the problem
+    assert (await admin.post(f"/api/items/{'a' * 5000}/drafts", json=body)).status_code == 422
+    short = fresh(got)
+    r = await admin.post(f"/api/items/{short['code']}/drafts", json={**short, "code": "a" * 5000})
+    assert r.status_code == 201, r.text
+    assert "string_too_long" in {p["code"] for p in r.json()["problems"] if p["path"] == "code"}
+    did = r.json()["draft_id"]
+    assert (await admin.post(f"/api/items/{short['code']}/drafts/{did}/publish")).status_code == 422
+
+
+async def test_a_new_version_cannot_move_the_item_to_another_department(stack, people, admin):
+    got = (await admin.get(f"/api/items/{FIRE}")).json()
+    staff_for(stack, people, {**got, "department": "amr"})
+    moved = {k: v for k, v in got.items() if k not in ("versions", "version")} | {"department": "amr"}
+    r = await admin.post("/api/items", json=moved)
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert [p["code"] for p in detail["problems"]] == ["department_changed"]
+    assert detail["field"] == "department" and "fire" in detail["message"] and "fire" in detail["message_en"]
+    after = (await admin.get(f"/api/items/{FIRE}")).json()
+    assert after["department"] == "fire" and after["versions"] == got["versions"]
+    # a draft has the same problem, and so does its publish
+    r = await admin.post(f"/api/items/{FIRE}/drafts", json=moved)
+    assert r.status_code == 201 and [p["path"] for p in r.json()["problems"]] == ["department"]
+    r = await admin.post(f"/api/items/{FIRE}/drafts/{r.json()['draft_id']}/publish")
+    assert r.status_code == 422 and r.json()["detail"]["problems"][0]["code"] == "department_changed"
+    # another department's author may not take the item over either (403 before 422)
+    amr_author = stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="amr")
+    assert (await amr_author.post("/api/items", json=moved)).status_code == 403
+    assert (await admin.get(f"/api/items/{FIRE}")).json()["versions"] == got["versions"]
+
+
 # ---- drafts ----------------------------------------------------------------------------------------
 async def test_an_author_saves_updates_and_publishes_a_draft(stack, people, author):
     people.staff("amr", "handler"), people.staff("amr", "approver")

@@ -46,6 +46,9 @@ async def publish(request: Request, actor: CurrentUser, catalog: CatalogDep) -> 
         raise Forbidden("forbidden_role", "只有事项管理员可以发布事项", "only an admin may publish items")
     data = await definition_body(request)
     code, department = data.get("code"), data.get("department")
+    stored = await asyncio.to_thread(catalog.department, code) if isinstance(code, str) else None
+    if stored is not None:
+        authorise_authoring(actor, stored)  # the item's own department; moving it is a 422 below
     if isinstance(code, str) and isinstance(department, str):
         authorise_authoring(actor, department)
     if "version" not in data and isinstance(code, str):

@@ -11,7 +11,8 @@ import re
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from banjian.enums import IdKind, ItemKind, LimitUnit, Role
 
@@ -20,11 +21,33 @@ class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-class Limit(Frozen):
-    """A time limit: a number and its unit (working days unless said otherwise)."""
+#: Upper bounds of a time limit, by unit. The longest limits set by Chinese law are about a year
+#: (e.g. 200 working days for a drug registration review); three years in either unit is more than
+#: any real item (or step, or pre-review) needs, and keeps every deadline within a few calendar years
+#: of its start, far from the ranges of dates, timers and the read model's integers.
+MAX_LIMIT = {LimitUnit.WORKING_DAYS: 750, LimitUnit.NATURAL_DAYS: 1096}  # 3 × 250 working days; 3 × 365 + 1 days
+#: The highest version number of an item (the same bound as `?version=` of the diagram route).
+MAX_VERSION = 1_000_000
+#: The longest item code (the same bound as `{code}` in every item route's path).
+MAX_CODE_LENGTH = 64
 
-    value: int = Field(ge=0)
+
+class Limit(Frozen):
+    """A time limit: a number and its unit (working days unless said otherwise), at most `MAX_LIMIT`
+    of the unit. `unit` comes first so that the bound of `value` knows it."""
+
     unit: LimitUnit = LimitUnit.WORKING_DAYS
+    value: int = Field(ge=0, description=f"at most {MAX_LIMIT[LimitUnit.WORKING_DAYS]} working days "
+                                         f"or {MAX_LIMIT[LimitUnit.NATURAL_DAYS]} natural days")
+
+    @field_validator("value")
+    @classmethod
+    def _check_bound(cls, value: int, info: ValidationInfo) -> int:
+        unit = info.data.get("unit")  # absent when the unit is invalid: then the larger bound
+        bound = MAX_LIMIT[unit] if isinstance(unit, LimitUnit) else max(MAX_LIMIT.values())
+        if value > bound:
+            raise PydanticCustomError("less_than_equal", "Input should be less than or equal to {le}", {"le": bound})
+        return value
 
 
 class Body(Frozen):
@@ -56,7 +79,7 @@ class Material(Frozen):
     required: bool = True
     condition: str | None = None
     form: Literal["original", "copy", "electronic"] = "electronic"
-    copies: int = Field(default=1, ge=0)
+    copies: int = Field(default=1, ge=0, le=100)  # no application asks for more than 100 copies
     source: str | None = None
     licence_type: str | None = None
     note: str | None = None
@@ -140,7 +163,7 @@ class Channels(Frozen):
     post: bool = False
     online_depth: int = Field(default=3, ge=0, le=4)
     fully_online: bool = False
-    site_visits: int = Field(default=1, ge=0)
+    site_visits: int = Field(default=1, ge=0, le=10)  # 跑动次数: "at most once" is the norm, 10 is far past any item
     site_visit_reason: str | None = None
     appointment: bool = False
     online_payment: bool = False
@@ -152,14 +175,14 @@ class SpecialProcedure(Frozen):
 
     kind: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     name: str
-    expected_days: int = Field(ge=0)
+    expected_days: int = Field(ge=0, le=365)  # the bound of `start_special_procedure`'s `expected_days`
     counts_toward_limit: bool = False
 
 
 class WarningPolicy(Frozen):
     """Thresholds of electronic supervision for this item (configurable; defaults from practice)."""
 
-    notice_days: int = Field(default=2, ge=0)
+    notice_days: int = Field(default=2, ge=0, le=60)  # working days before the promised deadline
 
 
 class Contacts(Frozen):
@@ -226,11 +249,11 @@ class Participant(Frozen):
 class ItemDefinition(Frozen):
     """One version of a service item (事项), immutable once stored."""
 
-    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", description="short code used in the API")
+    code: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$", max_length=MAX_CODE_LENGTH, description="short code used in the API")
     name: str = Field(min_length=1)
     basic_code: str | None = None
     implementation_code: str | None = None
-    version: int = Field(default=1, ge=1)
+    version: int = Field(default=1, ge=1, le=MAX_VERSION)
     status: Literal["active", "suspended", "retired"] = "active"
     effective_from: date | None = None
     effective_to: date | None = None
@@ -267,7 +290,7 @@ class ItemDefinition(Frozen):
     licence: LicenceSpec | None = None
     faq: list[Faq] = []
     warnings: WarningPolicy = WarningPolicy()
-    rating_days: int = Field(default=30, ge=0, description="natural days the case stays open for a rating")
+    rating_days: int = Field(default=30, ge=0, le=365, description="natural days the case stays open for a rating")
     rectification_days: int = Field(default=10, ge=1, le=60,
                                     description="working days to rectify a bad rating (差评整改时限)")
     # joint items (并联审批)
