@@ -150,11 +150,12 @@ def api(data_dir: DataDir = None, port: int = 8000, host: str = "127.0.0.1") -> 
 
     from api.app import create_app
     from banjian.logs import configure_logging
+    from services.stack import SHUTDOWN_GRACE_S
 
     settings = settings_for(data_dir, port=port, host=host)
     production_gate(settings)
     configure_logging(settings)
-    uvicorn.run(create_app(settings), host=host, port=port)
+    uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
 
 
 @app.command()

@@ -37,6 +37,8 @@ log = logging.getLogger("banjian")
 
 #: how often the supervisor looks at the server child and the worker task (seconds)
 WATCH_EVERY = 0.5
+#: seconds the API lets requests in flight finish when it stops, before it cancels them
+SHUTDOWN_GRACE_S = 10
 
 
 class Parts:
@@ -166,7 +168,10 @@ async def _serve(settings: Settings, demo: bool) -> None:
         app = create_app(settings, client=client, engine=engine, ready=not demo)
         app.state.worker_metrics = {p.name: p.metrics_url for p in parts.processes  # merged into /metrics
                                     if p.role == "worker"}
-        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on")
+        # on Ctrl-C a request still waiting (an action whose workflow does not answer) is cancelled after
+        # SHUTDOWN_GRACE_S: it would otherwise hold the whole stack up for as long as it waits
+        config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on",
+                                timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         api = uvicorn.Server(config)
         api_task = asyncio.create_task(api.serve())
         while not api.started:
