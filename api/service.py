@@ -558,6 +558,26 @@ class CaseService:
             raise
         return await self._read(self.answer, actor, case_id)  # recorded before it answered
 
+    async def refuse_before_422(self, actor: Actor, case_id: str, payload: Any) -> None:
+        """For a malformed action body, the checks the contract puts before its 422: 404, then, when
+        the body names a known action, 403 and 409 (nothing else of it is read)."""
+        await self._read(self._refuse_first, actor, case_id, payload)
+
+    def _refuse_first(self, actor: Actor, case_id: str, payload: Any) -> None:
+        with self.connect() as conn:
+            row = self.view(conn, actor, case_id)
+        name = payload.get("action") if isinstance(payload, dict) else None
+        try:
+            action = Action(name) if isinstance(name, str) else None
+        except ValueError:
+            return
+        if action is None or action in PRE_REVIEW_ACTIONS:
+            return
+        state = CaseState.model_validate(row.snapshot)
+        item = self.catalog.effective(state.item_code, state.item_version, state.department, state.parent_id is not None)
+        rules.authorise(action, item, state, actor)
+        rules.admissible(action, item, state, actor)
+
     def _check_action(self, actor: Actor, case_id: str, act: ActionInput, request_id: str | None) -> None:
         """404/403/409/422 from the read model before the workflow is reached."""
         action, data = act.action, act.data

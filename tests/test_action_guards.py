@@ -150,3 +150,30 @@ async def test_withdrawal_after_the_decision_is_refused_only_for_cases_of_this_d
         pass
     for design in (0, 1):
         admissible(Action.WITHDRAW, item, state.model_copy(update={"design": design}), me)
+
+
+async def test_a_malformed_action_body_is_checked_in_the_contracts_order(stack, people):
+    """401 → 404 → 403 → 409 → 422, for a body the framework cannot read as well."""
+    cid = await accepted(people)
+    url = f"/api/cases/{cid}/actions"
+    stranger = people.applicant(1)
+    r = await stranger.post(url, json={"action": 123})
+    assert r.status_code == 404, r.text
+    r = await stack.http.post("/api/cases/nonexistent/actions", content=b"{bad json",
+                              headers={**(await stranger.headers()), "Content-Type": "application/json"})
+    assert r.status_code == 404, r.text
+    supervisor = people.staff("fire", "supervisor")
+    r = await supervisor.post(url, json={"action": "pass", "comment": "x" * 5000})
+    assert r.status_code == 403, r.text
+    clerk = people.staff("fire", "clerk")
+    r = await clerk.post(url, json={"action": "accept", "unknown": 1})  # accepted already: the state first
+    assert r.status_code == 409, r.text
+    handler = people.staff("fire", "handler")
+    before = await handler.case(cid)
+    for body in ({"action": "pass", "comment": "x" * 5000}, {"action": "pass", "unknown": 1}, {"action": 123}):
+        r = await handler.post(url, json=body)
+        assert r.status_code == 422, (body, r.text)
+    r = await stack.http.post(url, content=b"{bad json",
+                              headers={**(await handler.headers()), "Content-Type": "application/json"})
+    assert r.status_code == 422, r.text
+    assert history_of(await handler.case(cid)) == history_of(before)

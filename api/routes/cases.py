@@ -1,11 +1,13 @@
 """Cases: apply, read, search, act. (The full history is in api/routes/audit.py.)"""
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Header, Path, Query
+from fastapi import APIRouter, Header, Path, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.bounds import CaseId, Offset, Text
 from api.copies import copied_tasks
@@ -79,11 +81,25 @@ def get_case(case_id: CaseId, actor: CurrentUser, cases: CasesDep) -> dict:
     return cases.get(actor, case_id)
 
 
-@router.post("/cases/{case_id}/actions")
-async def act(case_id: CaseId, body: ActionBody, actor: CurrentUser, cases: CasesDep,
+@router.post("/cases/{case_id}/actions", openapi_extra={"requestBody": {
+    "required": True, "content": {"application/json": {"schema": ActionBody.model_json_schema()}}}})
+async def act(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep,
               x_request_id: str | None = Header(default=None, max_length=200)) -> dict:
-    """Post an action; checked 403 → 409 → 422 before anything changes. A retry with the same
-    `X-Request-Id` header is applied once."""
+    """Post an action (body: `ActionBody`); checked 404 → 403 → 409 → 422 before anything changes,
+    a malformed body too: it is read here, not by the framework, so that its 422 comes after the
+    checks the contract puts first. A retry with the same `X-Request-Id` header is applied once."""
+    payload: Any = None
+    try:
+        payload = json.loads(await request.body() or b"null")
+        body = ActionBody.model_validate(payload)
+    except ValidationError as e:
+        await cases.refuse_before_422(actor, case_id, payload)
+        raise RequestValidationError([{**err, "loc": ("body", *err["loc"])} for err in e.errors(include_url=False)]) \
+            from None
+    except ValueError as e:  # not JSON at all
+        await cases.refuse_before_422(actor, case_id, None)
+        raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {e}",
+                                       "input": {}}]) from None
     return await cases.act(actor, case_id, body.action, body.comment, body.data, request_id=x_request_id)
 
 
