@@ -95,6 +95,8 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
     return render(request, "case.html", {
         "title": f"办件 {case['id']}", "case": case, "item": item, "allowed": allowed, "open_action": open_action,
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
+        # a refusal (not allowed for this caller, or not now) leaves nothing to correct
+        "errors_title": "无法办理" if status in (403, 409) else None,
         "with_fields": ACTION_FIELDS, "request_id": uuid.uuid4().hex,
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "front": front,
