@@ -8,6 +8,7 @@ import uuid
 
 import pytest
 
+from api import charts
 from tests.pages_client import PageClient
 
 ITEM = "food-business-licence"
@@ -57,3 +58,48 @@ async def test_error_pages_show_the_logged_in_user(stack, people, browser):
         assert r.status_code == 404 and 'href="/login"' in r.text and "退出" not in r.text
     finally:
         await anonymous.close()
+
+
+def _table(html: str, table_id: str) -> str:
+    m = re.search(rf'<table class="table" id="{table_id}">.*?</table>', html, re.S)
+    assert m, f"no table {table_id}"
+    return m.group(0)
+
+
+async def test_staff_pages_name_items_departments_and_roles(stack, people, browser):
+    applicant = people.applicant(0)
+    case = (await applicant.apply(ITEM)).json()
+    await people.clerk.ok(case["id"], "accept")
+    await stack.advance(case["id"], 20)  # past the promised 10 working days: a yellow card
+    sup = stack.user(f"pages-sup-{uuid.uuid4().hex[:4]}", "supervisor")
+    await browser.login(sup.username)
+    page = await browser.get("/supervision", params={"department": "amr"})
+    assert page.status_code == 200
+    warnings = _table(page.text, "warnings")
+    assert "食品经营许可" in warnings and ITEM not in warnings
+    assert not re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d", warnings) and "年" in warnings
+    figures_table = _table(page.text, "figures")
+    assert '<td data-label="部门">市市场监督管理局</td>' in figures_table and '<td data-label="部门">amr</td>' not in figures_table
+    assert "amr ·" not in page.text
+    # the auditor's timeline names the department
+    auditor = stack.user(f"pages-aud-{uuid.uuid4().hex[:4]}", "auditor")
+    second = (await applicant.apply(ITEM)).json()
+    await people.clerk.ok(second["id"], "accept")
+    await browser.login(auditor.username)
+    audit_page = await browser.get(f"/audit/cases/{second['id']}")
+    assert "（窗口受理，市市场监督管理局）" in audit_page.text and "，amr）" not in audit_page.text
+    # the admin's item list and the role of a definition author
+    await browser.login(people.admin.username)
+    items = await browser.get("/admin/items")
+    assert '<td data-label="部门">市市场监督管理局</td>' in items.text and '<td data-label="部门">amr</td>' not in items.text
+    users = await browser.get("/admin/users")
+    assert '<label for="role-author">事项编制人员</label>' in users.text
+
+
+def test_rate_charts_name_departments_and_cut_no_label_short():
+    rows = [{"department": "amr", "item_code": ITEM, "item_name": "食品经营许可", "on_time_rate": 1.0},
+            {"department": "hcd", "item_code": "x", "item_name": "建筑工程施工许可证核发", "on_time_rate": 0.5}]
+    svg = charts.render("on_time_rate", rows, [], {"amr": "市市场监督管理局", "hcd": "市住房和城乡建设局"})
+    labels = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    assert "市市场监督管理局 · 食品经营许可" in labels and "市住房和城乡建设局 · 建筑工程施工许可证核发" in labels
+    assert "100.0%" in labels and not any("…" in t for t in labels)

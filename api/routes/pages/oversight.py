@@ -107,4 +107,5 @@ async def audit_case(request: Request, case_id: str) -> HTMLResponse:
         "discrepancies": timeline.get("discrepancies") or [], "replay": replay, "verify": verify,
         "replay_text": _plain_replay(replay), "verify_text": _plain_verify(verify),
         "archive": case["status"] in ("concluded", "refused", "withdrawn", "terminated"),
-        "auditor": actor.has(Role.AUDITOR, Role.ADMIN)}, user=actor)
+        "auditor": actor.has(Role.AUDITOR, Role.ADMIN), "depts": await run_in_threadpool(_departments, request)},
+        user=actor)
