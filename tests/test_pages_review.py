@@ -103,3 +103,27 @@ def test_rate_charts_name_departments_and_cut_no_label_short():
     labels = re.findall(r"<text[^>]*>([^<]*)</text>", svg)
     assert "市市场监督管理局 · 食品经营许可" in labels and "市住房和城乡建设局 · 建筑工程施工许可证核发" in labels
     assert "100.0%" in labels and not any("…" in t for t in labels)
+
+
+async def test_auditors_reach_the_audit_page_from_home_and_the_case_page(stack, people, browser):
+    case = (await people.applicant(0).apply(ITEM)).json()
+    auditor = stack.user(f"pages-aud-{uuid.uuid4().hex[:4]}", "auditor")
+    await browser.login(auditor.username)
+    home = await browser.get("/")
+    assert 'href="/audit"' in home.text
+    find = await browser.get("/audit")
+    assert find.status_code == 200 and '<label class="label" for="case">办件编号</label>' in find.text
+    for wanted in (case["id"], case["case_no"]):
+        r = await browser.get("/audit", params={"case": wanted})
+        assert r.status_code == 303 and r.headers["location"] == f"/audit/cases/{case['id']}"
+    missing = await browser.get("/audit", params={"case": "20260101000000"})
+    assert missing.status_code == 404 and "未找到该办件" in missing.text and 'value="20260101000000"' in missing.text
+    page = await browser.get(f"/cases/{case['id']}")
+    assert f'href="/audit/cases/{case["id"]}">审计</a>' in page.text
+    # neither the applicant nor the staff are offered it
+    await browser.login(people.applicant(0).username)
+    assert 'href="/audit' not in (await browser.get(f"/cases/{case['id']}")).text
+    assert 'href="/audit' not in (await browser.get("/")).text
+    assert (await browser.get("/audit")).status_code == 403
+    await browser.login(people.clerk.username)
+    assert 'href="/audit' not in (await browser.get(f"/cases/{case['id']}")).text

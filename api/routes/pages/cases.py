@@ -100,6 +100,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "with_fields": ACTION_FIELDS, "request_id": uuid.uuid4().hex,
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "front": front,
+        "auditable": actor.has(Role.AUDITOR, Role.ADMIN),
         "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (
             actor.has(Role.APPLICANT) and case["status"] in ("concluded", "refused", "withdrawn", "terminated")),
     }, status=status, user=actor)

@@ -6,9 +6,10 @@ import asyncio
 from collections import OrderedDict
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import require
 from api.routes import audit as audit_api
 from api.routes.pages.cases import days_left
 from api.routes.pages.common import page_user, render
@@ -90,6 +91,35 @@ def _plain_verify(r: dict) -> str:
     first = r.get("first_altered") or {}
     where = f"第 {first.get('seq')} 条记录（{first.get('action')}）" if first else "记录"
     return f"防篡改校验未通过：{where}与原始哈希不符，可能已被改动。"
+
+
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_find(request: Request, case: str = "") -> Response:
+    """The auditor's way in: a case by its id or its unified case number, then its audit page."""
+    actor = await page_user(request)
+    require(actor, *audit_api.AUDIT_ROLES)
+    cases = request.app.state.cases
+    wanted = case.strip()[:64]
+
+    def find() -> str | None:
+        with cases.sessions() as session:
+            try:
+                return cases.row(session, actor, wanted).id
+            except DomainError:
+                pass
+        try:
+            return cases.get_by_number(actor, wanted)["id"]
+        except DomainError:
+            return None
+
+    error = None
+    if wanted:
+        found = await run_in_threadpool(find)
+        if found is not None:
+            return RedirectResponse(f"/audit/cases/{found}", status_code=303)
+        error = "未找到该办件，请核对办件编号"
+    return render(request, "audit_find.html", {"title": "审计", "value": wanted, "error": error},
+                  status=404 if error else 200, user=actor)
 
 
 @router.get("/audit/cases/{case_id}", response_class=HTMLResponse)
