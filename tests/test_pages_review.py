@@ -127,3 +127,13 @@ async def test_auditors_reach_the_audit_page_from_home_and_the_case_page(stack, 
     assert (await browser.get("/audit")).status_code == 403
     await browser.login(people.clerk.username)
     assert 'href="/audit' not in (await browser.get(f"/cases/{case['id']}")).text
+
+
+async def test_the_staff_inbox_sends_an_applicant_to_their_own_cases(stack, people, browser):
+    await browser.login(people.applicant(0).username)
+    r = await browser.get("/work")
+    assert r.status_code == 303 and r.headers["location"] == "/my/cases"
+    await browser.login(people.clerk.username)
+    r = await browser.get("/work")
+    assert r.status_code == 200 and 'href="/rectifications">差评整改' in r.text
+    assert (await browser.get("/rectifications")).status_code == 200

@@ -8,17 +8,18 @@ from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.routes.pages.actions import ACTION_FIELDS, add_user_choices, build_action, field_params
 from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
 from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
+from api.service import READ_ALL_ROLES
 from api.uploads import read_form
 from banjian.contracts import Actor
-from banjian.enums import Role
-from banjian.errors import DomainError
+from banjian.enums import STAFF_ROLES, Role
+from banjian.errors import DomainError, Forbidden
 from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
@@ -36,8 +37,12 @@ def days_left(cal, due: str | None, today: date) -> int | None:
 
 
 @router.get("/work", response_class=HTMLResponse)
-async def work(request: Request, scope: str = "mine", page: int = 1) -> HTMLResponse:
+async def work(request: Request, scope: str = "mine", page: int = 1) -> Response:
     actor = await page_user(request)
+    if actor.department is None and not actor.has(*READ_ALL_ROLES):  # nobody's inbox: not staff
+        if actor.has(Role.APPLICANT):
+            return RedirectResponse("/my/cases", status_code=303)  # an applicant's own page of cases
+        raise Forbidden("forbidden_role", "待办仅供工作人员使用", "the inbox is for staff")
     scope = scope if scope in SCOPES else "mine"
     page = max(1, min(page, 1000))
     cases = request.app.state.cases
@@ -56,7 +61,8 @@ async def work(request: Request, scope: str = "mine", page: int = 1) -> HTMLResp
     found, rows, desk = await run_in_threadpool(load)
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
                                          "total": found["total"], "page": page,
-                                         "more": found["total"] > page * WORK_PAGE, "desk": desk}, user=actor)
+                                         "more": found["total"] > page * WORK_PAGE, "desk": desk,
+                                         "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES)}, user=actor)
 
 
 def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
