@@ -3,6 +3,7 @@ instead of codes on staff pages, links to the audit page, the joint page, and fo
 their input."""
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 
@@ -10,6 +11,7 @@ import pytest
 
 from api import charts
 from tests.pages_client import PageClient
+from tests.test_joint import BUNDLE, CONSTRUCTION, answer, open_joint, staff, subs_by_department
 
 ITEM = "food-business-licence"
 
@@ -137,3 +139,31 @@ async def test_the_staff_inbox_sends_an_applicant_to_their_own_cases(stack, peop
     r = await browser.get("/work")
     assert r.status_code == 200 and 'href="/rectifications">差评整改' in r.text
     assert (await browser.get("/rectifications")).status_code == 200
+
+
+async def test_joint_page_after_every_department_answered_and_a_bundle_page(stack, browser):
+    applicant, case = await open_joint(stack, CONSTRUCTION)
+    cid, subs = case["id"], subs_by_department(case)
+    await asyncio.gather(*(answer(stack, s["id"], d) for d, s in subs.items()))
+    await browser.login(staff(stack, "hcd", "lead").username)
+    lead = await browser.get(f"/joint/{cid}")
+    assert lead.status_code == 200
+    assert "各部门均已办结，待牵头部门出具统一办理结果" in lead.text and "各部门尚未全部办结" not in lead.text
+    assert lead.text.count("<dt>意见</dt><dd>同意</dd>") == 4 and "剩 " not in lead.text
+    # the applicant: no opinion before the unified result, no links to sub-cases they may not open
+    await browser.login(applicant.username)
+    mine = await browser.get(f"/joint/{cid}")
+    assert mine.status_code == 200
+    assert mine.text.count("<dt>意见</dt><dd>已办结</dd>") == 4 and "尚未答复" not in mine.text and "同意" not in mine.text
+    assert "查看子件" not in mine.text and "剩 " not in mine.text
+    for s in subs.values():
+        assert f'href="/cases/{s["id"]}"' not in mine.text
+    # a bundle (一件事): captioned so, one card per item, named by the item
+    owner = stack.applicant()
+    r = await owner.apply(BUNDLE)
+    bundle = await staff(stack, "gov", "clerk").ok(r.json()["id"], "accept")
+    await browser.login(owner.username)
+    page = await browser.get(f"/joint/{bundle['id']}")
+    assert page.status_code == 200 and '<span class="caption">一件事 · ' in page.text and "并联审批" not in page.text
+    for s in bundle["sub_cases"]:
+        assert f'<h3 class="heading-s">{s["item_name"]}</h3>' in page.text

@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import require
 from api.routes import audit as audit_api
-from api.routes.pages.cases import days_left
+from api.routes.pages.cases import CLOSED_STATUSES, days_left
 from api.routes.pages.common import page_user, render
 from api.routes.pages.public import _departments
 from banjian import audit
@@ -44,7 +44,9 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
                 sub = cases.get(actor, sc["id"])
             except DomainError:
                 sub = None  # a department's sub-case the caller may not open: the summary only
-            out.append({**sc, "days_left": days_left(cal, sc.get("due"), today),
+            closed = sc.get("status") in CLOSED_STATUSES
+            out.append({**sc, "closed": closed, "days_left": None if closed else days_left(cal, sc.get("due"), today),
+                        "open": sub is not None,  # a link only to a sub-case the caller may open
                         "urge": sub is not None and "urge" in sub["allowed_actions"],
                         "step": (sub or {}).get("current_step"),
                         "warnings": (sub or {}).get("warnings") or []})
@@ -52,8 +54,10 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
 
     subs = await run_in_threadpool(details)
     depts = await run_in_threadpool(_departments, request)
-    return render(request, "joint.html", {"title": f"并联审批 {case_id}", "case": case, "subs": subs,
-                                          "depts": depts}, user=actor)
+    kind = "一件事" if case.get("kind") == "bundle" else "并联审批"
+    return render(request, "joint.html", {"title": f"{kind} {case_id}", "kind_zh": kind, "case": case, "subs": subs,
+                                          "depts": depts,
+                                          "all_closed": bool(subs) and all(s["closed"] for s in subs)}, user=actor)
 
 
 async def _replay(request: Request, actor, case_id: str) -> dict:
