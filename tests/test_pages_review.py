@@ -167,3 +167,24 @@ async def test_joint_page_after_every_department_answered_and_a_bundle_page(stac
     assert page.status_code == 200 and '<span class="caption">一件事 · ' in page.text and "并联审批" not in page.text
     for s in bundle["sub_cases"]:
         assert f'<h3 class="heading-s">{s["item_name"]}</h3>' in page.text
+
+
+async def test_a_department_agrees_with_referral_from_its_sub_case_page(stack, browser):
+    _, case = await open_joint(stack, CONSTRUCTION)
+    sub_id = subs_by_department(case)["fire"]["id"]
+    sc = await staff(stack, "fire", "handler").case(sub_id)
+    while sc["current_step"]["kind"] == "review":
+        sc = await staff(stack, "fire", sc["current_step"]["role"]).ok(sub_id, "pass")
+    await browser.login(staff(stack, "fire", "approver").username)
+    page = await browser.get(f"/cases/{sub_id}")
+    assert re.search(r'<form method="get"[^>]*><input type="hidden" name="action" value="approve">', page.text)
+    opened = await browser.get(f"/cases/{sub_id}", params={"action": "approve"})
+    assert '<label class="label" for="approve-referral">同意并报上级</label>' in opened.text
+    assert ">确认</button>" in opened.text
+    r = await browser.submit(f"/cases/{sub_id}/actions", opened.text,
+                             {"action": "approve", "referral": "true", "request_id": uuid.uuid4().hex})
+    assert r.status_code == 303, r.text
+    done = await staff(stack, "fire", "approver").case(sub_id)
+    assert done["result"]["opinion"] == "agree_with_referral"
+    parent = await staff(stack, "hcd", "lead").case(case["id"])
+    assert subs_by_department(parent)["fire"]["opinion"] == "agree_with_referral"

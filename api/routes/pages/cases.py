@@ -11,7 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.routes.pages.actions import ACTION_FIELDS, add_user_choices, build_action, field_params
+from api.routes.pages.actions import add_user_choices, build_action, field_params, fields_of
 from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
 from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
@@ -80,7 +80,8 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
     item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
                                                case.get("parent_id") is not None)
     allowed = case["allowed_actions"]
-    if open_action not in allowed or open_action not in ACTION_FIELDS:
+    with_fields = fields_of(case)
+    if open_action not in allowed or open_action not in with_fields:
         open_action = None
     fields = field_params(open_action, item, case, values or {}, errors or {}) if open_action else []
     add_user_choices(request, fields, case["department"])
@@ -103,7 +104,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         # a refusal (not allowed for this caller, or not now) leaves nothing to correct
         "errors_title": "无法办理" if status in (403, 409) else None,
-        "with_fields": ACTION_FIELDS, "request_id": uuid.uuid4().hex,
+        "with_fields": with_fields, "request_id": uuid.uuid4().hex,
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "front": front,
         "auditable": actor.has(Role.AUDITOR, Role.ADMIN),
@@ -140,7 +141,7 @@ async def post_action(request: Request, case_id: str):
             return RedirectResponse(f"/cases/{case_id}?done={action}", status_code=303)
         except DomainError as e:
             key = (e.field or "").removeprefix("data.")
-            if key and key in {f["name"] for f in ACTION_FIELDS.get(action, [])}:
+            if key and key in {f["name"] for f in fields_of(case).get(action, [])}:
                 errors[key] = e.message
             else:
                 return await _case_page(request, actor, case_id, action, values, errors, [e.message],
