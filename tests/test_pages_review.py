@@ -188,3 +188,27 @@ async def test_a_department_agrees_with_referral_from_its_sub_case_page(stack, b
     assert done["result"]["opinion"] == "agree_with_referral"
     parent = await staff(stack, "hcd", "lead").case(case["id"])
     assert subs_by_department(parent)["fire"]["opinion"] == "agree_with_referral"
+
+
+async def test_slots_read_as_dates_and_front_office_errors_show_in_place(stack, people, browser):
+    u = people.applicant(2)
+    cid = (await u.apply("marriage-registration-appointment")).json()["id"]
+    await browser.login(u.username)
+    page = await browser.get(f"/cases/{cid}")
+    options = re.findall(r'<option value="(\d{4}-\d\d-\d\dT\d\d:\d\d)"[^>]*>([^<]*)</option>', page.text)
+    assert options, "no free slot offered"
+    for value, text in options:
+        month, day, hm = int(value[5:7]), int(value[8:10]), value[11:]
+        assert text == f"{month}月{day}日 {hm}", (value, text)
+    # an empty inquiry: the case page again, the error beside the field, the kind kept
+    r = await browser.submit(f"/cases/{cid}/ask", page.text, {"kind": "complaint", "text": "   "})
+    assert r.status_code == 422 and "办件 " in r.text and 'id="ask-text-error"' in r.text
+    assert re.search(r'name="kind" type="radio" value="complaint" checked', r.text)
+    too_long = "慢" * 5001
+    r = await browser.submit(f"/cases/{cid}/ask", page.text, {"kind": "consultation", "text": too_long})
+    assert r.status_code == 422 and 'id="ask-text-error"' in r.text and too_long in r.text
+    # a slot that is not offered: the error beside the select
+    r = await browser.submit(f"/cases/{cid}/book", page.text, {"slot": "2020-01-01T09:00"})
+    assert r.status_code == 422 and 'id="slot-error"' in r.text and 'href="#slot"' in r.text
+    r = await browser.submit(f"/cases/{cid}/book", page.text, {"slot": ""})
+    assert r.status_code == 422 and "请选择预约时段" in r.text and 'id="slot-error"' in r.text

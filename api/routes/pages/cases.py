@@ -74,7 +74,8 @@ def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def _case_page(request: Request, actor: Actor, case_id: str, open_action: str | None = None,
                      values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
-                     summary: list[str] | None = None, status: int = 200) -> HTMLResponse:
+                     summary: list[str] | None = None, status: int = 200,
+                     entered: dict[str, Any] | None = None) -> HTMLResponse:
     cases = request.app.state.cases
     case = await run_in_threadpool(cases.get, actor, case_id)
     item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
@@ -98,7 +99,12 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
 
     promised_left = None if case["status"] in CLOSED_STATUSES or case.get("decided_at") else \
         await run_in_threadpool(left)
-    front = await run_in_threadpool(front_office, request, actor, case)  # pay, book, ask (the applicant)
+    front = await run_in_threadpool(front_office, request, actor, case, entered)  # pay, book, ask (the applicant)
+    if front is not None:  # a refused booking or inquiry: its error in the summary too
+        err_list += [{"text": f["error"], "href": href} for f, href in ((front["ask"], "#ask-text"),
+                                                                      (front["book"], "#slot")) if f["error"]]
+    elif entered:  # not the applicant's front office: the refusal alone
+        err_list += [{"text": t, "href": None} for t in (entered.get("errors") or {}).values()]
     return render(request, "case.html", {
         "title": f"办件 {case['id']}", "case": case, "item": item, "allowed": allowed, "open_action": open_action,
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
@@ -111,6 +117,12 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (
             actor.has(Role.APPLICANT) and case["status"] in ("concluded", "refused", "withdrawn", "terminated")),
     }, status=status, user=actor)
+
+
+async def case_page_for(request: Request, actor: Actor, case_id: str, entered: dict[str, Any],
+                        status: int) -> HTMLResponse:
+    """The case page with a refused front-office form (booking, inquiry) shown again in place."""
+    return await _case_page(request, actor, case_id, status=status, entered=entered)
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
