@@ -12,6 +12,8 @@ import pytest
 from api import charts
 from tests.pages_client import PageClient
 from tests.test_joint import BUNDLE, CONSTRUCTION, answer, open_joint, staff, subs_by_department
+from tests.test_licences import _issue_business_licence
+from tests.test_pages import apply_data, material_files
 
 ITEM = "food-business-licence"
 
@@ -212,3 +214,27 @@ async def test_slots_read_as_dates_and_front_office_errors_show_in_place(stack, 
     assert r.status_code == 422 and 'id="slot-error"' in r.text and 'href="#slot"' in r.text
     r = await browser.submit(f"/cases/{cid}/book", page.text, {"slot": ""})
     assert r.status_code == 422 and "请选择预约时段" in r.text and 'id="slot-error"' in r.text
+
+
+async def test_the_apply_form_reports_a_missing_licence_material_with_every_other_problem(stack, people, browser):
+    u = stack.applicant()
+    await browser.login(u.username)
+    page = await browser.get(f"/apply/{ITEM}")
+    files = material_files(page.text)
+    files.pop("material_1")  # 营业执照 (may be an e-licence): this applicant holds none
+    data = {**apply_data(page.text), "form.business_name": ""}
+    r = await browser.submit(f"/apply/{ITEM}", page.text, data, files)
+    assert r.status_code == 422
+    assert 'id="material-1-error"' in r.text and "请上传营业执照" in r.text
+    assert 'id="form-business_name-error"' in r.text
+    # an applicant holding a valid business licence uploads nothing for it: the service attaches it
+    holder = people.applicant(5)
+    me = (await holder.get("/api/me")).json()
+    _issue_business_licence(stack, {"kind": "citizen", "id_number": me["id_number"], "name": me["display_name"]},
+                            holder.username)
+    await browser.login(holder.username)
+    page = await browser.get(f"/apply/{ITEM}")
+    files = material_files(page.text)
+    files.pop("material_1")
+    r = await browser.submit(f"/apply/{ITEM}", page.text, apply_data(page.text), files)
+    assert r.status_code == 303, r.text
