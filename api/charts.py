@@ -25,22 +25,27 @@ def _config() -> dict[str, Any]:
 
 
 def cases_per_week(weeks: list[tuple[date, int]]) -> str:
-    chart = pygal.Bar(title=CHARTS["cases_per_week"], x_label_rotation=30, **_config())
+    chart = pygal.Bar(title=CHARTS["cases_per_week"], x_label_rotation=30, truncate_label=-1, **_config())
     chart.x_labels = [f"{d.month}月{d.day}日起" for d, _ in weeks]
     chart.add("办件量", [n for _, n in weeks])
     return str(chart.render(is_unicode=True))
 
 
-def rate_by_department(rows: list[dict[str, Any]], figure: str) -> str:
-    """A bar per department and item of a rate (0 to 1) shown as a percentage."""
+def rate_by_department(rows: list[dict[str, Any]], figure: str, departments: dict[str, str] | None = None) -> str:
+    """A bar per department and item of a rate (0 to 1) shown as a percentage; departments by their
+    names where `departments` (code → name) knows them."""
+    # labels are never cut short ("100.…"): six ticks on the value axis leave room for each
     chart = pygal.HorizontalBar(title=CHARTS[figure], range=(0, 100), value_formatter=lambda v: f"{v:.1f}%",
-                                **_config())
+                                y_labels=[0, 20, 40, 60, 80, 100], truncate_label=-1, **_config())
     shown = [r for r in rows if r.get(figure) is not None]
-    chart.x_labels = [f"{r['department']} · {r.get('item_name') or r['item_code']}" for r in shown]
+    names = departments or {}
+    chart.x_labels = [f"{names.get(r['department'], r['department'])} · {r.get('item_name') or r['item_code']}"
+                      for r in shown]
     chart.add(CHARTS[figure], [round(100 * r[figure], 1) for r in shown])
     return str(chart.render(is_unicode=True))
 
 
-def render(chart: str, rows: list[dict[str, Any]], weeks: list[tuple[date, int]]) -> str:
-    svg = cases_per_week(weeks) if chart == "cases_per_week" else rate_by_department(rows, chart)
+def render(chart: str, rows: list[dict[str, Any]], weeks: list[tuple[date, int]],
+           departments: dict[str, str] | None = None) -> str:
+    svg = cases_per_week(weeks) if chart == "cases_per_week" else rate_by_department(rows, chart, departments)
     return SCRIPT.sub("", svg)

@@ -23,6 +23,7 @@ from banjian.contracts import Actor
 from banjian.db import User
 from banjian.enums import Role
 from banjian.errors import Forbidden, Unauthorised
+from banjian.labels import roles_zh
 from banjian.service_accounts import TOKEN_KIND
 from banjian.service_accounts import load_actor as load_service_actor
 from banjian.settings import Settings
@@ -100,7 +101,7 @@ CurrentUser = Annotated[Actor, Depends(current_user)]
 def require(actor: Actor, *roles: Role) -> None:
     """403 unless the caller has one of `roles`."""
     if not actor.has(*roles):
-        raise Forbidden("forbidden_role", f"需要以下角色之一：{'、'.join(roles)}",
+        raise Forbidden("forbidden_role", f"需要以下角色之一：{roles_zh(roles)}",
                         f"needs one of the roles: {', '.join(roles)}")
 
 

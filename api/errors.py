@@ -36,14 +36,14 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(PageError)
     async def page_error(request: Request, exc: PageError) -> Response:
-        return error_page(request, exc.status, exc.message)
+        return await error_page(request, exc.status, exc.message)
 
     @app.exception_handler(DomainError)
     async def domain_error(request: Request, exc: DomainError) -> Response:
         if is_page(request):
             if exc.status == 401:
                 return login_redirect(request.url.path)
-            return error_page(request, exc.status, exc.message)
+            return await error_page(request, exc.status, exc.message)
         headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
@@ -53,7 +53,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Outcome)
     async def outcome_unknown(request: Request, exc: Outcome) -> Response:
         if is_page(request):
-            return error_page(request, 504, "处理超时，结果未知。请稍后刷新页面查看办件状态，不要重复提交。")
+            return await error_page(request, 504, "处理超时，结果未知。请稍后刷新页面查看办件状态，不要重复提交。")
         return JSONResponse({"detail": {"code": "outcome_unknown", "message": "处理超时，结果未知，请用相同请求编号重试",
                                         "message_en": "timed out: the outcome is unknown; retry with the same request id",
                                         "field": None}}, status_code=504,
@@ -83,7 +83,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
         if is_page(request):
-            return error_page(request, exc.status_code, HTTP_TEXT.get(exc.status_code, ("", "请求错误", ""))[1])
+            return await error_page(request, exc.status_code, HTTP_TEXT.get(exc.status_code, ("", "请求错误", ""))[1])
         if isinstance(exc.detail, dict):
             body = exc.detail
         else:
@@ -94,7 +94,7 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if is_page(request):
-            return error_page(request, 422, "请求参数有误，请返回上一页重新操作。")
+            return await error_page(request, 422, "请求参数有误，请返回上一页重新操作。")
         return await request_validation_exception_handler(request, exc)
 
     @app.exception_handler(Exception)
@@ -102,6 +102,6 @@ def install(app: FastAPI) -> None:
         """A bug: logged with its traceback on the server, never shown to the caller."""
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         if is_page(request):
-            return error_page(request, 500, "系统暂时无法处理您的请求，请稍后再试。如问题持续，请联系咨询电话。")
+            return await error_page(request, 500, "系统暂时无法处理您的请求，请稍后再试。如问题持续，请联系咨询电话。")
         return JSONResponse({"detail": {"code": "internal_error", "message": "系统内部错误",
                                         "message_en": "internal error", "field": None}}, status_code=500)

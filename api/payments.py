@@ -25,6 +25,7 @@ from banjian.contracts import Actor, CaseState
 from banjian.db import Case
 from banjian.enums import Role, Status
 from banjian.errors import Conflict, Forbidden, NotFound
+from banjian.labels import status_zh
 from banjian.payment_contracts import LedgerEntry, PaymentNotice, PaymentOutcome
 from banjian.payments import (
     SIGNATURE_HEADER,
@@ -141,7 +142,7 @@ class PaymentService:
                 raise Forbidden("forbidden_role", "只有申请人本人可以缴费", "only the applicant pays", "case_id")
             state = CaseState.model_validate(row.snapshot)
         if state.status != Status.AWAITING_PAYMENT or state.payment is None:
-            raise Conflict("no_payment_due", f"办件当前状态为“{state.status}”，无需缴费",
+            raise Conflict("no_payment_due", f"办件当前状态为“{status_zh(state.status)}”，无需缴费",
                            f"the case ({state.status}) does not wait for a payment", "case_id")
         return state
 

@@ -25,6 +25,7 @@ from banjian.enums import (
 )
 from banjian.errors import Conflict, Forbidden, Invalid
 from banjian.items.schema import ItemDefinition, Step
+from banjian.labels import roles_zh, status_zh
 from banjian.pre_review import pre_review_actions
 from banjian.urges import authorise_reply, open_urges
 
@@ -177,7 +178,7 @@ def authorise(action: Action, item: ItemDefinition, state: CaseState, actor: Act
         roles = {Role.SUPERVISOR, Role.LEAD}
     elif roles and _of_department(state, actor, roles):
         return
-    need = "、".join(sorted(roles)) or "申请人本人"
+    need = roles_zh(sorted(roles)) or "申请人本人"
     raise Forbidden(
         "forbidden_role",
         f"您的角色或部门不能执行“{ACTION_NAMES_ZH.get(action, action)}”（需要：{need}）",
@@ -187,7 +188,7 @@ def authorise(action: Action, item: ItemDefinition, state: CaseState, actor: Act
 
 def _conflict(action: Action, state: CaseState, why_zh: str, why_en: str) -> Conflict:
     return Conflict("invalid_state",
-                    f"办件当前状态为“{state.status}”，不能执行“{ACTION_NAMES_ZH.get(action, action)}”：{why_zh}",
+                    f"办件当前状态为“{status_zh(state.status)}”，不能执行“{ACTION_NAMES_ZH.get(action, action)}”：{why_zh}",
                     f"cannot '{action}' a case in status '{state.status}': {why_en}", field="action")
 
 

@@ -52,6 +52,18 @@ ACTION_FIELDS: dict[str, list[dict[str, Any]]] = {
     "return_to": [{"name": "step_id", "kind": "select", "label": "退回至", "required": True}, {**COMMENT, "label": "退回理由"}],
 }
 
+#: in a sub-case (a department's part of a joint case), 准予许可 records the department's opinion:
+#: 同意, or with the box ticked 同意并报上级 (`data.referral: true`)
+SUB_CASE_FIELDS: dict[str, list[dict[str, Any]]] = {
+    "approve": [{"name": "referral", "kind": "checkbox", "label": "同意并报上级", "required": False,
+                 "hint": "本部门同意，但须报请上级机关审批的，请勾选"}, {**OPTIONAL_COMMENT, "label": "意见（可选）"}],
+}
+
+
+def fields_of(case: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The fields each action opens on this case's page."""
+    return {**ACTION_FIELDS, **SUB_CASE_FIELDS} if case.get("parent_id") else ACTION_FIELDS
+
 
 def _colleagues(request: Request, department: str) -> list[dict[str, str]]:
     with request.app.state.sessions() as session:
@@ -64,7 +76,7 @@ def field_params(action: str, item: ItemDefinition, case: dict[str, Any], values
                  errors: dict[str, str], request: Request | None = None) -> list[dict[str, Any]]:
     """The macro parameters of each field `action` opens."""
     out = []
-    for spec in ACTION_FIELDS[action]:
+    for spec in fields_of(case)[action]:
         p = {**spec, "id": f"{action}-{spec['name']}", "value": values.get(spec["name"]),
              "error": errors.get(spec["name"])}
         if spec["name"] == "missing":
@@ -100,7 +112,7 @@ def build_action(request: Request, actor: Actor, action: str, item: ItemDefiniti
     errors: dict[str, str] = {}
     data: dict[str, Any] = {}
     comment = form.first("comment").strip()[:4000] or None
-    specs = {s["name"]: s for s in ACTION_FIELDS.get(action, [])}
+    specs = {s["name"]: s for s in fields_of(case).get(action, [])}
     if "comment" in specs and specs["comment"]["required"] and not comment:
         errors["comment"] = f"请填写{specs['comment']['label']}"
     for name, spec in specs.items():
@@ -113,6 +125,9 @@ def build_action(request: Request, actor: Actor, action: str, item: ItemDefiniti
             data[name] = chosen
         elif name == "materials":
             data[name] = _supplement_files(request, actor, case, form, errors)
+        elif spec["kind"] == "checkbox":
+            if form.first(name) == "true":
+                data[name] = True
         else:
             value = form.first(name).strip()[:200]
             if not value:

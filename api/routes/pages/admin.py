@@ -150,7 +150,7 @@ def _items_page(request: Request, actor: Actor, problems: list[dict], text: str,
     drafts = Drafts(request.app.state.catalog, request.app.state.sessions).visible(actor)
     return render(request, "admin_items.html", {
         "title": "事项管理", "items": items, "problems": problems, "text": text, "stored": stored,
-        "drafts": drafts, "current": {i.code for i in items},
+        "drafts": drafts, "current": {i.code for i in items}, "depts": _departments(request),
         "errors": [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": "#definition"} for p in problems],
         **extra}, status=status, user=actor)
 

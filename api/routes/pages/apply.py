@@ -12,6 +12,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.routes.pages.common import check_csrf, page_user, render
 from api.uploads import FilePart, Form, read_form, store_file
+from banjian import licence_ops
 from banjian.contracts import Actor
 from banjian.db import User
 from banjian.enums import Role
@@ -110,9 +111,11 @@ def _convert(item: ItemDefinition, form: Form) -> tuple[dict[str, Any], dict[str
     return typed, raw, errors
 
 
-def _store_materials(request: Request, actor: Actor, item: ItemDefinition, form: Form
+def _store_materials(request: Request, actor: Actor, item: ItemDefinition, form: Form, holder_id: str
                      ) -> tuple[dict[str, StoredFile], dict[str, str]]:
-    """Store each material's file (or keep the one uploaded before); errors beside each material."""
+    """Store each material's file (or keep the one uploaded before); errors beside each material,
+    all at once: a material an e-licence may stand in for is missing unless `holder_id` (the
+    applicant) holds a valid licence of its type, which the service then attaches."""
     parts: dict[str, FilePart] = {p.field: p for p in form.files}
     kept: dict[str, StoredFile] = {}
     errors: dict[str, str] = {}
@@ -132,9 +135,10 @@ def _store_materials(request: Request, actor: Actor, item: ItemDefinition, form:
             if row is not None and row.uploaded_by == actor.username:
                 kept[m.name] = row
             elif m.required and not m.licence_type:
-                # a material an e-licence may stand in for is left to the service, which attaches
-                # the applicant's licence or names the material as missing
                 errors[m.name] = f"请上传{m.name}"
+            elif m.required and (not holder_id or licence_ops.reusable(session, holder_id, m.licence_type,
+                                                                       licence_ops.today(None)) is None):
+                errors[m.name] = f"请上传{m.name}（没有可自动调取的有效电子证照）"
     for p in parts.values():
         p.discard()
     return kept, errors
@@ -152,13 +156,14 @@ async def apply(request: Request, code: str):
         form.discard()
         raise
     typed, raw, field_errors = _convert(item, form)
-    kept, material_errors = await run_in_threadpool(_store_materials, request, actor, item, form)
     key = form.first("idempotency_key")[:64] or uuid.uuid4().hex
     applicant = {k: form.first(f"applicant.{k}").strip()[:200] for k in ("kind", "id_number", "name")}
     if not actor.has(Role.CLERK):
         kind = await run_in_threadpool(_kind_of, request, actor)
         applicant = {"kind": kind or "citizen", "id_number": actor.id_number or "",
                      "name": actor.display_name or actor.username}
+    kept, material_errors = await run_in_threadpool(_store_materials, request, actor, item, form,
+                                                    applicant["id_number"])
     others: list[str] = []
     status = 422
     if not field_errors and not material_errors:

@@ -8,17 +8,18 @@ from datetime import date, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.routes.pages.actions import ACTION_FIELDS, add_user_choices, build_action, field_params
+from api.routes.pages.actions import add_user_choices, build_action, field_params, fields_of
 from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
 from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
+from api.service import READ_ALL_ROLES
 from api.uploads import read_form
 from banjian.contracts import Actor
-from banjian.enums import Role
-from banjian.errors import DomainError
+from banjian.enums import STAFF_ROLES, Role
+from banjian.errors import DomainError, Forbidden
 from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
@@ -36,8 +37,12 @@ def days_left(cal, due: str | None, today: date) -> int | None:
 
 
 @router.get("/work", response_class=HTMLResponse)
-async def work(request: Request, scope: str = "mine", page: int = 1) -> HTMLResponse:
+async def work(request: Request, scope: str = "mine", page: int = 1) -> Response:
     actor = await page_user(request)
+    if actor.department is None and not actor.has(*READ_ALL_ROLES):  # nobody's inbox: not staff
+        if actor.has(Role.APPLICANT):
+            return RedirectResponse("/my/cases", status_code=303)  # an applicant's own page of cases
+        raise Forbidden("forbidden_role", "待办仅供工作人员使用", "the inbox is for staff")
     scope = scope if scope in SCOPES else "mine"
     page = max(1, min(page, 1000))
     cases = request.app.state.cases
@@ -56,7 +61,8 @@ async def work(request: Request, scope: str = "mine", page: int = 1) -> HTMLResp
     found, rows, desk = await run_in_threadpool(load)
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
                                          "total": found["total"], "page": page,
-                                         "more": found["total"] > page * WORK_PAGE, "desk": desk}, user=actor)
+                                         "more": found["total"] > page * WORK_PAGE, "desk": desk,
+                                         "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES)}, user=actor)
 
 
 def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
@@ -68,13 +74,15 @@ def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
 
 async def _case_page(request: Request, actor: Actor, case_id: str, open_action: str | None = None,
                      values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
-                     summary: list[str] | None = None, status: int = 200) -> HTMLResponse:
+                     summary: list[str] | None = None, status: int = 200,
+                     entered: dict[str, Any] | None = None) -> HTMLResponse:
     cases = request.app.state.cases
     case = await run_in_threadpool(cases.get, actor, case_id)
     item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
                                                case.get("parent_id") is not None)
     allowed = case["allowed_actions"]
-    if open_action not in allowed or open_action not in ACTION_FIELDS:
+    with_fields = fields_of(case)
+    if open_action not in allowed or open_action not in with_fields:
         open_action = None
     fields = field_params(open_action, item, case, values or {}, errors or {}) if open_action else []
     add_user_choices(request, fields, case["department"])
@@ -91,16 +99,30 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
 
     promised_left = None if case["status"] in CLOSED_STATUSES or case.get("decided_at") else \
         await run_in_threadpool(left)
-    front = await run_in_threadpool(front_office, request, actor, case)  # pay, book, ask (the applicant)
+    front = await run_in_threadpool(front_office, request, actor, case, entered)  # pay, book, ask (the applicant)
+    if front is not None:  # a refused booking or inquiry: its error in the summary too
+        err_list += [{"text": f["error"], "href": href} for f, href in ((front["ask"], "#ask-text"),
+                                                                      (front["book"], "#slot")) if f["error"]]
+    elif entered:  # not the applicant's front office: the refusal alone
+        err_list += [{"text": t, "href": None} for t in (entered.get("errors") or {}).values()]
     return render(request, "case.html", {
         "title": f"办件 {case['id']}", "case": case, "item": item, "allowed": allowed, "open_action": open_action,
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
-        "with_fields": ACTION_FIELDS, "request_id": uuid.uuid4().hex,
+        # a refusal (not allowed for this caller, or not now) leaves nothing to correct
+        "errors_title": "无法办理" if status in (403, 409) else None,
+        "with_fields": with_fields, "request_id": uuid.uuid4().hex,
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "front": front,
+        "auditable": actor.has(Role.AUDITOR, Role.ADMIN),
         "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (
             actor.has(Role.APPLICANT) and case["status"] in ("concluded", "refused", "withdrawn", "terminated")),
     }, status=status, user=actor)
+
+
+async def case_page_for(request: Request, actor: Actor, case_id: str, entered: dict[str, Any],
+                        status: int) -> HTMLResponse:
+    """The case page with a refused front-office form (booking, inquiry) shown again in place."""
+    return await _case_page(request, actor, case_id, status=status, entered=entered)
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
@@ -131,7 +153,7 @@ async def post_action(request: Request, case_id: str):
             return RedirectResponse(f"/cases/{case_id}?done={action}", status_code=303)
         except DomainError as e:
             key = (e.field or "").removeprefix("data.")
-            if key and key in {f["name"] for f in ACTION_FIELDS.get(action, [])}:
+            if key and key in {f["name"] for f in fields_of(case).get(action, [])}:
                 errors[key] = e.message
             else:
                 return await _case_page(request, actor, case_id, action, values, errors, [e.message],

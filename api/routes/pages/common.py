@@ -17,16 +17,13 @@ from fastapi.templating import Jinja2Templates
 from api.deps import current_user
 from banjian.contracts import Actor
 from banjian.errors import DomainError
+from banjian.labels import ROLE_ZH, STATUS_ZH
 from banjian.timefmt import CHINA
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
 SESSION_COOKIE = "banjian_token"  # what api.deps reads too: the API's GETs (files, archive) work from a page
 CSRF_COOKIE = "banjian_csrf"
 
-STATUS_ZH = {"submitted": "已提交，待受理", "supplement_requested": "待补正", "accepted": "已受理",
-             "in_review": "审查中", "special_procedure": "特别程序中", "suspended": "已中止", "decided": "已决定",
-             "delivered": "已送达", "concluded": "已办结", "refused": "不予受理", "withdrawn": "已撤回",
-             "terminated": "已终止", "awaiting_payment": "待缴费", "pre_review": "预审中"}
 #: button names on the case page (the contract's words where it has them)
 ACTION_ZH = {"accept": "受理", "request_supplement": "补正告知", "refuse_acceptance": "不予受理",
              "submit_supplement": "提交补正", "pass": "通过", "return": "退回", "approve": "准予许可",
@@ -52,8 +49,6 @@ EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视�
             "appeal": "申诉复核", "uphold_appeal": "申诉成立", "reject_appeal": "驳回申诉",
             "rectification_warning": "整改预警"}
 WARNING_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
-ROLE_ZH = {"applicant": "申请人", "clerk": "窗口受理", "handler": "承办人", "approver": "审批人", "head": "机关负责人",
-           "lead": "牵头部门", "supervisor": "电子监察", "auditor": "审计", "admin": "管理员", "system": "系统"}
 OPINION_ZH = {"agree": "同意", "agree_with_referral": "同意并报上级", "disagree": "不同意", None: "尚未答复"}
 RATING_ZH = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 STEPS = [("受理", {"submitted", "supplement_requested", "pre_review"}),
@@ -156,12 +151,17 @@ def render(request: Request, template: str, context: dict[str, Any], status: int
     return response
 
 
-def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+async def error_page(request: Request, status: int, message: str) -> HTMLResponse:
+    """The Chinese error page, with the header of the session's user (if any) like every page."""
+    try:
+        user = await optional_user(request)
+    except Exception:  # an error page never fails for want of its header
+        user = None
     titles = {400: "请求有误", 401: "请先登录", 403: "无权访问", 404: "页面不存在", 405: "不支持的操作",
               409: "当前状态不允许此操作", 413: "文件过大", 415: "文件类型不支持", 422: "填写有误",
               429: "请求过于频繁", 500: "系统出错了", 504: "处理超时"}
     return render(request, "error.html", {"status": status, "title": titles.get(status, "出错了"),
-                                          "message": message}, status=status)
+                                          "message": message}, status=status, user=user)
 
 
 # ---- words and dates --------------------------------------------------------------------------------

@@ -3,11 +3,11 @@ book a window appointment for the case's item, and ask or complain about the cas
 through the same services as the API (payments, appointments, inquiries) with the same checks."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -28,9 +28,21 @@ SLOTS_SHOWN = 12
 DONE_ZH = {"paid": "缴费已完成", "booked": "预约成功", "asked": "已提交，部门将在答复期限内答复"}
 
 
-def front_office(request: Request, actor: Actor, case: dict[str, Any]) -> dict[str, Any] | None:
+def slot_zh(slot: str) -> str:
+    """2026-12-04T09:00 → 12月4日 09:00 (a window slot as people read it)."""
+    try:
+        at = datetime.fromisoformat(slot)
+    except ValueError:
+        return slot
+    return f"{at.month}月{at.day}日 {at:%H:%M}"
+
+
+def front_office(request: Request, actor: Actor, case: dict[str, Any],
+                 entered: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """What the case page offers its applicant: the payment, the item's free slots and the caller's
-    bookings of it, and the inquiries the caller filed about the case. None for anyone else."""
+    bookings of it, and the inquiries the caller filed about the case. None for anyone else.
+    `entered`: a refused booking or inquiry (`{"form": "ask"|"book", "values", "errors"}`), shown
+    again in place with what was typed."""
     cases = request.app.state.cases
     with cases.sessions() as session:
         row = cases.view(session, actor, case["id"])
@@ -53,8 +65,17 @@ def front_office(request: Request, actor: Actor, case: dict[str, Any]) -> dict[s
                 .order_by(col(Appointment.slot))).all()]
         asked = session.exec(select(Inquiry).where(Inquiry.case_id == case["id"], Inquiry.asker == actor.username)
                              .order_by(col(Inquiry.filed_at))).all()
+    entered = entered or {}
+    values, errors = entered.get("values") or {}, entered.get("errors") or {}
+    ask = {"kind": "consultation", "text": None, "error": None}
+    book_form = {"slot": None, "error": None}
+    if entered.get("form") == "ask":
+        ask = {"kind": values.get("kind") or "consultation", "text": values.get("text"), "error": errors.get("text")}
+    elif entered.get("form") == "book":
+        book_form = {"slot": values.get("slot"), "error": errors.get("slot")}
     return {"payment": case.get("payment") if case["status"] == "awaiting_payment" else None,
-            "slots": slots, "bookings": bookings, "max_text": MAX_TEXT,
+            "slots": slots, "bookings": bookings, "max_text": MAX_TEXT, "ask": ask, "book": book_form,
+            "slot_choices": [{"value": s["slot"], "text": slot_zh(s["slot"])} for s in slots],
             "inquiries": [{"kind": i.kind, "text": i.text, "status": i.status, "answer": i.answer,
                            "answer_due": i.answer_due.isoformat()} for i in asked],
             "done": DONE_ZH.get(request.query_params.get("front", ""))}
@@ -75,6 +96,15 @@ def _failed(e: DomainError) -> PageError:
     return PageError(e.status, e.message)
 
 
+async def _again(request: Request, actor: Actor, case_id: str, form_name: str, field: str,
+                 values: dict[str, str], message: str, status: int) -> HTMLResponse:
+    """The case page again, the refused form kept as typed and its error beside `field`."""
+    from api.routes.pages.cases import case_page_for  # the case page imports this module's builder
+
+    entered = {"form": form_name, "values": values, "errors": {field: message}}
+    return await case_page_for(request, actor, case_id[:40], entered, status)
+
+
 @router.post("/cases/{case_id}/pay")
 async def pay(request: Request, case_id: str) -> RedirectResponse:
     """缴费: the sandbox provider takes the payment and sends its callbacks (not in production)."""
@@ -90,33 +120,41 @@ async def pay(request: Request, case_id: str) -> RedirectResponse:
 
 
 @router.post("/cases/{case_id}/book")
-async def book_slot(request: Request, case_id: str) -> RedirectResponse:
+async def book_slot(request: Request, case_id: str) -> Response:
     """预约: a window slot for the case's item."""
     actor, form = await _form(request)
     cases = request.app.state.cases
     slot = form.get("slot", "")[:16]
+    case = await run_in_threadpool(cases.get, actor, case_id[:40])  # 404 for a case the caller may not see
     if not slot:
-        raise PageError(422, "请选择预约时段")
+        return await _again(request, actor, case_id, "book", "slot", {"slot": slot}, "请选择预约时段", 422)
     try:
-        case = await run_in_threadpool(cases.get, actor, case_id[:40])
         body = BookingIn(item_code=case["item_code"], slot=slot)
         await book(body, actor, request.app.state.catalog, cases)
     except DomainError as e:
-        raise _failed(e) from None
+        if e.status == 404:
+            raise _failed(e) from None
+        return await _again(request, actor, case_id, "book", "slot", {"slot": slot}, e.message, e.status)
     return _back(case_id, "booked")
 
 
 @router.post("/cases/{case_id}/ask")
-async def ask(request: Request, case_id: str) -> RedirectResponse:
+async def ask(request: Request, case_id: str) -> Response:
     """咨询 / 投诉 about the case (the applicant's own case only)."""
     actor, form = await _form(request)
     kind = form.get("kind") if form.get("kind") in ("consultation", "complaint") else "consultation"
-    text = form.get("text", "").strip()
+    raw = form.get("text", "")[:MAX_TEXT + 1]
+    text = raw.strip()
+    values = {"kind": kind, "text": raw}
     if not text or len(text) > MAX_TEXT:
-        raise PageError(422, f"请填写咨询或投诉内容（1 至 {MAX_TEXT} 字）")
+        await run_in_threadpool(request.app.state.cases.get, actor, case_id[:40])  # 404 before 422
+        return await _again(request, actor, case_id, "ask", "text", values,
+                            f"请填写咨询或投诉内容（1 至 {MAX_TEXT} 字）", 422)
     try:
         await InquiryService(request.app.state.cases).file(actor, {"kind": kind, "case_id": case_id[:40],
                                                                    "text": text, "channel": "web"})
     except DomainError as e:
-        raise _failed(e) from None
+        if e.status == 404:
+            raise _failed(e) from None
+        return await _again(request, actor, case_id, "ask", "text", values, e.message, e.status)
     return _back(case_id, "asked")

@@ -6,11 +6,12 @@ import asyncio
 from collections import OrderedDict
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.deps import require
 from api.routes import audit as audit_api
-from api.routes.pages.cases import days_left
+from api.routes.pages.cases import CLOSED_STATUSES, days_left
 from api.routes.pages.common import page_user, render
 from api.routes.pages.public import _departments
 from banjian import audit
@@ -43,7 +44,9 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
                 sub = cases.get(actor, sc["id"])
             except DomainError:
                 sub = None  # a department's sub-case the caller may not open: the summary only
-            out.append({**sc, "days_left": days_left(cal, sc.get("due"), today),
+            closed = sc.get("status") in CLOSED_STATUSES
+            out.append({**sc, "closed": closed, "days_left": None if closed else days_left(cal, sc.get("due"), today),
+                        "open": sub is not None,  # a link only to a sub-case the caller may open
                         "urge": sub is not None and "urge" in sub["allowed_actions"],
                         "step": (sub or {}).get("current_step"),
                         "warnings": (sub or {}).get("warnings") or []})
@@ -51,8 +54,10 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
 
     subs = await run_in_threadpool(details)
     depts = await run_in_threadpool(_departments, request)
-    return render(request, "joint.html", {"title": f"并联审批 {case_id}", "case": case, "subs": subs,
-                                          "depts": depts}, user=actor)
+    kind = "一件事" if case.get("kind") == "bundle" else "并联审批"
+    return render(request, "joint.html", {"title": f"{kind} {case_id}", "kind_zh": kind, "case": case, "subs": subs,
+                                          "depts": depts,
+                                          "all_closed": bool(subs) and all(s["closed"] for s in subs)}, user=actor)
 
 
 async def _replay(request: Request, actor, case_id: str) -> dict:
@@ -92,6 +97,35 @@ def _plain_verify(r: dict) -> str:
     return f"防篡改校验未通过：{where}与原始哈希不符，可能已被改动。"
 
 
+@router.get("/audit", response_class=HTMLResponse)
+async def audit_find(request: Request, case: str = "") -> Response:
+    """The auditor's way in: a case by its id or its unified case number, then its audit page."""
+    actor = await page_user(request)
+    require(actor, *audit_api.AUDIT_ROLES)
+    cases = request.app.state.cases
+    wanted = case.strip()[:64]
+
+    def find() -> str | None:
+        with cases.sessions() as session:
+            try:
+                return cases.row(session, actor, wanted).id
+            except DomainError:
+                pass
+        try:
+            return cases.get_by_number(actor, wanted)["id"]
+        except DomainError:
+            return None
+
+    error = None
+    if wanted:
+        found = await run_in_threadpool(find)
+        if found is not None:
+            return RedirectResponse(f"/audit/cases/{found}", status_code=303)
+        error = "未找到该办件，请核对办件编号"
+    return render(request, "audit_find.html", {"title": "审计", "value": wanted, "error": error},
+                  status=404 if error else 200, user=actor)
+
+
 @router.get("/audit/cases/{case_id}", response_class=HTMLResponse)
 async def audit_case(request: Request, case_id: str) -> HTMLResponse:
     actor = await page_user(request)
@@ -107,4 +141,5 @@ async def audit_case(request: Request, case_id: str) -> HTMLResponse:
         "discrepancies": timeline.get("discrepancies") or [], "replay": replay, "verify": verify,
         "replay_text": _plain_replay(replay), "verify_text": _plain_verify(verify),
         "archive": case["status"] in ("concluded", "refused", "withdrawn", "terminated"),
-        "auditor": actor.has(Role.AUDITOR, Role.ADMIN)}, user=actor)
+        "auditor": actor.has(Role.AUDITOR, Role.ADMIN), "depts": await run_in_threadpool(_departments, request)},
+        user=actor)

@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api import charts
@@ -15,6 +16,7 @@ from api.routes.pages.common import page_user, render
 from api.routes.pages.public import _departments
 from api.routes.supervision import check_filters, scoped_department
 from banjian import figures
+from banjian.db import Item
 from banjian.enums import Role
 from banjian.errors import DomainError
 from banjian.warnings_board import board
@@ -50,9 +52,11 @@ async def supervision(request: Request) -> HTMLResponse:
             except DomainError as e:
                 return {"error": e.message, "warnings": [], "warnings_total": 0, "rows": [], "charts": []}
             warns, total = board(session, cases.calendar(session), department=dept, limit=100)
+            names = dict(session.exec(select(Item.code, Item.name)).all())
+            warns = [{**w, "item_name": names.get(w["item_code"], w["item_code"])} for w in warns]
             rows = figures.compute(session, frm, to, dept)
             weeks = figures.weekly(figures.daily_counts(session, frm, to, dept))
-        svgs = [charts.render(name, rows, weeks) for name in charts.CHARTS]
+        svgs = [charts.render(name, rows, weeks, depts) for name in charts.CHARTS]
         return {"error": error, "warnings": warns, "warnings_total": total, "rows": rows, "charts": svgs}
 
     ctx = await run_in_threadpool(load)

@@ -1,0 +1,23 @@
+"""Chinese names of case statuses and user roles, for messages (errors the API and the pages show
+alike) and for the pages. Codes stay English everywhere else; people read these."""
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+STATUS_ZH = {"submitted": "已提交，待受理", "supplement_requested": "待补正", "accepted": "已受理",
+             "in_review": "审查中", "special_procedure": "特别程序中", "suspended": "已中止", "decided": "已决定",
+             "delivered": "已送达", "concluded": "已办结", "refused": "不予受理", "withdrawn": "已撤回",
+             "terminated": "已终止", "awaiting_payment": "待缴费", "pre_review": "预审中"}
+ROLE_ZH = {"applicant": "申请人", "clerk": "窗口受理", "handler": "承办人", "approver": "审批人", "head": "机关负责人",
+           "lead": "牵头部门", "supervisor": "电子监察", "auditor": "审计", "admin": "管理员",
+           "author": "事项编制人员", "system": "系统"}
+
+
+def status_zh(status: str) -> str:
+    """The status's Chinese name (the code itself for one without a name)."""
+    return STATUS_ZH.get(str(status), str(status))
+
+
+def roles_zh(roles: Iterable[str]) -> str:
+    """Roles' Chinese names joined with 、 (in the order given)."""
+    return "、".join(ROLE_ZH.get(str(r), str(r)) for r in roles)
