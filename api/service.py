@@ -31,7 +31,6 @@ from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.diagram import ROLE_ZH
 from api.numbers import NUMBER_ATTEMPTS, CaseNumbers, submission_token
 from api.reads import CaseRow, case_row, department_of, history_rows
 from api.views import case_json, history_json
@@ -63,6 +62,7 @@ from banjian.errors import (
 from banjian.files import check_own_files
 from banjian.ids import IdError, validate_id
 from banjian.items.schema import ItemDefinition
+from banjian.labels import roles_zh
 from banjian.licence_reuse import auto_attach, check_licences, supplement_licences
 from banjian.pre_review import PRE_REVIEW_ACTIONS, check_pre_review
 from banjian.settings import Settings
@@ -625,7 +625,7 @@ class CaseService:
             raise Invalid("unknown_user", f"本部门没有用户 {username}", f"no user {username} in department {row.department}",
                           field="data.username")
         if roles and not roles & {Role(r) for r in user.roles}:
-            zh = "、".join(ROLE_ZH.get(r, r.value) for r in sorted(roles))
+            zh = roles_zh(sorted(roles))
             raise Invalid("assignee_role", f"{username} 不能办理当前环节（需要：{zh}）",
                           f"{username} cannot do the current step (needs: {', '.join(sorted(roles))})",
                           field="data.username")
