@@ -535,3 +535,18 @@ async def test_calendar_change_moves_deadlines(stack, people):
     with stack.sessions() as session:
         assert len(session.exec(select(CalendarYear).where(CalendarYear.year == year)).all()) == (
             0 if before_schedule is None else 1)
+
+
+async def test_an_advance_moves_the_read_models_clock_even_when_no_timer_fires(stack, people):
+    """The advance answers with the case as it stands at the advanced time: working days count to
+    then, not to the case's last transition (an outside tester saw them stale)."""
+    _, case = await accepted(people)
+    cal = calendar(stack)
+    target = datetime.combine(cal.add_working_days(day(case["accepted_at"]), 3), datetime.min.time(),
+                              tzinfo=CHINA) + timedelta(hours=12)
+    case = await Sim(stack, case).to(target)
+    stack.app.state.cases.forget_calendar()  # earlier tests change the calendar behind the API's short cache
+    case = await people.staff("amr", "clerk").case(case["id"])
+    assert warnings(case, "promised_due_near") == []  # no timer fired at the end of the advance
+    expected = cal.working_days_between(day(case["accepted_at"]), target.date())
+    assert expected >= 3 and case["clock"]["working_days_used"] == expected, case["clock"]

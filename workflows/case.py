@@ -78,6 +78,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.urges import Urging
 
 LEAN_ACTIONS = "lean-actions"
+#: from this design on (`CaseInput.design`), `sync` (the simulation clock's advance) records the case's
+#: clock: its read model then counts working days to the advanced time, not to its last transition
+CLOCK_RECORDED_ON_SYNC = 2
 
 
 @workflow.defn(name="Case")
@@ -299,6 +302,9 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
         await workflow.wait_condition(
             lambda: not self.lock.locked() and not any(t.at <= workflow.now()
                                                        for t in pending_timers(self.state, self.item)))
+        if self.inp.design >= CLOCK_RECORDED_ON_SYNC and self.recorded:
+            async with self.lock:  # the read model's clock is the case's now, not its last transition's
+                await self._record(notify=False)
         return self.state
 
     @workflow.query
