@@ -278,9 +278,11 @@ class CaseService:
             if applicant:
                 stmt = stmt.where(or_(Case.applicant_id_number == applicant, Case.applicant_username == applicant))
             if q:
-                like = f"%{q}%"
-                stmt = stmt.where(or_(col(Case.id).like(like), col(Case.case_no).like(like.upper()),
-                                      col(Case.applicant_name).like(like), col(Case.item_name).like(like)))
+                # the text is matched as typed: `%` and `_` are escaped, never LIKE wildcards
+                stmt = stmt.where(or_(col(Case.id).contains(q, autoescape=True),
+                                      col(Case.case_no).contains(q.upper(), autoescape=True),
+                                      col(Case.applicant_name).contains(q, autoescape=True),
+                                      col(Case.item_name).contains(q, autoescape=True)))
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
             page = session.exec(stmt.order_by(col(Case.submitted_at).desc()).offset(offset).limit(limit)).all()
             found = {"items": self.listed(session, actor, [(cid, at) for cid, at in page]), "total": total}

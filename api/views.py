@@ -10,7 +10,7 @@ from banjian.contracts import Actor, CaseState
 from banjian.enums import CLOSED
 from banjian.items.schema import ItemDefinition
 from banjian.timefmt import aware as _aware
-from banjian.timefmt import china_date, iso_at
+from banjian.timefmt import china_date, china_times, iso_at
 
 
 def case_clock_now(state: CaseState, recorded_at: datetime | None) -> datetime:
@@ -79,12 +79,13 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "missing_materials": state.missing_materials,
         "materials": [material_json(m, state) for m in state.materials],
         "form": state.form,
-        "special_procedure": state.special_procedure.model_dump(mode="json") if state.special_procedure else None,
-        "extension": state.extension.model_dump(mode="json") if state.extension else None,
-        "sub_cases": sub_cases if sub_cases is not None else (
-            [sc.model_dump(mode="json") for sc in state.sub_cases] if state.sub_cases is not None else None),
-        "result": state.result.model_dump(mode="json", exclude_none=True) if state.result else None,
-        "delivery": state.delivery,
+        "special_procedure": (china_times(state.special_procedure.model_dump(mode="json"))
+                              if state.special_procedure else None),
+        "extension": china_times(state.extension.model_dump(mode="json")) if state.extension else None,
+        "sub_cases": china_times(sub_cases if sub_cases is not None else (
+            [sc.model_dump(mode="json") for sc in state.sub_cases] if state.sub_cases is not None else None)),
+        "result": china_times(state.result.model_dump(mode="json", exclude_none=True)) if state.result else None,
+        "delivery": china_times(state.delivery),
         "rating": state.rating or None,
         "history": history if history is not None else [history_json(h.model_dump()) for h in state.history],
     }
@@ -104,8 +105,9 @@ def payment_json(state: CaseState) -> dict[str, Any] | None:
 
 
 def material_json(m, state: CaseState) -> dict[str, Any]:
-    """One version of a material; cases filed before versions were kept show the receipt as its time."""
-    return {**m.model_dump(mode="json", exclude={"added_at", "added_by"}),
+    """One version of a material; cases filed before versions were kept show the receipt as its time.
+    Its `licence_check.checked_at` is shown in China time whatever zone it was stamped in."""
+    return {**china_times(m.model_dump(mode="json", exclude={"added_at", "added_by"})),
             "added_by": m.added_by or state.applicant.username or "applicant",
             "added_at": iso_at(m.added_at or state.submitted_at)}
 
@@ -123,10 +125,11 @@ def _date(d) -> str | None:
 
 
 def history_json(h: dict[str, Any]) -> dict[str, Any]:
-    """One history entry as the contract shows it."""
+    """One history entry as the contract shows it: times in `data` (e.g. `accepted_at` of
+    `deemed_acceptance`) stay as the workflow recorded them (UTC) and are shown in China time."""
     return {"seq": h["seq"], "at": iso_at(h["at"]), "actor": h["actor"], "role": h["role"],
             "department": h.get("department"), "action": h["action"], "comment": h.get("comment"),
-            "data": h.get("data") or {}}
+            "data": china_times(h.get("data") or {})}
 
 
 def item_summary(item: ItemDefinition) -> dict[str, Any]:

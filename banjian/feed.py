@@ -27,7 +27,7 @@ from sqlmodel import Field, Session, SQLModel, col, select
 
 from banjian.crypto import hmac_sm3_hex
 from banjian.errors import Invalid, NotFound
-from banjian.timefmt import iso_at
+from banjian.timefmt import china_times, iso_at
 
 PENDING, DELIVERED, PARKED = "pending", "delivered", "parked"
 SIGNATURE_HEADER = "X-Banjian-Signature"
@@ -77,7 +77,7 @@ def event_id(case_id: str, seq: int) -> str:
 def event_body(case_id: str, case_no: str | None, seq: int, action: str, at: str, status: str,
                data: dict[str, Any]) -> str:
     return json.dumps({"event_id": event_id(case_id, seq), "case_no": case_no, "case_id": case_id, "seq": seq,
-                       "action": action, "at": at, "status": status, "data": data},
+                       "action": action, "at": at, "status": status, "data": china_times(data)},
                       ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 

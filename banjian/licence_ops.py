@@ -19,7 +19,7 @@ from banjian.contracts import Actor
 from banjian.enums import Role
 from banjian.errors import Conflict, Forbidden, NotFound
 from banjian.licence_store import DepartmentKey, Licence, LicenceEvent, LicenceVerification, licence_fields
-from banjian.timefmt import china_date
+from banjian.timefmt import china_date, iso_at
 
 READ_ALL = (Role.AUDITOR, Role.ADMIN)
 STAFF = (Role.CLERK, Role.HANDLER, Role.APPROVER, Role.HEAD, Role.LEAD)
@@ -57,7 +57,7 @@ def check(session: Session, row: Licence, now: datetime | None = None) -> dict[s
         "status": status.value, "holder_name": row.holder_name, "holder_id_masked": lic.mask_id(row.holder_id),
         "issuer": row.issuer, "valid_from": row.valid_from.isoformat(),
         "valid_to": row.valid_to.isoformat() if row.valid_to else None, "signature_valid": signed,
-        "checked_at": at.isoformat(),
+        "checked_at": iso_at(at),
     }
 
 
@@ -66,8 +66,9 @@ def verify(session: Session, licence_id: str, address: str | None, now: datetime
     row = session.get(Licence, licence_id)
     if row is None:
         raise not_found(licence_id)
-    out = check(session, row, now)
-    session.add(LicenceVerification(licence_id=row.id, at=datetime.fromisoformat(out["checked_at"]),
+    at = now or datetime.now(UTC)
+    out = check(session, row, at)
+    session.add(LicenceVerification(licence_id=row.id, at=at,
                                     address=address, status=out["status"], signature_valid=out["signature_valid"]))
     session.commit()
     return out
@@ -109,9 +110,9 @@ def detail(session: Session, row: Licence, now: datetime | None = None) -> dict[
         **summary(row, on), "type_code": row.type_code, "issuer_code": row.issuer_code,
         "department": row.department, "holder_id": row.holder_id, "holder_id_type": row.holder_id_type,
         "region": row.region, "face_data": row.face_data, "signature": row.signature,
-        "public_key": row.public_key, "issued_at": row.issued_at.isoformat(),
+        "public_key": row.public_key, "issued_at": iso_at(row.issued_at),
         "signature_valid": signature_ok(session, row),
-        "events": [{"at": e.at.isoformat(), "actor": e.actor, "action": e.action, "comment": e.comment,
+        "events": [{"at": iso_at(e.at), "actor": e.actor, "action": e.action, "comment": e.comment,
                     "status": e.status} for e in events],
     }
 

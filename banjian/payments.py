@@ -32,6 +32,7 @@ from sqlmodel import Field, Session, SQLModel
 from banjian.crypto import hmac_sm3_hex
 from banjian.errors import Invalid, Unauthorised
 from banjian.payment_contracts import PaymentNotice, yuan
+from banjian.timefmt import iso_at
 
 SIGNATURE_HEADER = "X-Payment-Signature"
 #: the largest fee a callback may carry (the fee formulas' bound, banjian/fees.py), in fen
@@ -178,13 +179,13 @@ def issue_json(i: PaymentIssue) -> dict[str, Any]:
     return {"id": i.id, "case_id": i.case_id, "provider": i.provider, "order_id": i.order_id,
             "transaction_id": i.transaction_id, "amount": yuan(i.amount_fen),
             "expected": yuan(i.expected_fen) if i.expected_fen is not None else None, "code": i.code,
-            "at": i.at.isoformat()}
+            "at": iso_at(i.at)}
 
 
 def ledger_json(p: Payment) -> dict[str, Any]:
     return {"transaction_id": p.transaction_id.split(":", 1)[-1], "provider": p.provider, "order_id": p.order_id,
             "amount": yuan(p.amount_fen), "status": p.status, "reason": p.reason, "refund_id": p.refund_id,
-            "at": p.at.isoformat()}
+            "at": iso_at(p.at)}
 
 
 def provider_for(settings: Any) -> SandboxProvider:

@@ -7,6 +7,7 @@ are built field by field from an allow-list, never by copying the case.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
@@ -14,14 +15,16 @@ from sqlmodel import Session, col, func, select
 
 from banjian.db import Case
 from banjian.enums import IdKind, Status
+from banjian.licence_store import Licence
 from banjian.timefmt import end_of, iso_at, start_of
 
 #: the route under which an e-licence is verified; `{licence_id}` is filled in
 VERIFY_URL = "/api/licences/{licence_id}/verify"
 
 
-def published_row(row: Case) -> dict[str, Any]:
-    """One published result, from an allow-list of fields."""
+def published_row(row: Case, licence_nos: Mapping[str, str]) -> dict[str, Any]:
+    """One published result, from an allow-list of fields; `licence_nos` maps a licence's id to its
+    number (`licences.licence_no`, e.g. 010148715U20260000001), which is what is published."""
     snapshot = row.snapshot or {}
     result = snapshot.get("result") or {}
     applicant = snapshot.get("applicant") or {}
@@ -31,8 +34,8 @@ def published_row(row: Case) -> dict[str, Any]:
     if organisation:
         out["holder"] = row.applicant_name
         licence_id = result.get("licence_id")
-        if licence_id and result.get("decision") == "approved":
-            out["licence_no"] = licence_id
+        if licence_id and result.get("decision") == "approved" and licence_id in licence_nos:
+            out["licence_no"] = licence_nos[licence_id]
             out["verify_url"] = VERIFY_URL.format(licence_id=licence_id)
     return out
 
@@ -51,5 +54,15 @@ def published_results(session: Session, item_code: str | None, since: date | Non
     total = session.exec(select(func.count()).select_from(Case).where(*where)).one()
     rows = session.exec(select(Case).where(*where).order_by(col(Case.concluded_at).desc(), col(Case.id))
                         .offset(offset).limit(limit)).all()
-    return {"items": [published_row(r) for r in rows], "total": total}
+    numbers = licence_numbers(session, rows)
+    return {"items": [published_row(r, numbers) for r in rows], "total": total}
+
+
+def licence_numbers(session: Session, rows: Sequence[Case]) -> dict[str, str]:
+    """The numbers of the licences the rows name, by licence id (one query for the page)."""
+    ids = {str(i) for r in rows if (i := ((r.snapshot or {}).get("result") or {}).get("licence_id"))}
+    if not ids:
+        return {}
+    found = session.exec(select(Licence.id, Licence.licence_no).where(col(Licence.id).in_(ids))).all()
+    return {str(licence_id): str(licence_no) for licence_id, licence_no in found}
 

@@ -10,7 +10,7 @@ from sqlmodel import Field, SQLModel
 
 from banjian.db import JSONType
 from banjian.rectification import STATUS_ZH, RectificationState
-from banjian.timefmt import iso_at
+from banjian.timefmt import china_times, iso_at
 
 
 class Rectification(SQLModel, table=True):
@@ -60,5 +60,5 @@ def detail_json(row: Rectification, allowed: list[str]) -> dict[str, Any]:
             "notice_on": state.inp.notice_on.isoformat(), "days": state.inp.days, "reopened": state.reopened,
             "warnings": [{"level": w.level, "cause": w.cause, "at": iso_at(w.at)} for w in state.warnings],
             "history": [{"at": iso_at(e.at), "actor": e.actor, "role": e.role, "action": e.action,
-                         "comment": e.comment, "data": e.data} for e in state.entries],
+                         "comment": e.comment, "data": china_times(e.data)} for e in state.entries],
             "allowed_actions": allowed}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
 
 CHINA = timezone(timedelta(hours=8), "CST")
 
@@ -33,3 +34,31 @@ def iso_at(at: datetime | None) -> str | None:
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
     return at.astimezone(CHINA).isoformat(timespec="seconds")
+
+
+def is_time_key(key: object) -> bool:
+    """A key the contract's time rule covers: `at` (warnings, history, deliveries) or `*_at`."""
+    return isinstance(key, str) and (key == "at" or key.endswith("_at"))
+
+
+def china_times(value: Any) -> Any:
+    """JSON data (dicts, lists, scalars) with every timestamp under a time key (`is_time_key`) in China
+    time as `iso_at` writes it; everything else as it is. For data kept as it was written (history
+    `data`, stored dicts, workflow state dumped by pydantic, which writes UTC as `...Z`): rendered here,
+    never rewritten where it is stored or recorded. A value that is no timestamp (a date, a text) stays."""
+    if isinstance(value, dict):
+        return {k: _china_time(v) if is_time_key(k) else china_times(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [china_times(v) for v in value]
+    return value
+
+
+def _china_time(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return iso_at(value)
+    if not isinstance(value, str) or "T" not in value:  # a date alone ("2026-12-01") is no instant
+        return china_times(value)
+    try:
+        return iso_at(datetime.fromisoformat(value))
+    except ValueError:
+        return value

@@ -236,6 +236,26 @@ async def test_case_search_filters_and_pagination(stack):
     assert (await u.get("/api/cases", params={"limit": 0})).status_code == 422
 
 
+async def test_case_search_matches_the_text_as_typed(stack):
+    """`q` is a text, never a LIKE pattern: `%` and `_` match only themselves (and `/`, the escape)."""
+    plain = stack.applicant()
+    a = (await plain.apply(ITEM)).json()
+    odd = stack.applicant(username=f"app_100%/-{uuid.uuid4().hex[:6]}")  # the name is "申请人" + username
+    b = (await odd.apply(ITEM)).json()
+    clerk = stack.staff("amr", "clerk")  # sees every case of the department
+    for q in ("%", "_", "100%", "%%", "a_p", "/"):
+        got, total = await ids_as(plain, q=q)
+        assert (got, total) == (set(), 0), q
+        got, _ = await ids_as(clerk, q=q)
+        assert a["id"] not in got, q
+    for q in ("%", "_", "100%", "app_100%/", "/"):
+        got, _ = await ids_as(clerk, q=q)
+        assert b["id"] in got, q
+        assert await ids_as(odd, q=q) == ({b["id"]}, 1), q
+    assert await ids_as(odd, q="a_p") == (set(), 0)
+    assert await ids_as(odd, q=b["id"]) == ({b["id"]}, 1)
+
+
 async def ids_as(user, **params) -> tuple[set[str], int]:
     r = await user.get("/api/cases", params=params)
     assert r.status_code == 200, r.text

@@ -71,10 +71,30 @@ def _row(kind: str, decision: str, licence_id: str | None) -> Case:
                           "result": {"decision": decision, "licence_id": licence_id, "reason": "理由"}})
 
 
+LICENCE_ID, LICENCE_NO = "1.2.156.3005.2.X.Y.1.1.Z", "010148715U20260000001"
+
+
 def test_licence_number_and_verify_link_only_for_an_organisation():
-    org = published_row(_row("organisation", "approved", "1.2.156.3005.2.X.Y.1.1.Z"))
-    assert org["holder"] == "张三" and org["licence_no"] == "1.2.156.3005.2.X.Y.1.1.Z"
-    assert org["verify_url"] == "/api/licences/1.2.156.3005.2.X.Y.1.1.Z/verify"
+    numbers = {LICENCE_ID: LICENCE_NO}
+    org = published_row(_row("organisation", "approved", LICENCE_ID), numbers)
+    assert org["holder"] == "张三" and org["licence_no"] == LICENCE_NO  # the number, not the id
+    assert org["verify_url"] == f"/api/licences/{LICENCE_ID}/verify"
     assert org["concluded_at"] == "2026-12-01T10:00:00+08:00"
-    citizen = published_row(_row("citizen", "approved", "1.2.156.3005.2.X.Y.1.1.Z"))
+    citizen = published_row(_row("citizen", "approved", LICENCE_ID), numbers)
     assert set(citizen) == {"case_no", "item_code", "item_name", "decision", "concluded_at"}
+    # a licence the library does not hold publishes no number and no link that would answer 404
+    assert set(published_row(_row("organisation", "approved", LICENCE_ID), {})) == \
+        {"case_no", "item_code", "item_name", "decision", "concluded_at", "holder"}
+
+
+async def test_published_licence_no_is_the_licence_number(stack):
+    org = stack.applicant(organisation=True)
+    case = await conclude(stack, org, f"公司-{uuid.uuid4().hex[:8]}")
+    licence_id = case["result"]["licence_id"]
+    assert licence_id
+    licence = (await org.get(f"/api/licences/{licence_id}")).json()
+    r = await stack.http.get("/api/public/results", params={"item_code": ITEM, "limit": 500})
+    row = next(row for row in r.json()["items"] if row["case_no"] == case["case_no"])
+    assert row["licence_no"] == licence["licence_no"] != licence_id
+    assert row["verify_url"] == f"/api/licences/{licence_id}/verify"
+    assert (await stack.http.get(row["verify_url"])).json()["licence_no"] == row["licence_no"]

@@ -38,7 +38,7 @@ from banjian.crypto import sm3_hex
 from banjian.db import Archive, Case, CaseEvent, ItemVersion
 from banjian.files import StoredFile
 from banjian.licence_store import licence_fields, licence_of_case
-from banjian.timefmt import CHINA, iso_at
+from banjian.timefmt import CHINA, china_times, iso_at
 
 FORMAT = "banjian-archive"
 FORMAT_VERSION = 1
@@ -307,8 +307,8 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
                 licence = r.data
     add_json("result.json", {
         "status": state.status.value, "result": state.result.model_dump(mode="json") if state.result else None,
-        "licence_id": state.result.licence_id if state.result else None, "licence": licence,
-        "delivery": state.delivery, "decided_at": iso_at(state.decided_at), "delivered_at": iso_at(state.delivered_at),
+        "licence_id": state.result.licence_id if state.result else None, "licence": china_times(licence),
+        "delivery": china_times(state.delivery), "decided_at": iso_at(state.decided_at), "delivered_at": iso_at(state.delivered_at),
         "concluded_at": iso_at(state.concluded_at), "rating": state.rating,
     }, "办理结果与证照 / the decision, the licence and its delivery")
     # a case that issued a licence names it in its result (workflows/licensing.py)
@@ -360,7 +360,7 @@ def material_records(session: Session, state: CaseState) -> list[dict[str, Any]]
     at upload, and for an e-licence its verification result at filing."""
     out = []
     for m in state.materials:
-        record = m.model_dump(mode="json")
+        record = china_times(m.model_dump(mode="json"))
         stored = session.get(StoredFile, m.file_id) if m.file_id else None
         if stored is not None:
             record.update(sm3=stored.sm3, size=stored.size, media_type=stored.media_type)

@@ -26,7 +26,7 @@ from banjian.contracts import Actor, CaseInput, CaseState, HistoryEntry, Recorde
 from banjian.db import Archive, AuditRead, Case, CaseEvent
 from banjian.enums import Role
 from banjian.timefmt import aware as _aware
-from banjian.timefmt import iso_at
+from banjian.timefmt import china_times, iso_at
 
 log = logging.getLogger("banjian.audit")
 
@@ -263,10 +263,11 @@ async def load_source(client: Client | None, session_factory: Callable[[], Sessi
 # Timeline
 # =====================================================================================================
 def entry_json(case_id: str, e: HistoryEntry | CaseEvent) -> dict[str, Any]:
-    """One history entry as the contract shows it (the shape of GET /api/cases/{id}/history), with its case."""
+    """One history entry as the contract shows it (the shape of GET /api/cases/{id}/history), with its case
+    (times in `data` in China time, as `api.views.history_json` shows them)."""
     data = e.model_dump(mode="json")["data"] if isinstance(e, HistoryEntry) else (e.data or {})
     return {"seq": e.seq, "at": iso_at(e.at), "actor": e.actor, "role": e.role, "department": e.department,
-            "action": e.action, "comment": e.comment, "data": data, "case_id": case_id}
+            "action": e.action, "comment": e.comment, "data": china_times(data), "case_id": case_id}
 
 
 def _content(case_id: str, e: HistoryEntry | CaseEvent) -> dict[str, Any]:
