@@ -238,3 +238,23 @@ async def test_the_apply_form_reports_a_missing_licence_material_with_every_othe
     files.pop("material_1")
     r = await browser.submit(f"/apply/{ITEM}", page.text, apply_data(page.text), files)
     assert r.status_code == 303, r.text
+
+
+async def test_the_guide_names_who_may_apply_and_on_the_spot_items(stack, browser):
+    page = await browser.get("/guide/construction-permit-joint")
+    assert page.status_code == 200 and "服务对象" in page.text and "法人及其他组织" in page.text
+    page = await browser.get("/guide/individual-business-registration")
+    assert "承诺 即办（当场办结）" in page.text and "承诺 0 个" not in page.text
+    listing = await browser.get("/guide")
+    assert "承诺 0 个" not in listing.text
+
+
+async def test_the_applicant_is_told_which_special_procedure_runs_and_for_how_long(stack, people, browser):
+    applicant = people.applicant(0)
+    case = (await applicant.apply(ITEM)).json()
+    await people.clerk.ok(case["id"], "accept")
+    handler = people.staff("amr", "handler")
+    await handler.ok(case["id"], "start_special_procedure", "现场核查", kind="site_inspection", expected_days=3)
+    await browser.login(applicant.username)
+    page = await browser.get(f"/cases/{case['id']}")
+    assert "特别程序：经营场所现场核查" in page.text and "预计 3 日" in page.text, page.text
