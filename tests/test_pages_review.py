@@ -258,3 +258,11 @@ async def test_the_applicant_is_told_which_special_procedure_runs_and_for_how_lo
     await browser.login(applicant.username)
     page = await browser.get(f"/cases/{case['id']}")
     assert "特别程序：经营场所现场核查" in page.text and "预计 3 日" in page.text, page.text
+
+
+async def test_a_citizen_is_told_before_filling_in_that_an_item_serves_organisations(stack, people, browser):
+    citizen = people.applicant(0)
+    await browser.login(citizen.username)
+    page = await browser.get("/apply/construction-permit-joint")
+    assert page.status_code == 403 and "本事项的服务对象为：法人及其他组织" in page.text
+    assert "提交申请" not in page.text

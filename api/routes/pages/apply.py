@@ -69,6 +69,12 @@ async def apply_form(request: Request, code: str) -> HTMLResponse:
     actor = await page_user(request)
     item = request.app.state.catalog.current(code)
     _applicable(item, actor)
+    if not actor.has(Role.CLERK):  # said before the form is filled in, not after
+        kind = await run_in_threadpool(_kind_of, request, actor)
+        if kind is not None and kind not in {o.value for o in item.service_object}:
+            served = "、".join("自然人" if o.value == "citizen" else "法人及其他组织" for o in item.service_object)
+            raise Forbidden("wrong_service_object", f"本事项的服务对象为：{served}，您的账户不能申请此事项",
+                            f"this item serves: {', '.join(o.value for o in item.service_object)}")
     return _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {})
 
 
