@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import uvicorn
 from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Error as PlaywrightError
 
 from tests.conftest import PASSWORD
 from tests.pages_client import PDF
@@ -90,9 +91,24 @@ async def login(page: Page, username: str, next_url: str = "/") -> None:
     await page.wait_for_load_state()
 
 
+SHOT_MAX_HEIGHT = 6000  # Chromium cannot capture very tall pages (a shared stack lists many items)
+
+
 async def shot(page: Page, name: str) -> None:
+    """Save a screenshot for people reviewing the pages; it is evidence, not an assertion.
+
+    The capture is clipped to SHOT_MAX_HEIGHT and tried once more on a protocol error,
+    which a busy 2-core machine sometimes gives for a full-page capture.
+    """
     SHOTS.mkdir(parents=True, exist_ok=True)
-    await page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    path = str(SHOTS / f"{name}.png")
+    size = await page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]")
+    clip = {"x": 0, "y": 0, "width": size[0], "height": min(size[1], SHOT_MAX_HEIGHT)}
+    try:
+        await page.screenshot(path=path, full_page=True, clip=clip)
+    except PlaywrightError:
+        await page.screenshot(path=path)
 
 
 async def no_horizontal_scroll(page: Page) -> None:
