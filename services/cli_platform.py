@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from sqlmodel import Session
 
-from services.cli import DataDir, fail, settings_for
+from services.cli_common import DataDir, fail, settings_for
 
 accounts_app = typer.Typer(help="Service accounts of department systems (系统账号).", no_args_is_help=True)
 subscribers_app = typer.Typer(help="Subscribers of the event feed (办件信息推送).", no_args_is_help=True)

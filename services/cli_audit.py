@@ -1,0 +1,149 @@
+"""`banjian audit …`: replay case histories against the workflow code, verify the record chains,
+seal a day's chain heads."""
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated
+
+import typer
+
+from banjian.settings import Settings
+from services import replay
+from services.cli_common import DataDir, fail, settings_for
+
+audit_app = typer.Typer(help="Audit (审计): replay case histories, verify the record chains.", no_args_is_help=True)
+
+
+async def _audit_client(settings: Settings, timeout: float = 10):
+    """A client of the running system's Temporal, or None (with a note) when it cannot be reached."""
+    from banjian.temporal import connect
+
+    try:
+        return await asyncio.wait_for(connect(settings), timeout)
+    except Exception as e:
+        typer.secho(f"note: Temporal at {settings.temporal_target} unreachable ({e})", fg=typer.colors.YELLOW,
+                    err=True)
+        return None
+
+
+@audit_app.command("replay")
+def audit_replay(cases: Annotated[list[str] | None, typer.Argument(help="case ids (default: --all)")] = None,
+                 all_: Annotated[bool, typer.Option("--all", help="every case Temporal holds")] = False,
+                 sample: Annotated[int | None, typer.Option(help="a random sample of N cases", min=1)] = None,
+                 as_json: Annotated[bool, typer.Option("--json", help="one JSON object per case")] = False,
+                 data_dir: DataDir = None) -> None:
+    """Replay case histories against the current workflow code: run before deploying new workflow
+    code. Exit status 1 if any case does not replay cleanly."""
+
+    from banjian.db import make_engine, session_factory
+
+    if not cases and not all_ and sample is None:
+        fail("name case ids, or use --all (or --sample N)")
+    settings = settings_for(data_dir)
+
+    engine = make_engine(settings.db_url)
+
+    sessions = session_factory(engine)
+
+    async def named(client):
+        for c in cases or []:
+            yield await replay.replay_case(client, sessions, c)  # falls back to the archived history
+
+    async def run() -> tuple[int, int]:
+        client = await _audit_client(settings)
+        if client is None:
+            fail("cannot replay without Temporal")
+        ok = bad = 0
+        reports = named(client) if cases else replay.replay_many(client, sample=sample)
+        async for r in reports:
+            ok, bad = (ok + 1, bad) if r.verified else (ok, bad + 1)
+            if as_json:
+                typer.echo(json.dumps(r.json(), ensure_ascii=False))
+            elif r.verified:
+                typer.echo(f"ok    {r.case_id}  ({r.events} events, {r.source})")
+            else:
+                typer.secho(f"FAIL  {r.case_id}  ({r.events} events, {r.source}): {r.error}", fg=typer.colors.RED)
+        return ok, bad
+
+    ok, bad = asyncio.run(run())
+    if not as_json:
+        typer.echo(f"{ok} replayed cleanly, {bad} failed")
+    raise typer.Exit(1 if bad else 0)
+
+
+@audit_app.command("verify")
+def audit_verify(case: Annotated[str | None, typer.Argument(help="a case id (default: every case)")] = None,
+                 as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+                 data_dir: DataDir = None) -> None:
+    """Recompute the hash chain of a case's records (or of every case, and every signed daily chain
+    head) and name the first altered record. Exit status 1 if anything fails."""
+    from sqlmodel import select
+
+    from banjian import audit
+    from banjian.db import Case, make_engine, session_factory
+
+    settings = settings_for(data_dir)
+    engine = make_engine(settings.db_url)
+
+    sessions = session_factory(engine)
+
+    async def run() -> bool:
+        client = await _audit_client(settings)
+        with sessions() as session:
+            ids = [case] if case else list(session.exec(select(Case.id).order_by(Case.id)).all())
+        good = True
+        for cid in ids:
+            r = await audit.verify_case_full(client, sessions, cid, settings.data_dir)
+            good &= r["verified"]
+            if as_json:
+                typer.echo(json.dumps({"case_id": cid, **r}, ensure_ascii=False))
+            elif r["verified"]:
+                typer.echo(f"ok    {cid}  ({r['records']} records; checked: {', '.join(r['checked'])})")
+            else:
+                f = r["first_altered"] or {}
+                typer.secho(f"FAIL  {cid}: first altered record {f.get('seq')} ({f.get('action')}, {f.get('at')}): "
+                            f"{r['reason']} — {r['findings'][0]['detail']}", fg=typer.colors.RED)
+        if case is None:
+            for h in audit.verify_heads(sessions, settings.data_dir):
+                good &= h["verified"]
+                if as_json:
+                    typer.echo(json.dumps({"chain_head": h}, ensure_ascii=False))
+                elif h["verified"]:
+                    typer.echo(f"ok    chain head {h['day']}  ({h['records']} records)")
+                else:
+                    typer.secho(f"FAIL  chain head {h['day']}: {'; '.join(h['problems'])}", fg=typer.colors.RED)
+        return good
+
+    if case is not None:
+        with sessions() as session:
+            if session.get(Case, case) is None:
+                fail(f"no case {case}")
+    good = asyncio.run(run())
+    raise typer.Exit(0 if good else 1)
+
+
+@audit_app.command("seal")
+def audit_seal(day: Annotated[str | None, typer.Option(help="seal this day (YYYY-MM-DD) now, even if not over")] = None,
+               data_dir: DataDir = None) -> None:
+    """Seal and sign the daily chain heads of every finished day not sealed yet (or one given day)."""
+    from datetime import date
+
+    from banjian import audit
+    from banjian.db import make_engine, session_factory
+
+    settings = settings_for(data_dir)
+    engine = make_engine(settings.db_url)
+
+    sessions = session_factory(engine)
+
+    if day:
+        try:
+            d = date.fromisoformat(day)
+        except ValueError:
+            fail("--day must be YYYY-MM-DD")
+        h = audit.seal_day(sessions, settings.data_dir, d)
+        typer.echo(json.dumps({"day": d.isoformat(), "head": h.head, "records": h.records}))
+    else:
+        days = audit.seal_due(sessions, settings.data_dir)
+        typer.echo(json.dumps({"sealed": [d.isoformat() for d in days]}))

@@ -1,0 +1,56 @@
+"""What every `banjian` subcommand shares: the `--data-dir` option, the settings it reads, the event
+loop, and the one-line failure (services/cli.py assembles the commands)."""
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from banjian.ops import StartupError
+from banjian.ops.datadir import secure
+from banjian.settings import Settings
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (default ./data or $BANJIAN_DATA_DIR)")]
+
+
+def settings_for(data_dir: Path | None, **over) -> Settings:
+    s = Settings()
+    updates = {k: v for k, v in over.items() if v is not None}
+    if data_dir is not None:
+        updates["data_dir"] = data_dir
+    s = s.model_copy(update=updates)
+    # the data dir and everything written into it: owner only (0700 / 0600); what an older
+    # version left readable is tightened by every command
+    try:
+        secure(s.data_dir)
+    except StartupError:
+        pass  # reported in one line by the command's own checks (`up`), or by the failing call
+    return s
+
+
+def run_loop(coro) -> None:
+    """Run the main coroutine on uvloop where it is installed (a faster event loop), else asyncio's."""
+    try:
+        import uvloop
+    except ImportError:
+        asyncio.run(coro)
+    else:
+        uvloop.run(coro)
+
+
+def fail(message: str) -> None:
+    typer.secho(message, fg=typer.colors.RED, err=True)
+    raise typer.Exit(1)
+
+
+def production_gate(settings: Settings, demo: bool = False) -> None:
+    """Production mode (BANJIAN_ENV=production) refuses unsafe settings: one line, exit 1."""
+    from banjian.production import refusal
+
+    reason = refusal(settings)
+    if reason is None and demo and settings.production:
+        reason = "production mode refuses to start: --demo adds accounts with a published password"
+    if reason:
+        fail(reason)
