@@ -34,7 +34,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.numbers import NUMBER_ATTEMPTS, CaseNumbers, submission_token
 from api.reads import CaseRow, case_row, department_of, history_rows
 from api.views import case_json, history_json
-from banjian import audit, case_numbers, inbox, rules, urge_records
+from banjian import audit, case_numbers, form_values, inbox, rules, urge_records
 from banjian.calendar import WorkingCalendar, load_calendar
 from banjian.case_numbers import CaseNumber
 from banjian.catalog import Catalog
@@ -61,6 +61,7 @@ from banjian.errors import (
 )
 from banjian.files import check_own_files
 from banjian.ids import IdError, validate_id
+from banjian.items import schema
 from banjian.items.schema import ItemDefinition
 from banjian.labels import roles_zh
 from banjian.licence_reuse import auto_attach, check_licences, supplement_licences
@@ -390,7 +391,11 @@ class CaseService:
             return user.username if user else None
 
     @staticmethod
-    def check_form(item: ItemDefinition, form: dict[str, Any], materials: list[dict[str, Any]]) -> list[MaterialRef]:
+    def check_form(item: ItemDefinition, form: dict[str, Any], materials: list[dict[str, Any]],
+                   day: date | None = None) -> list[MaterialRef]:
+        """The form (each value of its field's type, within the field's bounds on `day`, the day of
+        submission) and the materials; the first problem is raised, naming its field."""
+        day = day or form_values.today()
         known = {f.name: f for f in item.form}
         for name in form:
             if name not in known:
@@ -412,6 +417,10 @@ class CaseService:
                 raise Invalid("invalid_value", f"{f.label}应为{rule}", f"form.{f.name} must be a {f.type}"
                               + (f" ({', '.join(f.choices or [])})" if f.type == "choice" else "")
                               + (f" of at most {MAX_FORM_TEXT} characters" if f.type == "text" else ""),
+                              field=f"form.{f.name}")
+            broken = form_values.refusal(f, value, day)
+            if broken is not None:
+                raise Invalid(broken.code, f"{f.label}{broken.zh}", f"form.{f.name} {broken.en}",
                               field=f"form.{f.name}")
         refs: list[MaterialRef] = []
         seen: set[str] = set()
@@ -660,7 +669,7 @@ MAX_FORM_NUMBER = 1e15
 
 
 #: a form's text field (names, addresses, descriptions): a long description is a few hundred characters
-MAX_FORM_TEXT = 2000
+MAX_FORM_TEXT = schema.MAX_FORM_TEXT
 
 
 def _bounded_number(value: Any) -> bool:

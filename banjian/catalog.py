@@ -15,7 +15,7 @@ from banjian.calendar import WorkingCalendar, YearSchedule
 from banjian.db import CalendarYear, Department, Item, ItemVersion, User
 from banjian.enums import STAFF_ROLES
 from banjian.errors import Conflict, Invalid, NotFound
-from banjian.items.schema import ItemDefinition
+from banjian.items.schema import FIELD_BOUNDS, ItemDefinition
 from banjian.items.validate import Problem, load_directory, validate_definition
 from banjian.rules import effective_item
 from banjian.timefmt import iso_at
@@ -27,6 +27,9 @@ LATER_FIELDS = frozenset({"licence", "payment_limit"})
 
 def digest(definition: ItemDefinition) -> str:
     dump = {k: v for k, v in definition.model_dump(mode="json").items() if not (k in LATER_FIELDS and v is None)}
+    # a form field's bounds came later too: left out while unset, so every earlier digest stays
+    dump["form"] = [{k: v for k, v in f.items() if not (k in FIELD_BOUNDS and v == FIELD_BOUNDS[k])}
+                    for f in dump.get("form", [])]
     body = json.dumps(dump, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(body.encode()).hexdigest()
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from banjian import form_values
 from banjian.auth import actor_of, add_user
 from banjian.db import User
 from banjian.enums import IdKind, ItemKind, Role
@@ -56,12 +57,16 @@ def ensure_users(sessions) -> None:
 
 
 def sample_form(item: ItemDefinition) -> dict[str, Any]:
+    """Every required field, filled with a value its bounds accept (100 for a number they allow)."""
     out: dict[str, Any] = {}
+    day = form_values.today()
     for f in item.form:
         if not f.required:
             continue
-        out[f.name] = {"text": f"示例{f.label}", "number": 100, "boolean": True,
-                       "date": date.today().isoformat(), "choice": (f.choices or [""])[0]}[f.type]
+        if f.type == "number" and form_values.refusal(f, 100, day) is None:
+            out[f.name] = 100
+        else:
+            out[f.name] = form_values.sample_value(f, day, text=f"示例{f.label}")
     return out
 
 

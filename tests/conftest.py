@@ -23,10 +23,12 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from api.app import create_app
+from banjian import form_values
 from banjian.auth import add_user
 from banjian.codec import data_converter
 from banjian.db import make_engine, session_factory
 from banjian.ids import make_citizen_id, make_credit_code
+from banjian.items.schema import FormField
 from banjian.seed import ensure_base
 from banjian.settings import Settings
 from banjian.temporal import TIME_SKIPPING_FLAG, temporal_cli
@@ -207,10 +209,14 @@ async def application(user: User, item_code: str, **over) -> dict[str, Any]:
     item = (await user.get(f"/api/items/{item_code}")).json()
     me = (await user.get("/api/me")).json()
     form = {}
+    day = form_values.today()
     for f in item["form"]:
         if f["required"]:
-            form[f["name"]] = {"text": "测试", "number": 1, "boolean": True, "date": "2026-12-01",
-                               "choice": (f.get("choices") or [""])[0]}[f["type"]]
+            value = {"text": "测试", "number": 1, "boolean": True, "date": "2026-12-01",
+                     "choice": (f.get("choices") or [""])[0]}[f["type"]]
+            field = FormField.model_validate(f)  # a value the field's bounds refuse gives way to one they take
+            form[f["name"]] = value if form_values.refusal(field, value, day) is None else \
+                form_values.sample_value(field, day, text="测试")
     body = {"item_code": item_code,
             "applicant": {"kind": me["id_kind"] or "citizen", "id_number": me["id_number"],
                           "name": me["display_name"]},

@@ -389,3 +389,42 @@ async def test_applicant_pays_the_fee_from_the_case_page(stack, people, new_page
     await expect(page.get_by_role("heading", name="在线缴费")).to_have_count(0)
     case = await applicant.case(cid)
     assert case["status"] == "decided" and [h["action"] for h in case["history"]].count("payment_received") == 1
+
+
+async def test_apply_page_states_bounds_and_refuses_values_beyond_them_in_place(stack, new_page, tmp_path):
+    """An organisation registers for the housing fund on a phone: the deposit ratio's range (5–12) is
+    on the input and in its hint before submitting; 13 and an unticked declaration come back beside
+    their fields, the entered values kept; corrected, the case is filed."""
+    org = stack.applicant(organisation=True)
+    page = await new_page(PHONE)
+    await login(page, org.username, "/apply/housing-fund-deposit-registration")
+    ratio = page.get_by_label("缴存比例（%，5—12）")
+    await expect(ratio).to_have_attribute("type", "number")
+    await expect(ratio).to_have_attribute("min", "5")
+    await expect(ratio).to_have_attribute("max", "12")
+    await expect(page.get_by_text("请填写 5 至 12 之间的数字")).to_be_visible()
+    await expect(page.get_by_label("缴存职工人数")).to_have_attribute("step", "1")
+    await expect(page.get_by_label("经办人联系电话")).to_have_attribute("maxlength", "20")
+    await page.get_by_label("单位名称").fill("星河餐饮管理有限公司")
+    await page.get_by_label("单位性质").select_option("企业")
+    await ratio.fill("13")
+    await page.get_by_label("缴存职工人数").fill("8")
+    await page.get_by_label("首次汇缴年月（填当月1日）").fill("2026-12-01")
+    await page.get_by_label("经办人姓名").fill("王五")
+    await page.get_by_label("经办人联系电话").fill("0571-88888888")
+    doc = tmp_path / "材料.pdf"
+    doc.write_bytes(PDF)
+    for upload in await page.locator("input[type=file]").all():
+        await upload.set_input_files(doc)
+    await page.get_by_role("button", name="提交申请").click()
+    await expect(page.locator("#form-deposit_ratio-error")).to_contain_text("缴存比例（%，5—12）应在 5 至 12 之间")
+    await expect(page.locator("#form-declaration-error")).to_contain_text("请勾选确认")
+    await expect(page.get_by_label("缴存比例（%，5—12）")).to_have_value("13")
+    await no_horizontal_scroll(page)
+    await shot(page, "apply-bounds")
+    await page.get_by_label("缴存比例（%，5—12）").fill("12")
+    await page.get_by_label("本单位承诺所填信息真实有效，并按时足额缴存住房公积金").check()
+    await page.get_by_role("button", name="提交申请").click()
+    await expect(page.get_by_role("heading", name="申请已提交")).to_be_visible()
+    case = await org.case(re.search(r"/cases/(\d+)", page.url).group(1))
+    assert case["form"]["deposit_ratio"] == 12 and case["form"]["declaration"] is True

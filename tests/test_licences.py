@@ -51,7 +51,8 @@ async def test_approval_issues_one_signed_licence_that_verifies_without_login(st
     materials[0]["file_id"] = up.json()["file_id"]
     case = await approved(stack, holder, REGISTRATION, materials=materials, form={
         "operator_name": "张三", "business_address": "西湖区文三路1号", "business_scope": "餐饮服务",
-        "organisation_form": "个人经营", "capital": 5, "contact_phone": "13800000000", "business_name": "张三小吃店"})
+        "organisation_form": "个人经营", "capital": 5, "contact_phone": "13800000000", "business_name": "张三小吃店",
+        "declaration": True})
     licence_id = case["result"]["licence_id"]
     assert licence_id and lic.identifier_ok(licence_id) and licence_id.startswith("1.2.156.3005.2.0001.")
     issued = [h for h in case["history"] if h["action"] == "licence_issued"]

@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from banjian.enums import ItemKind, LimitUnit, Role
+from banjian.items.form_rules import within_member
 from banjian.items.problems import Collector, exceeds, fmt_en, fmt_zh
 from banjian.items.schema import ItemDefinition, Limit, Step
 
@@ -293,6 +294,14 @@ def _check_bundle(
                     "bundle_form_field_conflict",
                     f"字段 {fld.name!r} 与成员事项 {code!r} 中的同名字段类型或可选项不一致",
                     f"field {fld.name!r} does not match the type or choices of the same field of member {code!r}",
+                )
+            elif not within_member(mine, fld):
+                out.add(
+                    f"form[{j}]",
+                    "bundle_form_field_bounds",
+                    f"字段 {fld.name!r} 的取值范围宽于成员事项 {code!r} 中的同名字段：须至少同样严格",
+                    f"field {fld.name!r} accepts values the same field of member {code!r} refuses: its bounds "
+                    "must be at least as strict",
                 )
         if exceeds(member.statutory_limit, d.statutory_limit):
             out.add(

@@ -85,14 +85,61 @@ class Material(Frozen):
     note: str | None = None
 
 
+#: The longest text a form field takes (`max_length` of a text field is at most this).
+MAX_FORM_TEXT = 2000
+#: The largest magnitude of a form number (and of a number field's bounds).
+MAX_FORM_NUMBER = 10**15
+#: A date field's bound: an ISO date, or ``today`` with an optional offset in natural days
+#: (``today-365``, ``today+30``), counted from the day of submission in China time.
+DATE_BOUND = r"^(today([+-][0-9]{1,5})?|[0-9]{4}-[0-9]{2}-[0-9]{2})$"
+#: Bounds a field may state, with their "unset" value (a definition without them keeps its digest).
+FIELD_BOUNDS: dict[str, Any] = {"minimum": None, "maximum": None, "integer": False, "max_length": None,
+                                "earliest": None, "latest": None, "commitment": False}
+
+
 class FormField(Frozen):
-    """A field of the application form."""
+    """A field of the application form, with the bounds its value must keep (checked on submission,
+    `banjian/form_values.py`; which bound fits which type: `banjian/items/form_rules.py`).
+
+    number: `minimum`/`maximum` (inclusive) and `integer`; text: `max_length` (at most
+    `MAX_FORM_TEXT`, the cap of every text); date: `earliest`/`latest` (inclusive; an ISO date or
+    ``today±N``); boolean: `commitment` (a box the applicant must tick, e.g. 本人承诺所填信息真实有效).
+    """
 
     name: str = Field(pattern=r"^[a-z][a-z0-9_]*$")
     label: str = Field(min_length=1)
     type: Literal["text", "number", "date", "boolean", "choice"] = "text"
     required: bool = True
     choices: list[str] | None = None
+    minimum: int | float | None = Field(default=None, ge=-MAX_FORM_NUMBER, le=MAX_FORM_NUMBER, allow_inf_nan=False,
+                                        description="number: the smallest value accepted (inclusive)")
+    maximum: int | float | None = Field(default=None, ge=-MAX_FORM_NUMBER, le=MAX_FORM_NUMBER, allow_inf_nan=False,
+                                        description="number: the largest value accepted (inclusive)")
+    integer: bool = Field(default=False, description="number: whole numbers only")
+    max_length: int | None = Field(default=None, ge=1, le=MAX_FORM_TEXT,
+                                   description=f"text: the most characters accepted (at most {MAX_FORM_TEXT})")
+    earliest: str | None = Field(default=None, pattern=DATE_BOUND,
+                                 description="date: the earliest day accepted: YYYY-MM-DD, today, today-N or today+N")
+    latest: str | None = Field(default=None, pattern=DATE_BOUND,
+                               description="date: the latest day accepted: YYYY-MM-DD, today, today-N or today+N")
+    commitment: bool = Field(default=False, description="boolean: a commitment the applicant must tick (true)")
+
+    @field_validator("minimum", "maximum", mode="before")
+    @classmethod
+    def _no_boolean_bound(cls, value: Any) -> Any:
+        if isinstance(value, bool):
+            raise PydanticCustomError("float_type", "Input should be a valid number")
+        return value
+
+    @field_validator("earliest", "latest")
+    @classmethod
+    def _real_date(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("today"):
+            try:
+                date.fromisoformat(value)
+            except ValueError:
+                raise PydanticCustomError("date_parsing", "Input should be a valid date") from None
+        return value
 
 
 class FeeItem(Frozen):

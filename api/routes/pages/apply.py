@@ -12,29 +12,40 @@ from starlette.concurrency import run_in_threadpool
 
 from api.routes.pages.common import check_csrf, page_user, render
 from api.uploads import FilePart, Form, read_form, store_file
-from banjian import licence_ops
+from banjian import form_values, licence_ops
 from banjian.contracts import Actor
 from banjian.db import User
 from banjian.enums import Role
 from banjian.errors import DomainError, Forbidden, NotFound
 from banjian.files import StoredFile
-from banjian.items.schema import ItemDefinition
+from banjian.items.schema import MAX_FORM_TEXT, ItemDefinition
 
 router = APIRouter(include_in_schema=False)
 
 
-def _field_inputs(item: ItemDefinition, values: dict[str, Any], errors: dict[str, str]) -> list[dict[str, Any]]:
+#: A required yes/no question is answered by choosing one (never by leaving a box unticked).
+YES_NO = [{"value": "true", "text": "是"}, {"value": "false", "text": "否"}]
+
+
+def _field_inputs(item: ItemDefinition, values: dict[str, Any], errors: dict[str, str],
+                  day: date) -> list[dict[str, Any]]:
+    """One input per form field, with its bounds as HTML attributes and in words in its hint. A
+    required yes/no question is a 是/否 choice (a select that starts at 请选择: one control under the
+    field's `<label>`, as the contract's apply page has); a commitment and an optional yes/no are one
+    box to tick (a checkbox)."""
     out = []
     for f in item.form:
         p: dict[str, Any] = {"id": f"form-{f.name}", "name": f"form.{f.name}", "label": f.label,
                              "required": f.required, "value": values.get(f.name), "error": errors.get(f.name),
-                             "kind": f.type}
+                             "kind": f.type, "hint": form_values.hint(f, day), "attrs": form_values.html_attrs(f, day)}
         if f.type == "number":
-            p.update(attrs={"inputmode": "decimal"}, hint="请填写数字")
+            p["type"] = "number"
         elif f.type == "date":
             p["type"] = "date"
         elif f.type == "choice":
             p["choices"] = f.choices or []
+        elif f.type == "boolean" and f.required and not f.commitment:
+            p.update(kind="choice", choices=YES_NO)
         out.append(p)
     return out
 
@@ -55,7 +66,7 @@ def _applicable(item: ItemDefinition, actor: Actor) -> None:
 def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dict[str, Any],
                field_errors: dict[str, str], material_errors: dict[str, str], kept: dict[str, StoredFile],
                other_errors: list[str], key: str, applicant: dict[str, str], status: int = 200) -> HTMLResponse:
-    fields = _field_inputs(item, values, field_errors)
+    fields = _field_inputs(item, values, field_errors, form_values.today())
     materials = _material_inputs(item, kept, material_errors)
     summary = [{"text": p["error"], "href": f"#{p['id']}"} for p in fields + materials if p["error"]]
     summary += [{"text": t, "href": None} for t in other_errors]
@@ -78,16 +89,26 @@ async def apply_form(request: Request, code: str) -> HTMLResponse:
     return _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {})
 
 
-def _convert(item: ItemDefinition, form: Form) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
-    """The typed values for the API, the raw values to show again, and the errors beside each field."""
+def _convert(item: ItemDefinition, form: Form, day: date) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
+    """The typed values for the API, the raw values to show again, and the errors beside each field
+    (the type, then the field's bounds on `day`, as the API checks them)."""
     typed: dict[str, Any] = {}
     raw: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for f in item.form:
         value = form.first(f"form.{f.name}").strip()
         if f.type == "boolean":
+            if f.required and not f.commitment:  # a 是/否 choice: raw keeps "true"/"false"/""
+                raw[f.name] = value if value in ("true", "false") else ""
+                if raw[f.name]:
+                    typed[f.name] = value == "true"
+                else:
+                    errors[f.name] = f"请选择{f.label}：是或否"
+                continue
             raw[f.name] = value == "true"
             typed[f.name] = value == "true"
+            if f.commitment and value != "true":
+                errors[f.name] = f"请勾选确认：{f.label}"
             continue
         raw[f.name] = value
         if not value:
@@ -107,13 +128,17 @@ def _convert(item: ItemDefinition, form: Form) -> tuple[dict[str, Any], dict[str
                     raise ValueError
                 typed[f.name] = value
             else:
-                if len(value) > 2000:
-                    errors[f.name] = f"{f.label}不能超过 2000 字"
+                if len(value) > MAX_FORM_TEXT:
+                    errors[f.name] = f"{f.label}不能超过 {MAX_FORM_TEXT} 字"
                     continue
                 typed[f.name] = value
         except ValueError:
             errors[f.name] = {"number": f"{f.label}应为数字", "date": f"{f.label}应为日期，如 2026-12-01",
                               "choice": f"请从选项中选择{f.label}"}.get(f.type, f"{f.label}格式不正确")
+            continue
+        broken = form_values.refusal(f, typed[f.name], day)
+        if broken is not None:
+            errors[f.name] = f"{f.label}{broken.zh}"
     return typed, raw, errors
 
 
@@ -161,7 +186,7 @@ async def apply(request: Request, code: str):
     except Exception:
         form.discard()
         raise
-    typed, raw, field_errors = _convert(item, form)
+    typed, raw, field_errors = _convert(item, form, form_values.today())
     key = form.first("idempotency_key")[:64] or uuid.uuid4().hex
     applicant = {k: form.first(f"applicant.{k}").strip()[:200] for k in ("kind", "id_number", "name")}
     if not actor.has(Role.CLERK):
