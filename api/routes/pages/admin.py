@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.routes.pages.common import check_csrf, page_user, render
 from api.routes.pages.public import _departments
 from api.uploads import read_form
-from banjian.auth import add_user
+from banjian.auth import add_user, user_problems
 from banjian.calendar import CalendarError, load_calendar
 from banjian.catalog import DefinitionProblems
 from banjian.contracts import Actor
@@ -29,6 +29,10 @@ from services.calendar_admin import recompute_open_cases, store_year
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 ROLES = [r.value for r in Role if r != Role.SYSTEM]
+#: a user problem's field (banjian.auth.user_problems) → the form field it is shown beside, in form order
+USER_FIELDS = {"username": "username", "password": "password", "role": "roles", "department": "department",
+               "id_number": "id_number"}
+FORM_ORDER = ["username", "name", "password", "roles", "department", "id_number"]
 MAX_DEFINITION_BYTES = 512 * 1024
 
 
@@ -48,7 +52,8 @@ def _users_page(request: Request, actor: Actor, values: dict, errors: dict[str, 
     return render(request, "admin_users.html", {
         "title": "用户管理", "users": users, "depts": depts, "roles": ROLES, "values": values, "done": done,
         "dept_choices": [{"value": c, "text": n} for c, n in depts.items()],
-        "errors": [{"text": t, "href": f"#user-{k}"} for k, t in errors.items()], "err": errors}, status=status,
+        "errors": [{"text": errors[k], "href": f"#role-{ROLES[0]}" if k == "roles" else f"#user-{k}"}
+                   for k in FORM_ORDER if k in errors], "err": errors}, status=status,
         user=actor)
 
 
@@ -67,10 +72,13 @@ async def add(request: Request):
     values = {k: form.first(k).strip()[:200] for k in ("username", "name", "department", "id_number")}
     values["roles"] = [r for r in form.fields.get("roles", []) if r in ROLES]
     password = form.first("password")[:256]
+    # every problem at once, each beside its field (the password is never sent back)
+    problems = await run_in_threadpool(user_problems, request.app.state.sessions, values["username"], password,
+                                       values["roles"], values["department"] or None, values["id_number"] or None)
     errors: dict[str, str] = {}
-    if len(password) < 10 or not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
-        errors["password"] = "密码至少 10 位，且须同时包含字母和数字"
-    if not values["roles"]:
+    for p in problems:
+        errors.setdefault(USER_FIELDS.get(p.field or "", "username"), p.message)
+    if not values["roles"]:  # the page's wording for no box ticked
         errors["roles"] = "请至少选择一个角色"
     if not errors:
         try:
@@ -79,7 +87,7 @@ async def add(request: Request):
                                     values["name"] or None)
             return RedirectResponse(f"/admin/users?done={values['username']}", status_code=303)
         except DomainError as e:
-            errors[e.field or "username"] = e.message
+            errors[USER_FIELDS.get(e.field or "", "username")] = e.message
     return await run_in_threadpool(_users_page, request, actor, values, errors, 422)
 
 
