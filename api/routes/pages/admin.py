@@ -20,7 +20,7 @@ from banjian.calendar import CalendarError, load_calendar
 from banjian.catalog import DefinitionProblems
 from banjian.contracts import Actor
 from banjian.db import User
-from banjian.drafts import Drafts
+from banjian.drafts import Drafts, parsed
 from banjian.enums import Role
 from banjian.errors import DomainError, Forbidden
 from banjian.rules import authorise_authoring
@@ -156,11 +156,19 @@ def _items_page(request: Request, actor: Actor, problems: list[dict], text: str,
                 stored: dict | None = None, **extra: Any) -> HTMLResponse:
     items = request.app.state.catalog.all_current()
     drafts = Drafts(request.app.state.catalog, request.app.state.sessions).visible(actor)
+    for d in drafts:  # a draft the schema can read has a diagram (GET /api/items/{code}/drafts/{id}/diagram)
+        d["drawable"] = parsed(d["code"], d["definition"], d["version"] or 1)[0] is not None
+    errors = [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": "#definition"} for p in problems]
+    errors_title = "请修改以下问题"
+    failed = extra.get("draft_problems")
+    if failed:  # an action on a draft failed: said at the top too, each problem linking to the draft's row
+        errors_title = f"无法发布草稿（{failed['code']}，草稿 {failed['draft_id'][:8]}）"
+        errors = [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": f"#draft-{failed['draft_id']}-error"}
+                  for p in failed["problems"]]
     return render(request, "admin_items.html", {
         "title": "事项管理", "items": items, "problems": problems, "text": text, "stored": stored,
         "drafts": drafts, "current": {i.code for i in items}, "depts": _departments(request),
-        "errors": [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": "#definition"} for p in problems],
-        **extra}, status=status, user=actor)
+        "errors": errors, "errors_title": errors_title, **extra}, status=status, user=actor)
 
 
 @router.get("/items", response_class=HTMLResponse)
