@@ -57,10 +57,13 @@ def _flow(g: graphviz.Digraph, steps: list[Step], prefix: str, entry: str,
     return last
 
 
-def item_diagram(item: ItemDefinition, departments: Mapping[str, str] | None = None) -> bytes:
-    """The SVG of an item's flow; `departments` maps codes to names for the lanes."""
+def item_diagram(item: ItemDefinition, departments: Mapping[str, str] | None = None,
+                 caption: str | None = None) -> bytes:
+    """The SVG of an item's flow; `departments` maps codes to names for the lanes; `caption` replaces
+    "第 N 版" in the title (a draft's diagram says it is a draft)."""
     names = dict(departments or {})
-    g = graphviz.Digraph(item.code, graph_attr={"rankdir": "TB", "fontname": FONT, "label": f"{item.name}（第 {item.version} 版）",
+    title = f"{item.name}（{caption or f'第 {item.version} 版'}）"
+    g = graphviz.Digraph(item.code, graph_attr={"rankdir": "TB", "fontname": FONT, "label": title,
                                                 "labelloc": "t", "fontsize": "16"},
                          node_attr={"fontname": FONT, "fontsize": "11"}, edge_attr={"fontname": FONT, "fontsize": "10"})
     g.node("apply", "申请人提交申请", shape="oval")

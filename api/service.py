@@ -451,6 +451,9 @@ class CaseService:
         # the checks and the first number in one worker thread: each hop waits for a thread and the GIL
         checked, first = await asyncio.to_thread(self._check_and_reserve, actor, body, key)
         item, applicant, channel, materials, members = checked
+        # a joint case's and a bundle's texts name their departments (the workflow does no I/O)
+        dispatched = {p.department for p in item.participants} | {m.department for m in members}
+        names = await asyncio.to_thread(self.catalog.department_names, dispatched) if dispatched else {}
         token = submission_token(key)
         for attempt in range(NUMBER_ATTEMPTS):
             number, created = first if attempt == 0 else \
@@ -461,7 +464,7 @@ class CaseService:
             inp = CaseInput(case_id=case_id, case_no=number.case_no, item=item, department=item.department,
                             applicant=applicant, form=body.get("form") or {}, materials=materials, channel=channel,
                             submitted_by=actor, members=members, pre_review=bool(body.get("pre_review")),
-                            design=CASE_DESIGN)
+                            design=CASE_DESIGN, department_names=names)
             start = WithStartWorkflowOperation(
                 CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
                 id_conflict_policy=WorkflowIDConflictPolicy.FAIL,

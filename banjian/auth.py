@@ -14,7 +14,7 @@ from sqlmodel import Session
 from banjian.contracts import Actor
 from banjian.db import Department, User
 from banjian.enums import DEPARTMENT_ROLES, IdKind, Role
-from banjian.errors import Invalid, NotFound, Unauthorised
+from banjian.errors import DomainError, Invalid, NotFound, Unauthorised
 from banjian.ids import IdError, validate_id
 
 _hasher = PasswordHasher()
@@ -102,34 +102,61 @@ def guess_id_kind(id_number: str) -> str:
     return IdKind.CITIZEN.value if len(n) == 18 and n[:17].isdigit() else IdKind.ORGANISATION.value
 
 
+def user_problems(session_factory: Callable[[], Session], username: str, password: str, roles: list[str],
+                  department: str | None = None, id_number: str | None = None, id_kind: str | None = None,
+                  password_policy: bool = True) -> list[DomainError]:
+    """Every rule a new or replaced user breaks, in the order the fields are checked (username,
+    password, roles, department, identity number), at most one per field: a form shows them all at
+    once. The field of a role problem is `role`."""
+    problems: list[DomainError] = []
+    if not username or len(username) > 64:
+        problems.append(Invalid("invalid_username", "用户名须为 1 至 64 个字符", "username must be 1 to 64 characters",
+                                "username"))
+    if password_policy:
+        try:
+            check_password(password)
+        except Invalid as e:
+            problems.append(e)
+    parsed: list[Role] = []
+    try:
+        parsed = [Role(r) for r in roles]
+    except ValueError as e:
+        problems.append(Invalid("unknown_role", f"未知角色：{e}", f"unknown role: {e}", "role"))
+    else:
+        if not parsed or Role.SYSTEM in parsed:
+            problems.append(Invalid("unknown_role", "至少指定一个角色", "give at least one role", "role"))
+    if any(r in DEPARTMENT_ROLES for r in parsed) and not department:
+        problems.append(Invalid("department_required", "窗口和审批人员必须属于一个部门",
+                                "staff roles need a department", "department"))
+    if id_number:
+        try:
+            validate_id(id_kind or guess_id_kind(id_number), id_number)
+        except IdError as e:
+            problems.append(Invalid(e.code, e.message, e.message_en, "id_number"))
+    if department:
+        with session_factory() as session:
+            if session.get(Department, department) is None:
+                problems.append(NotFound("unknown_department", f"部门 {department} 不存在", f"no department {department}",
+                                         "department"))
+    return problems
+
+
 def add_user(session_factory: Callable[[], Session], username: str, password: str, roles: list[str],
              department: str | None = None, id_number: str | None = None, name: str | None = None,
              id_kind: str | None = None, password_policy: bool = True) -> User:
     """Create or replace a user, checking the password rule, roles, department and identity number
-    (`password_policy=False` only for the demo's fixed accounts, never in production)."""
-    if not username or len(username) > 64:
-        raise Invalid("invalid_username", "用户名须为 1 至 64 个字符", "username must be 1 to 64 characters", "username")
-    if password_policy:
-        check_password(password)
-    try:
-        parsed = [Role(r) for r in roles]
-    except ValueError as e:
-        raise Invalid("unknown_role", f"未知角色：{e}", f"unknown role: {e}", "role") from None
-    if not parsed or Role.SYSTEM in parsed:
-        raise Invalid("unknown_role", "至少指定一个角色", "give at least one role", "role")
-    if any(r in DEPARTMENT_ROLES for r in parsed) and not department:
-        raise Invalid("department_required", "窗口和审批人员必须属于一个部门",
-                      "staff roles need a department", "department")
+    (`password_policy=False` only for the demo's fixed accounts, never in production); the first
+    problem of `user_problems` is raised."""
+    problems = user_problems(session_factory, username, password, roles, department, id_number, id_kind,
+                             password_policy)
+    if problems:
+        raise problems[0]
+    parsed = [Role(r) for r in roles]
     if id_number:
         if id_kind is None:
             id_kind = guess_id_kind(id_number)
-        try:
-            id_number = validate_id(id_kind, id_number)
-        except IdError as e:
-            raise Invalid(e.code, e.message, e.message_en, "id_number") from None
+        id_number = validate_id(id_kind, id_number)
     with session_factory() as session:
-        if department and session.get(Department, department) is None:
-            raise NotFound("unknown_department", f"部门 {department} 不存在", f"no department {department}", "department")
         user = session.get(User, username) or User(username=username, password_hash="", created_at=datetime.now(UTC))
         user.password_hash = hash_password(password)
         user.roles = [r.value for r in parsed]

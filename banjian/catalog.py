@@ -96,6 +96,14 @@ class Catalog:
         with self.session_factory() as session:
             return set(session.exec(select(Department.code)).all())
 
+    def department_names(self, codes: set[str]) -> dict[str, str]:
+        """Code → name of the departments `codes` names (the departments table: what people read)."""
+        if not codes:
+            return {}
+        with self.session_factory() as session:
+            rows = session.exec(select(Department.code, Department.name).where(col(Department.code).in_(codes)))
+            return {str(code): str(name) for code, name in rows.all()}
+
     def known_items(self) -> dict[str, ItemDefinition]:
         return {d.code: d for d in self.all_current()}
 

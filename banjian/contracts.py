@@ -91,6 +91,10 @@ class CaseInput(Model):
     accepted_at: datetime | None = Field(default=None, description="sub-cases start already accepted")
     members: list[ItemDefinition] = Field(default=[], description="a bundle's member items, current versions")
     lead_department: str | None = Field(default=None, description="a sub-case's lead unit")
+    department_names: dict[str, str] = Field(default={}, description=(
+        "a joint case's or bundle's departments by name (code → name, the departments table's at receipt), "
+        "for the texts people read (denial reasons, history comments); empty in older histories, whose "
+        "texts name the codes"))
     pre_review: bool = Field(default=False, description="filed for online pre-review (预审) first")
     design: int = Field(default=0, ge=0, le=CASE_DESIGN, description=(
         "the case workflow's design generation at the start: 0 in older histories, whose paths their patch "
@@ -220,6 +224,8 @@ class SubCaseRef(Model):
 
     id: str
     department: str
+    department_name: str | None = Field(default=None, description="the department's name for people to read "
+                                                                   "(None in older histories: the code stands in)")
     item_code: str
     item_name: str
     status: Status
@@ -231,6 +237,11 @@ class SubCaseRef(Model):
     overdue: bool = False
     opened: bool = False
     deemed_consent: bool = False
+
+    @property
+    def department_label(self) -> str:
+        """The department as people read it: its name, else (older histories) its code."""
+        return self.department_name or self.department
 
 
 class PaymentState(Model):

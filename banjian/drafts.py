@@ -26,6 +26,7 @@ from banjian.db import Item, ItemVersion
 from banjian.db_ext import ItemDraft
 from banjian.errors import Conflict, NotFound
 from banjian.items.schema import ItemDefinition
+from banjian.items.schema_problems import schema_problems, strip_derived
 from banjian.items.validate import Problem
 from banjian.rules import authorise_authoring
 from banjian.timefmt import iso_at
@@ -43,6 +44,12 @@ def draft_json(d: ItemDraft) -> dict[str, Any]:
             "problems": d.problems, "definition": d.definition, "created_by": d.created_by,
             "created_at": iso_at(d.created_at), "updated_by": d.updated_by, "updated_at": iso_at(d.updated_at),
             "published_at": iso_at(d.published_at)}
+
+
+def parsed(code: str, data: dict[str, Any], version: int) -> tuple[ItemDefinition | None, list[Problem]]:
+    """A draft's definition as the schema alone reads it (as version `version` of `code`), or its
+    schema problems; the cross-field rules are not checked."""
+    return schema_problems(strip_derived({**data, "code": data.get("code", code), "version": version}))
 
 
 class Drafts:
@@ -112,6 +119,18 @@ class Drafts:
         if definition is None:
             raise DefinitionProblems(problems)
         return definition
+
+    def drawable(self, actor: Actor, code: str, draft_id: str) -> tuple[ItemDefinition, dict[str, Any]]:
+        """The draft as its flow diagram draws it, and the draft (JSON): parsed by the schema alone, so a
+        draft that breaks only cross-field rules (an unreachable step, promised > statutory) is still
+        drawn for its author to see what to fix; 422 listing the schema problems when it does not parse."""
+        with self.session_factory() as session:
+            row = self._load(session, code, draft_id)
+        authorise_authoring(actor, row.department)
+        definition, problems = parsed(code, row.definition, row.published_version or self.catalog.next_version(code))
+        if definition is None:
+            raise DefinitionProblems(problems)
+        return definition, draft_json(row)
 
     def list(self, actor: Actor, code: str) -> dict[str, Any]:
         """The item's drafts, newest first (published ones too, with their `version`)."""

@@ -15,21 +15,25 @@ class DomainError(Exception):
     status: int = 422
 
     def __init__(self, code: str, message: str, message_en: str, field: str | None = None,
-                 status: int | None = None) -> None:
+                 status: int | None = None, extra: dict[str, Any] | None = None) -> None:
         super().__init__(message_en)
         self.code = code
         self.message = message
         self.message_en = message_en
         self.field = field
+        # machine-readable facts beside the messages (e.g. `departments`: codes the message names)
+        self.extra = dict(extra or {})
         if status is not None:
             self.status = status
 
     def detail(self) -> dict[str, Any]:
-        return {"code": self.code, "message": self.message, "message_en": self.message_en, "field": self.field}
+        return {**self.extra, "code": self.code, "message": self.message, "message_en": self.message_en,
+                "field": self.field}
 
     def to_details(self) -> list[Any]:
-        """The payload carried in an ApplicationError's details."""
-        return [self.status, self.message, self.message_en, self.field]
+        """The payload carried in an ApplicationError's details (`extra` fifth, when there is any)."""
+        details: list[Any] = [self.status, self.message, self.message_en, self.field]
+        return [*details, self.extra] if self.extra else details
 
 
 class NotFound(DomainError):
@@ -64,4 +68,5 @@ def from_application_error(code: str | None, details: list[Any] | tuple[Any, ...
     if not code or not details or len(details) < 4 or not isinstance(details[0], int):
         return None
     status, message, message_en, field = details[:4]
-    return DomainError(code, message, message_en, field, status=status)
+    extra = details[4] if len(details) > 4 and isinstance(details[4], dict) else None
+    return DomainError(code, message, message_en, field, status=status, extra=extra)

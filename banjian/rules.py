@@ -186,10 +186,11 @@ def authorise(action: Action, item: ItemDefinition, state: CaseState, actor: Act
         field="action")
 
 
-def _conflict(action: Action, state: CaseState, why_zh: str, why_en: str) -> Conflict:
+def _conflict(action: Action, state: CaseState, why_zh: str, why_en: str,
+              extra: dict[str, Any] | None = None) -> Conflict:
     return Conflict("invalid_state",
                     f"办件当前状态为“{status_zh(state.status)}”，不能执行“{ACTION_NAMES_ZH.get(action, action)}”：{why_zh}",
-                    f"cannot '{action}' a case in status '{state.status}': {why_en}", field="action")
+                    f"cannot '{action}' a case in status '{state.status}': {why_en}", field="action", extra=extra)
 
 
 def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Actor) -> None:
@@ -229,10 +230,16 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
             need(state.countersign is None or not state.countersign.active, "等待加签人签署",
                  "waiting for the added signers")
             if action == Action.APPROVE and state.sub_cases:
-                against = [c.department for c in state.sub_cases
+                against = [c for c in state.sub_cases
                            if c.required and c.opinion not in (Opinion.AGREE, Opinion.AGREE_WITH_REFERRAL)]
-                need(not against, f"以下必需部门未同意，只能作出不予许可决定：{'、'.join(against)}",
-                     f"required departments did not agree ({', '.join(against)}): only a denial is possible")
+                if against:  # named for people; the codes under `departments`
+                    raise _conflict(action, state,
+                                    f"以下必需部门未同意，只能作出不予许可决定：{'、'.join(c.department_label for c in against)}",
+                                    "required departments did not agree ("
+                                    + ", ".join(c.department if c.department_name is None
+                                                else f"{c.department_name} ({c.department})" for c in against)
+                                    + "): only a denial is possible",
+                                    extra={"departments": [c.department for c in against]})
         case Action.REQUEST_EXTENSION:
             need(s in (Status.ACCEPTED, Status.IN_REVIEW), "只能在审查期间申请延期", "only while under review")
             need(state.clock.extended_days == 0 and state.extension is None, "延期只能申请一次",

@@ -57,6 +57,7 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("PUT",  "/api/items/{code}/drafts/{draft_id}",       "yaml_bad", "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("POST", "/api/items/{code}/drafts/{draft_id}/publish", None,     "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("POST", "/api/items/{code}/drafts/{draft_id}/simulate", None,    "401 404 404 404 404 404 404 404 404 404 404 404 404"),
+    ("GET",  "/api/items/{code}/drafts/{draft_id}/diagram", None,     "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("POST", "/api/items/{code}/migrations",              "empty",    "401 403 403 403 403 403 403 403 403 403 403 422 422"),
     # the event feed's subscribers (admin; status also supervisors and auditors); `{name}` names none
     ("GET",  "/api/subscribers",                          None,       "401 403 403 403 403 403 403 403 403 403 403 200 403"),

@@ -317,6 +317,30 @@ async def test_diagram_shows_special_procedures(stack, admin, people):
     assert "特别程序：听证" in text and "不计入时限" in text
 
 
+async def test_a_draft_has_its_own_diagram_for_those_who_may_read_it(stack, author):
+    body = fresh((await author.get(f"/api/items/{FOOD}")).json())
+    body["steps"][0]["name"] = "草稿新增的材料核查"
+    body["promised_limit"] = {**body["promised_limit"], "value": body["statutory_limit"]["value"] + 5}
+    draft = (await author.post(f"/api/items/{body['code']}/drafts", json=body)).json()
+    assert [p["path"] for p in draft["problems"]] == ["promised_limit"]  # drawn all the same
+    path = f"/api/items/{body['code']}/drafts/{draft['draft_id']}/diagram"
+    r = await author.get(path)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    text = svg_texts(r.content)
+    assert "草稿新增的材料核查" in text and f"草稿 {draft['draft_id'][:8]}，未发布" in text
+    # authorised like the draft: another department's author 403, an applicant 403, unknown 404
+    other = stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="hcd")
+    assert (await other.get(path)).json()["detail"]["code"] == "forbidden_department"
+    assert (await stack.applicant().get(path)).status_code == 403
+    assert (await author.get(f"/api/items/{body['code']}/drafts/no-such/diagram")).status_code == 404
+    assert (await stack.http.get(path)).status_code == 401
+    # a draft the schema cannot read is a 422 listing its problems
+    broken = {**body, "steps": "not a list"}
+    bad = (await author.post(f"/api/items/{body['code']}/drafts", json=broken)).json()
+    r = await author.get(f"/api/items/{body['code']}/drafts/{bad['draft_id']}/diagram")
+    assert r.status_code == 422 and "steps" in [p["path"] for p in r.json()["detail"]["problems"]]
+
+
 # ---- command line ----------------------------------------------------------------------------------
 def test_cli_draft_and_publish(tmp_path):
     runner = CliRunner()

@@ -110,6 +110,7 @@ async def test_late_department_goes_red_while_the_parent_waits(stack):
     assert not [w for w in parent["warnings"] if w["level"] == "red"]
     overdue = [h for h in parent["history"] if h["action"] == "sub_case_overdue"]
     assert [(h["data"]["department"], h["data"]["sub_case"]) for h in overdue] == [("fire", fire_id)]
+    assert [h["comment"] for h in overdue] == ["市消防救援支队 未在子时限内答复（督办提醒）"]
     assert (await lead.act(cid, "pass")).status_code == 409  # nothing to consolidate yet
 
 
@@ -280,16 +281,21 @@ async def test_unified_denial_and_who_sees_what(stack):
     assert [(s["department"], s["opinion"]) for s in joint["items"][0]["sub_cases"]] == [
         ("hcd", "agree"), ("fire", "disagree"), ("env", "disagree"), ("ndrc", "agree")]
     assert all({"id", "department", "status", "opinion", "due"} <= set(s) for s in joint["items"][0]["sub_cases"])
+    assert [(s["department"], s["department_name"]) for s in joint["items"][0]["sub_cases"]] == [
+        ("hcd", "市住房和城乡建设局"), ("fire", "市消防救援支队"), ("env", "市生态环境局"), ("ndrc", "市发展和改革委员会")]
 
     await lead.ok(cid, "pass")
     approver = staff(stack, "hcd", "approver")
     r = await approver.act(cid, "approve")  # fire (required) disagreed: only a denial is possible
     assert r.status_code == 409, r.text
-    assert "fire" in r.json()["detail"]["message"] and "env" not in r.json()["detail"]["message"]
+    detail = r.json()["detail"]  # named for people, the codes beside for machines
+    assert "以下必需部门未同意，只能作出不予许可决定：市消防救援支队" in detail["message"]
+    assert "市生态环境局" not in detail["message"] and "fire" not in detail["message"]
+    assert "市消防救援支队 (fire)" in detail["message_en"] and detail["departments"] == ["fire"]
     parent = await approver.ok(cid, "deny", "并联部门审查未通过")
     assert parent["status"] == "decided"
     assert parent["result"]["decision"] == "denied"
-    assert parent["result"]["reason"] == f"并联部门审查未通过；fire：{fire_no}；env：{env_no}"
+    assert parent["result"]["reason"] == f"并联部门审查未通过；市消防救援支队：{fire_no}；市生态环境局：{env_no}"
 
     # after the result, the applicant reads the reasons and the departments' opinions
     seen = await applicant.case(cid)
@@ -337,7 +343,10 @@ async def test_bundle_member_denied_gives_combined_denial(stack):
                            for s in case["sub_cases"]))
     parent = await applicant.case(cid)
     assert parent["status"] == "decided"
-    assert parent["result"] == {"decision": "denied", "reason": f"{food['item_name']}（amr）：{why}"}
+    assert parent["result"] == {"decision": "denied", "reason": f"{food['item_name']}（市市场监督管理局）：{why}"}
+    assert [h["comment"] for h in parent["history"] if h["action"] == "combined_decision"] == [
+        f"{food['item_name']}（市市场监督管理局）：{why}"]
+    assert food["department"] == "amr" and food["department_name"] == "市市场监督管理局"
     assert [(s["item_code"], s["opinion"]) for s in parent["sub_cases"]] == [
         ("individual-business-registration", "agree"), ("food-business-licence", "disagree"),
         ("fire-safety-inspection", "agree")]

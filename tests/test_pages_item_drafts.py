@@ -126,3 +126,49 @@ async def test_applicants_and_other_departments_get_403_and_404_pages(stack, aut
     r = await browser.submit(f"/admin/items/{data['code']}/drafts/{did}/simulate", page.text, {"cases": "1"})
     assert r.status_code == 403 and "text/html" in r.headers["content-type"]
     assert (await author.get(f"/api/items/{data['code']}")).status_code == 404
+
+
+async def test_a_draft_row_links_to_the_draft_diagram(stack, author, browser):
+    await browser.login(author.username)
+    page = await browser.get("/admin/items")
+    data = await new_item(author, broken=True)  # a cross-field problem: still drawn
+    data["steps"][0]["name"] = "页面草稿的新环节"
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(data, ensure_ascii=False)})
+    did = draft_ids(r.text)[0]
+    row = r.text[r.text.index(f'<tr id="draft-{did}"'):].split("</tr>")[0]
+    link = f'/api/items/{data["code"]}/drafts/{did}/diagram'
+    assert f'<a href="{link}">草稿流程图</a>' in row
+    svg = await browser.get(link)  # the page's session is enough
+    assert svg.status_code == 200 and svg.headers["content-type"].startswith("image/svg+xml")
+    assert "页面草稿的新环节" in svg.text and "未发布" in svg.text
+    # a draft the schema cannot read says so in its row instead of a link
+    broken = {**data, "code": f"page-{uuid.uuid4().hex[:8]}", "steps": "not a list"}
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(broken, ensure_ascii=False)})
+    bad = draft_ids(r.text)[0]
+    row = r.text[r.text.index(f'<tr id="draft-{bad}"'):].split("</tr>")[0]
+    assert "草稿定义无法读取，暂不能绘制流程图" in row and "/diagram" not in row.split("现行版本")[0]
+
+
+async def test_a_failed_publish_is_summarised_at_the_top_of_the_page(stack, author, browser):
+    await browser.login(author.username)
+    page = await browser.get("/admin/items")
+    data = await new_item(author, broken=True)
+    await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(data, ensure_ascii=False)})
+    listed = await browser.get("/admin/items")
+    did = draft_ids(listed.text)[0]
+    r = await browser.submit(f"/admin/items/{data['code']}/drafts/{did}/publish", listed.text)
+    assert r.status_code == 422
+    top = r.text[:r.text.index('<h1 class="heading-l">事项管理</h1>')]
+    assert 'class="error-summary" role="alert"' in top
+    assert f"无法发布草稿（{data['code']}，草稿 {did[:8]}）" in top
+    assert f'<a href="#draft-{did}-error">promised_limit：' in top  # each problem links to the row's message
+    assert f'id="draft-{did}-error"' in r.text[r.text.index(f'<tr id="draft-{did}"'):]
+    # a conflict (published already) is summarised the same way
+    clean = await new_item(author)
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(clean, ensure_ascii=False)})
+    done_id = r.headers["location"].split("=", 1)[1]
+    listed = await browser.get(r.headers["location"])
+    assert (await browser.submit(f"/admin/items/{clean['code']}/drafts/{done_id}/publish", listed.text)).status_code == 303
+    r = await browser.submit(f"/admin/items/{clean['code']}/drafts/{done_id}/publish", listed.text)
+    top = r.text[:r.text.index('<h1 class="heading-l">事项管理</h1>')]
+    assert r.status_code == 409 and 'role="alert"' in top and "已发布为第 1 版" in top

@@ -377,7 +377,7 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
                         if approved else Opinion.DISAGREE
                 reason = a.comment
                 if not approved and s.sub_cases:
-                    reason = "；".join([a.comment or ""] + [f"{c.department}：{c.reason}" for c in s.sub_cases
+                    reason = "；".join([a.comment or ""] + [f"{c.department_label}：{c.reason}" for c in s.sub_cases
                                                              if c.opinion == Opinion.DISAGREE and c.reason])
                 s.result = CaseResult(decision=Decision.APPROVED if approved else Decision.DENIED,
                                       reason=reason, opinion=opinion)

@@ -97,10 +97,11 @@ class JointApproval:
             old = next((c for c in s.sub_cases or [] if c.id == ref.id), None)
             if old is None or s.status in CLOSED:
                 return
-            ref = ref.model_copy(update={"required": old.required, "opened": True})
+            ref = ref.model_copy(update={"required": old.required, "opened": True,
+                                         "department_name": old.department_name})
             s.sub_cases = [ref if c.id == ref.id else c for c in s.sub_cases or []]
             if ref.overdue and not old.overdue:
-                self._log(SYSTEM, "sub_case_overdue", comment=f"{ref.department} 未在子时限内答复（督办提醒）",
+                self._log(SYSTEM, "sub_case_overdue", comment=f"{ref.department_label} 未在子时限内答复（督办提醒）",
                           data={"sub_case": ref.id, "department": ref.department, "due": str(ref.due)})
             if ref.status in CLOSED and old.status not in CLOSED:
                 self._log(SYSTEM, "sub_case_decided", data={
@@ -127,7 +128,7 @@ class JointApproval:
             await self._replan()
             return
         agreed = all(c.opinion in (Opinion.AGREE, Opinion.AGREE_WITH_REFERRAL) for c in s.sub_cases or [] if c.required)
-        reasons = "；".join(f"{c.item_name}（{c.department}）：{c.reason}" for c in s.sub_cases or []
+        reasons = "；".join(f"{c.item_name}（{c.department_label}）：{c.reason}" for c in s.sub_cases or []
                            if c.opinion == Opinion.DISAGREE and c.reason)
         s.result = CaseResult(decision=Decision.APPROVED if agreed else Decision.DENIED, reason=reasons or None)
         s.status, s.decided_at = Status.DECIDED, workflow.now()
@@ -164,7 +165,9 @@ class JointApproval:
                 "Case", child, id=f"case-{child.case_id}",
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL)
             item = rules.effective_item(child.item, child.department, True)
-            s.sub_cases.append(SubCaseRef(id=child.case_id, department=child.department, item_code=item.code,
+            s.sub_cases.append(SubCaseRef(id=child.case_id, department=child.department,
+                                          department_name=self.inp.department_names.get(child.department),
+                                          item_code=item.code,
                                           item_name=item.name, status=Status.ACCEPTED,
                                           required=required.get(child.department, True)))
             self._log(SYSTEM, "sub_case_started", data={"sub_case": child.case_id, "department": child.department})

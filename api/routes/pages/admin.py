@@ -15,12 +15,12 @@ from starlette.concurrency import run_in_threadpool
 from api.routes.pages.common import check_csrf, page_user, render
 from api.routes.pages.public import _departments
 from api.uploads import read_form
-from banjian.auth import add_user
+from banjian.auth import add_user, user_problems
 from banjian.calendar import CalendarError, load_calendar
 from banjian.catalog import DefinitionProblems
 from banjian.contracts import Actor
 from banjian.db import User
-from banjian.drafts import Drafts
+from banjian.drafts import Drafts, parsed
 from banjian.enums import Role
 from banjian.errors import DomainError, Forbidden
 from banjian.rules import authorise_authoring
@@ -29,6 +29,10 @@ from services.calendar_admin import recompute_open_cases, store_year
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
 ROLES = [r.value for r in Role if r != Role.SYSTEM]
+#: a user problem's field (banjian.auth.user_problems) → the form field it is shown beside, in form order
+USER_FIELDS = {"username": "username", "password": "password", "role": "roles", "department": "department",
+               "id_number": "id_number"}
+FORM_ORDER = ["username", "name", "password", "roles", "department", "id_number"]
 MAX_DEFINITION_BYTES = 512 * 1024
 
 
@@ -48,7 +52,8 @@ def _users_page(request: Request, actor: Actor, values: dict, errors: dict[str, 
     return render(request, "admin_users.html", {
         "title": "用户管理", "users": users, "depts": depts, "roles": ROLES, "values": values, "done": done,
         "dept_choices": [{"value": c, "text": n} for c, n in depts.items()],
-        "errors": [{"text": t, "href": f"#user-{k}"} for k, t in errors.items()], "err": errors}, status=status,
+        "errors": [{"text": errors[k], "href": f"#role-{ROLES[0]}" if k == "roles" else f"#user-{k}"}
+                   for k in FORM_ORDER if k in errors], "err": errors}, status=status,
         user=actor)
 
 
@@ -67,10 +72,13 @@ async def add(request: Request):
     values = {k: form.first(k).strip()[:200] for k in ("username", "name", "department", "id_number")}
     values["roles"] = [r for r in form.fields.get("roles", []) if r in ROLES]
     password = form.first("password")[:256]
+    # every problem at once, each beside its field (the password is never sent back)
+    problems = await run_in_threadpool(user_problems, request.app.state.sessions, values["username"], password,
+                                       values["roles"], values["department"] or None, values["id_number"] or None)
     errors: dict[str, str] = {}
-    if len(password) < 10 or not any(c.isalpha() for c in password) or not any(c.isdigit() for c in password):
-        errors["password"] = "密码至少 10 位，且须同时包含字母和数字"
-    if not values["roles"]:
+    for p in problems:
+        errors.setdefault(USER_FIELDS.get(p.field or "", "username"), p.message)
+    if not values["roles"]:  # the page's wording for no box ticked
         errors["roles"] = "请至少选择一个角色"
     if not errors:
         try:
@@ -79,7 +87,7 @@ async def add(request: Request):
                                     values["name"] or None)
             return RedirectResponse(f"/admin/users?done={values['username']}", status_code=303)
         except DomainError as e:
-            errors[e.field or "username"] = e.message
+            errors[USER_FIELDS.get(e.field or "", "username")] = e.message
     return await run_in_threadpool(_users_page, request, actor, values, errors, 422)
 
 
@@ -148,11 +156,19 @@ def _items_page(request: Request, actor: Actor, problems: list[dict], text: str,
                 stored: dict | None = None, **extra: Any) -> HTMLResponse:
     items = request.app.state.catalog.all_current()
     drafts = Drafts(request.app.state.catalog, request.app.state.sessions).visible(actor)
+    for d in drafts:  # a draft the schema can read has a diagram (GET /api/items/{code}/drafts/{id}/diagram)
+        d["drawable"] = parsed(d["code"], d["definition"], d["version"] or 1)[0] is not None
+    errors = [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": "#definition"} for p in problems]
+    errors_title = "请修改以下问题"
+    failed = extra.get("draft_problems")
+    if failed:  # an action on a draft failed: said at the top too, each problem linking to the draft's row
+        errors_title = f"无法发布草稿（{failed['code']}，草稿 {failed['draft_id'][:8]}）"
+        errors = [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": f"#draft-{failed['draft_id']}-error"}
+                  for p in failed["problems"]]
     return render(request, "admin_items.html", {
         "title": "事项管理", "items": items, "problems": problems, "text": text, "stored": stored,
         "drafts": drafts, "current": {i.code for i in items}, "depts": _departments(request),
-        "errors": [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": "#definition"} for p in problems],
-        **extra}, status=status, user=actor)
+        "errors": errors, "errors_title": errors_title, **extra}, status=status, user=actor)
 
 
 @router.get("/items", response_class=HTMLResponse)

@@ -69,12 +69,12 @@ async def publish_draft(request: Request, code: Code, draft_id: DraftId):
     except DefinitionProblems as e:
         problems = [p.to_dict() for p in e.problems]
         return await run_in_threadpool(_items_page, request, actor, [], "", 422, None,
-                                       draft_problems={"draft_id": draft_id, "problems": problems})
+                                       draft_problems={"code": code, "draft_id": draft_id, "problems": problems})
     except DomainError as e:
         if e.status in (403, 404):
             raise
         return await run_in_threadpool(_items_page, request, actor, [], "", e.status, None,
-                                       draft_problems={"draft_id": draft_id, "problems": [
+                                       draft_problems={"code": code, "draft_id": draft_id, "problems": [
                                            {"path": e.field or "", "code": e.code, "message": e.message}]})
     return RedirectResponse(f"/admin/items?stored={definition.code}&version={definition.version}", status_code=303)
 

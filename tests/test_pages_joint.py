@@ -1,0 +1,72 @@
+"""Joint approval on the pages: where people read about departments (a refusal, the unified denial's
+reasons, a bundle's combined denial), the departments are named, not coded ("市消防救援支队", not
+"fire"); the API keeps the codes in its machine-readable fields."""
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+
+import pytest
+
+from tests.pages_client import PageClient
+from tests.test_joint import BUNDLE, CONSTRUCTION, answer, open_joint, staff, subs_by_department
+
+
+@pytest.fixture
+async def browser(stack):
+    c = PageClient(stack)
+    yield c
+    await c.close()
+
+
+def result_text(html: str) -> str:
+    m = re.search(r'<p class="result">([^<]*)</p>', html)
+    assert m, "no unified result on the page"
+    return m.group(1)
+
+
+async def test_a_joint_denial_names_the_departments_on_the_case_and_joint_pages(stack, browser):
+    applicant, case = await open_joint(stack, CONSTRUCTION)
+    cid, subs = case["id"], subs_by_department(case)
+    fire_no, env_no = "消防车通道宽度不满足规范要求", "未编制环境影响报告表"
+    await asyncio.gather(answer(stack, subs["hcd"]["id"], "hcd"), answer(stack, subs["ndrc"]["id"], "ndrc"),
+                         answer(stack, subs["fire"]["id"], "fire", deny=fire_no),
+                         answer(stack, subs["env"]["id"], "env", deny=env_no))
+    await staff(stack, "hcd", "lead").ok(cid, "pass")
+
+    # 准予许可 is refused on the case page, naming the department that did not agree
+    await browser.login(staff(stack, "hcd", "approver").username)
+    page = await browser.get(f"/cases/{cid}")
+    r = await browser.submit(f"/cases/{cid}/actions", page.text, {"action": "approve", "request_id": uuid.uuid4().hex})
+    assert r.status_code == 409 and "无法办理" in r.text
+    assert "以下必需部门未同意，只能作出不予许可决定：市消防救援支队" in r.text
+    assert not re.search(r"[：、](fire|env)\b", r.text)
+
+    # the unified denial: its reasons name the departments, on the case page and the joint page
+    opened = await browser.get(f"/cases/{cid}", params={"action": "deny"})
+    r = await browser.submit(f"/cases/{cid}/actions", opened.text,
+                             {"action": "deny", "comment": "并联部门审查未通过", "request_id": uuid.uuid4().hex})
+    assert r.status_code == 303, r.text
+    reason = f"并联部门审查未通过；市消防救援支队：{fire_no}；市生态环境局：{env_no}"
+    assert reason in (await browser.get(f"/cases/{cid}")).text
+    await browser.login(applicant.username)
+    joint = await browser.get(f"/joint/{cid}")
+    assert result_text(joint.text) == f"不予许可：{reason}"
+    assert "fire：" not in joint.text and "env：" not in joint.text
+
+
+async def test_a_bundle_denial_names_the_department_of_the_denied_item(stack, browser):
+    applicant = stack.applicant()
+    r = await applicant.apply(BUNDLE)
+    case = await staff(stack, "gov", "clerk").ok(r.json()["id"], "accept")
+    food = next(s for s in case["sub_cases"] if s["item_code"] == "food-business-licence")
+    why = "加工操作区布局不符合食品安全要求"
+    await asyncio.gather(*(answer(stack, s["id"], s["department"], deny=why if s is food else None)
+                           for s in case["sub_cases"]))
+    await browser.login(applicant.username)
+    page = await browser.get(f"/joint/{case['id']}")
+    assert result_text(page.text) == f"不予许可：{food['item_name']}（市市场监督管理局）：{why}"
+    assert "（amr）" not in page.text
+    history = (await browser.get(f"/cases/{case['id']}")).text
+    assert f"{food['item_name']}（市市场监督管理局）：{why}" in history
