@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -19,6 +20,8 @@ from banjian.items.schema import FIELD_BOUNDS, ItemDefinition
 from banjian.items.validate import Problem, load_directory, validate_definition
 from banjian.rules import effective_item
 from banjian.timefmt import iso_at
+
+log = logging.getLogger("banjian.catalog")
 
 #: Fields added to the schema after versions were stored: left out of the digest while unset (None),
 #: so that the digest of every stored version stays what it was.
@@ -190,7 +193,13 @@ class Catalog:
         return definition, True
 
     def load_directory(self, path: Path) -> list[str]:
-        """Store every definition in a folder (new versions only). Returns the codes stored anew."""
+        """Store the shipped definitions of a folder (new versions only). Returns the codes stored anew.
+
+        They seed the catalogue: once an installation holds a version of an item, that version is
+        its own (versions are immutable, and a department may have published later ones). A shipped
+        file whose version the installation already holds with other content (a release that edited
+        the file in place), or whose version is below the item's current one, is not adopted: it is
+        logged and skipped, and the installation starts with its own catalogue."""
         definitions, problems = load_directory(path, self.known_departments())
         if problems:
             flat = [Problem(path=f"{name}:{p.path}", code=p.code, message=p.message, message_en=p.message_en)
@@ -198,7 +207,12 @@ class Catalog:
             raise DefinitionProblems(flat)
         stored = []
         for d in definitions:
-            _, created = self.store(d, created_by="system")
+            try:
+                _, created = self.store(d, created_by="system")
+            except Conflict as e:
+                log.warning("shipped item %s version %d not adopted (%s): the installation keeps its own "
+                            "versions; publish a new version to take the shipped changes", d.code, d.version, e.code)
+                continue
             if created:
                 stored.append(d.code)
         return stored
