@@ -10,13 +10,12 @@ import contextlib
 import hashlib
 import json
 import logging
-import math
 import threading
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar, cast
 
 from sqlalchemy.engine import Connection, Engine
@@ -34,7 +33,7 @@ from temporalio.service import RPCError, RPCStatusCode
 from api.numbers import NUMBER_ATTEMPTS, CaseNumbers, submission_token
 from api.reads import CaseRow, case_row, department_of, history_rows
 from api.views import case_json, history_json
-from banjian import audit, case_numbers, form_values, inbox, rules, urge_records
+from banjian import applications, audit, case_numbers, inbox, rules, urge_records
 from banjian.calendar import WorkingCalendar, load_calendar
 from banjian.case_numbers import CaseNumber
 from banjian.catalog import Catalog
@@ -61,7 +60,6 @@ from banjian.errors import (
 )
 from banjian.files import check_own_files
 from banjian.ids import IdError, validate_id
-from banjian.items import schema
 from banjian.items.schema import ItemDefinition
 from banjian.labels import roles_zh
 from banjian.licence_reuse import auto_attach, check_licences, supplement_licences
@@ -390,56 +388,6 @@ class CaseService:
             user = session.exec(select(User).where(User.id_number == id_number)).first()
             return user.username if user else None
 
-    @staticmethod
-    def check_form(item: ItemDefinition, form: dict[str, Any], materials: list[dict[str, Any]],
-                   day: date | None = None) -> list[MaterialRef]:
-        """The form (each value of its field's type, within the field's bounds on `day`, the day of
-        submission) and the materials; the first problem is raised, naming its field."""
-        day = day or form_values.today()
-        known = {f.name: f for f in item.form}
-        for name in form:
-            if name not in known:
-                raise Invalid("unknown_field", f"本事项的申请表没有字段 {name}", f"the form has no field {name}",
-                              field=f"form.{name}")
-        for f in item.form:
-            value = form.get(f.name)
-            if value is None or value == "":
-                if f.required:
-                    raise Invalid("missing_required", f"缺少必填项：{f.label}", f"required field missing: {f.name}",
-                                  field=f"form.{f.name}")
-                continue
-            ok = {"text": isinstance(value, str) and len(value) <= MAX_FORM_TEXT, "number": _bounded_number(value),
-                  "boolean": isinstance(value, bool), "choice": value in (f.choices or []),
-                  "date": isinstance(value, str) and _is_date(value)}[f.type]
-            if not ok:
-                rule = {"text": f"不超过 {MAX_FORM_TEXT} 字的文本", "number": f"绝对值不超过 {MAX_FORM_NUMBER:.0e} 的数字", "boolean": "是或否", "date": "日期（YYYY-MM-DD）",
-                        "choice": "以下之一：" + "、".join(f.choices or [])}[f.type]
-                raise Invalid("invalid_value", f"{f.label}应为{rule}", f"form.{f.name} must be a {f.type}"
-                              + (f" ({', '.join(f.choices or [])})" if f.type == "choice" else "")
-                              + (f" of at most {MAX_FORM_TEXT} characters" if f.type == "text" else ""),
-                              field=f"form.{f.name}")
-            broken = form_values.refusal(f, value, day)
-            if broken is not None:
-                raise Invalid(broken.code, f"{f.label}{broken.zh}", f"form.{f.name} {broken.en}",
-                              field=f"form.{f.name}")
-        refs: list[MaterialRef] = []
-        seen: set[str] = set()
-        for i, m in enumerate(materials):
-            name = m.get("name")
-            if item.material(name) is None:
-                raise Invalid("unknown_material", f"本事项不需要材料：{name}", f"the item asks for no material {name!r}",
-                              field=f"materials[{i}].name")
-            if name in seen:
-                raise Invalid("duplicate_material", f"材料重复：{name}", f"material given twice: {name}",
-                              field=f"materials[{i}].name")
-            seen.add(name)
-            refs.append(MaterialRef(name=name, file_id=m.get("file_id"), licence_id=m.get("licence_id")))
-        for m in item.materials:
-            if m.required and m.name not in seen:
-                raise Invalid("material_missing", f"缺少必需材料：{m.name}", f"required material missing: {m.name}",
-                              field="materials")
-        return refs
-
     async def submit(self, actor: Actor, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
         """Apply for an item. Returns (case, created); the same idempotency key returns the same case
         (created: this attempt stored the key, so of two concurrent twins exactly one is created).
@@ -520,7 +468,7 @@ class CaseService:
         given = body.get("materials") or []
         with self.sessions() as session:
             given = given + auto_attach(session, item, applicant.id_number, given)  # e-licence reuse
-            materials = self.check_form(item, body.get("form") or {}, given)
+            materials = applications.check_form(item, body.get("form") or {}, given)
             check_own_files(session, actor, materials)
             materials = check_licences(session, applicant.id_number, materials)
         return item, applicant, channel, materials, [self.catalog.current(code) for code in item.members]
@@ -665,27 +613,3 @@ def update_id(act: ActionInput, request_id: str | None) -> str:
     asked = json.dumps([act.actor.username, act.action, act.comment, act.data], sort_keys=True,
                        ensure_ascii=False, default=str)
     return f"{request_id}-{hashlib.sha256(asked.encode()).hexdigest()[:16]}"
-
-
-#: a form's numbers (areas, amounts, counts) are bounded like every number the API takes
-MAX_FORM_NUMBER = 1e15
-
-
-#: a form's text field (names, addresses, descriptions): a long description is a few hundred characters
-MAX_FORM_TEXT = schema.MAX_FORM_TEXT
-
-
-def _bounded_number(value: Any) -> bool:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    if isinstance(value, float) and not math.isfinite(value):
-        return False
-    return abs(value) <= MAX_FORM_NUMBER  # an int is compared exactly: no conversion that could overflow
-
-
-def _is_date(value: str) -> bool:
-    try:
-        date.fromisoformat(value)
-        return True
-    except ValueError:
-        return False
