@@ -69,7 +69,7 @@ class MaterialRef(Model):
 #: The design generation new cases start on (`CaseInput.design`, read by workflows/case.py). Telling a
 #: path by the input instead of a patch marker saves a marker event and a search-attribute update
 #: (a visibility write) per case.
-CASE_DESIGN = 2
+CASE_DESIGN = 3
 
 
 class CaseInput(Model):

@@ -12,9 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import select
 
 from banjian.calendar import WorkingCalendar, YearSchedule, load_calendar
+from banjian.contracts import CASE_DESIGN
 from banjian.db import CalendarYear
 from banjian.timefmt import CHINA, end_of, start_of
 from services.calendar_admin import recompute_open_cases
+from workflows.case import CaseWorkflow
 
 FOOD = "food-business-licence"  # amr: promised 10 / statutory 20; steps review 5, verify 3, decide 2
 PLANNING = "construction-planning-permit"  # nrp: expert_review and hearing pause the clock
@@ -442,6 +444,22 @@ async def test_rating_period_closes_after_thirty_days(stack, people):
     assert case["rating"] is None
     r = await applicant.act(case["id"], "rate", level=5)
     assert r.status_code == 409, r.text
+
+
+async def test_a_closed_case_results_without_its_history(stack, people):
+    """The workflow's result and the simulation's `sync` answer carry the state without the history
+    (design 3: a long case's history cannot pass Temporal's payload limit in them); the `current`
+    query and the read model keep every entry."""
+    _, case = await accepted(people)
+    case = await decide(people, case["id"])
+    case = await people.staff("amr", "clerk").ok(case["id"], "deliver", method="electronic")
+    case = await Sim(stack, case).by(31)
+    assert actions(case)[-1] == "rating_closed"
+    handle = stack.client.get_workflow_handle(f"case-{case['id']}")
+    result = await handle.result(rpc_timeout=timedelta(seconds=30))
+    assert (result["design"], result["status"], result["history"]) == (CASE_DESIGN, "concluded", [])
+    current = await handle.query(CaseWorkflow.current)
+    assert [e.action for e in current.history] == actions(case)
 
 
 # ---- the calendar ---------------------------------------------------------------------------------------

@@ -81,6 +81,11 @@ LEAN_ACTIONS = "lean-actions"
 #: from this design on (`CaseInput.design`), `sync` (the simulation clock's advance) records the case's
 #: clock: its read model then counts working days to the advanced time, not to its last transition
 CLOCK_RECORDED_ON_SYNC = 2
+#: from this design on, the workflow's result and the `sync` / `recompute` updates' results are the
+#: case's state without its history (the read model and the workflow's own history hold every entry):
+#: a long case's history no longer travels in them, where it could pass Temporal's payload limit and
+#: a joint parent's history would hold a copy of each sub-case's
+LEAN_RESULTS = 3
 
 
 @workflow.defn(name="Case")
@@ -130,7 +135,7 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
                 raise
             await self._cancelled_by_parent()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        return self.state
+        return self._result()
 
     async def _main(self) -> None:
         async with self.lock:
@@ -294,7 +299,7 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
                         "before": before.model_dump(mode="json"), "after": self.state.deadlines.model_dump(mode="json")})
                     await self._record()
             self.wake = True
-            return self.state
+            return self._result()
 
     @workflow.update
     async def sync(self) -> CaseState:
@@ -305,6 +310,12 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
         if self.inp.design >= CLOCK_RECORDED_ON_SYNC and self.recorded:
             async with self.lock:  # the read model's clock is the case's now, not its last transition's
                 await self._record(notify=False)
+        return self._result()
+
+    def _result(self) -> CaseState:
+        """The case's state as a result (see `LEAN_RESULTS`); the `current` query keeps the history."""
+        if self.inp.design >= LEAN_RESULTS:
+            return self.state.model_copy(update={"history": []})
         return self.state
 
     @workflow.query
