@@ -26,7 +26,7 @@ from banjian.db import Case
 from banjian.enums import Role, Status
 from banjian.errors import Conflict, Forbidden, NotFound
 from banjian.labels import status_zh
-from banjian.payment_contracts import LedgerEntry, PaymentNotice, PaymentOutcome
+from banjian.payment_contracts import LedgerEntry, PaymentCheckout, PaymentNotice, PaymentOutcome
 from banjian.payments import (
     SIGNATURE_HEADER,
     Payment,
@@ -119,13 +119,27 @@ class PaymentService:
 
     # ---- the sandbox ---------------------------------------------------------------------------------
     async def sandbox_pay(self, actor: Actor, case_id: str, app: Any) -> dict[str, Any]:
-        """The applicant pays in the sandbox: it sends the signed callback, twice and at once, as a
-        real provider may; the case counts it once."""
+        """The applicant pays in the sandbox. The case's workflow first starts the payment
+        (`begin_payment`): a second one while it is in progress, or once the case is paid, is a 409
+        and no money is taken (a double-tapped button, two tabs). Then the sandbox takes it and sends
+        its signed callback, twice and at once, as a real provider may; the case counts it once."""
         state = await asyncio.to_thread(self._payable, actor, case_id)
         pay = state.payment
         assert pay is not None
-        body, signature = self.provider.callback(pay.order_id, case_id, pay.amount_fen,
-                                                 f"SBXT{uuid.uuid4().hex[:20]}", datetime.now(CHINA))
+        transaction = f"SBXT{uuid.uuid4().hex[:20]}"
+        handle = self.cases.client.get_workflow_handle(workflow_id(case_id))
+        try:
+            await handle.execute_update(CaseWorkflow.begin_payment, PaymentCheckout(
+                order_id=pay.order_id, provider=pay.provider, transaction_id=transaction),
+                id=f"checkout-{transaction}", result_type=PaymentOutcome)
+        except WorkflowUpdateFailedError as e:
+            raise map_update_error(e) from None
+        except RPCError as e:
+            if e.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise
+            raise self._not_payable(state) from None  # the case's workflow has ended meanwhile
+        body, signature = self.provider.callback(pay.order_id, case_id, pay.amount_fen, transaction,
+                                                 datetime.now(CHINA))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://payment-sandbox.internal") as http:
             answers = await asyncio.gather(*[
@@ -142,9 +156,15 @@ class PaymentService:
                 raise Forbidden("forbidden_role", "只有申请人本人可以缴费", "only the applicant pays", "case_id")
             state = CaseState.model_validate(row.snapshot)
         if state.status != Status.AWAITING_PAYMENT or state.payment is None:
-            raise Conflict("no_payment_due", f"办件当前状态为“{status_zh(state.status)}”，无需缴费",
-                           f"the case ({state.status}) does not wait for a payment", "case_id")
+            raise self._not_payable(state)
         return state
+
+    @staticmethod
+    def _not_payable(state: CaseState) -> Conflict:
+        if state.payment is not None and state.payment.status == "paid":
+            return Conflict("already_paid", "本办件已缴费，请勿重复缴费", "this case's fee is paid already", "case_id")
+        return Conflict("no_payment_due", f"办件当前状态为“{status_zh(state.status)}”，无需缴费",
+                        f"the case ({state.status}) does not wait for a payment", "case_id")
 
     # ---- reading ------------------------------------------------------------------------------------
     def issues(self, limit: int, offset: int) -> dict[str, Any]:

@@ -259,6 +259,12 @@ class PaymentState(Model):
     #: every provider transaction this case has heard of (the payment and any refunded one)
     transactions: list[str] = []
     refunded: list[str] = []
+    #: the payment started and not yet reported (`begin_payment`): its transaction and when it began;
+    #: another payment cannot start while it is in progress (for `CHECKOUT_MINUTES`, banjian/payment_contracts.py)
+    checkout: str | None = None
+    checkout_at: datetime | None = None
+
+
 class Urge(Model):
     """One urge (督办) on a case: its reply date and what became of it (banjian/urges.py has the rules).
 
