@@ -6,10 +6,10 @@ import asyncio
 import uuid
 
 import pytest
+from temporalio.client import WorkflowUpdateFailedError
 
 from api.service import map_update_error, workflow_id
 from banjian.payment_contracts import PaymentCheckout
-from temporalio.client import WorkflowUpdateFailedError
 from tests.conftest import People, make_stack
 from tests.test_payments import actions, approved
 from workflows.case import CaseWorkflow
