@@ -69,7 +69,7 @@ class MaterialRef(Model):
 #: The design generation new cases start on (`CaseInput.design`, read by workflows/case.py). Telling a
 #: path by the input instead of a patch marker saves a marker event and a search-attribute update
 #: (a visibility write) per case.
-CASE_DESIGN = 2
+CASE_DESIGN = 3
 
 
 class CaseInput(Model):
@@ -101,7 +101,8 @@ class CaseInput(Model):
         "markers tell; 1: the lean path (one local activity per transition) without a patch marker, and the "
         "archive package built by the read model's archive queue (banjian/archive_queue.py), not by an "
         "`archive_case` activity of the workflow; 2: as 1, and the applicant may withdraw only before the "
-        "decision (not while an approved case waits for its fee)"))
+        "decision (not while an approved case waits for its fee); 3: as 2, and no notice that the promised deadline is "
+        "near (`promised_due_near`) once that deadline has passed: only its overdue warning"))
 
 
 class ActionInput(Model):

@@ -125,6 +125,25 @@ async def test_deemed_acceptance_after_five_working_days_from_receipt(stack, peo
     assert due(case, "step_due") == cal.add_working_days(acceptance_due + timedelta(days=1), 5)
 
 
+async def test_deemed_acceptance_past_the_promised_deadline_warns_overdue_not_near(stack, people):
+    """A one-day item deemed accepted after five working days is past its promised deadline already:
+    the case gets the overdue warning, never a notice that the (passed) deadline is near."""
+    _, case = await submitted(people, "driving-licence-replacement")  # promised 1 working day
+    acceptance_due = due(case, "acceptance_due")
+    sim = Sim(stack, case)
+    case = await sim.to(end_of(acceptance_due) + HOUR)
+
+    assert "deemed_acceptance" in actions(case)
+    assert due(case, "promised_due") < acceptance_due  # counted from receipt: passed before acceptance
+    causes = [w["cause"] for w in case["warnings"]]
+    assert "promised_overdue" in causes and "promised_due_near" not in causes, causes
+    assert_fired_at(case, "promised_overdue", end_of(acceptance_due))
+    assert [h["data"]["cause"] for h in case["history"] if h["action"] == "warning"].count("promised_due_near") == 0
+    case = await sim.by(10)  # nor later
+    assert "promised_due_near" not in [w["cause"] for w in case["warnings"]]
+    assert [w["cause"] for w in case["warnings"]].count("promised_overdue") == 1
+
+
 async def test_no_deemed_acceptance_before_the_fifth_working_day_ends(stack, people):
     _, case = await submitted(people)
     acceptance_due = calendar(stack).add_working_days(day(case["submitted_at"]), 5)
