@@ -73,9 +73,9 @@ class PaymentCheckout(Model):
 class PaymentOutcome(Model):
     """What `record_payment` answers: `paid` (counted now), `duplicate` (already known: counted
     once, nothing done) or `refunded` (money that must not count: sent back and recorded); and what
-    `begin_payment` answers: `started`."""
+    `begin_payment` and `end_payment` answer: `started`, `ended`."""
 
-    outcome: Literal["paid", "duplicate", "refunded", "started"]
+    outcome: Literal["paid", "duplicate", "refunded", "started", "ended"]
     case_id: str
     transaction_id: str
     status: str

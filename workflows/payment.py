@@ -135,6 +135,17 @@ class Payments:
             return PaymentOutcome(outcome="started", case_id=self.state.id, transaction_id=c.transaction_id,
                                   status=self.state.status.value)
 
+    @workflow.update
+    async def end_payment(self, c: PaymentCheckout) -> PaymentOutcome:
+        """The provider took no money for a started payment (the case refused its callback): another
+        payment may start at once. Nothing else changes; a payment not in progress is left alone."""
+        async with self.lock:
+            pay = self.state.payment
+            if pay is not None and pay.checkout == c.transaction_id:
+                pay.checkout, pay.checkout_at = None, None
+            return PaymentOutcome(outcome="ended", case_id=self.state.id, transaction_id=c.transaction_id,
+                                  status=self.state.status.value)
+
     @begin_payment.validator
     def _validate_checkout(self, c: PaymentCheckout) -> None:
         self._check_checkout(c)
