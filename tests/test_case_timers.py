@@ -12,9 +12,11 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import select
 
 from banjian.calendar import WorkingCalendar, YearSchedule, load_calendar
-from banjian.db import CalendarYear
+from banjian.contracts import CaseState
+from banjian.db import CalendarYear, Case
 from banjian.timefmt import CHINA, end_of, start_of
 from services.calendar_admin import recompute_open_cases
+from workflows.clock import NO_NOTICE_AFTER_DUE, notice_is_moot, pending_timers
 
 FOOD = "food-business-licence"  # amr: promised 10 / statutory 20; steps review 5, verify 3, decide 2
 PLANNING = "construction-planning-permit"  # nrp: expert_review and hearing pause the clock
@@ -142,6 +144,18 @@ async def test_deemed_acceptance_past_the_promised_deadline_warns_overdue_not_ne
     case = await sim.by(10)  # nor later
     assert "promised_due_near" not in [w["cause"] for w in case["warnings"]]
     assert [w["cause"] for w in case["warnings"]].count("promised_overdue") == 1
+
+    # the rule is the case's generation: a case of design 2 (before it) would still owe the notice now,
+    # and fire it; replays of such cases keep doing so
+    with stack.sessions() as session:
+        state = CaseState.model_validate(session.get(Case, case["id"]).snapshot)
+    item = stack.app.state.catalog.effective(state.item_code, state.item_version, state.department, False)
+    assert state.design >= NO_NOTICE_AFTER_DUE
+    assert "promised_due_near" not in [t.event for t in pending_timers(state, item)]
+    assert notice_is_moot(state, sim.now)
+    older = state.model_copy(update={"design": NO_NOTICE_AFTER_DUE - 1})
+    assert "promised_due_near" in [t.event for t in pending_timers(older, item)]
+    assert not notice_is_moot(older, sim.now)
 
 
 async def test_no_deemed_acceptance_before_the_fifth_working_day_ends(stack, people):
