@@ -57,7 +57,9 @@ class PaymentNotice(Model):
 
 #: how long a started payment (`PaymentState.checkout`) keeps another from starting: the provider
 #: reports a payment within seconds; one never reported (the provider's page left, a process that
-#: died before sending its callback) stops blocking the applicant after this many minutes
+#: died before sending its callback) stops blocking the applicant after this many minutes. The case
+#: workflow's `begin_payment` handler applies it, so changing it changes recorded behaviour: version it
+#: (docs/workflow-versioning.md)
 CHECKOUT_MINUTES = 10
 
 
