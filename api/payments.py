@@ -6,27 +6,33 @@ callback that arrives twice, even at once, is one update). The workflow decides:
 already, or refunded. A refusal (an amount that differs from the fee, a case with no such order) is
 kept in `payment_issues` for an operator. Money for a case whose workflow has ended is refunded by a
 `PaymentRefund` workflow of its own.
+
+The sandbox's pay button starts the payment in the case's workflow before it takes any money
+(`begin_payment`: one at a time, so a double-tapped button pays once and the second tap is a 409),
+and answers 200 only once a callback was counted, which the workflow recorded in the read model
+before it answered: every read after the answer (the case, its page, the ledger) shows the payment.
+A payment the case did not count is answered with the case's refusal, never as paid.
 """
 from __future__ import annotations
 
 import asyncio
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 from sqlmodel import col, func, select
-from temporalio.client import WorkflowUpdateFailedError
+from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.service import CaseService, map_update_error, workflow_id
+from api.service import CaseService, Outcome, map_update_error, workflow_id
 from banjian.contracts import Actor, CaseState
 from banjian.db import Case
 from banjian.enums import Role, Status
-from banjian.errors import Conflict, Forbidden, NotFound
+from banjian.errors import Conflict, DomainError, Forbidden, NotFound
 from banjian.labels import status_zh
-from banjian.payment_contracts import LedgerEntry, PaymentNotice, PaymentOutcome
+from banjian.payment_contracts import LedgerEntry, PaymentCheckout, PaymentNotice, PaymentOutcome
 from banjian.payments import (
     SIGNATURE_HEADER,
     Payment,
@@ -68,11 +74,13 @@ class PaymentService:
         try:
             outcome: PaymentOutcome = await handle.execute_update(
                 CaseWorkflow.record_payment, notice, id=f"payment-{notice.provider}-{notice.transaction_id}",
-                result_type=PaymentOutcome)
+                result_type=PaymentOutcome, rpc_timeout=timedelta(seconds=self.cases.settings.update_timeout_seconds))
         except WorkflowUpdateFailedError as e:
             err = map_update_error(e)
             await asyncio.to_thread(self._issue, notice, err.code, state, body)
             raise err from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:  # may still be counted: the provider sends it again
+            raise Outcome() from None
         except RPCError as e:
             if e.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
                 raise
@@ -119,21 +127,50 @@ class PaymentService:
 
     # ---- the sandbox ---------------------------------------------------------------------------------
     async def sandbox_pay(self, actor: Actor, case_id: str, app: Any) -> dict[str, Any]:
-        """The applicant pays in the sandbox: it sends the signed callback, twice and at once, as a
-        real provider may; the case counts it once."""
+        """The applicant pays in the sandbox. The case's workflow first starts the payment
+        (`begin_payment`): a second one while it is in progress, or once the case is paid, is a 409
+        and no money is taken (a double-tapped button, two tabs). Then the sandbox takes it and sends
+        its signed callback, twice and at once, as a real provider may; the case counts it once.
+        It answers 200 only when the case counted the payment, which its workflow recorded in the read
+        model before answering the callback; otherwise with the callback's refusal (`_counted`)."""
         state = await asyncio.to_thread(self._payable, actor, case_id)
         pay = state.payment
         assert pay is not None
-        body, signature = self.provider.callback(pay.order_id, case_id, pay.amount_fen,
-                                                 f"SBXT{uuid.uuid4().hex[:20]}", datetime.now(CHINA))
+        checkout = PaymentCheckout(order_id=pay.order_id, provider=pay.provider,
+                                   transaction_id=f"SBXT{uuid.uuid4().hex[:20]}")
+        await self._update(case_id, CaseWorkflow.begin_payment, checkout, state)
+        body, signature = self.provider.callback(pay.order_id, case_id, pay.amount_fen, checkout.transaction_id,
+                                                 datetime.now(CHINA))
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://payment-sandbox.internal") as http:
             answers = await asyncio.gather(*[
                 http.post(CALLBACK_PATH, content=body, headers={SIGNATURE_HEADER: signature,
                                                                 "Content-Type": "application/json"})
                 for _ in range(SANDBOX_SENDS)])
+        callbacks = [{"status_code": r.status_code, **r.json()} for r in answers]
+        refusal = _counted(callbacks)
+        if refusal is not None:
+            if isinstance(refusal, DomainError) and refusal.status < 500:  # the case took nothing: the applicant may pay again at once
+                await self._update(case_id, CaseWorkflow.end_payment, checkout, state)
+            raise refusal
         case = await asyncio.to_thread(self.cases.answer, actor, case_id)
-        return {"callbacks": [{"status_code": r.status_code, **r.json()} for r in answers], "case": case}
+        return {"callbacks": callbacks, "case": case}
+
+    async def _update(self, case_id: str, update: Any, checkout: PaymentCheckout, state: CaseState) -> None:
+        """Start or end the sandbox's payment in the case's workflow (a refusal as its 409)."""
+        handle = self.cases.client.get_workflow_handle(workflow_id(case_id))
+        try:
+            await handle.execute_update(update, checkout, id=f"{update.__name__}-{checkout.transaction_id}",
+                                        result_type=PaymentOutcome,
+                                        rpc_timeout=timedelta(seconds=self.cases.settings.update_timeout_seconds))
+        except WorkflowUpdateFailedError as e:
+            raise map_update_error(e) from None
+        except WorkflowUpdateRPCTimeoutOrCancelledError:
+            raise Outcome() from None
+        except RPCError as e:
+            if e.status not in (RPCStatusCode.NOT_FOUND, RPCStatusCode.FAILED_PRECONDITION):
+                raise
+            raise self._not_payable(state) from None  # the case's workflow has ended meanwhile
 
     def _payable(self, actor: Actor, case_id: str) -> CaseState:
         with self.cases.sessions() as session:
@@ -142,9 +179,15 @@ class PaymentService:
                 raise Forbidden("forbidden_role", "只有申请人本人可以缴费", "only the applicant pays", "case_id")
             state = CaseState.model_validate(row.snapshot)
         if state.status != Status.AWAITING_PAYMENT or state.payment is None:
-            raise Conflict("no_payment_due", f"办件当前状态为“{status_zh(state.status)}”，无需缴费",
-                           f"the case ({state.status}) does not wait for a payment", "case_id")
+            raise self._not_payable(state)
         return state
+
+    @staticmethod
+    def _not_payable(state: CaseState) -> Conflict:
+        if state.payment is not None and state.payment.status == "paid":
+            return Conflict("already_paid", "本办件已缴费，请勿重复缴费", "this case's fee is paid already", "case_id")
+        return Conflict("no_payment_due", f"办件当前状态为“{status_zh(state.status)}”，无需缴费",
+                        f"the case ({state.status}) does not wait for a payment", "case_id")
 
     # ---- reading ------------------------------------------------------------------------------------
     def issues(self, limit: int, offset: int) -> dict[str, Any]:
@@ -161,3 +204,20 @@ class PaymentService:
                                 .order_by(col(Payment.recorded_at))).all()
         return {"items": [ledger_json(r) for r in rows], "total": len(rows)}
 
+
+
+def _counted(callbacks: list[dict[str, Any]]) -> DomainError | Outcome | None:
+    """None when the case counted the sandbox's payment (a callback answered `paid` or `duplicate`),
+    else why not: the first callback's refusal as it answered, `payment_refunded` (409) when the
+    case sent the money back (it stopped waiting meanwhile), `Outcome` (504) when it did not answer."""
+    if any(c["status_code"] == 200 and c.get("outcome") in ("paid", "duplicate") for c in callbacks):
+        return None
+    if any(c["status_code"] == 200 for c in callbacks):
+        return Conflict("payment_refunded", "办件已不再等待缴费，款项已原路退回",
+                        "the case no longer waits for a payment: the money was sent back", "case_id")
+    first = callbacks[0]
+    detail = first.get("detail")
+    if first["status_code"] == 504 or not isinstance(detail, dict):
+        return Outcome()
+    return DomainError(str(detail.get("code")), str(detail.get("message")), str(detail.get("message_en")),
+                       detail.get("field"), status=first["status_code"])

@@ -101,7 +101,8 @@ class CaseInput(Model):
         "markers tell; 1: the lean path (one local activity per transition) without a patch marker, and the "
         "archive package built by the read model's archive queue (banjian/archive_queue.py), not by an "
         "`archive_case` activity of the workflow; 2: as 1, and the applicant may withdraw only before the "
-        "decision (not while an approved case waits for its fee)"))
+        "decision (not while an approved case waits for its fee); 3: as 2, and no notice that the promised deadline is "
+        "near (`promised_due_near`) once that deadline has passed: only its overdue warning"))
 
 
 class ActionInput(Model):
@@ -259,6 +260,12 @@ class PaymentState(Model):
     #: every provider transaction this case has heard of (the payment and any refunded one)
     transactions: list[str] = []
     refunded: list[str] = []
+    #: the payment started and not yet reported (`begin_payment`): its transaction and when it began;
+    #: another payment cannot start while it is in progress (for `CHECKOUT_MINUTES`, banjian/payment_contracts.py)
+    checkout: str | None = None
+    checkout_at: datetime | None = None
+
+
 class Urge(Model):
     """One urge (督办) on a case: its reply date and what became of it (banjian/urges.py has the rules).
 

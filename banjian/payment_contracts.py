@@ -55,11 +55,29 @@ class PaymentNotice(Model):
     paid_at: datetime | None = None
 
 
+#: how long a started payment (`PaymentState.checkout`) keeps another from starting: the provider
+#: reports a payment within seconds; one never reported (the provider's page left, a process that
+#: died before sending its callback) stops blocking the applicant after this many minutes. The case
+#: workflow's `begin_payment` handler applies it, so changing it changes recorded behaviour: version it
+#: (docs/workflow-versioning.md)
+CHECKOUT_MINUTES = 10
+
+
+class PaymentCheckout(Model):
+    """Input of the case's `begin_payment` update: the applicant starts paying the case's order with
+    the transaction the provider will report (the sandbox's pay button, before it takes any money)."""
+
+    order_id: str
+    provider: str
+    transaction_id: str = Field(min_length=1, max_length=64)
+
+
 class PaymentOutcome(Model):
     """What `record_payment` answers: `paid` (counted now), `duplicate` (already known: counted
-    once, nothing done) or `refunded` (money that must not count: sent back and recorded)."""
+    once, nothing done) or `refunded` (money that must not count: sent back and recorded); and what
+    `begin_payment` and `end_payment` answer: `started`, `ended`."""
 
-    outcome: Literal["paid", "duplicate", "refunded"]
+    outcome: Literal["paid", "duplicate", "refunded", "started", "ended"]
     case_id: str
     transaction_id: str
     status: str

@@ -12,11 +12,12 @@ from datetime import UTC, date, datetime, timedelta
 from sqlmodel import select
 
 from banjian.calendar import WorkingCalendar, YearSchedule, load_calendar
-from banjian.contracts import CASE_DESIGN
-from banjian.db import CalendarYear
+from banjian.contracts import CASE_DESIGN, CaseState
+from banjian.db import CalendarYear, Case
 from banjian.timefmt import CHINA, end_of, start_of
 from services.calendar_admin import recompute_open_cases
 from workflows.case import CaseWorkflow
+from workflows.clock import NO_NOTICE_AFTER_DUE, notice_is_moot, pending_timers
 
 FOOD = "food-business-licence"  # amr: promised 10 / statutory 20; steps review 5, verify 3, decide 2
 PLANNING = "construction-planning-permit"  # nrp: expert_review and hearing pause the clock
@@ -125,6 +126,37 @@ async def test_deemed_acceptance_after_five_working_days_from_receipt(stack, peo
     assert case["current_step"]["id"] == "review"
     # the first step started when the system accepted (00:00 after the acceptance day)
     assert due(case, "step_due") == cal.add_working_days(acceptance_due + timedelta(days=1), 5)
+
+
+async def test_deemed_acceptance_past_the_promised_deadline_warns_overdue_not_near(stack, people):
+    """A one-day item deemed accepted after five working days is past its promised deadline already:
+    the case gets the overdue warning, never a notice that the (passed) deadline is near."""
+    _, case = await submitted(people, "driving-licence-replacement")  # promised 1 working day
+    acceptance_due = due(case, "acceptance_due")
+    sim = Sim(stack, case)
+    case = await sim.to(end_of(acceptance_due) + HOUR)
+
+    assert "deemed_acceptance" in actions(case)
+    assert due(case, "promised_due") < acceptance_due  # counted from receipt: passed before acceptance
+    causes = [w["cause"] for w in case["warnings"]]
+    assert "promised_overdue" in causes and "promised_due_near" not in causes, causes
+    assert_fired_at(case, "promised_overdue", end_of(acceptance_due))
+    assert [h["data"]["cause"] for h in case["history"] if h["action"] == "warning"].count("promised_due_near") == 0
+    case = await sim.by(10)  # nor later
+    assert "promised_due_near" not in [w["cause"] for w in case["warnings"]]
+    assert [w["cause"] for w in case["warnings"]].count("promised_overdue") == 1
+
+    # the rule is the case's generation: a case of design 2 (before it) would still owe the notice now,
+    # and fire it; replays of such cases keep doing so
+    with stack.sessions() as session:
+        state = CaseState.model_validate(session.get(Case, case["id"]).snapshot)
+    item = stack.app.state.catalog.effective(state.item_code, state.item_version, state.department, False)
+    assert state.design >= NO_NOTICE_AFTER_DUE
+    assert "promised_due_near" not in [t.event for t in pending_timers(state, item)]
+    assert notice_is_moot(state, sim.now)
+    older = state.model_copy(update={"design": NO_NOTICE_AFTER_DUE - 1})
+    assert "promised_due_near" in [t.event for t in pending_timers(older, item)]
+    assert not notice_is_moot(older, sim.now)
 
 
 async def test_no_deemed_acceptance_before_the_fifth_working_day_ends(stack, people):

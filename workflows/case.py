@@ -65,6 +65,7 @@ with workflow.unsafe.imports_passed_through():
         URGE_ESCALATION,
         WARNING_REASONS,
         Timer,
+        notice_is_moot,
         pending_timers,
     )
     from workflows.complaints import ComplaintNotes
@@ -191,6 +192,8 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
             if timer.event == URGE_ESCALATION:
                 self._escalate_urge(int(timer.step_id or 0))  # workflows/urges.py
                 continue
+            if timer.event == WarningCause.PROMISED_DUE_NEAR and notice_is_moot(self.state, now):
+                continue  # the deadline has passed: its overdue warning, due too, follows in this loop
             self._warn(timer)
             if timer.event == WarningCause.STATUTORY_OVERDUE and self.state.parent_id is not None:
                 self._sub_case_overdue()

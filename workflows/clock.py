@@ -18,6 +18,11 @@ from banjian.urges import escalations
 DEEMED_ACCEPTANCE = "deemed_acceptance"
 RATING_CLOSED = "rating_closed"
 URGE_ESCALATION = "urge_escalation"  # an unanswered urge escalates (banjian/urges.py, workflows/urges.py)
+#: from this design on (`CaseState.design`), a notice that the promised deadline is near is not given once
+#: that deadline has passed (a clock advanced past both, a deemed acceptance after a short promised
+#: limit): the case's timers drop the notice once the overdue warning fired, and `CaseWorkflow._fire_due`
+#: skips a notice whose deadline has ended by the time it fires. Cases of earlier designs replay both.
+NO_NOTICE_AFTER_DUE = 3
 
 
 @dataclass(frozen=True)
@@ -36,6 +41,13 @@ class Timer:
             return None
 
 
+def notice_is_moot(state: CaseState, now: datetime) -> bool:
+    """Whether a `promised_due_near` notice due now would come after its deadline has ended (the
+    overdue warning, due as well, says it instead); always False for cases before `NO_NOTICE_AFTER_DUE`."""
+    due = state.deadlines.promised_due
+    return state.design >= NO_NOTICE_AFTER_DUE and due is not None and end_of(due) <= now
+
+
 def _fired(state: CaseState, cause: WarningCause, step_id: str | None = None) -> bool:
     return any(w.cause == cause and (cause != WarningCause.STEP_OVERDUE or w.step_id == step_id)
                for w in state.warnings)
@@ -50,7 +62,8 @@ def pending_timers(state: CaseState, item: ItemDefinition) -> list[Timer]:
         timers.append(Timer(end_of(d.acceptance_due), DEEMED_ACCEPTANCE))
     under_review = state.status in (Status.ACCEPTED, Status.IN_REVIEW, Status.SPECIAL_PROCEDURE, Status.SUSPENDED)
     if under_review and running:
-        if d.notice_on and not _fired(state, WarningCause.PROMISED_DUE_NEAR):
+        moot = state.design >= NO_NOTICE_AFTER_DUE and _fired(state, WarningCause.PROMISED_OVERDUE)
+        if d.notice_on and not _fired(state, WarningCause.PROMISED_DUE_NEAR) and not moot:
             timers.append(Timer(start_of(d.notice_on), WarningCause.PROMISED_DUE_NEAR))
         if d.promised_due and not _fired(state, WarningCause.PROMISED_OVERDUE):
             timers.append(Timer(end_of(d.promised_due), WarningCause.PROMISED_OVERDUE))

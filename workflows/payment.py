@@ -13,11 +13,18 @@ nothing (`duplicate`); any other transaction — a second payment, or money for 
 waits for it (withdrawn, terminated) — is refunded through the provider and recorded
 (`payment_refunded`). An amount that differs from the fee is refused (422) while the case waits.
 Cases approved before this code (patch `online-payment`) replay without any of it.
+
+`begin_payment` (an update the API sends before the sandbox takes the money) starts one payment at a
+time: a second one while the first is in progress (`payment_in_progress`) or once the fee is paid
+(`already_paid`) is refused with 409 and changes nothing, so a double-tapped pay button charges once.
+Two such updates that arrive together both pass their validators before either handler runs: the
+handler checks again under the case's lock. A new update and state only: recorded histories never
+call it and replay as before.
 """
 from __future__ import annotations
 
 import asyncio
-from datetime import date
+from datetime import date, timedelta
 from typing import TYPE_CHECKING
 
 from temporalio import workflow
@@ -28,8 +35,10 @@ with workflow.unsafe.imports_passed_through():
     from banjian.errors import Conflict, Invalid
     from banjian.items.schema import ItemDefinition, Limit
     from banjian.payment_contracts import (
+        CHECKOUT_MINUTES,
         LedgerEntry,
         OrderRequest,
+        PaymentCheckout,
         PaymentNotice,
         PaymentOrder,
         PaymentOutcome,
@@ -113,6 +122,50 @@ class Payments:
                 "reason_en": f"the fee was not paid by {due}: the case is terminated"})
             await self._record()
             self.wake = True
+
+    # ---- a payment starts ---------------------------------------------------------------------------
+    @workflow.update
+    async def begin_payment(self, c: PaymentCheckout) -> PaymentOutcome:
+        """The applicant starts paying (before the provider takes any money): one payment at a time."""
+        async with self.lock:
+            self._check_checkout(c)  # again: another checkout may have started since the validator ran
+            pay = self.state.payment
+            assert pay is not None
+            pay.checkout, pay.checkout_at = c.transaction_id, workflow.now()
+            return PaymentOutcome(outcome="started", case_id=self.state.id, transaction_id=c.transaction_id,
+                                  status=self.state.status.value)
+
+    @workflow.update
+    async def end_payment(self, c: PaymentCheckout) -> PaymentOutcome:
+        """The provider took no money for a started payment (the case refused its callback): another
+        payment may start at once. Nothing else changes; a payment not in progress is left alone."""
+        async with self.lock:
+            pay = self.state.payment
+            if pay is not None and pay.checkout == c.transaction_id:
+                pay.checkout, pay.checkout_at = None, None
+            return PaymentOutcome(outcome="ended", case_id=self.state.id, transaction_id=c.transaction_id,
+                                  status=self.state.status.value)
+
+    @begin_payment.validator
+    def _validate_checkout(self, c: PaymentCheckout) -> None:
+        self._check_checkout(c)
+
+    def _check_checkout(self, c: PaymentCheckout) -> None:
+        s, pay = self.state, self.state.payment
+        if pay is None or pay.order_id != c.order_id or pay.provider != c.provider:
+            raise reject(Conflict("no_payment_due", "本办件没有该缴费订单", "this case has no such payment order",
+                                  "case_id"))
+        if pay.status == "paid":
+            raise reject(Conflict("already_paid", "本办件已缴费，请勿重复缴费", "this case's fee is paid already",
+                                  "case_id"))
+        if s.status != Status.AWAITING_PAYMENT:
+            raise reject(Conflict("no_payment_due", "本办件当前无需缴费", "the case does not wait for a payment",
+                                  "case_id"))
+        running = (pay.checkout is not None and pay.checkout != c.transaction_id and pay.checkout_at is not None
+                   and workflow.now() - pay.checkout_at < timedelta(minutes=CHECKOUT_MINUTES))
+        if running:
+            raise reject(Conflict("payment_in_progress", "本办件的缴费正在处理中，请勿重复缴费",
+                                  "a payment for this case is already in progress", "case_id"))
 
     # ---- payments received ------------------------------------------------------------------------
     @workflow.update

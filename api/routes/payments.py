@@ -33,8 +33,9 @@ async def payment_callback(request: Request,
 
 @router.post("/sandbox/{case_id}/pay")
 async def sandbox_pay(case_id: CaseId, request: Request, actor: CurrentUser) -> dict:
-    """The built-in sandbox provider (not in production): the applicant pays the case's fee; the
-    sandbox sends its callback twice, as real providers sometimes do."""
+    """The built-in sandbox provider (not in production): the applicant pays the case's fee (one
+    payment at a time: another while it is in progress or once paid is a 409); the sandbox sends its
+    callback twice, as real providers sometimes do, and answers once the case has counted it."""
     svc = PaymentService.of(request.app)
     if svc.cases.settings.production:
         raise NotFound("not_found", "沙箱支付在生产环境中不可用", "the payment sandbox is off in production", None)

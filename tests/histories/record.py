@@ -172,10 +172,25 @@ async def paid_then_refunded(stack, applicant=None) -> dict:
     return await stack.staff("psb", "clerk").ok(case["id"], "deliver", method="electronic")
 
 
+async def deemed_then_paid(stack, applicant=None) -> dict:
+    """Design 3: a one-day item nobody accepts is deemed accepted past its promised deadline (the
+    overdue cards, no notice that the deadline is near), then approved; the sandbox starts the
+    payment (`begin_payment`) and pays; then delivered."""
+    applicant = applicant or stack.applicant()
+    case = (await applicant.apply("driving-licence-replacement")).json()
+    case = await stack.advance(case["id"], 10)
+    assert "promised_due_near" not in [w["cause"] for w in case["warnings"]], case["warnings"]
+    case = await _through_review(stack, "psb", case)
+    case = await stack.staff("psb", "approver").ok(case["id"], "approve", "准予补领")
+    r = await applicant.post(f"/api/payments/sandbox/{case['id']}/pay")
+    assert r.status_code == 200, r.text
+    return await stack.staff("psb", "clerk").ok(case["id"], "deliver", method="electronic")
+
+
 SCENARIOS: dict[str, Callable[..., Awaitable[dict]]] = {
     f.__name__: f for f in (approved_electronic, rated, deemed_acceptance, supplement_then_refused,
                             special_procedure_extension, joint_construction_permit, version_migrated,
-                            paid_then_refunded)}
+                            paid_then_refunded, deemed_then_paid)}
 
 
 async def export(stack, name: str, case: dict, out: Path = HERE) -> list[Path]:
