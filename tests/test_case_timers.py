@@ -478,6 +478,15 @@ async def test_rating_period_closes_after_thirty_days(stack, people):
     assert r.status_code == 409, r.text
 
 
+async def test_an_on_the_spot_item_gets_no_near_deadline_notice_at_acceptance(stack, people):
+    """A promised limit of 0 working days (即办件): the notice "fewer than 2 working days left" would fall
+    due at acceptance and say nothing the limit does not; design 3 gives none (an outside tester saw
+    it counted among the department's warnings)."""
+    _, case = await accepted(people, "individual-business-registration")
+    case = await Sim(stack, case).by(0.01)  # every timer due by then has fired and been recorded
+    assert warnings(case, "promised_due_near") == []
+
+
 async def test_a_closed_case_results_without_its_history(stack, people):
     """The workflow's result and the simulation's `sync` answer carry the state without the history
     (design 3: a long case's history cannot pass Temporal's payload limit in them); the `current`

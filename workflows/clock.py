@@ -21,7 +21,9 @@ URGE_ESCALATION = "urge_escalation"  # an unanswered urge escalates (banjian/urg
 #: from this design on (`CaseState.design`), a notice that the promised deadline is near is not given once
 #: that deadline has passed (a clock advanced past both, a deemed acceptance after a short promised
 #: limit): the case's timers drop the notice once the overdue warning fired, and `CaseWorkflow._fire_due`
-#: skips a notice whose deadline has ended by the time it fires. Cases of earlier designs replay both.
+#: skips a notice whose deadline has ended by the time it fires. Nor is it given when it would fall due
+#: at or before the acceptance (a promised limit no longer than the notice's lead, e.g. 0 days for an
+#: on-the-spot item). Cases of earlier designs replay both.
 NO_NOTICE_AFTER_DUE = 3
 
 
@@ -62,7 +64,12 @@ def pending_timers(state: CaseState, item: ItemDefinition) -> list[Timer]:
         timers.append(Timer(end_of(d.acceptance_due), DEEMED_ACCEPTANCE))
     under_review = state.status in (Status.ACCEPTED, Status.IN_REVIEW, Status.SPECIAL_PROCEDURE, Status.SUSPENDED)
     if under_review and running:
-        moot = state.design >= NO_NOTICE_AFTER_DUE and _fired(state, WarningCause.PROMISED_OVERDUE)
+        moot = state.design >= NO_NOTICE_AFTER_DUE and (
+            _fired(state, WarningCause.PROMISED_OVERDUE)
+            # a promised limit no longer than the notice's lead (an on-the-spot item, 即办): the notice
+            # would fall due at acceptance, saying nothing the limit did not say
+            or (d.notice_on is not None and state.accepted_at is not None
+                and start_of(d.notice_on) <= state.accepted_at))
         if d.notice_on and not _fired(state, WarningCause.PROMISED_DUE_NEAR) and not moot:
             timers.append(Timer(start_of(d.notice_on), WarningCause.PROMISED_DUE_NEAR))
         if d.promised_due and not _fired(state, WarningCause.PROMISED_OVERDUE):
