@@ -19,12 +19,12 @@ from activities.calendar import load_calendar, plan
 from activities.copies import sync_copies
 from activities.figures import figure_columns
 from activities.urges import sync_urges
-from banjian import archive_queue, chain, feed, figures_summary
+from banjian import archive_queue, chain, feed, feed_events, figures_summary
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import CaseState, HistoryEntry, Recorded, RecordRequest
 from banjian.db import Case, CaseEvent, CaseWarning, Task, write_transaction
 from banjian.deadlines import merged
-from banjian.enums import CLOSED, Status, WarningLevel
+from banjian.enums import CLOSED, Decision, Status, WarningLevel
 from banjian.items.schema import ItemDefinition
 from banjian.rules import current_step, waiting_roles
 from banjian.warnings_board import refresh as refresh_board
@@ -35,6 +35,12 @@ LEVEL_RANK = {None: 0, WarningLevel.NOTICE: 1, WarningLevel.YELLOW: 2, WarningLe
 def highest_warning(state: CaseState) -> str | None:
     levels = [w.level for w in state.warnings]
     return max(levels, key=lambda lv: LEVEL_RANK[lv]).value if levels else None
+
+
+def _refusal(state: CaseState) -> str | None:
+    """The recorded reason of a denied case (the feed's `reason` of its `deny` event)."""
+    result = state.result
+    return result.reason if result is not None and result.decision == Decision.DENIED else None
 
 
 def task_due(state: CaseState):
@@ -135,7 +141,9 @@ class RecordActivities:
             new.append(ev)
         if new:
             conn.execute(_insert_entries(), [vars(ev) for ev in new])  # shallow: `asdict` deep-copies `data`
-        feed.enqueue_history(session, state.case_no, state.status.value, new)  # the outbox, same transaction
+        feed.enqueue_history(session, state.case_no, state.status.value, new,  # the outbox, same transaction
+                             feed_events.case_context(state.item_code, state.item_name, state.department),
+                             _refusal(state))
         if fresh:
             self._sync_task(session, state.id, ready.task)
         self._sync_warnings(session, state)

@@ -54,17 +54,21 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(oa
     if not token:
         raise Unauthorised("not_authenticated", "请先登录", "not logged in")
     tokens: Tokens = request.app.state.tokens
-    username, kind = tokens.claims(token)
+    username, kind, key = tokens.verify(token)
     if kind == TOKEN_KIND:
-        return await _service_actor(request, username)
+        return await _service_actor(request, username, key)
     return await _cached_actor(request, username, _load_actor,
                                ("用户不存在或已停用", "the user no longer exists"))
 
 
-async def _service_actor(request: Request, name: str) -> Actor:
-    """A department system's service account (banjian/service_accounts.py), cached like users."""
-    return await _cached_actor(request, f"{TOKEN_KIND}:{name}", lambda sessions, _: load_service_actor(sessions, name),
-                               ("系统账号不存在或已吊销", "the service account was revoked or removed"))
+async def _service_actor(request: Request, name: str, key: str | None) -> Actor:
+    """A department system's service account (banjian/service_accounts.py), cached like users,
+    under its credential generation: a token of an earlier one (rotated, revoked, re-added) is 401."""
+    return await _cached_actor(request, f"{TOKEN_KIND}:{name}:{key or ''}",
+                               lambda sessions, _: load_service_actor(sessions, name, key),
+                               ("系统账号凭据已更换、吊销或账号不存在，请重新获取令牌",
+                                "the service account's credentials were rotated or revoked, or it was removed: "
+                                "get a new token"))
 
 
 async def _cached_actor(request: Request, key: str, load: Callable[[Callable[[], Session], str], Actor | None],

@@ -1,7 +1,7 @@
 """Appointment reminders (预约提醒): the day before a booked window slot, one event goes out
 through the event feed (banjian/feed.py) to every subscriber — the SMS gateway, the 12345 hotline,
 the provincial platform — as its own stream keyed `appt-{appointment id}`, `seq` 1, action
-`appointment_reminder`, `case_no` null. A durable timer (workflows/appointment_reminder.py) keeps
+`appointment_reminder`, `case_no` null, `actor` and `role` `system`. A durable timer (workflows/appointment_reminder.py) keeps
 the time; a booking cancelled or moved before then is not reminded (the moved one has its own).
 """
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime, time, timedelta
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, select
 
-from banjian import feed
+from banjian import feed, feed_events
 from banjian.appointments import Appointment, appointment_json, slot_start
 from banjian.timefmt import CHINA, iso_at
 
@@ -52,6 +52,8 @@ def enqueue_reminder(session: Session, appointment_id: str, at: datetime) -> boo
     if session.exec(select(feed.Delivery.id).where(feed.Delivery.case_id == key)).first() is not None:
         return True
     data = {**appointment_json(row), "reminder": "您预约的窗口办理时段将于明天开始，请按时到场"}
-    feed.enqueue(session, key, None, row.status, [(1, ACTION, iso_at(at) or "", data)])
+    extra = feed_events.details(feed_events.case_context(row.item_code, None, row.department), "system",
+                                feed_events.SYSTEM, ACTION, None, data)
+    feed.enqueue(session, key, None, row.status, [(1, ACTION, iso_at(at) or "", data)], [extra])
     session.commit()
     return True

@@ -57,16 +57,20 @@ class Tokens:
 
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self.secret, self.ttl = secret, ttl_seconds
-        # token -> (subject, kind, expiry): a token's signature and claims cannot change, so each is
-        # verified once and afterwards only its expiry is compared (every request carries one)
-        self._verified: dict[str, tuple[str, str | None, float]] = {}
+        # token -> (subject, kind, key, expiry): a token's signature and claims cannot change, so each
+        # is verified once and afterwards only its expiry is compared (every request carries one)
+        self._verified: dict[str, tuple[str, str | None, str | None, float]] = {}
 
-    def issue(self, username: str, kind: str | None = None) -> str:
-        """A token for a user, or (`kind="service"`) for a service account of that name."""
+    def issue(self, username: str, kind: str | None = None, key: str | None = None) -> str:
+        """A token for a user, or (`kind="service"`) for a service account of that name; `key` is the
+        account's credential generation (`kid`), which the API compares with the account's on every
+        request, so a rotated, revoked or re-added account's earlier tokens stop working."""
         now = datetime.now(UTC)
         claims: dict = {"sub": username, "iat": now, "exp": now + timedelta(seconds=self.ttl)}
         if kind:
             claims["kind"] = kind
+        if key:
+            claims["kid"] = key
         return jwt.encode(claims, self.secret, algorithm="HS256")
 
     def subject(self, token: str) -> str:
@@ -74,19 +78,27 @@ class Tokens:
 
     def claims(self, token: str) -> tuple[str, str | None]:
         """(subject, kind) of a valid token: kind is None for a user."""
+        sub, kind, _ = self.verify(token)
+        return sub, kind
+
+    def verify(self, token: str) -> tuple[str, str | None, str | None]:
+        """(subject, kind, key) of a valid token: kind is None for a user, key None unless the token
+        is a service account's (its credential generation)."""
         known = self._verified.get(token)
-        if known is not None and known[2] > time.time():  # PyJWT's rule: expired once exp <= now
-            return known[0], known[1]
+        if known is not None and known[3] > time.time():  # PyJWT's rule: expired once exp <= now
+            return known[0], known[1], known[2]
         try:
             claims = jwt.decode(token, self.secret, algorithms=["HS256"])
-            found = (claims["sub"], claims.get("kind"), float(claims.get("exp", math.inf)))
+            kid = claims.get("kid")
+            found = (claims["sub"], claims.get("kind"), kid if isinstance(kid, str) else None,
+                     float(claims.get("exp", math.inf)))
         except (jwt.PyJWTError, KeyError, TypeError, ValueError):
             self._verified.pop(token, None)
             raise Unauthorised("invalid_token", "登录已失效，请重新登录", "the token is invalid or expired") from None
         if len(self._verified) >= VERIFIED_TOKENS:
             self._verified.clear()
         self._verified[token] = found
-        return found[0], found[1]
+        return found[0], found[1], found[2]
 
 
 def guess_id_kind(id_number: str) -> str:

@@ -8,9 +8,11 @@ with backoff until the far end answers 2xx, parked on a 4xx other than 408/429 (
 and re-queues parked events: `parked`, `requeue_parked`). Delivered rows are pruned after the
 retention (`feed_retention_days`) by the delivery workflow; the subscriber keeps their count.
 
-Body: `{"event_id", "case_no", "case_id", "seq", "action", "at", "status", "data"}`, serialised once
+Body: `{"event_id", "case_no", "case_id", "seq", "action", "at", "status", "data"}` and the detail
+keys of banjian/feed_events.py (item, department, actor, actor_kind, role, comment, reason), serialised once
 at enqueue time so that every retry sends the same bytes; `X-Banjian-Signature` is the lower-case hex
-HMAC-SM3 of those bytes keyed with the subscriber's secret.
+HMAC-SM3 of those bytes keyed with the subscriber's secret. Rows queued before the detail keys
+existed keep their stored bytes and are delivered as they are.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from urllib.parse import urlparse
 from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, func, insert, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
+from banjian import feed_events
 from banjian.crypto import hmac_sm3_hex
 from banjian.errors import Invalid, NotFound
 from banjian.timefmt import china_times, iso_at
@@ -75,9 +78,11 @@ def event_id(case_id: str, seq: int) -> str:
 
 
 def event_body(case_id: str, case_no: str | None, seq: int, action: str, at: str, status: str,
-               data: dict[str, Any]) -> str:
-    return json.dumps({"event_id": event_id(case_id, seq), "case_no": case_no, "case_id": case_id, "seq": seq,
-                       "action": action, "at": at, "status": status, "data": china_times(data)},
+               data: dict[str, Any], extra: dict[str, Any] | None = None) -> str:
+    """The bytes sent for one event: the contract's keys, and `extra` (the detail keys of
+    banjian/feed_events.py), which never replaces one of them."""
+    return json.dumps({**(extra or {}), "event_id": event_id(case_id, seq), "case_no": case_no, "case_id": case_id,
+                       "seq": seq, "action": action, "at": at, "status": status, "data": china_times(data)},
                       ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
@@ -89,10 +94,12 @@ _SUBSCRIBER_NAMES = text("SELECT name FROM feed_subscribers")
 
 
 def enqueue(session: Session, case_id: str, case_no: str | None, status: str,
-            events: Sequence[tuple[int, str, str, dict[str, Any]]]) -> int:
+            events: Sequence[tuple[int, str, str, dict[str, Any]]],
+            extras: Sequence[dict[str, Any]] | None = None) -> int:
     """Queue new history entries `(seq, action, at_iso, data)` for every subscriber, in the caller's
     transaction (no commit): one multi-row INSERT on the session's connection (no ORM unit of work
-    on the case action path). Returns the number of rows added."""
+    on the case action path). `extras`, one per event, are their detail keys (banjian/feed_events.py).
+    Returns the number of rows added."""
     if not events:
         return 0
     conn = session.connection()
@@ -100,9 +107,11 @@ def enqueue(session: Session, case_id: str, case_no: str | None, status: str,
     if not names:
         return 0
     now = datetime.now(UTC)
+    bodies = [event_body(case_id, case_no, seq, action, at, status, data, extras[i] if extras else None)
+              for i, (seq, action, at, data) in enumerate(events)]
     rows = [dict(subscriber=name, case_id=case_id, seq=seq, state=PENDING, attempts=0, next_at=now, created_at=now,
-                 body=event_body(case_id, case_no, seq, action, at, status, data))
-            for name in names for seq, action, at, data in events]
+                 body=body)
+            for name in names for (seq, *_), body in zip(events, bodies, strict=True)]
     conn.execute(_insert_deliveries(), rows)
     return len(rows)
 
@@ -112,12 +121,17 @@ def _insert_deliveries() -> Any:
     return insert(Delivery.__table__)  # type: ignore[attr-defined]
 
 
-def enqueue_history(session: Session, case_no: str | None, status: str, entries: Sequence[Any]) -> int:
-    """`enqueue` for new history rows (`CaseEvent`s of one case), as the read model writes them."""
+def enqueue_history(session: Session, case_no: str | None, status: str, entries: Sequence[Any],
+                    context: dict[str, Any] | None = None, refusal: str | None = None) -> int:
+    """`enqueue` for new history rows (`CaseEvent`s of one case), as the read model writes them;
+    `context` is the case's item and department (`feed_events.case_context`), `refusal` the case's
+    recorded reason of a denial (for a `deny` event)."""
     if not entries:
         return 0
     return enqueue(session, entries[0].case_id, case_no, status,
-                   [(e.seq, e.action, iso_at(e.at) or "", e.data or {}) for e in entries])
+                   [(e.seq, e.action, iso_at(e.at) or "", e.data or {}) for e in entries],
+                   [feed_events.details(context, e.actor, e.role, e.action, e.comment, e.data or {}, refusal)
+                    for e in entries])
 
 
 def _check(name: str, url: str) -> None:
@@ -226,6 +240,20 @@ def remove_subscriber(sessions: Callable[[], Session], name: str) -> None:
 
 def list_subscribers(session: Session) -> list[Subscriber]:
     return list(session.exec(select(Subscriber).order_by(col(Subscriber.name))).all())
+
+
+def list_overview(session: Session) -> list[dict[str, Any]]:
+    """Every subscriber by name for an operator: name, url, created, state (`active` or `paused`)
+    and its queue's figures; never the secret."""
+    counts: dict[tuple[str, str], int] = {
+        (sub, state): n for sub, state, n in session.exec(
+            select(Delivery.subscriber, Delivery.state, func.count()).group_by(col(Delivery.subscriber),
+                                                                              col(Delivery.state))).all()}
+    return [{"name": s.name, "url": s.url, "created_at": iso_at(s.created_at),
+             "state": "paused" if s.paused else "active", "pending": counts.get((s.name, PENDING), 0),
+             "delivered": counts.get((s.name, DELIVERED), 0) + (s.pruned_delivered or 0),
+             "parked": counts.get((s.name, PARKED), 0), "last_error": s.last_error}
+            for s in list_subscribers(session)]
 
 
 def status(session: Session, name: str) -> dict[str, Any]:

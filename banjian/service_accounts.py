@@ -5,20 +5,28 @@ shown once). Its client-credentials token acts as the department's system: the a
 the history `actor`, `system_of:{dept}` the history `role`, and it holds every staff role of that
 department (clerk, handler, approver, head, lead), so it may take any action a member of the
 department's staff may take, on that department's cases only.
+
+Every credential has a generation, `key_id` (random, new on `add` and on `rotate`). A token carries
+the generation it was issued under (its `kid` claim) and the API compares it with the account's on
+every request (`load_actor`, behind the API's few-second caller cache): rotating, revoking or
+removing and re-adding an account ends every token issued before, and a re-added account is a new
+account whose tokens the old one's never match.
 """
 from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlmodel import Field, Session, SQLModel, select
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from banjian.auth import hash_password, verify_password
 from banjian.contracts import Actor
 from banjian.db import Department
 from banjian.enums import STAFF_ROLES
 from banjian.errors import Invalid, NotFound
+from banjian.timefmt import iso_at
 
 #: JWT claim that marks a service account's token (a user's token has none).
 TOKEN_KIND = "service"
@@ -33,6 +41,8 @@ class ServiceAccount(SQLModel, table=True):
     active: bool = True
     created_at: datetime
     rotated_at: datetime | None = None
+    #: the credential generation its tokens carry (`kid`): new on every add and rotate (0018)
+    key_id: str = Field(default="", max_length=32, sa_column_kwargs={"server_default": ""})
 
 
 def role_of(department: str) -> str:
@@ -50,6 +60,10 @@ def _new_secret() -> str:
     return secrets.token_urlsafe(32)
 
 
+def _new_key() -> str:
+    return secrets.token_hex(16)
+
+
 def add_account(sessions: Callable[[], Session], name: str, department: str) -> dict[str, str]:
     """Create (or replace) an account; returns its client id and secret (the only time it is shown)."""
     if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
@@ -65,28 +79,31 @@ def add_account(sessions: Callable[[], Session], name: str, department: str) -> 
             session.delete(old)
             session.flush()
         account = ServiceAccount(name=name, client_id=f"bj_{secrets.token_hex(12)}", secret_hash=hash_password(secret),
-                                 department=department, created_at=datetime.now(UTC))
+                                 department=department, created_at=datetime.now(UTC), key_id=_new_key())
         session.add(account)
         session.commit()
         return {"client_id": account.client_id, "client_secret": secret}
 
 
 def rotate_account(sessions: Callable[[], Session], name: str) -> dict[str, str]:
-    """A new secret for the same client id; the old secret stops working at once."""
+    """A new secret for the same client id; the old secret stops working at once, and so do the
+    tokens issued with it (a new credential generation)."""
     secret = _new_secret()
     with sessions() as session:
         account = _get(session, name)
         account.secret_hash, account.rotated_at, account.active = hash_password(secret), datetime.now(UTC), True
+        account.key_id = _new_key()
         session.add(account)
         session.commit()
         return {"client_id": account.client_id, "client_secret": secret}
 
 
 def revoke_account(sessions: Callable[[], Session], name: str) -> None:
-    """Revoke: its secret no longer gives tokens and its tokens no longer work."""
+    """Revoke: its secret no longer gives tokens and its tokens no longer work (a rotate later
+    makes it active again with a new secret; the tokens issued before stay dead)."""
     with sessions() as session:
         account = _get(session, name)
-        account.active = False
+        account.active, account.key_id = False, _new_key()
         session.add(account)
         session.commit()
 
@@ -106,8 +123,22 @@ def authenticate(session: Session, client_id: str, client_secret: str) -> Servic
     return account
 
 
-def load_actor(sessions: Callable[[], Session], name: str) -> Actor | None:
-    """The Actor of an active account, or None (revoked or removed)."""
+def load_actor(sessions: Callable[[], Session], name: str, key: str | None) -> Actor | None:
+    """The Actor of an active account whose credential generation is `key` (the token's `kid`),
+    else None: revoked, removed, rotated or re-added since the token was issued."""
+    if not key:
+        return None
     with sessions() as session:
         account = session.get(ServiceAccount, name)
-        return actor_of_account(account) if account is not None and account.active else None
+        if account is None or not account.active or not secrets.compare_digest(account.key_id or "", key):
+            return None
+        return actor_of_account(account)
+
+
+def list_accounts(session: Session) -> list[dict[str, Any]]:
+    """Every account, by name: name, client id, department, created, rotated and state (`active` or
+    `revoked`); never a secret, its hash or the credential generation."""
+    rows = session.exec(select(ServiceAccount).order_by(col(ServiceAccount.name))).all()
+    return [{"name": a.name, "client_id": a.client_id, "department": a.department,
+             "created_at": iso_at(a.created_at), "rotated_at": iso_at(a.rotated_at),
+             "state": "active" if a.active else "revoked"} for a in rows]

@@ -79,6 +79,28 @@ def accounts_revoke(name: str, data_dir: DataDir = None) -> None:
     typer.echo(json.dumps({"name": name, "revoked": True}))
 
 
+@accounts_app.command("list")
+def accounts_list(data_dir: DataDir = None) -> None:
+    """Every service account, one JSON line: {"items": [{"name", "client_id", "department",
+    "created_at", "rotated_at", "state"}]} (state active or revoked; never a secret)."""
+    from banjian.service_accounts import list_accounts
+
+    sessions = _sessions(data_dir)
+    with sessions() as session:
+        typer.echo(json.dumps({"items": list_accounts(session)}, ensure_ascii=False))
+
+
+@subscribers_app.command("list")
+def subscribers_list(data_dir: DataDir = None) -> None:
+    """Every subscriber, one JSON line: {"items": [{"name", "url", "created_at", "state", "pending",
+    "delivered", "parked", "last_error"}]} (state active or paused; never the secret)."""
+    from banjian import feed
+
+    sessions = _sessions(data_dir)
+    with sessions() as session:
+        typer.echo(json.dumps({"items": feed.list_overview(session)}, ensure_ascii=False))
+
+
 @subscribers_app.command("add")
 def subscribers_add(name: str, url: Annotated[str, typer.Option(help="where events are POSTed")],
                     secret: Annotated[str | None, typer.Option(help="HMAC-SM3 key (16-200 chars); generated "

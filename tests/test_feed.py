@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import asyncio
 import hmac
+import json
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 
 import gmalg
 import httpx
@@ -21,11 +23,14 @@ import uvicorn
 from api.app import create_app
 from banjian.crypto import hmac_sm3_hex, sm3_hex
 from banjian.db import make_engine
-from banjian.feed import event_body, sign
+from banjian.feed import PENDING, Delivery, event_body, sign
+from banjian.feed_events import DETAIL_KEYS
 from banjian.receiver import Control, make_receiver
 from banjian.seed import ensure_base
+from banjian.service_accounts import add_account
 from banjian.settings import Settings
 from tests.conftest import TEST_PAYLOAD_KEYS, Stack, json_line, staff_every_department
+from tests.histories.record import deemed_acceptance
 from worker import build_worker
 
 SECRET = "feed-test-secret-0123456789"
@@ -207,7 +212,8 @@ async def test_every_event_of_20_cases_arrives_in_order_once_through_an_outage_a
             by_case.setdefault(e["case_id"], []).append(e["seq"])
         assert by_case == expected
         first = got.events[0]
-        assert set(first) == {"event_id", "case_no", "case_id", "seq", "action", "at", "status", "data"}
+        assert set(first) == {"event_id", "case_no", "case_id", "seq", "action", "at", "status", "data",
+                              *DETAIL_KEYS}
         assert first["case_no"] and first["event_id"] == f"{first['case_id']}-{first['seq']}"
         status = await _status(admin, name)
         assert (status["pending"], status["delivered"], status["parked"]) == (0, total, 0)
@@ -267,9 +273,79 @@ async def test_a_slow_subscriber_delays_neither_another_nor_the_case(feed_stack,
         slow.control()  # let its hanging requests end before the server stops
 
 
-def test_subscribers_cli_generates_a_secret_replaces_by_name_and_logs(tmp_path):
-    import json
+async def test_events_say_item_department_actor_role_comment_and_the_reasons(feed_stack, workers):
+    stack = feed_stack
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    async with Receiver() as rx:
+        name = f"detail-{uuid.uuid4().hex[:6]}"
+        await _subscribe(stack, admin, name, rx.url)
+        denied = await deemed_acceptance(stack)  # warnings by the system, then denied and delivered
+        system = f"amr-sys-{uuid.uuid4().hex[:6]}"
+        creds = add_account(stack.sessions, system, "amr")
+        token = (await stack.http.post("/api/auth/token", data={"grant_type": "client_credentials", **creds})).json()
+        case = (await stack.applicant().apply("food-business-licence")).json()
+        r = await stack.http.post(f"/api/cases/{case['id']}/actions", json={"action": "accept", "comment": "系统受理"},
+                                  headers={"Authorization": f"Bearer {token['access_token']}"})
+        assert r.status_code == 200, r.text
 
+        async def both() -> bool:
+            got = {(e["case_id"], e["action"]) for e in rx.got.events}
+            return (case["id"], "accept") in got and (denied["id"], "deliver") in got
+
+        await _until(both, 30, "both cases' events")
+        assert rx.got.bad_signatures == 0 and rx.got.out_of_order == []
+        events = [e for e in rx.got.events if e["case_id"] == denied["id"]]
+        assert all(e["item_code"] == "food-business-licence" and e["item_name"] and e["department"] == "amr"
+                   for e in events)
+        submitted = events[0]
+        assert submitted["action"] == "submitted" and submitted["actor_kind"] == "person"
+        assert submitted["role"] == "applicant" and submitted["actor"]
+        deny = next(e for e in events if e["action"] == "deny")
+        assert (deny["actor_kind"], deny["role"], deny["comment"]) == ("person", "approver", "经现场核查不符合条件")
+        assert deny["reason"] == "经现场核查不符合条件" and deny["actor"].startswith("amr-approver-")
+        warnings = [e for e in events if e["action"] == "warning"]
+        assert warnings and all(w["actor"] == "system" and w["actor_kind"] == "system" and w["role"] == "system"
+                                for w in warnings)
+        for w in warnings:
+            assert w["reason"] and w["reason"] == w["comment"] and any("\u4e00" <= c <= "\u9fff" for c in w["reason"])
+            assert w["reason_en"] == w["data"]["reason_en"] and w["reason_en"] != w["reason"]
+        assert all(e["reason"] is None and e["reason_en"] is None for e in events
+                   if e["action"] in ("submitted", "pass", "deliver"))
+        accept = next(e for e in rx.got.events if e["case_id"] == case["id"] and e["action"] == "accept")
+        assert (accept["actor"], accept["actor_kind"], accept["role"], accept["comment"]) == (
+            system, "system_account", "system_of:amr", "系统受理")
+
+
+async def test_events_queued_before_the_detail_keys_still_deliver_as_they_were(feed_stack, workers):
+    stack = feed_stack
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    async with Receiver() as rx:
+        rx.control(fail=503)  # nothing goes until the old rows are in the queue
+        name = f"legacy-{uuid.uuid4().hex[:6]}"
+        await _subscribe(stack, admin, name, rx.url)
+        case_id = f"legacy-{uuid.uuid4().hex[:8]}"
+        bodies = [event_body(case_id, "330100-amr-20261130-000001-X", seq, action, "2026-11-30T09:00:00+08:00",
+                             status, {}) for seq, action, status in ((1, "submitted", "submitted"),
+                                                                     (2, "accept", "accepted"))]
+        now = datetime.now(UTC)
+        with stack.sessions() as session:
+            for seq, body in enumerate(bodies, 1):
+                session.add(Delivery(subscriber=name, case_id=case_id, seq=seq, body=body, state=PENDING,
+                                     next_at=now, created_at=now))
+            session.commit()
+        rx.control()
+
+        async def delivered() -> bool:
+            return len([e for e in rx.got.events if e["case_id"] == case_id]) == 2
+
+        await _until(delivered, 20, "the old rows delivered")
+        got = [e for e in rx.got.events if e["case_id"] == case_id]
+        assert rx.got.bad_signatures == 0 and [e["seq"] for e in got] == [1, 2]
+        assert [json.loads(b) for b in bodies] == got  # the very bytes recorded then
+        assert set(got[0]) == {"event_id", "case_no", "case_id", "seq", "action", "at", "status", "data"}
+
+
+def test_subscribers_cli_generates_a_secret_replaces_by_name_and_logs(tmp_path):
     from sqlmodel import Session, select
     from typer.testing import CliRunner
 

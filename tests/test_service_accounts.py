@@ -2,6 +2,7 @@
 for the department with its staff roles, on its cases only, recorded as `system_of:{dept}`."""
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import uuid
@@ -13,6 +14,7 @@ from typer.testing import CliRunner
 from banjian.adminlog import AdminLogEntry
 from banjian.service_accounts import ServiceAccount, add_account, revoke_account, rotate_account
 from services.cli import app as cli
+from tests.conftest import json_line
 
 
 async def _token(stack, creds: dict, basic: bool = False) -> httpx.Response:
@@ -105,3 +107,76 @@ def test_cli_prints_credentials_once_and_logs_the_change(tmp_path):
     engine.dispose()
     assert logged == ["account.add", "account.revoke"]
     assert creds["client_secret"] not in hashes[0].secret_hash and hashes[0].secret_hash.startswith("$argon2")
+
+
+async def _me(stack, token: str) -> int:
+    return (await stack.http.get("/api/me", headers=_auth(token))).status_code
+
+
+async def test_rotation_ends_every_token_issued_before_within_the_caller_cache(stack, monkeypatch):
+    import api.deps
+
+    monkeypatch.setattr(api.deps, "ACTOR_TTL_S", 0.3)  # the API's caller cache, shortened for the test
+    name = f"amr-gen-{uuid.uuid4().hex[:6]}"
+    old = add_account(stack.sessions, name, "amr")
+    token = (await _token(stack, old)).json()["access_token"]
+    assert await _me(stack, token) == 200  # and cached
+    new = rotate_account(stack.sessions, name)
+    await asyncio.sleep(0.4)
+    assert await _me(stack, token) == 401
+    fresh = (await _token(stack, new)).json()["access_token"]
+    assert await _me(stack, fresh) == 200
+    assert await _me(stack, token) == 401  # the new generation's cache entry is not the old token's
+
+
+async def test_revoke_and_re_add_is_a_new_account_whose_tokens_the_old_ones_never_match(stack):
+    name = f"amr-readd-{uuid.uuid4().hex[:6]}"
+    first = add_account(stack.sessions, name, "amr")
+    token = (await _token(stack, first)).json()["access_token"]
+    assert await _me(stack, token) == 200
+    revoke_account(stack.sessions, name)
+    stack.app.state.actors.clear()  # the API caches a caller for a few seconds
+    assert await _me(stack, token) == 401
+    again = add_account(stack.sessions, name, "amr")
+    stack.app.state.actors.clear()
+    assert await _me(stack, token) == 401
+    assert (await _token(stack, first)).status_code == 401
+    fresh = (await _token(stack, again)).json()["access_token"]
+    assert await _me(stack, fresh) == 200
+    body = (await stack.http.get("/api/me", headers=_auth(token))).json()
+    assert body["detail"]["code"] == "invalid_token"
+    # rotating a revoked account brings it back with a new secret, never its old tokens
+    revoke_account(stack.sessions, name)
+    rotated = rotate_account(stack.sessions, name)
+    stack.app.state.actors.clear()
+    assert await _me(stack, fresh) == 401 and await _me(stack, token) == 401
+    assert await _me(stack, (await _token(stack, rotated)).json()["access_token"]) == 200
+
+
+async def test_a_token_without_a_credential_generation_is_refused(stack):
+    name = f"amr-nokid-{uuid.uuid4().hex[:6]}"
+    add_account(stack.sessions, name, "amr")
+    legacy = stack.app.state.tokens.issue(name, "service")  # as tokens were issued before generations
+    assert await _me(stack, legacy) == 401
+
+
+def test_cli_lists_accounts_without_secrets(tmp_path):
+    runner = CliRunner()
+    d = ["--data-dir", str(tmp_path)]
+    out = runner.invoke(cli, ["accounts", "list", *d])
+    assert out.exit_code == 0, out.output
+    assert json.loads(json_line(out.output)) == {"items": []}
+    created = [json.loads(json_line(runner.invoke(cli, ["accounts", "add", n, "--department", dept, *d]).output))
+               for n, dept in (("hcd-sys", "hcd"), ("amr-sys", "amr"))]
+    assert runner.invoke(cli, ["accounts", "revoke", "hcd-sys", *d]).exit_code == 0
+    rotated = json.loads(json_line(runner.invoke(cli, ["accounts", "rotate", "amr-sys", *d]).output))
+    out = runner.invoke(cli, ["accounts", "list", *d])
+    assert out.exit_code == 0, out.output
+    items = json.loads(json_line(out.output))["items"]
+    assert [(i["name"], i["department"], i["state"]) for i in items] == [("amr-sys", "amr", "active"),
+                                                                        ("hcd-sys", "hcd", "revoked")]
+    assert set(items[0]) == {"name", "client_id", "department", "created_at", "rotated_at", "state"}
+    assert items[0]["created_at"].endswith("+08:00") and items[0]["rotated_at"] and items[1]["rotated_at"] is None
+    for secret in [c["client_secret"] for c in created] + [rotated["client_secret"]]:
+        assert secret not in out.output
+    assert "argon2" not in out.output

@@ -57,7 +57,7 @@ def token(request: Request, session: SessionDep, settings: SettingsDep, grant_ty
             guard.failed(client_id, address)
             raise Unauthorised("bad_client", "客户端标识或密钥错误", "wrong client_id or client_secret",
                                field="client_secret")
-        return {"access_token": request.app.state.tokens.issue(account.name, TOKEN_KIND), "token_type": "bearer",
+        return {"access_token": request.app.state.tokens.issue(account.name, TOKEN_KIND, account.key_id), "token_type": "bearer",
                 "expires_in": settings.token_ttl_seconds}
     if grant_type not in (None, "", "password"):
         raise Invalid("unsupported_grant_type", "不支持的授权方式", "grant_type must be password or client_credentials",
