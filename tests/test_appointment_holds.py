@@ -3,7 +3,10 @@ person and case (or item, without a case), the same slot never twice; a slot tha
 time) is neither listed nor bookable, and saying so."""
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, date, datetime, time, timedelta
+
+from sqlmodel import select
 
 from banjian import appointments as appt
 from banjian.timefmt import CHINA
@@ -127,3 +130,25 @@ async def test_slots_that_have_begun_are_not_offered_and_booking_one_says_the_ti
     assert r.status_code == 422 and r.json()["detail"]["code"] in ("slot_out_of_range", "not_working_day")
     assert (await u.post("/api/appointments", json={"item_code": code,
                                                     "slot": f"{day.isoformat()}T10:00"})).status_code == 201
+
+
+async def one_person_racing_for_many_slots_keeps_one(stack) -> None:
+    code = await item_with_slots(stack)
+    u = stack.applicant()
+    days = [d for d in working_days((await u.get(f"/api/items/{code}/slots")).json()["slots"])
+            if d > date.today().isoformat()][:5]
+    slots = [f"{d}T{t}" for d in days for t in ("09:00", "10:00")]
+    answers = await asyncio.gather(*(u.post("/api/appointments", json={"item_code": code, "slot": s})
+                                     for s in slots))
+    assert sorted(r.status_code for r in answers) == [201] + [409] * (len(slots) - 1)
+    with stack.sessions() as session:
+        held = session.exec(select(appt.SlotCount).where(appt.SlotCount.item_code == code)).all()
+    assert sum(c.booked for c in held) == 1  # the refused ones took no place
+
+
+async def test_one_person_racing_for_ten_slots_keeps_one_on_sqlite(stack):
+    await one_person_racing_for_many_slots_keeps_one(stack)
+
+
+async def test_one_person_racing_for_ten_slots_keeps_one_on_postgresql(pg_stack):
+    await one_person_racing_for_many_slots_keeps_one(pg_stack)
