@@ -152,3 +152,14 @@ async def test_one_person_racing_for_ten_slots_keeps_one_on_sqlite(stack):
 
 async def test_one_person_racing_for_ten_slots_keeps_one_on_postgresql(pg_stack):
     await one_person_racing_for_many_slots_keeps_one(pg_stack)
+
+
+async def test_no_booking_for_a_withdrawn_case(stack):
+    code = await item_with_slots(stack)
+    u = stack.applicant()
+    cid = (await u.apply(code)).json()["id"]
+    await u.ok(cid, "withdraw", "不办了")
+    days = working_days((await u.get(f"/api/items/{code}/slots")).json()["slots"])
+    day = next(d for d in days if d > date.today().isoformat())
+    r = await u.post("/api/appointments", json={"item_code": code, "slot": f"{day}T09:00", "case_id": cid})
+    assert r.status_code == 409 and r.json()["detail"]["code"] == "case_closed"
