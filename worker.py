@@ -92,7 +92,7 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     inquiries = InquiryActivities(sessions)
     limits = LimitActivities(calendar)
     payments = PaymentActivities(sessions, provider_for(settings))
-    reminders = ReminderActivities(sessions)
+    reminders = ReminderActivities(sessions, catalog)
     rectifications = RectificationActivities(sessions, calendar.current, client)
     sweeper = ArchiveSweeper(archiver, sessions, every=settings.archive_sweep_seconds) \
         if archive and settings.archive_sweep_seconds > 0 else None

@@ -10,6 +10,9 @@ from temporalio import activity
 
 from activities.calendar import CalendarActivities
 from banjian.appointment_reminders import enqueue_reminder
+from banjian.catalog import Catalog
+from banjian.errors import DomainError
+from banjian.items.schema import ItemDefinition
 from banjian.pre_review import LimitFrom
 
 
@@ -25,13 +28,20 @@ class LimitActivities:
 
 
 class ReminderActivities:
-    """Takes a session factory."""
+    """Takes a session factory and the item catalogue (the reminder names the place of handling)."""
 
-    def __init__(self, session_factory: Callable[[], Session]) -> None:
+    def __init__(self, session_factory: Callable[[], Session], catalog: Catalog) -> None:
         self.sessions = session_factory
+        self.catalog = catalog
+
+    def item_of(self, code: str) -> ItemDefinition | None:
+        try:
+            return self.catalog.current(code)
+        except DomainError:  # no longer offered: the reminder goes without the place
+            return None
 
     @activity.defn(name="send_appointment_reminder")
     def send_appointment_reminder(self, appointment_id: str) -> bool:
         """Queue the reminder of a booking still open (idempotent); False if it was cancelled or moved."""
         with self.sessions() as session:
-            return enqueue_reminder(session, appointment_id, datetime.now(UTC))
+            return enqueue_reminder(session, appointment_id, datetime.now(UTC), self.item_of)

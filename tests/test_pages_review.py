@@ -201,7 +201,7 @@ async def test_slots_read_as_dates_and_front_office_errors_show_in_place(stack, 
     assert options, "no free slot offered"
     for value, text in options:
         month, day, hm = int(value[5:7]), int(value[8:10]), value[11:]
-        assert text == f"{month}月{day}日 {hm}", (value, text)
+        assert re.fullmatch(rf"{month}月{day}日 {hm}–\d\d:\d\d（余 \d+ 个）", text), (value, text)
     # an empty inquiry: the case page again, the error beside the field, the kind kept
     r = await browser.submit(f"/cases/{cid}/ask", page.text, {"kind": "complaint", "text": "   "})
     assert r.status_code == 422 and "办件 " in r.text and 'id="ask-text-error"' in r.text

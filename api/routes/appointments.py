@@ -14,12 +14,14 @@ from api.bounds import Offset
 from api.deps import CasesDep, CatalogDep, CurrentUser, require
 from api.service import CaseService
 from banjian import appointments as appt
+from banjian.appointment_holds import lock_person, refuse_same_slot, refuse_second_booking
 from banjian.appointment_reminders import ReminderInput, reminder_time
 from banjian.appointments import Appointment
 from banjian.catalog import Catalog
 from banjian.contracts import Actor
-from banjian.enums import STAFF_ROLES, Role
-from banjian.errors import Conflict, Forbidden, NotFound
+from banjian.db import Case
+from banjian.enums import CLOSED, STAFF_ROLES, Role
+from banjian.errors import Conflict, Forbidden, Invalid, NotFound
 from banjian.timefmt import china_date
 from workflows.appointment_reminder import AppointmentReminderWorkflow, reminder_workflow_id
 
@@ -36,6 +38,8 @@ class BookingIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item_code: str = Field(min_length=1, max_length=64)
     slot: str = Field(min_length=1, max_length=16, description="YYYY-MM-DDTHH:MM")
+    case_id: str | None = Field(default=None, min_length=1, max_length=40,
+                                description="the caller's open case of the item the visit is for")
 
 
 class RescheduleIn(BaseModel):
@@ -57,20 +61,22 @@ async def start_reminder(cases: CaseService, appointment_id: str, slot: str) -> 
 def slots(code: Annotated[str, Path(min_length=1, max_length=64)], _: CurrentUser, catalog: CatalogDep,
           cases: CasesDep, from_: Annotated[date | None, Query(alias="from", ge=FIRST_DAY, le=LAST_DAY)] = None,
           to: Day = None) -> dict:
-    """The item's slots on the working days of [from, to] (default: today and the booking window)."""
+    """The item's slots on the working days of [from, to] (default: today and the booking window);
+    a slot that has begun (China time) is not listed."""
     item = catalog.current(code)
     spec = appt.spec_of(item)
-    today = china_date(appt.utcnow())
-    since = from_ or today
+    now = appt.utcnow()
+    since = from_ or china_date(now)
     until = to or since + timedelta(days=spec.days_ahead)
     with cases.sessions() as session:
         calendar = cases.calendar(session)
-        return {"item_code": code, "slots": appt.free_slots(session, item, calendar, since, until)}
+        return {"item_code": code, "slots": appt.free_slots(session, item, calendar, since, until, now)}
 
 
 @router.post("/appointments", status_code=201)
 async def book(body: BookingIn, actor: CurrentUser, catalog: CatalogDep, cases: CasesDep) -> JSONResponse:
-    """Book a place (an applicant): 422 for a slot not offered (a holiday, a past or far slot), 409 when full.
+    """Book a place (an applicant): 422 for a slot not offered (a holiday, a past or far slot), 409 when full
+    or when the caller already holds this slot or an open booking of the case (or of the item).
     The day before the slot a reminder goes out through the event feed (`appointment_reminder`)."""
     booked = await run_in_threadpool(_book, body, actor, catalog, cases)
     await start_reminder(cases, booked["id"], booked["slot"])
@@ -82,15 +88,33 @@ def _book(body: BookingIn, actor: Actor, catalog: Catalog, cases: CaseService) -
     item = catalog.current(body.item_code)
     now = appt.utcnow()
     with cases.sessions() as session:
+        if body.case_id is not None:
+            _check_case(cases, session, actor, body.case_id, item.code)
         day = appt.check_slot(item, cases.calendar(session), body.slot, now)
     with cases.sessions() as session:  # a fresh transaction whose first statement writes (SQLite)
+        lock_person(session, actor.username)
+        appt.open_counter(session, item.code, body.slot)
+        refuse_second_booking(session, actor.username, item.code, body.case_id, body.slot, now)
         appt.take_place(session, item, body.slot)
         row = Appointment(id=appt.new_id(), item_code=item.code, department=item.department, slot=body.slot, day=day,
-                          username=actor.username, status="booked", created_at=now, changed_at=now,
-                          changed_by=actor.username)
+                          username=actor.username, case_id=body.case_id, status="booked", created_at=now,
+                          changed_at=now, changed_by=actor.username)
         session.add(row)
         session.commit()
         return appt.appointment_json(row)
+
+
+def _check_case(cases: CaseService, session, actor: Actor, case_id: str, item_code: str) -> None:
+    """The case a booking is for: the caller's own (404 otherwise), of the item (422), still open (409)."""
+    row = session.get(Case, cases.view(session, actor, case_id).id)
+    if row is None or row.applicant_username != actor.username or row.parent_id is not None:
+        raise NotFound("case_not_found", f"办件 {case_id} 不存在", f"no case {case_id}", field="case_id")
+    if row.status in CLOSED:
+        raise Conflict("case_closed", "该办件已办结或终止，不能再预约", "the case is closed: nothing to book for",
+                       "case_id")
+    if row.item_code != item_code:
+        raise Invalid("case_item_mismatch", "该办件不是所预约事项的办件", "the case is not of the item booked",
+                      "case_id")
 
 
 @router.get("/appointments")
@@ -169,12 +193,15 @@ def _reschedule(appointment_id: str, body: RescheduleIn, actor: Actor, catalog: 
         item = catalog.current(old.item_code)
         day = appt.check_slot(item, cases.calendar(session), body.slot, now)
     with cases.sessions() as session:
-        appt.take_place(session, item, body.slot)
+        lock_person(session, actor.username)
+        appt.open_counter(session, item.code, body.slot)
         old = _own_booking(session, actor, appointment_id)  # re-read inside the writing transaction
+        refuse_same_slot(session, actor.username, item.code, body.slot, now)  # also the slot it has
+        appt.take_place(session, item, body.slot)
         appt.free_place(session, old.item_code, old.slot)
         new = Appointment(id=appt.new_id(), item_code=item.code, department=item.department, slot=body.slot, day=day,
-                          username=actor.username, status="booked", created_at=now, changed_at=now,
-                          changed_by=actor.username)
+                          username=actor.username, case_id=old.case_id, status="booked", created_at=now,
+                          changed_at=now, changed_by=actor.username)
         old.status, old.rescheduled_to, old.changed_at, old.changed_by = "rescheduled", new.id, now, actor.username
         session.add(old)
         session.add(new)

@@ -12,6 +12,7 @@ from fastapi.staticfiles import StaticFiles
 from api.routes.pages import (
     admin,
     apply,
+    booking,
     cases,
     front_desk,
     front_office,
@@ -25,7 +26,7 @@ from api.routes.pages import (
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
-           supervision.router, item_drafts.router, front_office.router,
+           supervision.router, item_drafts.router, front_office.router, booking.router,
            front_desk.router, rectifications.router]
 
 

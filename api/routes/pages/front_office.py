@@ -1,9 +1,10 @@
 """The applicant's front office on the case page (/cases/{id}): pay the fee (the sandbox provider),
-book a window appointment for the case's item, and ask or complain about the case. Each goes
-through the same services as the API (payments, appointments, inquiries) with the same checks."""
+book, move or cancel a window appointment for the case (api/routes/pages/booking.py), and ask or
+complain about the case. Each goes through the same services as the API (payments, appointments,
+inquiries) with the same checks."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -13,19 +14,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.inquiries import InquiryService
 from api.payments import PaymentService
-from api.routes.appointments import BookingIn, book
 from api.routes.pages.common import PageError, check_csrf, page_user
-from banjian import appointments as appt
-from banjian.appointments import Appointment
 from banjian.contracts import Actor
 from banjian.errors import DomainError
 from banjian.inquiries import MAX_TEXT, Inquiry
-from banjian.timefmt import china_date
 
 router = APIRouter(include_in_schema=False)
-#: free slots offered on the case page (the next ones; the API lists them all)
-SLOTS_SHOWN = 12
-DONE_ZH = {"paid": "缴费已完成", "booked": "预约成功", "asked": "已提交，部门将在答复期限内答复"}
+DONE_ZH = {"paid": "缴费已完成", "booked": "预约成功", "rescheduled": "改约成功", "cancelled": "预约已取消",
+           "asked": "已提交，部门将在答复期限内答复"}
 
 
 def slot_zh(slot: str) -> str:
@@ -39,11 +35,16 @@ def slot_zh(slot: str) -> str:
 
 def front_office(request: Request, actor: Actor, case: dict[str, Any],
                  entered: dict[str, Any] | None = None) -> dict[str, Any] | None:
-    """What the case page offers its applicant: the payment, the item's free slots and the caller's
-    bookings of it, and the inquiries the caller filed about the case. None for anyone else.
+    """What the case page offers its applicant: the payment, the booking panel (the days and free
+    slots of the booking window, the caller's open booking for the case), and the inquiries the
+    caller filed about the case. None for anyone else.
     `entered`: a refused booking or inquiry (`{"form": "ask"|"book", "values", "errors"}`), shown
     again in place with what was typed."""
+    from api.routes.pages.booking import booking_panel  # its routes reuse this module's helpers
+
     cases = request.app.state.cases
+    entered = entered or {}
+    values, errors = entered.get("values") or {}, entered.get("errors") or {}
     with cases.sessions() as session:
         row = cases.view(session, actor, case["id"])
         if row.applicant_username != actor.username or case.get("parent_id"):
@@ -52,21 +53,13 @@ def front_office(request: Request, actor: Actor, case: dict[str, Any],
             item = request.app.state.catalog.current(case["item_code"])  # bookings follow the current version
         except DomainError:  # an item no longer offered: nothing to book
             item = None
-        slots, bookings = [], []
+        panel = None
         if item is not None and item.appointments is not None \
                 and case["status"] not in ("concluded", "refused", "withdrawn", "terminated"):
-            today = china_date(appt.utcnow())
-            found = appt.free_slots(session, item, cases.calendar(session), today + timedelta(days=1),
-                                    today + timedelta(days=item.appointments.days_ahead))
-            slots = [s for s in found if s["free"] > 0][:SLOTS_SHOWN]
-            bookings = [appt.appointment_json(b) for b in session.exec(
-                select(Appointment).where(Appointment.username == actor.username,
-                                          Appointment.item_code == item.code, Appointment.status == "booked")
-                .order_by(col(Appointment.slot))).all()]
+            panel = booking_panel(request, session, actor, case, item,
+                                  values.get("slot") if entered.get("form") == "book" else None)
         asked = session.exec(select(Inquiry).where(Inquiry.case_id == case["id"], Inquiry.asker == actor.username)
                              .order_by(col(Inquiry.filed_at))).all()
-    entered = entered or {}
-    values, errors = entered.get("values") or {}, entered.get("errors") or {}
     ask = {"kind": "consultation", "text": None, "error": None}
     book_form = {"slot": None, "error": None}
     if entered.get("form") == "ask":
@@ -74,8 +67,7 @@ def front_office(request: Request, actor: Actor, case: dict[str, Any],
     elif entered.get("form") == "book":
         book_form = {"slot": values.get("slot"), "error": errors.get("slot")}
     return {"payment": case.get("payment") if case["status"] == "awaiting_payment" else None,
-            "slots": slots, "bookings": bookings, "max_text": MAX_TEXT, "ask": ask, "book": book_form,
-            "slot_choices": [{"value": s["slot"], "text": slot_zh(s["slot"])} for s in slots],
+            "booking": panel, "max_text": MAX_TEXT, "ask": ask, "book": book_form,
             "inquiries": [{"kind": i.kind, "text": i.text, "status": i.status, "answer": i.answer,
                            "answer_due": i.answer_due.isoformat()} for i in asked],
             "done": DONE_ZH.get(request.query_params.get("front", ""))}
@@ -117,25 +109,6 @@ async def pay(request: Request, case_id: str) -> RedirectResponse:
     except DomainError as e:
         raise _failed(e) from None
     return _back(case_id, "paid")
-
-
-@router.post("/cases/{case_id}/book")
-async def book_slot(request: Request, case_id: str) -> Response:
-    """预约: a window slot for the case's item."""
-    actor, form = await _form(request)
-    cases = request.app.state.cases
-    slot = form.get("slot", "")[:16]
-    case = await run_in_threadpool(cases.get, actor, case_id[:40])  # 404 for a case the caller may not see
-    if not slot:
-        return await _again(request, actor, case_id, "book", "slot", {"slot": slot}, "请选择预约时段", 422)
-    try:
-        body = BookingIn(item_code=case["item_code"], slot=slot)
-        await book(body, actor, request.app.state.catalog, cases)
-    except DomainError as e:
-        if e.status == 404:
-            raise _failed(e) from None
-        return await _again(request, actor, case_id, "book", "slot", {"slot": slot}, e.message, e.status)
-    return _back(case_id, "booked")
 
 
 @router.post("/cases/{case_id}/ask")
