@@ -31,6 +31,14 @@ def _config() -> dict[str, Any]:
                 explicit_size=False, no_data_text="暂无数据", print_values=False)
 
 
+def _cjk_room(labels: list[str]) -> int:
+    """The margin the longest label needs beyond what pygal reserves for it: pygal counts 0.6 em a
+    character, a Chinese character is 1 em wide (the label would be cut at the chart's left edge)."""
+    size = STYLE.label_font_size
+    extra = [sum(0.4 * size for ch in label if ord(ch) > 0x2E80) for label in labels]
+    return int(max(extra, default=0)) + 4
+
+
 def count_ticks(largest: int, most: int = 6) -> list[int]:
     """Whole-number ticks from 0 for a count axis up to `largest`: at most `most` of them, a step of
     1, 2 or 5 times a power of ten, the last tick at or above `largest` (0 and 1 for no count)."""
@@ -57,12 +65,14 @@ def rate_by_department(rows: list[dict[str, Any]], figure: str, departments: dic
     """A bar per department and item of a rate (0 to 1) shown as a percentage; departments by their
     names where `departments` (code → name) knows them."""
     # labels are never cut short ("100.…"): six ticks on the value axis leave room for each
-    chart = pygal.HorizontalBar(title=CHARTS[figure], range=(0, 100), value_formatter=lambda v: f"{v:.1f}%",
-                                y_labels=[0, 20, 40, 60, 80, 100], truncate_label=-1, **_config())
     shown = [r for r in rows if r.get(figure) is not None]
     names = departments or {}
-    chart.x_labels = [f"{names.get(r['department'], r['department'])} · {r.get('item_name') or r['item_code']}"
-                      for r in shown]
+    labels = [f"{names.get(r['department'], r['department'])} · {r.get('item_name') or r['item_code']}"
+              for r in shown]
+    chart = pygal.HorizontalBar(title=CHARTS[figure], range=(0, 100), value_formatter=lambda v: f"{v:.1f}%",
+                                y_labels=[0, 20, 40, 60, 80, 100], truncate_label=-1,
+                                margin_left=_cjk_room(labels), **_config())
+    chart.x_labels = labels
     chart.add(CHARTS[figure], [round(100 * r[figure], 1) for r in shown])
     return str(chart.render(is_unicode=True))
 

@@ -1,5 +1,6 @@
 """The read model of urges (督办): one row per urge on a case, for the inbox badges, the head's
-inbox of escalated urges and the warnings board (an escalated urge leaves it once answered).
+inbox of escalated urges, the supervisor's inbox of urges escalated to supervision and the warnings
+board (an escalated urge leaves them once answered).
 
 Written by the recording activity with the case (`activities/urges.py`); the workflow decides."""
 from __future__ import annotations

@@ -85,3 +85,16 @@ def test_weekly_chart_of_one_case_has_no_fractional_ticks():
     labels = re.findall(r"<text[^>]*>([^<]+)</text>", axis.group(1))
     assert labels and all(re.fullmatch(r"\d+", t) for t in labels), labels
     assert "0.1" not in labels and "0.5" not in labels
+
+
+def test_a_long_chinese_bar_label_gets_the_room_it_needs():
+    """pygal reserves 0.6 em a character; a Chinese label is wider: the chart's left margin makes up
+    the difference, so the longest label is not cut at the chart's edge."""
+    label = "市消防救援支队 · 公众聚集场所投入使用、营业前消防安全检查"
+    rows = [{"department": "fire", "item_code": "x", "item_name": label.split(" · ")[1], "on_time_rate": 1.0}]
+    svg = charts.render("on_time_rate", rows, [], {"fire": "市消防救援支队"})
+    assert label in re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    plot = re.search(r'<g transform="translate\(([\d.]+), ([\d.]+)\)" class="plot">', svg)
+    assert plot, "no plot"
+    wide = sum(1 for ch in label if ord(ch) > 0x2E80)
+    assert float(plot.group(1)) >= wide * charts.STYLE.label_font_size  # 1 em a Chinese character
