@@ -320,18 +320,32 @@ class CaseService:
                 "roles": t.roles, "parent_id": t.parent_id} for t in page]
             if scope == "mine" and actor.has(Role.HEAD) and actor.department is not None and offset == 0:
                 items += self._escalated_urges(session, actor.department, {i["case_id"] for i in items})
-                total += len(items) - len(page)
+            if scope == "mine" and actor.has(Role.SUPERVISOR) and offset == 0:
+                items += self._escalated_urges(session, actor.department, {i["case_id"] for i in items},
+                                               to_supervisor=True)
+            total += len(items) - len(page)
             urged = urge_records.badges(session, [i["case_id"] for i in items])
+            numbers = inbox.case_numbers_of(session, [i["case_id"] for i in items])
             for i in items:
                 i["urge"] = urged.get(i["case_id"])
+                i["case_no"] = numbers.get(i["case_id"])
             return {"items": items, "total": total}
 
     @staticmethod
-    def _escalated_urges(session: Session, department: str, listed: set[str]) -> list[dict[str, Any]]:
+    def _escalated_urges(session: Session, department: str | None, listed: set[str],
+                         to_supervisor: bool = False) -> list[dict[str, Any]]:
         """The head's inbox also lists the department's urges escalated to the head (督办升级), on the
-        first page, after the tasks: the case may wait for someone else, but the head must see it."""
+        first page, after the tasks: the case may wait for someone else, but the head must see it.
+        A supervisor's inbox lists in the same way the urges escalated to supervision (the second
+        escalation, `due` its `board_on`), of their department or, without one, of every department."""
         out: list[dict[str, Any]] = []
-        for u in urge_records.escalated_to_head(session, department):
+        if to_supervisor:
+            found = urge_records.escalated_to_supervision(session, department)
+        else:
+            assert department is not None
+            found = urge_records.escalated_to_head(session, department)
+        role = Role.SUPERVISOR if to_supervisor else Role.HEAD
+        for u in found:
             if u.case_id in listed:
                 continue
             listed.add(u.case_id)
@@ -339,8 +353,9 @@ class CaseService:
             if row is None:
                 continue
             out.append({"case_id": row.id, "item_code": row.item_code, "item_name": row.item_name,
-                        "status": row.status, "step": None, "due": u.reply_by.isoformat(), "warning": row.warning,
-                        "claimed_by": None, "roles": [Role.HEAD.value], "parent_id": row.parent_id})
+                        "status": row.status, "step": None,
+                        "due": (u.board_on if to_supervisor else u.reply_by).isoformat(), "warning": row.warning,
+                        "claimed_by": None, "roles": [role.value], "parent_id": row.parent_id})
         return out
 
     # ---- submitting ------------------------------------------------------------------------------

@@ -278,6 +278,8 @@ class Urge(Model):
     by: str
     role: str
     at: datetime
+    #: the display name of `by` when the urge was taken (urges taken before it was kept: None)
+    by_name: str | None = None
     comment: str | None = None
     reply_by: date
     board_on: date

@@ -1,5 +1,11 @@
 """The figures as files: CSV (UTF-8 with a byte-order mark, so that spreadsheet programs read the
-Chinese headers) and XLSX (openpyxl), one header row in Chinese, one row per department and item."""
+Chinese headers) and XLSX (openpyxl), one header row in Chinese, one row per department and item.
+
+Each row names its department and item twice, by code (`department`, `item_code`: the API's keys)
+and by name (as the page shows them). Rates (numbers from 0 to 1 in the JSON) are percentages: in
+the CSV as text with one decimal (`85.7%`, the page's form; spreadsheet programs read it as a
+percentage), in the XLSX as the number itself (0.857) with the number format `0.0%`. An empty cell
+is a figure without a value (a rate whose denominator is 0)."""
 from __future__ import annotations
 
 import csv
@@ -8,7 +14,25 @@ from typing import Any
 
 from openpyxl import Workbook
 
-from banjian.figures import COLUMNS, HEADERS_ZH
+from banjian.figures import FIGURES
+
+KEYS = (("department", "部门编码"), ("department_name", "部门名称"), ("item_code", "事项编码"),
+        ("item_name", "事项名称"))
+HEADERS_ZH = [zh for _, zh in KEYS] + [f.zh for f in FIGURES]
+COLUMNS = [k for k, _ in KEYS] + [f.name for f in FIGURES]
+RATES = frozenset(f.name for f in FIGURES if f.rate)
+#: the XLSX number format of a rate
+PERCENT = "0.0%"
+
+
+def with_names(rows: list[dict[str, Any]], departments: dict[str, str]) -> list[dict[str, Any]]:
+    """The rows with `department_name` (the code itself for a department without a name)."""
+    return [{**r, "department_name": departments.get(r["department"]) or r["department"]} for r in rows]
+
+
+def percent(v: float) -> str:
+    """A rate (0 to 1) as the CSV writes it: `85.7%`."""
+    return f"{100 * v:.1f}%"
 
 
 def _cells(row: dict[str, Any]) -> list[Any]:
@@ -20,7 +44,7 @@ def to_csv(rows: list[dict[str, Any]]) -> bytes:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(HEADERS_ZH)
     for r in rows:
-        w.writerow(["" if v is None else v for v in _cells(r)])
+        w.writerow(["" if r.get(k) is None else percent(r[k]) if k in RATES else r[k] for k in COLUMNS])
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -30,8 +54,11 @@ def to_xlsx(rows: list[dict[str, Any]]) -> bytes:
     assert ws is not None
     ws.title = "监察统计"
     ws.append(HEADERS_ZH)
+    rate_columns = [i + 1 for i, k in enumerate(COLUMNS) if k in RATES]
     for r in rows:
         ws.append(_cells(r))
+        for col in rate_columns:
+            ws.cell(row=ws.max_row, column=col).number_format = PERCENT
     ws.freeze_panes = "A2"
     buf = io.BytesIO()
     wb.save(buf)

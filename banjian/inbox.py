@@ -3,6 +3,7 @@
 A task's `roles` is a JSON list of the roles it waits for. PostgreSQL matches it with the jsonb
 operator `?|` (is any of these strings an element); SQLite looks into the list with `json_each`.
 Either way the database filters, pages and counts the inbox, not Python.
+An inbox page shows each case by its unified case number, read for the page's cases at once.
 """
 from __future__ import annotations
 
@@ -12,8 +13,9 @@ from sqlalchemy import cast, exists, false, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
 from sqlalchemy.sql import ColumnElement
 from sqlalchemy.types import Text
+from sqlmodel import Session
 
-from banjian.db import Task
+from banjian.db import Case, Task
 
 T = Task.__table__.c  # type: ignore[attr-defined]
 
@@ -27,3 +29,12 @@ def waits_for_any(dialect: str, roles: Iterable[str]) -> ColumnElement[bool]:
         return cast(T.roles, JSONB).op("?|")(cast(wanted, ARRAY(Text)))
     each = func.json_each(T.roles).table_valued("value")
     return exists(select(each.c.value).where(each.c.value.in_(wanted)))
+
+
+def case_numbers_of(session: Session, case_ids: Iterable[str]) -> dict[str, str | None]:
+    """The unified case number (统一受理号码) of each of these cases, for an inbox page (one query)."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    c = Case.__table__.c  # type: ignore[attr-defined]
+    return {r.id: r.case_no for r in session.execute(select(c.id, c.case_no).where(c.id.in_(ids)))}

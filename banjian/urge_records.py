@@ -1,5 +1,6 @@
 """The read model of urges (督办): one row per urge on a case, for the inbox badges, the head's
-inbox of escalated urges and the warnings board (an escalated urge leaves it once answered).
+inbox of escalated urges, the supervisor's inbox of urges escalated to supervision and the warnings
+board (an escalated urge leaves them once answered).
 
 Written by the recording activity with the case (`activities/urges.py`); the workflow decides."""
 from __future__ import annotations
@@ -61,3 +62,12 @@ def escalated_to_head(session: Session, department: str) -> list[CaseUrge]:
     return list(session.exec(select(CaseUrge).where(CaseUrge.department == department, col(CaseUrge.open).is_(True),
                                                     col(CaseUrge.escalated) >= 1)
                              .order_by(col(CaseUrge.reply_by), col(CaseUrge.case_id))).all())
+
+
+def escalated_to_supervision(session: Session, department: str | None) -> list[CaseUrge]:
+    """Open urges escalated to supervision (the second escalation: the supervisor's inbox), of one
+    department or of all (`None`)."""
+    stmt = select(CaseUrge).where(col(CaseUrge.open).is_(True), col(CaseUrge.escalated) >= 2)
+    if department is not None:
+        stmt = stmt.where(CaseUrge.department == department)
+    return list(session.exec(stmt.order_by(col(CaseUrge.board_on), col(CaseUrge.case_id))).all())

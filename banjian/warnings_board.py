@@ -5,10 +5,11 @@ A warning is on the board while its case is open and its cause is not cured:
 - `step_overdue` is cured once the case left that step; `acceptance_overdue` once the case was
   accepted (or refused);
 - `urge_unanswered` (an urge's second escalation) is cured once the urge is answered;
-- a paused clock (special procedure, suspension) shows as `paused`: no working days over.
+- a paused clock (special procedure, suspension) shows as `paused`.
 `working_days_over`: working days from the due date the cause names (promised, statutory,
 acceptance; the day before the warning for a step) to today, or to the case clock if that is later
-(0 for a notice).
+(0 for a notice). While the clock is paused they stand still at the day it was paused
+(`clock.paused_since` of the case's snapshot): the lateness accrued so far stays on the board.
 """
 from __future__ import annotations
 
@@ -68,16 +69,32 @@ def board(session: Session, calendar: WorkingCalendar, *, level: str | None = No
         select(W.case_id, W.department, W.item_code, W.level, W.cause, W.at, W.reason, C.case_no, C.clock_paused,
                C.promised_due, C.statutory_due, C.acceptance_due, C.clock_at)
         .select_from(joined).where(and_(*where)).order_by(W.level_rank, W.at, W.id).limit(limit).offset(offset))
+    rows = list(rows)
     wall = today or datetime.now(UTC).date()
+    stopped = _paused_since(session, [r.case_id for r in rows if r.clock_paused])
     out = []
     for r in rows:
         paused = bool(r.clock_paused)
         now = max(wall, china_date(aware(r.clock_at)))
+        if paused and r.case_id in stopped:
+            now = stopped[r.case_id]  # the lateness accrued until the clock stopped
         out.append({"case_id": r.case_id, "case_no": r.case_no, "department": r.department,
                     "item_code": r.item_code, "level": r.level, "cause": r.cause, "reason": r.reason,
-                    "since": iso_at(r.at), "paused": paused,
-                    "working_days_over": None if paused else _over(calendar, r, now)})
+                    "since": iso_at(r.at), "paused": paused, "working_days_over": _over(calendar, r, now)})
     return out, total
+
+
+def _paused_since(session: Session, case_ids: list[str]) -> dict[str, date]:
+    """The China day each of these paused cases stopped its clock (from the snapshot: only the few
+    paused cases of a page pay for reading it); a case without one is left out."""
+    if not case_ids:
+        return {}
+    since = C.snapshot[("clock", "paused_since")].as_string()
+    out = {}
+    for cid, raw in session.execute(select(C.id, since).where(C.id.in_(case_ids))):
+        if raw:
+            out[cid] = china_date(aware(datetime.fromisoformat(raw)))
+    return out
 
 
 def _over(calendar: WorkingCalendar, r: Any, today: date) -> int:

@@ -369,6 +369,36 @@ async def test_supervisor_page(stack, people, new_page):
     await shot(page, "supervision")
 
 
+async def test_supervisor_page_fits_a_phone_and_reads_on_a_desktop(stack, people, new_page):
+    """At 375 px the page is no wider than the screen: the charts scale down, the figures table
+    scrolls inside its own box; on a desktop the table's columns are not squeezed to one character."""
+    case = (await people.applicant(7).apply(ITEM)).json()
+    await people.clerk.ok(case["id"], "accept")
+    supervisor = stack.user("supervisor-phone", "supervisor", name="电子监察室")
+    page = await new_page(PHONE)
+    await login(page, supervisor.username, "/supervision")
+    await page.goto("/supervision")
+    await expect(page.get_by_role("heading", name="监察预警与统计")).to_be_visible()
+    await expect(page.locator("figure.chart svg")).to_have_count(3)
+    await no_horizontal_scroll(page)
+    for width in await page.locator("figure.chart svg").evaluate_all("svgs => svgs.map(s => s.getBoundingClientRect().width)"):
+        assert 0 < width <= PHONE["width"]
+    box = page.locator(".table-scroll")
+    sizes = await box.evaluate("b => [b.clientWidth, b.scrollWidth, getComputedStyle(b).overflowX]")
+    assert sizes[0] <= PHONE["width"] and sizes[1] > sizes[0] and sizes[2] == "auto"  # scrolls in its box
+    assert await page.locator("#figures thead").is_visible()  # columns with their headers, not cards
+    await shot(page, "supervision-phone")
+
+    desk = await new_page()
+    await login(desk, supervisor.username, "/supervision")
+    await desk.goto("/supervision")
+    await no_horizontal_scroll(desk)
+    # every header cell keeps a readable width: at least four characters
+    widths = await desk.locator("#figures th").evaluate_all("ths => ths.map(t => t.getBoundingClientRect().width)")
+    font = float((await desk.locator("#figures th").first.evaluate("t => getComputedStyle(t).fontSize")).rstrip("px"))
+    assert widths and min(widths) >= 4 * font
+
+
 async def test_applicant_pays_the_fee_from_the_case_page(stack, people, new_page):
     """A driving-licence replacement, approved: the applicant pays 10 yuan on a phone (the sandbox
     provider calls back twice; the case counts it once) and the case goes on to delivery."""

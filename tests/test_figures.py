@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -18,7 +19,8 @@ from sqlmodel import select
 from activities.calendar import load_calendar
 from banjian import figures_summary
 from banjian.db import Case, CaseWarning, Item
-from banjian.figures import HEADERS_ZH
+from banjian.figures import FIGURES
+from banjian.figures_export import HEADERS_ZH
 from banjian.timefmt import CHINA, aware, china_date
 from banjian.warnings_board import refresh as refresh_board
 from tests.pages_client import PageClient
@@ -67,7 +69,9 @@ def data(store):
         7: case_row(a, DEPT, at(2026, 2, 28, 23, 30), online=False, site_visits=3, **done),
         8: case_row(a, DEPT, at(2026, 3, 12), parent_id="whatever", online=False, **done),
         # on the board only: open and paused; open with an acceptance warning cured by acceptance
-        9: case_row(a, DEPT, at(2026, 2, 1), status="suspended", clock_paused=True, promised_due=date(2026, 2, 20)),
+        # (9 was 5 working days late, 3 to 9 March, when its clock stopped)
+        9: case_row(a, DEPT, at(2026, 2, 1), status="suspended", clock_paused=True, promised_due=date(2026, 3, 2),
+                    snapshot={"clock": {"paused": True, "paused_since": at(2026, 3, 9, 15).isoformat()}}),
         10: case_row(a, DEPT, at(2026, 2, 2), status="in_review", accepted_at=at(2026, 2, 10)),
         11: case_row(b, OTHER, at(2026, 3, 2), statutory_due=date(2030, 3, 4), status="in_review",
                      clock_at=at(2030, 3, 11)),
@@ -145,8 +149,14 @@ async def test_csv_and_xlsx_carry_chinese_headers_and_the_values(store, sup_user
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
     lines = list(csv.reader(io.StringIO(r.content.decode("utf-8-sig"))))
     assert lines[0] == HEADERS_ZH and "满意率" in lines[0] and "最多跑一次率" in lines[0]
+    assert lines[0][:4] == ["部门编码", "部门名称", "事项编码", "事项名称"]
     got = dict(zip(lines[0], lines[1], strict=True))
-    assert got["部门"] == DEPT and got["办件量"] == "6" and got["满意率"] == "0.5" and got["办理用时90分位（工作日）"] == "15"
+    assert got["部门编码"] == DEPT and got["部门名称"] == "市市场监督管理局" and got["事项编码"] == a
+    assert got["事项名称"] == "统计测试事项" and got["办件量"] == "6" and got["办理用时90分位（工作日）"] == "15"
+    # every rate as a percentage with one decimal, as the page shows it
+    assert (got["满意率"], got["按时办结率"], got["网上申请率"]) == ("50.0%", "60.0%", "66.7%")
+    rates = [f.zh for f in FIGURES if f.rate]
+    assert all(re.fullmatch(r"\d{1,3}\.\d%", got[h]) or got[h] == "" for h in rates)
 
     r = await sup_user.get("/api/supervision/stats", params={**params, "format": "xlsx"})
     assert r.status_code == 200
@@ -155,6 +165,14 @@ async def test_csv_and_xlsx_carry_chinese_headers_and_the_values(store, sup_user
     assert list(rows[0]) == HEADERS_ZH
     got = dict(zip(rows[0], rows[1], strict=True))
     assert got["事项编码"] == a and got["按时办结率"] == 0.6 and got["平均办理用时（工作日）"] == 8.6
+    assert (got["部门编码"], got["部门名称"]) == (DEPT, "市市场监督管理局")
+    # rates stay numbers from 0 to 1, shown as percentages by their number format
+    formats = {rows[0][i]: cell.number_format for i, cell in enumerate(ws[2])}
+    assert all(formats[f.zh] == "0.0%" for f in FIGURES if f.rate)
+    assert formats["办件量"] == "General" and formats["平均办理用时（工作日）"] == "General"
+    # the JSON names the department too
+    row = (await sup_user.get("/api/supervision/stats", params=params)).json()["items"][0]
+    assert (row["department"], row["department_name"], row["item_code"]) == (DEPT, "市市场监督管理局", a)
 
 
 async def test_staff_see_only_their_department(store, sup_user, data):
@@ -194,7 +212,8 @@ async def test_warnings_board_shows_open_uncured_warnings(store, sup_user, data)
     # 3 and 4 concluded; 10's acceptance warning cured by its acceptance: 5 (its step) and 9 (paused) remain
     assert sorted(x["case_id"] for x in items) == sorted([ids[5], ids[9]])
     paused = next(x for x in items if x["case_id"] == ids[9])
-    assert paused["paused"] is True and paused["working_days_over"] is None
+    # a paused clock keeps the lateness accrued until it stopped (not what it would be today)
+    assert paused["paused"] is True and paused["working_days_over"] == 5
     assert next(x for x in items if x["case_id"] == ids[5])["cause"] == "step_overdue"
 
     r = await sup_user.get("/api/supervision/warnings", params={"item_code": b, "level": "red"})

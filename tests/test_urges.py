@@ -37,7 +37,7 @@ def badge(inbox: dict, case_id: str) -> dict | None:
 async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
     staff, case = await accepted_case(stack)
     cid = case["id"]
-    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor", name="王督察")
     reply_by = case_today(case) + timedelta(days=1)
     urged = await sup.ok(cid, "urge", "请加快办理", reply_by=reply_by.isoformat())
     entry = urged["history"][-1]
@@ -55,8 +55,10 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
     try:
         await page.login(staff["handler"].username)
         work = (await page.get("/work", params={"scope": "department"})).text
-        row = work[work.index(cid):][:1500]
+        # the inbox shows the unified case number (统一受理号码), not the internal id
+        row = work[work.index(f'href="/cases/{cid}"'):][:1500]
         assert "督办" in row and "回复期限" in row
+        assert case["case_no"] in row and f">{cid}<" not in work
     finally:
         await page.close()
 
@@ -77,6 +79,26 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
     board = (await sup.get("/api/supervision/warnings", params={"department": DEPT, "level": "red"})).json()
     on_board = [w for w in board["items"] if w["case_id"] == cid and w["cause"] == "urge_unanswered"]
     assert len(on_board) == 1
+    # the reason names the supervisor as people know them, not by their username
+    assert on_board[0]["reason"] == f"督办（王督察，回复期限 {reply_by}）仍未回复，已报监察"
+    assert sup.username not in on_board[0]["reason"]
+    # the escalation "to supervisor" puts the case in front of the supervisors: their own inbox
+    sup_inbox = (await sup.get("/api/tasks", params={"limit": 1000})).json()
+    (mine,) = [t for t in sup_inbox["items"] if t["case_id"] == cid]
+    assert (mine["roles"], mine["due"], mine["case_no"]) == (["supervisor"], board_on.isoformat(), case["case_no"])
+    assert mine["urge"]["escalated"] == 2
+    other_sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor", department="civil")
+    assert cid not in [t["case_id"] for t in (await other_sup.get("/api/tasks", params={"limit": 1000})).json()["items"]]
+    page = PageClient(stack)
+    try:
+        await page.login(sup.username)
+        work = (await page.get("/work")).text
+        row = work[work.index(f'href="/cases/{cid}"'):][:1500]
+        assert case["case_no"] in row and "督办（已报监察）" in row
+        board_page = (await page.get("/supervision", params={"department": DEPT})).text
+        assert "督办（王督察，回复期限" in board_page and f"督办（{sup.username}" not in board_page
+    finally:
+        await page.close()
 
     # the department answers: off the board, no badge, no further escalation
     assert "reply_urge" in (await staff["clerk"].case(cid))["allowed_actions"]
@@ -88,6 +110,7 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
     assert badge(inbox, cid) is None
     assert cid not in [t["case_id"] for t in (await staff["head"].get("/api/tasks", params={"limit": 1000})).json()["items"]
                        if t["urge"]]
+    assert cid not in [t["case_id"] for t in (await sup.get("/api/tasks", params={"limit": 1000})).json()["items"]]
     assert (await staff["clerk"].act(cid, "reply_urge", "再答一次")).status_code == 409  # nothing owed
 
 

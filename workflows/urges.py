@@ -69,8 +69,9 @@ class Urging:
         board_on = await self._add_working_days(reply_by, BOARD_AFTER_DAYS)
         departments = working_departments(s) if s.sub_cases else []
         role = Role.SUPERVISOR if a.actor.has(Role.SUPERVISOR) else next(iter(a.actor.roles), Role.SUPERVISOR)
-        urge = Urge(n=len(s.urges) + 1, by=a.actor.username, role=str(role), at=workflow.now(), comment=a.comment,
-                    reply_by=reply_by, board_on=board_on, departments=departments)
+        urge = Urge(n=len(s.urges) + 1, by=a.actor.username, by_name=a.actor.display_name or None, role=str(role),
+                    at=workflow.now(), comment=a.comment, reply_by=reply_by, board_on=board_on,
+                    departments=departments)
         s.urges.append(urge)
         for sub in s.sub_cases or []:
             if sub.department in departments:
@@ -117,7 +118,8 @@ class Urging:
                       data={"n": n, "level": TO_HEAD, "to": "head", "department": s.department,
                             "reply_by": u.reply_by.isoformat()})
             return
-        reason = f"督办（{u.by}，回复期限 {u.reply_by}）仍未回复，已报监察"
+        # the person by name, as people read it (an urge kept before `by_name`: the username)
+        reason = f"督办（{u.by_name or u.by}，回复期限 {u.reply_by}）仍未回复，已报监察"
         self._log(SYSTEM, "urge_escalated", comment=reason,
                   data={"n": n, "level": TO_BOARD, "to": "supervisor", "department": s.department,
                         "board_on": u.board_on.isoformat()})

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from api import charts
 from api.bounds import Offset
@@ -16,7 +16,7 @@ from banjian.contracts import Actor
 from banjian.db import Department, Item
 from banjian.enums import STAFF_ROLES, Role, WarningLevel
 from banjian.errors import Invalid, NotFound
-from banjian.figures_export import to_csv, to_xlsx
+from banjian.figures_export import to_csv, to_xlsx, with_names
 from banjian.warnings_board import board
 
 router = APIRouter(prefix="/api/supervision", tags=["supervision"])
@@ -73,9 +73,11 @@ def stats(actor: CurrentUser, session: SessionDep, frm: Annotated[Day, Query(ali
     check_filters(session, department, item_code)
     department = scoped_department(actor, department)
     rows = figures.compute(session, frm, to, department, item_code)
+    names = dict(session.exec(select(Department.code, Department.name)).all())
     if format == "svg":
         weeks = figures.weekly(figures.daily_counts(session, frm, to, department, item_code))
-        return Response(charts.render(chart, rows, weeks), media_type="image/svg+xml")
+        return Response(charts.render(chart, rows, weeks, names), media_type="image/svg+xml")
+    rows = with_names(rows, names)
     if format == "csv":
         return Response(to_csv(rows), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="supervision-stats.csv"'})

@@ -1,0 +1,100 @@
+"""The supervisor's board and page (/supervision) as people use them: a paused case keeps the
+lateness it accrued, the charts scale to the page (a viewBox, no fixed size) with whole-number
+count ticks, and the figures table scrolls inside its own box."""
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import date
+
+import pytest
+
+from api import charts
+from tests.pages_client import PageClient
+
+ITEM, DEPT = "food-business-licence", "amr"
+
+
+@pytest.fixture
+async def browser(stack):
+    c = PageClient(stack)
+    yield c
+    await c.close()
+
+
+def on_board(board: dict, case_id: str, cause: str) -> dict:
+    (row,) = [w for w in board["items"] if w["case_id"] == case_id and w["cause"] == cause]
+    return row
+
+
+async def test_a_suspended_late_case_keeps_its_accrued_lateness_on_the_board(stack, people, browser):
+    case = (await people.applicant(0).apply(ITEM)).json()
+    cid = case["id"]
+    await people.clerk.ok(cid, "accept")
+    await stack.advance(cid, 20)  # past the promised 10 working days: a yellow card
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    params = {"department": DEPT, "limit": 200}
+    late = on_board((await sup.get("/api/supervision/warnings", params=params)).json(), cid, "promised_overdue")
+    assert late["paused"] is False and late["working_days_over"] > 0
+    accrued = late["working_days_over"]
+
+    await people.handler.ok(cid, "suspend", "等待补充检测报告")
+    paused = on_board((await sup.get("/api/supervision/warnings", params=params)).json(), cid, "promised_overdue")
+    assert paused["paused"] is True and paused["working_days_over"] == accrued
+    await stack.advance(cid, 10)  # the clock stands still while suspended: so does the lateness
+    paused = on_board((await sup.get("/api/supervision/warnings", params=params)).json(), cid, "promised_overdue")
+    assert paused["paused"] is True and paused["working_days_over"] == accrued
+
+    await browser.login(sup.username)
+    page = (await browser.get("/supervision", params={"department": DEPT})).text
+    rows = [r for r in re.findall(rf'<tr>\s*<td data-label="办件"><a href="/cases/{cid}">.*?</tr>', page, re.S)
+            if "已超过承诺办结期限" in r]
+    assert len(rows) == 1, "the case's promised-deadline card is not on the board"
+    cell = re.search(r'<td data-label="超期工作日">(.*?)</td>', rows[0], re.S)
+    assert cell and re.sub(r"<[^>]+>|\s", "", cell.group(1)) == f"{accrued}（计时暂停）"
+
+
+async def test_supervision_page_charts_scale_and_the_figures_table_scrolls_in_its_box(stack, people, browser):
+    (await people.applicant(0).apply(ITEM)).json()
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    await browser.login(sup.username)
+    page = (await browser.get("/supervision")).text
+    svgs = re.findall(r"<svg\b[^>]*>", page)
+    assert len(svgs) == 3
+    for tag in svgs:  # a viewBox and no fixed size: the chart takes the width of the page
+        assert 'viewBox="0 0 720 320"' in tag and " width=" not in tag and " height=" not in tag
+    assert re.search(r'<div class="table-scroll"[^>]*>\s*<table class="table" id="figures">', page)
+
+
+def test_count_ticks_are_whole_numbers():
+    assert charts.count_ticks(0) == [0, 1]
+    assert charts.count_ticks(1) == [0, 1]
+    assert charts.count_ticks(3) == [0, 1, 2, 3]
+    assert charts.count_ticks(7) == [0, 2, 4, 6, 8]
+    assert charts.count_ticks(99) == [0, 20, 40, 60, 80, 100]
+    for n in range(0, 2000, 7):
+        ticks = charts.count_ticks(n)
+        assert ticks[0] == 0 and ticks[-1] >= n and len(ticks) <= 6
+        assert all(isinstance(t, int) for t in ticks)
+
+
+def test_weekly_chart_of_one_case_has_no_fractional_ticks():
+    svg = charts.render("cases_per_week", [], [(date(2026, 11, 30), 1)])
+    axis = re.search(r'<g class="axis y[^"]*">(.*?)</g>\s*</g>', svg, re.S)
+    assert axis, "no y axis"
+    labels = re.findall(r"<text[^>]*>([^<]+)</text>", axis.group(1))
+    assert labels and all(re.fullmatch(r"\d+", t) for t in labels), labels
+    assert "0.1" not in labels and "0.5" not in labels
+
+
+def test_a_long_chinese_bar_label_gets_the_room_it_needs():
+    """pygal reserves 0.6 em a character; a Chinese label is wider: the chart's left margin makes up
+    the difference, so the longest label is not cut at the chart's edge."""
+    label = "市消防救援支队 · 公众聚集场所投入使用、营业前消防安全检查"
+    rows = [{"department": "fire", "item_code": "x", "item_name": label.split(" · ")[1], "on_time_rate": 1.0}]
+    svg = charts.render("on_time_rate", rows, [], {"fire": "市消防救援支队"})
+    assert label in re.findall(r"<text[^>]*>([^<]*)</text>", svg)
+    plot = re.search(r'<g transform="translate\(([\d.]+), ([\d.]+)\)" class="plot">', svg)
+    assert plot, "no plot"
+    wide = sum(1 for ch in label if ord(ch) > 0x2E80)
+    assert float(plot.group(1)) >= wide * charts.STYLE.label_font_size  # 1 em a Chinese character
