@@ -200,3 +200,17 @@ async def test_the_supervision_page_shows_a_bad_filter_in_place(stack, callers, 
         assert ok.status_code == 200 and 'role="alert"' not in ok.text
     finally:
         await page.close()
+
+
+async def test_the_rectifications_page_shows_an_unknown_status_in_place(stack, callers):
+    page = PageClient(stack)
+    try:
+        await page.login(callers["supervisor"].username)
+        r = await page.get("/rectifications", params={"status": "bogus"})
+        assert r.status_code == 422
+        alert = re.search(r'<div class="check check--bad" role="alert"[^>]*>(.*?)</div>', r.text, re.S)
+        assert alert and "状态“bogus”无效" in alert.group(1) and "待回访" in alert.group(1), r.text[:2000]
+        ok = await page.get("/rectifications", params={"status": "open"})
+        assert ok.status_code == 200 and 'role="alert"' not in ok.text
+    finally:
+        await page.close()
