@@ -29,7 +29,8 @@ def one_of(field: str, value: str | None, allowed: Iterable[str]) -> str | None:
         return None
     choices = list(allowed)
     if value not in choices:
-        raise Invalid("invalid_choice", f"参数 {field} 取值无效，应为以下之一：{'、'.join(choices)}（实际为 {value!r}）",
-                      f"parameter `{field}` must be one of {', '.join(choices)} (got {value!r})",
-                      field=field, extra={"allowed": choices})
+        zh = f"参数 {field} 取值无效，应为以下之一：{'、'.join(choices)}（实际为 {value}）"
+        en = f"parameter `{field}` must be one of {', '.join(choices)} (got {value})"
+        problem = {"field": field, "code": "invalid_choice", "message": zh, "message_en": en, "allowed": choices}
+        raise Invalid("invalid_choice", zh, en, field=field, extra={"allowed": choices, "problems": [problem]})
     return value

@@ -138,6 +138,8 @@ def problem(err: Mapping[str, Any]) -> dict[str, Any]:
             zh, en = templates[0].split("{")[0].rstrip("（ "), str(err.get("msg", templates[1]))
     quiet = ("missing", "extra_forbidden", "json_invalid", "string_too_long")  # nothing, or too much, to echo
     shown = "" if kind in quiet else _shown(err.get("input"))
+    if shown and loc and loc[0] in ("query", "path", "header", "cookie") and isinstance(err.get("input"), str):
+        shown = shown[1:-1]  # always text there: shown as typed, not quoted
     zh = f"{who_zh} {zh}" + (f"（实际为 {shown}）" if shown else "")
     en = f"{who_en} {en}" + (f" (got {shown})" if shown else "")
     out["message"], out["message_en"] = zh, en
@@ -150,7 +152,7 @@ def detail(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
         {"field": None, "code": "invalid_request", "message": "请求有误", "message_en": "invalid request"}]
     first = problems[0]
     more = len(problems) - 1
-    message = first["message"] + (f"；另有 {more} 处问题，见 problems" if more else "")
+    message = first["message"] + (f"；另有 {more} 处问题" if more else "")
     message_en = first["message_en"] + (f"; {more} more problem(s), see problems" if more else "")
     return {"code": "invalid_request", "message": message, "message_en": message_en, "field": first["field"],
             "problems": problems}

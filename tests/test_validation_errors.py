@@ -52,7 +52,7 @@ def test_every_problem_is_kept_and_the_first_leads():
     assert d["problems"][0]["message"] == "字段 action 为必填项，不能缺少"
     assert d["problems"][1]["message"] == "字段 comment 长度不能超过 5 个字符"
     assert d["problems"][2]["message_en"] == "field `count` must be greater than or equal to 1 (got 0)"
-    assert "另有 2 处问题" in d["message"] and "2 more problem(s)" in d["message_en"]
+    assert d["message"].endswith("；另有 2 处问题") and "2 more problem(s)" in d["message_en"]
 
 
 def test_a_body_that_is_no_json_names_no_field():
@@ -101,7 +101,7 @@ ROUTES = [  # (who, method, path, params, body, field, problem code, Chinese wor
     ("clerk", "POST", "/api/inquiries/no-such/answer", None, {"text": "答复", "outcome": "bogus"},
      "outcome", "literal_error", "upheld、partly_upheld、not_upheld"),
     ("supervisor", "GET", "/api/supervision/warnings", {"limit": 0}, None, "limit", "greater_than_equal",
-     "不能小于 1"),
+     "不能小于 1（实际为 0）"),
     ("supervisor", "GET", "/api/supervision/warnings", {"level": "orange"}, None, "level", "enum",
      "notice、yellow、red"),
     ("supervisor", "GET", "/api/supervision/warnings", {"offset": -1}, None, "offset", "greater_than_equal",
@@ -164,7 +164,9 @@ async def test_an_unknown_filter_value_is_a_422_listing_the_choices(callers, who
     r = await call(callers, who, "GET", path, params, None)
     assert r.status_code == 422, r.text
     d = check_shape(r.json(), field)
-    assert d["code"] == "invalid_choice" and params[field] in d["message"]
+    assert d["code"] == "invalid_choice" and f"（实际为 {params[field]}）" in d["message"]
+    assert d["problems"] == [{"field": field, "code": "invalid_choice", "message": d["message"],
+                              "message_en": d["message_en"], "allowed": d["allowed"]}]
     if allowed:
         assert d["allowed"] == allowed and "、".join(allowed) in d["message"], d
     else:
