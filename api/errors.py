@@ -1,10 +1,10 @@
-"""One place that maps domain errors to HTTP: `{"detail": {code, message, message_en, field}}`."""
+"""One place that maps domain errors to HTTP: `{"detail": {code, message, message_en, field}}`;
+request-validation 422s too (`api.validation`: the same shape, every problem in `detail.problems`)."""
 from __future__ import annotations
 
 import logging
 
 from fastapi import FastAPI, Request
-from fastapi.exception_handlers import request_validation_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
@@ -14,6 +14,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from api.routes.pages.common import LoginRequired, PageError, error_page, is_page, login_redirect
 from api.service import Outcome
+from api.validation import detail as validation_detail
 from banjian.errors import DomainError
 
 #: Temporal answers that mean "too busy or unreachable now", not "wrong request"
@@ -95,7 +96,7 @@ def install(app: FastAPI) -> None:
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if is_page(request):
             return await error_page(request, 422, "请求参数有误，请返回上一页重新操作。")
-        return await request_validation_exception_handler(request, exc)
+        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

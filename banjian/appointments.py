@@ -24,6 +24,8 @@ from banjian.items.schema import AppointmentSlots, ItemDefinition
 from banjian.timefmt import CHINA, china_date, iso_at
 
 MAX_RANGE_DAYS = 31
+#: every status a booking can have
+STATUSES = ("booked", "cancelled", "rescheduled", "no_show")
 
 
 class SlotCount(SQLModel, table=True):

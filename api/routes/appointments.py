@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, func, select
 from starlette.concurrency import run_in_threadpool
 
-from api.bounds import Offset
+from api.bounds import Offset, one_of
 from api.deps import CasesDep, CatalogDep, CurrentUser, require
 from api.service import CaseService
 from banjian import appointments as appt
@@ -122,7 +122,8 @@ def list_appointments(actor: CurrentUser, cases: CasesDep,
                       scope: Annotated[Literal["mine", "department"], Query()] = "mine", day: Day = None,
                       status: Annotated[str | None, Query(max_length=20)] = None,
                       limit: int = Query(100, ge=1, le=500), offset: Offset = 0) -> dict:
-    """`mine`: the caller's bookings; `department`: the department's bookings of `day` (default today)."""
+    """`mine`: the caller's bookings; `department`: the department's bookings of `day` (default today).
+    `status` is one of booked, cancelled, rescheduled, no_show (422 `invalid_choice` otherwise)."""
     where: list = []
     if scope == "mine":
         where.append(Appointment.username == actor.username)
@@ -134,6 +135,7 @@ def list_appointments(actor: CurrentUser, cases: CasesDep,
         if actor.department is not None:
             where.append(Appointment.department == actor.department)
         where.append(Appointment.day == (day or china_date(appt.utcnow())))
+    status = one_of("status", status, appt.STATUSES)  # after the role check: 403 before 422
     if status:
         where.append(Appointment.status == status)
     with cases.sessions() as session:

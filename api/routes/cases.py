@@ -9,9 +9,10 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from api.bounds import CaseId, Offset, Text
+from api.bounds import CaseId, Offset, Text, one_of
 from api.copies import copied_tasks
 from api.deps import CasesDep, CurrentUser, SessionDep
+from banjian.enums import ItemKind, Status, WarningLevel
 from banjian.rules import MAX_COMMENT
 
 router = APIRouter(prefix="/api", tags=["cases"])
@@ -65,7 +66,11 @@ def search(actor: CurrentUser, cases: CasesDep, status: Text = None, item_code: 
            department: Text = None, warning: Text = None, applicant: Text = None,
            q: Text = None, kind: Text = None, limit: int = Query(50, ge=1, le=500),
            offset: Offset = 0) -> dict:
-    """Cases the caller may see, newest first."""
+    """Cases the caller may see, newest first. `status`, `warning` and `kind` take only their fixed
+    values (422 `invalid_choice` listing them otherwise); an empty value is no filter."""
+    status = one_of("status", status, (s.value for s in Status))
+    warning = one_of("warning", warning, (w.value for w in WarningLevel))
+    kind = one_of("kind", kind, (k.value for k in ItemKind))
     return cases.search(actor, status, item_code, department, warning, applicant, q, kind, limit, offset)
 
 

@@ -23,7 +23,8 @@ router = APIRouter(prefix="/api/supervision", tags=["supervision"])
 
 Code = Annotated[str | None, Query(min_length=1, max_length=64)]
 #: the figures cover receipts from 2000 to the end of the century
-Day = Annotated[date | None, Query(ge=date(2000, 1, 1), le=date(2100, 12, 31))]
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2100, 12, 31)
+Day = Annotated[date | None, Query(ge=FIRST_DAY, le=LAST_DAY)]
 
 
 def check_filters(session: Session, department: str | None, item_code: str | None) -> None:

@@ -32,12 +32,17 @@ async def rectifications(request: Request) -> HTMLResponse:
     actor = await page_user(request)
     require(actor, *ROLES)
     status = request.query_params.get("status") or None
-    status = status if status in STATUSES else None
-    listed = await run_in_threadpool(_service(request).list, actor, status, None, None, 200, 0)
+    error = None
+    if status is not None and status not in STATUSES:  # shown in place, never silently "all"
+        choices = "、".join(STATUS_ZH[s] for s in STATUSES)
+        error = f"状态“{status[:40]}”无效，请从以下选择：{choices}"
+        listed: dict = {"items": [], "total": 0}
+    else:
+        listed = await run_in_threadpool(_service(request).list, actor, status, None, None, 200, 0)
     depts = await run_in_threadpool(_departments, request)
     return render(request, "rectifications.html", {
         "title": "差评整改", "items": listed["items"], "total": listed["total"], "status": status,
-        "STATUS_ZH": STATUS_ZH, "depts": depts}, user=actor)
+        "error": error, "STATUS_ZH": STATUS_ZH, "depts": depts}, status=422 if error else 200, user=actor)
 
 
 async def _page(request: Request, actor: Actor, rid: str, comment: str = "", errors: list[str] | None = None,

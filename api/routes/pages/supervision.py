@@ -14,7 +14,7 @@ from api import charts
 from api.deps import require
 from api.routes.pages.common import page_user, render
 from api.routes.pages.public import _departments
-from api.routes.supervision import check_filters, scoped_department
+from api.routes.supervision import FIRST_DAY, LAST_DAY, check_filters, scoped_department
 from banjian import figures
 from banjian.db import Item
 from banjian.enums import Role
@@ -25,43 +25,67 @@ router = APIRouter(include_in_schema=False)
 LEVEL_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
 
 
-def _day(raw: str | None) -> date | None:
-    try:
-        return date.fromisoformat(raw) if raw else None
-    except ValueError:
+def _day(raw: str | None, field: str, label: str) -> date | None:
+    """A filter's date: None when empty; a DomainError naming the field when it is no date or lies
+    outside the period the figures cover (the same rule as `GET /api/supervision/stats`)."""
+    if not raw:
         return None
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        raise DomainError("invalid_date", f"{label}“{raw}”不是有效日期，应为 YYYY-MM-DD 格式，如 2026-03-01",
+                          f"`{field}` must be a date YYYY-MM-DD, got {raw!r}", field) from None
+    if not FIRST_DAY <= day <= LAST_DAY:
+        raise DomainError("out_of_range", f"{label}应在 {FIRST_DAY.isoformat()} 至 {LAST_DAY.isoformat()} 之间"
+                          f"（实际为 {raw}）", f"`{field}` must be between {FIRST_DAY} and {LAST_DAY}, got {raw}", field)
+    return day
 
 
 @router.get("/supervision", response_class=HTMLResponse)
 async def supervision(request: Request) -> HTMLResponse:
+    """The board and the figures; a bad filter is shown in place (422, role="alert") with the
+    user's input kept in the form, and no figures under it."""
     actor = await page_user(request)
     require(actor, Role.SUPERVISOR)
     q = request.query_params
-    frm, to, department = _day(q.get("from")), _day(q.get("to")), q.get("department") or None
+    raw_from, raw_to, department = q.get("from") or "", q.get("to") or "", q.get("department") or None
     depts = await run_in_threadpool(_departments, request)
+    errors: list[str] = []
+
+    def read_day(raw: str, field: str, label: str) -> date | None:
+        try:
+            return _day(raw, field, label)
+        except DomainError as e:
+            errors.append(e.message)
+            return None
+
+    frm, to = read_day(raw_from, "from", "开始日期"), read_day(raw_to, "to", "结束日期")
 
     def load() -> dict:
         cases = request.app.state.cases
+        empty = {"warnings": [], "warnings_total": 0, "rows": [], "charts": []}
+        if errors:
+            return {"error": "；".join(errors), **empty}
         with cases.sessions() as session:
-            error = None
             try:
                 if frm and to and frm > to:
                     raise DomainError("bad_period", "开始日期不能晚于结束日期", "`from` is after `to`", "from")
                 check_filters(session, department, None)
                 dept = scoped_department(actor, department)
             except DomainError as e:
-                return {"error": e.message, "warnings": [], "warnings_total": 0, "rows": [], "charts": []}
+                return {"error": e.message, **empty}
             warns, total = board(session, cases.calendar(session), department=dept, limit=100)
             names = dict(session.exec(select(Item.code, Item.name)).all())
             warns = [{**w, "item_name": names.get(w["item_code"], w["item_code"])} for w in warns]
             rows = figures.compute(session, frm, to, dept)
             weeks = figures.weekly(figures.daily_counts(session, frm, to, dept))
         svgs = [charts.render(name, rows, weeks, depts) for name in charts.CHARTS]
-        return {"error": error, "warnings": warns, "warnings_total": total, "rows": rows, "charts": svgs}
+        return {"error": None, "warnings": warns, "warnings_total": total, "rows": rows, "charts": svgs}
 
     ctx = await run_in_threadpool(load)
     query = urlencode({k: v for k, v in (("from", frm), ("to", to), ("department", department)) if v})
     return render(request, "supervision.html", {
-        "title": "电子监察", **ctx, "depts": depts, "frm": frm, "to": to, "department": department,
+        "title": "电子监察", **ctx, "depts": depts, "frm": raw_from, "to": raw_to, "department": department,
+        "first_day": FIRST_DAY, "last_day": LAST_DAY,
         "query": query, "headers": figures.HEADERS_ZH, "columns": figures.COLUMNS, "LEVEL_ZH": LEVEL_ZH,
-        "rates": {f.name for f in figures.FIGURES if f.rate}}, user=actor)
+        "rates": {f.name for f in figures.FIGURES if f.rate}}, status=422 if ctx["error"] else 200, user=actor)

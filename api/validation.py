@@ -1,0 +1,158 @@
+"""Request-validation errors (FastAPI's `RequestValidationError`) in the contract's error shape.
+
+FastAPI answers a malformed request with an English list `{"detail": [{"type", "loc", "msg"}]}`.
+Here every such error becomes the documented body
+
+    {"detail": {"code": "invalid_request", "message": <zh>, "message_en": <en>, "field": <path|null>,
+                "problems": [{"field", "code", "message", "message_en", "allowed"?}, ...]}}
+
+* `field` is the path of the first problem, named the way the domain errors name fields: without
+  FastAPI's `body`/`query`/`path` prefix, dotted, list positions in brackets
+  (``('body', 'materials', 0, 'name')`` → ``"materials[0].name"``); null for the body as a whole.
+* each problem's `code` is pydantic's error type (``missing``, ``string_too_long``,
+  ``literal_error``, ...; ``extra_forbidden`` is ``unknown_field``), its messages name the field and
+  the rule, and a choice among fixed values lists them (also machine-readable in `allowed`).
+* `message`/`message_en` at the top are the first problem's, with how many more there are.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date, datetime
+from typing import Any
+
+#: where FastAPI says a value came from → how a message names it
+_PLACES = {"query": ("参数", "parameter"), "path": ("路径参数", "path parameter"),
+           "header": ("请求头", "header"), "cookie": ("Cookie", "cookie"), "body": ("字段", "field")}
+#: pydantic error types reported under a code of our own
+CODES = {"extra_forbidden": "unknown_field"}
+
+_DATE = ("应为有效日期，格式 YYYY-MM-DD", "must be a valid date (YYYY-MM-DD)")
+_DATETIME = ("应为有效时间，格式 YYYY-MM-DDTHH:MM:SS", "must be a valid date and time (ISO 8601)")
+_INT = ("应为整数", "must be an integer")
+_NUMBER = ("应为数字", "must be a number")
+_BOOL = ("应为布尔值（true 或 false）", "must be a boolean (true or false)")
+_OBJECT = ("应为 JSON 对象", "must be a JSON object")
+_CHOICE = ("取值无效，应为以下之一：{expected}", "must be one of {expected}")
+
+#: pydantic error type → (Chinese rule, English rule); templates use the error's ctx
+_RULES: dict[str, tuple[str, str]] = {
+    "missing": ("为必填项，不能缺少", "is required"),
+    "extra_forbidden": ("是未知字段", "is not a known field"),
+    "string_too_short": ("长度不能少于 {min_length} 个字符", "must have at least {min_length} character(s)"),
+    "string_too_long": ("长度不能超过 {max_length} 个字符", "must have at most {max_length} character(s)"),
+    "string_pattern_mismatch": ("格式不正确，应匹配 {pattern}", "must match the pattern {pattern}"),
+    "string_type": ("应为字符串", "must be a string"),
+    "too_short": ("至少需要 {min_length} 项", "must have at least {min_length} item(s)"),
+    "too_long": ("最多允许 {max_length} 项", "must have at most {max_length} item(s)"),
+    "greater_than_equal": ("不能小于 {ge}", "must be greater than or equal to {ge}"),
+    "greater_than": ("必须大于 {gt}", "must be greater than {gt}"),
+    "less_than_equal": ("不能大于 {le}", "must be less than or equal to {le}"),
+    "less_than": ("必须小于 {lt}", "must be less than {lt}"),
+    "literal_error": _CHOICE,
+    "enum": _CHOICE,
+    "int_type": _INT, "int_parsing": _INT, "int_from_float": _INT, "int_parsing_size": _INT,
+    "float_type": _NUMBER, "float_parsing": _NUMBER, "finite_number": _NUMBER,
+    "bool_type": _BOOL, "bool_parsing": _BOOL,
+    "date_type": _DATE, "date_parsing": _DATE, "date_from_datetime_parsing": _DATE,
+    "date_from_datetime_inexact": ("应为日期，不能带时间", "must be a date without a time"),
+    "datetime_type": _DATETIME, "datetime_parsing": _DATETIME, "datetime_from_date_parsing": _DATETIME,
+    "list_type": ("应为列表", "must be a list"),
+    "dict_type": _OBJECT, "model_type": _OBJECT, "model_attributes_type": _OBJECT,
+    "json_invalid": ("不是有效的 JSON", "is not valid JSON"),
+    "json_type": ("应为 JSON", "must be JSON"),
+    "uuid_parsing": ("应为 UUID", "must be a UUID"), "uuid_type": ("应为 UUID", "must be a UUID"),
+}
+#: the same rules said of a date: earlier/later rather than smaller/greater
+_DATE_RULES: dict[str, tuple[str, str]] = {
+    "greater_than_equal": ("不能早于 {ge}", "must not be before {ge}"),
+    "greater_than": ("必须晚于 {gt}", "must be after {gt}"),
+    "less_than_equal": ("不能晚于 {le}", "must not be after {le}"),
+    "less_than": ("必须早于 {lt}", "must be before {lt}"),
+}
+
+
+_ISO_DAY = re.compile(r"\d{4}-\d\d-\d\d")
+
+
+def field_path(loc: Iterable[Any]) -> str:
+    """``('body', 'materials', 0, 'name')`` → ``"materials[0].name"`` (the source prefix dropped)."""
+    parts = list(loc)
+    if parts and parts[0] in _PLACES:
+        parts = parts[1:]
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def allowed_values(expected: str) -> list[str]:
+    """pydantic's ``"'notice', 'yellow' or 'red'"`` → ``["notice", "yellow", "red"]``."""
+    quoted = re.findall(r"'((?:[^'\\]|\\.)*)'", expected)
+    return quoted or [p.strip() for p in re.split(r",| or ", expected) if p.strip()]
+
+
+def _shown(value: Any) -> str:
+    """A short rendering of a scalar input for a message ("" for containers and absent values)."""
+    if isinstance(value, bool | int | float) or (isinstance(value, str)):
+        text = repr(value)
+        return text if len(text) <= 40 else text[:37] + "...'"
+    return ""
+
+
+def _ctx_text(value: Any) -> str:
+    return value.isoformat() if isinstance(value, date | datetime) else str(value)
+
+
+def problem(err: Mapping[str, Any]) -> dict[str, Any]:
+    """One pydantic error as `{field, code, message, message_en[, allowed]}`."""
+    kind = str(err.get("type", "value_error"))
+    loc = tuple(err.get("loc", ()))
+    path = "" if kind == "json_invalid" else field_path(loc)  # its loc is a position in the text
+    place_zh, place_en = _PLACES.get(str(loc[0]) if loc else "body", _PLACES["body"])
+    who_zh = f"{place_zh} {path}" if path else "请求体"
+    who_en = f"{place_en} `{path}`" if path else "the request body"
+    raw_ctx = dict(err.get("ctx") or {})
+    ctx = {k: _ctx_text(v) for k, v in raw_ctx.items()}
+    out: dict[str, Any] = {"field": path or None, "code": CODES.get(kind, kind)}
+    dated = any(isinstance(v, date | datetime) or _ISO_DAY.match(str(v)) for v in raw_ctx.values())
+    templates = (_DATE_RULES.get(kind) if dated else None) or _RULES.get(kind)
+    if kind in ("literal_error", "enum") and "expected" in ctx:
+        out["allowed"] = allowed_values(ctx["expected"])
+        ctx_zh = {**ctx, "expected": "、".join(out["allowed"])}
+        ctx = {**ctx, "expected": ", ".join(out["allowed"])}
+    else:
+        ctx_zh = ctx
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == r"\S":
+        templates = ("不能为空或只含空白", "must not be blank")
+    if templates is None:  # a custom validator's message, or a type not translated yet
+        msg = str(err.get("msg", "invalid value")).removeprefix("Value error, ")
+        zh, en = f"取值无效：{msg}", msg
+    else:
+        try:
+            zh, en = templates[0].format(**ctx_zh), templates[1].format(**ctx)
+        except (KeyError, IndexError):
+            zh, en = templates[0].split("{")[0].rstrip("（ "), str(err.get("msg", templates[1]))
+    quiet = ("missing", "extra_forbidden", "json_invalid", "string_too_long")  # nothing, or too much, to echo
+    shown = "" if kind in quiet else _shown(err.get("input"))
+    if shown and loc and loc[0] in ("query", "path", "header", "cookie") and isinstance(err.get("input"), str):
+        shown = shown[1:-1]  # always text there: shown as typed, not quoted
+    zh = f"{who_zh} {zh}" + (f"（实际为 {shown}）" if shown else "")
+    en = f"{who_en} {en}" + (f" (got {shown})" if shown else "")
+    out["message"], out["message_en"] = zh, en
+    return out
+
+
+def detail(errors: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The `detail` of a 422 for FastAPI's validation errors (see the module doc)."""
+    problems = [problem(e) for e in errors] or [
+        {"field": None, "code": "invalid_request", "message": "请求有误", "message_en": "invalid request"}]
+    first = problems[0]
+    more = len(problems) - 1
+    message = first["message"] + (f"；另有 {more} 处问题" if more else "")
+    message_en = first["message_en"] + (f"; {more} more problem(s), see problems" if more else "")
+    return {"code": "invalid_request", "message": message, "message_en": message_en, "field": first["field"],
+            "problems": problems}
