@@ -163,7 +163,8 @@ async def test_status_changes_by_the_issuing_approver_and_expiry(stack, people):
     assert (await handler.post(path, json={"action": "suspend", "comment": "整改"})).status_code == 403
     assert (await people.staff("hcd", "approver").post(path, json={"action": "suspend", "comment": "x"})).status_code == 404
     assert (await approver.post(path, json={"action": "suspend"})).status_code == 422  # comment required
-    assert (await approver.post(path, json={"action": "reinstate", "comment": "x"})).status_code == 409
+    r = await approver.post(path, json={"action": "reinstate", "comment": "x"})
+    assert r.status_code == 409 and r.json()["detail"]["message"] == "证照当前状态（有效）不允许此操作", r.text
     r = await approver.post(path, json={"action": "suspend", "comment": "责令停业整改"})
     assert r.status_code == 200 and r.json()["status"] == "suspended"
     assert (await verify())["status"] == "suspended" and (await verify())["valid"] is False
@@ -184,7 +185,8 @@ async def test_status_changes_by_the_issuing_approver_and_expiry(stack, people):
 
     r = await approver.post(path, json={"action": "revoke", "comment": "以欺骗手段取得许可"})
     assert r.json()["status"] == "revoked" and (await verify())["status"] == "revoked"
-    assert (await approver.post(path, json={"action": "reinstate", "comment": "x"})).status_code == 409
+    r = await approver.post(path, json={"action": "reinstate", "comment": "x"})
+    assert r.status_code == 409 and r.json()["detail"]["message"] == "证照当前状态（有效）不允许此操作", r.text
     assert [x["status"] for x in (await holder.get("/api/me/licences")).json()["items"] if x["id"] == licence_id] == [
         "revoked"]
 
@@ -311,6 +313,8 @@ async def test_a_held_licence_is_attached_at_filing_and_a_revoked_one_is_not(sta
     assert r.status_code == 422 and r.json()["detail"]["code"] == "material_missing", r.text
     r = await holder.apply(FOOD, materials=[*without, {"name": "营业执照", "licence_id": business}])
     assert r.status_code == 422 and r.json()["detail"]["code"] == "licence_not_valid", r.text
+    message = r.json()["detail"]["message"]
+    assert "当前无效（已撤销）" in message and "revoked" not in message, message
 
 
 def test_department_keys_are_stored_encrypted_under_the_master_key(stack):
