@@ -49,8 +49,10 @@ def _verify(request: Request, licence_id: str, code: str | None) -> dict[str, An
 async def verify_page(request: Request, licence_id: str, code: str | None = None) -> HTMLResponse:
     """The public verification of a licence, for people (no login): valid or not in large text, why
     not, the licence's number, issuer and validity; its holder only with the verification code."""
-    if len(licence_id) > 160 or (code is not None and len(code) > 32):
+    if len(licence_id) > 160:
         raise PageError(404, "未找到该电子证照，请核对证照标识。")
+    if code is not None and len(code) > 32:
+        raise PageError(422, "核验码不能超过32个字符，请核对证照上印制的核验码。")
     request.app.state.verify_limiter.hit(request.client.host if request.client else None)
     try:
         result = await run_in_threadpool(_verify, request, licence_id, code)
