@@ -52,7 +52,7 @@ def big_word(html: str) -> str:
 
 
 async def test_the_verify_page_shows_validity_in_chinese_and_the_holder_only_with_the_code(stack, people):
-    holder, me, licence_id = await holder_and_licence(stack, people, 0)
+    _, me, licence_id = await holder_and_licence(stack, people, 0)
     code = code_of(stack, licence_id)
     browser = PageClient(stack, "10.1.0.1")  # nobody logged in
     try:
@@ -94,7 +94,7 @@ async def test_the_verify_page_shows_validity_in_chinese_and_the_holder_only_wit
 
 
 async def test_expired_and_forged_licences_say_why(stack, people):
-    _, me, licence_id = await holder_and_licence(stack, people, 1)
+    _, _, licence_id = await holder_and_licence(stack, people, 1)
     browser = PageClient(stack, "10.1.0.2")
     try:
         with Session(stack.engine) as session:
