@@ -186,7 +186,7 @@ async def test_status_changes_by_the_issuing_approver_and_expiry(stack, people):
     r = await approver.post(path, json={"action": "revoke", "comment": "以欺骗手段取得许可"})
     assert r.json()["status"] == "revoked" and (await verify())["status"] == "revoked"
     r = await approver.post(path, json={"action": "reinstate", "comment": "x"})
-    assert r.status_code == 409 and r.json()["detail"]["message"] == "证照当前状态（有效）不允许此操作", r.text
+    assert r.status_code == 409 and r.json()["detail"]["message"] == "证照当前状态（已撤销）不允许此操作", r.text
     assert [x["status"] for x in (await holder.get("/api/me/licences")).json()["items"] if x["id"] == licence_id] == [
         "revoked"]
 
