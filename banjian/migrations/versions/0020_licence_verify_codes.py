@@ -1,8 +1,8 @@
 """e-licences carry a verification code (printed on the licence and in its QR code) that discloses
 the holder when verifying; existing licences get one each
 
-Revision ID: 0018
-Revises: 0017
+Revision ID: 0020
+Revises: 0019
 """
 import secrets
 
@@ -10,8 +10,8 @@ import sqlalchemy as sa
 import sqlmodel
 from alembic import op
 
-revision = "0018"
-down_revision = "0017"
+revision = "0020"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
