@@ -23,7 +23,14 @@ from temporalio.exceptions import WorkflowAlreadyStartedError
 
 from banjian import licences as lic
 from banjian.db import Department
-from banjian.licence_store import Licence, LicenceEvent, department_signer, licence_of_case, next_sequence
+from banjian.licence_store import (
+    Licence,
+    LicenceEvent,
+    department_signer,
+    licence_of_case,
+    new_verify_code,
+    next_sequence,
+)
 from banjian.timefmt import china_date
 
 
@@ -111,7 +118,7 @@ class LicenceActivities:
             holder_id=applicant["id_number"], holder_id_type=fields["holder_id_type"],
             holder_username=applicant.get("username"), region=self.region, item_code=req.item_code,
             face_data=fields["face_data"], status=lic.LicenceStatus.VALID.value, signature=signature,
-            public_key=signer.public_key_hex, issued_at=datetime.now(UTC))
+            public_key=signer.public_key_hex, issued_at=datetime.now(UTC), verify_code=new_verify_code())
 
 
 

@@ -39,6 +39,7 @@ from api.routes import (
     whatif,
 )
 from api.service import CaseService
+from api.throttle import AddressLimiter
 from banjian.audit import seal_forever
 from banjian.auth import Tokens
 from banjian.catalog import Catalog
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
         app.state.tokens = Tokens(settings.secret_key(), settings.token_ttl_seconds)
         app.state.logins = LoginGuard(sessions, settings.login_window_seconds, settings.login_limit,
                                       settings.lockout_after, settings.lockout_seconds)
+        app.state.verify_limiter = AddressLimiter(settings.verify_limit, settings.verify_window_seconds)
         app.state.cases = CaseService(settings, client, sessions, catalog)
         app.state.actors = {}
         app.state.files = make_store(settings)

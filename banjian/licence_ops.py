@@ -8,6 +8,7 @@ verification is logged with its time and the caller's address.
 """
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -18,7 +19,15 @@ from banjian import licences as lic
 from banjian.contracts import Actor
 from banjian.enums import Role
 from banjian.errors import Conflict, Forbidden, NotFound
-from banjian.licence_store import DepartmentKey, Licence, LicenceEvent, LicenceVerification, licence_fields
+from banjian.labels import licence_status_zh
+from banjian.licence_store import (
+    DepartmentKey,
+    Licence,
+    LicenceEvent,
+    LicenceVerification,
+    licence_fields,
+    normal_code,
+)
 from banjian.timefmt import china_date, iso_at
 
 READ_ALL = (Role.AUDITOR, Role.ADMIN)
@@ -45,15 +54,40 @@ def status_of(row: Licence, on: date) -> lic.LicenceStatus:
     return lic.effective_status(row.status, row.valid_to, on)
 
 
+#: why a licence does not verify, besides its status (`reason` in the verification result)
+REASON_ZH = {"not_yet_valid": "尚未生效", "signature_invalid": "签名无效"}
+
+
+def reason_zh(reason: str | None) -> str:
+    """Why a licence is not valid, in Chinese: its status's name, 尚未生效 or 签名无效."""
+    if reason is None:
+        return "有效"
+    return REASON_ZH.get(reason) or licence_status_zh(reason)
+
+
+def invalid_reason(status: lic.LicenceStatus, signed: bool, valid_from: date, on: date) -> str | None:
+    """The first reason a licence does not verify (`None`: it does): its status (revoked, suspended,
+    cancelled, expired), `signature_invalid`, or `not_yet_valid`."""
+    if status != lic.LicenceStatus.VALID:
+        return status.value
+    if not signed:
+        return "signature_invalid"
+    if valid_from > on:
+        return "not_yet_valid"
+    return None
+
+
 def check(session: Session, row: Licence, now: datetime | None = None) -> dict[str, Any]:
-    """The verification result (contract: `GET /api/licences/{id}/verify`), not logged."""
+    """The verification result (contract: `GET /api/licences/{id}/verify`), not logged; the holder
+    fields always, whoever asks (`verify` leaves them out without the licence's verification code)."""
     at = now or datetime.now(UTC)
     on = china_date(at)
     signed = signature_ok(session, row)
     status = status_of(row, on)
+    reason = invalid_reason(status, signed, row.valid_from, on)
     return {
         "id": row.id, "type": row.type, "licence_no": row.licence_no,
-        "valid": signed and status == lic.LicenceStatus.VALID and row.valid_from <= on,
+        "valid": reason is None, "reason": reason,
         "status": status.value, "holder_name": row.holder_name, "holder_id_masked": lic.mask_id(row.holder_id),
         "issuer": row.issuer, "valid_from": row.valid_from.isoformat(),
         "valid_to": row.valid_to.isoformat() if row.valid_to else None, "signature_valid": signed,
@@ -61,13 +95,25 @@ def check(session: Session, row: Licence, now: datetime | None = None) -> dict[s
     }
 
 
-def verify(session: Session, licence_id: str, address: str | None, now: datetime | None = None) -> dict[str, Any]:
-    """Verify a licence and log the verification (unknown id: 404, nothing logged)."""
+def code_matches(row: Licence, code: str | None) -> bool:
+    """Whether `code` (as typed: any case, spaces, dashes) is the licence's verification code."""
+    given = normal_code(code)
+    return bool(given and row.verify_code) and hmac.compare_digest(given, row.verify_code or "")
+
+
+def verify(session: Session, licence_id: str, address: str | None, now: datetime | None = None,
+           code: str | None = None) -> dict[str, Any]:
+    """Verify a licence and log the verification (unknown id: 404, nothing logged). The holder
+    (`holder_name`, `holder_id_masked`) only with the licence's verification code, else `null`:
+    walking the licence numbers tells whether each is valid, never whose it is."""
     row = session.get(Licence, licence_id)
     if row is None:
         raise not_found(licence_id)
     at = now or datetime.now(UTC)
     out = check(session, row, at)
+    out["holder_disclosed"] = code_matches(row, code)
+    if not out["holder_disclosed"]:
+        out["holder_name"] = out["holder_id_masked"] = None
     session.add(LicenceVerification(licence_id=row.id, at=at,
                                     address=address, status=out["status"], signature_valid=out["signature_valid"]))
     session.commit()
@@ -111,7 +157,7 @@ def detail(session: Session, row: Licence, now: datetime | None = None) -> dict[
         "department": row.department, "holder_id": row.holder_id, "holder_id_type": row.holder_id_type,
         "region": row.region, "face_data": row.face_data, "signature": row.signature,
         "public_key": row.public_key, "issued_at": iso_at(row.issued_at),
-        "signature_valid": signature_ok(session, row),
+        "signature_valid": signature_ok(session, row), "verify_code": row.verify_code,
         "events": [{"at": iso_at(e.at), "actor": e.actor, "action": e.action, "comment": e.comment,
                     "status": e.status} for e in events],
     }
@@ -140,7 +186,7 @@ def act(session: Session, actor: Actor, licence_id: str, action: lic.LicenceActi
     sources, target = lic.TRANSITIONS[action]
     current = status_of(row, china_date(at))
     if current not in sources:
-        raise Conflict("licence_action_not_allowed", f"证照当前状态（{current.value}）不允许此操作",
+        raise Conflict("licence_action_not_allowed", f"证照当前状态（{licence_status_zh(current)}）不允许此操作",
                        f"{action.value} is not allowed on a {current.value} licence", field="action")
     row.status = target.value
     session.add(row)

@@ -22,9 +22,13 @@ from banjian.items.schema import ItemDefinition
 from banjian.licence_store import Licence
 
 
-def _check_of(session: Session, row: Licence, now: datetime | None) -> dict[str, Any]:
-    out = ops.check(session, row, now)
+def _stamp(out: dict[str, Any]) -> dict[str, Any]:
+    """What a material records of its licence's verification (`materials[].licence_check`)."""
     return {k: out[k] for k in ("valid", "status", "signature_valid", "checked_at")}
+
+
+def _check_of(session: Session, row: Licence, now: datetime | None) -> dict[str, Any]:
+    return _stamp(ops.check(session, row, now))
 
 
 def auto_attach(session: Session, item: ItemDefinition, holder_id: str, given: list[dict[str, Any]],
@@ -56,12 +60,13 @@ def check_licences(session: Session, holder_id: str, materials: Iterable[Materia
             if row is None or row.holder_id != holder_id:
                 raise NotFound("licence_not_found", f"电子证照 {ref.licence_id} 不存在",
                                f"no licence {ref.licence_id} of the applicant", field=f"{field}[{i}].licence_id")
-            check = _check_of(session, row, now)
+            check = ops.check(session, row, now)
             if not check["valid"]:
-                raise Invalid("licence_not_valid", f"电子证照 {ref.licence_id} 当前无效（{check['status']}），请上传材料",
-                              f"licence {ref.licence_id} is not valid ({check['status']}); upload the material",
+                raise Invalid("licence_not_valid",
+                              f"电子证照 {ref.licence_id} 当前无效（{ops.reason_zh(check['reason'])}），请上传材料",
+                              f"licence {ref.licence_id} is not valid ({check['reason']}); upload the material",
                               field=f"{field}[{i}].licence_id")
-            ref = ref.model_copy(update={"licence_check": check})
+            ref = ref.model_copy(update={"licence_check": _stamp(check)})
         out.append(ref)
     return out
 

@@ -9,6 +9,7 @@ department code, so a row copied to another department does not decrypt).
 """
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -48,6 +49,9 @@ class Licence(SQLModel, table=True):
     signature: str = Field(max_length=128)
     public_key: str = Field(max_length=130)
     issued_at: datetime
+    #: printed on the licence and in its QR code: who has it may see the holder when verifying
+    #: (not signed: it is no part of the licence's face; `None` on none but a licence being built)
+    verify_code: str | None = Field(default=None, max_length=16)
 
 
 class LicenceEvent(SQLModel, table=True):
@@ -88,6 +92,21 @@ class LicenceSequence(SQLModel, table=True):
     type_code: str = Field(max_length=20)
     issuer_code: str = Field(max_length=32)
     last: int
+
+
+#: the verification code's characters: no 0/O, 1/I/L, so that a code read off paper is typed right
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+CODE_LENGTH = 8  # 31^8, about 2^40
+
+
+def new_verify_code() -> str:
+    """A random verification code (8 characters of CODE_ALPHABET)."""
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_LENGTH))
+
+
+def normal_code(value: str | None) -> str:
+    """A code as typed (any case, spaces and dashes) in the stored form."""
+    return "".join(c for c in (value or "").upper() if c not in " -")
 
 
 def _insert(session: Session, table: Any) -> Any:
@@ -157,5 +176,7 @@ __all__ = [
     "licence_fields",
     "licence_of_case",
     "master_key",
+    "new_verify_code",
     "next_sequence",
+    "normal_code",
 ]

@@ -27,6 +27,14 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     simulation: bool = False
+    #: the address people reach the platform at (`https://zwfw.example.gov.cn`): the e-licence's QR
+    #: code and 在线核验 link point under it, never at the request's Host header (which a caller
+    #: chooses); unset: the API's own address as `banjian up` knows it (`public_base_url`)
+    public_url: str | None = Field(default=None, pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$")
+    #: public e-licence verification (API and page) per caller address: at most `verify_limit`
+    #: requests within `verify_window_seconds`, then 429 with Retry-After (this process's count)
+    verify_limit: int = Field(default=60, ge=1, le=100000)
+    verify_window_seconds: int = Field(default=60, ge=1, le=86400)
     token_ttl_seconds: int = 8 * 3600
     update_timeout_seconds: float = 30.0
     # Payload encryption (banjian/codec.py): "id:<32 hex>[,id:<32 hex>…]"; the first (or
@@ -129,6 +137,16 @@ class Settings(BaseSettings):
     def db_url(self) -> str:
         """The read model's database: DATABASE_URL, else SQLite in the data dir."""
         return self.database_url or f"sqlite:///{(self.data_dir / 'banjian.db').resolve()}"
+
+    @property
+    def public_base_url(self) -> str:
+        """Where the platform is reached, without a trailing slash: BANJIAN_PUBLIC_URL, else
+        http://{host}:{port} of the API (127.0.0.1 for a wildcard host)."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        host = "127.0.0.1" if self.host in ("0.0.0.0", "::", "") else self.host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
 
     @property
     def temporal_target(self) -> str:

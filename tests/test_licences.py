@@ -60,17 +60,25 @@ async def test_approval_issues_one_signed_licence_that_verifies_without_login(st
     concluded = await stack.staff("amr", "clerk").ok(case["id"], "deliver", method="electronic")
     assert concluded["status"] == "concluded" and concluded["result"]["licence_id"] == licence_id
 
-    r = await stack.http.get(f"/api/licences/{licence_id}/verify")  # no login
+    r = await stack.http.get(f"/api/licences/{licence_id}/verify")  # no login, no code: not whose it is
     assert r.status_code == 200, r.text
     v = r.json()
     me = (await holder.get("/api/me")).json()
-    assert v["valid"] is True and v["signature_valid"] is True and v["status"] == "valid"
-    assert v["holder_name"] == me["display_name"] and v["issuer"] == "市市场监督管理局"
+    assert v["valid"] is True and v["signature_valid"] is True and v["status"] == "valid" and v["reason"] is None
+    assert v["holder_disclosed"] is False and v["holder_name"] is None and v["holder_id_masked"] is None
+    assert v["issuer"] == "市市场监督管理局" and me["display_name"] not in r.text
+    code = row_of(stack, licence_id).verify_code
+    assert code and len(code) == 8
+    r = await stack.http.get(f"/api/licences/{licence_id}/verify", params={"code": code.lower()})  # as typed
+    v = r.json()
+    assert v["holder_disclosed"] is True and v["holder_name"] == me["display_name"]
     assert v["valid_to"] is None and me["id_number"] not in r.text
     assert v["holder_id_masked"].endswith(me["id_number"][-4:]) and "*" in v["holder_id_masked"]
+    wrong = (await stack.http.get(f"/api/licences/{licence_id}/verify", params={"code": "AAAAAAAA"})).json()
+    assert wrong["holder_disclosed"] is False and wrong["holder_name"] is None and wrong["valid"] is True
     with Session(stack.engine) as session:
         logged = session.exec(select(LicenceVerification).where(LicenceVerification.licence_id == licence_id)).all()
-        assert len(logged) == 1 and logged[0].address and logged[0].signature_valid
+        assert len(logged) == 3 and logged[0].address and logged[0].signature_valid
 
     full = (await holder.get(f"/api/licences/{licence_id}")).json()
     assert full["face_data"]["operator"] == {"label": "经营者", "value": "张三"}
@@ -155,7 +163,8 @@ async def test_status_changes_by_the_issuing_approver_and_expiry(stack, people):
     assert (await handler.post(path, json={"action": "suspend", "comment": "整改"})).status_code == 403
     assert (await people.staff("hcd", "approver").post(path, json={"action": "suspend", "comment": "x"})).status_code == 404
     assert (await approver.post(path, json={"action": "suspend"})).status_code == 422  # comment required
-    assert (await approver.post(path, json={"action": "reinstate", "comment": "x"})).status_code == 409
+    r = await approver.post(path, json={"action": "reinstate", "comment": "x"})
+    assert r.status_code == 409 and r.json()["detail"]["message"] == "证照当前状态（有效）不允许此操作", r.text
     r = await approver.post(path, json={"action": "suspend", "comment": "责令停业整改"})
     assert r.status_code == 200 and r.json()["status"] == "suspended"
     assert (await verify())["status"] == "suspended" and (await verify())["valid"] is False
@@ -176,7 +185,8 @@ async def test_status_changes_by_the_issuing_approver_and_expiry(stack, people):
 
     r = await approver.post(path, json={"action": "revoke", "comment": "以欺骗手段取得许可"})
     assert r.json()["status"] == "revoked" and (await verify())["status"] == "revoked"
-    assert (await approver.post(path, json={"action": "reinstate", "comment": "x"})).status_code == 409
+    r = await approver.post(path, json={"action": "reinstate", "comment": "x"})
+    assert r.status_code == 409 and r.json()["detail"]["message"] == "证照当前状态（已撤销）不允许此操作", r.text
     assert [x["status"] for x in (await holder.get("/api/me/licences")).json()["items"] if x["id"] == licence_id] == [
         "revoked"]
 
@@ -188,10 +198,17 @@ async def test_the_document_shows_the_face_data_and_a_qr_code_of_the_verify_url(
     r = await holder.get(f"/api/licences/{licence_id}/document")
     assert r.status_code == 200 and r.headers["content-type"].startswith("text/html")
     page = r.text
-    url = f"http://banjian.test/api/licences/{licence_id}/verify"
-    assert "食品经营许可证" in page and url in page and "市市场监督管理局" in page
+    code = row_of(stack, licence_id).verify_code
+    # the configured public address (here the default: the API's own), never the request's Host
+    url = f"http://127.0.0.1:{stack.settings.port}/licences/{licence_id}/verify?code={code}"
+    assert "食品经营许可证" in page and url in page and "市市场监督管理局" in page and code in page
+    assert "banjian.test" not in page
     expected = segno.make_qr(url, error="m")
     assert expected.svg_inline(scale=4, title="核验二维码") in page  # the QR code encodes exactly this URL
+    assert "与纸质证照具有同等法律效力" in page and "当前无效" not in page
+    forged = await stack.http.get(f"/api/licences/{licence_id}/document",
+                                  headers={**await holder.headers(), "Host": "evil.example"})
+    assert forged.status_code == 200 and "evil.example" not in forged.text and url in forged.text
     assert (await people.applicant(5).get(f"/api/licences/{licence_id}/document")).status_code == 404
 
 
@@ -296,6 +313,8 @@ async def test_a_held_licence_is_attached_at_filing_and_a_revoked_one_is_not(sta
     assert r.status_code == 422 and r.json()["detail"]["code"] == "material_missing", r.text
     r = await holder.apply(FOOD, materials=[*without, {"name": "营业执照", "licence_id": business}])
     assert r.status_code == 422 and r.json()["detail"]["code"] == "licence_not_valid", r.text
+    message = r.json()["detail"]["message"]
+    assert "当前无效（已撤销）" in message and "revoked" not in message, message
 
 
 def test_department_keys_are_stored_encrypted_under_the_master_key(stack):

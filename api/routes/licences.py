@@ -25,10 +25,20 @@ class LicenceActionBody(BaseModel):
     comment: str = Field(min_length=1, max_length=2000)
 
 
+VerifyCode = Annotated[str | None, Query(max_length=32, description="the verification code printed on the licence")]
+
+
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
 @router.get("/api/licences/{licence_id}/verify", name="licence_verify")
-def verify(licence_id: LicenceId, request: Request, session: SessionDep) -> dict:
-    """Verify a licence (no login): signature, status and validity; the holder's id masked. Logged."""
-    return ops.verify(session, licence_id, request.client.host if request.client else None)
+def verify(licence_id: LicenceId, request: Request, session: SessionDep, code: VerifyCode = None) -> dict:
+    """Verify a licence (no login): signature, status and validity, and why it is not valid; the
+    holder (its id masked) only with the licence's verification code. Logged; limited per address (429)."""
+    address = client_address(request)
+    request.app.state.verify_limiter.hit(address)
+    return ops.verify(session, licence_id, address, code=code)
 
 
 @router.get("/api/licences/{licence_id}")
@@ -55,6 +65,6 @@ def my_licences(actor: CurrentUser, session: SessionDep,
 
 @router.get("/api/licences/{licence_id}/document", response_class=HTMLResponse)
 def document(licence_id: LicenceId, request: Request, actor: CurrentUser, session: SessionDep) -> HTMLResponse:
-    """The printable licence (HTML, Chinese) with a QR code of the verify URL."""
+    """The printable licence (HTML, Chinese) with a QR code of its public verification page."""
     row = ops.get_readable(session, actor, licence_id)
-    return HTMLResponse(render_document(request, session, row))
+    return HTMLResponse(render_document(request.app.state.settings, session, row))

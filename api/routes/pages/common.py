@@ -177,6 +177,20 @@ def zh_date(value: str | date | datetime | None) -> str:
     return f"{value.year}年{value.month}月{value.day}日"
 
 
+def result_text(result: dict[str, Any] | None) -> str:
+    """A case's result as people read it: 准予许可 or 不予许可, with the decider's reason unless the
+    reason already says it (an approval whose comment is 准予许可 reads 准予许可, not 准予许可：准予许可)."""
+    if not result:
+        return ""
+    label = "准予许可" if result.get("decision") == "approved" else "不予许可"
+    reason = (result.get("reason") or "").strip()
+    if not reason or reason.rstrip("。.！! ") == label:
+        return label
+    if label in reason:  # 符合条件，准予许可
+        return reason
+    return f"{label}：{reason}"
+
+
 def progress(status: str) -> list[dict[str, Any]]:
     """The four steps 受理 → 审查 → 决定 → 送达, each done, current or to come."""
     closed_early = status in ("refused", "withdrawn", "terminated")
@@ -198,7 +212,8 @@ def install_filters() -> None:
     env = TEMPLATES.env
     env.filters["zh_date"] = zh_date
     env.globals.update(STATUS_ZH=STATUS_ZH, ACTION_ZH=ACTION_ZH, EVENT_ZH=EVENT_ZH, WARNING_ZH=WARNING_ZH,
-                       ROLE_ZH=ROLE_ZH, OPINION_ZH=OPINION_ZH, RATING_ZH=RATING_ZH, progress=progress)
+                       ROLE_ZH=ROLE_ZH, OPINION_ZH=OPINION_ZH, RATING_ZH=RATING_ZH, progress=progress,
+                       result_text=result_text)
 
 
 install_filters()

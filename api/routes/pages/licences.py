@@ -1,15 +1,19 @@
-"""The applicant's e-licences page (/my/licences): each licence with its status today, a link to the
-printable licence and to its public verification."""
+"""E-licence pages: the applicant's licences (/my/licences), each with its status today, a link to
+the printable licence and to its verification; and the public verification page
+(/licences/{id}/verify, no login) that a licence's QR code opens on a phone."""
 from __future__ import annotations
+
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.licence_document import STATUS_ZH
-from api.routes.pages.common import page_user, render
+from api.licence_document import STATUS_ZH, verify_path
+from api.routes.pages.common import PageError, optional_user, page_user, render
 from banjian import licence_ops as ops
 from banjian.contracts import Actor
+from banjian.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
 
@@ -18,7 +22,12 @@ def _mine(request: Request, actor: Actor, page: int) -> tuple[list[dict], int]:
     with request.app.state.sessions() as session:
         rows, total = ops.held_by(session, actor, 20, (page - 1) * 20)
         on = ops.today()
-        return [ops.summary(r, on) for r in rows], total
+        out = []
+        for r in rows:
+            item = ops.summary(r, on)
+            item["verify_path"] = verify_path(r.id, r.verify_code)
+            out.append(item)
+        return out, total
 
 
 @router.get("/my/licences", response_class=HTMLResponse)
@@ -28,3 +37,29 @@ async def my_licences(request: Request, page: int = 1) -> HTMLResponse:
     items, total = await run_in_threadpool(_mine, request, actor, page)
     return render(request, "my_licences.html", {"title": "我的电子证照", "licences": items, "total": total,
                                                 "page": page, "STATUS_ZH": STATUS_ZH}, user=actor)
+
+
+def _verify(request: Request, licence_id: str, code: str | None) -> dict[str, Any]:
+    address = request.client.host if request.client else None
+    with request.app.state.sessions() as session:
+        return ops.verify(session, licence_id, address, code=code)
+
+
+@router.get("/licences/{licence_id}/verify", response_class=HTMLResponse)
+async def verify_page(request: Request, licence_id: str, code: str | None = None) -> HTMLResponse:
+    """The public verification of a licence, for people (no login): valid or not in large text, why
+    not, the licence's number, issuer and validity; its holder only with the verification code."""
+    if len(licence_id) > 160:
+        raise PageError(404, "未找到该电子证照，请核对证照标识。")
+    if code is not None and len(code) > 32:
+        raise PageError(422, "核验码不能超过32个字符，请核对证照上印制的核验码。")
+    request.app.state.verify_limiter.hit(request.client.host if request.client else None)
+    try:
+        result = await run_in_threadpool(_verify, request, licence_id, code)
+    except NotFound:
+        raise PageError(404, "未找到该电子证照，请核对证照标识。") from None
+    return render(request, "licence_verify.html", {
+        "title": "电子证照核验", "r": result, "code": code or "", "code_given": bool(code),
+        "status_zh": STATUS_ZH.get(result["status"], result["status"]),
+        "reason_zh": None if result["valid"] else ops.reason_zh(result["reason"]),
+        "action": verify_path(licence_id)}, user=await optional_user(request))

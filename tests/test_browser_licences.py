@@ -1,0 +1,50 @@
+"""The public e-licence verification page in a real browser on a phone (375 px): what a QR code
+scanned off a printed licence opens. Shares test_browser.py's Chromium and live server."""
+from __future__ import annotations
+
+import re
+
+from playwright.async_api import expect
+
+from tests.test_browser import PHONE, chromium, live_url, login, new_page, no_horizontal_scroll, shot
+from tests.test_licence_verify_page import holder_and_licence
+
+__all__ = ["chromium", "live_url", "new_page"]  # fixtures, used by name
+
+
+async def test_verify_page_on_a_phone(stack, people, new_page):
+    holder, me, licence_id = await holder_and_licence(stack, people, 40)
+    # the holder opens 在线核验 from 我的电子证照
+    page = await new_page(PHONE)
+    await login(page, holder.username, "/my/licences")
+    await expect(page.locator(".tag--valid", has_text="有效")).to_be_visible()
+    await page.get_by_role("link", name="在线核验").click()
+    await expect(page.get_by_role("heading", name="电子证照核验")).to_be_visible()
+    verdict = page.locator(".verdict__word")
+    await expect(verdict).to_have_text("✓ 有效")
+    assert float(await verdict.evaluate("e => parseFloat(getComputedStyle(e).fontSize)")) >= 36
+    await expect(page.locator("#main").get_by_text(me["display_name"], exact=True)).to_be_visible()
+    await no_horizontal_scroll(page)
+    await shot(page, "licence-verify-phone")
+    qr_url = page.url
+    assert re.search(r"/licences/[^/]+/verify\?code=[A-Z2-9]{8}$", qr_url)
+
+    # a stranger with only the licence number sees validity, not the holder; the code shows it
+    stranger = await new_page(PHONE)
+    await stranger.goto(f"/licences/{licence_id}/verify")
+    await expect(stranger.locator(".verdict__word")).to_have_text("✓ 有效")
+    await expect(stranger.get_by_text(me["display_name"])).to_have_count(0)
+    await stranger.get_by_label("核验码").fill(qr_url.rsplit("=", 1)[1].lower())
+    await stranger.get_by_role("button", name="查看持证主体").click()
+    await expect(stranger.get_by_text(me["display_name"], exact=True)).to_be_visible()
+    await no_horizontal_scroll(stranger)
+
+    # revoked: the same page says so in large text, with the reason
+    r = await people.staff("amr", "approver").post(f"/api/licences/{licence_id}/actions",
+                                                   json={"action": "revoke", "comment": "吊销"})
+    assert r.status_code == 200, r.text
+    await stranger.reload()
+    await expect(stranger.locator(".verdict__word")).to_have_text("✗ 无效")
+    await expect(stranger.get_by_text("原因：已撤销")).to_be_visible()
+    await no_horizontal_scroll(stranger)
+    await shot(stranger, "licence-verify-revoked-phone")
