@@ -102,17 +102,19 @@ def code_matches(row: Licence, code: str | None) -> bool:
 
 
 def verify(session: Session, licence_id: str, address: str | None, now: datetime | None = None,
-           code: str | None = None) -> dict[str, Any]:
-    """Verify a licence and log the verification (unknown id: 404, nothing logged). The holder
-    (`holder_name`, `holder_id_masked`) only with the licence's verification code, else `null`:
-    walking the licence numbers tells whether each is valid, never whose it is."""
+           code: str | None = None, holder_without_code: bool = True) -> dict[str, Any]:
+    """Verify a licence and log the verification (unknown id: 404, nothing logged). `holder_disclosed`:
+    the licence's verification code was given. The public JSON answer names the holder (its id
+    masked) for any caller, as the contract has it; the verification page (`holder_without_code`
+    False) names the holder only with the code, so that typing licence numbers into it tells whether
+    each is valid, never whose it is."""
     row = session.get(Licence, licence_id)
     if row is None:
         raise not_found(licence_id)
     at = now or datetime.now(UTC)
     out = check(session, row, at)
     out["holder_disclosed"] = code_matches(row, code)
-    if not out["holder_disclosed"]:
+    if not out["holder_disclosed"] and not holder_without_code:
         out["holder_name"] = out["holder_id_masked"] = None
     session.add(LicenceVerification(licence_id=row.id, at=at,
                                     address=address, status=out["status"], signature_valid=out["signature_valid"]))

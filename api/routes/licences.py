@@ -34,8 +34,9 @@ def client_address(request: Request) -> str | None:
 
 @router.get("/api/licences/{licence_id}/verify", name="licence_verify")
 def verify(licence_id: LicenceId, request: Request, session: SessionDep, code: VerifyCode = None) -> dict:
-    """Verify a licence (no login): signature, status and validity, and why it is not valid; the
-    holder (its id masked) only with the licence's verification code. Logged; limited per address (429)."""
+    """Verify a licence (no login): signature, status and validity, why it is not valid, and the
+    holder (its id masked), as the contract has it; `holder_disclosed` says whether the licence's
+    verification code was given. Logged; limited per address (429)."""
     address = client_address(request)
     request.app.state.verify_limiter.hit(address)
     return ops.verify(session, licence_id, address, code=code)

@@ -42,7 +42,7 @@ async def my_licences(request: Request, page: int = 1) -> HTMLResponse:
 def _verify(request: Request, licence_id: str, code: str | None) -> dict[str, Any]:
     address = request.client.host if request.client else None
     with request.app.state.sessions() as session:
-        return ops.verify(session, licence_id, address, code=code)
+        return ops.verify(session, licence_id, address, code=code, holder_without_code=False)
 
 
 @router.get("/licences/{licence_id}/verify", response_class=HTMLResponse)
