@@ -21,56 +21,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from typing import Any
 
+from banjian import validation_text as text
+
 #: where FastAPI says a value came from → how a message names it
 _PLACES = {"query": ("参数", "parameter"), "path": ("路径参数", "path parameter"),
            "header": ("请求头", "header"), "cookie": ("Cookie", "cookie"), "body": ("字段", "field")}
-#: pydantic error types reported under a code of our own
-CODES = {"extra_forbidden": "unknown_field"}
-
-_DATE = ("应为有效日期，格式 YYYY-MM-DD", "must be a valid date (YYYY-MM-DD)")
-_DATETIME = ("应为有效时间，格式 YYYY-MM-DDTHH:MM:SS", "must be a valid date and time (ISO 8601)")
-_INT = ("应为整数", "must be an integer")
-_NUMBER = ("应为数字", "must be a number")
-_BOOL = ("应为布尔值（true 或 false）", "must be a boolean (true or false)")
-_OBJECT = ("应为 JSON 对象", "must be a JSON object")
-_CHOICE = ("取值无效，应为以下之一：{expected}", "must be one of {expected}")
-
-#: pydantic error type → (Chinese rule, English rule); templates use the error's ctx
-_RULES: dict[str, tuple[str, str]] = {
-    "missing": ("为必填项，不能缺少", "is required"),
-    "extra_forbidden": ("是未知字段", "is not a known field"),
-    "string_too_short": ("长度不能少于 {min_length} 个字符", "must have at least {min_length} character(s)"),
-    "string_too_long": ("长度不能超过 {max_length} 个字符", "must have at most {max_length} character(s)"),
-    "string_pattern_mismatch": ("格式不正确，应匹配 {pattern}", "must match the pattern {pattern}"),
-    "string_type": ("应为字符串", "must be a string"),
-    "too_short": ("至少需要 {min_length} 项", "must have at least {min_length} item(s)"),
-    "too_long": ("最多允许 {max_length} 项", "must have at most {max_length} item(s)"),
-    "greater_than_equal": ("不能小于 {ge}", "must be greater than or equal to {ge}"),
-    "greater_than": ("必须大于 {gt}", "must be greater than {gt}"),
-    "less_than_equal": ("不能大于 {le}", "must be less than or equal to {le}"),
-    "less_than": ("必须小于 {lt}", "must be less than {lt}"),
-    "literal_error": _CHOICE,
-    "enum": _CHOICE,
-    "int_type": _INT, "int_parsing": _INT, "int_from_float": _INT, "int_parsing_size": _INT,
-    "float_type": _NUMBER, "float_parsing": _NUMBER, "finite_number": _NUMBER,
-    "bool_type": _BOOL, "bool_parsing": _BOOL,
-    "date_type": _DATE, "date_parsing": _DATE, "date_from_datetime_parsing": _DATE,
-    "date_from_datetime_inexact": ("应为日期，不能带时间", "must be a date without a time"),
-    "datetime_type": _DATETIME, "datetime_parsing": _DATETIME, "datetime_from_date_parsing": _DATETIME,
-    "list_type": ("应为列表", "must be a list"),
-    "dict_type": _OBJECT, "model_type": _OBJECT, "model_attributes_type": _OBJECT,
-    "json_invalid": ("不是有效的 JSON", "is not valid JSON"),
-    "json_type": ("应为 JSON", "must be JSON"),
-    "uuid_parsing": ("应为 UUID", "must be a UUID"), "uuid_type": ("应为 UUID", "must be a UUID"),
-}
-#: the same rules said of a date: earlier/later rather than smaller/greater
-_DATE_RULES: dict[str, tuple[str, str]] = {
-    "greater_than_equal": ("不能早于 {ge}", "must not be before {ge}"),
-    "greater_than": ("必须晚于 {gt}", "must be after {gt}"),
-    "less_than_equal": ("不能晚于 {le}", "must not be after {le}"),
-    "less_than": ("必须早于 {lt}", "must be before {lt}"),
-}
-
 
 _ISO_DAY = re.compile(r"\d{4}-\d\d-\d\d")
 
@@ -117,9 +72,9 @@ def problem(err: Mapping[str, Any]) -> dict[str, Any]:
     who_en = f"{place_en} `{path}`" if path else "the request body"
     raw_ctx = dict(err.get("ctx") or {})
     ctx = {k: _ctx_text(v) for k, v in raw_ctx.items()}
-    out: dict[str, Any] = {"field": path or None, "code": CODES.get(kind, kind)}
+    out: dict[str, Any] = {"field": path or None, "code": text.CODES.get(kind, kind)}
     dated = any(isinstance(v, date | datetime) or _ISO_DAY.match(str(v)) for v in raw_ctx.values())
-    templates = (_DATE_RULES.get(kind) if dated else None) or _RULES.get(kind)
+    templates = (text.DATE_RULES.get(kind) if dated else None) or text.RULES.get(kind)
     if kind in ("literal_error", "enum") and "expected" in ctx:
         out["allowed"] = allowed_values(ctx["expected"])
         ctx_zh = {**ctx, "expected": "、".join(out["allowed"])}

@@ -21,9 +21,7 @@ from pydantic import ValidationError
 
 from banjian.items.problems import Problem
 from banjian.items.schema import DERIVED_FIELDS, ItemDefinition
-
-#: pydantic error types reported under a code of our own.
-CODES = {"extra_forbidden": "unknown_field"}
+from banjian.validation_text import CODES, RULES
 
 #: Valid stand-ins for required top-level fields while the valid fields are parsed on their own;
 #: never reach a rule (the partial definition leaves them out).
@@ -58,43 +56,13 @@ def _shown(value: Any) -> str:
     return ""
 
 
-_DATE = ("应为有效日期（YYYY-MM-DD）", "must be a valid date (YYYY-MM-DD)")
-_INT = ("应为整数", "must be an integer")
-_BOOL = ("应为布尔值（true 或 false）", "must be a boolean (true or false)")
-_MAPPING = ("应为对象（键值映射）", "must be a mapping (object)")
-_NUMBER = ("应为数字", "must be a number")
-
-#: pydantic error type → (Chinese template, English template); templates use the error's ctx.
+#: pydantic error type → (Chinese template, English template): the shared rules, said of a definition
 _TRANSLATIONS: dict[str, tuple[str, str]] = {
+    **RULES,
     "missing": ("缺少必填字段", "field required"),
     "extra_forbidden": ("未知字段（事项定义中没有该字段）", "unknown field (the definition has no such field)"),
-    "string_pattern_mismatch": ("格式不正确，应匹配 {pattern}", "does not match the pattern {pattern}"),
-    "string_too_short": ("长度不能少于 {min_length} 个字符", "must have at least {min_length} character(s)"),
-    "string_too_long": ("长度不能超过 {max_length} 个字符", "must have at most {max_length} character(s)"),
-    "string_type": ("应为字符串", "must be a string"),
-    "int_type": _INT,
-    "int_parsing": _INT,
-    "int_from_float": _INT,
-    "float_type": _NUMBER,
-    "float_parsing": _NUMBER,
-    "bool_type": _BOOL,
-    "bool_parsing": _BOOL,
-    "enum": ("取值无效，应为以下之一：{expected}", "invalid value; expected one of {expected}"),
-    "literal_error": ("取值无效，应为以下之一：{expected}", "invalid value; expected one of {expected}"),
-    "too_short": ("至少需要 {min_length} 项", "must have at least {min_length} item(s)"),
-    "too_long": ("最多允许 {max_length} 项", "must have at most {max_length} item(s)"),
-    "greater_than_equal": ("不能小于 {ge}", "must be greater than or equal to {ge}"),
-    "greater_than": ("必须大于 {gt}", "must be greater than {gt}"),
-    "less_than_equal": ("不能大于 {le}", "must be less than or equal to {le}"),
-    "less_than": ("必须小于 {lt}", "must be less than {lt}"),
-    "list_type": ("应为列表", "must be a list"),
-    "model_type": _MAPPING,
-    "model_attributes_type": _MAPPING,
-    "dict_type": _MAPPING,
-    "date_type": _DATE,
-    "date_parsing": _DATE,
-    "date_from_datetime_parsing": _DATE,
-    "date_from_datetime_inexact": ("应为日期，不能带时间", "must be a date without a time"),
+    **dict.fromkeys(("model_type", "model_attributes_type", "dict_type"),
+                    ("应为对象（键值映射）", "must be a mapping (object)")),
 }
 
 
