@@ -21,6 +21,7 @@ from temporalio.client import Client
 from temporalio.common import WorkflowIDReusePolicy
 from temporalio.exceptions import WorkflowAlreadyStartedError
 
+from banjian import licence_feed
 from banjian import licences as lic
 from banjian.db import Department
 from banjian.licence_store import (
@@ -75,14 +76,16 @@ class LicenceActivities:
         """Store `expired` on a valid or suspended licence whose validity ended, with its event; a
         revoked or cancelled one keeps its status. Returns the status; a repeat changes nothing."""
         with self.session_factory() as session:
-            row = session.get(Licence, req.licence_id)
+            row = session.get(Licence, req.licence_id, with_for_update=True)
             if row is None:
                 return "missing"
             if lic.LicenceStatus(row.status) in lic.EXPIRING:
+                old = row.status
                 row.status = lic.LicenceStatus.EXPIRED.value
                 session.add(row)
                 session.add(LicenceEvent(licence_id=row.id, at=req.at, actor="system", action="expire",
                                          comment="有效期届满", status=row.status))
+                licence_feed.enqueue_change(session, row, "expire", old, "system", "system", "有效期届满", req.at)
                 session.commit()
             return row.status
 

@@ -11,6 +11,8 @@ STATUS_ZH = {"submitted": "已提交，待受理", "supplement_requested": "待�
 #: e-licence statuses (banjian.licences.LicenceStatus) as people read them
 LICENCE_STATUS_ZH = {"valid": "有效", "suspended": "已暂停", "revoked": "已撤销", "cancelled": "已注销",
                      "expired": "已过期"}
+#: changes of an e-licence's status (banjian.licences.LicenceAction, and the timer's `expire`)
+LICENCE_ACTION_ZH = {"suspend": "暂停", "reinstate": "恢复", "revoke": "撤销", "cancel": "注销", "expire": "到期失效"}
 ROLE_ZH = {"applicant": "申请人", "clerk": "窗口受理", "handler": "承办人", "approver": "审批人", "head": "机关负责人",
            "lead": "牵头部门", "supervisor": "电子监察", "auditor": "审计", "admin": "管理员",
            "author": "事项编制人员", "system": "系统"}

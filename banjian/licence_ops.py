@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, or_, select
 
+from banjian import licence_feed
 from banjian import licences as lic
 from banjian.contracts import Actor
 from banjian.enums import Role
@@ -177,8 +178,9 @@ def held_by(session: Session, actor: Actor, limit: int, offset: int) -> tuple[li
 
 def act(session: Session, actor: Actor, licence_id: str, action: lic.LicenceAction, comment: str,
         now: datetime | None = None) -> Licence:
-    """Suspend, reinstate, revoke or cancel, by the issuing department's approver; recorded."""
-    row = session.get(Licence, licence_id)
+    """Suspend, reinstate, revoke or cancel, by the issuing department's approver; recorded, and
+    queued for the event feed in the same transaction (banjian/licence_feed.py)."""
+    row = session.get(Licence, licence_id, with_for_update=True)  # one change at a time: feed seq
     if row is None or not readable(actor, row):
         raise not_found(licence_id)
     if not (actor.has(Role.APPROVER) and actor.department == row.department):
@@ -194,6 +196,8 @@ def act(session: Session, actor: Actor, licence_id: str, action: lic.LicenceActi
     session.add(row)
     session.add(LicenceEvent(licence_id=row.id, at=at, actor=actor.username, action=action.value,
                              comment=comment, status=target.value))
+    licence_feed.enqueue_change(session, row, action.value, current.value, actor.username,
+                                actor.acts_as or Role.APPROVER.value, comment, at)
     session.commit()
     session.refresh(row)
     return row

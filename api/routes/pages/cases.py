@@ -17,6 +17,7 @@ from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
 from api.service import READ_ALL_ROLES
 from api.uploads import read_form
+from banjian import licence_views
 from banjian.contracts import Actor
 from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import DomainError, Forbidden
@@ -72,6 +73,12 @@ def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": n, "versions": sorted(v, key=lambda m: m.get("version") or 1)} for n, v in by_name.items()]
 
 
+def _licence_of(cases: Any, case: dict[str, Any]) -> dict[str, Any] | None:
+    """The case's licence with its status today and change log (the caller may read the case)."""
+    with cases.sessions() as session:
+        return licence_views.of_case(session, case["id"], datetime.now(CHINA).date())
+
+
 async def _case_page(request: Request, actor: Actor, case_id: str, open_action: str | None = None,
                      values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
                      summary: list[str] | None = None, status: int = 200,
@@ -99,6 +106,8 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
 
     promised_left = None if case["status"] in CLOSED_STATUSES or case.get("decided_at") else \
         await run_in_threadpool(left)
+    licence = await run_in_threadpool(_licence_of, cases, case) if (case.get("result") or {}).get("licence_id") \
+        else None
     front = await run_in_threadpool(front_office, request, actor, case, entered)  # pay, book, ask (the applicant)
     if front is not None:  # a refused booking or inquiry: its error in the summary too
         err_list += [{"text": f["error"], "href": href} for f, href in ((front["ask"], "#ask-text"),
@@ -110,7 +119,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         # a refusal (not allowed for this caller, or not now) leaves nothing to correct
         "errors_title": "无法办理" if status in (403, 409) else None,
-        "with_fields": with_fields, "request_id": uuid.uuid4().hex,
+        "with_fields": with_fields, "request_id": uuid.uuid4().hex, "licence": licence,
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "front": front,
         "auditable": actor.has(Role.AUDITOR, Role.ADMIN),

@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from api.deps import current_user
 from banjian.contracts import Actor
 from banjian.errors import DomainError
-from banjian.labels import ROLE_ZH, STATUS_ZH
+from banjian.labels import LICENCE_ACTION_ZH, LICENCE_STATUS_ZH, ROLE_ZH, STATUS_ZH
 from banjian.timefmt import CHINA
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
@@ -212,7 +212,8 @@ def install_filters() -> None:
     env = TEMPLATES.env
     env.filters["zh_date"] = zh_date
     env.globals.update(STATUS_ZH=STATUS_ZH, ACTION_ZH=ACTION_ZH, EVENT_ZH=EVENT_ZH, WARNING_ZH=WARNING_ZH,
-                       ROLE_ZH=ROLE_ZH, OPINION_ZH=OPINION_ZH, RATING_ZH=RATING_ZH, progress=progress,
+                       ROLE_ZH=ROLE_ZH, OPINION_ZH=OPINION_ZH, LICENCE_STATUS_ZH=LICENCE_STATUS_ZH,
+                       LICENCE_ACTION_ZH=LICENCE_ACTION_ZH, RATING_ZH=RATING_ZH, progress=progress,
                        result_text=result_text)
 
 
