@@ -21,13 +21,14 @@ from api.routes.pages import (
     oversight,
     public,
     rectifications,
+    staff_licences,
     supervision,
 )
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
            supervision.router, item_drafts.router, front_office.router, booking.router,
-           front_desk.router, rectifications.router]
+           front_desk.router, rectifications.router, staff_licences.router]
 
 
 def install(app: FastAPI) -> None:
