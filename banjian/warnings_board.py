@@ -1,4 +1,5 @@
-"""The warnings board (电子监察预警): the warnings of open cases, served from the read model.
+"""The warnings board (电子监察预警): the warnings of open cases, served from the read model, and
+beside them those of consultations, complaints and rectifications (`banjian/oversight_board.py`).
 
 A warning is on the board while its case is open and its cause is not cured:
 - a closed case (concluded, refused, withdrawn, terminated) leaves the board;
