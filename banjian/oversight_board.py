@@ -7,7 +7,8 @@ department still owes work (open, called back, reopened, appealed) and it is war
 (`rectification_due_near` / `rectification_overdue`). Each row carries the board's contracted fields
 (`case_id`: the case it concerns, or null; `department`, `item_code`, `level`, `cause`, `since`,
 `working_days_over`) and `kind` (`consultation`, `complaint`, `rectification`), `id`, `due` and
-`url` (its page). `working_days_over`: working days from the due date to today (0 for a notice).
+`url` (its page). `working_days_over`: working days from the due date to today, or to the day of
+the warning if that is later (0 for a notice).
 These rows are few (only what is open and late), so they are read whole and merged with the page of
 case warnings in Python.
 """
@@ -22,7 +23,7 @@ from banjian.calendar import WorkingCalendar
 from banjian.inquiries import Inquiry
 from banjian.rectification import OWING
 from banjian.rectification_records import Rectification
-from banjian.timefmt import aware, end_of, iso_at, start_of
+from banjian.timefmt import aware, china_date, end_of, iso_at, start_of
 
 KIND_ZH = {"case": "办件", "consultation": "咨询", "complaint": "投诉", "rectification": "整改"}
 RANK = {"red": 0, "yellow": 1, "notice": 2}
@@ -65,7 +66,8 @@ def other_warnings(session: Session, calendar: WorkingCalendar, today: date, *, 
 def _row(calendar: WorkingCalendar, today: date, *, kind: str, id: str, case_id: str | None, department: str,
          item_code: str | None, level: str, cause: str, since: datetime, due: date, url: str,
          case_no: str | None = None) -> dict[str, Any]:
-    over = 0 if level == "notice" else calendar.working_days_between(due, today)
+    # the warning's own time bounds today from below, as a case's clock does (simulated time runs ahead)
+    over = 0 if level == "notice" else calendar.working_days_between(due, max(today, china_date(since)))
     return {"kind": kind, "kind_zh": KIND_ZH[kind], "id": id, "case_id": case_id, "case_no": case_no,
             "department": department, "item_code": item_code, "level": level, "cause": cause,
             "reason": REASON[cause].format(due=due.isoformat()), "since": iso_at(since), "due": due.isoformat(),

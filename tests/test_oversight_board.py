@@ -3,10 +3,11 @@ figures per department of consultations, complaints and no-shows: rows written s
 read model (under a department of their own, removed afterwards), on SQLite and PostgreSQL."""
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import uuid
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 from openpyxl import load_workbook
@@ -18,8 +19,9 @@ from banjian.db import Department, Item
 from banjian.figures_inquiries import HEADERS_ZH
 from banjian.inquiries import Inquiry
 from banjian.rectification_records import Rectification
-from banjian.timefmt import CHINA
+from banjian.timefmt import CHINA, end_of
 from banjian.warnings_board import board
+from services.simulation import _skipper
 from tests.pages_client import PageClient
 
 STORES = [pytest.param("stack", id="sqlite"), pytest.param("pg_stack", id="postgres", marks=pytest.mark.postgres)]
@@ -208,3 +210,31 @@ async def test_supervision_page_shows_the_rows_and_the_figures(store, sup_user, 
         assert (await page.get("/supervision/inquiries/inq-nosuch")).status_code == 404
     finally:
         await page.close()
+
+
+async def test_a_real_consultation_past_its_limit_reaches_the_board_and_leaves_it_when_answered(stack, people):
+    r = await people.applicant(1).post("/api/inquiries", json={
+        "kind": "consultation", "item_code": "food-business-licence", "text": "需要哪些材料？"})
+    assert r.status_code == 201, r.text
+    iid, due = r.json()["id"], date.fromisoformat(r.json()["answer_due"])
+    handle = stack.client.get_workflow_handle(f"inquiry-{iid}")
+    await _skipper(stack.client).fast_forward(handle, end_of(due) - datetime.now(UTC) + timedelta(hours=1))
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    row = None
+    for _ in range(100):
+        items = (await sup.get("/api/supervision/warnings", params={"department": "amr", "limit": 200})).json()["items"]
+        row = next((x for x in items if x["id"] == iid and x["level"] == "yellow"), None)
+        if row:
+            break
+        await asyncio.sleep(0.1)
+    assert row is not None, "the overdue consultation is not on the board"
+    assert (row["kind"], row["cause"], row["due"], row["department"]) == ("consultation", "answer_overdue",
+                                                                          due.isoformat(), "amr")
+    assert row["working_days_over"] >= 0 and row["url"] == f"/supervision/inquiries/{iid}"
+    stats = (await sup.get("/api/supervision/stats", params={"department": "amr"})).json()["departments"]
+    assert stats[0]["department"] == "amr" and stats[0]["consultations_overdue"] >= 1
+
+    r = await people.clerk.post(f"/api/inquiries/{iid}/answer", json={"text": "身份证和营业执照。"})
+    assert r.status_code == 200, r.text
+    items = (await sup.get("/api/supervision/warnings", params={"department": "amr", "limit": 200})).json()["items"]
+    assert iid not in {x["id"] for x in items}
