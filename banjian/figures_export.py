@@ -14,6 +14,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
+from banjian import figures_inquiries
 from banjian.figures import FIGURES
 
 KEYS = (("department", "部门编码"), ("department_name", "部门名称"), ("item_code", "事项编码"),
@@ -35,31 +36,45 @@ def percent(v: float) -> str:
     return f"{100 * v:.1f}%"
 
 
-def _cells(row: dict[str, Any]) -> list[Any]:
-    return [row.get(k) for k in COLUMNS]
-
-
-def to_csv(rows: list[dict[str, Any]]) -> bytes:
+def to_csv(rows: list[dict[str, Any]], departments: bool = False) -> bytes:
+    """The figures per department and item; with `departments`, the table per department of
+    consultations, complaints and no-shows (`banjian/figures_inquiries.py`) instead."""
+    headers, columns, rates = _table(departments)
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\r\n")
-    w.writerow(HEADERS_ZH)
+    w.writerow(headers)
     for r in rows:
-        w.writerow(["" if r.get(k) is None else percent(r[k]) if k in RATES else r[k] for k in COLUMNS])
+        w.writerow(["" if r.get(k) is None else percent(r[k]) if k in rates else r[k] for k in columns])
     return buf.getvalue().encode("utf-8-sig")
 
 
-def to_xlsx(rows: list[dict[str, Any]]) -> bytes:
+def _table(departments: bool) -> tuple[list[str], list[str], frozenset[str]]:
+    if departments:
+        return figures_inquiries.HEADERS_ZH, figures_inquiries.COLUMNS, figures_inquiries.RATES
+    return HEADERS_ZH, COLUMNS, RATES
+
+
+def to_xlsx(rows: list[dict[str, Any]], department_rows: list[dict[str, Any]] | None = None) -> bytes:
+    """The figures per department and item on the first sheet; the table per department of
+    consultations, complaints and no-shows, when given, on a second sheet (咨询投诉与预约)."""
     wb = Workbook()
     ws = wb.active
     assert ws is not None
     ws.title = "监察统计"
-    ws.append(HEADERS_ZH)
-    rate_columns = [i + 1 for i, k in enumerate(COLUMNS) if k in RATES]
-    for r in rows:
-        ws.append(_cells(r))
-        for col in rate_columns:
-            ws.cell(row=ws.max_row, column=col).number_format = PERCENT
-    ws.freeze_panes = "A2"
+    _sheet(ws, rows, False)
+    if department_rows is not None:
+        _sheet(wb.create_sheet("咨询投诉与预约"), department_rows, True)
     buf = io.BytesIO()
     wb.save(buf)
     return buf.getvalue()
+
+
+def _sheet(ws: Any, rows: list[dict[str, Any]], departments: bool) -> None:
+    headers, columns, rates = _table(departments)
+    ws.append(headers)
+    rate_columns = [i + 1 for i, k in enumerate(columns) if k in rates]
+    for r in rows:
+        ws.append([r.get(k) for k in columns])
+        for col in rate_columns:
+            ws.cell(row=ws.max_row, column=col).number_format = PERCENT
+    ws.freeze_panes = "A2"

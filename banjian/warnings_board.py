@@ -1,4 +1,5 @@
-"""The warnings board (电子监察预警): the warnings of open cases, served from the read model.
+"""The warnings board (电子监察预警): the warnings of open cases, served from the read model, and
+beside them those of consultations, complaints and rectifications (`banjian/oversight_board.py`).
 
 A warning is on the board while its case is open and its cause is not cured:
 - a closed case (concluded, refused, withdrawn, terminated) leaves the board;
@@ -22,6 +23,7 @@ from sqlmodel import Session
 from banjian.calendar import WorkingCalendar
 from banjian.db import Case, CaseWarning
 from banjian.enums import CLOSED, WarningCause, WarningLevel
+from banjian.oversight_board import KIND_ZH, other_warnings, sort_key
 from banjian.timefmt import aware, china_date, iso_at
 from banjian.urge_records import CaseUrge
 
@@ -54,7 +56,20 @@ def refresh(session: Session, case_ids: list[str]) -> None:
 def board(session: Session, calendar: WorkingCalendar, *, level: str | None = None, department: str | None = None,
           item_code: str | None = None, limit: int = 50, offset: int = 0,
           today: date | None = None) -> tuple[list[dict[str, Any]], int]:
-    """The page of the board (reddest and oldest first) and the number of warnings on it."""
+    """The page of the board (reddest and oldest first) and the number of warnings on it: the case
+    warnings and those of consultations, complaints and rectifications (`banjian/oversight_board.py`)."""
+    wall = today or datetime.now(UTC).date()
+    others = other_warnings(session, calendar, wall, level=level, department=department, item_code=item_code)
+    if not others:
+        return _case_board(session, calendar, level, department, item_code, limit, offset, wall)
+    cases, total = _case_board(session, calendar, level, department, item_code, offset + limit, 0, wall)
+    merged = sorted(cases + others, key=sort_key)  # stable: the cases keep their own order among equals
+    return merged[offset:offset + limit], total + len(others)
+
+
+def _case_board(session: Session, calendar: WorkingCalendar, level: str | None, department: str | None,
+                item_code: str | None, limit: int, offset: int, wall: date) -> tuple[list[dict[str, Any]], int]:
+    """The page of case warnings on the board and their number."""
     where: list[Any] = [W.active]  # the partial index's own predicate (`active IS true` does not match it)
     if level is not None:
         where.append(W.level == level)
@@ -70,7 +85,6 @@ def board(session: Session, calendar: WorkingCalendar, *, level: str | None = No
                C.promised_due, C.statutory_due, C.acceptance_due, C.clock_at)
         .select_from(joined).where(and_(*where)).order_by(W.level_rank, W.at, W.id).limit(limit).offset(offset))
     rows = list(rows)
-    wall = today or datetime.now(UTC).date()
     stopped = _paused_since(session, [r.case_id for r in rows if r.clock_paused])
     out = []
     for r in rows:
@@ -78,9 +92,11 @@ def board(session: Session, calendar: WorkingCalendar, *, level: str | None = No
         now = max(wall, china_date(aware(r.clock_at)))
         if paused and r.case_id in stopped:
             now = stopped[r.case_id]  # the lateness accrued until the clock stopped
-        out.append({"case_id": r.case_id, "case_no": r.case_no, "department": r.department,
+        out.append({"kind": "case", "kind_zh": KIND_ZH["case"], "id": r.case_id,
+                    "case_id": r.case_id, "case_no": r.case_no, "department": r.department,
                     "item_code": r.item_code, "level": r.level, "cause": r.cause, "reason": r.reason,
-                    "since": iso_at(r.at), "paused": paused, "working_days_over": _over(calendar, r, now)})
+                    "since": iso_at(r.at), "paused": paused, "working_days_over": _over(calendar, r, now),
+                    "due": _due(r), "url": f"/cases/{r.case_id}"})
     return out, total
 
 
@@ -95,6 +111,14 @@ def _paused_since(session: Session, case_ids: list[str]) -> dict[str, date]:
         if raw:
             out[cid] = china_date(aware(datetime.fromisoformat(raw)))
     return out
+
+
+def _due(r: Any) -> str | None:
+    """The due date the warning's cause names (none for a step's)."""
+    due = {WarningCause.PROMISED_OVERDUE.value: r.promised_due, WarningCause.PROMISED_DUE_NEAR.value: r.promised_due,
+           WarningCause.STATUTORY_OVERDUE.value: r.statutory_due,
+           WarningCause.ACCEPTANCE_OVERDUE.value: r.acceptance_due}.get(r.cause)
+    return due.isoformat() if due is not None else None
 
 
 def _over(calendar: WorkingCalendar, r: Any, today: date) -> int:

@@ -47,7 +47,7 @@ async def test_a_suspended_late_case_keeps_its_accrued_lateness_on_the_board(sta
 
     await browser.login(sup.username)
     page = (await browser.get("/supervision", params={"department": DEPT})).text
-    rows = [r for r in re.findall(rf'<tr>\s*<td data-label="办件"><a href="/cases/{cid}">.*?</tr>', page, re.S)
+    rows = [r for r in re.findall(rf'<tr>\s*<td data-label="类别">办件</td>\s*<td data-label="对象"><a href="/cases/{cid}">.*?</tr>', page, re.S)
             if "已超过承诺办结期限" in r]
     assert len(rows) == 1, "the case's promised-deadline card is not on the board"
     cell = re.search(r'<td data-label="超期工作日">(.*?)</td>', rows[0], re.S)

@@ -11,7 +11,7 @@ from sqlmodel import Session, select
 from api import charts
 from api.bounds import Offset
 from api.deps import CurrentUser, SessionDep, require
-from banjian import figures
+from banjian import figures, figures_inquiries
 from banjian.contracts import Actor
 from banjian.db import Department, Item
 from banjian.enums import STAFF_ROLES, Role, WarningLevel
@@ -65,9 +65,12 @@ def warnings(request: Request, actor: CurrentUser, session: SessionDep,
 def stats(actor: CurrentUser, session: SessionDep, frm: Annotated[Day, Query(alias="from")] = None, to: Day = None,
           department: Code = None, item_code: Code = None,
           format: Annotated[Literal["json", "csv", "xlsx", "svg"], Query()] = "json",
-          chart: Annotated[charts.Chart, Query()] = "on_time_rate") -> Any:
-    """The figures per department and item (supervisor, admin; a department's staff their own);
-    `format=svg` draws one of them (`chart`: cases_per_week, on_time_rate, satisfaction)."""
+          chart: Annotated[charts.Chart, Query()] = "on_time_rate",
+          table: Annotated[Literal["items", "departments"], Query()] = "items") -> Any:
+    """The figures per department and item (supervisor, admin; a department's staff their own),
+    and per department those of consultations, complaints and no-shows (`departments`; the CSV's
+    `table=departments`, the XLSX's second sheet); `format=svg` draws one of them (`chart`:
+    cases_per_week, on_time_rate, satisfaction)."""
     require(actor, Role.SUPERVISOR, Role.ADMIN, *STAFF_ROLES)
     if frm is not None and to is not None and frm > to:
         raise Invalid("bad_period", "开始日期不能晚于结束日期", "`from` is after `to`", "from")
@@ -79,11 +82,12 @@ def stats(actor: CurrentUser, session: SessionDep, frm: Annotated[Day, Query(ali
         weeks = figures.weekly(figures.daily_counts(session, frm, to, department, item_code))
         return Response(charts.render(chart, rows, weeks, names), media_type="image/svg+xml")
     rows = with_names(rows, names)
+    dept_rows = with_names(figures_inquiries.compute(session, frm, to, department), names)
     if format == "csv":
-        return Response(to_csv(rows), media_type="text/csv; charset=utf-8",
+        return Response(to_csv(dept_rows, departments=True) if table == "departments" else to_csv(rows), media_type="text/csv; charset=utf-8",
                         headers={"Content-Disposition": 'attachment; filename="supervision-stats.csv"'})
     if format == "xlsx":
-        return Response(to_xlsx(rows),
+        return Response(to_xlsx(rows, dept_rows),
                         media_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                         headers={"Content-Disposition": 'attachment; filename="supervision-stats.xlsx"'})
-    return {"items": rows, "total": len(rows), "from": frm, "to": to}
+    return {"items": rows, "total": len(rows), "from": frm, "to": to, "departments": dept_rows}

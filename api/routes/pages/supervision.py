@@ -12,13 +12,15 @@ from starlette.concurrency import run_in_threadpool
 
 from api import charts
 from api.deps import require
+from api.inquiries import InquiryService
 from api.routes.pages.common import page_user, render
 from api.routes.pages.public import _departments
 from api.routes.supervision import FIRST_DAY, LAST_DAY, check_filters, scoped_department
-from banjian import figures
+from banjian import figures, figures_inquiries
 from banjian.db import Item
 from banjian.enums import Role
 from banjian.errors import DomainError
+from banjian.oversight_board import KIND_ZH
 from banjian.warnings_board import board
 
 router = APIRouter(include_in_schema=False)
@@ -63,7 +65,7 @@ async def supervision(request: Request) -> HTMLResponse:
 
     def load() -> dict:
         cases = request.app.state.cases
-        empty = {"warnings": [], "warnings_total": 0, "rows": [], "charts": []}
+        empty = {"warnings": [], "warnings_total": 0, "rows": [], "charts": [], "dept_rows": []}
         if errors:
             return {"error": "；".join(errors), **empty}
         with cases.sessions() as session:
@@ -76,11 +78,14 @@ async def supervision(request: Request) -> HTMLResponse:
                 return {"error": e.message, **empty}
             warns, total = board(session, cases.calendar(session), department=dept, limit=100)
             names = dict(session.exec(select(Item.code, Item.name)).all())
-            warns = [{**w, "item_name": names.get(w["item_code"], w["item_code"])} for w in warns]
+            warns = [{**w, "item_name": names.get(w["item_code"], w["item_code"]) if w["item_code"] else None}
+                     for w in warns]
             rows = figures.compute(session, frm, to, dept)
+            dept_rows = figures_inquiries.compute(session, frm, to, dept)
             weeks = figures.weekly(figures.daily_counts(session, frm, to, dept))
         svgs = [charts.render(name, rows, weeks, depts) for name in charts.CHARTS]
-        return {"error": None, "warnings": warns, "warnings_total": total, "rows": rows, "charts": svgs}
+        return {"error": None, "warnings": warns, "warnings_total": total, "rows": rows, "charts": svgs,
+                "dept_rows": dept_rows}
 
     ctx = await run_in_threadpool(load)
     query = urlencode({k: v for k, v in (("from", frm), ("to", to), ("department", department)) if v})
@@ -88,4 +93,19 @@ async def supervision(request: Request) -> HTMLResponse:
         "title": "电子监察", **ctx, "depts": depts, "frm": raw_from, "to": raw_to, "department": department,
         "first_day": FIRST_DAY, "last_day": LAST_DAY,
         "query": query, "headers": figures.HEADERS_ZH, "columns": figures.COLUMNS, "LEVEL_ZH": LEVEL_ZH,
-        "rates": {f.name for f in figures.FIGURES if f.rate}}, status=422 if ctx["error"] else 200, user=actor)
+        "rates": {f.name for f in figures.FIGURES if f.rate},
+        "dept_headers": figures_inquiries.HEADERS_ZH[1:], "dept_columns": figures_inquiries.COLUMNS[1:],
+        "dept_rates": figures_inquiries.RATES}, status=422 if ctx["error"] else 200, user=actor)
+
+
+@router.get("/supervision/inquiries/{inquiry_id}", response_class=HTMLResponse)
+async def inquiry(request: Request, inquiry_id: str) -> HTMLResponse:
+    """One consultation or complaint, read-only, for the supervisor who follows it from the board
+    (the same scope as `GET /api/inquiries/{id}`: another department's is a 404)."""
+    actor = await page_user(request)
+    require(actor, Role.SUPERVISOR)
+    row = await run_in_threadpool(InquiryService(request.app.state.cases).get, actor, inquiry_id[:40], None)
+    depts = await run_in_threadpool(_departments, request)
+    return render(request, "supervision_inquiry.html", {
+        "title": f"{KIND_ZH[row['kind']]} {row['id']}", "q": row, "kind_zh": KIND_ZH[row["kind"]],
+        "dept_name": depts.get(row["department"], row["department"]), "LEVEL_ZH": LEVEL_ZH}, user=actor)

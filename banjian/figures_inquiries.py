@@ -1,0 +1,81 @@
+"""Figures per department beside the case figures (`banjian/figures.py`): consultations and
+complaints (咨询投诉) and window appointments missed (预约爽约), computed by SQL on the read model.
+
+For each kind (`consultations`, `complaints`): the number received in the period (by `filed_at`,
+China dates, both ends included), answered, answered on time (answered by the end of the answer
+limit's day, i.e. answered and not overdue), the on-time rate (answered on time / answered; null
+when none was answered) and overdue (answered late, or still open past the limit). `no_shows`:
+bookings of the department's slots in the period (by the slot's day) marked as missed.
+One row per department with anything in the period, ordered by department.
+"""
+from __future__ import annotations
+
+from datetime import UTC, date
+from typing import Any
+
+from sqlalchemy import and_, case, func, select
+from sqlalchemy.sql import ColumnElement
+from sqlmodel import Session
+
+from banjian.appointments import Appointment
+from banjian.inquiries import Inquiry
+from banjian.timefmt import end_of, start_of
+
+I = Inquiry.__table__.c  # type: ignore[attr-defined]  # noqa: E741
+A = Appointment.__table__.c  # type: ignore[attr-defined]
+KINDS = (("consultation", "consultations", "咨询"), ("complaint", "complaints", "投诉"))
+#: (name, Chinese header, rate?) of every column after the department's code and name
+FIGURES: tuple[tuple[str, str, bool], ...] = (
+    *(fig for _, plural, zh in KINDS for fig in (
+        (plural, f"{zh}受理量", False), (f"{plural}_answered", f"{zh}已答复", False),
+        (f"{plural}_answered_on_time", f"{zh}按时答复", False), (f"{plural}_on_time_rate", f"{zh}按时答复率", True),
+        (f"{plural}_overdue", f"{zh}超期", False))),
+    ("no_shows", "预约爽约次数", False))
+KEYS = (("department", "部门编码"), ("department_name", "部门名称"))
+HEADERS_ZH = [zh for _, zh in KEYS] + [zh for _, zh, _ in FIGURES]
+COLUMNS = [k for k, _ in KEYS] + [name for name, _, _ in FIGURES]
+RATES = frozenset(name for name, _, rate in FIGURES if rate)
+
+
+def _count(cond: ColumnElement[bool]) -> ColumnElement[Any]:
+    return func.sum(case((cond, 1), else_=0))
+
+
+def compute(session: Session, frm: date | None = None, to: date | None = None,
+            department: str | None = None) -> list[dict[str, Any]]:
+    """One row per department (see the module's docstring)."""
+    iw: list[Any] = []
+    aw: list[Any] = [A.status == "no_show"]
+    if frm is not None:
+        iw.append(I.filed_at >= start_of(frm).astimezone(UTC))
+        aw.append(A.day >= frm)
+    if to is not None:
+        iw.append(I.filed_at < end_of(to).astimezone(UTC))
+        aw.append(A.day <= to)
+    if department is not None:
+        iw.append(I.department == department)
+        aw.append(A.department == department)
+    cols = []
+    for kind, plural, _ in KINDS:
+        mine = I.kind == kind
+        answered = and_(mine, I.status == "answered")
+        cols += [_count(mine).label(plural), _count(answered).label(f"{plural}_answered"),
+                 _count(and_(answered, I.overdue.is_(False))).label(f"{plural}_answered_on_time"),
+                 _count(and_(mine, I.overdue.is_(True))).label(f"{plural}_overdue")]
+    rows: dict[str, dict[str, Any]] = {}
+    for r in session.execute(select(I.department, *cols).where(*iw).group_by(I.department)):
+        rows[r.department] = {k: int(v or 0) for k, v in r._mapping.items() if k != "department"}
+    for dept, n in session.execute(select(A.department, func.count()).where(*aw).group_by(A.department)):
+        rows.setdefault(dept, {})["no_shows"] = int(n)
+    out = []
+    for dept in sorted(rows):
+        got = rows[dept]
+        row: dict[str, Any] = {"department": dept}
+        for _, plural, _ in KINDS:
+            for suffix in ("", "_answered", "_answered_on_time", "_overdue"):
+                row[plural + suffix] = got.get(plural + suffix, 0)
+            answered = row[f"{plural}_answered"]
+            row[f"{plural}_on_time_rate"] = round(row[f"{plural}_answered_on_time"] / answered, 4) if answered else None
+        row["no_shows"] = got.get("no_shows", 0)
+        out.append({k: row.get(k) for k in COLUMNS if k != "department_name"})
+    return out
