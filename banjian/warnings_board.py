@@ -14,6 +14,7 @@ acceptance; the day before the warning for a step) to today, or to the case cloc
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -55,11 +56,17 @@ def refresh(session: Session, case_ids: list[str]) -> None:
 
 def board(session: Session, calendar: WorkingCalendar, *, level: str | None = None, department: str | None = None,
           item_code: str | None = None, limit: int = 50, offset: int = 0,
-          today: date | None = None) -> tuple[list[dict[str, Any]], int]:
+          today: date | None = None, kinds: Collection[str] | None = None) -> tuple[list[dict[str, Any]], int]:
     """The page of the board (reddest and oldest first) and the number of warnings on it: the case
-    warnings and those of consultations, complaints and rectifications (`banjian/oversight_board.py`)."""
+    warnings and those of consultations, complaints and rectifications (`banjian/oversight_board.py`);
+    `kinds` (of `KIND_ZH`) keeps only those (None: every kind)."""
     wall = today or datetime.now(UTC).date()
     others = other_warnings(session, calendar, wall, level=level, department=department, item_code=item_code)
+    if kinds is not None:
+        others = [w for w in others if w["kind"] in kinds]
+        if "case" not in kinds:
+            others.sort(key=sort_key)
+            return others[offset:offset + limit], len(others)
     if not others:
         return _case_board(session, calendar, level, department, item_code, limit, offset, wall)
     cases, total = _case_board(session, calendar, level, department, item_code, offset + limit, 0, wall)

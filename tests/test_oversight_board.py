@@ -136,16 +136,25 @@ def test_board_rows_of_inquiries_and_rectifications(store, data):
 
 async def test_board_api_and_scope(store, sup_user, data):
     dept, _, ids = data
+    # as contracted, the board's API lists case warnings unless asked for the other kinds
     r = await sup_user.get("/api/supervision/warnings", params={"department": dept})
+    assert r.status_code == 200 and r.json() == {"items": [], "total": 0}, r.text
+    r = await sup_user.get("/api/supervision/warnings", params={"department": dept, "kind": "all"})
     assert r.status_code == 200, r.text
     body = r.json()
     assert body["total"] == 3 and {x["kind"] for x in body["items"]} == {"consultation", "complaint", "rectification"}
     assert all(CONTRACTED <= set(x) and x["working_days_over"] >= 0 for x in body["items"])
+    r = await sup_user.get("/api/supervision/warnings", params={"department": dept, "kind": "complaint"})
+    assert r.json()["total"] == 1 and r.json()["items"][0]["kind"] == "complaint"
+    r = await sup_user.get("/api/supervision/warnings", params={"kind": "fax"})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "kind", r.text
     # case rows say what they are too
-    r = await sup_user.get("/api/supervision/warnings", params={"limit": 200})
+    r = await sup_user.get("/api/supervision/warnings", params={"limit": 200, "kind": "all"})
     assert all(x["kind"] in {"case", "consultation", "complaint", "rectification"} for x in r.json()["items"])
+    r = await sup_user.get("/api/supervision/warnings", params={"limit": 200})
+    assert all(x["kind"] == "case" and x["case_id"] for x in r.json()["items"])
     other = store.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor", department="amr")
-    r = await other.get("/api/supervision/warnings", params={"limit": 200})
+    r = await other.get("/api/supervision/warnings", params={"limit": 200, "kind": "all"})
     assert ids["late"] not in {x["id"] for x in r.json()["items"]}
 
 
@@ -222,7 +231,7 @@ async def test_a_real_consultation_past_its_limit_reaches_the_board_and_leaves_i
     sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
     row = None
     for _ in range(100):
-        items = (await sup.get("/api/supervision/warnings", params={"department": "amr", "limit": 200})).json()["items"]
+        items = (await sup.get("/api/supervision/warnings", params={"department": "amr", "limit": 200, "kind": "consultation"})).json()["items"]
         row = next((x for x in items if x["id"] == iid and x["level"] == "yellow"), None)
         if row:
             break
@@ -236,5 +245,5 @@ async def test_a_real_consultation_past_its_limit_reaches_the_board_and_leaves_i
 
     r = await people.clerk.post(f"/api/inquiries/{iid}/answer", json={"text": "身份证和营业执照。"})
     assert r.status_code == 200, r.text
-    items = (await sup.get("/api/supervision/warnings", params={"department": "amr", "limit": 200})).json()["items"]
+    items = (await sup.get("/api/supervision/warnings", params={"department": "amr", "limit": 200, "kind": "consultation"})).json()["items"]
     assert iid not in {x["id"] for x in items}

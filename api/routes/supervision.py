@@ -46,18 +46,27 @@ def scoped_department(actor: Actor, department: str | None) -> str | None:
     return actor.department
 
 
+#: which warnings the board lists (`GET /api/supervision/warnings?kind=`)
+BoardKind = Literal["case", "consultation", "complaint", "rectification", "all"]
+
+
 @router.get("/warnings")
 def warnings(request: Request, actor: CurrentUser, session: SessionDep,
              level: Annotated[WarningLevel | None, Query()] = None, department: Code = None,
              item_code: Code = None, offset: Offset = 0,
-             limit: Annotated[int, Query(ge=1, le=200)] = 50) -> dict[str, Any]:
+             limit: Annotated[int, Query(ge=1, le=200)] = 50,
+             kind: Annotated[BoardKind, Query(description="case (the default, as contracted), consultation, "
+                                                          "complaint, rectification, or all")] = "case",
+             ) -> dict[str, Any]:
     """Warnings of open cases whose cause is not cured (supervisor; a supervisor with a department
-    sees that department's)."""
+    sees that department's); with `kind`, those of consultations, complaints and rectifications
+    (`all`: every kind, as the supervision page shows them)."""
     require(actor, Role.SUPERVISOR)
     check_filters(session, department, item_code)
     department = scoped_department(actor, department)
     items, total = board(session, request.app.state.cases.calendar(session), level=level.value if level else None,
-                         department=department, item_code=item_code, limit=limit, offset=offset)
+                         department=department, item_code=item_code, limit=limit, offset=offset,
+                         kinds=None if kind == "all" else {kind})
     return {"items": items, "total": total}
 
 
