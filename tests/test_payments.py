@@ -171,9 +171,17 @@ async def test_the_wait_for_the_payment_is_not_the_departments_time(stack, peopl
 
 
 async def test_cases_awaiting_payment_are_a_figure(stack, people):
-    await approved(people)
+    """A case waiting for its fee counts as awaiting payment, not as overdue (other tests' cases of the
+    item share the stack: the figures are compared before and after)."""
     sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
-    r = await sup.get("/api/supervision/stats", params={"item_code": ITEM})
-    assert r.status_code == 200, r.text
-    row = r.json()["items"][0]
-    assert row["awaiting_payment"] >= 1 and row["overdue"] == 0
+
+    async def figures() -> dict:
+        r = await sup.get("/api/supervision/stats", params={"item_code": ITEM})
+        assert r.status_code == 200, r.text
+        items = r.json()["items"]
+        return items[0] if items else {"awaiting_payment": 0, "overdue": 0}
+
+    before = await figures()
+    await approved(people)
+    row = await figures()
+    assert row["awaiting_payment"] == before["awaiting_payment"] + 1 and row["overdue"] == before["overdue"]
