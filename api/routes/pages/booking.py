@@ -5,6 +5,7 @@ functions (the same checks: one open booking per case, no slot that has begun, c
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable
 from datetime import date, timedelta
 from typing import Any
 
@@ -68,14 +69,9 @@ async def book_slot(request: Request, case_id: str) -> Response:
     case = await run_in_threadpool(cases.get, actor, case_id[:40])  # 404 for a case the caller may not see
     if not slot:
         return await _again(request, actor, case_id, "book", "slot", {"slot": slot}, "请选择预约时段", 422)
-    try:
-        body = BookingIn(item_code=case["item_code"], slot=slot, case_id=case["id"])
-        await book(body, actor, request.app.state.catalog, cases)
-    except DomainError as e:
-        if e.status == 404:
-            raise _failed(e) from None
-        return await _again(request, actor, case_id, "book", "slot", {"slot": slot}, e.message, e.status)
-    return _back(case_id, "booked")
+    body = BookingIn(item_code=case["item_code"], slot=slot, case_id=case["id"])
+    return await _done(request, actor, case_id, "booked", {"slot": slot},
+                       book(body, actor, request.app.state.catalog, cases))
 
 
 @router.post("/cases/{case_id}/appointments/{appointment_id}/reschedule")
@@ -87,13 +83,9 @@ async def reschedule_slot(request: Request, case_id: str, appointment_id: str) -
     await run_in_threadpool(cases.get, actor, case_id[:40])
     if not slot:
         return await _again(request, actor, case_id, "book", "slot", {"slot": slot}, "请选择新的预约时段", 422)
-    try:
-        await reschedule(appointment_id[:40], RescheduleIn(slot=slot), actor, request.app.state.catalog, cases)
-    except DomainError as e:
-        if e.status == 404:
-            raise _failed(e) from None
-        return await _again(request, actor, case_id, "book", "slot", {"slot": slot}, e.message, e.status)
-    return _back(case_id, "rescheduled")
+    return await _done(request, actor, case_id, "rescheduled", {"slot": slot},
+                       reschedule(appointment_id[:40], RescheduleIn(slot=slot), actor, request.app.state.catalog,
+                                  cases))
 
 
 @router.post("/cases/{case_id}/appointments/{appointment_id}/cancel")
@@ -102,10 +94,18 @@ async def cancel_slot(request: Request, case_id: str, appointment_id: str) -> Re
     actor, _ = await _form(request)
     cases = request.app.state.cases
     await run_in_threadpool(cases.get, actor, case_id[:40])
+    return await _done(request, actor, case_id, "cancelled", {},
+                       run_in_threadpool(cancel, appointment_id[:40], actor, cases))
+
+
+async def _done(request: Request, actor: Actor, case_id: str, outcome: str, kept: dict[str, str],
+                operation: Awaitable[Any]) -> Response:
+    """Run a booking operation of the API: back to the case page with `outcome`, or its refusal shown
+    in place beside the slot (`kept`: what was chosen); an unknown case or booking is the 404 page."""
     try:
-        await run_in_threadpool(cancel, appointment_id[:40], actor, cases)
+        await operation
     except DomainError as e:
         if e.status == 404:
             raise _failed(e) from None
-        return await _again(request, actor, case_id, "book", "slot", {}, e.message, e.status)
-    return _back(case_id, "cancelled")
+        return await _again(request, actor, case_id, "book", "slot", kept, e.message, e.status)
+    return _back(case_id, outcome)
