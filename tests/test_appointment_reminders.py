@@ -3,19 +3,16 @@ subscribers; a cancelled booking is not reminded. Durable timers, advanced by ti
 from __future__ import annotations
 
 import asyncio
-import socket
-import uuid
 from datetime import UTC, date, datetime, timedelta
 
-import uvicorn
 from temporalio.testing import TimeSkipper
 from temporalio.testing._timeskipping import TimeSkippingConfig
 
 from banjian.appointment_reminders import reminder_data, reminder_time
 from banjian.appointments import Appointment
 from banjian.items.schema import ItemDefinition
-from banjian.receiver import make_receiver
 from banjian.timefmt import CHINA
+from tests.feed_receiver import subscribed_receiver
 from tests.test_api_cases import definition
 from workflows.appointment_reminder import reminder_workflow_id
 
@@ -61,16 +58,6 @@ def test_without_a_place_of_handling_the_reminder_names_the_implementing_body():
     assert "2026年12月7日（星期一）09:00" in gone["reminder"] and "地点" not in gone["reminder"]
 
 
-def _free_port() -> int:
-    for port in range(18150, 18199):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18150-18198: another run holds the range")
-
 
 async def _advance(stack, appointment_id: str) -> None:
     handle = stack.client.get_workflow_handle(reminder_workflow_id(appointment_id))
@@ -80,18 +67,8 @@ async def _advance(stack, appointment_id: str) -> None:
 
 
 async def test_the_reminder_event_reaches_a_subscriber(stack, people):
-    port = _free_port()
-    receiver = make_receiver(SECRET)
-    server = uvicorn.Server(uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="error", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    name = f"sms-{uuid.uuid4().hex[:6]}"
     admin = people.admin
-    try:
-        while not server.started:
-            await asyncio.sleep(0.05)
-        r = await admin.put(f"/api/subscribers/{name}", json={"url": f"http://127.0.0.1:{port}/events",
-                                                               "secret": SECRET})
-        assert r.status_code == 200, r.text
+    async with subscribed_receiver(stack, admin, SECRET, (18150, 18198), "sms") as receiver:
         u = people.applicant(0)
         slots = (await u.get(f"/api/items/{ITEM}/slots")).json()["slots"]
         later = [s["slot"] for s in slots if date.fromisoformat(s["date"]) >= date.today() + timedelta(days=3)]
@@ -116,7 +93,3 @@ async def test_the_reminder_event_reaches_a_subscriber(stack, people):
         assert "市民政局婚姻登记处" in event["data"]["reminder"]
         assert receiver.state.received.bad_signatures == 0
         assert datetime.fromisoformat(event["at"]).astimezone(UTC) <= datetime.now(UTC)
-    finally:
-        await stack.http.delete(f"/api/subscribers/{name}", headers=await admin.headers())
-        server.should_exit = True
-        await task

@@ -5,11 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import uuid
 from datetime import UTC, datetime, timedelta
 
-import uvicorn
 from sqlmodel import Session, col, select
 
 from activities.licences import LicenceActivities
@@ -18,37 +16,17 @@ from banjian.db import session_factory
 from banjian.feed import Delivery
 from banjian.licence_feed import ACTION, stream_key
 from banjian.licence_store import Licence, master_key
-from banjian.receiver import make_receiver
+from tests.feed_receiver import subscribed_receiver
 from tests.pages_client import PageClient
 from tests.test_licences import FOOD, approved
 
 SECRET = "licence-events-secret-0123456789"
 
 
-def _free_port() -> int:
-    for port in range(18200, 18249):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18200-18248: another run holds the range")
-
 
 async def test_status_changes_reach_a_subscriber_in_order_signed_with_who_what_and_when(stack, people):
-    port = _free_port()
-    receiver = make_receiver(SECRET)
-    server = uvicorn.Server(uvicorn.Config(receiver, host="127.0.0.1", port=port, log_level="error", lifespan="off"))
-    task = asyncio.create_task(server.serve())
-    name = f"prov-{uuid.uuid4().hex[:6]}"
     admin = people.admin
-    try:
-        while not server.started:
-            await asyncio.sleep(0.05)
-        r = await admin.put(f"/api/subscribers/{name}", json={"url": f"http://127.0.0.1:{port}/events",
-                                                               "secret": SECRET})
-        assert r.status_code == 200, r.text
+    async with subscribed_receiver(stack, admin, SECRET, (18200, 18248), "prov") as receiver:
         case = await approved(stack, people.applicant(5), FOOD)
         licence_id = case["result"]["licence_id"]
         approver = people.staff("amr", "approver")
@@ -88,10 +66,6 @@ async def test_status_changes_reach_a_subscriber_in_order_signed_with_who_what_a
         assert first["at"].endswith("+08:00") and first["data"]["changed_at"].endswith("+08:00")
         assert datetime.fromisoformat(first["at"]) <= datetime.now(UTC)
         assert first["event_id"] == f"{key}-1"
-    finally:
-        await stack.http.delete(f"/api/subscribers/{name}", headers=await admin.headers())
-        server.should_exit = True
-        await task
 
 
 async def test_expiry_is_queued_with_the_status_change_by_system(stack, people):
