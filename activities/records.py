@@ -21,12 +21,12 @@ from activities.figures import figure_columns
 from activities.urges import sync_urges
 from banjian import archive_queue, chain, feed, feed_events, figures_summary
 from banjian.calendar import WorkingCalendar
+from banjian.case_steps import current_step, waiting_roles
 from banjian.contracts import CaseState, HistoryEntry, Recorded, RecordRequest
 from banjian.db import Case, CaseEvent, CaseWarning, Task, write_transaction
 from banjian.deadlines import merged
 from banjian.enums import CLOSED, Decision, Status, WarningLevel
 from banjian.items.schema import ItemDefinition
-from banjian.rules import current_step, waiting_roles
 from banjian.warnings_board import refresh as refresh_board
 
 LEVEL_RANK = {None: 0, WarningLevel.NOTICE: 1, WarningLevel.YELLOW: 2, WarningLevel.RED: 3}

@@ -36,6 +36,7 @@ from api.views import case_json, history_json
 from banjian import applications, audit, case_numbers, inbox, rules, urge_records
 from banjian.calendar import WorkingCalendar, load_calendar
 from banjian.case_numbers import CaseNumber
+from banjian.case_steps import waiting_roles
 from banjian.catalog import Catalog
 from banjian.contracts import (
     CASE_DESIGN,
@@ -583,7 +584,7 @@ class CaseService:
                     data["materials"] = supplement_licences(session, state.applicant.id_number, data["materials"])
             if action in ASSIGNING and isinstance(data.get("username"), str):
                 # who takes the task over (assign, transfer) must hold a role the case waits for
-                roles = rules.waiting_roles(item, state) if action in (Action.ASSIGN, Action.TRANSFER) else None
+                roles = waiting_roles(item, state) if action in (Action.ASSIGN, Action.TRANSFER) else None
                 with Session(bind=conn) as session:
                     self._check_assignee(session, row, data["username"], roles)
 

@@ -13,12 +13,12 @@ from sqlalchemy import bindparam
 from sqlmodel import Session, col, select
 
 from banjian.calendar import WorkingCalendar, YearSchedule
+from banjian.case_steps import effective_item
 from banjian.db import CalendarYear, Department, Item, ItemVersion, User
 from banjian.enums import STAFF_ROLES
 from banjian.errors import Conflict, Invalid, NotFound
 from banjian.items.schema import FIELD_BOUNDS, ItemDefinition
 from banjian.items.validate import Problem, load_directory, validate_definition
-from banjian.rules import effective_item
 from banjian.timefmt import iso_at
 
 log = logging.getLogger("banjian.catalog")

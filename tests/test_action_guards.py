@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from sqlmodel import select
 
+from banjian.action_data import MAX_ACTION_DATA_BYTES
 from banjian.contracts import Actor, CaseState
 from banjian.db import Case
 from banjian.enums import Action, Role
 from banjian.errors import Conflict
-from banjian.rules import MAX_ACTION_DATA_BYTES, admissible
+from banjian.rules import admissible
 
 FIRE = "fire-safety-inspection"  # steps: document_review (handler), site_check (handler), verify, decide
 

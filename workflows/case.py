@@ -21,6 +21,7 @@ from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
     from banjian import rules
+    from banjian.case_steps import effective_item
     from banjian.contracts import (
         SYSTEM,
         ActionInput,
@@ -98,7 +99,7 @@ class CaseWorkflow(JointApproval, TaskOperations, VersionMigration, Licensing, C
     @workflow.init
     def __init__(self, inp: CaseInput) -> None:
         self.inp = inp
-        self.item = rules.effective_item(inp.item, inp.department, inp.parent_id is not None)
+        self.item = effective_item(inp.item, inp.department, inp.parent_id is not None)
         now = workflow.now()
         kind = ItemKind.SINGLE if inp.parent_id is not None else inp.item.kind
         self.state = CaseState(

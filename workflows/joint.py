@@ -14,8 +14,8 @@ from temporalio import workflow
 from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 
 with workflow.unsafe.imports_passed_through():
-    from banjian import rules
     from banjian.case_numbers import sub_case_no
+    from banjian.case_steps import effective_item
     from banjian.contracts import SYSTEM, CaseInput, CaseResult, CaseState, SubCaseRef
     from banjian.enums import CLOSED, Decision, ItemKind, Opinion, Status, WarningCause
     from banjian.errors import DomainError
@@ -164,7 +164,7 @@ class JointApproval:
             self.children[child.case_id] = await workflow.start_child_workflow(
                 "Case", child, id=f"case-{child.case_id}",
                 parent_close_policy=ParentClosePolicy.REQUEST_CANCEL)
-            item = rules.effective_item(child.item, child.department, True)
+            item = effective_item(child.item, child.department, True)
             s.sub_cases.append(SubCaseRef(id=child.case_id, department=child.department,
                                           department_name=self.inp.department_names.get(child.department),
                                           item_code=item.code,

@@ -14,6 +14,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from banjian import rules
+    from banjian.case_steps import effective_item
     from banjian.contracts import Actor, Answered, CaseInput, CaseState, StepRef
     from banjian.errors import DomainError
     from banjian.version_moves import VERSION_MIGRATED, Blocked, MigrateInput, workflow_check
@@ -59,7 +60,7 @@ class VersionMigration:
             self._check_migration(m)  # again: an action may have closed the case meanwhile
             if takes_path(self.inp.design, VERSION_MIGRATION):
                 s = self.state
-                self.item = rules.effective_item(m.item, s.department, False)
+                self.item = effective_item(m.item, s.department, False)
                 s.item_version, s.item_name = m.item.version, m.item.name
                 if s.current_step is not None:
                     index = next(i for i, st in enumerate(self.item.steps) if st.id == s.current_step.id)

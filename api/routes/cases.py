@@ -12,8 +12,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.bounds import CaseId, Offset, Text, one_of
 from api.copies import copied_tasks
 from api.deps import CasesDep, CurrentUser, SessionDep
+from banjian.action_data import MAX_COMMENT
 from banjian.enums import ItemKind, Status, WarningLevel
-from banjian.rules import MAX_COMMENT
 
 router = APIRouter(prefix="/api", tags=["cases"])
 

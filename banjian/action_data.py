@@ -1,0 +1,154 @@
+"""The 422 checks of an action: its comment and data well formed (`validate_data`) and within their
+sizes (`check_bounds`). Pure functions over `CaseState` and `ItemDefinition`, run by `banjian.rules.check`
+after the 403 and 409 checks."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from banjian.case_steps import current_step
+from banjian.contracts import ActionInput, CaseState
+from banjian.enums import STAFF_ROLES, Action, DeliveryMethod
+from banjian.errors import Invalid
+from banjian.items.schema import ItemDefinition
+from banjian.labels import ACTION_NAMES_ZH
+
+#: Actions that need a comment (written opinion / reason).
+NEEDS_COMMENT = {Action.REFUSE_ACCEPTANCE, Action.RETURN, Action.DENY, Action.REQUEST_EXTENSION,
+                 Action.SUSPEND, Action.TERMINATE, Action.TRANSFER, Action.RETURN_TO, Action.URGE, Action.REPLY_URGE}
+#: a special procedure's expected length is told to the applicant: at most a year
+MAX_PROCEDURE_DAYS = 365
+#: an action's `data` as JSON (UTF-8): the largest real one, a supplement listing every material
+#: with its file and licence ids, is a few KB; the bound keeps one action from bloating the case's
+#: state and history (the state travels with every transition, under Temporal's 2 MB payload limit)
+MAX_ACTION_DATA_BYTES = 32 * 1024
+#: an action's written opinion or reason (意见)
+MAX_COMMENT = 4000
+#: a courier's tracking number (运单号): carriers' numbers are 10–20 characters
+MAX_TRACKING_NO = 64
+#: an urge's reply date lies between the case's today and a year later
+MAX_REPLY_DAYS = 366
+
+
+def _invalid(code: str, field: str, zh: str, en: str) -> Invalid:
+    return Invalid(code, zh, en, field=field)
+
+
+def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: ActionInput) -> None:
+    """422 unless the action's comment and data are well formed."""
+    data: dict[str, Any] = act.data or {}
+    if action in NEEDS_COMMENT and not (act.comment or "").strip():
+        raise _invalid("comment_required", "comment", f"“{ACTION_NAMES_ZH[action]}”必须填写意见或理由",
+                       f"'{action}' needs a comment (the written opinion or reason)")
+    if action == Action.REQUEST_SUPPLEMENT:
+        missing = data.get("missing")
+        if not isinstance(missing, list) or not missing or not all(isinstance(m, str) for m in missing):
+            raise _invalid("missing_required", "data.missing", "请一次性列明全部需补正的材料名称（非空列表）",
+                           "data.missing must list every missing material by name (a non-empty list)")
+        unknown = [m for m in missing if item.material(m) is None]
+        if unknown:
+            raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
+                           f"the item asks for no material named {', '.join(unknown)}")
+    elif action == Action.SUBMIT_SUPPLEMENT:
+        given = data.get("materials")
+        names = [m if isinstance(m, str) else (m or {}).get("name") for m in given] if isinstance(given, list) else None
+        if not names or not all(isinstance(n, str) for n in names):
+            raise _invalid("missing_required", "data.materials", "请提交补正材料列表",
+                           "data.materials must list the supplemented materials")
+        lacking = [m for m in state.missing_materials if m not in names]
+        if lacking:
+            raise _invalid("material_missing", "data.materials", f"仍缺少补正材料：{'、'.join(lacking)}",
+                           f"still missing: {', '.join(lacking)}")
+    elif action == Action.START_SPECIAL_PROCEDURE:
+        kinds = {p.kind: p for p in item.special_procedures}
+        if data.get("kind") not in kinds:
+            raise _invalid("unknown_procedure", "data.kind",
+                           f"特别程序类型应为：{'、'.join(kinds) or '（本事项无特别程序）'}",
+                           f"data.kind must be one of the item's special procedures: {', '.join(kinds) or 'none'}")
+        days = data.get("expected_days", kinds[data["kind"]].expected_days)
+        if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_PROCEDURE_DAYS:
+            raise _invalid("invalid_number", "data.expected_days", f"预计时长须为 0 至 {MAX_PROCEDURE_DAYS} 的整数（天）",
+                           f"data.expected_days must be a whole number of days from 0 to {MAX_PROCEDURE_DAYS}")
+    elif action == Action.DELIVER:
+        method = data.get("method")
+        if method not in {m.value for m in DeliveryMethod}:
+            raise _invalid("invalid_choice", "data.method", "送达方式应为 electronic、courier 或 window",
+                           "data.method must be electronic, courier or window")
+        if method == DeliveryMethod.COURIER and not data.get("tracking_no"):
+            raise _invalid("missing_required", "data.tracking_no", "邮寄送达须填写快递单号",
+                           "courier delivery needs data.tracking_no")
+    elif action == Action.URGE and "reply_by" in data:
+        _check_reply_by(data["reply_by"], state)
+    elif action == Action.RATE:
+        level = data.get("level")
+        if not isinstance(level, int) or isinstance(level, bool) or not 1 <= level <= 5:
+            raise _invalid("invalid_number", "data.level", "评价等级须为 1 至 5 的整数（5 为非常满意）",
+                           "data.level must be a whole number from 1 to 5 (5 = very satisfied)")
+    elif action in (Action.ASSIGN, Action.TRANSFER, Action.DELEGATE, Action.COPY_TO):
+        if not isinstance(data.get("username"), str) or not data["username"]:
+            raise _invalid("missing_required", "data.username", "请指定用户名", "data.username is required")
+    elif action == Action.ADD_SIGNER:
+        _check_signers(data)
+        step = current_step(item, state)
+        if step is not None and step.kind == "decide" and data.get("position", "after") == "after":
+            raise _invalid("invalid_choice", "data.position", "决定环节只能前加签（before）",
+                           "at the decision step signers sign before the decision (position before)")
+    elif action == Action.RETURN_TO:
+        target = data.get("step_id")
+        earlier = [st.id for st in item.steps[:state.step_index or 0]]
+        if target != "applicant" and target not in earlier:
+            raise _invalid("invalid_choice", "data.step_id",
+                           f"只能退回至之前的环节（{'、'.join(earlier) or '无'}）或申请人（applicant）",
+                           f"data.step_id must be an earlier step ({', '.join(earlier) or 'none'}) or 'applicant'")
+    elif action in (Action.APPROVE,) and "referral" in data and not isinstance(data["referral"], bool):
+        raise _invalid("invalid_type", "data.referral", "referral 须为布尔值", "data.referral must be a boolean")
+
+
+def _check_signers(data: dict[str, Any]) -> None:
+    """add_signer: one user or one role, a mode and a position."""
+    user, role = data.get("username"), data.get("role")
+    if bool(user) == bool(role):
+        raise _invalid("missing_required", "data.username", "请指定加签人（data.username）或角色（data.role）之一",
+                       "give exactly one of data.username or data.role")
+    if role is not None and role not in {r.value for r in STAFF_ROLES}:
+        raise _invalid("invalid_choice", "data.role", "加签角色应为窗口、承办、审批、负责人或牵头角色",
+                       "data.role must be a staff role")
+    if data.get("mode", "all") not in ("all", "any"):
+        raise _invalid("invalid_choice", "data.mode", "mode 应为 all 或 any", "data.mode must be all or any")
+    if data.get("position", "after") not in ("before", "after"):
+        raise _invalid("invalid_choice", "data.position", "position 应为 before 或 after",
+                       "data.position must be before or after")
+
+
+def check_bounds(act: ActionInput) -> None:
+    """422 unless the action's comment and data are within their sizes. Checked by the API and the
+    update's validator, not again under the workflow's lock: they depend on the input alone, and a
+    replay must take what its history accepted before these bounds existed."""
+    size = len(json.dumps(act.data or {}, ensure_ascii=False, default=str).encode())
+    if size > MAX_ACTION_DATA_BYTES:
+        raise _invalid("too_large", "data", f"操作数据过大（{size} 字节，上限 {MAX_ACTION_DATA_BYTES} 字节）",
+                       f"data is too large ({size} bytes; at most {MAX_ACTION_DATA_BYTES})")
+    if len(act.comment or "") > MAX_COMMENT:
+        raise _invalid("too_long", "comment", f"意见不能超过 {MAX_COMMENT} 字",
+                       f"the comment is longer than {MAX_COMMENT} characters")
+    tracking = (act.data or {}).get("tracking_no")
+    if tracking is not None and (not isinstance(tracking, str) or len(tracking) > MAX_TRACKING_NO):
+        raise _invalid("invalid_value", "data.tracking_no", f"快递单号应为不超过 {MAX_TRACKING_NO} 个字符的文本",
+                       f"data.tracking_no must be text of at most {MAX_TRACKING_NO} characters")
+
+
+def _check_reply_by(raw: Any, state: CaseState) -> None:
+    """`data.reply_by` of an urge (督办回复期限): an ISO date from the case's today to a year on."""
+    from datetime import date, timedelta
+
+    from banjian.timefmt import china_date
+
+    today = china_date(state.clock_at)
+    try:
+        day = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
+    except ValueError:
+        day = None
+    if day is None or not today <= day <= today + timedelta(days=MAX_REPLY_DAYS):
+        raise _invalid("invalid_date", "data.reply_by",
+                       f"回复期限须为今天起 {MAX_REPLY_DAYS} 天内的日期（YYYY-MM-DD）",
+                       f"data.reply_by must be a date (YYYY-MM-DD) from today to {MAX_REPLY_DAYS} days on")
