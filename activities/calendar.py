@@ -14,8 +14,9 @@ from typing import Any
 from sqlmodel import Session, func, select
 from temporalio import activity
 
+from banjian.activity_contracts import PauseRequest, PlanRequest
 from banjian.calendar import WorkingCalendar, load_calendar
-from banjian.contracts import Deadlines, PauseRequest, PlanRequest
+from banjian.contracts import Deadlines
 from banjian.db import CalendarYear
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.client import Client
 
-from banjian.contracts import NotifyParent
+from banjian.activity_contracts import NotifyParent
 
 
 class ParentNotifier:

@@ -20,9 +20,10 @@ from activities.copies import sync_copies
 from activities.figures import figure_columns
 from activities.urges import sync_urges
 from banjian import archive_queue, chain, feed, feed_events, figures_summary
+from banjian.activity_contracts import Recorded, RecordRequest
 from banjian.calendar import WorkingCalendar
 from banjian.case_steps import current_step, waiting_roles
-from banjian.contracts import CaseState, HistoryEntry, Recorded, RecordRequest
+from banjian.contracts import CaseState, HistoryEntry
 from banjian.db import Case, CaseEvent, CaseWarning, Task, write_transaction
 from banjian.deadlines import merged
 from banjian.enums import CLOSED, Decision, Status, WarningLevel

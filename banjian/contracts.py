@@ -1,5 +1,6 @@
-"""Everything that crosses a Temporal boundary: workflow inputs, update arguments, the case
-state the workflow owns, and activity inputs and outputs.
+"""What crosses the case workflow's boundary: its input, the people acting, update arguments and
+answers, and the case state the workflow owns. The inputs and outputs of its activities are in
+`banjian/activity_contracts.py`.
 
 One pydantic model per call. Imports only pydantic, the standard library and the other
 sandbox-safe domain modules (enums, item schema), so workflows can import it through
@@ -365,48 +366,6 @@ class CaseState(Model):
     clock_at: datetime = Field(description="the case clock (workflow time) when this state was taken")
 
 
-# ---- activities ---------------------------------------------------------------------------
-
-
-class PlanRequest(Model):
-    """Input of `plan_deadlines`: the dates a case's clocks started on and its limits."""
-
-    received_on: date
-    acceptance_limit: Limit
-    accepted_on: date | None = None
-    promised_limit: Limit | None = None
-    statutory_limit: Limit | None = None
-    extra_working_days: int = 0
-    notice_days: int = 2
-    step_started_on: date | None = None
-    step_limit: Limit | None = None
-    step_extra_working_days: int = 0
-    decided_on: date | None = None
-    delivery_limit: Limit | None = None
-
-
-class NotifyParent(Model):
-    """Input of `notify_parent`: a sub-case tells its parent how it stands."""
-
-    parent_id: str
-    sub_case: SubCaseRef
-
-
-class PauseRequest(Model):
-    start: date
-    end: date
-
-
-class RecordRequest(Model):
-    """Input of `record_case`: the state after a transition and the history entries it added."""
-
-    state: CaseState
-    events: list[HistoryEntry]
-    item_definition_version: int
-    plan: PlanRequest | None = Field(
-        default=None, description="record_transition: plan the deadlines first and record the state with them")
-
-
 class Answered(Model):
     """What the `open` and `act` updates answer: which case and how far its history goes. The case
     itself is read from the read model, which the workflow wrote before it answered; a whole state
@@ -415,12 +374,3 @@ class Answered(Model):
     id: str
     status: Status
     seq: int = Field(description="history entries recorded so far")
-
-
-class Recorded(Model):
-    """Result of `record_transition` (a local activity): what it wrote, kept in the case's Temporal
-    history (the activity's marker) as the audit trail of the read model, and the deadlines it planned."""
-
-    events: list[HistoryEntry]
-    status: Status
-    deadlines: Deadlines | None = None

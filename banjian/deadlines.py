@@ -5,7 +5,8 @@ agree on the deadlines without the calendar ever entering workflow code.
 """
 from __future__ import annotations
 
-from banjian.contracts import CaseState, Deadlines, PlanRequest
+from banjian.activity_contracts import PlanRequest
+from banjian.contracts import CaseState, Deadlines
 from banjian.enums import CLOSED, Status
 from banjian.items.schema import ItemDefinition
 from banjian.timefmt import china_date

@@ -13,7 +13,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.records import RecordActivities
 from banjian import figures, figures_summary
-from banjian.contracts import CaseState, HistoryEntry, RecordRequest
+from banjian.activity_contracts import RecordRequest
+from banjian.contracts import CaseState, HistoryEntry
 from banjian.db import Case, CaseEvent, CaseWarning, Task
 from banjian.figures_summary import SUMMARY, S
 

@@ -12,7 +12,8 @@ from temporalio.testing import ActivityEnvironment
 
 from activities.records import RecordActivities
 from banjian import chain
-from banjian.contracts import CaseState, HistoryEntry, RecordRequest
+from banjian.activity_contracts import RecordRequest
+from banjian.contracts import CaseState, HistoryEntry
 from banjian.db import Case, CaseEvent, CaseWarning, Task
 
 ITEM = "food-business-licence"

@@ -11,7 +11,8 @@ from datetime import date
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from banjian.contracts import CaseInput, CaseState, PauseRequest
+    from banjian.activity_contracts import PauseRequest
+    from banjian.contracts import CaseInput, CaseState
     from banjian.enums import CLOSED
     from workflows.case import CaseWorkflow, run_activity
 

@@ -21,6 +21,7 @@ from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
     from banjian import rules
+    from banjian.activity_contracts import NotifyParent, PauseRequest, Recorded, RecordRequest
     from banjian.case_steps import effective_item
     from banjian.contracts import (
         SYSTEM,
@@ -33,11 +34,7 @@ with workflow.unsafe.imports_passed_through():
         Deadlines,
         HistoryEntry,
         MaterialRef,
-        NotifyParent,
-        PauseRequest,
         PendingExtension,
-        Recorded,
-        RecordRequest,
         SpecialProcedureState,
         StepRef,
         SubCaseRef,

@@ -32,8 +32,9 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from banjian import audit, chain
+from banjian.activity_contracts import Recorded
 from banjian.audit.timeline import LOCAL_ACTIVITY_MARKER, RECORD_LOCAL_ACTIVITY
-from banjian.contracts import CaseState, Recorded
+from banjian.contracts import CaseState
 from banjian.crypto import sm3_hex
 from banjian.db import Archive, Case, CaseEvent, ItemVersion
 from banjian.files import StoredFile

@@ -22,7 +22,8 @@ from temporalio.converter import DataConverter
 from temporalio.service import RPCError, RPCStatusCode
 
 from banjian import chain
-from banjian.contracts import Actor, CaseInput, CaseState, HistoryEntry, Recorded, RecordRequest
+from banjian.activity_contracts import Recorded, RecordRequest
+from banjian.contracts import Actor, CaseInput, CaseState, HistoryEntry
 from banjian.db import Archive, AuditRead, Case, CaseEvent
 from banjian.enums import Role
 from banjian.timefmt import aware as _aware
