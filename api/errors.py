@@ -13,7 +13,7 @@ from starlette.exceptions import HTTPException  # FastAPI's is a subclass: one h
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.routes.pages.common import LoginRequired, PageError, error_page, is_page, login_redirect
-from api.service import Outcome
+from api.updates import Outcome
 from api.validation import detail as validation_detail
 from banjian.errors import DomainError
 

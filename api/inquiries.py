@@ -16,7 +16,8 @@ from sqlmodel import Session, col, func, select
 from temporalio.client import WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.service import CaseService, map_update_error
+from api.service import CaseService
+from api.updates import map_update_error
 from banjian.contracts import Actor
 from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorised

@@ -26,7 +26,8 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.service import CaseService, Outcome, map_update_error, workflow_id
+from api.service import CaseService
+from api.updates import Outcome, map_update_error, workflow_id
 from banjian.contracts import Actor, CaseState
 from banjian.db import Case
 from banjian.enums import Role, Status

@@ -15,7 +15,8 @@ from sqlmodel import Session, col, func, select
 from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError, RPCStatusCode
 
-from api.service import CaseService, Outcome, map_update_error
+from api.service import CaseService
+from api.updates import Outcome, map_update_error
 from banjian import rectification as rules
 from banjian.contracts import Actor
 from banjian.enums import STAFF_ROLES, Role

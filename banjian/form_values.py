@@ -4,7 +4,7 @@ A field's bounds are stated in its definition (`FormField`: `minimum`, `maximum`
 `max_length`, `earliest`, `latest`, `commitment`). This module checks a value of the right type
 against them (`refusal`), says them in words for a hint beside the field (`hint`), as HTML
 attributes of its input (`html_attrs`), and picks a value that keeps them (`sample_value`, for the
-demo and the tests). The API's submission check (`api/service.py`) and the apply page use it alike.
+demo and the tests). The API's submission check (`api/submission.py`) and the apply page use it alike.
 
 Date bounds are ISO dates or ``today``/``today±N`` (natural days), resolved against the day of
 submission in China time (`today()`).

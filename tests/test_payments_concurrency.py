@@ -8,7 +8,7 @@ import uuid
 import pytest
 from temporalio.client import WorkflowUpdateFailedError
 
-from api.service import map_update_error, workflow_id
+from api.updates import map_update_error, workflow_id
 from banjian.payment_contracts import PaymentCheckout
 from tests.conftest import People, make_stack
 from tests.test_payments import actions, approved

@@ -11,11 +11,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from api.case_access import READ_ALL_ROLES
 from api.routes.pages.actions import add_user_choices, build_action, field_params, fields_of
 from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
 from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
-from api.service import READ_ALL_ROLES
 from api.uploads import read_form
 from banjian import licence_views
 from banjian.contracts import Actor

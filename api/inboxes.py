@@ -1,0 +1,86 @@
+"""The inboxes (待办): a page of the tasks a caller's department waits for, with the urges escalated
+to the head or to supervision.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, func, or_, select
+
+from api.case_access import READ_ALL_ROLES, CaseAccess
+from banjian import inbox, urge_records
+from banjian.contracts import Actor
+from banjian.db import Case, Task
+from banjian.enums import Role
+from banjian.errors import Invalid
+
+TASK_COLUMNS = (Task.case_id, Task.item_code, Task.item_name, Task.status, Task.step_id, Task.step_name,
+                Task.step_role, Task.due, Task.warning, Task.claimed_by, Task.roles, Task.parent_id)
+
+
+class Inboxes(CaseAccess):
+    def tasks(self, actor: Actor, scope: str, limit: int, offset: int) -> dict[str, Any]:
+        with self.sessions() as session:
+            # plain column rows, not ORM objects: an inbox page is read often and may list many tasks
+            stmt = select(*TASK_COLUMNS)
+            if actor.department is not None:
+                stmt = stmt.where(Task.department == actor.department)
+            elif not actor.has(*READ_ALL_ROLES):
+                return {"items": [], "total": 0}
+            # due first, undated last: the order of the index ix_tasks_dept_due on PostgreSQL
+            order = (col(Task.due).asc().nulls_last(), col(Task.case_id))
+            if scope == "mine":  # waiting for one of my roles, not claimed by someone else
+                dialect = session.get_bind().dialect.name
+                stmt = stmt.where(or_(col(Task.claimed_by).is_(None), Task.claimed_by == actor.username),
+                                  inbox.waits_for_any(dialect, (r.value for r in actor.roles)))
+            elif scope == "claimed_by_others":
+                stmt = stmt.where(col(Task.claimed_by).is_not(None), Task.claimed_by != actor.username)
+            elif scope != "department":
+                raise Invalid("invalid_choice", "scope 应为 mine、department 或 claimed_by_others",
+                              "scope must be mine, department or claimed_by_others", field="scope")
+            total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+            page = session.exec(stmt.order_by(*order).offset(offset).limit(limit)).all()
+            items = [{
+                "case_id": t.case_id, "item_code": t.item_code, "item_name": t.item_name, "status": t.status,
+                "step": {"id": t.step_id, "name": t.step_name, "role": t.step_role} if t.step_id else None,
+                "due": t.due.isoformat() if t.due else None, "warning": t.warning, "claimed_by": t.claimed_by,
+                "roles": t.roles, "parent_id": t.parent_id} for t in page]
+            if scope == "mine" and actor.has(Role.HEAD) and actor.department is not None and offset == 0:
+                items += self._escalated_urges(session, actor.department, {i["case_id"] for i in items})
+            if scope == "mine" and actor.has(Role.SUPERVISOR) and offset == 0:
+                items += self._escalated_urges(session, actor.department, {i["case_id"] for i in items},
+                                               to_supervisor=True)
+            total += len(items) - len(page)
+            urged = urge_records.badges(session, [i["case_id"] for i in items])
+            numbers = inbox.case_numbers_of(session, [i["case_id"] for i in items])
+            for i in items:
+                i["urge"] = urged.get(i["case_id"])
+                i["case_no"] = numbers.get(i["case_id"])
+            return {"items": items, "total": total}
+
+    @staticmethod
+    def _escalated_urges(session: Session, department: str | None, listed: set[str],
+                         to_supervisor: bool = False) -> list[dict[str, Any]]:
+        """The head's inbox also lists the department's urges escalated to the head (督办升级), on the
+        first page, after the tasks: the case may wait for someone else, but the head must see it.
+        A supervisor's inbox lists in the same way the urges escalated to supervision (the second
+        escalation, `due` its `board_on`), of their department or, without one, of every department."""
+        out: list[dict[str, Any]] = []
+        if to_supervisor:
+            found = urge_records.escalated_to_supervision(session, department)
+        else:
+            assert department is not None
+            found = urge_records.escalated_to_head(session, department)
+        role = Role.SUPERVISOR if to_supervisor else Role.HEAD
+        for u in found:
+            if u.case_id in listed:
+                continue
+            listed.add(u.case_id)
+            row = session.get(Case, u.case_id)
+            if row is None:
+                continue
+            out.append({"case_id": row.id, "item_code": row.item_code, "item_name": row.item_name,
+                        "status": row.status, "step": None,
+                        "due": (u.board_on if to_supervisor else u.reply_by).isoformat(), "warning": row.warning,
+                        "claimed_by": None, "roles": [role.value], "parent_id": row.parent_id})
+        return out

@@ -1,0 +1,176 @@
+"""Submitting an application: who applies and how, the form and materials checked before a case
+number is drawn, and the case's workflow started with its first update (update-with-start).
+"""
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import timedelta
+from typing import Any
+
+from sqlmodel import select
+from temporalio.client import WithStartWorkflowOperation, WorkflowUpdateRPCTimeoutOrCancelledError
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from api.case_reading import CaseReading
+from api.numbers import NUMBER_ATTEMPTS, submission_token
+from api.updates import Outcome, workflow_id
+from banjian import applications
+from banjian.case_numbers import CaseNumber
+from banjian.contracts import CASE_DESIGN, Actor, Answered, Applicant, CaseInput, MaterialRef
+from banjian.db import User
+from banjian.enums import Channel, IdKind, Role
+from banjian.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
+from banjian.files import check_own_files
+from banjian.ids import IdError, validate_id
+from banjian.items.schema import ItemDefinition
+from banjian.licence_reuse import auto_attach, check_licences
+from workflows.case import CaseWorkflow
+
+log = logging.getLogger("banjian.api")
+
+#: Temporal answers to a submission that a retry may cure (answered 503 with Retry-After)
+TRANSIENT_RPC = (RPCStatusCode.FAILED_PRECONDITION, RPCStatusCode.ABORTED, RPCStatusCode.UNAVAILABLE,
+                 RPCStatusCode.RESOURCE_EXHAUSTED, RPCStatusCode.DEADLINE_EXCEEDED, RPCStatusCode.CANCELLED)
+
+
+class Submission(CaseReading):
+    def check_application(self, actor: Actor, item: ItemDefinition, body: dict[str, Any]) -> tuple[Applicant, Channel]:
+        """Who applies and how: an applicant only as themself; a clerk of the item's department for
+        anyone. Checked in the contract's order: 403, then 409, then 422."""
+        a = body["applicant"]
+        given = str(a["id_number"]).strip().upper()
+        if actor.has(Role.APPLICANT) and not actor.has(Role.CLERK):
+            if given != (actor.id_number or "").upper():
+                raise Forbidden("apply_as_self", "申请人只能以本人身份申请",
+                                "an applicant may only apply as themself", field="applicant.id_number")
+            owner, channel = actor.username, Channel(body.get("channel") or "web")
+            if channel == Channel.WINDOW:
+                channel = Channel.WEB  # only a clerk files at the window
+        elif actor.has(Role.CLERK):
+            if actor.department != item.department:
+                raise Forbidden("forbidden_department", "只能代理本部门事项的申请",
+                                "a clerk files applications for their own department's items only", field="item_code")
+            owner, channel = None, Channel.WINDOW
+        else:
+            raise Forbidden("forbidden_role", "只有申请人或窗口人员可以提交申请",
+                            "only an applicant or a window clerk may apply", field=None)
+        if item.status != "active":
+            raise Conflict("item_inactive", "本事项当前不受理申请", "the item does not take applications now",
+                           field="item_code")
+        kind = IdKind(a["kind"])
+        try:
+            id_number = validate_id(kind.value, a["id_number"])
+        except IdError as e:
+            raise Invalid(e.code, e.message, e.message_en, field="applicant.id_number") from None
+        if kind not in item.service_object:
+            objs = "、".join("自然人" if o == IdKind.CITIZEN else "法人" for o in item.service_object)
+            raise Invalid("wrong_service_object", f"本事项的服务对象为：{objs}",
+                          f"this item serves: {', '.join(item.service_object)}", field="applicant.kind")
+        name = a["name"]
+        if owner is None:
+            owner = self._owner_of(id_number)
+        elif actor.display_name.strip():
+            name = actor.display_name.strip()  # as themself: under the account's real name (实名), whatever was typed
+        return Applicant(kind=kind, id_number=id_number, name=name, username=owner), channel
+
+    def _owner_of(self, id_number: str) -> str | None:
+        with self.sessions() as session:
+            user = session.exec(select(User).where(User.id_number == id_number)).first()
+            return user.username if user else None
+
+    async def submit(self, actor: Actor, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+        """Apply for an item. Returns (case, created); the same idempotency key returns the same case
+        (created: this attempt stored the key, so of two concurrent twins exactly one is created).
+
+        The case number is drawn from the day's sequence and stored with the idempotency key before
+        the workflow starts; the start fails on a workflow id in use (`WorkflowIDConflictPolicy.FAIL`),
+        so two applications never share a case. Database work runs in worker threads."""
+        key = f"{actor.username}\x1f{body['idempotency_key']}" if body.get("idempotency_key") else None
+        # the checks and the first number in one worker thread: each hop waits for a thread and the GIL
+        checked, first = await asyncio.to_thread(self._check_and_reserve, actor, body, key)
+        item, applicant, channel, materials, members = checked
+        # a joint case's and a bundle's texts name their departments (the workflow does no I/O)
+        dispatched = {p.department for p in item.participants} | {m.department for m in members}
+        names = await asyncio.to_thread(self.catalog.department_names, dispatched) if dispatched else {}
+        token = submission_token(key)
+        for attempt in range(NUMBER_ATTEMPTS):
+            number, created = first if attempt == 0 else \
+                await asyncio.to_thread(self.numbers.reserve, key, item.department, 4**attempt)
+            case_id = number.id
+            if not created and await asyncio.to_thread(self.numbers.recorded, case_id):
+                return await asyncio.to_thread(self.get, actor, case_id), False
+            inp = CaseInput(case_id=case_id, case_no=number.case_no, item=item, department=item.department,
+                            applicant=applicant, form=body.get("form") or {}, materials=materials, channel=channel,
+                            submitted_by=actor, members=members, pre_review=bool(body.get("pre_review")),
+                            design=CASE_DESIGN, department_names=names)
+            start = WithStartWorkflowOperation(
+                CaseWorkflow.run, inp, id=workflow_id(case_id), task_queue=self.settings.task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.FAIL,
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                task_timeout=timedelta(seconds=self.settings.workflow_task_timeout_seconds),
+                memo={"submission": token})
+            try:
+                # The update id names this submission, not the workflow: the server answers an
+                # update-with-start whose update id it has seen in the running workflow with that
+                # update's result, whatever the conflict policy, so `open-{case_id}` would hand a
+                # clash the other applicant's case.
+                await self.client.execute_update_with_start_workflow(
+                    CaseWorkflow.open, start_workflow_operation=start, id=f"open-{token}",
+                    rpc_timeout=timedelta(seconds=self.settings.update_timeout_seconds))
+            except WorkflowUpdateRPCTimeoutOrCancelledError:
+                raise Outcome() from None  # the same idempotency key again finds the case if it started
+            except RPCError as e:
+                if e.status not in TRANSIENT_RPC:
+                    raise
+                # e.g. "Workflow Task in failed state" on a saturated worker: the case may have started;
+                # the same idempotency key finds it again (its memo names this submission)
+                log.warning("submission of case %s: Temporal answered %s: %s", case_id, e.status, e)
+                raise Unavailable("temporal_busy", "系统繁忙，请稍后使用相同的幂等键重试",
+                                  "the workflow service is busy; retry with the same idempotency key") from None
+            except WorkflowAlreadyStartedError:
+                with contextlib.suppress(WorkflowAlreadyStartedError):
+                    await start.workflow_handle()  # the same error, retrieved so it is not reported as lost
+                # a twin attempt of this very submission (same key) may have started it first
+                earlier = await self._own_earlier_start(case_id, token) if key is not None else None
+                if earlier is None:
+                    log.error("case id %s is already in use by another case: drawing a new number", case_id)
+                    await asyncio.to_thread(self.numbers.release, key, case_id)
+                    continue
+            return await self._read(self.answer, actor, case_id), created  # recorded before it answered
+        raise Unavailable("case_number_unavailable", "暂时无法分配受理号码，请稍后重试",
+                          "no free case number could be drawn; retry later", field=None)
+
+    def _check_and_reserve(self, actor: Actor, body: dict[str, Any], key: str | None) \
+            -> tuple[tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition]],
+                     tuple[CaseNumber, bool]]:
+        """`_check_submission`, then the submission's number (`CaseNumbers.reserve`)."""
+        checked = self._check_submission(actor, body)
+        return checked, self.numbers.reserve(key, checked[0].department, 1)
+
+    def _check_submission(self, actor: Actor, body: dict[str, Any]) \
+            -> tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition]]:
+        """Everything a submission is checked against before a number is drawn (reads the database)."""
+        try:
+            item = self.catalog.current(body["item_code"])
+        except NotFound as e:
+            raise Invalid(e.code, e.message, e.message_en, field="item_code") from None
+        applicant, channel = self.check_application(actor, item, body)
+        given = body.get("materials") or []
+        with self.sessions() as session:
+            given = given + auto_attach(session, item, applicant.id_number, given)  # e-licence reuse
+            materials = applications.check_form(item, body.get("form") or {}, given)
+            check_own_files(session, actor, materials)
+            materials = check_licences(session, applicant.id_number, materials)
+        return item, applicant, channel, materials, [self.catalog.current(code) for code in item.members]
+
+    async def _own_earlier_start(self, case_id: str, token: str) -> Answered | None:
+        """The case an earlier attempt of this very submission started (its memo names the same
+        submission), or None when the running workflow is someone else's: then nothing is sent to it."""
+        handle = self.client.get_workflow_handle(workflow_id(case_id))
+        if await (await handle.describe()).memo_value("submission", None) != token:
+            return None
+        return await handle.execute_update(CaseWorkflow.open, id=f"open-{token}")
