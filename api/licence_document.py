@@ -9,6 +9,7 @@ page (已撤销, 已暂停, …) and without the sentence on its legal effect.
 """
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -25,6 +26,14 @@ from banjian.settings import Settings
 ENV = Environment(loader=FileSystemLoader(Path(__file__).resolve().parent / "templates"),
                   autoescape=select_autoescape(["html"]))
 STATUS_ZH = LICENCE_STATUS_ZH
+
+
+def zh_day(day: date) -> str:
+    """2026年12月3日: dates on a printed licence as people read them."""
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+ENV.filters["zh_day"] = zh_day
 
 
 def verify_path(licence_id: str, code: str | None = None) -> str:

@@ -48,3 +48,20 @@ async def test_verify_page_on_a_phone(stack, people, new_page):
     await expect(stranger.get_by_text("原因：已撤销")).to_be_visible()
     await no_horizontal_scroll(stranger)
     await shot(stranger, "licence-verify-revoked-phone")
+
+
+async def test_the_printable_licence_is_readable_on_a_phone(stack, people, chromium, live_url):
+    """A phone honours the page's viewport: without one the licence laid out at 980 px, scaled to 0.38."""
+    holder, _, _ = await holder_and_licence(stack, people, 41)
+    ctx = await chromium.new_context(base_url=live_url, viewport=PHONE, is_mobile=True, has_touch=True, locale="zh-CN")
+    try:
+        page = await ctx.new_page()
+        await login(page, holder.username, "/my/licences")
+        await page.get_by_role("link", name="查看并打印证照").click()
+        await expect(page.get_by_role("heading", name="营业执照")).to_be_visible()
+        assert await page.evaluate("window.visualViewport.scale") == 1
+        await no_horizontal_scroll(page)
+        await expect(page.get_by_text(re.compile(r"^\d{4}年\d{1,2}月\d{1,2}日$")).first).to_be_visible()
+        await shot(page, "licence-document-phone")
+    finally:
+        await ctx.close()

@@ -50,10 +50,27 @@ def _field_inputs(item: ItemDefinition, values: dict[str, Any], errors: dict[str
     return out
 
 
-def _material_inputs(item: ItemDefinition, kept: dict[str, StoredFile], errors: dict[str, str]) -> list[dict]:
+def _material_inputs(item: ItemDefinition, kept: dict[str, StoredFile], errors: dict[str, str],
+                     held: dict[str, dict[str, str]]) -> list[dict]:
     return [{"id": f"material-{i}", "name": f"material_{i}", "label": m.name, "required": m.required,
              "hint": "PDF、JPG、PNG 或 OFD，不超过 20 MiB" + (f"。{m.note}" if m.note else ""),
-             "error": errors.get(m.name), "kept": kept.get(m.name)} for i, m in enumerate(item.materials)]
+             "error": errors.get(m.name), "kept": kept.get(m.name), "licence": held.get(m.name)}
+            for i, m in enumerate(item.materials)]
+
+
+def _held_licences(request: Request, actor: Actor, item: ItemDefinition) -> dict[str, dict[str, str]]:
+    """material name → the applicant's valid e-licence the service will attach for it (电子证照免提交),
+    said on the form before it is filled in; a clerk applying for someone else is told nothing."""
+    wanted = [m for m in item.materials if m.licence_type]
+    if not wanted or actor.has(Role.CLERK) or not actor.id_number:
+        return {}
+    out: dict[str, dict[str, str]] = {}
+    with request.app.state.sessions() as session:
+        for m in wanted:
+            row = licence_ops.reusable(session, actor.id_number, m.licence_type or "", licence_ops.today(None))
+            if row is not None:
+                out[m.name] = {"name": row.name, "licence_no": row.licence_no}
+    return out
 
 
 def _applicable(item: ItemDefinition, actor: Actor) -> None:
@@ -65,9 +82,10 @@ def _applicable(item: ItemDefinition, actor: Actor) -> None:
 
 def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dict[str, Any],
                field_errors: dict[str, str], material_errors: dict[str, str], kept: dict[str, StoredFile],
-               other_errors: list[str], key: str, applicant: dict[str, str], status: int = 200) -> HTMLResponse:
+               other_errors: list[str], key: str, applicant: dict[str, str], status: int = 200,
+               held: dict[str, dict[str, str]] | None = None) -> HTMLResponse:
     fields = _field_inputs(item, values, field_errors, form_values.today())
-    materials = _material_inputs(item, kept, material_errors)
+    materials = _material_inputs(item, kept, material_errors, held or {})
     summary = [{"text": p["error"], "href": f"#{p['id']}"} for p in fields + materials if p["error"]]
     summary += [{"text": t, "href": None} for t in other_errors]
     return render(request, "apply.html", {
@@ -86,7 +104,8 @@ async def apply_form(request: Request, code: str) -> HTMLResponse:
             served = "、".join("自然人" if o.value == "citizen" else "法人及其他组织" for o in item.service_object)
             raise Forbidden("wrong_service_object", f"本事项的服务对象为：{served}，您的账户不能申请此事项",
                             f"this item serves: {', '.join(o.value for o in item.service_object)}")
-    return _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {})
+    held = await run_in_threadpool(_held_licences, request, actor, item)
+    return _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {}, held=held)
 
 
 def _convert(item: ItemDefinition, form: Form, day: date) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
@@ -113,7 +132,7 @@ def _convert(item: ItemDefinition, form: Form, day: date) -> tuple[dict[str, Any
         raw[f.name] = value
         if not value:
             if f.required:
-                errors[f.name] = f"请填写{f.label}"
+                errors[f.name] = f"请选择{f.label}" if f.type == "choice" else f"请填写{f.label}"
             continue
         try:
             if f.type == "number":
@@ -213,8 +232,9 @@ async def apply(request: Request, code: str):
             else:
                 others.append(e.message)
                 status = e.status
+    held = await run_in_threadpool(_held_licences, request, actor, item)
     return _form_page(request, actor, item, raw, field_errors, material_errors, kept, others, key, applicant,
-                      status=status)
+                      status=status, held=held)
 
 
 def _kind_of(request: Request, actor: Actor) -> str | None:

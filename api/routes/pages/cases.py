@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.case_access import READ_ALL_ROLES
 from api.routes.pages.actions import add_user_choices, build_action, field_params, fields_of
-from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
+from api.routes.pages.case_notices import applicant_notice, display_names, history_details
+from api.routes.pages.common import ACTION_ZH, RATING_ZH, check_csrf, page_user, render
 from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
 from api.uploads import read_form
@@ -109,6 +110,12 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
     licence = await run_in_threadpool(_licence_of, cases, case) if (case.get("result") or {}).get("licence_id") \
         else None
     front = await run_in_threadpool(front_office, request, actor, case, entered)  # pay, book, ask (the applicant)
+
+    def names() -> dict[str, str]:
+        with cases.sessions() as session:
+            return display_names(session, case, licence)
+
+    people = await run_in_threadpool(names)
     if front is not None:  # a refused booking or inquiry: its error in the summary too
         err_list += [{"text": f["error"], "href": href} for f, href in ((front["ask"], "#ask-text"),
                                                                       (front["book"], "#slot")) if f["error"]]
@@ -119,7 +126,9 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         # a refusal (not allowed for this caller, or not now) leaves nothing to correct
         "errors_title": "无法办理" if status in (403, 409) else None,
-        "with_fields": with_fields, "request_id": uuid.uuid4().hex, "licence": licence,
+        "with_fields": with_fields, "request_id": uuid.uuid4().hex, "licence": licence, "people": people,
+        "notice": applicant_notice(case) if front is not None else None,
+        "details": history_details(case, RATING_ZH),
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "front": front,
         "auditable": actor.has(Role.AUDITOR, Role.ADMIN),

@@ -48,6 +48,8 @@ EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视�
             "record_callback": "登记回访", "record_fix": "登记整改", "close": "整改办结", "reopen": "重新整改",
             "appeal": "申诉复核", "uphold_appeal": "申诉成立", "reject_appeal": "驳回申诉",
             "rectification_warning": "整改预警"}
+#: actions that end or refuse something: never the page's primary (green) button, and red to confirm
+DANGER_ACTIONS = ("withdraw", "refuse_acceptance", "deny", "terminate")
 WARNING_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
 OPINION_ZH = {"agree": "同意", "agree_with_referral": "同意并报上级", "disagree": "不同意", None: "尚未答复"}
 RATING_ZH = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
@@ -213,7 +215,7 @@ def install_filters() -> None:
     env.filters["zh_date"] = zh_date
     env.globals.update(STATUS_ZH=STATUS_ZH, ACTION_ZH=ACTION_ZH, EVENT_ZH=EVENT_ZH, WARNING_ZH=WARNING_ZH,
                        ROLE_ZH=ROLE_ZH, OPINION_ZH=OPINION_ZH, LICENCE_STATUS_ZH=LICENCE_STATUS_ZH,
-                       LICENCE_ACTION_ZH=LICENCE_ACTION_ZH, RATING_ZH=RATING_ZH, progress=progress,
+                       LICENCE_ACTION_ZH=LICENCE_ACTION_ZH, RATING_ZH=RATING_ZH, DANGER_ACTIONS=DANGER_ACTIONS, progress=progress,
                        result_text=result_text)
 
 

@@ -16,6 +16,7 @@ from api.routes.pages.common import (
 )
 from banjian.auth import verify_password
 from banjian.db import Department, User
+from banjian.enums import Role
 from banjian.errors import NotFound
 from banjian.logins import LoginGuard, TooManyAttempts
 
@@ -119,6 +120,17 @@ async def guide_item(request: Request, code: str) -> HTMLResponse:
     except NotFound:
         raise NotFound("item_not_found", f"没有事项 {code}", f"no item {code}") from None
     depts = await run_in_threadpool(_departments, request)
+    user = await optional_user(request)
+    kind = await run_in_threadpool(_id_kind, request, user.username) \
+        if user is not None and user.has(Role.APPLICANT) and not user.has(Role.CLERK) else None
+    served = {o.value for o in item.service_object}
     return render(request, "guide_item.html", {"title": item.name, "item": item, "depts": depts,
-                                               "item_type": ITEM_TYPES.get(item.type, item.type)},
-                  user=await optional_user(request))
+                                               "item_type": ITEM_TYPES.get(item.type, item.type),
+                                               "not_for_you": kind is not None and kind not in served}, user=user)
+
+
+def _id_kind(request: Request, username: str) -> str | None:
+    """citizen or organisation: whom the logged-in applicant's account stands for."""
+    with request.app.state.sessions() as session:
+        row = session.get(User, username)
+        return row.id_kind if row else None

@@ -1,0 +1,83 @@
+"""What the case page tells people in words beside the raw record: the names of the people in its
+history (display names, not login names), and the notice an applicant needs at the top of the page
+when the case waits for them or has ended against them (补正告知, 不予受理, 不予许可) — the reason
+given and, for a refusal or a denial, their right to reconsideration or a lawsuit (行政许可法 第三十八条)."""
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, select
+
+from banjian.db import User
+
+#: 行政复议法 第二十条 (60 days) and 行政诉讼法 第四十六条 (6 months)
+APPEAL_RIGHTS = ("如对本决定不服，可以自收到本决定之日起六十日内依法申请行政复议，"
+                 "或者自知道或者应当知道作出行政行为之日起六个月内依法向人民法院提起行政诉讼。")
+
+
+def display_names(session: Session, case: dict[str, Any], licence: dict[str, Any] | None = None) -> dict[str, str]:
+    """username → display name for everyone the case page names (history, materials, the claimer,
+    the licence's log); a username without a display name is left out (shown as it is)."""
+    names = {h.get("actor") for h in case.get("history") or []}
+    names |= {m.get("added_by") for m in case.get("materials") or []}
+    names |= {case.get("claimed_by")}
+    names |= {e.get("actor") for e in (licence or {}).get("events") or []}
+    wanted = sorted(n for n in names if n and n != "system")
+    if not wanted:
+        return {}
+    rows = session.exec(select(User.username, User.display_name).where(col(User.username).in_(wanted))).all()
+    return {u: d for u, d in rows if d}
+
+
+def _last_comment(case: dict[str, Any], action: str) -> str | None:
+    for h in reversed(case.get("history") or []):
+        if h.get("action") == action:
+            return (h.get("comment") or "").strip() or None
+    return None
+
+
+def applicant_notice(case: dict[str, Any]) -> dict[str, Any] | None:
+    """The notice at the top of the applicant's case page: `{"kind", "title", "lines", "reason", "rights"}`
+    for a supplement to send, a refused acceptance or a denial; None otherwise."""
+    status = case.get("status")
+    if status == "supplement_requested":
+        missing = case.get("missing_materials") or []
+        return {"kind": "action", "title": "请补正材料",
+                "lines": [f"需补正：{'、'.join(missing)}" if missing else "请按窗口告知的内容补正材料",
+                          "请点击“提交补正”上传补正材料；补正材料齐全之日起重新计算受理期限。"],
+                "reason": _last_comment(case, "request_supplement"), "rights": None}
+    if status == "refused":
+        return {"kind": "ended", "title": "不予受理", "lines": [],
+                "reason": _last_comment(case, "refuse_acceptance"), "rights": APPEAL_RIGHTS}
+    result = case.get("result") or {}
+    if result.get("decision") == "denied":
+        return {"kind": "ended", "title": "不予许可", "lines": [],
+                "reason": (result.get("reason") or "").strip() or _last_comment(case, "deny"), "rights": APPEAL_RIGHTS}
+    return None
+
+
+DELIVERY_ZH = {"electronic": "电子送达", "courier": "邮寄", "window": "窗口领取"}
+
+
+def history_details(case: dict[str, Any], rating_zh: dict[int, str]) -> dict[int, str]:
+    """history seq → what the entry's data says in words, where its comment alone does not: the
+    materials asked for or sent, the department a joint case was sent to, how the result was delivered."""
+    subs = {s.get("id"): s for s in case.get("sub_cases") or []}
+    out: dict[int, str] = {}
+    for h in case.get("history") or []:
+        data, action = h.get("data") or {}, h.get("action")
+        text = None
+        if action == "request_supplement" and data.get("missing"):
+            text = "需补正：" + "、".join(str(m) for m in data["missing"])
+        elif action == "submit_supplement" and data.get("materials"):
+            text = "补正材料：" + "、".join(str(m.get("name")) for m in data["materials"] if isinstance(m, dict))
+        elif action == "sub_case_started":
+            sub = subs.get(data.get("sub_case")) or {}
+            text = "、".join(t for t in (sub.get("department_name"), sub.get("item_name")) if t) or None
+        elif action == "deliver" and data.get("method") in DELIVERY_ZH:
+            text = DELIVERY_ZH[data["method"]] + (f"，快递单号 {data['tracking_no']}" if data.get("tracking_no") else "")
+        elif action == "rate" and data.get("level") in rating_zh:
+            text = rating_zh[data["level"]]
+        if text:
+            out[h.get("seq")] = text
+    return out
