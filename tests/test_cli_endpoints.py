@@ -37,3 +37,15 @@ def test_an_up_on_a_temporal_cluster_is_followed_there(tmp_path):
     with DataDirLock(tmp_path, {**UP, "temporal_address": "temporal.example:7233", "namespace": "zwfw"}):
         s = settings_for(tmp_path)
         assert s.temporal_target == "temporal.example:7233" and s.namespace == "zwfw"
+
+
+def test_no_temporal_is_one_line_naming_where_it_was_looked_for(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from services.cli import app
+
+    monkeypatch.setenv("BANJIAN_TEMPORAL_PORT", "1")  # nothing listens there
+    result = CliRunner().invoke(app, ["items", "simulate", "food-business-licence", "nodraft", "--cases", "1",
+                                      "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1
+    assert "cannot reach Temporal at 127.0.0.1:1" in result.output and "Traceback" not in result.output
