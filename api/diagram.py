@@ -2,9 +2,12 @@
 
 Shows acceptance (with its branches: supplement notice 补正, refusal 不予受理), each step with its
 role and step limit, the return branch (退回) of every step after the first, the special
-procedures (特别程序) the item may need, the decision (approve / deny) and delivery. A joint item
-(并联审批) shows its participating departments in parallel lanes between the lead unit's
-acceptance and its unified result; a bundle (一件事) its member items side by side.
+procedures (特别程序) the item may need, the decision (approve / deny), the online payment an item
+that charges waits for after approval (网上缴费, with its limit and the termination when it passes)
+and delivery. A special procedure may start at any step under review, so it hangs off the box
+around those steps (审查期间), not off one step. A joint item (并联审批) shows its participating
+departments in parallel lanes between the lead unit's acceptance and its unified result; a bundle
+(一件事) its member items side by side.
 """
 from __future__ import annotations
 
@@ -14,6 +17,7 @@ import graphviz
 
 from banjian.enums import ItemKind, LimitUnit, Role
 from banjian.items.schema import ItemDefinition, Limit, Step
+from workflows.payment import DEFAULT_PAYMENT_LIMIT
 
 ROLE_ZH = {Role.CLERK: "窗口人员", Role.HANDLER: "承办人", Role.APPROVER: "审批人", Role.HEAD: "机关负责人",
            Role.LEAD: "牵头部门协调人"}
@@ -61,6 +65,20 @@ def item_diagram(item: ItemDefinition, departments: Mapping[str, str] | None = N
                  caption: str | None = None) -> bytes:
     """The SVG of an item's flow; `departments` maps codes to names for the lanes; `caption` replaces
     "第 N 版" in the title (a draft's diagram says it is a draft)."""
+    try:
+        return item_graph(item, departments, caption).pipe(format="svg")
+    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as e:
+        raise DiagramError(str(e)) from e
+
+
+def charges_online(item: ItemDefinition) -> bool:
+    """Whether an approved case of the item waits for a payment (as `workflows/payment.py` decides)."""
+    return item.fees.charged and any(f.amount or f.formula for f in item.fees.items)
+
+
+def item_graph(item: ItemDefinition, departments: Mapping[str, str] | None = None,
+               caption: str | None = None) -> graphviz.Digraph:
+    """The item's flow as a Graphviz graph (`item_diagram` lays it out)."""
     names = dict(departments or {})
     title = f"{item.name}（{caption or f'第 {item.version} 版'}）"
     g = graphviz.Digraph(item.code, graph_attr={"rankdir": "TB", "fontname": FONT, "label": title,
@@ -99,23 +117,36 @@ def item_diagram(item: ItemDefinition, departments: Mapping[str, str] | None = N
             g.edge(f"member_{code}", "collect")
         last = "collect"
 
-    review = item.review_steps()
-    last = _flow(g, [*review, *([item.decide_step()] if item.decide_step() else [])], "step_", last)
-    for sp in item.special_procedures:
-        node = f"special_{sp.kind}"
-        counts = "计入时限" if sp.counts_toward_limit else "不计入时限"
-        g.node(node, f"特别程序：{sp.name}\n预计 {sp.expected_days} 天（{counts}）", shape="hexagon")
-        anchor = f"step_{review[0].id}" if review else last
-        g.edge(anchor, node, label="启动", style="dotted")
-        g.edge(node, anchor, label="结束", style="dotted")
+    steps = [*item.review_steps(), *([item.decide_step()] if item.decide_step() else [])]
+    if steps and item.special_procedures:  # startable at any step under review: drawn off the phase
+        g.attr(compound="true")
+        phase = graphviz.Digraph("cluster_review")
+        phase.attr(label="审查期间（任一环节均可启动特别程序）", style="rounded,dashed", color="#5f6368",
+                   fontname=FONT)
+        first = f"step_{steps[0].id}"
+        last = _flow(phase, steps, "step_", last, outer=g)
+        g.subgraph(phase)
+        for sp in item.special_procedures:
+            node = f"special_{sp.kind}"
+            counts = "计入时限" if sp.counts_toward_limit else "不计入时限"
+            g.node(node, f"特别程序：{sp.name}\n预计 {sp.expected_days} 天（{counts}）", shape="hexagon")
+            g.edge(first, node, label="启动", style="dotted", ltail="cluster_review")
+            g.edge(node, first, label="结束", style="dotted", lhead="cluster_review")
+    else:
+        last = _flow(g, steps, "step_", last)
     g.node("deny", "不予许可", shape="octagon")
     g.edge(last, "deny", label="不予许可", style="dashed")
     g.node("deliver", f"送达\n窗口人员\n{_limit(item.delivery_limit)}", shape="box", style="rounded,filled",
            fillcolor="#e6f4ea")
-    g.edge(last, "deliver", label="准予许可")
+    if charges_online(item):
+        g.node("payment", f"网上缴费\n申请人\n{_limit(item.payment_limit or DEFAULT_PAYMENT_LIMIT)}", shape="box",
+               style="rounded,filled", fillcolor="#fff4d6")
+        g.edge(last, "payment", label="准予许可")
+        g.node("payment_expired", "逾期未缴费\n办件终止", shape="octagon")
+        g.edge("payment", "payment_expired", label="逾期", style="dashed")
+        g.edge("payment", "deliver", label="已缴费")
+    else:
+        g.edge(last, "deliver", label="准予许可")
     g.node("concluded", "办结", shape="doublecircle")
     g.edge("deliver", "concluded")
-    try:
-        return g.pipe(format="svg")
-    except (graphviz.ExecutableNotFound, graphviz.CalledProcessError) as e:
-        raise DiagramError(str(e)) from e
+    return g

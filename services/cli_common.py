@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from banjian.ops import StartupError
-from banjian.ops.datadir import secure
+from banjian.ops.datadir import DataDirLock, secure
 from banjian.settings import Settings
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (default ./data or $BANJIAN_DATA_DIR)")]
@@ -21,6 +21,12 @@ def settings_for(data_dir: Path | None, **over) -> Settings:
     if data_dir is not None:
         updates["data_dir"] = data_dir
     s = s.model_copy(update=updates)
+    # the Temporal of the `banjian up` serving this data dir, unless the caller named one
+    chosen = {"temporal_port", "temporal_address", "namespace"} & (s.model_fields_set | set(updates))
+    running = None if chosen else DataDirLock(s.data_dir).running_endpoints()
+    if running:
+        s = s.model_copy(update={k: running[k] for k in ("temporal_port", "temporal_address", "namespace")
+                                 if k in running and (running[k] is not None or k == "temporal_address")})
     # the data dir and everything written into it: owner only (0700 / 0600); what an older
     # version left readable is tightened by every command
     try:

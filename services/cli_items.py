@@ -124,6 +124,17 @@ def items_publish(code: str, draft_id: str,
     typer.echo(json.dumps({"code": definition.code, "version": definition.version}))
 
 
+async def _client(settings):
+    """The running system's Temporal client, or a one-line failure naming where it was looked for."""
+    from banjian.temporal import connect
+
+    try:
+        return await connect(settings)
+    except RuntimeError as e:  # the SDK's "Failed client connect: …"
+        fail(f"cannot reach Temporal at {settings.temporal_target} (is `banjian up` running on this data dir?): "
+             f"{str(e).splitlines()[0]}")
+
+
 @items_app.command("simulate")
 def items_simulate(code: str, draft_id: str,
                    cases: Annotated[int, typer.Option(help="how many cases to simulate")] = 100,
@@ -136,7 +147,6 @@ def items_simulate(code: str, draft_id: str,
     from pydantic import ValidationError
 
     from banjian.errors import DomainError
-    from banjian.temporal import connect
     from banjian.whatif import Profile
     from services.whatif_run import simulate
 
@@ -149,7 +159,7 @@ def items_simulate(code: str, draft_id: str,
     settings = settings_for(data_dir)
 
     async def run() -> dict:
-        return await simulate(await connect(settings), settings, drafts.session_factory,
+        return await simulate(await _client(settings), settings, drafts.session_factory,
                               drafts.definition(actor, code, draft_id), cases, chosen)
 
     try:
@@ -169,7 +179,6 @@ def items_migrate(code: str,
     prints `{"cases", "movable", "blocked", ...}` as JSON."""
     from banjian.errors import DomainError
     from banjian.rules import authorise_authoring
-    from banjian.temporal import connect
     from services.version_moves_run import migrate
 
     drafts, actor = _authoring(data_dir, as_user)
@@ -177,7 +186,7 @@ def items_migrate(code: str,
 
     async def run() -> dict:
         authorise_authoring(actor, drafts.catalog.current(code).department)
-        return await migrate(await connect(settings), drafts.catalog, actor, code, from_version, to_version, dry_run)
+        return await migrate(await _client(settings), drafts.catalog, actor, code, from_version, to_version, dry_run)
 
     try:
         typer.echo(json.dumps(asyncio.run(run()), ensure_ascii=False))

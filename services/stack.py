@@ -131,7 +131,10 @@ class Parts:
 async def run_stack(settings: Settings, demo: bool = False) -> None:
     configure_logging(settings)  # text, or JSON with BANJIAN_LOG_FORMAT=json
     secure(settings.data_dir)
-    with DataDirLock(settings.data_dir):
+    # where this system's Temporal listens, for the other commands on the data dir (banjian/ops/datadir.py)
+    endpoints = {"temporal_port": settings.temporal_port, "temporal_address": settings.temporal_address,
+                 "namespace": settings.namespace}
+    with DataDirLock(settings.data_dir, endpoints):
         preflight.check_all(settings)
         await _serve(settings, demo)
 

@@ -172,3 +172,22 @@ async def test_a_failed_publish_is_summarised_at_the_top_of_the_page(stack, auth
     r = await browser.submit(f"/admin/items/{clean['code']}/drafts/{done_id}/publish", listed.text)
     top = r.text[:r.text.index('<h1 class="heading-l">事项管理</h1>')]
     assert r.status_code == 409 and 'role="alert"' in top and "已发布为第 1 版" in top
+
+
+async def test_saving_the_corrected_text_updates_the_draft_saved_with_problems(stack, author, browser):
+    """The page says "请修改后再保存": saving again corrects that draft rather than adding one beside it."""
+    await browser.login(author.username)
+    page = await browser.get("/admin/items")
+    data = await new_item(author, broken=True)
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": json.dumps(data, ensure_ascii=False)})
+    assert r.status_code == 200 and "将更新此草稿" in r.text
+    saved = re.search(r'name="draft_id" value="([0-9a-f]+)"', r.text).group(1)
+    # a save that fails (unreadable text) keeps the draft being corrected
+    again = await browser.submit("/admin/items/drafts", r.text, {"definition": "a: [b", "draft_id": saved})
+    assert again.status_code == 422 and f'name="draft_id" value="{saved}"' in again.text
+    data["promised_limit"] = {**data["promised_limit"], "value": data["statutory_limit"]["value"]}
+    fixed = await browser.submit("/admin/items/drafts", again.text,
+                                 {"definition": json.dumps(data, ensure_ascii=False), "draft_id": saved})
+    assert fixed.status_code == 303 and fixed.headers["location"] == f"/admin/items?saved={saved}"
+    drafts = (await author.get(f"/api/items/{data['code']}/drafts")).json()
+    assert [(d["draft_id"], d["problems"]) for d in drafts["items"]] == [(saved, [])]

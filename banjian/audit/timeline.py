@@ -28,6 +28,7 @@ from banjian.db import Archive, AuditRead, Case, CaseEvent
 from banjian.enums import Role
 from banjian.timefmt import aware as _aware
 from banjian.timefmt import china_times, iso_at
+from banjian.version_moves import VERSION_MIGRATED
 
 log = logging.getLogger("banjian.audit")
 
@@ -88,7 +89,18 @@ class CaseSource:
 
     @property
     def item_version(self) -> int | None:
-        return self.case_input.item.version if self.case_input else None
+        """The item version in force: the one the case was filed under, then the `to_version` of each
+        `version_migrated` record (a case moved in flight runs on the new version)."""
+        return self.version_in_force()
+
+    def version_in_force(self, completed_only: bool = False) -> int | None:
+        """`item_version`, counting only the records the read model holds when `completed_only`."""
+        version = self.case_input.item.version if self.case_input else None
+        for rec in self.records:
+            if rec.entry.action == VERSION_MIGRATED and (rec.completed or not completed_only):
+                to = rec.entry.data.get("to_version")
+                version = to if isinstance(to, int) else version
+        return version
 
 
 def _event_at(e: HistoryEvent) -> datetime:
@@ -298,9 +310,10 @@ def compare(case_id: str, source: CaseSource, rows: Sequence[CaseEvent], row: Ca
     for seq, r in sorted(db.items()):
         out.append({"case_id": case_id, "seq": seq, "kind": "not_in_temporal", "action": r.action})
     if row is not None:
-        if source.item_version is not None and source.item_version != row.item_version:
+        version = source.version_in_force(completed_only=True)
+        if version is not None and version != row.item_version:
             out.append({"case_id": case_id, "seq": None, "kind": "item_version_differs",
-                        "temporal": source.item_version, "read_model": row.item_version})
+                        "temporal": version, "read_model": row.item_version})
         st = source.last_status
         if st is not None and all(rec.completed for rec in source.records) and st != row.status:
             out.append({"case_id": case_id, "seq": None, "kind": "status_differs",

@@ -82,6 +82,24 @@ def check_texts(out: Collector, d: ItemDefinition) -> None:
         out.add(
             "service_object", "service_object_empty", "服务对象不能为空", "service_object must not be empty"
         )
+    for path, text in _named_texts(d):
+        if not text.strip():
+            out.add(path, "blank_text", "不能只填空白字符：申请人和工作人员看到的是这段文字",
+                    "must not be blank: applicants and staff read this text")
+
+
+def _named_texts(d: ItemDefinition) -> list[tuple[str, str]]:
+    """Every text people see as a name or label (a blank one leaves a form field or a step unnamed)."""
+    texts = [("name", d.name), ("result.name", d.result.name)]
+    texts += [(f"steps[{i}].name", s.name) for i, s in enumerate(d.steps)]
+    texts += [(f"participants[{p}].steps[{i}].name", s.name)
+              for p, part in enumerate(d.participants) for i, s in enumerate(part.steps)]
+    texts += [(f"materials[{i}].name", m.name) for i, m in enumerate(d.materials)]
+    texts += [(f"form[{i}].label", f.label) for i, f in enumerate(d.form)]
+    texts += [(f"form[{i}].choices[{j}]", c) for i, f in enumerate(d.form) for j, c in enumerate(f.choices or [])]
+    texts += [(f"special_procedures[{i}].name", p.name) for i, p in enumerate(d.special_procedures)]
+    texts += [(f"fees.items[{i}].name", f.name) for i, f in enumerate(d.fees.items)]
+    return texts
 
 
 def check_channels_and_fees(out: Collector, d: ItemDefinition) -> None:

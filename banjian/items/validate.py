@@ -5,6 +5,7 @@ This module holds the entry points; the rules live beside it, one module per ide
 * `schema_problems` — pydantic's errors as problems (``unknown_field``, ``missing``, ...), the
   derived read-only fields a GET adds (ignored), the partial definition of the valid fields;
 * `definition_rules` — limits, texts, channels and fees, lists, departments, credit codes, licence;
+* `fee_rules` — the form fields a fee formula reads, what online payment needs;
 * `form_rules` — the bounds of the form's fields (which bound fits which type, empty ranges);
 * `flow_rules` — steps, joint participants, bundle members, unreachable steps, roles without staff;
 * `calendar_rules` — natural-day limits the working-day calendar cannot meet;
@@ -27,7 +28,7 @@ import yaml
 
 from banjian.calendar import WorkingCalendar
 from banjian.enums import ItemKind
-from banjian.items import calendar_rules, definition_rules, flow_rules, form_rules
+from banjian.items import calendar_rules, definition_rules, fee_rules, flow_rules, form_rules
 from banjian.items.flow_rules import JOINT_STATUTORY_MAX, StaffRoles
 from banjian.items.problems import Collector, Problem, to_working_days
 from banjian.items.schema import ItemDefinition
@@ -65,6 +66,7 @@ RULES: list[Rule] = [
     lambda out, d, c: definition_rules.check_departments(out, d, c.departments),
     lambda out, d, c: definition_rules.check_credit_codes(out, d),
     lambda out, d, c: definition_rules.check_channels_and_fees(out, d),
+    lambda out, d, c: fee_rules.check_fees(out, d),
     lambda out, d, c: definition_rules.check_lists(out, d),
     lambda out, d, c: form_rules.check_form_bounds(out, d),
     lambda out, d, c: flow_rules.check_kind_specific(out, d, c.items),

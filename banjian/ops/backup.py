@@ -30,16 +30,17 @@ from pathlib import Path
 from typing import Any
 
 from banjian.ops import StartupError
-from banjian.ops.datadir import LOCK_FILE, DataDirLock, secure
+from banjian.ops.datadir import ENDPOINTS_FILE, LOCK_FILE, DataDirLock, secure
 from banjian.ops.preflight import READ_MODEL_FILE, SQLITE_HEADER, TEMPORAL_FILE
 
 FORMAT = "banjian-backup"
 VERSION = 1
 MANIFEST = "manifest.json"
 DATABASES = (READ_MODEL_FILE, TEMPORAL_FILE)
-#: never copied: SQLite's side files (their content is in the backup copy), the lock, logs
+#: never copied: SQLite's side files (their content is in the backup copy), the lock and what the
+#: running `up` says about itself, logs
 SKIP_SUFFIXES = ("-wal", "-shm", "-journal", ".log")
-SKIP_NAMES = {LOCK_FILE}
+SKIP_NAMES = {LOCK_FILE, ENDPOINTS_FILE}
 SKIP_DIRS = {"pycache", "__pycache__"}  # compiled Python kept beside the data (PYTHONPYCACHEPREFIX)
 HOLD_TIMEOUT = 30.0
 

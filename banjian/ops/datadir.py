@@ -3,17 +3,25 @@
 The lock is an advisory `flock` on `banjian.lock` holding the owner's pid: the kernel releases it
 when the process ends, however it ends, so the lock of a dead process is taken over without
 asking; the pid is only there to tell the operator who holds it.
+
+Beside it, the holder writes `banjian.endpoints.json`: where its Temporal server listens (and its
+namespace). The other commands on the data dir (`items simulate|migrate`, `calendar load`, `audit
+replay|verify`) read it while the lock is held, so they reach the running system's Temporal — not
+a default port where nothing, or another system, listens. A file left behind by a process that
+died is ignored: the lock is free then.
 """
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from banjian.ops import StartupError
 
 LOCK_FILE = "banjian.lock"
+ENDPOINTS_FILE = "banjian.endpoints.json"
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -51,8 +59,10 @@ def secure(data_dir: Path) -> None:
 class DataDirLock:
     """`with DataDirLock(dir):` — this process serves the data dir; another `banjian up` on it fails."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, endpoints: dict[str, Any] | None = None) -> None:
         self.path = data_dir / LOCK_FILE
+        self.endpoints_path = data_dir / ENDPOINTS_FILE
+        self.endpoints = endpoints  # written beside the lock while it is held (see the module doc)
         self.file: IO[str] | None = None
 
     def holder(self) -> int | None:
@@ -77,9 +87,15 @@ class DataDirLock:
         f.write(f"{os.getpid()}\n")
         f.flush()
         self.file = f
+        if self.endpoints is not None:
+            tmp = self.endpoints_path.with_suffix(".tmp")
+            tmp.write_text(json.dumps({"pid": os.getpid(), **self.endpoints}), encoding="utf-8")
+            tmp.replace(self.endpoints_path)
 
     def release(self) -> None:
         if self.file is not None:
+            if self.endpoints is not None:
+                self.endpoints_path.unlink(missing_ok=True)
             try:
                 self.file.seek(0)
                 self.file.truncate()
@@ -99,6 +115,17 @@ class DataDirLock:
                 return True
             fcntl.flock(f.fileno(), fcntl.LOCK_UN)
             return False
+
+    def running_endpoints(self) -> dict[str, Any] | None:
+        """What the `banjian up` serving the data dir wrote about itself, or None when no process
+        holds the lock (a file left by a process that died is stale) or the file is unreadable."""
+        if not self.in_use():
+            return None
+        try:
+            data = json.loads(self.endpoints_path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        return data if isinstance(data, dict) else None
 
     def __enter__(self) -> DataDirLock:
         self.acquire()

@@ -183,9 +183,12 @@ async def items(request: Request) -> HTMLResponse:
 
 async def read_definition(request: Request) -> tuple[str, dict | None, list[dict]]:
     """The definition a form posts (pasted or a file, CSRF checked): its text, the parsed object
-    (None when it cannot be read) and the problems found reading it."""
+    (None when it cannot be read) and the problems found reading it. The draft the page is correcting
+    (a hidden `draft_id`, see `item_drafts.save_draft`) is left in `request.state.draft_id`."""
     form = await read_form(request, request.app.state.files, abort_oversize=True)
     check_csrf(request, form.first("csrf_token"))
+    draft_id = form.first("draft_id").strip()
+    request.state.draft_id = draft_id if 0 < len(draft_id) <= 64 else None
     text = form.first("definition")
     upload = next((p for p in form.files if p.field == "file" and p.size), None)
     if upload is not None and upload.writer is not None:

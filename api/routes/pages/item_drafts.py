@@ -16,7 +16,7 @@ from api.uploads import read_form
 from banjian.catalog import DefinitionProblems
 from banjian.drafts import Drafts
 from banjian.enums import WARNING_LEVEL, WarningCause
-from banjian.errors import DomainError
+from banjian.errors import Conflict, DomainError, NotFound
 from banjian.whatif import Profile
 from services.whatif_run import simulate
 
@@ -37,23 +37,37 @@ def _drafts(request: Request) -> Drafts:
 
 @router.post("/drafts", response_class=HTMLResponse)
 async def save_draft(request: Request):
-    """保存草稿: the upload form's second button (`formaction`)."""
+    """保存草稿: the upload form's second button (`formaction`). After a save with problems the page
+    carries the draft's id (hidden `draft_id`): saving the corrected text updates that draft."""
     actor = await author_user(request)
     text, data, problems = await read_definition(request)
     code = data.get("code") if data is not None else None
     if data is not None and not (isinstance(code, str) and 0 < len(code) <= 64):
         problems = [{"path": "code", "code": "missing", "message": "草稿须写明事项编码 code（1–64 个字符）"}]
+    correcting = request.state.draft_id  # kept for the next save when this one fails
     if problems or data is None:
-        return await run_in_threadpool(_items_page, request, actor, problems, text, 422)
+        return await run_in_threadpool(_items_page, request, actor, problems, text, 422, correcting=correcting)
     assert isinstance(code, str)
+    drafts = _drafts(request)
     try:
-        draft = await run_in_threadpool(_drafts(request).create, actor, code, data)
+        # correcting the draft the page just saved with problems: that draft, not one more beside it
+        # (a draft of another code, one gone or one published since is saved as a new draft)
+        draft = None
+        if request.state.draft_id:
+            try:
+                draft = await run_in_threadpool(drafts.update, actor, code, request.state.draft_id, data)
+            except (NotFound, Conflict) as e:  # gone, another code's, or published meanwhile
+                if isinstance(e, Conflict) and e.code != "draft_published":
+                    raise
+                draft = None
+        if draft is None:
+            draft = await run_in_threadpool(drafts.create, actor, code, data)
     except DomainError as e:
         problems = [{"path": e.field or "", "code": e.code, "message": e.message}]
-        return await run_in_threadpool(_items_page, request, actor, problems, text, e.status)
-    if draft["problems"]:  # saved, and its problems shown in place for correction
+        return await run_in_threadpool(_items_page, request, actor, problems, text, e.status, correcting=correcting)
+    if draft["problems"]:  # saved, and its problems shown in place for correction (of this draft)
         return await run_in_threadpool(_items_page, request, actor, draft["problems"], text, 200, None,
-                                       saved=draft["draft_id"])
+                                       saved=draft["draft_id"], correcting=draft["draft_id"])
     return RedirectResponse(f"/admin/items?saved={draft['draft_id']}", status_code=303)
 
 
