@@ -2,6 +2,8 @@
 JavaScript of our own: pick a day of the booking window, then one of its slots."""
 from __future__ import annotations
 
+import re
+
 from playwright.async_api import expect
 
 from tests.test_browser import PHONE, chromium, live_url, login, new_page, no_horizontal_scroll, shot
@@ -36,7 +38,8 @@ async def test_applicant_books_moves_and_cancels_a_window_slot_on_a_phone(stack,
     await page.get_by_role("button", name="改约", exact=True).click()
     await expect(page.get_by_text("改约成功")).to_be_visible()
     month, day = int(slots[1][5:7]), int(slots[1][8:10])
-    await expect(page.get_by_text(f"{month}月{day}日 {slots[1][11:]}", exact=True)).to_be_visible()
+    held = re.compile(rf"^{month}月{day}日 星期. {slots[1][11:]}–\d\d:\d\d$")  # the day, the weekday, start–end
+    await expect(page.get_by_text(held)).to_be_visible()
 
     await page.get_by_role("button", name="取消预约").click()
     await expect(page.get_by_text("预约已取消")).to_be_visible()

@@ -21,6 +21,9 @@ async def test_the_case_page_offers_every_day_of_the_window_and_books_moves_and_
         await browser.login(u.username)
         page = (await browser.get(f"/cases/{cid}")).text
         assert "预约日期" in page and "查看当日时段" in page and 'name="slot_day"' in page
+        day_select = page[page.index('name="slot_day"'):]
+        day_select = day_select[:day_select.index("</select>")]
+        assert "请选择" not in day_select  # the slots listed are always those of the day shown
         days = [d for d, _ in re.findall(DAY_OPTION, page)]
         assert days == sorted(days) and len(days) >= 15, days  # the whole window, not two days
         assert date.fromisoformat(days[-1]) >= date.today() + timedelta(days=25)
@@ -37,7 +40,10 @@ async def test_the_case_page_offers_every_day_of_the_window_and_books_moves_and_
         assert r.status_code == 303, r.text
         page = (await browser.get(r.headers["location"])).text
         month, day = int(late[5:7]), int(late[8:10])
-        assert "预约成功" in page and f"已预约：<strong>{month}月{day}日 09:00</strong>" in page
+        weekday = "一二三四五六日"[date.fromisoformat(late).weekday()]
+        assert "预约成功" in page and f"已预约：<strong>{month}月{day}日 星期{weekday} 09:00–10:00</strong>" in page
+        # 改约 offers the day's other slots, not the one already held
+        assert [s for s, _ in re.findall(SLOT_OPTION, page)] == [f"{late}T10:00"]
         booked = next(a for a in (await u.get("/api/appointments")).json()["items"] if a["item_code"] == code)
         assert booked["case_id"] == cid and booked["status"] == "booked"
         aid = booked["id"]
@@ -52,7 +58,7 @@ async def test_the_case_page_offers_every_day_of_the_window_and_books_moves_and_
         r = await browser.submit(f"/cases/{cid}/appointments/{aid}/reschedule", page, {"slot": f"{late}T10:00"})
         assert r.status_code == 303, r.text
         page = (await browser.get(r.headers["location"])).text
-        assert "改约成功" in page and f"已预约：<strong>{month}月{day}日 10:00</strong>" in page
+        assert "改约成功" in page and f"已预约：<strong>{month}月{day}日 星期{weekday} 10:00–11:00</strong>" in page
         mine = {a["id"]: a for a in (await u.get("/api/appointments")).json()["items"] if a["item_code"] == code}
         assert mine[aid]["status"] == "rescheduled"
         new_id = mine[aid]["rescheduled_to"]

@@ -32,6 +32,18 @@ def day_zh(day: date) -> str:
     return f"{day.month}月{day.day}日 星期{WEEKDAYS[day.weekday()]}"
 
 
+def booked_zh(slot: str, item: ItemDefinition) -> str:
+    """A held booking as people read it: 2026-12-04T09:00 → 12月4日 星期五 09:00–10:00 (the end from the
+    item's window of that start; the start alone when the window has changed since)."""
+    try:
+        start = date.fromisoformat(slot[:10]), slot[11:16]
+    except ValueError:
+        return slot_zh(slot)
+    ends = [t.split("-")[1] for t in (item.appointments.times if item.appointments else [])
+            if t.split("-")[0] == start[1]]
+    return f"{day_zh(start[0])} {start[1]}" + (f"–{ends[0]}" if ends else "")
+
+
 def booking_panel(request: Request, session: Session, actor: Actor, case: dict[str, Any], item: ItemDefinition,
                   entered_slot: str | None) -> dict[str, Any]:
     """The booking part of the front office: the caller's open bookings for the case (and of the item
@@ -47,15 +59,16 @@ def booking_panel(request: Request, session: Session, actor: Actor, case: dict[s
     free_per_day = Counter(s["date"] for s in found)
     days = [{"value": d, "text": f"{day_zh(date.fromisoformat(d))}（{n} 个时段可约）"}
             for d, n in sorted(free_per_day.items())]
-    bookings = [{"id": b.id, "slot": b.slot, "text": slot_zh(b.slot), "for_case": b.case_id is not None}
+    bookings = [{"id": b.id, "slot": b.slot, "text": booked_zh(b.slot, item), "for_case": b.case_id is not None}
                 for b in open_bookings(session, actor.username, item.code, now)
                 if b.case_id in (None, case["id"])]
+    held = {b["slot"] for b in bookings}
     wanted = [request.query_params.get("slot_day") or "", (entered_slot or "")[:10],
               bookings[0]["slot"][:10] if bookings else ""]
     day = next((d for d in wanted if d in free_per_day), days[0]["value"] if days else None)
     return {"bookings": bookings, "days": days, "day": day, "days_ahead": item.appointments.days_ahead,
             "slot_choices": [{"value": s["slot"], "text": f"{slot_zh(s['slot'])}–{s['end']}（余 {s['free']} 个）"}
-                             for s in found if s["date"] == day],
+                             for s in found if s["date"] == day and s["slot"] not in held],
             # with an open booking the form moves it (改约); one person holds one booking per case
             "moving": bookings[0]["id"] if bookings else None}
 
