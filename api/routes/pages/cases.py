@@ -15,9 +15,11 @@ from api.routes.pages.actions import add_user_choices, build_action, field_param
 from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
 from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
+from api.routes.pages.public import _departments
+from api.routes.pages.timeline import with_details
 from api.service import READ_ALL_ROLES
 from api.uploads import read_form
-from banjian import licence_views
+from banjian import inbox, licence_views
 from banjian.contracts import Actor
 from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import DomainError, Forbidden
@@ -52,6 +54,7 @@ async def work(request: Request, scope: str = "mine", page: int = 1) -> Response
         found = cases.tasks(actor, scope, WORK_PAGE, (page - 1) * WORK_PAGE)
         with cases.sessions() as session:
             cal = cases.calendar(session)
+            inbox.with_applicants(session, found["items"])
         today = datetime.now(CHINA).date()
         rows = [{**t, "days_left": days_left(cal, t["due"], today)} for t in found["items"]]
         desk = front_desk(cases.sessions, actor)
@@ -71,6 +74,19 @@ def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
     for m in case.get("materials") or []:
         by_name.setdefault(m["name"], []).append(m)
     return [{"name": n, "versions": sorted(v, key=lambda m: m.get("version") or 1)} for n, v in by_name.items()]
+
+
+def _parent_visible(cases: Any, actor: Actor, case: dict[str, Any]) -> bool:
+    """Whether the caller may open a sub-case's joint case (a participating department may not: the
+    link would lead to a 404)."""
+    if not case.get("parent_id"):
+        return False
+    with cases.sessions() as session:
+        try:
+            cases.row(session, actor, case["parent_id"])
+        except DomainError:
+            return False
+    return True
 
 
 def _licence_of(cases: Any, case: dict[str, Any]) -> dict[str, Any] | None:
@@ -108,6 +124,9 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         await run_in_threadpool(left)
     licence = await run_in_threadpool(_licence_of, cases, case) if (case.get("result") or {}).get("licence_id") \
         else None
+    depts = await run_in_threadpool(_departments, request)
+    timeline = with_details(case.get("history") or [], item, depts)
+    parent_visible = await run_in_threadpool(_parent_visible, cases, actor, case)
     front = await run_in_threadpool(front_office, request, actor, case, entered)  # pay, book, ask (the applicant)
     if front is not None:  # a refused booking or inquiry: its error in the summary too
         err_list += [{"text": f["error"], "href": href} for f, href in ((front["ask"], "#ask-text"),
@@ -119,6 +138,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         # a refusal (not allowed for this caller, or not now) leaves nothing to correct
         "errors_title": "无法办理" if status in (403, 409) else None,
+        "timeline": timeline, "parent_visible": parent_visible,
         "with_fields": with_fields, "request_id": uuid.uuid4().hex, "licence": licence,
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "front": front,

@@ -47,7 +47,11 @@ EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视�
             # a bad rating's rectification (差评整改), reported into its case's history
             "record_callback": "登记回访", "record_fix": "登记整改", "close": "整改办结", "reopen": "重新整改",
             "appeal": "申诉复核", "uphold_appeal": "申诉成立", "reject_appeal": "驳回申诉",
-            "rectification_warning": "整改预警"}
+            "rectification_warning": "整改预警", "rectification_opened": "启动差评整改",
+            # joint cases and bundles (并联审批): what the system records on the parent and the sub-cases
+            "sub_case_overdue": "部门逾期未答复", "deemed_consent": "视为同意", "combined_decision": "汇总办理结果",
+            "cancelled_by_parent": "随主件撤销", "sub_cases_cancelled": "撤销部门子件",
+            "rating_closed": "评价期届满"}
 WARNING_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
 OPINION_ZH = {"agree": "同意", "agree_with_referral": "同意并报上级", "disagree": "不同意", None: "尚未答复"}
 RATING_ZH = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
