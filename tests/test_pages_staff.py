@@ -128,3 +128,26 @@ async def test_joint_history_names_departments_and_a_participant_gets_no_dead_li
     assert "视为同意" in timeline(env_page) and "deemed_consent" not in env_page
     assert f'href="/cases/{cid}"' not in env_page  # the parent is not env's to open (it answers 404)
     assert (await browser.get(f"/cases/{cid}")).status_code == 404
+
+
+def options(html: str, select_id: str) -> list[str]:
+    """The texts of a select's options, the placeholder left out."""
+    part = html.split(f'id="{select_id}"', 1)[1].split("</select>", 1)[0]
+    return [re.sub(r"<[^>]+>", "", o).strip() for o in re.findall(r"<option[^>]*>.*?</option>", part)
+            if 'value=""' not in o]
+
+
+async def test_return_to_offers_only_earlier_steps_and_procedures_say_whether_they_count(stack, browser):
+    clerk, handler, approver = (stack.staff("amr", r) for r in ("clerk", "handler", "approver"))
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await clerk.ok(cid, "accept")
+    await browser.login(handler.username)
+    page = (await browser.get(f"/cases/{cid}", params={"action": "return_to"})).text
+    assert options(page, "return_to-step_id") == ["申请人"]  # the first step: nothing earlier to return to
+    page = (await browser.get(f"/cases/{cid}", params={"action": "start_special_procedure"})).text
+    assert options(page, "start_special_procedure-kind") == ["经营场所现场核查（预计 3 天，计入办理时限）"]
+
+    await handler.ok(cid, "pass")
+    await browser.login(approver.username)
+    page = (await browser.get(f"/cases/{cid}", params={"action": "return_to"})).text
+    assert options(page, "return_to-step_id") == ["申请人", "审查"]

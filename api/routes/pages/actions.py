@@ -89,15 +89,23 @@ def field_params(action: str, item: ItemDefinition, case: dict[str, Any], values
                            "hint": "PDF、JPG、PNG 或 OFD，不超过 20 MiB"}
                           for i, n in enumerate(case.get("missing_materials") or [])]
         elif spec["name"] == "kind":
-            p["choices"] = [{"value": s.kind, "text": f"{s.name}（预计 {s.expected_days} 天）"}
+            p["choices"] = [{"value": s.kind, "text": f"{s.name}（预计 {s.expected_days} 天，"
+                                                      f"{'计入' if s.counts_toward_limit else '不计入'}办理时限）"}
                             for s in item.special_procedures]
         elif spec["name"] == "step_id":
             p["choices"] = [{"value": "applicant", "text": "申请人"}] + [
-                {"value": s.id, "text": s.name} for s in item.steps]
+                {"value": s.id, "text": s.name} for s in earlier_steps(item, case)]
         elif spec["name"] == "reply_by":
             p["kind"], p["type"] = "input", "date"
         out.append(p)
     return out
+
+
+def earlier_steps(item: ItemDefinition, case: dict[str, Any]) -> list[Any]:
+    """The steps before the case's current one: where `return_to` may send it (besides the applicant)."""
+    current = (case.get("current_step") or {}).get("id")
+    ids = [s.id for s in item.steps]
+    return list(item.steps[:ids.index(current)]) if current in ids else []
 
 
 def add_user_choices(request: Request, fields: list[dict[str, Any]], department: str) -> None:
