@@ -85,6 +85,17 @@ async def test_inbox_names_the_applicant_and_the_window_channel(stack, browser):
     row = next(tr for tr in page.split("<tr>") if f"/cases/{cid}" in tr)
     assert "窗口申请人王五" in row and "窗口收件" in row
 
+    # the case page: whom the clerk serves (id number) and how the application came in
+    page = (await browser.get(f"/cases/{cid}")).text
+    assert "<dt>公民身份号码</dt>" in page and me["id_number"] in page
+    assert "<dt>申请渠道</dt><dd>窗口收件</dd>" in page
+    # at a review step, its own due date and the days left to it
+    case = await clerk.ok(cid, "accept")
+    step_due = case["deadlines"]["step_due"]
+    page = (await browser.get(f"/cases/{cid}")).text
+    y, m, d = (int(x) for x in step_due.split("-"))
+    assert re.search(rf"<dt>本环节到期</dt><dd>{y}年{m}月{d}日（剩余 \d+ 个工作日）</dd>", page), page
+
 
 async def test_case_page_history_says_what_each_entry_did(stack, browser):
     clerk, handler = stack.staff("amr", "clerk"), stack.staff("amr", "handler")

@@ -115,13 +115,15 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
     err_list += [{"text": t, "href": None} for t in summary or []]
     done = request.query_params.get("done")
 
-    def left() -> int | None:
+    def left(due: str | None) -> int | None:
         with cases.sessions() as session:
             cal = cases.calendar(session)
-        return days_left(cal, case["deadlines"].get("promised_due"), datetime.now(CHINA).date())
+        return days_left(cal, due, datetime.now(CHINA).date())
 
-    promised_left = None if case["status"] in CLOSED_STATUSES or case.get("decided_at") else \
-        await run_in_threadpool(left)
+    open_case = case["status"] not in CLOSED_STATUSES and not case.get("decided_at")
+    promised_left = await run_in_threadpool(left, case["deadlines"].get("promised_due")) if open_case else None
+    step_left = await run_in_threadpool(left, case["deadlines"].get("step_due")) \
+        if open_case and case.get("current_step") else None
     licence = await run_in_threadpool(_licence_of, cases, case) if (case.get("result") or {}).get("licence_id") \
         else None
     depts = await run_in_threadpool(_departments, request)
@@ -141,7 +143,8 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "timeline": timeline, "parent_visible": parent_visible,
         "with_fields": with_fields, "request_id": uuid.uuid4().hex, "licence": licence,
         "done": done if done in ACTION_ZH else None,
-        "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "front": front,
+        "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "step_left": step_left,
+        "front": front,
         "auditable": actor.has(Role.AUDITOR, Role.ADMIN),
         "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (
             actor.has(Role.APPLICANT) and case["status"] in ("concluded", "refused", "withdrawn", "terminated")),
