@@ -12,6 +12,7 @@ import pytest
 
 from api.routes.pages.common import EVENT_ZH
 from api.routes.pages.timeline import entry_detail
+from banjian.db import User
 from banjian.enums import Action
 from tests.pages_client import PageClient
 from tests.test_joint import (
@@ -162,3 +163,24 @@ async def test_return_to_offers_only_earlier_steps_and_procedures_say_whether_th
     await browser.login(approver.username)
     page = (await browser.get(f"/cases/{cid}", params={"action": "return_to"})).text
     assert options(page, "return_to-step_id") == ["申请人", "审查"]
+
+
+async def test_transfer_offers_only_colleagues_who_may_take_the_step_and_never_the_caller(stack, browser):
+    clerk, handler = stack.staff("amr", "clerk"), stack.staff("amr", "handler")
+    other_handler = stack.staff("amr", "handler")
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await clerk.ok(cid, "accept")
+    await handler.ok(cid, "claim")
+    await browser.login(handler.username)
+
+    def usernames(html: str, select_id: str) -> set[str]:
+        return {re.search(r"（([^（）]+)）$", t).group(1) for t in options(html, select_id)}
+
+    offered = usernames((await browser.get(f"/cases/{cid}", params={"action": "transfer"})).text,
+                        "transfer-username")
+    assert other_handler.username in offered
+    assert handler.username not in offered and clerk.username not in offered  # a clerk cannot do 审查
+    with stack.sessions() as session:
+        assert all("handler" in session.get(User, u).roles for u in offered)
+    copied = usernames((await browser.get(f"/cases/{cid}", params={"action": "copy_to"})).text, "copy_to-username")
+    assert clerk.username in copied and handler.username not in copied  # a copy goes to anyone but oneself

@@ -108,7 +108,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
     if open_action not in allowed or open_action not in with_fields:
         open_action = None
     fields = field_params(open_action, item, case, values or {}, errors or {}) if open_action else []
-    add_user_choices(request, fields, case["department"])
+    add_user_choices(request, fields, case["department"], open_action, case["id"], actor.username)
     err_list = [{"text": f["error"], "href": f"#{f['id']}"} for f in fields if f.get("error")]
     err_list += [{"text": g["error"], "href": f"#{g['id']}"} for f in fields for g in f.get("files", [])
                  if g.get("error")]
