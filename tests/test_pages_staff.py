@@ -184,3 +184,19 @@ async def test_transfer_offers_only_colleagues_who_may_take_the_step_and_never_t
         assert all("handler" in session.get(User, u).roles for u in offered)
     copied = usernames((await browser.get(f"/cases/{cid}", params={"action": "copy_to"})).text, "copy_to-username")
     assert clerk.username in copied and handler.username not in copied  # a copy goes to anyone but oneself
+
+
+async def test_a_clerk_finds_a_closed_case_by_number_name_or_id_number_on_work(stack, browser):
+    clerk = stack.staff("amr", "clerk")
+    applicant = stack.applicant()
+    me = (await applicant.get("/api/me")).json()
+    case = (await applicant.apply("food-business-licence")).json()
+    await clerk.ok(case["id"], "refuse_acceptance", "经营场所不在本辖区")  # closed: in no inbox any more
+    elsewhere = (await stack.applicant().apply("driving-licence-replacement")).json()  # psb's, not amr's
+    await browser.login(clerk.username)
+    for q in (case["case_no"].lower(), me["display_name"], me["id_number"]):
+        page = (await browser.get("/work", params={"q": q})).text
+        found = page.split('id="found-title"', 1)[1]
+        assert f'href="/cases/{case["id"]}"' in found and "不予受理" in found, q
+    page = (await browser.get("/work", params={"q": elsewhere["case_no"]})).text
+    assert f'/cases/{elsewhere["id"]}' not in page and "未找到" in page  # another department's case stays unseen
