@@ -66,6 +66,7 @@ def test_timeline_details_name_materials_departments_steps_and_delivery():
         == "邮寄送达（快递单号 SF1）"
     assert entry_detail({"action": "add_signer", "data": {"role": "head", "mode": "all", "position": "after"}},
                         steps, depts) == "加签人：机关负责人（本环节办理后，全部签署）"
+    assert entry_detail({"action": "urge", "data": {"reply_by": "2026-12-28"}}, steps, depts) == "回复期限：2026年12月28日"
     assert entry_detail({"action": "pass", "data": {}}, steps, depts) is None
 
 

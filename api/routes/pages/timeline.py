@@ -5,6 +5,7 @@ keeps codes (department codes, step ids, usernames); people read names."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from banjian.items.schema import ItemDefinition
@@ -37,9 +38,13 @@ def _names(values: Any) -> list[str]:
     return [n for n in out if isinstance(n, str) and n]
 
 
-def _signer(slot: str) -> str:
-    kind, _, who = slot.partition(":")
-    return ROLE_ZH.get(who, who) if kind == "role" else who
+def _day(value: Any) -> str:
+    """An ISO date as people read it (2026年12月28日); anything else as it is."""
+    try:
+        d = date.fromisoformat(str(value))
+    except ValueError:
+        return str(value)
+    return f"{d.year}年{d.month}月{d.day}日"
 
 
 def entry_detail(entry: Mapping[str, Any], steps: Mapping[str, str], depts: Mapping[str, str]) -> str | None:
@@ -91,7 +96,7 @@ def entry_detail(entry: Mapping[str, Any], steps: Mapping[str, str], depts: Mapp
         case "approve" if data.get("referral"):
             return "同意并报上级"
         case "sub_case_started":
-            return f"{dept(data.get('department'))}" + (f"（子件 {data['sub_case']}）" if data.get("sub_case") else "")
+            return f"{dept(data.get('department'))}" + (f"，子件 {data['sub_case']}" if data.get("sub_case") else "")
         case "sub_case_decided":
             opinion = OPINION_ZH.get(data.get("opinion"), data.get("opinion") or "")
             where = dept(data.get("department"))
@@ -103,7 +108,7 @@ def entry_detail(entry: Mapping[str, Any], steps: Mapping[str, str], depts: Mapp
         case "combined_decision":
             return DECISION_ZH.get(data.get("decision")) or None
         case "urge":
-            return f"回复期限：{data['reply_by']}" if data.get("reply_by") else None
+            return f"回复期限：{_day(data['reply_by'])}" if data.get("reply_by") else None
         case "warning":
             return LEVEL_ZH.get(data.get("level")) or None
         case "extension_applied":
