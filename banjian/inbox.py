@@ -38,3 +38,18 @@ def case_numbers_of(session: Session, case_ids: Iterable[str]) -> dict[str, str 
         return {}
     c = Case.__table__.c  # type: ignore[attr-defined]
     return {r.id: r.case_no for r in session.execute(select(c.id, c.case_no).where(c.id.in_(ids)))}
+
+
+def with_applicants(session: Session, items: list[dict]) -> list[dict]:
+    """Each inbox item with its applicant's name (`applicant_name`) and channel (`channel`: `web`,
+    `window`, …), read for the page's cases at once: a clerk calls a walk-in applicant by name, and a
+    case filed at the window is worked differently from one filed online."""
+    ids = [i["case_id"] for i in items]
+    found: dict[str, tuple[str | None, str | None]] = {}
+    if ids:
+        c = Case.__table__.c  # type: ignore[attr-defined]
+        found = {r.id: (r.applicant_name, r.channel)
+                 for r in session.execute(select(c.id, c.applicant_name, c.channel).where(c.id.in_(ids)))}
+    for i in items:
+        i["applicant_name"], i["channel"] = found.get(i["case_id"], (None, None))
+    return items

@@ -36,7 +36,7 @@ async def test_a_supplement_notice_and_a_refusal_tell_the_applicant_what_and_why
     page = text_of((await browser.get(f"/cases/{case['id']}")).text)
     assert "请补正材料" in page and "需补正：经营者身份证明" in page and "窗口告知：身份证明不清晰，请重新上传" in page
     # the history says what was asked, by the department's name, not a login name
-    assert "补正告知 · 市场监管综合窗口（窗口受理）" in page and clerk.username not in page
+    assert "补正告知 （需补正：经营者身份证明） · 市场监管综合窗口（窗口受理）" in page and clerk.username not in page
 
     await clerk.ok(case["id"], "refuse_acceptance", "申请事项不属于本机关职权范围")
     page = text_of((await browser.get(f"/cases/{case['id']}")).text)

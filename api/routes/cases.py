@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.bounds import CaseId, Offset, Text, one_of
 from api.copies import copied_tasks
 from api.deps import CasesDep, CurrentUser, SessionDep
+from banjian import inbox
 from banjian.action_data import MAX_COMMENT
 from banjian.enums import ItemKind, Status, WarningLevel
 
@@ -113,6 +114,6 @@ def tasks(actor: CurrentUser, cases: CasesDep, session: SessionDep,
           scope: Annotated[str, Query(max_length=40)] = "mine",
           limit: int = Query(100, ge=1, le=1000), offset: Offset = 0) -> dict:
     """The caller's inbox, earliest due first. `scope=copied`: open cases copied to the caller."""
-    if scope == "copied":
-        return copied_tasks(session, actor, limit, offset)
-    return cases.tasks(actor, scope, limit, offset)
+    found = copied_tasks(session, actor, limit, offset) if scope == "copied" else cases.tasks(actor, scope, limit, offset)
+    inbox.with_applicants(session, found["items"])
+    return found

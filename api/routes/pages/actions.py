@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from api.uploads import Form, store_file
 from banjian.contracts import Actor
-from banjian.db import User
+from banjian.db import Task, User
 from banjian.errors import DomainError
 from banjian.items.schema import ItemDefinition
 
@@ -66,11 +66,24 @@ def fields_of(case: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
     return {**ACTION_FIELDS, **SUB_CASE_FIELDS} if case.get("parent_id") else ACTION_FIELDS
 
 
-def _colleagues(request: Request, department: str) -> list[dict[str, str]]:
+#: actions that take the task over: only a colleague holding a role the case waits for now (as the API checks)
+TAKING_OVER = ("assign", "transfer")
+
+
+def _colleagues(request: Request, department: str, action: str | None = None, case_id: str | None = None,
+                me: str | None = None) -> list[dict[str, str]]:
+    """The department's active users an action may name: never the caller (handing a task, a copy or a
+    signature to oneself does nothing), and for `assign`/`transfer` only those holding a role the case
+    waits for (the roles of its task row), so the list offers no one the action would refuse."""
     with request.app.state.sessions() as session:
         users = session.exec(select(User).where(User.department == department, User.active == True)  # noqa: E712
                              .order_by(User.username)).all()
-        return [{"value": u.username, "text": f"{u.display_name or u.username}（{u.username}）"} for u in users]
+        wanted: set[str] | None = None
+        if action in TAKING_OVER and case_id is not None:
+            task = session.get(Task, case_id)
+            wanted = set(task.roles) if task is not None else None
+        return [{"value": u.username, "text": f"{u.display_name or u.username}（{u.username}）"} for u in users
+                if u.username != me and (wanted is None or wanted & set(u.roles or []))]
 
 
 def field_params(action: str, item: ItemDefinition, case: dict[str, Any], values: dict[str, Any],
@@ -90,21 +103,33 @@ def field_params(action: str, item: ItemDefinition, case: dict[str, Any], values
                            "hint": "PDF、JPG、PNG 或 OFD，不超过 20 MiB"}
                           for i, n in enumerate(case.get("missing_materials") or [])]
         elif spec["name"] == "kind":
-            p["choices"] = [{"value": s.kind, "text": f"{s.name}（预计 {s.expected_days} 天）"}
+            p["choices"] = [{"value": s.kind, "text": f"{s.name}（预计 {s.expected_days} 天，"
+                                                      f"{'计入' if s.counts_toward_limit else '不计入'}办理时限）"}
                             for s in item.special_procedures]
         elif spec["name"] == "step_id":
             p["choices"] = [{"value": "applicant", "text": "申请人"}] + [
-                {"value": s.id, "text": s.name} for s in item.steps]
+                {"value": s.id, "text": s.name} for s in earlier_steps(item, case)]
         elif spec["name"] == "reply_by":
             p["kind"], p["type"] = "input", "date"
         out.append(p)
     return out
 
 
-def add_user_choices(request: Request, fields: list[dict[str, Any]], department: str) -> None:
+def earlier_steps(item: ItemDefinition, case: dict[str, Any]) -> list[Any]:
+    """The steps before the case's current one: where `return_to` may send it (besides the applicant)."""
+    current = (case.get("current_step") or {}).get("id")
+    ids = [s.id for s in item.steps]
+    return list(item.steps[:ids.index(current)]) if current in ids else []
+
+
+def add_user_choices(request: Request, fields: list[dict[str, Any]], department: str, action: str | None = None,
+                     case_id: str | None = None, me: str | None = None) -> None:
+    """The colleagues a `username` field offers (see `_colleagues`)."""
     for f in fields:
         if f["name"] == "username":
-            f["choices"] = _colleagues(request, department)
+            f["choices"] = _colleagues(request, department, action, case_id, me)
+            if not f["choices"] and not f.get("error"):
+                f["hint"] = "本部门暂无可选人员"
 
 
 def build_action(request: Request, actor: Actor, action: str, item: ItemDefinition, case: dict[str, Any],

@@ -55,29 +55,3 @@ def applicant_notice(case: dict[str, Any]) -> dict[str, Any] | None:
                 "reason": (result.get("reason") or "").strip() or _last_comment(case, "deny"), "rights": APPEAL_RIGHTS}
     return None
 
-
-DELIVERY_ZH = {"electronic": "电子送达", "courier": "邮寄", "window": "窗口领取"}
-
-
-def history_details(case: dict[str, Any], rating_zh: dict[int, str]) -> dict[int, str]:
-    """history seq → what the entry's data says in words, where its comment alone does not: the
-    materials asked for or sent, the department a joint case was sent to, how the result was delivered."""
-    subs = {s.get("id"): s for s in case.get("sub_cases") or []}
-    out: dict[int, str] = {}
-    for h in case.get("history") or []:
-        data, action = h.get("data") or {}, h.get("action")
-        text = None
-        if action == "request_supplement" and data.get("missing"):
-            text = "需补正：" + "、".join(str(m) for m in data["missing"])
-        elif action == "submit_supplement" and data.get("materials"):
-            text = "补正材料：" + "、".join(str(m.get("name")) for m in data["materials"] if isinstance(m, dict))
-        elif action == "sub_case_started":
-            sub = subs.get(data.get("sub_case")) or {}
-            text = "、".join(t for t in (sub.get("department_name"), sub.get("item_name")) if t) or None
-        elif action == "deliver" and data.get("method") in DELIVERY_ZH:
-            text = DELIVERY_ZH[data["method"]] + (f"，快递单号 {data['tracking_no']}" if data.get("tracking_no") else "")
-        elif action == "rate" and data.get("level") in rating_zh:
-            text = rating_zh[data["level"]]
-        if text:
-            out[h.get("seq")] = text
-    return out

@@ -13,12 +13,14 @@ from starlette.concurrency import run_in_threadpool
 
 from api.case_access import READ_ALL_ROLES
 from api.routes.pages.actions import add_user_choices, build_action, field_params, fields_of
-from api.routes.pages.case_notices import applicant_notice, display_names, history_details
-from api.routes.pages.common import ACTION_ZH, RATING_ZH, check_csrf, page_user, render
+from api.routes.pages.case_notices import applicant_notice, display_names
+from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
 from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
+from api.routes.pages.public import _departments
+from api.routes.pages.timeline import with_details
 from api.uploads import read_form
-from banjian import licence_views
+from banjian import inbox, licence_views
 from banjian.contracts import Actor
 from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import DomainError, Forbidden
@@ -26,6 +28,7 @@ from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
 WORK_PAGE = 100
+FOUND_PAGE, FIND_MAX = 20, 64  # 办件查询: cases shown, characters of the query
 CLOSED_STATUSES = ("concluded", "refused", "withdrawn", "terminated")
 SCOPES = {"mine": "我的待办", "department": "本部门", "claimed_by_others": "同事已签收"}
 
@@ -38,8 +41,21 @@ def days_left(cal, due: str | None, today: date) -> int | None:
     return cal.working_days_between(today, d) if d >= today else -cal.working_days_between(d, today)
 
 
+def find_cases(cases: Any, actor: Actor, q: str) -> dict[str, Any]:
+    """办件查询 on /work: the caller's visible cases whose case number, id, applicant's name or
+    item's name holds `q`, or whose applicant has the id number `q`; newest first, at most
+    FOUND_PAGE. Closed cases too: a walk-in asks about a case that waits for nobody."""
+    q = q.strip()[:FIND_MAX]
+    if not q:
+        return {"q": "", "cases": [], "total": 0}
+    found = cases.search(actor, None, None, None, None, None, q, None, FOUND_PAGE, 0)
+    if not found["total"] and len(q) == 18:  # an id number (公民身份号码 / 统一社会信用代码) typed in full
+        found = cases.search(actor, None, None, None, None, q.upper(), None, None, FOUND_PAGE, 0)
+    return {"q": q, "cases": found["items"], "total": found["total"]}
+
+
 @router.get("/work", response_class=HTMLResponse)
-async def work(request: Request, scope: str = "mine", page: int = 1) -> Response:
+async def work(request: Request, scope: str = "mine", page: int = 1, q: str = "") -> Response:
     actor = await page_user(request)
     if actor.department is None and not actor.has(*READ_ALL_ROLES):  # nobody's inbox: not staff
         if actor.has(Role.APPLICANT):
@@ -53,6 +69,7 @@ async def work(request: Request, scope: str = "mine", page: int = 1) -> Response
         found = cases.tasks(actor, scope, WORK_PAGE, (page - 1) * WORK_PAGE)
         with cases.sessions() as session:
             cal = cases.calendar(session)
+            inbox.with_applicants(session, found["items"])
         today = datetime.now(CHINA).date()
         rows = [{**t, "days_left": days_left(cal, t["due"], today)} for t in found["items"]]
         desk = front_desk(cases.sessions, actor)
@@ -61,9 +78,10 @@ async def work(request: Request, scope: str = "mine", page: int = 1) -> Response
         return found, rows, desk
 
     found, rows, desk = await run_in_threadpool(load)
+    search = await run_in_threadpool(find_cases, cases, actor, q) if q.strip() else None
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
                                          "total": found["total"], "page": page,
-                                         "more": found["total"] > page * WORK_PAGE, "desk": desk,
+                                         "more": found["total"] > page * WORK_PAGE, "desk": desk, "search": search,
                                          "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES)}, user=actor)
 
 
@@ -72,6 +90,19 @@ def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
     for m in case.get("materials") or []:
         by_name.setdefault(m["name"], []).append(m)
     return [{"name": n, "versions": sorted(v, key=lambda m: m.get("version") or 1)} for n, v in by_name.items()]
+
+
+def _parent_visible(cases: Any, actor: Actor, case: dict[str, Any]) -> bool:
+    """Whether the caller may open a sub-case's joint case (a participating department may not: the
+    link would lead to a 404)."""
+    if not case.get("parent_id"):
+        return False
+    with cases.sessions() as session:
+        try:
+            cases.row(session, actor, case["parent_id"])
+        except DomainError:
+            return False
+    return True
 
 
 def _licence_of(cases: Any, case: dict[str, Any]) -> dict[str, Any] | None:
@@ -93,22 +124,27 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
     if open_action not in allowed or open_action not in with_fields:
         open_action = None
     fields = field_params(open_action, item, case, values or {}, errors or {}) if open_action else []
-    add_user_choices(request, fields, case["department"])
+    add_user_choices(request, fields, case["department"], open_action, case["id"], actor.username)
     err_list = [{"text": f["error"], "href": f"#{f['id']}"} for f in fields if f.get("error")]
     err_list += [{"text": g["error"], "href": f"#{g['id']}"} for f in fields for g in f.get("files", [])
                  if g.get("error")]
     err_list += [{"text": t, "href": None} for t in summary or []]
     done = request.query_params.get("done")
 
-    def left() -> int | None:
+    def left(due: str | None) -> int | None:
         with cases.sessions() as session:
             cal = cases.calendar(session)
-        return days_left(cal, case["deadlines"].get("promised_due"), datetime.now(CHINA).date())
+        return days_left(cal, due, datetime.now(CHINA).date())
 
-    promised_left = None if case["status"] in CLOSED_STATUSES or case.get("decided_at") else \
-        await run_in_threadpool(left)
+    open_case = case["status"] not in CLOSED_STATUSES and not case.get("decided_at")
+    promised_left = await run_in_threadpool(left, case["deadlines"].get("promised_due")) if open_case else None
+    step_left = await run_in_threadpool(left, case["deadlines"].get("step_due")) \
+        if open_case and case.get("current_step") else None
     licence = await run_in_threadpool(_licence_of, cases, case) if (case.get("result") or {}).get("licence_id") \
         else None
+    depts = await run_in_threadpool(_departments, request)
+    timeline = with_details(case.get("history") or [], item, depts)
+    parent_visible = await run_in_threadpool(_parent_visible, cases, actor, case)
     front = await run_in_threadpool(front_office, request, actor, case, entered)  # pay, book, ask (the applicant)
 
     def names() -> dict[str, str]:
@@ -126,11 +162,12 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         # a refusal (not allowed for this caller, or not now) leaves nothing to correct
         "errors_title": "无法办理" if status in (403, 409) else None,
+        "timeline": timeline, "parent_visible": parent_visible,
         "with_fields": with_fields, "request_id": uuid.uuid4().hex, "licence": licence, "people": people,
         "notice": applicant_notice(case) if front is not None else None,
-        "details": history_details(case, RATING_ZH),
         "done": done if done in ACTION_ZH else None,
-        "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "front": front,
+        "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "step_left": step_left,
+        "front": front,
         "auditable": actor.has(Role.AUDITOR, Role.ADMIN),
         "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (
             actor.has(Role.APPLICANT) and case["status"] in ("concluded", "refused", "withdrawn", "terminated")),

@@ -47,10 +47,16 @@ EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视�
             # a bad rating's rectification (差评整改), reported into its case's history
             "record_callback": "登记回访", "record_fix": "登记整改", "close": "整改办结", "reopen": "重新整改",
             "appeal": "申诉复核", "uphold_appeal": "申诉成立", "reject_appeal": "驳回申诉",
-            "rectification_warning": "整改预警"}
+            "rectification_warning": "整改预警", "rectification_opened": "启动差评整改",
+            # joint cases and bundles (并联审批): what the system records on the parent and the sub-cases
+            "sub_case_overdue": "部门逾期未答复", "deemed_consent": "视为同意", "combined_decision": "汇总办理结果",
+            "cancelled_by_parent": "随主件撤销", "sub_cases_cancelled": "撤销部门子件",
+            "rating_closed": "评价期届满"}
 #: actions that end or refuse something: never the page's primary (green) button, and red to confirm
 DANGER_ACTIONS = ("withdraw", "refuse_acceptance", "deny", "terminate")
 WARNING_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
+#: how an application came in (the case's `channel`)
+CHANNEL_ZH = {"web": "网上申请", "window": "窗口收件", "mobile": "移动端申请", "post": "邮寄申请"}
 OPINION_ZH = {"agree": "同意", "agree_with_referral": "同意并报上级", "disagree": "不同意", None: "尚未答复"}
 RATING_ZH = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
 STEPS = [("受理", {"submitted", "supplement_requested", "pre_review"}),
@@ -216,7 +222,7 @@ def install_filters() -> None:
     env.globals.update(STATUS_ZH=STATUS_ZH, ACTION_ZH=ACTION_ZH, EVENT_ZH=EVENT_ZH, WARNING_ZH=WARNING_ZH,
                        ROLE_ZH=ROLE_ZH, OPINION_ZH=OPINION_ZH, LICENCE_STATUS_ZH=LICENCE_STATUS_ZH,
                        LICENCE_ACTION_ZH=LICENCE_ACTION_ZH, RATING_ZH=RATING_ZH, DANGER_ACTIONS=DANGER_ACTIONS, progress=progress,
-                       result_text=result_text)
+                       result_text=result_text, CHANNEL_ZH=CHANNEL_ZH)
 
 
 install_filters()

@@ -14,6 +14,7 @@ from api.routes import audit as audit_api
 from api.routes.pages.cases import CLOSED_STATUSES, days_left
 from api.routes.pages.common import page_user, render
 from api.routes.pages.public import _departments
+from api.routes.pages.timeline import with_details
 from banjian import audit
 from banjian.db import Case
 from banjian.enums import Role
@@ -50,6 +51,9 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
                         "urge": sub is not None and "urge" in sub["allowed_actions"],
                         "step": (sub or {}).get("current_step"),
                         "warnings": (sub or {}).get("warnings") or []})
+            # one badge per level, the gravest first (a department with two yellow cards shows 黄牌 once)
+            out[-1]["warning_levels"] = [lvl for lvl in ("red", "yellow", "notice")
+                                         if any(w.get("level") == lvl for w in out[-1]["warnings"])]
         return out
 
     subs = await run_in_threadpool(details)
@@ -136,10 +140,13 @@ async def audit_case(request: Request, case_id: str) -> HTMLResponse:
     timeline, replay, verify = await asyncio.gather(
         audit_api.case_timeline(case_id, request, actor, cases), _replay(request, actor, case_id),
         audit_api.verify(case_id, request, actor, cases))
+    depts = await run_in_threadpool(_departments, request)
+    item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
+                                               case.get("parent_id") is not None)
     return render(request, "audit.html", {
-        "title": f"审计 {case_id}", "case": case, "entries": timeline["entries"],
+        "title": f"审计 {case_id}", "case": case, "entries": with_details(timeline["entries"], item, depts),
         "discrepancies": timeline.get("discrepancies") or [], "replay": replay, "verify": verify,
         "replay_text": _plain_replay(replay), "verify_text": _plain_verify(verify),
         "archive": case["status"] in ("concluded", "refused", "withdrawn", "terminated"),
-        "auditor": actor.has(Role.AUDITOR, Role.ADMIN), "depts": await run_in_threadpool(_departments, request)},
+        "auditor": actor.has(Role.AUDITOR, Role.ADMIN), "depts": depts},
         user=actor)

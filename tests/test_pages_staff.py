@@ -1,0 +1,203 @@
+"""What department staff read on their pages: the inbox names the applicant, the case page's
+办理记录 names every entry in Chinese and says what it did (which materials, which department,
+what it answered, to whom, how delivered), a special procedure says whether its time counts, and a
+participating department's sub-case links no joint case it may not open."""
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+
+import pytest
+
+from api.routes.pages.common import EVENT_ZH
+from api.routes.pages.timeline import entry_detail
+from banjian.db import User
+from banjian.enums import Action
+from tests.pages_client import PageClient
+from tests.test_joint import (
+    CONSTRUCTION,
+    accepted_on,
+    advance_or_fail,
+    answer,
+    days_past,
+    open_joint,
+    staff,
+    subs_by_department,
+)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+async def browser(stack):
+    c = PageClient(stack)
+    yield c
+    await c.close()
+
+
+def timeline(html: str) -> str:
+    """The case page's 办理记录, tags removed."""
+    part = html.split('<ol class="timeline">', 1)[1].split("</ol>", 1)[0]
+    return re.sub(r"<[^>]+>", "", part)
+
+
+# ---- names and details, without a stack ---------------------------------------------------------------
+def test_every_history_action_the_workflows_record_has_a_chinese_name():
+    recorded = {a.value for a in Action}
+    for path in (ROOT / "workflows").glob("*.py"):
+        recorded |= set(re.findall(r'_log\(\s*[\w.]+,\s*"([a-z_]+)"', path.read_text(encoding="utf-8")))
+    assert {"sub_case_overdue", "deemed_consent", "cancelled_by_parent"} <= recorded  # the scan finds them
+    assert sorted(recorded - EVENT_ZH.keys()) == []
+
+
+def test_timeline_details_name_materials_departments_steps_and_delivery():
+    depts, steps = {"fire": "市消防救援支队", "env": "市生态环境局"}, {"review": "审查"}
+    assert entry_detail({"action": "request_supplement", "data": {"missing": ["营业执照", "身份证明"]}},
+                        steps, depts) == "需补正：营业执照、身份证明"
+    assert entry_detail({"action": "sub_case_decided", "data": {"department": "env", "opinion": "agree",
+                                                                "deemed_consent": True}}, steps, depts) \
+        == "市生态环境局：同意（逾期未答复，视为同意）"
+    # what the applicant reads (no opinion before the unified result): the department alone
+    assert entry_detail({"action": "sub_case_decided", "data": {"department": "fire", "opinion": None}},
+                        steps, depts) == "市消防救援支队"
+    assert entry_detail({"action": "return_to", "data": {"step_id": "review"}}, steps, depts) == "退回至：审查"
+    assert entry_detail({"action": "deliver", "data": {"method": "courier", "tracking_no": "SF1"}}, steps, depts) \
+        == "邮寄送达（快递单号 SF1）"
+    assert entry_detail({"action": "add_signer", "data": {"role": "head", "mode": "all", "position": "after"}},
+                        steps, depts) == "加签人：机关负责人（本环节办理后，全部签署）"
+    assert entry_detail({"action": "urge", "data": {"reply_by": "2026-12-28"}}, steps, depts) == "回复期限：2026年12月28日"
+    assert entry_detail({"action": "pass", "data": {}}, steps, depts) is None
+
+
+# ---- on the stack ------------------------------------------------------------------------------------
+async def test_inbox_names_the_applicant_and_the_window_channel(stack, browser):
+    clerk = stack.staff("amr", "clerk")
+    applicant = stack.applicant()
+    me = (await applicant.get("/api/me")).json()
+    body = {"applicant": {"kind": "citizen", "id_number": me["id_number"], "name": "窗口申请人王五"},
+            "channel": "window"}
+    r = await clerk.apply("food-business-licence", **body)
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    rows = [t for t in (await clerk.get("/api/tasks", params={"limit": 1000})).json()["items"] if t["case_id"] == cid]
+    assert [(t["applicant_name"], t["channel"]) for t in rows] == [("窗口申请人王五", "window")]
+    await browser.login(clerk.username)
+    page = (await browser.get("/work")).text
+    row = next(tr for tr in page.split("<tr>") if f"/cases/{cid}" in tr)
+    assert "窗口申请人王五" in row and "窗口收件" in row
+
+    # the case page: whom the clerk serves (id number) and how the application came in
+    page = (await browser.get(f"/cases/{cid}")).text
+    assert "<dt>公民身份号码</dt>" in page and me["id_number"] in page
+    assert "<dt>申请渠道</dt><dd>窗口收件</dd>" in page
+    # at a review step, its own due date and the days left to it
+    case = await clerk.ok(cid, "accept")
+    step_due = case["deadlines"]["step_due"]
+    page = (await browser.get(f"/cases/{cid}")).text
+    y, m, d = (int(x) for x in step_due.split("-"))
+    assert re.search(rf"<dt>本环节到期</dt><dd>{y}年{m}月{d}日（剩余 \d+ 个工作日）</dd>", page), page
+
+
+async def test_case_page_history_says_what_each_entry_did(stack, browser):
+    clerk, handler = stack.staff("amr", "clerk"), stack.staff("amr", "handler")
+    r = await stack.applicant().apply("food-business-licence")
+    cid = r.json()["id"]
+    await clerk.ok(cid, "request_supplement", missing=["营业执照"])
+    await browser.login(clerk.username)
+    text = timeline((await browser.get(f"/cases/{cid}")).text)
+    assert "补正告知（需补正：营业执照）" in text
+
+    # the item's site inspection counts toward the limit: the page must not say it does not
+    r2 = await stack.applicant().apply("food-business-licence")
+    other = r2.json()["id"]
+    await clerk.ok(other, "accept")
+    await handler.ok(other, "start_special_procedure", kind="site_inspection", expected_days=5)
+    await browser.login(handler.username)
+    page = (await browser.get(f"/cases/{other}")).text
+    assert "所需时间计入办理时限" in page and "不计入办理时限" not in page
+    assert "启动特别程序（经营场所现场核查，预计 5 日，计入办理时限）" in timeline(page)
+
+
+async def test_joint_history_names_departments_and_a_participant_gets_no_dead_link(stack, browser):
+    _, case = await open_joint(stack, CONSTRUCTION)
+    cid, subs = case["id"], subs_by_department(case)
+    # hcd, ndrc agree, fire disagrees; env stays silent past its sub-limit and is deemed to agree
+    await asyncio.gather(answer(stack, subs["hcd"]["id"], "hcd"), answer(stack, subs["ndrc"]["id"], "ndrc"),
+                         answer(stack, subs["fire"]["id"], "fire", deny="消防车通道宽度不足"))
+    await advance_or_fail(stack, cid, days_past(subs["env"]["due"], accepted_on(case)))
+
+    await browser.login(staff(stack, "hcd", "lead").username)
+    text = timeline((await browser.get(f"/cases/{cid}")).text)
+    assert "部门意见（市消防救援支队：不同意）" in text
+    assert "部门意见（市生态环境局：同意（逾期未答复，视为同意））" in text
+    assert "分送部门（市生态环境局" in text
+    assert not re.search(r"\b(sub_case_overdue|deemed_consent|sub_case_decided)\b", text)
+    lead_sub = (await browser.get(f"/cases/{subs['hcd']['id']}")).text  # hcd leads: it may open the parent
+    assert f'href="/cases/{cid}"' in lead_sub
+
+    await browser.login(staff(stack, "env", "handler").username)
+    env_page = (await browser.get(f"/cases/{subs['env']['id']}")).text
+    assert "视为同意" in timeline(env_page) and "deemed_consent" not in env_page
+    assert f'href="/cases/{cid}"' not in env_page  # the parent is not env's to open (it answers 404)
+    assert (await browser.get(f"/cases/{cid}")).status_code == 404
+
+
+def options(html: str, select_id: str) -> list[str]:
+    """The texts of a select's options, the placeholder left out."""
+    part = html.split(f'id="{select_id}"', 1)[1].split("</select>", 1)[0]
+    return [re.sub(r"<[^>]+>", "", o).strip() for o in re.findall(r"<option[^>]*>.*?</option>", part)
+            if 'value=""' not in o]
+
+
+async def test_return_to_offers_only_earlier_steps_and_procedures_say_whether_they_count(stack, browser):
+    clerk, handler, approver = (stack.staff("amr", r) for r in ("clerk", "handler", "approver"))
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await clerk.ok(cid, "accept")
+    await browser.login(handler.username)
+    page = (await browser.get(f"/cases/{cid}", params={"action": "return_to"})).text
+    assert options(page, "return_to-step_id") == ["申请人"]  # the first step: nothing earlier to return to
+    page = (await browser.get(f"/cases/{cid}", params={"action": "start_special_procedure"})).text
+    assert options(page, "start_special_procedure-kind") == ["经营场所现场核查（预计 3 天，计入办理时限）"]
+
+    await handler.ok(cid, "pass")
+    await browser.login(approver.username)
+    page = (await browser.get(f"/cases/{cid}", params={"action": "return_to"})).text
+    assert options(page, "return_to-step_id") == ["申请人", "审查"]
+
+
+async def test_transfer_offers_only_colleagues_who_may_take_the_step_and_never_the_caller(stack, browser):
+    clerk, handler = stack.staff("amr", "clerk"), stack.staff("amr", "handler")
+    other_handler = stack.staff("amr", "handler")
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await clerk.ok(cid, "accept")
+    await handler.ok(cid, "claim")
+    await browser.login(handler.username)
+
+    def usernames(html: str, select_id: str) -> set[str]:
+        return {re.search(r"（([^（）]+)）$", t).group(1) for t in options(html, select_id)}
+
+    offered = usernames((await browser.get(f"/cases/{cid}", params={"action": "transfer"})).text,
+                        "transfer-username")
+    assert other_handler.username in offered
+    assert handler.username not in offered and clerk.username not in offered  # a clerk cannot do 审查
+    with stack.sessions() as session:
+        assert all("handler" in session.get(User, u).roles for u in offered)
+    copied = usernames((await browser.get(f"/cases/{cid}", params={"action": "copy_to"})).text, "copy_to-username")
+    assert clerk.username in copied and handler.username not in copied  # a copy goes to anyone but oneself
+
+
+async def test_a_clerk_finds_a_closed_case_by_number_name_or_id_number_on_work(stack, browser):
+    clerk = stack.staff("amr", "clerk")
+    applicant = stack.applicant()
+    me = (await applicant.get("/api/me")).json()
+    case = (await applicant.apply("food-business-licence")).json()
+    await clerk.ok(case["id"], "refuse_acceptance", "经营场所不在本辖区")  # closed: in no inbox any more
+    elsewhere = (await stack.applicant().apply("driving-licence-replacement")).json()  # psb's, not amr's
+    await browser.login(clerk.username)
+    for q in (case["case_no"].lower(), me["display_name"], me["id_number"]):
+        page = (await browser.get("/work", params={"q": q})).text
+        found = page.split('id="found-title"', 1)[1]
+        assert f'href="/cases/{case["id"]}"' in found and "不予受理" in found, q
+    page = (await browser.get("/work", params={"q": elsewhere["case_no"]})).text
+    assert f'/cases/{elsewhere["id"]}' not in page and "未找到" in page  # another department's case stays unseen
