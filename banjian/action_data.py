@@ -63,7 +63,8 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         kinds = {p.kind: p for p in item.special_procedures}
         if data.get("kind") not in kinds:
             raise _invalid("unknown_procedure", "data.kind",
-                           f"特别程序类型应为：{'、'.join(kinds) or '（本事项无特别程序）'}",
+                           "特别程序类型应为：" + ("、".join(f"{p.name}（{k}）" for k, p in kinds.items())
+                                                 or "（本事项无特别程序）"),
                            f"data.kind must be one of the item's special procedures: {', '.join(kinds) or 'none'}")
         days = data.get("expected_days", kinds[data["kind"]].expected_days)
         if not isinstance(days, int) or isinstance(days, bool) or not 0 <= days <= MAX_PROCEDURE_DAYS:
@@ -95,10 +96,13 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
                            "at the decision step signers sign before the decision (position before)")
     elif action == Action.RETURN_TO:
         target = data.get("step_id")
-        earlier = [st.id for st in item.steps[:state.step_index or 0]]
+        before = item.steps[:state.step_index or 0]
+        earlier = [st.id for st in before]
         if target != "applicant" and target not in earlier:
+            named = "、".join(f"{st.name}（{st.id}）" for st in before)
             raise _invalid("invalid_choice", "data.step_id",
-                           f"只能退回至之前的环节（{'、'.join(earlier) or '无'}）或申请人（applicant）",
+                           f"只能退回至之前的环节{('：' + named) if named else '（当前为第一个环节，无之前的环节）'}"
+                           "，或退回申请人（applicant）",
                            f"data.step_id must be an earlier step ({', '.join(earlier) or 'none'}) or 'applicant'")
     elif action in (Action.APPROVE,) and "referral" in data and not isinstance(data["referral"], bool):
         raise _invalid("invalid_type", "data.referral", "referral 须为布尔值", "data.referral must be a boolean")

@@ -178,3 +178,20 @@ async def test_a_malformed_action_body_is_checked_in_the_contracts_order(stack, 
                               headers={**(await handler.headers()), "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     assert history_of(await handler.case(cid)) == history_of(before)
+
+
+async def test_refusals_name_procedures_and_steps_as_people_know_them(stack, people):
+    """A 422 for an unknown special procedure or a return past the first step names them in Chinese
+    (the machine codes only in brackets), not as bare codes."""
+    r = await people.applicant(0).apply("food-business-licence")
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    await people.staff("amr", "clerk").ok(cid, "accept")
+    handler = people.staff("amr", "handler")
+    r = await handler.act(cid, "start_special_procedure", kind="lab_test")
+    assert r.status_code == 422, r.text
+    assert r.json()["detail"]["message"] == "特别程序类型应为：经营场所现场核查（site_inspection）"
+    r = await handler.act(cid, "return_to", "资料不全", step_id="verify")
+    assert r.status_code == 422, r.text
+    message = r.json()["detail"]["message"]
+    assert message.startswith("只能退回至之前的环节（当前为第一个环节") and "申请人" in message
