@@ -19,16 +19,17 @@ ROLE_ZH = {"applicant": "申请人", "clerk": "窗口受理", "handler": "承办
            "lead": "牵头部门", "supervisor": "电子监察", "auditor": "审计", "admin": "管理员",
            "author": "事项编制人员", "system": "系统"}
 
+#: an action's Chinese name: its button on the case page (contract) and the word refusals use
 ACTION_NAMES_ZH = {
-    Action.ACCEPT: "受理", Action.REQUEST_SUPPLEMENT: "一次性告知补正", Action.REFUSE_ACCEPTANCE: "不予受理",
-    Action.SUBMIT_SUPPLEMENT: "提交补正材料", Action.PASS: "通过", Action.RETURN: "退回",
+    Action.ACCEPT: "受理", Action.REQUEST_SUPPLEMENT: "补正告知", Action.REFUSE_ACCEPTANCE: "不予受理",
+    Action.SUBMIT_SUPPLEMENT: "提交补正", Action.PASS: "通过", Action.RETURN: "退回",
     Action.APPROVE: "准予许可", Action.DENY: "不予许可", Action.REQUEST_EXTENSION: "申请延期",
     Action.APPROVE_EXTENSION: "批准延期", Action.START_SPECIAL_PROCEDURE: "启动特别程序",
     Action.END_SPECIAL_PROCEDURE: "结束特别程序", Action.SUSPEND: "中止", Action.RESUME: "恢复",
-    Action.DELIVER: "送达", Action.CONFIRM_RECEIPT: "确认签收", Action.WITHDRAW: "撤回申请",
-    Action.TERMINATE: "终止", Action.URGE: "督办", Action.REPLY_URGE: "回复督办", Action.RATE: "评价", Action.CLAIM: "签收任务",
-    Action.RELEASE: "释放任务", Action.ASSIGN: "指派", Action.TRANSFER: "转办", Action.DELEGATE: "委托",
-    Action.COMPLETE_DELEGATION: "完成委托", Action.ADD_SIGNER: "加签", Action.RETURN_TO: "退回至指定环节",
+    Action.DELIVER: "送达", Action.CONFIRM_RECEIPT: "确认签收", Action.WITHDRAW: "撤回",
+    Action.TERMINATE: "终止", Action.URGE: "督办", Action.REPLY_URGE: "回复督办", Action.RATE: "评价", Action.CLAIM: "签收",
+    Action.RELEASE: "退回任务池", Action.ASSIGN: "指派", Action.TRANSFER: "转办", Action.DELEGATE: "委托",
+    Action.COMPLETE_DELEGATION: "完成委托", Action.ADD_SIGNER: "加签", Action.RETURN_TO: "退回至环节",
     Action.TAKE_BACK: "收回", Action.COPY_TO: "抄送",
 }
 

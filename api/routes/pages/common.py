@@ -17,7 +17,7 @@ from fastapi.templating import Jinja2Templates
 from api.deps import current_user
 from banjian.contracts import Actor
 from banjian.errors import DomainError
-from banjian.labels import LICENCE_ACTION_ZH, LICENCE_STATUS_ZH, ROLE_ZH, STATUS_ZH
+from banjian.labels import ACTION_NAMES_ZH, LICENCE_ACTION_ZH, LICENCE_STATUS_ZH, ROLE_ZH, STATUS_ZH
 from banjian.timefmt import CHINA
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
@@ -25,15 +25,8 @@ SESSION_COOKIE = "banjian_token"  # what api.deps reads too: the API's GETs (fil
 CSRF_COOKIE = "banjian_csrf"
 
 #: button names on the case page (the contract's words where it has them)
-ACTION_ZH = {"accept": "受理", "request_supplement": "补正告知", "refuse_acceptance": "不予受理",
-             "submit_supplement": "提交补正", "pass": "通过", "return": "退回", "approve": "准予许可",
-             "deny": "不予许可", "request_extension": "申请延期", "approve_extension": "批准延期",
-             "start_special_procedure": "启动特别程序", "end_special_procedure": "结束特别程序",
-             "suspend": "中止", "resume": "恢复", "deliver": "送达", "confirm_receipt": "确认签收",
-             "withdraw": "撤回", "terminate": "终止", "urge": "督办", "reply_urge": "回复督办", "rate": "评价",
-             "claim": "签收", "release": "退回任务池", "assign": "指派", "transfer": "转办", "delegate": "委托",
-             "complete_delegation": "完成委托", "add_signer": "加签", "return_to": "退回至环节",
-             "take_back": "收回", "copy_to": "抄送", "pre_review_pass": "预审通过", "pre_review_return": "预审退回",
+ACTION_ZH = {**{str(a): name for a, name in ACTION_NAMES_ZH.items()},
+             "pre_review_pass": "预审通过", "pre_review_return": "预审退回",
              "pre_review_resubmit": "重新提交预审", "confirm_submission": "确认正式提交"}
 #: history entries, by action or system event
 EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视为受理", "warning": "预警",
