@@ -34,6 +34,7 @@ async def test_a_supplement_notice_and_a_refusal_tell_the_applicant_what_and_why
     await clerk.ok(case["id"], "request_supplement", "身份证明不清晰，请重新上传", missing=["经营者身份证明"])
     await browser.login(applicant.username)
     page = text_of((await browser.get(f"/cases/{case['id']}")).text)
+    assert "受理截止" in page  # still waiting for acceptance
     assert "请补正材料" in page and "需补正：经营者身份证明" in page and "窗口告知：身份证明不清晰，请重新上传" in page
     # the history says what was asked, by the department's name, not a login name
     assert "补正告知 （需补正：经营者身份证明） · 市场监管综合窗口（窗口受理）" in page and clerk.username not in page
@@ -41,6 +42,7 @@ async def test_a_supplement_notice_and_a_refusal_tell_the_applicant_what_and_why
     await clerk.ok(case["id"], "refuse_acceptance", "申请事项不属于本机关职权范围")
     page = text_of((await browser.get(f"/cases/{case['id']}")).text)
     assert "不予受理 理由：申请事项不属于本机关职权范围" in page
+    assert "受理截止" not in page  # a limit of a case that ended unaccepted says nothing any more
     assert "六十日内依法申请行政复议" in page and "六个月内依法向人民法院提起行政诉讼" in page
     # staff see the record, not the notice addressed to the applicant
     staff = PageClient(stack)
