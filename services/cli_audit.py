@@ -77,11 +77,13 @@ def audit_verify(case: Annotated[str | None, typer.Argument(help="a case id (def
                  as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
                  data_dir: DataDir = None) -> None:
     """Recompute the hash chain of a case's records (or of every case, and every signed daily chain
-    head) and name the first altered record. Exit status 1 if anything fails."""
+    head) and name the first altered record; compare each case row with the state its workflow last
+    recorded, and each archive package with its recorded digest. Exit status 1 if anything fails."""
     from sqlmodel import select
 
     from banjian import audit
     from banjian.db import Case, make_engine, session_factory
+    from services.recorded_state import record_calls
 
     settings = settings_for(data_dir)
     engine = make_engine(settings.db_url)
@@ -94,16 +96,14 @@ def audit_verify(case: Annotated[str | None, typer.Argument(help="a case id (def
             ids = [case] if case else list(session.exec(select(Case.id).order_by(Case.id)).all())
         good = True
         for cid in ids:
-            r = await audit.verify_case_full(client, sessions, cid, settings.data_dir)
+            r = await audit.verify_case_full(client, sessions, cid, settings.data_dir, record_calls)
             good &= r["verified"]
             if as_json:
                 typer.echo(json.dumps({"case_id": cid, **r}, ensure_ascii=False))
             elif r["verified"]:
                 typer.echo(f"ok    {cid}  ({r['records']} records; checked: {', '.join(r['checked'])})")
             else:
-                f = r["first_altered"] or {}
-                typer.secho(f"FAIL  {cid}: first altered record {f.get('seq')} ({f.get('action')}, {f.get('at')}): "
-                            f"{r['reason']} — {r['findings'][0]['detail']}", fg=typer.colors.RED)
+                _fail_lines(cid, r)
         if case is None:
             for h in audit.verify_heads(sessions, settings.data_dir):
                 good &= h["verified"]
@@ -121,6 +121,19 @@ def audit_verify(case: Annotated[str | None, typer.Argument(help="a case id (def
                 fail(f"no case {case}")
     good = asyncio.run(run())
     raise typer.Exit(0 if good else 1)
+
+
+def _fail_lines(case_id: str, r: dict) -> None:
+    """What failed for one case: the first altered record, then each finding that names no record
+    (the case row, the archive package)."""
+    record = next((f for f in r["findings"] if f["seq"] is not None), None)
+    if record is not None:
+        f = r["first_altered"] or {}
+        typer.secho(f"FAIL  {case_id}: first altered record {f.get('seq')} ({f.get('action')}, {f.get('at')}): "
+                    f"{r['reason']} — {record['detail']}", fg=typer.colors.RED)
+    for f in r["findings"]:
+        if f["seq"] is None:
+            typer.secho(f"FAIL  {case_id}: {f['reason']} — {f['detail']}", fg=typer.colors.RED)
 
 
 @audit_app.command("seal")

@@ -15,12 +15,13 @@ from api.bounds import CaseId, Offset, Text
 from api.deps import CasesDep, CurrentUser, require
 from banjian import audit
 from banjian.audit.archive import Archiver
+from banjian.audit.package_check import ARCHIVE_ALTERED, intact_package
 from banjian.contracts import Actor
-from banjian.crypto import sm3_hex
 from banjian.db import AuditRead
 from banjian.enums import CLOSED, Role
 from banjian.errors import Conflict, Forbidden
 from banjian.timefmt import iso_at
+from services.recorded_state import record_calls
 from services.replay import replay_case
 
 router = APIRouter(prefix="/api", tags=["audit"])
@@ -41,7 +42,7 @@ def _visible(cases, actor: Actor):
 
 async def _timeline(request: Request, cases, actor: Actor, case_id: str) -> dict[str, Any]:
     await asyncio.to_thread(_row, cases, actor, case_id)  # 404 for a case the caller may not see
-    return await audit.timeline(_client(request), cases.sessions, case_id, _visible(cases, actor))
+    return await audit.timeline(_client(request), cases.sessions, case_id, _visible(cases, actor), record_calls)
 
 
 @router.get("/cases/{case_id}/history", response_model=None)
@@ -94,10 +95,11 @@ async def replay(case_id: CaseId, request: Request, actor: CurrentUser, cases: C
 async def verify(case_id: CaseId, request: Request, actor: CurrentUser, cases: CasesDep) -> dict:
     """`{"verified", "records", "first_altered": {"seq", "at", "action"} | null}` (plus `reason`,
     `findings`, `checked`): the case's hash chain recomputed and compared with its Temporal history
-    and the signed daily chain heads."""
+    and the signed daily chain heads; the case row compared with the state the workflow last
+    recorded (`snapshot_differs`) and the archive package with its recorded digest (`archive_altered`)."""
     await asyncio.to_thread(_audit_only, cases, actor, case_id)
     result = await audit.verify_case_full(_client(request), cases.sessions, case_id,
-                                          request.app.state.settings.data_dir)
+                                          request.app.state.settings.data_dir, record_calls)
     await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "verify")
     return result
 
@@ -123,21 +125,13 @@ async def archive(case_id: CaseId, request: Request, actor: CurrentUser, cases: 
         raise Conflict("case_not_concluded", "办件尚未办结，尚无归档", "the case has not concluded: no archive yet",
                        field="status")
     arc = await archiver(request).ensure(case_id)
-    try:
-        data = await asyncio.to_thread(_read, arc.path)
-    except OSError:
-        data = None
-    if data is None or sm3_hex(data) != arc.sm3:
-        raise Conflict("archive_altered", "归档文件缺失或与登记的SM3摘要不符",
+    data = await asyncio.to_thread(intact_package, arc)
+    if data is None:
+        raise Conflict(ARCHIVE_ALTERED, "归档文件缺失或与登记的SM3摘要不符",
                        "the archive file is missing or does not match its recorded SM3 digest")
     await asyncio.to_thread(audit.log_read, cases.sessions, actor, case_id, "archive")
     return Response(data, media_type="application/zip", headers={
         "Content-Disposition": f'attachment; filename="{case_id}.zip"', "X-Banjian-SM3": arc.sm3})
-
-
-def _read(path: str) -> bytes:
-    with open(path, "rb") as f:
-        return f.read()
 
 
 @router.get("/audit/reads")

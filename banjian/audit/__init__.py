@@ -17,7 +17,9 @@ Four pieces, each usable from the API, the CLI and tests:
   the previous row of its case (`banjian.chain`). `verify_case` recomputes the chain, checks
   it is complete (the case row's `rev`), compares it with the hashes recomputed from the
   Temporal history (which catches a row altered *and* re-hashed), and with the signed daily
-  chain heads.
+  chain heads. It also compares the case row's snapshot with the state the workflow last
+  recorded (`snapshot.py`; the timeline reports the same `snapshot_differs`) and the archive
+  package with its recorded digest (`package_check.py`, which the archive download uses too).
 - **Daily chain heads** — once a (China) day is over, `seal_day` seals the tips of every
   case's chain that moved that day into one SM3 head, linked to the previous day's head and
   signed with SM2 by the system key (`data_dir/system-sm2.key`). The head is stored in

@@ -33,6 +33,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 
 from banjian import audit, chain
 from banjian.activity_contracts import Recorded
+from banjian.audit.snapshot import settled
 from banjian.audit.timeline import LOCAL_ACTIVITY_MARKER, RECORD_LOCAL_ACTIVITY
 from banjian.contracts import CaseState
 from banjian.crypto import sm3_hex
@@ -46,24 +47,6 @@ FORMAT_VERSION = 1
 LICENCE_ACTIONS = ("licence_issued", "issue_licence", "licence_issue")
 
 ClientSource = Client | Callable[[], Client] | None
-
-_TASK_EVENTS = {EventType.EVENT_TYPE_WORKFLOW_TASK_SCHEDULED, EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED,
-                EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_TASK_FAILED,
-                EventType.EVENT_TYPE_WORKFLOW_TASK_TIMED_OUT}
-_CLOSE_EVENTS = {EventType.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_FAILED,
-                 EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TIMED_OUT, EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CANCELED,
-                 EventType.EVENT_TYPE_WORKFLOW_EXECUTION_TERMINATED,
-                 EventType.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW}
-
-
-def settled(history: WorkflowHistory) -> bool:
-    """Whether no workflow task is in flight at the end of the history (as far as the history shows)."""
-    for e in reversed(history.events):
-        if e.event_type in _CLOSE_EVENTS:
-            return True
-        if e.event_type in _TASK_EVENTS:
-            return e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_COMPLETED
-    return True
 
 
 def holds_record(history: WorkflowHistory, rev: int) -> bool:

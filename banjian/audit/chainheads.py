@@ -14,6 +14,8 @@ from sqlmodel import Session, col, func, select
 from temporalio.client import Client
 
 from banjian import chain
+from banjian.audit.package_check import package_finding
+from banjian.audit.snapshot import RecordReplayer, comparable, snapshot_discrepancy
 from banjian.audit.timeline import (
     HEAD_SIGNING_LABEL,
     HEADS_DIR,
@@ -35,7 +37,10 @@ def verify_case(session: Session, case_id: str, source: CaseSource | None = None
 
     Returns {"verified", "records", "first_altered": {"seq", "at", "action"} | null, "reason",
     "findings": [...], "checked": [...]}. `first_altered` is the earliest record found altered,
-    missing or out of place; `findings` lists every check that failed."""
+    missing or out of place; `findings` lists every check that failed. Beside the records, the case
+    row is compared with the state the workflow last recorded (`snapshot_differs`, when `source`
+    tells it) and the archive package with its recorded digest (`archive_altered`): findings that
+    name no record (`seq` null; `reason` is theirs when no record is found altered)."""
     rows = _rows(session, case_id)
     row = session.get(Case, case_id)
     findings: list[dict[str, Any]] = []
@@ -102,9 +107,24 @@ def verify_case(session: Session, case_id: str, source: CaseSource | None = None
                                            f"(altered at or after record {last + 1})"})
                 break
             last = seq
-    # the chain and the history name the exact record; a chain head only bounds it from below
-    exact = [f for f in findings if f["reason"] not in ("differs_from_chain_head", "chain_head_invalid")]
-    first = min(exact or findings, key=lambda f: f["seq"]) if findings else None
+    # 5. the case row: the state the workflow last recorded (known from the history)
+    if source is not None and row is not None and comparable(source, row):
+        checked.append("snapshot")
+        snap = snapshot_discrepancy(case_id, source, row)
+        if snap is not None:
+            findings.append({"seq": None, "reason": "snapshot_differs", "fields": snap["fields"],
+                             "temporal": snap["temporal"], "read_model": snap["read_model"], "detail": snap["detail"]})
+    # 6. the archive package: its recorded SM3 digest
+    archived, altered = package_finding(session, case_id)
+    if archived:
+        checked.append("archive_package")
+    if altered is not None:
+        findings.append(altered)
+    # the chain and the history name the exact record; a chain head only bounds it from below; the
+    # case row and the archive package are no record
+    records = [f for f in findings if f["seq"] is not None]
+    exact = [f for f in records if f["reason"] not in ("differs_from_chain_head", "chain_head_invalid")]
+    first = min(exact or records, key=lambda f: f["seq"]) if records else None
     first_altered = None
     if first is not None:
         r = next((x for x in rows if x.seq == first["seq"]), None)
@@ -112,14 +132,16 @@ def verify_case(session: Session, case_id: str, source: CaseSource | None = None
         at = r.at if r is not None else (rec.at if rec is not None else None)
         first_altered = {"seq": first["seq"], "at": iso_at(at) if at else None,
                          "action": r.action if r is not None else (rec.action if rec is not None else None)}
+    reason = first["reason"] if first else (findings[0]["reason"] if findings else None)
     return {"verified": not findings, "records": len(rows), "first_altered": first_altered,
-            "reason": first["reason"] if first else None, "findings": findings, "checked": checked}
+            "reason": reason, "findings": findings, "checked": checked}
 
 
 async def verify_case_full(client: Client | None, session_factory: Callable[[], Session], case_id: str,
-                           data_dir: Path | None) -> dict[str, Any]:
-    """verify_case with the Temporal (or archived) history fetched and the chain heads of data_dir."""
-    source = await load_source(client, session_factory, case_id)
+                           data_dir: Path | None, replayer: RecordReplayer | None = None) -> dict[str, Any]:
+    """verify_case with the Temporal (or archived) history fetched (a lean case's replayed by
+    `replayer` for the state it last recorded) and the chain heads of data_dir."""
+    source = await load_source(client, session_factory, case_id, replayer=replayer)
     heads = data_dir / HEADS_DIR if data_dir is not None else None
     with session_factory() as session:
         return verify_case(session, case_id, source, heads)

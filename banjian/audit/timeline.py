@@ -23,6 +23,13 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from banjian import chain
 from banjian.activity_contracts import Recorded, RecordRequest
+from banjian.audit.snapshot import (
+    RecordReplayer,
+    needs_replay,
+    settle_replayed,
+    settled,
+    snapshot_discrepancy,
+)
 from banjian.contracts import Actor, CaseInput, CaseState, HistoryEntry
 from banjian.db import Archive, AuditRead, Case, CaseEvent
 from banjian.enums import Role
@@ -83,6 +90,12 @@ class CaseSource:
     records: list[SourceRecord] = field(default_factory=list)  # by seq, once each
     last_state: CaseState | None = None
     last_status: str | None = None  # the case's status as last recorded
+    # the state the read model's case row should hold (banjian/audit/snapshot.py): the state of the
+    # last record call that completed, and whether one after it is still in flight
+    recorded_state: CaseState | None = None
+    record_pending: bool = False
+    task_in_flight: bool = False  # the history ends in a workflow task not completed (see `settled`)
+    transitions: list[Recorded] = field(default_factory=list)  # record_transition results, in order
     temporal_events: list[dict[str, Any]] = field(default_factory=list)
     children: list[str] = field(default_factory=list)  # sub-case ids started as child workflows
     problems: list[str] = field(default_factory=list)  # payloads that could not be read
@@ -129,6 +142,7 @@ def _read_record_marker(src: CaseSource, e: HistoryEvent, by_seq: dict[int, Sour
         src.problems.append(f"event {e.event_id}: record_transition result unreadable: {exc}")
         return
     src.last_status = done.status.value
+    src.transitions.append(done)
     for h in done.events:
         by_seq.setdefault(h.seq, SourceRecord(h, e.event_id, True))
 
@@ -139,6 +153,7 @@ def read_history(case_id: str, history: WorkflowHistory, origin: str = "temporal
     src = CaseSource(case_id=case_id, history=history, origin=origin)
     by_seq: dict[int, SourceRecord] = {}
     record_events: dict[int, list[int]] = {}  # scheduled event id -> seqs it carried
+    scheduled_states: dict[int, CaseState] = {}  # scheduled event id -> the state it carried
     timer_started: dict[int, HistoryEvent] = {}
     ET = EventType
     for e in history.events:
@@ -159,11 +174,16 @@ def read_history(case_id: str, history: WorkflowHistory, origin: str = "temporal
                 src.problems.append(f"event {e.event_id}: record_case input unreadable: {exc}")
                 continue
             src.last_state, src.last_status = req.state, req.state.status.value
+            scheduled_states[e.event_id] = req.state
+            src.record_pending = True
             record_events[e.event_id] = [h.seq for h in req.events]
             for h in req.events:
                 by_seq.setdefault(h.seq, SourceRecord(h, e.event_id, False))
         elif t == ET.EVENT_TYPE_ACTIVITY_TASK_COMPLETED:
             sched = e.activity_task_completed_event_attributes.scheduled_event_id
+            if sched in scheduled_states:
+                src.recorded_state = scheduled_states[sched]
+                src.record_pending = sched != max(scheduled_states)
             for seq in record_events.get(sched, []):
                 if by_seq[seq].event_id == sched:
                     by_seq[seq].completed = True
@@ -197,6 +217,7 @@ def read_history(case_id: str, history: WorkflowHistory, origin: str = "temporal
         elif t in _CLOSED:
             src.temporal_events.append(_tevent(case_id, e, "workflow_closed", {"outcome": _CLOSED[t]}))
     src.records = [by_seq[s] for s in sorted(by_seq)]
+    src.task_in_flight = not settled(history)
     return src
 
 
@@ -254,8 +275,18 @@ def archived_histories(session: Session, case_id: str) -> dict[str, WorkflowHist
 
 
 async def load_source(client: Client | None, session_factory: Callable[[], Session], case_id: str,
-                      archived: dict[str, WorkflowHistory] | None = None) -> CaseSource | None:
-    """The case's history from Temporal, else from its archive package, else None."""
+                      archived: dict[str, WorkflowHistory] | None = None,
+                      replayer: RecordReplayer | None = None) -> CaseSource | None:
+    """The case's history from Temporal, else from its archive package, else None. With `replayer`,
+    a lean case's history is replayed for the state it last recorded (banjian/audit/snapshot.py)."""
+    src = await _load_source(client, session_factory, case_id, archived)
+    if src is not None and replayer is not None and needs_replay(src):
+        settle_replayed(src, await replayer(case_id, src.history))
+    return src
+
+
+async def _load_source(client: Client | None, session_factory: Callable[[], Session], case_id: str,
+                       archived: dict[str, WorkflowHistory] | None) -> CaseSource | None:
     history = None
     if client is not None:
         try:
@@ -318,6 +349,9 @@ def compare(case_id: str, source: CaseSource, rows: Sequence[CaseEvent], row: Ca
         if st is not None and all(rec.completed for rec in source.records) and st != row.status:
             out.append({"case_id": case_id, "seq": None, "kind": "status_differs",
                         "temporal": st, "read_model": row.status})
+        snap = snapshot_discrepancy(case_id, source, row)
+        if snap is not None:
+            out.append(snap)
     elif source.records:
         out.append({"case_id": case_id, "seq": None, "kind": "case_missing_in_read_model"})
     for p in source.problems:
@@ -330,8 +364,11 @@ def _rows(session: Session, case_id: str) -> list[CaseEvent]:
 
 
 async def timeline(client: Client | None, session_factory: Callable[[], Session], case_id: str,
-                   visible: Callable[[Case], bool] = lambda _: True) -> dict[str, Any]:
-    """The case's full ordered record (sub-cases interleaved), from Temporal, checked against the read model.
+                   visible: Callable[[Case], bool] = lambda _: True,
+                   replayer: RecordReplayer | None = None) -> dict[str, Any]:
+    """The case's full ordered record (sub-cases interleaved), from Temporal, checked against the read model
+    (its records, and each case row against the state last recorded: `replayer` recovers it for a
+    lean case, see `load_source`).
 
     Returns {"case_id", "entries", "source", "item_code", "item_version", "sub_cases",
     "temporal_events", "discrepancies", "pending"}; `source` is "temporal", "archive" (the
@@ -340,10 +377,11 @@ async def timeline(client: Client | None, session_factory: Callable[[], Session]
         row = session.get(Case, case_id)
         archived = archived_histories(session, case_id)
         sub_rows = {r.id: r for r in session.exec(select(Case).where(Case.parent_id == case_id)).all()}
-    main = await load_source(client, session_factory, case_id, archived)
+    main = await load_source(client, session_factory, case_id, archived, replayer)
     sub_ids = list(dict.fromkeys([*(main.children if main else []), *sorted(sub_rows)]))
     order = [case_id] + [s for s in sub_ids if s in sub_rows and visible(sub_rows[s])]
-    subs = await asyncio.gather(*(load_source(client, session_factory, sid, archived) for sid in order[1:]))
+    subs = await asyncio.gather(*(load_source(client, session_factory, sid, archived, replayer)
+                                  for sid in order[1:]))
     sources: dict[str, CaseSource | None] = {case_id: main, **dict(zip(order[1:], subs, strict=True))}
     lists: list[list[tuple[datetime, dict[str, Any]]]] = []
     discrepancies: list[dict[str, Any]] = []

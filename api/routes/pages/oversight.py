@@ -97,8 +97,16 @@ def _plain_verify(r: dict) -> str:
     if r.get("verified"):
         return f"防篡改校验通过：{r.get('records', 0)} 条记录的哈希链完整，未发现改动。"
     first = r.get("first_altered") or {}
-    where = f"第 {first.get('seq')} 条记录（{first.get('action')}）" if first else "记录"
-    return f"防篡改校验未通过：{where}与原始哈希不符，可能已被改动。"
+    parts = []
+    if first or not r.get("findings"):
+        where = f"第 {first.get('seq')} 条记录（{first.get('action')}）" if first else "记录"
+        parts.append(f"{where}与原始哈希不符，可能已被改动")
+    reasons = {f.get("reason") for f in r.get("findings") or []}
+    if "snapshot_differs" in reasons:
+        parts.append("办件数据（表单、状态等）与流程最后记录的不符，可能已被改动")
+    if "archive_altered" in reasons:
+        parts.append("归档文件缺失或与登记的SM3摘要不符")
+    return f"防篡改校验未通过：{'；'.join(parts)}。"
 
 
 @router.get("/audit", response_class=HTMLResponse)
