@@ -203,3 +203,36 @@ def test_a_worker_that_cannot_reach_temporal_says_so_in_one_line(tmp_path, monke
         last = r.output.strip().splitlines()[-1]
         assert last.startswith(f"banjian {command}: cannot reach the Temporal server at 127.0.0.1:{dead} "
                                "(TEMPORAL_ADDRESS)"), r.output
+
+
+def test_a_bad_environment_value_is_one_line_naming_the_variable(tmp_path):
+    taken: set[int] = set()
+    line = one_line(up(tmp_path / "d", free_port(taken), free_port(taken),
+                       environ={"BANJIAN_WORKER_PROCESSES": "abc", "BANJIAN_LOG_LEVEL": "LOUD"}))
+    assert "BANJIAN_WORKER_PROCESSES='abc'" in line and "valid integer" in line
+    assert "BANJIAN_LOG_LEVEL='LOUD'" in line
+    assert not (tmp_path / "d").exists()  # nothing started, nothing made
+    # any command; a secret's value is never echoed
+    r = runner.invoke(app, ["users", "add", "x", "--password", "abcdefgh123", "--role", "applicant",
+                            "--data-dir", str(tmp_path / "d")],
+                      env={"BANJIAN_LICENCE_MASTER_KEY": "not-hex-secret-value"})
+    line = one_line(r)
+    assert "BANJIAN_LICENCE_MASTER_KEY" in line and "not-hex-secret-value" not in line
+
+
+def test_a_read_only_data_dir_is_named(tmp_path, monkeypatch):
+    """A data dir on a read-only file system (a mount gone read-only after an I/O error): one line
+    naming the folder and the cause, no traceback."""
+    import errno
+
+    data = tmp_path / "d"
+    data.mkdir()
+
+    def read_only(self, mode):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+
+    monkeypatch.setattr(Path, "chmod", read_only)
+    taken: set[int] = set()
+    line = one_line(up(data, free_port(taken), free_port(taken)))
+    assert line == (f"banjian up: cannot write to the data dir {data} (Read-only file system); make it writable "
+                    "or choose another --data-dir")

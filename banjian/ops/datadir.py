@@ -54,6 +54,9 @@ def secure(data_dir: Path) -> None:
                     p.chmod(FILE_MODE)
     except PermissionError as e:
         raise StartupError(f"cannot make {e.filename} private (chmod): not its owner") from None
+    except OSError as e:  # a read-only file system, an I/O error
+        raise StartupError(f"cannot write to the data dir {data_dir} ({e.strerror or e}); make it writable "
+                           "or choose another --data-dir") from None
 
 
 class DataDirLock:
@@ -73,7 +76,11 @@ class DataDirLock:
             return None
 
     def acquire(self) -> None:
-        f = open(self.path, "a+")  # held open for the life of the process
+        try:
+            f = open(self.path, "a+")  # held open for the life of the process
+        except OSError as e:
+            raise StartupError(f"cannot write to the data dir {self.path.parent} ({e.strerror or e}); make it "
+                               "writable or choose another --data-dir") from None
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
