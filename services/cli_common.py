@@ -10,7 +10,7 @@ import typer
 from pydantic import AliasChoices, ValidationError
 
 from banjian.ops import StartupError
-from banjian.ops.datadir import DataDirLock, secure
+from banjian.ops.datadir import DataDirLock, check_read_model_place, secure
 from banjian.settings import Settings
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (default ./data or $BANJIAN_DATA_DIR)")]
@@ -33,6 +33,10 @@ def settings_for(data_dir: Path | None, **over) -> Settings:
     if running:
         s = s.model_copy(update={k: running[k] for k in ("temporal_port", "temporal_address", "namespace")
                                  if k in running and (running[k] is not None or k == "temporal_address")})
+    try:
+        check_read_model_place(s.data_dir, s.database_url)
+    except StartupError as e:
+        fail(f"banjian: {e}")
     # the data dir and everything written into it: owner only (0700 / 0600); what an older
     # version left readable is tightened by every command
     try:

@@ -25,7 +25,7 @@ from api.app import create_app
 from banjian.db import make_engine
 from banjian.logs import configure_logging
 from banjian.ops import StartupError, preflight
-from banjian.ops.datadir import DataDirLock, secure
+from banjian.ops.datadir import DataDirLock, check_read_model_place, secure
 from banjian.ops.orphans import stop_orphan_servers
 from banjian.ops.supervise import Backoff
 from banjian.ops.workers import ArchiverProcess, WorkerProcess
@@ -136,6 +136,7 @@ class Parts:
 async def run_stack(settings: Settings, demo: bool = False) -> None:
     configure_logging(settings)  # text, or JSON with BANJIAN_LOG_FORMAT=json
     secure(settings.data_dir)
+    check_read_model_place(settings.data_dir, settings.database_url)  # marks a data dir served with DATABASE_URL
     # where this system's Temporal listens, for the other commands on the data dir (banjian/ops/datadir.py)
     endpoints = {"temporal_port": settings.temporal_port, "temporal_address": settings.temporal_address,
                  "namespace": settings.namespace}

@@ -236,3 +236,23 @@ def test_a_read_only_data_dir_is_named(tmp_path, monkeypatch):
     line = one_line(up(data, free_port(taken), free_port(taken)))
     assert line == (f"banjian up: cannot write to the data dir {data} (Read-only file system); make it writable "
                     "or choose another --data-dir")
+
+
+def test_a_data_dir_served_with_postgresql_refuses_commands_without_database_url(tmp_path, monkeypatch):
+    """`banjian users add` on such a data dir without DATABASE_URL used to succeed into a new, empty
+    SQLite read model that nothing reads (and a later `up` without it served that empty one)."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("BANJIAN_DATABASE_URL", raising=False)
+    data = tmp_path / "d"
+    data.mkdir()
+    dead = free_port(set())
+    add = ["users", "add", "night", "--password", "night12345ab", "--role", "admin", "--data-dir", str(data)]
+    runner.invoke(app, add, env={"DATABASE_URL": f"postgresql://postgres:secret-pw@127.0.0.1:{dead}/banjian"})
+    mark = (data / "read-model.url").read_text()
+    assert f"postgres:***@127.0.0.1:{dead}/banjian" in mark and "secret-pw" not in mark
+    for args in (add, ["up", "--data-dir", str(data), "--port", str(free_port(set())), "--temporal-port",
+                       str(free_port(set()))]):
+        line = one_line(runner.invoke(app, args))
+        assert f"keeps its read model in postgresql+psycopg2://postgres:***@127.0.0.1:{dead}/banjian" in line
+        assert "set DATABASE_URL" in line
+    assert not (data / "banjian.db").exists()

@@ -22,6 +22,8 @@ from banjian.ops import StartupError
 
 LOCK_FILE = "banjian.lock"
 ENDPOINTS_FILE = "banjian.endpoints.json"
+#: where the read model of a data dir served with DATABASE_URL lives (the URL, password masked)
+READ_MODEL_MARK = "read-model.url"
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -140,3 +142,27 @@ class DataDirLock:
 
     def __exit__(self, *_: object) -> None:
         self.release()
+
+
+def check_read_model_place(data_dir: Path, database_url: str | None) -> None:
+    """A data dir once served with DATABASE_URL keeps its read model in that database: a command run
+    on it without DATABASE_URL would quietly use (and create) an empty SQLite read model beside the
+    Temporal store instead. A command with DATABASE_URL (other than SQLite) marks the data dir;
+    anything without it on a marked data dir refuses."""
+    from sqlalchemy.engine import make_url
+
+    mark = data_dir / READ_MODEL_MARK
+    if database_url is None:
+        try:
+            where = mark.read_text().strip()
+        except OSError:
+            return
+        raise StartupError(f"the data dir {data_dir} keeps its read model in {where}: set DATABASE_URL "
+                           f"(with its password) for every banjian command on it; if that database is gone for "
+                           f"good and the data dir should use SQLite again, delete {mark}")
+    try:
+        url = make_url(database_url)
+        if data_dir.is_dir() and url.get_backend_name() != "sqlite":
+            mark.write_text(url.render_as_string(hide_password=True) + "\n")
+    except Exception:  # a bad URL or a read-only data dir: reported by the command's own checks
+        pass
