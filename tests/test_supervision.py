@@ -283,6 +283,7 @@ def test_sigkilled_worker_process_is_restarted_and_dies_with_up(tmp_path):
     id_number = make_citizen_id("330106", date(1988, 3, 4), 17)
     add_people(data, id_number)
     up = Up(data)
+    server = None
     try:
         up.start()
         up.wait_ready()
@@ -342,3 +343,5 @@ def test_sigkilled_worker_process_is_restarted_and_dies_with_up(tmp_path):
         up.interrupt()
     finally:
         up.kill()
+        if server is not None and alive(server):  # the second `up` did not stop it: not left behind
+            os.kill(server, signal.SIGKILL)
