@@ -120,7 +120,7 @@ async def main(settings: Settings | None = None) -> None:
     """Run until SIGTERM or SIGINT, then stop polling and let running tasks finish."""
     from banjian.logs import configure_logging
     from banjian.ops.workers import die_with_parent
-    from banjian.temporal import connect
+    from banjian.temporal import connect_waiting
 
     die_with_parent()  # a child of `banjian up` ends with it
     settings = settings or Settings()
@@ -132,7 +132,7 @@ async def main(settings: Settings | None = None) -> None:
 
         sdk_port = free_port()
         runtime = core_metrics_runtime(sdk_port)  # served by the core, merged into this process's endpoint
-    client = await connect(settings, runtime)
+    client = await connect_waiting(settings, runtime)  # a server restarting meanwhile is waited for
     if settings.worker_metrics_port is not None:
         import logging
 

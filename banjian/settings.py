@@ -9,7 +9,7 @@ import secrets
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -132,6 +132,18 @@ class Settings(BaseSettings):
                                      description="delivery rounds per workflow run before continue-as-new")
     feed_retention_days: float = Field(default=30.0, ge=0.001, le=3650,
                                        description="delivered events are kept this long, then pruned")
+
+    @field_validator("database_url")
+    @classmethod
+    def _postgres_driver(cls, url: str | None) -> str | None:
+        """`postgresql://…` (and `postgres://…`) without a driver means the installed psycopg2: SQLAlchemy
+        2.1 would otherwise pick psycopg 3, which banjian does not install."""
+        if url is None:
+            return None
+        for bare in ("postgresql://", "postgres://"):
+            if url.startswith(bare):
+                return "postgresql+psycopg2://" + url[len(bare):]
+        return url
 
     @property
     def db_url(self) -> str:

@@ -35,6 +35,38 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
                                 runtime=runtime or (sdk_runtime() if settings.sdk_metrics else None))
 
 
+#: how long a worker or archiver process waits for Temporal at its start before it gives up
+CONNECT_WAIT_SECONDS = 60.0
+
+
+async def connect_waiting(settings: Settings, runtime: Runtime | None = None,
+                          wait: float | None = None) -> Client:
+    """`connect`, retried for up to `wait` seconds while Temporal does not answer (a worker started
+    while the server restarts, or before the cluster is up); then StartupError in one line."""
+    import logging
+
+    from banjian.ops import StartupError
+
+    wait = CONNECT_WAIT_SECONDS if wait is None else wait
+    deadline = time.monotonic() + wait
+    delay, told = 0.5, False
+    while True:
+        try:
+            return await connect(settings, runtime)
+        except RuntimeError as e:  # the SDK's "Failed client connect: …"
+            reason = " ".join(str(e).split())
+            if time.monotonic() + delay > deadline:
+                where = "TEMPORAL_ADDRESS" if settings.temporal_address else "the server of banjian up, --temporal-port"
+                raise StartupError(f"cannot reach the Temporal server at {settings.temporal_target} ({where}) "
+                                   f"within {wait:.0f} s: {reason[:200]}") from None
+            if not told:
+                logging.getLogger("banjian").warning("the Temporal server at %s does not answer yet; retrying for "
+                                                     "up to %.0f s", settings.temporal_target, wait)
+                told = True
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
 def tls_config(settings: Settings) -> TLSConfig | bool:
     """TLS to Temporal from the settings (CA, client certificate and key for mTLS), or off."""
     if not settings.temporal_tls_on:

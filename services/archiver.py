@@ -42,13 +42,13 @@ async def main(settings: Settings | None = None) -> None:
     """Sweep until SIGTERM or SIGINT; a batch cut short leaves its rows to be claimed again."""
     from banjian.logs import configure_logging
     from banjian.ops.workers import die_with_parent
-    from banjian.temporal import connect
+    from banjian.temporal import connect_waiting
 
     die_with_parent()
     settings = settings or Settings()
     os.nice(max(0, settings.archiver_nice - os.nice(0)))  # lowered to it, never raised (that needs root)
     configure_logging(settings)
-    client = await connect(settings)
+    client = await connect_waiting(settings)
     sweeper = build_sweeper(client, settings)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -83,20 +83,28 @@ def restore(file: Annotated[Path, typer.Argument(help="a file written by banjian
 def worker(data_dir: DataDir = None) -> None:
     """Run a worker against TEMPORAL_ADDRESS (or the local server)."""
     import worker as worker_module
+    from banjian.ops import StartupError
 
     settings = settings_for(data_dir)
     production_gate(settings)
-    run_loop(worker_module.main(settings))
+    try:
+        run_loop(worker_module.main(settings))
+    except StartupError as e:
+        fail(f"banjian worker: {e}")
 
 
 @app.command()
 def archiver(data_dir: DataDir = None) -> None:
     """Build archive packages only (`banjian up` runs one at a lower CPU priority; its workers then sweep nothing)."""
+    from banjian.ops import StartupError
     from services import archiver as archiver_module
 
     settings = settings_for(data_dir)
     production_gate(settings)
-    run_loop(archiver_module.main(settings))
+    try:
+        run_loop(archiver_module.main(settings))
+    except StartupError as e:
+        fail(f"banjian archiver: {e}")
 
 
 @app.command()

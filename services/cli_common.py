@@ -7,16 +7,22 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import AliasChoices, ValidationError
 
 from banjian.ops import StartupError
-from banjian.ops.datadir import DataDirLock, secure
+from banjian.ops.datadir import DataDirLock, check_read_model_place, secure
 from banjian.settings import Settings
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (default ./data or $BANJIAN_DATA_DIR)")]
 
 
 def settings_for(data_dir: Path | None, **over) -> Settings:
-    s = Settings()
+    """The settings from the environment with the command's options; a bad environment value ends
+    the command with one line naming the variable and the rule (never a traceback)."""
+    try:
+        s = Settings()
+    except ValidationError as e:
+        fail(f"banjian: {bad_environment(e)}")
     updates = {k: v for k, v in over.items() if v is not None}
     if data_dir is not None:
         updates["data_dir"] = data_dir
@@ -27,6 +33,10 @@ def settings_for(data_dir: Path | None, **over) -> Settings:
     if running:
         s = s.model_copy(update={k: running[k] for k in ("temporal_port", "temporal_address", "namespace")
                                  if k in running and (running[k] is not None or k == "temporal_address")})
+    try:
+        check_read_model_place(s.data_dir, s.database_url)
+    except StartupError as e:
+        fail(f"banjian: {e}")
     # the data dir and everything written into it: owner only (0700 / 0600); what an older
     # version left readable is tightened by every command
     try:
@@ -34,6 +44,29 @@ def settings_for(data_dir: Path | None, **over) -> Settings:
     except StartupError:
         pass  # reported in one line by the command's own checks (`up`), or by the failing call
     return s
+
+
+def env_names(field: str) -> str:
+    """The environment variable(s) a Settings field is read from."""
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    if isinstance(alias, AliasChoices):
+        return " or ".join(str(c) for c in alias.choices)
+    if isinstance(alias, str):
+        return alias
+    return f"{Settings.model_config.get('env_prefix', '')}{field}".upper()
+
+
+def bad_environment(error: ValidationError) -> str:
+    """One line for every setting the environment got wrong: its variable, the value, the rule."""
+    parts = []
+    for problem in error.errors():
+        field = str(problem["loc"][0]) if problem["loc"] else ""
+        value = problem.get("input")
+        secret = any(w in field for w in ("secret", "key", "token", "url", "address"))  # never echoed
+        shown = f"={value!r}" if isinstance(value, str | int | float) and not secret else ""
+        parts.append(f"{env_names(field)}{shown}: {problem['msg']}")
+    return "bad setting in the environment: " + "; ".join(parts) + " (fix or unset it; docs/operations.md)"
 
 
 def run_loop(coro) -> None:

@@ -25,7 +25,8 @@ from api.app import create_app
 from banjian.db import make_engine
 from banjian.logs import configure_logging
 from banjian.ops import StartupError, preflight
-from banjian.ops.datadir import DataDirLock, secure
+from banjian.ops.datadir import DataDirLock, check_read_model_place, secure
+from banjian.ops.orphans import stop_orphan_servers
 from banjian.ops.supervise import Backoff
 from banjian.ops.workers import ArchiverProcess, WorkerProcess
 from banjian.seed import ensure_base
@@ -52,7 +53,10 @@ class Parts:
         if self.processes and settings.archive_process and settings.archive_sweep_seconds > 0:
             self.processes.append(ArchiverProcess(settings))
         self.server_backoff = Backoff("the Temporal server")
-        self.worker_backoff = Backoff("the worker")
+        self.worker_backoff = Backoff("the worker")  # the in-process worker (worker_processes = 0)
+        # one count per child: an archiver's death is no second death of a worker, and the deaths of
+        # different children never add up to `up` giving up
+        self.process_backoffs = {p.name: Backoff(f"{p.role} process {p.number}") for p in self.processes}
 
     def start_worker(self) -> None:
         if self.processes:
@@ -107,12 +111,13 @@ class Parts:
         log.warning("the worker is polling again")
 
     async def _restart_process(self, p: WorkerProcess) -> None:
-        delay = self.worker_backoff.next_delay()
+        backoff = self.process_backoffs[p.name]
+        delay = backoff.next_delay()
         log.error("%s process %d exited (code %s); restarting it in %.0f s (attempt %d of %d)", p.role,
-                  p.number, p.exit_code(), delay, self.worker_backoff.failures, self.worker_backoff.max_failures)
+                  p.number, p.exit_code(), delay, backoff.failures, backoff.max_failures)
         await asyncio.sleep(delay)
         p.start()
-        self.worker_backoff.restarted()
+        backoff.restarted()
         log.warning("%s process %d is %s again", p.role, p.number, "polling" if p.role == "worker" else "running")
 
     async def stop(self) -> None:
@@ -131,10 +136,13 @@ class Parts:
 async def run_stack(settings: Settings, demo: bool = False) -> None:
     configure_logging(settings)  # text, or JSON with BANJIAN_LOG_FORMAT=json
     secure(settings.data_dir)
+    check_read_model_place(settings.data_dir, settings.database_url)  # marks a data dir served with DATABASE_URL
     # where this system's Temporal listens, for the other commands on the data dir (banjian/ops/datadir.py)
     endpoints = {"temporal_port": settings.temporal_port, "temporal_address": settings.temporal_address,
                  "namespace": settings.namespace}
     with DataDirLock(settings.data_dir, endpoints):
+        if settings.temporal_address is None:  # the server of an `up` killed outright holds the port
+            stop_orphan_servers(settings.data_dir / preflight.TEMPORAL_FILE)
         preflight.check_all(settings)
         await _serve(settings, demo)
 

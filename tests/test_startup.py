@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from banjian.ops.datadir import LOCK_FILE, DataDirLock
 from banjian.ops.preflight import port_taken
+from banjian.settings import Settings
 from services.cli import app
 from tests.test_durability import BANJIAN, ROOT, env, free_port
 
@@ -130,6 +131,25 @@ def test_an_unreachable_postgresql_is_named(tmp_path):
     assert "DATABASE_URL" in line and f"127.0.0.1:{dead}" in line and "secret-pw" not in line
 
 
+@pytest.mark.parametrize("scheme", ["postgresql", "postgres"])
+def test_a_postgresql_url_without_a_driver_uses_psycopg2(tmp_path, scheme):
+    """`DATABASE_URL=postgresql://…` (as PostgreSQL's own tools write it) is the installed psycopg2,
+    not SQLAlchemy 2.1's default psycopg 3, which is not installed."""
+    taken: set[int] = set()
+    dead = free_port(taken)
+    url = f"{scheme}://postgres:secret-pw@127.0.0.1:{dead}/banjian"
+    assert Settings(database_url=url).db_url == f"postgresql+psycopg2://postgres:secret-pw@127.0.0.1:{dead}/banjian"
+    line = one_line(up(tmp_path / "d", free_port(taken), free_port(taken), environ={"DATABASE_URL": url}))
+    assert line.startswith(f"banjian up: cannot reach the database postgresql+psycopg2://postgres:***@127.0.0.1:{dead}")
+
+
+def test_a_database_driver_that_is_not_installed_is_named(tmp_path):
+    taken: set[int] = set()
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/banjian"
+    line = one_line(up(tmp_path / "d", free_port(taken), free_port(taken), environ={"DATABASE_URL": url}))
+    assert "cannot use the database" in line and "postgresql+psycopg2://" in line and "up-error.log" not in line
+
+
 def test_a_data_dir_that_is_a_file_is_named(tmp_path):
     path = tmp_path / "file"
     path.write_text("x")
@@ -148,3 +168,91 @@ def test_commands_create_the_data_dir_private(tmp_path):
     assert any(p.name == "banjian.db" for p in files)
     for p in files:
         assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+
+
+async def test_a_worker_waits_for_a_temporal_server_that_is_restarting(monkeypatch, caplog):
+    """A worker child started while `up` restarts its Temporal server (or before a cluster is up)
+    waits for it instead of dying with a traceback (and `up` counting that as a death)."""
+    from banjian import temporal
+
+    answers = [RuntimeError("Failed client connect: connection refused")] * 2 + ["client"]
+
+    async def connect(settings, runtime=None):
+        answer = answers.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+    monkeypatch.setattr(temporal, "connect", connect)
+    with caplog.at_level("WARNING", logger="banjian"):
+        assert await temporal.connect_waiting(Settings(), wait=30) == "client"
+    assert answers == []
+    assert sum("does not answer yet" in r.message for r in caplog.records) == 1
+
+
+def test_a_worker_that_cannot_reach_temporal_says_so_in_one_line(tmp_path, monkeypatch):
+    from banjian import temporal
+
+    monkeypatch.setattr(temporal, "CONNECT_WAIT_SECONDS", 1.0)
+    dead = free_port(set())
+    for command in ("worker", "archiver"):
+        r = runner.invoke(app, [command, "--data-dir", str(tmp_path / "d")],
+                          env={"TEMPORAL_ADDRESS": f"127.0.0.1:{dead}"})
+        assert r.exit_code == 1, r.output
+        assert "Traceback" not in r.output
+        last = r.output.strip().splitlines()[-1]
+        assert last.startswith(f"banjian {command}: cannot reach the Temporal server at 127.0.0.1:{dead} "
+                               "(TEMPORAL_ADDRESS)"), r.output
+
+
+def test_a_bad_environment_value_is_one_line_naming_the_variable(tmp_path):
+    taken: set[int] = set()
+    line = one_line(up(tmp_path / "d", free_port(taken), free_port(taken),
+                       environ={"BANJIAN_WORKER_PROCESSES": "abc", "BANJIAN_LOG_LEVEL": "LOUD"}))
+    assert "BANJIAN_WORKER_PROCESSES='abc'" in line and "valid integer" in line
+    assert "BANJIAN_LOG_LEVEL='LOUD'" in line
+    assert not (tmp_path / "d").exists()  # nothing started, nothing made
+    # any command; a secret's value is never echoed
+    r = runner.invoke(app, ["users", "add", "x", "--password", "abcdefgh123", "--role", "applicant",
+                            "--data-dir", str(tmp_path / "d")],
+                      env={"BANJIAN_LICENCE_MASTER_KEY": "not-hex-secret-value"})
+    line = one_line(r)
+    assert "BANJIAN_LICENCE_MASTER_KEY" in line and "not-hex-secret-value" not in line
+
+
+def test_a_read_only_data_dir_is_named(tmp_path, monkeypatch):
+    """A data dir on a read-only file system (a mount gone read-only after an I/O error): one line
+    naming the folder and the cause, no traceback."""
+    import errno
+
+    data = tmp_path / "d"
+    data.mkdir()
+
+    def read_only(self, mode):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), str(self))
+
+    monkeypatch.setattr(Path, "chmod", read_only)
+    taken: set[int] = set()
+    line = one_line(up(data, free_port(taken), free_port(taken)))
+    assert line == (f"banjian up: cannot write to the data dir {data} (Read-only file system); make it writable "
+                    "or choose another --data-dir")
+
+
+def test_a_data_dir_served_with_postgresql_refuses_commands_without_database_url(tmp_path, monkeypatch):
+    """`banjian users add` on such a data dir without DATABASE_URL used to succeed into a new, empty
+    SQLite read model that nothing reads (and a later `up` without it served that empty one)."""
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    monkeypatch.delenv("BANJIAN_DATABASE_URL", raising=False)
+    data = tmp_path / "d"
+    data.mkdir()
+    dead = free_port(set())
+    add = ["users", "add", "night", "--password", "night12345ab", "--role", "admin", "--data-dir", str(data)]
+    runner.invoke(app, add, env={"DATABASE_URL": f"postgresql://postgres:secret-pw@127.0.0.1:{dead}/banjian"})
+    mark = (data / "read-model.url").read_text()
+    assert f"postgres:***@127.0.0.1:{dead}/banjian" in mark and "secret-pw" not in mark
+    for args in (add, ["up", "--data-dir", str(data), "--port", str(free_port(set())), "--temporal-port",
+                       str(free_port(set()))]):
+        line = one_line(runner.invoke(app, args))
+        assert f"keeps its read model in postgresql+psycopg2://postgres:***@127.0.0.1:{dead}/banjian" in line
+        assert "set DATABASE_URL" in line
+    assert not (data / "banjian.db").exists()

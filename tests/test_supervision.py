@@ -19,7 +19,7 @@ from banjian.ops.supervise import Backoff, GaveUp
 from banjian.ops.workers import WorkerProcess
 from banjian.settings import Settings, as_environment
 from services import stack
-from tests.test_durability import ITEM, Up, act, cli, login
+from tests.test_durability import ITEM, Up, act, cli, get_case, login
 
 
 def test_backoff_doubles_then_gives_up_and_forgives_a_long_run():
@@ -94,13 +94,37 @@ async def test_a_dead_worker_is_restarted_then_given_up(monkeypatch, caplog):
 async def test_a_worker_process_that_keeps_dying_is_restarted_then_given_up(monkeypatch, caplog):
     monkeypatch.setattr(stack, "WATCH_EVERY", 0.01)
     monkeypatch.setattr(WorkerProcess, "command", lambda self: [sys.executable, "-c", "raise SystemExit(3)"])
-    parts = stack.Parts(Settings(worker_processes=1), None, None, client=None)  # type: ignore[arg-type]
-    parts.worker_backoff = Backoff("the worker", initial=0.01, max_failures=2)
+    parts = stack.Parts(Settings(worker_processes=1, archive_process=False), None, None, client=None)  # type: ignore[arg-type]
+    parts.process_backoffs["worker1"] = Backoff("worker process 1", initial=0.01, max_failures=2)
     parts.start_worker()
-    with caplog.at_level("ERROR", logger="banjian"), pytest.raises(GaveUp, match="the worker died 3 times"):
+    with caplog.at_level("ERROR", logger="banjian"), pytest.raises(GaveUp, match="worker process 1 died 3 times"):
         await asyncio.wait_for(parts.watch(), 20)
     assert sum("worker process 1 exited (code 3)" in r.message for r in caplog.records) == 2  # the third gives up
     await parts.stop()
+
+
+async def test_each_child_process_counts_its_own_deaths(monkeypatch, caplog):
+    """The archiver's first death is its attempt 1, whatever the worker went through before: the
+    deaths of different children neither share a count nor add up to `up` giving up."""
+    monkeypatch.setattr(WorkerProcess, "command", lambda self: [sys.executable, "-c", "raise SystemExit(3)"])
+    parts = stack.Parts(Settings(worker_processes=1), None, None, client=None)  # type: ignore[arg-type]
+    worker, archiver = parts.processes
+    assert archiver.role == "archiver"
+    for p in parts.processes:
+        parts.process_backoffs[p.name] = Backoff(f"{p.role} process {p.number}", initial=0.01, max_failures=2)
+    parts.start_worker()
+    try:
+        with caplog.at_level("ERROR", logger="banjian"):
+            await parts._restart_process(worker)
+            await parts._restart_process(worker)
+            await parts._restart_process(archiver)  # two worker deaths before: still its own first
+            with pytest.raises(GaveUp, match="worker process 1 died 3 times"):
+                await parts._restart_process(worker)
+        lines = [r.message for r in caplog.records if "exited" in r.message]
+        assert [line.rsplit("(", 1)[1] for line in lines] == ["attempt 1 of 2)", "attempt 2 of 2)", "attempt 1 of 2)"]
+        assert lines[2].startswith("archiver process 1 exited")
+    finally:
+        await parts.stop()
 
 
 def test_a_worker_child_reads_back_the_parents_settings(tmp_path, monkeypatch):
@@ -259,6 +283,7 @@ def test_sigkilled_worker_process_is_restarted_and_dies_with_up(tmp_path):
     id_number = make_citizen_id("330106", date(1988, 3, 4), 17)
     add_people(data, id_number)
     up = Up(data)
+    server = None
     try:
         up.start()
         up.wait_ready()
@@ -301,10 +326,22 @@ def test_sigkilled_worker_process_is_restarted_and_dies_with_up(tmp_path):
         archiver = archiver_child(up.proc.pid)
         assert eventually(lambda: niceness(archiver) == 10)
         # `up` killed outright: the kernel ends its worker and its archiver (no orphan keeps polling)
+        server = temporal_child(up.proc.pid)
         os.kill(up.proc.pid, signal.SIGKILL)
         deadline = time.monotonic() + 20
         while (alive(new) or alive(archiver)) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert not alive(new) and not alive(archiver)
+        # its Temporal server outlives it, holding the port and the store: the next `up` on the data
+        # dir stops it (rather than refusing the port) and serves the case again
+        assert alive(server)
+        up.start()
+        up.wait_ready()
+        assert not alive(server)
+        assert f"a Temporal server (pid {server}) is still running" in up.log_path.read_text(), up.log()
+        assert get_case(base, clerk, r.json()["id"])["status"] == "accepted"
+        up.interrupt()
     finally:
         up.kill()
+        if server is not None and alive(server):  # the second `up` did not stop it: not left behind
+            os.kill(server, signal.SIGKILL)

@@ -25,13 +25,14 @@ import tempfile
 import time
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from banjian.ops import StartupError
 from banjian.ops.datadir import ENDPOINTS_FILE, LOCK_FILE, DataDirLock, secure
 from banjian.ops.preflight import READ_MODEL_FILE, SQLITE_HEADER, TEMPORAL_FILE
+from banjian.timefmt import CHINA
 
 FORMAT = "banjian-backup"
 VERSION = 1
@@ -172,6 +173,30 @@ def _check_integrity(path: Path) -> None:
         raise StartupError(f"the backup's {path.name} is damaged ({' '.join(str(row and row[0]).split())})")
 
 
+#: serials a restore skips on each day from the backup's to the day after the restore
+RESTORE_SERIAL_SKIP = 1_000_000
+
+
+def _skip_case_serials(read_model: Path, since: datetime, now: datetime | None = None) -> int:
+    """The system that was backed up may have drawn case numbers after the backup: numbers given to
+    applicants and reported to subscribers (event ids `{case_id}-{seq}`), lost with the cases they
+    named. The restored system must never draw them again, so each day's sequence (`case_sequences`)
+    from the backup's day to the day after this restore moves `RESTORE_SERIAL_SKIP` ahead. The number
+    of days changed."""
+    if not read_model.is_file():
+        return 0
+    first = since.astimezone(CHINA).date()
+    last = (now or datetime.now(UTC)).astimezone(CHINA).date() + timedelta(days=1)
+    days = [first + timedelta(days=n) for n in range(min((last - first).days, 400) + 1)]
+    with closing(sqlite3.connect(read_model)) as conn, conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'case_sequences'").fetchone() is None:
+            return 0  # a read model from before case numbers
+        conn.executemany("INSERT INTO case_sequences (day, last) VALUES (?, ?) "
+                         "ON CONFLICT (day) DO UPDATE SET last = last + excluded.last",
+                         [(d.isoformat(), RESTORE_SERIAL_SKIP) for d in days])
+    return len(days)
+
+
 def restore(file: Path, data_dir: Path) -> dict[str, Any]:
     """Make the data dir `data_dir` (new, or an empty folder) from a backup file."""
     started = time.monotonic()
@@ -208,6 +233,7 @@ def restore(file: Path, data_dir: Path) -> dict[str, Any]:
             if "/" not in name and name.endswith(".db") and _is_sqlite(stage / name):
                 _check_integrity(stage / name)
         (stage / MANIFEST).unlink()
+        _skip_case_serials(stage / READ_MODEL_FILE, datetime.fromisoformat(manifest["created_at"]))
         secure(stage)
         if data_dir.exists():
             data_dir.rmdir()

@@ -22,6 +22,8 @@ from banjian.ops import StartupError
 
 LOCK_FILE = "banjian.lock"
 ENDPOINTS_FILE = "banjian.endpoints.json"
+#: where the read model of a data dir served with DATABASE_URL lives (the URL, password masked)
+READ_MODEL_MARK = "read-model.url"
 DIR_MODE = 0o700
 FILE_MODE = 0o600
 
@@ -54,6 +56,9 @@ def secure(data_dir: Path) -> None:
                     p.chmod(FILE_MODE)
     except PermissionError as e:
         raise StartupError(f"cannot make {e.filename} private (chmod): not its owner") from None
+    except OSError as e:  # a read-only file system, an I/O error
+        raise StartupError(f"cannot write to the data dir {data_dir} ({e.strerror or e}); make it writable "
+                           "or choose another --data-dir") from None
 
 
 class DataDirLock:
@@ -73,7 +78,11 @@ class DataDirLock:
             return None
 
     def acquire(self) -> None:
-        f = open(self.path, "a+")  # held open for the life of the process
+        try:
+            f = open(self.path, "a+")  # held open for the life of the process
+        except OSError as e:
+            raise StartupError(f"cannot write to the data dir {self.path.parent} ({e.strerror or e}); make it "
+                               "writable or choose another --data-dir") from None
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -133,3 +142,27 @@ class DataDirLock:
 
     def __exit__(self, *_: object) -> None:
         self.release()
+
+
+def check_read_model_place(data_dir: Path, database_url: str | None) -> None:
+    """A data dir once served with DATABASE_URL keeps its read model in that database: a command run
+    on it without DATABASE_URL would quietly use (and create) an empty SQLite read model beside the
+    Temporal store instead. A command with DATABASE_URL (other than SQLite) marks the data dir;
+    anything without it on a marked data dir refuses."""
+    from sqlalchemy.engine import make_url
+
+    mark = data_dir / READ_MODEL_MARK
+    if database_url is None:
+        try:
+            where = mark.read_text().strip()
+        except OSError:
+            return
+        raise StartupError(f"the data dir {data_dir} keeps its read model in {where}: set DATABASE_URL "
+                           f"(with its password) for every banjian command on it; if that database is gone for "
+                           f"good and the data dir should use SQLite again, delete {mark}")
+    try:
+        url = make_url(database_url)
+        if data_dir.is_dir() and url.get_backend_name() != "sqlite":
+            mark.write_text(url.render_as_string(hide_password=True) + "\n")
+    except Exception:  # a bad URL or a read-only data dir: reported by the command's own checks
+        pass

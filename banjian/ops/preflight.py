@@ -121,7 +121,11 @@ def check_database_url(url: str, timeout: int = 5) -> None:
         raise StartupError("DATABASE_URL is not a database URL (e.g. postgresql+psycopg2://user@host/db)") from None
     shown = parsed.render_as_string(hide_password=True)
     args = {"connect_timeout": timeout} if parsed.get_backend_name() == "postgresql" else {}
-    engine = create_engine(parsed, connect_args=args)
+    try:
+        engine = create_engine(parsed, connect_args=args)
+    except Exception as e:  # a driver that is not installed, an unknown dialect
+        raise StartupError(f"cannot use the database {shown} (DATABASE_URL): {type(e).__name__}: {e}; "
+                           "banjian's PostgreSQL driver is psycopg2: postgresql+psycopg2://user@host:5432/db") from None
     try:
         with engine.connect() as conn:
             conn.execute(text("SELECT 1"))
