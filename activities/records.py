@@ -189,7 +189,8 @@ class RecordActivities:
 
 
 def task_values(item: ItemDefinition, state: CaseState) -> dict[str, Any] | None:
-    """The case's task row (who is waited on, for which step, by when), or None when nobody is."""
+    """The case's task row (who is waited on, for which step, by when; the added signers still to sign;
+    whether its clock is paused), or None when nobody is."""
     roles = sorted(waiting_roles(item, state)) if state.status not in CLOSED else []
     if (state.kind != "single" and state.current_step is None
             and state.status not in (Status.SUBMITTED, Status.DECIDED, Status.DELIVERED)):
@@ -201,7 +202,9 @@ def task_values(item: ItemDefinition, state: CaseState) -> dict[str, Any] | None
                 item_name=state.item_name, status=state.status.value,
                 step_id=step.id if step else None, step_name=step.name if step else None,
                 step_role=step.role.value if step else None, due=task_due(state),
-                warning=highest_warning(state), claimed_by=state.claimed_by, parent_id=state.parent_id)
+                warning=highest_warning(state), claimed_by=state.claimed_by, parent_id=state.parent_id,
+                signers=state.countersign.pending() if state.countersign is not None else [],
+                clock_paused=state.clock.paused)
 
 
 @dataclasses.dataclass

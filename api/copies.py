@@ -37,5 +37,7 @@ def copied_tasks(session: Session, actor: Actor, limit: int, offset: int) -> dic
                      if task is not None and task.step_id else None),
             "due": d.isoformat() if d else None, "warning": case.warning,
             "claimed_by": task.claimed_by if task is not None else None,
+            "signers": task.signers if task is not None else [],
+            "clock_paused": bool((case.snapshot.get("clock") or {}).get("paused")),
             "copied_by": copy.copied_by, "copied_at": iso_at(copy.copied_at)})
     return {"items": items, "total": len(rows)}

@@ -1,11 +1,11 @@
 """The inboxes (待办): a page of the tasks a caller's department waits for, with the urges escalated
-to the head or to supervision.
+to the head or to supervision. `mine` also lists the tasks waiting for the caller's signature (加签).
 """
 from __future__ import annotations
 
 from typing import Any
 
-from sqlmodel import Session, col, func, or_, select
+from sqlmodel import Session, and_, col, func, or_, select
 
 from api.case_access import READ_ALL_ROLES, CaseAccess
 from banjian import inbox, urge_records
@@ -15,7 +15,8 @@ from banjian.enums import Role
 from banjian.errors import Invalid
 
 TASK_COLUMNS = (Task.case_id, Task.item_code, Task.item_name, Task.status, Task.step_id, Task.step_name,
-                Task.step_role, Task.due, Task.warning, Task.claimed_by, Task.roles, Task.parent_id)
+                Task.step_role, Task.due, Task.warning, Task.claimed_by, Task.roles, Task.parent_id, Task.signers,
+                Task.clock_paused)
 
 
 class Inboxes(CaseAccess):
@@ -29,10 +30,13 @@ class Inboxes(CaseAccess):
                 return {"items": [], "total": 0}
             # due first, undated last: the order of the index ix_tasks_dept_due on PostgreSQL
             order = (col(Task.due).asc().nulls_last(), col(Task.case_id))
-            if scope == "mine":  # waiting for one of my roles, not claimed by someone else
+            if scope == "mine":  # waiting for one of my roles, not claimed by someone else; or for my signature
                 dialect = session.get_bind().dialect.name
-                stmt = stmt.where(or_(col(Task.claimed_by).is_(None), Task.claimed_by == actor.username),
-                                  inbox.waits_for_any(dialect, (r.value for r in actor.roles)))
+                roles = [r.value for r in actor.roles]
+                stmt = stmt.where(or_(
+                    and_(or_(col(Task.claimed_by).is_(None), Task.claimed_by == actor.username),
+                         inbox.waits_for_any(dialect, roles)),
+                    inbox.signs_for(dialect, actor.username, roles)))  # 加签: whoever has claimed it
             elif scope == "claimed_by_others":
                 stmt = stmt.where(col(Task.claimed_by).is_not(None), Task.claimed_by != actor.username)
             elif scope != "department":
@@ -44,7 +48,8 @@ class Inboxes(CaseAccess):
                 "case_id": t.case_id, "item_code": t.item_code, "item_name": t.item_name, "status": t.status,
                 "step": {"id": t.step_id, "name": t.step_name, "role": t.step_role} if t.step_id else None,
                 "due": t.due.isoformat() if t.due else None, "warning": t.warning, "claimed_by": t.claimed_by,
-                "roles": t.roles, "parent_id": t.parent_id} for t in page]
+                "roles": t.roles, "parent_id": t.parent_id, "signers": t.signers or [],
+                "clock_paused": bool(t.clock_paused)} for t in page]
             if scope == "mine" and actor.has(Role.HEAD) and actor.department is not None and offset == 0:
                 items += self._escalated_urges(session, actor.department, {i["case_id"] for i in items})
             if scope == "mine" and actor.has(Role.SUPERVISOR) and offset == 0:
@@ -82,5 +87,6 @@ class Inboxes(CaseAccess):
             out.append({"case_id": row.id, "item_code": row.item_code, "item_name": row.item_name,
                         "status": row.status, "step": None,
                         "due": (u.board_on if to_supervisor else u.reply_by).isoformat(), "warning": row.warning,
-                        "claimed_by": None, "roles": [role.value], "parent_id": row.parent_id})
+                        "claimed_by": None, "roles": [role.value], "parent_id": row.parent_id, "signers": [],
+                        "clock_paused": bool((row.snapshot.get("clock") or {}).get("paused"))})
         return out

@@ -220,6 +220,13 @@ class Countersign(Model):
     def complete(self) -> bool:
         return bool(self.signed) if self.mode == "any" else len(self.signed) == len(self.slots)
 
+    def pending(self) -> list[str]:
+        """The slots still to sign while the signers are asked (`active`); none before the owner's
+        pass of an `after` countersign, and none once the signatures are complete."""
+        if not self.active or self.complete():
+            return []
+        return [slot for slot in self.slots if slot not in self.signed]
+
 
 class SubCaseRef(Model):
     """A parent's view of one department's sub-case (并联部门子件)."""

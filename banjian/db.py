@@ -158,6 +158,13 @@ class Task(SQLModel, table=True):
     warning: str | None = None
     claimed_by: str | None = Field(default=None, index=True)
     parent_id: str | None = None
+    #: the added signers (加签) still to sign, as `Countersign` slots ("user:NAME", "role:ROLE"): their
+    #: `mine` inbox lists the task whoever has claimed it (0021)
+    signers: list[str] = Field(default_factory=list,
+                               sa_column=Column(JSONType, nullable=False, server_default=text("'[]'")))
+    #: the case's clock is paused (a special procedure that does not count, a suspension): its due date
+    #: waits for the clock to run again, and the task is not overdue meanwhile (0021)
+    clock_paused: bool = Field(default=False, sa_column_kwargs={"server_default": text("false")})
 
 
 class CaseWarning(SQLModel, table=True):

@@ -1,7 +1,9 @@
-"""Inbox filters in SQL over the `tasks` rows: which tasks wait for one of a person's roles.
+"""Inbox filters in SQL over the `tasks` rows: which tasks wait for one of a person's roles, or for
+their signature.
 
-A task's `roles` is a JSON list of the roles it waits for. PostgreSQL matches it with the jsonb
-operator `?|` (is any of these strings an element); SQLite looks into the list with `json_each`.
+A task's `roles` is a JSON list of the roles it waits for, its `signers` one of the added signers
+(加签) still to sign. PostgreSQL matches either with the jsonb operator `?|` (is any of these
+strings an element); SQLite looks into the list with `json_each`.
 Either way the database filters, pages and counts the inbox, not Python.
 An inbox page shows each case by its unified case number, read for the page's cases at once.
 """
@@ -22,12 +24,23 @@ T = Task.__table__.c  # type: ignore[attr-defined]
 
 def waits_for_any(dialect: str, roles: Iterable[str]) -> ColumnElement[bool]:
     """The task waits for at least one of `roles`."""
-    wanted = sorted(set(roles))
+    return _holds_any(dialect, T.roles, roles)
+
+
+def signs_for(dialect: str, username: str, roles: Iterable[str]) -> ColumnElement[bool]:
+    """The task waits for this person's signature (加签): a signer still to sign is them by name or
+    one of their roles (`Countersign` slots "user:NAME" and "role:ROLE")."""
+    return _holds_any(dialect, T.signers, [f"user:{username}", *(f"role:{r}" for r in roles)])
+
+
+def _holds_any(dialect: str, column: ColumnElement, values: Iterable[str]) -> ColumnElement[bool]:
+    """The JSON list in `column` holds at least one of `values`."""
+    wanted = sorted(set(values))
     if not wanted:
         return false()
     if dialect == "postgresql":
-        return cast(T.roles, JSONB).op("?|")(cast(wanted, ARRAY(Text)))
-    each = func.json_each(T.roles).table_valued("value")
+        return cast(column, JSONB).op("?|")(cast(wanted, ARRAY(Text)))
+    each = func.json_each(column).table_valued("value")
     return exists(select(each.c.value).where(each.c.value.in_(wanted)))
 
 

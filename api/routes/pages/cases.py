@@ -41,6 +41,12 @@ def days_left(cal, due: str | None, today: date) -> int | None:
     return cal.working_days_between(today, d) if d >= today else -cal.working_days_between(d, today)
 
 
+def signs(actor: Actor, signers: list[str]) -> bool:
+    """Whether the caller is one of a task's added signers still to sign (加签: "user:NAME", "role:ROLE")."""
+    mine = {f"user:{actor.username}", *(f"role:{r.value}" for r in actor.roles)}
+    return bool(mine.intersection(signers))
+
+
 def find_cases(cases: Any, actor: Actor, q: str) -> dict[str, Any]:
     """办件查询 on /work: the caller's visible cases whose case number, id, applicant's name or
     item's name holds `q`, or whose applicant has the id number `q`; newest first, at most
@@ -71,7 +77,8 @@ async def work(request: Request, scope: str = "mine", page: int = 1, q: str = ""
             cal = cases.calendar(session)
             inbox.with_applicants(session, found["items"])
         today = datetime.now(CHINA).date()
-        rows = [{**t, "days_left": days_left(cal, t["due"], today)} for t in found["items"]]
+        rows = [{**t, "days_left": None if t.get("clock_paused") else days_left(cal, t["due"], today),
+                 "to_sign": signs(actor, t.get("signers") or [])} for t in found["items"]]
         desk = front_desk(cases.sessions, actor)
         if desk is not None:
             desk["done"] = {"no_show": "已登记爽约", "answered": "已答复"}.get(request.query_params.get("desk", ""))
@@ -136,10 +143,13 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
             cal = cases.calendar(session)
         return days_left(cal, due, datetime.now(CHINA).date())
 
-    open_case = case["status"] not in CLOSED_STATUSES and not case.get("decided_at")
-    promised_left = await run_in_threadpool(left, case["deadlines"].get("promised_due")) if open_case else None
+    # a paused clock (special procedure that does not count, suspension) moves the due dates when it
+    # runs again: until then no working days are counted down and nothing is overdue
+    counting = case["status"] not in CLOSED_STATUSES and not case.get("decided_at") \
+        and not (case.get("clock") or {}).get("paused")
+    promised_left = await run_in_threadpool(left, case["deadlines"].get("promised_due")) if counting else None
     step_left = await run_in_threadpool(left, case["deadlines"].get("step_due")) \
-        if open_case and case.get("current_step") else None
+        if counting and case.get("current_step") else None
     licence = await run_in_threadpool(_licence_of, cases, case) if (case.get("result") or {}).get("licence_id") \
         else None
     depts = await run_in_threadpool(_departments, request)
