@@ -21,6 +21,7 @@ One registry per process (prometheus_client's default), scraped at the API's `GE
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -32,7 +33,15 @@ from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, g
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 from temporalio import client as tclient
-from temporalio.runtime import MetricBuffer, MetricBufferDurationFormat, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LogForwardingConfig,
+    LoggingConfig,
+    MetricBuffer,
+    MetricBufferDurationFormat,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.worker import ActivityInboundInterceptor, ExecuteActivityInput, Interceptor
 
 LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
@@ -64,10 +73,17 @@ def app_metrics() -> AppMetrics:
 
 
 # ---- the Temporal SDK's metrics ----------------------------------------------------------------------
+def core_logging() -> LoggingConfig:
+    """The SDK core's own warnings through Python's logging (logger `temporalio.core`), so they take the
+    process's log format (text or JSON) instead of coloured lines written straight to stderr."""
+    return LoggingConfig(filter=TelemetryFilter(core_level="WARN", other_level="ERROR"),
+                         forwarding=LogForwardingConfig(logger=logging.getLogger("temporalio.core")))
+
+
 @cache
 def _sdk_buffer() -> tuple[MetricBuffer, Runtime]:
     buffer = MetricBuffer(100_000, MetricBufferDurationFormat.SECONDS)
-    return buffer, Runtime(telemetry=TelemetryConfig(metrics=buffer))
+    return buffer, Runtime(telemetry=TelemetryConfig(metrics=buffer, logging=core_logging()))
 
 
 @cache
@@ -151,7 +167,7 @@ def core_metrics_runtime(port: int) -> Runtime:
     from temporalio.runtime import PrometheusConfig
 
     return Runtime(telemetry=TelemetryConfig(metrics=PrometheusConfig(
-        bind_address=f"127.0.0.1:{port}", durations_as_seconds=True)))
+        bind_address=f"127.0.0.1:{port}", durations_as_seconds=True), logging=core_logging()))
 
 
 def serve_worker_metrics(port: int, sdk_port: int | None = None) -> None:

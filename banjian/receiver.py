@@ -14,7 +14,7 @@ import json
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from banjian.feed import SIGNATURE_HEADER, sign
 
@@ -83,9 +83,16 @@ def make_receiver(secret: str) -> FastAPI:
         return Response(json.dumps({"ok": True, "duplicate": not fresh}), media_type="application/json")
 
     @app.post("/control")
-    async def control(body: Control) -> dict:
+    async def control(request: Request) -> Response:
+        # the body is JSON whatever the Content-Type says (`curl -d '{"fail": 503}'` sends a form type)
+        try:
+            body = Control.model_validate_json(await request.body() or b"{}")
+        except ValidationError as e:
+            problems = "; ".join(f"{'.'.join(str(x) for x in p['loc']) or 'body'}: {p['msg']}" for p in e.errors())
+            return Response(json.dumps({"detail": f"控制指令无效 / invalid control: {problems}"}, ensure_ascii=False),
+                            status_code=422, media_type="application/json")
         app.state.control = body
-        return body.model_dump()
+        return Response(body.model_dump_json(), media_type="application/json")
 
     @app.get("/report")
     async def report() -> dict:
