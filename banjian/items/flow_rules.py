@@ -200,6 +200,14 @@ def _check_joint(out: Collector, d: ItemDefinition) -> None:
             f"并联审批至少需要两个并联部门（当前为 {len(d.participants)} 个）",
             f"a joint item needs at least two participants (has {len(d.participants)})",
         )
+    if d.participants and not any(p.required for p in d.participants):
+        out.add(
+            "participants",
+            "no_required_participant",
+            "并联审批至少需要一个必需部门（required: true）：否则任何部门不同意都不影响决定",
+            "a joint item needs at least one required participant (required: true): otherwise no department's "
+            "disagreement could stop the decision",
+        )
     seen: set[str] = set()
     for i, part in enumerate(d.participants):
         here = f"participants[{i}]"
