@@ -144,7 +144,7 @@ async def test_a_new_version_cannot_move_the_item_to_another_department(stack, p
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
     assert [p["code"] for p in detail["problems"]] == ["department_changed"]
-    assert detail["field"] == "department" and "fire" in detail["message"] and "fire" in detail["message_en"]
+    assert detail["field"] == "department" and "市消防救援支队" in detail["message"] and "fire" in detail["message_en"]
     after = (await admin.get(f"/api/items/{FIRE}")).json()
     assert after["department"] == "fire" and after["versions"] == got["versions"]
     # a draft has the same problem, and so does its publish

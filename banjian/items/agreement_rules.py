@@ -14,16 +14,11 @@ implementing one, the appointment channel and its slots, the warning notice and 
 """
 from __future__ import annotations
 
-from collections.abc import Callable
-
-from banjian.items.problems import Collector, fmt_en, fmt_zh, to_working_days
+from banjian.items.problems import Collector, Namer, fmt_en, fmt_zh, to_working_days
 from banjian.items.schema import ItemDefinition, WarningPolicy
 
 #: the notice's default lead (working days): a short item keeps it and simply gets no notice
 DEFAULT_NOTICE_DAYS: int = WarningPolicy.model_fields["notice_days"].default
-
-#: department code → how messages name it (its name, else the code)
-Namer = Callable[[str], str]
 
 
 def check_agreement(out: Collector, d: ItemDefinition, name: Namer) -> None:

@@ -80,9 +80,9 @@ RULES: list[Rule] = [
     lambda out, d, c: fee_rules.check_fees(out, d),
     lambda out, d, c: definition_rules.check_lists(out, d),
     lambda out, d, c: form_rules.check_form_bounds(out, d),
-    lambda out, d, c: flow_rules.check_kind_specific(out, d, c.items),
+    lambda out, d, c: flow_rules.check_kind_specific(out, d, c.items, c.name),
     lambda out, d, c: definition_rules.check_licence(out, d),
-    lambda out, d, c: flow_rules.check_staff(out, d, c.staff),
+    lambda out, d, c: flow_rules.check_staff(out, d, c.staff, c.name),
     lambda out, d, c: calendar_rules.check_calendar(out, d, c.calendar, c.today),
 ]
 
