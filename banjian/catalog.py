@@ -95,9 +95,10 @@ class Catalog:
             keys = [(r.code, r.current_version) for r in rows]
         return [self.version(c, v) for c, v in keys]
 
-    def known_departments(self) -> set[str]:
+    def known_departments(self) -> dict[str, str]:
+        """Code → name of every department (validation checks the codes and names them in messages)."""
         with self.session_factory() as session:
-            return set(session.exec(select(Department.code)).all())
+            return {str(code): str(name) for code, name in session.exec(select(Department.code, Department.name)).all()}
 
     def department_names(self, codes: set[str]) -> dict[str, str]:
         """Code → name of the departments `codes` names (the departments table: what people read)."""
@@ -136,14 +137,16 @@ class Catalog:
         """Every problem of a definition, against the schema and the catalogue (departments, items,
         staff, calendar). A new version keeps the item's department (``department_changed``): no
         way of publishing (POST /api/items, a draft, the admin page) moves an item to another one."""
-        definition, problems = validate_definition(data, self.known_departments(), self.known_items(),
+        departments = self.known_departments()
+        definition, problems = validate_definition(data, departments, self.known_items(),
                                                    staff=self.staff_roles(), calendar=self.calendar())
         code, department = data.get("code"), data.get("department")
         stored = self.department(code) if isinstance(code, str) else None
         if stored is not None and isinstance(department, str) and department != stored:
+            name = departments.get(stored, stored)
             problems = [*problems, Problem("department", "department_changed",
-                                           f"事项属于部门 {stored!r}，新版本不能改为其他部门",
-                                           f"the item belongs to department {stored!r}; a new version cannot move it")]
+                                           f"事项属于“{name}”，新版本不能改为其他部门",
+                                           f"the item belongs to {name} ({stored}); a new version cannot move it")]
         return (None, problems) if problems else (definition, [])
 
     def validate(self, data: dict) -> ItemDefinition:

@@ -19,7 +19,7 @@ def items_validate(paths: list[Path]) -> None:
     from banjian.items.validate import load_definition_file, load_directory
     from banjian.seed import DEPARTMENTS
 
-    known = {d[0] for d in DEPARTMENTS}
+    known = {code: name for code, name, _ in DEPARTMENTS}
     bad = 0
     for path in paths:
         if path.is_dir():

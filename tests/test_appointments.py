@@ -17,6 +17,7 @@ SLOTS = {"times": ["09:00-10:00", "10:00-11:00"], "capacity": 5, "days_ahead": 3
 async def item_with_slots(stack) -> str:
     admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
     d = fresh_item(appointments=SLOTS)
+    d["channels"] = {**d["channels"], "appointment": True}
     r = await stack.http.post("/api/items", content=as_json(d).encode(),
                               headers={**await admin.headers(), "Content-Type": "application/json"})
     assert r.status_code == 201, r.text

@@ -65,3 +65,23 @@ async def test_a_staff_role_without_a_department_is_reported_with_the_other_prob
     r = await browser.submit("/admin/users", r.text, {"username": name, "password": "longer-pass-123",
                                                       "roles": "handler", "department": "amr"})
     assert r.status_code == 303 and name in (await browser.get("/admin/users")).text
+
+
+async def test_the_calendar_page_takes_the_years_the_api_takes_and_names_a_year_outside_them(stack, people, browser):
+    await browser.login(people.admin.username)
+    api = people.admin
+    for year in (1949, 1960, 2100):
+        r = await browser.get(f"/admin/calendar/{year}")
+        assert r.status_code == 200 and f"{year} 年工作日历" in r.text, year
+        assert (await api.get(f"/api/calendar/{year}")).status_code == 200
+    first, last = (await browser.get("/admin/calendar/1949")).text, (await browser.get("/admin/calendar/2100")).text
+    assert "/admin/calendar/1948" not in first and "/admin/calendar/1950" in first
+    assert "/admin/calendar/2101" not in last and "/admin/calendar/2099" in last
+    page = (await browser.get("/admin/calendar/2026")).text
+    for year in (1948, 1900, 2101, 99999):
+        r = await browser.get(f"/admin/calendar/{year}")
+        assert r.status_code == 422 and "1949 至 2100" in r.text and f"{year} 年" in r.text, year
+        assert "2000 年工作日历" not in r.text
+        assert (await api.get(f"/api/calendar/{year}")).status_code == 422
+        r = await browser.submit(f"/admin/calendar/{year}", page, {"holidays": "", "workdays": ""})
+        assert r.status_code == 422 and "1949 至 2100" in r.text, year

@@ -185,3 +185,26 @@ async def test_cases_awaiting_payment_are_a_figure(stack, people):
     await approved(people)
     row = await figures()
     assert row["awaiting_payment"] == before["awaiting_payment"] + 1 and row["overdue"] == before["overdue"]
+
+
+async def test_a_fee_paid_at_the_window_does_not_make_the_case_wait(stack, people):
+    """An item that charges a fixed fee but takes no payment online (`channels.online_payment: false`):
+    the approved case goes on to delivery at once, and its history tells the applicant to pay at the window."""
+    from tests.test_rectification import new_item
+
+    fees = {"charged": True, "items": [{"name": "证书工本费", "standard": "10元/本", "amount": 10}]}
+    item = await new_item(stack, fees=fees)
+    assert (await people.admin.get(f"/api/items/{item}")).json()["channels"]["online_payment"] is False
+    u = people.applicant(0)
+    cid = (await u.apply(item)).json()["id"]
+    case = await people.clerk.ok(cid, "accept")
+    while case["current_step"]["kind"] == "review":
+        case = await people.staff("amr", case["current_step"]["role"]).ok(cid, "pass", "同意")
+    case = await people.approver.ok(cid, "approve", "准予许可")
+    assert case["status"] == "decided" and case["payment"] is None, case["status"]
+    assert "payment_requested" not in actions(case)
+    [note] = [h for h in case["history"] if h["action"] == "fee_at_window"]
+    assert note["actor"] == "system" and "窗口" in note["comment"] and "证书工本费" in note["comment"]
+    assert note["data"]["fee_items"] == [{"name": "证书工本费", "standard": "10元/本"}]
+    case = await people.clerk.ok(cid, "deliver", method="electronic")
+    assert case["status"] == "concluded"

@@ -14,6 +14,12 @@ waits for it (withdrawn, terminated) — is refunded through the provider and re
 (`payment_refunded`). An amount that differs from the fee is refused (422) while the case waits.
 Cases approved before this code (patch `online-payment`) replay without any of it.
 
+An item that charges but does not take payment online (`channels.online_payment` false: the fee is
+paid at the window, 窗口缴费, as its published standard says) does not wait: the approved case goes on
+to delivery at once and its history records `fee_at_window` (actor `system`, the fee items and their
+standards, for the applicant). Cases approved before this rule (patch `fee-at-window`, asked only on
+that path) replay the wait they took.
+
 `begin_payment` (an update the API sends before the sandbox takes the money) starts one payment at a
 time: a second one while the first is in progress (`payment_in_progress`) or once the fee is paid
 (`already_paid`) is refused with 409 and changes nothing, so a double-tapped pay button charges once.
@@ -50,6 +56,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import reject, run_activity, run_local_activity, takes_path
 
 ONLINE_PAYMENT = "online-payment"
+FEE_AT_WINDOW = "fee-at-window"
 DEFAULT_PAYMENT_LIMIT = Limit(value=15, unit=LimitUnit.NATURAL_DAYS)
 
 
@@ -78,6 +85,9 @@ class Payments:
         """After approval (call once the approval is logged): wait for the fee if the item charges one."""
         if not self._charges() or not takes_path(self.inp.design, ONLINE_PAYMENT):
             return
+        if not self.item.channels.online_payment and workflow.patched(FEE_AT_WINDOW):
+            self._fee_at_window()
+            return
         s = self.state
         order: PaymentOrder = await run_activity("open_payment_order", OrderRequest(
             case_id=s.id, case_no=s.case_no, item_code=s.item_code, item_name=s.item_name,
@@ -97,6 +107,14 @@ class Payments:
                   data={"order_id": order.order_id, "amount": yuan(order.amount_fen), "payment_due": str(due),
                         "provider": order.provider})
         asyncio.create_task(self._payment_clock(due))  # noqa: RUF006  (ends when the case stops waiting)
+
+    def _fee_at_window(self) -> None:
+        """The item charges, but not online: the applicant pays at the window; the case does not wait."""
+        fees = [{"name": f.name, "standard": f.standard} for f in self.item.fees.items]
+        listed = "；".join(f"{f['name']}：{f['standard']}" for f in fees)
+        self._log(SYSTEM, "fee_at_window", comment=f"本事项收费（{listed}），不在网上缴纳，请按收费标准到办理窗口缴纳",
+                  data={"fee_items": fees, "notified": "applicant",
+                        "reason_en": "the item's fee is paid at the window, not online: the case does not wait for it"})
 
     async def _payment_clock(self, due: date) -> None:
         def waiting() -> bool:
@@ -225,4 +243,4 @@ class Payments:
                               transaction_id=p.transaction_id, status=self.state.status.value)
 
 
-__all__ = ["ONLINE_PAYMENT", "Payments"]
+__all__ = ["FEE_AT_WINDOW", "ONLINE_PAYMENT", "Payments"]

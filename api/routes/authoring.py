@@ -5,7 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlmodel import select
+from sqlmodel import col, select
 
 from api.bodies import definition_body
 from api.bounds import DraftId, ItemCode
@@ -14,7 +14,7 @@ from api.diagram import DiagramError, item_diagram
 from api.routes.items import item_detail
 from banjian.catalog import Catalog
 from banjian.contracts import Actor
-from banjian.db import Department
+from banjian.db import Department, Item
 from banjian.drafts import Drafts
 from banjian.enums import Role
 from banjian.errors import DomainError
@@ -80,8 +80,10 @@ def _svg(catalog: Catalog, item: ItemDefinition, caption: str | None = None) -> 
     """The flow of `item` as an SVG response, its lanes named by the departments table."""
     with catalog.session_factory() as session:
         names = {d.code: d.name for d in session.exec(select(Department)).all()}
+        members = {i.code: i.name for i in session.exec(select(Item).where(col(Item.code).in_(item.members))).all()} \
+            if item.members else {}
     try:
-        svg = item_diagram(item, names, caption)
+        svg = item_diagram(item, names, caption, members)
     except DiagramError as e:
         raise DomainError("diagram_unavailable", f"无法生成流程图：{e}", f"the diagram cannot be drawn: {e}",
                           status=503) from None

@@ -38,7 +38,7 @@ from banjian.audit.timeline import LOCAL_ACTIVITY_MARKER, RECORD_LOCAL_ACTIVITY
 from banjian.contracts import CaseState
 from banjian.crypto import sm3_hex
 from banjian.db import Archive, Case, CaseEvent, ItemVersion
-from banjian.files import StoredFile
+from banjian.files import ACCEPTED, StoredFile
 from banjian.licence_store import licence_fields, licence_of_case
 from banjian.timefmt import CHINA, china_times, iso_at
 
@@ -260,8 +260,10 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
         if m.file_id and files_dir is not None:
             path = files_dir / m.file_id
             if path.is_file() and path.resolve().is_relative_to(files_dir.resolve()):
-                files.append((f"materials/{_safe(m.file_id)}-{_safe(m.name)}", path.read_bytes(),
-                              "application/octet-stream", f"申请材料 / material: {m.name}"))
+                stored = session.get(StoredFile, m.file_id)
+                media, ext = material_type(stored)
+                files.append((f"materials/{_safe(m.file_id)}-{_safe(m.name)}{ext}", path.read_bytes(),
+                              media, f"申请材料 / material: {m.name}"))
     case_ids = [case_id] + [r.id for r in session.exec(select(Case).where(Case.parent_id == case_id)
                                                           .order_by(col(Case.id))).all()]
     chains: dict[str, dict[str, Any]] = {}
@@ -350,6 +352,18 @@ def material_records(session: Session, state: CaseState) -> list[dict[str, Any]]
             record.update(sm3=stored.sm3, size=stored.size, media_type=stored.media_type)
         out.append(record)
     return out
+
+
+def material_type(stored: StoredFile | None) -> tuple[str, str]:
+    """The media type and file extension a material file keeps in the package: as checked at upload
+    (`banjian.files`: the name and the content agreed on the type), the extension of the uploaded
+    name (`.jpeg` stays `.jpeg`); a file without its upload record stays `application/octet-stream`."""
+    if stored is None:
+        return "application/octet-stream", ""
+    ext = Path(stored.name).suffix.lower()
+    if ACCEPTED.get(ext) != stored.media_type:  # a name that does not say the type: the type's own
+        ext = next((e for e, media in ACCEPTED.items() if media == stored.media_type), "")
+    return stored.media_type, ext
 
 
 def _json(obj: Any) -> bytes:

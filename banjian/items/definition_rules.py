@@ -14,6 +14,8 @@ Conventions:
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from banjian.ids import IdError, validate_credit_code
 from banjian.items.problems import Collector, exceeds, fmt_en, fmt_zh
 from banjian.items.schema import ItemDefinition
@@ -198,7 +200,7 @@ def check_lists(out: Collector, d: ItemDefinition) -> None:
             )
 
 
-def check_departments(out: Collector, d: ItemDefinition, known: set[str] | None) -> None:
+def check_departments(out: Collector, d: ItemDefinition, known: Collection[str] | None) -> None:
     if known is None:
         return
 

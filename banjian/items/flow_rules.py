@@ -18,8 +18,9 @@ from collections.abc import Mapping
 
 from banjian.enums import ItemKind, LimitUnit, Role
 from banjian.items.form_rules import within_member
-from banjian.items.problems import Collector, exceeds, fmt_en, fmt_zh
+from banjian.items.problems import Collector, Namer, by_code, exceeds, fmt_en, fmt_zh
 from banjian.items.schema import ItemDefinition, Limit, Step
+from banjian.labels import roles_zh
 
 #: Department code → the roles its active users hold.
 StaffRoles = Mapping[str, set[str]]
@@ -123,7 +124,7 @@ def _check_steps(
 
 
 def check_kind_specific(
-    out: Collector, d: ItemDefinition, known_items: Mapping[str, ItemDefinition] | None
+    out: Collector, d: ItemDefinition, known_items: Mapping[str, ItemDefinition] | None, name: Namer = by_code
 ) -> None:
     if d.kind == ItemKind.SINGLE:
         _check_steps(
@@ -147,7 +148,7 @@ def check_kind_specific(
             cap_zh="承诺办结时限",
             cap_en="promised limit",
         )
-        _check_joint(out, d)
+        _check_joint(out, d, name)
     else:
         _check_steps(
             out,
@@ -185,7 +186,7 @@ def check_kind_specific(
         )
 
 
-def _check_joint(out: Collector, d: ItemDefinition) -> None:
+def _check_joint(out: Collector, d: ItemDefinition, name: Namer) -> None:
     if exceeds(d.statutory_limit, JOINT_STATUTORY_MAX):
         out.add(
             "statutory_limit",
@@ -200,6 +201,14 @@ def _check_joint(out: Collector, d: ItemDefinition) -> None:
             f"并联审批至少需要两个并联部门（当前为 {len(d.participants)} 个）",
             f"a joint item needs at least two participants (has {len(d.participants)})",
         )
+    if d.participants and not any(p.required for p in d.participants):
+        out.add(
+            "participants",
+            "no_required_participant",
+            "并联审批至少需要一个必需部门（required: true）：否则任何部门不同意都不影响决定",
+            "a joint item needs at least one required participant (required: true): otherwise no department's "
+            "disagreement could stop the decision",
+        )
     seen: set[str] = set()
     for i, part in enumerate(d.participants):
         here = f"participants[{i}]"
@@ -207,16 +216,17 @@ def _check_joint(out: Collector, d: ItemDefinition) -> None:
             out.add(
                 f"{here}.department",
                 "duplicate_participant",
-                f"并联部门 {part.department!r} 重复",
-                f"participant department {part.department!r} appears twice",
+                f"并联部门“{name(part.department)}”重复",
+                f"participant department {name(part.department)} appears twice",
             )
         seen.add(part.department)
         if exceeds(part.sub_limit, d.promised_limit):
             out.add(
                 f"{here}.sub_limit",
                 "sub_limit_exceeds_overall",
-                f"并联部门 {part.department!r} 的办理时限 {fmt_zh(part.sub_limit)} 超过事项总承诺时限 {fmt_zh(d.promised_limit)}",
-                f"sub-limit exceeds the overall limit: {part.department!r} has {fmt_en(part.sub_limit)}, "
+                f"并联部门“{name(part.department)}”的办理时限 {fmt_zh(part.sub_limit)} 超过事项总承诺时限 "
+                f"{fmt_zh(d.promised_limit)}",
+                f"sub-limit exceeds the overall limit: {name(part.department)} has {fmt_en(part.sub_limit)}, "
                 f"the item promises {fmt_en(d.promised_limit)}",
             )
         _check_steps(
@@ -314,7 +324,7 @@ def _check_bundle(
 
 
 
-def check_staff(out: Collector, d: ItemDefinition, staff: StaffRoles | None) -> None:
+def check_staff(out: Collector, d: ItemDefinition, staff: StaffRoles | None, name: Namer = by_code) -> None:
     """Every step's role is held by a user of the department that performs it (see the module doc)."""
     if staff is None:
         return
@@ -328,8 +338,8 @@ def check_staff(out: Collector, d: ItemDefinition, staff: StaffRoles | None) -> 
                 out.add(
                     f"{prefix}[{i}].role",
                     "role_without_staff",
-                    f"部门 {department!r} 没有任何人员具有环节 {step.id!r} 的角色 {step.role.value!r}",
-                    f"no user of department {department!r} holds the role {step.role.value!r} of step {step.id!r}",
+                    f"“{name(department)}”没有任何人员具有环节“{step.name}”所需的角色“{roles_zh([step.role.value])}”",
+                    f"no user of {name(department)} holds the role {step.role.value!r} of step {step.id!r}",
                 )
 
     check(d.steps, "steps", d.department)

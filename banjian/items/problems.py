@@ -11,6 +11,7 @@ rounded down). This ignores holidays; `calendar_rules` checks limits against the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from banjian.enums import LimitUnit
@@ -36,6 +37,16 @@ class Problem:
     def __str__(self) -> str:
         where = self.path or "<document>"
         return f"{where}: [{self.code}] {self.message} / {self.message_en}"
+
+
+#: Department code → how messages name the department: its name (市消防救援支队), the code only when
+#: no name is known. Problems keep the code in their `path`'s field.
+Namer = Callable[[str], str]
+
+
+def by_code(code: str) -> str:
+    """The namer of a caller that knows no department names."""
+    return code
 
 
 # ---------------------------------------------------------------------------------------------

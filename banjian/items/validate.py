@@ -5,6 +5,7 @@ This module holds the entry points; the rules live beside it, one module per ide
 * `schema_problems` — pydantic's errors as problems (``unknown_field``, ``missing``, ...), the
   derived read-only fields a GET adds (ignored), the partial definition of the valid fields;
 * `definition_rules` — limits, texts, channels and fees, lists, departments, credit codes, licence;
+* `agreement_rules` — sections that must agree: co-departments, appointment channel and slots, notice;
 * `fee_rules` — the form fields a fee formula reads, what online payment needs;
 * `form_rules` — the bounds of the form's fields (which bound fits which type, empty ranges);
 * `flow_rules` — steps, joint participants, bundle members, unreachable steps, roles without staff;
@@ -14,11 +15,14 @@ This module holds the entry points; the rules live beside it, one module per ide
 `validate_definition` reports *every* problem at once: the schema problems and the cross-field
 problems of the valid part of the definition (a rule that needs an invalid or missing field is
 skipped: its answer would be noise).
+
+Messages name departments by name (市消防救援支队) when the caller gives the known departments as a
+mapping of code to name (`Catalog.known_departments`); the problem's `path` points at the code.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -28,7 +32,7 @@ import yaml
 
 from banjian.calendar import WorkingCalendar
 from banjian.enums import ItemKind
-from banjian.items import calendar_rules, definition_rules, fee_rules, flow_rules, form_rules
+from banjian.items import agreement_rules, calendar_rules, definition_rules, fee_rules, flow_rules, form_rules
 from banjian.items.flow_rules import JOINT_STATUTORY_MAX, StaffRoles
 from banjian.items.problems import Collector, Problem, to_working_days
 from banjian.items.schema import ItemDefinition
@@ -50,11 +54,17 @@ __all__ = [
 class Context:
     """What the rules may compare a definition with (None: that comparison is not made)."""
 
-    departments: set[str] | None = None
+    departments: Collection[str] | None = None
     items: Mapping[str, ItemDefinition] | None = None
     staff: StaffRoles | None = None
     calendar: WorkingCalendar | None = None
     today: date | None = None
+
+    def name(self, code: str) -> str:
+        """How messages name a department: its name when the departments came with names, else its code."""
+        if isinstance(self.departments, Mapping):
+            return str(self.departments.get(code) or code)
+        return code
 
 
 Rule = Callable[[Collector, ItemDefinition, Context], None]
@@ -66,19 +76,20 @@ RULES: list[Rule] = [
     lambda out, d, c: definition_rules.check_departments(out, d, c.departments),
     lambda out, d, c: definition_rules.check_credit_codes(out, d),
     lambda out, d, c: definition_rules.check_channels_and_fees(out, d),
+    lambda out, d, c: agreement_rules.check_agreement(out, d, c.name),
     lambda out, d, c: fee_rules.check_fees(out, d),
     lambda out, d, c: definition_rules.check_lists(out, d),
     lambda out, d, c: form_rules.check_form_bounds(out, d),
-    lambda out, d, c: flow_rules.check_kind_specific(out, d, c.items),
+    lambda out, d, c: flow_rules.check_kind_specific(out, d, c.items, c.name),
     lambda out, d, c: definition_rules.check_licence(out, d),
-    lambda out, d, c: flow_rules.check_staff(out, d, c.staff),
+    lambda out, d, c: flow_rules.check_staff(out, d, c.staff, c.name),
     lambda out, d, c: calendar_rules.check_calendar(out, d, c.calendar, c.today),
 ]
 
 
 def cross_field_problems(
     d: ItemDefinition,
-    known_departments: set[str] | None = None,
+    known_departments: Collection[str] | None = None,
     known_items: Mapping[str, ItemDefinition] | None = None,
     *,
     staff: StaffRoles | None = None,
@@ -104,7 +115,7 @@ def cross_field_problems(
 
 def validate_definition(
     data: Mapping[str, Any],
-    known_departments: set[str] | None = None,
+    known_departments: Collection[str] | None = None,
     known_items: Mapping[str, ItemDefinition] | None = None,
     *,
     staff: StaffRoles | None = None,
@@ -166,7 +177,7 @@ def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
 
 def load_definition_file(
     path: Path,
-    known_departments: set[str] | None = None,
+    known_departments: Collection[str] | None = None,
     known_items: dict[str, ItemDefinition] | None = None,
 ) -> tuple[ItemDefinition | None, list[Problem]]:
     """Read one YAML definition and validate it (YAML errors are a problem at path "" naming the line)."""
@@ -178,7 +189,7 @@ def load_definition_file(
 
 def load_directory(
     path: Path,
-    known_departments: set[str] | None = None,
+    known_departments: Collection[str] | None = None,
     known_items: dict[str, ItemDefinition] | None = None,
 ) -> tuple[list[ItemDefinition], dict[str, list[Problem]]]:
     """Load every ``*.yaml`` / ``*.yml`` of a folder.

@@ -12,6 +12,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
+from api.bounds import MAX_YEAR, MIN_YEAR
 from api.routes.pages.common import check_csrf, page_user, render
 from api.routes.pages.public import _departments
 from api.uploads import read_form
@@ -22,7 +23,7 @@ from banjian.contracts import Actor
 from banjian.db import User
 from banjian.drafts import Drafts, parsed
 from banjian.enums import Role
-from banjian.errors import DomainError, Forbidden
+from banjian.errors import DomainError, Forbidden, Invalid
 from banjian.rules import authorise_authoring
 from banjian.timefmt import CHINA
 from services.calendar_admin import recompute_open_cases, store_year
@@ -106,15 +107,22 @@ def _calendar_page(request: Request, actor: Actor, year: int, errors: dict[str, 
     values = values or {"holidays": "\n".join(data["holidays"]), "workdays": "\n".join(data["workdays"]),
                         "official": data["official"]}
     return render(request, "admin_calendar.html", {
-        "title": f"{year} 年工作日历", "year": year, "sched": data, "source": sched.source, "values": values,
+        "title": f"{year} 年工作日历", "year": year, "first": year <= MIN_YEAR, "last": year >= MAX_YEAR, "sched": data, "source": sched.source, "values": values,
         "done": done, "err": errors, "errors": [{"text": t, "href": f"#cal-{k}"} for k, t in errors.items()]},
         status=status, user=actor)
+
+
+def _check_year(year: int) -> None:
+    """The years the calendar API takes (`api.bounds`): another is refused as the API refuses it, never moved."""
+    if not MIN_YEAR <= year <= MAX_YEAR:
+        raise Invalid("year_out_of_range", f"工作日历的年份应在 {MIN_YEAR} 至 {MAX_YEAR} 年之间（所请求的是 {year} 年）",
+                      f"a calendar year must be between {MIN_YEAR} and {MAX_YEAR} (asked for {year})", "year")
 
 
 @router.get("/calendar/{year}", response_class=HTMLResponse)
 async def calendar_year(request: Request, year: int) -> HTMLResponse:
     actor = await admin_user(request)
-    year = min(max(year, 2000), 2100)
+    _check_year(year)
     return await run_in_threadpool(_calendar_page, request, actor, year, {}, None, 200,
                                    request.query_params.get("done") == "1")
 
@@ -122,6 +130,7 @@ async def calendar_year(request: Request, year: int) -> HTMLResponse:
 @router.post("/calendar/{year}", response_class=HTMLResponse)
 async def calendar_store(request: Request, year: int):
     actor = await admin_user(request)
+    _check_year(year)
     form = await read_form(request, request.app.state.files, abort_oversize=True)
     form.discard()
     check_csrf(request, form.first("csrf_token"))

@@ -34,7 +34,7 @@ EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视�
             "sub_case_decided": "部门意见", "delivered": "已送达", "concluded": "办结", "archived": "归档",
             "urge_escalated": "督办升级", "version_migrated": "版本迁移", "payment_received": "收到缴费",
             "payment_requested": "待缴费", "payment_expired": "缴费逾期终止", "payment_refunded": "退还缴费",
-            "fee_not_computed": "收费金额无法计算",
+            "fee_not_computed": "收费金额无法计算", "fee_at_window": "窗口缴费",
             "licence_issued": "签发电子证照",
             "pre_review_submitted": "提交预审", "formal_submission": "正式收件", "complaint_answered": "投诉答复",
             # a bad rating's rectification (差评整改), reported into its case's history
