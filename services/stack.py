@@ -131,6 +131,8 @@ class Parts:
                 self.worker_task.cancel()
         if self.server is not None:
             self.server.stop()
+        log.info("banjian stopped: the workers%s are down; `banjian up` on this data dir resumes every open case",
+                 " and the Temporal server" if self.server is not None else "")
 
 
 async def run_stack(settings: Settings, demo: bool = False) -> None:

@@ -113,6 +113,7 @@ class Up:
             pytest.fail(f"banjian up did not stop within {timeout:.0f} s of Ctrl-C:\n{self.log()}")
         took = time.monotonic() - t0
         self._wait_group_gone(10)
+        assert "banjian stopped" in self.log(), self.log()  # the log ends saying the stop completed
         return took
 
     def _wait_group_gone(self, timeout: float) -> None:
