@@ -27,7 +27,7 @@ from banjian.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from banjian.files import check_own_files
 from banjian.ids import IdError, validate_id
 from banjian.items.schema import ItemDefinition
-from banjian.licence_reuse import auto_attach, check_licences
+from banjian.licence_reuse import auto_attach, check_licences, explain_missing
 from workflows.case import CaseWorkflow
 
 log = logging.getLogger("banjian.api")
@@ -162,7 +162,10 @@ class Submission(CaseReading):
         given = body.get("materials") or []
         with self.sessions() as session:
             given = given + auto_attach(session, item, applicant.id_number, given)  # e-licence reuse
-            materials = applications.check_form(item, body.get("form") or {}, given)
+            try:
+                materials = applications.check_form(item, body.get("form") or {}, given)
+            except Invalid as e:  # a material an e-licence could stand in for: say why it did not
+                raise explain_missing(session, item, applicant.id_number, given, e) from None
             check_own_files(session, actor, materials)
             materials = check_licences(session, applicant.id_number, materials)
         return item, applicant, channel, materials, [self.catalog.current(code) for code in item.members]

@@ -13,12 +13,12 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from banjian import licence_ops as ops
 from banjian.contracts import MaterialRef
 from banjian.errors import Invalid, NotFound
-from banjian.items.schema import ItemDefinition
+from banjian.items.schema import ItemDefinition, Material
 from banjian.licence_store import Licence
 
 
@@ -85,3 +85,32 @@ def supplement_licences(session: Session, holder_id: str, materials: list[Any]) 
         else:
             out.append(m)
     return out
+
+
+def why_not_attached(session: Session, holder_id: str | None, material: Material, now: datetime | None = None) -> str:
+    """Why a material an e-licence may stand in for was not attached, and what to do (Chinese): the
+    holder's newest licence of its type and why it is not valid today, or that they hold none."""
+    row = None
+    if holder_id and material.licence_type:
+        row = session.exec(select(Licence).where(Licence.holder_id == holder_id,
+                                                 Licence.type == material.licence_type)
+                           .order_by(col(Licence.issued_at).desc())).first()
+    if row is None:
+        return f"您名下没有有效的“{material.licence_type}”电子证照可自动调取，请上传{material.name}"
+    reason = ops.check(session, row, now)["reason"]
+    return (f"您的电子证照“{row.name}”（证照编号 {row.licence_no}）当前无效（{ops.reason_zh(reason)}），"
+            f"不能自动调取，请上传{material.name}")
+
+
+def explain_missing(session: Session, item: ItemDefinition, holder_id: str, given: list[dict[str, Any]],
+                    error: Invalid) -> Invalid:
+    """`material_missing` for a material an e-licence may stand in for, saying why none was attached
+    and what to do; any other error as it is. The missing material is the one `check_form` names:
+    the first required material of the item not given."""
+    named = {m.get("name") for m in given}
+    missing = next((m for m in item.materials if m.required and m.name not in named), None)
+    if error.code != "material_missing" or missing is None or not missing.licence_type:
+        return error
+    return Invalid(error.code, f"{error.message}。{why_not_attached(session, holder_id, missing)}",
+                   f"{error.message_en}: the applicant holds no valid e-licence of type "
+                   f"{missing.licence_type!r} to attach; upload the material", field=error.field)

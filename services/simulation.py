@@ -9,6 +9,11 @@ So a joint case is advanced in phases: the parent alone while it has no open sub
 the moment its deemed acceptance would start them), then every open sub-case concurrently, then
 the parent again — up to the sub-cases' time — once none of them is open. While departments are
 still working the parent's own clock waits for theirs; its warnings fire when it catches up.
+
+A licence issued on the case keeps its validity in a workflow of its own (`licence-{id}`, started
+from an activity, so it does not inherit the case's skipping): after the case, that workflow is
+brought to the case's time, so a licence advanced past its last valid day expires as it would in
+real time (its `expire` event, feed event and status are stored when the advance answers).
 """
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import TimeSkipper
 from temporalio.testing._timeskipping import TimeSkippingConfig
@@ -25,6 +30,7 @@ from temporalio.testing._timeskipping import TimeSkippingConfig
 from banjian.contracts import CaseState
 from banjian.db import Case
 from banjian.enums import CLOSED, ItemKind, Status
+from banjian.licence_store import Licence
 from banjian.timefmt import end_of
 
 MARGIN = timedelta(seconds=1)
@@ -69,9 +75,47 @@ def _state(sessions: Any, case_id: str) -> CaseState:
 
 
 async def advance_case(client: Client, sessions: Any, case_id: str, by: timedelta) -> None:
-    """Advance a case, and every open sub-case of it, by `by` (see the module's note on phases)."""
+    """Advance a case, every open sub-case of it and the case's licence by `by` (see the module's note)."""
     start = await _now(client, case_id)
     target = start + by
+    await _advance_case(client, sessions, case_id, start, target)
+    await follow_licence(client, sessions, case_id, target)
+
+
+def _licence_term(sessions: Any, case_id: str) -> tuple[str, datetime] | None:
+    """The case's licence and the moment it expires (00:00 China time after `valid_to`), if it has a last day."""
+    with sessions() as session:
+        row = session.exec(select(Licence).where(Licence.case_id == case_id)).first()
+        if row is None or row.valid_to is None:
+            return None
+        return row.id, end_of(row.valid_to)
+
+
+async def follow_licence(client: Client, sessions: Any, case_id: str, target: datetime) -> None:
+    """Bring the expiry workflow of the case's licence to `target` (the case's time); when that passes
+    the licence's last day, wait until the workflow has stored the expiry."""
+    from workflows.licence_expiry import licence_workflow_id
+
+    term = _licence_term(sessions, case_id)
+    if term is None:
+        return
+    handle = client.get_workflow_handle(licence_workflow_id(term[0]))
+    skipper = _skipper(client)
+    try:
+        if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
+            return  # expired already
+        by = target - await skipper.get_current_time(handle)
+        if by > timedelta(0):
+            await skipper.fast_forward(handle, by)
+        if target >= term[1]:
+            await asyncio.wait_for(handle.result(), timeout=60)
+    except RPCError as e:  # not started yet (the issuing activity is late) or long gone: nothing to move
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
+
+
+async def _advance_case(client: Client, sessions: Any, case_id: str, start: datetime, target: datetime) -> None:
+    by = target - start
     state = _state(sessions, case_id)
     if not _open_sub_cases(sessions, case_id):
         first = by

@@ -4,7 +4,7 @@ an `expire` event by `system`; verification then says `expired` and `valid: fals
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from sqlmodel import Session
 from temporalio.client import WorkflowExecutionStatus
@@ -92,3 +92,23 @@ async def test_a_licence_without_a_last_day_has_no_timer(stack, people):
         raise AssertionError("a long-term licence should have no expiry workflow")
     except RPCError:
         pass
+
+
+async def test_advancing_a_case_on_the_simulation_clock_moves_its_licence_to_expiry(stack, people):
+    """BANJIAN_SIMULATION: the case's clock carries its licence's; past the last valid day the
+    licence is stored expired when the advance answers, and verification says so."""
+    holder = people.applicant()
+    case = await approved(stack, holder, FOOD)
+    licence_id = case["result"]["licence_id"]
+    await _handle(stack, licence_id)
+    licence = (await holder.get(f"/api/licences/{licence_id}")).json()
+    days_left = (date.fromisoformat(licence["valid_to"]) - date.fromisoformat(licence["issue_date"])).days
+
+    await stack.advance(case["id"], days_left)  # the last valid day (China time): still valid
+    assert _status(stack, licence_id) == "valid"
+    await stack.advance(case["id"], 2)  # past it
+    assert _status(stack, licence_id) == "expired"
+    v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
+    assert v["status"] == "expired" and v["valid"] is False and v["reason"] == "expired"
+    detail = (await holder.get(f"/api/licences/{licence_id}")).json()
+    assert [e["action"] for e in detail["events"]] == ["expire"]

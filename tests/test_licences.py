@@ -305,12 +305,18 @@ async def test_a_held_licence_is_attached_at_filing_and_a_revoked_one_is_not(sta
     assert r.status_code == 404 and r.json()["detail"]["code"] == "licence_not_found", r.text
     assert r.json()["detail"]["field"].endswith(".licence_id")
     assert (await other.get("/api/cases")).json()["total"] == before
+    r = await other.apply(FOOD, materials=without)  # holding none: told to upload it
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "material_missing", r.text
+    assert "您名下没有有效的“营业执照”电子证照可自动调取，请上传营业执照" in r.json()["detail"]["message"]
 
     r = await people.staff("amr", "approver").post(f"/api/licences/{business}/actions",
                                                    json={"action": "revoke", "comment": "吊销"})
     assert r.status_code == 200, r.text
     r = await holder.apply(FOOD, materials=without)  # revoked: asked for as usual
     assert r.status_code == 422 and r.json()["detail"]["code"] == "material_missing", r.text
+    message = r.json()["detail"]["message"]  # saying why the held licence was not attached, and what to do
+    licence_no = (await holder.get(f"/api/licences/{business}")).json()["licence_no"]
+    assert f"（证照编号 {licence_no}）当前无效（已撤销）" in message and "请上传营业执照" in message, message
     r = await holder.apply(FOOD, materials=[*without, {"name": "营业执照", "licence_id": business}])
     assert r.status_code == 422 and r.json()["detail"]["code"] == "licence_not_valid", r.text
     message = r.json()["detail"]["message"]

@@ -304,5 +304,5 @@ async def test_a_material_an_e_licence_may_replace_is_asked_for_by_the_service(s
     files = material_files(page.text)
     files.pop("material_1")  # 营业执照 (licence_type 营业执照): this applicant holds no e-licence
     r = await browser.submit(f"/apply/{ITEM}", page.text, apply_data(page.text), files)
-    assert r.status_code == 422 and "请上传营业执照（没有可自动调取的有效电子证照）" in r.text
+    assert r.status_code == 422 and "您名下没有有效的“营业执照”电子证照可自动调取，请上传营业执照" in r.text
     assert 'id="material-1-error"' in r.text  # beside the material's input

@@ -19,6 +19,7 @@ from banjian.enums import Role
 from banjian.errors import DomainError, Forbidden, NotFound
 from banjian.files import StoredFile
 from banjian.items.schema import MAX_FORM_TEXT, ItemDefinition
+from banjian.licence_reuse import why_not_attached
 
 router = APIRouter(include_in_schema=False)
 
@@ -188,7 +189,7 @@ def _store_materials(request: Request, actor: Actor, item: ItemDefinition, form:
                 errors[m.name] = f"请上传{m.name}"
             elif m.required and (not holder_id or licence_ops.reusable(session, holder_id, m.licence_type,
                                                                        licence_ops.today(None)) is None):
-                errors[m.name] = f"请上传{m.name}（没有可自动调取的有效电子证照）"
+                errors[m.name] = why_not_attached(session, holder_id, m)
     for p in parts.values():
         p.discard()
     return kept, errors
