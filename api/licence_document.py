@@ -33,7 +33,22 @@ def zh_day(day: date) -> str:
     return f"{day.year}年{day.month}月{day.day}日"
 
 
+def face_value(value: object) -> str:
+    """A face-data value as printed: an ISO date as 2026年12月3日, yes/no as 是/否, nothing as ''."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "是" if value else "否"
+    if isinstance(value, str) and len(value) == 10:
+        try:
+            return zh_day(date.fromisoformat(value))
+        except ValueError:
+            pass
+    return str(value)
+
+
 ENV.filters["zh_day"] = zh_day
+ENV.filters["face_value"] = face_value
 
 
 def verify_path(licence_id: str, code: str | None = None) -> str:
