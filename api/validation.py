@@ -68,7 +68,8 @@ def problem(err: Mapping[str, Any]) -> dict[str, Any]:
     loc = tuple(err.get("loc", ()))
     path = "" if kind == "json_invalid" else field_path(loc)  # its loc is a position in the text
     place_zh, place_en = _PLACES.get(str(loc[0]) if loc else "body", _PLACES["body"])
-    who_zh = f"{place_zh} {path}" if path else "请求体"
+    named = text.FIELD_NAMES_ZH.get(str(loc[-1])) if len(loc) > 1 else None
+    who_zh = (f"{place_zh} {path}" + (f"（{named}）" if named else "")) if path else "请求体"
     who_en = f"{place_en} `{path}`" if path else "the request body"
     raw_ctx = dict(err.get("ctx") or {})
     ctx = {k: _ctx_text(v) for k, v in raw_ctx.items()}
@@ -95,7 +96,7 @@ def problem(err: Mapping[str, Any]) -> dict[str, Any]:
     shown = "" if kind in quiet else _shown(err.get("input"))
     if shown and loc and loc[0] in ("query", "path", "header", "cookie") and isinstance(err.get("input"), str):
         shown = shown[1:-1]  # always text there: shown as typed, not quoted
-    zh = f"{who_zh} {zh}" + (f"（实际为 {shown}）" if shown else "")
+    zh = who_zh + ("" if who_zh.endswith("）") else " ") + zh + (f"（实际为 {shown}）" if shown else "")
     en = f"{who_en} {en}" + (f" (got {shown})" if shown else "")
     out["message"], out["message_en"] = zh, en
     return out

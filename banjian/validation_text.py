@@ -49,3 +49,15 @@ DATE_RULES: dict[str, tuple[str, str]] = {
     "less_than_equal": ("不能晚于 {le}", "must not be after {le}"),
     "less_than": ("必须早于 {lt}", "must be before {lt}"),
 }
+
+#: what people call the request fields they meet most (the last part of a field's path): a message
+#: names the field by its code, as the API reads it, and by this name, as the page labels it
+FIELD_NAMES_ZH: dict[str, str] = {
+    "action": "操作", "comment": "意见或理由", "data": "操作数据", "item_code": "事项编码",
+    "applicant": "申请人", "kind": "类型", "id_number": "证件号码", "name": "名称", "form": "申请表",
+    "materials": "申请材料", "channel": "申请渠道", "idempotency_key": "幂等键", "file_id": "文件",
+    "licence_id": "电子证照", "limit": "每页条数", "offset": "起始位置", "q": "查询词", "status": "状态",
+    "warning": "预警", "department": "部门", "slot": "预约时段", "text": "内容", "reason": "理由",
+    "password": "密码", "username": "用户名", "level": "评价等级", "days": "天数", "year": "年份",
+}
+

@@ -49,8 +49,8 @@ def test_every_problem_is_kept_and_the_first_leads():
     assert d["code"] == "invalid_request" and d["field"] == "action"
     assert [(p["field"], p["code"]) for p in d["problems"]] == [
         ("action", "missing"), ("comment", "string_too_long"), ("count", "greater_than_equal")]
-    assert d["problems"][0]["message"] == "字段 action 为必填项，不能缺少"
-    assert d["problems"][1]["message"] == "字段 comment 长度不能超过 5 个字符"
+    assert d["problems"][0]["message"] == "字段 action（操作）为必填项，不能缺少"
+    assert d["problems"][1]["message"] == "字段 comment（意见或理由）长度不能超过 5 个字符"
     assert d["problems"][2]["message_en"] == "field `count` must be greater than or equal to 1 (got 0)"
     assert d["message"].endswith("；另有 2 处问题") and "2 more problem(s)" in d["message_en"]
 
