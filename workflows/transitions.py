@@ -123,6 +123,8 @@ class Transitions:
                     Status.DECIDED, now, None, None, None)
                 if s.parent_id is not None:
                     self._log(a.actor, action, a.comment, data)
+                    if approved:
+                        await self._issue_licence()  # a bundle member's own licence (workflows/licensing.py)
                     self._conclude()  # a department's answer goes to the lead unit, not to the applicant
                     await self._record()
                     return
