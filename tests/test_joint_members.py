@@ -58,3 +58,19 @@ async def test_each_approved_member_of_a_bundle_issues_its_licence(stack: Stack)
     for lid in new:
         v = (await applicant.get(f"/api/licences/{lid}/verify")).json()
         assert v["valid"] and v["signature_valid"], v
+
+
+async def test_a_joint_case_suspended_while_its_departments_answer_moves_on_when_resumed(stack: Stack):
+    """The last department's answer found the joint case suspended; resuming it starts the lead
+    unit's own steps (it used to stay in review with no step, waiting for nobody)."""
+    _, case = await open_joint(stack)
+    handler = staff(stack, "hcd", "handler")
+    assert (await handler.ok(case["id"], "suspend", "等待规划条件核实"))["status"] == "suspended"
+    await asyncio.gather(*(answer(stack, s["id"], s["department"]) for s in case["sub_cases"]))
+    paused = await handler.case(case["id"])
+    assert paused["status"] == "suspended" and paused["current_step"] is None
+    resumed = await handler.ok(case["id"], "resume")
+    assert resumed["status"] == "in_review" and resumed["current_step"]["id"] == "consolidate", resumed
+    assert resumed["deadlines"]["step_due"] is not None
+    lead = staff(stack, "hcd", "lead")
+    assert "pass" in (await lead.case(case["id"]))["allowed_actions"]
