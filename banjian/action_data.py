@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from banjian.case_steps import current_step
-from banjian.contracts import ActionInput, CaseState
+from banjian.contracts import SUB_CASE_DESIGN, ActionInput, CaseState
 from banjian.enums import STAFF_ROLES, Action, DeliveryMethod
 from banjian.errors import Invalid
 from banjian.items.schema import ItemDefinition
@@ -98,6 +98,14 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         target = data.get("step_id")
         before = item.steps[:state.step_index or 0]
         earlier = [st.id for st in before]
+        if target == "applicant" and state.parent_id is not None and state.design >= SUB_CASE_DESIGN:
+            # the applicant cannot open a department's sub-case, so nobody could answer there
+            raise _invalid("sub_case_return_to_applicant", "data.step_id",
+                           "并联审批的子件不能退回申请人（申请人只与牵头部门往来，无法在子件中补正）："
+                           "需补正材料的，请告知牵头部门；本部门可退回至之前的环节",
+                           "a department's sub-case cannot be returned to the applicant (who deals only with the "
+                           "lead unit and cannot answer in a sub-case): tell the lead unit what is missing, or "
+                           "return the sub-case to an earlier step")
         if target != "applicant" and target not in earlier:
             named = "、".join(f"{st.name}（{st.id}）" for st in before)
             raise _invalid("invalid_choice", "data.step_id",

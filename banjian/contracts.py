@@ -70,7 +70,11 @@ class MaterialRef(Model):
 #: The design generation new cases start on (`CaseInput.design`, read by workflows/case.py). Telling a
 #: path by the input instead of a patch marker saves a marker event and a search-attribute update
 #: (a visibility write) per case.
-CASE_DESIGN = 3
+CASE_DESIGN = 4
+#: from this design on a department's sub-case is never returned to the applicant (who cannot open it),
+#: and a bundle member's sub-case issues its item's e-licence when it approves (banjian/rules.py,
+#: workflows/licensing.py)
+SUB_CASE_DESIGN = 4
 
 
 class CaseInput(Model):
@@ -246,6 +250,8 @@ class SubCaseRef(Model):
     overdue: bool = False
     opened: bool = False
     deemed_consent: bool = False
+    licence_id: str | None = Field(default=None, description="the e-licence a bundle member's sub-case issued "
+                                                             "on approval (None otherwise, and in older histories)")
 
     @property
     def department_label(self) -> str:

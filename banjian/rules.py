@@ -12,7 +12,7 @@ from typing import Any
 
 from banjian.action_data import check_bounds, validate_data
 from banjian.case_steps import CLOCK_ROLES, current_step, waiting_roles
-from banjian.contracts import ActionInput, Actor, CaseState
+from banjian.contracts import SUB_CASE_DESIGN, ActionInput, Actor, CaseState
 from banjian.enums import (
     CLOSED,
     STAFF_ROLES,
@@ -218,6 +218,9 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
         case Action.RETURN_TO | Action.ADD_SIGNER | Action.DELEGATE:
             need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None,
                  "当前不在审查或决定环节", "the case is not at a review or decision step")
+            if action == Action.RETURN_TO and state.parent_id is not None and state.design >= SUB_CASE_DESIGN:
+                need(bool(state.step_index), "子件不能退回申请人，且当前已是第一个环节，无可退回的环节",
+                     "a sub-case cannot go back to the applicant, and this is its first step")
             if action == Action.ADD_SIGNER:
                 need(state.countersign is None, "本环节已有加签", "signers were already added to this step")
             if action == Action.DELEGATE:

@@ -179,4 +179,5 @@ class JointApproval:
             opinion=s.result.opinion if s.result else None, decision=s.result.decision if s.result else None,
             due=s.deadlines.statutory_due, reason=s.result.reason if s.result else None, opened=True,
             overdue=any(w.cause == WarningCause.STATUTORY_OVERDUE for w in s.warnings),
-            deemed_consent=any(h.action == "deemed_consent" for h in s.history))
+            deemed_consent=any(h.action == "deemed_consent" for h in s.history),
+            licence_id=s.result.licence_id if s.result else None)

@@ -1,6 +1,7 @@
 """Issuing the e-licence of an approved case (电子证照签发). Mixed into `CaseWorkflow`; deterministic.
 
-When a case whose item has a `licence` section is approved (not a department's sub-case), the
+When a case whose item has a `licence` section is approved (not a joint item's department sub-case;
+a bundle member's sub-case of design 4 or later issues its member item's licence), the
 `issue_licence` activity issues the licence exactly once (keyed by the case id in the library, so a
 retried activity or a replayed workflow finds the same licence); `result.licence_id` then names it
 and the history records `licence_issued` by `system`. A licence with a last valid day then gets its
@@ -14,8 +15,8 @@ from typing import TYPE_CHECKING
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from banjian.contracts import SYSTEM, Actor, CaseInput, CaseState
-    from banjian.enums import Decision
+    from banjian.contracts import SUB_CASE_DESIGN, SYSTEM, Actor, CaseInput, CaseState
+    from banjian.enums import Decision, ItemKind
     from banjian.licences import IssueRequest
     from workflows.calls import run_activity, takes_path
 
@@ -36,8 +37,14 @@ class Licensing:
 
     def _issues_licence(self) -> bool:
         s = self.state
-        return (self.item.licence is not None and s.parent_id is None and s.result is not None
-                and s.result.decision == Decision.APPROVED and s.result.licence_id is None)
+        return (self.item.licence is not None and (s.parent_id is None or self._bundle_member())
+                and s.result is not None and s.result.decision == Decision.APPROVED and s.result.licence_id is None)
+
+    def _bundle_member(self) -> bool:
+        """A bundle's member item decided by its own department (一件事): it issues that item's licence.
+        A joint item's department sub-case gives an opinion inside the lead unit's one result, and
+        issues nothing; nor did bundle members of cases started before this (design below 4)."""
+        return self.inp.item.kind == ItemKind.SINGLE and self.state.design >= SUB_CASE_DESIGN
 
     async def _issue_licence(self) -> None:
         """Issue the licence of an approved case, once (call after the approval is logged)."""

@@ -24,10 +24,14 @@ with workflow.unsafe.imports_passed_through():
         SpecialProcedureState,
         StepRef,
     )
-    from banjian.enums import Action, Decision, DeliveryMethod, ItemKind, Opinion, Status
+    from banjian.enums import CLOSED, Action, Decision, DeliveryMethod, ItemKind, Opinion, Status
 
 if TYPE_CHECKING:
     from banjian.items.schema import ItemDefinition
+
+
+#: patch: a joint case or bundle resumed after its departments all answered moves on (see _answered_while_paused)
+JOINT_RESUME = "joint-resume-after-answers"
 
 
 class Transitions:
@@ -48,6 +52,7 @@ class Transitions:
         async def _issue_licence(self) -> None: ...
         async def _await_payment(self) -> None: ...
         async def _start_sub_cases(self) -> None: ...
+        async def _all_answered(self) -> None: ...
 
     async def _apply(self, action: Action, a: ActionInput) -> None:
         s, now, data = self.state, workflow.now(), a.data or {}
@@ -123,6 +128,8 @@ class Transitions:
                     Status.DECIDED, now, None, None, None)
                 if s.parent_id is not None:
                     self._log(a.actor, action, a.comment, data)
+                    if approved:
+                        await self._issue_licence()  # a bundle member's own licence (workflows/licensing.py)
                     self._conclude()  # a department's answer goes to the lead unit, not to the applicant
                     await self._record()
                     return
@@ -192,9 +199,21 @@ class Transitions:
             await self._start_sub_cases()
         if action == Action.APPROVE_EXTENSION:
             self._log(SYSTEM, "extension_applied", data={"extended_days": s.clock.extended_days})
+        if action in (Action.RESUME, Action.END_SPECIAL_PROCEDURE) and self._answered_while_paused():
+            await self._all_answered()  # the lead unit's steps (or the combined result), which waited
+            replan = False  # _all_answered has re-planned
         if replan:
             await self._replan()
         await self._record()
+
+    def _answered_while_paused(self) -> bool:
+        """A joint case or bundle resumed after every department answered while it was suspended or in
+        a special procedure: the answer that closed the last sub-case found it paused and moved nothing,
+        so the resumption moves it on. Cases resumed so before this path existed replay without it."""
+        s = self.state
+        return (s.kind != ItemKind.SINGLE and s.status == Status.IN_REVIEW and s.step_index is None
+                and bool(s.sub_cases) and all(c.status in CLOSED for c in s.sub_cases or [])
+                and workflow.patched(JOINT_RESUME))
 
     # ---- the steps a case goes through ---------------------------------------------------------
     def _enter_review(self) -> None:

@@ -107,8 +107,8 @@ def field_params(action: str, item: ItemDefinition, case: dict[str, Any], values
                                                       f"{'计入' if s.counts_toward_limit else '不计入'}办理时限）"}
                             for s in item.special_procedures]
         elif spec["name"] == "step_id":
-            p["choices"] = [{"value": "applicant", "text": "申请人"}] + [
-                {"value": s.id, "text": s.name} for s in earlier_steps(item, case)]
+            to_applicant = [] if case.get("parent_id") else [{"value": "applicant", "text": "申请人"}]
+            p["choices"] = to_applicant + [{"value": s.id, "text": s.name} for s in earlier_steps(item, case)]
         elif spec["name"] == "reply_by":
             p["kind"], p["type"] = "input", "date"
         out.append(p)
