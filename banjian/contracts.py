@@ -75,6 +75,9 @@ CASE_DESIGN = 4
 #: and a bundle member's sub-case issues its item's e-licence when it approves (banjian/rules.py,
 #: workflows/licensing.py)
 SUB_CASE_DESIGN = 4
+#: from this design on the e-licence is issued by a local activity inside the approval's workflow task
+#: (one marker; no activity task round trip through the server on the concluding action)
+LOCAL_LICENCE_DESIGN = 4
 
 
 class CaseInput(Model):

@@ -370,3 +370,35 @@ async def test_two_concurrent_approvals_issue_one_licence(stack, people):
     final = await approver.case(case["id"])
     assert len(rows) == 1 and final["result"]["licence_id"] == rows[0].id
     assert [h["action"] for h in final["history"]].count("licence_issued") == 1
+
+
+def test_every_shipped_item_whose_result_is_a_licence_issues_it():
+    """The contract: a case whose item names `result.licence_type` gets `result.licence_id` on approval,
+    so every shipped definition that names one has the licence section that issues it."""
+    from pathlib import Path
+
+    import yaml
+
+    named = 0
+    for path in sorted(Path(__file__).resolve().parent.parent.joinpath("item_definitions").glob("*.yaml")):
+        d = yaml.safe_load(path.read_text(encoding="utf-8"))
+        licence_type = (d.get("result") or {}).get("licence_type")
+        if licence_type:
+            named += 1
+            assert (d.get("licence") or {}).get("type") == licence_type, path.name
+    assert named >= 6
+
+
+async def test_an_approved_fire_safety_inspection_names_its_licence_when_the_approval_answers(stack, people):
+    """The item the benchmark and outside scenarios drive: approval answers with `result.licence_id`."""
+    holder = people.applicant(6)
+    r = await holder.apply("fire-safety-inspection")
+    assert r.status_code == 201, r.text
+    case = await stack.staff("fire", "clerk").ok(r.json()["id"], "accept")
+    while case["current_step"]["kind"] == "review":
+        case = await stack.staff("fire", case["current_step"]["role"]).ok(case["id"], "pass")
+    case = await stack.staff("fire", "approver").ok(case["id"], "approve")
+    licence_id = case["result"]["licence_id"]
+    assert licence_id.startswith("1.2.156.3005.2.0301.")
+    v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
+    assert v["valid"] and v["signature_valid"] and v["valid_to"] is None, v

@@ -2,8 +2,8 @@
 
 When a case whose item has a `licence` section is approved (not a joint item's department sub-case;
 a bundle member's sub-case of design 4 or later issues its member item's licence), the
-`issue_licence` activity issues the licence exactly once (keyed by the case id in the library, so a
-retried activity or a replayed workflow finds the same licence); `result.licence_id` then names it
+`issue_licence` activity (a local activity from design 4 on) issues the licence exactly once (keyed by
+the case id in the library, so a retried activity or a replayed workflow finds the same licence); `result.licence_id` then names it
 and the history records `licence_issued` by `system`. A licence with a last valid day then gets its
 expiry timer (`watch_licence` starts `licence-{id}`: workflows/licence_expiry.py). Cases approved
 before these steps existed replay without them (patches `e-licence`, `licence-expiry`).
@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from banjian.contracts import SUB_CASE_DESIGN, SYSTEM, Actor, CaseInput, CaseState
+    from banjian.contracts import LOCAL_LICENCE_DESIGN, SUB_CASE_DESIGN, SYSTEM, Actor, CaseInput, CaseState
     from banjian.enums import Decision, ItemKind
     from banjian.licences import IssueRequest
-    from workflows.calls import run_activity, takes_path
+    from workflows.calls import run_activity, run_local_activity, takes_path
 
 if TYPE_CHECKING:
     from banjian.items.schema import ItemDefinition
@@ -52,7 +52,9 @@ class Licensing:
             return
         s, spec = self.state, self.item.licence
         assert s.result is not None and spec is not None
-        ident: str = await run_activity("issue_licence", IssueRequest(
+        # design 4 on: inside the approval's workflow task (idempotent: a rerun finds the same licence)
+        issue = run_local_activity if s.design >= LOCAL_LICENCE_DESIGN else run_activity
+        ident: str = await issue("issue_licence", IssueRequest(
             case_id=s.id, case_no=s.case_no, item_code=s.item_code, item_name=s.item_name,
             department=s.department, implementing_body=self.item.implementing_body.model_dump(mode="json"),
             licence=spec, result_name=self.item.result.name, applicant=s.applicant.model_dump(mode="json"),
