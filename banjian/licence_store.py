@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import secrets
 from datetime import UTC, date, datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Column, UniqueConstraint
@@ -138,7 +139,14 @@ def department_signer(session: Session, department: str, key: bytes) -> Sm2Signe
         session.flush()
         row = session.get(DepartmentKey, department)
         assert row is not None
-    return Sm2Signer(sm4_decrypt(key, bytes.fromhex(row.private_key_enc), department.encode()).hex())
+    return _signer(row.private_key_enc, department, key)
+
+
+@lru_cache(maxsize=256)
+def _signer(private_key_enc: str, department: str, key: bytes) -> Sm2Signer:
+    """A department's signer, made once per stored key (deriving its public point is a pure-Python
+    SM2 point multiplication, about as costly as a signature); a new key is a new entry."""
+    return Sm2Signer(sm4_decrypt(key, bytes.fromhex(private_key_enc), department.encode()).hex())
 
 
 def next_sequence(session: Session, type_code: str, issuer_code: str) -> int:
