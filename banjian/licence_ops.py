@@ -20,7 +20,7 @@ from banjian import licences as lic
 from banjian.contracts import Actor
 from banjian.enums import Role
 from banjian.errors import Conflict, Forbidden, NotFound
-from banjian.labels import licence_status_zh
+from banjian.labels import LICENCE_ACTION_ZH, licence_status_zh
 from banjian.licence_store import (
     DepartmentKey,
     Licence,
@@ -190,8 +190,14 @@ def act(session: Session, actor: Actor, licence_id: str, action: lic.LicenceActi
     sources, target = lic.TRANSITIONS[action]
     current = status_of(row, china_date(at))
     if current not in sources:
-        raise Conflict("licence_action_not_allowed", f"证照当前状态（{licence_status_zh(current)}）不允许此操作",
-                       f"{action.value} is not allowed on a {current.value} licence", field="action")
+        still = [a for a, (froms, _) in lic.TRANSITIONS.items() if current in froms]
+        zh = "、".join(LICENCE_ACTION_ZH[a.value] for a in still)
+        raise Conflict("licence_action_not_allowed",
+                       f"证照当前状态（{licence_status_zh(current)}）不允许{LICENCE_ACTION_ZH[action.value]}；"
+                       + (f"可以：{zh}" if still else "该证照已不能再变更状态"),
+                       f"{action.value} is not allowed on a {current.value} licence; "
+                       + (f"allowed: {', '.join(a.value for a in still)}" if still else "no change is possible any more"),
+                       field="action")
     row.status = target.value
     session.add(row)
     session.add(LicenceEvent(licence_id=row.id, at=at, actor=actor.username, action=action.value,

@@ -164,7 +164,7 @@ async def test_status_changes_by_the_issuing_approver_and_expiry(stack, people):
     assert (await people.staff("hcd", "approver").post(path, json={"action": "suspend", "comment": "x"})).status_code == 404
     assert (await approver.post(path, json={"action": "suspend"})).status_code == 422  # comment required
     r = await approver.post(path, json={"action": "reinstate", "comment": "x"})
-    assert r.status_code == 409 and r.json()["detail"]["message"] == "证照当前状态（有效）不允许此操作", r.text
+    assert r.status_code == 409 and r.json()["detail"]["message"] == "证照当前状态（有效）不允许恢复；可以：暂停、撤销、注销", r.text
     r = await approver.post(path, json={"action": "suspend", "comment": "责令停业整改"})
     assert r.status_code == 200 and r.json()["status"] == "suspended"
     assert (await verify())["status"] == "suspended" and (await verify())["valid"] is False
@@ -186,7 +186,7 @@ async def test_status_changes_by_the_issuing_approver_and_expiry(stack, people):
     r = await approver.post(path, json={"action": "revoke", "comment": "以欺骗手段取得许可"})
     assert r.json()["status"] == "revoked" and (await verify())["status"] == "revoked"
     r = await approver.post(path, json={"action": "reinstate", "comment": "x"})
-    assert r.status_code == 409 and r.json()["detail"]["message"] == "证照当前状态（已撤销）不允许此操作", r.text
+    assert r.status_code == 409 and r.json()["detail"]["message"] == "证照当前状态（已撤销）不允许恢复；该证照已不能再变更状态", r.text
     assert [x["status"] for x in (await holder.get("/api/me/licences")).json()["items"] if x["id"] == licence_id] == [
         "revoked"]
 

@@ -60,7 +60,7 @@ async def test_approver_suspends_and_reinstates_from_the_page_with_a_required_co
         assert f"已暂停证照 <span class=\"mono\">{number}</span>" in done
 
         r = await page.http.post(path, data={"csrf_token": csrf_of(html), "action": "suspend", "comment": "再次"})
-        assert r.status_code == 409 and "证照当前状态（已暂停）不允许此操作" in r.text
+        assert r.status_code == 409 and "证照当前状态（已暂停）不允许暂停；可以：恢复、撤销、注销" in r.text
         suspended = (await page.get("/licences", params={"status": "suspended"})).text
         assert number in suspended and "责令停业整改" in suspended
         assert number not in (await page.get("/licences", params={"status": "valid"})).text
