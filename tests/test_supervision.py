@@ -315,8 +315,11 @@ def test_sigkilled_worker_process_is_restarted_and_dies_with_up(tmp_path):
         # the archive packages are built by a child of their own, at a lower CPU priority, and the
         # workers sweep nothing; killed, it is restarted like a worker
         archiver = archiver_child(up.proc.pid)
-        # it lowers its own at start; the worker (the current one: a pid may be reused once a process is gone) does not
-        assert eventually(lambda: niceness(archiver) == 10) and niceness(worker_child(up.proc.pid)) == 0
+        # it lowers its own at start; the worker (the current one: a pid may be reused once a process is
+        # gone) keeps `up`'s own priority (which is the test process's: not always 0 in a full run)
+        base_nice = niceness(up.proc.pid)
+        assert eventually(lambda: niceness(archiver) == max(10, base_nice))
+        assert niceness(worker_child(up.proc.pid)) == base_nice
         assert environment(new)["BANJIAN_ARCHIVE_SWEEP_SECONDS"] == "0.0"
         assert 'process="archiver"' not in text  # it serves no metrics of its own to merge
         os.kill(archiver, signal.SIGKILL)
