@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 from playwright.async_api import Error as PlaywrightError
 
 from tests.conftest import PASSWORD
+from tests.feed_receiver import free_port
 from tests.pages_client import PDF
 
 CHROMIUM = "/usr/bin/chromium"
@@ -28,21 +28,10 @@ DESKTOP = {"width": 1280, "height": 900}
 PNG = b"\x89PNG\r\n\x1a\n" + b"\x00\x00\x00\rIHDR" + bytes(17)
 
 
-def free_port() -> int:
-    for port in range(18400, 18500):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18400-18499")
-
-
 @pytest.fixture(scope="session")
 async def live_url(stack) -> AsyncIterator[str]:
     """The in-process app on a real socket (the stack's lifespan already ran)."""
-    port = free_port()
+    port = free_port(18400, 18499)
     server = uvicorn.Server(uvicorn.Config(stack.app, host="127.0.0.1", port=port, lifespan="off",
                                            log_level="warning"))
     task = asyncio.create_task(server.serve())

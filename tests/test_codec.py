@@ -3,7 +3,6 @@ Temporal UI, and what actually lands in Temporal's store."""
 from __future__ import annotations
 
 import json
-import socket
 import uuid
 from pathlib import Path
 
@@ -31,6 +30,7 @@ from banjian.settings import Settings
 from banjian.temporal import DevServer, connect
 from services import replay
 from tests.conftest import TEST_CONVERTER, TEST_PAYLOAD_KEYS, make_stack
+from tests.feed_receiver import free_port
 
 K1, K2 = bytes(range(16)), bytes(range(16, 32))
 ID_NUMBER = "11010519491231002X"
@@ -190,22 +190,11 @@ async def test_a_case_history_in_temporal_is_encrypted_and_still_replays(stack, 
     assert (await replay.replay_history(case["id"], decoded)).verified  # decrypted, plain converter
 
 
-def _free_port(start: int) -> int:
-    for port in range(start, start + 100):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port")
-
-
 async def test_id_numbers_are_not_in_the_temporal_database_file(tmp_path: Path):
     """A case run through the embedded server (a SQLite file, as `banjian up` runs it): the applicant's
     id number and name are nowhere in the file, while a plain client's payload is (the search works)."""
-    port = _free_port(17300)
-    settings = Settings(data_dir=tmp_path / "t", temporal_port=port, ui_port=_free_port(port + 1),
+    port = free_port(17300, 17399)
+    settings = Settings(data_dir=tmp_path / "t", temporal_port=port, ui_port=free_port(port + 1, port + 100),
                         payload_keys=TEST_PAYLOAD_KEYS)
     server = DevServer(settings)
     cmd = server.command()  # the embedded UI decodes through the API's codec server

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
-import socket
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -30,6 +29,7 @@ from banjian.seed import ensure_base
 from banjian.service_accounts import add_account
 from banjian.settings import Settings
 from tests.conftest import TEST_PAYLOAD_KEYS, Stack, json_line, staff_every_department
+from tests.feed_receiver import free_port
 from tests.histories.record import deemed_acceptance
 from worker import build_worker
 
@@ -59,15 +59,6 @@ def test_sm3_known_answer_and_hmac_sm3_agrees_with_two_independent_implementatio
 
 
 # --- the machinery --------------------------------------------------------------------------------
-def _free_port() -> int:
-    for port in range(18230, 18300):
-        with socket.socket() as s:
-            try:
-                s.bind(("127.0.0.1", port))
-            except OSError:
-                continue
-            return port
-    raise RuntimeError("no free port in 18230-18299")
 
 
 class Receiver:
@@ -75,7 +66,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.app = make_receiver(SECRET)
-        self.port = _free_port()
+        self.port = free_port(18230, 18299)
         self.url = f"http://127.0.0.1:{self.port}/events"
         self.server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="error",
                                                     lifespan="off"))
