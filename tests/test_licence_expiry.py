@@ -13,7 +13,7 @@ from temporalio.service import RPCError
 from banjian.licence_store import Licence
 from banjian.timefmt import end_of
 from services.simulation import _skipper
-from tests.test_licences import FOOD, REGISTRATION, approved
+from tests.test_licences import FOOD, REGISTRATION, approved, row_of
 
 
 async def _handle(stack, licence_id: str):
@@ -25,13 +25,6 @@ async def _handle(stack, licence_id: str):
         except RPCError:
             await asyncio.sleep(0.1)
     raise AssertionError(f"no expiry workflow for {licence_id}")
-
-
-def _status(stack, licence_id: str) -> str:
-    with Session(stack.engine) as session:
-        row = session.get(Licence, licence_id)
-        assert row is not None
-        return row.status
 
 
 async def test_a_licence_expires_on_the_day_after_valid_to_by_its_timer(stack, people):
@@ -49,12 +42,12 @@ async def test_a_licence_expires_on_the_day_after_valid_to_by_its_timer(stack, p
     now = await skipper.get_current_time(handle)
     await skipper.fast_forward(handle, end_of(valid_to) - timedelta(minutes=1) - now)
     assert (await handle.describe()).status == WorkflowExecutionStatus.RUNNING
-    assert _status(stack, licence_id) == "valid"
+    assert row_of(stack, licence_id).status == "valid"
 
     # midnight passes: the timer fires and the library says expired, without anyone acting
     await skipper.fast_forward(handle, timedelta(minutes=2))
     assert await handle.result() == "expired"
-    assert _status(stack, licence_id) == "expired"
+    assert row_of(stack, licence_id).status == "expired"
     v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
     assert v["status"] == "expired" and v["valid"] is False and v["signature_valid"] is True
     detail = (await holder.get(f"/api/licences/{licence_id}")).json()
@@ -77,7 +70,7 @@ async def test_a_revoked_licence_keeps_its_status_when_the_timer_fires(stack, pe
     handle = await _handle(stack, licence_id)
     await _skipper(stack.client).fast_forward(handle, timedelta(days=366 * 6))
     assert await handle.result() == "revoked"
-    assert _status(stack, licence_id) == "revoked"
+    assert row_of(stack, licence_id).status == "revoked"
 
 
 async def test_a_licence_without_a_last_day_has_no_timer(stack, people):
@@ -105,9 +98,9 @@ async def test_advancing_a_case_on_the_simulation_clock_moves_its_licence_to_exp
     days_left = (date.fromisoformat(licence["valid_to"]) - date.fromisoformat(licence["issue_date"])).days
 
     await stack.advance(case["id"], days_left)  # the last valid day (China time): still valid
-    assert _status(stack, licence_id) == "valid"
+    assert row_of(stack, licence_id).status == "valid"
     await stack.advance(case["id"], 2)  # past it
-    assert _status(stack, licence_id) == "expired"
+    assert row_of(stack, licence_id).status == "expired"
     v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
     assert v["status"] == "expired" and v["valid"] is False and v["reason"] == "expired"
     detail = (await holder.get(f"/api/licences/{licence_id}")).json()

@@ -14,7 +14,7 @@ from banjian.enums import Role
 from banjian.licence_store import Licence, LicenceEvent
 from banjian.licence_views import issued_by
 from tests.pages_client import PageClient, csrf_of
-from tests.test_licences import FOOD, approved
+from tests.test_licences import FOOD, approved, row_of
 
 
 async def _browser(stack, username: str) -> PageClient:
@@ -22,13 +22,6 @@ async def _browser(stack, username: str) -> PageClient:
     r = await page.login(username)
     assert r.status_code in (200, 303), r.text
     return page
-
-
-def _status(stack, licence_id: str) -> str:
-    with Session(stack.engine) as session:
-        row = session.get(Licence, licence_id)
-        assert row is not None
-        return row.status
 
 
 async def test_approver_suspends_and_reinstates_from_the_page_with_a_required_comment(stack, people):
@@ -50,12 +43,12 @@ async def test_approver_suspends_and_reinstates_from_the_page_with_a_required_co
         path = f"/licences/{licence_id}/actions"
         r = await page.http.post(path, data={"csrf_token": csrf_of(html), "action": "suspend", "comment": "  "})
         assert r.status_code == 422 and "请填写暂停的理由" in r.text and 'id="failed-licence"' in r.text
-        assert _status(stack, licence_id) == "valid"
+        assert row_of(stack, licence_id).status == "valid"
 
         r = await page.http.post(path, data={"csrf_token": csrf_of(html), "action": "suspend",
                                              "comment": "责令停业整改"})
         assert r.status_code == 303 and r.headers["location"].startswith("/licences?done=")
-        assert _status(stack, licence_id) == "suspended"
+        assert row_of(stack, licence_id).status == "suspended"
         done = (await page.get(r.headers["location"])).text
         assert f"已暂停证照 <span class=\"mono\">{number}</span>" in done
 
@@ -65,7 +58,7 @@ async def test_approver_suspends_and_reinstates_from_the_page_with_a_required_co
         assert number in suspended and "责令停业整改" in suspended
         assert number not in (await page.get("/licences", params={"status": "valid"})).text
         r = await page.http.post(path, data={"csrf_token": csrf_of(html), "action": "reinstate", "comment": "整改完成"})
-        assert r.status_code == 303 and _status(stack, licence_id) == "valid"
+        assert r.status_code == 303 and row_of(stack, licence_id).status == "valid"
         with Session(stack.engine) as session:
             events = session.exec(select(LicenceEvent).where(LicenceEvent.licence_id == licence_id)).all()
             assert [(e.action, e.comment) for e in events] == [("suspend", "责令停业整改"), ("reinstate", "整改完成")]
@@ -73,7 +66,7 @@ async def test_approver_suspends_and_reinstates_from_the_page_with_a_required_co
         bad = await page.get("/licences", params={"status": "gone"})
         assert bad.status_code == 422 and "状态筛选无效" in bad.text
         forged = await page.http.post(path, data={"csrf_token": "x", "action": "revoke", "comment": "x"})
-        assert forged.status_code in (400, 403) and _status(stack, licence_id) == "valid"
+        assert forged.status_code in (400, 403) and row_of(stack, licence_id).status == "valid"
     finally:
         await page.close()
 
@@ -88,7 +81,7 @@ async def test_other_staff_see_the_list_but_may_not_change_and_outsiders_see_not
         assert licence_id in html and f'action="{path}"' not in html  # listed, no actions offered
         r = await handler.http.post(path, data={"csrf_token": csrf_of(html), "action": "revoke", "comment": "x"})
         assert r.status_code == 403 and "只有发证部门的审批人员可以变更证照状态" in r.text
-        assert _status(stack, licence_id) == "valid"
+        assert row_of(stack, licence_id).status == "valid"
     finally:
         await handler.close()
     other = await _browser(stack, people.staff("hcd", "approver").username)
@@ -96,7 +89,7 @@ async def test_other_staff_see_the_list_but_may_not_change_and_outsiders_see_not
         html = (await other.get("/licences")).text
         assert licence_id not in html
         r = await other.http.post(path, data={"csrf_token": csrf_of(html), "action": "revoke", "comment": "x"})
-        assert r.status_code == 404 and "不存在" in r.text and _status(stack, licence_id) == "valid"
+        assert r.status_code == 404 and "不存在" in r.text and row_of(stack, licence_id).status == "valid"
     finally:
         await other.close()
     citizen = await _browser(stack, people.applicant(9).username)
