@@ -8,14 +8,12 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from api.routes.pages.common import RATING_ZH
+from api.routes.pages.common import OPINION_ZH, RATING_ZH, WARNING_ZH
 from banjian.items.schema import ItemDefinition
 from banjian.labels import ROLE_ZH
 
 DELIVERY_ZH = {"electronic": "电子送达", "courier": "邮寄送达", "window": "窗口领取"}
-OPINION_ZH = {"agree": "同意", "agree_with_referral": "同意并报上级", "disagree": "不同意"}
 DECISION_ZH = {"approved": "准予许可", "denied": "不予许可"}
-LEVEL_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
 #: actions that hand the task (or a copy) to a colleague named in `data.username`
 TO_COLLEAGUE = {"assign": "指派给", "transfer": "转办给", "delegate": "委托给", "copy_to": "抄送给"}
 
@@ -99,7 +97,8 @@ def entry_detail(entry: Mapping[str, Any], steps: Mapping[str, str], depts: Mapp
         case "sub_case_started":
             return f"{dept(data.get('department'))}" + (f"，子件 {data['sub_case']}" if data.get("sub_case") else "")
         case "sub_case_decided":
-            opinion = OPINION_ZH.get(data.get("opinion"), data.get("opinion") or "")
+            raw = data.get("opinion")
+            opinion = OPINION_ZH.get(raw, raw) if raw else ""
             where = dept(data.get("department"))
             if not opinion:  # the applicant reads no department's opinion before the unified result
                 return where or None
@@ -111,7 +110,7 @@ def entry_detail(entry: Mapping[str, Any], steps: Mapping[str, str], depts: Mapp
         case "urge":
             return f"回复期限：{_day(data['reply_by'])}" if data.get("reply_by") else None
         case "warning":
-            return LEVEL_ZH.get(data.get("level")) or None
+            return WARNING_ZH.get(data.get("level")) or None
         case "rate":
             return RATING_ZH.get(data.get("level")) or None
         case "extension_applied":
