@@ -32,16 +32,7 @@ from banjian.licence_store import master_key
 from banjian.metrics import ActivityMetrics
 from banjian.payments import provider_for
 from banjian.settings import Settings
-from workflows.appointment_reminder import AppointmentReminderWorkflow
-from workflows.case import CaseWorkflow
-from workflows.feed import FeedWorkflow
-from workflows.inquiry import InquiryWorkflow
-from workflows.licence_expiry import LicenceExpiryWorkflow
-from workflows.payment_refund import PaymentRefundWorkflow
-from workflows.rectification import RectificationWorkflow
-
-WORKFLOWS = [CaseWorkflow, FeedWorkflow, InquiryWorkflow, PaymentRefundWorkflow, AppointmentReminderWorkflow,
-             RectificationWorkflow, LicenceExpiryWorkflow]
+from workflows.registry import WORKFLOWS
 
 
 class BanjianWorker(Worker):

@@ -48,8 +48,8 @@ def _replayer(workflows: tuple[type, ...], converter: DataConverter = pydantic_d
 
 
 def current_workflows() -> tuple[type, ...]:
-    """The workflows the worker runs (`worker.WORKFLOWS`): what a replay must be checked against."""
-    from worker import WORKFLOWS
+    """The workflows the worker runs (`workflows.registry.WORKFLOWS`): what a replay is checked against."""
+    from workflows.registry import WORKFLOWS
 
     return tuple(WORKFLOWS)
 

@@ -11,7 +11,7 @@ Four pieces, each usable from the API, the CLI and tests:
   server keeps a closed workflow 24 hours), the copy exported into the case's archive
   package is used, and failing that the read model alone (`source` says which).
 - **Replay** (`services/replay.py`, above this package: it runs the workers' workflow code) — the history replayed with `temporalio.worker.Replayer` against the current
-  workflow code (the worker's `WORKFLOWS`, the pydantic data converter). A failure names the
+  workflow code (`workflows.registry.WORKFLOWS`, the pydantic data converter). A failure names the
   workflow task where the code and the history part ways (found by replaying prefixes).
 - **Chain verification** — each `case_events` row carries the SM3 hash of its content and of
   the previous row of its case (`banjian.chain`). `verify_case` recomputes the chain, checks
