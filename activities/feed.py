@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -41,6 +42,7 @@ from banjian.feed_contracts import DRAIN_ACTIVITY, PRUNE_ACTIVITY, DrainResult, 
 from banjian.settings import Settings
 
 RETRIED_4XX = (408, 429)
+log = logging.getLogger("banjian.feed")
 
 
 class FeedActivities:
@@ -143,6 +145,9 @@ class FeedActivities:
         """Record a failed attempt; returns when the event is due again."""
         wait = min(self.settings.feed_retry_max_seconds, self.settings.feed_retry_base_seconds * 2 ** min(row.attempts, 16))
         message = f"{row.case_id}-{row.seq}: {error}"
+        if park or row.attempts == 0:  # one line per event, not one per retry through a long outage
+            log.warning("feed: event %s-%s to subscriber %s failed: %s; %s", row.case_id, row.seq, name, error,
+                        "parked until an operator re-queues it" if park else "retrying")
         with self.sessions() as session:
             session.execute(update(Delivery).where(col(Delivery.id) == row.id, col(Delivery.state) == PENDING)
                             .values(state=PARKED if park else PENDING, attempts=row.attempts + 1,

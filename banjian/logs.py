@@ -58,4 +58,7 @@ def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler
     handler._banjian = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(settings.log_level)
+    # the HTTP client logs every request at INFO (each feed POST); its failures are logged by the feed
+    for chatty in ("httpx", "httpcore"):
+        logging.getLogger(chatty).setLevel(logging.DEBUG if settings.log_level == "DEBUG" else logging.WARNING)
     return handler

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import hmac
 import json
+import logging
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -214,7 +215,8 @@ async def _refused(rx: Receiver) -> bool:
     return rx.got.refused > 0
 
 
-async def test_a_4xx_parks_the_event_for_an_operator_and_resume_delivers_it(feed_stack, workers):
+async def test_a_4xx_parks_the_event_for_an_operator_and_resume_delivers_it(feed_stack, workers, caplog):
+    caplog.set_level(logging.WARNING, logger="banjian.feed")
     stack = feed_stack
     admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
     async with Receiver() as rx:
@@ -233,6 +235,9 @@ async def test_a_4xx_parks_the_event_for_an_operator_and_resume_delivers_it(feed
         # this module's stack, may emit an event of its own meanwhile, refused and parked the same way)
         assert rx.got.refused == status["parked"] >= 1
         assert status["delivered"] == 0 and "HTTP 400" in status["last_error"]
+        # the operator's log says it once per parked event, naming the subscriber and the cause
+        said = [r.getMessage() for r in caplog.records if r.name == "banjian.feed" and name in r.getMessage()]
+        assert len(said) == status["parked"] and all("HTTP 400" in m and "parked" in m for m in said), said
         rx.control()
         assert (await admin.post(f"/api/subscribers/{name}/resume")).status_code == 200
 

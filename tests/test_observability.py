@@ -154,6 +154,17 @@ async def test_a_json_log_line_carries_the_request_and_case_ids(stack, people):
     assert len(r.headers["x-request-id"]) == 32
 
 
+def test_the_http_client_logs_requests_only_when_debugging():
+    """Every feed POST used to log an `httpx` INFO line; failures are the feed's own warnings."""
+    for level, expected in (("INFO", logging.WARNING), ("DEBUG", logging.DEBUG)):
+        handler = configure_logging(Settings(log_level=level), stream=io.StringIO())
+        try:
+            assert logging.getLogger("httpx").level == expected
+        finally:
+            logging.getLogger().removeHandler(handler)
+            logging.getLogger("httpx").setLevel(logging.NOTSET)
+
+
 def test_metrics_of_several_processes_merge_into_one_text_labelled_by_process():
     from prometheus_client.parser import text_string_to_metric_families
 
