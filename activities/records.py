@@ -22,20 +22,14 @@ from activities.urges import sync_urges
 from banjian import archive_queue, chain, feed, feed_events, figures_summary
 from banjian.activity_contracts import Recorded, RecordRequest
 from banjian.calendar import WorkingCalendar
+from banjian.case_row import highest_warning, row_columns
 from banjian.case_steps import current_step, waiting_roles
 from banjian.contracts import CaseState, HistoryEntry
 from banjian.db import Case, CaseEvent, CaseWarning, Task, write_transaction
 from banjian.deadlines import merged
-from banjian.enums import CLOSED, Decision, Status, WarningLevel
+from banjian.enums import CLOSED, Decision, Status
 from banjian.items.schema import ItemDefinition
 from banjian.warnings_board import refresh as refresh_board
-
-LEVEL_RANK = {None: 0, WarningLevel.NOTICE: 1, WarningLevel.YELLOW: 2, WarningLevel.RED: 3}
-
-
-def highest_warning(state: CaseState) -> str | None:
-    levels = [w.level for w in state.warnings]
-    return max(levels, key=lambda lv: LEVEL_RANK[lv]).value if levels else None
 
 
 def _refusal(state: CaseState) -> str | None:
@@ -109,16 +103,7 @@ class RecordActivities:
         item = self.item_lookup(state.item_code, state.item_version, state.department, state.parent_id is not None)
         calendar = self.calendar
         figures = figure_columns(state, item, lambda: calendar(session) if calendar else load_calendar(session))
-        case = dict(
-            case_no=state.case_no, item_code=state.item_code, item_version=state.item_version,
-            item_name=state.item_name, kind=state.kind, department=state.department, status=state.status.value,
-            applicant_username=state.applicant.username, applicant_id_number=state.applicant.id_number,
-            applicant_name=state.applicant.name, channel=state.channel.value, parent_id=state.parent_id,
-            submitted_at=state.submitted_at, accepted_at=state.accepted_at, decided_at=state.decided_at,
-            concluded_at=state.concluded_at, acceptance_due=state.deadlines.acceptance_due,
-            promised_due=state.deadlines.promised_due, statutory_due=state.deadlines.statutory_due,
-            warning=highest_warning(state), rating=state.rating, snapshot=state.model_dump(mode="json"),
-            clock_at=state.clock_at, **figures)
+        case = dict(row_columns(state), snapshot=state.model_dump(mode="json"), **figures)
         entries = [NewEntry(case_id=state.id, seq=e.seq, at=e.at, actor=e.actor, role=e.role, department=e.department,
                             action=e.action, comment=e.comment, data=e.model_dump(mode="json")["data"], prev_hash="")
                    for e in events]

@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from banjian import audit
 from banjian.audit.snapshot import comparable, needs_replay, settle_replayed, snapshot_discrepancy
+from banjian.case_row import row_columns
 from banjian.codec import decode_history
 from banjian.db import Archive, Case, CaseEvent, make_engine, session_factory
 from services.cli import app as cli_app
@@ -56,7 +57,7 @@ def row_of(src: audit.CaseSource) -> Case:
     """The case row the record activity wrote from the state last recorded."""
     assert src.recorded_state is not None
     return Case(id=src.case_id, snapshot=src.recorded_state.model_dump(mode="json"),
-                rev=max(r.entry.seq for r in src.records))
+                rev=max(r.entry.seq for r in src.records), **row_columns(src.recorded_state))
 
 
 # ---- the case row -----------------------------------------------------------------------------------------
@@ -95,6 +96,42 @@ async def test_an_edited_case_row_fails_verify_and_shows_in_the_timeline(stack, 
     src = await audit.load_source(stack.client, sessions, cid)
     assert src is not None and needs_replay(src)
     assert (await audit.timeline(stack.client, sessions, cid))["discrepancies"] == []
+
+
+async def test_an_edited_column_that_lists_read_fails_verify_though_the_snapshot_is_intact(stack, tmp_path):
+    """Inboxes, searches and the figures' periods read the plain columns, not the snapshot."""
+    case = await approved_electronic(stack)
+    cid = case["id"]
+    data_dir = tmp_path / "data"
+    engine = own_read_model(stack, cid, data_dir)
+    assert (await verify(stack, data_dir, cid, "--json")).exit_code == 0
+    with Session(engine) as s:
+        row = s.get(Case, cid)
+        name, status = row.applicant_name, row.status
+        row.applicant_name, row.status = "李四", "refused"
+        s.add(row)
+        s.commit()
+    r = await verify(stack, data_dir, cid, "--json")
+    assert r.exit_code == 1, r.output
+    out = json.loads(r.output)
+    assert out["reason"] == "snapshot_differs" and out["first_altered"] is None
+    [finding] = out["findings"]
+    assert finding["fields"] == ["row.applicant_name", "row.status"]
+    assert finding["temporal"] == {"row.applicant_name": name, "row.status": status}
+    assert finding["read_model"] == {"row.applicant_name": "李四", "row.status": "refused"}
+    t = await audit.timeline(stack.client, session_factory(engine), cid, replayer=record_calls)
+    assert [d["fields"] for d in t["discrepancies"] if d["kind"] == "snapshot_differs"] == \
+        [["row.applicant_name", "row.status"]]
+    assert {d["kind"] for d in t["discrepancies"]} == {"snapshot_differs", "status_differs"}
+    # a moved submission time (the figures count a case in the period of its submission) is found too
+    with Session(engine) as s:
+        row = s.get(Case, cid)
+        row.applicant_name, row.status = name, status
+        row.submitted_at = row.submitted_at.replace(year=row.submitted_at.year - 1)
+        s.add(row)
+        s.commit()
+    out = json.loads((await verify(stack, data_dir, cid, "--json")).output)
+    assert out["findings"][0]["fields"] == ["row.submitted_at"]
 
 
 def test_an_older_case_is_checked_against_its_record_case_input():

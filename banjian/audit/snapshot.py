@@ -15,7 +15,8 @@ in the case's Temporal history in one of two ways:
 
 The row holds that state as the activity wrote it (without its history: the workflow sends it
 without), with the deadlines the local activity planned (`Recorded.deadlines`) in place of those
-sent. Nothing else of the snapshot is the read model's own. Both sides are read through the current
+sent, twice: as the snapshot, and as the plain columns that lists, inboxes and searches read
+(`banjian.case_row.row_columns`; a column that differs is reported as `row.<column>`). Nothing else of the snapshot is the read model's own. Both sides are read through the current
 `CaseState` model before they are compared, so fields added to the model since the row was written
 compare as their defaults on both sides.
 
@@ -26,6 +27,7 @@ workflow task completes) the state to compare with is not known yet.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
@@ -33,6 +35,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHistory
 
 from banjian.activity_contracts import RecordRequest
+from banjian.case_row import row_columns
 from banjian.contracts import CaseState
 from banjian.db import Case
 
@@ -121,11 +124,22 @@ def snapshot_discrepancy(case_id: str, src: CaseSource, row: Case | None) -> dic
                 "temporal": None, "read_model": None,
                 "detail": f"the case row's snapshot is no valid case state: {e.error_count()} errors"}
     fields = differing_paths(want, have)
-    if not fields:
+    # the plain columns lists, inboxes and searches read: each compared as the record activity writes it
+    columns = {f"row.{k}": (_plain(v), _plain(getattr(row, k, None)))
+               for k, v in row_columns(src.recorded_state).items() if v != getattr(row, k, None)}
+    if not fields and not columns:
         return None
+    temporal = {f: _at(want, f) for f in fields} | {f: w for f, (w, _) in columns.items()}
+    read_model = {f: _at(have, f) for f in fields} | {f: h for f, (_, h) in columns.items()}
+    fields += sorted(columns)
     return {"case_id": case_id, "seq": None, "kind": "snapshot_differs", "fields": fields,
-            "temporal": {f: _at(want, f) for f in fields}, "read_model": {f: _at(have, f) for f in fields},
+            "temporal": temporal, "read_model": read_model,
             "detail": "the case row differs from the state the workflow last recorded: " + ", ".join(fields)}
+
+
+def _plain(value: Any) -> Any:
+    """A column's value as JSON shows it (dates and times as ISO text)."""
+    return value.isoformat() if isinstance(value, date | datetime) else value
 
 
 def comparable(src: CaseSource, row: Case) -> bool:
