@@ -11,6 +11,7 @@ are off. Pure code: no database, no clock, no environment.
 from __future__ import annotations
 
 import functools
+import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ SOURCES: frozenset[str] = frozenset({"official", "override", "provisional"})
 MIN_YEAR, MAX_YEAR = 1900, 2199
 
 _ONE_DAY = timedelta(days=1)
+_ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class CalendarError(Invalid, ValueError):
@@ -112,7 +114,9 @@ def _parse_dates(raw: Any, field: str, year: int) -> set[date]:
         if isinstance(item, date) and not isinstance(item, datetime):
             day = item
         elif isinstance(item, str):
-            try:
+            try:  # YYYY-MM-DD only (fromisoformat also reads 20261209 and 2026-W50-2)
+                if not _ISO_DAY.fullmatch(item):
+                    raise ValueError(item)
                 day = date.fromisoformat(item)
             except ValueError:
                 raise CalendarError(

@@ -48,10 +48,17 @@ def _due(calendar: WorkingCalendar, start: date, limit: Limit | None, extra: int
     return calendar.add_working_days(due, extra) if extra else due
 
 
+def case_today(state: CaseState, today: date) -> date:
+    """The day it is for the case: its own clock when that is ahead of `today` (the simulation
+    clock moves one case's time on), else `today`."""
+    return max(today, china_date(state.clock_at))
+
+
 def workflow_check(state: CaseState, from_version: int, target: ItemDefinition) -> None:
     """The part of the check the workflow can make itself (no calendar): raises Blocked."""
     if state.kind != ItemKind.SINGLE or state.parent_id is not None:
-        raise Blocked("joint_case", "联办事项或子件不能迁移版本", "joint cases, bundles and sub-cases cannot move")
+        raise Blocked("joint_case", "联办件、“一件事”套餐件及其部门子件不能迁移版本，继续按原版本办理",
+                      "joint cases, bundles and sub-cases cannot move: they go on under their version")
     if state.status in CLOSED:
         raise Blocked("case_closed", "办件已办结或终止", "the case is closed")
     if state.item_version != from_version:
@@ -65,13 +72,16 @@ def workflow_check(state: CaseState, from_version: int, target: ItemDefinition) 
     if step is not None:
         new = next((s for s in target.steps if s.id == step.id), None)
         if new is None:
-            raise Blocked("step_missing", f"新版本没有当前环节“{step.name}”（{step.id}）",
-                          f"the current step {step.id!r} does not exist in version {target.version}")
+            raise Blocked("step_missing", f"新版本没有办件当前所在的环节“{step.name}”（{step.id}），"
+                          "待办件办完该环节后可再迁移",
+                          f"the current step {step.id!r} does not exist in version {target.version}: "
+                          "move the case once it has left that step")
 
 
 def blocked_reason(state: CaseState, old: ItemDefinition, new: ItemDefinition, calendar: WorkingCalendar,
                    today: date) -> Blocked | None:
-    """None when the case can move from `old` to `new`, else why not."""
+    """None when the case can move from `old` to `new`, else why not. `today` is the day on the
+    case's own clock (ahead of the wall clock where a simulation clock advanced it: `case_today`)."""
     try:
         workflow_check(state, old.version, new)
     except Blocked as b:
@@ -81,7 +91,7 @@ def blocked_reason(state: CaseState, old: ItemDefinition, new: ItemDefinition, c
         before = next((s for s in old.steps if s.id == step.id), None)
         after = next(s for s in new.steps if s.id == step.id)
         if before is not None and before.kind != after.kind:
-            return Blocked("step_kind_changed", f"当前环节“{step.name}”在新版本中的类型不同",
+            return Blocked("step_kind_changed", f"当前环节“{step.name}”在新版本中的类型不同（审查与决定互换）",
                            f"the current step {step.id!r} is a {after.kind} step in version {new.version}")
     # limits in different units (or natural-day limits) compare by the days they end on, counted from
     # the case's acceptance (today for a case not accepted yet: the earliest it can be accepted)

@@ -22,15 +22,34 @@ from datetime import date
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic_core import PydanticCustomError
 
 from banjian.calendar import WorkingCalendar
-from banjian.enums import ItemKind
+from banjian.enums import ItemKind, LimitUnit
 from banjian.errors import Invalid
 from banjian.items.problems import to_working_days
 from banjian.items.schema import ItemDefinition, Limit, Step
 
 MAX_DAYS = 365  # one part of a case takes at most a year of working days in a profile
 MAX_CASES = 500
+MAX_WEIGHT = 1_000_000  # a discrete distribution's weights are relative: any finite range will do
+
+#: the profile's own rules (a distribution's shape), said in Chinese and English; the error type
+#: is the key, so the API words a broken rule in both languages (`api/routes/whatif.py`)
+RULES: dict[str, tuple[str, str]] = {
+    "days_and_range": ("只能给出 days（离散分布）或 min/mode/max（三角分布）之一",
+                       "give either days (discrete) or min/mode/max (triangular), not both"),
+    "days_range": (f"days 中的天数须为 0 至 {MAX_DAYS} 的整数", f"days must be whole numbers from 0 to {MAX_DAYS}"),
+    "weights_length": ("weights 的个数须与 days 相同", "weights must have one number per entry of days"),
+    "weights_values": ("weights 不能为负数，也不能全为 0", "weights must not be negative and must not all be 0"),
+    "weights_alone": ("weights 须与 days 一起给出", "weights go with days"),
+    "min_max_missing": ("须给出 min 和 max（mode 可选），或给出 days", "give min and max (and optionally mode), or days"),
+    "mode_order": ("须满足 min ≤ mode ≤ max", "min <= mode <= max must hold"),
+}
+
+
+def _broken(rule: str) -> PydanticCustomError:
+    return PydanticCustomError(rule, RULES[rule][1])
 
 
 class Days(BaseModel):
@@ -41,28 +60,29 @@ class Days(BaseModel):
     mode: float | None = Field(default=None, ge=0, le=MAX_DAYS)
     max: float | None = Field(default=None, ge=0, le=MAX_DAYS)
     days: list[int] | None = Field(default=None, min_length=1, max_length=50)
-    weights: list[float] | None = Field(default=None, min_length=1, max_length=50)
+    weights: list[float] | None = Field(default=None, min_length=1, max_length=50)  # finite, 0 to MAX_WEIGHT
 
     @model_validator(mode="after")
     def _shape(self) -> Days:
         if self.days is not None:
             if self.min is not None or self.max is not None or self.mode is not None:
-                raise ValueError("give either days (discrete) or min/mode/max (triangular), not both")
+                raise _broken("days_and_range")
             if any(not 0 <= d <= MAX_DAYS for d in self.days):
-                raise ValueError(f"days must be whole numbers from 0 to {MAX_DAYS}")
+                raise _broken("days_range")
             if self.weights is not None:
                 if len(self.weights) != len(self.days):
-                    raise ValueError("weights must have one number per entry of days")
-                if any(w < 0 for w in self.weights) or sum(self.weights) <= 0:
-                    raise ValueError("weights must not be negative and must not all be 0")
+                    raise _broken("weights_length")
+                # NaN and infinity fail the range too (random.choices needs a finite positive total)
+                if not all(0 <= w <= MAX_WEIGHT for w in self.weights) or sum(self.weights) <= 0:
+                    raise _broken("weights_values")
             return self
         if self.weights is not None:
-            raise ValueError("weights go with days")
+            raise _broken("weights_alone")
         if self.min is None or self.max is None:
-            raise ValueError("give min and max (and optionally mode), or days")
+            raise _broken("min_max_missing")
         mode = self.mode if self.mode is not None else (self.min + self.max) / 2
         if not self.min <= mode <= self.max:
-            raise ValueError("min <= mode <= max must hold")
+            raise _broken("mode_order")
         return self
 
     @classmethod
@@ -85,7 +105,8 @@ class Profile(BaseModel):
     steps: dict[str, Days] = Field(default={}, description="step id (a lane's: `{lane}.{step id}`) -> days at "
                                    "that step", max_length=50)
     default_step: Days | None = Field(default=None, description="steps not named in `steps` (default: "
-                                      "1 working day to the step's limit, mode at half of it)")
+                                      "1 working day to the step's limit, mode at half of it; a step without "
+                                      "a limit: its share of what the promised limit leaves, 0 when nothing)")
     delivery: Days = Field(default_factory=lambda: Days.fixed(0), description="decision to delivery")
     supplement_share: float = Field(default=0, ge=0, le=1, description="share of cases asked for a supplement")
     supplement_days: Days = Field(default_factory=lambda: Days(min=1, mode=2, max=5),
@@ -116,6 +137,18 @@ class FlowStep:
     step: Step
     lane: str | None
     department: str
+    share: int = 2  # a step without a limit: the working days it may take by default (see `unlimited_share`)
+
+
+def unlimited_share(steps: tuple[Step, ...] | list[Step], limit: Limit | None) -> int:
+    """The working days each step without a step limit may take by default: what the case's limit
+    (the item's promised limit, a lane's sub-limit) leaves after the limited steps' limits, shared
+    evenly (0 for an item decided on the spot, 即办件, promised in 0 days); 2 without a limit."""
+    if limit is None:
+        return 2
+    free = [s for s in steps if s.limit is None]
+    used = sum(to_working_days(s.limit) for s in steps if s.limit is not None)
+    return max(0, to_working_days(limit) - used) // max(1, len(free))
 
 
 def lanes(item: ItemDefinition, members: list[ItemDefinition] | None = None) -> list[Lane]:
@@ -132,9 +165,15 @@ def lanes(item: ItemDefinition, members: list[ItemDefinition] | None = None) -> 
 def flow(item: ItemDefinition, members: list[ItemDefinition] | None = None) -> list[FlowStep]:
     """Every step a simulated case passes, in order: the lanes' (they run in parallel), then the
     parent's own."""
-    out = [FlowStep(f"{lane.key}.{st.id}", st, lane.key, lane.department)
+    out = [FlowStep(f"{lane.key}.{st.id}", st, lane.key, lane.department, unlimited_share(lane.steps, lane.limit))
            for lane in lanes(item, members) for st in lane.steps]
-    return out + [FlowStep(st.id, st, None, item.department) for st in item.steps]
+    # the parent's own steps of a joint item or bundle follow the lanes: they share what is left of
+    # the promised limit after the longest lane's limit
+    longest = max((to_working_days(ln.limit) for ln in lanes(item, members) if ln.limit is not None), default=0)
+    promised = item.promised_limit or item.statutory_limit
+    left = Limit(value=max(0, to_working_days(promised) - longest), unit=LimitUnit.WORKING_DAYS)
+    share = unlimited_share(item.steps, left)
+    return out + [FlowStep(st.id, st, None, item.department, share) for st in item.steps]
 
 
 def check_profile(item: ItemDefinition, profile: Profile, members: list[ItemDefinition] | None = None) -> None:
@@ -152,8 +191,14 @@ def step_days(item: ItemDefinition, profile: Profile, step_id: str,
         return profile.steps[step_id]
     if profile.default_step is not None:
         return profile.default_step
-    step = next(f.step for f in flow(item, members) if f.key == step_id)
-    top = max(1, to_working_days(step.limit)) if step.limit is not None else 2
+    f = next(f for f in flow(item, members) if f.key == step_id)
+    step = f.step
+    if step.limit is not None:
+        top = max(1, to_working_days(step.limit))
+    elif f.share == 0:  # nothing left of the case's limit (an item decided on the spot): the same day
+        return Days.fixed(0)
+    else:
+        top = f.share
     return Days(min=1, mode=max(1, top / 2), max=top)
 
 
@@ -214,11 +259,14 @@ def percentile(values: list[int], p: float) -> float:
     return ordered[int(rank) - 1]
 
 
-def figures(item: ItemDefinition, outcomes: list[Outcome], members: list[ItemDefinition] | None = None) -> dict[str, Any]:
+def figures(item: ItemDefinition, outcomes: list[Outcome], members: list[ItemDefinition] | None = None,
+            names: dict[str, str] | None = None) -> dict[str, Any]:
     """The answer of a run: on-time rate, warnings by cause (the sub-cases' included), working days
     p50/p90, per step the days spent and how often it ran over its limit (`lost`: the step where
-    most time is lost), and for a joint item or bundle per lane (`by_department`)."""
+    most time is lost), and for a joint item or bundle per lane (`by_department`). `names`: the
+    departments' names (code → name) for `department_name`, the code where one is missing."""
     n = len(outcomes)
+    names = names or {}
     warnings = Counter(c for o in outcomes for c in o.warnings)
     total = [o.working_days for o in outcomes]
     by_step = []
@@ -228,6 +276,7 @@ def figures(item: ItemDefinition, outcomes: list[Outcome], members: list[ItemDef
         over = sum(1 for o in outcomes if f.key in o.step_overdue)
         excess = sum(o.step_over[i] for o in outcomes) / n if step.limit is not None and n else 0.0
         by_step.append({"step_id": f.key, "name": step.name, "lane": f.lane, "department": f.department,
+                        "department_name": names.get(f.department, f.department),
                         "limit_days": step.limit.value if step.limit is not None else None,
                         "limit_unit": str(step.limit.unit) if step.limit is not None else None,
                         "p50": percentile(spent, 50), "p90": percentile(spent, 90),
@@ -242,16 +291,18 @@ def figures(item: ItemDefinition, outcomes: list[Outcome], members: list[ItemDef
            "working_days": {"p50": percentile(total, 50), "p90": percentile(total, 90)},
            "by_step": by_step}
     if item.kind != ItemKind.SINGLE:
-        out["by_department"] = [_lane_figures(lane, outcomes) for lane in lanes(item, members)]
+        out["by_department"] = [_lane_figures(lane, outcomes, names) for lane in lanes(item, members)]
     return out
 
 
-def _lane_figures(lane: Lane, outcomes: list[Outcome]) -> dict[str, Any]:
+def _lane_figures(lane: Lane, outcomes: list[Outcome], names: dict[str, str]) -> dict[str, Any]:
     n = len(outcomes)
     days = [o.lane_days.get(lane.key, 0) for o in outcomes]
     over = sum(1 for o in outcomes if lane.key in o.lane_overdue)
     causes = Counter(c for o in outcomes for c in o.lane_warnings.get(lane.key, []))
-    return {"lane": lane.key, "department": lane.department, "item_code": lane.item_code, "name": lane.item_name,
+    return {"lane": lane.key, "department": lane.department,
+            "department_name": names.get(lane.department, lane.department),
+            "item_code": lane.item_code, "name": lane.item_name,
             "limit_days": lane.limit.value if lane.limit else None,
             "limit_unit": str(lane.limit.unit) if lane.limit else None,
             "p50": percentile(days, 50), "p90": percentile(days, 90),

@@ -18,18 +18,36 @@ from banjian.settings import Settings
 
 log = logging.getLogger(__name__)
 
+#: a schedule's fields: the GET's body, whose read-only `source` (and the PUT answer's
+#: `recomputed_cases`) may be sent back and are ignored
+READ_ONLY = frozenset({"source", "recomputed_cases"})
+FIELDS = frozenset({"year", "official", "holidays", "workdays"}) | READ_ONLY
+
 
 def store_year(sessions: Callable[[], Session], year: int, body: dict[str, Any], actor: str) -> YearSchedule:
     """Validate and store an administrator's schedule for `year`: the body of GET /api/calendar/{year},
     `year` and `official` optional (the path's year; not official). `holidays` and `workdays` are
-    required (possibly empty): a body without them would wipe the year's schedule."""
+    required (possibly empty): a body without them would wipe the year's schedule. A date listed
+    twice in one list, or a field a schedule does not have, is refused (a typo, not a schedule)."""
     if not isinstance(body, Mapping):
         raise CalendarError(None, "日历数据必须是一个对象", "the schedule must be an object")
     for field in ("holidays", "workdays"):
         if field not in body:
             raise CalendarError(field, f"缺少 {field}（日期列表，没有时写 []）",
                                 f"{field} is required (a list of dates; [] for none)")
-    sched = YearSchedule.from_json({**body, "year": body.get("year", year)})
+    unknown = sorted(str(k) for k in body if k not in FIELDS)
+    if unknown:
+        raise CalendarError(unknown[0], f"未知字段 {unknown[0]}（可用字段：{'、'.join(sorted(FIELDS - READ_ONLY))}）",
+                            f"unknown field {unknown[0]!r} (the fields are {', '.join(sorted(FIELDS - READ_ONLY))})")
+    sched = YearSchedule.from_json({k: v for k, v in body.items() if k not in READ_ONLY} | {
+        "year": body.get("year", year)})
+    for field, days in (("holidays", sched.holidays), ("workdays", sched.workdays)):
+        if len(body[field]) != len(days):  # valid dates, fewer of them: one is listed twice
+            seen: set[str] = set()
+            twice = next(str(d) for d in body[field] if str(d) in seen or seen.add(str(d)))
+            label = "法定节假日" if field == "holidays" else "调休上班日"
+            raise CalendarError(field, f"{label}（{field}）中 {twice} 重复列出，每个日期只列一次",
+                                f"{twice} is listed twice in {field}")
     if sched.year != year:
         raise Invalid("year_mismatch", "请求体中的年份与路径不一致", "the body's year differs from the path", field="year")
     with sessions() as session:

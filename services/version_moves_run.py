@@ -16,9 +16,9 @@ from banjian.catalog import Catalog
 from banjian.contracts import Actor, CaseState
 from banjian.db import Case
 from banjian.enums import CLOSED
-from banjian.errors import Invalid, NotFound
+from banjian.errors import Invalid, NotFound, from_application_error
 from banjian.timefmt import china_date
-from banjian.version_moves import MigrateInput, blocked_reason
+from banjian.version_moves import MigrateInput, blocked_reason, case_today
 
 MOVES_AT_ONCE = 8
 
@@ -52,11 +52,12 @@ async def migrate(client: Client, catalog: Catalog, actor: Actor, code: str, fro
     movable: list[str] = []
     blocked: list[dict[str, Any]] = []
     for state in states:
-        why = blocked_reason(state, old, new, calendar, today)
+        why = blocked_reason(state, old, new, calendar, case_today(state, today))
         if why is None:
             movable.append(state.id)
         else:
-            blocked.append({"case_id": state.id, "reason": why.code, "message": why.message})
+            blocked.append({"case_id": state.id, "reason": why.code, "message": why.message,
+                            "message_en": why.message_en})
     if not dry_run and movable:
         moved = await _move(client, movable, MigrateInput(
             actor=actor, from_version=from_version, item=new), blocked)
@@ -82,9 +83,13 @@ async def _move(client: Client, case_ids: list[str], arg: MigrateInput, blocked:
             except WorkflowUpdateFailedError as e:
                 cause = e.cause
                 reason = cause.type if isinstance(cause, ApplicationError) and cause.type else "refused"
-                blocked.append({"case_id": case_id, "reason": reason, "message": str(cause)})
+                known = from_application_error(reason, cause.details if isinstance(cause, ApplicationError) else None)
+                blocked.append({"case_id": case_id, "reason": reason,
+                                "message": known.message if known is not None else "流程拒绝迁移",
+                                "message_en": known.message_en if known is not None else str(cause)})
             except RPCError as e:  # the workflow ended meanwhile
-                blocked.append({"case_id": case_id, "reason": "case_closed", "message": e.message})
+                blocked.append({"case_id": case_id, "reason": "case_closed", "message": "办件已办结或终止",
+                                "message_en": f"the case is closed ({e.message})"})
 
     await asyncio.gather(*(one(c) for c in case_ids))
     return sorted(moved)

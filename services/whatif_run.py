@@ -25,23 +25,20 @@ from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
-from google.protobuf.duration_pb2 import Duration
 from sqlmodel import Session, select
-from temporalio.api.workflowservice.v1 import RegisterNamespaceRequest
 from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 
 from banjian.calendar import WorkingCalendar
 from banjian.catalog import Catalog
 from banjian.contracts import CASE_DESIGN, ActionInput, Actor, Applicant, CaseInput, CaseState, MaterialRef
-from banjian.db import CalendarYear, Case, make_engine, session_factory
+from banjian.db import CalendarYear, Case
 from banjian.enums import CLOSED, Action, DeliveryMethod, IdKind, ItemKind, Role, Status, WarningCause
-from banjian.errors import Invalid, Unavailable
+from banjian.errors import Invalid, Unavailable, from_application_error
 from banjian.items.schema import ItemDefinition
-from banjian.migrate import upgrade
-from banjian.seed import ensure_departments
+from banjian.payment_contracts import PaymentNotice
 from banjian.settings import Settings
-from banjian.timefmt import china_date, start_of
+from banjian.timefmt import china_date, end_of, start_of
 from banjian.whatif import (
     MAX_CASES,
     Outcome,
@@ -54,66 +51,17 @@ from banjian.whatif import (
     lanes,
     plan_case,
 )
-from services.simulation import _skipper
+from services.simulation import MARGIN, _skipper
+from services.whatif_setup import (
+    NAMESPACE_WAIT,
+    namespace_client,
+    time_skipping_off,
+    whatif_namespace,
+)
+from services.whatif_setup import scratch as scratch_model
 
 #: cases driven at once (each waits on the server most of its time)
 CONCURRENCY = 50
-NAMESPACE_WAIT = 30.0  # seconds a freshly registered namespace may take to be served
-
-
-def whatif_namespace(settings: Settings) -> str:
-    return f"{settings.namespace}-whatif"
-
-
-class TimeSkippingOff(Unavailable):
-    pass
-
-
-def _off() -> TimeSkippingOff:
-    return TimeSkippingOff("time_skipping_unavailable",
-                           "Temporal 服务未开启按工作流时间跳跃（frontend.WorkflowTimeSkippingEnabled），无法试运行",
-                           "the Temporal server does not allow per-workflow time skipping "
-                           "(frontend.WorkflowTimeSkippingEnabled=true): simulation is unavailable")
-
-
-async def _namespace_client(client: Client, namespace: str) -> Client:
-    """A client of the what-if namespace, registered when missing (the embedded server has it)."""
-    transient = (RPCStatusCode.CANCELLED, RPCStatusCode.UNAVAILABLE, RPCStatusCode.DEADLINE_EXCEEDED)
-    for attempt in range(4):
-        try:
-            await client.workflow_service.register_namespace(RegisterNamespaceRequest(
-                namespace=namespace, workflow_execution_retention_period=Duration(seconds=86400)))
-        except RPCError as e:  # exists already; or this client may not register (then it must exist)
-            if e.status in transient and attempt < 3:  # a busy server: ask again shortly
-                await asyncio.sleep(0.5 * 2 ** attempt)
-                continue
-            if e.status not in (RPCStatusCode.ALREADY_EXISTS, RPCStatusCode.PERMISSION_DENIED):
-                raise
-        break
-    config = client.config()
-    config["namespace"] = namespace
-    return Client(**config)
-
-
-def _scratch(item: ItemDefinition, calendar_rows: list[CalendarYear], folder: Path,
-             members: list[ItemDefinition] | None = None) -> Callable[[], Session]:
-    """A scratch read model: schema, departments, the draft as its version (and a bundle's member
-    items as published), the real calendar."""
-    engine = make_engine(f"sqlite:///{folder / 'whatif.db'}")
-    upgrade(engine)
-
-    sessions = session_factory(engine)
-
-    ensure_departments(sessions)
-    for definition in [*(members or []), item]:
-        Catalog(sessions).store(definition, created_by="whatif")
-    with sessions() as session:
-        for row in calendar_rows:
-            session.add(CalendarYear(year=row.year, schedule=row.schedule, loaded_at=row.loaded_at,
-                                     loaded_by=row.loaded_by))
-        session.commit()
-    sessions.engine = engine  # type: ignore[attr-defined]
-    return sessions
 
 
 class Runner:
@@ -157,7 +105,7 @@ class Runner:
         except RPCError as e:
             if e.status in (RPCStatusCode.INVALID_ARGUMENT, RPCStatusCode.FAILED_PRECONDITION,
                             RPCStatusCode.PERMISSION_DENIED, RPCStatusCode.UNIMPLEMENTED):
-                raise _off() from None
+                raise time_skipping_off() from None
             raise
         try:
             await handle.execute_update(CaseWorkflow.sync)
@@ -227,13 +175,14 @@ class Runner:
                 await self.advance(handle, plan.supplement)
                 await handle.execute_update(CaseWorkflow.act, ActionInput(
                     action=Action.SUBMIT_SUPPLEMENT.value, actor=applicant, data={"materials": [item.materials[0].name]}))
-            await self.advance(handle, plan.acceptance)
+            await self.acceptance(handle, plan.acceptance)
             state = await handle.query(CaseWorkflow.current)
             if state.status == Status.SUBMITTED:  # else accepted by law (deemed acceptance)
                 await self.act(handle, Action.ACCEPT, Role.CLERK)
             if item.kind != ItemKind.SINGLE:
                 lane_ends = await self.lanes(handle, plan, days, over)
             await self.steps(handle, plan, [i for i, f in enumerate(self.flow) if f.lane is None], days, over)
+            await self.pay(handle)
             await self.advance(handle, plan.delivery)
             await self.act(handle, Action.DELIVER, Role.CLERK, method=DeliveryMethod.ELECTRONIC.value)
             state = await handle.query(CaseWorkflow.current)
@@ -243,6 +192,34 @@ class Runner:
             except RPCError:
                 pass
         return await self.outcome(state, days, over, lane_ends)
+
+    async def acceptance(self, handle: WorkflowHandle, days: int) -> None:
+        """Let `days` working days pass before the clerk accepts; a case still waiting at the end of
+        its acceptance due day is accepted by law then (deemed acceptance), and its review starts
+        at once: the rest of the drawn days never pass."""
+        from workflows.case import CaseWorkflow
+
+        if days <= 0:
+            return
+        state = await handle.query(CaseWorkflow.current)
+        due = state.deadlines.acceptance_due
+        if due is not None and self.calendar.add_working_days(china_date(await self.now(handle)), days) > due:
+            await self.advance_to(handle, end_of(due) + MARGIN)
+        else:
+            await self.advance(handle, days)
+
+    async def pay(self, handle: WorkflowHandle) -> None:
+        """An approved case of an item that charges online waits for its fee: the applicant pays at
+        once (the provider's callback, as the payment route hands it to the case)."""
+        from workflows.case import CaseWorkflow
+
+        state = await handle.query(CaseWorkflow.current)
+        pay = state.payment
+        if state.status != Status.AWAITING_PAYMENT or pay is None:
+            return
+        await handle.execute_update(CaseWorkflow.record_payment, PaymentNotice(
+            provider=pay.provider, case_id=state.id, order_id=pay.order_id,
+            transaction_id=f"whatif-{state.id}", amount_fen=pay.amount_fen))
 
     async def lanes(self, handle: WorkflowHandle, plan: Plan, days: list[int], over: list[int]) -> dict[str, datetime]:
         """Work every lane's sub-case concurrently, then bring the parent's clock up to the last
@@ -323,23 +300,25 @@ async def simulate(client: Client, settings: Settings, real_sessions: Callable[[
     if not 1 <= cases <= MAX_CASES:
         raise Invalid("invalid_number", f"模拟件数须为 1 至 {MAX_CASES}", f"cases must be from 1 to {MAX_CASES}",
                       field="cases")
-    def real_calendar() -> tuple[WorkingCalendar, list[CalendarYear], list[ItemDefinition]]:
+    def real_calendar() -> tuple[WorkingCalendar, list[CalendarYear], list[ItemDefinition], dict[str, str]]:
         catalog = Catalog(real_sessions)
         with real_sessions() as session:
             rows = list(session.exec(select(CalendarYear)).all())
-        return catalog.calendar(), rows, [catalog.current(code) for code in item.members] \
-            if item.kind == ItemKind.BUNDLE else []
+        members = [catalog.current(code) for code in item.members] if item.kind == ItemKind.BUNDLE else []
+        names = catalog.department_names({item.department, *(f.department for f in flow(item, members))})
+        return catalog.calendar(), rows, members, names
 
-    calendar, rows, members = await asyncio.to_thread(real_calendar)  # a bundle's members as published
+    # a bundle's members as published; the departments' names for the figures
+    calendar, rows, members, names = await asyncio.to_thread(real_calendar)
     check_profile(item, profile, members)
     rng = random.Random(profile.seed)
     plans = [plan_case(item, profile, rng, members) for _ in range(cases)]
     namespace = whatif_namespace(settings)
-    ns_client = await _namespace_client(client, namespace)
+    ns_client = await namespace_client(client, namespace)
     run_id = uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory(prefix="banjian-whatif-", ignore_cleanup_errors=True) as tmp:
         folder = Path(tmp)
-        sessions = await asyncio.to_thread(_scratch, item, rows, folder, members)
+        sessions = await asyncio.to_thread(scratch_model, item, rows, folder, members)
         scratch = settings.model_copy(update={"data_dir": folder, "database_url": str(sessions.engine.url),  # type: ignore[attr-defined]
                                               "namespace": namespace, "task_queue": f"whatif-{run_id}"})
         runner = Runner(ns_client, scratch.task_queue, item, calendar, run_id, members, sessions)
@@ -350,8 +329,11 @@ async def simulate(client: Client, settings: Settings, real_sessions: Callable[[
                 try:
                     return await runner.case(n, plans[n])
                 except WorkflowUpdateFailedError as e:  # the draft's flow refused a simulated action
-                    raise Invalid("simulation_failed", f"试运行第 {n + 1} 件时流程拒绝了操作：{e.cause}",
-                                  f"simulated case {n + 1}: the flow refused an action: {e.cause}",
+                    cause = e.cause
+                    known = from_application_error(getattr(cause, "type", None), getattr(cause, "details", None))
+                    zh, en = (known.message, known.message_en) if known is not None else (str(cause), str(cause))
+                    raise Invalid("simulation_failed", f"试运行第 {n + 1} 件时流程拒绝了操作：{zh}",
+                                  f"simulated case {n + 1}: the flow refused an action: {en}",
                                   field="profile") from None
 
         try:
@@ -367,7 +349,7 @@ async def simulate(client: Client, settings: Settings, real_sessions: Callable[[
                     raise
         finally:
             sessions.engine.dispose()  # type: ignore[attr-defined]
-    return figures(item, outcomes, members)
+    return figures(item, outcomes, members, names)
 
 
 async def _first_start(runner: Runner, plan: Plan) -> None:

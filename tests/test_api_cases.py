@@ -576,7 +576,12 @@ async def test_calendar_put(stack):
                            ({**body, "workdays": ["2035-06-13"]}, "workdays"),  # a Wednesday
                            ({**body, "holidays": "2035-06-13"}, "holidays"),
                            ({"year": 2036, "holidays": [], "workdays": []}, "year"),
-                           ({**body, "official": "yes"}, "official")):
+                           ({**body, "official": "yes"}, "official"),
+                           ({**body, "holidays": [*body["holidays"], "2035-06-13"]}, "holidays"),  # twice
+                           ({**body, "workdays": ["2035-06-16", "2035-06-16"]}, "workdays"),
+                           ({**body, "holidays": ["20350614"]}, "holidays"),
+                           ({**body, "holidays": ["2035-W24-4"]}, "holidays"),
+                           ({**body, "colour": "red"}, "colour")):
             r = await admin.put(f"/api/calendar/{year}", json=bad)
             assert r.status_code == 422, (bad, r.text)
             assert r.json()["detail"]["field"] == field, r.text
@@ -588,6 +593,8 @@ async def test_calendar_put(stack):
         got = (await clerk.get(f"/api/calendar/{year}")).json()
         assert "2035-06-13" in got["holidays"] and got["workdays"] == ["2035-06-16"]
         assert got["official"] is True
+        r = await admin.put(f"/api/calendar/{year}", json=got)  # the GET's body (its `source` too) goes back
+        assert r.status_code == 200, r.text
     finally:
         with stack.sessions() as session:
             row = session.exec(select(CalendarYear).where(CalendarYear.year == year)).first()

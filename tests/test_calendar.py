@@ -285,6 +285,9 @@ def test_schedule_json_round_trip() -> None:
         ({"year": 2027, "holidays": ["2027-02-30"], "workdays": []}, "holidays"),
         ({"year": 2027, "holidays": "2027-10-01", "workdays": []}, "holidays"),
         ({"year": 2027, "holidays": [20271001], "workdays": []}, "holidays"),
+        # other ISO 8601 spellings date.fromisoformat reads: only YYYY-MM-DD is a date here
+        ({"year": 2027, "holidays": ["20271001"], "workdays": []}, "holidays"),
+        ({"year": 2027, "holidays": ["2027-W39-5"], "workdays": []}, "holidays"),
         ({"year": 2027, "holidays": [], "workdays": ["2027-10-08"]}, "workdays"),  # a Friday
         ({"year": 2027, "holidays": ["2027-10-09"], "workdays": ["2027-10-09"]}, "workdays"),
         ({"year": "2027", "holidays": [], "workdays": []}, "year"),
@@ -311,3 +314,25 @@ def test_weekend_holiday_and_weekend_workday_are_accepted() -> None:
     assert not cal.is_working_day(date(2027, 10, 1))
     assert cal.is_working_day(date(2027, 9, 26))  # a Sunday workday
     assert cal.is_provisional(date(2027, 6, 1)) is False
+
+
+def test_a_loaded_schedule_lists_each_date_once_and_has_no_unknown_fields() -> None:
+    """An administrator's schedule (PUT /api/calendar/{year}, the page, `calendar load`): a date
+    listed twice, or a field a schedule does not have, is a typo and is refused before anything is
+    stored (they were silently dropped); the GET's read-only `source` may come back."""
+    from services.calendar_admin import store_year
+
+    def refused(body: dict) -> CalendarError:
+        with pytest.raises(CalendarError) as caught:
+            store_year(lambda: pytest.fail("nothing is stored"), 2027, body, "admin")  # type: ignore[arg-type,return-value]
+        return caught.value
+
+    err = refused({"holidays": ["2027-10-01", "2027-10-04", "2027-10-01"], "workdays": []})
+    assert err.field == "holidays" and "2027-10-01" in err.message and "twice" in err.message_en
+    assert refused({"holidays": [], "workdays": ["2027-09-26", "2027-09-26"]}).field == "workdays"
+    err = refused({"holidays": [], "workdays": [], "holiday": ["2027-10-01"]})
+    assert err.field == "holiday" and "holiday" in err.message
+    # read-only fields of the GET pass validation (and stop only at the store here)
+    with pytest.raises(pytest.fail.Exception):
+        store_year(lambda: pytest.fail("stored"), 2027,  # type: ignore[arg-type,return-value]
+                   {"year": 2027, "official": False, "holidays": [], "workdays": [], "source": "provisional"}, "admin")

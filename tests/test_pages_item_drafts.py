@@ -106,6 +106,29 @@ async def test_a_draft_is_simulated_with_its_figures_shown(stack, people, author
     assert r.status_code == 422 and "草稿有问题，无法模拟" in r.text
 
 
+async def test_a_joint_draft_is_simulated_with_department_names(stack, browser):
+    """A joint item's simulation names each department (市消防救援支队), not its code (`fire ·`), and
+    not the item's own name on every department's row."""
+    code = "construction-permit-joint"
+    departments = ("hcd", "fire", "env", "ndrc")
+    for dept in departments:
+        for role in ("clerk", "handler", "approver", "lead"):
+            stack.staff(dept, role)
+    author = stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="hcd")
+    r = await author.post(f"/api/items/{code}/drafts", json=(await author.get(f"/api/items/{code}")).json())
+    assert r.status_code == 201 and r.json()["problems"] == [], r.text
+    did = r.json()["draft_id"]
+    await browser.login(author.username)
+    listed = await browser.get("/admin/items")
+    r = await browser.submit(f"/admin/items/{code}/drafts/{did}/simulate", listed.text, {"cases": "1"})
+    assert r.status_code == 200, r.text
+    text = re.sub(r"<[^>]+>", " ", r.text)
+    assert "市消防救援支队 · 消防设计技术审查" in text and "市生态环境局" in text
+    assert not any(f"{d} · " in text for d in departments)
+    item_name = (await author.get(f"/api/items/{code}")).json()["name"]
+    assert text.count(item_name) == 1  # the title only
+
+
 async def test_applicants_and_other_departments_get_403_and_404_pages(stack, author, browser):
     await browser.login(author.username)
     page = await browser.get("/admin/items")

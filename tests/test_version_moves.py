@@ -198,3 +198,64 @@ def test_a_natural_day_promised_limit_that_passed_already_blocks_the_move():
     why = blocked_reason(_case(date(2026, 3, 2)), old, new, cal, date(2026, 3, 12))
     assert why is not None and why.code == "overdue_at_once" and "2026-03-09" in why.message
     assert blocked_reason(_case(date(2026, 3, 2)), old, new, cal, date(2026, 3, 9)) is None
+
+
+# the case's own clock, the task of a step whose role changes, and the blocked reasons in both languages
+
+async def test_a_case_whose_clock_is_past_the_new_promised_limit_is_blocked(stack, people):
+    """Accepted today; its clock (the simulation clock) moved 8 days on, past the 5 working days
+    version 2 promises: moving it would make it overdue at once, whatever the wall clock says.
+    (The check read the wall clock's day: the case moved and got `promised_overdue` at once.)"""
+    code, admin, base = await new_item(stack)
+    case = (await people.applicant(5).apply(code)).json()
+    await people.staff("amr", "clerk").ok(case["id"], "accept")
+    await stack.advance(case["id"], 8)
+    r = await admin.post("/api/items", json={**base, "version": 2, "promised_limit": {"value": 5, "unit": "working_days"}})
+    assert r.status_code == 201, r.text
+    r = await admin.post(f"/api/items/{code}/migrations", json={"from_version": 1, "to_version": 2})
+    assert r.status_code == 200, r.text
+    assert r.json()["movable"] == []
+    (blocked,) = r.json()["blocked"]
+    assert blocked["reason"] == "overdue_at_once" and blocked["message"] and blocked["message_en"]
+    moved = await admin.case(case["id"])
+    assert moved["item_version"] == 1 and not any(w["cause"] == "promised_overdue" for w in moved["warnings"])
+
+
+async def test_a_claimed_task_whose_step_changes_role_is_released(stack, people):
+    """Version 2 gives `verify` to the handler instead of the approver. A case at `verify` claimed
+    by an approver moves; the claim is released (named in `version_migrated`), so the handler finds
+    it in their inbox and passes it. (It stayed claimed by the approver, who could no longer act:
+    the case waited in nobody's inbox.)"""
+    code, admin, base = await new_item(stack)
+    clerk, handler, approver = (people.staff("amr", r) for r in ("clerk", "handler", "approver"))
+    case = (await people.applicant(6).apply(code)).json()
+    await clerk.ok(case["id"], "accept")
+    await handler.ok(case["id"], "pass")
+    claimed = await approver.ok(case["id"], "claim")
+    assert claimed["claimed_by"] == approver.username
+    steps = [({**s, "role": "handler"} if s["id"] == "verify" else s) for s in base["steps"]]
+    assert (await admin.post("/api/items", json={**base, "version": 2, "steps": steps})).status_code == 201
+    r = await admin.post(f"/api/items/{code}/migrations", json={"from_version": 1, "to_version": 2})
+    assert r.json()["movable"] == [case["id"]], r.text
+    moved = await admin.case(case["id"])
+    assert moved["claimed_by"] is None and moved["current_step"]["role"] == "handler"
+    entry = next(h for h in moved["history"] if h["action"] == "version_migrated")
+    assert entry["data"] == {"from_version": 1, "to_version": 2, "released_claim": approver.username}
+    tasks = (await handler.get("/api/tasks?scope=mine")).json()["items"]
+    assert any(t["case_id"] == case["id"] for t in tasks)
+    assert (await handler.ok(case["id"], "pass"))["current_step"]["id"] == "decide"
+    history = await stack.client.get_workflow_handle(f"case-{case['id']}").fetch_history()
+    report = await replay.replay_history("role_changed", history, converter=TEST_CONVERTER)
+    assert report.verified, report.error
+
+
+async def test_bad_migration_bodies_are_worded_in_chinese(stack, people):
+    code, admin, base = await new_item(stack)
+    await publish_without_review(admin, base)
+    for body, field in [({"from_version": True, "to_version": 2}, "from_version"),
+                        ({"from_version": 1, "to_version": "2"}, "to_version"),
+                        ({"from_version": 1, "to_version": 2, "dryrun": True}, "dryrun")]:
+        r = await admin.post(f"/api/items/{code}/migrations", json=body)
+        assert r.status_code == 422, (body, r.text)
+        detail = r.json()["detail"]
+        assert detail["field"] == field and "Input should" not in detail["message"], r.text

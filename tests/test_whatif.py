@@ -76,12 +76,23 @@ async def test_a_known_profile_gives_the_on_time_rate_derived_by_hand(stack, aut
     ({"cases": 0}, "cases"),
     ({"cases": 100000}, "cases"),
     ({"cases": 5, "profile": {"colour": "red"}}, "profile.colour"),
+    # weights that are not finite made random.choices fail: a 500
+    ({"cases": 5, "profile": {"steps": {"review": {"days": [1, 2], "weights": [float("inf"), 1]}}}},
+     "profile.steps.review"),
+    ({"cases": 5, "profile": {"steps": {"review": {"days": [1, 2], "weights": [1e308, 1e308]}}}},
+     "profile.steps.review"),
+    ({"cases": True}, "cases"),  # not a number of cases (it ran one)
+    ({"cases": "5"}, "cases"),
 ])
 async def test_bad_profiles_are_422(stack, author, draft, body, field):
-    r = await author.post(f"/api/items/{FOOD}/drafts/{draft}/simulate", json=body)
+    # as JSON text: `Infinity` too (Python's json reads it), which httpx will not write
+    r = await stack.http.post(f"/api/items/{FOOD}/drafts/{draft}/simulate", content=json.dumps(body),
+                              headers={**await author.headers(), "Content-Type": "application/json"})
     assert r.status_code == 422, r.text
     detail = r.json()["detail"]
     assert detail["field"] == field and detail["message"] and detail["message_en"]
+    # the Chinese message is Chinese (it carried pydantic's English: "Input should be ...")
+    assert "Input should" not in detail["message"] and " must " not in detail["message"], detail["message"]
 
 
 async def test_only_authors_of_the_department_simulate(stack, people, draft):
@@ -194,12 +205,14 @@ async def test_a_joint_item_simulates_with_figures_per_department(stack):
     tech = steps["fire.technical_review"]
     assert tech["department"] == "fire" and tech["p50"] == 10 + w and tech["limit_days"] == 6
     assert tech["overdue"] == 3 and tech["days_over_limit"] == 4 + w and tech["lost"]
+    assert tech["department_name"] == "市消防救援支队" and steps["consolidate"]["department_name"] == "市住房和城乡建设局"
     assert steps["fire.decide"]["p50"] == 0
     assert steps["hcd.review"]["overdue"] == 0 and steps["consolidate"]["overdue"] == 0
     lanes = {d["lane"]: d for d in got["by_department"]}
     assert set(lanes) == {"hcd", "fire", "env", "ndrc"}
     assert lanes["fire"]["p50"] == 10 + w and lanes["fire"]["overdue"] == 3 and lanes["fire"]["on_time_rate"] == 0
     assert lanes["fire"]["limit_days"] == 10 and lanes["fire"]["warnings"]["statutory_overdue"] == 3
+    assert lanes["fire"]["department_name"] == "市消防救援支队"
     assert lanes["hcd"]["p50"] == 3 and lanes["hcd"]["overdue"] == 0 and lanes["ndrc"]["p50"] == 2
 
 
@@ -251,3 +264,72 @@ async def test_a_natural_day_step_limit_counts_in_natural_days(stack, author):
     review = next(s for s in r.json()["by_step"] if s["step_id"] == "review")
     assert review["limit_days"] == 14 and review["limit_unit"] == "natural_days"
     assert review["overdue"] == 2 and review["days_over_limit"] == over
+
+
+async def test_a_case_accepted_by_law_starts_its_review_then(stack, author, draft):
+    """A profile whose clerk would take 7 working days to accept: the law accepts the case at the end
+    of its 5th working day (deemed acceptance, a red `acceptance_overdue` card) and review starts
+    then, not when the clerk would have acted. So the case takes the working days up to the day
+    after its acceptance due day, then 3 + 2 + 1 at the steps: its promised limit, counted from
+    receipt, has passed. (The run went on waiting the 7 days: 13 working days where there were 12.)"""
+    from datetime import timedelta
+
+    cal, today = _calendar_and_today(stack)
+    review_from = cal.add_working_days(today, 5) + timedelta(days=1)
+    expected = cal.working_days_between(today, cal.add_working_days(review_from, 6))
+    profile = {"acceptance": {"days": [7]}, "steps": {"review": {"days": [3]}, "verify": {"days": [2]},
+                                                     "decide": {"days": [1]}}}
+    r = await author.post(f"/api/items/{FOOD}/drafts/{draft}/simulate", json={"cases": 2, "profile": profile})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["warnings"]["acceptance_overdue"] == 2 and got["warnings"]["promised_overdue"] == 2
+    assert got["working_days"] == {"p50": expected, "p90": expected}
+    assert [s["p50"] for s in got["by_step"]] == [3, 2, 1] and not any(s["overdue"] for s in got["by_step"])
+
+
+DRIVING = "driving-licence-replacement"
+
+
+async def test_an_item_that_charges_simulates_with_its_fee_paid(stack):
+    """driving-licence-replacement charges a fee online: an approved case waits for the payment.
+    The run pays it at once (it answered 422 `simulation_failed`: delivery refused while the case
+    awaited payment). Its decide step has no step limit and the promised limit (1 working day) is
+    the review step's: by default the decision takes no further day, so the unchanged item is
+    on time (the old default of 1-2 days made every case late)."""
+    author, draft = await _draft_of(stack, DRIVING, "psb")
+    r = await author.post(f"/api/items/{DRIVING}/drafts/{draft}/simulate", json={"cases": 3, "profile": {"seed": 1}})
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["cases"] == 3 and got["on_time_rate"] == 1.0 and got["warnings"] == {}
+    assert got["working_days"] == {"p50": 1, "p90": 1}
+    assert [(s["step_id"], s["p50"], s["department_name"]) for s in got["by_step"]] == [
+        ("review", 1, "市公安局交通警察支队"), ("decide", 0, "市公安局交通警察支队")]
+
+
+def test_steps_without_a_limit_share_what_the_promised_limit_leaves():
+    """The default profile of a step without a step limit: its share of the working days the
+    promised limit (a lane's limit) leaves after the limited steps; 0 for an item decided on the
+    spot (即办件, promised in 0 days), whose steps took 1-2 days each and made it always late."""
+    from pathlib import Path
+
+    import yaml
+
+    from banjian.items.schema import ItemDefinition
+    from banjian.whatif import Profile, flow, step_days
+
+    folder = Path(__file__).parent.parent / "item_definitions"
+
+    def item(code: str) -> ItemDefinition:
+        return ItemDefinition.model_validate(yaml.safe_load((folder / f"{code}.yaml").read_text(encoding="utf-8")))
+
+    spot = item("individual-business-registration")
+    assert spot.case_type == "immediate" and all(s.limit is None for s in spot.steps)
+    assert [step_days(spot, Profile(), s.id).days for s in spot.steps] == [[0], [0]]
+    bundle, members = item(BUNDLE), [item(c) for c in item(BUNDLE).members]
+    for f in flow(bundle, members):
+        if f.lane == "individual-business-registration":
+            assert step_days(bundle, Profile(), f.key, members).days == [0]
+    free = spot.model_copy(update={"case_type": "promised", "promised_limit": spot.statutory_limit})  # 3 days, 2 steps
+    assert step_days(free, Profile(), "review").max == 1
+    food = item(FOOD)  # every step has its own limit: 1 to the limit
+    assert step_days(food, Profile(), "review").model_dump(exclude_none=True) == {"min": 1, "mode": 2.5, "max": 5}

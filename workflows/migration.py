@@ -5,7 +5,12 @@ handler checks again under the case's lock.
 
 The case then runs on the new definition: its steps (the current one is kept by id), limits and
 warnings; deadlines are re-planned by the next record. Recorded in the history as
-`version_migrated` with both versions. Guarded by `workflow.patched("version-migration")`."""
+`version_migrated` with both versions. Guarded by `workflow.patched("version-migration")`.
+
+When the new version gives the current step to another role, the task is no longer the claimer's
+(nor a delegate's): the claim is released, so the step's new role finds the case in its inbox, and
+`version_migrated` names the released claim (`released_claim`). Patch `migration-role-changed`,
+asked only on that path."""
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
@@ -26,6 +31,7 @@ if TYPE_CHECKING:
     from banjian.items.schema import ItemDefinition
 
 VERSION_MIGRATION = "version-migration"
+MIGRATION_ROLE_CHANGED = "migration-role-changed"
 
 
 class VersionMigration:
@@ -62,13 +68,17 @@ class VersionMigration:
                 s = self.state
                 self.item = effective_item(m.item, s.department, False)
                 s.item_version, s.item_name = m.item.version, m.item.name
+                data: dict = {"from_version": m.from_version, "to_version": m.item.version}
                 if s.current_step is not None:
                     index = next(i for i, st in enumerate(self.item.steps) if st.id == s.current_step.id)
                     step = self.item.steps[index]
+                    role_changed = step.role != s.current_step.role
                     s.step_index = index
                     s.current_step = StepRef(id=step.id, name=step.name, role=step.role)
-                self._log(m.actor, VERSION_MIGRATED, data={"from_version": m.from_version,
-                                                           "to_version": m.item.version})
+                    if role_changed and s.claimed_by is not None and workflow.patched(MIGRATION_ROLE_CHANGED):
+                        data["released_claim"] = s.claimed_by
+                        s.claimed_by, s.delegated_by = None, None
+                self._log(m.actor, VERSION_MIGRATED, data=data)
                 await self._replan()
                 await self._record()
                 if self._timers_moved():

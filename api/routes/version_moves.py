@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from api.bounds import ItemCode
 from api.deps import CatalogDep, CurrentUser
+from api.validation import problem
 from banjian.errors import Invalid
 from banjian.rules import authorise_authoring
 from services.version_moves_run import migrate
@@ -19,8 +20,9 @@ router = APIRouter(prefix="/api/items", tags=["items"])
 
 class MigrationBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    from_version: int = Field(ge=1, le=1_000_000)
-    to_version: int = Field(ge=1, le=1_000_000)
+    # strict: `true` is not version 1
+    from_version: int = Field(ge=1, le=1_000_000, strict=True)
+    to_version: int = Field(ge=1, le=1_000_000, strict=True)
     dry_run: bool = False
 
 
@@ -31,8 +33,8 @@ def migration_body(raw: bytes) -> MigrationBody:
         if isinstance(e, ValidationError):
             first = e.errors()[0]
             path = ".".join(str(p) for p in first["loc"]) or None
-            raise Invalid("invalid_body", f"迁移参数有误（{path or '请求体'}）：{first['msg']}",
-                          f"{path or 'body'}: {first['msg']}", field=path) from None
+            said = problem({**first, "loc": ("body", *first["loc"])})
+            raise Invalid("invalid_body", f"迁移参数有误：{said['message']}", said["message_en"], field=path) from None
         raise Invalid("unparsable", f"请求体无法解析：{e}", f"the body cannot be parsed: {e}", field="") from None
 
 

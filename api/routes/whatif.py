@@ -10,8 +10,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from api.bounds import DraftId, ItemCode
 from api.deps import CurrentUser
 from api.routes.authoring import DraftsDep
+from api.validation import problem
 from banjian.errors import Invalid
-from banjian.whatif import MAX_CASES, Profile
+from banjian.whatif import MAX_CASES, RULES, Profile
 from services.whatif_run import simulate
 
 router = APIRouter(prefix="/api/items", tags=["items"])
@@ -19,17 +20,24 @@ router = APIRouter(prefix="/api/items", tags=["items"])
 
 class SimulateBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    cases: int = Field(default=100, ge=1, le=MAX_CASES, description="how many cases to simulate")
+    # strict: `true` or "5" is not a number of cases
+    cases: int = Field(default=100, ge=1, le=MAX_CASES, strict=True, description="how many cases to simulate")
     profile: Profile = Field(default_factory=Profile)
 
 
 def invalid(e: ValidationError) -> Invalid:
-    """A pydantic error as the house's 422 (the first problem, with its path)."""
+    """A pydantic error as the house's 422 (the first problem, with its path), worded in Chinese
+    and English: a profile's own rules (`banjian.whatif.RULES`), else pydantic's (`api.validation`)."""
     first = e.errors()[0]
     path = ".".join(str(p) for p in first["loc"])
-    msg = first["msg"].removeprefix("Value error, ")
+    if first["type"] in RULES:
+        zh, en = RULES[first["type"]]
+        zh, en = f"字段 {path}：{zh}" if path else zh, f"field `{path}`: {en}" if path else en
+    else:
+        said = problem({**first, "loc": ("body", *first["loc"])})
+        zh, en = said["message"], said["message_en"]
     return Invalid("invalid_profile" if path.startswith("profile") else "invalid_body",
-                   f"试运行参数有误（{path or '请求体'}）：{msg}", f"{path or 'body'}: {msg}", field=path or None)
+                   f"试运行参数有误：{zh}", en, field=path or None)
 
 
 def simulate_body(raw: bytes) -> SimulateBody:

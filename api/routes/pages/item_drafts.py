@@ -104,7 +104,7 @@ async def simulate_draft(request: Request, code: Code, draft_id: DraftId) -> HTM
     draft = await run_in_threadpool(drafts.get, actor, code, draft_id)  # 404 / 403 first
     raw = form.first("cases").strip() or str(DEFAULT_CASES)
     ctx = {"title": f"模拟草稿 {code}", "draft": draft, "cases": raw[:10], "result": None, "message": None,
-           "max_cases": MAX_PAGE_CASES, "cause_zh": {str(c): t for c, t in CAUSE_ZH.items()},
+           "max_cases": MAX_PAGE_CASES, "lane_label": {}, "cause_zh": {str(c): t for c, t in CAUSE_ZH.items()},
            "cause_level": {str(c): str(lv) for c, lv in WARNING_LEVEL.items()}}
     status = 200
     if not (len(raw) <= 3 and raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_CASES:
@@ -113,7 +113,11 @@ async def simulate_draft(request: Request, code: Code, draft_id: DraftId) -> HTM
         state = request.app.state
         try:
             item = await run_in_threadpool(drafts.definition, actor, code, draft_id)
-            ctx["result"] = await simulate(state.client, state.settings, state.sessions, item, int(raw), Profile())
+            ctx["result"] = result = await simulate(state.client, state.settings, state.sessions, item, int(raw),
+                                                    Profile())
+            # a lane by its department, and a bundle's member item by its name too
+            ctx["lane_label"] = {d["lane"]: d["department_name"] + ("" if d["item_code"] == code else f" · {d['name']}")
+                                 for d in result.get("by_department", [])}
         except DefinitionProblems as e:
             ctx["message"], status = "草稿有问题，无法模拟：" + "；".join(
                 f"{p.path or '（整体）'}：{p.message}" for p in e.problems), 422
