@@ -86,8 +86,9 @@ async def test_a_database_that_cannot_be_reached_is_503_with_retry_after(pg_stac
     sessions = session_factory(dead)
     monkeypatch.setattr(pg_stack.app.state.cases, "sessions", sessions)
     monkeypatch.setattr(pg_stack.app.state.cases, "engine", dead)
-    monkeypatch.setattr(pg_stack.app.state, "sessions", sessions)
-    monkeypatch.setattr(pg_stack.app.state, "engine", dead)
+    state = pg_stack.app.state  # Starlette's State keeps its attributes out of __dict__: no monkeypatch
+    kept = state.sessions, state.engine
+    state.sessions, state.engine = sessions, dead
     browser = PageClient(pg_stack)
     try:
         for r in (await applicant.get(f"/api/cases/{case['id']}"), await clerk.act(case["id"], "accept")):
@@ -97,8 +98,15 @@ async def test_a_database_that_cannot_be_reached_is_503_with_retry_after(pg_stac
         page = await browser.get("/guide")
         assert page.status_code == 503 and "text/html" in page.headers["content-type"], page.text[:300]
         assert "服务暂不可用" in page.text
+        # the metrics still answer (an outage is when they are read), saying the database did not
+        scrape = await pg_stack.http.get("/metrics")
+        assert scrape.status_code == 200, scrape.text[:300]
+        assert "banjian_database_up 0.0" in scrape.text and "banjian_cases{" not in scrape.text
+        assert "banjian_http_requests_total" in scrape.text
     finally:
         await browser.close()
         monkeypatch.undo()
+        state.sessions, state.engine = kept
         dead.dispose()
     assert (await applicant.case(case["id"]))["status"] == "submitted"  # nothing changed; back once it answers
+    assert "banjian_database_up 1.0" in (await pg_stack.http.get("/metrics")).text
