@@ -14,11 +14,11 @@ from pydantic import ValidationError
 
 from banjian.ops.datadir import private_umask
 from services.cli_audit import audit_app
-from services.cli_common import DataDir, bad_environment, fail, production_gate, run_loop, settings_for
+from services.cli_common import Cli, DataDir, bad_environment, fail, production_gate, run_loop, settings_for
 from services.cli_items import items_app
 from services.cli_platform import accounts_app, receiver, subscribers_app
 
-app = typer.Typer(help="banjian 办件: online government service cases on Temporal.", no_args_is_help=True)
+app = Cli(help="banjian 办件: online government service cases on Temporal.", no_args_is_help=True)
 users_app = typer.Typer(help="Users (用户).", no_args_is_help=True)
 calendar_app = typer.Typer(help="The working-day calendar (工作日历).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -205,7 +205,9 @@ def calendar_load(year: int, file: Path, data_dir: DataDir = None) -> None:
     try:
         n = asyncio.run(load_year(settings, year, data, actor="cli"))
     except Exception as e:
-        fail(str(getattr(e, "message", e)))
+        from banjian.ops.errors import database_failure
+
+        fail(database_failure(e, settings.database_url) or " ".join(str(getattr(e, "message", e)).split()))
     typer.echo(json.dumps({"year": year, "recomputed_cases": n}))
 
 

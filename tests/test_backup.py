@@ -77,11 +77,18 @@ def test_restore_refuses_a_non_empty_target_and_an_altered_backup(tmp_path):
     assert not (tmp_path / "y").exists()
 
 
-def test_backup_refuses_a_read_model_in_postgresql(tmp_path):
+def test_backup_with_a_read_model_in_postgresql_needs_the_embedded_temporal_store(tmp_path):
+    """With a Temporal cluster (TEMPORAL_ADDRESS) there is nothing of Temporal's in the data dir to hold
+    still: back up as in production. Without one, a data dir with no temporal.db is no data dir (the
+    message used to blame a cluster that was not there)."""
     data = offline_data_dir(tmp_path / "d")
+    url = "postgresql+psycopg2://postgres@127.0.0.1:5432/x"
     r = runner.invoke(app, ["backup", "--data-dir", str(data), "--to", str(tmp_path / "b.tgz")],
-                      env={"DATABASE_URL": "postgresql+psycopg2://postgres@127.0.0.1:5432/x"})
-    assert r.exit_code == 1 and "DATABASE_URL" in r.output and "PostgreSQL" in r.output
+                      env={"DATABASE_URL": url, "TEMPORAL_ADDRESS": "temporal.example:7233"})
+    assert r.exit_code == 1 and "DATABASE_URL" in r.output and "Temporal cluster's persistence" in r.output
+    r = runner.invoke(app, ["backup", "--data-dir", str(data), "--to", str(tmp_path / "b.tgz")],
+                      env={"DATABASE_URL": url, "TEMPORAL_ADDRESS": None})
+    assert r.exit_code == 1 and "not a banjian data dir (no temporal.db" in r.output, r.output
 
 
 def archive_row(read_model: Path | str, data: Path) -> None:

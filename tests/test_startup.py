@@ -320,3 +320,19 @@ def test_a_new_data_dir_refuses_a_read_model_with_another_data_dirs_cases(tmp_pa
         assert "banjian restore" in line
     finally:
         drop_postgres(url)
+
+
+@pytest.mark.parametrize("command", [["users", "add", "night", "--password", "night12345ab", "--role", "admin"],
+                                     ["migrate"], ["accounts", "add", "amr-system", "--department", "amr"]])
+def test_a_command_whose_database_does_not_answer_says_so_in_one_line(tmp_path, command):
+    """`banjian users add` (migrate, accounts add, audit verify, …) with PostgreSQL down or a wrong
+    password printed 470 lines of traceback."""
+    dead = free_port(set())
+    url = f"postgresql://postgres:secret-pw@127.0.0.1:{dead}/banjian"
+    r = subprocess.run([str(BANJIAN), *command, "--data-dir", str(tmp_path / "d")], capture_output=True, text=True,
+                       env={**env(), "DATABASE_URL": url}, cwd=ROOT, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = [line for line in (r.stdout + r.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, r.stdout + r.stderr
+    assert lines[0].startswith(f"banjian: cannot reach the database postgresql+psycopg2://postgres:***@127.0.0.1:{dead}"
+                               "/banjian (DATABASE_URL): ") and "secret-pw" not in lines[0], lines[0]

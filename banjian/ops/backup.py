@@ -127,7 +127,10 @@ def backup(data_dir: Path, to: Path, database_url: str | None = None,
     (banjian/ops/backup_pg.py)."""
     started = time.monotonic()
     data_dir = data_dir.resolve()
-    if database_url is not None and (temporal_address is not None or not (data_dir / TEMPORAL_FILE).is_file()):
+    if database_url is not None and temporal_address is None and not (data_dir / TEMPORAL_FILE).is_file():
+        raise StartupError(f"{data_dir} is not a banjian data dir (no {TEMPORAL_FILE}; with TEMPORAL_ADDRESS "
+                           "naming a cluster, back up PostgreSQL and the cluster's persistence instead)")
+    if database_url is not None and temporal_address is not None:
         raise StartupError("the read model is in DATABASE_URL and Temporal is a cluster (TEMPORAL_ADDRESS), not "
                            f"the embedded server's {TEMPORAL_FILE} in the data dir: back up PostgreSQL and the "
                            "Temporal cluster's persistence instead (docs/operations.md)")
