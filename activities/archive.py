@@ -21,6 +21,8 @@ SETTLE_DELAY = timedelta(milliseconds=300)
 #: after this many claims a case's package is built from the history as it is, moving or not (a
 #: workflow whose tasks keep failing must not keep its case from the archive)
 MAX_SETTLE_ATTEMPTS = 20
+#: sweeps failing in a row wait longer each time, doubling up to this pause (seconds)
+MAX_FAILURE_PAUSE = 30.0
 #: a build that failed (its case row missing, Temporal away) is tried again after
 RETRY_DELAY = timedelta(seconds=10)
 
@@ -48,15 +50,30 @@ class ArchiveSweeper:
         self.every, self.batch, self.lease = every, batch, lease
 
     async def run(self) -> None:
-        """Sweep until cancelled; a full batch is followed by the next one at once."""
+        """Sweep until cancelled; a full batch is followed by the next one at once. While sweeps fail
+        (the database or Temporal away: the rows wait in the queue) the pause doubles up to
+        `MAX_FAILURE_PAUSE`; the first failure is logged with its traceback, the next ones in one line
+        each, and the first sweep that works again says so."""
+        failures = 0
         while True:
+            pause = self.every
             try:
                 full = await self.sweep() >= self.batch
-            except Exception:  # the database or Temporal is away for a moment: the rows wait in the queue
-                log.exception("the archive sweep failed; trying again in %.1f s", self.every)
+            except Exception as e:
+                failures += 1
+                pause = max(self.every, min(self.every * 2 ** min(failures - 1, 16), MAX_FAILURE_PAUSE))
+                if failures == 1:
+                    log.exception("the archive sweep failed; trying again in %.1f s", pause)
+                else:
+                    log.warning("the archive sweep failed again (%d in a row: %s: %s); trying again in %.1f s",
+                                failures, type(e).__name__, " ".join(str(e).split())[:200], pause)
                 full = False
+            else:
+                if failures:
+                    log.info("the archive sweep works again after %d failed attempts", failures)
+                failures = 0
             if not full:
-                await asyncio.sleep(self.every)
+                await asyncio.sleep(pause)
 
     async def sweep(self) -> int:
         """One batch: returns how many cases it claimed."""

@@ -30,6 +30,25 @@ HTTP_TEXT = {
 }
 
 
+#: PostgreSQL error classes that say "not now" (SQLSTATE): connection exceptions, insufficient
+#: resources, operator intervention (a restart, a shutdown), serialization failures and deadlocks
+UNAVAILABLE_SQLSTATE_CLASSES = ("08", "53", "57")
+RETRYABLE_SQLSTATES = ("40001", "40P01")
+
+
+def database_unavailable(exc: OperationalError) -> bool:
+    """The database cannot answer now (down, restarting, out of connections), as opposed to a bug
+    (SQLite's "no such table"): a caller may retry the same request later."""
+    if exc.connection_invalidated:
+        return True
+    orig = exc.orig
+    code = getattr(orig, "pgcode", None)
+    if code:
+        return code[:2] in UNAVAILABLE_SQLSTATE_CLASSES or code in RETRYABLE_SQLSTATES
+    # psycopg2 raises its OperationalError without a SQLSTATE when it cannot connect or lost the server
+    return type(orig).__module__.split(".")[0] == "psycopg2"
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(LoginRequired)
     async def login_required(_: Request, exc: LoginRequired) -> Response:
@@ -70,10 +89,19 @@ def install(app: FastAPI) -> None:
         return busy("the database connection pool")
 
     @app.exception_handler(OperationalError)
-    async def database_busy(_: Request, exc: OperationalError) -> JSONResponse:
+    async def database_busy(request: Request, exc: OperationalError) -> Response:
         if "locked" in str(exc.orig) or "busy" in str(exc.orig):
             return busy("the database")
-        raise exc
+        if not database_unavailable(exc):
+            raise exc
+        log.warning("the database is unavailable (%s %s): %s", request.method, request.url.path,
+                    " ".join(str(exc.orig).split())[:300])
+        if is_page(request):
+            return await error_page(request, 503, "系统暂时无法访问数据库，请稍后再试。")
+        return JSONResponse({"detail": {"code": "database_unavailable", "message": "数据库暂时无法访问，请稍后重试",
+                                        "message_en": "the database cannot be reached now; retry shortly",
+                                        "field": None}},
+                            status_code=503, headers={"Retry-After": str(RETRY_AFTER_S)})
 
     @app.exception_handler(RPCError)
     async def temporal_busy(_: Request, exc: RPCError) -> JSONResponse:

@@ -212,9 +212,10 @@ class _ArchiveQueueDepth(Collector):
 
 
 def exposition(cases_by_status: Callable[[], Iterable[tuple[str, int]]] | None = None,
-               archive_queue_depth: Callable[[], int] | None = None) -> bytes:
+               archive_queue_depth: Callable[[], int] | None = None, database_up: bool | None = None) -> bytes:
     """The Prometheus text of this process, with the case counts and the archive queue's depth of the
-    caller's database."""
+    caller's database, and `banjian_database_up` (whether that database answered this scrape; when it
+    did not, the two read-model series are left out rather than the scrape failing)."""
     app_metrics()
     out = generate_latest(REGISTRY)
     extra = CollectorRegistry(auto_describe=False)
@@ -222,9 +223,20 @@ def exposition(cases_by_status: Callable[[], Iterable[tuple[str, int]]] | None =
         extra.register(_CasesByStatus(cases_by_status))
     if archive_queue_depth is not None:
         extra.register(_ArchiveQueueDepth(archive_queue_depth))
-    if cases_by_status is not None or archive_queue_depth is not None:
+    if database_up is not None:
+        extra.register(_DatabaseUp(database_up))
+    if cases_by_status is not None or archive_queue_depth is not None or database_up is not None:
         out += generate_latest(extra)
     return out
+
+
+class _DatabaseUp(Collector):
+    def __init__(self, up: bool) -> None:
+        self.up = up
+
+    def collect(self):
+        yield GaugeMetricFamily("banjian_database_up", "Whether the read model's database answered this scrape",
+                                value=1 if self.up else 0)
 
 
 class ActionTimer(tclient.Interceptor):

@@ -10,14 +10,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from pydantic import ValidationError
 
 from banjian.ops.datadir import private_umask
 from services.cli_audit import audit_app
-from services.cli_common import DataDir, fail, production_gate, run_loop, settings_for
+from services.cli_common import Cli, DataDir, bad_environment, fail, production_gate, run_loop, settings_for
 from services.cli_items import items_app
 from services.cli_platform import accounts_app, receiver, subscribers_app
 
-app = typer.Typer(help="banjian 办件: online government service cases on Temporal.", no_args_is_help=True)
+app = Cli(help="banjian 办件: online government service cases on Temporal.", no_args_is_help=True)
 users_app = typer.Typer(help="Users (用户).", no_args_is_help=True)
 calendar_app = typer.Typer(help="The working-day calendar (工作日历).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
@@ -57,7 +58,7 @@ def backup(to: Annotated[Path, typer.Option("--to", help="the backup file to wri
 
     settings = settings_for(data_dir)
     try:
-        report = take_backup(settings.data_dir, to, settings.database_url)
+        report = take_backup(settings.data_dir, to, settings.database_url, settings.temporal_address)
     except StartupError as e:
         fail(f"banjian backup: {e}")
     typer.echo(json.dumps(report.json(), ensure_ascii=False))
@@ -66,14 +67,20 @@ def backup(to: Annotated[Path, typer.Option("--to", help="the backup file to wri
 @app.command()
 def restore(file: Annotated[Path, typer.Argument(help="a file written by banjian backup")],
             data_dir: Annotated[Path, typer.Option("--data-dir", help="the new data dir (absent or empty)")]) -> None:
-    """Make a new data dir from a backup; `banjian up --data-dir` on it resumes every open case."""
+    """Make a new data dir from a backup; `banjian up --data-dir` on it resumes every open case. A backup
+    whose read model was in PostgreSQL is loaded into DATABASE_URL (a new, empty database)."""
     from banjian.ops import StartupError
     from banjian.ops.backup import restore as restore_backup
     from banjian.ops.datadir import private_umask
+    from banjian.settings import Settings
 
     private_umask()
     try:
-        result = restore_backup(file, data_dir)
+        database_url = Settings().database_url  # a backup of a read model in PostgreSQL goes into this one
+    except ValidationError as e:
+        fail(f"banjian: {bad_environment(e)}")
+    try:
+        result = restore_backup(file, data_dir, database_url)
     except StartupError as e:
         fail(f"banjian restore: {e}")
     typer.echo(json.dumps(result, ensure_ascii=False))
@@ -198,7 +205,9 @@ def calendar_load(year: int, file: Path, data_dir: DataDir = None) -> None:
     try:
         n = asyncio.run(load_year(settings, year, data, actor="cli"))
     except Exception as e:
-        fail(str(getattr(e, "message", e)))
+        from banjian.ops.errors import database_failure
+
+        fail(database_failure(e, settings.database_url) or " ".join(str(getattr(e, "message", e)).split()))
     typer.echo(json.dumps({"year": year, "recomputed_cases": n}))
 
 

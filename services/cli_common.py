@@ -13,6 +13,28 @@ from banjian.ops import StartupError
 from banjian.ops.datadir import DataDirLock, check_read_model_place, secure
 from banjian.settings import Settings
 
+
+class Cli(typer.Typer):
+    """The `banjian` command: a command whose database does not answer (PostgreSQL down, a wrong
+    password, no such database) ends with one line naming it, not a page of traceback."""
+
+    def __call__(self, *args, **kwargs):
+        try:
+            return super().__call__(*args, **kwargs)
+        except Exception as e:
+            from banjian.ops.errors import database_failure
+
+            try:
+                url = Settings().database_url
+            except ValidationError:
+                url = None
+            line = database_failure(e, url)
+            if line is None:
+                raise
+            typer.secho(line, fg=typer.colors.RED, err=True)
+            raise SystemExit(1) from None
+
+
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (default ./data or $BANJIAN_DATA_DIR)")]
 
 

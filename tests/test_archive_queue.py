@@ -188,3 +188,37 @@ def test_a_history_holds_the_close_only_once_its_marker_is_there():
     assert holds_record(old, 10**6)
     started = max(i for i, e in enumerate(old.events) if e.event_type == EventType.EVENT_TYPE_WORKFLOW_TASK_STARTED)
     assert not holds_record(WorkflowHistory(old.workflow_id, old.events[:started + 1]), 10**6)
+
+
+async def test_a_sweeper_that_keeps_failing_backs_off_and_logs_one_traceback(monkeypatch, caplog):
+    """With the database down the sweeper logged a full traceback every second (280 of them, 38,000
+    log lines, in a six-minute PostgreSQL outage): now it waits 1, 2, 4, … up to 30 s between tries,
+    logs the first failure with its traceback and the next ones in one line, and says when it works."""
+    import logging
+
+    from activities import archive as archive_module
+
+    sweeper = ArchiveSweeper(None, lambda: None, every=1.0)  # type: ignore[arg-type]
+    outcomes = [ConnectionError("connection refused")] * 7 + [0, 0]
+    pauses: list[float] = []
+
+    async def sweep() -> int:
+        got = outcomes.pop(0)
+        if isinstance(got, Exception):
+            raise got
+        return got
+
+    async def sleep(seconds: float) -> None:
+        pauses.append(seconds)
+        if not outcomes:
+            raise asyncio.CancelledError
+
+    monkeypatch.setattr(sweeper, "sweep", sweep)
+    monkeypatch.setattr(archive_module.asyncio, "sleep", sleep)
+    with caplog.at_level(logging.INFO, logger="banjian"), pytest.raises(asyncio.CancelledError):
+        await sweeper.run()
+    assert pauses == [1, 2, 4, 8, 16, 30, 30, 1, 1]
+    records = [r for r in caplog.records if "archive sweep" in r.getMessage()]
+    assert sum(1 for r in records if r.exc_info) == 1
+    assert sum(1 for r in records if "failed again" in r.getMessage()) == 6
+    assert "works again after 7 failed attempts" in records[-1].getMessage()

@@ -53,9 +53,9 @@ def env() -> dict[str, str]:
     return e
 
 
-def cli(data_dir: Path, *args: str) -> str:
+def cli(data_dir: Path, *args: str, environ: dict[str, str] | None = None) -> str:
     r = subprocess.run([str(BANJIAN), *args, "--data-dir", str(data_dir)], capture_output=True, text=True,
-                       env=env(), cwd=ROOT, timeout=120)
+                       env={**env(), **(environ or {})}, cwd=ROOT, timeout=120)
     assert r.returncode == 0, f"banjian {' '.join(args)}: {r.stdout}{r.stderr}"
     return r.stdout
 
@@ -63,9 +63,10 @@ def cli(data_dir: Path, *args: str) -> str:
 class Up:
     """One `banjian up` process group on fixed ports (the same ports again after a restart)."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, environ: dict[str, str] | None = None) -> None:
         taken: set[int] = set()
         self.data_dir = data_dir
+        self.environ = environ or {}  # on top of env(), e.g. DATABASE_URL
         self.port, self.temporal_port, self.ui_port = free_port(taken), free_port(taken), free_port(taken)
         self.proc: subprocess.Popen | None = None
         self.log_path = data_dir.parent / f"{data_dir.name}-up.log"
@@ -77,7 +78,7 @@ class Up:
         self.proc = subprocess.Popen(
             [str(BANJIAN), "up", "--data-dir", str(self.data_dir), "--port", str(self.port),
              "--temporal-port", str(self.temporal_port), "--ui-port", str(self.ui_port), *extra],
-            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env(), cwd=ROOT,
+            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env={**env(), **self.environ}, cwd=ROOT,
             start_new_session=True)
         log.close()
 

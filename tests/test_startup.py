@@ -256,3 +256,83 @@ def test_a_data_dir_served_with_postgresql_refuses_commands_without_database_url
         assert f"keeps its read model in postgresql+psycopg2://postgres:***@127.0.0.1:{dead}/banjian" in line
         assert "set DATABASE_URL" in line
     assert not (data / "banjian.db").exists()
+
+
+def test_a_data_dir_refuses_a_database_url_other_than_its_own(tmp_path, monkeypatch):
+    """The mark used to follow whatever DATABASE_URL came last: `up --data-dir D` with another database
+    (a restored data dir started with the original's URL, a typo in the name) served that database
+    beside D's Temporal store, and each command re-marked D with it."""
+    monkeypatch.delenv("BANJIAN_DATABASE_URL", raising=False)
+    data = tmp_path / "d"
+    data.mkdir()
+    dead = free_port(set())
+    add = ["users", "add", "night", "--password", "night12345ab", "--role", "admin", "--data-dir", str(data)]
+    ours = f"postgresql://postgres:secret-pw@127.0.0.1:{dead}/banjian"
+    runner.invoke(app, add, env={"DATABASE_URL": ours})
+    other = f"postgresql+psycopg2://postgres:other-pw@127.0.0.1:{dead}/banjian_restored"
+    for args in (add, ["up", "--data-dir", str(data), "--port", str(free_port(set())), "--temporal-port",
+                       str(free_port(set()))]):
+        line = one_line(runner.invoke(app, args, env={"DATABASE_URL": other}))
+        assert f"keeps its read model in postgresql+psycopg2://postgres:***@127.0.0.1:{dead}/banjian, not in " \
+               f"postgresql+psycopg2://postgres:***@127.0.0.1:{dead}/banjian_restored" in line, line
+        assert "pw" not in line and str(data / "read-model.url") in line
+    assert (data / "read-model.url").read_text().strip().endswith(f":{dead}/banjian")
+    # the same database with another driver spelling, password or default port is the same one
+    same = runner.invoke(app, add, env={"DATABASE_URL": f"postgres://postgres:new-pw@127.0.0.1:{dead}/banjian"})
+    assert "keeps its read model" not in same.output
+
+
+def test_a_data_dir_whose_cases_are_in_sqlite_refuses_a_database_url(tmp_path):
+    """Its read model stays in banjian.db: PostgreSQL would be an empty read model beside the Temporal
+    store that holds the cases."""
+    data = tmp_path / "d"
+    data.mkdir()
+    with sqlite3.connect(data / "banjian.db") as conn:
+        conn.execute("CREATE TABLE cases (id TEXT)")
+        conn.execute("INSERT INTO cases VALUES ('2026120100000001')")
+    conn.close()
+    dead = free_port(set())
+    line = one_line(up(data, free_port(set()), free_port(set()),
+                       environ={"DATABASE_URL": f"postgresql://postgres@127.0.0.1:{dead}/banjian"}))
+    assert str(data / "banjian.db") in line and "unset DATABASE_URL" in line
+    assert not (data / "read-model.url").exists()
+
+
+@pytest.mark.postgres
+def test_a_new_data_dir_refuses_a_read_model_with_another_data_dirs_cases(tmp_path):
+    """A second `up` with a new data dir on the first one's DATABASE_URL started a new, empty Temporal
+    store beside those cases: their actions failed, and its archiver built packages of the first
+    system's cases into its own data dir."""
+    from sqlalchemy import create_engine, text
+
+    from tests.conftest import drop_postgres, new_postgres_url
+
+    url = new_postgres_url()
+    try:
+        engine = create_engine(url)
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE cases (id TEXT)"))
+            conn.execute(text("INSERT INTO cases VALUES ('2026120100000001'), ('2026120100000002')"))
+        engine.dispose()
+        taken: set[int] = set()
+        line = one_line(up(tmp_path / "second", free_port(taken), free_port(taken), environ={"DATABASE_URL": url}))
+        assert "holds 2 cases" in line and str(tmp_path / "second" / "temporal.db") in line, line
+        assert "banjian restore" in line
+    finally:
+        drop_postgres(url)
+
+
+@pytest.mark.parametrize("command", [["users", "add", "night", "--password", "night12345ab", "--role", "admin"],
+                                     ["migrate"], ["accounts", "add", "amr-system", "--department", "amr"]])
+def test_a_command_whose_database_does_not_answer_says_so_in_one_line(tmp_path, command):
+    """`banjian users add` (migrate, accounts add, audit verify, …) with PostgreSQL down or a wrong
+    password printed 470 lines of traceback."""
+    dead = free_port(set())
+    url = f"postgresql://postgres:secret-pw@127.0.0.1:{dead}/banjian"
+    r = subprocess.run([str(BANJIAN), *command, "--data-dir", str(tmp_path / "d")], capture_output=True, text=True,
+                       env={**env(), "DATABASE_URL": url}, cwd=ROOT, timeout=120)
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = [line for line in (r.stdout + r.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1, r.stdout + r.stderr
+    assert lines[0].startswith(f"banjian: cannot reach the database postgresql+psycopg2://postgres:***@127.0.0.1:{dead}"
+                               "/banjian (DATABASE_URL): ") and "secret-pw" not in lines[0], lines[0]

@@ -13,6 +13,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from sqlalchemy import func
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
 from banjian import archive_queue
@@ -40,7 +41,12 @@ def metrics(request: Request) -> Response:
         with state.sessions() as session:
             return archive_queue.depth(session)
 
-    own = exposition(cases_by_status, archive_queue_depth)
+    try:  # a database that does not answer is a figure of its own, not a failed scrape
+        counts, depth = cases_by_status(), archive_queue_depth()
+    except SQLAlchemyError:
+        own = exposition(database_up=False)
+    else:
+        own = exposition(lambda: counts, lambda: depth, database_up=True)
     workers: dict[str, str] = getattr(state, "worker_metrics", None) or {}
     if not workers:
         return Response(own, media_type=CONTENT_TYPE_LATEST)

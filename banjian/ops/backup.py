@@ -25,12 +25,12 @@ import tempfile
 import time
 from contextlib import ExitStack, closing
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from banjian.ops import StartupError
-from banjian.ops.datadir import ENDPOINTS_FILE, LOCK_FILE, DataDirLock, secure
+from banjian.ops import StartupError, backup_pg
+from banjian.ops.datadir import ENDPOINTS_FILE, LOCK_FILE, READ_MODEL_MARK, DataDirLock, secure
 from banjian.ops.preflight import READ_MODEL_FILE, SQLITE_HEADER, TEMPORAL_FILE
 from banjian.timefmt import CHINA
 
@@ -120,14 +120,21 @@ def _case_counts(read_model: Path) -> dict[str, int]:
         return {}
 
 
-def backup(data_dir: Path, to: Path, database_url: str | None = None) -> BackupReport:
-    """Write a consistent backup of `data_dir` (running or not) to the file `to`."""
+def backup(data_dir: Path, to: Path, database_url: str | None = None,
+           temporal_address: str | None = None) -> BackupReport:
+    """Write a consistent backup of `data_dir` (running or not) to the file `to`; with `database_url`
+    (PostgreSQL) beside the embedded Temporal store, the read model as `pg_dump` of the same instant
+    (banjian/ops/backup_pg.py)."""
     started = time.monotonic()
-    if database_url is not None:
-        raise StartupError("the read model is in DATABASE_URL, not in the data dir: back up PostgreSQL and "
-                           "the Temporal cluster's persistence instead (docs/operations.md)")
     data_dir = data_dir.resolve()
-    if not (data_dir / READ_MODEL_FILE).is_file():
+    if database_url is not None and temporal_address is None and not (data_dir / TEMPORAL_FILE).is_file():
+        raise StartupError(f"{data_dir} is not a banjian data dir (no {TEMPORAL_FILE}; with TEMPORAL_ADDRESS "
+                           "naming a cluster, back up PostgreSQL and the cluster's persistence instead)")
+    if database_url is not None and temporal_address is not None:
+        raise StartupError("the read model is in DATABASE_URL and Temporal is a cluster (TEMPORAL_ADDRESS), not "
+                           f"the embedded server's {TEMPORAL_FILE} in the data dir: back up PostgreSQL and the "
+                           "Temporal cluster's persistence instead (docs/operations.md)")
+    if database_url is None and not (data_dir / READ_MODEL_FILE).is_file():
         raise StartupError(f"{data_dir} is not a banjian data dir (no {READ_MODEL_FILE})")
     to = to.resolve()
     if to.is_relative_to(data_dir):
@@ -136,23 +143,35 @@ def backup(data_dir: Path, to: Path, database_url: str | None = None) -> BackupR
         raise StartupError(f"{to} is a folder; name the backup file (--to FILE)")
     to.parent.mkdir(parents=True, exist_ok=True)
     present = _databases(data_dir)
-    with tempfile.TemporaryDirectory(prefix=".banjian-backup-", dir=to.parent) as tmp:
+    if database_url is not None:  # a banjian.db left from before the data dir moved to PostgreSQL is not it
+        present = [n for n in present if n != READ_MODEL_FILE]
+    with tempfile.TemporaryDirectory(prefix=".banjian-backup-", dir=to.parent) as tmp, ExitStack() as pg:
         stage = Path(tmp)
+        reader = pg.enter_context(backup_pg.reader(database_url)) if database_url is not None else None
         with ExitStack() as holds:
             for name in present:  # read model first, the order writers meet them in
                 holds.callback((holds.enter_context(closing(_hold(data_dir / name)))).rollback)
             held = time.monotonic()
+            # the read model in PostgreSQL as of this instant, while Temporal stands still
+            snapshot = backup_pg.export_snapshot(reader) if reader is not None else None
             for name in present:
                 _copy_database(data_dir / name, stage / name)
-            others = _copyable(data_dir, present)
+            others = _copyable(data_dir, [*present, READ_MODEL_FILE] if reader is not None else present)
             for rel in others:
                 (stage / rel).parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(data_dir / rel, stage / rel)
             hold_seconds = time.monotonic() - held
         members = [*present, *(str(r) for r in others)]
-        cases = _case_counts(stage / READ_MODEL_FILE)
+        if reader is not None and snapshot is not None and database_url is not None:
+            cases = backup_pg.case_counts(reader)
+            backup_pg.dump(database_url, snapshot, stage / backup_pg.DUMP_FILE)
+            pg.close()
+            members.append(backup_pg.DUMP_FILE)
+        else:
+            cases = _case_counts(stage / READ_MODEL_FILE)
         manifest = {"format": FORMAT, "version": VERSION, "created_at": datetime.now(UTC).isoformat(),
                     "source": str(data_dir), "cases": cases,
+                    "read_model": "postgresql" if database_url is not None else "sqlite",
                     "files": {m: {"sha256": _sha256(stage / m), "size": (stage / m).stat().st_size}
                               for m in members}}
         (stage / MANIFEST).write_text(json.dumps(manifest, ensure_ascii=False, indent=1), encoding="utf-8")
@@ -177,6 +196,14 @@ def _check_integrity(path: Path) -> None:
 RESTORE_SERIAL_SKIP = 1_000_000
 
 
+def _serial_days(since: datetime, now: datetime | None = None) -> list[date]:
+    """The days whose case sequence a restore moves ahead: from the backup's day to the day after the
+    restore (at most 400)."""
+    first = since.astimezone(CHINA).date()
+    last = (now or datetime.now(UTC)).astimezone(CHINA).date() + timedelta(days=1)
+    return [first + timedelta(days=n) for n in range(min((last - first).days, 400) + 1)]
+
+
 def _skip_case_serials(read_model: Path, since: datetime, now: datetime | None = None) -> int:
     """The system that was backed up may have drawn case numbers after the backup: numbers given to
     applicants and reported to subscribers (event ids `{case_id}-{seq}`), lost with the cases they
@@ -185,9 +212,7 @@ def _skip_case_serials(read_model: Path, since: datetime, now: datetime | None =
     of days changed."""
     if not read_model.is_file():
         return 0
-    first = since.astimezone(CHINA).date()
-    last = (now or datetime.now(UTC)).astimezone(CHINA).date() + timedelta(days=1)
-    days = [first + timedelta(days=n) for n in range(min((last - first).days, 400) + 1)]
+    days = _serial_days(since, now)
     with closing(sqlite3.connect(read_model)) as conn, conn:
         if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'case_sequences'").fetchone() is None:
             return 0  # a read model from before case numbers
@@ -197,8 +222,34 @@ def _skip_case_serials(read_model: Path, since: datetime, now: datetime | None =
     return len(days)
 
 
-def restore(file: Path, data_dir: Path) -> dict[str, Any]:
-    """Make the data dir `data_dir` (new, or an empty folder) from a backup file."""
+def _relocate_archives(read_model: Path, archive_dir: Path) -> None:
+    """The read model records each archive package's file by its absolute path, which named the backed-up
+    data dir: the restored system reads its own copies (`archive_dir/{case_id}.zip`), also once the
+    original data dir is gone."""
+    if not read_model.is_file():
+        return
+    with closing(sqlite3.connect(read_model)) as conn, conn:
+        if conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'archives'").fetchone():
+            conn.execute("UPDATE archives SET path = ? || case_id || '.zip'", (f"{archive_dir}/",))
+
+
+def _read_model_target(file: Path, manifest: dict[str, Any], database_url: str | None) -> str | None:
+    """The PostgreSQL database a backup's read model goes into (None: SQLite, in the data dir)."""
+    in_postgres = manifest.get("read_model") == "postgresql"
+    if in_postgres and database_url is None:
+        raise StartupError(f"{file} holds a read model from PostgreSQL: set DATABASE_URL to a new, empty database "
+                           "to restore it into (createdb NEW)")
+    if not in_postgres and database_url is not None:
+        raise StartupError(f"{file} holds an SQLite read model (banjian.db, restored into the data dir): unset "
+                           "DATABASE_URL")
+    if database_url is not None:
+        backup_pg.check_empty(database_url)
+    return database_url
+
+
+def restore(file: Path, data_dir: Path, database_url: str | None = None) -> dict[str, Any]:
+    """Make the data dir `data_dir` (new, or an empty folder) from a backup file; a backup whose read
+    model was in PostgreSQL loads it into `database_url` (a new, empty database)."""
     started = time.monotonic()
     data_dir = data_dir.resolve()
     if data_dir.exists() and (not data_dir.is_dir() or any(data_dir.iterdir())):
@@ -221,6 +272,7 @@ def restore(file: Path, data_dir: Path) -> dict[str, Any]:
             raise StartupError(f"{file} is not a banjian backup (no {MANIFEST})") from None
         if manifest.get("format") != FORMAT or manifest.get("version") != VERSION:
             raise StartupError(f"{file}: unknown backup format {manifest.get('format')} {manifest.get('version')}")
+        target = _read_model_target(file, manifest, database_url)
         files: dict[str, dict[str, Any]] = manifest["files"]
         for name, meta in files.items():
             path = stage / name
@@ -233,7 +285,15 @@ def restore(file: Path, data_dir: Path) -> dict[str, Any]:
             if "/" not in name and name.endswith(".db") and _is_sqlite(stage / name):
                 _check_integrity(stage / name)
         (stage / MANIFEST).unlink()
-        _skip_case_serials(stage / READ_MODEL_FILE, datetime.fromisoformat(manifest["created_at"]))
+        since = datetime.fromisoformat(manifest["created_at"])
+        if target is not None:
+            backup_pg.load(target, stage / backup_pg.DUMP_FILE)
+            (stage / backup_pg.DUMP_FILE).unlink()
+            backup_pg.after_restore(target, _serial_days(since), RESTORE_SERIAL_SKIP, data_dir / "archives")
+            (stage / READ_MODEL_MARK).write_text(backup_pg.shown(target) + "\n")
+        else:
+            _skip_case_serials(stage / READ_MODEL_FILE, since)
+            _relocate_archives(stage / READ_MODEL_FILE, data_dir / "archives")
         secure(stage)
         if data_dir.exists():
             data_dir.rmdir()
@@ -242,4 +302,5 @@ def restore(file: Path, data_dir: Path) -> dict[str, Any]:
         if stage.exists():
             shutil.rmtree(stage, ignore_errors=True)
     return {"data_dir": str(data_dir), "created_at": manifest["created_at"], "cases": manifest.get("cases", {}),
-            "files": len(files), "seconds": round(time.monotonic() - started, 3)}
+            "files": len(files), "seconds": round(time.monotonic() - started, 3),
+            **({"database": backup_pg.shown(target)} if target is not None else {})}

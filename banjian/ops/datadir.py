@@ -144,25 +144,69 @@ class DataDirLock:
         self.release()
 
 
+def _same_database(marked: str, url: Any) -> bool:
+    """Whether the mark (a URL, password masked) names the database `url` names: the same server, port,
+    database, user and options, whatever the driver and password."""
+    from sqlalchemy.engine import make_url
+
+    def key(u: Any) -> tuple[Any, ...]:
+        port = u.port or (5432 if u.get_backend_name() == "postgresql" else None)
+        return (u.get_backend_name(), (u.host or "").lower(), port, u.database, u.username,
+                tuple(sorted((str(k), str(v)) for k, v in u.query.items())))
+
+    try:
+        return key(make_url(marked)) == key(url)
+    except Exception:  # a mark that is no URL names nothing this could be
+        return False
+
+
+def _sqlite_holds_cases(path: Path) -> bool:
+    import sqlite3
+
+    if not path.is_file():
+        return False
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+        try:
+            return conn.execute("SELECT EXISTS (SELECT 1 FROM cases)").fetchone()[0] == 1
+        finally:
+            conn.close()
+    except sqlite3.Error:  # no table, not a database: nothing that would be left behind
+        return False
+
+
 def check_read_model_place(data_dir: Path, database_url: str | None) -> None:
     """A data dir once served with DATABASE_URL keeps its read model in that database: a command run
     on it without DATABASE_URL would quietly use (and create) an empty SQLite read model beside the
-    Temporal store instead. A command with DATABASE_URL (other than SQLite) marks the data dir;
-    anything without it on a marked data dir refuses."""
+    Temporal store instead, and one with DATABASE_URL naming another database would serve (or fill)
+    that one, beside this data dir's Temporal store. A command with DATABASE_URL (other than SQLite)
+    marks the data dir; anything without it, or with another database, on a marked data dir refuses."""
     from sqlalchemy.engine import make_url
 
     mark = data_dir / READ_MODEL_MARK
+    try:
+        where: str | None = mark.read_text().strip()
+    except OSError:
+        where = None
     if database_url is None:
-        try:
-            where = mark.read_text().strip()
-        except OSError:
+        if where is None:
             return
         raise StartupError(f"the data dir {data_dir} keeps its read model in {where}: set DATABASE_URL "
                            f"(with its password) for every banjian command on it; if that database is gone for "
                            f"good and the data dir should use SQLite again, delete {mark}")
     try:
         url = make_url(database_url)
+    except Exception:  # a bad URL: reported by the command's own checks
+        return
+    if where is None and url.get_backend_name() != "sqlite" and _sqlite_holds_cases(data_dir / "banjian.db"):
+        raise StartupError(f"the data dir {data_dir} keeps its read model, with its cases, in {data_dir / 'banjian.db'} "
+                           "(SQLite): unset DATABASE_URL (a read model does not move from SQLite to PostgreSQL)")
+    if where and not _same_database(where, url):
+        raise StartupError(f"the data dir {data_dir} keeps its read model in {where}, not in "
+                           f"{url.render_as_string(hide_password=True)} (DATABASE_URL): set DATABASE_URL to that "
+                           f"database; if the read model moved to the other one for good, delete {mark} first")
+    try:
         if data_dir.is_dir() and url.get_backend_name() != "sqlite":
             mark.write_text(url.render_as_string(hide_password=True) + "\n")
-    except Exception:  # a bad URL or a read-only data dir: reported by the command's own checks
+    except OSError:  # a read-only data dir: reported by the command's own checks
         pass

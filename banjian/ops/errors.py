@@ -25,3 +25,22 @@ def one_line_failure(error: BaseException, data_dir: Path, command: str) -> str:
     except OSError:
         pass
     return f"banjian {command}: {type(error).__name__}: {first}{where}"
+
+
+def database_failure(error: BaseException, database_url: str | None) -> str | None:
+    """One line for a command that failed because its database did not answer (down, a wrong password,
+    no such database, locked), naming the database (password masked) and the driver's first line; None
+    for any other error."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import InterfaceError, OperationalError
+
+    if not isinstance(error, OperationalError | InterfaceError):
+        return None
+    reason = " ".join((str(error.orig or error).strip().splitlines() or [""])[0].split())
+    if database_url is None:
+        return f"banjian: the read model's database failed: {reason}"
+    try:
+        shown = make_url(database_url).render_as_string(hide_password=True)
+    except Exception:
+        shown = "(not shown)"
+    return f"banjian: cannot reach the database {shown} (DATABASE_URL): {reason}"

@@ -111,6 +111,31 @@ def check_databases(settings: Settings, embedded: bool) -> None:
         check_sqlite(read_model, "the read model")
     else:
         check_database_url(settings.database_url)
+        if embedded and not (temporal_db.exists() and temporal_db.stat().st_size > 0):
+            check_read_model_unclaimed(settings.database_url, temporal_db)
+
+
+def check_read_model_unclaimed(url: str, temporal_db: Path) -> None:
+    """A new embedded Temporal store beside a read model that holds cases: the database is another data
+    dir's (its workflows are in that one's store; served from here, its cases could not move and this
+    system's archiver and workers would write into that system's records), or this data dir lost its
+    Temporal store."""
+    parsed = make_url(url)
+    engine = create_engine(parsed, connect_args={"connect_timeout": 5})
+    try:
+        with engine.connect() as conn:
+            if conn.execute(text("SELECT to_regclass('cases')")).scalar() is None:
+                return
+            cases = int(conn.execute(text("SELECT count(*) FROM cases")).scalar_one())
+    except SQLAlchemyError:
+        return  # not PostgreSQL, or no answer: the read model's own checks report it
+    finally:
+        engine.dispose()
+    if cases:
+        raise StartupError(f"the read model {parsed.render_as_string(hide_password=True)} (DATABASE_URL) holds "
+                           f"{cases} cases but {temporal_db} holds none: that database belongs to another data dir "
+                           "(give a new data dir a new database), or this data dir lost its Temporal store "
+                           "(restore the data dir and the database from a backup: banjian restore)")
 
 
 def check_database_url(url: str, timeout: int = 5) -> None:

@@ -160,7 +160,7 @@ async def error_page(request: Request, status: int, message: str) -> HTMLRespons
         user = None
     titles = {400: "请求有误", 401: "请先登录", 403: "无权访问", 404: "页面不存在", 405: "不支持的操作",
               409: "当前状态不允许此操作", 413: "文件过大", 415: "文件类型不支持", 422: "填写有误",
-              429: "请求过于频繁", 500: "系统出错了", 504: "处理超时"}
+              429: "请求过于频繁", 500: "系统出错了", 503: "服务暂不可用", 504: "处理超时"}
     return render(request, "error.html", {"status": status, "title": titles.get(status, "出错了"),
                                           "message": message}, status=status, user=user)
 
