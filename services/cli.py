@@ -18,7 +18,8 @@ from services.cli_common import Cli, DataDir, bad_environment, fail, production_
 from services.cli_items import items_app
 from services.cli_platform import accounts_app, receiver, subscribers_app
 
-app = Cli(help="banjian 办件: online government service cases on Temporal.", no_args_is_help=True)
+app = Cli(help="banjian 办件: online government service cases on Temporal.", no_args_is_help=True,
+          rich_markup_mode="markdown")  # docstrings wrap as paragraphs, not at their line breaks
 users_app = typer.Typer(help="Users (用户).", no_args_is_help=True)
 calendar_app = typer.Typer(help="The working-day calendar (工作日历).", no_args_is_help=True)
 app.add_typer(users_app, name="users")
