@@ -128,14 +128,16 @@ async def audit_find(request: Request, case: str = "") -> Response:
         except DomainError:
             return None
 
-    error = None
+    error, status = None, 200
     if wanted:
         found = await run_in_threadpool(find)
         if found is not None:
             return RedirectResponse(f"/audit/cases/{found}", status_code=303)
-        error = "未找到该办件，请核对办件编号"
-    return render(request, "audit_find.html", {"title": "审计", "value": wanted, "error": error},
-                  status=404 if error else 200, user=actor)
+        error, status = "未找到该办件，请核对办件编号", 404
+    elif "case" in request.query_params:  # 查询 with the field left empty: say so, not the page again
+        error, status = "请输入办件编号", 422
+    return render(request, "audit_find.html", {"title": "审计查询", "value": wanted, "error": error},
+                  status=status, user=actor)
 
 
 @router.get("/audit/cases/{case_id}", response_class=HTMLResponse)
