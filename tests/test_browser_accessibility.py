@@ -108,6 +108,10 @@ async def test_every_page_is_labelled_structured_and_fits_320_px(stack, people, 
         auditor.username: ["/audit", "/audit?case=no-such-case", f"/audit/cases/{cid}"],
         people.admin.username: ["/admin/items", "/admin/users", "/admin/calendar"],
     }
+    case_no = (await applicant.case(cid))["case_no"]
+    joint_no = (await company.case(joint))["case_no"]
+    titles = {f"/cases/{cid}": f"食品经营许可 办件 {case_no} - ", f"/joint/{joint}": f"并联审批 {joint_no}：各部门办理情况",
+              "/audit?case=no-such-case": "错误：审计查询 - "}
     problems: list[str] = []
     for user, paths in visits.items():
         page = await new_page(DESKTOP)
@@ -115,6 +119,8 @@ async def test_every_page_is_labelled_structured_and_fits_320_px(stack, people, 
             await signed_in(page, stack, live_url, user)
         for path in paths:
             problems += await audit(page, path)
+            if path in titles and not (await page.title()).startswith(titles[path]):
+                problems.append(f"{path}: title {await page.title()}")
         await page.context.close()
     assert not problems, "\n".join(problems)
 
@@ -140,6 +146,10 @@ async def test_a_refused_form_without_javascript_is_announced_focused_and_tied_t
     await page.get_by_role("button", name="提交申请").click()
     await expect(page.get_by_role("heading", name="申请已提交", level=1)).to_be_visible()
     assert not await page.evaluate(AUDIT)
+    # what the eye takes from the layout is said in words: whose session, the status, the current step
+    await expect(page.locator(".who")).to_have_text(re.compile("^当前用户："))
+    await expect(page.locator("main")).to_contain_text("办理状态：已提交")
+    await expect(page.locator('.progress [aria-current="step"]')).to_have_text(re.compile("^受理"))
 
 
 async def test_refusals_on_the_other_forms_are_tied_to_their_fields(stack, people, new_page, live_url):

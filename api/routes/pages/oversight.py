@@ -59,7 +59,7 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
     subs = await run_in_threadpool(details)
     depts = await run_in_threadpool(_departments, request)
     kind = "一件事" if case.get("kind") == "bundle" else "并联审批"
-    return render(request, "joint.html", {"title": f"{kind} {case_id}", "kind_zh": kind, "case": case, "subs": subs,
+    return render(request, "joint.html", {"title": f"{kind} {case.get('case_no') or case_id}：各部门办理情况", "kind_zh": kind, "case": case, "subs": subs,
                                           "depts": depts,
                                           "all_closed": bool(subs) and all(s["closed"] for s in subs)}, user=actor)
 
