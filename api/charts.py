@@ -79,5 +79,21 @@ def rate_by_department(rows: list[dict[str, Any]], figure: str, departments: dic
 
 def render(chart: str, rows: list[dict[str, Any]], weeks: list[tuple[date, int]],
            departments: dict[str, str] | None = None) -> str:
+    """The chart as an SVG image: one picture for assistive technology (`role="img"`, named by its
+    title and pointing to its data table, see `data`), not a heap of axis labels and tooltips."""
     svg = cases_per_week(weeks) if chart == "cases_per_week" else rate_by_department(rows, chart, departments)
-    return SCRIPT.sub("", svg)
+    name = f"{CHARTS[chart]}（图表，数据见图下的数据表）"
+    return SCRIPT.sub("", svg).replace("<svg ", f'<svg role="img" aria-label="{name}" ', 1)
+
+
+def data(chart: str, rows: list[dict[str, Any]], weeks: list[tuple[date, int]],
+         departments: dict[str, str] | None = None) -> dict[str, Any]:
+    """The chart's figures as a table (its text alternative): `{"title", "headers", "rows"}`, the
+    values as the chart shows them."""
+    if chart == "cases_per_week":
+        return {"title": CHARTS[chart], "headers": ["周", "办件量"],
+                "rows": [[f"{d.year}年{d.month}月{d.day}日起", str(n)] for d, n in weeks]}
+    names = departments or {}
+    return {"title": CHARTS[chart], "headers": ["部门 · 事项", CHARTS[chart]],
+            "rows": [[f"{names.get(r['department'], r['department'])} · {r.get('item_name') or r['item_code']}",
+                      f"{100 * r[chart]:.1f}%"] for r in rows if r.get(chart) is not None]}

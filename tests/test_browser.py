@@ -62,8 +62,9 @@ NewPage = Callable[..., Awaitable[Page]]
 async def new_page(chromium: Browser, live_url: str) -> AsyncIterator[NewPage]:
     contexts = []
 
-    async def make(viewport: dict = DESKTOP) -> Page:
-        ctx = await chromium.new_context(base_url=live_url, viewport=viewport, locale="zh-CN")
+    async def make(viewport: dict = DESKTOP, javascript: bool = True) -> Page:
+        ctx = await chromium.new_context(base_url=live_url, viewport=viewport, locale="zh-CN",
+                                         java_script_enabled=javascript)
         contexts.append(ctx)
         return await ctx.new_page()
 

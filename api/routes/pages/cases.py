@@ -118,6 +118,11 @@ def _licence_of(cases: Any, case: dict[str, Any]) -> dict[str, Any] | None:
         return licence_views.of_case(session, case["id"], datetime.now(CHINA).date())
 
 
+def _title(case: dict[str, Any]) -> str:
+    """The page's title names the case as its applicant knows it: the item, then the case number."""
+    return f"{case.get('item_name') or case['item_code']} 办件 {case.get('case_no') or case['id']}"
+
+
 async def _case_page(request: Request, actor: Actor, case_id: str, open_action: str | None = None,
                      values: dict[str, Any] | None = None, errors: dict[str, str] | None = None,
                      summary: list[str] | None = None, status: int = 200,
@@ -163,12 +168,14 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
 
     people = await run_in_threadpool(names)
     if front is not None:  # a refused booking or inquiry: its error in the summary too
+        # the slot list, or the refusal alone where no slot is left to choose (every summary link lands)
+        slot = "#slot" if (front["booking"] or {}).get("days") else "#slot-error"
         err_list += [{"text": f["error"], "href": href} for f, href in ((front["ask"], "#ask-text"),
-                                                                      (front["book"], "#slot")) if f["error"]]
+                                                                      (front["book"], slot)) if f["error"]]
     elif entered:  # not the applicant's front office: the refusal alone
         err_list += [{"text": t, "href": None} for t in (entered.get("errors") or {}).values()]
     return render(request, "case.html", {
-        "title": f"办件 {case['id']}", "case": case, "item": item, "allowed": allowed, "open_action": open_action,
+        "title": _title(case), "case": case, "item": item, "allowed": allowed, "open_action": open_action,
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         # a refusal (not allowed for this caller, or not now) leaves nothing to correct
         "errors_title": "无法办理" if status in (403, 409) else None,

@@ -59,7 +59,7 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
     subs = await run_in_threadpool(details)
     depts = await run_in_threadpool(_departments, request)
     kind = "一件事" if case.get("kind") == "bundle" else "并联审批"
-    return render(request, "joint.html", {"title": f"{kind} {case_id}", "kind_zh": kind, "case": case, "subs": subs,
+    return render(request, "joint.html", {"title": f"{kind} {case.get('case_no') or case_id}：各部门办理情况", "kind_zh": kind, "case": case, "subs": subs,
                                           "depts": depts,
                                           "all_closed": bool(subs) and all(s["closed"] for s in subs)}, user=actor)
 
@@ -128,14 +128,16 @@ async def audit_find(request: Request, case: str = "") -> Response:
         except DomainError:
             return None
 
-    error = None
+    error, status = None, 200
     if wanted:
         found = await run_in_threadpool(find)
         if found is not None:
             return RedirectResponse(f"/audit/cases/{found}", status_code=303)
-        error = "未找到该办件，请核对办件编号"
-    return render(request, "audit_find.html", {"title": "审计", "value": wanted, "error": error},
-                  status=404 if error else 200, user=actor)
+        error, status = "未找到该办件，请核对办件编号", 404
+    elif "case" in request.query_params:  # 查询 with the field left empty: say so, not the page again
+        error, status = "请输入办件编号", 422
+    return render(request, "audit_find.html", {"title": "审计查询", "value": wanted, "error": error},
+                  status=status, user=actor)
 
 
 @router.get("/audit/cases/{case_id}", response_class=HTMLResponse)

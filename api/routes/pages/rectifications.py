@@ -50,7 +50,7 @@ async def _page(request: Request, actor: Actor, rid: str, comment: str = "", err
     got = await run_in_threadpool(_service(request).get, actor, rid)  # 404 outside the caller's scope
     depts = await run_in_threadpool(_departments, request)
     return render(request, "rectification.html", {
-        "title": "差评整改", "r": got, "STATUS_ZH": STATUS_ZH, "RECT_ACTION_ZH": ACTION_ZH, "depts": depts,
+        "title": f"差评整改 {got['id']}：{got.get('item_name') or got['case_id']}", "r": got, "STATUS_ZH": STATUS_ZH, "RECT_ACTION_ZH": ACTION_ZH, "depts": depts,
         "comment": comment, "errors": [{"text": e, "href": "#comment"} for e in errors or []], "done": request.query_params.get("done")},
         status=status, user=actor)
 

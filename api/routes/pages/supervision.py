@@ -83,7 +83,8 @@ async def supervision(request: Request) -> HTMLResponse:
             rows = figures.compute(session, frm, to, dept)
             dept_rows = figures_inquiries.compute(session, frm, to, dept)
             weeks = figures.weekly(figures.daily_counts(session, frm, to, dept))
-        svgs = [charts.render(name, rows, weeks, depts) for name in charts.CHARTS]
+        svgs = [{"svg": charts.render(name, rows, weeks, depts), **charts.data(name, rows, weeks, depts)}
+                for name in charts.CHARTS]
         return {"error": None, "warnings": warns, "warnings_total": total, "rows": rows, "charts": svgs,
                 "dept_rows": dept_rows}
 
