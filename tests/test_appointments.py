@@ -106,3 +106,19 @@ async def test_a_no_show_is_recorded_by_the_clerk_and_counted(stack, people):
         no_shows = session.exec(select(Appointment).where(Appointment.department == "amr",
                                                           Appointment.status == "no_show")).all()
     assert aid in {a.id for a in no_shows}
+
+
+async def test_slots_beyond_the_booking_window_are_not_listed(stack, people):
+    """Only what can be booked is offered: a range past `days_ahead` lists nothing there."""
+    code = await item_with_slots(stack)
+    u = people.applicant(0)
+    last = date.today() + timedelta(days=SLOTS["days_ahead"])
+    far = (await u.get(f"/api/items/{code}/slots", params={"from": (last - timedelta(days=6)).isoformat(),
+                                                            "to": (last + timedelta(days=20)).isoformat()})).json()
+    assert far["slots"] and max(s["date"] for s in far["slots"]) <= last.isoformat()
+    beyond = (await u.get(f"/api/items/{code}/slots", params={"from": (last + timedelta(days=1)).isoformat(),
+                                                               "to": (last + timedelta(days=25)).isoformat()})).json()
+    assert beyond["slots"] == []
+    # and every slot listed can be booked
+    r = await u.post("/api/appointments", json={"item_code": code, "slot": far["slots"][-1]["slot"]})
+    assert r.status_code == 201, r.text
