@@ -79,7 +79,7 @@ async def work(request: Request, scope: str = "mine", page: int = 1, q: str = ""
         today = datetime.now(CHINA).date()
         rows = [{**t, "days_left": None if t.get("clock_paused") else days_left(cal, t["due"], today),
                  "to_sign": signs(actor, t.get("signers") or [])} for t in found["items"]]
-        desk = front_desk(cases.sessions, actor)
+        desk = front_desk(cases.sessions, actor, request.app.state.catalog)
         if desk is not None:
             desk["done"] = {"no_show": "已登记爽约", "answered": "已答复"}.get(request.query_params.get("desk", ""))
         return found, rows, desk
