@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.inquiries import InquiryService
 from api.payments import PaymentService
 from api.routes.pages.common import PageError, check_csrf, page_user
+from api.routes.pages.consult import OUTCOME_ZH
 from banjian.contracts import Actor
 from banjian.errors import DomainError
 from banjian.inquiries import MAX_TEXT, Inquiry
@@ -68,8 +69,9 @@ def front_office(request: Request, actor: Actor, case: dict[str, Any],
         book_form = {"slot": values.get("slot"), "error": errors.get("slot")}
     return {"payment": case.get("payment") if case["status"] == "awaiting_payment" else None,
             "booking": panel, "max_text": MAX_TEXT, "ask": ask, "book": book_form,
-            "inquiries": [{"kind": i.kind, "text": i.text, "status": i.status, "answer": i.answer,
-                           "answer_due": i.answer_due.isoformat()} for i in asked],
+            "inquiries": [{"id": i.id, "kind": i.kind, "text": i.text, "status": i.status, "answer": i.answer,
+                           "answer_due": i.answer_due.isoformat(),
+                           "outcome": OUTCOME_ZH.get(i.outcome or "")} for i in asked],
             "done": DONE_ZH.get(request.query_params.get("front", ""))}
 
 
