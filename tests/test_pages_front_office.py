@@ -82,3 +82,22 @@ async def test_an_anonymous_consultation_about_a_case_is_404(stack, people):
     assert r.status_code == 404 and r.json()["detail"]["field"] == "case_id"
     r = await people.applicant(1).post("/api/inquiries", json={"kind": "complaint", "case_id": cid, "text": "慢"})
     assert r.status_code == 404
+
+
+async def test_a_case_ended_unpaid_tells_its_applicant_why(stack, people):
+    import asyncio
+
+    u, cid, _ = await approved(people)
+    await stack.advance(cid, 17)
+    for _ in range(50):
+        if (await u.case(cid))["status"] == "terminated":
+            break
+        await asyncio.sleep(0.1)
+    browser = PageClient(stack)
+    try:
+        await browser.login(u.username)
+        page = (await browser.get(f"/cases/{cid}")).text
+    finally:
+        await browser.close()
+    assert "办件已终止" in page and "未在缴费期限内缴纳费用" in page and "请重新申请" in page
+    assert "在线缴费" not in page and 'action="/cases/' + cid + '/pay"' not in page

@@ -48,6 +48,12 @@ def applicant_notice(case: dict[str, Any]) -> dict[str, Any] | None:
                 "lines": [f"需补正：{'、'.join(missing)}" if missing else "请按窗口告知的内容补正材料",
                           "请点击“提交补正”上传补正材料；补正材料齐全之日起重新计算受理期限。"],
                 "reason": _last_comment(case, "request_supplement"), "rights": None}
+    if status == "terminated":
+        unpaid = (case.get("payment") or {}).get("status") == "expired"
+        return {"kind": "ended", "title": "办件已终止",
+                "lines": ["未在缴费期限内缴纳费用，本办件已终止，准予许可的决定不再办理送达、不发放证照；如仍需办理，请重新申请。"
+                          if unpaid else "本办件已终止办理；如仍需办理，请重新申请。"],
+                "reason": _last_comment(case, "payment_expired" if unpaid else "terminate"), "rights": None}
     if status == "refused":
         return {"kind": "ended", "title": "不予受理", "lines": [],
                 "reason": _last_comment(case, "refuse_acceptance"), "rights": APPEAL_RIGHTS}
