@@ -106,3 +106,35 @@ async def test_an_application_in_pre_review_can_be_withdrawn(stack, people):
     assert case["status"] == "withdrawn"
     r = await u.act(cid, "withdraw")
     assert r.status_code == 409 and "作出决定" not in r.json()["detail"]["message"]
+
+
+async def test_an_applicant_asks_for_pre_review_on_the_apply_page(stack, people):
+    """The apply page offers 先申请网上预审; ticked, the case waits for the window's pre-review and the
+    confirmation says so (no acceptance limit yet)."""
+    import re
+
+    from tests.pages_client import PageClient
+    from tests.test_pages import apply_data, material_files
+
+    u = people.applicant(0)
+    browser = PageClient(stack)
+    try:
+        await browser.login(u.username)
+        page = await browser.get(f"/apply/{ITEM}")
+        assert 'name="pre_review"' in page.text and "先申请网上预审" in page.text
+        r = await browser.submit(f"/apply/{ITEM}", page.text, {**apply_data(page.text), "pre_review": "true"},
+                                 material_files(page.text))
+        assert r.status_code == 303, r.text
+        done = (await browser.get(r.headers["location"])).text
+        assert "预审申请已提交" in done and "确认正式提交" in done and "5 个工作日内受理" not in done
+    finally:
+        await browser.close()
+    cid = re.search(r"/cases/(\d+)", r.headers["location"]).group(1)
+    case = await u.case(cid)
+    assert case["status"] == "pre_review" and case["deadlines"]["acceptance_due"] is None
+    clerk = PageClient(stack)
+    try:  # a clerk filing at the window files formally: no pre-review box
+        await clerk.login(people.clerk.username)
+        assert 'name="pre_review"' not in (await clerk.get(f"/apply/{ITEM}")).text
+    finally:
+        await clerk.close()
