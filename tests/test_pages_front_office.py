@@ -82,6 +82,8 @@ async def test_an_anonymous_consultation_about_a_case_is_404(stack, people):
     assert r.status_code == 404 and r.json()["detail"]["field"] == "case_id"
     r = await people.applicant(1).post("/api/inquiries", json={"kind": "complaint", "case_id": cid, "text": "慢"})
     assert r.status_code == 404
+    r = await people.applicant(1).post("/api/inquiries", json={"kind": "consultation", "case_id": cid, "text": "慢"})
+    assert r.status_code == 404 and r.json()["detail"]["field"] == "case_id"
 
 
 async def test_a_case_ended_unpaid_tells_its_applicant_why(stack, people):
