@@ -106,3 +106,26 @@ async def test_the_desk_names_people_items_and_cases_and_shows_the_whole_questio
     inquiries = desk[desk.index("待答复的咨询投诉"):]
     assert long_text in inquiries and case["case_no"] in inquiries
     assert "13911112222" in inquiries and "事项：食品经营许可" in inquiries
+
+
+async def test_an_empty_or_too_long_answer_comes_back_in_place_with_the_text_kept(stack, people):
+    from tests.pages_client import csrf_of
+
+    r = await stack.http.post("/api/inquiries", json={"kind": "consultation", "item_code": "food-business-licence",
+                                                      "text": "可以邮寄吗", "contact": "13800000000"})
+    inquiry = r.json()["id"]
+    browser = PageClient(stack)
+    try:
+        await browser.login(people.clerk.username)
+        page = (await browser.get("/work")).text
+        typed = "答" * 5001
+        r = await browser.http.post(f"/work/inquiries/{inquiry}/answer", data={"csrf_token": csrf_of(page), "text": typed})
+        assert r.status_code == 422 and "答复未提交" in r.text and typed in r.text
+        assert f'href="#answer-{inquiry}"' in r.text and "<details open>" in r.text
+        r = await browser.http.post(f"/work/inquiries/{inquiry}/answer", data={"csrf_token": csrf_of(page), "text": "  "})
+        assert r.status_code == 422 and "请填写答复内容" in r.text
+        r = await browser.http.post("/work/inquiries/no-such/answer", data={"csrf_token": csrf_of(page), "text": ""})
+        assert r.status_code == 404
+    finally:
+        await browser.close()
+    assert (await people.clerk.get(f"/api/inquiries/{inquiry}")).json()["status"] == "open"

@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -112,15 +112,24 @@ async def record_no_show(request: Request, appointment_id: str) -> RedirectRespo
 
 
 @router.post("/work/inquiries/{inquiry_id}/answer")
-async def answer_inquiry(request: Request, inquiry_id: str) -> RedirectResponse:
+async def answer_inquiry(request: Request, inquiry_id: str) -> Response:
     """答复: the department's answer to a consultation or complaint (with its outcome for a complaint)."""
+    from api.routes.pages.cases import work_page  # the inbox imports this module's desk
+
     actor, form = await _form(request)
-    text = form.get("text", "").strip()
-    if not text or len(text) > MAX_TEXT:
-        raise PageError(422, f"请填写答复内容（1 至 {MAX_TEXT} 字）")
+    raw = form.get("text", "")
+    text = raw.strip()
     outcome = form.get("outcome") if form.get("outcome") in OUTCOMES else None
+    entered = {"id": inquiry_id[:40], "text": raw, "outcome": outcome}
+    if not text or len(text) > MAX_TEXT:  # the desk again, what was typed kept, the error beside it
+        if (await run_in_threadpool(InquiryService(request.app.state.cases)._row, inquiry_id[:40])) is None:
+            raise PageError(404, "咨询投诉不存在")
+        return await work_page(request, actor, entered={**entered, "error": f"请填写答复内容（1 至 {MAX_TEXT} 字）"},
+                               status=422)
     try:
         await InquiryService(request.app.state.cases).answer(actor, inquiry_id[:40], text, outcome)
     except DomainError as e:
+        if e.status == 422:
+            return await work_page(request, actor, entered={**entered, "error": e.message}, status=422)
         raise PageError(e.status, e.message) from None
     return RedirectResponse("/work?desk=answered#desk", status_code=303)
