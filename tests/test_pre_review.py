@@ -138,3 +138,18 @@ async def test_an_applicant_asks_for_pre_review_on_the_apply_page(stack, people)
         assert 'name="pre_review"' not in (await clerk.get(f"/apply/{ITEM}")).text
     finally:
         await clerk.close()
+
+
+async def test_the_way_forward_comes_before_withdraw_on_a_returned_pre_review(stack, people):
+    from tests.pages_client import PageClient
+
+    u, clerk = people.applicant(0), people.clerk
+    cid = (await u.apply(ITEM, pre_review=True)).json()["id"]
+    await clerk.ok(cid, "pre_review_return", "请补充平面图")
+    browser = PageClient(stack)
+    try:
+        await browser.login(u.username)
+        page = (await browser.get(f"/cases/{cid}")).text
+    finally:
+        await browser.close()
+    assert page.index(">重新提交预审</button>") < page.index(">撤回</button>")
