@@ -21,6 +21,7 @@ async def test_applicant_pays_from_the_case_page(stack, people):
         assert r.status_code == 303 and r.headers["location"].startswith(f"/cases/{cid}?front=paid")
         page = (await browser.get(r.headers["location"])).text
         assert "缴费已完成" in page and "在线缴费" not in page and "收到缴费" in page
+        assert "前送达办理结果" in page  # what happens next
         # the sandbox sent its callback twice: the history says so once
         assert page.count("<strong>收到缴费</strong>") == 1
     finally:
