@@ -150,6 +150,11 @@ async def test_anyone_asks_on_the_guide_page_and_reads_the_answer_with_the_key(s
         wrong = await stranger.get(f"/inquiries/{inquiry_id}?key=wrong-key")
         assert wrong.status_code == 404 and "查询码不正确" in wrong.text and question not in wrong.text
         assert (await stranger.get("/inquiries/no-such-inquiry")).status_code == 404
+        lookup = await stranger.get("/inquiries")  # written down: 咨询编号 and 查询码
+        assert lookup.status_code == 200 and "咨询编号" in lookup.text and "查询码" in lookup.text
+        found = await stranger.get("/inquiries", params={"id": inquiry_id, "key": key})
+        assert found.status_code == 303 and found.headers["location"].startswith(f"/inquiries/{inquiry_id}?key=")
+        assert (await stranger.get("/inquiries", params={"id": inquiry_id})).status_code == 422
         assert (await stranger.get("/guide/no-such-item")).status_code == 404
     finally:
         await stranger.close()

@@ -66,6 +66,18 @@ async def consult(request: Request, code: str) -> Response:
     return await guide_page(request, code, ask_form(raw, errors, user is not None), 422)
 
 
+@router.get("/inquiries", response_model=None)
+async def find_inquiry(request: Request, id: str = "", key: str = "") -> Response:
+    """查看咨询答复: the 咨询编号 and 查询码 a citizen wrote down lead to the inquiry's page."""
+    ident = "".join(ch for ch in id.strip()[:40] if ch.isalnum())
+    if ident and key.strip():
+        return RedirectResponse(f"/inquiries/{ident}?key={quote(key.strip()[:64])}", status_code=303)
+    return render(request, "inquiry.html", {"title": "查看咨询答复", "inquiry": None, "id": None,
+                                            "ident": id.strip()[:40], "key_error": None,
+                                            "id_error": "请填写咨询编号和查询码" if (id or key) else None},
+                  status=422 if (id or key) else 200, user=await optional_user(request))
+
+
 @router.get("/inquiries/{inquiry_id}", response_class=HTMLResponse)
 async def inquiry_page(request: Request, inquiry_id: str, key: str = "", new: str = "") -> HTMLResponse:
     """One consultation or complaint with its answer: to its asker (session) or whoever holds its
