@@ -172,6 +172,8 @@ async def test_a_logged_in_applicant_asks_without_a_contact_and_sees_a_complaint
                                     data={"csrf_token": csrf_of(page), "text": "可以代办吗", "contact": ""})
         assert r.status_code == 303 and "key=" not in r.headers["location"], r.text
         assert "可以代办吗" in (await browser.get(r.headers["location"])).text
+        mine = (await browser.get("/my/cases")).text  # found again later: 我的咨询投诉
+        assert "我的咨询投诉" in mine and f'href="{r.headers["location"].split("?")[0]}"' in mine
         cid = (await u.apply("food-business-licence")).json()["id"]
         filed = (await u.post("/api/inquiries", json={"kind": "complaint", "case_id": cid, "text": "等太久"})).json()
         await people.staff("amr", "clerk").post(f"/api/inquiries/{filed['id']}/answer",

@@ -93,6 +93,8 @@ async def test_the_applicant_pages_say_where_the_pre_review_stands_and_take_new_
         await clerk.ok(cid, "pre_review_pass")
         page = (await browser.get(f"/cases/{cid}")).text
         assert "预审已通过，请确认正式提交" in page and "确认正式提交" in page
+        mine = (await browser.get("/my/cases")).text  # the list says what the applicant must do, too
+        assert f'<a href="/cases/{cid}">去确认正式提交</a>' in mine
     finally:
         await browser.close()
 

@@ -253,5 +253,8 @@ async def my_cases(request: Request, page: int = 1) -> HTMLResponse:
     found = await run_in_threadpool(request.app.state.cases.search, actor, None, None, None, None,
                                     actor.username if actor.has(Role.APPLICANT) else None, None, None, 20,
                                     (page - 1) * 20)
+    from api.routes.pages.consult import asked_by
+
+    asked = await run_in_threadpool(asked_by, request, actor) if page == 1 else []
     return render(request, "my_cases.html", {"title": "我的办件", "cases": found["items"], "total": found["total"],
-                                             "page": page}, user=actor)
+                                             "page": page, "asked": asked}, user=actor)

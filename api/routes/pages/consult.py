@@ -12,12 +12,14 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
 from api.inquiries import InquiryService
 from api.routes.pages.common import check_csrf, optional_user, render
+from banjian.contracts import Actor
 from banjian.errors import DomainError, NotFound
-from banjian.inquiries import MAX_TEXT
+from banjian.inquiries import MAX_TEXT, Inquiry
 
 router = APIRouter(include_in_schema=False)
 MAX_CONTACT = 200
@@ -105,3 +107,12 @@ async def inquiry_page(request: Request, inquiry_id: str, key: str = "", new: st
         "title": "咨询答复" if found["kind"] == "consultation" else "投诉答复", "inquiry": found, "id": found["id"],
         "item_name": item_name, "outcome": OUTCOME_ZH.get(found.get("outcome") or ""), "new": new == "1",
         "key": key if new == "1" else None, "key_error": None}, user=user)
+
+
+def asked_by(request: Request, actor: Actor, limit: int = 20) -> list[dict[str, Any]]:
+    """The caller's own consultations and complaints, newest first (我的咨询投诉 on /my/cases)."""
+    with request.app.state.sessions() as session:
+        rows = session.exec(select(Inquiry).where(Inquiry.asker == actor.username)
+                            .order_by(col(Inquiry.filed_at).desc()).limit(limit)).all()
+    return [{"id": r.id, "kind": r.kind, "text": r.text[:60] + ("…" if len(r.text) > 60 else ""),
+             "status": r.status, "answer_due": r.answer_due.isoformat(), "filed_at": r.filed_at} for r in rows]
