@@ -188,3 +188,33 @@ async def test_a_logged_in_applicant_asks_without_a_contact_and_sees_a_complaint
         assert (await other.get(f"/inquiries/{filed['id']}")).status_code == 404
     finally:
         await other.close()
+
+
+async def test_anonymous_consultations_are_limited_per_address(stack, people):
+    """Each consultation starts a workflow: without a login one address may file only so many (429 with
+    Retry-After, on the API and the guide page); a logged-in asker is not counted."""
+    from api.throttle import AddressLimiter
+    from tests.pages_client import PageClient, csrf_of
+
+    saved = stack.app.state.inquiry_limiter
+    stack.app.state.inquiry_limiter = AddressLimiter(2, 600)
+    try:
+        body = {"kind": "consultation", "item_code": ITEM, "text": "营业时间？", "contact": "13800000000"}
+        codes = [(await stack.http.post("/api/inquiries", json=body)).status_code for _ in range(3)]
+        assert codes == [201, 201, 429]
+        r = await stack.http.post("/api/inquiries", json=body)
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        assert r.json()["detail"]["code"] == "too_many_requests"
+        assert (await people.applicant(0).post("/api/inquiries", json=body)).status_code == 201
+        browser = PageClient(stack, address="10.9.8.7")  # another address: its own count
+        try:
+            page = (await browser.get(f"/guide/{ITEM}")).text
+            form = {"csrf_token": csrf_of(page), "text": "营业时间？", "contact": "13800000000"}
+            codes = [(await browser.http.post(f"/guide/{ITEM}/ask", data=form)).status_code for _ in range(2)]
+            assert codes == [303, 303]
+            r = await browser.http.post(f"/guide/{ITEM}/ask", data=form)
+            assert r.status_code == 429 and "请求过于频繁" in r.text
+        finally:
+            await browser.close()
+    finally:
+        stack.app.state.inquiry_limiter = saved

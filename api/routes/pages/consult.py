@@ -53,6 +53,8 @@ async def consult(request: Request, code: str) -> Response:
     elif not contact and user is None:
         errors["contact"] = "请留下联系方式（电话或电子邮箱），以便部门答复"
     if not errors:
+        if user is None:  # as the API: anonymous filings are limited per address (429 page)
+            request.app.state.inquiry_limiter.hit(request.client.host if request.client else None)
         body = {"kind": "consultation", "item_code": code[:64], "text": text, "contact": contact or None,
                 "channel": "web"}
         try:
