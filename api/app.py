@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
         app.state.logins = LoginGuard(sessions, settings.login_window_seconds, settings.login_limit,
                                       settings.lockout_after, settings.lockout_seconds)
         app.state.verify_limiter = AddressLimiter(settings.verify_limit, settings.verify_window_seconds)
+        app.state.inquiry_limiter = AddressLimiter(settings.inquiry_limit, settings.inquiry_window_seconds)
         app.state.cases = CaseService(settings, client, sessions, catalog)
         app.state.actors = {}
         app.state.files = make_store(settings)

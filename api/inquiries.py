@@ -64,7 +64,10 @@ class InquiryService:
                 department, case_id, item_code = self._complaint_target(session, actor, body.get("case_id"), staff)
             else:
                 if body.get("case_id"):
-                    row = self.cases.row(session, actor, body["case_id"]) if actor else None
+                    try:
+                        row = self.cases.row(session, actor, body["case_id"]) if actor else None
+                    except NotFound:  # named by the field the caller sent
+                        row = None
                     if row is None:
                         raise NotFound("case_not_found", "办件不存在", "no such case", "case_id")
                     department, case_id, item_code = row.department, row.id, row.item_code

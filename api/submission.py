@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
@@ -19,6 +19,7 @@ from api.case_reading import CaseReading
 from api.numbers import NUMBER_ATTEMPTS, submission_token
 from api.updates import Outcome, workflow_id
 from banjian import applications
+from banjian.appointment_holds import link_to_case
 from banjian.case_numbers import CaseNumber
 from banjian.contracts import CASE_DESIGN, Actor, Answered, Applicant, CaseInput, MaterialRef
 from banjian.db import User
@@ -140,9 +141,16 @@ class Submission(CaseReading):
                     log.error("case id %s is already in use by another case: drawing a new number", case_id)
                     await asyncio.to_thread(self.numbers.release, key, case_id)
                     continue
+            if created and applicant.username is not None and item.appointments is not None:
+                await asyncio.to_thread(self._link_booking, applicant.username, item.code, case_id)
             return await self._read(self.answer, actor, case_id), created  # recorded before it answered
         raise Unavailable("case_number_unavailable", "暂时无法分配受理号码，请稍后重试",
                           "no free case number could be drawn; retry later", field=None)
+
+    def _link_booking(self, username: str, item_code: str, case_id: str) -> None:
+        """The applicant's window booking for the item, made before applying, is now for this case."""
+        with self.sessions() as session:
+            link_to_case(session, username, item_code, case_id, datetime.now(UTC))
 
     def _check_and_reserve(self, actor: Actor, body: dict[str, Any], key: str | None) \
             -> tuple[tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition]],

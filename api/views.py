@@ -77,6 +77,7 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "claimed_by": state.claimed_by,
         "allowed_actions": rules.allowed_actions(item, state, actor) if actor else [],
         "missing_materials": state.missing_materials,
+        "pre_review": pre_review_json(state),
         "materials": [material_json(m, state) for m in state.materials],
         "form": state.form,
         "special_procedure": (china_times(state.special_procedure.model_dump(mode="json"))
@@ -89,6 +90,16 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "rating": state.rating or None,
         "history": history if history is not None else [history_json(h.model_dump()) for h in state.history],
     }
+
+
+def pre_review_json(state: CaseState) -> dict[str, Any] | None:
+    """Online pre-review (预审) of a case filed for it: its round, limit, and whether the clerk passed it
+    or returned it with the materials to fix (`missing`); None for a case filed formally."""
+    p = state.pre_review
+    if p is None:
+        return None
+    return {"round": p.round, "due": _date(p.due), "passed": p.passed, "returned": p.returned,
+            "missing": list(p.missing)}
 
 
 def payment_json(state: CaseState) -> dict[str, Any] | None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import text
+from sqlalchemy import text, update
 from sqlmodel import Session, col, select
 
 from banjian.appointments import Appointment, slot_text
@@ -69,3 +69,17 @@ def refuse_same_slot(session: Session, username: str, item_code: str, slot: str,
 def same_slot(slot: str) -> Conflict:
     return Conflict("slot_already_booked", f"您已预约该时段（{slot_text(slot)}），无需重复预约",
                     f"you already hold the slot {slot}", "slot")
+
+
+def link_to_case(session: Session, username: str, item_code: str, case_id: str, now: datetime) -> str | None:
+    """A person who booked a window slot for an item and then applies for it: their open booking of the
+    item without a case becomes the new case's (the same visit), so the case page, the clerk's desk
+    and the reminder name it. Returns the booking's id, or None when there was none to link."""
+    loose = next((b for b in open_bookings(session, username, item_code, now) if b.case_id is None), None)
+    if loose is None:
+        return None
+    table = Appointment.__table__  # type: ignore[attr-defined]
+    session.execute(update(table).where(table.c.id == loose.id, table.c.case_id.is_(None))
+                    .values(case_id=case_id))
+    session.commit()
+    return loose.id

@@ -112,8 +112,9 @@ def slot_window(item: ItemDefinition | None, slot: str) -> tuple[str, str | None
 
 def free_slots(session: Session, item: ItemDefinition, calendar: WorkingCalendar, since: date,
                until: date, now: datetime) -> list[dict[str, Any]]:
-    """Every slot of the working days in [since, until] that has not begun by `now`, with its capacity
-    and free places; 422 for a range longer than MAX_RANGE_DAYS."""
+    """Every slot of the working days in [since, until] that has not begun by `now` and lies in the
+    booking window (`days_ahead`), with its capacity and free places; 422 for a range longer than
+    MAX_RANGE_DAYS."""
     spec_of(item)
     if until < since or (until - since).days > MAX_RANGE_DAYS:
         raise Invalid("bad_range", f"查询范围须为 0–{MAX_RANGE_DAYS} 天", f"the range is 0-{MAX_RANGE_DAYS} days", "to")
@@ -125,6 +126,7 @@ def slots_between(session: Session, item: ItemDefinition, calendar: WorkingCalen
     """`free_slots` without the bound on the range (the case page lists the whole booking window)."""
     spec = spec_of(item)
     since = max(since, china_date(now))  # a slot that has begun is not offered
+    until = min(until, china_date(now) + timedelta(days=spec.days_ahead))  # nor one beyond the booking window
     current = now.astimezone(CHINA).strftime("%Y-%m-%dT%H:%M")
     taken = {r.slot: r.booked for r in session.exec(select(SlotCount).where(
         SlotCount.item_code == item.code, col(SlotCount.slot) >= since.isoformat(),

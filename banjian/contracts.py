@@ -70,7 +70,7 @@ class MaterialRef(Model):
 #: The design generation new cases start on (`CaseInput.design`, read by workflows/case.py). Telling a
 #: path by the input instead of a patch marker saves a marker event and a search-attribute update
 #: (a visibility write) per case.
-CASE_DESIGN = 4
+CASE_DESIGN = 5
 #: from this design on a department's sub-case is never returned to the applicant (who cannot open it),
 #: and a bundle member's sub-case issues its item's e-licence when it approves (banjian/rules.py,
 #: workflows/licensing.py)
@@ -78,6 +78,10 @@ SUB_CASE_DESIGN = 4
 #: from this design on the e-licence is issued by a local activity inside the approval's workflow task
 #: (one marker; no activity task round trip through the server on the concluding action)
 LOCAL_LICENCE_DESIGN = 4
+#: from this design on a case that waits for its fee gets its e-licence when the fee is paid, not at the
+#: approval: a case left unpaid (terminated at `payment_due`) never holds a valid licence
+#: (workflows/transitions.py, workflows/payment.py)
+LICENCE_AFTER_PAYMENT_DESIGN = 5
 
 
 class CaseInput(Model):
@@ -110,7 +114,9 @@ class CaseInput(Model):
         "archive package built by the read model's archive queue (banjian/archive_queue.py), not by an "
         "`archive_case` activity of the workflow; 2: as 1, and the applicant may withdraw only before the "
         "decision (not while an approved case waits for its fee); 3: as 2, and no notice that the promised deadline is "
-        "near (`promised_due_near`) once that deadline has passed: only its overdue warning"))
+        "near (`promised_due_near`) once that deadline has passed: only its overdue warning; 4: a bundle member's "
+        "sub-case issues its licence, and the licence is issued by a local activity; 5: a case that waits for "
+        "its fee gets its licence when the fee is paid"))
 
 
 class ActionInput(Model):

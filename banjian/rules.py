@@ -202,9 +202,12 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
             # "any time before decision" (domain): an approved case waiting for its fee has its
             # decision, and left unpaid it ends with the payment period. Cases of design 0 and 1
             # (banjian.contracts.CASE_DESIGN) could still be withdrawn then, and keep that rule.
-            before = s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED) or s in UNDER_REVIEW
+            # An application in online pre-review (not yet formally received) may be given up too.
+            before = s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED, Status.PRE_REVIEW) or s in UNDER_REVIEW
+            decided = state.result is not None or state.decided_at is not None
             need(before or (s == Status.AWAITING_PAYMENT and state.design < WITHDRAW_BEFORE_DECISION),
-                 "作出决定后不能撤回", "a decided case cannot be withdrawn")
+                 *(("作出决定后不能撤回", "a decided case cannot be withdrawn") if decided else
+                   ("办件已结束办理，不能撤回", "the case has ended: nothing to withdraw")))
         case Action.TERMINATE:
             need(s in UNDER_REVIEW or s in (Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED),
                  "只能终止办理中的办件", "only an open case before decision can be terminated")

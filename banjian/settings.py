@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     #: requests within `verify_window_seconds`, then 429 with Retry-After (this process's count)
     verify_limit: int = Field(default=60, ge=1, le=100000)
     verify_window_seconds: int = Field(default=60, ge=1, le=86400)
+    #: consultations filed without a login (API and guide page) per caller address: at most
+    #: `inquiry_limit` within `inquiry_window_seconds`, then 429 with Retry-After (each starts a workflow)
+    inquiry_limit: int = Field(default=20, ge=1, le=100000)
+    inquiry_window_seconds: int = Field(default=600, ge=1, le=86400)
     token_ttl_seconds: int = 8 * 3600
     update_timeout_seconds: float = 30.0
     # Payload encryption (banjian/codec.py): "id:<32 hex>[,id:<32 hex>…]"; the first (or

@@ -298,7 +298,9 @@ async def make_stack(env: WorkflowEnvironment, client: Client, tmp: Path, db_url
                         simulation=True, temporal_address=client.service_client.config.target_host,
                         payload_keys=TEST_PAYLOAD_KEYS,
                         workflow_sandbox=True,  # tests keep the SDK's determinism checks
-                        **(settings_options or {}))
+                        # the tests file many anonymous consultations from one address (the limit's own
+                        # test swaps in a small limiter)
+                        **{"inquiry_limit": 100000, **(settings_options or {})})
     engine = make_engine(settings.db_url, **settings.pool_options("api"))
     ensure_base(engine)
     staff_every_department(engine)

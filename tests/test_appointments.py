@@ -106,3 +106,46 @@ async def test_a_no_show_is_recorded_by_the_clerk_and_counted(stack, people):
         no_shows = session.exec(select(Appointment).where(Appointment.department == "amr",
                                                           Appointment.status == "no_show")).all()
     assert aid in {a.id for a in no_shows}
+
+
+async def test_slots_beyond_the_booking_window_are_not_listed(stack, people):
+    """Only what can be booked is offered: a range past `days_ahead` lists nothing there."""
+    code = await item_with_slots(stack)
+    u = people.applicant(0)
+    last = date.today() + timedelta(days=SLOTS["days_ahead"])
+    far = (await u.get(f"/api/items/{code}/slots", params={"from": (last - timedelta(days=6)).isoformat(),
+                                                            "to": (last + timedelta(days=20)).isoformat()})).json()
+    assert far["slots"] and max(s["date"] for s in far["slots"]) <= last.isoformat()
+    beyond = (await u.get(f"/api/items/{code}/slots", params={"from": (last + timedelta(days=1)).isoformat(),
+                                                               "to": (last + timedelta(days=25)).isoformat()})).json()
+    assert beyond["slots"] == []
+    # and every slot listed can be booked
+    r = await u.post("/api/appointments", json={"item_code": code, "slot": far["slots"][-1]["slot"]})
+    assert r.status_code == 201, r.text
+
+
+async def test_a_booking_made_before_applying_becomes_the_cases(stack, people):
+    """Booked for the item, then applied: the booking is the new case's (one visit), and the case page no
+    longer calls it 未关联办件; a second booking for the case is still refused."""
+    u = people.applicant(1)
+    code = "marriage-registration-appointment"
+    slot = (await u.get(f"/api/items/{code}/slots")).json()["slots"][-1]["slot"]
+    booked = await u.post("/api/appointments", json={"item_code": code, "slot": slot})
+    assert booked.status_code == 201, booked.text
+    r = await u.apply(code)
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    mine = {a["id"]: a for a in (await u.get("/api/appointments")).json()["items"]}
+    assert mine[booked.json()["id"]]["case_id"] == cid
+    again = await u.post("/api/appointments", json={"item_code": code, "slot": slot[:11] + "10:00", "case_id": cid})
+    assert again.status_code == 409 and again.json()["detail"]["code"] in ("already_booked", "slot_already_booked")
+    from tests.pages_client import PageClient
+
+    browser = PageClient(stack)
+    try:
+        await browser.login(u.username)
+        page = (await browser.get(f"/cases/{cid}")).text
+    finally:
+        await browser.close()
+    assert "已预约：" in page and "未关联办件" not in page
+    assert (await u.ok(cid, "withdraw"))["status"] == "withdrawn"  # leaves others free to book

@@ -71,3 +71,61 @@ async def test_clerk_records_a_no_show_and_answers_a_complaint_from_the_desk(sta
         assert session.get(Appointment, booking).status == "no_show"
     answered = (await owner.get(f"/api/inquiries/{inquiry}")).json()
     assert answered["status"] == "answered" and answered["outcome"] == "upheld"
+
+
+async def test_the_desk_names_people_items_and_cases_and_shows_the_whole_question(stack, people):
+    """A clerk reads who booked (their name), for which item (its name, never its code) and which case —
+    also a booking made before applying, once the person has filed — and the whole text of a question
+    with the case or item it is about and how to reach the asker."""
+    owner = people.applicant(0)
+    today, now = datetime.now(CHINA).date(), datetime.now(UTC)
+    booking = uuid.uuid4().hex[:16]
+    with stack.sessions() as session:  # booked this morning for the item, before applying
+        session.add(Appointment(id=booking, item_code="food-business-licence", department="amr",
+                                slot=f"{today.isoformat()}T00:01", day=today, username=owner.username,
+                                status="booked", created_at=now, changed_at=now))
+        session.commit()
+    case = (await owner.apply("food-business-licence")).json()
+    long_text = "我想问一下" + "经营场所面积怎么计算" * 20 + f"-{uuid.uuid4().hex[:6]}"
+    r = await owner.post("/api/inquiries", json={"kind": "complaint", "case_id": case["id"], "text": long_text})
+    assert r.status_code == 201, r.text
+    r = await stack.http.post("/api/inquiries", json={"kind": "consultation", "item_code": "food-business-licence",
+                                                      "text": "需要带原件吗", "contact": "13911112222"})
+    assert r.status_code == 201, r.text
+    browser = PageClient(stack)
+    try:
+        await browser.login(people.clerk.username)
+        page = (await browser.get("/work")).text
+    finally:
+        await browser.close()
+    desk = page[page.index('id="desk"'):]
+    row = desk[:desk.index("待答复的咨询投诉")]
+    assert "food-business-licence" not in row and "食品经营许可" in row
+    name = (await owner.get("/api/me")).json()["display_name"]
+    assert name and name != owner.username and name in row and f'href="/cases/{case["id"]}"' in row
+    inquiries = desk[desk.index("待答复的咨询投诉"):]
+    assert long_text in inquiries and case["case_no"] in inquiries
+    assert "13911112222" in inquiries and "事项：食品经营许可" in inquiries
+
+
+async def test_an_empty_or_too_long_answer_comes_back_in_place_with_the_text_kept(stack, people):
+    from tests.pages_client import csrf_of
+
+    r = await stack.http.post("/api/inquiries", json={"kind": "consultation", "item_code": "food-business-licence",
+                                                      "text": "可以邮寄吗", "contact": "13800000000"})
+    inquiry = r.json()["id"]
+    browser = PageClient(stack)
+    try:
+        await browser.login(people.clerk.username)
+        page = (await browser.get("/work")).text
+        typed = "答" * 5001
+        r = await browser.http.post(f"/work/inquiries/{inquiry}/answer", data={"csrf_token": csrf_of(page), "text": typed})
+        assert r.status_code == 422 and "答复未提交" in r.text and typed in r.text
+        assert f'href="#answer-{inquiry}"' in r.text and "<details open>" in r.text
+        r = await browser.http.post(f"/work/inquiries/{inquiry}/answer", data={"csrf_token": csrf_of(page), "text": "  "})
+        assert r.status_code == 422 and "请填写答复内容" in r.text
+        r = await browser.http.post("/work/inquiries/no-such/answer", data={"csrf_token": csrf_of(page), "text": ""})
+        assert r.status_code == 404
+    finally:
+        await browser.close()
+    assert (await people.clerk.get(f"/api/inquiries/{inquiry}")).json()["status"] == "open"

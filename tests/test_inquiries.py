@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, date, datetime, timedelta
 
 from sqlmodel import select
@@ -109,3 +110,111 @@ async def _history_when(user, case_id: str, action: str) -> list[dict]:
             return history
         await asyncio.sleep(0.1)
     raise AssertionError(f"no {action} in the history of case {case_id}")
+
+
+async def test_anyone_asks_on_the_guide_page_and_reads_the_answer_with_the_key(stack, people):
+    """在线咨询 without a login: the guide page's form (errors in place, the text kept), a confirmation
+    with the 查询码, the answer on the inquiry page for whoever holds the key; a wrong key shows nothing."""
+    from tests.pages_client import PageClient, csrf_of
+
+    browser = PageClient(stack)
+    try:
+        page = (await browser.get("/guide/food-business-licence")).text
+        assert "在线咨询" in page and 'action="/guide/food-business-licence/ask#consult"' in page
+        question = f"请问面积多少需要平面图-{uuid.uuid4().hex[:6]}"
+        r = await browser.http.post("/guide/food-business-licence/ask",
+                                    data={"csrf_token": csrf_of(page), "text": question, "contact": ""})
+        assert r.status_code == 422 and "请留下联系方式" in r.text and question in r.text  # kept as typed
+        r = await browser.http.post("/guide/food-business-licence/ask",
+                                    data={"csrf_token": csrf_of(page), "text": "x" * 5001, "contact": "138"})
+        assert r.status_code == 422 and "请填写咨询内容（1 至 5000 字）" in r.text
+        r = await browser.http.post("/guide/food-business-licence/ask",
+                                    data={"csrf_token": csrf_of(page), "text": question, "contact": "13800002222"})
+        assert r.status_code == 303, r.text
+        where = r.headers["location"]
+        assert where.startswith("/inquiries/") and "key=" in where
+        done = (await browser.get(where)).text
+        assert "咨询已提交" in done and "查询码" in done and question in done and "待答复" in done
+    finally:
+        await browser.close()
+    inquiry_id, key = where.split("/inquiries/")[1].split("?")[0], where.split("key=")[1]
+    r = await people.staff("amr", "clerk").post(f"/api/inquiries/{inquiry_id}/answer",
+                                                 json={"text": "面积超过 100 平方米的需提交平面图"})
+    assert r.status_code == 200, r.text
+    stranger = PageClient(stack)
+    try:
+        answered = (await stranger.get(f"/inquiries/{inquiry_id}?key={key}")).text
+        assert "已答复" in answered and "面积超过 100 平方米的需提交平面图" in answered
+        asked = await stranger.get(f"/inquiries/{inquiry_id}")
+        assert asked.status_code == 200 and "查询码" in asked.text and question not in asked.text
+        wrong = await stranger.get(f"/inquiries/{inquiry_id}?key=wrong-key")
+        assert wrong.status_code == 404 and "查询码不正确" in wrong.text and question not in wrong.text
+        assert (await stranger.get("/inquiries/no-such-inquiry")).status_code == 404
+        lookup = await stranger.get("/inquiries")  # written down: 咨询编号 and 查询码
+        assert lookup.status_code == 200 and "咨询编号" in lookup.text and "查询码" in lookup.text
+        found = await stranger.get("/inquiries", params={"id": inquiry_id, "key": key})
+        assert found.status_code == 303 and found.headers["location"].startswith(f"/inquiries/{inquiry_id}?key=")
+        assert (await stranger.get("/inquiries", params={"id": inquiry_id})).status_code == 422
+        assert (await stranger.get("/guide/no-such-item")).status_code == 404
+    finally:
+        await stranger.close()
+
+
+async def test_a_logged_in_applicant_asks_without_a_contact_and_sees_a_complaints_outcome(stack, people):
+    from tests.pages_client import PageClient, csrf_of
+
+    u = people.applicant(0)
+    browser = PageClient(stack)
+    try:
+        await browser.login(u.username)
+        page = (await browser.get("/guide/food-business-licence")).text
+        r = await browser.http.post("/guide/food-business-licence/ask",
+                                    data={"csrf_token": csrf_of(page), "text": "可以代办吗", "contact": ""})
+        assert r.status_code == 303 and "key=" not in r.headers["location"], r.text
+        assert "可以代办吗" in (await browser.get(r.headers["location"])).text
+        mine = (await browser.get("/my/cases")).text  # found again later: 我的咨询投诉
+        assert "我的咨询投诉" in mine and f'href="{r.headers["location"].split("?")[0]}"' in mine
+        cid = (await u.apply("food-business-licence")).json()["id"]
+        filed = (await u.post("/api/inquiries", json={"kind": "complaint", "case_id": cid, "text": "等太久"})).json()
+        await people.staff("amr", "clerk").post(f"/api/inquiries/{filed['id']}/answer",
+                                                json={"text": "已督促窗口加快办理", "outcome": "partly_upheld"})
+        page = (await browser.get(f"/cases/{cid}")).text
+        assert "答复：已督促窗口加快办理" in page and "处理结果：部分属实" in page
+    finally:
+        await browser.close()
+    other = PageClient(stack)
+    try:  # someone else's inquiry page: not found
+        await other.login(people.applicant(1).username)
+        assert (await other.get(f"/inquiries/{filed['id']}")).status_code == 404
+    finally:
+        await other.close()
+
+
+async def test_anonymous_consultations_are_limited_per_address(stack, people):
+    """Each consultation starts a workflow: without a login one address may file only so many (429 with
+    Retry-After, on the API and the guide page); a logged-in asker is not counted."""
+    from api.throttle import AddressLimiter
+    from tests.pages_client import PageClient, csrf_of
+
+    saved = stack.app.state.inquiry_limiter
+    stack.app.state.inquiry_limiter = AddressLimiter(2, 600)
+    try:
+        body = {"kind": "consultation", "item_code": ITEM, "text": "营业时间？", "contact": "13800000000"}
+        codes = [(await stack.http.post("/api/inquiries", json=body)).status_code for _ in range(3)]
+        assert codes == [201, 201, 429]
+        r = await stack.http.post("/api/inquiries", json=body)
+        assert r.status_code == 429 and int(r.headers["Retry-After"]) > 0
+        assert r.json()["detail"]["code"] == "too_many_requests"
+        assert (await people.applicant(0).post("/api/inquiries", json=body)).status_code == 201
+        browser = PageClient(stack, address="10.9.8.7")  # another address: its own count
+        try:
+            page = (await browser.get(f"/guide/{ITEM}")).text
+            form = {"csrf_token": csrf_of(page), "text": "营业时间？", "contact": "13800000000"}
+            codes = [(await browser.http.post(f"/guide/{ITEM}/ask", data=form)).status_code for _ in range(2)]
+            assert codes == [303, 303]
+            r = await browser.http.post(f"/guide/{ITEM}/ask", data=form)
+            assert r.status_code == 429 and "请求过于频繁" in r.text
+        finally:
+            await browser.close()
+    finally:
+        stack.app.state.inquiry_limiter = saved

@@ -82,3 +82,53 @@ async def test_the_case_page_offers_every_day_of_the_window_and_books_moves_and_
     finally:
         await browser.close()
     assert (await u.get("/api/appointments")).json()["items"][0]["status"] in ("cancelled", "rescheduled")
+
+
+async def test_a_visit_is_booked_from_the_guide_before_applying_and_moves_with_the_application(stack, people):
+    """预约窗口办理 on the service guide: log in, pick a slot, move or cancel it there; applying then makes
+    it the case's booking. Staff get a clear 403 page; an item without slots, a 404 page."""
+    from tests.pages_client import csrf_of
+
+    code = await item_with_slots(stack)
+    anonymous = PageClient(stack)
+    try:
+        guide = (await anonymous.get(f"/guide/{code}")).text
+        assert "窗口预约" in guide and f'href="/login?next=/guide/{code}/book"' in guide
+        assert (await anonymous.get(f"/guide/{code}/book")).status_code == 303  # to the login page
+    finally:
+        await anonymous.close()
+    u = stack.applicant()
+    browser = PageClient(stack)
+    try:
+        await browser.login(u.username)
+        page = (await browser.get(f"/guide/{code}/book")).text
+        slots = [s for s, _ in re.findall(SLOT_OPTION, page)]
+        assert slots and "预约日期" in page
+        r = await browser.http.post(f"/guide/{code}/book", data={"csrf_token": csrf_of(page), "slot": ""})
+        assert r.status_code == 422 and "请选择预约时段" in r.text
+        r = await browser.http.post(f"/guide/{code}/book", data={"csrf_token": csrf_of(page), "slot": "2020-01-06T09:00"})
+        assert r.status_code == 422 and "已开始或已过去" in r.text
+        r = await browser.http.post(f"/guide/{code}/book", data={"csrf_token": csrf_of(page), "slot": slots[0]})
+        assert r.status_code == 303, r.text
+        page = (await browser.get(r.headers["location"])).text
+        assert "预约成功" in page and "已预约：" in page and "改约到" in page
+        booking = re.search(rf'action="/guide/{code}/appointments/(\w+)/reschedule"', page).group(1)
+        r = await browser.http.post(f"/guide/{code}/appointments/{booking}/reschedule",
+                                    data={"csrf_token": csrf_of(page), "slot": slots[1]})
+        assert r.status_code == 303, r.text
+        page = (await browser.get(r.headers["location"])).text
+        assert "改约成功" in page
+        cid = (await u.apply(code)).json()["id"]
+        mine = [a for a in (await u.get("/api/appointments")).json()["items"] if a["status"] == "booked"]
+        assert [(a["slot"], a["case_id"]) for a in mine] == [(slots[1], cid)]
+        assert "未关联办件" not in (await browser.get(f"/cases/{cid}")).text
+        assert "已预约：" not in (await browser.get(f"/guide/{code}/book")).text  # the case's now
+    finally:
+        await browser.close()
+    staff = PageClient(stack)
+    try:
+        await staff.login(people.clerk.username)
+        assert (await staff.get(f"/guide/{code}/book")).status_code == 403
+        assert (await staff.get("/guide/food-business-licence/book")).status_code == 404
+    finally:
+        await staff.close()

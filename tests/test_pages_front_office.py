@@ -21,6 +21,7 @@ async def test_applicant_pays_from_the_case_page(stack, people):
         assert r.status_code == 303 and r.headers["location"].startswith(f"/cases/{cid}?front=paid")
         page = (await browser.get(r.headers["location"])).text
         assert "缴费已完成" in page and "在线缴费" not in page and "收到缴费" in page
+        assert "前送达办理结果" in page  # what happens next
         # the sandbox sent its callback twice: the history says so once
         assert page.count("<strong>收到缴费</strong>") == 1
     finally:
@@ -82,3 +83,24 @@ async def test_an_anonymous_consultation_about_a_case_is_404(stack, people):
     assert r.status_code == 404 and r.json()["detail"]["field"] == "case_id"
     r = await people.applicant(1).post("/api/inquiries", json={"kind": "complaint", "case_id": cid, "text": "慢"})
     assert r.status_code == 404
+    r = await people.applicant(1).post("/api/inquiries", json={"kind": "consultation", "case_id": cid, "text": "慢"})
+    assert r.status_code == 404 and r.json()["detail"]["field"] == "case_id"
+
+
+async def test_a_case_ended_unpaid_tells_its_applicant_why(stack, people):
+    import asyncio
+
+    u, cid, _ = await approved(people)
+    await stack.advance(cid, 17)
+    for _ in range(50):
+        if (await u.case(cid))["status"] == "terminated":
+            break
+        await asyncio.sleep(0.1)
+    browser = PageClient(stack)
+    try:
+        await browser.login(u.username)
+        page = (await browser.get(f"/cases/{cid}")).text
+    finally:
+        await browser.close()
+    assert "办件已终止" in page and "未在缴费期限内缴纳费用" in page and "请重新申请" in page
+    assert "在线缴费" not in page and 'action="/cases/' + cid + '/pay"' not in page

@@ -141,6 +141,31 @@ async def test_payment_timeout_terminates_the_case(stack, people):
     assert [(p["status"], p["reason"]) for p in ledger] == [("refunded", "case_closed")]
 
 
+async def test_the_licence_comes_with_the_paid_fee_and_never_for_an_unpaid_case(stack, people):
+    """A driving licence is issued once its fee is paid: while the case waits (and after it ends unpaid)
+    the applicant holds no valid licence from it."""
+    u, cid, case = await approved(people)
+    assert case["status"] == "awaiting_payment" and case["result"].get("licence_id") is None
+    assert "licence_issued" not in actions(case)
+    assert (await u.post(f"/api/payments/sandbox/{cid}/pay")).status_code == 200
+    case = await u.case(cid)
+    assert actions(case).index("licence_issued") > actions(case).index("payment_received")
+    lid = case["result"]["licence_id"]
+    assert lid and (await stack.http.get(f"/api/licences/{lid}/verify")).json()["valid"] is True
+
+    v, unpaid, case = await approved(people)
+    held = (await v.get("/api/me/licences")).json()["total"]
+    case = await stack.advance(unpaid, 17)
+    for _ in range(50):
+        case = await v.case(unpaid)
+        if case["status"] == "terminated":
+            break
+        await asyncio.sleep(0.1)
+    assert case["status"] == "terminated" and case["result"].get("licence_id") is None
+    assert "licence_issued" not in actions(case)
+    assert (await v.get("/api/me/licences")).json()["total"] == held
+
+
 async def test_an_approved_case_waiting_for_its_fee_cannot_be_withdrawn(stack, people):
     """Withdrawal is "any time before decision" (domain): the approval is the decision, so a case
     waiting for its fee cannot be withdrawn; left unpaid, it ends with the payment period (above)."""

@@ -59,3 +59,99 @@ async def test_pre_review_does_not_start_the_acceptance_clock(stack, people):
     case = await stack.advance(cid, 8)  # now the acceptance clock runs: deemed acceptance
     assert case["status"] in ("accepted", "in_review")
     assert "deemed_acceptance" in {h["action"] for h in case["history"]}
+
+
+async def test_the_applicant_pages_say_where_the_pre_review_stands_and_take_new_files(stack, people):
+    """At each point of a pre-review the applicant's case page says what happens next; a returned one
+    says what to fix and takes the corrected files with 重新提交预审."""
+    from tests.pages_client import PDF, PageClient
+
+    u, clerk = people.applicant(0), people.clerk
+    cid = (await u.apply(ITEM, pre_review=True)).json()["id"]
+    case = await u.case(cid)
+    assert case["pre_review"]["due"] and case["pre_review"]["round"] == 1
+    browser = PageClient(stack)
+    try:
+        await browser.login(u.username)
+        page = (await browser.get(f"/cases/{cid}")).text
+        assert "网上预审中" in page and "预审期限" in page and "正式提交后开始计算" in page
+
+        await clerk.ok(cid, "pre_review_return", "营业场所平面图不清晰", missing=["经营场所平面图"])
+        page = (await browser.get(f"/cases/{cid}")).text
+        assert "预审退回，请修改后重新提交" in page and "营业场所平面图不清晰" in page
+        assert "需补正：经营场所平面图" in page
+        form = (await browser.get(f"/cases/{cid}?action=pre_review_resubmit")).text
+        assert 'type="file"' in form and "经营场所平面图" in form
+        r = await browser.submit(f"/cases/{cid}/actions", form,
+                                 {"action": "pre_review_resubmit", "request_id": "resubmit-1"},
+                                 files={"supplement_0": ("plan.pdf", PDF, "application/pdf")})
+        assert r.status_code == 303, r.text
+        case = await u.case(cid)
+        assert [m["file_id"] is not None for m in case["materials"] if m["name"] == "经营场所平面图"][-1:] == [True]
+        assert case["pre_review"] == {**case["pre_review"], "returned": False, "round": 2}
+
+        await clerk.ok(cid, "pre_review_pass")
+        page = (await browser.get(f"/cases/{cid}")).text
+        assert "预审已通过，请确认正式提交" in page and "确认正式提交" in page
+        mine = (await browser.get("/my/cases")).text  # the list says what the applicant must do, too
+        assert f'<a href="/cases/{cid}">去确认正式提交</a>' in mine
+    finally:
+        await browser.close()
+
+
+async def test_an_application_in_pre_review_can_be_withdrawn(stack, people):
+    """Not yet formally received, a pre-review may be given up by its applicant (any time before the decision)."""
+    u = people.applicant(0)
+    cid = (await u.apply(ITEM, pre_review=True)).json()["id"]
+    assert "withdraw" in (await u.case(cid))["allowed_actions"]
+    case = await u.ok(cid, "withdraw", "不办了")
+    assert case["status"] == "withdrawn"
+    r = await u.act(cid, "withdraw")
+    assert r.status_code == 409 and "作出决定" not in r.json()["detail"]["message"]
+
+
+async def test_an_applicant_asks_for_pre_review_on_the_apply_page(stack, people):
+    """The apply page offers 先申请网上预审; ticked, the case waits for the window's pre-review and the
+    confirmation says so (no acceptance limit yet)."""
+    import re
+
+    from tests.pages_client import PageClient
+    from tests.test_pages import apply_data, material_files
+
+    u = people.applicant(0)
+    browser = PageClient(stack)
+    try:
+        await browser.login(u.username)
+        page = await browser.get(f"/apply/{ITEM}")
+        assert 'name="pre_review"' in page.text and "先申请网上预审" in page.text
+        r = await browser.submit(f"/apply/{ITEM}", page.text, {**apply_data(page.text), "pre_review": "true"},
+                                 material_files(page.text))
+        assert r.status_code == 303, r.text
+        done = (await browser.get(r.headers["location"])).text
+        assert "预审申请已提交" in done and "确认正式提交" in done and "5 个工作日内受理" not in done
+    finally:
+        await browser.close()
+    cid = re.search(r"/cases/(\d+)", r.headers["location"]).group(1)
+    case = await u.case(cid)
+    assert case["status"] == "pre_review" and case["deadlines"]["acceptance_due"] is None
+    clerk = PageClient(stack)
+    try:  # a clerk filing at the window files formally: no pre-review box
+        await clerk.login(people.clerk.username)
+        assert 'name="pre_review"' not in (await clerk.get(f"/apply/{ITEM}")).text
+    finally:
+        await clerk.close()
+
+
+async def test_the_way_forward_comes_before_withdraw_on_a_returned_pre_review(stack, people):
+    from tests.pages_client import PageClient
+
+    u, clerk = people.applicant(0), people.clerk
+    cid = (await u.apply(ITEM, pre_review=True)).json()["id"]
+    await clerk.ok(cid, "pre_review_return", "请补充平面图")
+    browser = PageClient(stack)
+    try:
+        await browser.login(u.username)
+        page = (await browser.get(f"/cases/{cid}")).text
+    finally:
+        await browser.close()
+    assert page.index(">重新提交预审</button>") < page.index(">撤回</button>")

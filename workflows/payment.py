@@ -8,7 +8,8 @@ the due day if nothing was paid (`payment_expired`, the applicant told through t
 
 `record_payment` (an update the API sends for each verified provider callback) counts a payment
 once: the first callback of the transaction moves the case on to `decided` (delivery follows, its
-limit counted from the payment) and records `payment_received`; the same transaction again changes
+limit counted from the payment) and records `payment_received` (and, from design 5, issues the
+e-licence, which a case waiting for its fee does not hold yet: `_after_approval`); the same transaction again changes
 nothing (`duplicate`); any other transaction — a second payment, or money for a case that no longer
 waits for it (withdrawn, terminated) — is refunded through the provider and recorded
 (`payment_refunded`). An amount that differs from the fee is refused (422) while the case waits.
@@ -36,7 +37,15 @@ from typing import TYPE_CHECKING
 from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
-    from banjian.contracts import SYSTEM, Actor, Answered, CaseInput, CaseState, PaymentState
+    from banjian.contracts import (
+        LICENCE_AFTER_PAYMENT_DESIGN,
+        SYSTEM,
+        Actor,
+        Answered,
+        CaseInput,
+        CaseState,
+        PaymentState,
+    )
     from banjian.enums import Decision, LimitUnit, Status
     from banjian.errors import Conflict, Invalid
     from banjian.items.schema import ItemDefinition, Limit
@@ -75,6 +84,20 @@ class Payments:
         async def _replan(self, at_once: bool = False) -> None: ...
 
         def _answer(self) -> Answered: ...
+
+        async def _issue_licence(self) -> None: ...
+
+    async def _after_approval(self) -> None:
+        """The e-licence and the fee once `approve` is logged. From design 5 a case that waits for its fee
+        gets its licence when the fee is paid (`record_payment`): a case left unpaid, terminated at
+        `payment_due`, never holds a valid licence. Cases of earlier designs replay the licence first."""
+        if self.state.design < LICENCE_AFTER_PAYMENT_DESIGN:
+            await self._issue_licence()  # e-licence (workflows/licensing.py)
+            await self._await_payment()
+            return
+        await self._await_payment()
+        if self.state.status != Status.AWAITING_PAYMENT:  # nothing to pay online: the licence now
+            await self._issue_licence()
 
     def _charges(self) -> bool:
         s, fees = self.state, self.item.fees
@@ -203,6 +226,8 @@ class Payments:
                 self._log(SYSTEM, "payment_received", comment=f"已收到缴费 {yuan(p.amount_fen)} 元", data={
                     "transaction_id": p.transaction_id, "order_id": p.order_id, "amount": yuan(p.amount_fen),
                     "provider": p.provider})
+                if s.design >= LICENCE_AFTER_PAYMENT_DESIGN:
+                    await self._issue_licence()  # the licence comes with the paid fee
                 await self._replan()
                 await self._record()
                 self.wake = True

@@ -55,9 +55,12 @@ class AnswerIn(BaseModel):
 
 
 @router.post("", status_code=201)
-async def file_inquiry(body: InquiryIn, actor: MaybeUser, inquiries: Service) -> JSONResponse:
+async def file_inquiry(body: InquiryIn, actor: MaybeUser, inquiries: Service, request: Request) -> JSONResponse:
     """File a consultation (anyone; a contact is required without login) or a complaint (the
-    applicant about their own case). Without login the answer carries an `access_key` for reading it."""
+    applicant about their own case). Without login the answer carries an `access_key` for reading it,
+    and filings are limited per address (429 with Retry-After)."""
+    if actor is None:
+        request.app.state.inquiry_limiter.hit(request.client.host if request.client else None)
     return JSONResponse(await inquiries.file(actor, body.model_dump()), status_code=201)
 
 

@@ -14,8 +14,10 @@ from api.routes.pages import (
     apply,
     booking,
     cases,
+    consult,
     front_desk,
     front_office,
+    item_booking,
     item_drafts,
     licences,
     oversight,
@@ -28,7 +30,8 @@ from api.routes.pages import (
 STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
            supervision.router, item_drafts.router, front_office.router, booking.router,
-           front_desk.router, rectifications.router, staff_licences.router]
+           front_desk.router, rectifications.router, staff_licences.router, consult.router,
+           item_booking.router]
 
 
 def install(app: FastAPI) -> None:

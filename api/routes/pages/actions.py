@@ -25,7 +25,9 @@ ACTION_FIELDS: dict[str, list[dict[str, Any]]] = {
     "refuse_acceptance": [{**COMMENT, "label": "不予受理的理由", "hint": "将告知申请人，并说明其依法享有申请行政复议或提起行政诉讼的权利"}],
     "submit_supplement": [{"name": "materials", "kind": "files", "label": "补正材料", "required": True}],
     "return": [{**COMMENT, "label": "退回理由"}],
-    "pre_review_return": [{**COMMENT, "label": "需补正的内容"}],
+    "pre_review_return": [{"name": "missing", "kind": "checkboxes", "label": "需补正的材料（可选）", "required": False},
+                          {**COMMENT, "label": "需补正的内容"}],
+    "pre_review_resubmit": [{"name": "materials", "kind": "files", "label": "修改后的材料", "required": False}],
     "deny": [{**COMMENT, "label": "不予许可的理由"}],
     "request_extension": [{**COMMENT, "label": "延期理由"}],
     "suspend": [{**COMMENT, "label": "中止理由"}],
@@ -99,9 +101,9 @@ def field_params(action: str, item: ItemDefinition, case: dict[str, Any], values
             p["value"] = v if isinstance(v, list) else [v] if v else []
         elif spec["name"] == "materials":
             p["files"] = [{"id": f"supplement-{i}", "name": f"supplement_{i}", "label": n,
-                           "error": errors.get(f"supplement_{i}"), "required": True,
-                           "hint": "PDF、JPG、PNG 或 OFD，不超过 20 MiB"}
-                          for i, n in enumerate(case.get("missing_materials") or [])]
+                           "error": errors.get(f"supplement_{i}"), "required": spec["required"],
+                           "hint": "PDF、JPG、PNG 或 OFD，不超过 20 MiB" + ("" if spec["required"] else "；无需修改的可不上传")}
+                          for i, n in enumerate(material_names(action, item, case))]
         elif spec["name"] == "kind":
             p["choices"] = [{"value": s.kind, "text": f"{s.name}（预计 {s.expected_days} 天，"
                                                       f"{'计入' if s.counts_toward_limit else '不计入'}办理时限）"}
@@ -113,6 +115,14 @@ def field_params(action: str, item: ItemDefinition, case: dict[str, Any], values
             p["kind"], p["type"] = "input", "date"
         out.append(p)
     return out
+
+
+def material_names(action: str, item: ItemDefinition, case: dict[str, Any]) -> list[str]:
+    """The materials a files field offers: those the supplement notice asked for; for a resubmitted
+    pre-review those the window returned, else every material of the item (each optional)."""
+    if action == "pre_review_resubmit":
+        return list((case.get("pre_review") or {}).get("missing") or []) or [m.name for m in item.materials]
+    return list(case.get("missing_materials") or [])
 
 
 def earlier_steps(item: ItemDefinition, case: dict[str, Any]) -> list[Any]:
@@ -146,11 +156,12 @@ def build_action(request: Request, actor: Actor, action: str, item: ItemDefiniti
             continue
         if name == "missing":
             chosen = [m for m in form.fields.get("missing", []) if item.material(m) is not None]
-            if not chosen:
+            if not chosen and spec["required"]:
                 errors[name] = "请选择需要补正的材料"
             data[name] = chosen
         elif name == "materials":
-            data[name] = _supplement_files(request, actor, case, form, errors)
+            data[name] = _supplement_files(request, actor, material_names(action, item, case), form, errors,
+                                           required=spec["required"])
         elif spec["kind"] == "checkbox":
             if form.first(name) == "true":
                 data[name] = True
@@ -177,15 +188,16 @@ def build_action(request: Request, actor: Actor, action: str, item: ItemDefiniti
     return comment, data, errors
 
 
-def _supplement_files(request: Request, actor: Actor, case: dict[str, Any], form: Form,
-                      errors: dict[str, str]) -> list[dict[str, str]]:
+def _supplement_files(request: Request, actor: Actor, names: list[str], form: Form,
+                      errors: dict[str, str], required: bool = True) -> list[dict[str, str]]:
     parts = {p.field: p for p in form.files}
     out = []
     with request.app.state.sessions() as session:
-        for i, name in enumerate(case.get("missing_materials") or []):
+        for i, name in enumerate(names):
             part = parts.get(f"supplement_{i}")
             if part is None:
-                errors[f"supplement_{i}"] = f"请上传{name}"
+                if required:
+                    errors[f"supplement_{i}"] = f"请上传{name}"
                 continue
             try:
                 row = store_file(session, request.app.state.files, part, actor.username)

@@ -84,14 +84,15 @@ def _applicable(item: ItemDefinition, actor: Actor) -> None:
 def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dict[str, Any],
                field_errors: dict[str, str], material_errors: dict[str, str], kept: dict[str, StoredFile],
                other_errors: list[str], key: str, applicant: dict[str, str], status: int = 200,
-               held: dict[str, dict[str, str]] | None = None) -> HTMLResponse:
+               held: dict[str, dict[str, str]] | None = None, pre_review: bool = False) -> HTMLResponse:
     fields = _field_inputs(item, values, field_errors, form_values.today())
     materials = _material_inputs(item, kept, material_errors, held or {})
     summary = [{"text": p["error"], "href": f"#{p['id']}"} for p in fields + materials if p["error"]]
     summary += [{"text": t, "href": None} for t in other_errors]
     return render(request, "apply.html", {
         "title": f"申请：{item.name}", "item": item, "fields": fields, "materials": materials, "errors": summary,
-        "idempotency_key": key, "clerk": actor.has(Role.CLERK), "applicant": applicant}, status=status, user=actor)
+        "idempotency_key": key, "clerk": actor.has(Role.CLERK), "applicant": applicant, "pre_review": pre_review},
+        status=status, user=actor)
 
 
 @router.get("/apply/{code}", response_class=HTMLResponse)
@@ -217,10 +218,11 @@ async def apply(request: Request, code: str):
                                                     applicant["id_number"])
     others: list[str] = []
     status = 422
+    pre_review = form.first("pre_review") == "true" and not actor.has(Role.CLERK)  # 网上预审 first
     if not field_errors and not material_errors:
         body = {"item_code": item.code, "applicant": applicant, "form": typed, "channel": "web",
                 "materials": [{"name": n, "file_id": f.file_id} for n, f in kept.items()],
-                "idempotency_key": key}
+                "idempotency_key": key, "pre_review": pre_review}
         try:
             case, _ = await request.app.state.cases.submit(actor, body)
             return RedirectResponse(f"/cases/{case['id']}?submitted=1", status_code=303)
@@ -235,7 +237,7 @@ async def apply(request: Request, code: str):
                 status = e.status
     held = await run_in_threadpool(_held_licences, request, actor, item)
     return _form_page(request, actor, item, raw, field_errors, material_errors, kept, others, key, applicant,
-                      status=status, held=held)
+                      status=status, held=held, pre_review=pre_review)
 
 
 def _kind_of(request: Request, actor: Actor) -> str | None:
@@ -251,5 +253,8 @@ async def my_cases(request: Request, page: int = 1) -> HTMLResponse:
     found = await run_in_threadpool(request.app.state.cases.search, actor, None, None, None, None,
                                     actor.username if actor.has(Role.APPLICANT) else None, None, None, 20,
                                     (page - 1) * 20)
+    from api.routes.pages.consult import asked_by
+
+    asked = await run_in_threadpool(asked_by, request, actor) if page == 1 else []
     return render(request, "my_cases.html", {"title": "我的办件", "cases": found["items"], "total": found["total"],
-                                             "page": page}, user=actor)
+                                             "page": page, "asked": asked}, user=actor)

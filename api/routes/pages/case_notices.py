@@ -40,12 +40,20 @@ def applicant_notice(case: dict[str, Any]) -> dict[str, Any] | None:
     """The notice at the top of the applicant's case page: `{"kind", "title", "lines", "reason", "rights"}`
     for a supplement to send, a refused acceptance or a denial; None otherwise."""
     status = case.get("status")
+    if status == "pre_review":
+        return pre_review_notice(case)
     if status == "supplement_requested":
         missing = case.get("missing_materials") or []
         return {"kind": "action", "title": "请补正材料",
                 "lines": [f"需补正：{'、'.join(missing)}" if missing else "请按窗口告知的内容补正材料",
                           "请点击“提交补正”上传补正材料；补正材料齐全之日起重新计算受理期限。"],
                 "reason": _last_comment(case, "request_supplement"), "rights": None}
+    if status == "terminated":
+        unpaid = (case.get("payment") or {}).get("status") == "expired"
+        return {"kind": "ended", "title": "办件已终止",
+                "lines": ["未在缴费期限内缴纳费用，本办件已终止，准予许可的决定不再办理送达、不发放证照；如仍需办理，请重新申请。"
+                          if unpaid else "本办件已终止办理；如仍需办理，请重新申请。"],
+                "reason": _last_comment(case, "payment_expired" if unpaid else "terminate"), "rights": None}
     if status == "refused":
         return {"kind": "ended", "title": "不予受理", "lines": [],
                 "reason": _last_comment(case, "refuse_acceptance"), "rights": APPEAL_RIGHTS}
@@ -55,3 +63,25 @@ def applicant_notice(case: dict[str, Any]) -> dict[str, Any] | None:
                 "reason": (result.get("reason") or "").strip() or _last_comment(case, "deny"), "rights": APPEAL_RIGHTS}
     return None
 
+
+
+def pre_review_notice(case: dict[str, Any]) -> dict[str, Any]:
+    """Where an online pre-review (网上预审) stands for its applicant, and what they do next: wait for the
+    window, fix what it returned, or confirm the formal submission (the acceptance clock starts then)."""
+    pre = case.get("pre_review") or {}
+    if pre.get("returned"):
+        missing = pre.get("missing") or []
+        return {"kind": "action", "title": "预审退回，请修改后重新提交",
+                "lines": [*([f"需补正：{'、'.join(missing)}"] if missing else []),
+                          "请点击“重新提交预审”，上传修改后的材料后确认；窗口将重新预审。"],
+                "reason": _last_comment(case, "pre_review_return"), "rights": None}
+    if pre.get("passed"):
+        return {"kind": "action", "title": "预审已通过，请确认正式提交",
+                "lines": ["请点击“确认正式提交”。确认后即为正式收件，窗口自正式提交之日起 5 个工作日内受理；"
+                          "预审期间不计入受理期限。"], "reason": None, "rights": None}
+    due = pre.get("due")
+    when = f"{due[:4]}年{int(due[5:7])}月{int(due[8:10])}日前" if due else "尽快"
+    return {"kind": "status", "title": "网上预审中",
+            "lines": [f"窗口将于{when}完成预审。预审通过后，请回到本页确认正式提交；"
+                      "需要修改的，窗口会告知需补正的内容。", "预审期间不计入受理期限，尚未正式受理。"],
+            "reason": None, "rights": None}

@@ -62,7 +62,12 @@ def find_cases(cases: Any, actor: Actor, q: str) -> dict[str, Any]:
 
 @router.get("/work", response_class=HTMLResponse)
 async def work(request: Request, scope: str = "mine", page: int = 1, q: str = "") -> Response:
-    actor = await page_user(request)
+    return await work_page(request, await page_user(request), scope, page, q)
+
+
+async def work_page(request: Request, actor: Actor, scope: str = "mine", page: int = 1, q: str = "",
+                    entered: dict[str, Any] | None = None, status: int = 200) -> Response:
+    """The inbox; `entered`: a refused answer at the front desk, shown again in place as typed."""
     if actor.department is None and not actor.has(*READ_ALL_ROLES):  # nobody's inbox: not staff
         if actor.has(Role.APPLICANT):
             return RedirectResponse("/my/cases", status_code=303)  # an applicant's own page of cases
@@ -79,9 +84,10 @@ async def work(request: Request, scope: str = "mine", page: int = 1, q: str = ""
         today = datetime.now(CHINA).date()
         rows = [{**t, "days_left": None if t.get("clock_paused") else days_left(cal, t["due"], today),
                  "to_sign": signs(actor, t.get("signers") or [])} for t in found["items"]]
-        desk = front_desk(cases.sessions, actor)
+        desk = front_desk(cases.sessions, actor, request.app.state.catalog)
         if desk is not None:
             desk["done"] = {"no_show": "已登记爽约", "answered": "已答复"}.get(request.query_params.get("desk", ""))
+            desk["entered"] = entered or {}
         return found, rows, desk
 
     found, rows, desk = await run_in_threadpool(load)
@@ -89,7 +95,9 @@ async def work(request: Request, scope: str = "mine", page: int = 1, q: str = ""
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
                                          "total": found["total"], "page": page,
                                          "more": found["total"] > page * WORK_PAGE, "desk": desk, "search": search,
-                                         "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES)}, user=actor)
+                                         "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES),
+                                         "errors": [{"text": entered["error"], "href": f"#answer-{entered['id']}"}]
+                                         if entered else []}, status=status, user=actor)
 
 
 def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:

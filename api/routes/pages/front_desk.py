@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import RedirectResponse
+from fastapi.responses import RedirectResponse, Response
 from sqlmodel import col, select
 from starlette.concurrency import run_in_threadpool
 
@@ -17,7 +17,8 @@ from api.routes.pages.common import PageError, check_csrf, page_user
 from banjian import appointments as appt
 from banjian.appointments import Appointment
 from banjian.contracts import Actor
-from banjian.enums import Role
+from banjian.db import Case, User
+from banjian.enums import CLOSED, Role
 from banjian.errors import DomainError
 from banjian.inquiries import MAX_TEXT, Inquiry
 from banjian.timefmt import CHINA
@@ -28,8 +29,10 @@ OUTCOMES = ("upheld", "partly_upheld", "not_upheld")
 FRONT_DESK_ROWS = 50
 
 
-def front_desk(sessions: Any, actor: Actor) -> dict[str, Any] | None:
-    """Today's bookings and the open inquiries of the clerk's department; None for anyone else."""
+def front_desk(sessions: Any, actor: Actor, catalog: Any = None) -> dict[str, Any] | None:
+    """Today's bookings and the open inquiries of the clerk's department; None for anyone else. People
+    and items by their names, each with the case it concerns (a booking made before applying: the
+    person's latest open case of the item, if they have filed one since)."""
     if not actor.has(Role.CLERK) or actor.department is None:
         return None
     today = datetime.now(CHINA).date()
@@ -40,13 +43,54 @@ def front_desk(sessions: Any, actor: Actor) -> dict[str, Any] | None:
         inquiries = session.exec(select(Inquiry).where(
             Inquiry.department == actor.department, Inquiry.status == "open")
             .order_by(col(Inquiry.answer_due)).limit(FRONT_DESK_ROWS)).all()
+        people = {u.username: u.display_name or u.username for u in session.exec(select(User).where(
+            col(User.username).in_({b.username for b in bookings} | {i.asker for i in inquiries if i.asker})))}
+        cases = _cases_of(session, actor.department, bookings, inquiries)
     now = appt.utcnow()
-    return {"appointments": [{"id": b.id, "slot": b.slot[11:], "item_code": b.item_code, "username": b.username,
-                              "status": b.status,
+
+    def item_name(code: str | None) -> str | None:
+        if code is None:
+            return None
+        try:
+            return catalog.current(code).name if catalog is not None else code
+        except DomainError:
+            return code
+
+    def case_of(b: Appointment) -> Case | None:
+        return cases.get(b.case_id) if b.case_id else cases.get((b.username, b.item_code))
+
+    return {"appointments": [{"id": b.id, "slot": b.slot[11:], "item_code": b.item_code,
+                              "item_name": item_name(b.item_code), "username": b.username,
+                              "name": people.get(b.username, b.username), "status": b.status,
+                              "case": _case_link(case_of(b)),
                               "missable": b.status == "booked" and appt.slot_start(b.slot) <= now}
                              for b in bookings],
-            "inquiries": [{"id": i.id, "kind": i.kind, "text": i.text[:80], "answer_due": i.answer_due.isoformat(),
-                           "warning": i.warning} for i in inquiries]}
+            "inquiries": [{"id": i.id, "kind": i.kind, "text": i.text, "answer_due": i.answer_due.isoformat(),
+                           "warning": i.warning, "item_name": item_name(i.item_code),
+                           "case": _case_link(cases.get(i.case_id) if i.case_id else None),
+                           "asker": people.get(i.asker, i.asker) if i.asker else None, "contact": i.contact,
+                           "channel": i.channel, "filed_at": i.filed_at}
+                          for i in inquiries]}
+
+
+def _cases_of(session: Any, department: str, bookings: Any, inquiries: Any) -> dict[Any, Case]:
+    """The cases the desk's rows name: by id, and by (person, item) their latest open case of the item."""
+    ids = {b.case_id for b in bookings if b.case_id} | {i.case_id for i in inquiries if i.case_id}
+    out: dict[Any, Case] = {c.id: c for c in session.exec(select(Case).where(col(Case.id).in_(ids)))} if ids else {}
+    loose = {(b.username, b.item_code) for b in bookings if not b.case_id}
+    if loose:
+        rows = session.exec(select(Case).where(
+            Case.department == department, col(Case.parent_id).is_(None),
+            col(Case.applicant_username).in_({u for u, _ in loose}),
+            col(Case.item_code).in_({c for _, c in loose}), col(Case.status).not_in([s.value for s in CLOSED]))
+            .order_by(col(Case.submitted_at))).all()
+        for c in rows:  # the latest wins
+            out[(c.applicant_username, c.item_code)] = c
+    return out
+
+
+def _case_link(case: Case | None) -> dict[str, str] | None:
+    return {"id": case.id, "case_no": case.case_no or case.id} if case is not None else None
 
 
 async def _form(request: Request) -> tuple[Actor, dict[str, str]]:
@@ -68,15 +112,24 @@ async def record_no_show(request: Request, appointment_id: str) -> RedirectRespo
 
 
 @router.post("/work/inquiries/{inquiry_id}/answer")
-async def answer_inquiry(request: Request, inquiry_id: str) -> RedirectResponse:
+async def answer_inquiry(request: Request, inquiry_id: str) -> Response:
     """答复: the department's answer to a consultation or complaint (with its outcome for a complaint)."""
+    from api.routes.pages.cases import work_page  # the inbox imports this module's desk
+
     actor, form = await _form(request)
-    text = form.get("text", "").strip()
-    if not text or len(text) > MAX_TEXT:
-        raise PageError(422, f"请填写答复内容（1 至 {MAX_TEXT} 字）")
+    raw = form.get("text", "")
+    text = raw.strip()
     outcome = form.get("outcome") if form.get("outcome") in OUTCOMES else None
+    entered = {"id": inquiry_id[:40], "text": raw, "outcome": outcome}
+    if not text or len(text) > MAX_TEXT:  # the desk again, what was typed kept, the error beside it
+        if (await run_in_threadpool(InquiryService(request.app.state.cases)._row, inquiry_id[:40])) is None:
+            raise PageError(404, "咨询投诉不存在")
+        return await work_page(request, actor, entered={**entered, "error": f"请填写答复内容（1 至 {MAX_TEXT} 字）"},
+                               status=422)
     try:
         await InquiryService(request.app.state.cases).answer(actor, inquiry_id[:40], text, outcome)
     except DomainError as e:
+        if e.status == 422:
+            return await work_page(request, actor, entered={**entered, "error": e.message}, status=422)
         raise PageError(e.status, e.message) from None
     return RedirectResponse("/work?desk=answered#desk", status_code=303)

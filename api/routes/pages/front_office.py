@@ -15,6 +15,7 @@ from starlette.concurrency import run_in_threadpool
 from api.inquiries import InquiryService
 from api.payments import PaymentService
 from api.routes.pages.common import PageError, check_csrf, page_user
+from api.routes.pages.consult import OUTCOME_ZH
 from banjian.contracts import Actor
 from banjian.errors import DomainError
 from banjian.inquiries import MAX_TEXT, Inquiry
@@ -68,9 +69,20 @@ def front_office(request: Request, actor: Actor, case: dict[str, Any],
         book_form = {"slot": values.get("slot"), "error": errors.get("slot")}
     return {"payment": case.get("payment") if case["status"] == "awaiting_payment" else None,
             "booking": panel, "max_text": MAX_TEXT, "ask": ask, "book": book_form,
-            "inquiries": [{"kind": i.kind, "text": i.text, "status": i.status, "answer": i.answer,
-                           "answer_due": i.answer_due.isoformat()} for i in asked],
-            "done": DONE_ZH.get(request.query_params.get("front", ""))}
+            "inquiries": [{"id": i.id, "kind": i.kind, "text": i.text, "status": i.status, "answer": i.answer,
+                           "answer_due": i.answer_due.isoformat(),
+                           "outcome": OUTCOME_ZH.get(i.outcome or "")} for i in asked],
+            "done": _done_text(request.query_params.get("front", ""), case)}
+
+
+def _done_text(done: str, case: dict[str, Any]) -> str | None:
+    """What a front-office action did, and for a payment what comes next (delivery by its deadline)."""
+    text = DONE_ZH.get(done)
+    due = (case.get("deadlines") or {}).get("delivery_due")
+    if done == "paid" and text and case.get("status") == "decided" and due:
+        at = datetime.fromisoformat(due)
+        return f"{text}。部门将于{at.year}年{at.month}月{at.day}日前送达办理结果，请留意本页和“我的办件”。"
+    return text
 
 
 async def _form(request: Request) -> tuple[Actor, dict[str, str]]:

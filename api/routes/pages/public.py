@@ -1,6 +1,8 @@
 """Pages anyone may read: home, login and logout, the service guide (办事指南)."""
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from sqlmodel import select
@@ -115,6 +117,13 @@ async def guide(request: Request, q: str = "") -> HTMLResponse:
 
 @router.get("/guide/{code}", response_class=HTMLResponse)
 async def guide_item(request: Request, code: str) -> HTMLResponse:
+    return await guide_page(request, code)
+
+
+async def guide_page(request: Request, code: str, ask: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
+    """An item's service guide, with its consultation form (`ask`: a refused one, as typed)."""
+    from api.routes.pages.consult import ask_form
+
     try:
         item = request.app.state.catalog.current(code)
     except NotFound:
@@ -126,7 +135,9 @@ async def guide_item(request: Request, code: str) -> HTMLResponse:
     served = {o.value for o in item.service_object}
     return render(request, "guide_item.html", {"title": item.name, "item": item, "depts": depts,
                                                "item_type": ITEM_TYPES.get(item.type, item.type),
-                                               "not_for_you": kind is not None and kind not in served}, user=user)
+                                               "not_for_you": kind is not None and kind not in served,
+                                               "ask": ask or ask_form(logged_in=user is not None)},
+                  status=status, user=user)
 
 
 def _id_kind(request: Request, username: str) -> str | None:
