@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 from datetime import date
 
 ITEM = "food-business-licence"
@@ -155,3 +156,31 @@ async def test_the_way_forward_comes_before_withdraw_on_a_returned_pre_review(st
     finally:
         await browser.close()
     assert page.index(">重新提交预审</button>") < page.index(">撤回</button>")
+
+
+async def test_the_clerks_green_button_on_a_pre_review_is_the_pre_review_not_claiming_it(stack, people):
+    """Task operations (签收, 转办, …) come after what moves the case on: the clerk's way forward
+    is 预审通过, with 签收 still offered after it."""
+    from tests.pages_client import PageClient
+
+    cid = (await people.applicant(0).apply(ITEM, pre_review=True)).json()["id"]
+    assert "claim" in (await people.clerk.case(cid))["allowed_actions"]
+    browser = PageClient(stack)
+    try:
+        await browser.login(people.clerk.username)
+        page = (await browser.get(f"/cases/{cid}")).text
+    finally:
+        await browser.close()
+    buttons = re.findall(r'<button class="button( button--secondary| button--warning)?" type="submit">([^<]+)</button>',
+                         page[page.index('id="actions-title"'):])
+    assert buttons[0] == ("", "预审通过"), buttons  # the one primary (green) button
+    assert ("", "签收") not in buttons and (" button--secondary", "签收") in buttons
+    names = [name for _, name in buttons]
+    assert names.index("预审通过") < names.index("签收")
+
+
+def test_the_case_pages_buttons_put_the_task_operations_between_the_way_forward_and_refusals():
+    from api.routes.pages.common import ordered_actions
+
+    assert ordered_actions(["claim", "withdraw", "accept", "transfer", "request_supplement", "refuse_acceptance"]) == \
+        ["accept", "request_supplement", "claim", "transfer", "withdraw", "refuse_acceptance"]

@@ -18,6 +18,7 @@ from api.deps import current_user
 from banjian.contracts import Actor
 from banjian.errors import DomainError
 from banjian.labels import ACTION_NAMES_ZH, LICENCE_ACTION_ZH, LICENCE_STATUS_ZH, ROLE_ZH, STATUS_ZH
+from banjian.rules import TASK_ACTIONS
 from banjian.timefmt import CHINA
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
@@ -47,6 +48,16 @@ EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视�
             "rating_closed": "评价期届满"}
 #: actions that end or refuse something: never the page's primary (green) button, and red to confirm
 DANGER_ACTIONS = ("withdraw", "refuse_acceptance", "deny", "terminate")
+#: operations on the task (claim, transfer, add a signer, …): after the actions that move the case on
+TASK_OPERATIONS = tuple(sorted(a.value for a in TASK_ACTIONS))
+
+
+def ordered_actions(allowed: list[str]) -> list[str]:
+    """The case page's buttons in order: what moves the case on (the first is the primary, green
+    button), then the task operations, then what ends or refuses the case (red)."""
+    ahead = [a for a in allowed if a not in DANGER_ACTIONS and a not in TASK_OPERATIONS]
+    tasks = [a for a in allowed if a in TASK_OPERATIONS and a not in DANGER_ACTIONS]
+    return ahead + tasks + [a for a in allowed if a in DANGER_ACTIONS]
 WARNING_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
 #: how an application came in (the case's `channel`)
 CHANNEL_ZH = {"web": "网上申请", "window": "窗口收件", "mobile": "移动端申请", "post": "邮寄申请"}
@@ -215,6 +226,7 @@ def install_filters() -> None:
     env.globals.update(STATUS_ZH=STATUS_ZH, ACTION_ZH=ACTION_ZH, EVENT_ZH=EVENT_ZH, WARNING_ZH=WARNING_ZH,
                        ROLE_ZH=ROLE_ZH, OPINION_ZH=OPINION_ZH, LICENCE_STATUS_ZH=LICENCE_STATUS_ZH,
                        LICENCE_ACTION_ZH=LICENCE_ACTION_ZH, RATING_ZH=RATING_ZH, DANGER_ACTIONS=DANGER_ACTIONS, progress=progress,
+                       ordered_actions=ordered_actions,
                        result_text=result_text, CHANNEL_ZH=CHANNEL_ZH)
 
 
