@@ -180,3 +180,17 @@ def test_cli_lists_accounts_without_secrets(tmp_path):
     for secret in [c["client_secret"] for c in created] + [rotated["client_secret"]]:
         assert secret not in out.output
     assert "argon2" not in out.output
+
+
+async def test_token_answers_are_never_cached_and_a_basic_client_is_challenged_with_basic(stack):
+    """RFC 6749 5.1 and 5.2: a token answer carries `Cache-Control: no-store`; a client that sent HTTP
+    Basic with a wrong secret gets the `Basic` challenge, a form client the default one."""
+    creds = add_account(stack.sessions, f"amr-rfc-{uuid.uuid4().hex[:6]}", "amr")
+    for basic in (False, True):
+        r = await _token(stack, creds, basic=basic)
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-store" and r.headers["pragma"] == "no-cache"
+    bad = {**creds, "client_secret": "not-the-secret"}
+    r = await _token(stack, bad, basic=True)
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
+    r = await _token(stack, bad)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
