@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import exists, func
 from sqlalchemy.orm import aliased
@@ -35,6 +36,8 @@ log = logging.getLogger("banjian.feed")
 LOOK_EVERY = 2.0
 #: how often the queue is looked at for events waiting for their first attempt (seconds)
 WAKE_EVERY = 1.0
+#: a retry due this long ago still counts as ahead (the drain it woke may be starting)
+RECENT_RETRY = timedelta(seconds=5)
 
 
 class FeedStarter:
@@ -61,7 +64,11 @@ class FeedStarter:
             await self.ensure(name)
 
     def waiting(self) -> list[str]:
-        """Active subscribers with a case head queued between the last two looks and never tried."""
+        """Active subscribers with a case head queued between the last two looks and never tried,
+        while another event waits out a retry (a failed attempt's next one is still ahead, or was due
+        moments ago): their workflow waits on its timer. A subscriber whose worker is gone has no
+        retry ahead after 30 s, and is not signalled again and again into a long history."""
+        now = datetime.now(UTC)
         with self.sessions() as session:
             top = session.exec(select(func.max(Delivery.id))).one() or 0
             low, high = self._looked
@@ -72,10 +79,13 @@ class FeedStarter:
             before = exists().where(col(earlier.subscriber) == col(Delivery.subscriber),
                                     col(earlier.case_id) == col(Delivery.case_id), col(earlier.seq) < col(Delivery.seq),
                                     col(earlier.state).in_([PENDING, PARKED]))
+            failed = aliased(Delivery)
+            retrying = exists().where(col(failed.subscriber) == col(Delivery.subscriber), col(failed.state) == PENDING,
+                                      col(failed.attempts) > 0, col(failed.next_at) > now - RECENT_RETRY)
             return list(session.exec(
                 select(Delivery.subscriber).distinct().join(Subscriber, col(Subscriber.name) == Delivery.subscriber)
                 .where(col(Delivery.id) > low, col(Delivery.id) <= high, col(Delivery.state) == PENDING,
-                       col(Delivery.attempts) == 0, col(Subscriber.paused).is_(False), ~before)).all())
+                       col(Delivery.attempts) == 0, col(Subscriber.paused).is_(False), ~before, retrying)).all())
 
     async def wake_waiting(self) -> None:
         """Signal the delivery workflows of `waiting` subscribers."""

@@ -42,9 +42,10 @@ from workflows.feed import FeedWorkflow
 SECRET = "feed-timing-secret-0123456789"
 
 
-def _row(name: str, case_id: str, seq: int, attempts: int = 0) -> Delivery:
+def _row(name: str, case_id: str, seq: int, attempts: int = 0, retry_in: float = 0) -> Delivery:
     now = datetime.now(UTC)
-    return Delivery(subscriber=name, case_id=case_id, seq=seq, state=PENDING, attempts=attempts, next_at=now,
+    return Delivery(subscriber=name, case_id=case_id, seq=seq, state=PENDING, attempts=attempts,
+                    next_at=now + timedelta(seconds=retry_in),
                     created_at=now, body=event_body(case_id, f"no-{case_id}", seq, "submitted",
                                                     "2026-12-02T08:00:00+08:00", "submitted", {}))
 
@@ -106,15 +107,20 @@ def test_the_api_wakes_a_subscriber_whose_new_case_head_waited_a_look_untried(tm
     engine = make_engine(f"sqlite:///{tmp_path / 'feed.db'}")
     ensure_base(engine)
     sessions = session_factory(engine)
-    for name in ("down", "paused", "blocked"):
+    for name in ("down", "paused", "blocked", "no-worker"):
         add_subscriber(sessions, name, "http://127.0.0.1:1/events", SECRET)
     set_paused(sessions, "paused", True)
+    with sessions() as session:  # each subscriber's far end failed an event, retried 20 s from now
+        session.add_all([_row(name, f"old-{name}", 1, attempts=3, retry_in=20) for name in ("down", "paused")])
+        session.add(_row("no-worker", "old-no-worker", 1, attempts=3, retry_in=-60))  # nobody retried it
+        session.commit()
     starter = FeedStarter(None, sessions, Settings(data_dir=tmp_path))  # type: ignore[arg-type]
     assert starter.waiting() == []  # the first look only marks where the queue stands
     with sessions() as session:
         session.add_all([_row("down", "c1", 1),  # a new case's head, never tried
                          _row("paused", "c2", 1),  # paused: nothing is sent, nothing to wake
-                         _row("blocked", "c3", 1, attempts=4), _row("blocked", "c3", 2)])  # waits behind seq 1
+                         _row("blocked", "c3", 1, attempts=4, retry_in=20), _row("blocked", "c3", 2),  # behind seq 1
+                         _row("no-worker", "c4", 1)])  # no drain has run for a minute: no signal piles up
         session.commit()
     assert starter.waiting() == []  # queued since the last look: the drain may still take them
     assert starter.waiting() == ["down"]  # a look later still untried: the workflow is waiting
