@@ -15,6 +15,7 @@ from banjian.adminlog import AdminLogEntry
 from banjian.service_accounts import ServiceAccount, add_account, revoke_account, rotate_account
 from services.cli import app as cli
 from tests.conftest import json_line
+from tests.pages_client import PageClient
 
 
 async def _token(stack, creds: dict, basic: bool = False) -> httpx.Response:
@@ -52,6 +53,28 @@ async def test_department_system_takes_tasks_and_acts_as_system_of_department(st
     entries = history["items"] if isinstance(history, dict) else history
     accept = next(e for e in entries if e["action"] == "accept")
     assert accept["actor"].startswith("amr-sys-") and accept["role"] == "system_of:amr"
+
+
+async def test_pages_name_a_department_system_in_chinese_never_by_its_role_code(stack, people):
+    name = f"amr-page-{uuid.uuid4().hex[:6]}"
+    token = (await _token(stack, add_account(stack.sessions, name, "amr"))).json()["access_token"]
+    applicant = people.applicant()
+    case = (await applicant.apply("food-business-licence")).json()
+    r = await stack.http.post(f"/api/cases/{case['id']}/actions", json={"action": "accept"}, headers=_auth(token))
+    assert r.status_code == 200, r.text
+    auditor = stack.user(f"auditor-{uuid.uuid4().hex[:6]}", "auditor")
+    pages = []
+    for who, path in ((applicant, f"/cases/{case['id']}"), (auditor, f"/audit/cases/{case['id']}")):
+        browser = PageClient(stack)
+        try:
+            await browser.login(who.username)
+            page = await browser.get(path)
+        finally:
+            await browser.close()
+        assert page.status_code == 200, page.text
+        pages.append(page.text)
+    for html in pages:
+        assert name in html and "部门业务系统" in html and "system_of" not in html
 
 
 async def test_token_of_another_department_cannot_see_or_act_on_the_case(stack, people):
