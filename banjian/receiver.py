@@ -5,7 +5,7 @@ body), de-duplicate by `event_id` (a retry whose acknowledgement was lost is ans
 not counted twice), and check that each case's events come in `seq` order. Tests and operators can
 make it misbehave: `POST /control {"fail": 503}` answers that status (300-599) to every event,
 `{"hang": 5}` waits that many seconds before answering, `{}` is well again. `GET /report` tells
-what it got, and `attempts`: every POST it was sent, with its arrival time, event id and answer.
+what it got; `GET /attempts` every POST it was sent, with its arrival time, event id and answer.
 """
 from __future__ import annotations
 
@@ -58,7 +58,7 @@ class Received:
     def report(self) -> dict[str, Any]:
         return {"received": len(self.events), "duplicates": self.duplicates, "bad_signatures": self.bad_signatures,
                 "out_of_order": self.out_of_order, "refused": self.refused,
-                "cases": len(self.last_seq), "attempts": list(self.attempts)[-1000:]}
+                "cases": len(self.last_seq)}
 
     def attempted(self, body: bytes, status: int, at: float) -> None:
         """Note one POST and its answer (the event id read from the body, if it is one)."""
@@ -116,5 +116,9 @@ def make_receiver(secret: str) -> FastAPI:
     @app.get("/report")
     async def report() -> dict:
         return app.state.received.report()
+
+    @app.get("/attempts")
+    async def attempts() -> dict:
+        return {"items": list(app.state.received.attempts)[-1000:]}
 
     return app
