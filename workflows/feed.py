@@ -44,7 +44,8 @@ class FeedWorkflow:
 
     @workflow.signal(name=WAKE_SIGNAL)
     def wake(self) -> None:
-        """New events wait for a first attempt: end the retry wait now (a no-op while draining)."""
+        """New events wait for a first attempt: end the retry wait now (one that comes while a drain
+        runs ends the wait after it)."""
         self._woken = True
 
     @workflow.run
