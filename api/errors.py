@@ -64,7 +64,7 @@ def install(app: FastAPI) -> None:
             if exc.status == 401:
                 return login_redirect(request.url.path)
             return await error_page(request, exc.status, exc.message)
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+        headers = {"WWW-Authenticate": "Bearer", **getattr(exc, "headers", {})} if exc.status == 401 else None
         retry_after = getattr(exc, "retry_after", None)
         if retry_after is not None:
             headers = {"Retry-After": str(retry_after)}

@@ -55,6 +55,12 @@ class Invalid(DomainError):
 class Unauthorised(DomainError):
     status = 401
 
+    def __init__(self, code: str, message: str, message_en: str, field: str | None = None,
+                 extra_headers: dict[str, str] | None = None) -> None:
+        super().__init__(code, message, message_en, field)
+        #: response headers in place of the default challenge (`WWW-Authenticate: Bearer`)
+        self.headers = dict(extra_headers or {})
+
 
 class Unavailable(DomainError):
     """A limit was truly reached (database pool, Temporal): answered 503 with `Retry-After`."""

@@ -4,8 +4,9 @@ Every history entry of every case (sub-cases included) becomes one delivery row 
 written by `enqueue` in the same transaction as the history itself (activities/records.py), so an
 event is never recorded without being queued, nor queued twice. A delivery workflow per subscriber
 (workflows/feed.py) drains its rows through `activities/feed.py`: per case in `seq` order, retried
-with backoff until the far end answers 2xx, parked on a 4xx other than 408/429 (an operator lists
-and re-queues parked events: `parked`, `requeue_parked`). Delivered rows are pruned after the
+with backoff until the far end answers 2xx, whatever else it answers (events a release before
+2026-12-03 parked on a 4xx wait for an operator, who lists and re-queues them: `parked`,
+`requeue_parked`). Delivered rows are pruned after the
 retention (`feed_retention_days`) by the delivery workflow; the subscriber keeps their count.
 
 Body: `{"event_id", "case_no", "case_id", "seq", "action", "at", "status", "data"}` and the detail

@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 FEED_WORKFLOW = "FeedDelivery"
 DRAIN_ACTIVITY = "feed_drain"
 PRUNE_ACTIVITY = "feed_prune"
+#: the signal that ends the delivery workflow's retry wait: new events wait for their first attempt
+WAKE_SIGNAL = "wake"
 
 
 class FeedInput(BaseModel):

@@ -15,9 +15,23 @@ LICENCE_STATUS_ZH = {"valid": "有效", "suspended": "已暂停", "revoked": "�
                      "expired": "已过期"}
 #: changes of an e-licence's status (banjian.licences.LicenceAction, and the timer's `expire`)
 LICENCE_ACTION_ZH = {"suspend": "暂停", "reinstate": "恢复", "revoke": "撤销", "cancel": "注销", "expire": "到期失效"}
-ROLE_ZH = {"applicant": "申请人", "clerk": "窗口受理", "handler": "承办人", "approver": "审批人", "head": "机关负责人",
-           "lead": "牵头部门", "supervisor": "电子监察", "auditor": "审计", "admin": "管理员",
-           "author": "事项编制人员", "system": "系统"}
+#: the history role of a department's own system (banjian/service_accounts.py `role_of`): `system_of:{dept}`
+SYSTEM_OF = "system_of:"
+
+
+class RoleNames(dict[str, str]):
+    """Roles by their Chinese names; a department system's history role `system_of:{dept}` (one per
+    department, so not a key) reads 部门业务系统 wherever a page or message names a role."""
+
+    def get(self, key: str, default: str | None = None) -> str | None:  # type: ignore[override]
+        if isinstance(key, str) and key.startswith(SYSTEM_OF):
+            return "部门业务系统"
+        return super().get(key, default)
+
+
+ROLE_ZH = RoleNames({"applicant": "申请人", "clerk": "窗口受理", "handler": "承办人", "approver": "审批人",
+                     "head": "机关负责人", "lead": "牵头部门", "supervisor": "电子监察", "auditor": "审计",
+                     "admin": "管理员", "author": "事项编制人员", "system": "系统"})
 
 #: an action's Chinese name: its button on the case page (contract) and the word refusals use
 ACTION_NAMES_ZH = {

@@ -3,14 +3,17 @@
 It does what a subscriber's endpoint should do: check `X-Banjian-Signature` (HMAC-SM3 of the raw
 body), de-duplicate by `event_id` (a retry whose acknowledgement was lost is answered 200 again and
 not counted twice), and check that each case's events come in `seq` order. Tests and operators can
-make it misbehave: `POST /control {"fail": 503}` answers that status to every event, `{"hang": 5}`
-waits that many seconds before answering, `{}` is well again. `GET /report` tells what it got.
+make it misbehave: `POST /control {"fail": 503}` answers that status (300-599) to every event,
+`{"hang": 5}` waits that many seconds before answering, `{}` is well again. `GET /report` tells
+what it got; `GET /attempts` every POST it was sent, with its arrival time, event id and answer.
 """
 from __future__ import annotations
 
 import asyncio
 import hmac
 import json
+import time
+from collections import deque
 from typing import Any
 
 from fastapi import FastAPI, Request, Response
@@ -21,7 +24,7 @@ from banjian.feed import SIGNATURE_HEADER, sign
 
 class Control(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    fail: int | None = Field(default=None, ge=400, le=599, description="answer this status to every event")
+    fail: int | None = Field(default=None, ge=300, le=599, description="answer this status to every event")
     hang: float = Field(default=0, ge=0, le=3600, description="seconds to wait before answering")
 
 
@@ -36,6 +39,8 @@ class Received:
         self.bad_signatures = 0
         self.out_of_order: list[str] = []
         self.refused = 0
+        #: every POST (the latest 10,000): `{"at": unix time of arrival, "event_id", "status": the answer}`
+        self.attempts: deque[dict[str, Any]] = deque(maxlen=10_000)
 
     def take(self, event: dict[str, Any]) -> bool:
         """Record an event; False for a duplicate."""
@@ -55,6 +60,14 @@ class Received:
                 "out_of_order": self.out_of_order, "refused": self.refused,
                 "cases": len(self.last_seq)}
 
+    def attempted(self, body: bytes, status: int, at: float) -> None:
+        """Note one POST and its answer (the event id read from the body, if it is one)."""
+        try:
+            event_id = json.loads(body).get("event_id")
+        except (ValueError, AttributeError):
+            event_id = None
+        self.attempts.append({"at": at, "event_id": event_id, "status": status})
+
 
 def make_receiver(secret: str) -> FastAPI:
     """The receiver app; `app.state.received` and `app.state.control` are its state."""
@@ -64,6 +77,12 @@ def make_receiver(secret: str) -> FastAPI:
 
     @app.post("/events")
     async def events(request: Request) -> Response:
+        arrived = time.time()
+        answer = await _answer(request)
+        app.state.received.attempted(await request.body(), answer.status_code, arrived)
+        return answer
+
+    async def _answer(request: Request) -> Response:
         control: Control = app.state.control
         got: Received = app.state.received
         if control.hang:
@@ -97,5 +116,9 @@ def make_receiver(secret: str) -> FastAPI:
     @app.get("/report")
     async def report() -> dict:
         return app.state.received.report()
+
+    @app.get("/attempts")
+    async def attempts() -> dict:
+        return {"items": list(app.state.received.attempts)[-1000:]}
 
     return app

@@ -125,9 +125,11 @@ class Settings(BaseSettings):
         return {"pool_size": self.worker_db_pool_size, "max_overflow": self.worker_db_max_overflow,
                 "pool_timeout": self.db_pool_timeout_seconds}
     workflow_sandbox: bool = Field(default=False, description="run workflows in the SDK's sandbox (tests do; see worker.py)")
-    # the event feed (banjian/feed.py): retries double from the base up to the cap (contract: <= 30 s)
+    # the event feed (banjian/feed.py): retries double from the base up to the cap, counted from the
+    # start of the failed attempt (contract: attempts at most 30 s apart; 25 leaves 5 s for a worker
+    # or a Temporal server under load to start the next one)
     feed_retry_base_seconds: float = Field(default=1.0, gt=0, le=30)
-    feed_retry_max_seconds: float = Field(default=30.0, gt=0, le=30)
+    feed_retry_max_seconds: float = Field(default=25.0, gt=0, le=30)
     feed_timeout_seconds: float = Field(default=10.0, gt=0, le=120, description="one POST to a subscriber")
     feed_poll_seconds: float = Field(default=0.5, gt=0, le=4, description="how often a drain looks for new events")
     feed_drain_seconds: float = Field(default=60.0, ge=1, le=600, description="one drain activity's run")

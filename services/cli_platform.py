@@ -141,7 +141,7 @@ def subscribers_resume(name: str, data_dir: DataDir = None) -> None:
 
 @subscribers_app.command("parked")
 def subscribers_parked(name: str, data_dir: DataDir = None) -> None:
-    """The parked events of a subscriber (refused with a 4xx), as one JSON line."""
+    """The parked events of a subscriber (a release before 2026-12-03 parked those refused with a 4xx), as one JSON line."""
     from banjian import feed
 
     sessions = _sessions(data_dir)

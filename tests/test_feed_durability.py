@@ -10,6 +10,7 @@ import itertools
 import os
 import signal
 import subprocess
+import time
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -242,6 +243,39 @@ async def test_a_far_end_down_for_hours_of_virtual_time_gets_retries_30_s_apart_
         for e in rx.got.events:
             by_case.setdefault(e["case_id"], []).append(e["seq"])
         assert by_case == expected and rx.got.out_of_order == [] and rx.got.duplicates == 0
+
+
+async def test_a_new_cases_first_attempt_comes_within_5_s_while_the_far_end_is_down(contract_stack, worker, leave):
+    """Contract: the first attempt within 5 s of the event, also while older events wait out a long
+    backoff (the delivery workflow waits on its timer; the API wakes it: api/feed.py)."""
+    stack = contract_stack
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    async with LocalReceiver() as rx:
+        rx.control(fail=503)
+        name = f"late-{uuid.uuid4().hex[:6]}"
+        await _subscribe(stack, admin, name, rx.url)
+        leave.append(name)
+        first = (await stack.applicant().apply("food-business-licence")).json()
+
+        async def long_backoff() -> bool:  # tried 5 times (1 + 2 + 4 + 8 s): the next wait is 16 s
+            return sum(a["event_id"] == f"{first['id']}-1" for a in rx.got.attempts) >= 5
+
+        await _until(long_backoff, 40, "five attempts of the first case's event")
+        filed = time.time()
+        second = (await stack.applicant().apply("food-business-licence")).json()
+
+        async def tried() -> bool:
+            return any(a["event_id"] == f"{second['id']}-1" for a in rx.got.attempts)
+
+        await _until(tried, 15, "the second case's first attempt")
+        at = next(a["at"] for a in rx.got.attempts if a["event_id"] == f"{second['id']}-1")
+        assert at - filed <= 5, (at - filed, list(rx.got.attempts))
+        rx.control()
+
+        async def both() -> bool:
+            return {f"{first['id']}-1", f"{second['id']}-1"} <= {e["event_id"] for e in rx.got.events}
+
+        await _until(both, 40, "both delivered once the far end is up")
 
 
 #: virtual minutes of outage. The dev server takes about one second of wall time per skip and a

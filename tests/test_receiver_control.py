@@ -18,3 +18,17 @@ async def test_control_takes_a_json_body_sent_as_a_form_as_curl_d_does():
         assert r.status_code == 422 and "fail" in r.json()["detail"]
         assert app.state.control.fail == 503  # a bad instruction changes nothing
         assert (await client.post("/control", content=b"")).json()["fail"] is None  # empty: back to normal
+
+
+async def test_attempts_lists_every_post_with_its_answer_and_fail_takes_a_3xx():
+    app = make_receiver("secret")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://rx") as client:
+        assert (await client.post("/control", json={"fail": 302})).status_code == 200
+        r = await client.post("/events", content=b'{"event_id": "c1-1"}')
+        assert r.status_code == 302
+        await client.post("/control", json={})
+        r = await client.post("/events", content=b'{"event_id": "c1-1"}')
+        assert r.status_code == 401  # no signature
+        items = (await client.get("/attempts")).json()["items"]
+        assert [(a["event_id"], a["status"]) for a in items] == [("c1-1", 302), ("c1-1", 401)]
+        assert "attempts" not in (await client.get("/report")).json()

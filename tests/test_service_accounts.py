@@ -15,6 +15,7 @@ from banjian.adminlog import AdminLogEntry
 from banjian.service_accounts import ServiceAccount, add_account, revoke_account, rotate_account
 from services.cli import app as cli
 from tests.conftest import json_line
+from tests.pages_client import PageClient
 
 
 async def _token(stack, creds: dict, basic: bool = False) -> httpx.Response:
@@ -52,6 +53,28 @@ async def test_department_system_takes_tasks_and_acts_as_system_of_department(st
     entries = history["items"] if isinstance(history, dict) else history
     accept = next(e for e in entries if e["action"] == "accept")
     assert accept["actor"].startswith("amr-sys-") and accept["role"] == "system_of:amr"
+
+
+async def test_pages_name_a_department_system_in_chinese_never_by_its_role_code(stack, people):
+    name = f"amr-page-{uuid.uuid4().hex[:6]}"
+    token = (await _token(stack, add_account(stack.sessions, name, "amr"))).json()["access_token"]
+    applicant = people.applicant()
+    case = (await applicant.apply("food-business-licence")).json()
+    r = await stack.http.post(f"/api/cases/{case['id']}/actions", json={"action": "accept"}, headers=_auth(token))
+    assert r.status_code == 200, r.text
+    auditor = stack.user(f"auditor-{uuid.uuid4().hex[:6]}", "auditor")
+    pages = []
+    for who, path in ((applicant, f"/cases/{case['id']}"), (auditor, f"/audit/cases/{case['id']}")):
+        browser = PageClient(stack)
+        try:
+            await browser.login(who.username)
+            page = await browser.get(path)
+        finally:
+            await browser.close()
+        assert page.status_code == 200, page.text
+        pages.append(page.text)
+    for html in pages:
+        assert name in html and "部门业务系统" in html and "system_of" not in html
 
 
 async def test_token_of_another_department_cannot_see_or_act_on_the_case(stack, people):
@@ -180,3 +203,17 @@ def test_cli_lists_accounts_without_secrets(tmp_path):
     for secret in [c["client_secret"] for c in created] + [rotated["client_secret"]]:
         assert secret not in out.output
     assert "argon2" not in out.output
+
+
+async def test_token_answers_are_never_cached_and_a_basic_client_is_challenged_with_basic(stack):
+    """RFC 6749 5.1 and 5.2: a token answer carries `Cache-Control: no-store`; a client that sent HTTP
+    Basic with a wrong secret gets the `Basic` challenge, a form client the default one."""
+    creds = add_account(stack.sessions, f"amr-rfc-{uuid.uuid4().hex[:6]}", "amr")
+    for basic in (False, True):
+        r = await _token(stack, creds, basic=basic)
+        assert r.status_code == 200 and r.headers["cache-control"] == "no-store" and r.headers["pragma"] == "no-cache"
+    bad = {**creds, "client_secret": "not-the-secret"}
+    r = await _token(stack, bad, basic=True)
+    assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
+    r = await _token(stack, bad)
+    assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"

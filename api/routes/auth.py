@@ -7,7 +7,7 @@ import binascii
 from typing import Annotated
 from urllib.parse import unquote
 
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, Request, Response
 
 from api.deps import CurrentUser, SessionDep, SettingsDep
 from banjian.auth import verify_password
@@ -19,6 +19,8 @@ from banjian.service_accounts import TOKEN_KIND, authenticate
 router = APIRouter(prefix="/api", tags=["identity"])
 
 FormText = Annotated[str | None, Form(max_length=512)]
+#: RFC 6749 5.1: a token response is never stored by a cache
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
 
 def _basic(request: Request) -> tuple[str, str] | None:
@@ -34,29 +36,37 @@ def _basic(request: Request) -> tuple[str, str] | None:
     return (unquote(client_id), unquote(secret)) if sep else None
 
 
+def _challenge(scheme: str | None) -> dict[str, str] | None:
+    return {"WWW-Authenticate": f'{scheme} realm="banjian"'} if scheme else None
+
+
 @router.post("/auth/token")
-def token(request: Request, session: SessionDep, settings: SettingsDep, grant_type: FormText = None,
+def token(request: Request, response: Response, session: SessionDep, settings: SettingsDep, grant_type: FormText = None,
           username: FormText = None, password: FormText = None, client_id: FormText = None,
           client_secret: FormText = None) -> dict:
     """Exchange a username and password (`grant_type=password` or none) or a service account's
     client id and secret (`grant_type=client_credentials`, as form fields or HTTP Basic) for a bearer
     token. Failed attempts are throttled per user or client and per address (429 with Retry-After);
-    one locked after repeated failures gets 429 whatever the secret (banjian/logins.py)."""
+    one locked after repeated failures gets 429 whatever the secret (banjian/logins.py). A client
+    that sent HTTP Basic is answered a 401 with the `Basic` challenge (RFC 6749 5.2); no token
+    answer may be cached (`Cache-Control: no-store`, RFC 6749 5.1)."""
     guard: LoginGuard = request.app.state.logins
+    response.headers.update(NO_STORE)
     address = request.client.host if request.client else "unknown"
     if grant_type == "client_credentials":
         basic = _basic(request)
+        challenge = "Basic" if request.headers.get("authorization", "").lower().startswith("basic ") else None
         if basic is not None and not client_id:
             client_id, client_secret = basic
         if not client_id or not client_secret:
             raise Unauthorised("bad_client", "缺少客户端标识或密钥", "client_id and client_secret are required",
-                               field="client_id")
+                               field="client_id", extra_headers=_challenge(challenge))
         guard.check_lock(client_id)
         account = authenticate(session, client_id, client_secret)
         if account is None:
             guard.failed(client_id, address)
             raise Unauthorised("bad_client", "客户端标识或密钥错误", "wrong client_id or client_secret",
-                               field="client_secret")
+                               field="client_secret", extra_headers=_challenge(challenge))
         return {"access_token": request.app.state.tokens.issue(account.name, TOKEN_KIND, account.key_id), "token_type": "bearer",
                 "expires_in": settings.token_ttl_seconds}
     if grant_type not in (None, "", "password"):
