@@ -195,6 +195,29 @@ async def test_rectification_deadline_warns_under_time_skipping(stack):
     assert ended["rectification"]["status"] == "closed" and ended["rectification"]["rectified"] is True
 
 
+async def test_the_simulation_clock_advances_a_case_waiting_for_its_rectification(stack):
+    """A case rated badly waits for its rectification (a child workflow), so its own clock cannot
+    skip time: advancing it through the simulation route moves the rectification's clock instead,
+    answers, and the rectification's warnings are on it and in the case's history when it answers."""
+    item = await new_item(stack, rectification_days=5)
+    staff = dept_staff(stack)
+    applicant, cid = await concluded(stack, item, staff)
+    rid = (await applicant.ok(cid, "rate", "不满意", level=2))["history"][-1]["data"]["rectification_id"]
+    case = await asyncio.wait_for(stack.advance(cid, 12), 90)  # past 5 working days, whatever the weekday
+    warned = [h["data"]["cause"] for h in case["history"] if h["action"] == "rectification_warning"]
+    assert warned == ["rectification_due_near", "rectification_overdue"]
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    got = (await sup.get(f"/api/rectifications/{rid}")).json()
+    assert got["warning"] == "yellow" and got["overdue"] is True and got["status"] == "open"
+    # a second advance goes on from the rectification's time; once closed, the case ends
+    await asyncio.wait_for(stack.advance(cid, 1), 90)
+    for action, who in (("record_callback", "clerk"), ("record_fix", "handler")):
+        assert (await act(staff[who], rid, action))[0] == 200
+    assert (await act(sup, rid, "close"))[1]["status"] == "closed"
+    ended = await asyncio.wait_for(stack.client.get_workflow_handle(f"case-{cid}").result(), 30)
+    assert ended["rectification"]["rectified"] is True
+
+
 async def test_rectification_pages_list_and_act(stack):
     """The department's page lists its rectification and acts on it; the supervisor closes it from
     the page; /supervision and /work link to the list; another department's is a 404 page."""

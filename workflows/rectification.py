@@ -118,6 +118,13 @@ class RectificationWorkflow:
         except DomainError as e:
             raise reject(e) from None
 
+    @workflow.update
+    async def sync(self) -> RectificationState:
+        """Answer once every warning due by now has fired and been recorded (simulation clock)."""
+        await workflow.wait_condition(
+            lambda: not self.lock.locked() and not any(at <= workflow.now() for at, _ in self._pending()))
+        return self.state
+
     @workflow.query
     def current(self) -> RectificationState:
         return self.state
