@@ -7,7 +7,8 @@ import asyncio
 import uuid
 from datetime import date, datetime, timedelta
 
-from banjian.timefmt import china_date
+from banjian.db import Case
+from banjian.timefmt import aware, china_date
 from tests.conftest import User
 from tests.pages_client import PageClient
 from tests.test_joint import COMPLETION, answer, open_joint, subs_by_department
@@ -83,6 +84,10 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
     board = (await sup.get("/api/supervision/warnings", params={"department": DEPT, "level": "red"})).json()
     on_board = [w for w in board["items"] if w["case_id"] == cid and w["cause"] == "urge_unanswered"]
     assert len(on_board) == 1
+    # late since the reply date the urge named, counted in working days to the case's today
+    with stack.sessions() as s:
+        over = stack.app.state.cases.calendar(s).working_days_between(reply_by, case_today(after))
+    assert (on_board[0]["due"], on_board[0]["working_days_over"]) == (reply_by.isoformat(), over)
     # the reason names the supervisor as people know them, not by their username
     assert on_board[0]["reason"] == f"督办（王督察，回复期限 {reply_by}）仍未回复，已报监察"
     assert sup.username not in on_board[0]["reason"]
@@ -116,6 +121,28 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
                        if t["urge"]]
     assert cid not in [t["case_id"] for t in (await sup.get("/api/tasks", params={"limit": 1000})).json()["items"]]
     assert (await staff["clerk"].act(cid, "reply_urge", "再答一次")).status_code == 409  # nothing owed
+
+
+async def test_an_unanswered_urge_on_a_suspended_case_counts_its_own_lateness(stack):
+    """A suspended case's clock stands still, its deadlines' lateness too; an urge is still owed: its
+    row on the board names its reply date, is not shown as paused, and its days go on."""
+    staff, case = await accepted_case(stack)
+    cid = case["id"]
+    await staff["handler"].ok(cid, "suspend", "等待检验结果")
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    reply_by = case_today(case) + timedelta(days=1)
+    urged = await sup.ok(cid, "urge", "请说明中止原因", reply_by=reply_by.isoformat())
+    board_on = date.fromisoformat(urged["history"][-1]["data"]["board_on"])
+    await stack.advance(cid, (board_on - case_today(urged)).days + 3)
+    board = (await sup.get("/api/supervision/warnings", params={"department": DEPT, "level": "red",
+                                                                   "limit": 200})).json()
+    (row,) = [w for w in board["items"] if w["case_id"] == cid]
+    with stack.sessions() as s:  # to the case's clock (the board's today under the simulation clock)
+        now = china_date(aware(s.get(Case, cid).clock_at))
+        over = stack.app.state.cases.calendar(s).working_days_between(reply_by, now)
+    assert now > board_on and over >= 4  # three working days to board_on, and at least one after it
+    assert (row["cause"], row["due"], row["paused"], row["working_days_over"]) == (
+        "urge_unanswered", reply_by.isoformat(), False, over)
 
 
 async def test_an_urge_answered_in_time_does_not_escalate(stack):
