@@ -225,7 +225,7 @@ async def test_rectification_pages_list_and_act(stack):
 
     item = await new_item(stack)
     staff = dept_staff(stack)
-    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor", name="李督察")
     applicant, cid = await concluded(stack, item, staff)
     rid = (await applicant.ok(cid, "rate", "不满意", level=2))["history"][-1]["data"]["rectification_id"]
     clerk, boss, other = PageClient(stack), PageClient(stack), PageClient(stack)
@@ -239,6 +239,8 @@ async def test_rectification_pages_list_and_act(stack):
         assert "登记回访" in page.text and "申诉复核" in page.text and "整改办结" not in page.text
         r = await clerk.submit(f"/rectifications/{rid}/actions", page.text, {"action": "record_callback"})
         assert r.status_code == 422 and "须填写说明" in r.text  # the comment is required: shown in place
+        # beside the field too (its error message, the textarea marked invalid), linked from the summary
+        assert 'id="comment-error"' in r.text and 'aria-invalid="true"' in r.text and 'href="#comment"' in r.text
         r = await clerk.submit(f"/rectifications/{rid}/actions", page.text,
                                {"action": "record_callback", "comment": "已回访"})
         assert r.status_code == 303
@@ -253,7 +255,15 @@ async def test_rectification_pages_list_and_act(stack):
         assert "整改办结" in page.text and "重新整改" in page.text
         r = await boss.submit(f"/rectifications/{rid}/actions", page.text, {"action": "close", "comment": ""})
         assert r.status_code == 303
-        assert "整改办结" in (await boss.get(f"/rectifications/{rid}")).text
+        closed = (await boss.get(f"/rectifications/{rid}")).text
+        assert "整改办结" in closed
+        # the history names people as the case page does: display names and roles, 系统 for the system
+        history = closed[closed.index("整改记录"):]
+        assert "系统" in history and ">system<" not in history and "· system" not in history
+        assert "李督察（电子监察）" in history and sup.username not in history
+        # a refusal (not allowed now) is no field's error: 无法办理, nothing marked beside the field
+        r = await boss.submit(f"/rectifications/{rid}/actions", page.text, {"action": "reopen", "comment": "再看看"})
+        assert r.status_code == 409 and "无法办理" in r.text and 'id="comment-error"' not in r.text
 
         await other.login(stack.staff(OTHER, "clerk").username)
         assert (await other.get(f"/rectifications/{rid}")).status_code == 404
