@@ -197,7 +197,8 @@ async def test_the_supervision_page_shows_a_bad_filter_in_place(stack, callers, 
         assert alert and words in alert.group(1), r.text[:2000]
         for name, value in params.items():  # the user's input is kept in the form
             assert re.search(rf'id="{name}" name="{name}" value="{re.escape(value)}"', r.text), name
-        assert "预警（共 0 条）" in r.text  # nothing shown as if the filter had been applied
+        # nothing shown as if the filter had been applied: no board (not even an empty one), no figures
+        assert "预警（共" not in r.text and "当前没有预警" not in r.text and 'id="figures"' not in r.text
         ok = await page.get("/supervision", params={"from": "2026-03-01"})
         assert ok.status_code == 200 and 'role="alert"' not in ok.text
     finally:
