@@ -170,6 +170,11 @@ async def test_csv_and_xlsx_carry_chinese_headers_and_the_values(store, sup_user
     formats = {rows[0][i]: cell.number_format for i, cell in enumerate(ws[2])}
     assert all(formats[f.zh] == "0.0%" for f in FIGURES if f.rate)
     assert formats["办件量"] == "General" and formats["平均办理用时（工作日）"] == "General"
+    # every column is wide enough for its Chinese header (two widths per character) and its values
+    for i, header in enumerate(rows[0]):
+        letter = ws.cell(row=1, column=i + 1).column_letter
+        assert ws.column_dimensions[letter].width >= 2 * len(header), header
+    assert ws.column_dimensions["C"].width >= len(a)  # the item code
     # the JSON names the department too
     row = (await sup_user.get("/api/supervision/stats", params=params)).json()["items"][0]
     assert (row["department"], row["department_name"], row["item_code"]) == (DEPT, "市市场监督管理局", a)
