@@ -190,6 +190,11 @@ async def test_staff_see_only_their_department(store, sup_user, data):
     assert b not in {x["item_code"] for x in rows}
     r = await clerk.get("/api/supervision/stats", params={"department": OTHER})
     assert r.status_code == 404 and r.json()["detail"]["field"] == "department"
+    # another department is a 404 before any problem of the data (the contract's order: 404, then 422)
+    for params in ({"department": OTHER, "from": "2026-04-01", "to": "2026-03-01"},
+                   {"department": OTHER, "item_code": "nosuch-item"}, {"department": "nosuch"}):
+        r = await clerk.get("/api/supervision/stats", params=params)
+        assert r.status_code == 404 and r.json()["detail"]["field"] == "department", (params, r.text)
     r = await sup_user.get("/api/supervision/stats", params={"department": OTHER, "item_code": b})
     assert [x["item_code"] for x in r.json()["items"]] == [b]
     assert (await store.applicant().get("/api/supervision/stats")).status_code == 403
