@@ -23,7 +23,8 @@ def case_today(case: dict) -> date:
 
 async def accepted_case(stack) -> tuple[dict[str, User], dict]:
     staff = {role: stack.staff(DEPT, role) for role in ("clerk", "handler", "approver", "head")}
-    case = (await stack.applicant().apply(ITEM)).json()
+    staff["applicant"] = stack.applicant()  # not staff: the case's applicant, for their view of it
+    case = (await staff["applicant"].apply(ITEM)).json()
     return staff, await staff["clerk"].ok(case["id"], "accept")
 
 
@@ -73,6 +74,17 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
     assert [(h["actor"], h["data"]["level"], h["data"]["to"]) for h in escalated] == [("system", 1, "head")]
     head_inbox = (await staff["head"].get("/api/tasks", params={"limit": 1000})).json()
     assert badge(head_inbox, cid)["escalated"] == 1
+    # the head, sent to the case, reads there what was urged, by whom, by when, and where it stands
+    page = PageClient(stack)
+    try:
+        await page.login(staff["head"].username)
+        text = (await page.get(f"/cases/{cid}")).text
+        section = text[text.index('id="urges-title"'):text.index("</section>", text.index('id="urges-title"'))]
+        assert "第 1 次督办" in section and "逾期未回复，已升级至部门负责人" in section and "请加快办理" in section
+        assert f"回复期限 {reply_by.year}年{reply_by.month}月{reply_by.day}日" in section and "王督察" in section
+        assert "回复督办" in text  # and the button to answer it
+    finally:
+        await page.close()
     board = (await sup.get("/api/supervision/warnings", params={"department": DEPT})).json()
     assert not [w for w in board["items"] if w["case_id"] == cid and w["cause"] == "urge_unanswered"]
 
@@ -121,6 +133,21 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
                        if t["urge"]]
     assert cid not in [t["case_id"] for t in (await sup.get("/api/tasks", params={"limit": 1000})).json()["items"]]
     assert (await staff["clerk"].act(cid, "reply_urge", "再答一次")).status_code == 409  # nothing owed
+    page = PageClient(stack)
+    try:
+        await page.login(sup.username)
+        text = (await page.get(f"/cases/{cid}")).text
+        section = text[text.index('id="urges-title"'):text.index("</section>", text.index('id="urges-title"'))]
+        assert "第 1 次督办</strong>：已回复" in section and "已加派人手，本周内办结" in section
+    finally:
+        await page.close()
+    page = PageClient(stack)
+    try:
+        await page.login(staff["applicant"].username)  # supervision is internal: not on the applicant's page
+        text = (await page.get(f"/cases/{cid}")).text
+        assert cid in text and 'id="urges-title"' not in text and "督办意见" not in text
+    finally:
+        await page.close()
 
 
 async def test_an_unanswered_urge_on_a_suspended_case_counts_its_own_lateness(stack):

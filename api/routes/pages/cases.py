@@ -14,6 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.case_access import READ_ALL_ROLES
 from api.routes.pages.actions import add_user_choices, build_action, field_params, fields_of
 from api.routes.pages.case_notices import applicant_notice, display_names
+from api.routes.pages.case_urges import case_urges
 from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
 from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
@@ -162,6 +163,13 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
             return display_names(session, case, licence)
 
     people = await run_in_threadpool(names)
+
+    def urges() -> list[dict[str, Any]]:
+        with cases.sessions() as session:
+            return case_urges(session, case["id"], depts, case["status"] in CLOSED_STATUSES)
+
+    # supervision is internal: the department's staff and the supervisors see the case's urges
+    urged = await run_in_threadpool(urges) if not actor.has(Role.APPLICANT) else []
     if front is not None:  # a refused booking or inquiry: its error in the summary too
         err_list += [{"text": f["error"], "href": href} for f, href in ((front["ask"], "#ask-text"),
                                                                       (front["book"], "#slot")) if f["error"]]
@@ -177,7 +185,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "notice": applicant_notice(case) if front is not None else None,
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "step_left": step_left,
-        "front": front,
+        "front": front, "urges": urged,
         "auditable": actor.has(Role.AUDITOR, Role.ADMIN),
         "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (
             actor.has(Role.APPLICANT) and case["status"] in ("concluded", "refused", "withdrawn", "terminated")),
