@@ -4,6 +4,7 @@ an urge on a joint case reaches the departments still working."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import date, datetime, timedelta
 
@@ -181,6 +182,26 @@ async def test_an_urge_answered_in_time_does_not_escalate(stack):
     await staff["handler"].ok(cid, "reply_urge", "正在审查，预计三日内完成")
     after = await stack.advance(cid, 20)
     assert not [h for h in after["history"] if h["action"] == "urge_escalated"]
+
+
+async def test_the_urge_form_names_the_reply_date_as_everywhere_else_and_may_leave_it_out(stack):
+    _, case = await accepted_case(stack)
+    cid = case["id"]
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    page = PageClient(stack)
+    try:
+        await page.login(sup.username)
+        form = (await page.get(f"/cases/{cid}", params={"action": "urge"})).text
+        assert re.search(r'<label[^>]*for="urge-reply_by"[^>]*>\s*回复期限', form) and "不填则为 5 个工作日后" in form
+        bad = await page.submit(f"/cases/{cid}/actions", form, {"action": "urge", "reply_by": "2020-01-01",
+                                                                 "comment": "请加快"})
+        assert bad.status_code == 422 and "回复期限须为" in bad.text  # the error names the field by its label
+        r = await page.submit(f"/cases/{cid}/actions", form, {"action": "urge", "comment": "请说明进度"})
+        assert r.status_code == 303
+    finally:
+        await page.close()
+    entry = (await sup.case(cid))["history"][-1]
+    assert entry["action"] == "urge" and entry["data"]["reply_by"] > case_today(case).isoformat()
 
 
 async def test_urge_and_reply_bad_input(stack):
