@@ -286,6 +286,33 @@ async def test_a_real_case_writes_its_figure_columns_and_is_rated_once(stack):
     assert stats["cases"] >= 1 and stats["compression"] == 0.5 and 0 < stats["satisfaction"] <= 1
 
 
+async def test_days_a_suspension_paused_do_not_count_as_working_days_used(stack):
+    """Suspended ten working days, then worked to the end: the figures count the days the case's
+    clock counted (the case page's 已用工作日), not the pause, and the case is on time."""
+    item = "food-business-licence"
+    applicant = stack.applicant()
+    staff = {role: stack.staff(DEPT, role) for role in ("clerk", "handler", "approver")}
+    cid = (await applicant.apply(item)).json()["id"]
+    await staff["clerk"].ok(cid, "accept")
+    await staff["handler"].ok(cid, "suspend", "等待检验结果")
+    await stack.advance(cid, 14)  # two weeks: ten working days, whatever the weekday
+    resumed = await staff["handler"].ok(cid, "resume", "检验结果已到")
+    paused = resumed["clock"]["paused_working_days"]
+    assert paused >= 9
+    case = resumed
+    while case["current_step"]["kind"] == "review":
+        case = await staff[case["current_step"]["role"]].ok(cid, "pass", "同意")
+    await staff["approver"].ok(cid, "approve", "准予许可")
+    case = await staff["clerk"].ok(cid, "deliver", method="electronic")
+    with stack.sessions() as s:
+        row = s.get(Case, cid)
+        cal = load_calendar(s)
+        elapsed = cal.working_days_between(china_date(aware(row.submitted_at)), china_date(aware(row.concluded_at)))
+        assert elapsed >= paused
+        assert (row.working_days_used, row.on_time) == (elapsed - paused, True)
+    assert row.working_days_used == case["clock"]["working_days_used"]  # as the case page says
+
+
 async def test_supervision_page_and_svg_charts(store, sup_user, data):
     a, _, ids = data
     r = await sup_user.get("/api/supervision/stats", params={"item_code": a, "format": "svg", "chart": "satisfaction"})
