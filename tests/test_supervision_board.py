@@ -81,6 +81,20 @@ async def test_a_bad_filter_shows_its_problem_and_no_board_or_figures(stack, peo
     assert 'value="2026-04-01"' in r.text and 'value="2026-03-01"' in r.text
 
 
+async def test_a_department_supervisor_is_offered_their_department_only(stack, browser):
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor", department=DEPT)
+    await browser.login(sup.username)
+    page = (await browser.get("/supervision")).text
+    select = re.search(r'<select id="department" name="department">(.*?)</select>', page, re.S)
+    assert select and re.findall(r'<option value="([^"]*)"', select.group(1)) == [DEPT]
+    everyone = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    await browser.login(everyone.username)
+    page = (await browser.get("/supervision")).text
+    select = re.search(r'<select id="department" name="department">(.*?)</select>', page, re.S)
+    options = re.findall(r'<option value="([^"]*)"', select.group(1))
+    assert options[0] == "" and DEPT in options and "hcd" in options
+
+
 async def test_the_board_shows_due_dates_as_people_read_them(stack, people, browser):
     case = (await people.applicant(0).apply(ITEM)).json()
     cid = case["id"]
