@@ -218,6 +218,12 @@ async def test_the_simulation_clock_advances_a_case_waiting_for_its_rectificatio
     assert ended["rectification"]["rectified"] is True
 
 
+async def waiting(user: User, statuses: tuple[str, ...]) -> int:
+    """How many rectifications in these statuses the user reads (the API's scope)."""
+    items = (await user.get("/api/rectifications", params={"limit": 500})).json()["items"]
+    return sum(1 for r in items if r["status"] in statuses)
+
+
 async def test_rectification_pages_list_and_act(stack):
     """The department's page lists its rectification and acts on it; the supervisor closes it from
     the page; /supervision and /work link to the list; another department's is a 404 page."""
@@ -233,6 +239,9 @@ async def test_rectification_pages_list_and_act(stack):
         await clerk.login(staff["clerk"].username)
         work = await clerk.get("/work")
         assert 'href="/rectifications"' in work.text
+        # beside the link, how many wait for the department (other tests' rectifications of amr too)
+        owed = await waiting(staff["clerk"], ("open", "called_back", "reopened"))
+        assert owed >= 1 and f"（<strong>{owed}</strong> 件待处理）" in work.text
         listed = await clerk.get("/rectifications")
         assert listed.status_code == 200 and rid in listed.text and "待回访" in listed.text
         page = await clerk.get(f"/rectifications/{rid}")
@@ -251,6 +260,9 @@ async def test_rectification_pages_list_and_act(stack):
 
         await boss.login(sup.username)
         assert 'href="/rectifications"' in (await boss.get("/supervision")).text
+        # the supervisor's /work counts the fixes to close and the appeals to decide
+        owed = await waiting(sup, ("fixed", "appealed"))
+        assert owed >= 1 and f"（<strong>{owed}</strong> 件待处理）" in (await boss.get("/work")).text
         page = await boss.get(f"/rectifications/{rid}")
         assert "整改办结" in page.text and "重新整改" in page.text
         r = await boss.submit(f"/rectifications/{rid}/actions", page.text, {"action": "close", "comment": ""})

@@ -21,7 +21,7 @@ from api.routes.pages.front_office import front_office
 from api.routes.pages.public import _departments
 from api.routes.pages.timeline import with_details
 from api.uploads import read_form
-from banjian import inbox, licence_views
+from banjian import inbox, licence_views, rectification_records
 from banjian.contracts import Actor
 from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import DomainError, Forbidden
@@ -83,14 +83,18 @@ async def work(request: Request, scope: str = "mine", page: int = 1, q: str = ""
         desk = front_desk(cases.sessions, actor)
         if desk is not None:
             desk["done"] = {"no_show": "已登记爽约", "answered": "已答复"}.get(request.query_params.get("desk", ""))
-        return found, rows, desk
+        with cases.sessions() as session:
+            waiting = rectification_records.waiting_on(session, actor.department, actor.has(*STAFF_ROLES),
+                                                       actor.has(Role.SUPERVISOR))
+        return found, rows, desk, waiting
 
-    found, rows, desk = await run_in_threadpool(load)
+    found, rows, desk, rect_waiting = await run_in_threadpool(load)
     search = await run_in_threadpool(find_cases, cases, actor, q) if q.strip() else None
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
                                          "total": found["total"], "page": page,
                                          "more": found["total"] > page * WORK_PAGE, "desk": desk, "search": search,
-                                         "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES)}, user=actor)
+                                         "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES),
+                                         "rect_waiting": rect_waiting}, user=actor)
 
 
 def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
