@@ -218,6 +218,28 @@ async def test_the_simulation_clock_advances_a_case_waiting_for_its_rectificatio
     assert ended["rectification"]["rectified"] is True
 
 
+async def test_reopened_past_its_due_day_a_rectification_gets_the_yellow_card_alone(stack):
+    """Fixed in time, the rectification owes nothing while its due day passes (no warning); reopened
+    after it, the department owes work again: the yellow card says the deadline passed, and no notice
+    "less than 2 working days left" comes after the deadline."""
+    item = await new_item(stack, rectification_days=5)
+    staff = dept_staff(stack)
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    applicant, cid = await concluded(stack, item, staff)
+    rid = (await applicant.ok(cid, "rate", "不满意", level=2))["history"][-1]["data"]["rectification_id"]
+    for action, who in (("record_callback", "clerk"), ("record_fix", "handler")):
+        assert (await act(staff[who], rid, action))[0] == 200
+    await asyncio.wait_for(stack.advance(cid, 12), 90)  # past 5 working days, whatever the weekday
+    assert (await sup.get(f"/api/rectifications/{rid}")).json()["warnings"] == []  # fixed: nothing owed
+    assert (await act(sup, rid, "reopen", "整改不到位"))[1]["status"] == "reopened"
+    case = await asyncio.wait_for(stack.advance(cid, 0.01), 90)  # the reopening's warnings are handled
+    got = (await sup.get(f"/api/rectifications/{rid}")).json()
+    assert [w["cause"] for w in got["warnings"]] == ["rectification_overdue"]
+    assert got["warning"] == "yellow" and got["overdue"] is True
+    warned = [h["data"]["cause"] for h in case["history"] if h["action"] == "rectification_warning"]
+    assert warned == ["rectification_overdue"]
+
+
 async def waiting(user: User, statuses: tuple[str, ...]) -> int:
     """How many rectifications in these statuses the user reads (the API's scope)."""
     items = (await user.get("/api/rectifications", params={"limit": 500})).json()["items"]
