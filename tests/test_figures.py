@@ -314,7 +314,7 @@ async def test_days_a_suspension_paused_do_not_count_as_working_days_used(stack)
 
 
 async def test_supervision_page_and_svg_charts(store, sup_user, data):
-    a, _, ids = data
+    a, b, ids = data
     r = await sup_user.get("/api/supervision/stats", params={"item_code": a, "format": "svg", "chart": "satisfaction"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert "满意率" in r.text and "Noto Sans CJK SC" in r.text and "50.0%" in r.text and "<script" not in r.text
@@ -331,10 +331,19 @@ async def test_supervision_page_and_svg_charts(store, sup_user, data):
         assert "每周办件量" in r.text and "按时办结率" in r.text and "<svg" in r.text
         r = await page.get("/supervision", params={"from": "2026-04-01", "to": "2026-03-01"})
         assert "开始日期不能晚于结束日期" in r.text
-        clerk = store.staff(DEPT, "clerk")
+        # a department's head reads their department's figures on the same page, without the board
+        head = store.staff(DEPT, "head")
         other = PageClient(store)
         try:
-            await other.login(clerk.username)
+            await other.login(head.username)
+            assert 'href="/supervision">本部门统计</a>' in (await other.get("/work")).text
+            r = await other.get("/supervision", params={"from": "2026-03-01", "to": "2026-03-31"})
+            assert r.status_code == 200 and "本部门办件统计" in r.text and "市市场监督管理局" in r.text
+            assert a in r.text and b not in r.text and "<svg" in r.text  # the department's rows, charts
+            assert "预警（共" not in r.text and ids[5] not in r.text  # the board is the supervisors'
+            assert (await other.get("/supervision", params={"department": OTHER})).status_code == 422
+            applicant = store.applicant()
+            await other.login(applicant.username)
             assert (await other.get("/supervision")).status_code == 403
         finally:
             await other.close()

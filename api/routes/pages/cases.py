@@ -94,7 +94,11 @@ async def work(request: Request, scope: str = "mine", page: int = 1, q: str = ""
                                          "total": found["total"], "page": page,
                                          "more": found["total"] > page * WORK_PAGE, "desk": desk, "search": search,
                                          "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES),
-                                         "rect_waiting": rect_waiting}, user=actor)
+                                         "rect_waiting": rect_waiting,
+                                         # the department's own figures (/supervision without the board)
+                                         "department_figures": actor.department is not None
+                                         and actor.has(*STAFF_ROLES) and not actor.has(Role.SUPERVISOR)},
+                  user=actor)
 
 
 def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
