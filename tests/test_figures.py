@@ -336,7 +336,7 @@ async def test_supervision_page_and_svg_charts(store, sup_user, data):
         other = PageClient(store)
         try:
             await other.login(head.username)
-            assert 'href="/supervision">本部门统计</a>' in (await other.get("/work")).text
+            assert 'href="/supervision">部门办件统计</a>' in (await other.get("/work")).text
             r = await other.get("/supervision", params={"from": "2026-03-01", "to": "2026-03-31"})
             assert r.status_code == 200 and "本部门办件统计" in r.text and "市市场监督管理局" in r.text
             assert a in r.text and b not in r.text and "<svg" in r.text  # the department's rows, charts

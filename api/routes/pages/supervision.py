@@ -97,8 +97,8 @@ async def supervision(request: Request) -> HTMLResponse:
     # a supervisor of one department is offered that department only (another is not in their scope)
     choices = {actor.department: depts.get(actor.department, actor.department)} if actor.department else depts
     return render(request, "supervision.html", {
-        "title": "电子监察" if with_board else "本部门统计", **ctx, "with_board": with_board, "depts": depts, "choices": choices, "frm": raw_from, "to": raw_to,
-        "department": department,
+        "title": "电子监察" if with_board else "本部门办件统计", **ctx, "with_board": with_board,
+        "depts": depts, "choices": choices, "frm": raw_from, "to": raw_to, "department": department,
         "first_day": FIRST_DAY, "last_day": LAST_DAY,
         "query": query, "headers": figures.HEADERS_ZH, "columns": figures.COLUMNS, "LEVEL_ZH": LEVEL_ZH,
         "rates": {f.name for f in figures.FIGURES if f.rate},
