@@ -5,7 +5,8 @@ Written with the row by `RecordActivities.write`, from the state and the item de
 - `site_visits`: visits to a service site the case needed: the item's `channels.site_visits`
   (到办事现场次数), and at least one for a case applied for at the window;
 - `promised_days`, `statutory_days`: the item's limits (their numbers, for the compression figure);
-- `working_days_used`: working days from receipt (China date, excluded) to conclusion (included);
+- `working_days_used`: working days from receipt (China date, excluded) to conclusion (included),
+  less those the clock was paused (suspension, special procedures that do not count);
 - `on_time`: concluded no later than the promised due date (a case without one is on time);
   the days an approved case waited for its online payment count in neither (`payment_wait`);
 - `clock_paused`, `step_id`: what the warnings board needs to tell paused and cured warnings;
@@ -53,7 +54,10 @@ def figure_columns(state: CaseState, item: ItemDefinition,
         done = china_date(state.concluded_at)
         cal = calendar()
         waited = payment_wait(state, cal)  # the applicant's time, not the department's
-        used = cal.working_days_between(china_date(state.received_at), done) - waited
+        # a paused clock (suspension, a special procedure that does not count) is time that does not
+        # count (行政许可法): as on the case's own clock, and as the promised due date it moved
+        used = max(0, cal.working_days_between(china_date(state.received_at), done) - waited
+                   - state.clock.paused_working_days)
         due = state.deadlines.promised_due
         on_time = due is None or done <= due or (waited > 0 and cal.working_days_between(due, done) <= waited)
     return dict(online=state.channel in ONLINE_CHANNELS, site_visits=site_visits(state.channel, item),

@@ -68,7 +68,8 @@ def problem(err: Mapping[str, Any]) -> dict[str, Any]:
     loc = tuple(err.get("loc", ()))
     path = "" if kind == "json_invalid" else field_path(loc)  # its loc is a position in the text
     place_zh, place_en = _PLACES.get(str(loc[0]) if loc else "body", _PLACES["body"])
-    named = text.FIELD_NAMES_ZH.get(str(loc[-1])) if len(loc) > 1 else None
+    names = {**text.FIELD_NAMES_ZH, **text.QUERY_FIELD_NAMES_ZH} if loc and loc[0] == "query" else text.FIELD_NAMES_ZH
+    named = names.get(str(loc[-1])) if len(loc) > 1 else None
     who_zh = (f"{place_zh} {path}" + (f"（{named}）" if named else "")) if path else "请求体"
     who_en = f"{place_en} `{path}`" if path else "the request body"
     raw_ctx = dict(err.get("ctx") or {})

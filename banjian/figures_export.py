@@ -13,6 +13,7 @@ import io
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.utils import get_column_letter
 
 from banjian import figures_inquiries
 from banjian.figures import FIGURES
@@ -24,6 +25,8 @@ COLUMNS = [k for k, _ in KEYS] + [f.name for f in FIGURES]
 RATES = frozenset(f.name for f in FIGURES if f.rate)
 #: the XLSX number format of a rate
 PERCENT = "0.0%"
+#: the widest an XLSX column is made (in characters): a long item name wraps at the sheet's edge
+MAX_WIDTH = 60
 
 
 def with_names(rows: list[dict[str, Any]], departments: dict[str, str]) -> list[dict[str, Any]]:
@@ -78,3 +81,16 @@ def _sheet(ws: Any, rows: list[dict[str, Any]], departments: bool) -> None:
         for col in rate_columns:
             ws.cell(row=ws.max_row, column=col).number_format = PERCENT
     ws.freeze_panes = "A2"
+    _fit_columns(ws)
+
+
+def text_width(value: Any) -> int:
+    """How many character widths a cell's text takes: a Chinese character (full width) takes two."""
+    return sum(2 if ord(ch) > 0x2E7F else 1 for ch in str(value))
+
+
+def _fit_columns(ws: Any) -> None:
+    """Each column as wide as its widest cell (the Chinese headers readable without widening by hand)."""
+    for i, cells in enumerate(ws.iter_cols(values_only=True), start=1):
+        widest = max(text_width(v) for v in cells if v is not None)
+        ws.column_dimensions[get_column_letter(i)].width = min(widest + 2, MAX_WIDTH)

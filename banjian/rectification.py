@@ -111,6 +111,8 @@ class RectificationState(Model):
     reopened: int = 0
     warnings: list[RectWarning] = []
     overdue: bool = False
+    #: the notice came due only after the due day had ended (a reopening past it): never raised
+    notice_skipped: bool = False
     entries: list[Entry] = []
     updated_at: datetime
 

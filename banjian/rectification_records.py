@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Column
-from sqlmodel import Field, SQLModel
+from sqlalchemy import Column, func
+from sqlmodel import Field, Session, SQLModel, col, select
 
 from banjian.db import JSONType
 from banjian.rectification import STATUS_ZH, RectificationState
@@ -62,3 +62,21 @@ def detail_json(row: Rectification, allowed: list[str]) -> dict[str, Any]:
             "history": [{"at": iso_at(e.at), "actor": e.actor, "role": e.role, "action": e.action,
                          "comment": e.comment, "data": china_times(e.data)} for e in state.entries],
             "allowed_actions": allowed}
+
+
+#: what each side owes: the department records call-backs and fixes; a supervisor decides
+DEPARTMENT_OWES = ("open", "called_back", "reopened")
+SUPERVISOR_OWES = ("fixed", "appealed")
+
+
+def waiting_on(session: Session, department: str | None, staff: bool, supervisor: bool) -> int:
+    """How many rectifications wait for this person now (the count beside 差评整改 on /work): for a
+    department's staff, their department's call-backs and fixes; for a supervisor (of one department
+    or of all), the fixes to close or reopen and the appeals to decide."""
+    statuses = (DEPARTMENT_OWES if staff and department else ()) + (SUPERVISOR_OWES if supervisor else ())
+    if not statuses:
+        return 0
+    q = select(func.count()).select_from(Rectification).where(col(Rectification.status).in_(statuses))
+    if department is not None:
+        q = q.where(Rectification.department == department)
+    return int(session.exec(q).one())

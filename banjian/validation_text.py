@@ -60,4 +60,6 @@ FIELD_NAMES_ZH: dict[str, str] = {
     "warning": "预警", "department": "部门", "slot": "预约时段", "text": "内容", "reason": "理由",
     "password": "密码", "username": "用户名", "level": "评价等级", "days": "天数", "year": "年份",
 }
+#: names that differ in a query string: there `level` is the warnings board's filter (预警等级), not a rating
+QUERY_FIELD_NAMES_ZH: dict[str, str] = {"level": "预警等级"}
 

@@ -8,9 +8,10 @@ A warning is on the board while its case is open and its cause is not cured:
 - `urge_unanswered` (an urge's second escalation) is cured once the urge is answered;
 - a paused clock (special procedure, suspension) shows as `paused`.
 `working_days_over`: working days from the due date the cause names (promised, statutory,
-acceptance; the day before the warning for a step) to today, or to the case clock if that is later
-(0 for a notice). While the clock is paused they stand still at the day it was paused
-(`clock.paused_since` of the case's snapshot): the lateness accrued so far stays on the board.
+acceptance, an urge's reply date; the day before the warning for a step) to today, or to the case
+clock if that is later (0 for a notice). While the clock is paused they stand still at the day it was
+paused (`clock.paused_since` of the case's snapshot): the lateness accrued so far stays on the board.
+An unanswered urge is owed whatever the case's clock: its days go on, and its row is not `paused`.
 """
 from __future__ import annotations
 
@@ -84,18 +85,22 @@ def _case_board(session: Session, calendar: WorkingCalendar, level: str | None, 
         where.append(W.department == department)
     if item_code is not None:
         where.append(W.item_code == item_code)
-    joined = CaseWarning.__table__.join(Case.__table__, C.id == W.case_id)
+    # an unanswered urge's row names its urge (`step_key` urge-{n}): its reply date is the due date
+    joined = (CaseWarning.__table__.join(Case.__table__, C.id == W.case_id)
+              .outerjoin(CaseUrge.__table__, and_(W.cause == WarningCause.URGE_UNANSWERED.value,  # type: ignore[attr-defined]
+                                                  U.case_id == W.case_id, U.key == W.step_key)))
     total = session.execute(select(func.count()).select_from(CaseWarning.__table__)  # type: ignore[attr-defined]
                             .where(and_(*where))).scalar_one()
     rows = session.execute(
         select(W.case_id, W.department, W.item_code, W.level, W.cause, W.at, W.reason, C.case_no, C.clock_paused,
-               C.promised_due, C.statutory_due, C.acceptance_due, C.clock_at)
+               C.promised_due, C.statutory_due, C.acceptance_due, C.clock_at, U.reply_by)
         .select_from(joined).where(and_(*where)).order_by(W.level_rank, W.at, W.id).limit(limit).offset(offset))
     rows = list(rows)
     stopped = _paused_since(session, [r.case_id for r in rows if r.clock_paused])
     out = []
     for r in rows:
-        paused = bool(r.clock_paused)
+        # an urge is answered whatever the case's clock: its lateness does not stand still
+        paused = bool(r.clock_paused) and r.cause != WarningCause.URGE_UNANSWERED.value
         now = max(wall, china_date(aware(r.clock_at)))
         if paused and r.case_id in stopped:
             now = stopped[r.case_id]  # the lateness accrued until the clock stopped
@@ -120,19 +125,25 @@ def _paused_since(session: Session, case_ids: list[str]) -> dict[str, date]:
     return out
 
 
+def _named_due(r: Any) -> date | None:
+    """The due date the warning's cause names: the promised, statutory or acceptance limit, or the
+    reply date of an unanswered urge (none for a step's)."""
+    due: date | None = {
+        WarningCause.PROMISED_OVERDUE.value: r.promised_due, WarningCause.PROMISED_DUE_NEAR.value: r.promised_due,
+        WarningCause.STATUTORY_OVERDUE.value: r.statutory_due, WarningCause.ACCEPTANCE_OVERDUE.value: r.acceptance_due,
+        WarningCause.URGE_UNANSWERED.value: r.reply_by}.get(r.cause)
+    return due
+
+
 def _due(r: Any) -> str | None:
-    """The due date the warning's cause names (none for a step's)."""
-    due = {WarningCause.PROMISED_OVERDUE.value: r.promised_due, WarningCause.PROMISED_DUE_NEAR.value: r.promised_due,
-           WarningCause.STATUTORY_OVERDUE.value: r.statutory_due,
-           WarningCause.ACCEPTANCE_OVERDUE.value: r.acceptance_due}.get(r.cause)
+    due = _named_due(r)
     return due.isoformat() if due is not None else None
 
 
 def _over(calendar: WorkingCalendar, r: Any, today: date) -> int:
-    due = {WarningCause.PROMISED_OVERDUE.value: r.promised_due, WarningCause.STATUTORY_OVERDUE.value: r.statutory_due,
-           WarningCause.ACCEPTANCE_OVERDUE.value: r.acceptance_due}.get(r.cause)
     if r.cause == WarningCause.PROMISED_DUE_NEAR.value:
         return 0
+    due = _named_due(r)
     if due is None:
         due = china_date(aware(r.at)) - timedelta(days=1)
     return calendar.working_days_between(due, today)

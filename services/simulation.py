@@ -9,6 +9,9 @@ So a joint case is advanced in phases: the parent alone while it has no open sub
 the moment its deemed acceptance would start them), then every open sub-case concurrently, then
 the parent again — up to the sub-cases' time — once none of them is open. While departments are
 still working the parent's own clock waits for theirs; its warnings fire when it catches up.
+A case whose bad rating opened a rectification (差评整改, a child workflow the case waits for) is
+in the same position: while the rectification is open, advancing the case advances the
+rectification (its warnings reach the case's history through the case's `rectification_note`).
 
 A licence issued on the case keeps its validity in a workflow of its own (`licence-{id}`, started
 from an activity, so it does not inherit the case's skipping): after the case, that workflow is
@@ -18,11 +21,11 @@ real time (its `expire` event, feed event and status are stored when the advance
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlmodel import select
-from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.client import Client, WorkflowExecutionStatus, WorkflowUpdateFailedError
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import TimeSkipper
 from temporalio.testing._timeskipping import TimeSkippingConfig
@@ -75,11 +78,41 @@ def _state(sessions: Any, case_id: str) -> CaseState:
 
 
 async def advance_case(client: Client, sessions: Any, case_id: str, by: timedelta) -> None:
-    """Advance a case, every open sub-case of it and the case's licence by `by` (see the module's note)."""
-    start = await _now(client, case_id)
-    target = start + by
-    await _advance_case(client, sessions, case_id, start, target)
+    """Advance a case, every open sub-case of it and the case's licence by `by` (see the module's note).
+    A case whose bad rating's rectification is open waits for it (a child workflow): then the
+    rectification's clock is the one that moves."""
+    rid = _open_rectification(sessions, case_id)
+    if rid is not None:
+        target = await advance_rectification(client, rid, by)
+    else:
+        start = await _now(client, case_id)
+        target = start + by
+        await _advance_case(client, sessions, case_id, start, target)
     await follow_licence(client, sessions, case_id, target)
+
+
+def _open_rectification(sessions: Any, case_id: str) -> str | None:
+    """The id of the case's rectification while it is open (the case can skip no time meanwhile)."""
+    r = _state(sessions, case_id).rectification
+    return r.id if r is not None and r.open else None
+
+
+async def advance_rectification(client: Client, rectification_id: str, by: timedelta) -> datetime:
+    """Advance a rectification's clock by `by`, then wait until its due warnings were recorded (on the
+    rectification and in its case's history); returns the time it was advanced to."""
+    handle = client.get_workflow_handle(f"rectification-{rectification_id}")
+    skipper = _skipper(client)
+    target = datetime.now(UTC) + by
+    try:
+        target = await skipper.get_current_time(handle) + by
+        await skipper.fast_forward(handle, by)
+        await handle.execute_update("sync")
+    except RPCError as e:  # ended meanwhile (closed by a supervisor): nothing left to move
+        if e.status != RPCStatusCode.NOT_FOUND:
+            raise
+    except WorkflowUpdateFailedError:  # completed before the update could run
+        pass
+    return target
 
 
 def _licence_term(sessions: Any, case_id: str) -> tuple[str, datetime] | None:

@@ -373,7 +373,8 @@ async def test_supervisor_page_fits_a_phone_and_reads_on_a_desktop(stack, people
     await no_horizontal_scroll(page)
     for width in await page.locator("figure.chart svg").evaluate_all("svgs => svgs.map(s => s.getBoundingClientRect().width)"):
         assert 0 < width <= PHONE["width"]
-    box = page.locator(".table-scroll")
+    # the figures table's box (the table per department sits in one too once inquiries exist)
+    box = page.get_by_role("region", name="统计表（可左右滑动）", exact=True)
     sizes = await box.evaluate("b => [b.clientWidth, b.scrollWidth, getComputedStyle(b).overflowX]")
     assert sizes[0] <= PHONE["width"] and sizes[1] > sizes[0] and sizes[2] == "auto"  # scrolls in its box
     assert await page.locator("#figures thead").is_visible()  # columns with their headers, not cards

@@ -170,6 +170,11 @@ async def test_csv_and_xlsx_carry_chinese_headers_and_the_values(store, sup_user
     formats = {rows[0][i]: cell.number_format for i, cell in enumerate(ws[2])}
     assert all(formats[f.zh] == "0.0%" for f in FIGURES if f.rate)
     assert formats["办件量"] == "General" and formats["平均办理用时（工作日）"] == "General"
+    # every column is wide enough for its Chinese header (two widths per character) and its values
+    for i, header in enumerate(rows[0]):
+        letter = ws.cell(row=1, column=i + 1).column_letter
+        assert ws.column_dimensions[letter].width >= 2 * len(header), header
+    assert ws.column_dimensions["C"].width >= len(a)  # the item code
     # the JSON names the department too
     row = (await sup_user.get("/api/supervision/stats", params=params)).json()["items"][0]
     assert (row["department"], row["department_name"], row["item_code"]) == (DEPT, "市市场监督管理局", a)
@@ -185,6 +190,11 @@ async def test_staff_see_only_their_department(store, sup_user, data):
     assert b not in {x["item_code"] for x in rows}
     r = await clerk.get("/api/supervision/stats", params={"department": OTHER})
     assert r.status_code == 404 and r.json()["detail"]["field"] == "department"
+    # another department is a 404 before any problem of the data (the contract's order: 404, then 422)
+    for params in ({"department": OTHER, "from": "2026-04-01", "to": "2026-03-01"},
+                   {"department": OTHER, "item_code": "nosuch-item"}, {"department": "nosuch"}):
+        r = await clerk.get("/api/supervision/stats", params=params)
+        assert r.status_code == 404 and r.json()["detail"]["field"] == "department", (params, r.text)
     r = await sup_user.get("/api/supervision/stats", params={"department": OTHER, "item_code": b})
     assert [x["item_code"] for x in r.json()["items"]] == [b]
     assert (await store.applicant().get("/api/supervision/stats")).status_code == 403
@@ -276,8 +286,35 @@ async def test_a_real_case_writes_its_figure_columns_and_is_rated_once(stack):
     assert stats["cases"] >= 1 and stats["compression"] == 0.5 and 0 < stats["satisfaction"] <= 1
 
 
+async def test_days_a_suspension_paused_do_not_count_as_working_days_used(stack):
+    """Suspended ten working days, then worked to the end: the figures count the days the case's
+    clock counted (the case page's 已用工作日), not the pause, and the case is on time."""
+    item = "food-business-licence"
+    applicant = stack.applicant()
+    staff = {role: stack.staff(DEPT, role) for role in ("clerk", "handler", "approver")}
+    cid = (await applicant.apply(item)).json()["id"]
+    await staff["clerk"].ok(cid, "accept")
+    await staff["handler"].ok(cid, "suspend", "等待检验结果")
+    await stack.advance(cid, 14)  # two weeks: ten working days, whatever the weekday
+    resumed = await staff["handler"].ok(cid, "resume", "检验结果已到")
+    paused = resumed["clock"]["paused_working_days"]
+    assert paused >= 9
+    case = resumed
+    while case["current_step"]["kind"] == "review":
+        case = await staff[case["current_step"]["role"]].ok(cid, "pass", "同意")
+    await staff["approver"].ok(cid, "approve", "准予许可")
+    case = await staff["clerk"].ok(cid, "deliver", method="electronic")
+    with stack.sessions() as s:
+        row = s.get(Case, cid)
+        cal = load_calendar(s)
+        elapsed = cal.working_days_between(china_date(aware(row.submitted_at)), china_date(aware(row.concluded_at)))
+        assert elapsed >= paused
+        assert (row.working_days_used, row.on_time) == (elapsed - paused, True)
+    assert row.working_days_used == case["clock"]["working_days_used"]  # as the case page says
+
+
 async def test_supervision_page_and_svg_charts(store, sup_user, data):
-    a, _, ids = data
+    a, b, ids = data
     r = await sup_user.get("/api/supervision/stats", params={"item_code": a, "format": "svg", "chart": "satisfaction"})
     assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
     assert "满意率" in r.text and "Noto Sans CJK SC" in r.text and "50.0%" in r.text and "<script" not in r.text
@@ -294,10 +331,19 @@ async def test_supervision_page_and_svg_charts(store, sup_user, data):
         assert "每周办件量" in r.text and "按时办结率" in r.text and "<svg" in r.text
         r = await page.get("/supervision", params={"from": "2026-04-01", "to": "2026-03-01"})
         assert "开始日期不能晚于结束日期" in r.text
-        clerk = store.staff(DEPT, "clerk")
+        # a department's head reads their department's figures on the same page, without the board
+        head = store.staff(DEPT, "head")
         other = PageClient(store)
         try:
-            await other.login(clerk.username)
+            await other.login(head.username)
+            assert 'href="/supervision">部门办件统计</a>' in (await other.get("/work")).text
+            r = await other.get("/supervision", params={"from": "2026-03-01", "to": "2026-03-31"})
+            assert r.status_code == 200 and "本部门办件统计" in r.text and "市市场监督管理局" in r.text
+            assert a in r.text and b not in r.text and "<svg" in r.text  # the department's rows, charts
+            assert "预警（共" not in r.text and ids[5] not in r.text  # the board is the supervisors'
+            assert (await other.get("/supervision", params={"department": OTHER})).status_code == 422
+            applicant = store.applicant()
+            await other.login(applicant.username)
             assert (await other.get("/supervision")).status_code == 403
         finally:
             await other.close()

@@ -195,6 +195,57 @@ async def test_rectification_deadline_warns_under_time_skipping(stack):
     assert ended["rectification"]["status"] == "closed" and ended["rectification"]["rectified"] is True
 
 
+async def test_the_simulation_clock_advances_a_case_waiting_for_its_rectification(stack):
+    """A case rated badly waits for its rectification (a child workflow), so its own clock cannot
+    skip time: advancing it through the simulation route moves the rectification's clock instead,
+    answers, and the rectification's warnings are on it and in the case's history when it answers."""
+    item = await new_item(stack, rectification_days=5)
+    staff = dept_staff(stack)
+    applicant, cid = await concluded(stack, item, staff)
+    rid = (await applicant.ok(cid, "rate", "不满意", level=2))["history"][-1]["data"]["rectification_id"]
+    case = await asyncio.wait_for(stack.advance(cid, 12), 90)  # past 5 working days, whatever the weekday
+    warned = [h["data"]["cause"] for h in case["history"] if h["action"] == "rectification_warning"]
+    assert warned == ["rectification_due_near", "rectification_overdue"]
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    got = (await sup.get(f"/api/rectifications/{rid}")).json()
+    assert got["warning"] == "yellow" and got["overdue"] is True and got["status"] == "open"
+    # a second advance goes on from the rectification's time; once closed, the case ends
+    await asyncio.wait_for(stack.advance(cid, 1), 90)
+    for action, who in (("record_callback", "clerk"), ("record_fix", "handler")):
+        assert (await act(staff[who], rid, action))[0] == 200
+    assert (await act(sup, rid, "close"))[1]["status"] == "closed"
+    ended = await asyncio.wait_for(stack.client.get_workflow_handle(f"case-{cid}").result(), 30)
+    assert ended["rectification"]["rectified"] is True
+
+
+async def test_reopened_past_its_due_day_a_rectification_gets_the_yellow_card_alone(stack):
+    """Fixed in time, the rectification owes nothing while its due day passes (no warning); reopened
+    after it, the department owes work again: the yellow card says the deadline passed, and no notice
+    "less than 2 working days left" comes after the deadline."""
+    item = await new_item(stack, rectification_days=5)
+    staff = dept_staff(stack)
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    applicant, cid = await concluded(stack, item, staff)
+    rid = (await applicant.ok(cid, "rate", "不满意", level=2))["history"][-1]["data"]["rectification_id"]
+    for action, who in (("record_callback", "clerk"), ("record_fix", "handler")):
+        assert (await act(staff[who], rid, action))[0] == 200
+    await asyncio.wait_for(stack.advance(cid, 12), 90)  # past 5 working days, whatever the weekday
+    assert (await sup.get(f"/api/rectifications/{rid}")).json()["warnings"] == []  # fixed: nothing owed
+    assert (await act(sup, rid, "reopen", "整改不到位"))[1]["status"] == "reopened"
+    case = await asyncio.wait_for(stack.advance(cid, 0.01), 90)  # the reopening's warnings are handled
+    got = (await sup.get(f"/api/rectifications/{rid}")).json()
+    assert [w["cause"] for w in got["warnings"]] == ["rectification_overdue"]
+    assert got["warning"] == "yellow" and got["overdue"] is True
+    warned = [h["data"]["cause"] for h in case["history"] if h["action"] == "rectification_warning"]
+    assert warned == ["rectification_overdue"]
+
+
+async def waiting(user: User, statuses: tuple[str, ...]) -> int:
+    """How many rectifications in these statuses the user reads (the API's scope)."""
+    items = (await user.get("/api/rectifications", params={"limit": 500})).json()["items"]
+    return sum(1 for r in items if r["status"] in statuses)
+
+
 async def test_rectification_pages_list_and_act(stack):
     """The department's page lists its rectification and acts on it; the supervisor closes it from
     the page; /supervision and /work link to the list; another department's is a 404 page."""
@@ -202,7 +253,7 @@ async def test_rectification_pages_list_and_act(stack):
 
     item = await new_item(stack)
     staff = dept_staff(stack)
-    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor", name="李督察")
     applicant, cid = await concluded(stack, item, staff)
     rid = (await applicant.ok(cid, "rate", "不满意", level=2))["history"][-1]["data"]["rectification_id"]
     clerk, boss, other = PageClient(stack), PageClient(stack), PageClient(stack)
@@ -210,12 +261,17 @@ async def test_rectification_pages_list_and_act(stack):
         await clerk.login(staff["clerk"].username)
         work = await clerk.get("/work")
         assert 'href="/rectifications"' in work.text
+        # beside the link, how many wait for the department (other tests' rectifications of amr too)
+        owed = await waiting(staff["clerk"], ("open", "called_back", "reopened"))
+        assert owed >= 1 and f"（<strong>{owed}</strong> 件待处理）" in work.text
         listed = await clerk.get("/rectifications")
         assert listed.status_code == 200 and rid in listed.text and "待回访" in listed.text
         page = await clerk.get(f"/rectifications/{rid}")
         assert "登记回访" in page.text and "申诉复核" in page.text and "整改办结" not in page.text
         r = await clerk.submit(f"/rectifications/{rid}/actions", page.text, {"action": "record_callback"})
         assert r.status_code == 422 and "须填写说明" in r.text  # the comment is required: shown in place
+        # beside the field too (its error message, the textarea marked invalid), linked from the summary
+        assert 'id="comment-error"' in r.text and 'aria-invalid="true"' in r.text and 'href="#comment"' in r.text
         r = await clerk.submit(f"/rectifications/{rid}/actions", page.text,
                                {"action": "record_callback", "comment": "已回访"})
         assert r.status_code == 303
@@ -226,11 +282,22 @@ async def test_rectification_pages_list_and_act(stack):
 
         await boss.login(sup.username)
         assert 'href="/rectifications"' in (await boss.get("/supervision")).text
+        # the supervisor's /work counts the fixes to close and the appeals to decide
+        owed = await waiting(sup, ("fixed", "appealed"))
+        assert owed >= 1 and f"（<strong>{owed}</strong> 件待处理）" in (await boss.get("/work")).text
         page = await boss.get(f"/rectifications/{rid}")
         assert "整改办结" in page.text and "重新整改" in page.text
         r = await boss.submit(f"/rectifications/{rid}/actions", page.text, {"action": "close", "comment": ""})
         assert r.status_code == 303
-        assert "整改办结" in (await boss.get(f"/rectifications/{rid}")).text
+        closed = (await boss.get(f"/rectifications/{rid}")).text
+        assert "整改办结" in closed
+        # the history names people as the case page does: display names and roles, 系统 for the system
+        history = closed[closed.index("整改记录"):]
+        assert "系统" in history and ">system<" not in history and "· system" not in history
+        assert "李督察（电子监察）" in history and sup.username not in history
+        # a refusal (not allowed now) is no field's error: 无法办理, nothing marked beside the field
+        r = await boss.submit(f"/rectifications/{rid}/actions", page.text, {"action": "reopen", "comment": "再看看"})
+        assert r.status_code == 409 and "无法办理" in r.text and 'id="comment-error"' not in r.text
 
         await other.login(stack.staff(OTHER, "clerk").username)
         assert (await other.get(f"/rectifications/{rid}")).status_code == 404

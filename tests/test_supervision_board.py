@@ -66,6 +66,50 @@ async def test_supervision_page_charts_scale_and_the_figures_table_scrolls_in_it
     assert re.search(r'<div class="table-scroll"[^>]*>\s*<table class="table" id="figures">', page)
 
 
+async def test_a_bad_filter_shows_its_problem_and_no_board_or_figures(stack, people, browser):
+    """A filter the page cannot read answers 422 with the problem in place and the typed values
+    kept: no empty board saying 当前没有预警 (there may well be warnings), no figures or downloads."""
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    await browser.login(sup.username)
+    for params in ({"from": "2026-04-01", "to": "2026-03-01"}, {"from": "2026-02-30"}, {"department": "nosuch"}):
+        r = await browser.get("/supervision", params=params)
+        assert r.status_code == 422 and 'role="alert"' in r.text, params
+        main = r.text[r.text.index("<main"):]
+        for absent in ("当前没有预警", "预警（共", 'id="figures"', "下载 CSV", "<svg", "所选期间没有"):
+            assert absent not in main, (params, absent)
+    r = await browser.get("/supervision", params={"from": "2026-04-01", "to": "2026-03-01"})
+    assert 'value="2026-04-01"' in r.text and 'value="2026-03-01"' in r.text
+
+
+async def test_a_department_supervisor_is_offered_their_department_only(stack, browser):
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor", department=DEPT)
+    await browser.login(sup.username)
+    page = (await browser.get("/supervision")).text
+    select = re.search(r'<select id="department" name="department">(.*?)</select>', page, re.S)
+    assert select and re.findall(r'<option value="([^"]*)"', select.group(1)) == [DEPT]
+    everyone = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    await browser.login(everyone.username)
+    page = (await browser.get("/supervision")).text
+    select = re.search(r'<select id="department" name="department">(.*?)</select>', page, re.S)
+    options = re.findall(r'<option value="([^"]*)"', select.group(1))
+    assert options[0] == "" and DEPT in options and "hcd" in options
+
+
+async def test_the_board_shows_due_dates_as_people_read_them(stack, people, browser):
+    case = (await people.applicant(0).apply(ITEM)).json()
+    cid = case["id"]
+    accepted = await people.clerk.ok(cid, "accept")
+    await stack.advance(cid, 20)  # past the promised limit: a yellow card naming the promised due date
+    due = date.fromisoformat(accepted["deadlines"]["promised_due"])
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    await browser.login(sup.username)
+    page = (await browser.get("/supervision", params={"department": DEPT})).text
+    rows = [r for r in re.findall(rf'<a href="/cases/{cid}">.*?</tr>', page, re.S) if "已超过承诺办结期限" in r]
+    assert rows
+    cell = re.search(r'<td data-label="期限">(.*?)</td>', rows[0], re.S)
+    assert cell and cell.group(1).strip() == f"{due.year}年{due.month}月{due.day}日"
+
+
 def test_count_ticks_are_whole_numbers():
     assert charts.count_ticks(0) == [0, 1]
     assert charts.count_ticks(1) == [0, 1]

@@ -4,10 +4,12 @@ an urge on a joint case reaches the departments still working."""
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from datetime import date, datetime, timedelta
 
-from banjian.timefmt import china_date
+from banjian.db import Case
+from banjian.timefmt import aware, china_date
 from tests.conftest import User
 from tests.pages_client import PageClient
 from tests.test_joint import COMPLETION, answer, open_joint, subs_by_department
@@ -22,7 +24,8 @@ def case_today(case: dict) -> date:
 
 async def accepted_case(stack) -> tuple[dict[str, User], dict]:
     staff = {role: stack.staff(DEPT, role) for role in ("clerk", "handler", "approver", "head")}
-    case = (await stack.applicant().apply(ITEM)).json()
+    staff["applicant"] = stack.applicant()  # not staff: the case's applicant, for their view of it
+    case = (await staff["applicant"].apply(ITEM)).json()
     return staff, await staff["clerk"].ok(case["id"], "accept")
 
 
@@ -72,6 +75,17 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
     assert [(h["actor"], h["data"]["level"], h["data"]["to"]) for h in escalated] == [("system", 1, "head")]
     head_inbox = (await staff["head"].get("/api/tasks", params={"limit": 1000})).json()
     assert badge(head_inbox, cid)["escalated"] == 1
+    # the head, sent to the case, reads there what was urged, by whom, by when, and where it stands
+    page = PageClient(stack)
+    try:
+        await page.login(staff["head"].username)
+        text = (await page.get(f"/cases/{cid}")).text
+        section = text[text.index('id="urges-title"'):text.index("</section>", text.index('id="urges-title"'))]
+        assert "第 1 次督办" in section and "逾期未回复，已升级至部门负责人" in section and "请加快办理" in section
+        assert f"回复期限 {reply_by.year}年{reply_by.month}月{reply_by.day}日" in section and "王督察" in section
+        assert "回复督办" in text  # and the button to answer it
+    finally:
+        await page.close()
     board = (await sup.get("/api/supervision/warnings", params={"department": DEPT})).json()
     assert not [w for w in board["items"] if w["case_id"] == cid and w["cause"] == "urge_unanswered"]
 
@@ -83,6 +97,10 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
     board = (await sup.get("/api/supervision/warnings", params={"department": DEPT, "level": "red"})).json()
     on_board = [w for w in board["items"] if w["case_id"] == cid and w["cause"] == "urge_unanswered"]
     assert len(on_board) == 1
+    # late since the reply date the urge named, counted in working days to the case's today
+    with stack.sessions() as s:
+        over = stack.app.state.cases.calendar(s).working_days_between(reply_by, case_today(after))
+    assert (on_board[0]["due"], on_board[0]["working_days_over"]) == (reply_by.isoformat(), over)
     # the reason names the supervisor as people know them, not by their username
     assert on_board[0]["reason"] == f"督办（王督察，回复期限 {reply_by}）仍未回复，已报监察"
     assert sup.username not in on_board[0]["reason"]
@@ -116,6 +134,43 @@ async def test_unanswered_urge_escalates_to_the_head_then_to_the_board(stack):
                        if t["urge"]]
     assert cid not in [t["case_id"] for t in (await sup.get("/api/tasks", params={"limit": 1000})).json()["items"]]
     assert (await staff["clerk"].act(cid, "reply_urge", "再答一次")).status_code == 409  # nothing owed
+    page = PageClient(stack)
+    try:
+        await page.login(sup.username)
+        text = (await page.get(f"/cases/{cid}")).text
+        section = text[text.index('id="urges-title"'):text.index("</section>", text.index('id="urges-title"'))]
+        assert "第 1 次督办</strong>：已回复" in section and "已加派人手，本周内办结" in section
+    finally:
+        await page.close()
+    page = PageClient(stack)
+    try:
+        await page.login(staff["applicant"].username)  # supervision is internal: not on the applicant's page
+        text = (await page.get(f"/cases/{cid}")).text
+        assert cid in text and 'id="urges-title"' not in text and "督办意见" not in text
+    finally:
+        await page.close()
+
+
+async def test_an_unanswered_urge_on_a_suspended_case_counts_its_own_lateness(stack):
+    """A suspended case's clock stands still, its deadlines' lateness too; an urge is still owed: its
+    row on the board names its reply date, is not shown as paused, and its days go on."""
+    staff, case = await accepted_case(stack)
+    cid = case["id"]
+    await staff["handler"].ok(cid, "suspend", "等待检验结果")
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    reply_by = case_today(case) + timedelta(days=1)
+    urged = await sup.ok(cid, "urge", "请说明中止原因", reply_by=reply_by.isoformat())
+    board_on = date.fromisoformat(urged["history"][-1]["data"]["board_on"])
+    await stack.advance(cid, (board_on - case_today(urged)).days + 3)
+    board = (await sup.get("/api/supervision/warnings", params={"department": DEPT, "level": "red",
+                                                                   "limit": 200})).json()
+    (row,) = [w for w in board["items"] if w["case_id"] == cid]
+    with stack.sessions() as s:  # to the case's clock (the board's today under the simulation clock)
+        now = china_date(aware(s.get(Case, cid).clock_at))
+        over = stack.app.state.cases.calendar(s).working_days_between(reply_by, now)
+    assert now > board_on and over >= 4  # three working days to board_on, and at least one after it
+    assert (row["cause"], row["due"], row["paused"], row["working_days_over"]) == (
+        "urge_unanswered", reply_by.isoformat(), False, over)
 
 
 async def test_an_urge_answered_in_time_does_not_escalate(stack):
@@ -127,6 +182,26 @@ async def test_an_urge_answered_in_time_does_not_escalate(stack):
     await staff["handler"].ok(cid, "reply_urge", "正在审查，预计三日内完成")
     after = await stack.advance(cid, 20)
     assert not [h for h in after["history"] if h["action"] == "urge_escalated"]
+
+
+async def test_the_urge_form_names_the_reply_date_as_everywhere_else_and_may_leave_it_out(stack):
+    _, case = await accepted_case(stack)
+    cid = case["id"]
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    page = PageClient(stack)
+    try:
+        await page.login(sup.username)
+        form = (await page.get(f"/cases/{cid}", params={"action": "urge"})).text
+        assert re.search(r'<label[^>]*for="urge-reply_by"[^>]*>\s*回复期限', form) and "不填则为 5 个工作日后" in form
+        bad = await page.submit(f"/cases/{cid}/actions", form, {"action": "urge", "reply_by": "2020-01-01",
+                                                                 "comment": "请加快"})
+        assert bad.status_code == 422 and "回复期限须为" in bad.text  # the error names the field by its label
+        r = await page.submit(f"/cases/{cid}/actions", form, {"action": "urge", "comment": "请说明进度"})
+        assert r.status_code == 303
+    finally:
+        await page.close()
+    entry = (await sup.case(cid))["history"][-1]
+    assert entry["action"] == "urge" and entry["data"]["reply_by"] > case_today(case).isoformat()
 
 
 async def test_urge_and_reply_bad_input(stack):

@@ -55,6 +55,14 @@ def test_every_problem_is_kept_and_the_first_leads():
     assert d["message"].endswith("；另有 2 处问题") and "2 more problem(s)" in d["message_en"]
 
 
+def test_a_query_level_is_named_as_the_warning_level_it_filters():
+    """`level` in a query string is the warnings board's filter (预警等级), not a rating's level."""
+    err = {"type": "enum", "msg": "Input should be 'notice', 'yellow' or 'red'", "input": "purple",
+           "ctx": {"expected": "'notice', 'yellow' or 'red'"}}
+    d = detail([{**err, "loc": ("query", "level")}])
+    assert d["message"].startswith("参数 level（预警等级）") and "评价" not in d["message"]
+
+
 def test_a_body_that_is_no_json_names_no_field():
     d = detail([{"type": "json_invalid", "loc": ("body", 7), "msg": "JSON decode error", "input": {},
                  "ctx": {"error": "Expecting value"}}])
@@ -197,7 +205,8 @@ async def test_the_supervision_page_shows_a_bad_filter_in_place(stack, callers, 
         assert alert and words in alert.group(1), r.text[:2000]
         for name, value in params.items():  # the user's input is kept in the form
             assert re.search(rf'id="{name}" name="{name}" value="{re.escape(value)}"', r.text), name
-        assert "预警（共 0 条）" in r.text  # nothing shown as if the filter had been applied
+        # nothing shown as if the filter had been applied: no board (not even an empty one), no figures
+        assert "预警（共" not in r.text and "当前没有预警" not in r.text and 'id="figures"' not in r.text
         ok = await page.get("/supervision", params={"from": "2026-03-01"})
         assert ok.status_code == 200 and 'role="alert"' not in ok.text
     finally:

@@ -4,7 +4,9 @@ Started by the rated case (a child workflow that outlives nothing: the case wait
 its dates already planned (`open_rectification`). People act through the `act` update, checked by
 `banjian.rectification` in the validator and again under the lock; durable timers raise a notice
 when `notice_days` working days are left and a yellow card once the due day has ended, while the
-department still owes work. Every change is written to the read model (`record_rectification`)
+department still owes work. A notice that would come only after the due day ended (the department
+owed nothing while the day passed, then was reopened) is skipped (patch `rectification-no-late-notice`).
+Every change is written to the read model (`record_rectification`)
 and to the case's history (`note_rectification`, an update of the case) before anyone is answered.
 """
 from __future__ import annotations
@@ -32,6 +34,9 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import reject, run_activity, run_local_activity
 
 NOTICE, OVERDUE = "rectification_due_near", "rectification_overdue"
+#: a notice due only once the due day has ended (reopened, or a fix recorded and rejected, past the
+#: deadline) is not raised: the yellow card alone says the deadline passed (as cases of design 3)
+LATE_NOTICE_PATCH = "rectification-no-late-notice"
 REASONS = {NOTICE: "距整改期限不足 {n} 个工作日（{due}）", OVERDUE: "已超过整改期限（{due}）"}
 
 
@@ -56,8 +61,13 @@ class RectificationWorkflow:
             if timers and timers[0][0] <= workflow.now():
                 async with self.lock:  # every warning due now, each once (re-read under the lock)
                     for at, cause in self._pending():
-                        if at <= workflow.now():
-                            await self._warn(cause)
+                        if at > workflow.now():
+                            continue
+                        if cause == NOTICE and workflow.now() >= end_of(self.state.inp.due) \
+                                and workflow.patched(LATE_NOTICE_PATCH):
+                            self.state.notice_skipped = True  # a notice never comes after its deadline
+                            continue
+                        await self._warn(cause)
                 continue
             timeout = (timers[0][0] - workflow.now()) if timers else None
             try:
@@ -73,7 +83,7 @@ class RectificationWorkflow:
         s = self.state
         if s.status not in OWING:
             return []
-        fired = {w.cause for w in s.warnings}
+        fired = {w.cause for w in s.warnings} | ({NOTICE} if s.notice_skipped else set())
         out = [(start_of(s.inp.notice_on), NOTICE), (end_of(s.inp.due), OVERDUE)]
         return [t for t in out if t[1] not in fired]
 
@@ -117,6 +127,13 @@ class RectificationWorkflow:
             rules.check(self.state, a)
         except DomainError as e:
             raise reject(e) from None
+
+    @workflow.update
+    async def sync(self) -> RectificationState:
+        """Answer once every warning due by now has fired and been recorded (simulation clock)."""
+        await workflow.wait_condition(
+            lambda: not self.lock.locked() and not any(at <= workflow.now() for at, _ in self._pending()))
+        return self.state
 
     @workflow.query
     def current(self) -> RectificationState:

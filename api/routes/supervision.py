@@ -62,8 +62,8 @@ def warnings(request: Request, actor: CurrentUser, session: SessionDep,
     sees that department's); with `kind`, those of consultations, complaints and rectifications
     (`all`: every kind, as the supervision page shows them)."""
     require(actor, Role.SUPERVISOR)
+    department = scoped_department(actor, department)  # 404 before any 422 (the contract's order)
     check_filters(session, department, item_code)
-    department = scoped_department(actor, department)
     items, total = board(session, request.app.state.cases.calendar(session), level=level.value if level else None,
                          department=department, item_code=item_code, limit=limit, offset=offset,
                          kinds=None if kind == "all" else {kind})
@@ -81,10 +81,10 @@ def stats(actor: CurrentUser, session: SessionDep, frm: Annotated[Day, Query(ali
     `table=departments`, the XLSX's second sheet); `format=svg` draws one of them (`chart`:
     cases_per_week, on_time_rate, satisfaction)."""
     require(actor, Role.SUPERVISOR, Role.ADMIN, *STAFF_ROLES)
+    department = scoped_department(actor, department)  # 404 before any 422 (the contract's order)
     if frm is not None and to is not None and frm > to:
         raise Invalid("bad_period", "开始日期不能晚于结束日期", "`from` is after `to`", "from")
     check_filters(session, department, item_code)
-    department = scoped_department(actor, department)
     rows = figures.compute(session, frm, to, department, item_code)
     names = dict(session.exec(select(Department.code, Department.name)).all())
     if format == "svg":

@@ -40,7 +40,9 @@ ACTION_FIELDS: dict[str, list[dict[str, Any]]] = {
                 {"name": "tracking_no", "kind": "input", "label": "快递单号", "required": False, "hint": "邮寄时必填"}],
     "withdraw": [{**OPTIONAL_COMMENT, "label": "撤回原因（可选）",
                   "hint": "撤回后本申请终止办理，不能恢复；如仍需办理，须重新申请。"}],
-    "urge": [{"name": "reply_by", "kind": "date", "label": "要求答复日期", "required": True}, {**COMMENT, "label": "督办意见"}],
+    # the reply date is named as the history and the inbox name it; without one, 5 working days (as the API)
+    "urge": [{"name": "reply_by", "kind": "date", "label": "回复期限", "required": False,
+              "hint": "不填则为 5 个工作日后"}, {**COMMENT, "label": "督办意见"}],
     "reply_urge": [{**COMMENT, "label": "答复"}],
     "rate": [{"name": "level", "kind": "radios", "label": "评价等级", "required": True,
               "choices": [{"value": str(n), "text": t} for n, t in

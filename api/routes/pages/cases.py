@@ -14,13 +14,14 @@ from starlette.concurrency import run_in_threadpool
 from api.case_access import READ_ALL_ROLES
 from api.routes.pages.actions import add_user_choices, build_action, field_params, fields_of
 from api.routes.pages.case_notices import applicant_notice, display_names
+from api.routes.pages.case_urges import case_urges
 from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
 from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
 from api.routes.pages.public import _departments
 from api.routes.pages.timeline import with_details
 from api.uploads import read_form
-from banjian import inbox, licence_views
+from banjian import inbox, licence_views, rectification_records
 from banjian.contracts import Actor
 from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import DomainError, Forbidden
@@ -88,16 +89,23 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
         if desk is not None:
             desk["done"] = {"no_show": "已登记爽约", "answered": "已答复"}.get(request.query_params.get("desk", ""))
             desk["entered"] = entered or {}
-        return found, rows, desk
+        with cases.sessions() as session:
+            waiting = rectification_records.waiting_on(session, actor.department, actor.has(*STAFF_ROLES),
+                                                       actor.has(Role.SUPERVISOR))
+        return found, rows, desk, waiting
 
-    found, rows, desk = await run_in_threadpool(load)
+    found, rows, desk, rect_waiting = await run_in_threadpool(load)
     search = await run_in_threadpool(find_cases, cases, actor, q) if q.strip() else None
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
                                          "total": found["total"], "page": page,
                                          "more": found["total"] > page * WORK_PAGE, "desk": desk, "search": search,
                                          "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES),
                                          "errors": [{"text": entered["error"], "href": f"#answer-{entered['id']}"}]
-                                         if entered else []}, status=status, user=actor)
+                                         if entered else [],
+                                         "rect_waiting": rect_waiting,
+                                         # the department's own figures (/supervision without the board)
+                                         "department_figures": actor.department is not None
+                                         and actor.has(*STAFF_ROLES) and not actor.has(Role.SUPERVISOR)}, status=status, user=actor)
 
 
 def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
@@ -175,6 +183,13 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
             return display_names(session, case, licence)
 
     people = await run_in_threadpool(names)
+
+    def urges() -> list[dict[str, Any]]:
+        with cases.sessions() as session:
+            return case_urges(session, case["id"], depts, case["status"] in CLOSED_STATUSES)
+
+    # supervision is internal: the department's staff and the supervisors see the case's urges
+    urged = await run_in_threadpool(urges) if not actor.has(Role.APPLICANT) else []
     if front is not None:  # a refused booking or inquiry: its error in the summary too
         # the slot list, or the refusal alone where no slot is left to choose (every summary link lands)
         slot = "#slot" if (front["booking"] or {}).get("days") else "#slot-error"
@@ -192,7 +207,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "notice": applicant_notice(case) if front is not None else None,
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "step_left": step_left,
-        "front": front,
+        "front": front, "urges": urged,
         "auditable": actor.has(Role.AUDITOR, Role.ADMIN),
         "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (
             actor.has(Role.APPLICANT) and case["status"] in ("concluded", "refused", "withdrawn", "terminated")),

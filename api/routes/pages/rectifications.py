@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import require
 from api.rectifications import RectificationService
+from api.routes.pages.case_notices import display_names
 from api.routes.pages.common import check_csrf, page_user, render
 from api.routes.pages.public import _departments
 from api.uploads import read_form
@@ -45,14 +46,24 @@ async def rectifications(request: Request) -> HTMLResponse:
         "error": error, "STATUS_ZH": STATUS_ZH, "depts": depts}, status=422 if error else 200, user=actor)
 
 
-async def _page(request: Request, actor: Actor, rid: str, comment: str = "", errors: list[str] | None = None,
+async def _page(request: Request, actor: Actor, rid: str, comment: str = "", error: DomainError | None = None,
                 status: int = 200) -> HTMLResponse:
     got = await run_in_threadpool(_service(request).get, actor, rid)  # 404 outside the caller's scope
     depts = await run_in_threadpool(_departments, request)
+
+    def names() -> dict[str, str]:  # the history names people as the case page does, not by login
+        with request.app.state.cases.sessions() as session:
+            return display_names(session, got)
+
+    people = await run_in_threadpool(names)
+    # a missing comment is the field's own error (shown beside it too); a refusal names no field
+    comment_error = error.message if error is not None and error.field == "comment" else None
     return render(request, "rectification.html", {
         "title": f"差评整改 {got['id']}：{got.get('item_name') or got['case_id']}", "r": got, "STATUS_ZH": STATUS_ZH, "RECT_ACTION_ZH": ACTION_ZH, "depts": depts,
-        "comment": comment, "errors": [{"text": e, "href": "#comment"} for e in errors or []], "done": request.query_params.get("done")},
-        status=status, user=actor)
+        "people": people, "comment": comment, "comment_error": comment_error,
+        "errors_title": "无法办理" if status in (403, 409) else "请修改以下问题",
+        "errors": [{"text": error.message, "href": "#comment" if comment_error else None}] if error else [],
+        "done": request.query_params.get("done")}, status=status, user=actor)
 
 
 @router.get("/rectifications/{rid}", response_class=HTMLResponse)
@@ -75,5 +86,5 @@ async def act(request: Request, rid: str) -> Any:
     except DomainError as e:
         if e.status == 404:
             raise
-        return await _page(request, actor, rid, comment, [e.message], status=e.status)
+        return await _page(request, actor, rid, comment, e, status=e.status)
     return RedirectResponse(f"/rectifications/{rid}?done={action}", status_code=303)

@@ -1,5 +1,6 @@
 """The supervisor's page (/supervision): the warnings board, the figures and their charts (SVG
-drawn on the server), with the same scope and checks as `/api/supervision/*`."""
+drawn on the server), with the same scope and checks as `/api/supervision/*`. A department's staff
+(its head above all) get the same page for their own department's figures, without the board."""
 from __future__ import annotations
 
 from datetime import date
@@ -18,7 +19,7 @@ from api.routes.pages.public import _departments
 from api.routes.supervision import FIRST_DAY, LAST_DAY, check_filters, scoped_department
 from banjian import figures, figures_inquiries
 from banjian.db import Item
-from banjian.enums import Role
+from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import DomainError
 from banjian.oversight_board import KIND_ZH
 from banjian.warnings_board import board
@@ -48,7 +49,10 @@ async def supervision(request: Request) -> HTMLResponse:
     """The board and the figures; a bad filter is shown in place (422, role="alert") with the
     user's input kept in the form, and no figures under it."""
     actor = await page_user(request)
-    require(actor, Role.SUPERVISOR)
+    # a department's staff (its head above all) read their department's figures here, as the API
+    # lets them; the warnings board is the supervisors' (GET /api/supervision/warnings)
+    require(actor, Role.SUPERVISOR, *STAFF_ROLES)
+    with_board = actor.has(Role.SUPERVISOR)
     q = request.query_params
     raw_from, raw_to, department = q.get("from") or "", q.get("to") or "", q.get("department") or None
     depts = await run_in_threadpool(_departments, request)
@@ -76,7 +80,8 @@ async def supervision(request: Request) -> HTMLResponse:
                 dept = scoped_department(actor, department)
             except DomainError as e:
                 return {"error": e.message, **empty}
-            warns, total = board(session, cases.calendar(session), department=dept, limit=100)
+            warns, total = board(session, cases.calendar(session), department=dept, limit=100) if with_board \
+                else ([], 0)
             names = dict(session.exec(select(Item.code, Item.name)).all())
             warns = [{**w, "item_name": names.get(w["item_code"], w["item_code"]) if w["item_code"] else None}
                      for w in warns]
@@ -90,8 +95,11 @@ async def supervision(request: Request) -> HTMLResponse:
 
     ctx = await run_in_threadpool(load)
     query = urlencode({k: v for k, v in (("from", frm), ("to", to), ("department", department)) if v})
+    # a supervisor of one department is offered that department only (another is not in their scope)
+    choices = {actor.department: depts.get(actor.department, actor.department)} if actor.department else depts
     return render(request, "supervision.html", {
-        "title": "电子监察", **ctx, "depts": depts, "frm": raw_from, "to": raw_to, "department": department,
+        "title": "电子监察" if with_board else "本部门办件统计", **ctx, "with_board": with_board,
+        "depts": depts, "choices": choices, "frm": raw_from, "to": raw_to, "department": department,
         "first_day": FIRST_DAY, "last_day": LAST_DAY,
         "query": query, "headers": figures.HEADERS_ZH, "columns": figures.COLUMNS, "LEVEL_ZH": LEVEL_ZH,
         "rates": {f.name for f in figures.FIGURES if f.rate},
