@@ -70,7 +70,9 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "payment": payment_json(state),
         "clock": {"working_days_used": used, "paused": state.clock.paused,
                   "extended_days": state.clock.extended_days,
-                  "paused_working_days": state.clock.paused_working_days},
+                  "paused_working_days": state.clock.paused_working_days,
+                  # the case's own date (China time): the wall clock's, or the simulation clock's
+                  "today": china_date(now).isoformat()},
         "warnings": [{"level": w.level.value, "cause": w.cause.value, "step_id": w.step_id, "at": iso_at(w.at),
                       "reason": w.reason} for w in state.warnings],
         "current_step": _step_json(item, step),

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from api.routes.pages.common import EVENT_ZH
 from api.routes.pages.timeline import entry_detail
 from banjian.db import User
 from banjian.enums import Action
+from banjian.timefmt import CHINA
 from tests.pages_client import PageClient
 from tests.test_joint import (
     CONSTRUCTION,
@@ -201,3 +203,21 @@ async def test_a_clerk_finds_a_closed_case_by_number_name_or_id_number_on_work(s
         assert f'href="/cases/{case["id"]}"' in found and "不予受理" in found, q
     page = (await browser.get("/work", params={"q": elsewhere["case_no"]})).text
     assert f'/cases/{elsewhere["id"]}' not in page and "未找到" in page  # another department's case stays unseen
+
+
+async def test_days_left_are_counted_on_the_cases_own_clock_after_a_simulated_advance(stack, browser):
+    """The page's 剩余 N 个工作日 and the case's working days used follow one clock: the case's."""
+    clerk = stack.staff("amr", "clerk")
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    case = await clerk.ok(cid, "accept")
+    assert case["clock"]["today"] == datetime.now(CHINA).date().isoformat()
+    await browser.login(clerk.username)
+
+    async def promised_left() -> int:
+        page = (await browser.get(f"/cases/{cid}")).text
+        return int(re.search(r"<dt>承诺办结</dt><dd>[^<（]*（剩余 (\d+) 个工作日）", page).group(1))
+
+    before = await promised_left()
+    case = await stack.advance(cid, 7)  # a week on the case's clock: at least three working days
+    assert date.fromisoformat(case["clock"]["today"]) >= datetime.now(CHINA).date() + timedelta(days=7)
+    assert await promised_left() <= before - 3

@@ -162,7 +162,10 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
     def left(due: str | None) -> int | None:
         with cases.sessions() as session:
             cal = cases.calendar(session)
-        return days_left(cal, due, datetime.now(CHINA).date())
+        # counted on the case's own clock, as its working days used are (ahead of the wall clock after
+        # a simulated advance)
+        today = (case.get("clock") or {}).get("today")
+        return days_left(cal, due, date.fromisoformat(today) if today else datetime.now(CHINA).date())
 
     # a paused clock (special procedure that does not count, suspension) moves the due dates when it
     # runs again: until then no working days are counted down and nothing is overdue
