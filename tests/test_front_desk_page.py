@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from banjian.appointments import Appointment
 from banjian.timefmt import CHINA
@@ -129,3 +129,33 @@ async def test_an_empty_or_too_long_answer_comes_back_in_place_with_the_text_kep
     finally:
         await browser.close()
     assert (await people.clerk.get(f"/api/inquiries/{inquiry}")).json()["status"] == "open"
+
+
+async def test_the_clerk_looks_at_another_days_bookings(stack, people):
+    """The desk shows today's bookings by default, and any day's by 预约日期 / 前一天 / 后一天."""
+    ahead = datetime.now(CHINA).date() + timedelta(days=3)
+    booker = f"booker-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    with stack.sessions() as session:
+        session.add(Appointment(id=uuid.uuid4().hex[:16], item_code="food-business-licence", department="amr",
+                                slot=f"{ahead.isoformat()}T10:30", day=ahead, username=booker, status="booked",
+                                created_at=now, changed_at=now))
+        session.commit()
+    browser = PageClient(stack)
+    try:
+        await browser.login(people.clerk.username)
+        today_page = (await browser.get("/work")).text
+        r = await browser.get(f"/work?day={ahead.isoformat()}")
+        later = (await browser.get(f"/work?day={(ahead - timedelta(days=1)).isoformat()}")).text
+        bad = await browser.get("/work?day=2026-13-40")
+    finally:
+        await browser.close()
+    assert "今日预约" in today_page and booker not in today_page and "<label for=\"desk-day\">预约日期</label>" in today_page
+    assert r.status_code == 200 and booker in r.text and "10:30" in r.text
+    assert f"{ahead.year}年{ahead.month}月{ahead.day}日预约" in r.text and "今日预约" not in r.text
+    nxt = ahead + timedelta(days=1)
+    assert f'href="/work?scope=mine&day={nxt.isoformat()}#desk">后一天' in r.text
+    assert booker not in later  # the day before holds none of its bookings
+    # a bad date: the inbox again, with the problem named beside the field (today's bookings meanwhile)
+    assert bad.status_code == 422 and 'id="desk-day-error">预约日期应为' in bad.text
+    assert 'href="#desk-day">预约日期应为' in bad.text and "今日预约" in bad.text

@@ -31,6 +31,8 @@ router = APIRouter(include_in_schema=False)
 WORK_PAGE = 100
 FOUND_PAGE, FIND_MAX = 20, 64  # 办件查询: cases shown, characters of the query
 CLOSED_STATUSES = ("concluded", "refused", "withdrawn", "terminated")
+#: the days the front desk can show bookings of
+FIRST_DESK_DAY, LAST_DESK_DAY = date(2000, 1, 1), date(2100, 12, 31)
 SCOPES = {"mine": "我的待办", "department": "本部门", "claimed_by_others": "同事已签收"}
 
 
@@ -62,12 +64,22 @@ def find_cases(cases: Any, actor: Actor, q: str) -> dict[str, Any]:
 
 
 @router.get("/work", response_class=HTMLResponse)
-async def work(request: Request, scope: str = "mine", page: int = 1, q: str = "") -> Response:
-    return await work_page(request, await page_user(request), scope, page, q)
+async def work(request: Request, scope: str = "mine", page: int = 1, q: str = "", day: str = "") -> Response:
+    """The inbox; `day`: the front desk's day of bookings (default today)."""
+    actor = await page_user(request)
+    try:
+        when = date.fromisoformat(day) if day.strip() else None
+        if when is not None and not FIRST_DESK_DAY <= when <= LAST_DESK_DAY:
+            raise ValueError(day)
+    except ValueError:
+        return await work_page(request, actor, scope, page, q, status=422,
+                               day_error="预约日期应为 2000 年至 2100 年间的日期，格式如 2026-12-05")
+    return await work_page(request, actor, scope, page, q, day=when)
 
 
 async def work_page(request: Request, actor: Actor, scope: str = "mine", page: int = 1, q: str = "",
-                    entered: dict[str, Any] | None = None, status: int = 200) -> Response:
+                    entered: dict[str, Any] | None = None, status: int = 200, day: date | None = None,
+                    day_error: str | None = None) -> Response:
     """The inbox; `entered`: a refused answer at the front desk, shown again in place as typed."""
     if actor.department is None and not actor.has(*READ_ALL_ROLES):  # nobody's inbox: not staff
         if actor.has(Role.APPLICANT):
@@ -85,7 +97,7 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
         today = datetime.now(CHINA).date()
         rows = [{**t, "days_left": None if t.get("clock_paused") else days_left(cal, t["due"], today),
                  "to_sign": signs(actor, t.get("signers") or [])} for t in found["items"]]
-        desk = front_desk(cases.sessions, actor, request.app.state.catalog)
+        desk = front_desk(cases.sessions, actor, request.app.state.catalog, day)
         if desk is not None:
             desk["done"] = {"no_show": "已登记爽约", "answered": "已答复"}.get(request.query_params.get("desk", ""))
             desk["entered"] = entered or {}
@@ -100,8 +112,10 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
                                          "total": found["total"], "page": page,
                                          "more": found["total"] > page * WORK_PAGE, "desk": desk, "search": search,
                                          "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES),
-                                         "errors": [{"text": entered["error"], "href": f"#answer-{entered['id']}"}]
-                                         if entered else [],
+                                         "errors": ([{"text": entered["error"], "href": f"#answer-{entered['id']}"}]
+                                                    if entered else [])
+                                         + ([{"text": day_error, "href": "#desk-day"}] if day_error else []),
+                                         "day_error": day_error,
                                          "rect_waiting": rect_waiting,
                                          # the department's own figures (/supervision without the board)
                                          "department_figures": actor.department is not None

@@ -3,7 +3,7 @@ the slot has begun) and the department's open consultations and complaints (answ
 from the read model as the API lists them; the actions go through the API's own code."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -29,16 +29,17 @@ OUTCOMES = ("upheld", "partly_upheld", "not_upheld")
 FRONT_DESK_ROWS = 50
 
 
-def front_desk(sessions: Any, actor: Actor, catalog: Any = None) -> dict[str, Any] | None:
-    """Today's bookings and the open inquiries of the clerk's department; None for anyone else. People
-    and items by their names, each with the case it concerns (a booking made before applying: the
-    person's latest open case of the item, if they have filed one since)."""
+def front_desk(sessions: Any, actor: Actor, catalog: Any = None, day: date | None = None) -> dict[str, Any] | None:
+    """The bookings of `day` (today unless given) and the open inquiries of the clerk's department;
+    None for anyone else. People and items by their names, each with the case it concerns (a booking
+    made before applying: the person's latest open case of the item, if they have filed one since)."""
     if not actor.has(Role.CLERK) or actor.department is None:
         return None
     today = datetime.now(CHINA).date()
+    day = day or today
     with sessions() as session:
         bookings = session.exec(select(Appointment).where(
-            Appointment.department == actor.department, Appointment.day == today)
+            Appointment.department == actor.department, Appointment.day == day)
             .order_by(col(Appointment.slot)).limit(FRONT_DESK_ROWS)).all()
         inquiries = session.exec(select(Inquiry).where(
             Inquiry.department == actor.department, Inquiry.status == "open")
@@ -59,7 +60,8 @@ def front_desk(sessions: Any, actor: Actor, catalog: Any = None) -> dict[str, An
     def case_of(b: Appointment) -> Case | None:
         return cases.get(b.case_id) if b.case_id else cases.get((b.username, b.item_code))
 
-    return {"appointments": [{"id": b.id, "slot": b.slot[11:], "item_code": b.item_code,
+    return {"day": day, "today": day == today, "previous": day - timedelta(days=1), "next": day + timedelta(days=1),
+            "appointments": [{"id": b.id, "slot": b.slot[11:], "item_code": b.item_code,
                               "item_name": item_name(b.item_code), "username": b.username,
                               "name": people.get(b.username, b.username), "status": b.status,
                               "case": _case_link(case_of(b)),
