@@ -48,6 +48,7 @@ class ArchiveSweeper:
                  batch: int = 20, lease: timedelta = timedelta(seconds=30)) -> None:
         self.archiver, self.session_factory = archiver, session_factory
         self.every, self.batch, self.lease = every, batch, lease
+        self.pause = asyncio.sleep  # how it waits between sweeps (a test replaces it for this sweeper alone)
 
     async def run(self) -> None:
         """Sweep until cancelled; a full batch is followed by the next one at once. While sweeps fail
@@ -73,7 +74,7 @@ class ArchiveSweeper:
                     log.info("the archive sweep works again after %d failed attempts", failures)
                 failures = 0
             if not full:
-                await asyncio.sleep(pause)
+                await self.pause(pause)
 
     async def sweep(self) -> int:
         """One batch: returns how many cases it claimed."""
