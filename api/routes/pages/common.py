@@ -128,7 +128,11 @@ def start_session(response: Response, request: Request, username: str) -> None:
                         samesite="lax", path="/", secure=request.url.scheme == "https")
 
 
-def end_session(response: Response) -> None:
+def end_session(response: Response, request: Request) -> None:
+    """Log out: the cookie is removed and its token ended, so a copy of it no longer works."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        request.app.state.tokens.revoke(token)
     response.delete_cookie(SESSION_COOKIE, path="/")
 
 
