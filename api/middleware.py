@@ -35,14 +35,27 @@ DOCS_CSP = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.j
             "base-uri 'self'; frame-ancestors 'none'")
 DOCS_PATHS = ("/docs", "/redoc")
 HSTS = "max-age=31536000; includeSubDomains"
+# What a logged-in caller is answered (a case page with an id number, a file, a case's JSON) is never
+# kept by a browser or a proxy: after logging out at a shared counter PC, Back shows no earlier page.
+NO_STORE = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+PUBLIC_ASSETS = ("/static/",)
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"strict-origin-when-cross-origin"),
                     (b"cross-origin-opener-policy", b"same-origin")]
 
 
+def _signed_in(scope: Scope) -> bool:
+    """The request carries credentials: a bearer token or the pages' session cookie."""
+    for key, value in scope.get("headers", []):
+        if key == b"authorization" or (key == b"cookie" and b"banjian_token=" in value):
+            return True
+    return False
+
+
 class SecurityHeaders:
     """Adds the security headers to every HTTP response (errors and 404s included); HSTS when the
-    request came over TLS (directly, or via a proxy uvicorn trusts) or `hsts` is set."""
+    request came over TLS (directly, or via a proxy uvicorn trusts) or `hsts` is set; `no-store` on
+    what a signed-in caller is answered (unless the route set its own Cache-Control)."""
 
     def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app, self.hsts = app, hsts
@@ -56,11 +69,13 @@ class SecurityHeaders:
         add = [*SECURITY_HEADERS, (b"content-security-policy", csp.encode())]
         if self.hsts or scope.get("scheme") == "https":
             add.append((b"strict-transport-security", HSTS.encode()))
+        private = _signed_in(scope) and not path.startswith(PUBLIC_ASSETS)
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 present = {k.lower() for k, _ in message.get("headers", [])}
-                message["headers"] = [*message.get("headers", []), *((k, v) for k, v in add if k not in present)]
+                extra = [*add, *NO_STORE] if private and b"cache-control" not in present else add
+                message["headers"] = [*message.get("headers", []), *((k, v) for k, v in extra if k not in present)]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)

@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from banjian.crypto import Sm3Stream
 from banjian.errors import DomainError
-from banjian.files import MAX_FILE_BYTES, StoredFile, check_content, invalid_upload, too_large
+from banjian.files import MAX_FILE_BYTES, StoredFile, check_content, file_name, invalid_upload, too_large
 from banjian.storage import FileStore, FileWriter
 
 MAX_FIELDS_BYTES = 256 * 1024  # all text fields of one form together
@@ -162,12 +162,13 @@ def store_file(session: Session, store: FileStore, part: FilePart, username: str
         file_id = uuid.uuid4().hex
         head = part.writer.head()
         local = getattr(part.writer, "tmp", None)
-        media_type = check_content(part.filename, head, local)
+        name = file_name(part.filename)
+        media_type = check_content(name, head, local)
         part.writer.commit(file_id)
         part.writer = None
     finally:
         part.discard()
-    row = StoredFile(file_id=file_id, name=part.filename[:255], size=part.size, media_type=media_type,
+    row = StoredFile(file_id=file_id, name=name, size=part.size, media_type=media_type,
                      sm3=part.sm3.hexdigest(), uploaded_by=username, created_at=datetime.now(UTC))
     session.add(row)
     session.commit()

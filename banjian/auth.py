@@ -60,6 +60,9 @@ class Tokens:
         # token -> (subject, kind, key, expiry): a token's signature and claims cannot change, so each
         # is verified once and afterwards only its expiry is compared (every request carries one)
         self._verified: dict[str, tuple[str, str | None, str | None, float]] = {}
+        # token -> expiry of the tokens ended by a logout: refused until they would expire anyway
+        # (kept in the API process, which is one process; a restart forgets them)
+        self._revoked: dict[str, float] = {}
 
     def issue(self, username: str, kind: str | None = None, key: str | None = None) -> str:
         """A token for a user, or (`kind="service"`) for a service account of that name; `key` is the
@@ -81,9 +84,23 @@ class Tokens:
         sub, kind, _ = self.verify(token)
         return sub, kind
 
+    def revoke(self, token: str) -> None:
+        """End a token before its expiry (logging out): a copy of the session cookie stops working."""
+        try:
+            expiry = float(jwt.decode(token, self.secret, algorithms=["HS256"]).get("exp", math.inf))
+        except (jwt.PyJWTError, TypeError, ValueError):
+            return  # an invalid token is refused anyway
+        now = time.time()
+        if len(self._revoked) >= VERIFIED_TOKENS:
+            self._revoked = {t: e for t, e in self._revoked.items() if e > now}
+        self._revoked[token] = expiry
+        self._verified.pop(token, None)
+
     def verify(self, token: str) -> tuple[str, str | None, str | None]:
         """(subject, kind, key) of a valid token: kind is None for a user, key None unless the token
         is a service account's (its credential generation)."""
+        if token in self._revoked:
+            raise Unauthorised("invalid_token", "已退出登录，请重新登录", "the token was ended by a logout")
         known = self._verified.get(token)
         if known is not None and known[3] > time.time():  # PyJWT's rule: expired once exp <= now
             return known[0], known[1], known[2]

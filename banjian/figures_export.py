@@ -5,7 +5,12 @@ Each row names its department and item twice, by code (`department`, `item_code`
 and by name (as the page shows them). Rates (numbers from 0 to 1 in the JSON) are percentages: in
 the CSV as text with one decimal (`85.7%`, the page's form; spreadsheet programs read it as a
 percentage), in the XLSX as the number itself (0.857) with the number format `0.0%`. An empty cell
-is a figure without a value (a rate whose denominator is 0)."""
+is a figure without a value (a rate whose denominator is 0).
+
+Text cells (department and item names, which authors and admins type) never become formulas: a
+text starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading `'` in the CSV
+(spreadsheet programs then show it as text), and is stored as a text cell in the XLSX (openpyxl
+would otherwise store `=HYPERLINK(...)` as a formula)."""
 from __future__ import annotations
 
 import csv
@@ -29,6 +34,16 @@ PERCENT = "0.0%"
 MAX_WIDTH = 60
 
 
+#: the first characters that make a spreadsheet program read a cell as a formula
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def inert(value: Any) -> Any:
+    """A CSV cell that no spreadsheet program evaluates: text that would start a formula gets a
+    leading `'`; numbers and other text are unchanged."""
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_START) else value
+
+
 def with_names(rows: list[dict[str, Any]], departments: dict[str, str]) -> list[dict[str, Any]]:
     """The rows with `department_name` (the code itself for a department without a name)."""
     return [{**r, "department_name": departments.get(r["department"]) or r["department"]} for r in rows]
@@ -47,7 +62,7 @@ def to_csv(rows: list[dict[str, Any]], departments: bool = False) -> bytes:
     w = csv.writer(buf, lineterminator="\r\n")
     w.writerow(headers)
     for r in rows:
-        w.writerow(["" if r.get(k) is None else percent(r[k]) if k in rates else r[k] for k in columns])
+        w.writerow(["" if r.get(k) is None else percent(r[k]) if k in rates else inert(r[k]) for k in columns])
     return buf.getvalue().encode("utf-8-sig")
 
 
@@ -78,6 +93,9 @@ def _sheet(ws: Any, rows: list[dict[str, Any]], departments: bool) -> None:
     rate_columns = [i + 1 for i, k in enumerate(columns) if k in rates]
     for r in rows:
         ws.append([r.get(k) for k in columns])
+        for cell in ws[ws.max_row]:
+            if isinstance(cell.value, str) and cell.data_type == "f":
+                cell.data_type = "s"  # text typed by a person, never a formula
         for col in rate_columns:
             ws.cell(row=ws.max_row, column=col).number_format = PERCENT
     ws.freeze_panes = "A2"

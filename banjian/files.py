@@ -76,6 +76,22 @@ def sniff(head: bytes, local_path: Path | None) -> str | None:
     return None
 
 
+#: the longest file name kept (the column's width)
+MAX_NAME = 255
+
+
+def file_name(raw: str) -> str:
+    """The name a file is kept under: its last path component (a browser's `C:\\fakepath\\x.pdf` or a
+    crafted `../../etc/x.pdf` keeps `x.pdf`), without control characters, at most `MAX_NAME`
+    characters with its extension kept."""
+    name = raw.replace("\\", "/").rsplit("/", 1)[-1]
+    name = "".join(ch for ch in name if ch.isprintable()).strip()
+    if len(name) > MAX_NAME:
+        suffix = Path(name).suffix[:16]
+        name = name[:MAX_NAME - len(suffix)] + suffix
+    return name
+
+
 def check_content(name: str, head: bytes, local_path: Path | None) -> str:
     """415 unless the name and the content agree on one of the accepted types."""
     promised = expected_type(name)

@@ -10,7 +10,7 @@ from sqlmodel import select
 
 from banjian.crypto import sm3_hex
 from banjian.db import Case
-from banjian.files import MAX_FILE_BYTES
+from banjian.files import MAX_FILE_BYTES, file_name
 from tests.conftest import application
 
 ITEM = "food-business-licence"  # amr
@@ -61,6 +61,19 @@ async def test_only_pdf_jpeg_png_ofd_by_name_and_content(stack, people):
 async def test_empty_file_is_422(stack, people):
     r = await upload(people.applicant(0), "empty.pdf", b"")
     assert r.status_code == 422 and r.json()["detail"]["code"] == "invalid_upload"
+
+
+async def test_a_file_is_kept_under_its_last_path_component_with_its_extension(stack, people):
+    u = people.applicant(0)
+    for sent, kept in (("../../../etc/passwd.pdf", "passwd.pdf"), ("C:\\fakepath\\营业执照.pdf", "营业执照.pdf"),
+                       ("长" * 400 + ".pdf", "长" * 251 + ".pdf")):
+        r = await upload(u, sent, PDF)
+        assert r.status_code == 201, r.text
+        assert r.json()["name"] == kept
+
+
+def test_a_file_name_loses_control_characters():
+    assert file_name("a\x07b\x1b\n.pdf") == "ab.pdf" and file_name("dir/") == ""
 
 
 async def test_oversize_is_413_by_length_and_while_streaming(stack, people):

@@ -75,11 +75,15 @@ async def test_login_sets_a_safe_session_cookie_and_returns_to_the_page_asked_fo
     # no open redirect after login
     r = await browser.login(u.username, next_url="//evil.example/x")
     assert r.headers["location"] == "/"
-    # logout ends the session
+    # logout ends the session, and a copy of its cookie (or its token as a bearer) stops working
+    token = browser.http.cookies["banjian_token"]
     page = await browser.get("/")
     r = await browser.http.post("/logout", data={"csrf_token": csrf_of(page.text)})
     assert r.status_code == 303
     assert (await browser.get("/my/cases")).status_code == 303
+    stolen = await browser.get("/my/cases", headers={"Cookie": f"banjian_token={token}"})
+    assert stolen.status_code == 303 and stolen.headers["location"] == "/login?next=/my/cases"
+    assert (await browser.get("/api/me", headers={"Authorization": f"Bearer {token}"})).status_code == 401
 
 
 async def test_page_logins_are_throttled_like_the_api(stack):

@@ -227,6 +227,13 @@ async def test_security_headers_on_every_response(stack, people):
         assert "script-src 'self';" in h["content-security-policy"]
         assert h["referrer-policy"] == "strict-origin-when-cross-origin"
         assert "strict-transport-security" not in h  # plain http here
+    # what a signed-in caller is answered is never stored; public answers and assets may be
+    assert responses[3].headers["cache-control"] == "no-store"
+    assert "cache-control" not in responses[0].headers
+    page = await stack.http.get("/no/such/page", headers={"Cookie": "banjian_token=x"})
+    assert page.headers["cache-control"] == "no-store" and page.headers["pragma"] == "no-cache"
+    css = await stack.http.get("/static/app.css", headers={"Cookie": "banjian_token=x"})
+    assert css.status_code == 200 and "no-store" not in css.headers.get("cache-control", "")
     assert {r.status_code for r in responses} == {200, 401, 404}
     docs = await stack.http.get("/docs")
     assert docs.status_code == 200 and "cdn.jsdelivr.net" in docs.headers["content-security-policy"]

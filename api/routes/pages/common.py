@@ -122,14 +122,26 @@ def login_redirect(next_url: str) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(next_url, safe='/')}", status_code=303)
 
 
+def secure_cookies(request: Request) -> bool:
+    """Cookies are `Secure` over https, and always in production mode or with HSTS on: behind a
+    TLS-terminating proxy the request reaches the API as http when uvicorn does not trust the proxy's
+    forwarded headers, and the session cookie must still never travel in clear text."""
+    settings = request.app.state.settings
+    return request.url.scheme == "https" or settings.production or settings.hsts
+
+
 def start_session(response: Response, request: Request, username: str) -> None:
     ttl = request.app.state.settings.token_ttl_seconds
     response.set_cookie(SESSION_COOKIE, request.app.state.tokens.issue(username), max_age=ttl, httponly=True,
-                        samesite="lax", path="/", secure=request.url.scheme == "https")
+                        samesite="lax", path="/", secure=secure_cookies(request))
 
 
-def end_session(response: Response) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/")
+def end_session(response: Response, request: Request) -> None:
+    """Log out: the cookie is removed and its token ended, so a copy of it no longer works."""
+    token = request.cookies.get(SESSION_COOKIE)
+    if token:
+        request.app.state.tokens.revoke(token)
+    response.delete_cookie(SESSION_COOKIE, path="/", secure=secure_cookies(request), httponly=True, samesite="lax")
 
 
 # ---- CSRF (a random cookie and a keyed digest of it in every form) -------------------------------
@@ -159,7 +171,7 @@ def render(request: Request, template: str, context: dict[str, Any], status: int
     seed = getattr(request.state, "csrf_seed", None)
     if seed and not request.cookies.get(CSRF_COOKIE):
         response.set_cookie(CSRF_COOKIE, seed, httponly=True, samesite="lax", path="/",
-                            secure=request.url.scheme == "https")
+                            secure=secure_cookies(request))
     return response
 
 
