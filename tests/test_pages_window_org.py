@@ -4,6 +4,7 @@ says it is a window filing, not an online application."""
 from __future__ import annotations
 
 import re
+import uuid
 
 import pytest
 
@@ -48,3 +49,41 @@ async def test_the_window_form_checks_the_applicant_beside_its_inputs(stack, peo
     assert "统一社会信用代码校验码错误" in said and f"“{good[-1]}”" in said
     assert f'value="{bad}"' in r.text  # what was typed is shown again to be corrected
 
+
+
+def issue(stack, holder, me: dict, kind: str) -> str:
+    """An e-licence issued to `holder` as the licence activity issues one."""
+    from datetime import UTC, datetime
+
+    from activities.licences import LicenceActivities
+    from banjian import licences as lic
+    from banjian.db import session_factory
+    from banjian.items.schema import LicenceSpec
+    from banjian.licence_store import master_key
+
+    acts = LicenceActivities(session_factory(stack.engine), master_key(None), "330100")
+    return acts.issue_licence(lic.IssueRequest(
+        case_id=uuid.uuid4().hex, item_code=ITEM, item_name="食品经营许可", department="amr",
+        implementing_body={"name": "市市场监督管理局", "credit_code": "11330100002548715U"},
+        licence=LicenceSpec(type="食品经营许可证", type_code="0101"),
+        applicant={"kind": kind, "id_number": me["id_number"], "name": me["display_name"],
+                   "username": holder.username},
+        decided_at=datetime.now(UTC)))
+
+
+async def test_the_printed_licence_names_a_companys_credit_code_as_such(stack, people, browser):
+    company = stack.applicant(organisation=True)
+    me = (await company.get("/api/me")).json()
+    licence_id = issue(stack, company, me, "organisation")
+    await browser.login(company.username)
+    doc = (await browser.get(f"/api/licences/{licence_id}/document")).text
+    # a credit code is public, printed whole under its own name, as on a paper licence
+    assert f"<th>统一社会信用代码</th><td>{me['id_number']}</td>" in doc
+    assert "<th>证件号码</th>" not in doc
+    citizen = people.applicant(7)
+    me = (await citizen.get("/api/me")).json()
+    licence_id = issue(stack, citizen, me, "citizen")
+    await browser.login(citizen.username)
+    doc = (await browser.get(f"/api/licences/{licence_id}/document")).text
+    masked = me["id_number"][:3] + "*" * 11 + me["id_number"][-4:]
+    assert f"<th>公民身份号码</th><td>{masked}</td>" in doc and me["id_number"] not in doc
