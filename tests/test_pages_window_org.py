@@ -87,3 +87,16 @@ async def test_the_printed_licence_names_a_companys_credit_code_as_such(stack, p
     doc = (await browser.get(f"/api/licences/{licence_id}/document")).text
     masked = me["id_number"][:3] + "*" * 11 + me["id_number"][-4:]
     assert f"<th>公民身份号码</th><td>{masked}</td>" in doc and me["id_number"] not in doc
+
+
+async def test_an_item_not_for_the_account_says_which_account_and_leads_back_to_its_guide(stack, people, browser):
+    company = stack.applicant(organisation=True)
+    await browser.login(company.username)
+    r = await browser.get("/apply/open-restaurant-bundle")  # a bundle for citizens only
+    assert r.status_code == 403
+    assert "请使用个人账户登录后申请" in r.text
+    assert 'href="/guide/open-restaurant-bundle"' in r.text and 'href="/guide"' in r.text
+    await browser.login(people.applicant(8).username)
+    r = await browser.get("/apply/construction-permit-joint")  # for organisations only
+    assert r.status_code == 403 and "请使用单位账户登录后申请" in r.text
+    assert 'href="/guide/construction-permit-joint"' in r.text

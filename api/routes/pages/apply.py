@@ -110,8 +110,13 @@ async def apply_form(request: Request, code: str) -> HTMLResponse:
         kind = await run_in_threadpool(_kind_of, request, actor)
         if kind is not None and kind not in {o.value for o in item.service_object}:
             served = "、".join("自然人" if o.value == "citizen" else "法人及其他组织" for o in item.service_object)
-            raise Forbidden("wrong_service_object", f"本事项的服务对象为：{served}，您的账户不能申请此事项",
-                            f"this item serves: {', '.join(o.value for o in item.service_object)}")
+            account = "单位" if IdKind.ORGANISATION in item.service_object else "个人"
+            # the next step, not a dead end: which account may apply, and the way back to the guides
+            return render(request, "error.html", {
+                "status": 403, "title": "无权访问",
+                "message": f"本事项的服务对象为：{served}，您的账户不能申请此事项。请使用{account}账户登录后申请。",
+                "back": {"href": f"/guide/{item.code}", "text": f"返回“{item.name}”办事指南"},
+                "more": {"href": "/guide", "text": "查看其他办事指南"}}, status=403, user=actor)
     held = await run_in_threadpool(_held_licences, request, actor, item)
     return _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {}, held=held)
 
