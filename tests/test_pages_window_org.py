@@ -100,3 +100,18 @@ async def test_an_item_not_for_the_account_says_which_account_and_leads_back_to_
     r = await browser.get("/apply/construction-permit-joint")  # for organisations only
     assert r.status_code == 403 and "请使用单位账户登录后申请" in r.text
     assert 'href="/guide/construction-permit-joint"' in r.text
+
+
+async def test_a_company_filed_for_a_citizens_item_is_told_beside_the_applicant_kind(stack, people, browser):
+    await browser.login(people.clerk.username)
+    item = "individual-business-registration"  # serves citizens only
+    page = await browser.get(f"/apply/{item}")
+    pdf = ("a.pdf", b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", "application/pdf")
+    r = await browser.submit(f"/apply/{item}", page.text, {
+        "applicant.kind": "organisation", "applicant.id_number": make_credit_code("913301060000000B"),
+        "applicant.name": "某公司", "form.operator_name": "张三", "form.business_address": "杭州",
+        "form.business_scope": "餐饮", "form.organisation_form": "个人经营", "form.capital": "1",
+        "form.contact_phone": "13800000000", "form.declaration": "true"},
+        files={f"material_{i}": pdf for i in range(3)})
+    assert r.status_code == 422, r.text[:500]
+    assert error_beside(r.text, "applicant-kind") == "本事项的服务对象为：自然人"
