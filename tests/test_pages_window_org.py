@@ -115,3 +115,11 @@ async def test_a_company_filed_for_a_citizens_item_is_told_beside_the_applicant_
         files={f"material_{i}": pdf for i in range(3)})
     assert r.status_code == 422, r.text[:500]
     assert error_beside(r.text, "applicant-kind") == "本事项的服务对象为：自然人"
+
+
+async def test_the_guide_list_says_whom_each_item_serves(stack, browser):
+    page = (await browser.get("/guide")).text
+    entry = re.search(r'<a href="/guide/construction-permit-joint">.*?</li>', page, re.S).group(0)
+    assert "服务对象：法人及其他组织" in entry and "自然人" not in entry
+    entry = re.search(r'<a href="/guide/food-business-licence">.*?</li>', page, re.S).group(0)
+    assert "服务对象：" in entry and "自然人" in entry and "法人及其他组织" in entry
