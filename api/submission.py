@@ -62,7 +62,11 @@ class Submission(CaseReading):
         if item.status != "active":
             raise Conflict("item_inactive", "本事项当前不受理申请", "the item does not take applications now",
                            field="item_code")
-        kind = IdKind(a["kind"])
+        try:
+            kind = IdKind(a["kind"])
+        except ValueError:
+            raise Invalid("invalid_applicant_kind", "请选择申请人类型：自然人或法人", "the applicant's kind is "
+                          "'citizen' or 'organisation'", field="applicant.kind") from None
         try:
             id_number = validate_id(kind.value, a["id_number"])
         except IdError as e:

@@ -15,9 +15,10 @@ from api.uploads import FilePart, Form, read_form, store_file
 from banjian import form_values, licence_ops
 from banjian.contracts import Actor
 from banjian.db import User
-from banjian.enums import Role
+from banjian.enums import IdKind, Role
 from banjian.errors import DomainError, Forbidden, NotFound
 from banjian.files import StoredFile
+from banjian.ids import IdError, validate_id
 from banjian.items.schema import MAX_FORM_TEXT, ItemDefinition
 from banjian.licence_reuse import why_not_attached
 
@@ -84,14 +85,19 @@ def _applicable(item: ItemDefinition, actor: Actor) -> None:
 def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dict[str, Any],
                field_errors: dict[str, str], material_errors: dict[str, str], kept: dict[str, StoredFile],
                other_errors: list[str], key: str, applicant: dict[str, str], status: int = 200,
-               held: dict[str, dict[str, str]] | None = None, pre_review: bool = False) -> HTMLResponse:
+               held: dict[str, dict[str, str]] | None = None, pre_review: bool = False,
+               applicant_errors: dict[str, str] | None = None) -> HTMLResponse:
     fields = _field_inputs(item, values, field_errors, form_values.today())
     materials = _material_inputs(item, kept, material_errors, held or {})
-    summary = [{"text": p["error"], "href": f"#{p['id']}"} for p in fields + materials if p["error"]]
+    applicant_errors = applicant_errors or {}
+    summary = [{"text": applicant_errors[k], "href": f"#{APPLICANT_INPUTS[k]}"}
+               for k in APPLICANT_INPUTS if k in applicant_errors]
+    summary += [{"text": p["error"], "href": f"#{p['id']}"} for p in fields + materials if p["error"]]
     summary += [{"text": t, "href": None} for t in other_errors]
     return render(request, "apply.html", {
         "title": f"申请：{item.name}", "item": item, "fields": fields, "materials": materials, "errors": summary,
-        "idempotency_key": key, "clerk": actor.has(Role.CLERK), "applicant": applicant, "pre_review": pre_review},
+        "idempotency_key": key, "clerk": actor.has(Role.CLERK), "applicant": applicant, "pre_review": pre_review,
+        "applicant_errors": applicant_errors},
         status=status, user=actor)
 
 
@@ -104,8 +110,13 @@ async def apply_form(request: Request, code: str) -> HTMLResponse:
         kind = await run_in_threadpool(_kind_of, request, actor)
         if kind is not None and kind not in {o.value for o in item.service_object}:
             served = "、".join("自然人" if o.value == "citizen" else "法人及其他组织" for o in item.service_object)
-            raise Forbidden("wrong_service_object", f"本事项的服务对象为：{served}，您的账户不能申请此事项",
-                            f"this item serves: {', '.join(o.value for o in item.service_object)}")
+            account = "单位" if IdKind.ORGANISATION in item.service_object else "个人"
+            # the next step, not a dead end: which account may apply, and the way back to the guides
+            return render(request, "error.html", {
+                "status": 403, "title": "无权访问",
+                "message": f"本事项的服务对象为：{served}，您的账户不能申请此事项。请使用{account}账户登录后申请。",
+                "back": {"href": f"/guide/{item.code}", "text": f"返回“{item.name}”办事指南"},
+                "more": {"href": "/guide", "text": "查看其他办事指南"}}, status=403, user=actor)
     held = await run_in_threadpool(_held_licences, request, actor, item)
     return _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {}, held=held)
 
@@ -210,16 +221,19 @@ async def apply(request: Request, code: str):
     typed, raw, field_errors = _convert(item, form, form_values.today())
     key = form.first("idempotency_key")[:64] or uuid.uuid4().hex
     applicant = {k: form.first(f"applicant.{k}").strip()[:200] for k in ("kind", "id_number", "name")}
+    applicant_errors: dict[str, str] = {}
     if not actor.has(Role.CLERK):
         kind = await run_in_threadpool(_kind_of, request, actor)
         applicant = {"kind": kind or "citizen", "id_number": actor.id_number or "",
                      "name": actor.display_name or actor.username}
+    else:  # at the window: who applies is checked beside its fields, as the form's fields are
+        applicant, applicant_errors = _check_applicant(applicant)
     kept, material_errors = await run_in_threadpool(_store_materials, request, actor, item, form,
                                                     applicant["id_number"])
     others: list[str] = []
     status = 422
     pre_review = form.first("pre_review") == "true" and not actor.has(Role.CLERK)  # 网上预审 first
-    if not field_errors and not material_errors:
+    if not field_errors and not material_errors and not applicant_errors:
         body = {"item_code": item.code, "applicant": applicant, "form": typed, "channel": "web",
                 "materials": [{"name": n, "file_id": f.file_id} for n, f in kept.items()],
                 "idempotency_key": key, "pre_review": pre_review}
@@ -230,6 +244,8 @@ async def apply(request: Request, code: str):
             field = e.field or ""
             if field.startswith("form."):
                 field_errors[field[5:]] = e.message
+            elif field.removeprefix("applicant.") in APPLICANT_INPUTS and actor.has(Role.CLERK):
+                applicant_errors[field.removeprefix("applicant.")] = e.message
             elif field.startswith("materials") and "：" in e.message:
                 material_errors[e.message.split("：", 1)[1]] = e.message
             else:
@@ -237,7 +253,29 @@ async def apply(request: Request, code: str):
                 status = e.status
     held = await run_in_threadpool(_held_licences, request, actor, item)
     return _form_page(request, actor, item, raw, field_errors, material_errors, kept, others, key, applicant,
-                      status=status, held=held, pre_review=pre_review)
+                      status=status, held=held, pre_review=pre_review, applicant_errors=applicant_errors)
+
+
+#: the window form's applicant inputs: API field (after `applicant.`) → input id
+APPLICANT_INPUTS = {"kind": "applicant-kind", "id_number": "applicant-id", "name": "applicant-name"}
+
+
+def _check_applicant(applicant: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    """The applicant a clerk typed in, with the id number in its canonical form, and an error beside
+    each input that is missing or wrong (the id number by the rules of its kind)."""
+    errors: dict[str, str] = {}
+    if applicant["kind"] not in (IdKind.CITIZEN.value, IdKind.ORGANISATION.value):
+        errors["kind"] = "请选择申请人类型"
+    if not applicant["id_number"]:
+        errors["id_number"] = "请填写证件号码（公民身份号码或统一社会信用代码）"
+    elif "kind" not in errors:
+        try:
+            applicant = {**applicant, "id_number": validate_id(applicant["kind"], applicant["id_number"])}
+        except IdError as e:
+            errors["id_number"] = e.message
+    if not applicant["name"]:
+        errors["name"] = "请填写申请人名称"
+    return applicant, errors
 
 
 def _kind_of(request: Request, actor: Actor) -> str | None:
