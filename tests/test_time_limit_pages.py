@@ -3,10 +3,12 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date
+from datetime import date, datetime, timedelta
 
 import pytest
 
+from banjian.calendar import load_calendar
+from banjian.timefmt import start_of
 from tests.pages_client import PageClient
 
 FOOD = "food-business-licence"  # amr: promised 10 / statutory 20 working days
@@ -53,3 +55,28 @@ async def test_warning_reasons_name_the_due_day_in_chinese_on_the_case_and_super
         assert f"已超过承诺办结期限（{_zh(promised_due)}）" in timeline
     finally:
         await other.close()
+
+
+async def test_the_notice_says_at_most_n_working_days_are_left_as_the_rule_does(stack, people, browser):
+    """Domain: a notice when ≤ 2 working days are left before the promised deadline; it falls due with
+    exactly 2 left after its day (the case page says 剩余 2 个工作日), so it may not say 不足 2 (fewer)."""
+    case = (await people.applicant().apply(FOOD)).json()
+    case = await people.staff("amr", "clerk").ok(case["id"], "accept")
+    with stack.sessions() as session:
+        cal = load_calendar(session)
+    promised_due = date.fromisoformat(case["deadlines"]["promised_due"])
+    notice_on = cal.working_day_before(promised_due, 2)
+    days = (start_of(notice_on) + timedelta(hours=1) - datetime.fromisoformat(case["submitted_at"])).total_seconds()
+    case = await stack.advance(case["id"], days / 86400)
+
+    [w] = [w for w in case["warnings"] if w["cause"] == "promised_due_near"]
+    assert w["reason"] == f"承诺办结期限（{promised_due.isoformat()}）临近：剩余不超过 2 个工作日"
+    [h] = [h for h in case["history"] if h["action"] == "warning" and h["data"]["cause"] == "promised_due_near"]
+    assert h["comment"] == w["reason"]
+    assert h["data"]["reason_en"] == f"the promised deadline ({promised_due.isoformat()}) is near: 2 working days or fewer left"
+
+    sup = stack.user(f"time-sup-{uuid.uuid4().hex[:4]}", "supervisor")
+    await browser.login(sup.username)
+    page = (await browser.get(f"/cases/{case['id']}")).text
+    assert f"承诺办结期限（{_zh(promised_due.isoformat())}）临近：剩余不超过 2 个工作日" in page
+    assert "剩余 2 个工作日" in page

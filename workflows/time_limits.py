@@ -20,6 +20,8 @@ with workflow.unsafe.imports_passed_through():
     from workflows.calls import run_activity, run_local_activity
     from workflows.clock import (
         DEEMED_ACCEPTANCE,
+        NOTICE_AT_MOST,
+        NOTICE_REASON,
         RATING_CLOSED,
         URGE_ESCALATION,
         WARNING_REASONS,
@@ -82,6 +84,8 @@ class TimeLimits:
                WarningCause.PROCEDURE_VIOLATION: d.delivery_due}[cause]
         step = self.state.current_step
         zh, en = WARNING_REASONS[cause]
+        if cause == WarningCause.PROMISED_DUE_NEAR and workflow.patched(NOTICE_AT_MOST):
+            zh, en = NOTICE_REASON  # "≤ n working days left", not "fewer than n" (cases before replay the old words)
         fmt = {"n": self.item.warnings.notice_days, "due": due, "step": step.name if step else ""}
         record = WarningRecord(level=WARNING_LEVEL[cause], cause=cause, step_id=timer.step_id, at=workflow.now(),
                                reason=zh.format(**fmt))
