@@ -80,3 +80,30 @@ async def test_the_notice_says_at_most_n_working_days_are_left_as_the_rule_does(
     page = (await browser.get(f"/cases/{case['id']}")).text
     assert f"承诺办结期限（{_zh(promised_due.isoformat())}）临近：剩余不超过 2 个工作日" in page
     assert "剩余 2 个工作日" in page
+
+
+def test_a_promised_day_inside_published_years_is_not_marked_provisional():
+    """The case's `provisional` covers its span up to the statutory day (2027: no official schedule);
+    the page tags only the due days that rest on such a year (2026年12月17日 is certain)."""
+    from contextlib import nullcontext
+
+    from api.routes.pages.cases import _provisional
+    from banjian.calendar import WorkingCalendar
+
+    class Cases:
+        def sessions(self):
+            return nullcontext(None)
+
+        def calendar(self, session):
+            return WorkingCalendar()
+
+    case = {"received_at": "2026-12-03T21:16:59+08:00", "accepted_at": "2026-12-03T21:16:59+08:00",
+            "deadlines": {"promised_due": "2026-12-17", "statutory_due": "2027-01-11", "provisional": True}}
+    assert _provisional(Cases(), case, "promised_due") is False
+    assert _provisional(Cases(), case, "statutory_due") is True
+    # accepted at 2026-12-31T17:00Z, already 1 January 2027 in China: counted in the unpublished year
+    late = {**case, "accepted_at": "2026-12-31T17:00:00+00:00",
+            "deadlines": {"promised_due": "2027-01-15", "provisional": True}}
+    assert _provisional(Cases(), late, "promised_due") is True
+    assert _provisional(Cases(), {**case, "deadlines": {"promised_due": "2026-12-17", "provisional": False}},
+                        "promised_due") is False
