@@ -107,3 +107,16 @@ def test_a_promised_day_inside_published_years_is_not_marked_provisional():
     assert _provisional(Cases(), late, "promised_due") is True
     assert _provisional(Cases(), {**case, "deadlines": {"promised_due": "2026-12-17", "provisional": False}},
                         "promised_due") is False
+
+
+async def test_a_deemed_acceptance_says_so_beside_the_acceptance_time(stack, people, browser):
+    """accepted_at is the receipt (deemed accepted from the day of receipt): the page says why."""
+    case = (await people.applicant().apply(FOOD)).json()
+    case = await stack.advance(case["id"], 20)  # past 5 working days, holidays included
+    assert case["status"] == "accepted" and case["accepted_at"] == case["received_at"]
+    sup = stack.user(f"time-sup-{uuid.uuid4().hex[:4]}", "supervisor")
+    await browser.login(sup.username)
+    page = (await browser.get(f"/cases/{case['id']}")).text
+    accepted = page[page.index("<dt>受理时间</dt>"):]
+    accepted = accepted[:accepted.index("</dd>")]
+    assert "依法视为自收到申请之日起受理" in accepted, accepted
