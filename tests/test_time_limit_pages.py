@@ -120,3 +120,20 @@ async def test_a_deemed_acceptance_says_so_beside_the_acceptance_time(stack, peo
     accepted = page[page.index("<dt>受理时间</dt>"):]
     accepted = accepted[:accepted.index("</dd>")]
     assert "依法视为自收到申请之日起受理" in accepted, accepted
+
+
+async def test_the_acceptance_card_names_the_items_own_acceptance_limit(stack):
+    """An item whose window decides within 3 working days: the red card says 3, not 5."""
+    from tests.test_api_cases import as_json, fresh_item
+
+    admin = stack.user(f"time-adm-{uuid.uuid4().hex[:4]}", "admin")
+    d = fresh_item(acceptance_limit={"value": 3, "unit": "working_days"})
+    r = await stack.http.post("/api/items", content=as_json(d).encode(),
+                              headers={**await admin.headers(), "Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
+    case = (await stack.applicant().apply(d["code"])).json()
+    case = await stack.advance(case["id"], 20)
+    [w] = [w for w in case["warnings"] if w["cause"] == "acceptance_overdue"]
+    assert w["reason"] == f"3 个工作日内未作出受理决定，视为受理（{case['deadlines']['acceptance_due']}）"
+    [h] = [h for h in case["history"] if h["action"] == "warning" and h["data"]["cause"] == "acceptance_overdue"]
+    assert h["data"]["reason_en"].startswith("no acceptance decision within 3 working days (")
