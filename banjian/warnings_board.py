@@ -16,7 +16,7 @@ An unanswered urge is owed whatever the case's clock: its days go on, and its ro
 from __future__ import annotations
 
 from collections.abc import Collection
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, case, exists, func, or_, select, update
@@ -26,7 +26,7 @@ from banjian.calendar import WorkingCalendar
 from banjian.db import Case, CaseWarning
 from banjian.enums import CLOSED, WarningCause, WarningLevel
 from banjian.oversight_board import KIND_ZH, other_warnings, sort_key
-from banjian.timefmt import aware, china_date, iso_at
+from banjian.timefmt import CHINA, aware, china_date, iso_at
 from banjian.urge_records import CaseUrge
 
 C = Case.__table__.c  # type: ignore[attr-defined]
@@ -61,7 +61,7 @@ def board(session: Session, calendar: WorkingCalendar, *, level: str | None = No
     """The page of the board (reddest and oldest first) and the number of warnings on it: the case
     warnings and those of consultations, complaints and rectifications (`banjian/oversight_board.py`);
     `kinds` (of `KIND_ZH`) keeps only those (None: every kind)."""
-    wall = today or datetime.now(UTC).date()
+    wall = today or datetime.now(CHINA).date()  # the China day: before 08:00 the UTC day is yesterday
     others = other_warnings(session, calendar, wall, level=level, department=department, item_code=item_code)
     if kinds is not None:
         others = [w for w in others if w["kind"] in kinds]

@@ -496,3 +496,12 @@ def test_load_directory_loads_bundles_after_singles(tmp_path: Path) -> None:
     assert set(problems) == {"c-copy.yaml", "d-broken.yaml"}
     assert problems["c-copy.yaml"][0].code == "duplicate_code"
     assert problems["d-broken.yaml"][0].code == "yaml_syntax"
+
+
+def test_a_joint_item_is_extended_by_fifteen_working_days_unless_it_says_otherwise():
+    """Domain: a single item +10 working days, joint (centralised) handling 45 +15."""
+    assert ItemDefinition.model_validate(single()).extension_limit.value == 10
+    assert ItemDefinition.model_validate(joint()).extension_limit.value == 15
+    assert ItemDefinition.model_validate(joint(extension_limit={"value": 12})).extension_limit.value == 12
+    as_stored = ItemDefinition.model_validate(joint()).model_dump(mode="json")
+    assert ItemDefinition.model_validate(as_stored).extension_limit.value == 15

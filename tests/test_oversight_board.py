@@ -101,6 +101,26 @@ def sup_user(store):
     return store.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
 
 
+def test_the_boards_today_is_the_china_day_also_before_eight_in_the_morning(store, data, monkeypatch):
+    """At 01:00 on 12 March in China it is still 11 March in UTC: the lateness counts to the China day."""
+    import banjian.warnings_board as wb
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz=None):  # type: ignore[override]
+            return datetime(2026, 3, 12, 1, 0, tzinfo=CHINA).astimezone(tz or UTC)
+
+    monkeypatch.setattr(wb, "datetime", Clock)
+    dept, _, ids = data
+    with store.sessions() as s:
+        cal = load_calendar(s)
+        rows, _ = board(s, cal, department=dept)
+        expected, _ = board(s, cal, department=dept, today=date(2026, 3, 12))
+    late = {r["id"]: r for r in rows}[ids["late"]]
+    assert late["working_days_over"] == 5  # 6, 9, 10, 11, 12 March
+    assert rows == expected
+
+
 def test_board_rows_of_inquiries_and_rectifications(store, data):
     dept, item, ids = data
     with store.sessions() as s:
@@ -210,12 +230,12 @@ async def test_supervision_page_shows_the_rows_and_the_figures(store, sup_user, 
         board_html = r.text.split('id="warnings"')[1].split("</table>")[0]
         assert "咨询" in board_html and "投诉" in board_html and "整改" in board_html
         assert f'href="/supervision/inquiries/{ids["late"]}"' in board_html
-        assert f'href="/rectifications/{ids["rect"]}"' in board_html and "2026-03-05" in board_html
+        assert f'href="/rectifications/{ids["rect"]}"' in board_html and "2026年3月5日" in board_html and "2026-03-05" not in board_html
         figs = r.text.split('id="department-figures"')[1].split("</table>")[0]
         assert "咨询按时答复率" in figs and "监督测试局" in figs and "100.0%" in figs and "预约爽约次数" in figs
         assert "table=departments" in r.text
         r = await page.get(f"/supervision/inquiries/{ids['late']}")
-        assert r.status_code == 200 and "何时办结？" in r.text and "2026-03-05" in r.text and "已超期" in r.text
+        assert r.status_code == 200 and "何时办结？" in r.text and "2026年3月5日" in r.text and "2026-03-05" not in r.text and "已超期" in r.text
         assert (await page.get("/supervision/inquiries/inq-nosuch")).status_code == 404
     finally:
         await page.close()

@@ -186,6 +186,8 @@ async def test_rectification_deadline_warns_under_time_skipping(stack):
     case = await applicant.case(cid)
     warned = [h for h in case["history"] if h["action"] == "rectification_warning"]
     assert [h["data"]["cause"] for h in warned] == ["rectification_due_near", "rectification_overdue"]
+    # due with exactly notice_days working days left after its day: "at most", not "fewer than" (不足)
+    assert warned[0]["comment"] == f"整改期限（{got['due']}）临近：剩余不超过 2 个工作日"  # notice_days 2
     # the work goes on after the deadline, and closing ends the workflow and lets the case end
     for action, who in (("record_callback", "clerk"), ("record_fix", "handler")):
         assert (await act(staff[who], rid, action))[0] == 200

@@ -87,6 +87,16 @@ def pending_timers(state: CaseState, item: ItemDefinition) -> list[Timer]:
     return sorted(timers, key=lambda t: t.at)
 
 
+#: the patch from which a `promised_due_near` notice says what the rule says: at most n working days are
+#: left (the notice is due when exactly n are left after its day; the older text said "fewer than n").
+NOTICE_AT_MOST = "notice-reason-at-most"
+NOTICE_REASON = ("承诺办结期限（{due}）临近：剩余不超过 {n} 个工作日",
+                 "the promised deadline ({due}) is near: {n} working days or fewer left")
+#: the patch from which an `acceptance_overdue` card names the item's own acceptance limit (it said 5
+#: working days whatever the item's `acceptance_limit`)
+ACCEPTANCE_LIMIT_NAMED = "acceptance-reason-limit"
+ACCEPTANCE_REASON = ("{limit}内未作出受理决定，视为受理（{due}）",
+                     "no acceptance decision within {limit_en} ({due}): deemed accepted")
 WARNING_REASONS = {
     WarningCause.PROMISED_DUE_NEAR: ("距承诺办结期限不足 {n} 个工作日", "{n} working days or fewer left before the promised deadline"),
     WarningCause.PROMISED_OVERDUE: ("已超过承诺办结期限（{due}）", "the promised deadline ({due}) has passed"),

@@ -38,6 +38,10 @@ NOTICE, OVERDUE = "rectification_due_near", "rectification_overdue"
 #: deadline) is not raised: the yellow card alone says the deadline passed (as cases of design 3)
 LATE_NOTICE_PATCH = "rectification-no-late-notice"
 REASONS = {NOTICE: "距整改期限不足 {n} 个工作日（{due}）", OVERDUE: "已超过整改期限（{due}）"}
+#: from this patch the notice says what its timing means: at most n working days are left after its day
+#: ("fewer than n" before; histories without the marker replay those words)
+NOTICE_AT_MOST_PATCH = "rectification-notice-at-most"
+NOTICE_REASON = "整改期限（{due}）临近：剩余不超过 {n} 个工作日"
 
 
 @workflow.defn(name="Rectification")
@@ -93,7 +97,8 @@ class RectificationWorkflow:
         s.warnings.append(RectWarning(level=level, cause=cause, at=workflow.now()))  # type: ignore[arg-type]
         if cause == OVERDUE:
             s.overdue = True
-        reason = REASONS[cause].format(n=s.inp.notice_days, due=s.inp.due)
+        words = NOTICE_REASON if cause == NOTICE and workflow.patched(NOTICE_AT_MOST_PATCH) else REASONS[cause]
+        reason = words.format(n=s.inp.notice_days, due=s.inp.due)
         entry = Entry(at=workflow.now(), actor=SYSTEM.username, role="system", action="rectification_warning",
                       comment=reason, data={"rectification_id": s.inp.id, "level": level, "cause": cause})
         s.entries.append(entry)

@@ -15,11 +15,15 @@ with workflow.unsafe.imports_passed_through():
     from banjian.activity_contracts import PauseRequest
     from banjian.contracts import SYSTEM, Actor, CaseInput, CaseState, Deadlines, WarningRecord
     from banjian.deadlines import merged, plan_request
-    from banjian.enums import WARNING_LEVEL, ItemKind, WarningCause
+    from banjian.enums import WARNING_LEVEL, ItemKind, LimitUnit, WarningCause
     from banjian.timefmt import china_date
     from workflows.calls import run_activity, run_local_activity
     from workflows.clock import (
+        ACCEPTANCE_LIMIT_NAMED,
+        ACCEPTANCE_REASON,
         DEEMED_ACCEPTANCE,
+        NOTICE_AT_MOST,
+        NOTICE_REASON,
         RATING_CLOSED,
         URGE_ESCALATION,
         WARNING_REASONS,
@@ -82,7 +86,15 @@ class TimeLimits:
                WarningCause.PROCEDURE_VIOLATION: d.delivery_due}[cause]
         step = self.state.current_step
         zh, en = WARNING_REASONS[cause]
+        if cause == WarningCause.PROMISED_DUE_NEAR and workflow.patched(NOTICE_AT_MOST):
+            zh, en = NOTICE_REASON  # "≤ n working days left", not "fewer than n" (cases before replay the old words)
         fmt = {"n": self.item.warnings.notice_days, "due": due, "step": step.name if step else ""}
+        if cause == WarningCause.ACCEPTANCE_OVERDUE and workflow.patched(ACCEPTANCE_LIMIT_NAMED):
+            zh, en = ACCEPTANCE_REASON  # the item's own limit, not always 5 working days
+            lim = self.item.acceptance_limit
+            working = lim.unit == LimitUnit.WORKING_DAYS
+            fmt |= {"limit": f"{lim.value} 个工作日" if working else f"{lim.value} 日",
+                    "limit_en": f"{lim.value} {'working' if working else 'natural'} days"}
         record = WarningRecord(level=WARNING_LEVEL[cause], cause=cause, step_id=timer.step_id, at=workflow.now(),
                                reason=zh.format(**fmt))
         self.state.warnings.append(record)

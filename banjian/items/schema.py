@@ -11,7 +11,7 @@ import re
 from datetime import date
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
 from banjian.enums import IdKind, ItemKind, LimitUnit, Role
@@ -293,6 +293,10 @@ class Participant(Frozen):
     required: bool = True
 
 
+#: working days a joint item's deadline may be extended by when its definition names no `extension_limit`
+JOINT_EXTENSION_DAYS = 15
+
+
 class ItemDefinition(Frozen):
     """One version of a service item (事项), immutable once stored."""
 
@@ -345,6 +349,15 @@ class ItemDefinition(Frozen):
     silence_is_consent: bool = False
     # bundles (一件事)
     members: list[str] = []
+
+    @model_validator(mode="before")
+    @classmethod
+    def _joint_extension(cls, data: Any) -> Any:
+        """A joint item (并联审批: 45 working days, +15 with approval) is extended by 15 working days,
+        not by a single item's 10, when its definition names no `extension_limit`."""
+        if isinstance(data, dict) and data.get("kind") == ItemKind.JOINT and "extension_limit" not in data:
+            return {**data, "extension_limit": {"value": JOINT_EXTENSION_DAYS}}
+        return data
 
     def review_steps(self) -> list[Step]:
         return [s for s in self.steps if s.kind == "review"]

@@ -44,6 +44,19 @@ def days_left(cal, due: str | None, today: date) -> int | None:
     return cal.working_days_between(today, d) if d >= today else -cal.working_days_between(d, today)
 
 
+def _provisional(cases: Any, case: dict[str, Any], name: str) -> bool:
+    """Whether the due day `name` rests on a year without an official schedule. The case's flag covers
+    its whole span (receipt to its latest due day): a promised day counted inside published years is
+    certain even when the statutory one, further on, is not."""
+    deadlines = case.get("deadlines") or {}
+    due, start = deadlines.get(name), case.get("accepted_at") or case.get("received_at")
+    if not deadlines.get("provisional") or not due or not start:
+        return bool(deadlines.get("provisional") and due)
+    with cases.sessions() as session:
+        cal = cases.calendar(session)
+    return cal.is_provisional(datetime.fromisoformat(start).astimezone(CHINA).date(), date.fromisoformat(due))
+
+
 def signs(actor: Actor, signers: list[str]) -> bool:
     """Whether the caller is one of a task's added signers still to sign (加签: "user:NAME", "role:ROLE")."""
     mine = {f"user:{actor.username}", *(f"role:{r.value}" for r in actor.roles)}
@@ -188,6 +201,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
     promised_left = await run_in_threadpool(left, case["deadlines"].get("promised_due")) if counting else None
     step_left = await run_in_threadpool(left, case["deadlines"].get("step_due")) \
         if counting and case.get("current_step") else None
+    promised_provisional = await run_in_threadpool(_provisional, cases, case, "promised_due")
     licence = await run_in_threadpool(_licence_of, cases, case) if (case.get("result") or {}).get("licence_id") \
         else None
     depts = await run_in_threadpool(_departments, request)
@@ -224,6 +238,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "notice": applicant_notice(case) if front is not None else None,
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "step_left": step_left,
+        "promised_provisional": promised_provisional,
         "front": front, "urges": urged,
         "auditable": actor.has(Role.AUDITOR, Role.ADMIN),
         "archive": actor.has(Role.AUDITOR, Role.ADMIN) or (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 from datetime import date, datetime
 from pathlib import Path
@@ -201,6 +202,17 @@ def zh_date(value: str | date | datetime | None) -> str:
     return f"{value.year}年{value.month}月{value.day}日"
 
 
+_ISO_DAY_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{4})-([0-9]{2})-([0-9]{2})(?![0-9T:])")
+
+
+def zh_dates(text: str | None) -> str | None:
+    """A text with every ISO date in it as people read it: the system's warning reasons carry the due
+    day as it is recorded (已超过承诺办结期限（2026-12-28）); a page says 2026年12月28日."""
+    if not text:
+        return text
+    return _ISO_DAY_IN_TEXT.sub(lambda m: f"{int(m[1])}年{int(m[2])}月{int(m[3])}日", text)
+
+
 def result_text(result: dict[str, Any] | None) -> str:
     """A case's result as people read it: 准予许可 or 不予许可, with the decider's reason unless the
     reason already says it (an approval whose comment is 准予许可 reads 准予许可, not 准予许可：准予许可)."""
@@ -235,6 +247,7 @@ def progress(status: str) -> list[dict[str, Any]]:
 def install_filters() -> None:
     env = TEMPLATES.env
     env.filters["zh_date"] = zh_date
+    env.filters["zh_dates"] = zh_dates
     env.globals.update(STATUS_ZH=STATUS_ZH, ACTION_ZH=ACTION_ZH, EVENT_ZH=EVENT_ZH, WARNING_ZH=WARNING_ZH,
                        ROLE_ZH=ROLE_ZH, OPINION_ZH=OPINION_ZH, LICENCE_STATUS_ZH=LICENCE_STATUS_ZH,
                        LICENCE_ACTION_ZH=LICENCE_ACTION_ZH, RATING_ZH=RATING_ZH, DANGER_ACTIONS=DANGER_ACTIONS, progress=progress,
