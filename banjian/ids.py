@@ -17,7 +17,9 @@ in Chinese and English. Generators build valid numbers for tests and demo data.
 from __future__ import annotations
 
 import unicodedata
-from datetime import date
+from datetime import date, datetime
+
+from banjian.timefmt import CHINA
 
 __all__ = [
     "CITIZEN_ID_KIND",
@@ -128,7 +130,7 @@ def validate_citizen_id(s: str, *, today: date | None = None) -> str:
         birth = date(int(birth_text[:4]), int(birth_text[4:6]), int(birth_text[6:]))
     except ValueError:
         birth = None
-    latest = today or date.today()
+    latest = today or datetime.now(CHINA).date()  # China's date, whatever the server's time zone
     if birth is None or birth < _EARLIEST_BIRTH or birth > latest:
         raise _citizen_error(
             "birth_date",

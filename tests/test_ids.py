@@ -1,6 +1,6 @@
 """Tests for banjian.ids: citizen id numbers (GB 11643) and credit codes (GB 32100)."""
 
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
@@ -163,3 +163,19 @@ def test_credit_code_with_wrong_check_char_names_the_expected_one() -> None:
 def test_unknown_id_kind_is_rejected() -> None:
     err = rule_of("passport", "E12345678")
     assert (err.code, err.rule) == ("invalid_id_kind", "kind")
+
+
+def test_a_birth_date_is_checked_against_chinas_date_not_the_servers(monkeypatch) -> None:
+    """At 01:00 in Beijing the UTC date is still yesterday: a baby born today may already be registered."""
+    import banjian.ids as ids
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime(2031, 3, 3, 17, 0, tzinfo=UTC).astimezone(tz)  # 2031-03-04 01:00 in China
+
+    monkeypatch.setattr(ids, "datetime", Frozen)
+    born_today = make_citizen_id("110105", date(2031, 3, 4), 1)
+    assert validate_citizen_id(born_today) == born_today
+    with pytest.raises(IdError):
+        validate_citizen_id(make_citizen_id("110105", date(2031, 3, 5), 1))
