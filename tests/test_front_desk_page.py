@@ -159,3 +159,27 @@ async def test_the_clerk_looks_at_another_days_bookings(stack, people):
     # a bad date: the inbox again, with the problem named beside the field (today's bookings meanwhile)
     assert bad.status_code == 422 and 'id="desk-day-error">预约日期应为' in bad.text
     assert 'href="#desk-day">预约日期应为' in bad.text and "今日预约" in bad.text
+
+
+async def test_a_handler_answers_the_departments_inquiries_from_the_inbox_without_its_bookings(stack, people):
+    """Any of the department's staff may answer (the API says so); only clerks keep the window bookings."""
+    from tests.pages_client import csrf_of
+
+    question = f"办理食品经营许可需要多久-{uuid.uuid4().hex[:6]}"
+    r = await stack.http.post("/api/inquiries", json={"kind": "consultation", "item_code": "food-business-licence",
+                                                      "text": question, "contact": "13800000001"})
+    assert r.status_code == 201, r.text
+    inquiry = r.json()["id"]
+    browser = PageClient(stack)
+    try:
+        await browser.login(people.handler.username)
+        page = (await browser.get("/work")).text
+        assert "待答复的咨询投诉" in page and question in page
+        assert "今日预约" not in page and 'id="desk-day"' not in page
+        r = await browser.http.post(f"/work/inquiries/{inquiry}/answer",
+                                    data={"csrf_token": csrf_of(page), "text": "一般为10个工作日。"})
+        assert r.status_code == 303, r.text
+    finally:
+        await browser.close()
+    answered = (await people.handler.get("/api/inquiries", params={"scope": "department"})).json()["items"]
+    assert next(i for i in answered if i["id"] == inquiry)["status"] == "answered"

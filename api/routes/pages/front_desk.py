@@ -18,7 +18,7 @@ from banjian import appointments as appt
 from banjian.appointments import Appointment
 from banjian.contracts import Actor
 from banjian.db import Case, User
-from banjian.enums import CLOSED, Role
+from banjian.enums import CLOSED, STAFF_ROLES, Role
 from banjian.errors import DomainError
 from banjian.inquiries import MAX_TEXT, Inquiry
 from banjian.timefmt import CHINA
@@ -30,17 +30,19 @@ FRONT_DESK_ROWS = 50
 
 
 def front_desk(sessions: Any, actor: Actor, catalog: Any = None, day: date | None = None) -> dict[str, Any] | None:
-    """The bookings of `day` (today unless given) and the open inquiries of the clerk's department;
-    None for anyone else. People and items by their names, each with the case it concerns (a booking
-    made before applying: the person's latest open case of the item, if they have filed one since)."""
-    if not actor.has(Role.CLERK) or actor.department is None:
+    """The open inquiries of the department, for any of its staff (who may all answer them), and for
+    its clerks the window bookings of `day` (today unless given); None for anyone else. People and
+    items by their names, each with the case it concerns (a booking made before applying: the
+    person's latest open case of the item, if they have filed one since)."""
+    if not actor.has(*STAFF_ROLES) or actor.department is None:
         return None
+    clerk = actor.has(Role.CLERK)
     today = datetime.now(CHINA).date()
     day = day or today
     with sessions() as session:
         bookings = session.exec(select(Appointment).where(
             Appointment.department == actor.department, Appointment.day == day)
-            .order_by(col(Appointment.slot)).limit(FRONT_DESK_ROWS)).all()
+            .order_by(col(Appointment.slot)).limit(FRONT_DESK_ROWS)).all() if clerk else []
         inquiries = session.exec(select(Inquiry).where(
             Inquiry.department == actor.department, Inquiry.status == "open")
             .order_by(col(Inquiry.answer_due)).limit(FRONT_DESK_ROWS)).all()
@@ -60,7 +62,7 @@ def front_desk(sessions: Any, actor: Actor, catalog: Any = None, day: date | Non
     def case_of(b: Appointment) -> Case | None:
         return cases.get(b.case_id) if b.case_id else cases.get((b.username, b.item_code))
 
-    return {"day": day, "today": day == today, "previous": day - timedelta(days=1), "next": day + timedelta(days=1),
+    return {"bookings_shown": clerk, "day": day, "today": day == today, "previous": day - timedelta(days=1), "next": day + timedelta(days=1),
             "appointments": [{"id": b.id, "slot": b.slot[11:], "item_code": b.item_code,
                               "item_name": item_name(b.item_code), "username": b.username,
                               "name": people.get(b.username, b.username), "status": b.status,
