@@ -70,7 +70,7 @@ class MaterialRef(Model):
 #: The design generation new cases start on (`CaseInput.design`, read by workflows/case.py). Telling a
 #: path by the input instead of a patch marker saves a marker event and a search-attribute update
 #: (a visibility write) per case.
-CASE_DESIGN = 5
+CASE_DESIGN = 6
 #: from this design on a department's sub-case is never returned to the applicant (who cannot open it),
 #: and a bundle member's sub-case issues its item's e-licence when it approves (banjian/rules.py,
 #: workflows/licensing.py)
@@ -82,6 +82,11 @@ LOCAL_LICENCE_DESIGN = 4
 #: approval: a case left unpaid (terminated at `payment_due`) never holds a valid licence
 #: (workflows/transitions.py, workflows/payment.py)
 LICENCE_AFTER_PAYMENT_DESIGN = 5
+#: from this design on an extension is requested and approved only within the statutory limit (行政许可法
+#: art. 42: the extension is decided within the period): once the limit has ended (the case holds its
+#: `statutory_overdue` warning) both are refused; a rule the update handler re-checks, so older cases keep
+#: theirs (banjian/rules.py)
+EXTENSION_IN_TIME_DESIGN = 6
 
 
 class CaseInput(Model):

@@ -12,7 +12,7 @@ from typing import Any
 
 from banjian.action_data import check_bounds, validate_data
 from banjian.case_steps import CLOCK_ROLES, current_step, waiting_roles
-from banjian.contracts import SUB_CASE_DESIGN, ActionInput, Actor, CaseState
+from banjian.contracts import EXTENSION_IN_TIME_DESIGN, SUB_CASE_DESIGN, ActionInput, Actor, CaseState
 from banjian.enums import (
     CLOSED,
     STAFF_ROLES,
@@ -22,6 +22,7 @@ from banjian.enums import (
     Opinion,
     Role,
     Status,
+    WarningCause,
 )
 from banjian.errors import Conflict, Forbidden, Invalid
 from banjian.items.schema import ItemDefinition
@@ -133,6 +134,13 @@ def _conflict(action: Action, state: CaseState, why_zh: str, why_en: str,
                     f"cannot '{action}' a case in status '{state.status}': {why_en}", field="action", extra=extra)
 
 
+def _statutory_limit_over(state: CaseState) -> bool:
+    """Whether the statutory limit has ended (its red warning recorded), on cases of the design that
+    keeps extensions within it."""
+    return state.design >= EXTENSION_IN_TIME_DESIGN and any(
+        w.cause == WarningCause.STATUTORY_OVERDUE for w in state.warnings)
+
+
 def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Actor) -> None:
     """409 unless `action` is allowed in the case's current state (for this actor)."""
     s = state.status
@@ -184,9 +192,13 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
             need(s in (Status.ACCEPTED, Status.IN_REVIEW), "只能在审查期间申请延期", "only while under review")
             need(state.clock.extended_days == 0 and state.extension is None, "延期只能申请一次",
                  "the one extension was already requested")
+            need(not _statutory_limit_over(state), "法定办理期限已届满，不能再申请延期（延期须在法定期限内决定）",
+                 "the statutory limit has ended: an extension must be decided within it")
         case Action.APPROVE_EXTENSION:
             need(s in UNDER_REVIEW, "只能在作出决定前批准延期", "only before the decision")
             need(state.extension is not None, "没有待批准的延期申请", "no extension request is pending")
+            need(not _statutory_limit_over(state), "法定办理期限已届满，不能再批准延期（延期须在法定期限内决定）",
+                 "the statutory limit has ended: an extension must be decided within it")
         case Action.START_SPECIAL_PROCEDURE | Action.SUSPEND:
             need(s in (Status.ACCEPTED, Status.IN_REVIEW), "只能在审查期间启动", "only while under review")
         case Action.END_SPECIAL_PROCEDURE:

@@ -124,6 +124,26 @@ async def test_extension_cannot_be_approved_after_the_decision(stack, people):
     assert case["clock"]["extended_days"] == 0 and due(case, "statutory_due") == statutory_due
 
 
+async def test_an_extension_is_requested_and_approved_only_within_the_statutory_limit(stack, people):
+    """行政许可法 art. 42: the extension is decided within the period. Once the statutory limit has ended
+    (its red warning recorded) neither the request nor the head's approval is possible."""
+    late = (await accepted(people))["id"]
+    pending = (await accepted(people))["id"]
+    await people.handler.ok(pending, "request_extension", "需要专家论证")
+    for cid in (late, pending):
+        case = await stack.advance(cid, 40)  # well past 20 working days
+        assert "statutory_overdue" in {w["cause"] for w in case["warnings"]}
+    r = await people.handler.act(late, "request_extension", "申请延期")
+    status_of(r, 409)
+    assert "法定办理期限已届满" in r.json()["detail"]["message"]
+    assert "request_extension" not in (await people.handler.case(late))["allowed_actions"]
+    r = await people.head.act(pending, "approve_extension", "同意延期")
+    status_of(r, 409)
+    assert "法定办理期限已届满" in r.json()["detail"]["message"]
+    case = await people.head.case(pending)
+    assert "approve_extension" not in case["allowed_actions"] and case["clock"]["extended_days"] == 0
+
+
 # ---- steps -----------------------------------------------------------------------------------------------
 async def test_return_sends_back_one_step(stack, people):
     case = await accepted(people)
