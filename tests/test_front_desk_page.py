@@ -2,11 +2,22 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from banjian.appointments import Appointment
 from banjian.timefmt import CHINA
 from tests.pages_client import PageClient
+
+
+def book(stack, day: date, time: str, username: str) -> str:
+    """A booking of food-business-licence at the amr window, written straight into the read model."""
+    booking, now = uuid.uuid4().hex[:16], datetime.now(UTC)
+    with stack.sessions() as session:
+        session.add(Appointment(id=booking, item_code="food-business-licence", department="amr",
+                                slot=f"{day.isoformat()}T{time}", day=day, username=username, status="booked",
+                                created_at=now, changed_at=now))
+        session.commit()
+    return booking
 
 
 async def test_clerk_sees_todays_appointments_and_open_inquiries(stack, people):
@@ -14,12 +25,7 @@ async def test_clerk_sees_todays_appointments_and_open_inquiries(stack, people):
     r = await stack.http.post("/api/inquiries", json={"kind": "consultation", "item_code": "food-business-licence",
                                                       "text": question, "contact": "13800000000"})
     assert r.status_code == 201, r.text
-    today, now = datetime.now(CHINA).date(), datetime.now(UTC)
-    with stack.sessions() as session:
-        session.add(Appointment(id=uuid.uuid4().hex[:16], item_code="food-business-licence", department="amr",
-                                slot=f"{today.isoformat()}T23:58", day=today, username="booker-x", status="booked",
-                                created_at=now, changed_at=now))
-        session.commit()
+    book(stack, datetime.now(CHINA).date(), "23:58", "booker-x")
     browser = PageClient(stack)
     try:
         await browser.login(people.clerk.username)
@@ -45,13 +51,7 @@ async def test_clerk_records_a_no_show_and_answers_a_complaint_from_the_desk(sta
     r = await owner.post("/api/inquiries", json={"kind": "complaint", "case_id": cid, "text": "窗口态度差"})
     assert r.status_code == 201, r.text
     inquiry = r.json()["id"]
-    today, now = datetime.now(CHINA).date(), datetime.now(UTC)
-    booking = uuid.uuid4().hex[:16]
-    with stack.sessions() as session:
-        session.add(Appointment(id=booking, item_code="food-business-licence", department="amr",
-                                slot=f"{today.isoformat()}T00:00", day=today, username="late-comer", status="booked",
-                                created_at=now, changed_at=now))
-        session.commit()
+    booking = book(stack, datetime.now(CHINA).date(), "00:00", "late-comer")
     browser = PageClient(stack)
     try:
         await browser.login(people.clerk.username)
@@ -78,13 +78,7 @@ async def test_the_desk_names_people_items_and_cases_and_shows_the_whole_questio
     also a booking made before applying, once the person has filed — and the whole text of a question
     with the case or item it is about and how to reach the asker."""
     owner = people.applicant(0)
-    today, now = datetime.now(CHINA).date(), datetime.now(UTC)
-    booking = uuid.uuid4().hex[:16]
-    with stack.sessions() as session:  # booked this morning for the item, before applying
-        session.add(Appointment(id=booking, item_code="food-business-licence", department="amr",
-                                slot=f"{today.isoformat()}T00:01", day=today, username=owner.username,
-                                status="booked", created_at=now, changed_at=now))
-        session.commit()
+    book(stack, datetime.now(CHINA).date(), "00:01", owner.username)  # this morning, before applying
     case = (await owner.apply("food-business-licence")).json()
     long_text = "我想问一下" + "经营场所面积怎么计算" * 20 + f"-{uuid.uuid4().hex[:6]}"
     r = await owner.post("/api/inquiries", json={"kind": "complaint", "case_id": case["id"], "text": long_text})
@@ -135,12 +129,7 @@ async def test_the_clerk_looks_at_another_days_bookings(stack, people):
     """The desk shows today's bookings by default, and any day's by 预约日期 / 前一天 / 后一天."""
     ahead = datetime.now(CHINA).date() + timedelta(days=3)
     booker = f"booker-{uuid.uuid4().hex[:6]}"
-    now = datetime.now(UTC)
-    with stack.sessions() as session:
-        session.add(Appointment(id=uuid.uuid4().hex[:16], item_code="food-business-licence", department="amr",
-                                slot=f"{ahead.isoformat()}T10:30", day=ahead, username=booker, status="booked",
-                                created_at=now, changed_at=now))
-        session.commit()
+    book(stack, ahead, "10:30", booker)
     browser = PageClient(stack)
     try:
         await browser.login(people.clerk.username)
