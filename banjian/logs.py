@@ -47,9 +47,19 @@ def formatter(fmt: str) -> logging.Formatter:
     return logging.Formatter("%(asctime)s %(name)s %(levelname)s [req=%(request_id)s case=%(case_id)s] %(message)s")
 
 
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record comes, not to the one it was made with: a
+    command run in-process (a test's CLI runner swaps stderr, then closes it) leaves no handler
+    writing into a closed stream."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def configure_logging(settings: Settings, stream: Any = None) -> logging.Handler:
     """One handler on the root logger, text or JSON as the settings say; returns it."""
-    handler = logging.StreamHandler(stream or sys.stderr)
+    handler = logging.StreamHandler(stream) if stream is not None else StderrHandler()
     handler.setFormatter(formatter(settings.log_format))
     handler.addFilter(ContextFilter())
     root = logging.getLogger()

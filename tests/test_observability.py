@@ -5,6 +5,7 @@ import asyncio
 import io
 import json
 import logging
+import sys
 import uuid
 
 import pytest
@@ -181,3 +182,19 @@ def test_metrics_of_several_processes_merge_into_one_text_labelled_by_process():
     assert sorted((s.labels["process"], s.value) for s in warnings.samples) == [("api", 2.0), ("worker1", 3.0)]
     # a sample that names its process already keeps it
     assert [s.labels["process"] for s in families["up_check"].samples] == ["worker1"]
+
+
+def test_the_log_follows_stderr_when_a_caller_swaps_and_closes_it(monkeypatch):
+    """An in-process command (the CLI under a test runner) swaps sys.stderr and closes it afterwards:
+    later records go to the current stderr, never into the closed one ('--- Logging error ---')."""
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    handler = configure_logging(Settings())
+    try:
+        logging.getLogger("banjian.test").warning("one")
+        first.close()
+        monkeypatch.setattr(sys, "stderr", second)
+        logging.getLogger("banjian.test").warning("two")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    assert "two" in second.getvalue() and "Logging error" not in second.getvalue()
