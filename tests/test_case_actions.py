@@ -382,3 +382,14 @@ async def test_window_clerk_takes_the_supplement_of_a_window_case(stack, people)
     assert actions(case)[-1] == "submit_supplement"
     other = people.staff("nrp", "clerk")
     status_of(await other.act(case["id"], "accept"), 404)
+
+
+async def test_an_action_with_data_null_is_an_action_without_data(stack, people):
+    """Clients that serialise an optional object left out as `null` act as if they had left it out;
+    data that is no object at all is still refused."""
+    cid = (await people.applicant(0).apply("food-business-licence")).json()["id"]
+    r = await people.clerk.post(f"/api/cases/{cid}/actions", json={"action": "accept", "data": None, "comment": None})
+    assert r.status_code == 200, r.text
+    assert r.json()["status"] in ("accepted", "in_review")
+    r = await people.handler.post(f"/api/cases/{cid}/actions", json={"action": "pass", "data": [1]})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "data"

@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from api.bounds import CaseId, Offset, Text, one_of
 from api.copies import copied_tasks
@@ -53,6 +53,12 @@ class ActionBody(BaseModel):
     action: str = Field(min_length=1, max_length=64)
     comment: str | None = Field(default=None, max_length=MAX_COMMENT)
     data: dict[str, Any] = {}
+
+    @field_validator("data", mode="before")
+    @classmethod
+    def _null_is_no_data(cls, value: Any) -> Any:
+        """`"data": null` is what many clients send for an optional object left out: no data."""
+        return {} if value is None else value
 
 
 @router.post("/cases", status_code=201)
