@@ -16,8 +16,9 @@ in the case's Temporal history in one of two ways:
 The row holds that state as the activity wrote it (without its history: the workflow sends it
 without), with the deadlines the local activity planned (`Recorded.deadlines`) in place of those
 sent, twice: as the snapshot, and as the plain columns that lists, inboxes and searches read
-(`banjian.case_row.row_columns`; a column that differs is reported as `row.<column>`). Nothing else of the snapshot is the read model's own. Both sides are read through the current
-`CaseState` model before they are compared, so fields added to the model since the row was written
+(`banjian.case_row.row_columns`; a column that differs is reported as `row.<column>`). Nothing
+else of the snapshot is the read model's own. Both sides are read through the current `CaseState`
+model before they are compared, so fields added to the model since the row was written
 compare as their defaults on both sides.
 
 A comparison is made only when the history shows the row's last write completed: while a record
