@@ -4,6 +4,7 @@ after the 403 and 409 checks."""
 from __future__ import annotations
 
 import json
+from datetime import date, timedelta
 from typing import Any
 
 from banjian.case_steps import current_step
@@ -12,6 +13,7 @@ from banjian.enums import STAFF_ROLES, Action, DeliveryMethod
 from banjian.errors import Invalid
 from banjian.items.schema import ItemDefinition
 from banjian.labels import ACTION_NAMES_ZH
+from banjian.timefmt import china_date
 
 #: Actions that need a comment (written opinion / reason).
 NEEDS_COMMENT = {Action.REFUSE_ACCEPTANCE, Action.RETURN, Action.DENY, Action.REQUEST_EXTENSION,
@@ -151,10 +153,6 @@ def check_bounds(act: ActionInput) -> None:
 
 def _check_reply_by(raw: Any, state: CaseState) -> None:
     """`data.reply_by` of an urge (督办回复期限): an ISO date from the case's today to a year on."""
-    from datetime import date, timedelta
-
-    from banjian.timefmt import china_date
-
     today = china_date(state.clock_at)
     try:
         day = date.fromisoformat(raw) if isinstance(raw, str) and len(raw) == 10 else None
