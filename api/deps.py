@@ -26,6 +26,7 @@ from banjian.errors import Forbidden, Unauthorised
 from banjian.labels import roles_zh
 from banjian.service_accounts import TOKEN_KIND
 from banjian.service_accounts import load_actor as load_service_actor
+from banjian.sessions import SessionRules, end_session, rules_for
 from banjian.settings import Settings
 
 ACTOR_TTL_S = 5.0
@@ -54,45 +55,78 @@ async def current_user(request: Request, token: Annotated[str | None, Depends(oa
     if not token:
         raise Unauthorised("not_authenticated", "请先登录", "not logged in")
     tokens: Tokens = request.app.state.tokens
-    username, kind, key = tokens.verify(token)
+    username, kind, key, issued_at = tokens.verify(token)
     if kind == TOKEN_KIND:
         return await _service_actor(request, username, key)
-    return await _cached_actor(request, username, _load_actor,
-                               ("用户不存在或已停用", "the user no longer exists"))
+    actor, rules = await _cached_user(request, username)
+    refusal = rules.refusal(token, issued_at)
+    if refusal is not None:
+        raise Unauthorised("invalid_token", *refusal)
+    return actor
 
 
 async def _service_actor(request: Request, name: str, key: str | None) -> Actor:
     """A department system's service account (banjian/service_accounts.py), cached like users,
     under its credential generation: a token of an earlier one (rotated, revoked, re-added) is 401."""
-    return await _cached_actor(request, f"{TOKEN_KIND}:{name}:{key or ''}",
-                               lambda sessions, _: load_service_actor(sessions, name, key),
-                               ("系统账号凭据已更换、吊销或账号不存在，请重新获取令牌",
-                                "the service account's credentials were rotated or revoked, or it was removed: "
-                                "get a new token"))
+    actor, _ = await _cached(request, f"{TOKEN_KIND}:{name}:{key or ''}",
+                             lambda sessions, _: _no_rules(load_service_actor(sessions, name, key)),
+                             ("系统账号凭据已更换、吊销或账号不存在，请重新获取令牌",
+                              "the service account's credentials were rotated or revoked, or it was removed: "
+                              "get a new token"))
+    return actor
 
 
-async def _cached_actor(request: Request, key: str, load: Callable[[Callable[[], Session], str], Actor | None],
-                        gone: tuple[str, str]) -> Actor:
-    """A caller's roles are read at most every few seconds: a change reaches the API that quickly,
-    and a page or inbox read costs no database round trip. A miss reads the row in a worker thread
-    (a busy pool must never block the event loop)."""
-    known: dict[str, tuple[float, Actor]] = request.app.state.actors
+async def _cached_user(request: Request, username: str) -> tuple[Actor, SessionRules]:
+    return await _cached(request, username, _load_user, ("用户不存在或已停用", "the user no longer exists"))
+
+
+async def end_token(request: Request, token: str) -> None:
+    """Log a user's token out: recorded in the read model (every API process refuses it within
+    `ACTOR_TTL_S`, this one at once). An invalid or expired token needs nothing."""
+    tokens: Tokens = request.app.state.tokens
+    try:
+        username, kind, _, _ = tokens.verify(token)
+    except Unauthorised:
+        return
+    expiry = tokens.expiry(token)
+    if kind is not None or expiry is None:
+        return
+    await asyncio.to_thread(end_session, request.app.state.sessions, token, username, expiry)
+    request.app.state.actors.pop(username, None)
+
+
+NO_RULES = SessionRules(None, frozenset())
+
+
+def _no_rules(actor: Actor | None) -> tuple[Actor, SessionRules] | None:
+    return None if actor is None else (actor, NO_RULES)
+
+
+async def _cached(request: Request, key: str,
+                  load: Callable[[Callable[[], Session], str], tuple[Actor, SessionRules] | None],
+                  gone: tuple[str, str]) -> tuple[Actor, SessionRules]:
+    """A caller's roles (and what ends their sessions early) are read at most every few seconds: a
+    change reaches the API that quickly, and a page or inbox read costs no database round trip. A
+    miss reads the rows in a worker thread (a busy pool must never block the event loop)."""
+    known: dict[str, tuple[float, tuple[Actor, SessionRules]]] = request.app.state.actors
     now = time.monotonic()
     hit = known.get(key)
     if hit is not None and hit[0] > now:
         return hit[1]
-    actor = await asyncio.to_thread(load, request.app.state.sessions, key)
-    if actor is None:
+    found = await asyncio.to_thread(load, request.app.state.sessions, key)
+    if found is None:
         known.pop(key, None)
         raise Unauthorised("invalid_token", gone[0], gone[1])
-    known[key] = (now + ACTOR_TTL_S, actor)
-    return actor
+    known[key] = (now + ACTOR_TTL_S, found)
+    return found
 
 
-def _load_actor(sessions: Callable[[], Session], username: str) -> Actor | None:
+def _load_user(sessions: Callable[[], Session], username: str) -> tuple[Actor, SessionRules] | None:
     with sessions() as session:
         user = session.get(User, username)
-        return actor_of(user) if user is not None and user.active else None
+        if user is None or not user.active:
+            return None
+        return actor_of(user), rules_for(session, username, user.sessions_from)
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]

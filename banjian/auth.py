@@ -16,6 +16,7 @@ from banjian.db import Department, User
 from banjian.enums import DEPARTMENT_ROLES, IdKind, Role
 from banjian.errors import DomainError, Invalid, NotFound, Unauthorised
 from banjian.ids import IdError, validate_id
+from banjian.sessions import sessions_from_now
 
 _hasher = PasswordHasher()
 
@@ -57,12 +58,11 @@ class Tokens:
 
     def __init__(self, secret: str, ttl_seconds: int) -> None:
         self.secret, self.ttl = secret, ttl_seconds
-        # token -> (subject, kind, key, expiry): a token's signature and claims cannot change, so each
-        # is verified once and afterwards only its expiry is compared (every request carries one)
-        self._verified: dict[str, tuple[str, str | None, str | None, float]] = {}
-        # token -> expiry of the tokens ended by a logout: refused until they would expire anyway
-        # (kept in the API process, which is one process; a restart forgets them)
-        self._revoked: dict[str, float] = {}
+        # token -> (subject, kind, key, issued at, expiry): a token's signature and claims cannot
+        # change, so each is verified once and afterwards only its expiry is compared (every request
+        # carries one). What ends a token early (a logout, a new password) is in the read model
+        # (banjian/sessions.py) and checked by the API.
+        self._verified: dict[str, tuple[str, str | None, str | None, float | None, float]] = {}
 
     def issue(self, username: str, kind: str | None = None, key: str | None = None) -> str:
         """A token for a user, or (`kind="service"`) for a service account of that name; `key` is the
@@ -81,41 +81,35 @@ class Tokens:
 
     def claims(self, token: str) -> tuple[str, str | None]:
         """(subject, kind) of a valid token: kind is None for a user."""
-        sub, kind, _ = self.verify(token)
+        sub, kind, _, _ = self.verify(token)
         return sub, kind
 
-    def revoke(self, token: str) -> None:
-        """End a token before its expiry (logging out): a copy of the session cookie stops working."""
+    def expiry(self, token: str) -> datetime | None:
+        """When a validly signed token expires (None: it is not one)."""
         try:
-            expiry = float(jwt.decode(token, self.secret, algorithms=["HS256"]).get("exp", math.inf))
-        except (jwt.PyJWTError, TypeError, ValueError):
-            return  # an invalid token is refused anyway
-        now = time.time()
-        if len(self._revoked) >= VERIFIED_TOKENS:
-            self._revoked = {t: e for t, e in self._revoked.items() if e > now}
-        self._revoked[token] = expiry
-        self._verified.pop(token, None)
+            return datetime.fromtimestamp(float(jwt.decode(token, self.secret, algorithms=["HS256"],
+                                                           options={"verify_exp": False})["exp"]), UTC)
+        except (jwt.PyJWTError, KeyError, TypeError, ValueError, OverflowError):
+            return None
 
-    def verify(self, token: str) -> tuple[str, str | None, str | None]:
-        """(subject, kind, key) of a valid token: kind is None for a user, key None unless the token
-        is a service account's (its credential generation)."""
-        if token in self._revoked:
-            raise Unauthorised("invalid_token", "已退出登录，请重新登录", "the token was ended by a logout")
+    def verify(self, token: str) -> tuple[str, str | None, str | None, float | None]:
+        """(subject, kind, key, issued at) of a valid token: kind is None for a user, key None unless
+        the token is a service account's (its credential generation); issued at in epoch seconds."""
         known = self._verified.get(token)
-        if known is not None and known[3] > time.time():  # PyJWT's rule: expired once exp <= now
-            return known[0], known[1], known[2]
+        if known is not None and known[4] > time.time():  # PyJWT's rule: expired once exp <= now
+            return known[0], known[1], known[2], known[3]
         try:
             claims = jwt.decode(token, self.secret, algorithms=["HS256"])
-            kid = claims.get("kid")
+            kid, iat = claims.get("kid"), claims.get("iat")
             found = (claims["sub"], claims.get("kind"), kid if isinstance(kid, str) else None,
-                     float(claims.get("exp", math.inf)))
+                     float(iat) if isinstance(iat, int | float) else None, float(claims.get("exp", math.inf)))
         except (jwt.PyJWTError, KeyError, TypeError, ValueError):
             self._verified.pop(token, None)
             raise Unauthorised("invalid_token", "登录已失效，请重新登录", "the token is invalid or expired") from None
         if len(self._verified) >= VERIFIED_TOKENS:
             self._verified.clear()
         self._verified[token] = found
-        return found[0], found[1], found[2]
+        return found[0], found[1], found[2], found[3]
 
 
 def guess_id_kind(id_number: str) -> str:
@@ -186,7 +180,11 @@ def add_user(session_factory: Callable[[], Session], username: str, password: st
             id_kind = guess_id_kind(id_number)
         id_number = validate_id(id_kind, id_number)
     with session_factory() as session:
-        user = session.get(User, username) or User(username=username, password_hash="", created_at=datetime.now(UTC))
+        user = session.get(User, username)
+        if user is None:
+            user = User(username=username, password_hash="", created_at=datetime.now(UTC))
+        else:  # replaced: its new password ends the sessions of the old one
+            user.sessions_from = sessions_from_now()
         user.password_hash = hash_password(password)
         user.roles = [r.value for r in parsed]
         user.department = department

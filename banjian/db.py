@@ -40,6 +40,8 @@ class User(SQLModel, table=True):
     id_number: str | None = Field(default=None, index=True)
     active: bool = True
     created_at: datetime
+    # tokens issued before this moment are refused (a new password ends earlier sessions)
+    sessions_from: datetime | None = None
 
 
 class Item(SQLModel, table=True):

@@ -20,9 +20,11 @@ from banjian.errors import Invalid, Unauthorised
 from banjian.licence_store import DEFAULT_MASTER_KEY
 from banjian.logins import LoginLock
 from banjian.production import problems, refusal
+from banjian.sessions import EndedSession, end_session, ended_tokens, token_digest
 from banjian.settings import Settings
 from services.cli import app as cli_app
 from tests.conftest import PASSWORD
+from tests.pages_client import PageClient, csrf_of
 
 
 @asynccontextmanager
@@ -124,6 +126,58 @@ def test_a_token_verified_once_is_refused_after_it_expires_and_a_forged_one_neve
         tokens.claims(token)
     with pytest.raises(Unauthorised):  # signed with another key: refused although the payload is the same
         tokens.claims(Tokens("x" * 64, 60).issue("zhangsan"))
+
+
+async def test_a_new_password_ends_the_sessions_issued_before_it(stack):
+    """An admin replacing a user (`banjian users add` again, after a stolen password) ends every
+    token issued before: the old token is 401 saying why, a token from the new password works."""
+    u = stack.applicant()
+    old = await u.token()
+    me = await stack.http.get("/api/me", headers={"Authorization": f"Bearer {old}"})
+    assert me.status_code == 200
+    time.sleep(1.05)  # tokens carry whole seconds: a token of the reset's own second stays valid
+    add_user(stack.sessions, u.username, "a-new-pass-2026", ["applicant"], id_number=me.json()["id_number"])
+    stack.app.state.actors.pop(u.username, None)  # the few seconds the API remembers a caller are over
+    r = await stack.http.get("/api/me", headers={"Authorization": f"Bearer {old}"})
+    assert r.status_code == 401 and "密码已更改" in r.text and "password was changed" in r.text
+    r = await stack.http.post("/api/auth/token", data={"username": u.username, "password": "a-new-pass-2026"})
+    fresh = r.json()["access_token"]
+    assert (await stack.http.get("/api/me", headers={"Authorization": f"Bearer {fresh}"})).status_code == 200
+    # a user created once has no such moment: its first token works
+    v = stack.applicant()
+    assert (await stack.http.get("/api/me", headers=await v.headers())).status_code == 200
+
+
+async def test_a_logout_is_kept_in_the_read_model_for_every_api_process(stack):
+    """Logging out in one API process ends the token in all of them, and after a restart: the ended
+    token is in `ended_sessions` (as a digest), not in the process's memory."""
+    u = stack.applicant()
+    browser = PageClient(stack)
+    try:
+        assert (await browser.login(u.username)).status_code == 303
+        token = browser.http.cookies["banjian_token"]
+        other = await u.token()  # the same user's session on another device
+        page = await browser.get("/")
+        assert (await browser.http.post("/logout", data={"csrf_token": csrf_of(page.text)})).status_code == 303
+    finally:
+        await browser.close()
+    stack.app.state.actors.clear()  # another process, or this one restarted: nothing in memory
+    r = await stack.http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401 and "已退出登录" in r.text
+    with stack.sessions() as s:
+        [row] = s.exec(select(EndedSession).where(EndedSession.username == u.username)).all()
+    assert row.token_sha256 == token_digest(token) != token
+    assert (await stack.http.get("/api/me", headers={"Authorization": f"Bearer {other}"})).status_code == 200
+
+
+def test_ended_sessions_are_swept_once_their_tokens_expire(stack):
+    name = f"gone-{uuid.uuid4().hex[:6]}"
+    end_session(stack.sessions, "expired-token", name, datetime.now(UTC) - timedelta(seconds=1))
+    end_session(stack.sessions, "live-token", name, datetime.now(UTC) + timedelta(hours=1))
+    end_session(stack.sessions, "live-token", name, datetime.now(UTC) + timedelta(hours=1))  # twice: one row
+    with stack.sessions() as s:
+        assert ended_tokens(s, name) == {token_digest("live-token")}
+        assert len(s.exec(select(EndedSession).where(EndedSession.username == name)).all()) == 1
 
 
 # ---- passwords -----------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from api.deps import current_user
+from api.deps import current_user, end_token
 from banjian.contracts import Actor
 from banjian.errors import DomainError
 from banjian.labels import ACTION_NAMES_ZH, LICENCE_ACTION_ZH, LICENCE_STATUS_ZH, ROLE_ZH, STATUS_ZH
@@ -137,11 +137,11 @@ def start_session(response: Response, request: Request, username: str) -> None:
                         samesite="lax", path="/", secure=secure_cookies(request))
 
 
-def end_session(response: Response, request: Request) -> None:
+async def end_session(response: Response, request: Request) -> None:
     """Log out: the cookie is removed and its token ended, so a copy of it no longer works."""
     token = request.cookies.get(SESSION_COOKIE)
     if token:
-        request.app.state.tokens.revoke(token)
+        await end_token(request, token)
     response.delete_cookie(SESSION_COOKIE, path="/", secure=secure_cookies(request), httponly=True, samesite="lax")
 
 

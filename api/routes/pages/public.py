@@ -90,7 +90,7 @@ async def login(request: Request, username: str = Form("", max_length=64), passw
 async def logout_post(request: Request, csrf_token: str = Form("", max_length=128)) -> RedirectResponse:
     check_csrf(request, csrf_token)
     response = RedirectResponse("/", status_code=303)
-    end_session(response, request)
+    await end_session(response, request)
     return response
 
 
@@ -98,7 +98,7 @@ async def logout_post(request: Request, csrf_token: str = Form("", max_length=12
 async def logout(request: Request) -> RedirectResponse:
     """Logging out needs no token: the worst a forged link can do is log someone out."""
     response = RedirectResponse("/login", status_code=303)
-    end_session(response, request)
+    await end_session(response, request)
     return response
 
 
