@@ -18,6 +18,7 @@ from banjian.activity_contracts import PauseRequest, PlanRequest
 from banjian.calendar import WorkingCalendar, load_calendar
 from banjian.contracts import Deadlines
 from banjian.db import CalendarYear
+from banjian.enums import LimitUnit
 
 
 def plan(cal: WorkingCalendar, req: PlanRequest) -> Deadlines:
@@ -27,11 +28,10 @@ def plan(cal: WorkingCalendar, req: PlanRequest) -> Deadlines:
                                                  req.acceptance_limit.unit)}
     touched.append(out["acceptance_due"])
     if req.accepted_on is not None and req.promised_limit and req.statutory_limit:
-        extra = req.extra_working_days
-        promised = cal.add_limit(req.accepted_on, req.promised_limit.value, req.promised_limit.unit)
-        statutory = cal.add_limit(req.accepted_on, req.statutory_limit.value, req.statutory_limit.unit)
-        out["promised_due"] = cal.add_working_days(promised, extra) if extra else promised
-        out["statutory_due"] = cal.add_working_days(statutory, extra) if extra else statutory
+        out["promised_due"] = extended(cal, cal.add_limit(req.accepted_on, req.promised_limit.value,
+                                                           req.promised_limit.unit), req)
+        out["statutory_due"] = extended(cal, cal.add_limit(req.accepted_on, req.statutory_limit.value,
+                                                            req.statutory_limit.unit), req)
         out["notice_on"] = cal.working_day_before(out["promised_due"], req.notice_days)
         touched += [out["promised_due"], out["statutory_due"]]
     if req.step_started_on is not None and req.step_limit is not None:
@@ -44,6 +44,14 @@ def plan(cal: WorkingCalendar, req: PlanRequest) -> Deadlines:
         out["delivery_due"] = cal.add_limit(req.decided_on, req.delivery_limit.value, req.delivery_limit.unit)
         touched.append(out["delivery_due"])
     return Deadlines(**out, provisional=cal.is_provisional(*touched))
+
+
+def extended(cal: WorkingCalendar, due: date, req: PlanRequest) -> date:
+    """A limit's last day moved by a granted extension in natural days (from that day, onto a working
+    day as every natural-day period ends), then by the working days of extensions and pauses."""
+    if req.extension_natural_days:
+        due = cal.add_limit(due, req.extension_natural_days, LimitUnit.NATURAL_DAYS)
+    return cal.add_working_days(due, req.extra_working_days) if req.extra_working_days else due
 
 
 @cache

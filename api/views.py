@@ -70,6 +70,7 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "payment": payment_json(state),
         "clock": {"working_days_used": used, "paused": state.clock.paused,
                   "extended_days": state.clock.extended_days,
+                  "extended_unit": state.clock.extended_unit.value,
                   "paused_working_days": state.clock.paused_working_days,
                   # the case's own date (China time): the wall clock's, or the simulation clock's
                   "today": china_date(now).isoformat()},

@@ -24,6 +24,8 @@ class PlanRequest(Model):
     promised_limit: Limit | None = None
     statutory_limit: Limit | None = None
     extra_working_days: int = 0
+    # a granted extension counted in natural days (added before the working days above)
+    extension_natural_days: int = 0
     notice_days: int = 2
     step_started_on: date | None = None
     step_limit: Limit | None = None

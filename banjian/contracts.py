@@ -17,6 +17,7 @@ from banjian.enums import (
     Channel,
     Decision,
     IdKind,
+    LimitUnit,
     Opinion,
     Role,
     Status,
@@ -70,7 +71,7 @@ class MaterialRef(Model):
 #: The design generation new cases start on (`CaseInput.design`, read by workflows/case.py). Telling a
 #: path by the input instead of a patch marker saves a marker event and a search-attribute update
 #: (a visibility write) per case.
-CASE_DESIGN = 6
+CASE_DESIGN = 7
 #: from this design on a department's sub-case is never returned to the applicant (who cannot open it),
 #: and a bundle member's sub-case issues its item's e-licence when it approves (banjian/rules.py,
 #: workflows/licensing.py)
@@ -87,6 +88,10 @@ LICENCE_AFTER_PAYMENT_DESIGN = 5
 #: `statutory_overdue` warning) both are refused; a rule the update handler re-checks, so older cases keep
 #: theirs (banjian/rules.py)
 EXTENSION_IN_TIME_DESIGN = 6
+#: from this design on an extension counts in its item's `extension_limit` unit: natural days (from the
+#: limit's last day, onto a working day) when the definition says so; older cases counted every
+#: extension in working days and keep doing so (workflows/transitions.py, activities/calendar.py)
+EXTENSION_UNIT_DESIGN = 7
 
 
 class CaseInput(Model):
@@ -171,6 +176,9 @@ class Clock(Model):
     paused_since: datetime | None = None
     paused_working_days: int = 0
     extended_days: int = 0
+    # the unit of `extended_days`: the item's `extension_limit` unit when the extension was approved
+    # (cases extended before natural-day extensions were counted as such keep working days)
+    extended_unit: LimitUnit = LimitUnit.WORKING_DAYS
     working_days_used: int = 0
     step_base: int = Field(default=0, description="paused_working_days when the current step started")
 
@@ -204,6 +212,7 @@ class PendingExtension(Model):
     reason: str
     requested_at: datetime
     days: int
+    unit: LimitUnit = LimitUnit.WORKING_DAYS
 
 
 class SpecialProcedureState(Model):

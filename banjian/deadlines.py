@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from banjian.activity_contracts import PlanRequest
 from banjian.contracts import CaseState, Deadlines
-from banjian.enums import CLOSED, Status
+from banjian.enums import CLOSED, LimitUnit, Status
 from banjian.items.schema import ItemDefinition
 from banjian.timefmt import china_date
 
@@ -16,11 +16,13 @@ def plan_request(state: CaseState, item: ItemDefinition) -> PlanRequest:
     """The dates the case's clocks started on and the limits that run from them."""
     s = state
     step = item.steps[s.step_index] if s.step_index is not None and s.status not in CLOSED else None
+    natural_extension = s.clock.extended_unit == LimitUnit.NATURAL_DAYS
     return PlanRequest(
         received_on=china_date(s.received_at), acceptance_limit=item.acceptance_limit,
         accepted_on=china_date(s.accepted_at) if s.accepted_at else None,
         promised_limit=item.promised_limit, statutory_limit=item.statutory_limit,
-        extra_working_days=s.clock.extended_days + s.clock.paused_working_days,
+        extra_working_days=s.clock.paused_working_days + (0 if natural_extension else s.clock.extended_days),
+        extension_natural_days=s.clock.extended_days if natural_extension else 0,
         notice_days=item.warnings.notice_days,
         step_started_on=china_date(s.step_started_at) if step and s.step_started_at else None,
         step_limit=step.limit if step else None,

@@ -19,7 +19,7 @@ from datetime import date
 
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import Actor, CaseState, Model
-from banjian.enums import CLOSED, ItemKind
+from banjian.enums import CLOSED, ItemKind, LimitUnit
 from banjian.errors import Conflict
 from banjian.items.schema import ItemDefinition, Limit
 from banjian.timefmt import china_date
@@ -39,12 +39,16 @@ class Blocked(Conflict):
     """Why a case cannot move (the reason code is the error's `code`)."""
 
 
-def _due(calendar: WorkingCalendar, start: date, limit: Limit | None, extra: int = 0) -> date | None:
+def _due(calendar: WorkingCalendar, start: date, limit: Limit | None, extra: int = 0,
+         extra_natural: int = 0) -> date | None:
     """The last day of `limit` counted from `start` in its own unit (working or natural days, as the
-    deadline plan counts it: activities/calendar.py), plus `extra` working days; None without a limit."""
+    deadline plan counts it: activities/calendar.py), plus `extra_natural` natural days (an extension in
+    them) and `extra` working days; None without a limit."""
     if limit is None:
         return None
     due = calendar.add_limit(start, limit.value, limit.unit)
+    if extra_natural:
+        due = calendar.add_limit(due, extra_natural, LimitUnit.NATURAL_DAYS)
     return calendar.add_working_days(due, extra) if extra else due
 
 
@@ -102,8 +106,9 @@ def blocked_reason(state: CaseState, old: ItemDefinition, new: ItemDefinition, c
                        "the new version's statutory limit is longer: a case in flight never gets a later legal deadline")
     promised = new.promised_limit or new.statutory_limit
     if state.accepted_at is not None and promised is not None:
-        extra = state.clock.paused_working_days + state.clock.extended_days
-        due = _due(calendar, start, promised, extra)
+        natural = state.clock.extended_unit == LimitUnit.NATURAL_DAYS
+        extra = state.clock.paused_working_days + (0 if natural else state.clock.extended_days)
+        due = _due(calendar, start, promised, extra, state.clock.extended_days if natural else 0)
         if due is not None and due < today:
             return Blocked("overdue_at_once", f"按新版本的承诺时限，办件已于 {due} 到期",
                            f"under the new version's promised limit the case was due on {due}")

@@ -393,3 +393,38 @@ async def test_an_action_with_data_null_is_an_action_without_data(stack, people)
     assert r.json()["status"] in ("accepted", "in_review")
     r = await people.handler.post(f"/api/cases/{cid}/actions", json={"action": "pass", "data": [1]})
     assert r.status_code == 422 and r.json()["detail"]["field"] == "data"
+
+
+async def test_an_extension_in_natural_days_is_counted_in_natural_days(stack, people):
+    """An item whose `extension_limit` is in natural days (e.g. 延长 10 日 under a law that counts days
+    as days): the statutory deadline moves by ten calendar days from its last day, onto a working day;
+    it used to move by ten working days (two weeks)."""
+    from tests.test_api_cases import as_json, fresh_item
+
+    item = fresh_item(extension_limit={"value": 10, "unit": "natural_days"})
+    r = await stack.http.post("/api/items", content=as_json(item).encode(),
+                              headers={**await people.admin.headers(), "Content-Type": "application/json"})
+    assert r.status_code == 201, r.text
+    case = (await people.applicant().apply(item["code"])).json()
+    cid = case["id"]
+    case = await people.clerk.ok(cid, "accept")
+    cal, statutory_due = calendar(stack), due(case, "statutory_due")
+    promised_due = due(case, "promised_due")
+    case = await people.handler.ok(cid, "request_extension", "需现场核查，申请延长10日")
+    assert (case["extension"]["days"], case["extension"]["unit"]) == (10, "natural_days")
+    case = await people.head.ok(cid, "approve_extension", "同意延期")
+    assert due(case, "statutory_due") == cal.add_limit(statutory_due, 10, "natural_days")
+    assert due(case, "statutory_due") != cal.add_working_days(statutory_due, 10)
+    assert due(case, "promised_due") == cal.add_limit(promised_due, 10, "natural_days")
+    assert (case["clock"]["extended_days"], case["clock"]["extended_unit"]) == (10, "natural_days")
+    assert case["history"][-1]["data"] == {"extended_days": 10, "unit": "natural_days"}
+    # the case page says which days
+    from tests.pages_client import PageClient
+
+    browser = PageClient(stack)
+    try:
+        await browser.login(people.handler.username)
+        page = (await browser.get(f"/cases/{cid}")).text
+    finally:
+        await browser.close()
+    assert "已延期 10 个自然日" in page and "延长 10 个自然日" in page

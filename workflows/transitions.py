@@ -13,6 +13,7 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from banjian.contracts import (
+        EXTENSION_UNIT_DESIGN,
         SYSTEM,
         ActionInput,
         Actor,
@@ -24,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
         SpecialProcedureState,
         StepRef,
     )
-    from banjian.enums import CLOSED, Action, Decision, DeliveryMethod, ItemKind, Opinion, Status
+    from banjian.enums import CLOSED, Action, Decision, DeliveryMethod, ItemKind, LimitUnit, Opinion, Status
 
 if TYPE_CHECKING:
     from banjian.items.schema import ItemDefinition
@@ -136,12 +137,14 @@ class Transitions:
                 replan = True
             case Action.REQUEST_EXTENSION:
                 s.extension = PendingExtension(requested_by=a.actor.username, reason=a.comment or "",
-                                               requested_at=now, days=self.item.extension_limit.value)
+                                               requested_at=now, days=self.item.extension_limit.value,
+                                               unit=self.item.extension_limit.unit
+                                               if s.design >= EXTENSION_UNIT_DESIGN else LimitUnit.WORKING_DAYS)
             case Action.APPROVE_EXTENSION:
                 pending = s.extension
                 assert pending is not None  # the rules admit approve_extension only with a request
                 s.extension = None
-                s.clock.extended_days = pending.days
+                s.clock.extended_days, s.clock.extended_unit = pending.days, pending.unit
                 extra = {"reason": pending.reason, "requested_by": pending.requested_by}
                 replan = True
             case Action.START_SPECIAL_PROCEDURE | Action.SUSPEND:
@@ -197,7 +200,8 @@ class Transitions:
         if action == Action.ACCEPT and s.kind != ItemKind.SINGLE:
             await self._start_sub_cases()
         if action == Action.APPROVE_EXTENSION:
-            self._log(SYSTEM, "extension_applied", data={"extended_days": s.clock.extended_days})
+            self._log(SYSTEM, "extension_applied", data={"extended_days": s.clock.extended_days, **(
+                {"unit": s.clock.extended_unit.value} if s.design >= EXTENSION_UNIT_DESIGN else {})})
         if action in (Action.RESUME, Action.END_SPECIAL_PROCEDURE) and self._answered_while_paused():
             await self._all_answered()  # the lead unit's steps (or the combined result), which waited
             replan = False  # _all_answered has re-planned

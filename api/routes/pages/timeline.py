@@ -115,7 +115,8 @@ def entry_detail(entry: Mapping[str, Any], steps: Mapping[str, str], depts: Mapp
             return RATING_ZH.get(data.get("level")) or None
         case "extension_applied":
             days = data.get("extended_days")
-            return f"延长 {days} 个工作日" if days else None
+            unit = "自然日" if data.get("unit") == "natural_days" else "工作日"
+            return f"延长 {days} 个{unit}" if days else None
         case "version_migrated":
             if data.get("from_version") and data.get("to_version"):
                 return f"第 {data['from_version']} 版 → 第 {data['to_version']} 版"
