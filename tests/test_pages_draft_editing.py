@@ -169,3 +169,64 @@ async def test_a_long_paste_is_answered_on_the_page_with_the_text_kept(stack, au
     text = text + "# " + "长" * 100_000 + "\n"  # ~600 KiB
     r = await browser.submit("/admin/items/drafts", page.text, {"definition": text})
     assert r.status_code == 422 and "定义过大" in r.text and editor_text(r.text) == text
+
+
+async def test_each_problem_names_the_line_of_the_text_to_fix(stack, author, browser):
+    await browser.login(author.username)
+    page = await browser.get(f"/admin/items?from={FOOD}")
+    text = editor_text(page.text)
+    lines = text.splitlines()
+    promised = next(i for i, ln in enumerate(lines) if ln.startswith("promised_limit:")) + 1
+    second_step = [i for i, ln in enumerate(lines) if ln.startswith("  name: ") and i > lines.index("steps:")][1]
+    lines[second_step] += "\u202e"  # an invisible character pasted into the second step's name
+    statutory = next(ln for ln in lines[lines.index("statutory_limit:"):] if ln.startswith("  value:"))
+    value = next(i for i in range(promised, len(lines)) if lines[i].startswith("  value:"))
+    lines[value] = f"  value: {int(statutory.split(':')[1]) + 5}"  # promised_limit.value: past statutory
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": "\n".join(lines)})
+    assert r.status_code == 200, r.text[:300]
+    assert f"promised_limit</span>（第 {promised} 行）" in r.text
+    assert f"steps[1].name</span>（第 {second_step + 1} 行）" in r.text
+    assert f"promised_limit（第 {promised} 行）：" in r.text  # the summary at the top says it too
+
+
+async def test_a_new_item_of_a_department_without_items_is_published_and_guided(stack, browser):
+    """An author of a department that has no item yet writes one, publishes it, and the guide says what
+    a citizen brings (paper originals and copies, how many, from where) and pays."""
+    ndrc = stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="ndrc")
+    stack.user(f"ndrc-h-{uuid.uuid4().hex[:6]}", "handler", department="ndrc")
+    stack.user(f"ndrc-a-{uuid.uuid4().hex[:6]}", "approver", department="ndrc")
+    await browser.login(ndrc.username)
+    page = await browser.get("/admin/items")
+    code = f"ndrc-filing-{uuid.uuid4().hex[:6]}"
+    text = f"""code: {code}
+name: 企业投资项目备案
+department: ndrc
+implementing_body: {{name: 发展和改革委员会, credit_code: 11330100002548715U}}
+legal_basis: [《企业投资项目核准和备案管理条例》第十三条]
+result: {{name: 项目备案证明, type: certificate}}
+promised_limit: {{value: 3, unit: working_days}}
+statutory_limit: {{value: 5, unit: working_days}}
+steps:
+  - {{id: review, name: 审查, role: handler, limit: {{value: 2, unit: working_days}}}}
+  - {{id: decide, name: 决定, role: approver, kind: decide}}
+materials:
+  - {{name: 项目备案申请表, form: original, copies: 2, source: 申请人自备}}
+  - {{name: 营业执照, form: copy, copies: 1}}
+  - {{name: 法定代表人身份证, form: original, copies: 0}}
+fees:
+  charged: true
+  items: [{{name: 工本费, standard: 按件收取, amount: 10}}]
+"""
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": text})
+    assert r.status_code == 303, re.findall(r"<li><span class=\"mono\">.*?</li>", r.text)
+    did = r.headers["location"].split("=", 1)[1]
+    listed = await browser.get(r.headers["location"])
+    r = await browser.submit(f"/admin/items/{code}/drafts/{did}/publish", listed.text)
+    assert r.status_code == 303 and r.headers["location"] == f"/admin/items?stored={code}&version=1"
+    guide = await browser.get(f"/guide/{code}")
+    assert guide.status_code == 200
+    assert "项目备案申请表（必需）<span class=\"meta\">原件 2 份；来源：申请人自备</span>" in guide.text
+    assert "营业执照（必需）<span class=\"meta\">复印件 1 份</span>" in guide.text
+    assert "法定代表人身份证（必需）<span class=\"meta\">原件（核验后退还）</span>" in guide.text
+    assert "工本费：按件收取（10.00 元）" in guide.text and "法定 5 个工作日；承诺 3 个工作日" in guide.text
+    assert "审查（承办人，2 个工作日）" in guide.text

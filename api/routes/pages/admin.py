@@ -3,6 +3,7 @@ every problem shown in place). Each uses the same domain functions as the API an
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -161,6 +162,41 @@ async def author_user(request: Request) -> Actor:
     return actor
 
 
+PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def problem_line(root: yaml.Node | None, path: str) -> int | None:
+    """The line (1-based) of the editor's text that a problem's path points at (`steps[1].name`):
+    the value's own line, or that of the nearest enclosing entry when the field is missing."""
+    node, line = root, None
+    if node is None or not path:
+        return None
+    for key, index in PATH_PART.findall(path):
+        found: tuple[yaml.Node, yaml.Node] | None = None  # (where it is written, its value)
+        if key and isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+        elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
+            found = (node.value[int(index)], node.value[int(index)])
+        if found is None:
+            break
+        node, line = found[1], found[0].start_mark.line + 1
+    return line
+
+
+def with_lines(text: str, problems: list[dict]) -> list[dict]:
+    """The problems, each with the `line` of the text it is about (None when the text cannot be read
+    or the problem concerns the whole definition), so the author finds where to fix it."""
+    try:
+        root = yaml.compose(text) if text.strip() and len(text) <= 2 * MAX_DEFINITION_BYTES else None
+    except yaml.YAMLError:
+        root = None
+    return [{**p, "line": problem_line(root, p.get("path") or "")} for p in problems]
+
+
+def _at_line(line: int | None) -> str:
+    return f"（第 {line} 行）" if line else ""
+
+
 def may_author(actor: Actor, department: str | None) -> bool:
     try:
         authorise_authoring(actor, department)
@@ -175,7 +211,9 @@ def _items_page(request: Request, actor: Actor, problems: list[dict], text: str,
     drafts = Drafts(request.app.state.catalog, request.app.state.sessions).visible(actor)
     for d in drafts:  # a draft the schema can read has a diagram (GET /api/items/{code}/drafts/{id}/diagram)
         d["drawable"] = parsed(d["code"], d["definition"], d["version"] or 1)[0] is not None
-    errors = [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": "#definition"} for p in problems]
+    problems = with_lines(text, problems)
+    errors = [{"text": f"{p['path'] or '（整体）'}{_at_line(p['line'])}：{p['message']}", "href": "#definition"}
+              for p in problems]
     errors_title = "请修改以下问题"
     failed = extra.get("draft_problems")
     if failed:  # an action on a draft failed: said at the top too, each problem linking to the draft's row
