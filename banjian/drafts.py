@@ -182,7 +182,9 @@ class Drafts:
             if row.published_version is not None:
                 raise Conflict("draft_published", f"草稿已发布为第 {row.published_version} 版，不能再修改",
                                f"the draft was published as version {row.published_version}", field="draft_id")
-            if expected is not None and expected != revision(row):
+            data = jsonable(data)
+            # the same text again (a reloaded page posting its form twice, a double click) loses nothing
+            if expected is not None and expected != revision(row) and data != row.definition:
                 at = iso_at(row.updated_at)
                 raise Conflict("draft_changed",
                                f"草稿已在您打开之后被 {row.updated_by} 于 {at} 修改，您的修改未保存，以免覆盖对方的内容",
@@ -190,7 +192,6 @@ class Drafts:
                                "your changes were not saved so as not to overwrite theirs", field="draft_id")
             department = self._department(code, data) or row.department
             authorise_authoring(actor, department)  # a new item's draft may not move to another department
-            data = jsonable(data)
             _, problems = self._check(code, data, self.catalog.next_version(code))
             # written only if nobody saved or published the draft since it was read (a save racing
             # another lands once; the loser is told, as above)

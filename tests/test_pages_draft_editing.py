@@ -230,3 +230,19 @@ fees:
     assert "法定代表人身份证（必需）<span class=\"meta\">原件（核验后退还）</span>" in guide.text
     assert "工本费：按件收取（10.00 元）" in guide.text and "法定 5 个工作日；承诺 3 个工作日" in guide.text
     assert "审查（承办人，2 个工作日）" in guide.text
+
+
+async def test_the_same_form_posted_twice_is_no_conflict(stack, author, browser):
+    """A reload that posts the editor's form again (or a double click) carries the revision the page was
+    opened with: the text is already saved, so it is no colleague's change and nothing is refused."""
+    await browser.login(author.username)
+    data, did = await save_clean(browser, author)
+    page = await browser.get(f"/admin/items?draft={did}")
+    form = {"definition": editor_text(page.text).replace("编辑草稿测试事项", "改过的名称"), "draft_id": did,
+            "revision": hidden(page.text, "revision")}
+    first = await browser.submit("/admin/items/drafts", page.text, form)
+    again = await browser.submit("/admin/items/drafts", page.text, form)
+    assert first.status_code == again.status_code == 303
+    assert again.headers["location"] == f"/admin/items?saved={did}"
+    drafts = (await author.get(f"/api/items/{data['code']}/drafts")).json()["items"]
+    assert [(d["draft_id"], d["definition"]["name"]) for d in drafts] == [(did, "改过的名称")]
