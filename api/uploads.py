@@ -62,13 +62,16 @@ def _disposition(value: bytes) -> tuple[str, str | None]:
     return name, filename.decode("utf-8", "replace") if filename is not None else None
 
 
-async def read_form(request: Request, store: FileStore, abort_oversize: bool) -> Form:
-    """Parse a multipart request. Empty file inputs (no name, no bytes) are left out."""
+async def read_form(request: Request, store: FileStore, abort_oversize: bool,
+                    max_fields_bytes: int = MAX_FIELDS_BYTES) -> Form:
+    """Parse a multipart request. Empty file inputs (no name, no bytes) are left out. A form whose
+    text is long by nature (an item definition pasted on `/admin/items`) passes a larger
+    `max_fields_bytes`, so that its page can answer an over-long text in place."""
     ctype, params = parse_options_header(request.headers.get("content-type", ""))
     if ctype != b"multipart/form-data" or b"boundary" not in params:
         raise invalid_upload("请以 multipart/form-data 上传文件", "send the file as multipart/form-data")
     length = request.headers.get("content-length")
-    if abort_oversize and length and length.isdigit() and int(length) > MAX_FILE_BYTES + MAX_FIELDS_BYTES:
+    if abort_oversize and length and length.isdigit() and int(length) > MAX_FILE_BYTES + max_fields_bytes:
         raise too_large()  # refused before a byte is read
     form = Form()
     headers: dict[str, bytes] = {}
@@ -107,7 +110,7 @@ async def read_form(request: Request, store: FileStore, abort_oversize: bool) ->
         part: FilePart | None = cur.get("file")
         if part is None:
             field_bytes += len(chunk)
-            if field_bytes > MAX_FIELDS_BYTES:
+            if field_bytes > max_fields_bytes:
                 errors.append(invalid_upload("表单内容过长", "the form's fields are too long"))
                 return
             cur["value"] += chunk

@@ -10,6 +10,7 @@ Who may: `rules.authorise_authoring` (an admin, or the item's department's `auth
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -38,12 +39,22 @@ def jsonable(data: dict[str, Any]) -> dict[str, Any]:
                                  ensure_ascii=False))
 
 
+def revision(d: ItemDraft) -> str:
+    """A token that changes with every save of the draft (its text, who saved it and when, to the
+    microsecond): an editor sends back the one it started from, and a save made meanwhile by
+    someone else is refused instead of silently overwritten (`Drafts.update`'s `expected`)."""
+    at = d.updated_at.replace(tzinfo=None) if d.updated_at is not None else None
+    seen = json.dumps([d.definition, d.updated_by, at.isoformat() if at else None], sort_keys=True,
+                      ensure_ascii=False, default=str)
+    return hashlib.sha256(seen.encode()).hexdigest()[:20]
+
+
 def draft_json(d: ItemDraft) -> dict[str, Any]:
     """A draft as the API shows it (`version` is null until it is published)."""
     return {"draft_id": d.id, "code": d.code, "department": d.department, "version": d.published_version,
             "problems": d.problems, "definition": d.definition, "created_by": d.created_by,
             "created_at": iso_at(d.created_at), "updated_by": d.updated_by, "updated_at": iso_at(d.updated_at),
-            "published_at": iso_at(d.published_at)}
+            "published_at": iso_at(d.published_at), "revision": revision(d)}
 
 
 def parsed(code: str, data: dict[str, Any], version: int) -> tuple[ItemDefinition | None, list[Problem]]:
@@ -110,6 +121,15 @@ class Drafts:
         authorise_authoring(actor, row.department)
         return draft_json(row)
 
+    def find(self, actor: Actor, draft_id: str) -> dict[str, Any]:
+        """A draft by its id alone (the page's editor opens it so): 404, then 403, as `get`."""
+        with self.session_factory() as session:
+            row = session.get(ItemDraft, draft_id)
+        if row is None:
+            raise NotFound("draft_not_found", f"没有草稿 {draft_id}", f"no draft {draft_id}", field="draft_id")
+        authorise_authoring(actor, row.department)
+        return draft_json(row)
+
     def definition(self, actor: Actor, code: str, draft_id: str) -> ItemDefinition:
         """The draft as the item's next version (for a what-if run): 422 listing its problems."""
         with self.session_factory() as session:
@@ -151,23 +171,42 @@ class Drafts:
             rows = session.exec(query).all()
         return [draft_json(r) for r in rows]
 
-    def update(self, actor: Actor, code: str, draft_id: str, data: dict[str, Any]) -> dict[str, Any]:
-        """Replace a draft's definition (validated again); a published draft is frozen (409)."""
+    def update(self, actor: Actor, code: str, draft_id: str, data: dict[str, Any],
+               expected: str | None = None) -> dict[str, Any]:
+        """Replace a draft's definition (validated again); a published draft is frozen (409). With
+        `expected` (the `revision` the editor started from), a draft saved by someone else since is
+        a 409 `draft_changed` and nothing changes: two authors never silently overwrite each other."""
         with self.session_factory() as session:
             row = self._load(session, code, draft_id)
             authorise_authoring(actor, row.department)
             if row.published_version is not None:
                 raise Conflict("draft_published", f"草稿已发布为第 {row.published_version} 版，不能再修改",
                                f"the draft was published as version {row.published_version}", field="draft_id")
+            data = jsonable(data)
+            # the same text again (a reloaded page posting its form twice, a double click) loses nothing
+            if expected is not None and expected != revision(row) and data != row.definition:
+                at = iso_at(row.updated_at)
+                raise Conflict("draft_changed",
+                               f"草稿已在您打开之后被 {row.updated_by} 于 {at} 修改，您的修改未保存，以免覆盖对方的内容",
+                               f"the draft was changed by {row.updated_by} at {at} after you opened it; "
+                               "your changes were not saved so as not to overwrite theirs", field="draft_id")
             department = self._department(code, data) or row.department
             authorise_authoring(actor, department)  # a new item's draft may not move to another department
-            data = jsonable(data)
             _, problems = self._check(code, data, self.catalog.next_version(code))
-            row.department = department
-            row.definition, row.problems = data, [p.to_dict() for p in problems]
-            row.updated_by, row.updated_at = actor.username, datetime.now(UTC)
-            session.add(row)
+            # written only if nobody saved or published the draft since it was read (a save racing
+            # another lands once; the loser is told, as above)
+            written = session.execute(update(ItemDraft).where(
+                col(ItemDraft.id) == draft_id, col(ItemDraft.updated_at) == row.updated_at,
+                col(ItemDraft.published_version).is_(None)).values(
+                department=department, definition=data, problems=[p.to_dict() for p in problems],
+                updated_by=actor.username, updated_at=datetime.now(UTC)))
+            if written.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()
+                raise Conflict("draft_changed", "草稿刚被他人保存或发布，您的修改未保存，请重新打开草稿",
+                               "the draft was saved or published by someone else just now; your changes were "
+                               "not saved", field="draft_id")
             session.commit()
+            row = self._load(session, code, draft_id)
             session.refresh(row)
         return draft_json(row)
 
@@ -196,10 +235,17 @@ class Drafts:
         now = datetime.now(UTC)
         with self.session_factory() as session:
             try:
+                # the draft as read above: a save that landed meanwhile is not published unseen
                 marked = session.execute(update(ItemDraft)
-                                         .where(col(ItemDraft.id) == draft_id, col(ItemDraft.published_version).is_(None))
+                                         .where(col(ItemDraft.id) == draft_id, col(ItemDraft.published_version).is_(None),
+                                                col(ItemDraft.updated_at) == row.updated_at)
                                          .values(published_version=version, published_at=now))
                 if marked.rowcount != 1:  # type: ignore[attr-defined]
+                    again = session.get(ItemDraft, draft_id)
+                    if again is not None and again.published_version is None:  # saved meanwhile, not published
+                        raise Conflict("draft_changed", "发布时草稿刚被修改，未发布；请查看修改后的草稿再发布",
+                                       "the draft was changed while it was being published; nothing was "
+                                       "published: review the changed draft and publish again", field="draft_id")
                     raise lost
                 session.add(ItemVersion(code=code, version=version, definition=definition.model_dump(mode="json"),
                                         digest=digest(definition), created_at=now, created_by=actor.username))

@@ -57,3 +57,34 @@ def test_blank_names_and_labels_are_refused():
     assert problems(data) == {"name": "blank_text", "materials[0].name": "blank_text",
                               "form[0].label": "blank_text", "form[0].choices[1]": "blank_text",
                               "steps[0].name": "blank_text", "special_procedures[0].name": "blank_text"}
+
+
+def test_names_texts_and_lists_have_bounds():
+    """A whole document pasted into a material's name, or thousands of materials, is refused with the
+    path and the bound, not stored for every applicant's form to carry."""
+    data = single(name="事" * 201, materials=[{"name": f"材料{i}"} for i in range(201)],
+                  legal_basis=["《某法》" + "条" * 4000])
+    data["steps"][0]["name"] = "审" * 200  # at the bound: accepted
+    found = validate_definition(data)[1]
+    assert {p.path: p.code for p in found} == {"name": "text_too_long", "materials": "too_many_entries",
+                                               "legal_basis[0]": "text_too_long"}
+    by_path = {p.path: p for p in found}
+    assert "200" in by_path["name"].message and "201" in by_path["name"].message
+    assert by_path["materials"].message_en == "must have at most 200 entries (has 201)"
+    assert "4000" in by_path["legal_basis[0]"].message
+
+
+@pytest.mark.parametrize("hidden", ["\u202e", "\x00", "\x1b", "\u200b", "\ufeff", "\u2066"])
+def test_invisible_control_characters_are_refused_where_they_are(hidden):
+    data = single(materials=[{"name": "身份证明", "note": f"原件{hidden}复印件"}])
+    data["steps"][0]["name"] = f"初审{hidden}"
+    found = validate_definition(data)[1]
+    assert {p.path: p.code for p in found} == {"materials[0].note": "control_character",
+                                               "steps[0].name": "control_character"}
+    assert f"U+{ord(hidden):04X}" in found[0].message and f"U+{ord(hidden):04X}" in found[0].message_en
+
+
+def test_tabs_newlines_and_right_to_left_marks_pass():
+    data = single(materials=[{"name": "身份证明", "note": "第一行\n第二行\t（原件）"}],
+                  legal_basis=["《法》\r\n第一条", "\u0645\u0631\u062d\u0628\u0627\u200f"])
+    assert problems(data) == {}

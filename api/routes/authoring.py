@@ -59,10 +59,13 @@ def get_draft(code: ItemCode, draft_id: DraftId, actor: CurrentUser, drafts: Dra
 
 @router.put("/{code}/drafts/{draft_id}")
 async def update_draft(code: ItemCode, draft_id: DraftId, request: Request, actor: CurrentUser, drafts: DraftsDep) -> dict:
-    """Replace a draft's definition; validated again. A published draft cannot change (409)."""
+    """Replace a draft's definition; validated again. A published draft cannot change (409). With
+    `If-Match: <revision>` (the draft's `revision` as last read), a draft saved by someone else since
+    is a 409 `draft_changed` and is left as it is."""
     drafts.get(actor, code, draft_id)  # 404 / 403 before the body is read (422)
     data = await definition_body(request)
-    return drafts.update(actor, code, draft_id, data)
+    expected = request.headers.get("if-match")
+    return drafts.update(actor, code, draft_id, data, expected.strip().strip('"')[:64] if expected else None)
 
 
 @router.post("/{code}/drafts/{draft_id}/publish", status_code=201)

@@ -14,7 +14,9 @@ Conventions:
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import unicodedata
+from collections.abc import Collection, Iterator
+from typing import Any
 
 from banjian.ids import IdError, validate_credit_code
 from banjian.items.problems import Collector, exceeds, fmt_en, fmt_zh
@@ -88,6 +90,62 @@ def check_texts(out: Collector, d: ItemDefinition) -> None:
         if not text.strip():
             out.add(path, "blank_text", "不能只填空白字符：申请人和工作人员看到的是这段文字",
                     "must not be blank: applicants and staff read this text")
+        elif len(text) > MAX_NAME:
+            out.add(path, "text_too_long", f"名称不能超过 {MAX_NAME} 个字符（实际为 {len(text)} 个）；说明性文字请写在备注等字段",
+                    f"a name must have at most {MAX_NAME} characters (has {len(text)})")
+    check_text_sizes(out, d)
+
+
+#: The longest name or label (a step's, a material's, a form field's, ...): it sits in a table cell,
+#: a form label and the case history. Any other text (a legal basis, a note, an answer): MAX_TEXT.
+MAX_NAME, MAX_TEXT = 200, 4000
+#: The most entries of any list in a definition (materials, steps, form fields, choices, ...).
+MAX_ENTRIES = 200
+#: Invisible characters that change or hide what a text says: bidirectional embeddings, overrides and
+#: isolates, the zero-width space and the byte-order mark (besides every control character but tab,
+#: newline and carriage return). Joiners and direction marks, which right-to-left scripts need, pass.
+HIDDEN_CHARACTERS = set("\u200b\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
+
+
+def _strings_and_lists(value: Any, path: str = "") -> Iterator[tuple[str, Any]]:
+    """Every text and every list of a definition as JSON, with its path (``materials[3].note``)."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield from _strings_and_lists(item, f"{path}.{key}" if path else str(key))
+    elif isinstance(value, list):
+        yield path, value
+        for i, item in enumerate(value):
+            yield from _strings_and_lists(item, f"{path}[{i}]")
+    elif isinstance(value, str):
+        yield path, value
+
+
+def _hidden(text: str) -> str | None:
+    """The first invisible or control character of a text (tab, newline and carriage return pass)."""
+    for ch in text:
+        if ch in HIDDEN_CHARACTERS or (unicodedata.category(ch) == "Cc" and ch not in "\t\n\r"):
+            return ch
+    return None
+
+
+def check_text_sizes(out: Collector, d: ItemDefinition) -> None:
+    """Bounds of every text and list (a paste of a whole document into one name, thousands of
+    materials) and no invisible control characters (a right-to-left override that reverses what a
+    name shows, a NUL that some databases refuse)."""
+    for path, value in _strings_and_lists(d.model_dump(mode="json")):
+        if isinstance(value, list):
+            if len(value) > MAX_ENTRIES:
+                out.add(path, "too_many_entries", f"最多 {MAX_ENTRIES} 项（实际为 {len(value)} 项）",
+                        f"must have at most {MAX_ENTRIES} entries (has {len(value)})")
+            continue
+        if len(value) > MAX_TEXT:
+            out.add(path, "text_too_long", f"不能超过 {MAX_TEXT} 个字符（实际为 {len(value)} 个）",
+                    f"must have at most {MAX_TEXT} characters (has {len(value)})")
+        ch = _hidden(value)
+        if ch is not None:
+            out.add(path, "control_character",
+                    f"含有不可见的控制字符 U+{ord(ch):04X}（多由复制粘贴带入），请删除后再保存",
+                    f"contains the invisible control character U+{ord(ch):04X} (often pasted in); remove it")
 
 
 def _named_texts(d: ItemDefinition) -> list[tuple[str, str]]:

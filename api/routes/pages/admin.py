@@ -3,6 +3,7 @@ every problem shown in place). Each uses the same domain functions as the API an
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime
 from typing import Any
 
@@ -161,23 +162,96 @@ async def author_user(request: Request) -> Actor:
     return actor
 
 
+PATH_PART = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def problem_line(root: yaml.Node | None, path: str) -> int | None:
+    """The line (1-based) of the editor's text that a problem's path points at (`steps[1].name`):
+    the value's own line, or that of the nearest enclosing entry when the field is missing."""
+    node, line = root, None
+    if node is None or not path:
+        return None
+    for key, index in PATH_PART.findall(path):
+        found: tuple[yaml.Node, yaml.Node] | None = None  # (where it is written, its value)
+        if key and isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == key), None)
+        elif index and isinstance(node, yaml.SequenceNode) and int(index) < len(node.value):
+            found = (node.value[int(index)], node.value[int(index)])
+        if found is None:
+            break
+        node, line = found[1], found[0].start_mark.line + 1
+    return line
+
+
+def with_lines(text: str, problems: list[dict]) -> list[dict]:
+    """The problems, each with the `line` of the text it is about (None when the text cannot be read
+    or the problem concerns the whole definition), so the author finds where to fix it."""
+    try:
+        root = yaml.compose(text) if text.strip() and len(text) <= 2 * MAX_DEFINITION_BYTES else None
+    except yaml.YAMLError:
+        root = None
+    return [{**p, "line": problem_line(root, p.get("path") or "")} for p in problems]
+
+
+def _at_line(line: int | None) -> str:
+    return f"（第 {line} 行）" if line else ""
+
+
+def may_author(actor: Actor, department: str | None) -> bool:
+    try:
+        authorise_authoring(actor, department)
+    except Forbidden:
+        return False
+    return True
+
+
 def _items_page(request: Request, actor: Actor, problems: list[dict], text: str, status: int = 200,
                 stored: dict | None = None, **extra: Any) -> HTMLResponse:
     items = request.app.state.catalog.all_current()
     drafts = Drafts(request.app.state.catalog, request.app.state.sessions).visible(actor)
     for d in drafts:  # a draft the schema can read has a diagram (GET /api/items/{code}/drafts/{id}/diagram)
         d["drawable"] = parsed(d["code"], d["definition"], d["version"] or 1)[0] is not None
-    errors = [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": "#definition"} for p in problems]
+    problems = with_lines(text, problems)
+    errors = [{"text": f"{p['path'] or '（整体）'}{_at_line(p['line'])}：{p['message']}", "href": "#definition"}
+              for p in problems]
     errors_title = "请修改以下问题"
     failed = extra.get("draft_problems")
     if failed:  # an action on a draft failed: said at the top too, each problem linking to the draft's row
         errors_title = f"无法发布草稿（{failed['code']}，草稿 {failed['draft_id'][:8]}）"
         errors = [{"text": f"{p['path'] or '（整体）'}：{p['message']}", "href": f"#draft-{failed['draft_id']}-error"}
                   for p in failed["problems"]]
+    authorable = {i.code for i in items if may_author(actor, i.department)}
     return render(request, "admin_items.html", {
         "title": "事项管理", "items": items, "problems": problems, "text": text, "stored": stored,
+        "authorable": authorable,
         "drafts": drafts, "current": {i.code for i in items}, "depts": _departments(request),
         "errors": errors, "errors_title": errors_title, **extra}, status=status, user=actor)
+
+
+def definition_text(data: dict[str, Any]) -> str:
+    """A definition as the editor shows it: YAML in the definition's own field order, Chinese as is."""
+    return yaml.safe_dump(data, allow_unicode=True, sort_keys=False, width=120)
+
+
+def _editor_text(request: Request, actor: Actor, draft_id: str | None, code: str | None) -> dict[str, Any]:
+    """What the editor opens with: a saved draft (`?draft=`: its text, its id so saving updates it, and
+    its revision so a colleague's save meanwhile is not overwritten), or the current version of an item
+    (`?from=`: the start of a new draft). 403 / 404 as for the API."""
+    catalog = request.app.state.catalog
+    if draft_id:
+        drafts = Drafts(catalog, request.app.state.sessions)
+        draft = drafts.find(actor, draft_id)
+        if draft["version"] is not None:
+            raise Invalid("draft_published", f"草稿已发布为第 {draft['version']} 版，不能再修改；请基于现行版本新建草稿",
+                          f"the draft was published as version {draft['version']}", "draft")
+        return {"text": definition_text(draft["definition"]), "correcting": draft["draft_id"],
+                "revision": draft["revision"], "editing": draft}
+    assert code is not None
+    item = catalog.current(code)  # 404 for an unknown item
+    authorise_authoring(actor, item.department)
+    body = item.model_dump(mode="json", exclude_none=True)
+    body.pop("version", None)  # saved as the item's next version
+    return {"text": definition_text(body), "starting_from": {"code": item.code, "version": item.version}}
 
 
 @router.get("/items", response_class=HTMLResponse)
@@ -187,17 +261,27 @@ async def items(request: Request) -> HTMLResponse:
     if request.query_params.get("stored"):
         stored = {"code": request.query_params.get("stored")[:64], "version": request.query_params.get("version")}
     saved = (request.query_params.get("saved") or "")[:64] or None
-    return await run_in_threadpool(_items_page, request, actor, [], "", 200, stored, saved=saved)
+    draft_id = (request.query_params.get("draft") or "")[:64] or None
+    code = (request.query_params.get("from") or "")[:64] or None
+    editor: dict[str, Any] = {}
+    if draft_id or code:
+        editor = await run_in_threadpool(_editor_text, request, actor, draft_id, code)
+    text = editor.pop("text", "")
+    return await run_in_threadpool(_items_page, request, actor, [], text, 200, stored, saved=saved, **editor)
 
 
 async def read_definition(request: Request) -> tuple[str, dict | None, list[dict]]:
     """The definition a form posts (pasted or a file, CSRF checked): its text, the parsed object
     (None when it cannot be read) and the problems found reading it. The draft the page is correcting
     (a hidden `draft_id`, see `item_drafts.save_draft`) is left in `request.state.draft_id`."""
-    form = await read_form(request, request.app.state.files, abort_oversize=True)
+    # room for a text twice the limit, so that one too long is answered in place with the text kept
+    form = await read_form(request, request.app.state.files, abort_oversize=True,
+                           max_fields_bytes=2 * MAX_DEFINITION_BYTES + 64 * 1024)
     check_csrf(request, form.first("csrf_token"))
     draft_id = form.first("draft_id").strip()
     request.state.draft_id = draft_id if 0 < len(draft_id) <= 64 else None
+    revision = form.first("revision").strip()
+    request.state.revision = revision[:64] if request.state.draft_id and revision else None
     text = form.first("definition")
     upload = next((p for p in form.files if p.field == "file" and p.size), None)
     if upload is not None and upload.writer is not None:

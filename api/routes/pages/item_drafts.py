@@ -44,9 +44,11 @@ async def save_draft(request: Request):
     code = data.get("code") if data is not None else None
     if data is not None and not (isinstance(code, str) and 0 < len(code) <= 64):
         problems = [{"path": "code", "code": "missing", "message": "草稿须写明事项编码 code（1–64 个字符）"}]
-    correcting = request.state.draft_id  # kept for the next save when this one fails
+    # kept for the next save when this one fails
+    correcting, revision = request.state.draft_id, request.state.revision
     if problems or data is None:
-        return await run_in_threadpool(_items_page, request, actor, problems, text, 422, correcting=correcting)
+        return await run_in_threadpool(_items_page, request, actor, problems, text, 422, correcting=correcting,
+                                       revision=revision)
     assert isinstance(code, str)
     drafts = _drafts(request)
     try:
@@ -55,7 +57,7 @@ async def save_draft(request: Request):
         draft = None
         if request.state.draft_id:
             try:
-                draft = await run_in_threadpool(drafts.update, actor, code, request.state.draft_id, data)
+                draft = await run_in_threadpool(drafts.update, actor, code, request.state.draft_id, data, revision)
             except (NotFound, Conflict) as e:  # gone, another code's, or published meanwhile
                 if isinstance(e, Conflict) and e.code != "draft_published":
                     raise
@@ -64,10 +66,15 @@ async def save_draft(request: Request):
             draft = await run_in_threadpool(drafts.create, actor, code, data)
     except DomainError as e:
         problems = [{"path": e.field or "", "code": e.code, "message": e.message}]
-        return await run_in_threadpool(_items_page, request, actor, problems, text, e.status, correcting=correcting)
+        if e.code == "draft_changed":  # a colleague saved it meanwhile: this text is kept, theirs too
+            problems[0]["message"] += "。您的内容仍在下方；再次点击“保存草稿”将另存为新草稿，可与对方的草稿对照后合并"
+            correcting = revision = None
+        return await run_in_threadpool(_items_page, request, actor, problems, text, e.status, correcting=correcting,
+                                       revision=revision)
     if draft["problems"]:  # saved, and its problems shown in place for correction (of this draft)
         return await run_in_threadpool(_items_page, request, actor, draft["problems"], text, 200, None,
-                                       saved=draft["draft_id"], correcting=draft["draft_id"])
+                                       saved=draft["draft_id"], correcting=draft["draft_id"],
+                                       revision=draft["revision"])
     return RedirectResponse(f"/admin/items?saved={draft['draft_id']}", status_code=303)
 
 
