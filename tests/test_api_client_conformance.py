@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import jsonschema_rs
+from sqlalchemy import update
 
+from banjian.db import Case
 from tests.conftest import application
 
 ITEM = "food-business-licence"
@@ -107,3 +110,18 @@ async def test_a_form_number_out_of_bounds_names_the_bound_in_both_languages(sta
     d = (await applicant.post("/api/cases", json=body)).json()["detail"]
     assert d["field"] == "form.business_area"
     assert "10^15" in d["message"] and "10^15" in d["message_en"] and "e+" not in d["message"]
+
+
+async def test_cases_received_in_the_same_instant_page_in_one_stable_order(stack):
+    """Newest first, and the later id first among cases with the same `submitted_at`: pages of one
+    never repeat a case nor skip one, whatever order the database scans its rows in."""
+    applicant = stack.applicant()
+    ids = [(await applicant.apply(ITEM)).json()["id"] for _ in range(3)]
+    with stack.sessions() as session:
+        session.exec(update(Case).where(Case.id.in_(ids)).values(submitted_at=datetime(2026, 12, 1, 1, 30, tzinfo=UTC)))
+        session.commit()
+    listing = (await applicant.get("/api/cases")).json()
+    assert [c["id"] for c in listing["items"]] == sorted(ids, reverse=True)
+    paged = [(await applicant.get("/api/cases", params={"limit": 1, "offset": n})).json()["items"][0]["id"]
+             for n in range(3)]
+    assert paged == sorted(ids, reverse=True)
