@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from temporalio.client import Client
 
-from api import errors
+from api import errors, openapi
 from api.feed import FeedStarter
 from api.feed import running as feed_running
 from api.middleware import PathCORS, SecurityHeaders
@@ -105,6 +105,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     app = FastAPI(title="banjian 办件", version="0.1.0", lifespan=lifespan,
                   description="互联网+政务服务 approval system: cases as durable Temporal workflows.")
     errors.install(app)
+    openapi.install(app)
     app.add_middleware(PathCORS, prefix="/api/codec", origins=settings.codec_origin_list)
     app.add_middleware(Observe)
     app.add_middleware(SecurityHeaders, hsts=settings.hsts)  # outermost: on every response

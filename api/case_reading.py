@@ -149,7 +149,9 @@ class CaseReading(CaseAccess):
                                       col(Case.applicant_name).contains(q, autoescape=True),
                                       col(Case.item_name).contains(q, autoescape=True)))
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
-            page = session.exec(stmt.order_by(col(Case.submitted_at).desc()).offset(offset).limit(limit)).all()
+            # the id breaks ties (cases received in the same instant): pages never overlap nor skip one
+            page = session.exec(stmt.order_by(col(Case.submitted_at).desc(), col(Case.id).desc())
+                                .offset(offset).limit(limit)).all()
             found = {"items": self.listed(session, actor, [(cid, at) for cid, at in page]), "total": total}
         if actor.has(Role.AUDITOR):
             query = {k: v for k, v in (("status", status), ("item_code", item_code), ("department", department),

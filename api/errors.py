@@ -3,6 +3,8 @@ request-validation 422s too (`api.validation`: the same shape, every problem in 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -10,6 +12,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException  # FastAPI's is a subclass: one handler for both
+from starlette.routing import Match
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.routes.pages.common import LoginRequired, PageError, error_page, is_page, login_redirect
@@ -47,6 +50,37 @@ def database_unavailable(exc: OperationalError) -> bool:
         return code[:2] in UNAVAILABLE_SQLSTATE_CLASSES or code in RETRYABLE_SQLSTATES
     # psycopg2 raises its OperationalError without a SQLSTATE when it cannot connect or lost the server
     return type(orig).__module__.split(".")[0] == "psycopg2"
+
+
+#: the methods a 405's `Allow` may name
+METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+#: pydantic's errors for a body that is not an object: what a JSON body sent as another type reads as
+NOT_AN_OBJECT = ("model_attributes_type", "model_type", "dict_type")
+
+
+def not_json(request: Request, errors: Sequence[Any]) -> str | None:
+    """The request's media type when a JSON body was refused as a whole because it was not sent as
+    JSON (FastAPI parses only `application/json` and `+json` bodies): "" when it named none, None
+    when the body was JSON or the error is another."""
+    body_errors = [e for e in errors if tuple(e.get("loc", ()))[:1] == ("body",)]
+    if len(body_errors) != 1 or tuple(body_errors[0]["loc"]) != ("body",) \
+            or body_errors[0].get("type") not in NOT_AN_OBJECT:
+        return None
+    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if media_type == "application/json" or media_type.endswith("+json"):
+        return None
+    return media_type
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of the app answers at the request's path (a 405's `Allow`), asked
+    of the routes themselves (included routers match through their own wrappers)."""
+    allowed = []
+    for method in METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] == Match.FULL for route in request.app.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 def install(app: FastAPI) -> None:
@@ -111,6 +145,9 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPException)
     async def http_error(request: Request, exc: HTTPException) -> Response:
+        headers = exc.headers
+        if exc.status_code == 405:  # the router names the first matching route's methods only
+            headers = {**(headers or {}), "Allow": allowed_methods(request)}
         if is_page(request):
             return await error_page(request, exc.status_code, HTTP_TEXT.get(exc.status_code, ("", "请求错误", ""))[1])
         if isinstance(exc.detail, dict):
@@ -118,12 +155,20 @@ def install(app: FastAPI) -> None:
         else:
             code, zh, en = HTTP_TEXT.get(exc.status_code, ("error", "请求错误", str(exc.detail)))
             body = {"code": code, "message": zh, "message_en": str(exc.detail) if exc.detail else en, "field": None}
-        return JSONResponse({"detail": body}, status_code=exc.status_code, headers=exc.headers)
+        return JSONResponse({"detail": body}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         if is_page(request):
             return await error_page(request, 422, "请求参数有误，请返回上一页重新操作。")
+        media_type = not_json(request, exc.errors())
+        if media_type is not None:
+            shown = media_type or "未指定"
+            return JSONResponse({"detail": {
+                "code": "unsupported_media_type", "field": None,
+                "message": f"请求体应为 JSON，请求头 Content-Type 须为 application/json（实际为 {shown}）",
+                "message_en": "the request body must be JSON sent with the header Content-Type: application/json "
+                              f"(got {media_type or 'none'})"}}, status_code=415)
         return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
 
     @app.exception_handler(Exception)

@@ -107,7 +107,9 @@ class Submission(CaseReading):
                 await asyncio.to_thread(self.numbers.reserve, key, item.department, 4**attempt)
             case_id = number.id
             if not created and await asyncio.to_thread(self.numbers.recorded, case_id):
-                return await asyncio.to_thread(self.get, actor, case_id), False
+                case = await asyncio.to_thread(self.get, actor, case_id)
+                check_same_application(case, item.code, applicant.id_number, body.get("form") or {})
+                return case, False
             inp = CaseInput(case_id=case_id, case_no=number.case_no, item=item, department=item.department,
                             applicant=applicant, form=body.get("form") or {}, materials=materials, channel=channel,
                             submitted_by=actor, members=members, pre_review=bool(body.get("pre_review")),
@@ -189,3 +191,21 @@ class Submission(CaseReading):
         if await (await handle.describe()).memo_value("submission", None) != token:
             return None
         return await handle.execute_update(CaseWorkflow.open, id=f"open-{token}")
+
+
+def check_same_application(case: dict[str, Any], item_code: str, id_number: str, form: dict[str, Any]) -> None:
+    """A submission whose idempotency key filed `case` before must be that application again: the
+    same item, applicant and form (materials may differ: a page's retry uploads its files anew).
+    Another application under a used key is a 422, never answered with the earlier case."""
+    filed = {"item_code": case.get("item_code"), "applicant.id_number": (case.get("applicant") or {}).get("id_number"),
+             "form": case.get("form") or {}}
+    now = {"item_code": item_code, "applicant.id_number": id_number, "form": form}
+    differs = [name for name in filed if filed[name] != now[name]]
+    if differs:
+        number = case.get("case_no") or case["id"]
+        raise Invalid("idempotency_key_reused",
+                      f"幂等键 idempotency_key 已用于此前提交的另一份申请（办件 {number}），本次申请内容与其不同"
+                      f"（{'、'.join(differs)}）；如需另行申请，请使用新的幂等键",
+                      f"idempotency_key was used for an earlier, different application (case {number}; differs in "
+                      f"{', '.join(differs)}): send a new key for a new application",
+                      field="idempotency_key", extra={"case_id": case["id"], "differs": differs})

@@ -97,7 +97,8 @@ def problem(err: Mapping[str, Any]) -> dict[str, Any]:
     shown = "" if kind in quiet else _shown(err.get("input"))
     if shown and loc and loc[0] in ("query", "path", "header", "cookie") and isinstance(err.get("input"), str):
         shown = shown[1:-1]  # always text there: shown as typed, not quoted
-    zh = who_zh + ("" if who_zh.endswith("）") else " ") + zh + (f"（实际为 {shown}）" if shown else "")
+    # no blank after a closing bracket, nor between the Chinese words 请求体 and the rule
+    zh = who_zh + ("" if who_zh.endswith("）") or not path else " ") + zh + (f"（实际为 {shown}）" if shown else "")
     en = f"{who_en} {en}" + (f" (got {shown})" if shown else "")
     out["message"], out["message_en"] = zh, en
     return out

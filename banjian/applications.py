@@ -15,7 +15,8 @@ from banjian.items import schema
 from banjian.items.schema import ItemDefinition
 
 #: a form's numbers (areas, amounts, counts) are bounded like every number the API takes
-MAX_FORM_NUMBER = 1e15
+MAX_FORM_EXPONENT = 15
+MAX_FORM_NUMBER = 10.0**MAX_FORM_EXPONENT
 
 
 #: a form's text field (names, addresses, descriptions): a long description is a few hundred characters
@@ -43,11 +44,12 @@ def check_form(item: ItemDefinition, form: dict[str, Any], materials: list[dict[
               "boolean": isinstance(value, bool), "choice": value in (f.choices or []),
               "date": isinstance(value, str) and _is_date(value)}[f.type]
         if not ok:
-            rule = {"text": f"不超过 {MAX_FORM_TEXT} 字的文本", "number": f"绝对值不超过 {MAX_FORM_NUMBER:.0e} 的数字", "boolean": "是或否", "date": "日期（YYYY-MM-DD）",
+            rule = {"text": f"不超过 {MAX_FORM_TEXT} 字的文本", "number": f"绝对值不超过 10^{MAX_FORM_EXPONENT} 的数字", "boolean": "是或否", "date": "日期（YYYY-MM-DD）",
                     "choice": "以下之一：" + "、".join(f.choices or [])}[f.type]
             raise Invalid("invalid_value", f"{f.label}应为{rule}", f"form.{f.name} must be a {f.type}"
                           + (f" ({', '.join(f.choices or [])})" if f.type == "choice" else "")
-                          + (f" of at most {MAX_FORM_TEXT} characters" if f.type == "text" else ""),
+                          + (f" of at most {MAX_FORM_TEXT} characters" if f.type == "text" else "")
+                          + (f" of at most 10^{MAX_FORM_EXPONENT} in size" if f.type == "number" else ""),
                           field=f"form.{f.name}")
         broken = form_values.refusal(f, value, day)
         if broken is not None:

@@ -157,7 +157,7 @@ class Drafts:
         authorise_authoring(actor, self._department(code, None) or actor.department)
         with self.session_factory() as session:
             rows = session.exec(select(ItemDraft).where(ItemDraft.code == code)
-                                .order_by(col(ItemDraft.updated_at).desc())).all()
+                                .order_by(col(ItemDraft.updated_at).desc(), col(ItemDraft.id))).all()
         rows = [r for r in rows if actor.department is None or r.department == actor.department]
         return {"items": [draft_json(r) for r in rows], "total": len(rows)}
 

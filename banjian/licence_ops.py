@@ -171,7 +171,7 @@ def held_by(session: Session, actor: Actor, limit: int, offset: int) -> tuple[li
     if actor.has(Role.APPLICANT) and actor.id_number:
         where = or_(where, Licence.holder_id == actor.id_number)
     total = session.exec(select(func.count()).select_from(Licence).where(where)).one()
-    rows = session.exec(select(Licence).where(where).order_by(col(Licence.issued_at).desc())
+    rows = session.exec(select(Licence).where(where).order_by(col(Licence.issued_at).desc(), col(Licence.id))
                         .offset(offset).limit(limit)).all()
     return list(rows), int(total)
 

@@ -68,7 +68,7 @@ def test_a_body_that_is_no_json_names_no_field():
                  "ctx": {"error": "Expecting value"}}])
     assert d["field"] is None and d["problems"][0]["code"] == "json_invalid"
     d = detail([{"type": "json_invalid", "loc": ("body",), "msg": "JSON decode error", "input": {}}])
-    assert d["field"] is None and d["message"] == "请求体 不是有效的 JSON"
+    assert d["field"] is None and d["message"] == "请求体不是有效的 JSON"
 
 
 @pytest.fixture(scope="module")
