@@ -211,4 +211,4 @@ def test_the_audit_page_says_what_failed_beside_the_records():
     assert "办件数据" in _plain_verify(row) and "条记录" not in _plain_verify(row)
     both = {"verified": False, "first_altered": {"seq": 3, "action": "pass"},
             "findings": [{"seq": 3, "reason": "content_altered"}, {"seq": None, "reason": "archive_altered"}]}
-    assert "第 3 条记录（pass）" in _plain_verify(both) and "归档文件" in _plain_verify(both)
+    assert "第 3 条记录（通过）" in _plain_verify(both) and "归档文件" in _plain_verify(both)

@@ -14,6 +14,7 @@ from sqlmodel import Session, col, func, select
 from temporalio.client import Client
 
 from banjian import chain
+from banjian.audit.evidence import attachment_findings, licence_findings
 from banjian.audit.package_check import package_finding
 from banjian.audit.snapshot import RecordReplayer, comparable, snapshot_discrepancy
 from banjian.audit.timeline import (
@@ -30,17 +31,21 @@ from banjian.db import Case, CaseEvent, ChainHead
 from banjian.timefmt import china_date, end_of, iso_at, start_of
 
 log = logging.getLogger("banjian.audit")
+#: where the local file store keeps uploaded files under the data dir (banjian/storage.py)
+FILES_DIR = "files"
 
 def verify_case(session: Session, case_id: str, source: CaseSource | None = None,
-                heads_dir: Path | None = None) -> dict[str, Any]:
+                heads_dir: Path | None = None, files_dir: Path | None = None) -> dict[str, Any]:
     """Recompute the case's hash chain and check it against every independent witness available.
 
     Returns {"verified", "records", "first_altered": {"seq", "at", "action"} | null, "reason",
     "findings": [...], "checked": [...]}. `first_altered` is the earliest record found altered,
     missing or out of place; `findings` lists every check that failed. Beside the records, the case
     row is compared with the state the workflow last recorded (`snapshot_differs`, when `source`
-    tells it) and the archive package with its recorded digest (`archive_altered`): findings that
-    name no record (`seq` null; `reason` is theirs when no record is found altered)."""
+    tells it), the archive package with its recorded digest (`archive_altered`), the material files
+    in `files_dir` with their upload records and archived digests (`attachment_altered`) and the
+    e-licence the case issued (`licence_altered`, `banjian/audit/evidence.py`): findings that name no
+    record (`seq` null; `reason` is theirs when no record is found altered)."""
     rows = _rows(session, case_id)
     row = session.get(Case, case_id)
     findings: list[dict[str, Any]] = []
@@ -120,6 +125,15 @@ def verify_case(session: Session, case_id: str, source: CaseSource | None = None
         checked.append("archive_package")
     if altered is not None:
         findings.append(altered)
+    # 7. the material files and the e-licence the records point at
+    files, problems = attachment_findings(session, case_id, files_dir)
+    if files:
+        checked.append("attachments")
+    findings += problems
+    issued, problems = licence_findings(session, case_id)
+    if issued:
+        checked.append("licence")
+    findings += problems
     # the chain and the history name the exact record; a chain head only bounds it from below; the
     # case row and the archive package are no record
     records = [f for f in findings if f["seq"] is not None]
@@ -143,8 +157,9 @@ async def verify_case_full(client: Client | None, session_factory: Callable[[], 
     `replayer` for the state it last recorded) and the chain heads of data_dir."""
     source = await load_source(client, session_factory, case_id, replayer=replayer)
     heads = data_dir / HEADS_DIR if data_dir is not None else None
+    files = data_dir / FILES_DIR if data_dir is not None else None
     with session_factory() as session:
-        return verify_case(session, case_id, source, heads)
+        return verify_case(session, case_id, source, heads, files)
 
 
 # =====================================================================================================

@@ -12,13 +12,15 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import require
 from api.routes import audit as audit_api
 from api.routes.pages.cases import CLOSED_STATUSES, days_left
-from api.routes.pages.common import page_user, render
+from api.routes.pages.common import EVENT_ZH, page_user, render
 from api.routes.pages.public import _departments
 from api.routes.pages.timeline import with_details
 from banjian import audit
+from banjian.audit.evidence import ATTACHMENT_ALTERED, LICENCE_ALTERED
 from banjian.db import Case
 from banjian.enums import Role
 from banjian.errors import DomainError, NotFound
+from banjian.labels import licence_status_zh
 from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
@@ -93,20 +95,75 @@ def _plain_replay(r: dict) -> str:
     return f"重放未通过：{r.get('error') or '流程代码与历史不一致'}"
 
 
+#: what a record-level finding means, for an auditor who is no engineer ({where}: 第 N 条记录（操作）)
+RECORD_FINDING_ZH = {
+    "missing": "{where}已被删除",
+    "link_broken": "{where}与前一条记录的哈希链接断开，记录可能被调换顺序、插入或删除",
+    "content_altered": "{where}的内容与其哈希不符，可能已被改动",
+    "differs_from_history": "{where}与流程历史的记载不符，可能已被改动并重新计算了哈希",
+    "differs_from_chain_head": "{where}及其后的记录与{day}签名封存的每日链头不符，可能已被改动",
+    "chain_head_invalid": "{day}的每日链头无效（签名或封存的数据不符），无法据此核对{where}",
+}
+ATTACHMENT_PROBLEM_ZH = {
+    "record_missing": "的上传登记已被删除",
+    "file_missing": "的文件已不在文件库中",
+    "bytes_altered": "的文件内容与上传时登记的SM3摘要不符，可能已被替换",
+    "digest_altered": "的文件及其登记的SM3摘要与归档包保存的不符，可能已被替换",
+}
+
+
+def _finding_zh(f: dict, first: dict | None = None) -> str:
+    """One finding of the tamper check in plain Chinese (no codes, no enum names)."""
+    reason = f.get("reason")
+    if f.get("seq") is not None:
+        action = (first or {}).get("action") if (first or {}).get("seq") == f["seq"] else f.get("action")
+        where = f"第 {f['seq']} 条记录" + (f"（{EVENT_ZH.get(action, action)}）" if action else "")
+        day = f.get("day") or ""
+        return RECORD_FINDING_ZH.get(reason, "{where}与原始哈希不符，可能已被改动").format(where=where, day=day)
+    if reason == "snapshot_differs":
+        return "办件数据（表单、状态等）与流程最后记录的不符，可能已被改动"
+    if reason == "archive_altered":
+        return "归档文件缺失或与登记的SM3摘要不符"
+    if reason == ATTACHMENT_ALTERED:
+        version = f"（第 {f['version']} 版）" if f.get("version") else ""
+        return f"申请材料“{f.get('material') or f.get('file_id')}”{version}" + \
+            ATTACHMENT_PROBLEM_ZH.get(f.get("problem") or "", "的文件与登记的不符")
+    if reason == LICENCE_ALTERED:
+        lid = f.get("licence_id")
+        if f.get("problem") == "licence_missing":
+            return f"本件签发的电子证照 {lid} 已被删除"
+        if f.get("problem") == "status_altered":
+            return (f"电子证照 {lid} 的状态为“{licence_status_zh(f.get('status') or '')}”，但其状态变更记录显示应为"
+                    f"“{licence_status_zh(f.get('expected') or '')}”，可能已被改动")
+        return f"电子证照 {lid} 的信息与其SM2签名不符，可能已被改动"
+    return "发现一处无法核对的改动"
+
+
 def _plain_verify(r: dict) -> str:
     if r.get("verified"):
         return f"防篡改校验通过：{r.get('records', 0)} 条记录的哈希链完整，未发现改动。"
-    first = r.get("first_altered") or {}
-    parts = []
-    if first or not r.get("findings"):
-        where = f"第 {first.get('seq')} 条记录（{first.get('action')}）" if first else "记录"
-        parts.append(f"{where}与原始哈希不符，可能已被改动")
-    reasons = {f.get("reason") for f in r.get("findings") or []}
-    if "snapshot_differs" in reasons:
-        parts.append("办件数据（表单、状态等）与流程最后记录的不符，可能已被改动")
-    if "archive_altered" in reasons:
-        parts.append("归档文件缺失或与登记的SM3摘要不符")
-    return f"防篡改校验未通过：{'；'.join(parts)}。"
+    return f"防篡改校验未通过：{'；'.join(_plain_findings(r))}。"
+
+
+def _plain_findings(r: dict) -> list[str]:
+    """What the tamper check found, one sentence each: the first altered record (the records after it
+    follow from it), then each finding that names no record (the case row, the archive, the files,
+    the e-licence)."""
+    findings = r.get("findings") or []
+    first = r.get("first_altered")
+    out = []
+    records = [f for f in findings if f.get("seq") is not None]
+    if first:
+        exact = next((f for f in records if f["seq"] == first.get("seq")), None)
+        out.append(_finding_zh(exact or {"seq": first.get("seq"), "reason": None}, first))
+    elif not findings:
+        out.append("记录与原始哈希不符，可能已被改动")
+    for f in findings:
+        if f.get("seq") is None:
+            sentence = _finding_zh(f)
+            if sentence not in out:
+                out.append(sentence)
+    return out
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -157,6 +214,7 @@ async def audit_case(request: Request, case_id: str) -> HTMLResponse:
         "title": f"审计 {case_id}", "case": case, "entries": with_details(timeline["entries"], item, depts),
         "discrepancies": timeline.get("discrepancies") or [], "replay": replay, "verify": verify,
         "replay_text": _plain_replay(replay), "verify_text": _plain_verify(verify),
+        "verify_findings": [] if verify.get("verified") else _plain_findings(verify),
         "archive": case["status"] in ("concluded", "refused", "withdrawn", "terminated"),
         "auditor": actor.has(Role.AUDITOR, Role.ADMIN), "depts": depts},
         user=actor)
