@@ -221,3 +221,40 @@ async def test_days_left_are_counted_on_the_cases_own_clock_after_a_simulated_ad
     case = await stack.advance(cid, 7)  # a week on the case's clock: at least three working days
     assert date.fromisoformat(case["clock"]["today"]) >= datetime.now(CHINA).date() + timedelta(days=7)
     assert await promised_left() <= before - 3
+
+
+def _inbox_left(page: str, case_id: str) -> str:
+    """The 剩余 cell of a case's row on /work, tags removed."""
+    row = page.split(f'href="/cases/{case_id}"', 1)[1].split("</tr>", 1)[0]
+    return re.sub(r"<[^>]+>", "", row.split('data-label="剩余">', 1)[1].split("</td>", 1)[0]).strip()
+
+
+async def test_inbox_days_left_agree_with_the_case_page_after_a_simulated_advance(stack, browser):
+    """The inbox counted 剩余 from the wall clock's day while the case page counts from the case's own:
+    after a simulated advance past the step's limit the inbox said days were left on a case its page
+    (and its yellow card) called overdue."""
+    handler = stack.staff("amr", "handler")
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await stack.staff("amr", "clerk").ok(cid, "accept")
+    case = await stack.advance(cid, 14)  # two weeks on the case's clock: past the step's 5 working days
+    assert any(w["cause"] == "step_overdue" for w in case["warnings"])
+    await browser.login(handler.username)
+    page = (await browser.get(f"/cases/{cid}")).text
+    over = re.search(r"<dt>本环节到期</dt><dd>[^<（]*（已超期 (\d+) 个工作日）", page)
+    assert over, "the case page calls the step overdue"
+    inbox = (await browser.get("/work", params={"scope": "department"})).text
+    assert _inbox_left(inbox, cid) == f"已超期 {over.group(1)} 个工作日"
+
+
+async def test_joint_page_counts_a_departments_days_left_on_its_sub_cases_clock(stack, browser):
+    """/joint/{id} counted each department's 剩 N 个工作日 from the wall clock's day: after a simulated
+    advance to the eve of a department's sub-deadline it still showed the days of the first day."""
+    _, case = await open_joint(stack, CONSTRUCTION)
+    cid, subs = case["id"], subs_by_department(case)
+    due = subs["env"]["due"]
+    await advance_or_fail(stack, cid, days_past(due, accepted_on(case)) - 2)  # to the day before `due`
+    await browser.login(staff(stack, "hcd", "lead").username)
+    page = (await browser.get(f"/joint/{cid}")).text
+    env = next(card for card in page.split('<section class="card"')[1:] if "生态环境局" in card.split(">", 1)[0])
+    left = re.search(r"<dt>到期日</dt><dd>[^<（]*（([^）]*)）", env)
+    assert left and left.group(1) == "剩 1 个工作日", left and left.group(1)

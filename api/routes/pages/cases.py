@@ -107,8 +107,11 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
         with cases.sessions() as session:
             cal = cases.calendar(session)
             inbox.with_applicants(session, found["items"])
+            # counted from each case's own day, as its case page and the warnings board count
+            case_days = inbox.case_days_of(session, [t["case_id"] for t in found["items"]])
         today = datetime.now(CHINA).date()
-        rows = [{**t, "days_left": None if t.get("clock_paused") else days_left(cal, t["due"], today),
+        rows = [{**t, "days_left": None if t.get("clock_paused")
+                 else days_left(cal, t["due"], max(today, case_days.get(t["case_id"], today))),
                  "to_sign": signs(actor, t.get("signers") or [])} for t in found["items"]]
         desk = front_desk(cases.sessions, actor, request.app.state.catalog, day)
         if desk is not None:
