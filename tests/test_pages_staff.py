@@ -16,7 +16,7 @@ from api.routes.pages.timeline import entry_detail
 from banjian.db import User
 from banjian.enums import Action
 from banjian.timefmt import CHINA
-from tests.pages_client import PageClient
+from tests.pages_client import PageClient, hidden
 from tests.test_joint import (
     CONSTRUCTION,
     accepted_on,
@@ -258,3 +258,25 @@ async def test_joint_page_counts_a_departments_days_left_on_its_sub_cases_clock(
     env = next(card for card in page.split('<section class="card"')[1:] if "生态环境局" in card.split(">", 1)[0])
     left = re.search(r"<dt>到期日</dt><dd>[^<（]*（([^）]*)）", env)
     assert left and left.group(1) == "剩 1 个工作日", left and left.group(1)
+
+
+async def test_the_handler_who_loses_a_race_reads_why_and_keeps_the_typed_reason(stack, browser):
+    """Two handlers on one task: one opens 退回至环节 and types a reason, the other passes the step
+    first. The loser's post answered the refusal with the typed reason gone, or (no step chosen yet) a
+    bare 422 page with no message at all."""
+    handler, colleague = stack.staff("amr", "handler"), stack.staff("amr", "handler")
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await stack.staff("amr", "clerk").ok(cid, "accept")
+    await browser.login(handler.username)
+    form = (await browser.get(f"/cases/{cid}", params={"action": "return_to"})).text
+    await colleague.ok(cid, "pass")  # the colleague is first
+    reason = "经营场所平面图与现场不符，请申请人补充说明"
+    for step in ("applicant", ""):  # a step chosen, or none yet: the refusal comes first either way
+        r = await browser.submit(f"/cases/{cid}/actions", form, {
+            "action": "return_to", "request_id": hidden(form, "request_id"), "step_id": step, "comment": reason})
+        assert r.status_code in (403, 409), r.status_code  # the step is now the approver's
+        summary = r.text.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+        assert "无法办理" in summary and "退回至环节" in summary, summary  # the workflow's reason, in Chinese
+        kept = r.text.split('id="kept-title"', 1)[1].split("</section>", 1)[0]
+        assert "“退回至环节”未办理" in kept and f">{reason}</textarea>" in kept
+    assert (await handler.case(cid))["current_step"]["role"] == "approver"  # nothing else changed

@@ -164,6 +164,18 @@ def _licence_of(cases: Any, case: dict[str, Any]) -> dict[str, Any] | None:
         return licence_views.of_case(session, case["id"], datetime.now(CHINA).date())
 
 
+def _kept_text(fields: list[dict[str, Any]], values: dict[str, Any]) -> list[dict[str, str]]:
+    """What the user typed into a posted action form that can no longer be shown (the case changed
+    under them: a colleague acted first): each text field's label and value, to be shown read-only,
+    so that nothing typed is lost."""
+    out = []
+    for f in fields:
+        value = values.get(f["name"])
+        if f["kind"] in ("textarea", "input") and isinstance(value, str) and value.strip():
+            out.append({"id": f"kept-{f['name']}", "label": f["label"], "value": value})
+    return out
+
+
 def _title(case: dict[str, Any]) -> str:
     """The page's title names the case as its applicant knows it: the item, then the case number."""
     return f"{case.get('item_name') or case['item_code']} 办件 {case.get('case_no') or case['id']}"
@@ -174,12 +186,15 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
                      summary: list[str] | None = None, status: int = 200,
                      entered: dict[str, Any] | None = None) -> HTMLResponse:
     cases = request.app.state.cases
+    kept_action = open_action
     case = await run_in_threadpool(cases.get, actor, case_id)
     item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
                                                case.get("parent_id") is not None)
     allowed = case["allowed_actions"]
     with_fields = fields_of(case)
+    kept: list[dict[str, str]] = []
     if open_action not in allowed or open_action not in with_fields:
+        kept = _kept_text(with_fields.get(open_action or "", []), values or {})
         open_action = None
     fields = field_params(open_action, item, case, values or {}, errors or {}) if open_action else []
     add_user_choices(request, fields, case["department"], open_action, case["id"], actor.username)
@@ -233,6 +248,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         err_list += [{"text": t, "href": None} for t in (entered.get("errors") or {}).values()]
     return render(request, "case.html", {
         "title": _title(case), "case": case, "item": item, "allowed": allowed, "open_action": open_action,
+        "kept": kept, "kept_action": ACTION_ZH.get(kept_action or "", kept_action) if kept else None,
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         # a refusal (not allowed for this caller, or not now) leaves nothing to correct
         "errors_title": "无法办理" if status in (403, 409) else None,
@@ -277,6 +293,10 @@ async def post_action(request: Request, case_id: str):
                                                case.get("parent_id") is not None)
     values = {k: v if len(v) > 1 else v[0] for k, v in form.fields.items()}
     comment, data, errors = await run_in_threadpool(build_action, request, actor, action, item, case, form)
+    if action not in case["allowed_actions"]:
+        # the case changed since the form was shown (a colleague acted first, a timer fired): the
+        # workflow answers why the action is refused now, and the page keeps what was typed
+        errors = {}
     if not errors:
         try:
             await cases.act(actor, case_id, action, comment, data, request_id=form.first("request_id")[:64] or None)
