@@ -280,3 +280,26 @@ async def test_the_handler_who_loses_a_race_reads_why_and_keeps_the_typed_reason
         kept = r.text.split('id="kept-title"', 1)[1].split("</section>", 1)[0]
         assert "“退回至环节”未办理" in kept and f">{reason}</textarea>" in kept
     assert (await handler.case(cid))["current_step"]["role"] == "approver"  # nothing else changed
+
+
+async def test_an_action_posted_after_the_session_expired_leads_back_to_its_form_with_the_text_kept(stack, browser):
+    """A handler types a suspension reason, the session ends meanwhile, they press 确认: it redirected to
+    the login page with `next` the action's POST URL (a 405 page after logging in), the reason lost."""
+    handler = stack.staff("amr", "handler")
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await stack.staff("amr", "clerk").ok(cid, "accept")
+    await browser.login(handler.username)
+    form = (await browser.get(f"/cases/{cid}", params={"action": "suspend"})).text
+    browser.http.cookies.delete("banjian_token")  # the session ended while the form was open
+    reason = "申请人申请中止，待补充产权证明"
+    r = await browser.submit(f"/cases/{cid}/actions", form, {
+        "action": "suspend", "request_id": hidden(form, "request_id"), "comment": reason})
+    assert r.status_code == 401
+    assert "登录已超时，“中止”尚未提交" in r.text and f">{reason}</textarea>" in r.text
+    back = hidden(r.text, "next")
+    assert back == f"/cases/{cid}?action=suspend#action-form"
+    r = await browser.login(handler.username, next_url=back)
+    assert r.status_code == 303 and r.headers["location"] == back
+    page = await browser.get(back.split("#", 1)[0])
+    assert page.status_code == 200 and 'id="action-form"' in page.text and "中止理由" in page.text
+    assert (await handler.case(cid))["status"] == "accepted"  # nothing was done while logged out

@@ -6,16 +6,24 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from api.case_access import READ_ALL_ROLES
-from api.routes.pages.actions import add_user_choices, build_action, field_params, fields_of
+from api.routes.pages.actions import (
+    ACTION_FIELDS,
+    SUB_CASE_FIELDS,
+    add_user_choices,
+    build_action,
+    field_params,
+    fields_of,
+)
 from api.routes.pages.case_notices import applicant_notice, display_names
 from api.routes.pages.case_urges import case_urges
-from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
+from api.routes.pages.common import ACTION_ZH, LoginRequired, check_csrf, optional_user, page_user, render
 from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
 from api.routes.pages.public import _departments
@@ -277,8 +285,29 @@ async def case_page(request: Request, case_id: str, action: str | None = None) -
     return await _case_page(request, actor, case_id, open_action=action)
 
 
+async def _session_expired(request: Request, case_id: str) -> Response:
+    """An action posted after the session ended (the form stayed open past the login's lifetime): the
+    login page, coming back to the same form, with what was typed shown read-only to copy (it was a
+    redirect to the action's URL, a 405 after logging in, and the typed opinion lost)."""
+    form = await read_form(request, request.app.state.files, abort_oversize=False)
+    form.discard()  # uploaded files are not kept without a user to own them
+    action = form.first("action")[:40]
+    try:
+        check_csrf(request, form.first("csrf_token"))
+    except Exception:
+        raise LoginRequired(f"/cases/{case_id}") from None
+    specs = {**ACTION_FIELDS, **SUB_CASE_FIELDS}.get(action, [])
+    values = {k: v[0] for k, v in form.fields.items() if v}
+    back = f"/cases/{quote(case_id, safe='')}" + (f"?action={quote(action, safe='')}#action-form" if specs else "")
+    return render(request, "login.html", {
+        "title": "登录", "next": back, "errors": [], "username": "", "kept": _kept_text(specs, values),
+        "expired_action": ACTION_ZH.get(action, action) if action else None}, status=401)
+
+
 @router.post("/cases/{case_id}/actions", response_class=HTMLResponse)
 async def post_action(request: Request, case_id: str):
+    if await optional_user(request) is None:
+        return await _session_expired(request, case_id)
     actor = await page_user(request)
     form = await read_form(request, request.app.state.files, abort_oversize=False)
     try:
