@@ -303,3 +303,46 @@ async def test_an_action_posted_after_the_session_expired_leads_back_to_its_form
     page = await browser.get(back.split("#", 1)[0])
     assert page.status_code == 200 and 'id="action-form"' in page.text and "中止理由" in page.text
     assert (await handler.case(cid))["status"] == "accepted"  # nothing was done while logged out
+
+
+async def test_inbox_filters_by_item_warning_and_state_over_the_api_and_on_work(stack, browser):
+    """A busy department sorts its inbox by item, warning and state: /work and GET /api/tasks had no
+    filter at all (a handler scrolled a hundred rows for the red cards)."""
+    handler, clerk = stack.staff("amr", "handler"), stack.staff("amr", "clerk")
+    food = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    shop = (await stack.applicant().apply("individual-business-registration")).json()["id"]
+    await clerk.ok(food, "accept")
+    await clerk.ok(shop, "accept")
+    await stack.advance(food, 14)  # past the review step's limit: a yellow card
+
+    async def listed(**params) -> set[str]:
+        r = await handler.get("/api/tasks", params={"scope": "department", "limit": 1000, **params})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["total"] == len(body["items"])
+        for key in ("item_code", "status"):
+            assert all(t[key] == params[key] for t in body["items"]) if key in params else True
+        return {t["case_id"] for t in body["items"]}
+
+    assert {food, shop} <= await listed()
+    assert food in await listed(item_code="food-business-licence") and shop not in await listed(
+        item_code="food-business-licence")
+    yellow = await listed(warning="yellow")
+    assert food in yellow and shop not in yellow
+    calm = await listed(warning="none")
+    assert shop in calm and food not in calm
+    assert {food, shop} <= await listed(status="accepted")
+    for key, bad in (("warning", "purple"), ("status", "concluded")):
+        r = await handler.get("/api/tasks", params={key: bad})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == key, r.text
+        assert "应为" in r.json()["detail"]["message"]
+
+    await browser.login(handler.username)
+    page = (await browser.get("/work", params={"scope": "department", "item": "individual-business-registration"})).text
+    assert f'href="/cases/{shop}"' in page and f'href="/cases/{food}"' not in page
+    assert "符合筛选条件的共" in page and '<option value="individual-business-registration" selected>' in page
+    assert "清除筛选" in page and "/work?scope=mine&item=individual-business-registration" in page  # tabs keep it
+    page = (await browser.get("/work", params={"scope": "department", "warning": "yellow", "state": "accepted"})).text
+    assert f'href="/cases/{food}"' in page and f'href="/cases/{shop}"' not in page
+    page = (await browser.get("/work", params={"scope": "department", "item": "no-such-item"})).text
+    assert "没有符合筛选条件的待办" in page and "暂无待办" not in page

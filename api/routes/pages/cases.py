@@ -6,13 +6,15 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.case_access import READ_ALL_ROLES
+from api.inboxes import OPEN_STATUSES, WARNING_FILTERS
 from api.routes.pages.actions import (
     ACTION_FIELDS,
     SUB_CASE_FIELDS,
@@ -31,8 +33,10 @@ from api.routes.pages.timeline import with_details
 from api.uploads import read_form
 from banjian import inbox, licence_views, rectification_records
 from banjian.contracts import Actor
+from banjian.db import Task
 from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import DomainError, Forbidden
+from banjian.labels import STATUS_ZH
 from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
@@ -85,23 +89,37 @@ def find_cases(cases: Any, actor: Actor, q: str) -> dict[str, Any]:
 
 
 @router.get("/work", response_class=HTMLResponse)
-async def work(request: Request, scope: str = "mine", page: int = 1, q: str = "", day: str = "") -> Response:
-    """The inbox; `day`: the front desk's day of bookings (default today)."""
+async def work(request: Request, scope: str = "mine", page: int = 1, q: str = "", day: str = "",
+               item: str = "", warning: str = "", state: str = "") -> Response:
+    """The inbox; `day`: the front desk's day of bookings (default today); `item`, `warning` (a level or
+    `none`) and `state` (a case status) filter the tasks (a value that is none of the choices is ignored)."""
     actor = await page_user(request)
+    filters = {"item": item[:64], "warning": warning if warning in WARNING_FILTERS else "",
+               "state": state if state in OPEN_STATUSES else ""}
     try:
         when = date.fromisoformat(day) if day.strip() else None
         if when is not None and not FIRST_DESK_DAY <= when <= LAST_DESK_DAY:
             raise ValueError(day)
     except ValueError:
-        return await work_page(request, actor, scope, page, q, status=422,
+        return await work_page(request, actor, scope, page, q, status=422, filters=filters,
                                day_error="预约日期应为 2000 年至 2100 年间的日期，格式如 2026-12-05")
-    return await work_page(request, actor, scope, page, q, day=when)
+    return await work_page(request, actor, scope, page, q, day=when, filters=filters)
+
+
+def _inbox_items(cases: Any, actor: Actor) -> list[dict[str, str]]:
+    """The items the caller's department has tasks of (the inbox's item filter)."""
+    with cases.sessions() as session:
+        stmt = select(Task.item_code, Task.item_name).distinct()
+        if actor.department is not None:
+            stmt = stmt.where(Task.department == actor.department)
+        return [{"value": code, "text": name} for code, name in sorted(session.exec(stmt).all())]
 
 
 async def work_page(request: Request, actor: Actor, scope: str = "mine", page: int = 1, q: str = "",
                     entered: dict[str, Any] | None = None, status: int = 200, day: date | None = None,
-                    day_error: str | None = None) -> Response:
+                    day_error: str | None = None, filters: dict[str, str] | None = None) -> Response:
     """The inbox; `entered`: a refused answer at the front desk, shown again in place as typed."""
+    filters = filters or {"item": "", "warning": "", "state": ""}
     if actor.department is None and not actor.has(*READ_ALL_ROLES):  # nobody's inbox: not staff
         if actor.has(Role.APPLICANT):
             return RedirectResponse("/my/cases", status_code=303)  # an applicant's own page of cases
@@ -111,7 +129,9 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
     cases = request.app.state.cases
 
     def load() -> tuple[dict, list[dict], dict | None]:
-        found = cases.tasks(actor, scope, WORK_PAGE, (page - 1) * WORK_PAGE)
+        found = cases.tasks(actor, scope, WORK_PAGE, (page - 1) * WORK_PAGE, item_code=filters["item"] or None,
+                            warning=filters["warning"] or None, status=filters["state"] or None)
+        items = _inbox_items(cases, actor)
         with cases.sessions() as session:
             cal = cases.calendar(session)
             inbox.with_applicants(session, found["items"])
@@ -128,13 +148,17 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
         with cases.sessions() as session:
             waiting = rectification_records.waiting_on(session, actor.department, actor.has(*STAFF_ROLES),
                                                        actor.has(Role.SUPERVISOR))
-        return found, rows, desk, waiting
+        return found, rows, desk, waiting, items
 
-    found, rows, desk, rect_waiting = await run_in_threadpool(load)
+    found, rows, desk, rect_waiting, items = await run_in_threadpool(load)
+    query = urlencode({k: v for k, v in filters.items() if v})
     search = await run_in_threadpool(find_cases, cases, actor, q) if q.strip() else None
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
                                          "total": found["total"], "page": page,
                                          "more": found["total"] > page * WORK_PAGE, "desk": desk, "search": search,
+                                         "filters": filters, "filtered": bool(query), "query": query,
+                                         "item_choices": items, "state_choices": [
+                                             {"value": s, "text": STATUS_ZH.get(s, s)} for s in OPEN_STATUSES],
                                          "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES),
                                          "errors": ([{"text": entered["error"], "href": f"#answer-{entered['id']}"}]
                                                     if entered else [])
