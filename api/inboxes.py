@@ -11,7 +11,7 @@ from api.case_access import READ_ALL_ROLES, CaseAccess
 from banjian import inbox, urge_records
 from banjian.contracts import Actor
 from banjian.db import Case, Task
-from banjian.enums import Role
+from banjian.enums import CLOSED, Role, Status
 from banjian.errors import Invalid
 
 TASK_COLUMNS = (Task.case_id, Task.item_code, Task.item_name, Task.status, Task.step_id, Task.step_name,
@@ -19,11 +19,40 @@ TASK_COLUMNS = (Task.case_id, Task.item_code, Task.item_name, Task.status, Task.
                 Task.clock_paused)
 
 
+#: the inbox's warning filter: a level, or `none` (no warning)
+WARNING_FILTERS = ("red", "yellow", "notice", "none")
+OPEN_STATUSES = tuple(s.value for s in Status if s not in CLOSED)
+
+
+def check_filters(item_code: str | None, warning: str | None, status: str | None) -> None:
+    """The inbox filters' values, each refused with its field named (422)."""
+    if warning is not None and warning not in WARNING_FILTERS:
+        raise Invalid("invalid_choice", "warning 应为 red（红牌）、yellow（黄牌）、notice（提醒）或 none（无预警）",
+                      "warning must be red, yellow, notice or none", field="warning")
+    if status is not None and status not in OPEN_STATUSES:
+        raise Invalid("invalid_choice", f"status 应为待办办件的状态之一：{'、'.join(OPEN_STATUSES)}",
+                      f"status must be one of the open statuses: {', '.join(OPEN_STATUSES)}", field="status")
+    if item_code is not None and not 0 < len(item_code) <= 64:
+        raise Invalid("invalid_length", "item_code 应为 1 至 64 个字符", "item_code must be 1 to 64 characters",
+                      field="item_code")
+
+
 class Inboxes(CaseAccess):
-    def tasks(self, actor: Actor, scope: str, limit: int, offset: int) -> dict[str, Any]:
+    def tasks(self, actor: Actor, scope: str, limit: int, offset: int, *, item_code: str | None = None,
+              warning: str | None = None, status: str | None = None) -> dict[str, Any]:
+        """A page of the caller's inbox in `scope`, earliest due first; `item_code`, `warning` (a level or
+        `none`) and `status` keep only the tasks that match (the escalated urges too)."""
+        check_filters(item_code, warning, status)
+        filtered = item_code is not None or warning is not None or status is not None
         with self.sessions() as session:
             # plain column rows, not ORM objects: an inbox page is read often and may list many tasks
             stmt = select(*TASK_COLUMNS)
+            if item_code is not None:
+                stmt = stmt.where(Task.item_code == item_code)
+            if warning is not None:
+                stmt = stmt.where(col(Task.warning).is_(None) if warning == "none" else Task.warning == warning)
+            if status is not None:
+                stmt = stmt.where(Task.status == status)
             if actor.department is not None:
                 stmt = stmt.where(Task.department == actor.department)
             elif not actor.has(*READ_ALL_ROLES):
@@ -55,6 +84,10 @@ class Inboxes(CaseAccess):
             if scope == "mine" and actor.has(Role.SUPERVISOR) and offset == 0:
                 items += self._escalated_urges(session, actor.department, {i["case_id"] for i in items},
                                                to_supervisor=True)
+            if filtered:  # the escalated urges' rows (after the page's tasks) answer to the same filters
+                items = items[:len(page)] + [i for i in items[len(page):] if (
+                    (item_code is None or i["item_code"] == item_code) and (status is None or i["status"] == status)
+                    and (warning is None or i["warning"] == (None if warning == "none" else warning)))]
             total += len(items) - len(page)
             urged = urge_records.badges(session, [i["case_id"] for i in items])
             numbers = inbox.case_numbers_of(session, [i["case_id"] for i in items])

@@ -10,6 +10,7 @@ An inbox page shows each case by its unified case number, read for the page's ca
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import UTC, date, datetime
 
 from sqlalchemy import cast, exists, false, func, select
 from sqlalchemy.dialects.postgresql import ARRAY, JSONB
@@ -18,6 +19,7 @@ from sqlalchemy.types import Text
 from sqlmodel import Session
 
 from banjian.db import Case, Task
+from banjian.timefmt import aware, china_date
 
 T = Task.__table__.c  # type: ignore[attr-defined]
 
@@ -66,3 +68,16 @@ def with_applicants(session: Session, items: list[dict]) -> list[dict]:
     for i in items:
         i["applicant_name"], i["channel"] = found.get(i["case_id"], (None, None))
     return items
+
+
+def case_days_of(session: Session, case_ids: Iterable[str], now: datetime | None = None) -> dict[str, date]:
+    """Each case's own China day now: its last recorded workflow time plus the wall time since it was
+    recorded (the wall clock's day outside simulation; ahead of it after a simulated advance). The
+    inbox counts its working days left from this day, as the case page does, so the two agree."""
+    ids = list(case_ids)
+    if not ids:
+        return {}
+    now = now or datetime.now(UTC)
+    c = Case.__table__.c  # type: ignore[attr-defined]
+    rows = session.execute(select(c.id, c.clock_at, c.recorded_at).where(c.id.in_(ids)))
+    return {r.id: china_date(aware(r.clock_at) + (now - aware(r.recorded_at))) for r in rows}

@@ -16,7 +16,7 @@ from api.routes.pages.timeline import entry_detail
 from banjian.db import User
 from banjian.enums import Action
 from banjian.timefmt import CHINA
-from tests.pages_client import PageClient
+from tests.pages_client import PageClient, hidden
 from tests.test_joint import (
     CONSTRUCTION,
     accepted_on,
@@ -221,3 +221,128 @@ async def test_days_left_are_counted_on_the_cases_own_clock_after_a_simulated_ad
     case = await stack.advance(cid, 7)  # a week on the case's clock: at least three working days
     assert date.fromisoformat(case["clock"]["today"]) >= datetime.now(CHINA).date() + timedelta(days=7)
     assert await promised_left() <= before - 3
+
+
+def _inbox_left(page: str, case_id: str) -> str:
+    """The 剩余 cell of a case's row on /work, tags removed."""
+    row = page.split(f'href="/cases/{case_id}"', 1)[1].split("</tr>", 1)[0]
+    return re.sub(r"<[^>]+>", "", row.split('data-label="剩余">', 1)[1].split("</td>", 1)[0]).strip()
+
+
+async def test_inbox_days_left_agree_with_the_case_page_after_a_simulated_advance(stack, browser):
+    """The inbox counted 剩余 from the wall clock's day while the case page counts from the case's own:
+    after a simulated advance past the step's limit the inbox said days were left on a case its page
+    (and its yellow card) called overdue."""
+    handler = stack.staff("amr", "handler")
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await stack.staff("amr", "clerk").ok(cid, "accept")
+    case = await stack.advance(cid, 14)  # two weeks on the case's clock: past the step's 5 working days
+    assert any(w["cause"] == "step_overdue" for w in case["warnings"])
+    await browser.login(handler.username)
+    page = (await browser.get(f"/cases/{cid}")).text
+    over = re.search(r"<dt>本环节到期</dt><dd>[^<（]*（已超期 (\d+) 个工作日）", page)
+    assert over, "the case page calls the step overdue"
+    inbox = (await browser.get("/work", params={"scope": "department"})).text
+    assert _inbox_left(inbox, cid) == f"已超期 {over.group(1)} 个工作日"
+
+
+async def test_joint_page_counts_a_departments_days_left_on_its_sub_cases_clock(stack, browser):
+    """/joint/{id} counted each department's 剩 N 个工作日 from the wall clock's day: after a simulated
+    advance to the eve of a department's sub-deadline it still showed the days of the first day."""
+    _, case = await open_joint(stack, CONSTRUCTION)
+    cid, subs = case["id"], subs_by_department(case)
+    due = subs["env"]["due"]
+    await advance_or_fail(stack, cid, days_past(due, accepted_on(case)) - 2)  # to the day before `due`
+    await browser.login(staff(stack, "hcd", "lead").username)
+    page = (await browser.get(f"/joint/{cid}")).text
+    env = next(card for card in page.split('<section class="card"')[1:] if "生态环境局" in card.split(">", 1)[0])
+    left = re.search(r"<dt>到期日</dt><dd>[^<（]*（([^）]*)）", env)
+    assert left and left.group(1) == "剩 1 个工作日", left and left.group(1)
+
+
+async def test_the_handler_who_loses_a_race_reads_why_and_keeps_the_typed_reason(stack, browser):
+    """Two handlers on one task: one opens 退回至环节 and types a reason, the other passes the step
+    first. The loser's post answered the refusal with the typed reason gone, or (no step chosen yet) a
+    bare 422 page with no message at all."""
+    handler, colleague = stack.staff("amr", "handler"), stack.staff("amr", "handler")
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await stack.staff("amr", "clerk").ok(cid, "accept")
+    await browser.login(handler.username)
+    form = (await browser.get(f"/cases/{cid}", params={"action": "return_to"})).text
+    await colleague.ok(cid, "pass")  # the colleague is first
+    reason = "经营场所平面图与现场不符，请申请人补充说明"
+    for step in ("applicant", ""):  # a step chosen, or none yet: the refusal comes first either way
+        r = await browser.submit(f"/cases/{cid}/actions", form, {
+            "action": "return_to", "request_id": hidden(form, "request_id"), "step_id": step, "comment": reason})
+        assert r.status_code in (403, 409), r.status_code  # the step is now the approver's
+        summary = r.text.split('class="error-summary"', 1)[1].split("</div>", 1)[0]
+        assert "无法办理" in summary and "退回至环节" in summary, summary  # the workflow's reason, in Chinese
+        kept = r.text.split('id="kept-title"', 1)[1].split("</section>", 1)[0]
+        assert "“退回至环节”未办理" in kept and f">{reason}</textarea>" in kept
+    assert (await handler.case(cid))["current_step"]["role"] == "approver"  # nothing else changed
+
+
+async def test_an_action_posted_after_the_session_expired_leads_back_to_its_form_with_the_text_kept(stack, browser):
+    """A handler types a suspension reason, the session ends meanwhile, they press 确认: it redirected to
+    the login page with `next` the action's POST URL (a 405 page after logging in), the reason lost."""
+    handler = stack.staff("amr", "handler")
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await stack.staff("amr", "clerk").ok(cid, "accept")
+    await browser.login(handler.username)
+    form = (await browser.get(f"/cases/{cid}", params={"action": "suspend"})).text
+    browser.http.cookies.delete("banjian_token")  # the session ended while the form was open
+    reason = "申请人申请中止，待补充产权证明"
+    r = await browser.submit(f"/cases/{cid}/actions", form, {
+        "action": "suspend", "request_id": hidden(form, "request_id"), "comment": reason})
+    assert r.status_code == 401
+    assert "登录已超时，“中止”尚未提交" in r.text and f">{reason}</textarea>" in r.text
+    back = hidden(r.text, "next")
+    assert back == f"/cases/{cid}?action=suspend#action-form"
+    r = await browser.login(handler.username, next_url=back)
+    assert r.status_code == 303 and r.headers["location"] == back
+    page = await browser.get(back.split("#", 1)[0])
+    assert page.status_code == 200 and 'id="action-form"' in page.text and "中止理由" in page.text
+    assert (await handler.case(cid))["status"] == "accepted"  # nothing was done while logged out
+
+
+async def test_inbox_filters_by_item_warning_and_state_over_the_api_and_on_work(stack, browser):
+    """A busy department sorts its inbox by item, warning and state: /work and GET /api/tasks had no
+    filter at all (a handler scrolled a hundred rows for the red cards)."""
+    handler, clerk = stack.staff("amr", "handler"), stack.staff("amr", "clerk")
+    food = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    shop = (await stack.applicant().apply("individual-business-registration")).json()["id"]
+    await clerk.ok(food, "accept")
+    await clerk.ok(shop, "accept")
+    await stack.advance(food, 14)  # past the review step's limit: a yellow card
+
+    async def listed(**params) -> set[str]:
+        r = await handler.get("/api/tasks", params={"scope": "department", "limit": 1000, **params})
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["total"] == len(body["items"])
+        for key in ("item_code", "status"):
+            assert all(t[key] == params[key] for t in body["items"]) if key in params else True
+        return {t["case_id"] for t in body["items"]}
+
+    assert {food, shop} <= await listed()
+    assert food in await listed(item_code="food-business-licence") and shop not in await listed(
+        item_code="food-business-licence")
+    yellow = await listed(warning="yellow")
+    assert food in yellow and shop not in yellow
+    calm = await listed(warning="none")
+    assert shop in calm and food not in calm
+    assert {food, shop} <= await listed(status="accepted")
+    for key, bad in (("warning", "purple"), ("status", "concluded")):
+        r = await handler.get("/api/tasks", params={key: bad})
+        assert r.status_code == 422 and r.json()["detail"]["field"] == key, r.text
+        assert "应为" in r.json()["detail"]["message"]
+
+    await browser.login(handler.username)
+    page = (await browser.get("/work", params={"scope": "department", "item": "individual-business-registration"})).text
+    assert f'href="/cases/{shop}"' in page and f'href="/cases/{food}"' not in page
+    assert "符合筛选条件的共" in page and '<option value="individual-business-registration" selected>' in page
+    assert "清除筛选" in page and "/work?scope=mine&item=individual-business-registration" in page  # tabs keep it
+    page = (await browser.get("/work", params={"scope": "department", "warning": "yellow", "state": "accepted"})).text
+    assert f'href="/cases/{food}"' in page and f'href="/cases/{shop}"' not in page
+    page = (await browser.get("/work", params={"scope": "department", "item": "no-such-item"})).text
+    assert "没有符合筛选条件的待办" in page and "暂无待办" not in page

@@ -118,8 +118,14 @@ async def act(case_id: CaseId, request: Request, actor: CurrentUser, cases: Case
 @router.get("/tasks")
 def tasks(actor: CurrentUser, cases: CasesDep, session: SessionDep,
           scope: Annotated[str, Query(max_length=40)] = "mine",
-          limit: int = Query(100, ge=1, le=1000), offset: Offset = 0) -> dict:
-    """The caller's inbox, earliest due first. `scope=copied`: open cases copied to the caller."""
-    found = copied_tasks(session, actor, limit, offset) if scope == "copied" else cases.tasks(actor, scope, limit, offset)
+          limit: int = Query(100, ge=1, le=1000), offset: Offset = 0,
+          item_code: Annotated[str | None, Query(max_length=64)] = None,
+          warning: Annotated[str | None, Query(max_length=10)] = None,
+          status: Annotated[str | None, Query(max_length=40)] = None) -> dict:
+    """The caller's inbox, earliest due first. `scope=copied`: open cases copied to the caller.
+    `item_code`, `warning` (red, yellow, notice or none) and `status` filter the inbox."""
+    found = copied_tasks(session, actor, limit, offset) if scope == "copied" else \
+        cases.tasks(actor, scope, limit, offset, item_code=item_code or None, warning=warning or None,
+                    status=status or None)
     inbox.with_applicants(session, found["items"])
     return found

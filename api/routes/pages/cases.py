@@ -6,16 +6,26 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.case_access import READ_ALL_ROLES
-from api.routes.pages.actions import add_user_choices, build_action, field_params, fields_of
+from api.inboxes import OPEN_STATUSES, WARNING_FILTERS
+from api.routes.pages.actions import (
+    ACTION_FIELDS,
+    SUB_CASE_FIELDS,
+    add_user_choices,
+    build_action,
+    field_params,
+    fields_of,
+)
 from api.routes.pages.case_notices import applicant_notice, display_names
 from api.routes.pages.case_urges import case_urges
-from api.routes.pages.common import ACTION_ZH, check_csrf, page_user, render
+from api.routes.pages.common import ACTION_ZH, LoginRequired, check_csrf, optional_user, page_user, render
 from api.routes.pages.front_desk import front_desk
 from api.routes.pages.front_office import front_office
 from api.routes.pages.public import _departments
@@ -23,8 +33,10 @@ from api.routes.pages.timeline import with_details
 from api.uploads import read_form
 from banjian import inbox, licence_views, rectification_records
 from banjian.contracts import Actor
+from banjian.db import Task
 from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import DomainError, Forbidden
+from banjian.labels import STATUS_ZH
 from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
@@ -77,23 +89,37 @@ def find_cases(cases: Any, actor: Actor, q: str) -> dict[str, Any]:
 
 
 @router.get("/work", response_class=HTMLResponse)
-async def work(request: Request, scope: str = "mine", page: int = 1, q: str = "", day: str = "") -> Response:
-    """The inbox; `day`: the front desk's day of bookings (default today)."""
+async def work(request: Request, scope: str = "mine", page: int = 1, q: str = "", day: str = "",
+               item: str = "", warning: str = "", state: str = "") -> Response:
+    """The inbox; `day`: the front desk's day of bookings (default today); `item`, `warning` (a level or
+    `none`) and `state` (a case status) filter the tasks (a value that is none of the choices is ignored)."""
     actor = await page_user(request)
+    filters = {"item": item[:64], "warning": warning if warning in WARNING_FILTERS else "",
+               "state": state if state in OPEN_STATUSES else ""}
     try:
         when = date.fromisoformat(day) if day.strip() else None
         if when is not None and not FIRST_DESK_DAY <= when <= LAST_DESK_DAY:
             raise ValueError(day)
     except ValueError:
-        return await work_page(request, actor, scope, page, q, status=422,
+        return await work_page(request, actor, scope, page, q, status=422, filters=filters,
                                day_error="预约日期应为 2000 年至 2100 年间的日期，格式如 2026-12-05")
-    return await work_page(request, actor, scope, page, q, day=when)
+    return await work_page(request, actor, scope, page, q, day=when, filters=filters)
+
+
+def _inbox_items(cases: Any, actor: Actor) -> list[dict[str, str]]:
+    """The items the caller's department has tasks of (the inbox's item filter)."""
+    with cases.sessions() as session:
+        stmt = select(Task.item_code, Task.item_name).distinct()
+        if actor.department is not None:
+            stmt = stmt.where(Task.department == actor.department)
+        return [{"value": code, "text": name} for code, name in sorted(session.exec(stmt).all())]
 
 
 async def work_page(request: Request, actor: Actor, scope: str = "mine", page: int = 1, q: str = "",
                     entered: dict[str, Any] | None = None, status: int = 200, day: date | None = None,
-                    day_error: str | None = None) -> Response:
+                    day_error: str | None = None, filters: dict[str, str] | None = None) -> Response:
     """The inbox; `entered`: a refused answer at the front desk, shown again in place as typed."""
+    filters = filters or {"item": "", "warning": "", "state": ""}
     if actor.department is None and not actor.has(*READ_ALL_ROLES):  # nobody's inbox: not staff
         if actor.has(Role.APPLICANT):
             return RedirectResponse("/my/cases", status_code=303)  # an applicant's own page of cases
@@ -103,12 +129,17 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
     cases = request.app.state.cases
 
     def load() -> tuple[dict, list[dict], dict | None]:
-        found = cases.tasks(actor, scope, WORK_PAGE, (page - 1) * WORK_PAGE)
+        found = cases.tasks(actor, scope, WORK_PAGE, (page - 1) * WORK_PAGE, item_code=filters["item"] or None,
+                            warning=filters["warning"] or None, status=filters["state"] or None)
+        items = _inbox_items(cases, actor)
         with cases.sessions() as session:
             cal = cases.calendar(session)
             inbox.with_applicants(session, found["items"])
+            # counted from each case's own day, as its case page and the warnings board count
+            case_days = inbox.case_days_of(session, [t["case_id"] for t in found["items"]])
         today = datetime.now(CHINA).date()
-        rows = [{**t, "days_left": None if t.get("clock_paused") else days_left(cal, t["due"], today),
+        rows = [{**t, "days_left": None if t.get("clock_paused")
+                 else days_left(cal, t["due"], max(today, case_days.get(t["case_id"], today))),
                  "to_sign": signs(actor, t.get("signers") or [])} for t in found["items"]]
         desk = front_desk(cases.sessions, actor, request.app.state.catalog, day)
         if desk is not None:
@@ -117,13 +148,17 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
         with cases.sessions() as session:
             waiting = rectification_records.waiting_on(session, actor.department, actor.has(*STAFF_ROLES),
                                                        actor.has(Role.SUPERVISOR))
-        return found, rows, desk, waiting
+        return found, rows, desk, waiting, items
 
-    found, rows, desk, rect_waiting = await run_in_threadpool(load)
+    found, rows, desk, rect_waiting, items = await run_in_threadpool(load)
+    query = urlencode({k: v for k, v in filters.items() if v})
     search = await run_in_threadpool(find_cases, cases, actor, q) if q.strip() else None
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
                                          "total": found["total"], "page": page,
                                          "more": found["total"] > page * WORK_PAGE, "desk": desk, "search": search,
+                                         "filters": filters, "filtered": bool(query), "query": query,
+                                         "item_choices": items, "state_choices": [
+                                             {"value": s, "text": STATUS_ZH.get(s, s)} for s in OPEN_STATUSES],
                                          "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES),
                                          "errors": ([{"text": entered["error"], "href": f"#answer-{entered['id']}"}]
                                                     if entered else [])
@@ -161,6 +196,18 @@ def _licence_of(cases: Any, case: dict[str, Any]) -> dict[str, Any] | None:
         return licence_views.of_case(session, case["id"], datetime.now(CHINA).date())
 
 
+def _kept_text(fields: list[dict[str, Any]], values: dict[str, Any]) -> list[dict[str, str]]:
+    """What the user typed into a posted action form that can no longer be shown (the case changed
+    under them: a colleague acted first): each text field's label and value, to be shown read-only,
+    so that nothing typed is lost."""
+    out = []
+    for f in fields:
+        value = values.get(f["name"])
+        if f["kind"] in ("textarea", "input") and isinstance(value, str) and value.strip():
+            out.append({"id": f"kept-{f['name']}", "label": f["label"], "value": value})
+    return out
+
+
 def _title(case: dict[str, Any]) -> str:
     """The page's title names the case as its applicant knows it: the item, then the case number."""
     return f"{case.get('item_name') or case['item_code']} 办件 {case.get('case_no') or case['id']}"
@@ -171,12 +218,15 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
                      summary: list[str] | None = None, status: int = 200,
                      entered: dict[str, Any] | None = None) -> HTMLResponse:
     cases = request.app.state.cases
+    kept_action = open_action
     case = await run_in_threadpool(cases.get, actor, case_id)
     item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
                                                case.get("parent_id") is not None)
     allowed = case["allowed_actions"]
     with_fields = fields_of(case)
+    kept: list[dict[str, str]] = []
     if open_action not in allowed or open_action not in with_fields:
+        kept = _kept_text(with_fields.get(open_action or "", []), values or {})
         open_action = None
     fields = field_params(open_action, item, case, values or {}, errors or {}) if open_action else []
     add_user_choices(request, fields, case["department"], open_action, case["id"], actor.username)
@@ -230,6 +280,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         err_list += [{"text": t, "href": None} for t in (entered.get("errors") or {}).values()]
     return render(request, "case.html", {
         "title": _title(case), "case": case, "item": item, "allowed": allowed, "open_action": open_action,
+        "kept": kept, "kept_action": ACTION_ZH.get(kept_action or "", kept_action) if kept else None,
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         # a refusal (not allowed for this caller, or not now) leaves nothing to correct
         "errors_title": "无法办理" if status in (403, 409) else None,
@@ -258,8 +309,29 @@ async def case_page(request: Request, case_id: str, action: str | None = None) -
     return await _case_page(request, actor, case_id, open_action=action)
 
 
+async def _session_expired(request: Request, case_id: str) -> Response:
+    """An action posted after the session ended (the form stayed open past the login's lifetime): the
+    login page, coming back to the same form, with what was typed shown read-only to copy (it was a
+    redirect to the action's URL, a 405 after logging in, and the typed opinion lost)."""
+    form = await read_form(request, request.app.state.files, abort_oversize=False)
+    form.discard()  # uploaded files are not kept without a user to own them
+    action = form.first("action")[:40]
+    try:
+        check_csrf(request, form.first("csrf_token"))
+    except Exception:
+        raise LoginRequired(f"/cases/{case_id}") from None
+    specs = {**ACTION_FIELDS, **SUB_CASE_FIELDS}.get(action, [])
+    values = {k: v[0] for k, v in form.fields.items() if v}
+    back = f"/cases/{quote(case_id, safe='')}" + (f"?action={quote(action, safe='')}#action-form" if specs else "")
+    return render(request, "login.html", {
+        "title": "登录", "next": back, "errors": [], "username": "", "kept": _kept_text(specs, values),
+        "expired_action": ACTION_ZH.get(action, action) if action else None}, status=401)
+
+
 @router.post("/cases/{case_id}/actions", response_class=HTMLResponse)
 async def post_action(request: Request, case_id: str):
+    if await optional_user(request) is None:
+        return await _session_expired(request, case_id)
     actor = await page_user(request)
     form = await read_form(request, request.app.state.files, abort_oversize=False)
     try:
@@ -274,6 +346,10 @@ async def post_action(request: Request, case_id: str):
                                                case.get("parent_id") is not None)
     values = {k: v if len(v) > 1 else v[0] for k, v in form.fields.items()}
     comment, data, errors = await run_in_threadpool(build_action, request, actor, action, item, case, form)
+    if action not in case["allowed_actions"]:
+        # the case changed since the form was shown (a colleague acted first, a timer fired): the
+        # workflow answers why the action is refused now, and the page keeps what was typed
+        errors = {}
     if not errors:
         try:
             await cases.act(actor, case_id, action, comment, data, request_id=form.first("request_id")[:64] or None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
+from datetime import date
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -48,7 +49,10 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
             except DomainError:
                 sub = None  # a department's sub-case the caller may not open: the summary only
             closed = sc.get("status") in CLOSED_STATUSES
-            out.append({**sc, "closed": closed, "days_left": None if closed else days_left(cal, sc.get("due"), today),
+            # counted from the sub-case's own day, as its case page counts (ahead after a simulated advance)
+            own = ((sub or {}).get("clock") or {}).get("today")
+            day = max(today, date.fromisoformat(own)) if own else today
+            out.append({**sc, "closed": closed, "days_left": None if closed else days_left(cal, sc.get("due"), day),
                         "open": sub is not None,  # a link only to a sub-case the caller may open
                         "urge": sub is not None and "urge" in sub["allowed_actions"],
                         "step": (sub or {}).get("current_step"),
