@@ -388,3 +388,18 @@ def test_every_shipped_item_whose_result_is_a_licence_issues_it():
             assert (d.get("licence") or {}).get("type") == licence_type, path.name
     assert named >= 5
 
+
+
+async def test_a_blank_comment_changes_no_licence(stack, people):
+    """A status change needs a written reason: spaces alone are refused like an empty comment (422
+    naming the field), and the licence keeps its status with no event."""
+    case = await approved(stack, people.applicant(5), FOOD)
+    licence_id = case["result"]["licence_id"]
+    path = f"/api/licences/{licence_id}/actions"
+    r = await people.staff("amr", "approver").post(path, json={"action": "revoke", "comment": " \n\t　"})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["field"] == "comment" and "空白" in detail["message"] and "blank" in detail["message_en"]
+    assert row_of(stack, licence_id).status == "valid"
+    events = (await people.staff("amr", "approver").get(f"/api/licences/{licence_id}")).json()["events"]
+    assert events == []
