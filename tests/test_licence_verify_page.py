@@ -254,3 +254,43 @@ async def test_the_case_page_reads_the_result_once(stack, people):
         assert f'href="/licences/{done["result"]["licence_id"]}/verify"' in html
     finally:
         await page.close()
+
+
+def _zh(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+async def test_a_licence_that_no_longer_verifies_says_since_when(stack, people):
+    """A bank clerk scanning a revoked or expired licence reads from which day it stopped being
+    valid: in the JSON (`status_since`), on the verification page and on the printed licence."""
+    holder, _, licence_id = await holder_and_licence(stack, people, 6)
+    browser = PageClient(stack, "10.1.0.6")
+    try:
+        v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
+        assert v["valid"] is True and v["status_since"] is None
+        r = await people.staff("amr", "approver").post(f"/api/licences/{licence_id}/actions",
+                                                       json={"action": "revoke", "comment": "以欺骗手段取得登记"})
+        assert r.status_code == 200, r.text
+        revoked_on = datetime.fromisoformat(r.json()["events"][-1]["at"]).date()
+        v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
+        assert v["valid"] is False and v["status"] == "revoked" and v["status_since"] == revoked_on.isoformat()
+        html = (await browser.get(f"/licences/{licence_id}/verify")).text
+        assert f"原因：已撤销（自{_zh(revoked_on)}起）" in html
+        assert re.search(rf"<dt>撤销日期</dt><dd>{_zh(revoked_on)}</dd>", html)
+        doc = (await holder.get(f"/api/licences/{licence_id}/document")).text
+        assert f"已撤销（自{_zh(revoked_on)}起）" in doc
+
+        # a licence past its last day: expired from the next day, whether or not the timer wrote it down
+        last_day = date.today() - timedelta(days=10)
+        with Session(stack.engine) as session:
+            row = session.get(Licence, licence_id)
+            assert row is not None
+            row.status, row.valid_to = "valid", last_day
+            session.add(row)
+            session.commit()
+        v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
+        assert v["status"] == "expired" and v["status_since"] == (last_day + timedelta(days=1)).isoformat()
+        html = (await browser.get(f"/licences/{licence_id}/verify")).text
+        assert f"原因：已过期（自{_zh(last_day + timedelta(days=1))}起）" in html and "<dt>失效日期</dt>" in html
+    finally:
+        await browser.close()

@@ -17,6 +17,9 @@ from banjian.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
 
+#: the verification page's name for the day a licence stopped verifying, by its status
+SINCE_ZH = {"revoked": "撤销日期", "suspended": "暂停日期", "cancelled": "注销日期", "expired": "失效日期"}
+
 
 def _mine(request: Request, actor: Actor, page: int) -> tuple[list[dict], int]:
     with request.app.state.sessions() as session:
@@ -62,4 +65,4 @@ async def verify_page(request: Request, licence_id: str, code: str | None = None
         "title": "电子证照核验", "r": result, "code": code or "", "code_given": bool(code),
         "status_zh": STATUS_ZH.get(result["status"], result["status"]),
         "reason_zh": None if result["valid"] else ops.reason_zh(result["reason"]),
-        "action": verify_path(licence_id)}, user=await optional_user(request))
+        "action": verify_path(licence_id), "SINCE_ZH": SINCE_ZH}, user=await optional_user(request))
