@@ -112,6 +112,23 @@ def check(session: Session, row: Licence, now: datetime | None = None) -> dict[s
     }
 
 
+def find(session: Session, key: str) -> Licence | None:
+    """A licence by its identifier, else by its licence number (证照编号, as printed on the licence
+    and typed off paper: any case, spaces and dashes ignored), for verification."""
+    row = session.get(Licence, key)
+    if row is not None:
+        return row
+    number = normal_number(key)
+    if not number:
+        return None
+    return session.exec(select(Licence).where(Licence.licence_no == number)).first()
+
+
+def normal_number(typed: str) -> str:
+    """A licence number as typed (any case, spaces, dashes) in its stored form."""
+    return "".join(ch for ch in typed.upper() if ch not in " -\t　")
+
+
 def code_matches(row: Licence, code: str | None) -> bool:
     """Whether `code` (as typed: any case, spaces, dashes) is the licence's verification code."""
     given = normal_code(code)
@@ -125,7 +142,7 @@ def verify(session: Session, licence_id: str, address: str | None, now: datetime
     masked) for any caller, as the contract has it; the verification page (`holder_without_code`
     False) names the holder only with the code, so that typing licence numbers into it tells whether
     each is valid, never whose it is."""
-    row = session.get(Licence, licence_id)
+    row = find(session, licence_id)
     if row is None:
         raise not_found(licence_id)
     at = now or datetime.now(UTC)

@@ -294,3 +294,36 @@ async def test_a_licence_that_no_longer_verifies_says_since_when(stack, people):
         assert f"原因：已过期（自{_zh(last_day + timedelta(days=1))}起）" in html and "<dt>失效日期</dt>" in html
     finally:
         await browser.close()
+
+
+async def test_a_licence_is_verified_by_the_number_printed_on_it(stack, people):
+    """A landlord holding a paper copy types the licence number (证照编号), not the long identifier:
+    the JSON verification and the page find the licence by it, typed in any case with spaces; an
+    unknown number is a clear 404, and too long a number a 422, nothing found."""
+    _, me, licence_id = await holder_and_licence(stack, people, 7)
+    with Session(stack.engine) as session:
+        row = session.get(Licence, licence_id)
+        assert row is not None
+        number, code = row.licence_no, row.verify_code
+    typed = f" {number[:6].lower()} {number[6:]} "
+    v = (await stack.http.get(f"/api/licences/{typed}/verify")).json()
+    assert v["id"] == licence_id and v["licence_no"] == number and v["valid"] is True
+    browser = PageClient(stack, "10.1.0.7")
+    try:
+        r = await browser.get("/licences/verify")
+        assert r.status_code == 200 and 'name="number"' in r.text and "证照编号" in r.text
+        r = await browser.get("/licences/verify", params={"number": typed, "code": code.lower()},
+                              follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/licences/{licence_id}/verify?code={code.lower()}"
+        r = await browser.get(r.headers["location"])
+        assert big_word(r.text) == "✓ 有效" and me["display_name"] in r.text
+        r = await browser.get(f"/licences/{number}/verify")  # the number in the QR-code path works too
+        assert r.status_code == 200 and big_word(r.text) == "✓ 有效" and number in r.text
+        r = await browser.get("/licences/verify", params={"number": number[:-1] + "9"}, follow_redirects=False)
+        assert r.status_code == 404 and "未找到该证照编号" in r.text
+        r = await browser.get("/licences/verify", params={"number": "9" * 161}, follow_redirects=False)
+        assert r.status_code == 422 and "不能超过160个字符" in r.text
+    finally:
+        await browser.close()
+    r = await stack.http.get(f"/api/licences/{number[:-1]}X/verify")
+    assert r.status_code == 404 and r.json()["detail"]["code"] == "licence_not_found"
