@@ -73,4 +73,5 @@ def render_document(settings: Settings, session: Session, row: Licence) -> str:
     return ENV.get_template("licence_document.html").render(
         licence=row, verify_url=url, qr_svg=Markup(svg), status=STATUS_ZH[result["status"]],
         valid=result["valid"], mark=None if result["valid"] else ops.reason_zh(result["reason"]),
-        signature_valid=result["signature_valid"], holder_id_masked=result["holder_id_masked"])
+        signature_valid=result["signature_valid"], holder_id_masked=result["holder_id_masked"],
+        since=date.fromisoformat(result["status_since"]) if result["status_since"] else None)

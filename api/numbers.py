@@ -74,6 +74,15 @@ class CaseNumbers:
                     return stored_number(session.connection().execute(_KEY, {"key": key}).first()), False
             return number, True
 
+    def recorded_case(self, key: str) -> CaseNumber | None:
+        """The number of the case an earlier attempt with this idempotency key filed, once the read
+        model holds that case."""
+        with self.sessions() as session:
+            existing = session.connection().execute(_KEY, {"key": key}).first()
+            if existing is None or session.get(Case, existing.case_id) is None:
+                return None
+            return stored_number(existing)
+
     def release(self, key: str | None, case_id: str) -> None:
         """Forget the number stored with a key when its start failed, so a retry draws a new one."""
         if key is None:

@@ -97,6 +97,8 @@ class Submission(CaseReading):
         key = f"{actor.username}\x1f{body['idempotency_key']}" if body.get("idempotency_key") else None
         # the checks and the first number in one worker thread: each hop waits for a thread and the GIL
         checked, first = await asyncio.to_thread(self._check_and_reserve, actor, body, key)
+        if checked is None:  # filed before with this key: that case, whatever would be checked today
+            return await asyncio.to_thread(self.get, actor, first[0].id), False
         item, applicant, channel, materials, members = checked
         # a joint case's and a bundle's texts name their departments (the workflow does no I/O)
         dispatched = {p.department for p in item.participants} | {m.department for m in members}
@@ -159,9 +161,14 @@ class Submission(CaseReading):
             link_to_case(session, username, item_code, case_id, datetime.now(UTC))
 
     def _check_and_reserve(self, actor: Actor, body: dict[str, Any], key: str | None) \
-            -> tuple[tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition]],
+            -> tuple[tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition]] | None,
                      tuple[CaseNumber, bool]]:
-        """`_check_submission`, then the submission's number (`CaseNumbers.reserve`)."""
+        """`_check_submission`, then the submission's number (`CaseNumbers.reserve`). A key whose case
+        is filed already skips the checks (None): a retry answers that case even when something it
+        was checked against has changed since (its attached e-licence revoked, a newer item version)."""
+        filed = self.numbers.recorded_case(key) if key is not None else None
+        if filed is not None:
+            return None, (filed, False)
         checked = self._check_submission(actor, body)
         return checked, self.numbers.reserve(key, checked[0].department, 1)
 

@@ -9,7 +9,7 @@ verification is logged with its time and the caller's address.
 from __future__ import annotations
 
 import hmac
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import bindparam
@@ -78,6 +78,20 @@ def invalid_reason(status: lic.LicenceStatus, signed: bool, valid_from: date, on
     return None
 
 
+def status_since(session: Session, row: Licence, status: lic.LicenceStatus) -> date | None:
+    """The day (China) from which a licence has had the status that keeps it from verifying: an
+    expired one from the day after `valid_to` (stored by its timer or computed), a revoked,
+    suspended or cancelled one from the day of the change that set it; None for a valid licence."""
+    if status == lic.LicenceStatus.VALID:
+        return None
+    if status == lic.LicenceStatus.EXPIRED and row.valid_to is not None:
+        return row.valid_to + timedelta(days=1)
+    event = session.exec(select(LicenceEvent).where(LicenceEvent.licence_id == row.id,
+                                                    LicenceEvent.status == status.value)
+                         .order_by(col(LicenceEvent.id).desc()).limit(1)).first()
+    return china_date(event.at) if event is not None else None
+
+
 def check(session: Session, row: Licence, now: datetime | None = None) -> dict[str, Any]:
     """The verification result (contract: `GET /api/licences/{id}/verify`), not logged; the holder
     fields always, whoever asks (`verify` leaves them out without the licence's verification code)."""
@@ -86,14 +100,33 @@ def check(session: Session, row: Licence, now: datetime | None = None) -> dict[s
     signed = signature_ok(session, row)
     status = status_of(row, on)
     reason = invalid_reason(status, signed, row.valid_from, on)
+    since = status_since(session, row, status)
     return {
         "id": row.id, "type": row.type, "licence_no": row.licence_no,
         "valid": reason is None, "reason": reason,
-        "status": status.value, "holder_name": row.holder_name, "holder_id_masked": lic.mask_id(row.holder_id),
+        "status": status.value, "status_since": since.isoformat() if since else None,
+        "holder_name": row.holder_name, "holder_id_masked": lic.mask_id(row.holder_id),
         "issuer": row.issuer, "valid_from": row.valid_from.isoformat(),
         "valid_to": row.valid_to.isoformat() if row.valid_to else None, "signature_valid": signed,
         "checked_at": iso_at(at),
     }
+
+
+def find(session: Session, key: str) -> Licence | None:
+    """A licence by its identifier, else by its licence number (证照编号, as printed on the licence
+    and typed off paper: any case, spaces and dashes ignored), for verification."""
+    row = session.get(Licence, key)
+    if row is not None:
+        return row
+    number = normal_number(key)
+    if not number:
+        return None
+    return session.exec(select(Licence).where(Licence.licence_no == number)).first()
+
+
+def normal_number(typed: str) -> str:
+    """A licence number as typed (any case, spaces, dashes) in its stored form."""
+    return "".join(ch for ch in typed.upper() if ch not in " -\t　")
 
 
 def code_matches(row: Licence, code: str | None) -> bool:
@@ -109,7 +142,7 @@ def verify(session: Session, licence_id: str, address: str | None, now: datetime
     masked) for any caller, as the contract has it; the verification page (`holder_without_code`
     False) names the holder only with the code, so that typing licence numbers into it tells whether
     each is valid, never whose it is."""
-    row = session.get(Licence, licence_id)
+    row = find(session, licence_id)
     if row is None:
         raise not_found(licence_id)
     at = now or datetime.now(UTC)

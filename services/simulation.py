@@ -88,7 +88,7 @@ async def advance_case(client: Client, sessions: Any, case_id: str, by: timedelt
         start = await _now(client, case_id)
         target = start + by
         await _advance_case(client, sessions, case_id, start, target)
-    await follow_licence(client, sessions, case_id, target)
+    await follow_licence(client, sessions, case_id, target, by)
 
 
 def _open_rectification(sessions: Any, case_id: str) -> str | None:
@@ -124,9 +124,11 @@ def _licence_term(sessions: Any, case_id: str) -> tuple[str, datetime] | None:
         return row.id, end_of(row.valid_to)
 
 
-async def follow_licence(client: Client, sessions: Any, case_id: str, target: datetime) -> None:
-    """Bring the expiry workflow of the case's licence to `target` (the case's time); when that passes
-    the licence's last day, wait until the workflow has stored the expiry."""
+async def follow_licence(client: Client, sessions: Any, case_id: str, target: datetime, by: timedelta) -> None:
+    """Bring the expiry workflow of the case's licence to `target` (the case's time), or `by` past its
+    own time if that is later: a concluded case's workflow closes at the end of its rating window and
+    its clock stops there, while its licence lives on. When that passes the licence's last day, wait
+    until the workflow has stored the expiry."""
     from workflows.licence_expiry import licence_workflow_id
 
     term = _licence_term(sessions, case_id)
@@ -137,9 +139,9 @@ async def follow_licence(client: Client, sessions: Any, case_id: str, target: da
     try:
         if (await handle.describe()).status != WorkflowExecutionStatus.RUNNING:
             return  # expired already
-        by = target - await skipper.get_current_time(handle)
-        if by > timedelta(0):
-            await skipper.fast_forward(handle, by)
+        now = await skipper.get_current_time(handle)
+        target = max(target, now + by)
+        await skipper.fast_forward(handle, target - now)
         if target >= term[1]:
             await asyncio.wait_for(handle.result(), timeout=60)
     except RPCError as e:  # not started yet (the issuing activity is late) or long gone: nothing to move

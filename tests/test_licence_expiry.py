@@ -105,3 +105,26 @@ async def test_advancing_a_case_on_the_simulation_clock_moves_its_licence_to_exp
     assert v["status"] == "expired" and v["valid"] is False and v["reason"] == "expired"
     detail = (await holder.get(f"/api/licences/{licence_id}")).json()
     assert [e["action"] for e in detail["events"]] == ["expire"]
+
+
+async def test_a_concluded_cases_licence_keeps_following_the_clock_after_its_workflow_closed(stack, people):
+    """A delivered case's workflow closes at the end of its rating window, and its clock stops there;
+    advancing the case again must still move its licence on by the days asked, up to its expiry."""
+    holder = people.applicant(3)
+    case = await approved(stack, holder, FOOD)
+    case = await stack.staff("amr", "clerk").ok(case["id"], "deliver", method="electronic")
+    assert case["status"] == "concluded"
+    licence_id = case["result"]["licence_id"]
+    await _handle(stack, licence_id)
+    licence = (await holder.get(f"/api/licences/{licence_id}")).json()
+    days_left = (date.fromisoformat(licence["valid_to"]) - date.fromisoformat(licence["issue_date"])).days
+
+    await stack.advance(case["id"], 100)  # past the rating window: the case's workflow is done
+    described = await stack.client.get_workflow_handle(f"case-{case['id']}").describe()
+    assert described.status != WorkflowExecutionStatus.RUNNING
+    await stack.advance(case["id"], days_left - 100)  # the last valid day
+    assert row_of(stack, licence_id).status == "valid"
+    await stack.advance(case["id"], 2)
+    assert row_of(stack, licence_id).status == "expired"
+    v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
+    assert v["valid"] is False and v["reason"] == "expired"

@@ -254,3 +254,76 @@ async def test_the_case_page_reads_the_result_once(stack, people):
         assert f'href="/licences/{done["result"]["licence_id"]}/verify"' in html
     finally:
         await page.close()
+
+
+def _zh(day: date) -> str:
+    return f"{day.year}年{day.month}月{day.day}日"
+
+
+async def test_a_licence_that_no_longer_verifies_says_since_when(stack, people):
+    """A bank clerk scanning a revoked or expired licence reads from which day it stopped being
+    valid: in the JSON (`status_since`), on the verification page and on the printed licence."""
+    holder, _, licence_id = await holder_and_licence(stack, people, 6)
+    browser = PageClient(stack, "10.1.0.6")
+    try:
+        v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
+        assert v["valid"] is True and v["status_since"] is None
+        r = await people.staff("amr", "approver").post(f"/api/licences/{licence_id}/actions",
+                                                       json={"action": "revoke", "comment": "以欺骗手段取得登记"})
+        assert r.status_code == 200, r.text
+        revoked_on = datetime.fromisoformat(r.json()["events"][-1]["at"]).date()
+        v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
+        assert v["valid"] is False and v["status"] == "revoked" and v["status_since"] == revoked_on.isoformat()
+        html = (await browser.get(f"/licences/{licence_id}/verify")).text
+        assert f"原因：已撤销（自{_zh(revoked_on)}起）" in html
+        assert re.search(rf"<dt>撤销日期</dt><dd>{_zh(revoked_on)}</dd>", html)
+        doc = (await holder.get(f"/api/licences/{licence_id}/document")).text
+        assert f"已撤销（自{_zh(revoked_on)}起）" in doc
+
+        # a licence past its last day: expired from the next day, whether or not the timer wrote it down
+        last_day = date.today() - timedelta(days=10)
+        with Session(stack.engine) as session:
+            row = session.get(Licence, licence_id)
+            assert row is not None
+            row.status, row.valid_to = "valid", last_day
+            session.add(row)
+            session.commit()
+        v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
+        assert v["status"] == "expired" and v["status_since"] == (last_day + timedelta(days=1)).isoformat()
+        html = (await browser.get(f"/licences/{licence_id}/verify")).text
+        assert f"原因：已过期（自{_zh(last_day + timedelta(days=1))}起）" in html and "<dt>失效日期</dt>" in html
+    finally:
+        await browser.close()
+
+
+async def test_a_licence_is_verified_by_the_number_printed_on_it(stack, people):
+    """A landlord holding a paper copy types the licence number (证照编号), not the long identifier:
+    the JSON verification and the page find the licence by it, typed in any case with spaces; an
+    unknown number is a clear 404, and too long a number a 422, nothing found."""
+    _, me, licence_id = await holder_and_licence(stack, people, 7)
+    with Session(stack.engine) as session:
+        row = session.get(Licence, licence_id)
+        assert row is not None
+        number, code = row.licence_no, row.verify_code
+    typed = f" {number[:6].lower()} {number[6:]} "
+    v = (await stack.http.get(f"/api/licences/{typed}/verify")).json()
+    assert v["id"] == licence_id and v["licence_no"] == number and v["valid"] is True
+    browser = PageClient(stack, "10.1.0.7")
+    try:
+        r = await browser.get("/licences/verify")
+        assert r.status_code == 200 and 'name="number"' in r.text and "证照编号" in r.text
+        r = await browser.get("/licences/verify", params={"number": typed, "code": code.lower()},
+                              follow_redirects=False)
+        assert r.status_code == 303 and r.headers["location"] == f"/licences/{licence_id}/verify?code={code.lower()}"
+        r = await browser.get(r.headers["location"])
+        assert big_word(r.text) == "✓ 有效" and me["display_name"] in r.text
+        r = await browser.get(f"/licences/{number}/verify")  # the number in the QR-code path works too
+        assert r.status_code == 200 and big_word(r.text) == "✓ 有效" and number in r.text
+        r = await browser.get("/licences/verify", params={"number": number[:-1] + "9"}, follow_redirects=False)
+        assert r.status_code == 404 and "未找到该证照编号" in r.text
+        r = await browser.get("/licences/verify", params={"number": "9" * 161}, follow_redirects=False)
+        assert r.status_code == 422 and "不能超过160个字符" in r.text
+    finally:
+        await browser.close()
+    r = await stack.http.get(f"/api/licences/{number[:-1]}X/verify")
+    assert r.status_code == 404 and r.json()["detail"]["code"] == "licence_not_found"

@@ -388,3 +388,43 @@ def test_every_shipped_item_whose_result_is_a_licence_issues_it():
             assert (d.get("licence") or {}).get("type") == licence_type, path.name
     assert named >= 5
 
+
+
+async def test_a_blank_comment_changes_no_licence(stack, people):
+    """A status change needs a written reason: spaces alone are refused like an empty comment (422
+    naming the field), and the licence keeps its status with no event."""
+    case = await approved(stack, people.applicant(5), FOOD)
+    licence_id = case["result"]["licence_id"]
+    path = f"/api/licences/{licence_id}/actions"
+    r = await people.staff("amr", "approver").post(path, json={"action": "revoke", "comment": " \n\t　"})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["field"] == "comment" and "空白" in detail["message"] and "blank" in detail["message_en"]
+    assert row_of(stack, licence_id).status == "valid"
+    events = (await people.staff("amr", "approver").get(f"/api/licences/{licence_id}")).json()["events"]
+    assert events == []
+
+
+async def test_the_same_idempotency_key_finds_its_case_after_the_attached_licence_is_revoked(stack, people):
+    """A retried submission (the same idempotency key) answers the case it filed, even when the
+    e-licence attached at filing has been revoked since: the case exists, nothing is filed again
+    (`banjian up --demo` replays its demo submissions this way on every start)."""
+    holder = people.applicant(9)
+    me = (await holder.get("/api/me")).json()
+    business = _issue_business_licence(
+        stack, {"kind": "citizen", "id_number": me["id_number"], "name": me["display_name"]}, holder.username)
+    item = (await holder.get(f"/api/items/{FOOD}")).json()
+    without = [{"name": m["name"]} for m in item["materials"] if m["required"] and m["name"] != "营业执照"]
+    first = await holder.apply(FOOD, materials=without, idempotency_key="retry-after-revoke")
+    assert first.status_code == 201, first.text
+    r = await people.staff("amr", "approver").post(f"/api/licences/{business}/actions",
+                                                   json={"action": "revoke", "comment": "吊销"})
+    assert r.status_code == 200, r.text
+    before = (await holder.get("/api/cases")).json()["total"]
+    again = await holder.apply(FOOD, materials=without, idempotency_key="retry-after-revoke")
+    assert again.status_code == 200, again.text
+    assert again.json()["id"] == first.json()["id"]
+    assert (await holder.get("/api/cases")).json()["total"] == before
+    # a new submission is checked as usual: the revoked licence is not attached
+    r = await holder.apply(FOOD, materials=without, idempotency_key="a-new-one")
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "material_missing", r.text

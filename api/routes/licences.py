@@ -22,7 +22,7 @@ LicenceId = Annotated[str, Path(min_length=1, max_length=160, description="a GB/
 class LicenceActionBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     action: Literal["suspend", "reinstate", "revoke", "cancel"]
-    comment: str = Field(min_length=1, max_length=2000)
+    comment: str = Field(min_length=1, max_length=2000, pattern=r"\S")  # a reason, not spaces alone
 
 
 VerifyCode = Annotated[str | None, Query(max_length=32, description="the verification code printed on the licence")]

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
 from api.licence_document import STATUS_ZH, verify_path
@@ -16,6 +16,9 @@ from banjian.contracts import Actor
 from banjian.errors import NotFound
 
 router = APIRouter(include_in_schema=False)
+
+#: the verification page's name for the day a licence stopped verifying, by its status
+SINCE_ZH = {"revoked": "撤销日期", "suspended": "暂停日期", "cancelled": "注销日期", "expired": "失效日期"}
 
 
 def _mine(request: Request, actor: Actor, page: int) -> tuple[list[dict], int]:
@@ -45,6 +48,31 @@ def _verify(request: Request, licence_id: str, code: str | None) -> dict[str, An
         return ops.verify(session, licence_id, address, code=code, holder_without_code=False)
 
 
+def _find(request: Request, number: str) -> str | None:
+    with request.app.state.sessions() as session:
+        row = ops.find(session, number.strip())
+        return row.id if row is not None else None
+
+
+@router.get("/licences/verify", response_class=HTMLResponse, response_model=None)
+async def verify_start(request: Request, number: str | None = None,
+                       code: str | None = None) -> HTMLResponse | RedirectResponse:
+    """Verification by the number printed on a licence (no login), for whoever holds a paper copy
+    and no QR code scanner: found, on to the licence's verification page (with the code if given)."""
+    number, code = (number or "").strip(), (code or "").strip()
+    context: dict[str, Any] = {"title": "电子证照核验", "number": number[:160], "code": code[:32], "error": None}
+    status = 200
+    if len(number) > 160 or len(code) > 32:
+        context["error"], status = "证照编号不能超过160个字符，核验码不能超过32个字符，请核对后重新输入。", 422
+    elif number:
+        request.app.state.verify_limiter.hit(request.client.host if request.client else None)
+        found = await run_in_threadpool(_find, request, number)
+        if found is not None:
+            return RedirectResponse(verify_path(found, code or None), status_code=303)
+        context["error"], status = "未找到该证照编号对应的电子证照，请核对证照上印制的证照编号。", 404
+    return render(request, "licence_verify_start.html", context, status=status, user=await optional_user(request))
+
+
 @router.get("/licences/{licence_id}/verify", response_class=HTMLResponse)
 async def verify_page(request: Request, licence_id: str, code: str | None = None) -> HTMLResponse:
     """The public verification of a licence, for people (no login): valid or not in large text, why
@@ -62,4 +90,4 @@ async def verify_page(request: Request, licence_id: str, code: str | None = None
         "title": "电子证照核验", "r": result, "code": code or "", "code_given": bool(code),
         "status_zh": STATUS_ZH.get(result["status"], result["status"]),
         "reason_zh": None if result["valid"] else ops.reason_zh(result["reason"]),
-        "action": verify_path(licence_id)}, user=await optional_user(request))
+        "action": verify_path(licence_id), "SINCE_ZH": SINCE_ZH}, user=await optional_user(request))
