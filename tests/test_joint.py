@@ -101,6 +101,12 @@ async def test_late_department_goes_red_while_the_parent_waits(stack):
     fire_case = await staff(stack, "fire", "handler").case(fire_id)
     assert fire_case["status"] == "accepted"
     assert [w["cause"] for w in fire_case["warnings"] if w["level"] == "red"] == ["statutory_overdue"]
+    # the department's cards name its sub-limit, not the joint case's statutory limit (which runs on)
+    due = subs["fire"]["due"]
+    assert {w["cause"]: w["reason"] for w in fire_case["warnings"] if w["cause"] != "step_overdue"} == {
+        "promised_due_near": f"部门办理时限（{due}）临近：剩余不超过 2 个工作日",
+        "promised_overdue": f"已超过部门办理时限（{due}）",
+        "statutory_overdue": f"部门办理时限（{due}）已过仍未答复，已上报牵头部门"}
     assert "sub_case_overdue" in actions(fire_case) and "deemed_consent" not in actions(fire_case)
     lead = staff(stack, "hcd", "lead")
     parent = await lead.case(cid)
