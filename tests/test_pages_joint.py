@@ -93,6 +93,10 @@ async def test_joint_page_counts_departments_on_their_clock_and_says_when_it_is_
         text = card(page, dept)
         assert "已超期" in text and "剩" not in text, text  # counted on the department's clock, not the wall's
         assert "红牌" in text
+    # a department's sub-case page names its one limit as the department's, not the joint case's statutory one
+    fire = (await browser.get(f"/cases/{subs['fire']['id']}")).text
+    assert re.search(r"<dt>部门办理时限</dt><dd>[^<]*已超期", fire) and "<dt>法定办结</dt>" not in fire
+    assert "<dt>承诺办结</dt>" not in fire and "<dt>法定办结</dt>" in (await browser.get(f"/cases/{cid}")).text
     # the case page says what the lead unit waits for while no step of its own is open
     assert "各部门并联办理中，尚未答复：市生态环境局、市消防救援支队" in (await browser.get(f"/cases/{cid}")).text
 
