@@ -71,7 +71,7 @@ class MaterialRef(Model):
 #: The design generation new cases start on (`CaseInput.design`, read by workflows/case.py). Telling a
 #: path by the input instead of a patch marker saves a marker event and a search-attribute update
 #: (a visibility write) per case.
-CASE_DESIGN = 7
+CASE_DESIGN = 8
 #: from this design on a department's sub-case is never returned to the applicant (who cannot open it),
 #: and a bundle member's sub-case issues its item's e-licence when it approves (banjian/rules.py,
 #: workflows/licensing.py)
@@ -92,6 +92,12 @@ EXTENSION_IN_TIME_DESIGN = 6
 #: limit's last day, onto a working day) when the definition says so; older cases counted every
 #: extension in working days and keep doing so (workflows/transitions.py, activities/calendar.py)
 EXTENSION_UNIT_DESIGN = 7
+#: from this design on a joint case's or bundle's pause (a suspension, a special procedure that does not
+#: count toward the limit) pauses the clock of every open department sub-case too, and its resumption
+#: starts them again (行政许可法: suspended time does not count, for the departments' sub-limits either):
+#: no department goes overdue, nor is deemed to consent, while the whole case is paused
+#: (workflows/joint.py `_pause_sub_cases`, the sub-case's `parent_clock` signal)
+JOINT_PAUSE_DESIGN = 8
 
 
 class CaseInput(Model):
@@ -126,7 +132,9 @@ class CaseInput(Model):
         "decision (not while an approved case waits for its fee); 3: as 2, and no notice that the promised deadline is "
         "near (`promised_due_near`) once that deadline has passed: only its overdue warning; 4: a bundle member's "
         "sub-case issues its licence, and the licence is issued by a local activity; 5: a case that waits for "
-        "its fee gets its licence when the fee is paid"))
+        "its fee gets its licence when the fee is paid; 6: extensions only within the statutory limit; 7: an "
+        "extension counts in its item's unit (natural days too); 8: a joint case's or bundle's pause pauses its "
+        "open sub-cases' clocks"))
 
 
 class ActionInput(Model):
@@ -275,6 +283,8 @@ class SubCaseRef(Model):
     deemed_consent: bool = False
     licence_id: str | None = Field(default=None, description="the e-licence a bundle member's sub-case issued "
                                                              "on approval (None otherwise, and in older histories)")
+    parent_paused: bool = Field(default=False, description="the sub-case's clock is paused because its joint "
+                                                           "case's is (design 8 on; always False before)")
 
     @property
     def department_label(self) -> str:
@@ -396,6 +406,8 @@ class CaseState(Model):
     parent_id: str | None = None
     lead_department: str | None = None
     sub_cases: list[SubCaseRef] | None = None
+    parent_paused: bool = Field(default=False, description="a sub-case whose joint case is paused: its clock "
+                                                           "is paused too (`JOINT_PAUSE_DESIGN`)")
     pre_review: PreReviewState | None = None
     payment: PaymentState | None = None
     history: list[HistoryEntry] = []

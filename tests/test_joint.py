@@ -101,6 +101,12 @@ async def test_late_department_goes_red_while_the_parent_waits(stack):
     fire_case = await staff(stack, "fire", "handler").case(fire_id)
     assert fire_case["status"] == "accepted"
     assert [w["cause"] for w in fire_case["warnings"] if w["level"] == "red"] == ["statutory_overdue"]
+    # the department's cards name its sub-limit, not the joint case's statutory limit (which runs on)
+    due = subs["fire"]["due"]
+    assert {w["cause"]: w["reason"] for w in fire_case["warnings"] if w["cause"] != "step_overdue"} == {
+        "promised_due_near": f"部门办理时限（{due}）临近：剩余不超过 2 个工作日",
+        "promised_overdue": f"已超过部门办理时限（{due}）",
+        "statutory_overdue": f"部门办理时限（{due}）已过仍未答复，已上报牵头部门"}
     assert "sub_case_overdue" in actions(fire_case) and "deemed_consent" not in actions(fire_case)
     lead = staff(stack, "hcd", "lead")
     parent = await lead.case(cid)
@@ -303,6 +309,56 @@ async def test_unified_denial_and_who_sees_what(stack):
     assert [s["opinion"] for s in seen["sub_cases"]] == ["agree", "disagree", "disagree", "agree"]
 
 
+# ---- a suspended joint case pauses every department's clock (行政许可法: suspended time does not count) ----
+async def test_suspended_joint_case_pauses_every_department_clock(stack):
+    _, case = await open_joint(stack, CONSTRUCTION)
+    cid = case["id"]
+    subs = subs_by_department(case)
+    due_before = {d: s["due"] for d, s in subs.items()}
+    parent = await staff(stack, "hcd", "approver").ok(cid, "suspend", "等待规划许可变更")
+    assert parent["status"] == "suspended" and parent["clock"]["paused"] is True
+    # when the suspension answers, every department's clock has stopped with it
+    assert [(s["department"], s["parent_paused"]) for s in parent["sub_cases"]] == [
+        ("hcd", True), ("fire", True), ("env", True), ("ndrc", True)]
+    assert [h["data"]["sub_cases"] for h in parent["history"] if h["action"] == "sub_cases_paused"] == [
+        [subs[d]["id"] for d in ("hcd", "fire", "env", "ndrc")]]
+    for dept in ("hcd", "fire", "env", "ndrc"):
+        sc = await staff(stack, dept, "handler").case(subs[dept]["id"])
+        assert sc["clock"]["paused"] is True and actions(sc)[-1] == "paused_by_parent", sc["history"][-1]
+    # a department may suspend its own sub-case meanwhile; it stays suspended when the joint case resumes
+    await staff(stack, "fire", "approver").ok(subs["fire"]["id"], "suspend", "等待特殊建设工程认定")
+
+    # well past every sub-limit: no department goes overdue, none is deemed to consent
+    parent = await advance_or_fail(stack, cid, 30)
+    assert all(s["status"] == "accepted" or s["status"] == "suspended" for s in parent["sub_cases"]), parent["sub_cases"]
+    assert not [s for s in parent["sub_cases"] if s["overdue"] or s["deemed_consent"]]
+    assert "sub_case_overdue" not in actions(parent)
+    for dept in ("hcd", "fire", "env", "ndrc"):
+        sc = await staff(stack, dept, "handler").case(subs[dept]["id"])
+        assert sc["warnings"] == [] and "deemed_consent" not in actions(sc), (dept, sc["warnings"])
+
+    # the joint case resumes: the departments' clocks run again, their sub-limits pushed by the pause
+    parent = await staff(stack, "hcd", "approver").ok(cid, "resume")
+    assert "sub_cases_resumed" in actions(parent)
+    moved = subs_by_department(parent)
+    for dept in ("hcd", "env", "ndrc"):
+        sc = await staff(stack, dept, "handler").case(subs[dept]["id"])
+        assert sc["clock"]["paused"] is False and sc["clock"]["paused_working_days"] > 0
+        assert actions(sc)[-1] == "resumed_by_parent"
+        assert moved[dept]["due"] > due_before[dept] and not moved[dept]["parent_paused"]
+    fire = await staff(stack, "fire", "handler").case(subs["fire"]["id"])
+    assert (fire["status"], fire["clock"]["paused"]) == ("suspended", True)  # its own suspension goes on
+    fire = await staff(stack, "fire", "approver").ok(subs["fire"]["id"], "resume")
+    assert fire["clock"]["paused"] is False and fire["deadlines"]["statutory_due"] > due_before["fire"]
+
+    # the clocks really run again: past ndrc's moved sub-limit its silence counts as consent
+    # (the simulation moves sub-cases to the joint case's time plus the advance: it stayed behind theirs)
+    today = date.fromisoformat(parent["clock"]["today"])
+    await advance_or_fail(stack, cid, days_past(moved["ndrc"]["due"], today))
+    ndrc = await staff(stack, "ndrc", "handler").case(subs["ndrc"]["id"])
+    assert "deemed_consent" in actions(ndrc)
+
+
 # ---- withdrawal cancels the open sub-cases ------------------------------------------------------------
 async def test_withdrawal_cancels_open_children(stack):
     applicant, case = await open_joint(stack, CONSTRUCTION)
@@ -327,6 +383,26 @@ async def test_withdrawal_cancels_open_children(stack):
     inbox = (await staff(stack, "fire", "handler").get("/api/tasks", params={"scope": "department"})).json()
     assert not [t for t in inbox["items"] if t.get("parent_id") == cid]
     assert (await staff(stack, "ndrc", "handler").case(subs["ndrc"]["id"]))["status"] == "concluded"
+
+
+# ---- the joint case terminated (终止) by the lead unit: its open sub-cases end as terminated, not withdrawn ----
+async def test_termination_ends_open_sub_cases_as_terminated(stack):
+    applicant, case = await open_joint(stack, CONSTRUCTION)
+    cid = case["id"]
+    subs = subs_by_department(case)
+    await answer(stack, subs["ndrc"]["id"], "ndrc")
+    after = await staff(stack, "hcd", "approver").ok(cid, "terminate", "建设单位项目已取消")
+    assert after["status"] == "terminated"
+    assert [(s["department"], s["status"]) for s in after["sub_cases"]] == [
+        ("hcd", "terminated"), ("fire", "terminated"), ("env", "terminated"), ("ndrc", "concluded")]
+    for dept in ("hcd", "fire", "env"):
+        sc = await staff(stack, dept, "handler").case(subs[dept]["id"])
+        assert sc["status"] == "terminated" and sc["current_step"] is None
+        last = sc["history"][-1]
+        assert (last["action"], last["comment"]) == ("cancelled_by_parent", "主件已终止办理，子件随之终止")
+        assert "撤回" not in repr(sc["history"])  # nobody withdrew anything
+    seen = await applicant.case(cid)
+    assert [s["status"] for s in seen["sub_cases"]] == ["terminated", "terminated", "terminated", "concluded"]
 
 
 # ---- a bundle with one member denied: the combined result is a denial with its reason ------------------

@@ -70,3 +70,40 @@ async def test_a_bundle_denial_names_the_department_of_the_denied_item(stack, br
     assert "（amr）" not in page.text
     history = (await browser.get(f"/cases/{case['id']}")).text
     assert f"{food['item_name']}（市市场监督管理局）：{why}" in history
+
+
+def card(html: str, department: str) -> str:
+    """One department's card on the joint page, tags removed."""
+    m = re.search(rf'<section class="card" aria-label="{department}">(.*?)</section>', html, re.S)
+    assert m, f"no card for {department}"
+    return re.sub(r"<[^>]+>", "", m.group(1))
+
+
+async def test_joint_page_counts_departments_on_their_clock_and_says_when_it_is_paused(stack, browser):
+    from tests.test_joint import COMPLETION, accepted_on, days_past
+
+    _, case = await open_joint(stack, COMPLETION)
+    cid, subs = case["id"], subs_by_department(case)
+    await asyncio.gather(answer(stack, subs["hcd"]["id"], "hcd"), answer(stack, subs["nrp"]["id"], "nrp"))
+    # fire and env (7 working days each) stay silent past their sub-limit, on the simulation clock
+    await stack.advance(cid, days_past(subs["fire"]["due"], accepted_on(case)) + 2)
+    await browser.login(staff(stack, "hcd", "lead").username)
+    page = (await browser.get(f"/joint/{cid}")).text
+    for dept in ("市消防救援支队", "市生态环境局"):
+        text = card(page, dept)
+        assert "已超期" in text and "剩" not in text, text  # counted on the department's clock, not the wall's
+        assert "红牌" in text
+    # a department's sub-case page names its one limit as the department's, not the joint case's statutory one
+    fire = (await browser.get(f"/cases/{subs['fire']['id']}")).text
+    assert re.search(r"<dt>部门办理时限</dt><dd>[^<]*已超期", fire) and "<dt>法定办结</dt>" not in fire
+    assert "<dt>承诺办结</dt>" not in fire and "<dt>法定办结</dt>" in (await browser.get(f"/cases/{cid}")).text
+    # the case page says what the lead unit waits for while no step of its own is open
+    assert "各部门并联办理中，尚未答复：市生态环境局、市消防救援支队" in (await browser.get(f"/cases/{cid}")).text
+
+    # the joint case is suspended: every open department's clock pauses with it, and the page says so
+    await staff(stack, "hcd", "approver").ok(cid, "suspend", "等待规划条件核实材料")
+    page = (await browser.get(f"/joint/{cid}")).text
+    for dept in ("市消防救援支队", "市生态环境局"):
+        text = card(page, dept)
+        assert "计时暂停" in text and "已超期" not in text and "剩" not in text, text
+    assert "计时暂停" not in card(page, "市住房和城乡建设局")  # closed: no clock at all

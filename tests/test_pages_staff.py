@@ -53,6 +53,20 @@ def test_every_history_action_the_workflows_record_has_a_chinese_name():
     assert sorted(recorded - EVENT_ZH.keys()) == []
 
 
+def test_timeline_details_of_a_joint_case_paused_and_terminated_with_its_departments():
+    def detail(action: str, **data) -> str | None:
+        return entry_detail({"action": action, "data": data}, {}, {})
+
+    assert EVENT_ZH["paused_by_parent"] == "随主件暂停计时" and EVENT_ZH["sub_cases_resumed"] == "部门子件恢复计时"
+    assert detail("sub_cases_paused", sub_cases=["1-01", "1-02"]) == "2 个部门子件"
+    assert detail("resumed_by_parent", clock_paused=False, paused_working_days=3) == "计时暂停 3 个工作日"
+    assert detail("resumed_by_parent", clock_paused=True) == "本部门中止或特别程序未结束，仍暂停计时"
+    assert detail("resume", parent_paused=True) == "主件仍暂停计时，随主件恢复计时"
+    assert detail("resume", paused_working_days=2) == "计时暂停 2 个工作日"
+    assert detail("cancelled_by_parent", parent_status="terminated") == "主件已终止"
+    assert detail("cancelled_by_parent") is None
+
+
 def test_timeline_details_name_materials_departments_steps_and_delivery():
     depts, steps = {"fire": "市消防救援支队", "env": "市生态环境局"}, {"review": "审查"}
     assert entry_detail({"action": "request_supplement", "data": {"missing": ["营业执照", "身份证明"]}},

@@ -92,6 +92,7 @@ class CaseWorkflow(Transitions, TimeLimits, JointApproval, TaskOperations, Versi
         self.wake = False
         self.children: dict[str, ChildWorkflowHandle] = {}
         self.notified: SubCaseRef | None = None  # what the parent last heard from this sub-case
+        self.parent_ended_as: Status | None = None  # a sub-case: how its joint case ended (`parent_ending`)
         self.archived = False
         self.lean: bool | None = None  # see _lean()
         self.replan_due = False  # lean: the next record plans the deadlines

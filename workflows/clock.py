@@ -97,6 +97,15 @@ NOTICE_REASON = ("承诺办结期限（{due}）临近：剩余不超过 {n} 个�
 ACCEPTANCE_LIMIT_NAMED = "acceptance-reason-limit"
 ACCEPTANCE_REASON = ("{limit}内未作出受理决定，视为受理（{due}）",
                      "no acceptance decision within {limit_en} ({due}): deemed accepted")
+#: a department's sub-case of a joint case (design 8 on, `JOINT_PAUSE_DESIGN`): its promised and statutory
+#: dates are both its sub-limit (子时限), not the joint case's limits, and its warnings say so
+SUB_CASE_REASONS = {
+    WarningCause.PROMISED_DUE_NEAR: ("部门办理时限（{due}）临近：剩余不超过 {n} 个工作日",
+                                     "the department's sub-limit ({due}) is near: {n} working days or fewer left"),
+    WarningCause.PROMISED_OVERDUE: ("已超过部门办理时限（{due}）", "the department's sub-limit ({due}) has passed"),
+    WarningCause.STATUTORY_OVERDUE: ("部门办理时限（{due}）已过仍未答复，已上报牵头部门",
+                                     "no answer by the department's sub-limit ({due}): reported to the lead unit"),
+}
 WARNING_REASONS = {
     WarningCause.PROMISED_DUE_NEAR: ("距承诺办结期限不足 {n} 个工作日", "{n} working days or fewer left before the promised deadline"),
     WarningCause.PROMISED_OVERDUE: ("已超过承诺办结期限（{due}）", "the promised deadline ({due}) has passed"),

@@ -16,7 +16,7 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from banjian.case_numbers import sub_case_no
     from banjian.case_steps import effective_item
-    from banjian.contracts import SYSTEM, CaseInput, CaseResult, CaseState, SubCaseRef
+    from banjian.contracts import JOINT_PAUSE_DESIGN, SYSTEM, CaseInput, CaseResult, CaseState, SubCaseRef
     from banjian.enums import CLOSED, Decision, ItemKind, Opinion, Status, WarningCause
     from banjian.errors import DomainError
     from workflows.calls import reject
@@ -34,11 +34,13 @@ class JointApproval:
     lock: asyncio.Lock
     children: dict[str, ChildWorkflowHandle]
     wake: bool
+    parent_ended_as: Status | None
 
     if TYPE_CHECKING:  # provided by CaseWorkflow
         def _log(self, actor: Any, action: str, comment: str | None = None, data: dict | None = None) -> None: ...
         async def _record(self, notify: bool = True) -> None: ...
         async def _replan(self) -> None: ...
+        async def _resume_clock(self) -> dict: ...
         def _start_step(self) -> None: ...
         def _conclude(self) -> None: ...
 
@@ -47,8 +49,11 @@ class JointApproval:
         s = self.state
         if s.status in CLOSED:
             return
-        s.status, s.claimed_by, s.current_step = Status.WITHDRAWN, None, None
-        self._log(SYSTEM, "cancelled_by_parent", comment="主件已撤回，子件随之撤销", data={"parent_id": s.parent_id})
+        terminated = self.parent_ended_as == Status.TERMINATED  # design 8 on: the parent says how it ended
+        s.status, s.claimed_by, s.current_step = (Status.TERMINATED if terminated else Status.WITHDRAWN), None, None
+        self._log(SYSTEM, "cancelled_by_parent",
+                  comment="主件已终止办理，子件随之终止" if terminated else "主件已撤回，子件随之撤销",
+                  data={"parent_id": s.parent_id, **({"parent_status": Status.TERMINATED} if terminated else {})})
         await self._record(notify=False)
 
     def _sub_case_overdue(self) -> None:
@@ -72,6 +77,13 @@ class JointApproval:
             return
         if s.status in (Status.WITHDRAWN, Status.TERMINATED):
             open_ids = [c.id for c in s.sub_cases or [] if c.status not in CLOSED]
+            ended_as = s.status if s.design >= JOINT_PAUSE_DESIGN else Status.WITHDRAWN
+            if s.design >= JOINT_PAUSE_DESIGN:  # tell the departments how the joint case ended, then cancel
+                for cid in open_ids:
+                    try:
+                        await self.children[cid].signal("parent_ending", ended_as)
+                    except Exception:  # the sub-case closed meanwhile: nothing to tell
+                        pass
             for cid in open_ids:
                 self.children[cid].cancel()
             for cid in open_ids:
@@ -82,12 +94,82 @@ class JointApproval:
             async with self.lock:
                 for c in s.sub_cases or []:
                     if c.id in open_ids:
-                        c.status = Status.WITHDRAWN
+                        c.status = ended_as
                 if open_ids:
                     self._log(SYSTEM, "sub_cases_cancelled", data={"sub_cases": open_ids})
                     await self._record()
         else:
             await workflow.wait_condition(lambda: all(c.opened for c in s.sub_cases or []))
+            if s.design >= JOINT_PAUSE_DESIGN:
+                await self._pause_sub_cases()
+
+    async def _pause_sub_cases(self) -> None:
+        """The joint case's clock stopped or runs again: every open sub-case's clock follows it, so a
+        department's sub-limit does not run out (nor its silence count as consent) while the whole case
+        is suspended. Outside the lock: each sub-case records the change and reports back before the
+        action that paused (or resumed) the joint case answers."""
+        s = self.state
+        paused = s.clock.paused and s.status not in CLOSED
+
+        def pending() -> list[SubCaseRef]:
+            return [c for c in s.sub_cases or [] if c.status not in CLOSED and c.parent_paused != paused]
+
+        told = pending()
+        if not told:
+            return
+        for c in told:
+            try:
+                await self.children[c.id].signal("parent_clock", paused)
+            except Exception:  # the sub-case closed meanwhile: its report says so, nothing to pause
+                pass
+        await workflow.wait_condition(lambda: not pending())
+        async with self.lock:
+            if paused:
+                self._log(SYSTEM, "sub_cases_paused", comment="各部门办理时限随主件暂停计时",
+                          data={"sub_cases": [c.id for c in told]})
+            else:
+                self._log(SYSTEM, "sub_cases_resumed", comment="各部门办理时限随主件恢复计时",
+                          data={"sub_cases": [c.id for c in told]})
+            await self._record()
+
+    @workflow.signal
+    def parent_ending(self, status: Status) -> None:
+        """A sub-case hears, just before it is cancelled, whether its joint case was withdrawn or terminated."""
+        self.parent_ended_as = status
+
+    @workflow.signal
+    async def parent_clock(self, paused: bool) -> None:
+        """A sub-case hears that its joint case's clock stopped (True) or runs again (False)."""
+        async with self.lock:
+            s = self.state
+            if s.parent_id is None or s.status in CLOSED or s.parent_paused == paused:
+                return
+            s.parent_paused = paused
+            if paused:
+                if not s.clock.paused:
+                    s.clock.paused, s.clock.paused_since = True, workflow.now()
+                self._log(SYSTEM, "paused_by_parent", comment="主件暂停计时，本部门办理时限随之暂停",
+                          data={"parent_id": s.parent_id})
+            else:
+                own = self._paused_by_itself()  # its own suspension goes on: the clock stays paused
+                extra = {} if own else await self._resume_clock()
+                if not own:
+                    await self._replan()
+                self._log(SYSTEM, "resumed_by_parent", comment="主件恢复计时，本部门办理时限继续计算",
+                          data={"parent_id": s.parent_id, "clock_paused": own, **extra})
+            await self._record()
+            self.wake = True
+
+    def _paused_by_itself(self) -> bool:
+        """Whether the sub-case's own suspension or special procedure (one that does not count toward the
+        limit) keeps its clock paused whatever its joint case does."""
+        s = self.state
+        if s.status == Status.SUSPENDED:
+            return True
+        if s.status == Status.SPECIAL_PROCEDURE and s.special_procedure is not None:
+            spec = next((p for p in self.item.special_procedures if p.kind == s.special_procedure.kind), None)
+            return spec is None or not spec.counts_toward_limit
+        return False
 
     @workflow.update
     async def sub_case_changed(self, ref: SubCaseRef) -> None:
@@ -180,4 +262,4 @@ class JointApproval:
             due=s.deadlines.statutory_due, reason=s.result.reason if s.result else None, opened=True,
             overdue=any(w.cause == WarningCause.STATUTORY_OVERDUE for w in s.warnings),
             deemed_consent=any(h.action == "deemed_consent" for h in s.history),
-            licence_id=s.result.licence_id if s.result else None)
+            licence_id=s.result.licence_id if s.result else None, parent_paused=s.parent_paused)

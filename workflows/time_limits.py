@@ -13,7 +13,15 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     from banjian.activity_contracts import PauseRequest
-    from banjian.contracts import SYSTEM, Actor, CaseInput, CaseState, Deadlines, WarningRecord
+    from banjian.contracts import (
+        JOINT_PAUSE_DESIGN,
+        SYSTEM,
+        Actor,
+        CaseInput,
+        CaseState,
+        Deadlines,
+        WarningRecord,
+    )
     from banjian.deadlines import merged, plan_request
     from banjian.enums import WARNING_LEVEL, ItemKind, LimitUnit, WarningCause
     from banjian.timefmt import china_date
@@ -25,6 +33,7 @@ with workflow.unsafe.imports_passed_through():
         NOTICE_AT_MOST,
         NOTICE_REASON,
         RATING_CLOSED,
+        SUB_CASE_REASONS,
         URGE_ESCALATION,
         WARNING_REASONS,
         Timer,
@@ -88,6 +97,9 @@ class TimeLimits:
         zh, en = WARNING_REASONS[cause]
         if cause == WarningCause.PROMISED_DUE_NEAR and workflow.patched(NOTICE_AT_MOST):
             zh, en = NOTICE_REASON  # "≤ n working days left", not "fewer than n" (cases before replay the old words)
+        if (self.state.parent_id is not None and self.state.design >= JOINT_PAUSE_DESIGN
+                and cause in SUB_CASE_REASONS):
+            zh, en = SUB_CASE_REASONS[cause]  # a department's sub-limit, not the joint case's statutory limit
         fmt = {"n": self.item.warnings.notice_days, "due": due, "step": step.name if step else ""}
         if cause == WarningCause.ACCEPTANCE_OVERDUE and workflow.patched(ACCEPTANCE_LIMIT_NAMED):
             zh, en = ACCEPTANCE_REASON  # the item's own limit, not always 5 working days

@@ -158,10 +158,11 @@ class Transitions:
                     extra = {"name": spec.name, "expected_days": days, "clock_paused": pause}
                 else:
                     s.status, pause = Status.SUSPENDED, True
-                if pause:
+                if pause and not s.parent_paused:  # paused with its joint case: paused since then already
                     s.clock.paused, s.clock.paused_since = True, now
             case Action.END_SPECIAL_PROCEDURE | Action.RESUME:
-                extra = await self._resume_clock()
+                # a sub-case whose joint case is still paused stays paused until the joint case resumes
+                extra = {"parent_paused": True} if s.parent_paused else await self._resume_clock()
                 s.special_procedure = None
                 s.status = Status.IN_REVIEW
                 replan = True

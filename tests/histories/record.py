@@ -187,10 +187,27 @@ async def deemed_then_paid(stack, applicant=None) -> dict:
     return await stack.staff("psb", "clerk").ok(case["id"], "deliver", method="electronic")
 
 
+async def joint_paused_then_terminated(stack, applicant=None) -> dict:
+    """Design 8: a joint case suspended (every department's clock pauses with it), a department's own
+    suspension inside, the joint case resumed (the department stays suspended), one department
+    answers, then the joint case is terminated (the open sub-cases end as terminated)."""
+    applicant = applicant or stack.applicant(organisation=True)
+    case = (await applicant.apply("construction-permit-joint")).json()
+    case = await stack.staff("hcd", "clerk").ok(case["id"], "accept")
+    subs = {s["department"]: s["id"] for s in case["sub_cases"]}
+    approver = stack.staff("hcd", "approver")
+    await approver.ok(case["id"], "suspend", "等待规划许可变更")
+    await stack.staff("fire", "approver").ok(subs["fire"], "suspend", "等待特殊建设工程认定")
+    await approver.ok(case["id"], "resume")
+    sc = await _through_review(stack, "ndrc", await stack.staff("ndrc", "handler").case(subs["ndrc"]))
+    await stack.staff("ndrc", sc["current_step"]["role"]).ok(subs["ndrc"], "approve", "同意")
+    return await approver.ok(case["id"], "terminate", "建设单位项目已取消")
+
+
 SCENARIOS: dict[str, Callable[..., Awaitable[dict]]] = {
     f.__name__: f for f in (approved_electronic, rated, deemed_acceptance, supplement_then_refused,
                             special_procedure_extension, joint_construction_permit, version_migrated,
-                            paid_then_refunded, deemed_then_paid)}
+                            paid_then_refunded, deemed_then_paid, joint_paused_then_terminated)}
 
 
 async def export(stack, name: str, case: dict, out: Path = HERE) -> list[Path]:

@@ -48,6 +48,15 @@ FIRST_DESK_DAY, LAST_DESK_DAY = date(2000, 1, 1), date(2100, 12, 31)
 SCOPES = {"mine": "我的待办", "department": "本部门", "claimed_by_others": "同事已签收"}
 
 
+def waiting_departments(case: dict) -> list[str]:
+    """A joint case's or bundle's departments still working while the case has no step of its own (what
+    the lead unit and the applicant wait for), by name; [] otherwise."""
+    if case.get("current_step") or case["status"] in CLOSED_STATUSES or case.get("decided_at"):
+        return []
+    return [s.get("department_name") or s["department"] for s in case.get("sub_cases") or []
+            if s.get("status") not in CLOSED_STATUSES]
+
+
 def days_left(cal, due: str | None, today: date) -> int | None:
     """Working days left until the end of `due` (negative once overdue)."""
     if not due:
@@ -289,6 +298,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "notice": applicant_notice(case) if front is not None else None,
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "step_left": step_left,
+        "waiting_departments": waiting_departments(case),
         "promised_provisional": promised_provisional,
         "front": front, "urges": urged,
         "auditable": actor.has(Role.AUDITOR, Role.ADMIN),

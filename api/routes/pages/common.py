@@ -46,6 +46,8 @@ EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视�
             # joint cases and bundles (并联审批): what the system records on the parent and the sub-cases
             "sub_case_overdue": "部门逾期未答复", "deemed_consent": "视为同意", "combined_decision": "汇总办理结果",
             "cancelled_by_parent": "随主件撤销", "sub_cases_cancelled": "撤销部门子件",
+            "paused_by_parent": "随主件暂停计时", "resumed_by_parent": "随主件恢复计时",
+            "sub_cases_paused": "部门子件暂停计时", "sub_cases_resumed": "部门子件恢复计时",
             "rating_closed": "评价期届满"}
 #: actions that end or refuse something: never the page's primary (green) button, and red to confirm
 DANGER_ACTIONS = ("withdraw", "refuse_acceptance", "deny", "terminate")

@@ -37,11 +37,17 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
         raise NotFound("not_joint", "该办件不是并联审批办件", "not a joint case")
 
     def details() -> list[dict]:
-        from datetime import datetime
+        from datetime import date, datetime
 
         with cases.sessions() as session:
             cal = cases.calendar(session)
-        today = datetime.now(CHINA).date()
+
+        def on_clock(c: dict | None) -> date | None:
+            """The day a case's clock stands at (ahead of the wall clock after a simulated advance)."""
+            today = ((c or {}).get("clock") or {}).get("today")
+            return date.fromisoformat(today) if today else None
+
+        wall = datetime.now(CHINA).date()
         out = []
         for sc in case["sub_cases"]:
             try:
@@ -49,10 +55,13 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
             except DomainError:
                 sub = None  # a department's sub-case the caller may not open: the summary only
             closed = sc.get("status") in CLOSED_STATUSES
-            # counted from the sub-case's own day, as its case page counts (ahead after a simulated advance)
-            own = ((sub or {}).get("clock") or {}).get("today")
-            day = max(today, date.fromisoformat(own)) if own else today
-            out.append({**sc, "closed": closed, "days_left": None if closed else days_left(cal, sc.get("due"), day),
+            # a paused clock (the joint case's pause, or the department's own suspension) counts nothing
+            # down and makes nothing overdue until it runs again: 计时暂停, as on the case page
+            paused = not closed and bool(sc.get("parent_paused") or sc.get("status") == "suspended"
+                                         or ((sub or {}).get("clock") or {}).get("paused"))
+            today = on_clock(sub) or on_clock(case) or wall
+            out.append({**sc, "closed": closed, "paused": paused,
+                        "days_left": None if closed or paused else days_left(cal, sc.get("due"), today),
                         "open": sub is not None,  # a link only to a sub-case the caller may open
                         "urge": sub is not None and "urge" in sub["allowed_actions"],
                         "step": (sub or {}).get("current_step"),

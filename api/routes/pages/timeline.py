@@ -68,7 +68,11 @@ def entry_detail(entry: Mapping[str, Any], steps: Mapping[str, str], depts: Mapp
             counted = "不计入办理时限" if data.get("clock_paused") else "计入办理时限"
             days = data.get("expected_days")
             return f"{data['name']}，预计 {days} 日，{counted}" if days is not None else f"{data['name']}，{counted}"
-        case "end_special_procedure" | "resume":
+        case "end_special_procedure" | "resume" if data.get("parent_paused"):
+            return "主件仍暂停计时，随主件恢复计时"
+        case "resumed_by_parent" if data.get("clock_paused"):
+            return "本部门中止或特别程序未结束，仍暂停计时"
+        case "end_special_procedure" | "resume" | "resumed_by_parent":
             days = data.get("paused_working_days")
             return f"计时暂停 {days} 个工作日" if isinstance(days, int) and days > 0 else None
         case "suspend":
@@ -96,6 +100,11 @@ def entry_detail(entry: Mapping[str, Any], steps: Mapping[str, str], depts: Mapp
             return "同意并报上级"
         case "sub_case_started":
             return f"{dept(data.get('department'))}" + (f"，子件 {data['sub_case']}" if data.get("sub_case") else "")
+        case "sub_cases_paused" | "sub_cases_resumed":
+            subs = data.get("sub_cases")
+            return f"{len(subs)} 个部门子件" if isinstance(subs, list) and subs else None
+        case "cancelled_by_parent" if data.get("parent_status") == "terminated":
+            return "主件已终止"
         case "sub_case_decided":
             raw = data.get("opinion")
             opinion = OPINION_ZH.get(raw, raw) if raw else ""
