@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from banjian.items.yaml_text import load_yaml
 from services.cli_common import DataDir, fail, settings_for
 
 items_app = typer.Typer(help="Service item definitions (事项).", no_args_is_help=True)
@@ -85,7 +86,7 @@ def items_draft(file: Path,
     from banjian.errors import DomainError
 
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = load_yaml(file.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as e:
         fail(f"{file}: {e}")
     if not isinstance(data, dict):

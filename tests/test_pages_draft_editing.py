@@ -246,3 +246,59 @@ async def test_the_same_form_posted_twice_is_no_conflict(stack, author, browser)
     assert again.headers["location"] == f"/admin/items?saved={did}"
     drafts = (await author.get(f"/api/items/{data['code']}/drafts")).json()["items"]
     assert [(d["draft_id"], d["definition"]["name"]) for d in drafts] == [(did, "改过的名称")]
+
+
+def alias_bomb(levels: int) -> str:
+    """A few lines of YAML whose nested aliases expand to 10**levels entries once copied as JSON."""
+    lines = ["code: food-business-licence", 'l0: &l0 ["x", "x", "x", "x", "x", "x", "x", "x", "x", "x"]']
+    lines += [f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+async def test_yaml_aliases_are_refused_before_they_expand(stack, author, browser):
+    """A few hundred bytes of nested YAML aliases would copy into a draft of 10**levels entries (at 9
+    levels, minutes of a worker and gigabytes): refused as unreadable, with the line, nothing stored."""
+    bomb = alias_bomb(6)
+    before = (await author.get(f"/api/items/{FOOD}/drafts")).json()["total"]
+    r = await stack.http.post(f"/api/items/{FOOD}/drafts", content=bomb.encode(),
+                              headers={**await author.headers(), "Content-Type": "application/yaml"})
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "unparsable"
+    assert "别名" in r.json()["detail"]["message"] and "aliases" in r.json()["detail"]["message_en"]
+    await browser.login(author.username)
+    page = await browser.get("/admin/items")
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": bomb})
+    assert r.status_code == 422 and "别名" in r.text and editor_text(r.text) == bomb
+    assert (await author.get(f"/api/items/{FOOD}/drafts")).json()["total"] == before
+
+
+async def test_a_definition_body_past_one_mib_is_413(stack, author):
+    data = (await author.get(f"/api/items/{FOOD}")).json()
+    data.pop("versions")
+    body = json.dumps({**data, "faq": [{"q": "问", "a": "答" * 1000}] * 400}, ensure_ascii=False).encode()
+    assert len(body) > 1024 * 1024
+    r = await stack.http.post(f"/api/items/{FOOD}/drafts", content=body,
+                              headers={**await author.headers(), "Content-Type": "application/json"})
+    assert r.status_code == 413 and r.json()["detail"]["code"] == "definition_too_large"
+    assert "1 MiB" in r.json()["detail"]["message"] and "1 MiB" in r.json()["detail"]["message_en"]
+
+
+async def test_a_save_after_the_session_ended_keeps_the_text_to_post_again(stack, author, browser):
+    """Logged out in another tab (or the session expired) while writing: 保存草稿 answers a page that
+    still holds the text, the draft's id and revision in the same form; after logging in again that
+    form saves the draft (it used to be a redirect to the login page, and the text was gone)."""
+    await browser.login(author.username)
+    data, did = await save_clean(browser, author)
+    page = await browser.get(f"/admin/items?draft={did}")
+    text = editor_text(page.text).replace("编辑草稿测试事项", "登录过期前写的名称")
+    await browser.get("/logout")
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": text, "draft_id": did,
+                                                                 "revision": hidden(page.text, "revision")})
+    assert r.status_code == 401 and "登录已过期" in r.text and editor_text(r.text) == text
+    assert 'action="/admin/items/drafts"' in r.text and hidden(r.text, "draft_id") == did
+    await browser.login(author.username)
+    again = await browser.submit("/admin/items/drafts", r.text, {"definition": editor_text(r.text), "draft_id": did,
+                                                                  "revision": hidden(r.text, "revision")})
+    assert again.status_code == 303 and again.headers["location"] == f"/admin/items?saved={did}"
+    assert (await author.get(f"/api/items/{data['code']}/drafts/{did}")).json()["definition"]["name"] == "登录过期前写的名称"
+    # nobody logged in gets nothing else from the route: no drafts, no items listed
+    assert "事项草稿" not in r.text and FOOD not in r.text.replace(text, "")

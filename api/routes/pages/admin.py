@@ -14,7 +14,7 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.bounds import MAX_YEAR, MIN_YEAR
-from api.routes.pages.common import check_csrf, page_user, render
+from api.routes.pages.common import check_csrf, optional_user, page_user, render
 from api.routes.pages.public import _departments
 from api.uploads import read_form
 from banjian.auth import add_user, user_problems
@@ -25,6 +25,7 @@ from banjian.db import User
 from banjian.drafts import Drafts, parsed
 from banjian.enums import Role
 from banjian.errors import DomainError, Forbidden, Invalid
+from banjian.items.yaml_text import load_yaml
 from banjian.rules import authorise_authoring
 from banjian.timefmt import CHINA
 from services.calendar_admin import recompute_open_cases, store_year
@@ -270,6 +271,18 @@ async def items(request: Request) -> HTMLResponse:
     return await run_in_threadpool(_items_page, request, actor, [], text, 200, stored, saved=saved, **editor)
 
 
+async def author_or_relogin(request: Request, action: str, button: str) -> Actor | HTMLResponse:
+    """The author posting the editor's form, or, when the session ended while they were writing (it
+    expired, they logged out in another tab), a 401 page that keeps their text in the same form to
+    post again once they have logged in in another window: never a redirect that drops the text."""
+    if await optional_user(request) is not None:
+        return await author_user(request)
+    text, _, _ = await read_definition(request)
+    return render(request, "admin_items_relogin.html", {
+        "title": "登录已过期", "text": text, "action": action, "button": button,
+        "draft_id": request.state.draft_id, "revision": request.state.revision}, status=401)
+
+
 async def read_definition(request: Request) -> tuple[str, dict | None, list[dict]]:
     """The definition a form posts (pasted or a file, CSRF checked): its text, the parsed object
     (None when it cannot be read) and the problems found reading it. The draft the page is correcting
@@ -298,7 +311,7 @@ async def read_definition(request: Request) -> tuple[str, dict | None, list[dict
         problems.append({"path": "", "code": "missing", "message": "请粘贴定义或选择 YAML/JSON 文件"})
     else:
         try:
-            data = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+            data = json.loads(text) if text.lstrip().startswith("{") else load_yaml(text)
             if not isinstance(data, dict):
                 raise ValueError("定义应为一个对象（键值对）")
         except (ValueError, yaml.YAMLError) as e:
@@ -309,7 +322,9 @@ async def read_definition(request: Request) -> tuple[str, dict | None, list[dict
 
 @router.post("/items", response_class=HTMLResponse)
 async def upload_item(request: Request):
-    actor = await author_user(request)
+    actor = await author_or_relogin(request, "/admin/items", "上传并发布")
+    if isinstance(actor, HTMLResponse):
+        return actor
     text, data, problems = await read_definition(request)
     catalog = request.app.state.catalog
     if data is not None:

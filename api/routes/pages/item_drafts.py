@@ -10,7 +10,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.routes.pages.admin import _items_page, author_user, read_definition
+from api.routes.pages.admin import _items_page, author_or_relogin, author_user, read_definition
 from api.routes.pages.common import check_csrf, render
 from api.uploads import read_form
 from banjian.catalog import DefinitionProblems
@@ -39,7 +39,9 @@ def _drafts(request: Request) -> Drafts:
 async def save_draft(request: Request):
     """保存草稿: the upload form's second button (`formaction`). After a save with problems the page
     carries the draft's id (hidden `draft_id`): saving the corrected text updates that draft."""
-    actor = await author_user(request)
+    actor = await author_or_relogin(request, "/admin/items/drafts", "保存草稿")
+    if isinstance(actor, HTMLResponse):
+        return actor
     text, data, problems = await read_definition(request)
     code = data.get("code") if data is not None else None
     if data is not None and not (isinstance(code, str) and 0 < len(code) <= 64):
