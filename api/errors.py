@@ -122,9 +122,12 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        if is_page(request):
-            return await error_page(request, 422, "请求参数有误，请返回上一页重新操作。")
-        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+        detail = validation_detail(exc.errors())
+        if is_page(request):  # which parameter and what rule, as the JSON answer says it
+            said = str(detail.get("message") or "").rstrip("。")
+            return await error_page(request, 422, f"请求参数有误：{said}。请返回上一页重新操作。" if said
+                                    else "请求参数有误，请返回上一页重新操作。")
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

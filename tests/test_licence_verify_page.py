@@ -327,3 +327,15 @@ async def test_a_licence_is_verified_by_the_number_printed_on_it(stack, people):
         await browser.close()
     r = await stack.http.get(f"/api/licences/{number[:-1]}X/verify")
     assert r.status_code == 404 and r.json()["detail"]["code"] == "licence_not_found"
+
+
+async def test_a_bad_page_number_on_my_licences_names_the_parameter_and_the_rule(stack, people):
+    holder, _, _ = await holder_and_licence(stack, people, 8)
+    page = PageClient(stack)
+    try:
+        await page.login(holder.username)
+        r = await page.get("/my/licences?page=abc")
+        assert r.status_code == 422
+        assert "参数 page（页码）应为整数（实际为 abc）" in r.text, r.text
+    finally:
+        await page.close()
