@@ -113,15 +113,15 @@ def check(session: Session, row: Licence, now: datetime | None = None) -> dict[s
 
 
 def find(session: Session, key: str) -> Licence | None:
-    """A licence by its identifier, else by its licence number (证照编号, as printed on the licence
-    and typed off paper: any case, spaces and dashes ignored), for verification."""
+    """A licence by its identifier or its licence number (证照编号, as printed on the licence), either
+    typed off paper in any case with spaces and dashes, for verification."""
     row = session.get(Licence, key)
     if row is not None:
         return row
-    number = normal_number(key)
-    if not number:
+    typed = normal_number(key)  # an identifier or a number as typed off paper
+    if not typed:
         return None
-    return session.exec(select(Licence).where(Licence.licence_no == number)).first()
+    return session.get(Licence, typed) or session.exec(select(Licence).where(Licence.licence_no == typed)).first()
 
 
 def normal_number(typed: str) -> str:

@@ -308,6 +308,8 @@ async def test_a_licence_is_verified_by_the_number_printed_on_it(stack, people):
     typed = f" {number[:6].lower()} {number[6:]} "
     v = (await stack.http.get(f"/api/licences/{typed}/verify")).json()
     assert v["id"] == licence_id and v["licence_no"] == number and v["valid"] is True
+    v = (await stack.http.get(f"/api/licences/{licence_id.lower()}/verify")).json()  # the identifier, typed
+    assert v["id"] == licence_id and v["valid"] is True
     browser = PageClient(stack, "10.1.0.7")
     try:
         r = await browser.get("/licences/verify")
