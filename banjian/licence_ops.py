@@ -144,6 +144,11 @@ def verify(session: Session, licence_id: str, address: str | None, now: datetime
     each is valid, never whose it is."""
     row = find(session, licence_id)
     if row is None:
+        typed = normal_number(licence_id)
+        if typed.startswith(lic.OID_PREFIX + ".") and not lic.identifier_ok(typed):
+            raise NotFound("licence_not_found", f"电子证照标识 {licence_id} 格式或校验位不正确，请核对是否录入有误",
+                           f"licence identifier {licence_id} is malformed or its check character is wrong",
+                           field="licence_id")
         raise not_found(licence_id)
     at = now or datetime.now(UTC)
     out = check(session, row, at)

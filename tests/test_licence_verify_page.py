@@ -329,6 +329,10 @@ async def test_a_licence_is_verified_by_the_number_printed_on_it(stack, people):
         await browser.close()
     r = await stack.http.get(f"/api/licences/{number[:-1]}X/verify")
     assert r.status_code == 404 and r.json()["detail"]["code"] == "licence_not_found"
+    wrong = licence_id[:-1] + ("A" if licence_id[-1] != "A" else "B")  # a check character mistyped
+    r = await stack.http.get(f"/api/licences/{wrong}/verify")
+    assert r.status_code == 404 and r.json()["detail"]["code"] == "licence_not_found"
+    assert "校验位不正确" in r.json()["detail"]["message"] and "check character" in r.json()["detail"]["message_en"]
 
 
 async def test_a_bad_page_number_on_my_licences_names_the_parameter_and_the_rule(stack, people):
