@@ -159,8 +159,11 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
-        if is_page(request):
-            return await error_page(request, 422, "请求参数有误，请返回上一页重新操作。")
+        detail = validation_detail(exc.errors())
+        if is_page(request):  # which parameter and what rule, as the JSON answer says it
+            said = str(detail.get("message") or "").rstrip("。")
+            return await error_page(request, 422, f"请求参数有误：{said}。请返回上一页重新操作。" if said
+                                    else "请求参数有误，请返回上一页重新操作。")
         media_type = not_json(request, exc.errors())
         if media_type is not None:
             shown = media_type or "未指定"
@@ -169,7 +172,7 @@ def install(app: FastAPI) -> None:
                 "message": f"请求体应为 JSON，请求头 Content-Type 须为 application/json（实际为 {shown}）",
                 "message_en": "the request body must be JSON sent with the header Content-Type: application/json "
                               f"(got {media_type or 'none'})"}}, status_code=415)
-        return JSONResponse({"detail": validation_detail(exc.errors())}, status_code=422)
+        return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> Response:

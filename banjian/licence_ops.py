@@ -113,15 +113,15 @@ def check(session: Session, row: Licence, now: datetime | None = None) -> dict[s
 
 
 def find(session: Session, key: str) -> Licence | None:
-    """A licence by its identifier, else by its licence number (证照编号, as printed on the licence
-    and typed off paper: any case, spaces and dashes ignored), for verification."""
+    """A licence by its identifier or its licence number (证照编号, as printed on the licence), either
+    typed off paper in any case with spaces and dashes, for verification."""
     row = session.get(Licence, key)
     if row is not None:
         return row
-    number = normal_number(key)
-    if not number:
+    typed = normal_number(key)  # an identifier or a number as typed off paper
+    if not typed:
         return None
-    return session.exec(select(Licence).where(Licence.licence_no == number)).first()
+    return session.get(Licence, typed) or session.exec(select(Licence).where(Licence.licence_no == typed)).first()
 
 
 def normal_number(typed: str) -> str:
@@ -144,6 +144,11 @@ def verify(session: Session, licence_id: str, address: str | None, now: datetime
     each is valid, never whose it is."""
     row = find(session, licence_id)
     if row is None:
+        typed = normal_number(licence_id)
+        if typed.startswith(lic.OID_PREFIX + ".") and not lic.identifier_ok(typed):
+            raise NotFound("licence_not_found", f"电子证照标识 {licence_id} 格式或校验位不正确，请核对是否录入有误",
+                           f"licence identifier {licence_id} is malformed or its check character is wrong",
+                           field="licence_id")
         raise not_found(licence_id)
     at = now or datetime.now(UTC)
     out = check(session, row, at)

@@ -59,6 +59,7 @@ FIELD_NAMES_ZH: dict[str, str] = {
     "licence_id": "电子证照", "limit": "每页条数", "offset": "起始位置", "q": "查询词", "status": "状态",
     "warning": "预警", "department": "部门", "slot": "预约时段", "text": "内容", "reason": "理由",
     "password": "密码", "username": "用户名", "level": "评价等级", "days": "天数", "year": "年份",
+    "page": "页码",
 }
 #: names that differ in a query string: there `level` is the warnings board's filter (预警等级), not a rating
 QUERY_FIELD_NAMES_ZH: dict[str, str] = {"level": "预警等级"}

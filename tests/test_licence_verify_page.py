@@ -308,6 +308,8 @@ async def test_a_licence_is_verified_by_the_number_printed_on_it(stack, people):
     typed = f" {number[:6].lower()} {number[6:]} "
     v = (await stack.http.get(f"/api/licences/{typed}/verify")).json()
     assert v["id"] == licence_id and v["licence_no"] == number and v["valid"] is True
+    v = (await stack.http.get(f"/api/licences/{licence_id.lower()}/verify")).json()  # the identifier, typed
+    assert v["id"] == licence_id and v["valid"] is True
     browser = PageClient(stack, "10.1.0.7")
     try:
         r = await browser.get("/licences/verify")
@@ -327,3 +329,19 @@ async def test_a_licence_is_verified_by_the_number_printed_on_it(stack, people):
         await browser.close()
     r = await stack.http.get(f"/api/licences/{number[:-1]}X/verify")
     assert r.status_code == 404 and r.json()["detail"]["code"] == "licence_not_found"
+    wrong = licence_id[:-1] + ("A" if licence_id[-1] != "A" else "B")  # a check character mistyped
+    r = await stack.http.get(f"/api/licences/{wrong}/verify")
+    assert r.status_code == 404 and r.json()["detail"]["code"] == "licence_not_found"
+    assert "校验位不正确" in r.json()["detail"]["message"] and "check character" in r.json()["detail"]["message_en"]
+
+
+async def test_a_bad_page_number_on_my_licences_names_the_parameter_and_the_rule(stack, people):
+    holder, _, _ = await holder_and_licence(stack, people, 8)
+    page = PageClient(stack)
+    try:
+        await page.login(holder.username)
+        r = await page.get("/my/licences?page=abc")
+        assert r.status_code == 422
+        assert "参数 page（页码）应为整数（实际为 abc）" in r.text, r.text
+    finally:
+        await page.close()
