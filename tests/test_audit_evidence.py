@@ -282,3 +282,27 @@ def test_a_sealed_days_tips_file_missing_unreadable_or_orphaned_is_reported(tmp_
     assert problems() == [f"the chain head of {day} is missing from the database (its tips file remains)"]
     assert case("A")["reason"] == "chain_head_invalid"
     engine.dispose()
+
+
+async def test_the_audit_page_lists_each_material_with_its_digest_and_check(stack):
+    from tests.pages_client import PageClient
+
+    case = await concluded_with_files(stack)
+    cid = case["id"]
+    auditor = stack.user(f"auditor-{uuid.uuid4().hex[:6]}", "auditor")
+    first = case["materials"][0]
+    with stack.sessions() as s:
+        digest = s.get(StoredFile, first["file_id"]).sm3
+    page = PageClient(stack)
+    try:
+        await page.login(auditor.username)
+        shown = (await page.get(f"/audit/cases/{cid}")).text
+        assert "<h2 class=\"heading-m\">申请材料</h2>" in shown and first["name"] in shown and digest in shown
+        assert shown.count("✓ 一致") == len(case["materials"])
+        sql(stack.engine, "UPDATE files SET sm3 = :h WHERE file_id = :f", h="b" * 64, f=first["file_id"])
+        shown = (await page.get(f"/audit/cases/{cid}")).text
+        assert shown.count("✓ 一致") == len(case["materials"]) - 1
+        assert f"✗ 申请材料“{first['name']}”的文件内容与上传时登记的SM3摘要不符" in shown
+    finally:
+        sql(stack.engine, "UPDATE files SET sm3 = :h WHERE file_id = :f", h=digest, f=first["file_id"])
+        await page.close()

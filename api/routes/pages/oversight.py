@@ -19,6 +19,7 @@ from banjian import audit
 from banjian.audit.evidence import ATTACHMENT_ALTERED, LICENCE_ALTERED
 from banjian.enums import Role
 from banjian.errors import DomainError, NotFound
+from banjian.files import StoredFile
 from banjian.labels import licence_status_zh
 from banjian.lenient_rows import case_row
 from banjian.timefmt import CHINA
@@ -125,7 +126,7 @@ def _finding_zh(f: dict, first: dict | None = None) -> str:
     if reason == "archive_altered":
         return "归档文件缺失或与登记的SM3摘要不符"
     if reason == ATTACHMENT_ALTERED:
-        version = f"（第 {f['version']} 版）" if f.get("version") else ""
+        version = f"（第 {f['version']} 版）" if isinstance(f.get("version"), int) and f["version"] > 1 else ""
         return f"申请材料“{f.get('material') or f.get('file_id')}”{version}" + \
             ATTACHMENT_PROBLEM_ZH.get(f.get("problem") or "", "的文件与登记的不符")
     if reason == LICENCE_ALTERED:
@@ -163,6 +164,24 @@ def _plain_findings(r: dict) -> list[str]:
             sentence = _finding_zh(f)
             if sentence not in out:
                 out.append(sentence)
+    return out
+
+
+def _materials(cases, case: dict, verify: dict) -> list[dict]:
+    """The case's materials, every version, for the auditor: who added it when, the file's SM3 digest
+    as recorded at upload, and whether the tamper check found the file intact."""
+    altered = {f.get("file_id"): f for f in verify.get("findings") or [] if f.get("reason") == ATTACHMENT_ALTERED}
+    out = []
+    with cases.sessions() as session:
+        for m in case.get("materials") or []:
+            if not isinstance(m, dict):
+                continue
+            fid = m.get("file_id")
+            stored = session.get(StoredFile, fid) if fid else None
+            finding = altered.get(fid) if fid else None
+            out.append({**m, "sm3": stored.sm3 if stored is not None else None,
+                        "file_name": stored.name if stored is not None else None,
+                        "check": None if not fid else (_finding_zh(finding) if finding else "一致")})
     return out
 
 
@@ -227,8 +246,9 @@ async def audit_case(request: Request, case_id: str) -> HTMLResponse:
             case["department"], case.get("parent_id") is not None)
     except DomainError:
         item = None
+    materials = [] if unreadable else await run_in_threadpool(_materials, cases, case, verify)
     return render(request, "audit.html", {
-        "title": f"审计 {case_id}", "case": case, "unreadable": unreadable,
+        "title": f"审计 {case_id}", "case": case, "unreadable": unreadable, "materials": materials,
         "entries": with_details(timeline["entries"], item, depts),
         "discrepancies": timeline.get("discrepancies") or [], "replay": replay, "verify": verify,
         "replay_text": _plain_replay(replay), "verify_text": _plain_verify(verify),
