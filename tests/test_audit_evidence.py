@@ -10,6 +10,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
@@ -306,3 +307,43 @@ async def test_the_audit_page_lists_each_material_with_its_digest_and_check(stac
     finally:
         sql(stack.engine, "UPDATE files SET sm3 = :h WHERE file_id = :f", h=digest, f=first["file_id"])
         await page.close()
+
+
+# ---- untouched cases verify cleanly on either read model, also after a simulated clock advance -----------------
+STORES = [pytest.param("stack", id="sqlite"), pytest.param("pg_stack", id="postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORES)
+def store(request):
+    """The session's stack on SQLite, then on PostgreSQL (resolved outside the test's event loop)."""
+    return request.getfixturevalue(request.param)
+
+
+async def test_untouched_cases_verify_cleanly_and_tampering_is_found_on_either_read_model(store):
+    auditor = store.user(f"auditor-{uuid.uuid4().hex[:6]}", "auditor")
+    case = await concluded_with_files(store)
+    cid = case["id"]
+    await auditor.get(f"/api/cases/{cid}/archive")  # the package exists (built now if the sweeper has not yet)
+    body = (await auditor.get(f"/api/cases/{cid}/verify")).json()
+    assert body["verified"] is True, body
+    assert {"attachments", "licence", "archive_package", "snapshot"} <= set(body["checked"])
+    # an open case whose clock jumped 30 days (deemed acceptance, warnings): nothing to report either
+    waiting = (await store.applicant().apply(FOOD)).json()
+    await store.advance(waiting["id"], 30)
+    body = (await auditor.get(f"/api/cases/{waiting['id']}/verify")).json()
+    assert body["verified"] is True, body
+
+    first, lid = case["materials"][0], case["result"]["licence_id"]
+    with store.sessions() as s:
+        digest = s.get(StoredFile, first["file_id"]).sm3
+    try:
+        sql(store.engine, "UPDATE files SET sm3 = :h WHERE file_id = :f", h="c" * 64, f=first["file_id"])
+        sql(store.engine, "UPDATE licences SET status = 'suspended' WHERE id = :id", id=lid)
+        body = (await auditor.get(f"/api/cases/{cid}/verify")).json()
+        assert body["verified"] is False
+        assert sorted((f["reason"], f["problem"]) for f in body["findings"]) == [
+            ("attachment_altered", "bytes_altered"), ("licence_altered", "status_altered")]
+    finally:
+        sql(store.engine, "UPDATE files SET sm3 = :h WHERE file_id = :f", h=digest, f=first["file_id"])
+        sql(store.engine, "UPDATE licences SET status = 'valid' WHERE id = :id", id=lid)
+    assert (await auditor.get(f"/api/cases/{cid}/verify")).json()["verified"] is True
