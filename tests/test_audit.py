@@ -23,6 +23,7 @@ from activities.archive import ArchiveActivities
 from banjian import audit, chain
 from banjian.crypto import sm2_verify, sm3_hex
 from banjian.db import Archive, AuditRead, Case, CaseEvent, ChainHead, make_engine, session_factory
+from banjian.licence_store import DepartmentKey, Licence
 from banjian.timefmt import CHINA, start_of
 from services import replay
 from services.cli import app as cli_app
@@ -510,6 +511,9 @@ async def test_audit_verify_command_over_every_case_and_the_chain_heads(stack, t
         dst.add(Case.model_validate(src.get(Case, case["id"]).model_dump()))
         for e in rows(stack, case["id"]):
             dst.add(CaseEvent.model_validate(e.model_dump()))
+        lic = src.get(Licence, case["result"]["licence_id"])  # the e-licence it issued: verify checks it too
+        dst.add(Licence.model_validate(lic.model_dump()))
+        dst.add(DepartmentKey.model_validate(src.get(DepartmentKey, lic.department).model_dump()))
         dst.commit()
     day = datetime.fromisoformat(case["history"][0]["at"]).astimezone(CHINA).date()
     env = {"BANJIAN_TEMPORAL_ADDRESS": stack.settings.temporal_target, "BANJIAN_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS}

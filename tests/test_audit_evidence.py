@@ -10,6 +10,7 @@ import shutil
 import uuid
 from pathlib import Path
 
+import pytest
 from sqlalchemy import text
 from sqlalchemy.engine import Engine
 from sqlmodel import Session, SQLModel, select
@@ -181,3 +182,168 @@ def test_the_audit_page_names_every_finding_in_chinese_without_codes():
         assert "deliver" not in _plain_verify(one) and "送达" in _plain_verify(one)
     codes = ("content_altered", "snapshot_differs", "attachment_altered", "licence_altered", "revoked", "pass")
     assert not any(code in _plain_verify(report) for code in codes)
+
+
+# ---- rows altered past reading (SQLite keeps any text in a JSON or DATETIME column) ------------------------
+async def test_records_and_case_rows_altered_past_reading_are_findings_not_errors(stack, tmp_path):
+    case = await concluded_with_files(stack)
+    cid = case["id"]
+    data_dir = tmp_path / "data"
+    engine = await own_copy(stack, case, data_dir)
+
+    sql(engine, "UPDATE case_events SET data = 'not json' WHERE case_id = :c AND seq = 2", c=cid)
+    out = await verify(stack, data_dir, cid)
+    assert out["verified"] is False and out["reason"] == "content_altered" and out["first_altered"]["seq"] == 2
+    sql(engine, "UPDATE case_events SET at = 'garbage' WHERE case_id = :c AND seq = 3", c=cid)
+    assert (await verify(stack, data_dir, cid))["first_altered"]["seq"] == 2  # still the first
+
+    fresh = tmp_path / "fresh"
+    engine = await own_copy(stack, case, fresh)
+    sql(engine, "UPDATE cases SET submitted_at = 'garbage' WHERE id = :c", c=cid)
+    out = await verify(stack, fresh, cid)
+    assert out["verified"] is False and out["reason"] == "snapshot_differs" and "row.submitted_at" in \
+        out["findings"][0]["fields"]
+    sql(engine, "UPDATE cases SET snapshot = 'garbage' WHERE id = :c", c=cid)
+    out = await verify(stack, fresh, cid)
+    assert out["verified"] is False and out["reason"] == "snapshot_differs"
+
+
+async def test_the_audit_surfaces_answer_for_a_case_whose_rows_no_longer_read(stack):
+    """In the stack's own read model, restored at the end: the API's audit routes and the audit page
+    answer (with the finding), never 500, while a record's data and the case row's snapshot are unreadable."""
+    from tests.pages_client import PageClient
+
+    case = await concluded_with_files(stack)
+    cid = case["id"]
+    auditor = stack.user(f"auditor-{uuid.uuid4().hex[:6]}", "auditor")
+    with stack.sessions() as s:
+        snapshot = json.dumps(s.get(Case, cid).snapshot)
+        data = json.dumps(s.exec(select(CaseEvent).where(CaseEvent.case_id == cid, CaseEvent.seq == 2)).one().data)
+    page = PageClient(stack)
+    try:
+        sql(stack.engine, "UPDATE case_events SET data = 'not json' WHERE case_id = :c AND seq = 2", c=cid)
+        sql(stack.engine, "UPDATE cases SET snapshot = '{}' WHERE id = :c", c=cid)
+        for path in ("verify", "timeline", "history", "replay"):
+            r = await auditor.get(f"/api/cases/{cid}/{path}")
+            assert r.status_code == 200, (path, r.text)
+        body = (await auditor.get(f"/api/cases/{cid}/verify")).json()
+        assert body["verified"] is False and body["first_altered"]["seq"] == 2
+        assert {f["reason"] for f in body["findings"]} >= {"content_altered", "snapshot_differs"}
+        await page.login(auditor.username)
+        shown = await page.get(f"/audit/cases/{cid}")
+        assert shown.status_code == 200, shown.text
+        assert "办件数据无法读取" in shown.text and "第 2 条记录（受理）的内容与其哈希不符" in shown.text
+    finally:
+        sql(stack.engine, "UPDATE case_events SET data = :d WHERE case_id = :c AND seq = 2", d=data, c=cid)
+        sql(stack.engine, "UPDATE cases SET snapshot = :s WHERE id = :c", s=snapshot, c=cid)
+        await page.close()
+    assert (await auditor.get(f"/api/cases/{cid}/verify")).json()["verified"] is True
+
+
+# ---- the daily chain heads' tips files ------------------------------------------------------------------------
+def test_a_sealed_days_tips_file_missing_unreadable_or_orphaned_is_reported(tmp_path):
+    from datetime import date, timedelta
+
+    from banjian import audit
+    from banjian.db import ChainHead
+    from banjian.timefmt import start_of
+    from tests.test_audit import _add_records, _fresh_db
+
+    engine, sessions = _fresh_db(tmp_path)
+    day = date(2030, 3, 4)
+    _add_records(sessions, "A", [start_of(day) + timedelta(hours=9)])
+    _add_records(sessions, "B", [start_of(day + timedelta(days=1)) + timedelta(hours=9)])  # another day
+    audit.seal_day(sessions, tmp_path, day)
+    heads_dir = tmp_path / "chain-heads"
+    path = heads_dir / f"{day}.json"
+    good = path.read_text(encoding="utf-8")
+
+    def case(cid: str) -> dict:
+        with sessions() as s:
+            return audit.verify_case(s, cid, None, heads_dir)
+
+    def problems() -> list[str]:
+        return [p for h in audit.verify_heads(sessions, tmp_path) for p in h["problems"]]
+
+    assert case("A")["verified"] is True and problems() == []
+    for content, said in (("garbage", "unreadable"), (json.dumps({"prev_head": "0", "tips": "x"}), "unreadable"),
+                          (json.dumps({"prev_head": "0", "tips": {"A": {"seq": "abc"}}}), "unreadable"), (None, "missing")):
+        if content is None:
+            path.unlink()
+        else:
+            path.write_text(content, encoding="utf-8")
+        a = case("A")
+        assert a["verified"] is False and a["reason"] == "chain_head_invalid" and said in a["findings"][0]["detail"]
+        assert case("B")["verified"] is True  # no record of B that day: nothing to check against it
+        assert problems() == [f"the sealed tips file of {day} is {said}"]
+    path.write_text(good, encoding="utf-8")
+    with sessions() as s:  # the head's row removed: its tips file still says the day was sealed
+        s.delete(s.get(ChainHead, day))
+        s.commit()
+    assert problems() == [f"the chain head of {day} is missing from the database (its tips file remains)"]
+    assert case("A")["reason"] == "chain_head_invalid"
+    engine.dispose()
+
+
+async def test_the_audit_page_lists_each_material_with_its_digest_and_check(stack):
+    from tests.pages_client import PageClient
+
+    case = await concluded_with_files(stack)
+    cid = case["id"]
+    auditor = stack.user(f"auditor-{uuid.uuid4().hex[:6]}", "auditor")
+    first = case["materials"][0]
+    with stack.sessions() as s:
+        digest = s.get(StoredFile, first["file_id"]).sm3
+    page = PageClient(stack)
+    try:
+        await page.login(auditor.username)
+        shown = (await page.get(f"/audit/cases/{cid}")).text
+        assert "<h2 class=\"heading-m\">申请材料</h2>" in shown and first["name"] in shown and digest in shown
+        assert shown.count("✓ 一致") == len(case["materials"])
+        sql(stack.engine, "UPDATE files SET sm3 = :h WHERE file_id = :f", h="b" * 64, f=first["file_id"])
+        shown = (await page.get(f"/audit/cases/{cid}")).text
+        assert shown.count("✓ 一致") == len(case["materials"]) - 1
+        assert f"✗ 申请材料“{first['name']}”的文件内容与上传时登记的SM3摘要不符" in shown
+    finally:
+        sql(stack.engine, "UPDATE files SET sm3 = :h WHERE file_id = :f", h=digest, f=first["file_id"])
+        await page.close()
+
+
+# ---- untouched cases verify cleanly on either read model, also after a simulated clock advance -----------------
+STORES = [pytest.param("stack", id="sqlite"), pytest.param("pg_stack", id="postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORES)
+def store(request):
+    """The session's stack on SQLite, then on PostgreSQL (resolved outside the test's event loop)."""
+    return request.getfixturevalue(request.param)
+
+
+async def test_untouched_cases_verify_cleanly_and_tampering_is_found_on_either_read_model(store):
+    auditor = store.user(f"auditor-{uuid.uuid4().hex[:6]}", "auditor")
+    case = await concluded_with_files(store)
+    cid = case["id"]
+    await auditor.get(f"/api/cases/{cid}/archive")  # the package exists (built now if the sweeper has not yet)
+    body = (await auditor.get(f"/api/cases/{cid}/verify")).json()
+    assert body["verified"] is True, body
+    assert {"attachments", "licence", "archive_package", "snapshot"} <= set(body["checked"])
+    # an open case whose clock jumped 30 days (deemed acceptance, warnings): nothing to report either
+    waiting = (await store.applicant().apply(FOOD)).json()
+    await store.advance(waiting["id"], 30)
+    body = (await auditor.get(f"/api/cases/{waiting['id']}/verify")).json()
+    assert body["verified"] is True, body
+
+    first, lid = case["materials"][0], case["result"]["licence_id"]
+    with store.sessions() as s:
+        digest = s.get(StoredFile, first["file_id"]).sm3
+    try:
+        sql(store.engine, "UPDATE files SET sm3 = :h WHERE file_id = :f", h="c" * 64, f=first["file_id"])
+        sql(store.engine, "UPDATE licences SET status = 'suspended' WHERE id = :id", id=lid)
+        body = (await auditor.get(f"/api/cases/{cid}/verify")).json()
+        assert body["verified"] is False
+        assert sorted((f["reason"], f["problem"]) for f in body["findings"]) == [
+            ("attachment_altered", "bytes_altered"), ("licence_altered", "status_altered")]
+    finally:
+        sql(store.engine, "UPDATE files SET sm3 = :h WHERE file_id = :f", h=digest, f=first["file_id"])
+        sql(store.engine, "UPDATE licences SET status = 'valid' WHERE id = :id", id=lid)
+    assert (await auditor.get(f"/api/cases/{cid}/verify")).json()["verified"] is True

@@ -20,6 +20,7 @@ from banjian.audit.snapshot import comparable, needs_replay, settle_replayed, sn
 from banjian.case_row import row_columns
 from banjian.codec import decode_history
 from banjian.db import Archive, Case, CaseEvent, make_engine, session_factory
+from banjian.licence_store import DepartmentKey, Licence
 from services.cli import app as cli_app
 from services.recorded_state import record_calls
 from tests.conftest import TEST_CONVERTER, TEST_PAYLOAD_KEYS
@@ -29,7 +30,8 @@ HISTORIES = Path(__file__).parent / "histories"
 
 
 def own_read_model(stack, case_id: str, data_dir: Path) -> Engine:
-    """A read model of the test's own in `data_dir`, holding a copy of one case's row and records."""
+    """A read model of the test's own in `data_dir`, holding a copy of one case's row and records (and the
+    e-licence it issued)."""
     data_dir.mkdir()
     engine = make_engine(f"sqlite:///{data_dir / 'banjian.db'}")
     SQLModel.metadata.create_all(engine)
@@ -37,6 +39,10 @@ def own_read_model(stack, case_id: str, data_dir: Path) -> Engine:
         dst.add(Case.model_validate(src.get(Case, case_id).model_dump()))
         for e in src.exec(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.seq))):
             dst.add(CaseEvent.model_validate(e.model_dump()))
+        lic = src.exec(select(Licence).where(Licence.case_id == case_id)).first()
+        if lic is not None:  # the licence the case issued, with its issuer's key (verify checks it too)
+            dst.add(Licence.model_validate(lic.model_dump()))
+            dst.add(DepartmentKey.model_validate(src.get(DepartmentKey, lic.department).model_dump()))
         dst.commit()
     return engine
 

@@ -27,7 +27,8 @@ from banjian.audit.timeline import (
     load_source,
 )
 from banjian.crypto import Sm2Signer, load_or_create_signer, sm2_verify, sm3_hex
-from banjian.db import Case, CaseEvent, ChainHead
+from banjian.db import CaseEvent, ChainHead
+from banjian.lenient_rows import case_row
 from banjian.timefmt import china_date, end_of, iso_at, start_of
 
 log = logging.getLogger("banjian.audit")
@@ -47,7 +48,7 @@ def verify_case(session: Session, case_id: str, source: CaseSource | None = None
     e-licence the case issued (`licence_altered`, `banjian/audit/evidence.py`): findings that name no
     record (`seq` null; `reason` is theirs when no record is found altered)."""
     rows = _rows(session, case_id)
-    row = session.get(Case, case_id)
+    row = case_row(session, case_id)
     findings: list[dict[str, Any]] = []
     checked = ["chain"]
     # 1. the chain itself: each hash covers the content and the previous hash; seqs run 1..N
@@ -268,13 +269,21 @@ def seal_due(session_factory: Callable[[], Session], data_dir: Path, now: dateti
 
 
 def verify_heads(session_factory: Callable[[], Session], data_dir: Path | None = None) -> list[dict[str, Any]]:
-    """Check every sealed day: its signature, its link to the day before, and that the read model
-    still yields the same head. One result per day, oldest first."""
+    """Check every sealed day: its signature, its link to the day before, that the read model still
+    yields the same head and, with `data_dir`, that its tips file is there and reproduces it (a tips
+    file whose day has no head in the database is reported too). One result per day, oldest first."""
     out = []
     with session_factory() as session:
-        heads = session.exec(select(ChainHead).order_by(col(ChainHead.day))).all()
+        heads = {h.day: h for h in session.exec(select(ChainHead)).all()}
+        files = _tips_files(data_dir / HEADS_DIR) if data_dir is not None else {}
         prev = chain.GENESIS
-        for h in heads:
+        for day in sorted(set(heads) | set(files)):
+            h = heads.get(day)
+            if h is None:
+                out.append({"day": day.isoformat(), "verified": False, "records": None, "head": None,
+                            "problems": [f"the chain head of {day} is missing from the database (its tips file "
+                                         "remains)"]})
+                continue
             problems = []
             if not sm2_verify(h.public_key, signed_bytes(h.day, h.records, h.head), h.signature):
                 problems.append("the signature does not verify")
@@ -284,38 +293,80 @@ def verify_heads(session_factory: Callable[[], Session], data_dir: Path | None =
             if head_of(prev, h.day, tips) != h.head or records != h.records:
                 problems.append(f"the read model no longer yields this head ({records} records now, "
                                 f"{h.records} sealed)")
+            if data_dir is not None:
+                problem = _tips_file_problem(files.get(day), day, h)
+                if problem:
+                    problems.append(problem)
             out.append({"day": h.day.isoformat(), "verified": not problems, "records": h.records,
                         "head": h.head, "problems": problems})
             prev = h.head
     return out
 
 
-def _sealed_tips(session: Session, heads_dir: Path, case_id: str) -> list[tuple[date, int, str, str | None]]:
-    """(day, seq, hash, problem) for every sealed day whose tips include the case, oldest first.
-    The tips file is trusted only if it reproduces the signed head stored for that day."""
-    if not heads_dir.exists():
-        return []
-    heads = {h.day: h for h in session.exec(select(ChainHead)).all()}
-    out = []
+#: a tips file that is there but cannot be read as one (`_tips_files`)
+UNREADABLE_TIPS = "unreadable"
+
+
+def _tips_files(heads_dir: Path) -> dict[date, dict[str, Any] | str]:
+    """day → the tips file's document ({"prev_head", "tips": {case: (seq, hash)}}), or UNREADABLE_TIPS
+    for a file named after a day whose content is no tips document."""
+    out: dict[date, dict[str, Any] | str] = {}
+    if not heads_dir.is_dir():
+        return out
     for path in sorted(heads_dir.glob("*.json")):
         try:
+            day = date.fromisoformat(path.stem)
+        except ValueError:
+            continue  # no day's file
+        try:
             doc = json.loads(path.read_text(encoding="utf-8"))
-            day = date.fromisoformat(doc["day"])
-        except (ValueError, KeyError, OSError):
+            tips = {str(cid): (int(t["seq"]), str(t["hash"])) for cid, t in doc["tips"].items()}
+            out[day] = {"prev_head": str(doc["prev_head"]), "tips": tips}
+        except (ValueError, KeyError, TypeError, AttributeError, OSError):
+            out[day] = UNREADABLE_TIPS
+    return out
+
+
+def _tips_file_problem(doc: dict[str, Any] | str | None, day: date, h: ChainHead) -> str | None:
+    if doc is None:
+        return f"the sealed tips file of {day} is missing"
+    if isinstance(doc, str):
+        return f"the sealed tips file of {day} is unreadable"
+    if head_of(doc["prev_head"], day, doc["tips"]) != h.head:
+        return f"the sealed tips of {day} do not reproduce its head"
+    return None
+
+
+def _has_records_on(session: Session, case_id: str, day: date) -> bool:
+    lo, hi = _day_bounds(day)
+    return session.exec(select(func.count()).select_from(CaseEvent).where(
+        CaseEvent.case_id == case_id, CaseEvent.at >= lo, CaseEvent.at < hi)).one() > 0
+
+
+def _sealed_tips(session: Session, heads_dir: Path, case_id: str) -> list[tuple[date, int, str, str | None]]:
+    """(day, seq, hash, problem) for every sealed day whose tips include the case, oldest first.
+    The tips file is trusted only if it reproduces the signed head stored for that day; a sealed
+    day whose tips file is missing or unreadable is a problem for each case with records that day."""
+    heads = {h.day: h for h in session.exec(select(ChainHead)).all()}
+    files = _tips_files(heads_dir)
+    out = []
+    for day in sorted(set(heads) | set(files)):
+        doc, h = files.get(day), heads.get(day)
+        if not isinstance(doc, dict):
+            if h is not None and _has_records_on(session, case_id, day):
+                out.append((day, 0, "", _tips_file_problem(doc, day, h)))
             continue
-        tip = doc.get("tips", {}).get(case_id)
+        tip = doc["tips"].get(case_id)
         if tip is None:
             continue
         problem = None
-        h = heads.get(day)
-        tips = {cid: (t["seq"], t["hash"]) for cid, t in doc["tips"].items()}
         if h is None:
             problem = f"the chain head of {day} is missing from the database"
-        elif head_of(doc["prev_head"], day, tips) != h.head:
+        elif head_of(doc["prev_head"], day, doc["tips"]) != h.head:
             problem = f"the sealed tips of {day} do not reproduce its head"
         elif not sm2_verify(h.public_key, signed_bytes(day, h.records, h.head), h.signature):
             problem = f"the chain head of {day} has an invalid signature"
-        out.append((day, int(tip["seq"]), tip["hash"], problem))
+        out.append((day, tip[0], tip[1], problem))
     return out
 
 

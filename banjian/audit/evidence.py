@@ -15,8 +15,9 @@ from sqlmodel import Session, col, select
 
 from banjian.audit.package_check import intact_package
 from banjian.crypto import sm3_hex
-from banjian.db import Archive, Case, CaseEvent
+from banjian.db import Archive, CaseEvent
 from banjian.files import StoredFile
+from banjian.lenient_rows import case_row
 from banjian.licence_ops import signature_ok
 from banjian.licence_store import Licence, LicenceEvent
 
@@ -59,7 +60,7 @@ def attachment_findings(session: Session, case_id: str, files_dir: Path | None) 
     Each material file of the case (every version) must have its upload record, its bytes in the
     file store must hash to the SM3 recorded at upload, and, once archived, that SM3 must be the one
     the package kept (which catches bytes replaced together with their upload record)."""
-    row = session.get(Case, case_id)
+    row = case_row(session, case_id)
     if row is None or files_dir is None:
         return 0, []
     archived = archived_digests(session, case_id)

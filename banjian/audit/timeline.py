@@ -33,6 +33,7 @@ from banjian.audit.snapshot import (
 from banjian.contracts import Actor, CaseInput, CaseState, HistoryEntry
 from banjian.db import Archive, AuditRead, Case, CaseEvent
 from banjian.enums import Role
+from banjian.lenient_rows import EVENTS_AS_TEXT, case_row, parse_text_row
 from banjian.timefmt import aware as _aware
 from banjian.timefmt import china_times, iso_at
 from banjian.version_moves import VERSION_MIGRATED
@@ -360,7 +361,19 @@ def compare(case_id: str, source: CaseSource, rows: Sequence[CaseEvent], row: Ca
 
 
 def _rows(session: Session, case_id: str) -> list[CaseEvent]:
-    return list(session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.seq))).all())
+    """The case's records in order of `seq`. A record the ORM cannot read (SQLite keeps any text in a
+    JSON or DATETIME column: someone wrote there by hand) is read as text instead: its unreadable
+    field then fails the hash like any other alteration, rather than failing the audit itself."""
+    try:
+        return list(session.exec(select(CaseEvent).where(CaseEvent.case_id == case_id)
+                                 .order_by(col(CaseEvent.seq))).all())
+    except ValueError:  # json.JSONDecodeError, or a date SQLite's DATETIME type cannot parse
+        return _rows_as_text(session, case_id)
+
+
+def _rows_as_text(session: Session, case_id: str) -> list[CaseEvent]:
+    return [CaseEvent(**parse_text_row(r))
+            for r in session.connection().execute(EVENTS_AS_TEXT, {"case_id": case_id}).mappings()]
 
 
 async def timeline(client: Client | None, session_factory: Callable[[], Session], case_id: str,
@@ -374,9 +387,10 @@ async def timeline(client: Client | None, session_factory: Callable[[], Session]
     "temporal_events", "discrepancies", "pending"}; `source` is "temporal", "archive" (the
     history exported into the archive package) or "read_model" (no history left anywhere)."""
     with session_factory() as session:
-        row = session.get(Case, case_id)
+        row = case_row(session, case_id)
         archived = archived_histories(session, case_id)
-        sub_rows = {r.id: r for r in session.exec(select(Case).where(Case.parent_id == case_id)).all()}
+        sub_ids = session.exec(select(Case.id).where(Case.parent_id == case_id)).all()
+        sub_rows = {r.id: r for r in (case_row(session, sid) for sid in sub_ids) if r is not None}
     main = await load_source(client, session_factory, case_id, archived, replayer)
     sub_ids = list(dict.fromkeys([*(main.children if main else []), *sorted(sub_rows)]))
     order = [case_id] + [s for s in sub_ids if s in sub_rows and visible(sub_rows[s])]

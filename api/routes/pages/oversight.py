@@ -18,10 +18,11 @@ from api.routes.pages.public import _departments
 from api.routes.pages.timeline import with_details
 from banjian import audit
 from banjian.audit.evidence import ATTACHMENT_ALTERED, LICENCE_ALTERED
-from banjian.db import Case
 from banjian.enums import Role
 from banjian.errors import DomainError, NotFound
+from banjian.files import StoredFile
 from banjian.labels import licence_status_zh
+from banjian.lenient_rows import case_row
 from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
@@ -87,7 +88,7 @@ async def _replay(request: Request, actor, case_id: str) -> dict:
     cache: OrderedDict = request.app.state.__dict__.setdefault("page_replays", OrderedDict())
     def revision() -> tuple:
         with request.app.state.sessions() as session:
-            row = session.get(Case, case_id)
+            row = case_row(session, case_id)
             return (row.rev, row.recorded_at) if row is not None else (None, None)
 
     key = (case_id, *(await run_in_threadpool(revision)))
@@ -138,7 +139,7 @@ def _finding_zh(f: dict, first: dict | None = None) -> str:
     if reason == "archive_altered":
         return "归档文件缺失或与登记的SM3摘要不符"
     if reason == ATTACHMENT_ALTERED:
-        version = f"（第 {f['version']} 版）" if f.get("version") else ""
+        version = f"（第 {f['version']} 版）" if isinstance(f.get("version"), int) and f["version"] > 1 else ""
         return f"申请材料“{f.get('material') or f.get('file_id')}”{version}" + \
             ATTACHMENT_PROBLEM_ZH.get(f.get("problem") or "", "的文件与登记的不符")
     if reason == LICENCE_ALTERED:
@@ -179,6 +180,34 @@ def _plain_findings(r: dict) -> list[str]:
     return out
 
 
+def _materials(cases, case: dict, verify: dict) -> list[dict]:
+    """The case's materials, every version, for the auditor: who added it when, the file's SM3 digest
+    as recorded at upload, and whether the tamper check found the file intact."""
+    altered = {f.get("file_id"): f for f in verify.get("findings") or [] if f.get("reason") == ATTACHMENT_ALTERED}
+    out = []
+    with cases.sessions() as session:
+        for m in case.get("materials") or []:
+            if not isinstance(m, dict):
+                continue
+            fid = m.get("file_id")
+            stored = session.get(StoredFile, fid) if fid else None
+            finding = altered.get(fid) if fid else None
+            out.append({**m, "sm3": stored.sm3 if stored is not None else None,
+                        "file_name": stored.name if stored is not None else None,
+                        "check": None if not fid else (_finding_zh(finding) if finding else "一致")})
+    return out
+
+
+def _row_summary(cases, case_id: str) -> dict:
+    """What the audit page shows of a case whose row no longer reads as a case (its snapshot or columns
+    altered): the row's plain columns, read leniently."""
+    with cases.sessions() as session:
+        row = case_row(session, case_id)
+        return {"id": row.id, "case_no": row.case_no, "item_code": row.item_code, "item_version": row.item_version,
+                "item_name": row.item_name, "department": row.department, "status": row.status,
+                "parent_id": row.parent_id}
+
+
 @router.get("/audit", response_class=HTMLResponse)
 async def audit_find(request: Request, case: str = "") -> Response:
     """The auditor's way in: a case by its id or its unified case number, then its audit page."""
@@ -216,15 +245,24 @@ async def audit_case(request: Request, case_id: str) -> HTMLResponse:
     cases = request.app.state.cases
     # the same checks as the API: 404 for a case the caller may not see, 403 unless auditor or admin
     audit_api._audit_only(cases, actor, case_id)
-    case = await run_in_threadpool(cases.get, actor, case_id)
+    try:
+        case, unreadable = await run_in_threadpool(cases.get, actor, case_id), False
+    except (ValueError, TypeError, KeyError, AttributeError):  # a case row altered past reading (ValidationError too)
+        case, unreadable = await run_in_threadpool(_row_summary, cases, case_id), True
     timeline, replay, verify = await asyncio.gather(
         audit_api.case_timeline(case_id, request, actor, cases), _replay(request, actor, case_id),
         audit_api.verify(case_id, request, actor, cases))
     depts = await run_in_threadpool(_departments, request)
-    item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
-                                               case.get("parent_id") is not None)
+    try:  # the item version in force as the history tells it (the row may be the altered part)
+        item = request.app.state.catalog.effective(
+            timeline.get("item_code") or case["item_code"], timeline.get("item_version") or case["item_version"],
+            case["department"], case.get("parent_id") is not None)
+    except DomainError:
+        item = None
+    materials = [] if unreadable else await run_in_threadpool(_materials, cases, case, verify)
     return render(request, "audit.html", {
-        "title": f"审计 {case_id}", "case": case, "entries": with_details(timeline["entries"], item, depts),
+        "title": f"审计 {case_id}", "case": case, "unreadable": unreadable, "materials": materials,
+        "entries": with_details(timeline["entries"], item, depts),
         "discrepancies": timeline.get("discrepancies") or [], "replay": replay, "verify": verify,
         "replay_text": _plain_replay(replay), "verify_text": _plain_verify(verify),
         "verify_findings": [] if verify.get("verified") else _plain_findings(verify),
