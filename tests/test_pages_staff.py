@@ -346,3 +346,20 @@ async def test_inbox_filters_by_item_warning_and_state_over_the_api_and_on_work(
     assert f'href="/cases/{food}"' in page and f'href="/cases/{shop}"' not in page
     page = (await browser.get("/work", params={"scope": "department", "item": "no-such-item"})).text
     assert "没有符合筛选条件的待办" in page and "暂无待办" not in page
+
+
+async def test_case_page_shows_each_warning_level_once_gravest_first(stack, browser):
+    """A case with a step card and a promised-limit card read 黄牌 提醒 黄牌 on its page (one badge per
+    warning, in the order they came) where the inbox said 黄牌 once."""
+    handler = stack.staff("amr", "handler")
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await stack.staff("amr", "clerk").ok(cid, "accept")
+    case = await stack.advance(cid, 16)  # past the step's 5 and the promised 10 working days
+    levels = [w["level"] for w in case["warnings"]]
+    assert levels.count("yellow") >= 2 and "notice" in levels, levels
+    await browser.login(handler.username)
+    page = (await browser.get(f"/cases/{cid}")).text
+    status = page.split('<span class="visually-hidden">办理状态：</span>', 1)[1].split("</p>", 1)[0]
+    badges = re.findall(r'class="badge badge--(\w+)"', status)
+    expected = [lvl for lvl in ("red", "yellow", "notice") if lvl in levels]
+    assert badges == expected, badges
