@@ -363,3 +363,27 @@ async def test_case_page_shows_each_warning_level_once_gravest_first(stack, brow
     badges = re.findall(r'class="badge badge--(\w+)"', status)
     expected = [lvl for lvl in ("red", "yellow", "notice") if lvl in levels]
     assert badges == expected, badges
+
+
+class _Weekdays:
+    """A calendar of Monday to Friday, no holidays (the arithmetic `days_left` relies on)."""
+
+    @staticmethod
+    def working_days_between(start: date, end: date) -> int:
+        return sum(1 for n in range(1, (end - start).days + 1) if (start + timedelta(days=n)).weekday() < 5)
+
+
+def test_a_due_day_that_ended_before_a_weekend_is_overdue_not_zero_days_left():
+    """Read on the Saturday after a Friday due day, /work, the case page and /joint said 剩余 0 个工作日
+    though the day had ended and its card was raised: no working day had passed, so the count was 0."""
+    from api.routes.pages.cases import days_left
+
+    friday = date(2026, 12, 18)
+    on_time = days_left(_Weekdays, friday.isoformat(), friday)
+    assert on_time == 0 and not on_time.overdue  # the due day itself: still on time
+    saturday = days_left(_Weekdays, friday.isoformat(), friday + timedelta(days=1))
+    assert saturday == 0 and saturday.overdue
+    monday = days_left(_Weekdays, friday.isoformat(), friday + timedelta(days=3))
+    assert monday == -1 and monday.overdue
+    ahead = days_left(_Weekdays, friday.isoformat(), date(2026, 12, 16))
+    assert ahead == 2 and not ahead.overdue
