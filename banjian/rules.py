@@ -90,6 +90,13 @@ def _roles_for(action: Action, item: ItemDefinition, state: CaseState) -> set[Ro
     return set()
 
 
+#: who alone may take an action no role grants (the 403's "needs")
+PERSON_CONCERNED_ZH = {Action.TAKE_BACK: "办理上一环节的本人，且下一环节尚未签收",
+                       Action.COMPLETE_DELEGATION: "受委托的本人"}
+PERSON_CONCERNED_EN = {Action.TAKE_BACK: "the person who passed the previous step, before the next is claimed",
+                       Action.COMPLETE_DELEGATION: "the delegate"}
+
+
 def authorise(action: Action, item: ItemDefinition, state: CaseState, actor: Actor) -> None:
     """403 unless the actor's role and department may take `action` on this case."""
     if action == Action.REPLY_URGE:
@@ -119,7 +126,13 @@ def authorise(action: Action, item: ItemDefinition, state: CaseState, actor: Act
         roles = {Role.SUPERVISOR, Role.LEAD}
     elif roles and _of_department(state, actor, roles):
         return
-    need = roles_zh(sorted(roles)) or "申请人本人"
+    # the person concerned alone (see above): never "the applicant", which misled a handler (收回, 完成委托)
+    need = roles_zh(sorted(roles)) or PERSON_CONCERNED_ZH.get(action, "申请人本人")
+    if not roles and action in PERSON_CONCERNED_ZH:
+        raise Forbidden(
+            "forbidden_role",
+            f"您不能执行“{ACTION_NAMES_ZH.get(action, action)}”（需要：{need}）",
+            f"you may not '{action}' this case (needs: {PERSON_CONCERNED_EN[action]})", field="action")
     raise Forbidden(
         "forbidden_role",
         f"您的角色或部门不能执行“{ACTION_NAMES_ZH.get(action, action)}”（需要：{need}）",

@@ -360,3 +360,44 @@ async def test_inbox_filters_by_item_warning_and_state_over_the_api_and_on_work(
     assert f'href="/cases/{food}"' in page and f'href="/cases/{shop}"' not in page
     page = (await browser.get("/work", params={"scope": "department", "item": "no-such-item"})).text
     assert "没有符合筛选条件的待办" in page and "暂无待办" not in page
+
+
+async def test_case_page_shows_each_warning_level_once_gravest_first(stack, browser):
+    """A case with a step card and a promised-limit card read 黄牌 提醒 黄牌 on its page (one badge per
+    warning, in the order they came) where the inbox said 黄牌 once."""
+    handler = stack.staff("amr", "handler")
+    cid = (await stack.applicant().apply("food-business-licence")).json()["id"]
+    await stack.staff("amr", "clerk").ok(cid, "accept")
+    case = await stack.advance(cid, 16)  # past the step's 5 and the promised 10 working days
+    levels = [w["level"] for w in case["warnings"]]
+    assert levels.count("yellow") >= 2 and "notice" in levels, levels
+    await browser.login(handler.username)
+    page = (await browser.get(f"/cases/{cid}")).text
+    status = page.split('<span class="visually-hidden">办理状态：</span>', 1)[1].split("</p>", 1)[0]
+    badges = re.findall(r'class="badge badge--(\w+)"', status)
+    expected = [lvl for lvl in ("red", "yellow", "notice") if lvl in levels]
+    assert badges == expected, badges
+
+
+class _Weekdays:
+    """A calendar of Monday to Friday, no holidays (the arithmetic `days_left` relies on)."""
+
+    @staticmethod
+    def working_days_between(start: date, end: date) -> int:
+        return sum(1 for n in range(1, (end - start).days + 1) if (start + timedelta(days=n)).weekday() < 5)
+
+
+def test_a_due_day_that_ended_before_a_weekend_is_overdue_not_zero_days_left():
+    """Read on the Saturday after a Friday due day, /work, the case page and /joint said 剩余 0 个工作日
+    though the day had ended and its card was raised: no working day had passed, so the count was 0."""
+    from api.routes.pages.cases import days_left
+
+    friday = date(2026, 12, 18)
+    on_time = days_left(_Weekdays, friday.isoformat(), friday)
+    assert on_time == 0 and not on_time.overdue  # the due day itself: still on time
+    saturday = days_left(_Weekdays, friday.isoformat(), friday + timedelta(days=1))
+    assert saturday == 0 and saturday.overdue
+    monday = days_left(_Weekdays, friday.isoformat(), friday + timedelta(days=3))
+    assert monday == -1 and monday.overdue
+    ahead = days_left(_Weekdays, friday.isoformat(), date(2026, 12, 16))
+    assert ahead == 2 and not ahead.overdue

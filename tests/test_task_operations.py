@@ -120,3 +120,17 @@ async def test_copied_colleague_sees_the_case_in_the_copied_inbox(stack, people)
     # a case that waits for nobody leaves the tab
     await people.applicant().ok(case["id"], "withdraw")
     assert (await colleague.get("/api/tasks", params={"scope": "copied"})).json()["total"] == 0
+
+
+async def test_a_colleague_refused_take_back_or_complete_delegation_is_not_told_it_needs_the_applicant(stack, people):
+    """A handler pressing 收回 on a step they did not pass read “需要：申请人本人”: these actions belong
+    to the person concerned (who passed the step, the delegate), and the refusal says so."""
+    case = await accepted(people)
+    case = await people.handler.ok(case["id"], "pass")
+    other = stack.staff("amr", "handler")
+    for action, who in (("take_back", "办理上一环节的本人"), ("complete_delegation", "受委托的本人")):
+        r = await other.act(case["id"], action)
+        assert r.status_code == 403, r.text
+        detail = r.json()["detail"]
+        assert who in detail["message"] and "申请人" not in detail["message"], detail
+        assert "applicant" not in detail["message_en"] and detail["field"] == "action"

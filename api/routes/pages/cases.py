@@ -57,12 +57,27 @@ def waiting_departments(case: dict) -> list[str]:
             if s.get("status") not in CLOSED_STATUSES]
 
 
-def days_left(cal, due: str | None, today: date) -> int | None:
-    """Working days left until the end of `due` (negative once overdue)."""
+class DaysLeft(int):
+    """Working days left until the end of a due day (negative: working days overdue), with `overdue`
+    set once that day has ended, also when no working day has passed since (a Friday due day, read on
+    the Saturday after): 0 days left and overdue are not the same thing."""
+
+    overdue: bool
+
+    def __new__(cls, days: int, overdue: bool) -> DaysLeft:
+        obj = super().__new__(cls, days)
+        obj.overdue = overdue
+        return obj
+
+
+def days_left(cal, due: str | None, today: date) -> DaysLeft | None:
+    """Working days left until the end of `due` (negative once overdue; see `DaysLeft`)."""
     if not due:
         return None
     d = date.fromisoformat(due)
-    return cal.working_days_between(today, d) if d >= today else -cal.working_days_between(d, today)
+    if d >= today:
+        return DaysLeft(cal.working_days_between(today, d), False)
+    return DaysLeft(-cal.working_days_between(d, today), True)
 
 
 def _provisional(cases: Any, case: dict[str, Any], name: str) -> bool:
