@@ -11,7 +11,9 @@ from typing import Any
 import jsonschema_rs
 from sqlalchemy import update
 
-from banjian.db import Case
+from banjian.auth import actor_of
+from banjian.db import Case, User
+from services.demo import submit_once
 from tests.conftest import application
 
 ITEM = "food-business-licence"
@@ -157,3 +159,17 @@ async def test_a_bad_body_answers_after_404_and_403(stack, people):
     doc = (await stack.http.get("/openapi.json")).json()["paths"]
     body = doc["/api/licences/{licence_id}/actions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert body["required"] == ["action", "comment"]  # the body is still documented
+
+
+async def test_the_demo_finds_the_case_its_key_filed_when_its_sample_form_changed_since(stack):
+    """`banjian up --demo` runs again on a later day: its sample dates moved, its keys did not."""
+    applicant = stack.applicant()
+    with stack.sessions() as session:
+        who = actor_of(session.get(User, applicant.username))
+    body = await application(applicant, ITEM, idempotency_key=f"demo-{uuid.uuid4().hex}")
+    case, created = await submit_once(stack.app.state.cases, who, body)
+    assert created
+    later = {**body, "form": {**body["form"], "business_area": 99}}
+    again, created = await submit_once(stack.app.state.cases, who, later)
+    assert not created and again["id"] == case["id"]
+    assert (await applicant.get("/api/cases")).json()["total"] == 1
