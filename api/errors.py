@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException  # FastAPI's is a subclass: one h
 from starlette.routing import Match
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.bodies import is_json, media_type_of, unsupported_media_type
 from api.routes.pages.common import LoginRequired, PageError, error_page, is_page, login_redirect
 from api.updates import Outcome
 from api.validation import detail as validation_detail
@@ -66,10 +67,8 @@ def not_json(request: Request, errors: Sequence[Any]) -> str | None:
     if len(body_errors) != 1 or tuple(body_errors[0]["loc"]) != ("body",) \
             or body_errors[0].get("type") not in NOT_AN_OBJECT:
         return None
-    media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if media_type == "application/json" or media_type.endswith("+json"):
-        return None
-    return media_type
+    media_type = media_type_of(request)
+    return None if is_json(media_type) else media_type
 
 
 def allowed_methods(request: Request) -> str:
@@ -166,12 +165,8 @@ def install(app: FastAPI) -> None:
                                     else "请求参数有误，请返回上一页重新操作。")
         media_type = not_json(request, exc.errors())
         if media_type is not None:
-            shown = media_type or "未指定"
-            return JSONResponse({"detail": {
-                "code": "unsupported_media_type", "field": None,
-                "message": f"请求体应为 JSON，请求头 Content-Type 须为 application/json（实际为 {shown}）",
-                "message_en": "the request body must be JSON sent with the header Content-Type: application/json "
-                              f"(got {media_type or 'none'})"}}, status_code=415)
+            refusal = unsupported_media_type(media_type)
+            return JSONResponse({"detail": refusal.detail()}, status_code=refusal.status)
         return JSONResponse({"detail": detail}, status_code=422)
 
     @app.exception_handler(Exception)

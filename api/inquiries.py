@@ -141,12 +141,18 @@ class InquiryService:
         return actor.department == row.department and actor.has(*STAFF_ROLES)
 
     # ---- answering ----------------------------------------------------------------------------------
-    async def answer(self, actor: Actor, inquiry_id: str, text: str, outcome: str | None) -> dict[str, Any]:
-        row = await asyncio.to_thread(self._row, inquiry_id)
+    def may_answer(self, actor: Actor, inquiry_id: str) -> Inquiry:
+        """The inquiry if the caller may answer it: 404 unless they may read it, 403 unless they are
+        staff of its department."""
+        row = self._row(inquiry_id)
         if row is None or not self._may_read(actor, row, None):
             raise NotFound("inquiry_not_found", "咨询投诉不存在", "no such inquiry", "id")
         if not (actor.has(*STAFF_ROLES) and actor.department == row.department):
             raise Forbidden("forbidden_role", "只有承办部门的工作人员可答复", "only the department's staff answer")
+        return row
+
+    async def answer(self, actor: Actor, inquiry_id: str, text: str, outcome: str | None) -> dict[str, Any]:
+        row = await asyncio.to_thread(self.may_answer, actor, inquiry_id)
         if outcome is not None and row.kind != "complaint":
             raise Invalid("outcome_for_complaint", "只有投诉有处理结果", "only a complaint has an outcome", "outcome")
         answered = Conflict("inquiry_answered", "该咨询投诉已答复", "the inquiry is already answered")

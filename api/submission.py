@@ -211,8 +211,8 @@ def check_same_application(case: dict[str, Any], item_code: str, id_number: str,
     if differs:
         number = case.get("case_no") or case["id"]
         raise Invalid("idempotency_key_reused",
-                      f"幂等键 idempotency_key 已用于此前提交的另一份申请（办件 {number}），本次申请内容与其不同"
-                      f"（{'、'.join(differs)}）；如需另行申请，请使用新的幂等键",
+                      f"提交编号（idempotency_key）已用于此前提交的另一份申请（办件 {number}），本次申请内容与其不同"
+                      f"（{'、'.join(differs)}）；如需另行申请，请重新提交（使用新的提交编号）",
                       f"idempotency_key was used for an earlier, different application (case {number}; differs in "
                       f"{', '.join(differs)}): send a new key for a new application",
                       field="idempotency_key", extra={"case_id": case["id"], "differs": differs})

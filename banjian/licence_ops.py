@@ -214,16 +214,25 @@ def held_by(session: Session, actor: Actor, limit: int, offset: int) -> tuple[li
     return list(rows), int(total)
 
 
-def act(session: Session, actor: Actor, licence_id: str, action: lic.LicenceAction, comment: str,
-        now: datetime | None = None) -> Licence:
-    """Suspend, reinstate, revoke or cancel, by the issuing department's approver; recorded, and
-    queued for the event feed in the same transaction (banjian/licence_feed.py)."""
-    row = session.get(Licence, licence_id, with_for_update=True)  # one change at a time: feed seq
+def may_act(session: Session, actor: Actor, licence_id: str) -> None:
+    """404 unless the caller may read the licence, 403 unless they may change its status."""
+    _check_actor(actor, licence_id, session.get(Licence, licence_id))
+
+
+def _check_actor(actor: Actor, licence_id: str, row: Licence | None) -> None:
     if row is None or not readable(actor, row):
         raise not_found(licence_id)
     if not (actor.has(Role.APPROVER) and actor.department == row.department):
         raise Forbidden("not_issuer_approver", "只有发证部门的审批人员可以变更证照状态",
                         "only an approver of the issuing department may change a licence's status")
+
+
+def act(session: Session, actor: Actor, licence_id: str, action: lic.LicenceAction, comment: str,
+        now: datetime | None = None) -> Licence:
+    """Suspend, reinstate, revoke or cancel, by the issuing department's approver; recorded, and
+    queued for the event feed in the same transaction (banjian/licence_feed.py)."""
+    row = session.get(Licence, licence_id, with_for_update=True)  # one change at a time: feed seq
+    _check_actor(actor, licence_id, row)
     at = now or datetime.now(UTC)
     sources, target = lic.TRANSITIONS[action]
     current = status_of(row, china_date(at))

@@ -5,6 +5,7 @@ running it again adds nothing twice and loses nothing.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from datetime import date
 from typing import Any
@@ -15,6 +16,7 @@ from banjian import form_values
 from banjian.auth import actor_of, add_user
 from banjian.db import User
 from banjian.enums import IdKind, ItemKind, Role
+from banjian.errors import Invalid
 from banjian.ids import make_citizen_id, make_credit_code
 from banjian.items.schema import ItemDefinition
 from banjian.seed import DEPARTMENTS
@@ -80,6 +82,18 @@ def application(item: ItemDefinition, who: str) -> dict[str, Any]:
             "idempotency_key": f"demo-{item.code}-{who}"}
 
 
+async def submit_once(cases: Any, who: Any, body: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """Submit a demo application, or find the case its key filed on an earlier run: the sample form
+    follows today's date (`sample_form`), so a later day's run sends another form under the same key,
+    which the API refuses (`idempotency_key_reused`) rather than answer with the earlier case."""
+    try:
+        return await cases.submit(who, body)
+    except Invalid as e:
+        if e.code != "idempotency_key_reused":
+            raise
+        return await asyncio.to_thread(cases.get, who, e.extra["case_id"]), False
+
+
 async def load_demo(app: FastAPI, settings: Settings) -> None:
     """Users, then one case per single item; some are taken further along."""
     state = app.state
@@ -94,7 +108,7 @@ async def load_demo(app: FastAPI, settings: Settings) -> None:
     for n, item in enumerate(i for i in state.catalog.all_current() if i.kind == ItemKind.SINGLE):
         who = "xinghe" if IdKind.CITIZEN not in item.service_object else ("zhangsan" if n % 2 == 0 else "lisi")
         try:
-            case, created = await cases.submit(actor(who), application(item, who))
+            case, created = await submit_once(cases, actor(who), application(item, who))
         except Exception as e:  # a demo item that cannot take this sample application is skipped
             log.warning("demo case for %s not created: %s", item.code, e)
             continue
@@ -117,7 +131,7 @@ async def _awaiting_payment(cases, actor, catalog) -> None:
     except Exception:  # a catalogue without the item has no story to tell
         return
     body = {**application(item, "lisi"), "idempotency_key": "demo-awaiting-payment"}
-    case, created = await cases.submit(actor("lisi"), body)
+    case, created = await submit_once(cases, actor("lisi"), body)
     if created:
         await _take_to(cases, actor, case["id"], item, conclude=True)
 
@@ -131,13 +145,13 @@ async def _licence_reuse(cases, actor, catalog) -> None:
     except Exception:  # a catalogue without these items has no story to tell
         return
     body = {**application(registration, "zhangsan"), "idempotency_key": "demo-licence-registration"}
-    case, created = await cases.submit(actor("zhangsan"), body)
+    case, created = await submit_once(cases, actor("zhangsan"), body)
     if created:
         await _take_to(cases, actor, case["id"], registration, conclude=True)
     body = application(food, "zhangsan")
     body.update(idempotency_key="demo-licence-reuse", materials=[
         {"name": m.name} for m in food.materials if m.required and m.licence_type != "营业执照"])
-    await cases.submit(actor("zhangsan"), body)
+    await submit_once(cases, actor("zhangsan"), body)
 
 
 async def _take_to(cases, actor, case_id: str, item: ItemDefinition, conclude: bool) -> None:

@@ -11,7 +11,9 @@ from typing import Any
 import jsonschema_rs
 from sqlalchemy import update
 
-from banjian.db import Case
+from banjian.auth import actor_of
+from banjian.db import Case, User
+from services.demo import submit_once
 from tests.conftest import application
 
 ITEM = "food-business-licence"
@@ -125,3 +127,49 @@ async def test_cases_received_in_the_same_instant_page_in_one_stable_order(stack
     paged = [(await applicant.get("/api/cases", params={"limit": 1, "offset": n})).json()["items"][0]["id"]
              for n in range(3)]
     assert paged == sorted(ids, reverse=True)
+
+
+async def test_a_bad_body_answers_after_404_and_403(stack, people):
+    """Routes that act on something named in the path check that it exists and that the caller may
+    act on it before they read the body (contract: 401 → 404 → 403 → 409 → 422)."""
+    applicant, clerk, admin = people.applicant(), people.clerk, people.admin
+    bad = {"no_such_field": 1}
+    for user, path in ((clerk, "/api/licences/1.2.156.3005.2.X.Y.1.1.Z/actions"),
+                       (people.staff("amr", "supervisor"), "/api/rectifications/no-such/actions"),
+                       (clerk, "/api/inquiries/no-such/answer"),
+                       (applicant, "/api/appointments/no-such/reschedule"),
+                       (admin, "/api/simulation/cases/no-such-case/advance")):
+        r = await user.post(path, json=bad)
+        assert r.status_code == 404, (path, r.text)
+    # an inquiry its asker may read but not answer: 403 before the body's 422
+    asked = await applicant.post("/api/inquiries", json={"kind": "consultation", "item_code": ITEM, "text": "需要哪些材料？"})
+    assert asked.status_code == 201, asked.text
+    r = await applicant.post(f"/api/inquiries/{asked.json()['id']}/answer", json=bad)
+    assert r.status_code == 403, r.text
+    # where the checks pass, the body is read as the framework would: 422 naming the field, or 415
+    case = (await applicant.apply(ITEM)).json()
+    r = await admin.post(f"/api/simulation/cases/{case['id']}/advance", json={"days": 0})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "days", r.text
+    r = await stack.http.post(f"/api/simulation/cases/{case['id']}/advance", content=b'{"days": 1}',
+                              headers={**await admin.headers(), "Content-Type": "text/plain"})
+    assert r.status_code == 415 and r.json()["detail"]["code"] == "unsupported_media_type", r.text
+    r = await clerk.post(f"/api/inquiries/{asked.json()['id']}/answer", json={"text": ""})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "text", r.text
+    assert (await clerk.post(f"/api/inquiries/{asked.json()['id']}/answer", json={"text": "营业执照等"})).status_code == 200
+    doc = (await stack.http.get("/openapi.json")).json()["paths"]
+    body = doc["/api/licences/{licence_id}/actions"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["action", "comment"]  # the body is still documented
+
+
+async def test_the_demo_finds_the_case_its_key_filed_when_its_sample_form_changed_since(stack):
+    """`banjian up --demo` runs again on a later day: its sample dates moved, its keys did not."""
+    applicant = stack.applicant()
+    with stack.sessions() as session:
+        who = actor_of(session.get(User, applicant.username))
+    body = await application(applicant, ITEM, idempotency_key=f"demo-{uuid.uuid4().hex}")
+    case, created = await submit_once(stack.app.state.cases, who, body)
+    assert created
+    later = {**body, "form": {**body["form"], "business_area": 99}}
+    again, created = await submit_once(stack.app.state.cases, who, later)
+    assert not created and again["id"] == case["id"]
+    assert (await applicant.get("/api/cases")).json()["total"] == 1

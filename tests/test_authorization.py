@@ -78,12 +78,12 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("POST", "/api/inquiries",                            "empty",    "422 422 422 422 422 422 422 422 422 422 422 422 422"),
     ("GET",  "/api/inquiries",                            None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
     ("GET",  "/api/inquiries/{inquiry_id}",               None,       "404 404 404 404 404 404 404 404 404 404 404 404 404"),
-    ("POST", "/api/inquiries/{inquiry_id}/answer",        "empty",    "401 422 422 422 422 422 422 422 422 422 422 422 422"),
+    ("POST", "/api/inquiries/{inquiry_id}/answer",        "empty",    "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("GET",  "/api/items/{code}/slots",                   None,       "401 422 422 422 422 422 422 422 422 422 422 422 422"),
     ("POST", "/api/appointments",                         "empty",    "401 422 422 422 422 422 422 422 422 422 422 422 422"),
     ("GET",  "/api/appointments",                         None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
     ("POST", "/api/appointments/{appointment_id}/cancel", None,       "401 404 404 404 404 404 404 404 404 404 404 404 404"),
-    ("POST", "/api/appointments/{appointment_id}/reschedule", "empty", "401 422 422 422 422 422 422 422 422 422 422 422 422"),
+    ("POST", "/api/appointments/{appointment_id}/reschedule", "empty", "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("POST", "/api/appointments/{appointment_id}/no_show", None,      "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     # online payment: the provider's callback is signed, not logged in (unsigned: 401 for everyone);
     # the sandbox pays for the case's own applicant only (the table's case owes nothing: 409)

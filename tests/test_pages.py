@@ -173,6 +173,24 @@ async def test_applying_with_files_then_a_double_click_files_one_case(stack, bro
     assert mine.text.count(f'href="/cases/{case_id}"') == 1 and "已提交，待受理" in mine.text
 
 
+async def test_a_filed_form_changed_and_sent_again_says_so_and_files_anew_on_the_next_submit(stack, browser):
+    u = stack.applicant()
+    await browser.login(u.username)
+    page = await browser.get(f"/apply/{ITEM}")
+    data, files = apply_data(page.text), material_files(page.text)
+    first = await browser.submit(f"/apply/{ITEM}", page.text, data, files)
+    assert first.status_code == 303, first.text
+    # Back to the form, a value changed: not silently the earlier case
+    changed = {**data, "form.business_area": "60"}
+    r = await browser.submit(f"/apply/{ITEM}", page.text, changed, files)
+    assert r.status_code == 422 and "已用于此前提交的另一份申请" in r.text, r.text
+    new_key = hidden(r.text, "idempotency_key")
+    assert new_key != data["idempotency_key"]
+    again = await browser.submit(f"/apply/{ITEM}", r.text, {**changed, "idempotency_key": new_key}, files)
+    assert again.status_code == 303 and again.headers["location"] != first.headers["location"]
+    assert (await u.get("/api/cases")).json()["total"] == 2
+
+
 async def test_errors_show_beside_fields_with_values_kept_and_an_oversize_file_explained(stack, browser):
     u = stack.applicant()
     await browser.login(u.username)

@@ -4,12 +4,13 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Path, Query
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col, func, select
 from starlette.concurrency import run_in_threadpool
 
+from api.bodies import body_doc, json_body
 from api.bounds import Offset, one_of
 from api.deps import CasesDep, CatalogDep, CurrentUser, require
 from api.service import CaseService
@@ -153,6 +154,11 @@ def _visible(actor: Actor, row: Appointment) -> bool:
     return actor.has(*STAFF_ROLES) and actor.department == row.department
 
 
+def _may_change(appointment_id: str, actor: Actor, cases: CaseService) -> None:
+    with cases.sessions() as session:
+        _own_booking(session, actor, appointment_id)
+
+
 def _own_booking(session, actor: Actor, appointment_id: str) -> Appointment:
     row = session.get(Appointment, appointment_id)
     if row is None or not _visible(actor, row):
@@ -176,12 +182,14 @@ def cancel(appointment_id: AppointmentId, actor: CurrentUser, cases: CasesDep) -
         return appt.appointment_json(row)
 
 
-@router.post("/appointments/{appointment_id}/reschedule", status_code=201)
-async def reschedule(appointment_id: AppointmentId, body: RescheduleIn, actor: CurrentUser, catalog: CatalogDep,
+@router.post("/appointments/{appointment_id}/reschedule", status_code=201, openapi_extra=body_doc(RescheduleIn))
+async def reschedule(appointment_id: AppointmentId, request: Request, actor: CurrentUser, catalog: CatalogDep,
                      cases: CasesDep) -> JSONResponse:
     """Move a booking to another slot in one transaction: the new place is taken (409 when full)
     before the old one is given back. Answers the new booking (reminded on its own day before); the
     old one is `rescheduled` (and not reminded)."""
+    await run_in_threadpool(_may_change, appointment_id, actor, cases)  # 404, 403, 409 before a bad body's 422
+    body = await json_body(request, RescheduleIn)
     moved = await run_in_threadpool(_reschedule, appointment_id, body, actor, catalog, cases)
     await start_reminder(cases, moved["id"], moved["slot"])
     return JSONResponse(moved, status_code=201)

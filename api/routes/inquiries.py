@@ -1,12 +1,14 @@
 """Consultations and complaints (咨询投诉): file (a consultation needs no login), list, read, answer."""
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.bodies import body_doc, json_body
 from api.bounds import Offset
 from api.deps import CurrentUser, current_user, oauth2
 from api.inquiries import InquiryService
@@ -80,7 +82,10 @@ def get_inquiry(inquiry_id: InquiryId, actor: MaybeUser, inquiries: Service,
     return inquiries.get(actor, inquiry_id, key)
 
 
-@router.post("/{inquiry_id}/answer")
-async def answer_inquiry(inquiry_id: InquiryId, body: AnswerIn, actor: CurrentUser, inquiries: Service) -> dict:
-    """The department's answer (its staff); a complaint's outcome is recorded on its case."""
+@router.post("/{inquiry_id}/answer", openapi_extra=body_doc(AnswerIn))
+async def answer_inquiry(inquiry_id: InquiryId, request: Request, actor: CurrentUser, inquiries: Service) -> dict:
+    """The department's answer (its staff); a complaint's outcome is recorded on its case. 404 and
+    403 come before a bad body's 422 (contract order)."""
+    await asyncio.to_thread(inquiries.may_answer, actor, inquiry_id)
+    body = await json_body(request, AnswerIn)
     return await inquiries.answer(actor, inquiry_id, body.text, body.outcome)

@@ -7,7 +7,9 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
+from api.bodies import body_doc, json_body
 from api.bounds import Offset
 from api.deps import CurrentUser, SessionDep
 from api.licence_document import render_document
@@ -48,11 +50,18 @@ def get_licence(licence_id: LicenceId, actor: CurrentUser, session: SessionDep) 
     return ops.detail(session, ops.get_readable(session, actor, licence_id))
 
 
-@router.post("/api/licences/{licence_id}/actions")
-def licence_action(licence_id: LicenceId, body: LicenceActionBody, actor: CurrentUser, session: SessionDep) -> dict:
-    """Suspend, reinstate, revoke or cancel (the issuing department's approver), with a comment."""
-    row = ops.act(session, actor, licence_id, LicenceAction(body.action), body.comment)
-    return ops.detail(session, row)
+@router.post("/api/licences/{licence_id}/actions", openapi_extra=body_doc(LicenceActionBody))
+async def licence_action(licence_id: LicenceId, request: Request, actor: CurrentUser, session: SessionDep) -> dict:
+    """Suspend, reinstate, revoke or cancel (the issuing department's approver), with a comment.
+    404 and 403 come before a bad body's 422 (contract order)."""
+    await run_in_threadpool(ops.may_act, session, actor, licence_id)
+    body = await json_body(request, LicenceActionBody)
+
+    def act() -> dict:
+        row = ops.act(session, actor, licence_id, LicenceAction(body.action), body.comment)
+        return ops.detail(session, row)
+
+    return await run_in_threadpool(act)
 
 
 @router.get("/api/me/licences")

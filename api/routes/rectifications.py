@@ -2,11 +2,13 @@
 close or reopen, appeal and decide the appeal)."""
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Path, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from api.bodies import body_doc, json_body
 from api.bounds import Offset
 from api.deps import CurrentUser
 from api.rectifications import RectificationService
@@ -49,9 +51,11 @@ def get_rectification(rectification_id: RectificationId, actor: CurrentUser, rec
     return rectifications.get(actor, rectification_id)
 
 
-@router.post("/{rectification_id}/actions")
-async def act_on_rectification(rectification_id: RectificationId, body: ActionIn, actor: CurrentUser,
+@router.post("/{rectification_id}/actions", openapi_extra=body_doc(ActionIn))
+async def act_on_rectification(rectification_id: RectificationId, request: Request, actor: CurrentUser,
                                rectifications: Service) -> dict:
     """`record_callback`, `record_fix`, `appeal` (the department's staff); `close`, `reopen`,
     `uphold_appeal`, `reject_appeal` (a supervisor). Wrong state: 409; a second appeal: 409."""
+    await asyncio.to_thread(rectifications.get, actor, rectification_id)  # 404 before a bad body's 422
+    body = await json_body(request, ActionIn)
     return await rectifications.act(actor, rectification_id, body.action, body.comment)

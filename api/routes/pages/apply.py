@@ -251,6 +251,8 @@ async def apply(request: Request, code: str):
             else:
                 others.append(e.message)
                 status = e.status
+            if e.code == "idempotency_key_reused":  # filed before, then changed: submitting again files anew
+                key = uuid.uuid4().hex
     held = await run_in_threadpool(_held_licences, request, actor, item)
     return _form_page(request, actor, item, raw, field_errors, material_errors, kept, others, key, applicant,
                       status=status, held=held, pre_review=pre_review, applicant_errors=applicant_errors)
