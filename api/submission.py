@@ -97,8 +97,11 @@ class Submission(CaseReading):
         key = f"{actor.username}\x1f{body['idempotency_key']}" if body.get("idempotency_key") else None
         # the checks and the first number in one worker thread: each hop waits for a thread and the GIL
         checked, first = await asyncio.to_thread(self._check_and_reserve, actor, body, key)
-        if checked is None:  # filed before with this key: that case, whatever would be checked today
-            return await asyncio.to_thread(self.get, actor, first[0].id), False
+        if checked is None:  # filed before with this key: that case, whatever would be checked today,
+            case = await asyncio.to_thread(self.get, actor, first[0].id)  # if it is the same application
+            given = str(((body.get("applicant") or {}).get("id_number")) or "").strip().upper()
+            check_same_application(case, body.get("item_code"), given, body.get("form") or {})
+            return case, False
         item, applicant, channel, materials, members = checked
         # a joint case's and a bundle's texts name their departments (the workflow does no I/O)
         dispatched = {p.department for p in item.participants} | {m.department for m in members}
