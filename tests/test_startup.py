@@ -336,3 +336,53 @@ def test_a_command_whose_database_does_not_answer_says_so_in_one_line(tmp_path, 
     assert len(lines) == 1, r.stdout + r.stderr
     assert lines[0].startswith(f"banjian: cannot reach the database postgresql+psycopg2://postgres:***@127.0.0.1:{dead}"
                                "/banjian (DATABASE_URL): ") and "secret-pw" not in lines[0], lines[0]
+
+
+def test_a_data_dir_named_by_mistake_keeps_the_modes_of_what_it_holds(tmp_path):
+    """`--data-dir /srv` for `/srv/banjian` (or a home folder) chmod'ed every file and folder in it to
+    0600/0700: scripts lost their execute bit, shared folders closed to their group. banjian tightens
+    only what it keeps there; a real data dir's own files are still brought to 0600."""
+    folder = tmp_path / "srv"
+    (folder / "bin").mkdir(parents=True)
+    script = folder / "bin" / "run.sh"
+    script.write_text("echo hi\n")
+    notes = folder / "notes.txt"
+    notes.write_text("x")
+    for path, mode in ((folder, 0o755), (folder / "bin", 0o755), (script, 0o755), (notes, 0o644)):
+        path.chmod(mode)
+    r = runner.invoke(app, ["accounts", "list", "--data-dir", str(folder)])
+    assert r.exit_code == 0, r.output
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in (folder, folder / "bin", script, notes)}
+    assert modes == {folder: 0o755, folder / "bin": 0o755, script: 0o755, notes: 0o644}, modes
+    assert stat.S_IMODE((folder / "banjian.db").stat().st_mode) == 0o600
+    # a data dir: banjian's files and folders in it are made private, the rest is left alone
+    data = tmp_path / "data"
+    (data / "archives").mkdir(parents=True)
+    package = data / "archives" / "case.zip"
+    package.write_text("zip")
+    key = data / "secret.key"
+    key.write_text("k")
+    mine = data / "operator-notes.txt"
+    mine.write_text("mine")
+    for path in (data, data / "archives", package, key, mine):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    r = runner.invoke(app, ["accounts", "list", "--data-dir", str(data)])
+    assert r.exit_code == 0, r.output
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (data, data / "archives")} == {0o700}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (package, key)} == {0o600}
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("command", [["accounts", "list"], ["subscribers", "list"], ["audit", "verify"],
+                                     ["audit", "seal"], ["keys", "rotate"], ["backup", "--to", "{tmp}/b.tar.gz"],
+                                     ["accounts", "add", "amr-system", "--department", "amr"]])
+def test_a_data_dir_that_does_not_exist_is_named_not_made(tmp_path, command):
+    """A mistyped --data-dir (or a command run in another folder without it: ./data) made a new, empty
+    data dir and answered from it: `accounts list` and `subscribers list` said {"items": []}, `keys
+    rotate` started a new key ring there, `audit verify` failed on `no such table: cases`."""
+    missing = tmp_path / "banjain"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    r = runner.invoke(app, [*args, "--data-dir", str(missing)], env={"BANJIAN_TEMPORAL_PORT": "1"})
+    assert one_line(r) == (f"banjian: the data dir {missing} does not exist: give the --data-dir of the "
+                           "installation (or set BANJIAN_DATA_DIR); `banjian up` makes a new one")
+    assert not missing.exists()
