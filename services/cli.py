@@ -116,6 +116,13 @@ def archiver(data_dir: DataDir = None) -> None:
         fail(f"banjian archiver: {e}")
 
 
+async def _temporal_answers(settings) -> None:
+    from banjian.temporal import connect_waiting
+
+    # the SDK's default runtime: the metrics bridge belongs to the API's own event loop (banjian/metrics.py)
+    await connect_waiting(settings.model_copy(update={"sdk_metrics": False}))
+
+
 @app.command()
 def api(data_dir: DataDir = None, port: int = 8000, host: str = "127.0.0.1") -> None:
     """Run the API alone (workers run elsewhere)."""
@@ -123,11 +130,22 @@ def api(data_dir: DataDir = None, port: int = 8000, host: str = "127.0.0.1") -> 
 
     from api.app import create_app
     from banjian.logs import configure_logging
+    from banjian.ops import StartupError
+    from banjian.ops.preflight import port_taken
     from services.stack import SHUTDOWN_GRACE_S
 
     settings = settings_for(data_dir, new_ok=True, port=port, host=host)
     production_gate(settings)
     configure_logging(settings)
+    # what would otherwise end uvicorn's start-up with a traceback ("Application startup failed"),
+    # said in one line before it: the port, and a Temporal that does not answer (waited for like a worker)
+    taken = port_taken(port, host)
+    if taken:
+        fail(f"banjian api: port {port} for the API is taken ({taken.lower()}); choose another with --port")
+    try:
+        run_loop(_temporal_answers(settings))
+    except StartupError as e:
+        fail(f"banjian api: {e}")
     uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
 
 

@@ -386,3 +386,26 @@ def test_a_data_dir_that_does_not_exist_is_named_not_made(tmp_path, command):
     assert one_line(r) == (f"banjian: the data dir {missing} does not exist: give the --data-dir of the "
                            "installation (or set BANJIAN_DATA_DIR); `banjian up` makes a new one")
     assert not missing.exists()
+
+
+def test_the_api_alone_says_in_one_line_what_keeps_it_from_starting(tmp_path, monkeypatch):
+    """`banjian api` whose Temporal does not answer printed uvicorn's 'Application startup failed' after
+    a traceback of the SDK's connect error; a worker or archiver says it in one line."""
+    from banjian import temporal
+
+    monkeypatch.setattr(temporal, "CONNECT_WAIT_SECONDS", 1.0)
+    taken: set[int] = set()
+    dead, port = free_port(taken), free_port(taken)
+    r = runner.invoke(app, ["api", "--port", str(port), "--data-dir", str(tmp_path / "d")],
+                      env={"TEMPORAL_ADDRESS": f"127.0.0.1:{dead}"})
+    assert r.exit_code == 1 and "Traceback" not in r.output and "Application startup failed" not in r.output
+    last = r.output.strip().splitlines()[-1]  # after the worker's "does not answer yet; retrying" line
+    assert last.startswith(f"banjian api: cannot reach the Temporal server at 127.0.0.1:{dead} "
+                           "(TEMPORAL_ADDRESS) within 1 s"), r.output
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        r = runner.invoke(app, ["api", "--port", str(port), "--data-dir", str(tmp_path / "d")],
+                          env={"TEMPORAL_ADDRESS": f"127.0.0.1:{dead}"})
+    assert one_line(r) == (f"banjian api: port {port} for the API is taken (address already in use); "
+                           "choose another with --port")
