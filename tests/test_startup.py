@@ -409,3 +409,22 @@ def test_the_api_alone_says_in_one_line_what_keeps_it_from_starting(tmp_path, mo
                           env={"TEMPORAL_ADDRESS": f"127.0.0.1:{dead}"})
     assert one_line(r) == (f"banjian api: port {port} for the API is taken (address already in use); "
                            "choose another with --port")
+
+
+def test_a_failing_api_start_up_is_one_line_and_exit_1(tmp_path):
+    """The API's own start-up failing (here secret.key cannot be read; on a full disk it cannot be
+    written: OSError ENOSPC) printed uvicorn's 200-line traceback and 'Application startup failed',
+    then `banjian stopped: … resumes every open case`, and exited 3. One line names the error, the
+    traceback is in up-error.log, exit 1, and nothing is left running."""
+    data = tmp_path / "d"
+    (data / "secret.key").mkdir(parents=True)  # read as a file at the API's start-up
+    taken: set[int] = set()
+    r = runner.invoke(app, ["up", "--data-dir", str(data), "--port", str(free_port(taken)), "--temporal-port",
+                            str(free_port(taken))])
+    lines = [line for line in r.output.splitlines() if line.startswith("banjian up:")]  # beside the log
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output and "Application startup failed" not in r.output, r.output
+    assert lines == [f"banjian up: IsADirectoryError: [Errno 21] Is a directory: '{data / 'secret.key'}' "
+                     f"(details: {data / 'up-error.log'})"], r.output
+    assert "secret_key" in (data / "up-error.log").read_text()
+    assert not DataDirLock(data).in_use()
