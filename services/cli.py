@@ -40,7 +40,8 @@ def up(data_dir: DataDir = None, port: Annotated[int, typer.Option(help="API por
     from banjian.ops.errors import one_line_failure
     from services.stack import run_stack
 
-    settings = settings_for(data_dir, port=port, temporal_port=temporal_port, ui_port=ui_port, host=host)
+    settings = settings_for(data_dir, new_ok=True, port=port, temporal_port=temporal_port, ui_port=ui_port,
+                            host=host)
     production_gate(settings, demo)
     try:
         run_loop(run_stack(settings, demo=demo))
@@ -93,7 +94,7 @@ def worker(data_dir: DataDir = None) -> None:
     import worker as worker_module
     from banjian.ops import StartupError
 
-    settings = settings_for(data_dir)
+    settings = settings_for(data_dir, new_ok=True)
     production_gate(settings)
     try:
         run_loop(worker_module.main(settings))
@@ -107,12 +108,19 @@ def archiver(data_dir: DataDir = None) -> None:
     from banjian.ops import StartupError
     from services import archiver as archiver_module
 
-    settings = settings_for(data_dir)
+    settings = settings_for(data_dir, new_ok=True)
     production_gate(settings)
     try:
         run_loop(archiver_module.main(settings))
     except StartupError as e:
         fail(f"banjian archiver: {e}")
+
+
+async def _temporal_answers(settings) -> None:
+    from banjian.temporal import connect_waiting
+
+    # the SDK's default runtime: the metrics bridge belongs to the API's own event loop (banjian/metrics.py)
+    await connect_waiting(settings.model_copy(update={"sdk_metrics": False}))
 
 
 @app.command()
@@ -122,11 +130,22 @@ def api(data_dir: DataDir = None, port: int = 8000, host: str = "127.0.0.1") -> 
 
     from api.app import create_app
     from banjian.logs import configure_logging
+    from banjian.ops import StartupError
+    from banjian.ops.preflight import port_taken
     from services.stack import SHUTDOWN_GRACE_S
 
-    settings = settings_for(data_dir, port=port, host=host)
+    settings = settings_for(data_dir, new_ok=True, port=port, host=host)
     production_gate(settings)
     configure_logging(settings)
+    # what would otherwise end uvicorn's start-up with a traceback ("Application startup failed"),
+    # said in one line before it: the port, and a Temporal that does not answer (waited for like a worker)
+    taken = port_taken(port, host)
+    if taken:
+        fail(f"banjian api: port {port} for the API is taken ({taken.lower()}); choose another with --port")
+    try:
+        run_loop(_temporal_answers(settings))
+    except StartupError as e:
+        fail(f"banjian api: {e}")
     uvicorn.run(create_app(settings), host=host, port=port, timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
 
 
@@ -136,7 +155,7 @@ def migrate(data_dir: DataDir = None) -> None:
     from banjian.db import make_engine
     from banjian.seed import ensure_base
 
-    stored = ensure_base(make_engine(settings_for(data_dir).db_url))
+    stored = ensure_base(make_engine(settings_for(data_dir, new_ok=True).db_url))
     typer.echo(f"schema up to date; new item versions: {', '.join(stored) or 'none'}")
 
 
@@ -155,7 +174,7 @@ def users_add(username: str, password: Annotated[str, typer.Option(help="at leas
     from banjian.migrate import upgrade
     from banjian.seed import ensure_departments
 
-    engine = make_engine(settings_for(data_dir).db_url)
+    engine = make_engine(settings_for(data_dir, new_ok=True).db_url)
     upgrade(engine)
 
     sessions = session_factory(engine)
@@ -201,13 +220,26 @@ def calendar_load(year: int, file: Path, data_dir: DataDir = None) -> None:
 
     from services.calendar_admin import load_year
 
-    data = yaml.safe_load(file.read_text(encoding="utf-8"))
     settings = settings_for(data_dir)
+    try:
+        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+    except OSError as e:
+        fail(f"banjian calendar load: cannot read {file}: {e.strerror or e}")
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        where = getattr(e, "problem_mark", None)
+        at = f" (line {where.line + 1})" if where is not None else ""
+        fail(f"banjian calendar load: {file} is not a YAML or JSON schedule{at}: "
+             f"{' '.join(str(getattr(e, 'problem', None) or e).split())}")
+    if not isinstance(data, dict):
+        fail(f"banjian calendar load: {file} holds no schedule: expected {{holidays: [...], workdays: [...]}}")
     try:
         n = asyncio.run(load_year(settings, year, data, actor="cli"))
     except Exception as e:
+        from banjian.errors import DomainError
         from banjian.ops.errors import database_failure
 
+        if isinstance(e, DomainError):  # the schedule broke a rule: its field, in Chinese and English
+            fail(f"banjian calendar load: {e.field + ': ' if e.field else ''}{e.message} / {e.message_en}")
         fail(database_failure(e, settings.database_url) or " ".join(str(getattr(e, "message", e)).split()))
     typer.echo(json.dumps({"year": year, "recomputed_cases": n}))
 

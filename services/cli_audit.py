@@ -10,20 +10,23 @@ import typer
 
 from banjian.settings import Settings
 from services import replay
-from services.cli_common import DataDir, fail, settings_for
+from services.cli_common import DataDir, fail, settings_for, temporal_unreachable
 
 audit_app = typer.Typer(help="Audit (审计): replay case histories, verify the record chains.", no_args_is_help=True)
 
 
-async def _audit_client(settings: Settings, timeout: float = 10):
-    """A client of the running system's Temporal, or None (with a note) when it cannot be reached."""
+async def _audit_client(settings: Settings, timeout: float = 10, required: str | None = None):
+    """A client of the running system's Temporal; when it cannot be reached, the command ends in one
+    line (`required`: the command's name) or goes on without it after a one-line note."""
     from banjian.temporal import connect
 
     try:
         return await asyncio.wait_for(connect(settings), timeout)
     except Exception as e:
-        typer.secho(f"note: Temporal at {settings.temporal_target} unreachable ({e})", fg=typer.colors.YELLOW,
-                    err=True)
+        if required:
+            fail(f"banjian {required}: {temporal_unreachable(settings, e)}")
+        typer.secho(f"note: {temporal_unreachable(settings, e)}; checking without the Temporal histories",
+                    fg=typer.colors.YELLOW, err=True)
         return None
 
 
@@ -51,9 +54,7 @@ def audit_replay(cases: Annotated[list[str] | None, typer.Argument(help="case id
             yield await replay.replay_case(client, sessions, c)  # falls back to the archived history
 
     async def run() -> tuple[int, int]:
-        client = await _audit_client(settings)
-        if client is None:
-            fail("cannot replay without Temporal")
+        client = await _audit_client(settings, required="audit replay")
         ok = bad = 0
         reports = named(client) if cases else replay.replay_many(client, sample=sample)
         async for r in reports:

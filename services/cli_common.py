@@ -38,9 +38,13 @@ class Cli(typer.Typer):
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="data folder (default ./data or $BANJIAN_DATA_DIR)")]
 
 
-def settings_for(data_dir: Path | None, **over) -> Settings:
+def settings_for(data_dir: Path | None, *, new_ok: bool = False, **over) -> Settings:
     """The settings from the environment with the command's options; a bad environment value ends
-    the command with one line naming the variable and the rule (never a traceback)."""
+    the command with one line naming the variable and the rule (never a traceback). Only the commands
+    that start or prepare an installation (`new_ok`: up, worker, api, archiver, migrate, users add)
+    make a data dir that does not exist; the others (backup, audit, accounts, subscribers, keys,
+    calendar, items) refuse it in one line instead of answering from a new, empty one (a mistyped
+    --data-dir, or a command run in another folder without it, whose default is ./data)."""
     try:
         s = Settings()
     except ValidationError as e:
@@ -49,6 +53,9 @@ def settings_for(data_dir: Path | None, **over) -> Settings:
     if data_dir is not None:
         updates["data_dir"] = data_dir
     s = s.model_copy(update=updates)
+    if not new_ok and s.database_url is None and not s.data_dir.exists():
+        fail(f"banjian: the data dir {s.data_dir} does not exist: give the --data-dir of the installation "
+             "(or set BANJIAN_DATA_DIR); `banjian up` makes a new one")
     # the Temporal of the `banjian up` serving this data dir, unless the caller named one
     chosen = {"temporal_port", "temporal_address", "namespace"} & (s.model_fields_set | set(updates))
     running = None if chosen else DataDirLock(s.data_dir).running_endpoints()
@@ -89,6 +96,20 @@ def bad_environment(error: ValidationError) -> str:
         shown = f"={value!r}" if isinstance(value, str | int | float) and not secret else ""
         parts.append(f"{env_names(field)}{shown}: {problem['msg']}")
     return "bad setting in the environment: " + "; ".join(parts) + " (fix or unset it; docs/operations.md)"
+
+
+def temporal_unreachable(settings: Settings, error: BaseException) -> str:
+    """One line for a Temporal server that does not answer: where it was looked for, why in a few
+    words (not the SDK's nested transport error), and what to check."""
+    text = str(error)
+    if isinstance(error, TimeoutError | asyncio.TimeoutError):
+        why = "no answer in time"
+    elif "Connection refused" in text:
+        why = "connection refused"
+    else:
+        why = " ".join(text.splitlines()[0].split())[:160] if text else type(error).__name__
+    return (f"cannot reach Temporal at {settings.temporal_target} ({why}): is `banjian up` running on this "
+            "data dir? (or set BANJIAN_TEMPORAL_PORT / TEMPORAL_ADDRESS)")
 
 
 def run_loop(coro) -> None:

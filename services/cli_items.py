@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from banjian.items.yaml_text import load_yaml
-from services.cli_common import DataDir, fail, settings_for
+from services.cli_common import DataDir, fail, settings_for, temporal_unreachable
 
 items_app = typer.Typer(help="Service item definitions (事项).", no_args_is_help=True)
 
@@ -132,8 +132,7 @@ async def _client(settings):
     try:
         return await connect(settings)
     except RuntimeError as e:  # the SDK's "Failed client connect: …"
-        fail(f"cannot reach Temporal at {settings.temporal_target} (is `banjian up` running on this data dir?): "
-             f"{str(e).splitlines()[0]}")
+        fail(f"banjian items: {temporal_unreachable(settings, e)}")
 
 
 @items_app.command("simulate")

@@ -16,6 +16,7 @@ import gc
 import logging
 import signal
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 
 import uvicorn
 from temporalio.client import Client
@@ -149,6 +150,60 @@ async def run_stack(settings: Settings, demo: bool = False) -> None:
         await _serve(settings, demo)
 
 
+class _QuietStartup(logging.Filter):
+    """Drops uvicorn's report of a failed application start-up (the traceback, then 'Application
+    startup failed. Exiting.'): `up` says it in one line instead, the traceback in up-error.log."""
+
+    def __init__(self, started: Callable[[], bool]) -> None:
+        super().__init__()
+        self.started = started
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.started() or record.levelno < logging.ERROR
+
+
+async def _start_api(api: uvicorn.Server, app, port: int) -> asyncio.Task:
+    """Start serving; a failure of the application's start-up (a full disk writing secret.key, a
+    database gone) is raised as itself for `up`'s one line, not uvicorn's page of traceback and its
+    sys.exit(3), after which `up` said it had stopped normally."""
+    failures: list[BaseException] = []
+    inner = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def recorded(a):
+        try:
+            async with inner(a) as state:
+                yield state
+        except Exception as e:
+            if not api.started:
+                failures.append(e)
+            raise
+
+    app.router.lifespan_context = recorded
+    quiet = _QuietStartup(lambda: api.started)
+    uvicorn_log = logging.getLogger("uvicorn.error")
+    uvicorn_log.addFilter(quiet)
+    async def serve() -> None:
+        try:
+            await api.serve()
+        except SystemExit:  # uvicorn's STARTUP_FAILURE; in a task it would end the event loop at once
+            if api.started:
+                raise
+
+    task = asyncio.create_task(serve())
+    try:
+        while not api.started:
+            if task.done():
+                await task
+                if failures:
+                    raise failures[0]
+                raise StartupError(f"the API could not start on port {port}; choose another with --port")
+            await asyncio.sleep(0.05)
+    finally:
+        uvicorn_log.removeFilter(quiet)
+    return task
+
+
 async def _serve(settings: Settings, demo: bool) -> None:
     # uvicorn stops on SIGINT and SIGTERM, then re-raises the signal with the handler it found:
     # a harmless one here, so the worker and the Temporal server below are stopped as well.
@@ -186,12 +241,7 @@ async def _serve(settings: Settings, demo: bool) -> None:
         config = uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning", lifespan="on",
                                 timeout_graceful_shutdown=SHUTDOWN_GRACE_S)
         api = uvicorn.Server(config)
-        api_task = asyncio.create_task(api.serve())
-        while not api.started:
-            if api_task.done():
-                await api_task
-                raise StartupError(f"the API could not start on port {settings.port}; choose another with --port")
-            await asyncio.sleep(0.05)
+        api_task = await _start_api(api, app, settings.port)
         # What start-up made (modules, routes, the client; a few hundred thousand objects) lives as
         # long as the process: frozen out of the collector's way, its full collections stop walking
         # it again and again while requests run (measured: ~40 µs per request of an API call).

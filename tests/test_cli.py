@@ -5,6 +5,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlmodel import Session
 from typer.testing import CliRunner
@@ -66,3 +67,39 @@ def test_calendar_load_stores_the_year(tmp_path):
     result = runner.invoke(app, ["calendar", "load", "2027", str(wrong), "--data-dir", str(tmp_path)],
                            env={"BANJIAN_TEMPORAL_PORT": "1"})
     assert result.exit_code == 1
+
+
+@pytest.mark.parametrize(("content", "says"), [
+    (None, "cannot read {file}: No such file or directory"),
+    ("holidays: [2027-01-01\nworkdays: [", "is not a YAML or JSON schedule (line 2)"),
+    ("- 2027-01-01\n", "holds no schedule: expected {holidays: [...], workdays: [...]}"),
+    ("", "holds no schedule"),
+    ("holidays: [2027-01-01]\n", "workdays: 缺少 workdays（日期列表，没有时写 []） / workdays is required"),
+])
+def test_calendar_load_of_a_bad_file_is_one_line(tmp_path, content, says):
+    """A missing or malformed schedule file printed a page of traceback (FileNotFoundError,
+    yaml.ScannerError); a missing list was named in Chinese only."""
+    file = tmp_path / "2027.yaml"
+    if content is not None:
+        file.write_text(content, encoding="utf-8")
+    result = runner.invoke(app, ["calendar", "load", "2027", str(file), "--data-dir", str(tmp_path)],
+                           env={"BANJIAN_TEMPORAL_PORT": "1"})
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("banjian calendar load: "), result.output
+    assert says.replace("{file}", str(file)) in lines[0], lines[0]
+
+
+@pytest.mark.parametrize("command", [["audit", "replay", "--all"], ["items", "migrate", "food-business-licence",
+                                                                    "--from", "1", "--to", "2"]])
+def test_no_temporal_is_one_short_line_saying_what_to_check(tmp_path, command):
+    """`banjian audit replay` without a reachable Temporal printed the SDK's nested transport error
+    (`tonic::transport::Error(Transport, ConnectError(…))`) as a note, then `cannot replay without
+    Temporal`, and never said which setting points it at the running system."""
+    result = runner.invoke(app, [*command, "--data-dir", str(tmp_path)], env={"BANJIAN_TEMPORAL_PORT": "1"})
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    lines = [line for line in result.output.splitlines() if line.strip() and "not adopted" not in line]
+    assert len(lines) == 1, result.output
+    assert lines[0].endswith("cannot reach Temporal at 127.0.0.1:1 (connection refused): is `banjian up` running "
+                             "on this data dir? (or set BANJIAN_TEMPORAL_PORT / TEMPORAL_ADDRESS)"), lines[0]
+    assert "tonic" not in result.output

@@ -336,3 +336,95 @@ def test_a_command_whose_database_does_not_answer_says_so_in_one_line(tmp_path, 
     assert len(lines) == 1, r.stdout + r.stderr
     assert lines[0].startswith(f"banjian: cannot reach the database postgresql+psycopg2://postgres:***@127.0.0.1:{dead}"
                                "/banjian (DATABASE_URL): ") and "secret-pw" not in lines[0], lines[0]
+
+
+def test_a_data_dir_named_by_mistake_keeps_the_modes_of_what_it_holds(tmp_path):
+    """`--data-dir /srv` for `/srv/banjian` (or a home folder) chmod'ed every file and folder in it to
+    0600/0700: scripts lost their execute bit, shared folders closed to their group. banjian tightens
+    only what it keeps there; a real data dir's own files are still brought to 0600."""
+    folder = tmp_path / "srv"
+    (folder / "bin").mkdir(parents=True)
+    script = folder / "bin" / "run.sh"
+    script.write_text("echo hi\n")
+    notes = folder / "notes.txt"
+    notes.write_text("x")
+    for path, mode in ((folder, 0o755), (folder / "bin", 0o755), (script, 0o755), (notes, 0o644)):
+        path.chmod(mode)
+    r = runner.invoke(app, ["accounts", "list", "--data-dir", str(folder)])
+    assert r.exit_code == 0, r.output
+    modes = {p: stat.S_IMODE(p.stat().st_mode) for p in (folder, folder / "bin", script, notes)}
+    assert modes == {folder: 0o755, folder / "bin": 0o755, script: 0o755, notes: 0o644}, modes
+    assert stat.S_IMODE((folder / "banjian.db").stat().st_mode) == 0o600
+    # a data dir: banjian's files and folders in it are made private, the rest is left alone
+    data = tmp_path / "data"
+    (data / "archives").mkdir(parents=True)
+    package = data / "archives" / "case.zip"
+    package.write_text("zip")
+    key = data / "secret.key"
+    key.write_text("k")
+    mine = data / "operator-notes.txt"
+    mine.write_text("mine")
+    for path in (data, data / "archives", package, key, mine):
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    r = runner.invoke(app, ["accounts", "list", "--data-dir", str(data)])
+    assert r.exit_code == 0, r.output
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (data, data / "archives")} == {0o700}
+    assert {stat.S_IMODE(p.stat().st_mode) for p in (package, key)} == {0o600}
+    assert stat.S_IMODE(mine.stat().st_mode) == 0o644
+
+
+@pytest.mark.parametrize("command", [["accounts", "list"], ["subscribers", "list"], ["audit", "verify"],
+                                     ["audit", "seal"], ["keys", "rotate"], ["backup", "--to", "{tmp}/b.tar.gz"],
+                                     ["accounts", "add", "amr-system", "--department", "amr"]])
+def test_a_data_dir_that_does_not_exist_is_named_not_made(tmp_path, command):
+    """A mistyped --data-dir (or a command run in another folder without it: ./data) made a new, empty
+    data dir and answered from it: `accounts list` and `subscribers list` said {"items": []}, `keys
+    rotate` started a new key ring there, `audit verify` failed on `no such table: cases`."""
+    missing = tmp_path / "banjain"
+    args = [a.replace("{tmp}", str(tmp_path)) for a in command]
+    r = runner.invoke(app, [*args, "--data-dir", str(missing)], env={"BANJIAN_TEMPORAL_PORT": "1"})
+    assert one_line(r) == (f"banjian: the data dir {missing} does not exist: give the --data-dir of the "
+                           "installation (or set BANJIAN_DATA_DIR); `banjian up` makes a new one")
+    assert not missing.exists()
+
+
+def test_the_api_alone_says_in_one_line_what_keeps_it_from_starting(tmp_path, monkeypatch):
+    """`banjian api` whose Temporal does not answer printed uvicorn's 'Application startup failed' after
+    a traceback of the SDK's connect error; a worker or archiver says it in one line."""
+    from banjian import temporal
+
+    monkeypatch.setattr(temporal, "CONNECT_WAIT_SECONDS", 1.0)
+    taken: set[int] = set()
+    dead, port = free_port(taken), free_port(taken)
+    r = runner.invoke(app, ["api", "--port", str(port), "--data-dir", str(tmp_path / "d")],
+                      env={"TEMPORAL_ADDRESS": f"127.0.0.1:{dead}"})
+    assert r.exit_code == 1 and "Traceback" not in r.output and "Application startup failed" not in r.output
+    last = r.output.strip().splitlines()[-1]  # after the worker's "does not answer yet; retrying" line
+    assert last.startswith(f"banjian api: cannot reach the Temporal server at 127.0.0.1:{dead} "
+                           "(TEMPORAL_ADDRESS) within 1 s"), r.output
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        r = runner.invoke(app, ["api", "--port", str(port), "--data-dir", str(tmp_path / "d")],
+                          env={"TEMPORAL_ADDRESS": f"127.0.0.1:{dead}"})
+    assert one_line(r) == (f"banjian api: port {port} for the API is taken (address already in use); "
+                           "choose another with --port")
+
+
+def test_a_failing_api_start_up_is_one_line_and_exit_1(tmp_path):
+    """The API's own start-up failing (here secret.key cannot be read; on a full disk it cannot be
+    written: OSError ENOSPC) printed uvicorn's 200-line traceback and 'Application startup failed',
+    then `banjian stopped: … resumes every open case`, and exited 3. One line names the error, the
+    traceback is in up-error.log, exit 1, and nothing is left running."""
+    data = tmp_path / "d"
+    (data / "secret.key").mkdir(parents=True)  # read as a file at the API's start-up
+    taken: set[int] = set()
+    r = runner.invoke(app, ["up", "--data-dir", str(data), "--port", str(free_port(taken)), "--temporal-port",
+                            str(free_port(taken))])
+    lines = [line for line in r.output.splitlines() if line.startswith("banjian up:")]  # beside the log
+    assert r.exit_code == 1, r.output
+    assert "Traceback" not in r.output and "Application startup failed" not in r.output, r.output
+    assert lines == [f"banjian up: IsADirectoryError: [Errno 21] Is a directory: '{data / 'secret.key'}' "
+                     f"(details: {data / 'up-error.log'})"], r.output
+    assert "secret_key" in (data / "up-error.log").read_text()
+    assert not DataDirLock(data).in_use()

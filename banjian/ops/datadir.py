@@ -34,8 +34,28 @@ def private_umask() -> None:
     os.umask(0o077)
 
 
+#: what banjian itself keeps at the top of a data dir (docs/operations.md "Start, stop, restart"):
+#: files by name or name prefix (SQLite's side files, logs such as up-error.log), and folders
+OWN_FILE_PREFIXES = ("banjian.", "temporal.", "read-model.")
+OWN_FILE_NAMES = frozenset({"secret.key", "system-sm2.key", "payload.keys", "payment.key"})
+OWN_FILE_SUFFIXES = ("-error.log",)
+OWN_DIRS = frozenset({"archives", "chain-heads", "files"})
+
+
+def _own_entry(path: Path) -> bool:
+    """Whether a top-level entry of a data dir is one banjian made: only those are tightened, so a
+    --data-dir given by mistake (a home folder, /srv) never has its scripts and folders chmod'ed."""
+    name = path.name
+    if path.is_symlink():
+        return False
+    if path.is_dir():
+        return name in OWN_DIRS
+    return name in OWN_FILE_NAMES or name.startswith(OWN_FILE_PREFIXES) or name.endswith(OWN_FILE_SUFFIXES)
+
+
 def secure(data_dir: Path) -> None:
-    """Create the data dir 0700 and bring what it holds to 0700 (folders) and 0600 (files)."""
+    """Create the data dir 0700 and bring what banjian keeps in it to 0700 (folders) and 0600 (files);
+    anything else in the folder is left as it is, and so is a folder that holds nothing of banjian's."""
     private_umask()
     try:
         data_dir.mkdir(parents=True, exist_ok=True, mode=DIR_MODE)
@@ -46,14 +66,21 @@ def secure(data_dir: Path) -> None:
     if not data_dir.is_dir():
         raise StartupError(f"the data dir {data_dir} is not a folder")
     try:
-        data_dir.chmod(DIR_MODE)
-        for root, dirs, files in os.walk(data_dir):
-            for d in dirs:
-                (Path(root) / d).chmod(DIR_MODE)
-            for f in files:
-                p = Path(root) / f
-                if not p.is_symlink():
-                    p.chmod(FILE_MODE)
+        entries = list(data_dir.iterdir())
+        own = [top for top in entries if _own_entry(top)]
+        if own or not entries:  # a data dir, or a new one: not a folder of other things named by mistake
+            data_dir.chmod(DIR_MODE)
+        for top in own:
+            top.chmod(DIR_MODE if top.is_dir() else FILE_MODE)
+            if not top.is_dir():
+                continue
+            for root, dirs, files in os.walk(top):
+                for d in dirs:
+                    (Path(root) / d).chmod(DIR_MODE)
+                for f in files:
+                    p = Path(root) / f
+                    if not p.is_symlink():
+                        p.chmod(FILE_MODE)
     except PermissionError as e:
         raise StartupError(f"cannot make {e.filename} private (chmod): not its owner") from None
     except OSError as e:  # a read-only file system, an I/O error
