@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import secrets
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -69,7 +70,10 @@ class Tokens:
         account's credential generation (`kid`), which the API compares with the account's on every
         request, so a rotated, revoked or re-added account's earlier tokens stop working."""
         now = datetime.now(UTC)
-        claims: dict = {"sub": username, "iat": now, "exp": now + timedelta(seconds=self.ttl)}
+        # `jti` makes every token unique: two sign-ins in one second (a logout and a login again) must
+        # not share a token, or ending the first would end the second
+        claims: dict = {"sub": username, "iat": now, "exp": now + timedelta(seconds=self.ttl),
+                        "jti": secrets.token_urlsafe(12)}
         if kind:
             claims["kind"] = kind
         if key:

@@ -324,3 +324,9 @@ async def test_admin_actions_are_in_the_admin_log_that_auditors_read(stack, peop
     assert (await stack.http.get("/api/audit/admin-log")).status_code == 401
     for bad in ({"limit": 0}, {"limit": 501}, {"offset": -1}, {"offset": 10**12}):
         assert (await auditor.get("/api/audit/admin-log", params=bad)).status_code == 422
+
+
+def test_two_tokens_issued_in_one_second_differ():
+    """A logout ends one token by its digest: a sign-in again within the same second must get another."""
+    tokens = Tokens("k" * 64, 60)
+    assert tokens.issue("zhangsan") != tokens.issue("zhangsan")
