@@ -23,11 +23,11 @@ def request(tmp_path, scheme: str, **settings) -> Request:
 
 @pytest.mark.parametrize("scheme, settings, secure", [
     ("http", {}, False), ("https", {}, True), ("http", {"env": "production"}, True), ("http", {"hsts": True}, True)])
-def test_session_and_csrf_cookies_are_secure_over_https_and_in_production(tmp_path, scheme, settings, secure):
+async def test_session_and_csrf_cookies_are_secure_over_https_and_in_production(tmp_path, scheme, settings, secure):
     req = request(tmp_path, scheme, **settings)
     response = Response()
     start_session(response, req, "zhangsan")
-    end_session(response, req)
+    await end_session(response, req)
     page = render(req, "error.html", {"status": 404, "title": "页面不存在", "message": "—"})
     cookies = response.headers.getlist("set-cookie") + page.headers.getlist("set-cookie")
     assert len(cookies) == 3  # the session, its removal, the CSRF seed

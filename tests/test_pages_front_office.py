@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 
 from tests.pages_client import PageClient
-from tests.test_payments import approved
+from tests.test_payments import approved, past_payment_due
 
 
 async def test_applicant_pays_from_the_case_page(stack, people):
@@ -90,8 +90,8 @@ async def test_an_anonymous_consultation_about_a_case_is_404(stack, people):
 async def test_a_case_ended_unpaid_tells_its_applicant_why(stack, people):
     import asyncio
 
-    u, cid, _ = await approved(people)
-    await stack.advance(cid, 17)
+    u, cid, case = await approved(people)
+    await stack.advance(cid, past_payment_due(case))
     for _ in range(50):
         if (await u.case(cid))["status"] == "terminated":
             break

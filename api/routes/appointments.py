@@ -190,9 +190,15 @@ async def reschedule(appointment_id: AppointmentId, request: Request, actor: Cur
     old one is `rescheduled` (and not reminded)."""
     await run_in_threadpool(_may_change, appointment_id, actor, cases)  # 404, 403, 409 before a bad body's 422
     body = await json_body(request, RescheduleIn)
+    return JSONResponse(await move_booking(appointment_id, body, actor, catalog, cases), status_code=201)
+
+
+async def move_booking(appointment_id: str, body: RescheduleIn, actor: Actor, catalog: Catalog,
+                       cases: CaseService) -> dict:
+    """The reschedule itself, for the API route and the booking pages: the new booking, reminded."""
     moved = await run_in_threadpool(_reschedule, appointment_id, body, actor, catalog, cases)
     await start_reminder(cases, moved["id"], moved["slot"])
-    return JSONResponse(moved, status_code=201)
+    return moved
 
 
 def _reschedule(appointment_id: str, body: RescheduleIn, actor: Actor, catalog: Catalog,

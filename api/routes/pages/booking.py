@@ -14,7 +14,7 @@ from fastapi.responses import Response
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
-from api.routes.appointments import BookingIn, RescheduleIn, book, cancel, reschedule
+from api.routes.appointments import BookingIn, RescheduleIn, book, cancel, move_booking
 from api.routes.pages.front_office import _again, _back, _failed, _form, slot_zh
 from banjian import appointments as appt
 from banjian.appointment_holds import open_bookings
@@ -97,7 +97,7 @@ async def reschedule_slot(request: Request, case_id: str, appointment_id: str) -
     if not slot:
         return await _again(request, actor, case_id, "book", "slot", {"slot": slot}, "请选择新的预约时段", 422)
     return await _done(request, actor, case_id, "rescheduled", {"slot": slot},
-                       reschedule(appointment_id[:40], RescheduleIn(slot=slot), actor, request.app.state.catalog,
+                       move_booking(appointment_id[:40], RescheduleIn(slot=slot), actor, request.app.state.catalog,
                                   cases))
 
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.routes.appointments import BookingIn, RescheduleIn, book, cancel, reschedule
+from api.routes.appointments import BookingIn, RescheduleIn, book, cancel, move_booking
 from api.routes.pages.booking import booking_panel
 from api.routes.pages.common import PageError, check_csrf, page_user, render
 from banjian.contracts import Actor
@@ -99,7 +99,7 @@ async def reschedule_item_slot(request: Request, code: str, appointment_id: str)
     if not slot:
         return await _page(request, actor, item, slot, "请选择新的预约时段", 422)
     return await _run(request, actor, item, slot, "rescheduled",
-                      reschedule(appointment_id[:40], RescheduleIn(slot=slot), actor, request.app.state.catalog,
+                      move_booking(appointment_id[:40], RescheduleIn(slot=slot), actor, request.app.state.catalog,
                                  request.app.state.cases))
 
 
