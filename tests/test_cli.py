@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date
 from pathlib import Path
 
@@ -16,6 +17,19 @@ from tests.conftest import json_line
 
 ITEMS = Path(__file__).resolve().parent.parent / "item_definitions"
 runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def logging_as_a_fresh_process():
+    """A command's output as an operator sees it: without the log handler another test of this
+    process installed (`banjian.logs`, writing to whatever `sys.stderr` is, the runner's capture too)."""
+    root = logging.getLogger()
+    installed = [h for h in root.handlers if getattr(h, "_banjian", False)]
+    for h in installed:
+        root.removeHandler(h)
+    yield
+    for h in installed:
+        root.addHandler(h)
 
 
 def test_items_validate_accepts_the_shipped_definitions():
