@@ -70,6 +70,13 @@ class DaysLeft(int):
         return obj
 
 
+def clock_day(case: dict | None) -> date | None:
+    """The day a case's clock stands at (`clock.today`: ahead of the wall clock after a simulated
+    advance); None when the case JSON has none."""
+    today = ((case or {}).get("clock") or {}).get("today")
+    return date.fromisoformat(today) if today else None
+
+
 def days_left(cal, due: str | None, today: date) -> DaysLeft | None:
     """Working days left until the end of `due` (negative once overdue; see `DaysLeft`)."""
     if not due:
@@ -263,10 +270,8 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
     def left(due: str | None) -> int | None:
         with cases.sessions() as session:
             cal = cases.calendar(session)
-        # counted on the case's own clock, as its working days used are (ahead of the wall clock after
-        # a simulated advance)
-        today = (case.get("clock") or {}).get("today")
-        return days_left(cal, due, date.fromisoformat(today) if today else datetime.now(CHINA).date())
+        # counted on the case's own clock, as its working days used are
+        return days_left(cal, due, clock_day(case) or datetime.now(CHINA).date())
 
     # a paused clock (special procedure that does not count, suspension) moves the due dates when it
     # runs again: until then no working days are counted down and nothing is overdue

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict
-from datetime import date
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -12,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import require
 from api.routes import audit as audit_api
-from api.routes.pages.cases import CLOSED_STATUSES, days_left
+from api.routes.pages.cases import CLOSED_STATUSES, clock_day, days_left
 from api.routes.pages.common import EVENT_ZH, page_user, render
 from api.routes.pages.public import _departments
 from api.routes.pages.timeline import with_details
@@ -38,16 +37,10 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
         raise NotFound("not_joint", "该办件不是并联审批办件", "not a joint case")
 
     def details() -> list[dict]:
-        from datetime import date, datetime
+        from datetime import datetime
 
         with cases.sessions() as session:
             cal = cases.calendar(session)
-
-        def on_clock(c: dict | None) -> date | None:
-            """The day a case's clock stands at (ahead of the wall clock after a simulated advance)."""
-            today = ((c or {}).get("clock") or {}).get("today")
-            return date.fromisoformat(today) if today else None
-
         wall = datetime.now(CHINA).date()
         out = []
         for sc in case["sub_cases"]:
@@ -60,7 +53,7 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
             # down and makes nothing overdue until it runs again: 计时暂停, as on the case page
             paused = not closed and bool(sc.get("parent_paused") or sc.get("status") == "suspended"
                                          or ((sub or {}).get("clock") or {}).get("paused"))
-            today = on_clock(sub) or on_clock(case) or wall
+            today = clock_day(sub) or clock_day(case) or wall
             out.append({**sc, "closed": closed, "paused": paused,
                         "days_left": None if closed or paused else days_left(cal, sc.get("due"), today),
                         "open": sub is not None,  # a link only to a sub-case the caller may open
