@@ -183,6 +183,7 @@ async def _start_api(api: uvicorn.Server, app, port: int) -> asyncio.Task:
     quiet = _QuietStartup(lambda: api.started)
     uvicorn_log = logging.getLogger("uvicorn.error")
     uvicorn_log.addFilter(quiet)
+
     async def serve() -> None:
         try:
             await api.serve()
