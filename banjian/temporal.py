@@ -67,6 +67,33 @@ async def connect_waiting(settings: Settings, runtime: Runtime | None = None,
             delay = min(delay * 2, 5.0)
 
 
+#: a live worker renews its long poll at least once a minute; silence longer than this means it is stuck
+POLLER_SILENCE_S = 150
+
+
+async def worker_problem(client: Client, settings: Settings, timeout: float = 3.0) -> tuple[int, str | None]:
+    """How many workers poll the case task queue, and what is wrong with them (None: nothing).
+    Temporal lists a poller for minutes after its last poll, so a listed poller that has been silent
+    for POLLER_SILENCE_S counts as frozen or hung. RPC errors are the caller's to report."""
+    from datetime import timedelta
+
+    from temporalio.api.enums.v1 import TaskQueueType
+    from temporalio.api.taskqueue.v1 import TaskQueue
+    from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
+
+    resp = await client.workflow_service.describe_task_queue(DescribeTaskQueueRequest(
+        namespace=settings.namespace, task_queue=TaskQueue(name=settings.task_queue),
+        task_queue_type=TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW), timeout=timedelta(seconds=timeout))
+    if not resp.pollers:
+        return 0, "no worker polls the task queue"
+    now = time.time()
+    live = [p for p in resp.pollers
+            if not p.last_access_time.seconds or now - p.last_access_time.seconds < POLLER_SILENCE_S]
+    if not live:
+        return 0, f"no worker has polled for {POLLER_SILENCE_S} s (frozen or hung?)"
+    return len(live), None
+
+
 def tls_config(settings: Settings) -> TLSConfig | bool:
     """TLS to Temporal from the settings (CA, client certificate and key for mTLS), or off."""
     if not settings.temporal_tls_on:

@@ -150,6 +150,26 @@ def api(data_dir: DataDir = None, port: int = 8000, host: str = "127.0.0.1") -> 
 
 
 @app.command()
+def status(data_dir: DataDir = None,
+           api_url: Annotated[str | None, typer.Option("--api", help="the API's base URL (default: the one "
+                                                       "`banjian up` on this data dir serves)")] = None,
+           as_json: Annotated[bool, typer.Option("--json", help="one JSON object instead of lines")] = False) -> None:
+    """Is everything up, and what is waiting: `up`, database schema, Temporal and its workers, the API's
+    readiness, open and overdue cases, the archive queue, the platform feed. Exit 1 when a part fails."""
+    from services.status import gather
+
+    settings = settings_for(data_dir)
+    report = asyncio.run(gather(settings, api_url))
+    if as_json:
+        typer.echo(json.dumps(report.as_dict(), ensure_ascii=False))
+    else:
+        for line in report.lines():
+            typer.echo(line)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Bring the database schema up to date, add departments and shipped items."""
     from banjian.db import make_engine

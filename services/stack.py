@@ -141,8 +141,10 @@ async def run_stack(settings: Settings, demo: bool = False) -> None:
     secure(settings.data_dir)
     check_read_model_place(settings.data_dir, settings.database_url)  # marks a data dir served with DATABASE_URL
     # where this system's Temporal listens, for the other commands on the data dir (banjian/ops/datadir.py)
+    api_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    api_host = f"[{api_host}]" if ":" in api_host else api_host
     endpoints = {"temporal_port": settings.temporal_port, "temporal_address": settings.temporal_address,
-                 "namespace": settings.namespace}
+                 "namespace": settings.namespace, "api": f"http://{api_host}:{settings.port}"}
     with DataDirLock(settings.data_dir, endpoints):
         if settings.temporal_address is None:  # the server of an `up` killed outright holds the port
             stop_orphan_servers(settings.data_dir / preflight.TEMPORAL_FILE)

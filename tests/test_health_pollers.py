@@ -11,7 +11,8 @@ from types import SimpleNamespace
 from google.protobuf.timestamp_pb2 import Timestamp
 from temporalio.api.taskqueue.v1 import PollerInfo
 
-from api.routes.health import POLLER_SILENCE_S, health
+from api.routes.health import health
+from banjian.temporal import POLLER_SILENCE_S
 
 
 def _request(*polled_ago: float) -> SimpleNamespace:

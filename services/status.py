@@ -1,0 +1,162 @@
+"""`banjian status`: one look at an installation for the operator on call — is `banjian up` running,
+does the database answer at the current schema, does Temporal answer with a worker polling, does
+the API answer its readiness probe, and what is waiting (open and overdue cases, the archive queue,
+the platform feed). Every probe has a short timeout and reports instead of raising."""
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from sqlalchemy import func
+from sqlmodel import Session, col, select
+
+from banjian import archive_queue, feed
+from banjian.db import Case, make_engine
+from banjian.enums import CLOSED
+from banjian.migrate import schema_revision
+from banjian.ops.datadir import DataDirLock
+from banjian.settings import Settings
+
+#: how long each probe waits for an answer
+PROBE_TIMEOUT_S = 3.0
+
+
+@dataclass
+class Part:
+    """One line of the report: `ok` True (fine), False (down or wrong: the exit status is 1), or None
+    (nothing to judge: a figure, or a part this installation does not run here)."""
+
+    name: str
+    ok: bool | None
+    detail: str
+    figures: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Report:
+    data_dir: str
+    parts: list[Part]
+
+    @property
+    def ok(self) -> bool:
+        return all(p.ok is not False for p in self.parts)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"status": "ok" if self.ok else "failing", "data_dir": self.data_dir,
+                "parts": [asdict(p) for p in self.parts]}
+
+    def lines(self) -> list[str]:
+        mark = {True: "ok  ", False: "FAIL", None: "    "}
+        out = [f"banjian status: {self.data_dir}"]
+        out += [f"  {p.name:<9} {mark[p.ok]} {p.detail}" for p in self.parts]
+        out.append("status: ok" if self.ok else
+                   "status: FAILING (" + ", ".join(p.name for p in self.parts if p.ok is False) + ")")
+        return out
+
+
+def _up(settings: Settings) -> tuple[Part, dict[str, Any] | None]:
+    running = DataDirLock(settings.data_dir).running_endpoints()
+    if running is None:
+        where = "TEMPORAL_ADDRESS is set: the API and workers may run elsewhere" if settings.temporal_address \
+            else "nothing holds the data dir; `banjian up` starts it"
+        # without `up` an installation with its own cluster can still be whole; the embedded one is down
+        return Part("up", None if settings.temporal_address else False, f"not running here ({where})"), None
+    return Part("up", True, f"running, pid {running.get('pid', '?')}"), running
+
+
+def _database(settings: Settings) -> tuple[Part, Callable[[], Session] | None]:
+    if settings.database_url is None and not (settings.data_dir / "banjian.db").exists():
+        return Part("database", False, f"no read model in {settings.data_dir} (banjian.db): `banjian up` makes it"), None
+    try:
+        engine = make_engine(settings.db_url)
+        current, head = schema_revision(engine)
+    except Exception as e:  # any driver's error: name it, never a traceback
+        return Part("database", False, f"does not answer ({type(e).__name__}: {' '.join(str(e).split())[:160]})"), None
+    where = engine.url.render_as_string(hide_password=True)
+    if current != head:
+        return (Part("database", False, f"{where}: schema at {current or 'none'}, this code needs {head}: run "
+                     "`banjian migrate` (or start `banjian up`)"), None)
+    return Part("database", True, f"{where}, schema {current}"), lambda: Session(engine)
+
+
+async def _temporal(settings: Settings) -> list[Part]:
+    from banjian.temporal import connect, worker_problem
+
+    quiet = settings.model_copy(update={"sdk_metrics": False})
+    try:
+        client = await asyncio.wait_for(connect(quiet), PROBE_TIMEOUT_S)
+    except Exception as e:
+        text = str(e)
+        why = ("no answer in time" if isinstance(e, TimeoutError) else "connection refused"
+               if "Connection refused" in text or "code: 111" in text else " ".join(text.split())[:160])
+        return [Part("temporal", False, f"{settings.temporal_target} does not answer ({why})"),
+                Part("workers", False, "unknown (Temporal does not answer)")]
+    temporal = Part("temporal", True, f"{settings.temporal_target}, namespace {settings.namespace}")
+    try:
+        live, problem = await worker_problem(client, settings, timeout=PROBE_TIMEOUT_S)
+    except Exception as e:
+        return [temporal, Part("workers", False, f"cannot describe task queue {settings.task_queue} ({type(e).__name__})")]
+    if problem:
+        return [temporal, Part("workers", False, f"{problem} ({settings.task_queue})")]
+    return [temporal, Part("workers", True, f"{live} polling task queue {settings.task_queue}", {"polling": live})]
+
+
+async def _api(url: str | None) -> Part:
+    import httpx
+
+    if url is None:
+        return Part("api", None, "not known here (give --api http://host:port)")
+    probe = url.rstrip("/") + "/api/health"
+    try:
+        async with httpx.AsyncClient(timeout=PROBE_TIMEOUT_S) as http:
+            r = await http.get(probe)
+    except httpx.HTTPError as e:
+        return Part("api", False, f"{probe} does not answer ({type(e).__name__})")
+    try:
+        body = r.json()
+    except ValueError:
+        body = {}
+    if r.status_code == 200:
+        return Part("api", True, probe)
+    bad = ", ".join(f"{k}: {v}" for k, v in body.items() if k != "status" and v != "ok") if isinstance(body, dict) else ""
+    return Part("api", False, f"{probe} answers {r.status_code}" + (f" ({bad})" if bad else ""))
+
+
+def _waiting(sessions: Callable[[], Session]) -> list[Part]:
+    """The figures an operator looks at first: what is open and late, and what the background work owes."""
+    closed = [str(s) for s in CLOSED]
+    with sessions() as session:
+        is_open = col(Case.status).not_in(closed)
+        open_n = session.exec(select(func.count()).select_from(Case).where(is_open)).one()
+        overdue = session.exec(select(func.count()).select_from(Case).where(is_open, col(Case.overdue).is_(True))).one()
+        warnings = dict(session.exec(select(Case.warning, func.count()).where(is_open, col(Case.warning).is_not(None))
+                                     .group_by(col(Case.warning))).all())
+        closed_n = session.exec(select(func.count()).select_from(Case).where(col(Case.status).in_(closed))).one()
+        depth = archive_queue.depth(session)
+        subscribers = feed.list_overview(session)
+    shown = ", ".join(f"{level} {n}" for level, n in sorted(warnings.items()))
+    parts = [Part("cases", None, f"{open_n} open ({overdue} overdue" + (f"; warnings: {shown}" if shown else "")
+                  + f"), {closed_n} closed",
+                  {"open": open_n, "overdue": overdue, "warnings": warnings, "closed": closed_n}),
+             Part("archive", None, f"{depth} closed case(s) waiting for their package", {"waiting": depth})]
+    if subscribers:
+        parts.append(Part("feed", None, "; ".join(
+            f"{s['name']} {s['state']}: {s['pending']} pending, {s['parked']} parked"
+            + (f" (last error: {s['last_error'][:80]})" if s["last_error"] else "") for s in subscribers),
+            {s["name"]: {k: s[k] for k in ("state", "pending", "parked")} for s in subscribers}))
+    return parts
+
+
+async def gather(settings: Settings, api_url: str | None = None) -> Report:
+    up, running = _up(settings)
+    database, sessions = await asyncio.to_thread(_database, settings)
+    parts = [up, database, *await _temporal(settings),
+             await _api(api_url or (running or {}).get("api"))]
+    if sessions is not None:
+        try:
+            parts += await asyncio.wait_for(asyncio.to_thread(_waiting, sessions), 30)
+        except Exception as e:
+            parts.append(Part("cases", False, f"cannot count ({type(e).__name__})"))
+    return Report(str(settings.data_dir.resolve()), parts)
