@@ -6,6 +6,9 @@
 - `lockout_after` (20) failures for one user within the window lock the user for `lockout_seconds`
   (15 minutes): every attempt answers 429, a right password too, until the lock ends or an admin
   lifts it. Locking and lifting are recorded in the admin log.
+- Service accounts (`client_credentials`) are throttled the same way but never locked: their secret
+  is 256 random bits that no guessing reaches, and a lock would let anyone who knows a client id
+  (it is not a secret) cut a department's system or the provincial platform off.
 
 State lives in the read model (tables `login_failures`, `login_locks`), so every API process of a
 deployment counts the same attempts.
@@ -77,8 +80,9 @@ class LoginGuard:
                                "or until an admin lifts the lock",
                                math.ceil((until - self.now()).total_seconds()))
 
-    def failed(self, username: str, address: str) -> None:
-        """Record a failed attempt; raise TooManyAttempts when it is over a limit (else return: 401)."""
+    def failed(self, username: str, address: str, lockable: bool = True) -> None:
+        """Record a failed attempt; raise TooManyAttempts when it is over a limit (else return: 401).
+        `lockable=False` (a service account): throttled, never locked."""
         now = self.now()
         since = now - self.window
         with self.sessions() as session:
@@ -89,7 +93,7 @@ class LoginGuard:
             by_user = self._recent(session, LoginFailure.username == username[:200], since)
             by_address = self._recent(session, LoginFailure.address == address[:64], since)
             lock = None
-            if len(by_user) >= self.lockout_after:
+            if lockable and len(by_user) >= self.lockout_after:
                 lock = session.get(LoginLock, username[:200])
                 if lock is None or lock.lifted_at is not None or aware(lock.until) <= now:
                     lock = lock or LoginLock(username=username[:200], locked_at=now, until=now)

@@ -217,3 +217,12 @@ async def test_token_answers_are_never_cached_and_a_basic_client_is_challenged_w
     assert r.status_code == 401 and r.headers["www-authenticate"].startswith("Basic")
     r = await _token(stack, bad)
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
+
+
+async def test_wrong_secrets_never_lock_a_service_account(stack):
+    """Anyone who knows a client id (not a secret) could otherwise cut the system off with 20 guesses."""
+    creds = add_account(stack.sessions, f"amr-lock-{uuid.uuid4().hex[:6]}", "amr")
+    bad = {**creds, "client_secret": "not-the-secret"}
+    codes = [(await _token(stack, bad)).json()["detail"]["code"] for _ in range(stack.settings.lockout_after + 2)]
+    assert codes[-1] == "too_many_attempts" and "account_locked" not in codes
+    assert (await _token(stack, creds)).status_code == 200  # the right secret still works

@@ -47,7 +47,8 @@ def token(request: Request, response: Response, session: SessionDep, settings: S
     """Exchange a username and password (`grant_type=password` or none) or a service account's
     client id and secret (`grant_type=client_credentials`, as form fields or HTTP Basic) for a bearer
     token. Failed attempts are throttled per user or client and per address (429 with Retry-After);
-    one locked after repeated failures gets 429 whatever the secret (banjian/logins.py). A client
+    a user locked after repeated failures gets 429 whatever the password; a service account is never
+    locked (banjian/logins.py). A client
     that sent HTTP Basic is answered a 401 with the `Basic` challenge (RFC 6749 5.2); no token
     answer may be cached (`Cache-Control: no-store`, RFC 6749 5.1)."""
     guard: LoginGuard = request.app.state.logins
@@ -61,10 +62,9 @@ def token(request: Request, response: Response, session: SessionDep, settings: S
         if not client_id or not client_secret:
             raise Unauthorised("bad_client", "缺少客户端标识或密钥", "client_id and client_secret are required",
                                field="client_id", extra_headers=_challenge(challenge))
-        guard.check_lock(client_id)
         account = authenticate(session, client_id, client_secret)
         if account is None:
-            guard.failed(client_id, address)
+            guard.failed(client_id, address, lockable=False)
             raise Unauthorised("bad_client", "客户端标识或密钥错误", "wrong client_id or client_secret",
                                field="client_secret", extra_headers=_challenge(challenge))
         return {"access_token": request.app.state.tokens.issue(account.name, TOKEN_KIND, account.key_id), "token_type": "bearer",
