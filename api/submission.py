@@ -55,7 +55,9 @@ class Submission(CaseReading):
             if actor.department != item.department:
                 raise Forbidden("forbidden_department", "只能代理本部门事项的申请",
                                 "a clerk files applications for their own department's items only", field="item_code")
-            owner, channel = None, Channel.WINDOW
+            # a clerk files at the window; a department's system (its own online hall, a kiosk) says
+            # how the applicant reached it, as the online figures (网办率) count it
+            owner, channel = None, Channel(body.get("channel") or "web") if actor.acts_as else Channel.WINDOW
         else:
             raise Forbidden("forbidden_role", "只有申请人或窗口人员可以提交申请",
                             "only an applicant or a window clerk may apply", field=None)

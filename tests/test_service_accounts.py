@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from banjian.adminlog import AdminLogEntry
 from banjian.service_accounts import ServiceAccount, add_account, revoke_account, rotate_account
 from services.cli import app as cli
-from tests.conftest import json_line
+from tests.conftest import application, json_line
 from tests.pages_client import PageClient
 
 
@@ -226,3 +226,17 @@ async def test_wrong_secrets_never_lock_a_service_account(stack):
     codes = [(await _token(stack, bad)).json()["detail"]["code"] for _ in range(stack.settings.lockout_after + 2)]
     assert codes[-1] == "too_many_attempts" and "account_locked" not in codes
     assert (await _token(stack, creds)).status_code == 200  # the right secret still works
+
+
+async def test_a_department_system_files_with_the_channel_it_names(stack, people):
+    """A department's online hall files what applicants sent it online: recorded as `web` (counted
+    online), not as the window a clerk's filing is."""
+    creds = add_account(stack.sessions, f"amr-hall-{uuid.uuid4().hex[:6]}", "amr")
+    token = (await _token(stack, creds)).json()["access_token"]
+    for channel in ("web", "mobile", "window"):
+        body = await application(people.applicant(), "food-business-licence", channel=channel)
+        r = await stack.http.post("/api/cases", json=body, headers=_auth(token))
+        assert r.status_code == 201, r.text
+        assert r.json()["channel"] == channel
+    clerk_filed = await people.clerk.apply("food-business-licence", applicant=body["applicant"], channel="web")
+    assert clerk_filed.status_code == 201 and clerk_filed.json()["channel"] == "window"
