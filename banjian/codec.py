@@ -206,12 +206,19 @@ def decode_history(history: WorkflowHistory, codec: PayloadCodec | None) -> Work
     return WorkflowHistory(history.workflow_id, events)
 
 
+def _b64(text: str) -> bytes:
+    """proto3 JSON bytes: standard or URL-safe base64, padded or not; anything else is a ValueError
+    (`b64decode` alone drops characters outside the alphabet: "!!!!" read as no bytes at all)."""
+    text = text.strip().replace("-", "+").replace("_", "/")
+    return base64.b64decode(text + "=" * (-len(text) % 4), validate=True)
+
+
 def payloads_from_json(body: Mapping[str, Any]) -> list[Payload]:
     """The Temporal codec-server body `{"payloads": [{"metadata": {k: b64}, "data": b64}]}`."""
     out = []
     for p in body.get("payloads") or []:
-        meta = {k: base64.b64decode(v) for k, v in (p.get("metadata") or {}).items()}
-        out.append(Payload(metadata=meta, data=base64.b64decode(p.get("data") or "")))
+        meta = {k: _b64(v) for k, v in (p.get("metadata") or {}).items()}
+        out.append(Payload(metadata=meta, data=_b64(p.get("data") or "")))
     return out
 
 

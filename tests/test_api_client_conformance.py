@@ -173,3 +173,18 @@ async def test_the_demo_finds_the_case_its_key_filed_when_its_sample_form_change
     again, created = await submit_once(stack.app.state.cases, who, later)
     assert not created and again["id"] == case["id"]
     assert (await applicant.get("/api/cases")).json()["total"] == 1
+
+
+async def test_head_answers_as_get_without_a_body(stack, people):
+    """`curl -I` and uptime monitors probe with HEAD (RFC 9110: wherever GET is served)."""
+    for path in ("/guide", "/api/public/results", "/licences/verify"):
+        get, head = await stack.http.get(path), await stack.http.head(path)
+        assert head.status_code == get.status_code == 200, (path, head.status_code)
+        assert head.content == b"" and head.headers["content-type"] == get.headers["content-type"]
+        assert head.headers["content-length"] == get.headers["content-length"]
+    applicant = people.applicant()
+    mine = await stack.http.head("/api/me", headers=await applicant.headers())
+    assert mine.status_code == 200 and mine.content == b""
+    assert (await stack.http.head("/api/me")).status_code == 401
+    r = await stack.http.head("/api/auth/token")  # POST only: still 405 naming what it takes
+    assert r.status_code == 405 and r.headers["allow"] == "POST"

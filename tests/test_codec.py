@@ -2,6 +2,7 @@
 Temporal UI, and what actually lands in Temporal's store."""
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -239,3 +240,15 @@ def test_the_data_dir_is_private(tmp_path: Path):
     assert data.stat().st_mode & 0o777 == 0o700
     assert (data / "banjian.db").stat().st_mode & 0o777 == 0o600
     assert (data / "archives").stat().st_mode & 0o777 == 0o700
+
+
+def test_codec_bodies_take_standard_and_url_safe_base64_and_refuse_anything_else():
+    from banjian.codec import payloads_from_json
+
+    raw = bytes(range(250, 256)) + b"\xfb\xff"
+    std, url = base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    for text in (std, url):
+        assert payloads_from_json({"payloads": [{"metadata": {"k": text}, "data": text}]})[0].data == raw
+    for bad in ("!!!!", "abc$", "a"):  # once read as no bytes, or a few, without a word
+        with pytest.raises(ValueError):
+            payloads_from_json({"payloads": [{"data": bad}]})

@@ -5,6 +5,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Request
 
+from api.bounds import Offset
 from api.deps import CurrentUser, SessionDep, require
 from banjian import audit
 from banjian.adminlog import read_admin_log
@@ -36,7 +37,7 @@ def admin_log(request: Request, actor: CurrentUser, session: SessionDep,
               action: Annotated[str | None, Query(max_length=64, description="a prefix: user., login., …")] = None,
               user: Annotated[str | None, Query(alias="actor", max_length=64)] = None,
               limit: Annotated[int, Query(ge=1, le=500)] = 100,
-              offset: Annotated[int, Query(ge=0, le=10**9)] = 0) -> dict:
+              offset: Offset = 0) -> dict:
     """The admin log, newest first (auditors and admins); an auditor's read is itself logged."""
     require(actor, Role.AUDITOR, Role.ADMIN)
     out = read_admin_log(session, action, user, limit, offset)
