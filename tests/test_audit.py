@@ -21,6 +21,7 @@ from typer.testing import CliRunner
 
 from activities.archive import ArchiveActivities
 from banjian import audit, chain
+from banjian.archive_queue import ArchiveQueueEntry
 from banjian.crypto import sm2_verify, sm3_hex
 from banjian.db import Archive, AuditRead, Case, CaseEvent, ChainHead, make_engine, session_factory
 from banjian.licence_store import DepartmentKey, Licence
@@ -514,6 +515,10 @@ async def test_audit_verify_command_over_every_case_and_the_chain_heads(stack, t
         lic = src.get(Licence, case["result"]["licence_id"])  # the e-licence it issued: verify checks it too
         dst.add(Licence.model_validate(lic.model_dump()))
         dst.add(DepartmentKey.model_validate(src.get(DepartmentKey, lic.department).model_dump()))
+        queued = src.get(ArchiveQueueEntry, case["id"])  # closed: its package is still to be built (or it is)
+        arc = src.get(Archive, case["id"])
+        dst.add(ArchiveQueueEntry.model_validate(queued.model_dump()) if arc is None else
+                Archive.model_validate(arc.model_dump()))
         dst.commit()
     day = datetime.fromisoformat(case["history"][0]["at"]).astimezone(CHINA).date()
     env = {"BANJIAN_TEMPORAL_ADDRESS": stack.settings.temporal_target, "BANJIAN_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS}

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -16,6 +17,7 @@ from temporalio.client import WorkflowHistory
 from typer.testing import CliRunner
 
 from banjian import audit
+from banjian.archive_queue import ArchiveQueueEntry
 from banjian.audit.snapshot import comparable, needs_replay, settle_replayed, snapshot_discrepancy
 from banjian.case_row import row_columns
 from banjian.codec import decode_history
@@ -39,6 +41,12 @@ def own_read_model(stack, case_id: str, data_dir: Path) -> Engine:
         dst.add(Case.model_validate(src.get(Case, case_id).model_dump()))
         for e in src.exec(select(CaseEvent).where(CaseEvent.case_id == case_id).order_by(col(CaseEvent.seq))):
             dst.add(CaseEvent.model_validate(e.model_dump()))
+        arc = src.get(Archive, case_id)  # a closed case's package, or its place in the archive queue
+        queued = src.get(ArchiveQueueEntry, case_id)
+        if arc is not None:
+            dst.add(Archive.model_validate(arc.model_dump()))
+        elif queued is not None:
+            dst.add(ArchiveQueueEntry.model_validate(queued.model_dump()))
         lic = src.exec(select(Licence).where(Licence.case_id == case_id)).first()
         if lic is not None:  # the licence the case issued, with its issuer's key (verify checks it too)
             dst.add(Licence.model_validate(lic.model_dump()))
@@ -193,7 +201,7 @@ async def test_verify_checks_the_archive_package(stack, tmp_path):
     path.parent.mkdir()
     path.write_bytes(package)
     with stack.sessions() as s, Session(engine) as dst:
-        dst.add(Archive.model_validate({**s.get(Archive, cid).model_dump(), "path": str(path)}))
+        dst.merge(Archive.model_validate({**s.get(Archive, cid).model_dump(), "path": str(path)}))
         dst.commit()
     r = await verify(stack, data_dir, cid, "--json")
     assert r.exit_code == 0, r.output
@@ -218,3 +226,26 @@ def test_the_audit_page_says_what_failed_beside_the_records():
     both = {"verified": False, "first_altered": {"seq": 3, "action": "pass"},
             "findings": [{"seq": 3, "reason": "content_altered"}, {"seq": None, "reason": "archive_altered"}]}
     assert "第 3 条记录（通过）" in _plain_verify(both) and "归档文件" in _plain_verify(both)
+
+
+async def test_a_closed_case_whose_archive_row_was_deleted_is_reported(stack, tmp_path):
+    """A closed case has its package or its place in the archive queue; with neither, the `archives`
+    row was deleted (with its file, or not): once told apart from "never archived" by nothing."""
+    case = await approved_electronic(stack)
+    cid = case["id"]
+    await stack.user(f"auditor-{uuid.uuid4().hex[:6]}", "auditor").get(f"/api/cases/{cid}/archive")  # built now
+    data_dir = tmp_path / "data"
+    engine = own_read_model(stack, cid, data_dir)
+    with Session(engine) as s:
+        assert s.get(Archive, cid) is not None
+        s.delete(s.get(Archive, cid))
+        s.commit()
+    r = await verify(stack, data_dir, cid, "--json")
+    assert r.exit_code == 1, r.output
+    out = json.loads(r.output)
+    assert [(f["reason"], f.get("problem")) for f in out["findings"]] == [("archive_altered", "record_missing")]
+    with Session(engine) as s:  # still waiting in the queue: nothing to report
+        s.add(ArchiveQueueEntry(case_id=cid, enqueued_at=datetime.now(UTC)))
+        s.commit()
+    r = await verify(stack, data_dir, cid, "--json")
+    assert r.exit_code == 0, r.output

@@ -7,8 +7,10 @@ from typing import Any
 
 from sqlmodel import Session
 
+from banjian.archive_queue import ArchiveQueueEntry
 from banjian.crypto import sm3_hex
-from banjian.db import Archive
+from banjian.db import Archive, Case
+from banjian.enums import CLOSED
 
 ARCHIVE_ALTERED = "archive_altered"
 
@@ -24,10 +26,18 @@ def intact_package(arc: Archive) -> bytes | None:
 
 
 def package_finding(session: Session, case_id: str) -> tuple[bool, dict[str, Any] | None]:
-    """(whether the case has an archive package to check, the finding when it is missing or altered)."""
+    """(whether the case has an archive package to check, the finding when it is missing or altered).
+    A closed top-level case always has its package or its place in the archive queue (both are
+    written in the transaction that records it closed): with neither, its `archives` row was deleted."""
     arc = session.get(Archive, case_id)
     if arc is None:
-        return False, None
+        row = session.get(Case, case_id)
+        if row is None or row.parent_id is not None or row.status not in CLOSED \
+                or session.get(ArchiveQueueEntry, case_id) is not None:
+            return False, None
+        return True, {"seq": None, "reason": ARCHIVE_ALTERED, "problem": "record_missing", "sm3": None,
+                      "detail": "the case is closed but has neither an archive package nor a place in the "
+                                "archive queue: its archives row was deleted"}
     if intact_package(arc) is not None:
         return True, None
     return True, {"seq": None, "reason": ARCHIVE_ALTERED, "sm3": arc.sm3,

@@ -130,6 +130,8 @@ def _finding_zh(f: dict, first: dict | None = None) -> str:
     if reason == "snapshot_differs":
         return "办件数据（表单、状态等）与流程最后记录的不符，可能已被改动"
     if reason == "archive_altered":
+        if f.get("problem") == "record_missing":
+            return "办件已办结，但其归档登记已被删除（既无归档包，也不在待归档队列中）"
         return "归档文件缺失或与登记的SM3摘要不符"
     if reason == ATTACHMENT_ALTERED:
         version = f"（第 {f['version']} 版）" if isinstance(f.get("version"), int) and f["version"] > 1 else ""
