@@ -208,14 +208,16 @@ class Catalog:
             flat = [Problem(path=f"{name}:{p.path}", code=p.code, message=p.message, message_en=p.message_en)
                     for name, ps in problems.items() for p in ps]
             raise DefinitionProblems(flat)
-        stored = []
+        stored, skipped = [], []
         for d in definitions:
             try:
                 _, created = self.store(d, created_by="system")
             except Conflict as e:
-                log.warning("shipped item %s version %d not adopted (%s): the installation keeps its own "
-                            "versions; publish a new version to take the shipped changes", d.code, d.version, e.code)
+                skipped.append(f"{d.code} version {d.version} ({e.code})")
                 continue
             if created:
                 stored.append(d.code)
+        if skipped:  # one line at every start, however many files a release changed
+            log.warning("%d shipped item file(s) not adopted: %s; the installation keeps its own versions, "
+                        "publish a new version to take the shipped changes", len(skipped), "; ".join(skipped))
         return stored

@@ -64,3 +64,19 @@ def test_a_shipped_file_with_problems_still_stops_the_start(tmp_path) -> None:
     folder = _shipped_copy(tmp_path, department="nowhere")
     with pytest.raises(Exception, match="department"):
         ensure_base(engine, folder)
+
+
+def test_files_not_adopted_are_said_in_one_line(tmp_path, caplog) -> None:
+    """An upgraded installation starts every day: a release that changed ten files in place gave ten
+    warnings at each start."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'banjian.db'}")
+    ensure_base(engine)
+    edited = _shipped_copy(tmp_path, name="改过的名称")
+    other = edited / "food-business-licence.yaml"
+    data = yaml.safe_load(other.read_text(encoding="utf-8"))
+    other.write_text(yaml.safe_dump({**data, "name": "另一个改过的名称"}, allow_unicode=True), encoding="utf-8")
+    with caplog.at_level(logging.WARNING, logger="banjian.catalog"):
+        assert ensure_base(engine, edited) == []
+    lines = [r.getMessage() for r in caplog.records if "not adopted" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].startswith("2 shipped item file(s) not adopted")
+    assert ITEM in lines[0] and "food-business-licence version 1 (version_immutable)" in lines[0]
