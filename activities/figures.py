@@ -12,6 +12,7 @@ Written with the row by `RecordActivities.write`, from the state and the item de
 - `clock_paused`, `step_id`: what the warnings board needs to tell paused and cured warnings;
 - `warnings_count`, `overdue`: the case's warnings, and whether one says a promised or statutory
   deadline passed;
+- `pre_review_only`: an online pre-review never formally received (not a case in the figures);
 - `rectified`, `rating_void`: the bad rating's rectification was closed; an upheld appeal set the rating
   aside (both from the rectification workflow's reports to the case).
 """
@@ -22,7 +23,7 @@ from typing import Any
 
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import CaseState
-from banjian.enums import PAUSED, Channel, WarningCause
+from banjian.enums import PAUSED, Channel, Status, WarningCause
 from banjian.items.schema import ItemDefinition
 from banjian.timefmt import china_date
 
@@ -66,7 +67,16 @@ def figure_columns(state: CaseState, item: ItemDefinition,
                 clock_paused=state.clock.paused or state.status in PAUSED,
                 step_id=state.current_step.id if state.current_step else None,
                 warnings_count=len(state.warnings), overdue=any(w.cause in OVERDUE_CAUSES for w in state.warnings),
-                **_rectification(state))
+                pre_review_only=pre_review_only(state), **_rectification(state))
+
+
+def pre_review_only(state: CaseState) -> bool:
+    """An online pre-review (预审) that never became a formal application: still in pre-review, or
+    given up there (withdrawn). Formal receipt moves `received_at` on from the filing time
+    (`workflows/pre_review.py` `_formal_receipt`), so a pre-review still at its filing time was never
+    received. Such a case is not a case (办件) in the figures."""
+    return state.pre_review is not None and (state.status == Status.PRE_REVIEW
+                                             or state.received_at == state.submitted_at)
 
 
 def _rectification(state: CaseState) -> dict[str, Any]:

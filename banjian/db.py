@@ -116,6 +116,8 @@ class Case(SQLModel, table=True):
     rectified: bool | None = Field(default=None, description="the bad rating's rectification was closed")
     warnings_count: int | None = Field(default=None, description="warnings the case received")
     overdue: bool | None = Field(default=None, description="a promised or statutory deadline passed")
+    pre_review_only: bool | None = Field(default=None, description="an online pre-review (预审) never formally "
+                                         "received: not a case in the figures (migration 0025)")
     snapshot: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     rev: int = 0
     clock_at: datetime
