@@ -5,10 +5,11 @@ Written with the row by `RecordActivities.write`, from the state and the item de
 - `site_visits`: visits to a service site the case needed: the item's `channels.site_visits`
   (到办事现场次数), and at least one for a case applied for at the window;
 - `promised_days`, `statutory_days`: the item's limits (their numbers, for the compression figure);
-- `working_days_used`: working days from receipt (China date, excluded) to conclusion (included),
-  less those the clock was paused (suspension, special procedures that do not count);
-- `on_time`: concluded no later than the promised due date (a case without one is on time);
-  the days an approved case waited for its online payment count in neither (`payment_wait`);
+- `working_days_used`: working days from acceptance (China date, excluded) to the decision (included),
+  less those the clock was paused (suspension, special procedures that do not count): the case's
+  own clock (`clock.working_days_used` of the case JSON); set once concluded;
+- `on_time`: decided no later than the promised due date (a case without one is on time); what
+  follows the decision (online payment, courier or window delivery) is the applicant's time;
 - `clock_paused`, `step_id`: what the warnings board needs to tell paused and cured warnings;
 - `warnings_count`, `overdue`: the case's warnings, and whether one says a promised or statutory
   deadline passed;
@@ -37,30 +38,20 @@ def site_visits(channel: Channel, item: ItemDefinition) -> int:
     return max(1, n) if channel == Channel.WINDOW else n
 
 
-def payment_wait(state: CaseState, cal: WorkingCalendar) -> int:
-    """Working days an approved case waited for its online payment (缴费): from the decision to the
-    payment. Like a supplement, that wait is the applicant's: it counts neither in the working days
-    used nor against the promised limit."""
-    pay = state.payment
-    if pay is None or pay.paid_at is None or state.decided_at is None:
-        return 0
-    return cal.working_days_between(china_date(state.decided_at), china_date(pay.paid_at))
-
-
 def figure_columns(state: CaseState, item: ItemDefinition,
                    calendar: Callable[[], WorkingCalendar]) -> dict[str, Any]:
     """The figure columns of the case row; `calendar` is called only once the case concluded."""
     used = on_time = None
     if state.concluded_at is not None:
-        done = china_date(state.concluded_at)
-        cal = calendar()
-        waited = payment_wait(state, cal)  # the applicant's time, not the department's
-        # a paused clock (suspension, a special procedure that does not count) is time that does not
-        # count (行政许可法): as on the case's own clock, and as the promised due date it moved
-        used = max(0, cal.working_days_between(china_date(state.received_at), done) - waited
-                   - state.clock.paused_working_days)
+        # the time limits run from acceptance to the decision (行政许可法), as the case's own clock
+        # counts them (the case page's 已用工作日): the wait for a courier or a window pick-up after
+        # the decision, and for an online payment, is not the department's; nor is a paused clock
+        # (suspension, a special procedure that does not count), which also moved the promised due date
+        decided = china_date(state.decided_at or state.concluded_at)
+        start = china_date(state.accepted_at or state.received_at)
+        used = max(0, calendar().working_days_between(start, decided) - state.clock.paused_working_days)
         due = state.deadlines.promised_due
-        on_time = due is None or done <= due or (waited > 0 and cal.working_days_between(due, done) <= waited)
+        on_time = due is None or decided <= due
     return dict(online=state.channel in ONLINE_CHANNELS, site_visits=site_visits(state.channel, item),
                 promised_days=item.promised_limit.value, statutory_days=item.statutory_limit.value,
                 working_days_used=used, on_time=on_time,

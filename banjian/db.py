@@ -108,7 +108,7 @@ class Case(SQLModel, table=True):
     site_visits: int | None = Field(default=None, description="visits to a service site the case needed")
     promised_days: int | None = None
     statutory_days: int | None = None
-    working_days_used: int | None = Field(default=None, description="working days from receipt to conclusion")
+    working_days_used: int | None = Field(default=None, description="working days from acceptance to the decision")
     on_time: bool | None = Field(default=None, description="concluded within the promised limit")
     clock_paused: bool | None = None
     step_id: str | None = None

@@ -140,7 +140,7 @@ FIGURES: tuple[Figure, ...] = (
     Figure("overdue", "超期件数", lambda s: s("overdue")),
     # approved cases waiting for the applicant's online payment now (the applicant's time, not the department's)
     Figure("awaiting_payment", "待缴费件数", lambda s: s("awaiting_payment")),
-    # working days used from receipt to conclusion, over concluded cases: mean and p90 (nearest rank)
+    # working days used from acceptance to the decision, over concluded cases: mean and p90 (nearest rank)
     Figure("working_days_avg", "平均办理用时（工作日）", lambda s: _ratio(s("working_days"), s("working_days_known"))),
     Figure("working_days_p90", "办理用时90分位（工作日）", None),
     # departments' sub-cases of joint cases and bundles (the department's own sub-limit): how many,

@@ -166,3 +166,36 @@ def test_migration_0025_takes_pre_reviews_out_and_counts_sub_cases(tmp_path):
     engine.dispose()
     assert {k: bool(v) for k, v in flags.items()} == {"w": True, "p": True, "f": False, "a": False, "a-01": False}
     assert [tuple(r) for r in sums] == [("amr", 2, 0), ("fire", 0, 1)]  # `a` and the formal `f`; fire's sub-case
+
+
+async def test_on_time_and_working_days_run_from_acceptance_to_the_decision(stack):
+    """Accepted two days after receipt, decided on its promised due date and sent by courier, received
+    four days later: on time (the courier's days are not the department's), and the working days
+    used are the case clock's, from acceptance to the decision (as the case page shows them)."""
+    from datetime import date
+
+    from activities.calendar import load_calendar
+    from banjian.timefmt import aware, china_date
+
+    applicant = stack.applicant()
+    staff = {role: stack.staff("amr", role) for role in ("clerk", "handler", "approver")}
+    cid = (await applicant.apply("food-business-licence")).json()["id"]
+    await stack.advance(cid, 2)
+    case = await staff["clerk"].ok(cid, "accept")
+    due = date.fromisoformat(case["deadlines"]["promised_due"])
+    case = await stack.advance(cid, (due - date.fromisoformat(case["clock"]["today"])).days)
+    assert case["clock"]["today"] == due.isoformat() and not [w for w in case["warnings"]
+                                                              if w["cause"] == "promised_overdue"]
+    while case["current_step"]["kind"] == "review":
+        case = await staff[case["current_step"]["role"]].ok(cid, "pass", "同意")
+    await staff["approver"].ok(cid, "approve", "准予许可")
+    await staff["clerk"].ok(cid, "deliver", method="courier", tracking_no="SF1234567890")
+    await stack.advance(cid, 4)
+    case = await staff["clerk"].ok(cid, "confirm_receipt")
+    assert case["status"] == "concluded"
+    with stack.sessions() as s:
+        row = s.get(Case, cid)
+        cal = load_calendar(s)
+        expected = cal.working_days_between(china_date(aware(row.accepted_at)), china_date(aware(row.decided_at)))
+        assert (row.on_time, row.overdue, row.working_days_used) == (True, False, expected)
+    assert row.working_days_used == case["clock"]["working_days_used"]
