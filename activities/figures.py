@@ -12,7 +12,7 @@ Written with the row by `RecordActivities.write`, from the state and the item de
   follows the decision (online payment, courier or window delivery) is the applicant's time;
 - `clock_paused`, `step_id`: what the warnings board needs to tell paused and cured warnings;
 - `warnings_count`, `overdue`: the case's warnings, and whether one says a promised or statutory
-  deadline passed;
+  deadline passed; `notices`, `yellow_cards`, `red_cards`: how many of them are of each level;
 - `pre_review_only`: an online pre-review never formally received (not a case in the figures);
 - `rectified`, `rating_void`: the bad rating's rectification was closed; an upheld appeal set the rating
   aside (both from the rectification workflow's reports to the case).
@@ -24,12 +24,14 @@ from typing import Any
 
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import CaseState
-from banjian.enums import PAUSED, Channel, Status, WarningCause
+from banjian.enums import PAUSED, Channel, Status, WarningCause, WarningLevel
 from banjian.items.schema import ItemDefinition
 from banjian.timefmt import china_date
 
 ONLINE_CHANNELS = frozenset({Channel.WEB, Channel.MOBILE})
 OVERDUE_CAUSES = frozenset({WarningCause.PROMISED_OVERDUE, WarningCause.STATUTORY_OVERDUE})
+#: the case row's count of its warnings of each level (提醒, 黄牌, 红牌)
+LEVEL_COLUMNS = {WarningLevel.NOTICE: "notices", WarningLevel.YELLOW: "yellow_cards", WarningLevel.RED: "red_cards"}
 
 
 def site_visits(channel: Channel, item: ItemDefinition) -> int:
@@ -58,6 +60,7 @@ def figure_columns(state: CaseState, item: ItemDefinition,
                 clock_paused=state.clock.paused or state.status in PAUSED,
                 step_id=state.current_step.id if state.current_step else None,
                 warnings_count=len(state.warnings), overdue=any(w.cause in OVERDUE_CAUSES for w in state.warnings),
+                **{column: sum(1 for w in state.warnings if w.level == level) for level, column in LEVEL_COLUMNS.items()},
                 pre_review_only=pre_review_only(state), **_rectification(state))
 
 

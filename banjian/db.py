@@ -116,6 +116,9 @@ class Case(SQLModel, table=True):
     rectified: bool | None = Field(default=None, description="the bad rating's rectification was closed")
     warnings_count: int | None = Field(default=None, description="warnings the case received")
     overdue: bool | None = Field(default=None, description="a promised or statutory deadline passed")
+    notices: int | None = Field(default=None, description="notices (提醒) among the case's warnings (0025)")
+    yellow_cards: int | None = Field(default=None, description="yellow cards (黄牌) among the case's warnings (0025)")
+    red_cards: int | None = Field(default=None, description="red cards (红牌) among the case's warnings (0025)")
     pre_review_only: bool | None = Field(default=None, description="an online pre-review (预审) never formally "
                                          "received: not a case in the figures (migration 0025)")
     snapshot: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))

@@ -92,6 +92,9 @@ _APPLICATION_MEASURES = (
     Measure("working_days", lambda: func.coalesce(C.working_days_used, 0)),
     Measure("working_days_known", lambda: _flag(C.working_days_used.is_not(None))),
     Measure("awaiting_payment", lambda: _flag(C.status == "awaiting_payment")),
+    Measure("notices", lambda: func.coalesce(C.notices, 0)),
+    Measure("yellow_cards", lambda: func.coalesce(C.yellow_cards, 0)),
+    Measure("red_cards", lambda: func.coalesce(C.red_cards, 0)),
 )
 MEASURES: tuple[Measure, ...] = (
     *(Measure(m.name, _of_applications(m.expr)) for m in _APPLICATION_MEASURES),
@@ -150,6 +153,10 @@ FIGURES: tuple[Figure, ...] = (
            lambda s: _ratio(s("sub_cases_on_time"), s("sub_cases_concluded")), True),
     Figure("sub_cases_overdue", "并联子件超期数", lambda s: s("sub_cases_overdue")),
     Figure("sub_case_warnings", "并联子件预警数", lambda s: s("sub_case_warnings")),
+    # the applications' warnings by level (电子监察 提醒 / 黄牌 / 红牌): together they are `warnings`
+    Figure("notices", "提醒数", lambda s: s("notices")),
+    Figure("yellow_cards", "黄牌数", lambda s: s("yellow_cards")),
+    Figure("red_cards", "红牌数", lambda s: s("red_cards")),
 )
 KEYS = (("department", "部门"), ("item_code", "事项编码"), ("item_name", "事项名称"))
 HEADERS_ZH = [zh for _, zh in KEYS] + [f.zh for f in FIGURES]

@@ -28,14 +28,16 @@ def joint(stack):
     done = dict(status="concluded", concluded_at=at(2026, 5, 20))
     p1, p2 = f"figp{uuid.uuid4().hex[:12]}", f"figp{uuid.uuid4().hex[:12]}"
     rows = [
-        case_row(code, LEAD, at(2026, 5, 4), id=p1, on_time=True, working_days_used=12, warnings_count=1, **done),
+        case_row(code, LEAD, at(2026, 5, 4), id=p1, on_time=True, working_days_used=12, warnings_count=3,
+                 notices=1, yellow_cards=1, red_cards=1, **done),
         case_row(code, LEAD, at(2026, 5, 6), id=p2, status="in_review"),
         # pre-reviews never received: in pre-review (with its notice), and withdrawn there
-        case_row(code, LEAD, at(2026, 5, 7), status="pre_review", pre_review_only=True, warnings_count=1),
+        case_row(code, LEAD, at(2026, 5, 7), status="pre_review", pre_review_only=True, warnings_count=1,
+                 notices=1),
         case_row(code, LEAD, at(2026, 5, 8), status="withdrawn", pre_review_only=True),
         # the departments' sub-cases
         case_row(code, FIRE, at(2026, 5, 4), parent_id=p1, on_time=False, working_days_used=11, warnings_count=4,
-                 overdue=True, **done),
+                 overdue=True, notices=1, yellow_cards=2, red_cards=1, **done),
         case_row(code, FIRE, at(2026, 5, 6), parent_id=p2, status="accepted", warnings_count=2, overdue=True),
         case_row(code, ENV, at(2026, 5, 4), parent_id=p1, on_time=True, working_days_used=3, **done),
         case_row(code, ENV, at(2026, 5, 6), parent_id=p2, on_time=True, working_days_used=4, **done),
@@ -69,7 +71,8 @@ async def test_pre_reviews_never_received_are_not_cases_and_sub_cases_count_for_
     assert set(rows) == {LEAD, FIRE, ENV}
     lead = rows[LEAD]
     # the two applications only: neither pre-review (nor its notice), nor the lead's own sub-case
-    assert (lead["cases"], lead["concluded"], lead["on_time_rate"], lead["warnings"]) == (2, 1, 1.0, 1)
+    assert (lead["cases"], lead["concluded"], lead["on_time_rate"], lead["warnings"]) == (2, 1, 1.0, 3)
+    assert (lead["notices"], lead["yellow_cards"], lead["red_cards"]) == (1, 1, 1)  # 提醒, 黄牌, 红牌
     assert (lead["working_days_avg"], lead["working_days_p90"]) == (12.0, 12)
     assert (lead["sub_cases"], lead["sub_case_on_time_rate"], lead["sub_cases_overdue"]) == (1, 1.0, 0)
     fire = rows[FIRE]
@@ -79,6 +82,7 @@ async def test_pre_reviews_never_received_are_not_cases_and_sub_cases_count_for_
     assert (fire["cases"], fire["concluded"], fire["on_time_rate"], fire["overdue"], fire["warnings"]) == (0, 0, None,
                                                                                                         0, 0)
     assert (fire["working_days_avg"], fire["working_days_p90"]) == (None, None)
+    assert (fire["notices"], fire["yellow_cards"], fire["red_cards"]) == (0, 0, 0)  # the sub-case's: sub_case_warnings
     assert (rows[ENV]["sub_cases"], rows[ENV]["sub_case_on_time_rate"], rows[ENV]["sub_cases_overdue"]) == (2, 1.0, 0)
     # a period of one day, and one department: the sub-case counts on its own day of receipt
     r = await sup.get("/api/supervision/stats", params={"item_code": joint, "from": "2026-05-06", "to": "2026-05-06",
@@ -88,7 +92,7 @@ async def test_pre_reviews_never_received_are_not_cases_and_sub_cases_count_for_
     # the CSV carries the new columns by their Chinese names
     r = await sup.get("/api/supervision/stats", params={"item_code": joint, "format": "csv"})
     header = r.content.decode("utf-8-sig").splitlines()[0].split(",")
-    assert {"并联子件量", "并联子件按时办结率", "并联子件超期数", "并联子件预警数"} <= set(header)
+    assert {"并联子件量", "并联子件按时办结率", "并联子件超期数", "并联子件预警数", "提醒数", "黄牌数", "红牌数"} <= set(header)
 
 
 def test_the_summary_agrees_with_the_case_rows(stack, joint):
@@ -159,13 +163,16 @@ def test_migration_0025_takes_pre_reviews_out_and_counts_sub_cases(tmp_path):
                 "(:id, 'x', 1, 'X', 'single', :dept, :status, 'n', 'n', 'web', :parent, :t, :snap, 0, :t, :t, 1, 0, "
                 "1, 2, 0, 0)"), {"id": cid, "dept": "fire" if parent else "amr", "status": status, "parent": parent,
                                  "t": t, "snap": json.dumps(snapshot)})
+        conn.execute(text("INSERT INTO warnings (case_id, department, item_code, level, cause, step_key, at, reason) "
+                          "VALUES ('a', 'amr', 'x', 'red', 'statutory_overdue', '', :t, '超期')"), {"t": t})
         command.upgrade(cfg, "head")
         flags = dict(conn.execute(text("SELECT id, pre_review_only FROM cases")).all())
-        sums = conn.execute(text("SELECT department, SUM(cases), SUM(sub_cases) FROM case_figures_daily "
+        sums = conn.execute(text("SELECT department, SUM(cases), SUM(sub_cases), SUM(red_cards) FROM case_figures_daily "
                                  "GROUP BY department ORDER BY department")).all()
     engine.dispose()
     assert {k: bool(v) for k, v in flags.items()} == {"w": True, "p": True, "f": False, "a": False, "a-01": False}
-    assert [tuple(r) for r in sums] == [("amr", 2, 0), ("fire", 0, 1)]  # `a` and the formal `f`; fire's sub-case
+    # `a` (with its red card) and the formal `f`; fire's sub-case
+    assert [tuple(r) for r in sums] == [("amr", 2, 0, 1), ("fire", 0, 1, 0)]
 
 
 async def test_on_time_and_working_days_run_from_acceptance_to_the_decision(stack):
@@ -198,4 +205,8 @@ async def test_on_time_and_working_days_run_from_acceptance_to_the_decision(stac
         cal = load_calendar(s)
         expected = cal.working_days_between(china_date(aware(row.accepted_at)), china_date(aware(row.decided_at)))
         assert (row.on_time, row.overdue, row.working_days_used) == (True, False, expected)
+        levels = [w["level"] for w in case["warnings"]]
+        assert (row.notices, row.yellow_cards, row.red_cards) == tuple(levels.count(lv) for lv in ("notice", "yellow",
+                                                                                                 "red"))
+        assert row.notices + row.yellow_cards + row.red_cards == row.warnings_count >= 1
     assert row.working_days_used == case["clock"]["working_days_used"]
