@@ -108,7 +108,7 @@ class Case(SQLModel, table=True):
     site_visits: int | None = Field(default=None, description="visits to a service site the case needed")
     promised_days: int | None = None
     statutory_days: int | None = None
-    working_days_used: int | None = Field(default=None, description="working days from receipt to conclusion")
+    working_days_used: int | None = Field(default=None, description="working days from acceptance to the decision")
     on_time: bool | None = Field(default=None, description="concluded within the promised limit")
     clock_paused: bool | None = None
     step_id: str | None = None
@@ -116,6 +116,11 @@ class Case(SQLModel, table=True):
     rectified: bool | None = Field(default=None, description="the bad rating's rectification was closed")
     warnings_count: int | None = Field(default=None, description="warnings the case received")
     overdue: bool | None = Field(default=None, description="a promised or statutory deadline passed")
+    notices: int | None = Field(default=None, description="notices (提醒) among the case's warnings (0025)")
+    yellow_cards: int | None = Field(default=None, description="yellow cards (黄牌) among the case's warnings (0025)")
+    red_cards: int | None = Field(default=None, description="red cards (红牌) among the case's warnings (0025)")
+    pre_review_only: bool | None = Field(default=None, description="an online pre-review (预审) never formally "
+                                         "received: not a case in the figures (migration 0025)")
     snapshot: dict[str, Any] = Field(sa_column=Column(JSONType, nullable=False))
     rev: int = 0
     clock_at: datetime

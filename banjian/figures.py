@@ -9,8 +9,10 @@ The measures are summed in two places with the same SQL: from scratch over the `
 (`compute_from_cases`, the reference) and, kept current by the recording activity, in the daily
 summary `case_figures_daily` (`banjian/figures_summary.py`), which `compute` reads: a year of a
 department is a few thousand summary rows instead of every case of the year.
-A case counts in the period of its `submitted_at` (China dates, both ends included); top-level
-cases only (a joint case's sub-cases count inside their parent). Rates are numbers from 0 to 1 and
+A case counts in the period of its `submitted_at` (China dates, both ends included); an online
+pre-review that never became a formal application counts nowhere. Applications are the top-level
+cases; a department's sub-case of a joint case or bundle counts only in the `sub_case*` figures of
+its own department's row. Rates are numbers from 0 to 1 and
 null when their denominator is 0.
 """
 from __future__ import annotations
@@ -53,7 +55,24 @@ class Measure:
     expr: Callable[[], ColumnElement[Any]]
 
 
-MEASURES: tuple[Measure, ...] = (
+_top = C.parent_id.is_(None)
+_sub = C.parent_id.is_not(None)
+_overdue = C.overdue.is_(True)
+
+
+def _of_applications(expr: Callable[[], ColumnElement[Any]]) -> Callable[[], ColumnElement[Any]]:
+    """A measure of applications (top-level cases): a department's sub-case of a joint case or
+    bundle adds 0 (the joint case counts once, for its lead unit)."""
+    return lambda: case((_top, expr()), else_=0)
+
+
+#: every case row counted: all but an online pre-review (预审) that never became a formal application
+#: (still in pre-review, or given up there): it was never received, so it is not a case (办件)
+def counted() -> ColumnElement[bool]:
+    return func.coalesce(C.pre_review_only, False).is_(False)
+
+
+_APPLICATION_MEASURES = (
     Measure("cases", lambda: literal(1)),
     Measure("concluded", lambda: _flag(_concluded)),
     Measure("online", lambda: _flag(C.online.is_(True))),
@@ -69,10 +88,23 @@ MEASURES: tuple[Measure, ...] = (
     Measure("at_most_one_visit", lambda: _flag(C.site_visits <= 1)),
     Measure("zero_visit", lambda: _flag(C.site_visits == 0)),
     Measure("warnings", lambda: func.coalesce(C.warnings_count, 0)),
-    Measure("overdue", lambda: _flag(C.overdue.is_(True))),
+    Measure("overdue", lambda: _flag(_overdue)),
     Measure("working_days", lambda: func.coalesce(C.working_days_used, 0)),
     Measure("working_days_known", lambda: _flag(C.working_days_used.is_not(None))),
     Measure("awaiting_payment", lambda: _flag(C.status == "awaiting_payment")),
+    Measure("notices", lambda: func.coalesce(C.notices, 0)),
+    Measure("yellow_cards", lambda: func.coalesce(C.yellow_cards, 0)),
+    Measure("red_cards", lambda: func.coalesce(C.red_cards, 0)),
+)
+MEASURES: tuple[Measure, ...] = (
+    *(Measure(m.name, _of_applications(m.expr)) for m in _APPLICATION_MEASURES),
+    # a participating department's own work in a joint case or bundle (its sub-case, with its own
+    # sub-limit), in that department's row: counted apart from the applications above
+    Measure("sub_cases", lambda: _flag(_sub)),
+    Measure("sub_cases_concluded", lambda: _flag(and_(_sub, _concluded))),
+    Measure("sub_cases_on_time", lambda: _flag(and_(_sub, _concluded, C.on_time.is_(True)))),
+    Measure("sub_cases_overdue", lambda: _flag(and_(_sub, _overdue))),
+    Measure("sub_case_warnings", lambda: case((_sub, func.coalesce(C.warnings_count, 0)), else_=0)),
 )
 MEASURE_NAMES = tuple(m.name for m in MEASURES)
 #: the sum of a measure over the rows of a group, by the measure's name
@@ -111,9 +143,20 @@ FIGURES: tuple[Figure, ...] = (
     Figure("overdue", "超期件数", lambda s: s("overdue")),
     # approved cases waiting for the applicant's online payment now (the applicant's time, not the department's)
     Figure("awaiting_payment", "待缴费件数", lambda s: s("awaiting_payment")),
-    # working days used from receipt to conclusion, over concluded cases: mean and p90 (nearest rank)
+    # working days used from acceptance to the decision, over concluded cases: mean and p90 (nearest rank)
     Figure("working_days_avg", "平均办理用时（工作日）", lambda s: _ratio(s("working_days"), s("working_days_known"))),
     Figure("working_days_p90", "办理用时90分位（工作日）", None),
+    # departments' sub-cases of joint cases and bundles (the department's own sub-limit): how many,
+    # concluded within the sub-limit / concluded, with a promised or statutory (sub-limit) overdue card, cards
+    Figure("sub_cases", "并联子件量", lambda s: s("sub_cases")),
+    Figure("sub_case_on_time_rate", "并联子件按时办结率",
+           lambda s: _ratio(s("sub_cases_on_time"), s("sub_cases_concluded")), True),
+    Figure("sub_cases_overdue", "并联子件超期数", lambda s: s("sub_cases_overdue")),
+    Figure("sub_case_warnings", "并联子件预警数", lambda s: s("sub_case_warnings")),
+    # the applications' warnings by level (电子监察 提醒 / 黄牌 / 红牌): together they are `warnings`
+    Figure("notices", "提醒数", lambda s: s("notices")),
+    Figure("yellow_cards", "黄牌数", lambda s: s("yellow_cards")),
+    Figure("red_cards", "红牌数", lambda s: s("red_cards")),
 )
 KEYS = (("department", "部门"), ("item_code", "事项编码"), ("item_name", "事项名称"))
 HEADERS_ZH = [zh for _, zh in KEYS] + [f.zh for f in FIGURES]
@@ -137,7 +180,7 @@ class Source:
 
 
 def _case_source(frm: date | None, to: date | None, department: str | None, item_code: str | None) -> Source:
-    where: list[Any] = [C.parent_id.is_(None)]
+    where: list[Any] = [counted()]
     if frm is not None:
         where.append(C.submitted_at >= start_of(frm).astimezone(UTC))
     if to is not None:
@@ -176,7 +219,9 @@ def _compute(session: Session, src: Source) -> list[dict[str, Any]]:
     g = src.grouped.cte("grouped")
     keys = (g.c.department, g.c.item_code)
     # nearest rank: the smallest value with at least 90% of the values at or under it (integers only)
-    h = select(*keys, g.c.used, g.c.cases.label("n")).where(g.c.used >= 0).subquery()
+    # over the applications that know their working days (a department's sub-case adds none)
+    h = select(*keys, g.c.used, g.c.working_days_known.label("n")).where(g.c.used >= 0,
+                                                                         g.c.working_days_known > 0).subquery()
     part = (h.c.department, h.c.item_code)
     cum = select(*part, h.c.used, func.sum(h.c.n).over(partition_by=part, order_by=h.c.used).label("upto"),
                  func.sum(h.c.n).over(partition_by=part).label("total")).subquery()

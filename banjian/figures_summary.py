@@ -3,7 +3,8 @@ department, China day of submission, item and working days used, kept current by
 activity in the same transaction as the case row.
 
 One row per (department, day, item_code, item_name, used) holds the sum of every measure of
-`banjian.figures.MEASURES` over the top-level cases with that key; `used` is the case's
+`banjian.figures.MEASURES` over the counted cases with that key (all but pre-reviews that never
+became applications; a department's sub-case adds to its own measures only); `used` is the case's
 `working_days_used`, -1 while it has none, so the same rows give the p90's histogram.
 A case moves between rows as it changes (its conclusion sets `used`); `tracking` reads the case's
 contribution before and after a write, with the measures' own SQL, and adds the difference: a
@@ -36,7 +37,7 @@ from sqlalchemy.engine import Connection
 from sqlmodel import Session, SQLModel
 
 from banjian.db import connection_of
-from banjian.figures import MEASURE_NAMES, MEASURES, C, china_day
+from banjian.figures import MEASURE_NAMES, MEASURES, C, china_day, counted
 
 KEY_NAMES = ("department", "day", "item_code", "item_name", "used")
 #: working days used of a case that has none yet (open, or concluded before they were counted)
@@ -62,7 +63,7 @@ def _keys(dialect: str) -> list[Any]:
 
 
 def _contribution_query(dialect: str) -> Any:
-    return select(*_keys(dialect), *[m.expr().label(m.name) for m in MEASURES]).where(C.parent_id.is_(None))
+    return select(*_keys(dialect), *[m.expr().label(m.name) for m in MEASURES]).where(counted())
 
 
 @cache
@@ -73,7 +74,7 @@ def _one_case_query(dialect: str) -> Any:
 
 
 def contributions(session: Session | Connection, case_ids: Iterable[str]) -> dict[Key, list[int]]:
-    """Each key's measures summed over these cases (top-level ones; others contribute nothing)."""
+    """Each key's measures summed over these cases (pre-reviews never received contribute nothing)."""
     ids = list(case_ids)
     out: dict[Key, list[int]] = {}
     if not ids:
@@ -157,7 +158,7 @@ def rebuild(conn: Session | Connection) -> int:
     dialect = conn.get_bind().dialect.name if isinstance(conn, Session) else conn.dialect.name
     keys = _keys(dialect)
     grouped = (select(*keys, *[func.sum(m.expr()).label(m.name) for m in MEASURES])
-               .where(C.parent_id.is_(None)).group_by(*keys))
+               .where(counted()).group_by(*keys))
     conn.execute(delete(SUMMARY))
     result = conn.execute(insert(SUMMARY).from_select([*KEY_NAMES, *MEASURE_NAMES], grouped))
     return int(result.rowcount or 0)

@@ -9,7 +9,7 @@ A warning is on the board while its case is open and its cause is not cured:
 - a paused clock (special procedure, suspension) shows as `paused`.
 `working_days_over`: working days from the due date the cause names (promised, statutory,
 acceptance, an urge's reply date; the day before the warning for a step) to today, or to the case
-clock if that is later (0 for a notice). While the clock is paused they stand still at the day it was
+clock if that is later (0 for `promised_due_near`; a `pre_review_overdue` notice counts them). While the clock is paused they stand still at the day it was
 paused (`clock.paused_since` of the case's snapshot): the lateness accrued so far stays on the board.
 An unanswered urge is owed whatever the case's clock: its days go on, and its row is not `paused`.
 """
