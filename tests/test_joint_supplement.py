@@ -45,6 +45,10 @@ async def test_departments_ask_lead_notifies_once_applicant_answers_every_depart
     assert [(h["data"]["department"], h["data"]["missing"], h["data"]["opinion"]) for h in asked] == [
         ("fire", [FIRE_DESIGN], "未提交特殊建设工程消防设计文件")]
     assert subs_by_department(parent)["fire"]["supplement_ask"]["by"] == fire["history"][-1]["actor"]
+    # the lead unit's inbox holds the joint case until it sends the notice; fire's no longer holds its sub-case
+    assert cid in [t["case_id"] for t in (await lead.get("/api/tasks")).json()["items"]]
+    fire_inbox = (await staff(stack, "fire", "handler").get("/api/tasks", params={"scope": "department"})).json()
+    assert fire_id not in [t["case_id"] for t in fire_inbox["items"]]
 
     # env asks too, for two materials; the notice gathers both departments' requests
     await staff(stack, "env", "approver").ok(env_id, "ask_supplement", "环评报告表缺失，施工合同页码不全",
@@ -60,6 +64,7 @@ async def test_departments_ask_lead_notifies_once_applicant_answers_every_depart
     assert [a["department"] for a in js["asks"]] == ["fire", "env"] and js["notified_at"]
     # every department's clock stopped with the joint case's; a second notice or request is refused
     assert all(s["parent_paused"] for s in parent["sub_cases"]), parent["sub_cases"]
+    assert cid not in [t["case_id"] for t in (await lead.get("/api/tasks")).json()["items"]]
     assert (await lead.act(cid, "notify_supplement")).status_code == 409
     r = await staff(stack, "hcd", "handler").act(subs["hcd"]["id"], "ask_supplement", "再要一份", missing=[PLAN])
     assert r.status_code == 409 and "一次性" in r.json()["detail"]["message"], r.text

@@ -90,9 +90,10 @@ class JointSupplementFlow:
             s = self.state
             if s.parent_id is None or s.status in CLOSED:
                 return
+            given = [m for m in answer.materials if self.item.material(m.name) is not None]  # a bundle member's own
             s.materials = s.materials + [m.model_copy(update={
                 "version": 1 + max((o.version for o in s.materials if o.name == m.name), default=0)})
-                for m in answer.materials]
+                for m in given]
             asked, extra = s.supplement_ask is not None, {}
             if s.status == Status.SUPPLEMENT_REQUESTED:
                 s.status, s.supplement_ask = Status.IN_REVIEW, None
@@ -100,7 +101,7 @@ class JointSupplementFlow:
                     extra = await self._resume_clock()
                     await self._replan()
             self._log(SYSTEM, "supplement_received", comment="申请人已补正，牵头部门已转来补正材料",
-                      data={"parent_id": s.parent_id, "materials": [m.name for m in answer.materials],
+                      data={"parent_id": s.parent_id, "materials": [m.name for m in given],
                             "submitted_by": answer.by, "asked": asked, **extra})
             await self._record()
             self.wake = True
