@@ -43,9 +43,18 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
     if action in NEEDS_COMMENT and not (act.comment or "").strip():
         raise _invalid("comment_required", "comment", f"“{ACTION_NAMES_ZH[action]}”必须填写意见或理由",
                        f"'{action}' needs a comment (the written opinion or reason)")
-    if action in (Action.REQUEST_SUPPLEMENT, Action.ASK_SUPPLEMENT) or (
-            action == Action.NOTIFY_SUPPLEMENT and data.get("missing") not in (None, [])):
-        # notify_supplement: the lead unit may add materials to those the departments asked for
+    if action == Action.NOTIFY_SUPPLEMENT and data.get("missing") not in (None, []):
+        # the lead unit may add materials to those the departments asked for (which are always in the notice)
+        extra = data["missing"]
+        if not isinstance(extra, list) or not all(isinstance(m, str) for m in extra):
+            raise _invalid("invalid_type", "data.missing", "data.missing 须为材料名称列表（可省略：各部门提请的材料已全部列入告知）",
+                           "data.missing must be a list of material names (optional: every department's "
+                           "materials are in the notice already)")
+        unknown = [m for m in extra if item.material(m) is None]
+        if unknown:
+            raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
+                           f"the item asks for no material named {', '.join(unknown)}")
+    elif action in (Action.REQUEST_SUPPLEMENT, Action.ASK_SUPPLEMENT):
         missing = data.get("missing")
         if not isinstance(missing, list) or not missing or not all(isinstance(m, str) for m in missing):
             raise _invalid("missing_required", "data.missing", "请一次性列明全部需补正的材料名称（非空列表）",

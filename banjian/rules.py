@@ -194,6 +194,8 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
             need(state.parent_id is not None and state.design >= JOINT_SUPPLEMENT_DESIGN,
                  "只有并联审批（或一件事）的部门子件可以提请牵头部门补正；单独办件请由窗口补正告知",
                  "only a department's sub-case of a joint case or bundle asks the lead unit for a supplement")
+            need(state.supplement_ask is None, "本部门已提请补正，等待申请人经牵头部门补正",
+                 "the department has already asked: it waits for the applicant's supplement")
             need(s in (Status.ACCEPTED, Status.IN_REVIEW), "只能在本部门办理期间提请补正",
                  "only while the department works its sub-case")
             need(not state.supplement_notified,

@@ -36,7 +36,9 @@ async def test_departments_ask_lead_notifies_once_applicant_answers_every_depart
                                                     missing=[FIRE_DESIGN])
     assert (fire["status"], fire["clock"]["paused"]) == ("supplement_requested", True)
     assert fire["supplement_ask"]["missing"] == [FIRE_DESIGN] and "ask_supplement" in actions(fire)
-    assert "submit_supplement" not in fire["allowed_actions"]
+    assert "submit_supplement" not in fire["allowed_actions"] and "ask_supplement" not in fire["allowed_actions"]
+    r = await staff(stack, "fire", "handler").act(fire_id, "ask_supplement", "再补一份", missing=[PLAN])
+    assert r.status_code == 409 and "已提请补正" in r.json()["detail"]["message"], r.text
     # the joint case knows when the department's action answers (read-your-writes)
     lead = staff(stack, "hcd", "lead")
     parent = await lead.case(cid)
@@ -57,6 +59,8 @@ async def test_departments_ask_lead_notifies_once_applicant_answers_every_depart
     assert (await applicant.act(cid, "submit_supplement", materials=[FIRE_DESIGN])).status_code == 409
     # only the lead unit notifies
     assert (await staff(stack, "hcd", "handler").act(cid, "notify_supplement")).status_code == 403
+    r = await lead.act(cid, "notify_supplement", missing=PLAN)
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "invalid_type", r.text
     parent = await lead.ok(cid, "notify_supplement", "请一次性补正以下材料", missing=[PLAN])
     assert parent["status"] == "supplement_requested" and parent["clock"]["paused"] is True
     assert parent["missing_materials"] == [FIRE_DESIGN, ENV_REPORT, CONTRACT, PLAN]
