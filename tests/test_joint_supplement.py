@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from tests.test_joint import (
     CONSTRUCTION,
     actions,
@@ -141,3 +143,32 @@ async def test_withdrawn_while_the_applicant_supplements(stack):
     parent = await applicant.ok(cid, "withdraw", "不再申请")
     assert parent["status"] == "withdrawn"
     assert {s["status"] for s in parent["sub_cases"]} == {"withdrawn"}
+
+
+# ---- older designs keep their behaviour: no request, no notice, a sub-case answers as before -----------
+def test_cases_of_earlier_designs_offer_neither_action():
+    from banjian.case_steps import effective_item
+    from banjian.contracts import JOINT_SUPPLEMENT_DESIGN, Actor, SubCaseRef
+    from banjian.enums import Action, Role, Status
+    from banjian.errors import Conflict
+    from banjian.rules import admissible, allowed_actions
+    from tests.test_joint_texts import JOINT, at_decision
+
+    fire = Actor(username="fire-handler", roles=[Role.HANDLER], department="fire")
+    lead = Actor(username="hcd-lead", roles=[Role.LEAD], department="hcd")
+    sub_item = effective_item(JOINT, "fire", True)
+    for design, offered in ((JOINT_SUPPLEMENT_DESIGN - 1, False), (JOINT_SUPPLEMENT_DESIGN, True)):
+        sub = at_decision({}).model_copy(update={
+            "id": "c-02", "department": "fire", "kind": "single", "parent_id": "c", "lead_department": "hcd",
+            "sub_cases": None, "step_index": 0, "design": design})
+        assert ("ask_supplement" in allowed_actions(sub_item, sub, fire)) is offered, design
+        if not offered:
+            with pytest.raises(Conflict):
+                admissible(Action.ASK_SUPPLEMENT, sub_item, sub, fire)
+        # the joint case: a department's request (as reported) makes the notice due, from design 9 only
+        ref = SubCaseRef(id="c-02", department="fire", item_code=JOINT.code, item_name=JOINT.name,
+                         status=Status.IN_REVIEW)
+        parent = at_decision({}).model_copy(update={"step_index": None, "design": design, "sub_cases": [ref]})
+        assert "notify_supplement" not in allowed_actions(JOINT, parent, lead)  # nobody asked yet
+        with pytest.raises(Conflict):
+            admissible(Action.NOTIFY_SUPPLEMENT, JOINT, parent, lead)
