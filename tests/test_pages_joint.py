@@ -143,6 +143,7 @@ async def test_a_joint_supplement_on_the_pages(stack, browser):
     mine = (await browser.get(f"/cases/{cid}")).text
     assert "请一次性补正材料" in mine and "市消防救援支队：特殊建设工程消防设计文件（未提交消防设计文件）" in mine
     assert "牵头部门告知：请一次性补正" in mine
+    assert 'progress__step--current" aria-current="step">审查' in mine  # not back at acceptance
     opened = await browser.get(f"/cases/{cid}", params={"action": "submit_supplement"})
     r = await browser.submit(f"/cases/{cid}/actions", opened.text,
                              {"action": "submit_supplement", "request_id": uuid.uuid4().hex},
