@@ -151,3 +151,8 @@ async def test_a_joint_supplement_on_the_pages(stack, browser):
     assert r.status_code == 303, r.text
     fire = await staff(stack, "fire", "handler").case(fire_id)
     assert fire["status"] in ("accepted", "in_review") and fire["supplement_ask"] is None
+    # the department reads the applicant's file: the forwarded version lists it on its sub-case
+    supplied = [m for m in fire["materials"] if m["name"] == "特殊建设工程消防设计文件"]
+    assert supplied and supplied[-1]["file_id"], fire["materials"]
+    got = await staff(stack, "fire", "handler").get(f"/api/files/{supplied[-1]['file_id']}")
+    assert got.status_code == 200 and got.content == PDF
