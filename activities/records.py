@@ -27,7 +27,7 @@ from banjian.case_steps import current_step, waiting_roles
 from banjian.contracts import CaseState, HistoryEntry
 from banjian.db import Case, CaseEvent, CaseWarning, Task, write_transaction
 from banjian.deadlines import merged
-from banjian.enums import CLOSED, Decision, Status
+from banjian.enums import CLOSED, Decision, Role, Status
 from banjian.items.schema import ItemDefinition
 from banjian.warnings_board import refresh as refresh_board
 
@@ -180,6 +180,9 @@ def task_values(item: ItemDefinition, state: CaseState) -> dict[str, Any] | None
     if (state.kind != "single" and state.current_step is None
             and state.status not in (Status.SUBMITTED, Status.DECIDED, Status.DELIVERED)):
         roles = []  # a joint or bundle parent waits on its sub-cases, not on a person (until its own steps)
+        js = state.joint_supplement
+        if state.status == Status.IN_REVIEW and js is not None and js.asks and js.notified_at is None:
+            roles = [Role.LEAD]  # departments asked for a supplement: the lead unit's notice is due (design 9)
     if not roles:
         return None
     step = current_step(item, state)

@@ -86,6 +86,12 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "special_procedure": (china_times(state.special_procedure.model_dump(mode="json"))
                               if state.special_procedure else None),
         "extension": china_times(state.extension.model_dump(mode="json")) if state.extension else None,
+        # a supplement in a joint case or bundle (design 9 on): the joint case's requests and its one
+        # notice; a sub-case's own open request and whether the notice went out
+        "joint_supplement": (china_times(state.joint_supplement.model_dump(mode="json"))
+                             if state.joint_supplement else None),
+        "supplement_ask": china_times(state.supplement_ask.model_dump(mode="json")) if state.supplement_ask else None,
+        "supplement_notified": state.supplement_notified,
         "sub_cases": china_times(sub_cases if sub_cases is not None else (
             [sc.model_dump(mode="json") for sc in state.sub_cases] if state.sub_cases is not None else None)),
         "result": china_times(state.result.model_dump(mode="json", exclude_none=True)) if state.result else None,

@@ -8,7 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from banjian.case_steps import current_step
-from banjian.contracts import SUB_CASE_DESIGN, ActionInput, CaseState
+from banjian.contracts import JOINT_SUPPLEMENT_DESIGN, SUB_CASE_DESIGN, ActionInput, CaseState
 from banjian.enums import STAFF_ROLES, Action, DeliveryMethod
 from banjian.errors import Invalid
 from banjian.items.schema import ItemDefinition
@@ -17,7 +17,8 @@ from banjian.timefmt import china_date
 
 #: Actions that need a comment (written opinion / reason).
 NEEDS_COMMENT = {Action.REFUSE_ACCEPTANCE, Action.RETURN, Action.DENY, Action.REQUEST_EXTENSION,
-                 Action.SUSPEND, Action.TERMINATE, Action.TRANSFER, Action.RETURN_TO, Action.URGE, Action.REPLY_URGE}
+                 Action.SUSPEND, Action.TERMINATE, Action.TRANSFER, Action.RETURN_TO, Action.URGE, Action.REPLY_URGE,
+                 Action.ASK_SUPPLEMENT}
 #: a special procedure's expected length is told to the applicant: at most a year
 MAX_PROCEDURE_DAYS = 365
 #: an action's `data` as JSON (UTF-8): the largest real one, a supplement listing every material
@@ -42,7 +43,18 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
     if action in NEEDS_COMMENT and not (act.comment or "").strip():
         raise _invalid("comment_required", "comment", f"“{ACTION_NAMES_ZH[action]}”必须填写意见或理由",
                        f"'{action}' needs a comment (the written opinion or reason)")
-    if action == Action.REQUEST_SUPPLEMENT:
+    if action == Action.NOTIFY_SUPPLEMENT and data.get("missing") not in (None, []):
+        # the lead unit may add materials to those the departments asked for (which are always in the notice)
+        extra = data["missing"]
+        if not isinstance(extra, list) or not all(isinstance(m, str) for m in extra):
+            raise _invalid("invalid_type", "data.missing", "data.missing 须为材料名称列表（可省略：各部门提请的材料已全部列入告知）",
+                           "data.missing must be a list of material names (optional: every department's "
+                           "materials are in the notice already)")
+        unknown = [m for m in extra if item.material(m) is None]
+        if unknown:
+            raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
+                           f"the item asks for no material named {', '.join(unknown)}")
+    elif action in (Action.REQUEST_SUPPLEMENT, Action.ASK_SUPPLEMENT):
         missing = data.get("missing")
         if not isinstance(missing, list) or not missing or not all(isinstance(m, str) for m in missing):
             raise _invalid("missing_required", "data.missing", "请一次性列明全部需补正的材料名称（非空列表）",
@@ -100,6 +112,13 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         target = data.get("step_id")
         before = item.steps[:state.step_index or 0]
         earlier = [st.id for st in before]
+        if target == "applicant" and state.parent_id is not None and state.design >= JOINT_SUPPLEMENT_DESIGN:
+            raise _invalid("sub_case_return_to_applicant", "data.step_id",
+                           "并联审批的子件不能退回申请人：需补正材料的，请使用“提请补正”（ask_supplement），"
+                           "由牵头部门一次性告知申请人；本部门也可退回至之前的环节",
+                           "a sub-case cannot be returned to the applicant: ask for the supplement with "
+                           "'ask_supplement' (the lead unit sends the applicant one notice), or return the "
+                           "sub-case to an earlier step")
         if target == "applicant" and state.parent_id is not None and state.design >= SUB_CASE_DESIGN:
             # the applicant cannot open a department's sub-case, so nobody could answer there
             raise _invalid("sub_case_return_to_applicant", "data.step_id",

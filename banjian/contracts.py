@@ -71,7 +71,7 @@ class MaterialRef(Model):
 #: The design generation new cases start on (`CaseInput.design`, read by workflows/case.py). Telling a
 #: path by the input instead of a patch marker saves a marker event and a search-attribute update
 #: (a visibility write) per case.
-CASE_DESIGN = 8
+CASE_DESIGN = 9
 #: from this design on a department's sub-case is never returned to the applicant (who cannot open it),
 #: and a bundle member's sub-case issues its item's e-licence when it approves (banjian/rules.py,
 #: workflows/licensing.py)
@@ -98,6 +98,13 @@ EXTENSION_UNIT_DESIGN = 7
 #: no department goes overdue, nor is deemed to consent, while the whole case is paused
 #: (workflows/joint.py `_pause_sub_cases`, the sub-case's `parent_clock` signal)
 JOINT_PAUSE_DESIGN = 8
+#: from this design on a department of a joint case or bundle may ask for a supplement (补正) through the
+#: lead unit (`ask_supplement` on its sub-case, which pauses its own clock); the lead unit sends the applicant
+#: one consolidated notice (`notify_supplement` on the joint case: 一次性告知, every department's request in
+#: it), which pauses the joint case's clock and with it every sub-case's; the applicant's one answer
+#: (`submit_supplement`) reaches every open sub-case (`joint_supplement_answered` signal) before the clocks run
+#: again (workflows/joint_supplement.py). Older cases never take the path.
+JOINT_SUPPLEMENT_DESIGN = 9
 
 
 class CaseInput(Model):
@@ -134,7 +141,8 @@ class CaseInput(Model):
         "sub-case issues its licence, and the licence is issued by a local activity; 5: a case that waits for "
         "its fee gets its licence when the fee is paid; 6: extensions only within the statutory limit; 7: an "
         "extension counts in its item's unit (natural days too); 8: a joint case's or bundle's pause pauses its "
-        "open sub-cases' clocks"))
+        "open sub-cases' clocks; 9: a department asks for a supplement through the lead unit, which sends one "
+        "consolidated notice"))
 
 
 class ActionInput(Model):
@@ -263,6 +271,49 @@ class Countersign(Model):
         return [slot for slot in self.slots if slot not in self.signed]
 
 
+class SupplementAsk(Model):
+    """A department's request, in a joint case or bundle, that the applicant supplement materials (补正需求):
+    who asked, when, for what, and why (the department's opinion). `JOINT_SUPPLEMENT_DESIGN`."""
+
+    sub_case: str
+    department: str
+    department_name: str | None = None
+    missing: list[str]
+    comment: str
+    by: str
+    by_name: str | None = None
+    at: datetime
+
+
+class JointSupplement(Model):
+    """A joint case's (or bundle's) one consolidated supplement notice (一次性告知): the departments'
+    requests it gathers, the notice the lead unit sent and the applicant's answer."""
+
+    asks: list[SupplementAsk] = []
+    notified_at: datetime | None = None
+    notified_by: str | None = None
+    missing: list[str] = []
+    comment: str | None = None
+    answered_at: datetime | None = None
+    #: requests that reached the joint case after its notice went out (a race): answered with the rest
+    late: list[SupplementAsk] = []
+
+    def asked(self) -> list[str]:
+        """Every material the departments asked for, each once, in the order asked."""
+        out: list[str] = []
+        for ask in self.asks:
+            out += [m for m in ask.missing if m not in out]
+        return out
+
+
+class JointSupplementAnswer(Model):
+    """What a joint case forwards to each open sub-case (`joint_supplement_answered`): the applicant's
+    supplemented materials and who handed them in."""
+
+    materials: list[MaterialRef]
+    by: str
+
+
 class SubCaseRef(Model):
     """A parent's view of one department's sub-case (并联部门子件)."""
 
@@ -285,6 +336,8 @@ class SubCaseRef(Model):
                                                              "on approval (None otherwise, and in older histories)")
     parent_paused: bool = Field(default=False, description="the sub-case's clock is paused because its joint "
                                                            "case's is (design 8 on; always False before)")
+    supplement_ask: SupplementAsk | None = Field(default=None, description=(
+        "the department's open request for a supplement (design 9 on; None when it has none)"))
 
     @property
     def department_label(self) -> str:
@@ -408,6 +461,12 @@ class CaseState(Model):
     sub_cases: list[SubCaseRef] | None = None
     parent_paused: bool = Field(default=False, description="a sub-case whose joint case is paused: its clock "
                                                            "is paused too (`JOINT_PAUSE_DESIGN`)")
+    supplement_ask: SupplementAsk | None = Field(default=None, description=(
+        "a sub-case: its department's open request for a supplement (`JOINT_SUPPLEMENT_DESIGN`)"))
+    supplement_notified: bool = Field(default=False, description=(
+        "a sub-case: the lead unit has sent the joint case's one supplement notice (no more requests)"))
+    joint_supplement: JointSupplement | None = Field(default=None, description=(
+        "a joint case or bundle: its departments' supplement requests and the one notice (`JOINT_SUPPLEMENT_DESIGN`)"))
     pre_review: PreReviewState | None = None
     payment: PaymentState | None = None
     history: list[HistoryEntry] = []

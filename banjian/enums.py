@@ -68,6 +68,10 @@ class Action(StrEnum):
     RETURN_TO = "return_to"
     TAKE_BACK = "take_back"
     COPY_TO = "copy_to"
+    #: a department of a joint case asks, on its sub-case, for a supplement through the lead unit
+    ASK_SUPPLEMENT = "ask_supplement"
+    #: the lead unit sends the applicant the joint case's one consolidated supplement notice
+    NOTIFY_SUPPLEMENT = "notify_supplement"
 
 
 class Role(StrEnum):

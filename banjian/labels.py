@@ -45,6 +45,7 @@ ACTION_NAMES_ZH = {
     Action.RELEASE: "退回任务池", Action.ASSIGN: "指派", Action.TRANSFER: "转办", Action.DELEGATE: "委托",
     Action.COMPLETE_DELEGATION: "完成委托", Action.ADD_SIGNER: "加签", Action.RETURN_TO: "退回至环节",
     Action.TAKE_BACK: "收回", Action.COPY_TO: "抄送",
+    Action.ASK_SUPPLEMENT: "提请补正", Action.NOTIFY_SUPPLEMENT: "一次性告知补正",
 }
 
 

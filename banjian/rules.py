@@ -12,7 +12,14 @@ from typing import Any
 
 from banjian.action_data import check_bounds, validate_data
 from banjian.case_steps import CLOCK_ROLES, current_step, waiting_roles
-from banjian.contracts import EXTENSION_IN_TIME_DESIGN, SUB_CASE_DESIGN, ActionInput, Actor, CaseState
+from banjian.contracts import (
+    EXTENSION_IN_TIME_DESIGN,
+    JOINT_SUPPLEMENT_DESIGN,
+    SUB_CASE_DESIGN,
+    ActionInput,
+    Actor,
+    CaseState,
+)
 from banjian.enums import (
     CLOSED,
     STAFF_ROLES,
@@ -38,7 +45,8 @@ TASK_ACTIONS = {Action.CLAIM, Action.RELEASE, Action.ASSIGN, Action.TRANSFER, Ac
                 Action.COMPLETE_DELEGATION, Action.ADD_SIGNER, Action.RETURN_TO, Action.TAKE_BACK, Action.COPY_TO}
 #: Work on the current task: only its holder (or, unclaimed, anyone of its role) may do it.
 CLAIMED_WORK = {Action.PASS, Action.RETURN, Action.RETURN_TO, Action.APPROVE, Action.DENY, Action.ACCEPT,
-                Action.REQUEST_SUPPLEMENT, Action.REFUSE_ACCEPTANCE, Action.DELIVER, Action.ADD_SIGNER}
+                Action.REQUEST_SUPPLEMENT, Action.REFUSE_ACCEPTANCE, Action.DELIVER, Action.ADD_SIGNER,
+                Action.ASK_SUPPLEMENT}
 #: the design generation from which a case can be withdrawn only before its decision
 WITHDRAW_BEFORE_DECISION = 2
 
@@ -77,6 +85,10 @@ def _roles_for(action: Action, item: ItemDefinition, state: CaseState) -> set[Ro
         return set(CLOCK_ROLES)
     if action == Action.APPROVE_EXTENSION:
         return {Role.HEAD}
+    if action == Action.ASK_SUPPLEMENT:  # the department's handler or approver, or whoever its step waits for
+        return set(CLOCK_ROLES) | ({step.role} if step is not None else set())
+    if action == Action.NOTIFY_SUPPLEMENT:
+        return {Role.LEAD}
     if action == Action.TERMINATE:
         return {Role.APPROVER, Role.HEAD}
     if action == Action.URGE:
@@ -175,6 +187,30 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
                  "只能在受理前不予受理", "only before acceptance")
         case Action.SUBMIT_SUPPLEMENT:
             need(s == Status.SUPPLEMENT_REQUESTED, "没有待补正的材料", "no supplement was requested")
+            need(state.parent_id is None or state.design < JOINT_SUPPLEMENT_DESIGN,
+                 "部门子件的补正材料由申请人在主件中提交，经牵头部门转至各部门",
+                 "a sub-case's supplement is handed in on the joint case, which forwards it to every department")
+        case Action.ASK_SUPPLEMENT:
+            need(state.parent_id is not None and state.design >= JOINT_SUPPLEMENT_DESIGN,
+                 "只有并联审批（或一件事）的部门子件可以提请牵头部门补正；单独办件请由窗口补正告知",
+                 "only a department's sub-case of a joint case or bundle asks the lead unit for a supplement")
+            need(state.supplement_ask is None, "本部门已提请补正，等待申请人经牵头部门补正",
+                 "the department has already asked: it waits for the applicant's supplement")
+            need(s in (Status.ACCEPTED, Status.IN_REVIEW), "只能在本部门办理期间提请补正",
+                 "only while the department works its sub-case")
+            need(not state.supplement_notified,
+                 "牵头部门已向申请人发出一次性补正告知，不能再提请补正",
+                 "the lead unit has already sent the joint case's one supplement notice")
+        case Action.NOTIFY_SUPPLEMENT:
+            need(state.parent_id is None and bool(state.sub_cases) and state.design >= JOINT_SUPPLEMENT_DESIGN,
+                 "只有并联审批（或一件事）的主件可以发出合并补正告知",
+                 "only a joint case or bundle sends a consolidated supplement notice")
+            js = state.joint_supplement
+            need(js is None or js.notified_at is None, "一次性告知只能发出一次",
+                 "the one consolidated supplement notice was already sent")
+            need(s == Status.IN_REVIEW and state.step_index is None, "只能在各部门办理期间告知补正",
+                 "only while the departments work their sub-cases")
+            need(js is not None and bool(js.asks), "没有部门提请补正", "no department has asked for a supplement")
         case Action.PASS:
             cs = state.countersign
             signing = cs is not None and cs.active and cs.slot_of(actor) is not None
@@ -247,6 +283,11 @@ def admissible(action: Action, item: ItemDefinition, state: CaseState, actor: Ac
             need(s in (Status.ACCEPTED, Status.IN_REVIEW) and step is not None,
                  "当前不在审查或决定环节", "the case is not at a review or decision step")
             if action == Action.RETURN_TO and state.parent_id is not None and state.design >= SUB_CASE_DESIGN:
+                if state.design >= JOINT_SUPPLEMENT_DESIGN:
+                    need(bool(state.step_index), "子件不能退回申请人，且当前已是第一个环节，无可退回的环节；"
+                         "需申请人补正材料的，请使用“提请补正”，由牵头部门一次性告知申请人",
+                         "a sub-case cannot go back to the applicant, and this is its first step; to have the "
+                         "applicant supplement materials, use 'ask_supplement' (the lead unit sends one notice)")
                 need(bool(state.step_index), "子件不能退回申请人，且当前已是第一个环节，无可退回的环节",
                      "a sub-case cannot go back to the applicant, and this is its first step")
             if action == Action.ADD_SIGNER:

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.pages_client import PageClient
+from tests.pages_client import PDF, PageClient
 from tests.test_joint import BUNDLE, CONSTRUCTION, answer, open_joint, staff, subs_by_department
 
 
@@ -107,3 +107,52 @@ async def test_joint_page_counts_departments_on_their_clock_and_says_when_it_is_
         text = card(page, dept)
         assert "计时暂停" in text and "已超期" not in text and "剩" not in text, text
     assert "计时暂停" not in card(page, "市住房和城乡建设局")  # closed: no clock at all
+
+
+async def test_a_joint_supplement_on_the_pages(stack, browser):
+    """A department asks on its sub-case page (提请补正), the lead unit reads every request on /joint and
+    sends one notice (一次性告知补正), the applicant reads it on the case page and answers once with files."""
+    applicant, case = await open_joint(stack, CONSTRUCTION)
+    cid, subs = case["id"], subs_by_department(case)
+    fire_id = subs["fire"]["id"]
+    await browser.login(staff(stack, "fire", "handler").username)
+    opened = await browser.get(f"/cases/{fire_id}", params={"action": "ask_supplement"})
+    assert ">提请补正</button>" in opened.text and "需申请人补正的材料" in opened.text
+    r = await browser.submit(f"/cases/{fire_id}/actions", opened.text,
+                             {"action": "ask_supplement", "missing": "特殊建设工程消防设计文件",
+                              "request_id": uuid.uuid4().hex})
+    assert r.status_code == 422 and "请填写补正意见" in r.text  # the opinion is required, beside its field
+    r = await browser.submit(f"/cases/{fire_id}/actions", opened.text,
+                             {"action": "ask_supplement", "missing": "特殊建设工程消防设计文件",
+                              "comment": "未提交消防设计文件", "request_id": uuid.uuid4().hex})
+    assert r.status_code == 303, r.text
+    sub_page = (await browser.get(f"/cases/{fire_id}")).text
+    assert "本部门已提请补正" in sub_page and "等待牵头部门一次性告知申请人" in sub_page
+
+    await browser.login(staff(stack, "hcd", "lead").username)
+    joint = (await browser.get(f"/joint/{cid}")).text
+    assert "补正（一次性告知）" in joint and "市消防救援支队" in joint and "未提交消防设计文件" in joint
+    assert ">一次性告知补正</button>" in joint
+    opened = await browser.get(f"/cases/{cid}", params={"action": "notify_supplement"})
+    r = await browser.submit(f"/cases/{cid}/actions", opened.text,
+                             {"action": "notify_supplement", "comment": "请一次性补正", "request_id": uuid.uuid4().hex})
+    assert r.status_code == 303, r.text
+    assert "已于" in (await browser.get(f"/joint/{cid}")).text
+
+    await browser.login(applicant.username)
+    mine = (await browser.get(f"/cases/{cid}")).text
+    assert "请一次性补正材料" in mine and "市消防救援支队：特殊建设工程消防设计文件（未提交消防设计文件）" in mine
+    assert "牵头部门告知：请一次性补正" in mine
+    assert 'progress__step--current" aria-current="step">审查' in mine  # not back at acceptance
+    opened = await browser.get(f"/cases/{cid}", params={"action": "submit_supplement"})
+    r = await browser.submit(f"/cases/{cid}/actions", opened.text,
+                             {"action": "submit_supplement", "request_id": uuid.uuid4().hex},
+                             {"supplement_0": ("消防设计文件.pdf", PDF, "application/pdf")})
+    assert r.status_code == 303, r.text
+    fire = await staff(stack, "fire", "handler").case(fire_id)
+    assert fire["status"] in ("accepted", "in_review") and fire["supplement_ask"] is None
+    # the department reads the applicant's file: the forwarded version lists it on its sub-case
+    supplied = [m for m in fire["materials"] if m["name"] == "特殊建设工程消防设计文件"]
+    assert supplied and supplied[-1]["file_id"], fire["materials"]
+    got = await staff(stack, "fire", "handler").get(f"/api/files/{supplied[-1]['file_id']}")
+    assert got.status_code == 200 and got.content == PDF

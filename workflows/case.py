@@ -46,6 +46,7 @@ with workflow.unsafe.imports_passed_through():
     from workflows.clock import pending_timers
     from workflows.complaints import ComplaintNotes
     from workflows.joint import JointApproval
+    from workflows.joint_supplement import JointSupplementFlow
     from workflows.licensing import Licensing
     from workflows.migration import VersionMigration
     from workflows.payment import Payments
@@ -68,7 +69,7 @@ LEAN_RESULTS = 3
 
 
 @workflow.defn(name="Case")
-class CaseWorkflow(Transitions, TimeLimits, JointApproval, TaskOperations, VersionMigration, Licensing,
+class CaseWorkflow(Transitions, TimeLimits, JointApproval, JointSupplementFlow, TaskOperations, VersionMigration, Licensing,
                    ComplaintNotes, PreReview, Payments, Urging, RatingFollowUp):
     """One case: a single-department case, a department's sub-case of a joint case, or the parent
     of a joint case or bundle (whose department work is in `JointApproval`)."""
@@ -91,6 +92,7 @@ class CaseWorkflow(Transitions, TimeLimits, JointApproval, TaskOperations, Versi
         self.recorded = 0  # history entries already in the read model
         self.wake = False
         self.children: dict[str, ChildWorkflowHandle] = {}
+        self.joint_outbox: list[tuple[str, str, Any]] = []  # signals to sub-cases (workflows/joint_supplement.py)
         self.notified: SubCaseRef | None = None  # what the parent last heard from this sub-case
         self.parent_ended_as: Status | None = None  # a sub-case: how its joint case ended (`parent_ending`)
         self.archived = False

@@ -16,7 +16,15 @@ from temporalio.workflow import ChildWorkflowHandle, ParentClosePolicy
 with workflow.unsafe.imports_passed_through():
     from banjian.case_numbers import sub_case_no
     from banjian.case_steps import effective_item
-    from banjian.contracts import JOINT_PAUSE_DESIGN, SYSTEM, CaseInput, CaseResult, CaseState, SubCaseRef
+    from banjian.contracts import (
+        JOINT_PAUSE_DESIGN,
+        JOINT_SUPPLEMENT_DESIGN,
+        SYSTEM,
+        CaseInput,
+        CaseResult,
+        CaseState,
+        SubCaseRef,
+    )
     from banjian.enums import CLOSED, Decision, ItemKind, Opinion, Status, WarningCause
     from banjian.errors import DomainError
     from workflows.calls import reject
@@ -43,6 +51,9 @@ class JointApproval:
         async def _resume_clock(self) -> dict: ...
         def _start_step(self) -> None: ...
         def _conclude(self) -> None: ...
+        def _supplement_asked(self, ref: SubCaseRef) -> None: ...
+        def _waits_for_supplement(self) -> bool: ...
+        async def _send_joint_signals(self) -> None: ...
 
     async def _cancelled_by_parent(self) -> None:
         """The joint case was withdrawn: this sub-case ends cleanly, recorded, without a decision."""
@@ -100,6 +111,8 @@ class JointApproval:
                     await self._record()
         else:
             await workflow.wait_condition(lambda: all(c.opened for c in s.sub_cases or []))
+            if s.design >= JOINT_SUPPLEMENT_DESIGN:
+                await self._send_joint_signals()  # a supplement's notice or answer, before the clocks follow
             if s.design >= JOINT_PAUSE_DESIGN:
                 await self._pause_sub_cases()
 
@@ -164,7 +177,7 @@ class JointApproval:
         """Whether the sub-case's own suspension or special procedure (one that does not count toward the
         limit) keeps its clock paused whatever its joint case does."""
         s = self.state
-        if s.status == Status.SUSPENDED:
+        if s.status == Status.SUSPENDED or self._waits_for_supplement():
             return True
         if s.status == Status.SPECIAL_PROCEDURE and s.special_procedure is not None:
             spec = next((p for p in self.item.special_procedures if p.kind == s.special_procedure.kind), None)
@@ -185,6 +198,9 @@ class JointApproval:
             if ref.overdue and not old.overdue:
                 self._log(SYSTEM, "sub_case_overdue", comment=f"{ref.department_label} 未在子时限内答复（督办提醒）",
                           data={"sub_case": ref.id, "department": ref.department, "due": str(ref.due)})
+            if ref.supplement_ask is not None and (old.supplement_ask is None
+                                                   or old.supplement_ask.at != ref.supplement_ask.at):
+                self._supplement_asked(ref)  # a department asks for a supplement (workflows/joint_supplement.py)
             if ref.status in CLOSED and old.status not in CLOSED:
                 self._log(SYSTEM, "sub_case_decided", data={
                     "sub_case": ref.id, "department": ref.department, "opinion": ref.opinion,
@@ -262,4 +278,5 @@ class JointApproval:
             due=s.deadlines.statutory_due, reason=s.result.reason if s.result else None, opened=True,
             overdue=any(w.cause == WarningCause.STATUTORY_OVERDUE for w in s.warnings),
             deemed_consent=any(h.action == "deemed_consent" for h in s.history),
-            licence_id=s.result.licence_id if s.result else None, parent_paused=s.parent_paused)
+            licence_id=s.result.licence_id if s.result else None, parent_paused=s.parent_paused,
+            supplement_ask=s.supplement_ask)

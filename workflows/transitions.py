@@ -54,10 +54,14 @@ class Transitions:
         async def _after_approval(self) -> None: ...
         async def _start_sub_cases(self) -> None: ...
         async def _all_answered(self) -> None: ...
+        def _ask_supplement(self, a: ActionInput) -> dict[str, Any]: ...
+        def _notify_supplement(self, a: ActionInput) -> dict[str, Any]: ...
+        def _answers_joint_notice(self) -> bool: ...
+        async def _answer_joint_supplement(self, a: ActionInput, given: list[MaterialRef]) -> dict[str, Any]: ...
 
     async def _apply(self, action: Action, a: ActionInput) -> None:
         s, now, data = self.state, workflow.now(), a.data or {}
-        replan = False
+        replan = joint_answer = False
         extra: dict = {}
         match action:
             case Action.ACCEPT:
@@ -75,11 +79,15 @@ class Transitions:
             case Action.SUBMIT_SUPPLEMENT:
                 given = [MaterialRef(name=m) if isinstance(m, str) else MaterialRef.model_validate(m)
                          for m in data["materials"]]
-                s.materials = s.materials + [m.model_copy(update={
+                added = [m.model_copy(update={
                     "version": 1 + max((o.version for o in s.materials if o.name == m.name), default=0),
                     "added_by": a.actor.username, "added_at": now}) for m in given]
+                s.materials = s.materials + added
                 s.missing_materials = []
-                if s.returned_to_applicant:  # returned during review: review starts again, clock runs on
+                if self._answers_joint_notice():  # a joint case's one notice answered (design 9 on)
+                    extra = await self._answer_joint_supplement(a, added)
+                    joint_answer = True
+                elif s.returned_to_applicant:  # returned during review: review starts again, clock runs on
                     extra = await self._resume_clock()
                     s.returned_to_applicant, s.status, s.step_index = False, Status.IN_REVIEW, 0
                     self._start_step()
@@ -187,6 +195,10 @@ class Transitions:
             case Action.RATE:
                 s.rating = int(data["level"])
                 extra = await self._open_rectification(a)  # workflows/rating_follow_up.py
+            case Action.ASK_SUPPLEMENT:
+                extra = self._ask_supplement(a)  # workflows/joint_supplement.py
+            case Action.NOTIFY_SUPPLEMENT:
+                extra = self._notify_supplement(a)
             case Action.CLAIM:
                 s.claimed_by = a.actor.username
                 if s.status == Status.ACCEPTED:
@@ -206,6 +218,9 @@ class Transitions:
         if action in (Action.RESUME, Action.END_SPECIAL_PROCEDURE) and self._answered_while_paused():
             await self._all_answered()  # the lead unit's steps (or the combined result), which waited
             replan = False  # _all_answered has re-planned
+        if joint_answer and s.sub_cases and all(c.status in CLOSED for c in s.sub_cases):
+            await self._all_answered()  # every department answered while the applicant was supplementing
+            replan = False
         if replan:
             await self._replan()
         await self._record()

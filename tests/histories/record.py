@@ -204,10 +204,34 @@ async def joint_paused_then_terminated(stack, applicant=None) -> dict:
     return await approver.ok(case["id"], "terminate", "建设单位项目已取消")
 
 
+async def joint_supplement_answered(stack, applicant=None) -> dict:
+    """Design 9: two departments of a joint case ask for a supplement through the lead unit, which sends the
+    applicant one consolidated notice (every clock pauses); the applicant answers once, the materials reach
+    every department, the departments agree and the joint case is approved and delivered."""
+    applicant = applicant or stack.applicant(organisation=True)
+    case = (await applicant.apply("construction-permit-joint")).json()
+    clerk = stack.staff("hcd", "clerk")
+    case = await clerk.ok(case["id"], "accept")
+    subs = {s["department"]: s["id"] for s in case["sub_cases"]}
+    await stack.staff("fire", "handler").ok(subs["fire"], "ask_supplement", "未提交特殊建设工程消防设计文件",
+                                            missing=["特殊建设工程消防设计文件"])
+    await stack.staff("env", "handler").ok(subs["env"], "ask_supplement", "缺环境影响报告表",
+                                           missing=["建设项目环境影响报告表"])
+    await stack.staff("hcd", "lead").ok(case["id"], "notify_supplement", "请一次性补正以下材料")
+    await applicant.ok(case["id"], "submit_supplement", materials=["特殊建设工程消防设计文件", "建设项目环境影响报告表"])
+    for dept, sub_id in subs.items():
+        sc = await _through_review(stack, dept, await stack.staff(dept, "handler").case(sub_id))
+        await stack.staff(dept, sc["current_step"]["role"]).ok(sub_id, "approve", "同意")
+    case = await stack.staff("hcd", "lead").ok(case["id"], "pass")
+    case = await stack.staff("hcd", "approver").ok(case["id"], "approve")
+    return await clerk.ok(case["id"], "deliver", method="electronic")
+
+
 SCENARIOS: dict[str, Callable[..., Awaitable[dict]]] = {
     f.__name__: f for f in (approved_electronic, rated, deemed_acceptance, supplement_then_refused,
                             special_procedure_extension, joint_construction_permit, version_migrated,
-                            paid_then_refunded, deemed_then_paid, joint_paused_then_terminated)}
+                            paid_then_refunded, deemed_then_paid, joint_paused_then_terminated,
+                            joint_supplement_answered)}
 
 
 async def export(stack, name: str, case: dict, out: Path = HERE) -> list[Path]:

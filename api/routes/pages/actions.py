@@ -54,6 +54,13 @@ ACTION_FIELDS: dict[str, list[dict[str, Any]]] = {
                           "choices": [{"value": "all", "text": "全部同意"}, {"value": "any", "text": "任一同意"}]},
                    {"name": "position", "kind": "radios", "label": "加签位置", "required": True,
                     "choices": [{"value": "before", "text": "前加签"}, {"value": "after", "text": "后加签"}]}],
+    # a joint case's supplement (design 9): a department asks the lead unit, the lead unit tells the applicant once
+    "ask_supplement": [{"name": "missing", "kind": "checkboxes", "label": "需申请人补正的材料",
+                        "required": True, "hint": "由牵头部门汇总各部门需求后一次性告知申请人；提请后本部门办理时限暂停计时"},
+                       {**COMMENT, "label": "补正意见（缺少或不符合要求的情况）"}],
+    "notify_supplement": [{"name": "missing", "kind": "checkboxes", "label": "另需补正的材料（可选）", "required": False,
+                           "hint": "各部门提请补正的材料已全部列入告知，无需重复勾选"},
+                          {**OPTIONAL_COMMENT, "label": "告知说明（可选）"}],
     "return_to": [{"name": "step_id", "kind": "select", "label": "退回至", "required": True}, {**COMMENT, "label": "退回理由"}],
 }
 

@@ -42,6 +42,15 @@ def applicant_notice(case: dict[str, Any]) -> dict[str, Any] | None:
     status = case.get("status")
     if status == "pre_review":
         return pre_review_notice(case)
+    if status == "supplement_requested" and (case.get("joint_supplement") or {}).get("notified_at"):
+        js = case["joint_supplement"]
+        return {"kind": "action", "title": "请一次性补正材料",
+                "lines": [f"需补正：{'、'.join(js.get('missing') or [])}",
+                          *(f"{a.get('department_name') or a.get('department')}：{'、'.join(a.get('missing') or [])}"
+                            f"（{a.get('comment')}）" for a in js.get("asks") or []),
+                          "请点击“提交补正”一次性上传全部补正材料，补正材料将转交各审批部门；"
+                          "补正期间不计入办理时限，补正后各部门继续审查。"],
+                "reason": js.get("comment"), "reason_label": "牵头部门告知", "rights": None}
     if status == "supplement_requested":
         missing = case.get("missing_materials") or []
         return {"kind": "action", "title": "请补正材料",

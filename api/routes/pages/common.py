@@ -48,6 +48,9 @@ EVENT_ZH = {**ACTION_ZH, "submitted": "提交申请", "deemed_acceptance": "视�
             "cancelled_by_parent": "随主件撤销", "sub_cases_cancelled": "撤销部门子件",
             "paused_by_parent": "随主件暂停计时", "resumed_by_parent": "随主件恢复计时",
             "sub_cases_paused": "部门子件暂停计时", "sub_cases_resumed": "部门子件恢复计时",
+            # a joint case's supplement (design 9): a department's request, the notice, the answer forwarded
+            "supplement_asked": "部门提请补正", "supplement_asked_late": "部门提请补正（告知后）",
+            "supplement_notified": "牵头部门已告知补正", "supplement_received": "收到补正材料",
             "rating_closed": "评价期届满"}
 #: actions that end or refuse something: never the page's primary (green) button, and red to confirm
 DANGER_ACTIONS = ("withdraw", "refuse_acceptance", "deny", "terminate")

@@ -56,10 +56,13 @@ def entry_detail(entry: Mapping[str, Any], steps: Mapping[str, str], depts: Mapp
         return depts.get(code, code) if isinstance(code, str) else ""
 
     match action:
-        case "request_supplement" | "pre_review_return":
+        case "request_supplement" | "pre_review_return" | "ask_supplement" | "notify_supplement" | "supplement_notified":
             missing = _names(data.get("missing"))
             return f"需补正：{'、'.join(missing)}" if missing else None
-        case "submit_supplement":
+        case "supplement_asked" | "supplement_asked_late":
+            missing = _names(data.get("missing"))
+            return f"{dept(data.get('department'))}需补正：{'、'.join(missing)}" if missing else None
+        case "submit_supplement" | "supplement_received":
             given = _names(data.get("materials"))
             return f"补正材料：{'、'.join(given)}" if given else None
         case "start_special_procedure":
