@@ -10,9 +10,10 @@ from datetime import date
 
 from pydantic import Field
 
-from banjian.contracts import CaseState, Deadlines, HistoryEntry, Model, SubCaseRef
+from banjian.contracts import CaseState, Deadlines, HistoryEntry, Model
 from banjian.enums import Status
 from banjian.items.schema import Limit
+from banjian.joint_contracts import SubCaseRef
 
 
 class PlanRequest(Model):

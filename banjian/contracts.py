@@ -11,12 +11,12 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import Field
 
+from banjian.contract_parts import Actor, Applicant, MaterialRef, Model
 from banjian.enums import (
     Channel,
     Decision,
-    IdKind,
     LimitUnit,
     Opinion,
     Role,
@@ -25,47 +25,9 @@ from banjian.enums import (
     WarningLevel,
 )
 from banjian.items.schema import ItemDefinition, Limit
-
-
-class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class Actor(Model):
-    """Who acts: resolved by the API from the login, re-checked by the workflow validator."""
-
-    username: str
-    roles: list[Role]
-    department: str | None = None
-    display_name: str = ""
-    id_number: str | None = None
-    #: the history role of a department system's service account (`system_of:{dept}`), else None
-    acts_as: str | None = None
-
-    def has(self, *roles: Role) -> bool:
-        return any(r in self.roles for r in roles)
-
+from banjian.joint_contracts import JointSupplement, SubCaseRef, SupplementAsk
 
 SYSTEM = Actor(username="system", roles=[Role.SYSTEM], display_name="系统")
-
-
-class Applicant(Model):
-    kind: IdKind
-    id_number: str
-    name: str
-    username: str | None = Field(default=None, description="the account that owns the case, if any")
-
-
-class MaterialRef(Model):
-    name: str
-    file_id: str | None = None
-    licence_id: str | None = None
-    #: a licence's verification result when it was attached (banjian/licence_reuse.py)
-    licence_check: dict[str, Any] | None = None
-    # a supplement adds a version and replaces none: the case lists every version
-    version: int = 1
-    added_by: str | None = None
-    added_at: datetime | None = None
 
 
 #: The design generation new cases start on (`CaseInput.design`, read by workflows/case.py). Telling a
@@ -269,80 +231,6 @@ class Countersign(Model):
         if not self.active or self.complete():
             return []
         return [slot for slot in self.slots if slot not in self.signed]
-
-
-class SupplementAsk(Model):
-    """A department's request, in a joint case or bundle, that the applicant supplement materials (补正需求):
-    who asked, when, for what, and why (the department's opinion). `JOINT_SUPPLEMENT_DESIGN`."""
-
-    sub_case: str
-    department: str
-    department_name: str | None = None
-    missing: list[str]
-    comment: str
-    by: str
-    by_name: str | None = None
-    at: datetime
-
-
-class JointSupplement(Model):
-    """A joint case's (or bundle's) one consolidated supplement notice (一次性告知): the departments'
-    requests it gathers, the notice the lead unit sent and the applicant's answer."""
-
-    asks: list[SupplementAsk] = []
-    notified_at: datetime | None = None
-    notified_by: str | None = None
-    missing: list[str] = []
-    comment: str | None = None
-    answered_at: datetime | None = None
-    #: requests that reached the joint case after its notice went out (a race): answered with the rest
-    late: list[SupplementAsk] = []
-
-    def asked(self) -> list[str]:
-        """Every material the departments asked for, each once, in the order asked."""
-        out: list[str] = []
-        for ask in self.asks:
-            out += [m for m in ask.missing if m not in out]
-        return out
-
-
-class JointSupplementAnswer(Model):
-    """What a joint case forwards to each open sub-case (`joint_supplement_answered`): the applicant's
-    supplemented materials and who handed them in."""
-
-    materials: list[MaterialRef]
-    by: str
-
-
-class SubCaseRef(Model):
-    """A parent's view of one department's sub-case (并联部门子件)."""
-
-    id: str
-    department: str
-    department_name: str | None = Field(default=None, description="the department's name for people to read "
-                                                                   "(None in older histories: the code stands in)")
-    item_code: str
-    item_name: str
-    status: Status
-    opinion: Opinion | None = None
-    decision: Decision | None = None
-    due: date | None = None
-    reason: str | None = None
-    required: bool = True
-    overdue: bool = False
-    opened: bool = False
-    deemed_consent: bool = False
-    licence_id: str | None = Field(default=None, description="the e-licence a bundle member's sub-case issued "
-                                                             "on approval (None otherwise, and in older histories)")
-    parent_paused: bool = Field(default=False, description="the sub-case's clock is paused because its joint "
-                                                           "case's is (design 8 on; always False before)")
-    supplement_ask: SupplementAsk | None = Field(default=None, description=(
-        "the department's open request for a supplement (design 9 on; None when it has none)"))
-
-    @property
-    def department_label(self) -> str:
-        """The department as people read it: its name, else (older histories) its code."""
-        return self.department_name or self.department
 
 
 class PaymentState(Model):

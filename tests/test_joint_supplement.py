@@ -148,9 +148,10 @@ async def test_withdrawn_while_the_applicant_supplements(stack):
 # ---- older designs keep their behaviour: no request, no notice, a sub-case answers as before -----------
 def test_cases_of_earlier_designs_offer_neither_action():
     from banjian.case_steps import effective_item
-    from banjian.contracts import JOINT_SUPPLEMENT_DESIGN, Actor, SubCaseRef
+    from banjian.contracts import JOINT_SUPPLEMENT_DESIGN, Actor
     from banjian.enums import Action, Role, Status
     from banjian.errors import Conflict
+    from banjian.joint_contracts import SubCaseRef
     from banjian.rules import admissible, allowed_actions
     from tests.test_joint_texts import JOINT, at_decision
 

@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-from banjian.contracts import Actor, Applicant, CaseInput, CaseState, SubCaseRef
+from banjian.contracts import Actor, Applicant, CaseInput, CaseState
 from banjian.enums import Action, Channel, IdKind, Opinion, Role, Status
 from banjian.errors import Conflict, DomainError, from_application_error
 from banjian.items.schema import ItemDefinition
+from banjian.joint_contracts import SubCaseRef
 from banjian.rules import admissible
 from workflows.calls import reject
 

@@ -28,19 +28,11 @@ with workflow.unsafe.imports_passed_through():
     from banjian import rules
     from banjian.activity_contracts import NotifyParent, Recorded, RecordRequest
     from banjian.case_steps import effective_item
-    from banjian.contracts import (
-        SYSTEM,
-        ActionInput,
-        Actor,
-        Answered,
-        CaseInput,
-        CaseState,
-        HistoryEntry,
-        SubCaseRef,
-    )
+    from banjian.contracts import SYSTEM, ActionInput, Actor, Answered, CaseInput, CaseState, HistoryEntry
     from banjian.deadlines import plan_request
     from banjian.enums import CLOSED, ItemKind, Role, Status
     from banjian.errors import DomainError
+    from banjian.joint_contracts import SubCaseRef
     from banjian.pre_review import PRE_REVIEW_ACTIONS
     from workflows.calls import reject, run_activity, run_local_activity, takes_path
     from workflows.clock import pending_timers

@@ -23,10 +23,10 @@ with workflow.unsafe.imports_passed_through():
         CaseInput,
         CaseResult,
         CaseState,
-        SubCaseRef,
     )
     from banjian.enums import CLOSED, Decision, ItemKind, Opinion, Status, WarningCause
     from banjian.errors import DomainError
+    from banjian.joint_contracts import SubCaseRef
     from workflows.calls import reject
 
 if TYPE_CHECKING:

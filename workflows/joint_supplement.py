@@ -20,19 +20,9 @@ from temporalio import workflow
 from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
-    from banjian.contracts import (
-        SYSTEM,
-        ActionInput,
-        Actor,
-        CaseInput,
-        CaseState,
-        JointSupplement,
-        JointSupplementAnswer,
-        MaterialRef,
-        SubCaseRef,
-        SupplementAsk,
-    )
+    from banjian.contracts import SYSTEM, ActionInput, Actor, CaseInput, CaseState, MaterialRef
     from banjian.enums import CLOSED, Status
+    from banjian.joint_contracts import JointSupplement, JointSupplementAnswer, SubCaseRef, SupplementAsk
 
 if TYPE_CHECKING:
     from banjian.items.schema import ItemDefinition
