@@ -127,7 +127,7 @@ def document(settings: Settings, case: dict[str, Any], item: Any, kind: str,
         "acceptance_limit": fmt_zh(item.acceptance_limit), "acceptance_due": _day(deadlines.get("acceptance_due")),
         "promised_limit": fmt_zh(item.promised_limit), "statutory_limit": fmt_zh(item.statutory_limit),
         "promised_due": _day(deadlines.get("promised_due")), "statutory_due": _day(deadlines.get("statutory_due")),
-        "provisional": bool(deadlines.get("provisional")), "immediate": item.case_type == "immediate",
+        "extension_limit": fmt_zh(item.extension_limit), "immediate": item.case_type == "immediate",
         "consultation": item.contacts.consultation, "location": item.location,
         "result_name": item.result.name if item.result else None, "rights": None,
     }

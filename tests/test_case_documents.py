@@ -11,6 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from api.routes.pages.cases import provisional_due
 from api.routes.pages.common import zh_date
 from banjian.ids import make_citizen_id
 from tests.pages_client import PageClient
@@ -106,6 +107,8 @@ async def test_the_supplement_notice_lists_every_missing_material_at_once(stack,
     assert [i.split("（")[0] for i in items] == missing
     assert "自有房产提交不动产权证书" in said  # the material's note tells what is needed
     assert "补正说明：租赁合同未签字" in said and "重新计算受理期限" in said
+    # filed at the window for someone without an account: the supplement comes back to the window
+    assert "携带材料到市政务服务中心二楼市场监管综合窗口提交" in said and "网上办事大厅" not in said
 
 
 async def test_the_acceptance_notice_gives_both_limits_and_how_they_are_counted(stack, people, browser):
@@ -124,6 +127,11 @@ async def test_the_acceptance_notice_gives_both_limits_and_how_they_are_counted(
     assert f"受理日期{day(accepted['accepted_at'])}" in said
     assert f"{day(dl['promised_due'])}前" in said and f"{day(dl['statutory_due'])}前" in said
     assert "承诺办结10个工作日" in said and "法定办结20个工作日" in said
+    assert "可以延长10个工作日" in said  # the item's extension limit
+    # "暂定" only beside a date that falls in a year without an official schedule, as on the case page
+    for name, label in (("promised_due", "承诺办结"), ("statutory_due", "法定办结")):
+        line = said.split(label, 1)[1].split("</dd>", 1)[0].split("法定办结" if name == "promised_due" else "办理结果")[0]
+        assert ("暂定" in line) is provisional_due(stack.app.state.cases, accepted, name), line
     assert "期限自受理之日的次日起计算" in said and "不含法定节假日和休息日" in said
     assert f"{day(accepted['accepted_at'])}" in said.split("（盖章）", 1)[1]  # dated the day of acceptance
 

@@ -13,6 +13,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api import case_documents as docs
 from api.routes.pages.case_notices import display_names
+from api.routes.pages.cases import provisional_due
 from api.routes.pages.common import TEMPLATES, PageError, page_user, render
 from banjian import case_numbers
 from banjian.db import Case
@@ -44,7 +45,11 @@ def _build(request: Request, actor: Any, case_id: str, kind: str) -> dict[str, A
     if actor_name and actor_name != "system" and (entry or {}).get("role") not in ("applicant", None):
         clerk = people.get(actor_name, actor_name)
     issuer = item.implementing_body.name
-    return docs.document(cases.settings, case, item, kind, issuer, clerk)
+    doc = docs.document(cases.settings, case, item, kind, issuer, clerk)
+    if kind == "acceptance":  # each date by its own year's schedule, as the case page says it
+        doc["promised_provisional"] = provisional_due(cases, case, "promised_due")
+        doc["statutory_provisional"] = provisional_due(cases, case, "statutory_due")
+    return doc
 
 
 @router.get("/cases/{case_id}/documents/{kind}", response_class=HTMLResponse)

@@ -91,7 +91,7 @@ def days_left(cal, due: str | None, today: date) -> DaysLeft | None:
     return DaysLeft(-cal.working_days_between(d, today), True)
 
 
-def _provisional(cases: Any, case: dict[str, Any], name: str) -> bool:
+def provisional_due(cases: Any, case: dict[str, Any], name: str) -> bool:
     """Whether the due day `name` rests on a year without an official schedule. The case's flag covers
     its whole span (receipt to its latest due day): a promised day counted inside published years is
     certain even when the statutory one, further on, is not."""
@@ -275,7 +275,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
     promised_left = await run_in_threadpool(left, case["deadlines"].get("promised_due")) if counting else None
     step_left = await run_in_threadpool(left, case["deadlines"].get("step_due")) \
         if counting and case.get("current_step") else None
-    promised_provisional = await run_in_threadpool(_provisional, cases, case, "promised_due")
+    promised_provisional = await run_in_threadpool(provisional_due, cases, case, "promised_due")
     licence = await run_in_threadpool(_licence_of, cases, case) if (case.get("result") or {}).get("licence_id") \
         else None
     depts = await run_in_threadpool(_departments, request)
