@@ -1,6 +1,7 @@
 """The notices a window hands the applicant on paper (窗口文书), built from the case's record:
 收件回执 (receipt), 受理通知书 (acceptance notice), 补正材料通知书 (one-time supplement notice) and
-不予受理决定书 (refusal of acceptance). Each names the case number, the item, the applicant, the date of
+不予受理决定书 (refusal of acceptance), and at a window pick-up of the result 送达回证 (proof of
+service, signed by whoever collects it). Each names the case number, the item, the applicant, the date of
 the act it records (from the history, never today's date), the time limit and how it is counted, the
 issuing body with a place for its seal, and, for a refusal, the applicant's rights of reconsideration
 (行政复议, 60 days) and lawsuit (行政诉讼, 6 months).
@@ -27,7 +28,7 @@ from banjian.timefmt import CHINA
 
 #: document kind → its title
 TITLES = {"receipt": "收件回执", "acceptance": "受理通知书", "supplement": "补正材料通知书",
-          "refusal": "不予受理决定书"}
+          "refusal": "不予受理决定书", "delivery": "送达回证"}
 #: 行政复议法 第二十条 (60 days) and 行政诉讼法 第四十六条 (6 months)
 APPEAL_RIGHTS = ("如对本决定不服，可以自收到本决定书之日起六十日内依法申请行政复议，"
                  "或者自收到本决定书之日起六个月内依法向人民法院提起行政诉讼。")
@@ -70,6 +71,9 @@ def available(case: dict[str, Any]) -> list[str]:
         kinds.append("acceptance")
     elif case.get("status") == "refused":
         kinds.append("refusal")
+    if ((case.get("delivery") or {}).get("method") == "window" and _last(case, "deliver")
+            and case.get("status") in ("delivered", "concluded")):
+        kinds.append("delivery")
     return kinds
 
 
@@ -109,13 +113,14 @@ def _receipt_materials(case: dict[str, Any], item: Any) -> list[dict[str, Any]]:
 
 
 def document(settings: Settings, case: dict[str, Any], item: Any, kind: str,
-             issuer_name: str, clerk: str | None) -> dict[str, Any]:
+             issuer_name: str, clerk: str | None, licence_no: str | None = None) -> dict[str, Any]:
     """The context of one printed document (see the module docstring); `kind` is one of `available`."""
     deadlines = case.get("deadlines") or {}
     case_no = case.get("case_no") or case["id"]
     url = progress_url(settings, case_no)
     entry = {"receipt": None, "supplement": _last(case, "request_supplement"),
-             "acceptance": _last(case, *ACCEPTANCES), "refusal": _last(case, "refuse_acceptance")}[kind]
+             "acceptance": _last(case, *ACCEPTANCES), "refusal": _last(case, "refuse_acceptance"),
+             "delivery": _last(case, "deliver")}[kind]
     issued = _day(entry["at"]) if entry else _day(case.get("received_at") or case.get("submitted_at"))
     doc: dict[str, Any] = {
         "kind": kind, "title": TITLES[kind], "case_no": case_no, "item_name": case.get("item_name") or item.name,
@@ -144,8 +149,13 @@ def document(settings: Settings, case: dict[str, Any], item: Any, kind: str,
         doc["deemed"] = entry.get("action") == "deemed_acceptance"
         doc["accepted_on"] = _day(case.get("accepted_at"))
         doc["special_procedures"] = [p.name for p in item.special_procedures if not p.counts_toward_limit]
-    else:
+    elif kind == "refusal":
         assert entry is not None
         doc["reason"] = (entry.get("comment") or "").strip() or None
         doc["rights"] = APPEAL_RIGHTS
+    else:
+        result = case.get("result") or {}
+        doc["decision"] = {"approved": "准予许可", "denied": "不予许可"}.get(result.get("decision") or "")
+        doc["licence_no"] = licence_no
+        doc["received_by"] = None
     return doc

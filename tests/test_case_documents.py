@@ -183,3 +183,27 @@ async def test_searching_by_id_number_takes_blanks_and_says_what_is_wrong_with_a
     other = make_citizen_id("330106", seq=99)
     r = await browser.get("/work", params={"q": other})
     assert r.status_code == 200 and "find-case-error" not in r.text and "未找到" in r.text
+
+
+async def test_a_window_pick_up_prints_a_proof_of_service_naming_the_licence(stack, people, browser):
+    clerk, handler, approver = people.clerk, people.handler, people.approver
+    case = await window_case(clerk, 37, "food-business-licence")
+    await clerk.ok(case["id"], "accept")
+    await browser.login(clerk.username)
+    early = await browser.get(f"/cases/{case['id']}/documents/delivery")
+    assert early.status_code == 409 and "未在窗口送达" in early.text
+    await handler.ok(case["id"], "pass")
+    await approver.ok(case["id"], "pass")
+    decided = await approver.ok(case["id"], "approve")
+    await clerk.ok(case["id"], "deliver", method="window")
+    done = await browser.get(f"/cases/{case['id']}?done=deliver")
+    assert "打印送达回证" in done.text
+    r = await browser.get(f"/cases/{case['id']}/documents/delivery")
+    assert r.status_code == 200
+    printed_layout(r.text)
+    said = text_of(r.text)
+    licence = (await clerk.get(f"/api/licences/{decided['result']['licence_id']}")).json()
+    assert "送达回证" in said and "准予许可，食品经营许可证" in said and f"证照编号{licence['licence_no']}" in said
+    assert "窗口领取" in said and "受送达人签名" in said and "签收日期" in said
+    await clerk.ok(case["id"], "confirm_receipt")  # collected: the proof stays printable
+    assert (await browser.get(f"/cases/{case['id']}/documents/delivery")).status_code == 200

@@ -1,5 +1,5 @@
 """The printed notices of a case (/cases/{id}/documents/{kind}: 收件回执, 受理通知书, 补正材料通知书,
-不予受理决定书), for whoever may read the case, and the public progress page their QR code opens
+不予受理决定书, 送达回证), for whoever may read the case, and the public progress page their QR code opens
 (/progress/{case_no}?code=…, no login). See api/case_documents.py for what each document holds."""
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from api.routes.pages.common import TEMPLATES, PageError, page_user, render
 from banjian import case_numbers
 from banjian.db import Case
 from banjian.labels import STATUS_ZH
+from banjian.licence_store import Licence
 from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
@@ -25,7 +26,8 @@ router = APIRouter(include_in_schema=False)
 NOT_YET = {"receipt": "网上预审中的申请尚未正式收件，没有收件回执",
            "supplement": "本办件未发出补正告知，没有补正材料通知书",
            "acceptance": "本办件尚未受理，没有受理通知书",
-           "refusal": "本办件未被决定不予受理，没有不予受理决定书"}
+           "refusal": "本办件未被决定不予受理，没有不予受理决定书",
+           "delivery": "本办件的办理结果未在窗口送达，没有送达回证"}
 
 
 def _build(request: Request, actor: Any, case_id: str, kind: str) -> dict[str, Any]:
@@ -36,16 +38,19 @@ def _build(request: Request, actor: Any, case_id: str, kind: str) -> dict[str, A
     item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
                                                case.get("parent_id") is not None)
     actions = {"receipt": ("submitted", "formal_submission"), "supplement": ("request_supplement",),
-               "acceptance": ("accept", "deemed_acceptance"), "refusal": ("refuse_acceptance",)}[kind]
+               "acceptance": ("accept", "deemed_acceptance"), "refusal": ("refuse_acceptance",),
+               "delivery": ("deliver",)}[kind]
     entry = next((h for h in reversed(case.get("history") or []) if h.get("action") in actions), None)
     actor_name = entry.get("actor") if entry else None
+    licence_id = (case.get("result") or {}).get("licence_id")
     with cases.sessions() as session:
         people = display_names(session, case)
+        licence = session.get(Licence, licence_id) if kind == "delivery" and licence_id else None
     clerk = None
     if actor_name and actor_name != "system" and (entry or {}).get("role") not in ("applicant", None):
         clerk = people.get(actor_name, actor_name)
     issuer = item.implementing_body.name
-    doc = docs.document(cases.settings, case, item, kind, issuer, clerk)
+    doc = docs.document(cases.settings, case, item, kind, issuer, clerk, licence.licence_no if licence else None)
     if kind == "acceptance":  # each date by its own year's schedule, as the case page says it
         doc["promised_provisional"] = provisional_due(cases, case, "promised_due")
         doc["statutory_provisional"] = provisional_due(cases, case, "statutory_due")
