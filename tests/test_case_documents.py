@@ -207,3 +207,18 @@ async def test_a_window_pick_up_prints_a_proof_of_service_naming_the_licence(sta
     assert "窗口领取" in said and "受送达人签名" in said and "签收日期" in said
     await clerk.ok(case["id"], "confirm_receipt")  # collected: the proof stays printable
     assert (await browser.get(f"/cases/{case['id']}/documents/delivery")).status_code == 200
+
+
+async def test_a_deemed_acceptance_notice_says_so_and_dates_from_receipt(stack, people, browser):
+    clerk = people.clerk
+    case = await window_case(clerk, 38, "food-business-licence")
+    deemed = await stack.advance(case["id"], 10)
+    assert any(h["action"] == "deemed_acceptance" for h in deemed["history"]), deemed["status"]
+    await browser.login(clerk.username)
+    r = await browser.get(f"/cases/{case['id']}/documents/acceptance")
+    assert r.status_code == 200
+    said = text_of(r.text)
+    assert "本机关未在法定期限内作出是否受理的决定" in said and "第三十二条第一款第（四）项" in said
+    assert "自收到申请材料之日起即为受理" in said and "本机关决定予以受理" not in said
+    assert f"受理日期{day(case['received_at'])}" in said
+    assert "经办人" not in said  # the system accepted it: no clerk signs for it
