@@ -121,11 +121,15 @@ def document(settings: Settings, case: dict[str, Any], item: Any, kind: str,
     entry = {"receipt": None, "supplement": _last(case, "request_supplement"),
              "acceptance": _last(case, *ACCEPTANCES), "refusal": _last(case, "refuse_acceptance"),
              "delivery": _last(case, "deliver")}[kind]
+    # the application was received once (formal receipt after a pre-review); a complete supplement
+    # moves `received_at` on (the acceptance clock restarts) but not the day the application came in
+    formal = _last(case, "formal_submission")
+    first_received = _day(formal["at"]) if formal else _day(case.get("submitted_at"))
     issued = _day(entry["at"]) if entry else _day(case.get("received_at") or case.get("submitted_at"))
     doc: dict[str, Any] = {
         "kind": kind, "title": TITLES[kind], "case_no": case_no, "item_name": case.get("item_name") or item.name,
         "applicant": _applicant(case), "submitted_on": _day(case.get("submitted_at")),
-        "received_on": _day(case.get("received_at") or case.get("submitted_at")), "issued_on": issued,
+        "received_on": first_received, "issued_on": issued,
         "issuer": issuer_name, "clerk": clerk, "progress_url": url,
         "qr_svg": Markup(segno.make_qr(url, error="m").svg_inline(omitsize=True, title="办件进度查询二维码")),
         "licensing": item.type == "01", "channel": case.get("channel"),
@@ -138,6 +142,10 @@ def document(settings: Settings, case: dict[str, Any], item: Any, kind: str,
     }
     if kind == "receipt":
         doc["materials"] = _receipt_materials(case, item)
+        doc["supplements"] = [{"name": m["name"], "version": m.get("version"), "on": _day(m.get("added_at")),
+                               "how": "电子证照调取" if m.get("licence_id") else
+                               "已上传电子文件" if m.get("file_id") else "纸质材料"}
+                              for m in case.get("materials") or [] if (m.get("version") or 1) > 1]
     elif kind == "supplement":
         assert entry is not None
         doc["missing"] = list((entry.get("data") or {}).get("missing") or [])

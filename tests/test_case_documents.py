@@ -222,3 +222,19 @@ async def test_a_deemed_acceptance_notice_says_so_and_dates_from_receipt(stack, 
     assert "自收到申请材料之日起即为受理" in said and "本机关决定予以受理" not in said
     assert f"受理日期{day(case['received_at'])}" in said
     assert "经办人" not in said  # the system accepted it: no clerk signs for it
+
+
+async def test_after_a_supplement_the_documents_keep_the_day_the_application_came_in(stack, people, browser):
+    clerk = people.clerk
+    case = await window_case(clerk, 39)
+    await clerk.ok(case["id"], "request_supplement", missing=["经营场所使用证明"])
+    await stack.advance(case["id"], 3)  # the applicant comes back days later, to the window
+    back = await clerk.ok(case["id"], "submit_supplement", materials=[{"name": "经营场所使用证明"}])
+    assert day(back["received_at"]) != day(case["received_at"])  # the acceptance clock restarted
+    await browser.login(clerk.username)
+    notice = text_of((await browser.get(f"/cases/{case['id']}/documents/supplement")).text)
+    assert f"你于{day(case['received_at'])}提出的" in notice
+    receipt = text_of((await browser.get(f"/cases/{case['id']}/documents/receipt")).text)
+    assert f"本机关于{day(case['received_at'])}收到你提出的" in receipt
+    assert "补正收取的材料如下" in receipt and f"第2版{day(back['received_at'])}" in receipt
+    assert f"将于{day(back['deadlines']['acceptance_due'])}前" in receipt and "重新计算" in receipt
