@@ -13,6 +13,7 @@ import pytest
 
 from api.routes.pages.cases import provisional_due
 from api.routes.pages.common import zh_date
+from api.throttle import AddressLimiter
 from banjian.ids import make_citizen_id
 from tests.pages_client import PageClient
 
@@ -83,6 +84,14 @@ async def test_the_receipt_lists_what_was_received_and_its_qr_code_opens_the_pub
         assert "已提交，待受理" in shown.text
         wrong = await anyone.get(f"{parts.path}?code=0000000000000000")
         assert wrong.status_code == 404 and "查询码" in wrong.text
+        saved = stack.app.state.verify_limiter  # guessing codes is limited per address
+        stack.app.state.verify_limiter = AddressLimiter(2, 60)
+        try:
+            assert (await anyone.get(f"{parts.path}?code=0000000000000001")).status_code == 404
+            assert (await anyone.get(f"{parts.path}?code=0000000000000002")).status_code == 404
+            assert (await anyone.get(f"{parts.path}?{parts.query}")).status_code == 429
+        finally:
+            stack.app.state.verify_limiter = saved
     finally:
         await anyone.close()
 

@@ -103,6 +103,8 @@ def _progress(request: Request, case_no: str, code: str | None) -> dict[str, Any
 
 @router.get("/progress/{case_no}", response_class=HTMLResponse)
 async def progress(request: Request, case_no: str, code: str | None = None) -> HTMLResponse:
-    """办件进度查询 (no login): what the QR code on a receipt or notice opens."""
+    """办件进度查询 (no login): what the QR code on a receipt or notice opens. Limited per address as
+    licence verification is (a wrong code answers 404 like an unknown number: guessing is slow)."""
+    request.app.state.verify_limiter.hit(request.client.host if request.client else None)
     found = await run_in_threadpool(_progress, request, case_no[:80], (code or "")[:64] or None)
     return render(request, "case_progress.html", {"title": "办件进度查询", "p": found})
