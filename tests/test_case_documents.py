@@ -214,6 +214,10 @@ async def test_a_window_pick_up_prints_a_proof_of_service_naming_the_licence(sta
     licence = (await clerk.get(f"/api/licences/{decided['result']['licence_id']}")).json()
     assert "送达回证" in said and "准予许可，食品经营许可证" in said and f"证照编号{licence['licence_no']}" in said
     assert "窗口领取" in said and "受送达人签名" in said and "签收日期" in said
+    url = re.search(r"访问 (\S+)</p>", r.text).group(1).replace("&amp;", "&")
+    parts = urlsplit(url)
+    progress = await browser.get(f"{parts.path}?{parts.query}")
+    assert "办理结果已可领取" in progress.text and "市政务服务中心" in progress.text
     await clerk.ok(case["id"], "confirm_receipt")  # collected: the proof stays printable
     assert (await browser.get(f"/cases/{case['id']}/documents/delivery")).status_code == 200
 

@@ -17,6 +17,7 @@ from api.routes.pages.cases import provisional_due
 from api.routes.pages.common import TEMPLATES, PageError, page_user, render
 from banjian import case_numbers
 from banjian.db import Case
+from banjian.errors import DomainError
 from banjian.labels import STATUS_ZH
 from banjian.licence_store import Licence
 from banjian.timefmt import CHINA
@@ -93,9 +94,17 @@ def _progress(request: Request, case_no: str, code: str | None) -> dict[str, Any
         return at.astimezone(CHINA).date().isoformat() if at else None
 
     org = (row.snapshot.get("applicant") or {}).get("kind") == "organisation"
+    pick_up = None
+    if row.status == "delivered" and (row.snapshot.get("delivery") or {}).get("method") == "window":
+        try:  # where to collect it: the item's place of service, as its guide says
+            item = request.app.state.catalog.effective(row.item_code, row.item_version, row.department,
+                                                       row.parent_id is not None)
+            pick_up = item.location or item.implementing_body.name
+        except DomainError:  # an item no longer loadable: the window is still the place
+            pick_up = "办理窗口"
     return {"case_no": canonical, "item_name": row.item_name, "status": STATUS_ZH.get(row.status, row.status),
             "applicant": _masked_name(row.applicant_name, org), "submitted_on": day(row.submitted_at),
-            "accepted_on": day(row.accepted_at), "concluded_on": day(row.concluded_at),
+            "accepted_on": day(row.accepted_at), "concluded_on": day(row.concluded_at), "pick_up": pick_up,
             "promised_due": row.promised_due.isoformat() if row.promised_due and not row.concluded_at else None,
             "acceptance_due": row.acceptance_due.isoformat()
             if row.acceptance_due and row.status in ("submitted", "supplement_requested") else None}
