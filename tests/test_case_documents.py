@@ -251,3 +251,22 @@ async def test_after_a_supplement_the_documents_keep_the_day_the_application_cam
     assert f"本机关于{day(case['received_at'])}收到你提出的" in receipt
     assert "补正收取的材料如下" in receipt and f"第2版{day(back['received_at'])}" in receipt
     assert f"将于{day(back['deadlines']['acceptance_due'])}前" in receipt and "重新计算" in receipt
+
+
+async def test_a_joint_case_has_one_acceptance_notice_from_the_lead_unit_and_none_per_department(stack, browser):
+    from tests.test_joint import open_joint, staff
+
+    applicant, case = await open_joint(stack)
+    clerk = staff(stack, "hcd", "clerk")
+    await browser.login(clerk.username)
+    r = await browser.get(f"/cases/{case['id']}/documents/acceptance")
+    assert r.status_code == 200, r.text[:300]
+    said = text_of(r.text)
+    assert case["case_no"] in said and "本机关决定予以受理" in said
+    assert f"{day(case['deadlines']['statutory_due'])}前" in said
+    sub = case["sub_cases"][0]
+    await browser.login(staff(stack, sub["department"], "clerk").username)
+    page = await browser.get(f"/cases/{sub['id']}")
+    assert "文书打印" not in page.text  # a department's sub-case: the applicant's papers come from the lead unit
+    refused = await browser.get(f"/cases/{sub['id']}/documents/receipt")
+    assert refused.status_code == 409 and "由牵头部门在主件中出具" in refused.text

@@ -34,6 +34,8 @@ NOT_YET = {"receipt": "网上预审中的申请尚未正式收件，没有收件
 def _build(request: Request, actor: Any, case_id: str, kind: str) -> dict[str, Any]:
     cases = request.app.state.cases
     case = cases.get(actor, case_id)  # 404 for a case the caller may not see
+    if case.get("parent_id"):
+        raise PageError(409, "并联审批部门子件没有单独的文书，申请人的文书由牵头部门在主件中出具")
     if kind not in docs.available(case):
         raise PageError(409, NOT_YET[kind])
     item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
