@@ -256,7 +256,7 @@ async def test_after_a_supplement_the_documents_keep_the_day_the_application_cam
 async def test_a_joint_case_has_one_acceptance_notice_from_the_lead_unit_and_none_per_department(stack, browser):
     from tests.test_joint import open_joint, staff
 
-    applicant, case = await open_joint(stack)
+    _, case = await open_joint(stack)
     clerk = staff(stack, "hcd", "clerk")
     await browser.login(clerk.username)
     r = await browser.get(f"/cases/{case['id']}/documents/acceptance")
