@@ -276,6 +276,8 @@ def _check_applicant(applicant: dict[str, str]) -> tuple[dict[str, str], dict[st
     errors: dict[str, str] = {}
     if applicant["kind"] not in (IdKind.CITIZEN.value, IdKind.ORGANISATION.value):
         errors["kind"] = "请选择申请人类型"
+    # read out from a card or copied from a scan: 330106 19900101 0077 is the same number
+    applicant = {**applicant, "id_number": "".join(applicant["id_number"].split())}
     if not applicant["id_number"]:
         errors["id_number"] = "请填写证件号码（公民身份号码或统一社会信用代码）"
     elif "kind" not in errors:
