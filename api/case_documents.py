@@ -64,6 +64,8 @@ def available(case: dict[str, Any]) -> list[str]:
     online pre-review), a supplement notice once one was sent, then an acceptance notice or a refusal."""
     if case.get("parent_id") or case.get("status") == "pre_review":
         return []
+    if case.get("pre_review") and not _last(case, "formal_submission"):
+        return []  # given up (withdrawn) in pre-review: never formally received
     kinds = ["receipt"]
     if _last(case, "request_supplement"):
         kinds.append("supplement")

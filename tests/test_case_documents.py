@@ -270,3 +270,16 @@ async def test_a_joint_case_has_one_acceptance_notice_from_the_lead_unit_and_non
     assert "文书打印" not in page.text  # a department's sub-case: the applicant's papers come from the lead unit
     refused = await browser.get(f"/cases/{sub['id']}/documents/receipt")
     assert refused.status_code == 409 and "由牵头部门在主件中出具" in refused.text
+
+
+async def test_an_application_withdrawn_in_pre_review_has_no_receipt(stack, people, browser):
+    applicant = people.applicant(3)
+    case = (await applicant.apply("food-business-licence", pre_review=True)).json()
+    assert case["status"] == "pre_review"
+    await browser.login(applicant.username)
+    assert (await browser.get(f"/cases/{case['id']}/documents/receipt")).status_code == 409
+    withdrawn = await applicant.ok(case["id"], "withdraw")
+    assert withdrawn["status"] == "withdrawn"
+    page = await browser.get(f"/cases/{case['id']}")
+    assert "文书打印" not in page.text
+    assert (await browser.get(f"/cases/{case['id']}/documents/receipt")).status_code == 409

@@ -24,7 +24,7 @@ from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
 #: the act each document records, for the message when the case has not come to it
-NOT_YET = {"receipt": "网上预审中的申请尚未正式收件，没有收件回执",
+NOT_YET = {"receipt": "申请未经正式收件（网上预审中，或在预审期间撤回），没有收件回执",
            "supplement": "本办件未发出补正告知，没有补正材料通知书",
            "acceptance": "本办件尚未受理，没有受理通知书",
            "refusal": "本办件未被决定不予受理，没有不予受理决定书",
