@@ -283,3 +283,17 @@ async def test_an_application_withdrawn_in_pre_review_has_no_receipt(stack, peop
     page = await browser.get(f"/cases/{case['id']}")
     assert "文书打印" not in page.text
     assert (await browser.get(f"/cases/{case['id']}/documents/receipt")).status_code == 409
+
+
+def test_an_id_number_in_a_search_is_judged_by_the_kind_it_looks_like():
+    from api.routes.pages.case_search import id_number_error, id_number_typed
+    from banjian.ids import make_credit_code
+
+    citizen, company = make_citizen_id("330106", seq=61), make_credit_code("913301060000000C")
+    assert id_number_typed(f" {citizen[:6]} {citizen[6:14]}　{citizen[14:]} ") == citizen  # a full-width blank too
+    assert id_number_typed(company.lower()) == company
+    assert id_number_typed("王小明") is None and id_number_typed("330100-AMR-20261204") is None
+    assert id_number_error(citizen) is None and id_number_error(company) is None
+    wrong = company[:-1] + ("0" if company[-1] != "0" else "1")
+    assert (id_number_error(wrong) or "").startswith("证件号码有误：统一社会信用代码")
+    assert "公民身份号码" in (id_number_error(citizen[:-1] + ("0" if citizen[-1] != "0" else "1")) or "")
