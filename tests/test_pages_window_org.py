@@ -8,7 +8,7 @@ import uuid
 
 import pytest
 
-from banjian.ids import make_credit_code
+from banjian.ids import make_citizen_id, make_credit_code
 from tests.pages_client import PageClient
 
 ITEM = "food-business-licence"
@@ -123,3 +123,36 @@ async def test_the_guide_list_says_whom_each_item_serves(stack, browser):
     assert "服务对象：法人及其他组织" in entry and "自然人" not in entry
     entry = re.search(r'<a href="/guide/food-business-licence">.*?</li>', page, re.S).group(0)
     assert "服务对象：" in entry and "自然人" in entry and "法人及其他组织" in entry
+
+
+async def test_a_clerk_files_paper_materials_taken_at_the_window_without_scanning_them(stack, people, browser):
+    await browser.login(people.clerk.username)
+    item = "individual-business-registration"
+    page = await browser.get(f"/apply/{item}")
+    assert len(re.findall(r'<input id="material-\d-paper" name="paper_material_\d" type="checkbox"', page.text)) == 5
+    fields = {"applicant.kind": "citizen", "applicant.id_number": make_citizen_id("330106", seq=41),
+              "applicant.name": "赵六", "form.operator_name": "赵六", "form.business_address": "杭州",
+              "form.business_scope": "餐饮", "form.organisation_form": "个人经营", "form.capital": "1",
+              "form.contact_phone": "13800000000", "form.declaration": "true"}
+    # one paper material not ticked: still asked for, and the ticked ones stay ticked
+    r = await browser.submit(f"/apply/{item}", page.text, {**fields, "paper_material_0": "true",
+                                                           "paper_material_1": "true"})
+    assert r.status_code == 422 and error_beside(r.text, "material-2") == "请上传经营场所使用证明"
+    assert re.search(r'id="material-0-paper"[^>]*checked', r.text) and not re.search(
+        r'id="material-2-paper"[^>]*checked', r.text)
+    number = fields["applicant.id_number"]  # typed as read out from the card: the blanks are dropped
+    fields["applicant.id_number"] = f"{number[:6]} {number[6:14]} {number[14:]}"
+    r = await browser.submit(f"/apply/{item}", r.text, {**fields, **{f"paper_material_{i}": "true" for i in range(3)}})
+    assert r.status_code == 303, r.text[:500]
+    case = (await browser.get(f"/api/cases/{r.headers['location'].split('/')[2].split('?')[0]}")).json()
+    assert case["channel"] == "window" and case["applicant"]["id_number"] == number
+    assert sorted((m["name"], m["file_id"]) for m in case["materials"]) == [
+        ("个体工商户登记（备案）申请书", None), ("经营场所使用证明", None), ("经营者身份证明", None)]
+    receipt = (await browser.get(f"/cases/{case['id']}/documents/receipt")).text
+    assert receipt.count("<td>纸质材料</td>") == 3
+
+
+async def test_an_applicant_filing_online_has_no_paper_box(stack, people, browser):
+    await browser.login(people.applicant(9).username)
+    page = await browser.get("/apply/individual-business-registration")
+    assert "已收取纸质材料" not in page.text

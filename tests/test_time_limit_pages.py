@@ -87,7 +87,7 @@ def test_a_promised_day_inside_published_years_is_not_marked_provisional():
     the page tags only the due days that rest on such a year (2026年12月17日 is certain)."""
     from contextlib import nullcontext
 
-    from api.routes.pages.cases import _provisional
+    from api.routes.pages.cases import provisional_due
     from banjian.calendar import WorkingCalendar
 
     class Cases:
@@ -99,13 +99,13 @@ def test_a_promised_day_inside_published_years_is_not_marked_provisional():
 
     case = {"received_at": "2026-12-03T21:16:59+08:00", "accepted_at": "2026-12-03T21:16:59+08:00",
             "deadlines": {"promised_due": "2026-12-17", "statutory_due": "2027-01-11", "provisional": True}}
-    assert _provisional(Cases(), case, "promised_due") is False
-    assert _provisional(Cases(), case, "statutory_due") is True
+    assert provisional_due(Cases(), case, "promised_due") is False
+    assert provisional_due(Cases(), case, "statutory_due") is True
     # accepted at 2026-12-31T17:00Z, already 1 January 2027 in China: counted in the unpublished year
     late = {**case, "accepted_at": "2026-12-31T17:00:00+00:00",
             "deadlines": {"promised_due": "2027-01-15", "provisional": True}}
-    assert _provisional(Cases(), late, "promised_due") is True
-    assert _provisional(Cases(), {**case, "deadlines": {"promised_due": "2026-12-17", "provisional": False}},
+    assert provisional_due(Cases(), late, "promised_due") is True
+    assert provisional_due(Cases(), {**case, "deadlines": {"promised_due": "2026-12-17", "provisional": False}},
                         "promised_due") is False
 
 

@@ -13,6 +13,7 @@ from api.routes.pages import (
     admin,
     apply,
     booking,
+    case_documents,
     cases,
     consult,
     front_desk,
@@ -31,7 +32,7 @@ STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
            supervision.router, item_drafts.router, front_office.router, booking.router,
            front_desk.router, rectifications.router, staff_licences.router, consult.router,
-           item_booking.router]
+           item_booking.router, case_documents.router]
 
 
 def install(app: FastAPI) -> None:

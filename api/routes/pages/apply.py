@@ -53,10 +53,11 @@ def _field_inputs(item: ItemDefinition, values: dict[str, Any], errors: dict[str
 
 
 def _material_inputs(item: ItemDefinition, kept: dict[str, StoredFile], errors: dict[str, str],
-                     held: dict[str, dict[str, str]]) -> list[dict]:
+                     held: dict[str, dict[str, str]], paper: frozenset[str] = frozenset()) -> list[dict]:
     return [{"id": f"material-{i}", "name": f"material_{i}", "label": m.name, "required": m.required,
              "hint": "PDF、JPG、PNG 或 OFD，不超过 20 MiB" + (f"。{m.note}" if m.note else ""),
-             "error": errors.get(m.name), "kept": kept.get(m.name), "licence": held.get(m.name)}
+             "error": errors.get(m.name), "kept": kept.get(m.name), "licence": held.get(m.name),
+             "paper": m.name in paper}
             for i, m in enumerate(item.materials)]
 
 
@@ -86,9 +87,9 @@ def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dic
                field_errors: dict[str, str], material_errors: dict[str, str], kept: dict[str, StoredFile],
                other_errors: list[str], key: str, applicant: dict[str, str], status: int = 200,
                held: dict[str, dict[str, str]] | None = None, pre_review: bool = False,
-               applicant_errors: dict[str, str] | None = None) -> HTMLResponse:
+               applicant_errors: dict[str, str] | None = None, paper: frozenset[str] = frozenset()) -> HTMLResponse:
     fields = _field_inputs(item, values, field_errors, form_values.today())
-    materials = _material_inputs(item, kept, material_errors, held or {})
+    materials = _material_inputs(item, kept, material_errors, held or {}, paper)
     applicant_errors = applicant_errors or {}
     summary = [{"text": applicant_errors[k], "href": f"#{APPLICANT_INPUTS[k]}"}
                for k in APPLICANT_INPUTS if k in applicant_errors]
@@ -175,13 +176,17 @@ def _convert(item: ItemDefinition, form: Form, day: date) -> tuple[dict[str, Any
 
 
 def _store_materials(request: Request, actor: Actor, item: ItemDefinition, form: Form, holder_id: str
-                     ) -> tuple[dict[str, StoredFile], dict[str, str]]:
+                     ) -> tuple[dict[str, StoredFile], dict[str, str], frozenset[str]]:
     """Store each material's file (or keep the one uploaded before); errors beside each material,
     all at once: a material an e-licence may stand in for is missing unless `holder_id` (the
-    applicant) holds a valid licence of its type, which the service then attaches."""
+    applicant) holds a valid licence of its type, which the service then attaches. At the window a
+    clerk may instead tick that the paper material was taken (纸质材料已收取): filed without a file,
+    as the API files it; a file chosen as well wins."""
     parts: dict[str, FilePart] = {p.field: p for p in form.files}
     kept: dict[str, StoredFile] = {}
     errors: dict[str, str] = {}
+    paper: set[str] = set()
+    clerk = actor.has(Role.CLERK)
     with request.app.state.sessions() as session:
         for i, m in enumerate(item.materials):
             part = parts.pop(f"material_{i}", None)
@@ -197,6 +202,8 @@ def _store_materials(request: Request, actor: Actor, item: ItemDefinition, form:
             row = session.get(StoredFile, earlier) if earlier else None
             if row is not None and row.uploaded_by == actor.username:
                 kept[m.name] = row
+            elif clerk and form.first(f"paper_material_{i}") == "true":
+                paper.add(m.name)
             elif m.required and not m.licence_type:
                 errors[m.name] = f"请上传{m.name}"
             elif m.required and (not holder_id or licence_ops.reusable(session, holder_id, m.licence_type,
@@ -204,7 +211,7 @@ def _store_materials(request: Request, actor: Actor, item: ItemDefinition, form:
                 errors[m.name] = why_not_attached(session, holder_id, m)
     for p in parts.values():
         p.discard()
-    return kept, errors
+    return kept, errors, frozenset(paper)
 
 
 @router.post("/apply/{code}", response_class=HTMLResponse)
@@ -228,14 +235,15 @@ async def apply(request: Request, code: str):
                      "name": actor.display_name or actor.username}
     else:  # at the window: who applies is checked beside its fields, as the form's fields are
         applicant, applicant_errors = _check_applicant(applicant)
-    kept, material_errors = await run_in_threadpool(_store_materials, request, actor, item, form,
-                                                    applicant["id_number"])
+    kept, material_errors, paper = await run_in_threadpool(_store_materials, request, actor, item, form,
+                                                           applicant["id_number"])
     others: list[str] = []
     status = 422
     pre_review = form.first("pre_review") == "true" and not actor.has(Role.CLERK)  # 网上预审 first
     if not field_errors and not material_errors and not applicant_errors:
         body = {"item_code": item.code, "applicant": applicant, "form": typed, "channel": "web",
-                "materials": [{"name": n, "file_id": f.file_id} for n, f in kept.items()],
+                "materials": [{"name": n, "file_id": f.file_id} for n, f in kept.items()]
+                + [{"name": n} for n in sorted(paper)],
                 "idempotency_key": key, "pre_review": pre_review}
         try:
             case, _ = await request.app.state.cases.submit(actor, body)
@@ -255,7 +263,7 @@ async def apply(request: Request, code: str):
                 key = uuid.uuid4().hex
     held = await run_in_threadpool(_held_licences, request, actor, item)
     return _form_page(request, actor, item, raw, field_errors, material_errors, kept, others, key, applicant,
-                      status=status, held=held, pre_review=pre_review, applicant_errors=applicant_errors)
+                      status=status, held=held, pre_review=pre_review, applicant_errors=applicant_errors, paper=paper)
 
 
 #: the window form's applicant inputs: API field (after `applicant.`) → input id
@@ -268,6 +276,8 @@ def _check_applicant(applicant: dict[str, str]) -> tuple[dict[str, str], dict[st
     errors: dict[str, str] = {}
     if applicant["kind"] not in (IdKind.CITIZEN.value, IdKind.ORGANISATION.value):
         errors["kind"] = "请选择申请人类型"
+    # read out from a card or copied from a scan: 330106 19900101 0077 is the same number
+    applicant = {**applicant, "id_number": "".join(applicant["id_number"].split())}
     if not applicant["id_number"]:
         errors["id_number"] = "请填写证件号码（公民身份号码或统一社会信用代码）"
     elif "kind" not in errors:

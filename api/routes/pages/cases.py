@@ -14,6 +14,8 @@ from sqlmodel import select
 from starlette.concurrency import run_in_threadpool
 
 from api.case_access import READ_ALL_ROLES
+from api.case_documents import TITLES as DOCUMENT_TITLES
+from api.case_documents import available as documents_of
 from api.inboxes import OPEN_STATUSES, WARNING_FILTERS
 from api.routes.pages.actions import (
     ACTION_FIELDS,
@@ -24,6 +26,7 @@ from api.routes.pages.actions import (
     fields_of,
 )
 from api.routes.pages.case_notices import applicant_notice, display_names
+from api.routes.pages.case_search import find_cases
 from api.routes.pages.case_urges import case_urges
 from api.routes.pages.common import ACTION_ZH, LoginRequired, check_csrf, optional_user, page_user, render
 from api.routes.pages.front_desk import front_desk
@@ -41,10 +44,12 @@ from banjian.timefmt import CHINA
 
 router = APIRouter(include_in_schema=False)
 WORK_PAGE = 100
-FOUND_PAGE, FIND_MAX = 20, 64  # 办件查询: cases shown, characters of the query
 CLOSED_STATUSES = ("concluded", "refused", "withdrawn", "terminated")
 #: the days the front desk can show bookings of
 FIRST_DESK_DAY, LAST_DESK_DAY = date(2000, 1, 1), date(2100, 12, 31)
+#: the notice to print once the window's action has answered (受理 → 受理通知书, …)
+DONE_DOCUMENTS = {"accept": "acceptance", "request_supplement": "supplement", "refuse_acceptance": "refusal",
+                  "deliver": "delivery"}
 SCOPES = {"mine": "我的待办", "department": "本部门", "claimed_by_others": "同事已签收"}
 
 
@@ -87,7 +92,7 @@ def days_left(cal, due: str | None, today: date) -> DaysLeft | None:
     return DaysLeft(-cal.working_days_between(d, today), True)
 
 
-def _provisional(cases: Any, case: dict[str, Any], name: str) -> bool:
+def provisional_due(cases: Any, case: dict[str, Any], name: str) -> bool:
     """Whether the due day `name` rests on a year without an official schedule. The case's flag covers
     its whole span (receipt to its latest due day): a promised day counted inside published years is
     certain even when the statutory one, further on, is not."""
@@ -104,19 +109,6 @@ def signs(actor: Actor, signers: list[str]) -> bool:
     """Whether the caller is one of a task's added signers still to sign (加签: "user:NAME", "role:ROLE")."""
     mine = {f"user:{actor.username}", *(f"role:{r.value}" for r in actor.roles)}
     return bool(mine.intersection(signers))
-
-
-def find_cases(cases: Any, actor: Actor, q: str) -> dict[str, Any]:
-    """办件查询 on /work: the caller's visible cases whose case number, id, applicant's name or
-    item's name holds `q`, or whose applicant has the id number `q`; newest first, at most
-    FOUND_PAGE. Closed cases too: a walk-in asks about a case that waits for nobody."""
-    q = q.strip()[:FIND_MAX]
-    if not q:
-        return {"q": "", "cases": [], "total": 0}
-    found = cases.search(actor, None, None, None, None, None, q, None, FOUND_PAGE, 0)
-    if not found["total"] and len(q) == 18:  # an id number (公民身份号码 / 统一社会信用代码) typed in full
-        found = cases.search(actor, None, None, None, None, q.upper(), None, None, FOUND_PAGE, 0)
-    return {"q": q, "cases": found["items"], "total": found["total"]}
 
 
 @router.get("/work", response_class=HTMLResponse)
@@ -184,6 +176,9 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
     found, rows, desk, rect_waiting, items = await run_in_threadpool(load)
     query = urlencode({k: v for k, v in filters.items() if v})
     search = await run_in_threadpool(find_cases, cases, actor, q) if q.strip() else None
+    search_error = (search or {}).get("error")
+    if search_error and status == 200:  # a mistyped id number: said beside the search field, as a 422
+        status = 422
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
                                          "total": found["total"], "page": page,
                                          "more": found["total"] > page * WORK_PAGE, "desk": desk, "search": search,
@@ -193,8 +188,9 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
                                          "rectifications": actor.has(*STAFF_ROLES, *READ_ALL_ROLES),
                                          "errors": ([{"text": entered["error"], "href": f"#answer-{entered['id']}"}]
                                                     if entered else [])
-                                         + ([{"text": day_error, "href": "#desk-day"}] if day_error else []),
-                                         "day_error": day_error,
+                                         + ([{"text": day_error, "href": "#desk-day"}] if day_error else [])
+                                         + ([{"text": search_error, "href": "#find-case"}] if search_error else []),
+                                         "day_error": day_error, "search_error": search_error,
                                          "rect_waiting": rect_waiting,
                                          # the department's own figures (/supervision without the board)
                                          "department_figures": actor.department is not None
@@ -280,7 +276,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
     promised_left = await run_in_threadpool(left, case["deadlines"].get("promised_due")) if counting else None
     step_left = await run_in_threadpool(left, case["deadlines"].get("step_due")) \
         if counting and case.get("current_step") else None
-    promised_provisional = await run_in_threadpool(_provisional, cases, case, "promised_due")
+    promised_provisional = await run_in_threadpool(provisional_due, cases, case, "promised_due")
     licence = await run_in_threadpool(_licence_of, cases, case) if (case.get("result") or {}).get("licence_id") \
         else None
     depts = await run_in_threadpool(_departments, request)
@@ -319,6 +315,9 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "step_left": step_left,
         "waiting_departments": waiting_departments(case),
+        "documents": [{"kind": k, "title": DOCUMENT_TITLES[k]} for k in documents_of(case)],
+        "done_document": next(({"kind": k, "title": DOCUMENT_TITLES[k]} for k in documents_of(case)
+                               if k == DONE_DOCUMENTS.get(done or "")), None),
         "promised_provisional": promised_provisional,
         "front": front, "urges": urged,
         "auditable": actor.has(Role.AUDITOR, Role.ADMIN),
