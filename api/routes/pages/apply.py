@@ -10,7 +10,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.routes.pages.common import check_csrf, page_user, render
+from api.routes.pages.common import LoginRequired, check_csrf, optional_user, page_user, render
 from api.uploads import FilePart, Form, read_form, store_file
 from banjian import form_values, licence_ops
 from banjian.contracts import Actor
@@ -207,8 +207,28 @@ def _store_materials(request: Request, actor: Actor, item: ItemDefinition, form:
     return kept, errors
 
 
+async def _session_expired(request: Request, code: str) -> HTMLResponse:
+    """An application posted after the session ended (a long form filled on a phone past the login's
+    lifetime): the login page, coming back to the form, with every answer typed shown read-only to
+    copy (it was a bare redirect to the login page, and the whole form lost). Files are not kept."""
+    form = await read_form(request, request.app.state.files, abort_oversize=False)
+    form.discard()  # uploaded files are not kept without a user to own them
+    try:
+        check_csrf(request, form.first("csrf_token"))
+    except Exception:
+        raise LoginRequired(f"/apply/{code}") from None
+    item = request.app.state.catalog.current(code)
+    kept = [{"id": f"kept-{f.name}", "label": f.label, "value": value}
+            for f in item.form if f.type != "boolean" and (value := form.first(f"form.{f.name}").strip())]
+    return render(request, "login.html", {
+        "title": "登录", "next": f"/apply/{item.code}", "errors": [], "username": "", "kept": kept,
+        "expired_action": "提交申请", "expired_files": bool(item.materials)}, status=401)
+
+
 @router.post("/apply/{code}", response_class=HTMLResponse)
 async def apply(request: Request, code: str):
+    if await optional_user(request) is None:
+        return await _session_expired(request, code)
     actor = await page_user(request)
     item = request.app.state.catalog.current(code)
     _applicable(item, actor)

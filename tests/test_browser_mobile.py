@@ -1,0 +1,92 @@
+"""An applicant on a 375 px phone (touch, mobile viewport) trying wrong input on the pages: an id
+number with a wrong check character, and a session that ended while the form was being filled in.
+Shares test_browser.py's Chromium and live server."""
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from api.routes.pages.common import SESSION_COOKIE
+from tests.conftest import PASSWORD
+from tests.pages_client import PDF
+from tests.test_browser import PHONE, chromium, live_url, login, no_horizontal_scroll, shot
+
+__all__ = ["chromium", "live_url"]  # the journeys' fixtures, shared with tests/test_browser.py
+
+MARRIAGE = "marriage-registration-appointment"
+
+
+@pytest.fixture
+async def phone(chromium: Browser, live_url: str) -> AsyncIterator[Page]:
+    """A phone's browser: 375 × 812, touch, the page's own viewport honoured."""
+    ctx = await chromium.new_context(base_url=live_url, viewport=PHONE, is_mobile=True, has_touch=True,
+                                     locale="zh-CN")
+    try:
+        yield await ctx.new_page()
+    finally:
+        await ctx.close()
+
+
+async def fill_marriage(page: Page, tmp_path: Path, other_id: str) -> None:
+    await page.get_by_label("预约业务").select_option("结婚登记")
+    await page.get_by_label("预约日期").fill((await page.get_by_label("预约日期").get_attribute("min")) or "")
+    await page.get_by_label("预约时段").select_option("上午")
+    await page.get_by_label("另一方姓名").fill("李梅")
+    await page.get_by_label("另一方公民身份号码").fill(other_id)
+    await page.get_by_label("联系电话").fill("13800000000")
+    doc = tmp_path / "身份证.pdf"
+    doc.write_bytes(PDF)
+    for name in ("本人居民身份证", "另一方居民身份证"):
+        await page.get_by_label(name, exact=True).set_input_files(doc)
+
+
+async def test_a_wrong_check_character_in_the_other_partys_id_is_refused_beside_it(stack, phone, tmp_path):
+    """The last character of 另一方公民身份号码 mistyped: refused beside the field, saying which
+    character it should be, everything typed kept; corrected, the appointment is filed."""
+    applicant = stack.applicant()
+    await login(phone, applicant.username, f"/apply/{MARRIAGE}")
+    await expect(phone.get_by_text("18 位公民身份号码，最后一位可为 X")).to_be_visible()
+    await fill_marriage(phone, tmp_path, "110101199001010010")
+    await phone.get_by_role("button", name="提交申请").click()
+    error = phone.locator("#form-party_b_id_number-error")
+    await expect(error).to_contain_text("另一方公民身份号码有误")
+    await expect(error).to_contain_text("最后一位应为“5”")
+    await expect(phone.get_by_role("link", name=re.compile("另一方公民身份号码有误"))).to_be_visible()  # the summary
+    await expect(phone.get_by_label("另一方姓名")).to_have_value("李梅")
+    await expect(phone.get_by_label("另一方公民身份号码")).to_have_value("110101199001010010")
+    await no_horizontal_scroll(phone)
+    await shot(phone, "apply-wrong-id-phone")
+    assert (await applicant.get("/api/cases")).json()["total"] == 0
+    await phone.get_by_label("另一方公民身份号码").fill("110101199001010015")
+    await phone.get_by_role("button", name="提交申请").click()
+    await expect(phone.get_by_role("heading", name="申请已提交")).to_be_visible()
+    case = await applicant.case(re.search(r"/cases/(\d+)", phone.url).group(1))
+    assert case["form"]["party_b_id_number"] == "110101199001010015"
+
+
+async def test_an_application_posted_after_the_session_ended_keeps_what_was_typed(stack, phone, tmp_path):
+    """The login ran out while the form was filled in on the phone: submitting shows the login page
+    saying the application was not submitted, with the typed answers to copy; after logging in the
+    applicant is back on the form (it was a bare redirect to the login page and everything lost)."""
+    applicant = stack.applicant()
+    await login(phone, applicant.username, f"/apply/{MARRIAGE}")
+    await fill_marriage(phone, tmp_path, "110101199001010015")
+    await phone.context.clear_cookies(name=SESSION_COOKIE)  # the session ended meanwhile
+    await phone.get_by_role("button", name="提交申请").click()
+    await expect(phone.get_by_role("heading", name="登录", exact=True)).to_be_visible()
+    await expect(phone.get_by_role("alert")).to_contain_text("登录已超时，“提交申请”尚未提交")
+    await expect(phone.get_by_role("alert")).to_contain_text("材料文件未保存，请重新选择")
+    await expect(phone.get_by_label("另一方姓名")).to_have_value("李梅")
+    await expect(phone.get_by_label("另一方公民身份号码")).to_have_value("110101199001010015")
+    await no_horizontal_scroll(phone)
+    await shot(phone, "apply-session-expired-phone")
+    await phone.get_by_label("用户名").fill(applicant.username)
+    await phone.get_by_label("密码").fill(PASSWORD)
+    await phone.get_by_role("button", name="登录").click()
+    await expect(phone).to_have_url(re.compile(f"/apply/{MARRIAGE}$"))
+    await expect(phone.get_by_role("heading", name="婚姻登记预约")).to_be_visible()
+    assert (await applicant.get("/api/cases")).json()["total"] == 0
