@@ -90,3 +90,27 @@ async def test_an_application_posted_after_the_session_ended_keeps_what_was_type
     await expect(phone).to_have_url(re.compile(f"/apply/{MARRIAGE}$"))
     await expect(phone.get_by_role("heading", name="婚姻登记预约")).to_be_visible()
     assert (await applicant.get("/api/cases")).json()["total"] == 0
+
+
+async def test_a_withdrawal_reason_past_the_limit_is_refused_beside_it_and_kept_whole(stack, phone):
+    """A reason pasted on the phone, longer than a comment may be: it was cut to 4000 characters
+    without a word and the case withdrawn; now the page says the limit and the length, keeps the whole
+    text, and withdraws nothing until it is shortened."""
+    applicant = stack.applicant()
+    case = (await applicant.apply(MARRIAGE)).json()
+    await login(phone, applicant.username, f"/cases/{case['id']}")
+    await phone.get_by_role("button", name="撤回").click()
+    reason = phone.get_by_label("撤回原因（可选）")
+    await expect(phone.get_by_text("至多 4000 字")).to_be_visible()
+    await reason.fill("因" * 4100)
+    await phone.get_by_role("button", name="确认").click()
+    await expect(phone.locator("#withdraw-comment-error")).to_have_text(
+        re.compile("撤回原因不能超过 4000 字（现为 4100 字）"))
+    await expect(phone.get_by_label("撤回原因（可选）")).to_have_value("因" * 4100)
+    assert (await applicant.case(case["id"]))["status"] == "submitted"
+    await no_horizontal_scroll(phone)
+    await phone.get_by_label("撤回原因（可选）").fill("信息填写有误")
+    await phone.get_by_role("button", name="确认").click()
+    await expect(phone.get_by_text("已撤回", exact=True)).to_be_visible()
+    withdrawn = await applicant.case(case["id"])
+    assert withdrawn["status"] == "withdrawn" and withdrawn["history"][-1]["comment"] == "信息填写有误"
