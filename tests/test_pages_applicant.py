@@ -115,3 +115,25 @@ async def test_the_printable_licence_fits_a_phone_and_prints_dates_in_chinese(st
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in doc.text
     assert "@media (max-width: 640px)" in doc.text
     assert re.search(r"<th>发证日期</th><td>\d{4}年\d{1,2}月\d{1,2}日</td>", doc.text)
+
+
+async def test_a_forms_address_opened_as_a_page_leads_to_the_page_the_form_is_on(stack, browser):
+    """A phone restoring a discarded tab, or back then forward, opens a form's POST address with a GET:
+    the page the form is on, not a 405 page (不支持该请求方法) with only a link home."""
+    applicant = stack.applicant()
+    case = (await applicant.apply(ITEM)).json()
+    await browser.login(applicant.username)
+    cid = case["id"]
+    for path, page in ((f"/cases/{cid}/actions", f"/cases/{cid}"), (f"/cases/{cid}/pay", f"/cases/{cid}"),
+                       (f"/cases/{cid}/ask", f"/cases/{cid}"), (f"/cases/{cid}/book", f"/cases/{cid}"),
+                       (f"/cases/{cid}/appointments/7/cancel", f"/cases/{cid}"),
+                       (f"/guide/{ITEM}/ask", f"/guide/{ITEM}"),
+                       ("/guide/marriage-registration-appointment/appointments/7/reschedule",
+                        "/guide/marriage-registration-appointment/book")):
+        r = await browser.get(path)
+        assert (r.status_code, r.headers.get("location")) == (303, page), path
+    r = await browser.get(f"/cases/{cid}/actions", follow_redirects=True)
+    assert r.status_code == 200 and "食品经营许可" in r.text
+    # the API keeps its 405 naming the methods
+    api = await applicant.get(f"/api/cases/{cid}/actions")
+    assert api.status_code == 405 and api.json()["detail"]["code"] == "method_not_allowed"

@@ -121,6 +121,27 @@ def safe_next(url: str | None) -> str:
     return url
 
 
+#: pages' form targets (POST only) and the page each form is on: opened by address (a phone's browser
+#: restoring a discarded tab, a link shared after an error, back then forward) they lead to that page
+#: rather than to a 405 (不支持该请求方法) with nothing but a link home
+_FORM_TARGETS = (
+    (re.compile(r"^/cases/([^/]+)/(?:actions|ask|pay|book|appointments/[^/]+/(?:reschedule|cancel))/?$"), "/cases/{}"),
+    (re.compile(r"^/guide/([^/]+)/appointments/[^/]+/(?:reschedule|cancel)/?$"), "/guide/{}/book"),
+    (re.compile(r"^/guide/([^/]+)/ask/?$"), "/guide/{}"),
+    (re.compile(r"^/rectifications/([^/]+)/actions/?$"), "/rectifications/{}"),
+    (re.compile(r"^/work/(?:appointments|inquiries)/[^/]+/(?:no_show|answer)/?$"), "/work"),
+)
+
+
+def form_page_of(path: str) -> str | None:
+    """The page whose form posts to `path` (None: not a form target of the pages)."""
+    for pattern, page in _FORM_TARGETS:
+        found = pattern.match(path)
+        if found:
+            return page.format(*(quote(g, safe="") for g in found.groups()))
+    return None
+
+
 def login_redirect(next_url: str) -> RedirectResponse:
     return RedirectResponse(f"/login?next={quote(next_url, safe='/')}", status_code=303)
 
