@@ -137,3 +137,18 @@ async def test_a_forms_address_opened_as_a_page_leads_to_the_page_the_form_is_on
     # the API keeps its 405 naming the methods
     api = await applicant.get(f"/api/cases/{cid}/actions")
     assert api.status_code == 405 and api.json()["detail"]["code"] == "method_not_allowed"
+
+
+def test_the_progress_bar_shows_the_decision_done_once_the_case_is_decided():
+    """已决定 or 待缴费 beside 办理结果 准予许可: the 决定 step is done and 送达 is the current one
+    (it read 决定（进行中）); refused or withdrawn cases leave the steps to come undone."""
+    from api.routes.pages.common import progress
+
+    def states(status: str) -> list[str]:
+        return [s["state"] for s in progress(status)]
+
+    assert states("in_review") == ["done", "current", "todo", "todo"]
+    assert states("decided") == ["done", "done", "done", "current"]
+    assert states("awaiting_payment") == ["done", "done", "done", "current"]
+    assert states("concluded") == ["done"] * 4
+    assert states("withdrawn") == ["todo"] * 4
