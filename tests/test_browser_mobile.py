@@ -114,3 +114,23 @@ async def test_a_withdrawal_reason_past_the_limit_is_refused_beside_it_and_kept_
     await expect(phone.get_by_text("已撤回", exact=True)).to_be_visible()
     withdrawn = await applicant.case(case["id"])
     assert withdrawn["status"] == "withdrawn" and withdrawn["history"][-1]["comment"] == "信息填写有误"
+
+
+async def test_a_question_sent_after_the_session_ended_is_kept_to_copy(stack, phone):
+    """咨询 typed on the case page while the login ran out: the login page says it was not sent and
+    shows the text; after logging in, the applicant is back on the case (it was a redirect to the
+    login page, the text lost, then a 405 page)."""
+    applicant = stack.applicant()
+    case = (await applicant.apply(MARRIAGE)).json()
+    await login(phone, applicant.username, f"/cases/{case['id']}")
+    await phone.locator("#front-office").get_by_label("内容").fill("请问预约当天需要带户口簿吗？")
+    await phone.context.clear_cookies(name=SESSION_COOKIE)
+    await phone.locator("#front-office").get_by_role("button", name="提交", exact=True).click()
+    await expect(phone.get_by_role("alert")).to_contain_text("登录已超时，“提交咨询投诉”尚未提交")
+    await expect(phone.get_by_label("咨询或投诉内容")).to_have_value("请问预约当天需要带户口簿吗？")
+    await no_horizontal_scroll(phone)
+    await phone.get_by_label("用户名").fill(applicant.username)
+    await phone.get_by_label("密码").fill(PASSWORD)
+    await phone.get_by_role("button", name="登录").click()
+    await expect(phone).to_have_url(re.compile(f"/cases/{case['id']}#front-office$"))
+    await expect(phone.get_by_role("heading", name="咨询投诉")).to_be_visible()
