@@ -134,3 +134,20 @@ async def test_a_question_sent_after_the_session_ended_is_kept_to_copy(stack, ph
     await phone.get_by_role("button", name="登录").click()
     await expect(phone).to_have_url(re.compile(f"/cases/{case['id']}#front-office$"))
     await expect(phone.get_by_role("heading", name="咨询投诉")).to_be_visible()
+
+
+async def test_going_back_to_the_form_after_submitting_says_the_application_is_in(stack, phone, tmp_path):
+    """Back after 申请已提交 shows the form again: it now says the application of this item is in
+    progress, with its number, so that tapping 提交申请 again does not file it twice unawares."""
+    applicant = stack.applicant()
+    await login(phone, applicant.username, f"/apply/{MARRIAGE}")
+    await expect(phone.get_by_role("heading", name="您已申请过本事项，尚在办理中")).to_have_count(0)
+    await fill_marriage(phone, tmp_path, "110101199001010015")
+    await phone.get_by_role("button", name="提交申请").click()
+    await expect(phone.get_by_role("heading", name="申请已提交")).to_be_visible()
+    case = await applicant.case(re.search(r"/cases/(\d+)", phone.url).group(1))
+    await phone.go_back()
+    await expect(phone.get_by_role("heading", name="您已申请过本事项，尚在办理中")).to_be_visible()
+    await expect(phone.get_by_role("link", name=re.compile(case["case_no"]))).to_be_visible()
+    await no_horizontal_scroll(phone)
+    await shot(phone, "apply-already-applied-phone")

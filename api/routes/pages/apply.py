@@ -15,7 +15,7 @@ from api.uploads import FilePart, Form, read_form, store_file
 from banjian import form_values, licence_ops
 from banjian.contracts import Actor
 from banjian.db import User
-from banjian.enums import IdKind, Role
+from banjian.enums import CLOSED, IdKind, Role
 from banjian.errors import DomainError, Forbidden, NotFound
 from banjian.files import StoredFile
 from banjian.ids import IdError, validate_id
@@ -86,7 +86,8 @@ def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dic
                field_errors: dict[str, str], material_errors: dict[str, str], kept: dict[str, StoredFile],
                other_errors: list[str], key: str, applicant: dict[str, str], status: int = 200,
                held: dict[str, dict[str, str]] | None = None, pre_review: bool = False,
-               applicant_errors: dict[str, str] | None = None) -> HTMLResponse:
+               applicant_errors: dict[str, str] | None = None,
+               open_cases: list[dict[str, Any]] | None = None) -> HTMLResponse:
     fields = _field_inputs(item, values, field_errors, form_values.today())
     materials = _material_inputs(item, kept, material_errors, held or {})
     applicant_errors = applicant_errors or {}
@@ -97,7 +98,7 @@ def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dic
     return render(request, "apply.html", {
         "title": f"申请：{item.name}", "item": item, "fields": fields, "materials": materials, "errors": summary,
         "idempotency_key": key, "clerk": actor.has(Role.CLERK), "applicant": applicant, "pre_review": pre_review,
-        "applicant_errors": applicant_errors},
+        "applicant_errors": applicant_errors, "open_cases": open_cases or []},
         status=status, user=actor)
 
 
@@ -118,7 +119,20 @@ async def apply_form(request: Request, code: str) -> HTMLResponse:
                 "back": {"href": f"/guide/{item.code}", "text": f"返回“{item.name}”办事指南"},
                 "more": {"href": "/guide", "text": "查看其他办事指南"}}, status=403, user=actor)
     held = await run_in_threadpool(_held_licences, request, actor, item)
-    return _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {}, held=held)
+    page = _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {}, held=held,
+                      open_cases=await run_in_threadpool(_open_cases, request, actor, item.code))
+    page.headers["Cache-Control"] = "no-store"  # back after submitting fetches it anew, notice included
+    return page
+
+
+def _open_cases(request: Request, actor: Actor, code: str) -> list[dict[str, Any]]:
+    """The applicant's cases of this item still in progress, newest first: said above the form, so
+    that going back after submitting (the browser refilling the form) does not file the same
+    application twice unawares. A clerk applying for others is told nothing."""
+    if actor.has(Role.CLERK):
+        return []
+    found = request.app.state.cases.search(actor, None, code, None, None, actor.username, None, None, 5, 0)
+    return [c for c in found["items"] if c["status"] not in {s.value for s in CLOSED}][:3]
 
 
 def _convert(item: ItemDefinition, form: Form, day: date) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
