@@ -151,3 +151,23 @@ async def test_going_back_to_the_form_after_submitting_says_the_application_is_i
     await expect(phone.get_by_role("link", name=re.compile(case["case_no"]))).to_be_visible()
     await no_horizontal_scroll(phone)
     await shot(phone, "apply-already-applied-phone")
+
+
+#: where a text's lines break on screen: the characters each line ends with (but the last)
+LINE_ENDS = r"""e => { const t = e.firstChild, r = document.createRange(), ends = []; let top = null;
+  for (let i = 0; i < t.length; i++) { r.setStart(t, i); r.setEnd(t, i + 1);
+    const y = r.getBoundingClientRect().top; if (top !== null && y > top + 2) ends.push(t.data[i - 1]); top = y; }
+  return ends; }"""
+
+
+async def test_the_case_number_wraps_at_its_hyphens_on_a_phone(stack, phone):
+    """The applicant reads the case number off the phone to a clerk: too long for one line at 375 px,
+    it wraps after a hyphen (330100-AMR-20261204- / 00000009-T), not inside a run of digits."""
+    applicant = stack.applicant()
+    case = (await applicant.apply(MARRIAGE)).json()
+    await login(phone, applicant.username, f"/cases/{case['id']}")
+    number = phone.locator("h1 .mono")
+    await expect(number).to_have_text(case["case_no"])
+    ends = await number.evaluate(LINE_ENDS)
+    assert ends and all(c == "-" for c in ends), ends
+    await no_horizontal_scroll(phone)
