@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.pages_client import PageClient
+from tests.pages_client import PageClient, hidden
 from tests.test_licence_verify_page import holder_and_licence
 
 ITEM = "food-business-licence"
@@ -152,3 +152,19 @@ def test_the_progress_bar_shows_the_decision_done_once_the_case_is_decided():
     assert states("awaiting_payment") == ["done", "done", "done", "current"]
     assert states("concluded") == ["done"] * 4
     assert states("withdrawn") == ["todo"] * 4
+
+
+async def test_a_supplement_posted_after_the_session_ended_says_the_files_must_be_chosen_again(stack, people, browser):
+    """补正 answered on a phone after the login ran out: the files are not kept without a user to own
+    them, and the login page now says so (it said only 您填写的内容保留如下)."""
+    applicant = stack.applicant()
+    case = (await applicant.apply(ITEM)).json()
+    await people.clerk.ok(case["id"], "request_supplement", "营业执照不清晰", missing=["营业执照"])
+    await browser.login(applicant.username)
+    form = (await browser.get(f"/cases/{case['id']}", params={"action": "submit_supplement"})).text
+    browser.http.cookies.delete("banjian_token")
+    r = await browser.submit(f"/cases/{case['id']}/actions", form, {
+        "action": "submit_supplement", "request_id": hidden(form, "request_id")})
+    assert r.status_code == 401 and "登录已超时，“提交补正”尚未提交" in r.text
+    assert "已选择的材料文件未保存，请重新选择" in r.text
+    assert (await applicant.case(case["id"]))["status"] == "supplement_requested"
