@@ -168,3 +168,15 @@ async def test_a_supplement_posted_after_the_session_ended_says_the_files_must_b
     assert r.status_code == 401 and "登录已超时，“提交补正”尚未提交" in r.text
     assert "已选择的材料文件未保存，请重新选择" in r.text
     assert (await applicant.case(case["id"]))["status"] == "supplement_requested"
+
+
+async def test_my_cases_past_the_last_page_is_not_told_it_has_no_cases(stack, browser):
+    """我的办件 page 2 (a link kept, cases withdrawn meanwhile) said 您还没有办件 to an applicant who
+    has cases, and a page had no way back but the browser's: it says so and links page one."""
+    applicant = stack.applicant()
+    assert (await applicant.apply(ITEM)).status_code == 201
+    await browser.login(applicant.username)
+    page = text_of((await browser.get("/my/cases", params={"page": 2})).text)
+    assert "您还没有办件" not in page and "第 2 页没有办件。 返回第一页" in page
+    first = text_of((await browser.get("/my/cases")).text)
+    assert "共 1 件" in first and "上一页" not in first and "下一页" not in first
