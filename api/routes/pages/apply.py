@@ -185,6 +185,8 @@ def _convert(item: ItemDefinition, form: Form, day: date) -> tuple[dict[str, Any
         broken = form_values.refusal(f, typed[f.name], day)
         if broken is not None:
             errors[f.name] = f"{f.label}{broken.zh}"
+        elif f.id_kind is not None:  # recorded as the standard writes it: a final x as X, full-width folded
+            typed[f.name] = validate_id(f.id_kind, typed[f.name])
     return typed, raw, errors
 
 
