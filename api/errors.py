@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, RedirectResponse, Response
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException  # FastAPI's is a subclass: one handler for both
@@ -16,7 +16,14 @@ from starlette.routing import Match
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.bodies import is_json, media_type_of, unsupported_media_type
-from api.routes.pages.common import LoginRequired, PageError, error_page, is_page, login_redirect
+from api.routes.pages.common import (
+    LoginRequired,
+    PageError,
+    error_page,
+    form_page_of,
+    is_page,
+    login_redirect,
+)
 from api.updates import Outcome
 from api.validation import detail as validation_detail
 from banjian.errors import DomainError
@@ -148,6 +155,10 @@ def install(app: FastAPI) -> None:
         if exc.status_code == 405:  # the router names the first matching route's methods only
             headers = {**(headers or {}), "Allow": allowed_methods(request)}
         if is_page(request):
+            back = form_page_of(request.url.path) if exc.status_code == 405 and request.method in ("GET", "HEAD") \
+                else None
+            if back is not None:  # a form's address opened as a page: the page the form is on
+                return RedirectResponse(back, status_code=303)
             return await error_page(request, exc.status_code, HTTP_TEXT.get(exc.status_code, ("", "请求错误", ""))[1])
         if isinstance(exc.detail, dict):
             body = exc.detail

@@ -1,7 +1,7 @@
 """The bounds of an application form's fields, applied to submitted values.
 
 A field's bounds are stated in its definition (`FormField`: `minimum`, `maximum`, `integer`,
-`max_length`, `earliest`, `latest`, `commitment`). This module checks a value of the right type
+`max_length`, `earliest`, `latest`, `commitment`, `id_kind`). This module checks a value of the right type
 against them (`refusal`), says them in words for a hint beside the field (`hint`), as HTML
 attributes of its input (`html_attrs`), and picks a value that keeps them (`sample_value`, for the
 demo and the tests). The API's submission check (`api/submission.py`) and the apply page use it alike.
@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from banjian.ids import IdError, make_citizen_id, make_credit_code, validate_id
 from banjian.items.schema import FormField
 from banjian.timefmt import china_date
 
@@ -84,6 +85,11 @@ def refusal(field: FormField, value: Any, day: date) -> Refusal | None:
         if field.max_length is not None and len(value) > field.max_length:
             return Refusal("too_long", f"不能超过 {field.max_length} 字",
                            f"must have at most {field.max_length} characters")
+        if field.id_kind is not None:
+            try:
+                validate_id(field.id_kind, value)
+            except IdError as e:  # the standard's rule, in its words: length, characters, check character
+                return Refusal(e.code, f"有误：{e.message}", f"is not valid: {e.message_en}")
     elif field.type == "date":
         lo_d, hi_d = date_range(field, day)
         given = date.fromisoformat(value)
@@ -99,6 +105,11 @@ def refusal(field: FormField, value: Any, day: date) -> Refusal | None:
     return None
 
 
+#: what an identifier field's hint says (its rule, instead of a length)
+ID_HINTS = {"citizen": "18 位公民身份号码，最后一位可为 X",
+            "organisation": "18 位统一社会信用代码（数字和大写字母，不含 I、O、S、V、Z）"}
+
+
 def hint(field: FormField, day: date) -> str | None:
     """The field's bounds in words, for the hint beside its input (None: nothing to say)."""
     if field.type == "number":
@@ -110,6 +121,8 @@ def hint(field: FormField, day: date) -> str | None:
         if lo is not None or hi is not None:
             return f"请填写{'不小于 ' + lo if lo is not None else '不大于 ' + str(hi)} 的{what}"
         return f"请填写{what}"
+    if field.type == "text" and field.id_kind is not None:
+        return ID_HINTS[field.id_kind]
     if field.type == "text" and field.max_length is not None:
         return f"不超过 {field.max_length} 字"
     if field.type == "date":
@@ -137,6 +150,9 @@ def html_attrs(field: FormField, day: date) -> dict[str, str]:
             attrs["max"] = number_text(field.maximum)
     elif field.type == "text" and field.max_length is not None:
         attrs["maxlength"] = str(field.max_length)
+    if field.type == "text" and field.id_kind is not None:
+        # letters typed as capitals, no spelling fixes, no autofill of the applicant's own number
+        attrs.update(autocapitalize="characters", autocomplete="off", spellcheck="false")
     elif field.type == "date":
         lo_d, hi_d = date_range(field, day)
         if lo_d is not None:
@@ -157,6 +173,8 @@ def sample_value(field: FormField, day: date, text: str = "示例") -> Any:
         if field.integer and not float(value).is_integer():
             value = int(value) + 1  # within the bounds: the definition rules refuse fractional integer bounds
         return int(value) if float(value).is_integer() else value
+    if field.type == "text" and field.id_kind is not None:
+        return make_citizen_id() if field.id_kind == "citizen" else make_credit_code("91330100MA2XXXXX")
     if field.type == "text":
         return text[: field.max_length or None]
     if field.type == "date":

@@ -49,6 +49,7 @@ def test_bounds_that_fit_their_types_are_accepted() -> None:
     ({"type": "text", "earliest": "today"}, "form[0].earliest"),
     ({"type": "number", "latest": "2026-01-01"}, "form[0].latest"),
     ({"type": "text", "commitment": True}, "form[0].commitment"),
+    ({"type": "number", "id_kind": "citizen"}, "form[0].id_kind"),
 ])
 def test_a_bound_on_a_field_of_another_type_is_refused_at_its_path(spec: dict[str, Any], path: str) -> None:
     problems = problems_of(with_fields({"name": "x", "label": "某字段", **spec}))
@@ -189,7 +190,29 @@ def test_bounds_are_said_in_the_hint_and_set_as_html_attributes() -> None:
     {"type": "number", "minimum": 5, "maximum": 12}, {"type": "number", "integer": True, "minimum": 2.5, "maximum": 9},
     {"type": "number", "maximum": -3}, {"type": "text", "max_length": 1}, {"type": "date", "earliest": "today+3"},
     {"type": "date", "latest": "2020-01-01"}, {"type": "boolean", "commitment": True},
+    {"type": "text", "max_length": 18, "id_kind": "citizen"}, {"type": "text", "id_kind": "organisation"},
 ])
 def test_a_sample_value_keeps_the_bounds(spec: dict[str, Any]) -> None:
     f = field(**spec)
     assert fv.refusal(f, fv.sample_value(f, DAY), DAY) is None
+
+
+def test_an_identifier_field_is_checked_by_its_standard_check_character_included() -> None:
+    """另一方公民身份号码 with a wrong last character is refused with the character it should be;
+    a 统一社会信用代码 likewise; the hint says the rule, not just a length."""
+    citizen = field(max_length=18, id_kind="citizen")
+    assert fv.refusal(citizen, "110101199001010015", DAY) is None
+    assert fv.refusal(citizen, "11010119900101001x", DAY) is not None  # …001x is not the right check char
+    wrong = fv.refusal(citizen, "110101199001010010", DAY)
+    assert wrong is not None and wrong.code == "invalid_citizen_id"
+    assert "最后一位应为“5”" in wrong.zh and "expected '5'" in wrong.en
+    short = fv.refusal(citizen, "11010119900101001", DAY)
+    assert short is not None and "18位" in short.zh
+    assert fv.hint(citizen, DAY) == "18 位公民身份号码，最后一位可为 X"
+    assert fv.html_attrs(citizen, DAY)["autocapitalize"] == "characters"
+    org = field(id_kind="organisation")
+    assert fv.refusal(org, "91350100M000100Y43", DAY) is None
+    bad = fv.refusal(org, "91350100M000100Y44", DAY)
+    assert bad is not None and bad.code == "invalid_credit_code" and "校验码错误" in bad.zh
+    assert fv.refusal(field(max_length=18), "110101199001010010", DAY) is None  # a plain text stays plain
+

@@ -55,6 +55,16 @@ async def test_a_date_outside_its_window_is_refused_naming_the_field_and_the_rul
     assert ok.status_code == 201, ok.text
 
 
+async def test_an_id_number_with_a_wrong_check_character_is_refused_naming_the_field(stack):
+    u = stack.applicant()
+    wrong = await refused(u, MARRIAGE, "party_b_id_number", "110101199001010010", "invalid_citizen_id")
+    assert wrong["message"] == "另一方公民身份号码有误：公民身份号码校验码错误：最后一位应为“5”，实际为“0”。"
+    assert wrong["message_en"].startswith("form.party_b_id_number is not valid") and "expected '5'" in wrong["message_en"]
+    ok = await u.apply(MARRIAGE, form={**(await application(u, MARRIAGE))["form"],
+                                       "party_b_id_number": "110101199001010015"})
+    assert ok.status_code == 201, ok.text
+
+
 async def test_numbers_texts_and_commitments_beyond_their_bounds_are_refused(stack):
     u = stack.applicant()
     low = await refused(u, REGISTRATION, "capital", -1, "out_of_range")

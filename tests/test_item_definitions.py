@@ -173,6 +173,17 @@ def test_shipped_bundle_asks_each_material_once(
         assert to_working_days(restaurant.statutory_limit) >= to_working_days(member.statutory_limit)
 
 
+def test_no_shipped_item_links_two_materials_to_one_licence_type(
+    shipped: tuple[list[ItemDefinition], dict[str, list[Problem]]],
+) -> None:
+    """An e-licence stands in for a material of the applicant's own (电子证照免提交): the marriage
+    appointment's 另一方居民身份证 linked to 居民身份证 would be filled with the applicant's own card,
+    and a missing one was explained as "您名下没有有效的“居民身份证”电子证照"."""
+    for d in shipped[0]:
+        linked = [m.licence_type for m in d.materials if m.licence_type]
+        assert len(linked) == len(set(linked)), (d.code, linked)
+
+
 # --- schema problems (pydantic) -----------------------------------------------------------------
 
 

@@ -325,6 +325,9 @@ async def test_a_licence_is_verified_by_the_number_printed_on_it(stack, people):
         assert r.status_code == 404 and "未找到该证照编号" in r.text
         r = await browser.get("/licences/verify", params={"number": "9" * 161}, follow_redirects=False)
         assert r.status_code == 422 and "不能超过160个字符" in r.text
+        # 核验 pressed with the number left empty (spaces only): said beside it, not the bare form again
+        r = await browser.get("/licences/verify", params={"number": "  ", "code": ""}, follow_redirects=False)
+        assert r.status_code == 422 and "请输入证照编号或电子证照标识" in r.text
     finally:
         await browser.close()
     r = await stack.http.get(f"/api/licences/{number[:-1]}X/verify")

@@ -9,7 +9,7 @@ import uuid
 
 import pytest
 
-from tests.pages_client import PageClient
+from tests.pages_client import PageClient, hidden
 from tests.test_licence_verify_page import holder_and_licence
 
 ITEM = "food-business-licence"
@@ -115,3 +115,68 @@ async def test_the_printable_licence_fits_a_phone_and_prints_dates_in_chinese(st
     assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in doc.text
     assert "@media (max-width: 640px)" in doc.text
     assert re.search(r"<th>发证日期</th><td>\d{4}年\d{1,2}月\d{1,2}日</td>", doc.text)
+
+
+async def test_a_forms_address_opened_as_a_page_leads_to_the_page_the_form_is_on(stack, browser):
+    """A phone restoring a discarded tab, or back then forward, opens a form's POST address with a GET:
+    the page the form is on, not a 405 page (不支持该请求方法) with only a link home."""
+    applicant = stack.applicant()
+    case = (await applicant.apply(ITEM)).json()
+    await browser.login(applicant.username)
+    cid = case["id"]
+    for path, page in ((f"/cases/{cid}/actions", f"/cases/{cid}"), (f"/cases/{cid}/pay", f"/cases/{cid}"),
+                       (f"/cases/{cid}/ask", f"/cases/{cid}"), (f"/cases/{cid}/book", f"/cases/{cid}"),
+                       (f"/cases/{cid}/appointments/7/cancel", f"/cases/{cid}"),
+                       (f"/guide/{ITEM}/ask", f"/guide/{ITEM}"),
+                       ("/guide/marriage-registration-appointment/appointments/7/reschedule",
+                        "/guide/marriage-registration-appointment/book")):
+        r = await browser.get(path)
+        assert (r.status_code, r.headers.get("location")) == (303, page), path
+    r = await browser.get(f"/cases/{cid}/actions", follow_redirects=True)
+    assert r.status_code == 200 and "食品经营许可" in r.text
+    # the API keeps its 405 naming the methods
+    api = await applicant.get(f"/api/cases/{cid}/actions")
+    assert api.status_code == 405 and api.json()["detail"]["code"] == "method_not_allowed"
+
+
+def test_the_progress_bar_shows_the_decision_done_once_the_case_is_decided():
+    """已决定 or 待缴费 beside 办理结果 准予许可: the 决定 step is done and 送达 is the current one
+    (it read 决定（进行中）); refused or withdrawn cases leave the steps to come undone."""
+    from api.routes.pages.common import progress
+
+    def states(status: str) -> list[str]:
+        return [s["state"] for s in progress(status)]
+
+    assert states("in_review") == ["done", "current", "todo", "todo"]
+    assert states("decided") == ["done", "done", "done", "current"]
+    assert states("awaiting_payment") == ["done", "done", "done", "current"]
+    assert states("concluded") == ["done"] * 4
+    assert states("withdrawn") == ["todo"] * 4
+
+
+async def test_a_supplement_posted_after_the_session_ended_says_the_files_must_be_chosen_again(stack, people, browser):
+    """补正 answered on a phone after the login ran out: the files are not kept without a user to own
+    them, and the login page now says so (it said only 您填写的内容保留如下)."""
+    applicant = stack.applicant()
+    case = (await applicant.apply(ITEM)).json()
+    await people.clerk.ok(case["id"], "request_supplement", "营业执照不清晰", missing=["营业执照"])
+    await browser.login(applicant.username)
+    form = (await browser.get(f"/cases/{case['id']}", params={"action": "submit_supplement"})).text
+    browser.http.cookies.delete("banjian_token")
+    r = await browser.submit(f"/cases/{case['id']}/actions", form, {
+        "action": "submit_supplement", "request_id": hidden(form, "request_id")})
+    assert r.status_code == 401 and "登录已超时，“提交补正”尚未提交" in r.text
+    assert "已选择的材料文件未保存，请重新选择" in r.text
+    assert (await applicant.case(case["id"]))["status"] == "supplement_requested"
+
+
+async def test_my_cases_past_the_last_page_is_not_told_it_has_no_cases(stack, browser):
+    """我的办件 page 2 (a link kept, cases withdrawn meanwhile) said 您还没有办件 to an applicant who
+    has cases, and a page had no way back but the browser's: it says so and links page one."""
+    applicant = stack.applicant()
+    assert (await applicant.apply(ITEM)).status_code == 201
+    await browser.login(applicant.username)
+    page = text_of((await browser.get("/my/cases", params={"page": 2})).text)
+    assert "您还没有办件" not in page and "第 2 页没有办件。 返回第一页" in page
+    first = text_of((await browser.get("/my/cases")).text)
+    assert "共 1 件" in first and "上一页" not in first and "下一页" not in first

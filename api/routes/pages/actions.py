@@ -10,6 +10,7 @@ from fastapi import Request
 from sqlmodel import select
 
 from api.uploads import Form, store_file
+from banjian.action_data import MAX_COMMENT
 from banjian.contracts import Actor
 from banjian.db import Task, User
 from banjian.errors import DomainError
@@ -122,6 +123,8 @@ def field_params(action: str, item: ItemDefinition, case: dict[str, Any], values
             p["choices"] = to_applicant + [{"value": s.id, "text": s.name} for s in earlier_steps(item, case)]
         elif spec["name"] == "reply_by":
             p["kind"], p["type"] = "input", "date"
+        elif spec["name"] == "comment":  # the limit said before typing (a pasted text is refused, never cut)
+            p["hint"] = f"{spec['hint']}（至多 {MAX_COMMENT} 字）" if spec.get("hint") else f"至多 {MAX_COMMENT} 字"
         out.append(p)
     return out
 
@@ -156,10 +159,15 @@ def build_action(request: Request, actor: Actor, action: str, item: ItemDefiniti
     """(comment, data, errors beside fields) for a posted action form."""
     errors: dict[str, str] = {}
     data: dict[str, Any] = {}
-    comment = form.first("comment").strip()[:4000] or None
+    comment = form.first("comment").strip() or None
     specs = {s["name"]: s for s in fields_of(case).get(action, [])}
     if "comment" in specs and specs["comment"]["required"] and not comment:
         errors["comment"] = f"请填写{specs['comment']['label']}"
+    elif comment and len(comment) > MAX_COMMENT:
+        if "comment" in specs:  # refused beside the field, the whole text kept in it (it was cut unsaid)
+            label = specs["comment"]["label"].removesuffix("（可选）")
+            errors["comment"] = f"{label}不能超过 {MAX_COMMENT} 字（现为 {len(comment)} 字），请删减后再提交"
+        comment = comment[:MAX_COMMENT]
     for name, spec in specs.items():
         if name == "comment":
             continue

@@ -10,12 +10,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse
 from starlette.concurrency import run_in_threadpool
 
-from api.routes.pages.common import check_csrf, page_user, render
+from api.routes.pages.common import LoginRequired, check_csrf, optional_user, page_user, render
 from api.uploads import FilePart, Form, read_form, store_file
 from banjian import form_values, licence_ops
 from banjian.contracts import Actor
 from banjian.db import User
-from banjian.enums import IdKind, Role
+from banjian.enums import CLOSED, IdKind, Role
 from banjian.errors import DomainError, Forbidden, NotFound
 from banjian.files import StoredFile
 from banjian.ids import IdError, validate_id
@@ -87,7 +87,8 @@ def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dic
                field_errors: dict[str, str], material_errors: dict[str, str], kept: dict[str, StoredFile],
                other_errors: list[str], key: str, applicant: dict[str, str], status: int = 200,
                held: dict[str, dict[str, str]] | None = None, pre_review: bool = False,
-               applicant_errors: dict[str, str] | None = None, paper: frozenset[str] = frozenset()) -> HTMLResponse:
+               applicant_errors: dict[str, str] | None = None, paper: frozenset[str] = frozenset(),
+               open_cases: list[dict[str, Any]] | None = None) -> HTMLResponse:
     fields = _field_inputs(item, values, field_errors, form_values.today())
     materials = _material_inputs(item, kept, material_errors, held or {}, paper)
     applicant_errors = applicant_errors or {}
@@ -98,7 +99,7 @@ def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dic
     return render(request, "apply.html", {
         "title": f"申请：{item.name}", "item": item, "fields": fields, "materials": materials, "errors": summary,
         "idempotency_key": key, "clerk": actor.has(Role.CLERK), "applicant": applicant, "pre_review": pre_review,
-        "applicant_errors": applicant_errors},
+        "applicant_errors": applicant_errors, "open_cases": open_cases or []},
         status=status, user=actor)
 
 
@@ -119,7 +120,20 @@ async def apply_form(request: Request, code: str) -> HTMLResponse:
                 "back": {"href": f"/guide/{item.code}", "text": f"返回“{item.name}”办事指南"},
                 "more": {"href": "/guide", "text": "查看其他办事指南"}}, status=403, user=actor)
     held = await run_in_threadpool(_held_licences, request, actor, item)
-    return _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {}, held=held)
+    page = _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {}, held=held,
+                      open_cases=await run_in_threadpool(_open_cases, request, actor, item.code))
+    page.headers["Cache-Control"] = "no-store"  # back after submitting fetches it anew, notice included
+    return page
+
+
+def _open_cases(request: Request, actor: Actor, code: str) -> list[dict[str, Any]]:
+    """The applicant's cases of this item still in progress, newest first: said above the form, so
+    that going back after submitting (the browser refilling the form) does not file the same
+    application twice unawares. A clerk applying for others is told nothing."""
+    if actor.has(Role.CLERK):
+        return []
+    found = request.app.state.cases.search(actor, None, code, None, None, actor.username, None, None, 5, 0)
+    return [c for c in found["items"] if c["status"] not in {s.value for s in CLOSED}][:3]
 
 
 def _convert(item: ItemDefinition, form: Form, day: date) -> tuple[dict[str, Any], dict[str, Any], dict[str, str]]:
@@ -172,6 +186,8 @@ def _convert(item: ItemDefinition, form: Form, day: date) -> tuple[dict[str, Any
         broken = form_values.refusal(f, typed[f.name], day)
         if broken is not None:
             errors[f.name] = f"{f.label}{broken.zh}"
+        elif f.id_kind is not None:  # recorded as the standard writes it: a final x as X, full-width folded
+            typed[f.name] = validate_id(f.id_kind, typed[f.name])
     return typed, raw, errors
 
 
@@ -214,8 +230,28 @@ def _store_materials(request: Request, actor: Actor, item: ItemDefinition, form:
     return kept, errors, frozenset(paper)
 
 
+async def _session_expired(request: Request, code: str) -> HTMLResponse:
+    """An application posted after the session ended (a long form filled on a phone past the login's
+    lifetime): the login page, coming back to the form, with every answer typed shown read-only to
+    copy (it was a bare redirect to the login page, and the whole form lost). Files are not kept."""
+    form = await read_form(request, request.app.state.files, abort_oversize=False)
+    form.discard()  # uploaded files are not kept without a user to own them
+    try:
+        check_csrf(request, form.first("csrf_token"))
+    except Exception:
+        raise LoginRequired(f"/apply/{code}") from None
+    item = request.app.state.catalog.current(code)
+    kept = [{"id": f"kept-{f.name}", "label": f.label, "value": value}
+            for f in item.form if f.type != "boolean" and (value := form.first(f"form.{f.name}").strip())]
+    return render(request, "login.html", {
+        "title": "登录", "next": f"/apply/{item.code}", "errors": [], "username": "", "kept": kept,
+        "expired_action": "提交申请", "expired_files": bool(item.materials)}, status=401)
+
+
 @router.post("/apply/{code}", response_class=HTMLResponse)
 async def apply(request: Request, code: str):
+    if await optional_user(request) is None:
+        return await _session_expired(request, code)
     actor = await page_user(request)
     item = request.app.state.catalog.current(code)
     _applicable(item, actor)

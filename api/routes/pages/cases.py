@@ -354,7 +354,8 @@ async def _session_expired(request: Request, case_id: str) -> Response:
     back = f"/cases/{quote(case_id, safe='')}" + (f"?action={quote(action, safe='')}#action-form" if specs else "")
     return render(request, "login.html", {
         "title": "登录", "next": back, "errors": [], "username": "", "kept": _kept_text(specs, values),
-        "expired_action": ACTION_ZH.get(action, action) if action else None}, status=401)
+        "expired_action": ACTION_ZH.get(action, action) if action else None,
+        "expired_files": any(f["kind"] == "files" for f in specs)}, status=401)
 
 
 @router.post("/cases/{case_id}/actions", response_class=HTMLResponse)

@@ -69,9 +69,11 @@ WARNING_ZH = {"notice": "提醒", "yellow": "黄牌", "red": "红牌"}
 CHANNEL_ZH = {"web": "网上申请", "window": "窗口收件", "mobile": "移动端申请", "post": "邮寄申请"}
 OPINION_ZH = {"agree": "同意", "agree_with_referral": "同意并报上级", "disagree": "不同意", None: "尚未答复"}
 RATING_ZH = {5: "非常满意", 4: "满意", 3: "基本满意", 2: "不满意", 1: "非常不满意"}
+#: the progress bar's steps and the statuses in which each is the current one: once decided (已决定,
+#: 待缴费) the decision is done and the result is on its way (it read 决定 in progress beside 准予许可)
 STEPS = [("受理", {"submitted", "supplement_requested", "pre_review"}),
          ("审查", {"accepted", "in_review", "special_procedure", "suspended"}),
-         ("决定", {"decided", "awaiting_payment"}), ("送达", {"delivered", "concluded"})]
+         ("决定", set()), ("送达", {"decided", "awaiting_payment", "delivered", "concluded"})]
 
 
 class LoginRequired(Exception):
@@ -122,6 +124,27 @@ def safe_next(url: str | None) -> str:
     if not url or not url.startswith("/") or url.startswith("//") or "\\" in url:
         return "/"
     return url
+
+
+#: pages' form targets (POST only) and the page each form is on: opened by address (a phone's browser
+#: restoring a discarded tab, a link shared after an error, back then forward) they lead to that page
+#: rather than to a 405 (不支持该请求方法) with nothing but a link home
+_FORM_TARGETS = (
+    (re.compile(r"^/cases/([^/]+)/(?:actions|ask|pay|book|appointments/[^/]+/(?:reschedule|cancel))/?$"), "/cases/{}"),
+    (re.compile(r"^/guide/([^/]+)/appointments/[^/]+/(?:reschedule|cancel)/?$"), "/guide/{}/book"),
+    (re.compile(r"^/guide/([^/]+)/ask/?$"), "/guide/{}"),
+    (re.compile(r"^/rectifications/([^/]+)/actions/?$"), "/rectifications/{}"),
+    (re.compile(r"^/work/(?:appointments|inquiries)/[^/]+/(?:no_show|answer)/?$"), "/work"),
+)
+
+
+def form_page_of(path: str) -> str | None:
+    """The page whose form posts to `path` (None: not a form target of the pages)."""
+    for pattern, page in _FORM_TARGETS:
+        found = pattern.match(path)
+        if found:
+            return page.format(*(quote(g, safe="") for g in found.groups()))
+    return None
 
 
 def login_redirect(next_url: str) -> RedirectResponse:

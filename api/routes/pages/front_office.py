@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
@@ -14,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.inquiries import InquiryService
 from api.payments import PaymentService
-from api.routes.pages.common import PageError, check_csrf, page_user
+from api.routes.pages.common import LoginRequired, PageError, check_csrf, optional_user, page_user, render
 from api.routes.pages.consult import OUTCOME_ZH
 from banjian.contracts import Actor
 from banjian.errors import DomainError
@@ -123,9 +124,27 @@ async def pay(request: Request, case_id: str) -> RedirectResponse:
     return _back(case_id, "paid")
 
 
+async def _ask_after_session_ended(request: Request, case_id: str) -> Response:
+    """A question posted after the session ended (typed on a phone past the login's lifetime): the
+    login page saying it was not sent, the text shown read-only to copy, then back to the case (it
+    was a bare redirect to the login page, and the text lost)."""
+    form = await request.form()
+    try:
+        check_csrf(request, str(form.get("csrf_token") or ""))
+    except PageError:
+        raise LoginRequired(f"/cases/{case_id}") from None
+    text = str(form.get("text") or "").strip()
+    kept = [{"id": "kept-text", "label": "咨询或投诉内容", "value": text}] if text else []
+    return render(request, "login.html", {
+        "title": "登录", "next": f"/cases/{quote(case_id, safe='')}#front-office", "errors": [], "username": "",
+        "kept": kept, "expired_action": "提交咨询投诉"}, status=401)
+
+
 @router.post("/cases/{case_id}/ask")
 async def ask(request: Request, case_id: str) -> Response:
     """咨询 / 投诉 about the case (the applicant's own case only)."""
+    if await optional_user(request) is None:
+        return await _ask_after_session_ended(request, case_id)
     actor, form = await _form(request)
     kind = form.get("kind") if form.get("kind") in ("consultation", "complaint") else "consultation"
     raw = form.get("text", "")[:MAX_TEXT + 1]

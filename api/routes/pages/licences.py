@@ -59,11 +59,14 @@ async def verify_start(request: Request, number: str | None = None,
                        code: str | None = None) -> HTMLResponse | RedirectResponse:
     """Verification by the number printed on a licence (no login), for whoever holds a paper copy
     and no QR code scanner: found, on to the licence's verification page (with the code if given)."""
+    number_given = number is not None
     number, code = (number or "").strip(), (code or "").strip()
     context: dict[str, Any] = {"title": "电子证照核验", "number": number[:160], "code": code[:32], "error": None}
     status = 200
     if len(number) > 160 or len(code) > 32:
         context["error"], status = "证照编号不能超过160个字符，核验码不能超过32个字符，请核对后重新输入。", 422
+    elif not number and (number_given or code):  # 核验 pressed with the number left empty: said, not ignored
+        context["error"], status = "请输入证照编号或电子证照标识（证照上印制的编号）。", 422
     elif number:
         request.app.state.verify_limiter.hit(request.client.host if request.client else None)
         found = await run_in_threadpool(_find, request, number)
