@@ -328,3 +328,16 @@ async def test_a_material_an_e_licence_may_replace_is_asked_for_by_the_service(s
     r = await browser.submit(f"/apply/{ITEM}", page.text, apply_data(page.text), files)
     assert r.status_code == 422 and "您名下没有有效的“营业执照”电子证照可自动调取，请上传营业执照" in r.text
     assert 'id="material-1-error"' in r.text  # beside the material's input
+
+
+async def test_home_offers_a_citizen_only_items_a_citizen_may_apply_for(stack, browser):
+    """常办事项 listed company-only items (建设工程 permits, 住房公积金 registration) to a citizen."""
+    items = (await stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin").get("/api/items")).json()
+    only_companies = {i["code"] for i in items
+                      if (await browser.http.get(f"/api/items/{i['code']}", headers=await stack.applicant().headers()))
+                      .json()["service_object"] == ["organisation"]}
+    assert only_companies
+    u = stack.applicant()
+    await browser.login(u.username)
+    listed = re.findall(r'<li><a href="/guide/([^"]+)">', (await browser.get("/")).text.split("常办事项", 1)[1])
+    assert listed and not set(listed) & only_companies

@@ -17,9 +17,11 @@ from api.routes.pages.common import (
     start_session,
 )
 from banjian.auth import verify_password
+from banjian.contracts import Actor
 from banjian.db import Department, User
-from banjian.enums import Role
+from banjian.enums import IdKind, Role
 from banjian.errors import NotFound
+from banjian.ids import IdError, validate_citizen_id
 from banjian.logins import LoginGuard, TooManyAttempts
 
 router = APIRouter(include_in_schema=False)
@@ -37,7 +39,21 @@ def _departments(request: Request) -> dict[str, str]:
 async def home(request: Request) -> HTMLResponse:
     user = await optional_user(request)
     items = request.app.state.catalog.all_current()
-    return render(request, "home.html", {"title": "首页", "items": items[:6], "count": len(items)}, user=user)
+    kind = _applicant_kind(user)
+    # 常办事项: what the applicant may apply for (a company-only item is of no use to a citizen)
+    usable = [i for i in items if kind is None or kind in i.service_object]
+    return render(request, "home.html", {"title": "首页", "items": usable[:6], "count": len(items)}, user=user)
+
+
+def _applicant_kind(user: Actor | None) -> IdKind | None:
+    """A logged-in applicant's kind (自然人 or 法人) from the id number of their account, else None."""
+    if user is None or not user.has(Role.APPLICANT) or not user.id_number:
+        return None
+    try:
+        validate_citizen_id(user.id_number)
+    except IdError:
+        return IdKind.ORGANISATION
+    return IdKind.CITIZEN
 
 
 @router.get("/login", response_class=HTMLResponse)
