@@ -143,11 +143,12 @@ class CaseReading(CaseAccess):
             if applicant:
                 stmt = stmt.where(or_(Case.applicant_id_number == applicant, Case.applicant_username == applicant))
             if q:
-                # the text is matched as typed: `%` and `_` are escaped, never LIKE wildcards
+                # the text is matched as typed: `%` and `_` are escaped, never LIKE wildcards; names
+                # ignore letter case on every database (SQLite's LIKE does, PostgreSQL's does not)
                 stmt = stmt.where(or_(col(Case.id).contains(q, autoescape=True),
                                       col(Case.case_no).contains(q.upper(), autoescape=True),
-                                      col(Case.applicant_name).contains(q, autoescape=True),
-                                      col(Case.item_name).contains(q, autoescape=True)))
+                                      col(Case.applicant_name).icontains(q, autoescape=True),
+                                      col(Case.item_name).icontains(q, autoescape=True)))
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
             # the id breaks ties (cases received in the same instant): pages never overlap nor skip one
             page = session.exec(stmt.order_by(col(Case.submitted_at).desc(), col(Case.id).desc())
