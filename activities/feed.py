@@ -158,7 +158,7 @@ class FeedActivities:
                    "X-Banjian-Event-Id": f"{row.case_id}-{row.seq}"}
         try:
             answer = await http.post(sub.url, content=body, headers=headers)
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpx.InvalidURL) as e:  # an address stored before it was checked
             await asyncio.to_thread(self._failed, sub.name, row, f"{type(e).__name__}: {e}"[:300], attempt)
             return False
         if 200 <= answer.status_code < 300:

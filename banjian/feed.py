@@ -23,8 +23,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, func, insert, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -139,9 +140,24 @@ def _check(name: str, url: str) -> None:
     if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
         raise Invalid("invalid_name", "订阅者名称须为 1 至 64 个字母、数字或 -_.",
                       "name must be 1 to 64 letters, digits or -_.", "name")
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
+    if not _sendable(url):
         raise Invalid("invalid_url", "订阅地址须为 http(s) 网址", "url must be an http(s) URL", "url")
+
+
+def _sendable(url: str) -> bool:
+    """Whether `url` is an http(s) address with a host that the sender can post to: a malformed one
+    (`http://[::1/x`, port 99999, a host name that is no IDNA name such as `ää..com`) was a 500 on
+    `PUT /api/subscribers/{name}` and a traceback in the CLI, or was stored and then failed every
+    delivery without a `last_error`."""
+    if len(url) > 2000:
+        return False
+    try:
+        parsed = urlsplit(url)
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+        httpx.URL(url)  # the sender's own parsing (IDNA host names)
+    except (ValueError, httpx.InvalidURL):
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
 
 
 def add_subscriber(sessions: Callable[[], Session], name: str, url: str, secret: str | None = None) -> str:
