@@ -184,5 +184,6 @@ class FeedActivities:
             session.execute(update(Delivery).where(col(Delivery.id) == row.id, col(Delivery.state) == PENDING)
                             .values(state=PENDING, attempts=row.attempts + 1,
                                     next_at=attempt + timedelta(seconds=wait), last_error=message))
-            session.execute(update(Subscriber).where(col(Subscriber.name) == name).values(last_error=message))
+            session.execute(update(Subscriber).where(col(Subscriber.name) == name)
+                            .values(last_error=message, last_error_at=attempt))
             session.commit()

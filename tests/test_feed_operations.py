@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from activities.feed import FeedActivities
 from banjian.db import make_engine, session_factory
 from banjian.feed import DELIVERED, PARKED, PENDING, Delivery, Subscriber, add_subscriber, event_body, status
+from banjian.feed import list_overview as feed_list
 from banjian.feed_contracts import DRAIN_ACTIVITY, PRUNE_ACTIVITY, DrainResult, FeedInput, PruneInput
 from banjian.seed import ensure_base
 from banjian.settings import Settings
@@ -233,4 +234,33 @@ async def test_an_address_stored_before_the_check_fails_each_attempt_and_says_wh
         row = session.exec(select(Delivery).where(Delivery.subscriber == "old")).one()
     assert now["pending"] == 1 and now["delivered"] == 0
     assert "InvalidURL" in (now["last_error"] or "") and row.attempts >= 1, now
+    engine.dispose()
+
+
+async def test_the_status_says_when_the_error_happened_and_how_old_the_queue_is(tmp_path):
+    """`last_error` is kept after later successes: `last_error_at`, `last_delivered_at` and
+    `oldest_pending_at` tell an operator whether it is the present (a far end down for an hour) or
+    the past (a blip last week, events flowing since)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'feed.db'}")
+    ensure_base(engine)
+    sessions = _sessions(engine)
+    _fill(sessions, "prov")  # its address is a closed port: every attempt fails
+    feed = FeedActivities(sessions, Settings(data_dir=tmp_path, feed_poll_seconds=0.1))
+    before = datetime.now(UTC)
+    result = await ActivityEnvironment().run(feed.drain, FeedInput(name="prov", drain_seconds=2))
+    assert result.retry_at is not None
+    with sessions() as session:
+        now = status(session, "prov")
+        listed = next(s for s in feed_list(session) if s["name"] == "prov")
+    assert now["pending"] == 1 and "ConnectError" in now["last_error"]
+    assert before - timedelta(seconds=1) <= datetime.fromisoformat(now["last_error_at"]) <= datetime.now(UTC)
+    assert datetime.fromisoformat(now["oldest_pending_at"]) == NOW.replace(microsecond=0)
+    assert datetime.fromisoformat(now["last_delivered_at"]) == (NOW - timedelta(days=2)).replace(microsecond=0)
+    assert {k: listed[k] for k in now if k in listed} == {k: now[k] for k in now if k in listed}
+    assert {"last_error_at", "last_delivered_at", "oldest_pending_at"} <= set(listed)
+    # a subscriber added again (a new address) starts with no error
+    add_subscriber(sessions, "prov", "http://127.0.0.1:2/events", SECRET)
+    with sessions() as session:
+        again = status(session, "prov")
+    assert again["last_error"] is None and again["last_error_at"] is None
     engine.dispose()
