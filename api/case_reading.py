@@ -25,6 +25,7 @@ from banjian.contracts import Actor, CaseState
 from banjian.db import Case
 from banjian.enums import Role
 from banjian.errors import Invalid, NotFound
+from banjian.nul_text import refuse_nul
 from banjian.settings import Settings
 from banjian.timefmt import CHINA
 
@@ -131,6 +132,8 @@ class CaseReading(CaseAccess):
     def search(self, actor: Actor, status: str | None, item_code: str | None, department: str | None,
                warning: str | None, applicant: str | None, q: str | None, kind: str | None,
                limit: int, offset: int) -> dict[str, Any]:
+        refuse_nul({"q": q, "applicant": applicant, "item_code": item_code, "department": department,
+                    "status": status, "warning": warning, "kind": kind})
         with self.sessions() as session:
             stmt = select(Case.id, Case.recorded_at)
             vis = self.visible_filter(actor)
