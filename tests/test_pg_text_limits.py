@@ -85,3 +85,19 @@ async def test_a_nul_in_an_application_or_a_search_is_a_422(store):
     for name in ("q", "applicant"):
         r = await applicant.get("/api/cases", params={name: "a\u0000b"})
         assert r.status_code == 422 and r.json()["detail"]["field"] == name, r.text
+
+
+async def test_a_nul_in_a_path_or_a_query_parameter_is_a_404_or_a_422_naming_it(store):
+    """Every route that looked the text up answered 500 on PostgreSQL."""
+    clerk = store.staff("amr", "clerk")
+    for path in ("/api/cases/2026%00", "/api/cases/2026%00/history", "/api/items/food%00"):
+        r = await clerk.get(path)
+        assert r.status_code == 404 and r.json()["detail"]["code"] == "not_found", (path, r.text)
+    for path, name in (("/api/tasks?item_code=a%00", "item_code"), ("/api/cases?status=x&q=%00", "q")):
+        r = await clerk.get(path)
+        assert r.status_code == 422, (path, r.text)
+        assert r.json()["detail"]["field"] == name and r.json()["detail"]["code"] == "control_character", r.text
+    r = await store.http.get("/cases/2026%00")
+    assert r.status_code == 404 and "页面不存在" in r.text and r.headers["content-type"].startswith("text/html")
+    r = await store.http.get("/guide?q=%00")
+    assert r.status_code == 422 and "空字符" in r.text
