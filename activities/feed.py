@@ -158,7 +158,7 @@ class FeedActivities:
                    "X-Banjian-Event-Id": f"{row.case_id}-{row.seq}"}
         try:
             answer = await http.post(sub.url, content=body, headers=headers)
-        except httpx.HTTPError as e:
+        except (httpx.HTTPError, httpx.InvalidURL) as e:  # an address stored before it was checked
             await asyncio.to_thread(self._failed, sub.name, row, f"{type(e).__name__}: {e}"[:300], attempt)
             return False
         if 200 <= answer.status_code < 300:
@@ -184,5 +184,6 @@ class FeedActivities:
             session.execute(update(Delivery).where(col(Delivery.id) == row.id, col(Delivery.state) == PENDING)
                             .values(state=PENDING, attempts=row.attempts + 1,
                                     next_at=attempt + timedelta(seconds=wait), last_error=message))
-            session.execute(update(Subscriber).where(col(Subscriber.name) == name).values(last_error=message))
+            session.execute(update(Subscriber).where(col(Subscriber.name) == name)
+                            .values(last_error=message, last_error_at=attempt))
             session.commit()

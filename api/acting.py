@@ -22,6 +22,7 @@ from banjian.errors import Conflict, Forbidden, Invalid
 from banjian.files import check_own_files
 from banjian.labels import roles_zh
 from banjian.licence_reuse import supplement_licences
+from banjian.nul_text import refuse_nul
 from banjian.pre_review import PRE_REVIEW_ACTIONS, check_pre_review
 from workflows.case import CaseWorkflow
 
@@ -95,6 +96,7 @@ class Acting(CaseReading):
                 # its outcome (or its validator refuses, as the snapshot did).
                 if request_id is None:
                     raise
+            refuse_nul({"comment": act.comment, "data": data})  # a 422 after the 404/403/409 above
             if action == Action.SUBMIT_SUPPLEMENT and isinstance(data.get("materials"), list):
                 with Session(bind=conn) as session:  # the rarer checks read ORM entities
                     check_own_files(session, actor, data["materials"], field="data.materials")

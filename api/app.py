@@ -12,6 +12,7 @@ from api import errors, openapi
 from api.feed import FeedStarter
 from api.feed import running as feed_running
 from api.middleware import HeadAsGet, PathCORS, SecurityHeaders
+from api.nul_guard import RefuseNul
 from api.observability import Observe
 from api.routes import (
     admin,
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     openapi.install(app)
     app.add_middleware(HeadAsGet)  # innermost: the access log and the metrics keep the caller's HEAD
     app.add_middleware(PathCORS, prefix="/api/codec", origins=settings.codec_origin_list)
+    app.add_middleware(RefuseNul)  # inside Observe and the security headers: counted, logged and headed
     app.add_middleware(Observe)
     app.add_middleware(SecurityHeaders, hsts=settings.hsts)  # outermost: on every response
     instrument_app(app, tracer_provider or tracer_provider_for(settings))

@@ -25,6 +25,7 @@ from banjian.contracts import Actor, CaseState
 from banjian.db import Case
 from banjian.enums import Role
 from banjian.errors import Invalid, NotFound
+from banjian.nul_text import refuse_nul
 from banjian.settings import Settings
 from banjian.timefmt import CHINA
 
@@ -131,6 +132,8 @@ class CaseReading(CaseAccess):
     def search(self, actor: Actor, status: str | None, item_code: str | None, department: str | None,
                warning: str | None, applicant: str | None, q: str | None, kind: str | None,
                limit: int, offset: int) -> dict[str, Any]:
+        refuse_nul({"q": q, "applicant": applicant, "item_code": item_code, "department": department,
+                    "status": status, "warning": warning, "kind": kind})
         with self.sessions() as session:
             stmt = select(Case.id, Case.recorded_at)
             vis = self.visible_filter(actor)
@@ -143,11 +146,12 @@ class CaseReading(CaseAccess):
             if applicant:
                 stmt = stmt.where(or_(Case.applicant_id_number == applicant, Case.applicant_username == applicant))
             if q:
-                # the text is matched as typed: `%` and `_` are escaped, never LIKE wildcards
+                # the text is matched as typed: `%` and `_` are escaped, never LIKE wildcards; names
+                # ignore letter case on every database (SQLite's LIKE does, PostgreSQL's does not)
                 stmt = stmt.where(or_(col(Case.id).contains(q, autoescape=True),
                                       col(Case.case_no).contains(q.upper(), autoescape=True),
-                                      col(Case.applicant_name).contains(q, autoescape=True),
-                                      col(Case.item_name).contains(q, autoescape=True)))
+                                      col(Case.applicant_name).icontains(q, autoescape=True),
+                                      col(Case.item_name).icontains(q, autoescape=True)))
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
             # the id breaks ties (cases received in the same instant): pages never overlap nor skip one
             page = session.exec(stmt.order_by(col(Case.submitted_at).desc(), col(Case.id).desc())

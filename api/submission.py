@@ -29,6 +29,7 @@ from banjian.files import check_own_files
 from banjian.ids import IdError, validate_id
 from banjian.items.schema import ItemDefinition
 from banjian.licence_reuse import auto_attach, check_licences, explain_missing
+from banjian.nul_text import refuse_nul
 from workflows.case import CaseWorkflow
 
 log = logging.getLogger("banjian.api")
@@ -171,6 +172,7 @@ class Submission(CaseReading):
         """`_check_submission`, then the submission's number (`CaseNumbers.reserve`). A key whose case
         is filed already skips the checks (None): a retry answers that case even when something it
         was checked against has changed since (its attached e-licence revoked, a newer item version)."""
+        refuse_nul(body)  # before any query: PostgreSQL refuses a NUL even in a lookup
         filed = self.numbers.recorded_case(key) if key is not None else None
         if filed is not None:
             return None, (filed, False)

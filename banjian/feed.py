@@ -23,8 +23,9 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import urlsplit
 
+import httpx
 from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, func, insert, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
@@ -44,6 +45,8 @@ class Subscriber(SQLModel, table=True):
     secret: str = Field(max_length=200)
     paused: bool = False
     last_error: str | None = Field(default=None, max_length=500)
+    #: when `last_error` happened (migration 0027): an error kept after later successes reads as old
+    last_error_at: datetime | None = None
     created_at: datetime
     #: delivered events already pruned (the retention): `status` adds them to the delivered rows
     pruned_delivered: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
@@ -139,9 +142,24 @@ def _check(name: str, url: str) -> None:
     if not name or len(name) > 64 or not all(c.isalnum() or c in "-_." for c in name):
         raise Invalid("invalid_name", "订阅者名称须为 1 至 64 个字母、数字或 -_.",
                       "name must be 1 to 64 letters, digits or -_.", "name")
-    parsed = urlparse(url)
-    if parsed.scheme not in ("http", "https") or not parsed.netloc or len(url) > 2000:
+    if not _sendable(url):
         raise Invalid("invalid_url", "订阅地址须为 http(s) 网址", "url must be an http(s) URL", "url")
+
+
+def _sendable(url: str) -> bool:
+    """Whether `url` is an http(s) address with a host that the sender can post to: a malformed one
+    (`http://[::1/x`, port 99999, a host name that is no IDNA name such as `ää..com`) was a 500 on
+    `PUT /api/subscribers/{name}` and a traceback in the CLI, or was stored and then failed every
+    delivery without a `last_error`."""
+    if len(url) > 2000:
+        return False
+    try:
+        parsed = urlsplit(url)
+        parsed.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
+        httpx.URL(url)  # the sender's own parsing (IDNA host names)
+    except (ValueError, httpx.InvalidURL):
+        return False
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
 
 
 def add_subscriber(sessions: Callable[[], Session], name: str, url: str, secret: str | None = None) -> str:
@@ -154,7 +172,7 @@ def add_subscriber(sessions: Callable[[], Session], name: str, url: str, secret:
     with sessions() as session:
         sub = session.get(Subscriber, name) or Subscriber(name=name, url=url, secret=secret,
                                                           created_at=datetime.now(UTC))
-        sub.url, sub.secret, sub.paused, sub.last_error = url, secret, False, None
+        sub.url, sub.secret, sub.paused, sub.last_error, sub.last_error_at = url, secret, False, None, None
         session.add(sub)
         session.commit()
     return secret
@@ -243,25 +261,40 @@ def list_subscribers(session: Session) -> list[Subscriber]:
     return list(session.exec(select(Subscriber).order_by(col(Subscriber.name))).all())
 
 
+def _queues(session: Session, name: str | None = None) -> dict[str, dict[str, Any]]:
+    """Per subscriber (one, or all) and state: the count of rows, the oldest row's creation and the
+    latest delivery."""
+    stmt = select(Delivery.subscriber, Delivery.state, func.count(), func.min(Delivery.created_at),
+                  func.max(Delivery.delivered_at))
+    if name is not None:
+        stmt = stmt.where(col(Delivery.subscriber) == name)
+    out: dict[str, dict[str, Any]] = {}
+    for sub, state, n, oldest, latest in session.exec(stmt.group_by(col(Delivery.subscriber), col(Delivery.state))):
+        out.setdefault(sub, {})[state] = (n, oldest, latest)
+    return out
+
+
+def _figures(sub: Subscriber, queue: dict[str, Any]) -> dict[str, Any]:
+    """The queue's figures of one subscriber: counts, and the times that say whether `last_error` is
+    the present (`oldest_pending_at`: the longest an event has waited; `last_delivered_at`)."""
+    pending, delivered, parked = (queue.get(s, (0, None, None)) for s in (PENDING, DELIVERED, PARKED))
+    return {"pending": pending[0], "delivered": delivered[0] + (sub.pruned_delivered or 0), "parked": parked[0],
+            "last_error": sub.last_error, "last_error_at": iso_at(sub.last_error_at),
+            "last_delivered_at": iso_at(delivered[2]), "oldest_pending_at": iso_at(pending[1])}
+
+
 def list_overview(session: Session) -> list[dict[str, Any]]:
     """Every subscriber by name for an operator: name, url, created, state (`active` or `paused`)
     and its queue's figures; never the secret."""
-    counts: dict[tuple[str, str], int] = {
-        (sub, state): n for sub, state, n in session.exec(
-            select(Delivery.subscriber, Delivery.state, func.count()).group_by(col(Delivery.subscriber),
-                                                                              col(Delivery.state))).all()}
+    queues = _queues(session)
     return [{"name": s.name, "url": s.url, "created_at": iso_at(s.created_at),
-             "state": "paused" if s.paused else "active", "pending": counts.get((s.name, PENDING), 0),
-             "delivered": counts.get((s.name, DELIVERED), 0) + (s.pruned_delivered or 0),
-             "parked": counts.get((s.name, PARKED), 0), "last_error": s.last_error}
+             "state": "paused" if s.paused else "active", **_figures(s, queues.get(s.name, {}))}
             for s in list_subscribers(session)]
 
 
 def status(session: Session, name: str) -> dict[str, Any]:
-    """`{"pending", "delivered", "parked", "paused", "last_error"}` of one subscriber."""
+    """`{"pending", "delivered", "parked", "paused", "last_error", "last_error_at", "last_delivered_at",
+    "oldest_pending_at"}` of one subscriber."""
     sub = _get(session, name)
-    counts = dict(session.exec(select(Delivery.state, func.count()).where(col(Delivery.subscriber) == name)
-                               .group_by(col(Delivery.state))).all())
-    delivered = counts.get(DELIVERED, 0) + (sub.pruned_delivered or 0)
-    return {"name": name, "url": sub.url, "pending": counts.get(PENDING, 0), "delivered": delivered,
-            "parked": counts.get(PARKED, 0), "paused": sub.paused, "last_error": sub.last_error}
+    figures = _figures(sub, _queues(session, name).get(name, {}))
+    return {"name": name, "url": sub.url, **figures, "paused": sub.paused}

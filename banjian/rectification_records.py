@@ -19,7 +19,7 @@ class Rectification(SQLModel, table=True):
     __tablename__ = "rectifications"
     id: str = Field(primary_key=True, max_length=48)
     case_id: str = Field(index=True, max_length=40)
-    case_no: str | None = Field(default=None, max_length=40)
+    case_no: str | None = Field(default=None, max_length=64)  # as cases.case_no (migration 0027)
     department: str = Field(index=True, max_length=32)
     item_code: str = Field(max_length=64)
     item_name: str

@@ -8,6 +8,7 @@ import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 import yaml
 from sqlmodel import select
 
@@ -608,3 +609,24 @@ async def test_calendar_put(stack):
             session.commit()
     after = (await admin.get(f"/api/calendar/{year}")).json()
     assert after["holidays"] == before["holidays"] and after["official"] == before["official"]
+
+
+STORES = [pytest.param("stack", id="sqlite"), pytest.param("pg_stack", id="postgres", marks=pytest.mark.postgres)]
+
+
+@pytest.fixture(params=STORES)
+def store(request):
+    return request.getfixturevalue(request.param)
+
+
+async def test_case_search_ignores_letter_case_on_every_database(store):
+    """`q` finds an applicant named in Latin letters whatever their case, on PostgreSQL as on SQLite
+    (PostgreSQL's LIKE is case-sensitive: `q=zhao` missed 申请人Zhao… there)."""
+    tag = uuid.uuid4().hex[:6]
+    u = store.applicant(username=f"Zhao-Gongsi-{tag}")
+    case = (await u.apply(ITEM)).json()
+    clerk = store.staff("amr", "clerk")
+    for q in (f"zhao-gongsi-{tag}", f"ZHAO-GONGSI-{tag.upper()}", f"Zhao-Gongsi-{tag}"):
+        assert await ids_as(u, q=q) == ({case["id"]}, 1), q
+        got, _ = await ids_as(clerk, q=q)
+        assert case["id"] in got, q

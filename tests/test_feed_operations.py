@@ -1,6 +1,7 @@
 """Operating the event feed: delivered events pruned after the retention (status still counts them),
 the delivery workflow asking for that pruning in its own clock, and parked events listed and
-re-queued by an admin over HTTP and from the command line."""
+re-queued by an admin over HTTP and from the command line; malformed addresses refused, or (stored
+earlier) failing each attempt with a `last_error`."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 from temporalio import activity
 from temporalio.testing import ActivityEnvironment
 from temporalio.worker import Worker
@@ -16,7 +17,8 @@ from typer.testing import CliRunner
 
 from activities.feed import FeedActivities
 from banjian.db import make_engine, session_factory
-from banjian.feed import DELIVERED, PARKED, PENDING, Delivery, add_subscriber, event_body, status
+from banjian.feed import DELIVERED, PARKED, PENDING, Delivery, Subscriber, add_subscriber, event_body, status
+from banjian.feed import list_overview as feed_list
 from banjian.feed_contracts import DRAIN_ACTIVITY, PRUNE_ACTIVITY, DrainResult, FeedInput, PruneInput
 from banjian.seed import ensure_base
 from banjian.settings import Settings
@@ -179,3 +181,86 @@ async def test_a_delivery_workflow_started_before_the_retention_replays_on_the_c
     result = await Replayer(workflows=[FeedWorkflow], data_converter=converter).replay_workflow(
         history, raise_on_replay_failure=False)
     assert result.replay_failure is None  # no prune, no timer where the old code issued none
+
+
+# --- malformed addresses ------------------------------------------------------------------------------
+BAD_URLS = ["http://[::1/events", "http://127.0.0.1:99999/events", "http://ää..com/events", "http://h:port/events",
+            "http:///events", "ftp://127.0.0.1/events"]
+
+
+def test_a_malformed_address_is_refused_in_one_line_by_the_cli(tmp_path):
+    """`subscribers add` with a bad IPv6 literal was a traceback (PUT /api/subscribers/{name} a 500), and
+    a host name the sender cannot post to (`ää..com`) was stored."""
+    from services.cli import app as cli
+
+    runner = CliRunner()
+    for url in BAD_URLS:
+        out = runner.invoke(cli, ["subscribers", "add", "prov", "--url", url, "--data-dir", str(tmp_path)])
+        assert out.exit_code == 1 and isinstance(out.exception, SystemExit), (url, out.output)
+        assert "url: 订阅地址须为 http(s) 网址 / url must be an http(s) URL" in out.output, (url, out.output)
+        assert "Traceback" not in out.output
+    engine = make_engine(f"sqlite:///{tmp_path / 'banjian.db'}")
+    with Session(engine) as session:
+        assert session.exec(select(Subscriber)).all() == []
+    engine.dispose()
+    ok = runner.invoke(cli, ["subscribers", "add", "prov", "--url", "https://省政务.中国/events", "--data-dir", str(tmp_path)])
+    assert ok.exit_code == 0, ok.output
+
+
+async def test_the_api_refuses_a_malformed_address_with_a_422(stack):
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    for url in BAD_URLS:
+        r = await admin.put(f"/api/subscribers/bad-{uuid.uuid4().hex[:6]}", json={"url": url, "secret": SECRET})
+        assert r.status_code == 422, (url, r.text)
+        assert r.json()["detail"]["field"] == "url" and r.json()["detail"]["code"] == "invalid_url", (url, r.text)
+
+
+async def test_an_address_stored_before_the_check_fails_each_attempt_and_says_why(tmp_path):
+    """A subscriber whose stored address the sender cannot parse (added by an earlier release): each
+    attempt is a failure recorded in `last_error` (pending, retried), not a failed activity that left
+    `last_error` empty while the queue grew."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'feed.db'}")
+    ensure_base(engine)
+    sessions = _sessions(engine)
+    with sessions() as session:
+        session.add(Subscriber(name="old", url="http://ää..com/events", secret=SECRET, created_at=NOW))
+        session.add(_row("old", "c1", 1, PENDING))
+        session.commit()
+    feed = FeedActivities(sessions, Settings(data_dir=tmp_path, feed_poll_seconds=0.1))
+    result = await ActivityEnvironment().run(feed.drain, FeedInput(name="old", drain_seconds=2))
+    assert result.retry_at is not None and result.delivered == 0
+    with sessions() as session:
+        now = status(session, "old")
+        row = session.exec(select(Delivery).where(Delivery.subscriber == "old")).one()
+    assert now["pending"] == 1 and now["delivered"] == 0
+    assert "InvalidURL" in (now["last_error"] or "") and row.attempts >= 1, now
+    engine.dispose()
+
+
+async def test_the_status_says_when_the_error_happened_and_how_old_the_queue_is(tmp_path):
+    """`last_error` is kept after later successes: `last_error_at`, `last_delivered_at` and
+    `oldest_pending_at` tell an operator whether it is the present (a far end down for an hour) or
+    the past (a blip last week, events flowing since)."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'feed.db'}")
+    ensure_base(engine)
+    sessions = _sessions(engine)
+    _fill(sessions, "prov")  # its address is a closed port: every attempt fails
+    feed = FeedActivities(sessions, Settings(data_dir=tmp_path, feed_poll_seconds=0.1))
+    before = datetime.now(UTC)
+    result = await ActivityEnvironment().run(feed.drain, FeedInput(name="prov", drain_seconds=2))
+    assert result.retry_at is not None
+    with sessions() as session:
+        now = status(session, "prov")
+        listed = next(s for s in feed_list(session) if s["name"] == "prov")
+    assert now["pending"] == 1 and "ConnectError" in now["last_error"]
+    assert before - timedelta(seconds=1) <= datetime.fromisoformat(now["last_error_at"]) <= datetime.now(UTC)
+    assert datetime.fromisoformat(now["oldest_pending_at"]) == NOW.replace(microsecond=0)
+    assert datetime.fromisoformat(now["last_delivered_at"]) == (NOW - timedelta(days=2)).replace(microsecond=0)
+    assert {k: listed[k] for k in now if k in listed} == {k: now[k] for k in now if k in listed}
+    assert {"last_error_at", "last_delivered_at", "oldest_pending_at"} <= set(listed)
+    # a subscriber added again (a new address) starts with no error
+    add_subscriber(sessions, "prov", "http://127.0.0.1:2/events", SECRET)
+    with sessions() as session:
+        again = status(session, "prov")
+    assert again["last_error"] is None and again["last_error_at"] is None
+    engine.dispose()
