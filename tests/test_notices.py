@@ -167,3 +167,16 @@ def test_the_header_count_stays_cheap_for_an_applicant_with_thousands_of_cases(t
     assert not [p for p in plan if p.startswith("SCAN") and "CONSTANT" not in p and "anon" not in p], plan
     assert per_page < 0.003, f"{per_page * 1000:.2f} ms per header count"
     engine.dispose()
+
+
+@pytest.mark.postgres
+async def test_notices_and_their_count_on_postgres(pg_stack):
+    applicant, clerk = pg_stack.applicant(), pg_stack.staff("amr", "clerk")
+    case = (await applicant.apply(ITEM)).json()
+    await clerk.ok(case["id"], "request_supplement", "请补充", missing=["经营者身份证明"])
+    body = (await applicant.get("/api/me/notices?unread=true")).json()
+    assert [n["action"] for n in body["items"]] == ["request_supplement"] and body["unread"] == 1
+    assert (await applicant.post("/api/me/notices/read")).json() == {"unread": 0}
+    await applicant.ok(case["id"], "submit_supplement", materials=[{"name": "经营者身份证明"}])
+    await clerk.ok(case["id"], "accept")
+    assert (await applicant.get("/api/me/notices")).json()["unread"] == 1
