@@ -26,7 +26,7 @@ from sqlalchemy import and_, bindparam, func, select
 from sqlmodel import Field, Session, SQLModel, col
 
 from banjian.appointments import Appointment, slot_start
-from banjian.db import Case, CaseEvent
+from banjian.db import Case, CaseEvent, Item
 from banjian.inquiries import Inquiry
 from banjian.notice_texts import CASE_NOTICES, appointment_notice, case_notice, inquiry_notice
 from banjian.timefmt import CHINA, iso_at
@@ -178,16 +178,29 @@ def listing(session: Session, username: str, unread: bool | None, limit: int, of
     reminders = [Notice(f"a{r.id}", at, appointment_notice(r)) for r, at in _reminders(session, username, now)]
     if unread is not None:
         reminders = [n for n in reminders if _is_unread(n, state) == unread]
+    _name_items(session, answers + reminders)
     total += len(answers) + len(reminders)
     merged = list(heapq.merge(events, sorted(answers + reminders, key=lambda n: n.at, reverse=True),
                               key=lambda n: n.at, reverse=True))[offset:want]
     return {"items": merged, "total": total, "state": state}
 
 
+def _name_items(session: Session, found: list[Notice]) -> None:
+    """The item's name on an answer or a reminder (people read names, not codes)."""
+    codes = {n.body["item_code"] for n in found if n.body.get("item_code") and not n.body.get("item_name")}
+    if not codes:
+        return
+    rows = session.execute(select(Item.code, Item.name).where(col(Item.code).in_(sorted(codes)))).all()
+    names = {r[0]: r[1] for r in rows}
+    for n in found:
+        if not n.body.get("item_name"):
+            n.body["item_name"] = names.get(n.body.get("item_code") or "")
+
+
 def _case_numbers(session: Session, ids: list[str]) -> dict[str, str | None]:
     if not ids:
         return {}
-    return dict(session.execute(select(Case.id, Case.case_no).where(col(Case.id).in_(ids))).tuples().all())
+    return {r[0]: r[1] for r in session.execute(select(Case.id, Case.case_no).where(col(Case.id).in_(ids))).all()}
 
 
 def as_json(found: dict[str, Any]) -> list[dict[str, Any]]:

@@ -77,6 +77,16 @@ async def test_another_applicants_notices_never_show(stack, people):
     assert {n["case_id"] for n in theirs["items"]} == {b["id"]}
     assert theirs["items"][0]["title"] == "不予受理" and "行政复议" in theirs["items"][0]["text"]
     # staff have no cases of their own: an empty centre, not their department's cases
+    # an answered consultation is a notice too, named by its item
+    asked = await alice.post("/api/inquiries", json={"kind": "consultation", "item_code": ITEM, "text": "要带什么材料？"})
+    assert asked.status_code == 201, asked.text
+    assert (await people.clerk.post(f"/api/inquiries/{asked.json()['id']}/answer",
+                                    json={"text": "请带营业执照"})).status_code == 200
+    answer = (await alice.get("/api/me/notices")).json()["items"][0]
+    assert answer["title"] == "您的咨询已答复" and answer["text"] == "请带营业执照" and answer["item_name"] == "食品经营许可"
+    assert answer["next"] == {"label": "查看答复", "href": f"/inquiries/{asked.json()['id']}"}
+    assert all(n["case_id"] in (a["id"], None) for n in (await alice.get("/api/me/notices")).json()["items"])
+    assert not any(n["action"] == "inquiry_answered" for n in (await bob.get("/api/me/notices")).json()["items"])
     staff = (await people.clerk.get("/api/me/notices")).json()
     assert staff == {"items": [], "total": 0, "unread": 0}
 
