@@ -190,3 +190,31 @@ async def test_notices_and_their_count_on_postgres(pg_stack):
     await applicant.ok(case["id"], "submit_supplement", materials=[{"name": "经营者身份证明"}])
     await clerk.ok(case["id"], "accept")
     assert (await applicant.get("/api/me/notices")).json()["unread"] == 1
+
+
+def test_an_appointment_reminder_shows_from_nine_the_day_before_until_read(tmp_path):
+    from banjian.appointments import Appointment
+    from banjian.timefmt import CHINA
+
+    engine = create_engine(f"sqlite:///{tmp_path / 'appt.db'}")
+    upgrade(engine)
+    tomorrow = date(2026, 12, 8)
+    booked_at = datetime(2026, 12, 1, 10, 0, tzinfo=CHINA)
+    with Session(engine) as s:
+        s.add(Appointment(id="ap1", item_code=ITEM, department="amr", slot=f"{tomorrow}T09:30", day=tomorrow,
+                          username="citizen", status="booked", created_at=booked_at, changed_at=booked_at))
+        s.add(Appointment(id="ap2", item_code=ITEM, department="amr", slot=f"{tomorrow}T10:30", day=tomorrow,
+                          username="someone-else", status="booked", created_at=booked_at, changed_at=booked_at))
+        s.commit()
+        before = datetime(2026, 12, 7, 8, 59, tzinfo=CHINA)
+        at_nine = datetime(2026, 12, 7, 9, 0, tzinfo=CHINA)
+        assert notices.unread_count(s, "citizen", before) == 0
+        assert notices.unread_count(s, "citizen", at_nine) == 1
+        found = notices.listing(s, "citizen", None, 20, 0, at_nine)
+        [n] = notices.as_json(found)
+        assert n["title"] == "预约办理提醒" and "2026年12月8日（星期二） 09:30" in n["text"] and n["unread"]
+        assert n["next"] == {"label": "查看预约", "href": f"/guide/{ITEM}/book"}
+        notices.mark_read(s, "citizen", found["items"])
+        assert notices.unread_count(s, "citizen", at_nine) == 0
+        assert notices.listing(s, "citizen", True, 20, 0, at_nine)["items"] == []
+    engine.dispose()
