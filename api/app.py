@@ -29,6 +29,7 @@ from api.routes import (
     items,
     licences,
     metrics,
+    notices,
     pages,
     payments,
     public,
@@ -116,7 +117,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
 
     for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files, whatif,
               version_moves, subscribers, licences, supervision, public, inquiries, appointments, payments,
-              rectifications):
+              rectifications, notices):
         app.include_router(r.router)
     pages.install(app)
     return app

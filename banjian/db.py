@@ -79,7 +79,9 @@ class Case(SQLModel, table=True):
                                                 "on_time", "promised_days", "statutory_days", "rating", "rating_void",
                                                 "rectified", "site_visits", "working_days_used",
                                                 "warnings_count", "overdue"]),
-                      Index("ix_cases_item_submitted", "item_code", "submitted_at"))
+                      Index("ix_cases_item_submitted", "item_code", "submitted_at"),
+                      # an applicant's cases, and those written since they last read their notices (0029)
+                      Index("ix_cases_applicant_recorded", "applicant_username", "recorded_at"))
     id: str = Field(primary_key=True, max_length=40)
     case_no: str | None = Field(default=None, max_length=64, unique=True, index=True,
                                 description="unified case number (统一受理号码)")
@@ -89,7 +91,7 @@ class Case(SQLModel, table=True):
     kind: str = "single"
     department: str
     status: str = Field(index=True)
-    applicant_username: str | None = Field(default=None, index=True)
+    applicant_username: str | None = Field(default=None)
     applicant_id_number: str = Field(index=True)
     applicant_name: str
     channel: str

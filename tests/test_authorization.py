@@ -74,6 +74,9 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("GET",  "/api/licences/{licence_id}/document",       None,       "401 200 404 200 200 200 200 200 404 404 200 200 404"),
     ("POST", "/api/licences/{licence_id}/actions",        "reinstate", "401 403 404 403 403 409 403 403 404 404 403 403 404"),
     ("GET",  "/api/me/licences",                          None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    # the message centre: everyone's own (staff have no cases of their own: an empty list)
+    ("GET",  "/api/me/notices",                           None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("POST", "/api/me/notices/read",                      None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
     ("GET",  "/api/public/results",                       None,       "200 200 200 200 200 200 200 200 200 200 200 200 200"),
     ("POST", "/api/inquiries",                            "empty",    "422 422 422 422 422 422 422 422 422 422 422 422 422"),
     ("GET",  "/api/inquiries",                            None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),

@@ -10,6 +10,7 @@ from banjian import (  # noqa: F401  (registers the tables)
     files,
     inquiries,
     licence_store,
+    notices,
     payments,
     service_accounts,
 )

@@ -21,6 +21,7 @@ from api.routes.pages import (
     item_booking,
     item_drafts,
     licences,
+    notices,
     oversight,
     public,
     rectifications,
@@ -32,7 +33,7 @@ STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
            supervision.router, item_drafts.router, front_office.router, booking.router,
            front_desk.router, rectifications.router, staff_licences.router, consult.router,
-           item_booking.router, case_documents.router]
+           item_booking.router, case_documents.router, notices.router]
 
 
 def install(app: FastAPI) -> None:

@@ -14,9 +14,12 @@ from urllib.parse import quote
 from fastapi import Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+from starlette.concurrency import run_in_threadpool
 
 from api.deps import current_user, end_token
+from banjian import notices
 from banjian.contracts import Actor
+from banjian.enums import Role
 from banjian.errors import DomainError
 from banjian.labels import ACTION_NAMES_ZH, LICENCE_ACTION_ZH, LICENCE_STATUS_ZH, ROLE_ZH, STATUS_ZH
 from banjian.rules import TASK_ACTIONS
@@ -106,9 +109,22 @@ async def optional_user(request: Request) -> Actor | None:
     if not request.cookies.get(SESSION_COOKIE):
         return None
     try:
-        return await current_user(request, None)
+        actor = await current_user(request, None)
     except DomainError:
         return None
+    if request.method in ("GET", "HEAD") and not hasattr(request.state, "unread_notices"):
+        # the header's 消息 count, read here off the event loop (render is synchronous)
+        request.state.unread_notices = await run_in_threadpool(count_for, request, actor)
+    return actor
+
+
+def count_for(request: Request, actor: Actor) -> int:
+    """An applicant's unread notices for the header (capped and cheap: `banjian.notices.unread_count`);
+    0 for anyone else."""
+    if not actor.has(Role.APPLICANT):
+        return 0
+    with request.app.state.sessions() as session:
+        return notices.unread_count(session, actor.username)
 
 
 async def page_user(request: Request) -> Actor:
@@ -195,7 +211,11 @@ def check_csrf(request: Request, token: str | None) -> None:
 # ---- rendering ------------------------------------------------------------------------------------
 def render(request: Request, template: str, context: dict[str, Any], status: int = 200,
            user: Actor | None = None) -> HTMLResponse:
-    ctx = {"user": user, "csrf_token": csrf_token(request), "path": request.url.path, **context}
+    unread = getattr(request.state, "unread_notices", None)
+    if unread is None and user is not None and user.has(Role.APPLICANT):  # a form that came back (POST)
+        unread = count_for(request, user)
+    ctx = {"user": user, "csrf_token": csrf_token(request), "path": request.url.path, "unread_notices": unread,
+           **context}
     response = TEMPLATES.TemplateResponse(request, template, ctx, status_code=status)
     seed = getattr(request.state, "csrf_seed", None)
     if seed and not request.cookies.get(CSRF_COOKIE):
