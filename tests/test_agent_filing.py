@@ -181,3 +181,24 @@ async def test_a_refusal_and_an_acceptance_notice_print_the_agent(stack, people,
         assert r.status_code == 200, r.text
         doc = (await browser.get(f"/cases/{case_id}/documents/{kind}")).text
         assert f"经办人（代为办理）周九（公民身份号码{masked_id}）" in text_of(doc) and AGENT_ID not in doc
+
+
+async def test_the_archive_package_records_the_agent(stack, people):
+    import io
+    import json
+    import zipfile
+
+    from tests.histories.record import _through_review
+
+    company = stack.applicant(organisation=True)
+    r = await company.apply("food-business-licence", agent={"name": "吴十", "id_number": AGENT_ID})
+    assert r.status_code == 201, r.text
+    case = await people.clerk.ok(r.json()["id"], "accept")
+    case = await _through_review(stack, "amr", case)
+    await people.approver.ok(case["id"], "approve")
+    await people.clerk.ok(case["id"], "deliver", method="electronic")
+    r = await company.get(f"/api/cases/{case['id']}/archive")
+    assert r.status_code == 200, r.text
+    z = zipfile.ZipFile(io.BytesIO(r.content))
+    assert json.loads(z.read("manifest.json"))["agent"] == {"name": "吴十", "id_number": AGENT_ID}
+    assert json.loads(z.read("application.json"))["agent"] == {"name": "吴十", "id_number": AGENT_ID, "phone": None}
