@@ -282,7 +282,7 @@ async def apply(request: Request, code: str):
     kept, material_errors, paper = await run_in_threadpool(_store_materials, request, actor, item, form,
                                                            applicant["id_number"])
     agent, agent_errors, agent_body = _check_agent(form, applicant)
-    if agent_body is not None:  # filed through an agent: the letter of authority is needed (said here)
+    if any(agent.values()):  # filed through an agent: the letter of authority is needed (said with the rest)
         for name in authority_materials(item.materials):
             if name not in kept and name not in paper and name not in material_errors:
                 material_errors[name] = f"由他人代为办理的，请提交{name}"
