@@ -202,3 +202,14 @@ async def test_the_archive_package_records_the_agent(stack, people):
     z = zipfile.ZipFile(io.BytesIO(r.content))
     assert json.loads(z.read("manifest.json"))["agent"] == {"name": "吴十", "id_number": AGENT_ID}
     assert json.loads(z.read("application.json"))["agent"] == {"name": "吴十", "id_number": AGENT_ID, "phone": None}
+
+
+async def test_a_joint_cases_departments_see_the_agent_on_their_sub_cases(stack):
+    company = stack.applicant(organisation=True)
+    r = await company.apply("construction-permit-joint", agent={"name": "郑十一", "id_number": AGENT_ID})
+    assert r.status_code == 201, r.text
+    case = await stack.staff("hcd", "clerk").ok(r.json()["id"], "accept")
+    assert case["sub_cases"]
+    sub = case["sub_cases"][0]
+    seen = await stack.staff(sub["department"], "handler").case(sub["id"])
+    assert seen["agent"] == {"name": "郑十一", "id_number": AGENT_ID, "phone": None}
