@@ -213,3 +213,21 @@ async def test_a_joint_cases_departments_see_the_agent_on_their_sub_cases(stack)
     sub = case["sub_cases"][0]
     seen = await stack.staff(sub["department"], "handler").case(sub["id"])
     assert seen["agent"] == {"name": "郑十一", "id_number": AGENT_ID, "phone": None}
+
+
+async def test_the_proof_of_service_names_the_agent_masked(stack, people, browser):
+    from tests.histories.record import _through_review
+
+    clerk = people.clerk
+    r = await clerk.apply(ITEM, applicant={"kind": "citizen", "id_number": make_citizen_id("330106", seq=77),
+                                           "name": "冯十二"}, channel="window",
+                          agent={"name": "陈十三", "id_number": AGENT_ID})
+    assert r.status_code == 201, r.text
+    case = await clerk.ok(r.json()["id"], "accept")
+    case = await _through_review(stack, "amr", case)
+    await people.approver.ok(case["id"], "approve")
+    await clerk.ok(case["id"], "deliver", method="window")
+    await browser.login(clerk.username)
+    doc = (await browser.get(f"/cases/{case['id']}/documents/delivery")).text
+    assert "送达回证" in doc and AGENT_ID not in doc
+    assert f"经办人（代为办理）陈十三（公民身份号码{AGENT_ID[:3]}{'*' * 11}{AGENT_ID[-4:]}）" in text_of(doc)
