@@ -20,6 +20,7 @@ from urllib.parse import quote, urlencode
 import segno
 from markupsafe import Markup
 
+from banjian import agents
 from banjian.crypto import hmac_sm3_hex
 from banjian.items.problems import fmt_zh
 from banjian.licences import mask_id
@@ -130,7 +131,7 @@ def document(settings: Settings, case: dict[str, Any], item: Any, kind: str,
     issued = _day(entry["at"]) if entry else _day(case.get("received_at") or case.get("submitted_at"))
     doc: dict[str, Any] = {
         "kind": kind, "title": TITLES[kind], "case_no": case_no, "item_name": case.get("item_name") or item.name,
-        "applicant": _applicant(case), "submitted_on": _day(case.get("submitted_at")),
+        "applicant": _applicant(case), "agent": agents.masked(case.get("agent")), "submitted_on": _day(case.get("submitted_at")),
         "received_on": first_received, "issued_on": issued,
         "issuer": issuer_name, "clerk": clerk, "progress_url": url,
         "qr_svg": Markup(segno.make_qr(url, error="m").svg_inline(omitsize=True, title="办件进度查询二维码")),

@@ -19,9 +19,10 @@ from api.case_reading import CaseReading
 from api.numbers import NUMBER_ATTEMPTS, submission_token
 from api.updates import Outcome, workflow_id
 from banjian import applications
+from banjian.agents import check_agent
 from banjian.appointment_holds import link_to_case
 from banjian.case_numbers import CaseNumber
-from banjian.contracts import CASE_DESIGN, Actor, Answered, Applicant, CaseInput, MaterialRef
+from banjian.contracts import CASE_DESIGN, Actor, Agent, Answered, Applicant, CaseInput, MaterialRef
 from banjian.db import User
 from banjian.enums import Channel, IdKind, Role
 from banjian.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
@@ -105,7 +106,7 @@ class Submission(CaseReading):
             given = str(((body.get("applicant") or {}).get("id_number")) or "").strip().upper()
             check_same_application(case, body.get("item_code"), given, body.get("form") or {})
             return case, False
-        item, applicant, channel, materials, members = checked
+        item, applicant, channel, materials, members, agent = checked
         # a joint case's and a bundle's texts name their departments (the workflow does no I/O)
         dispatched = {p.department for p in item.participants} | {m.department for m in members}
         names = await asyncio.to_thread(self.catalog.department_names, dispatched) if dispatched else {}
@@ -119,7 +120,7 @@ class Submission(CaseReading):
                 check_same_application(case, item.code, applicant.id_number, body.get("form") or {})
                 return case, False
             inp = CaseInput(case_id=case_id, case_no=number.case_no, item=item, department=item.department,
-                            applicant=applicant, form=body.get("form") or {}, materials=materials, channel=channel,
+                            applicant=applicant, agent=agent, form=body.get("form") or {}, materials=materials, channel=channel,
                             submitted_by=actor, members=members, pre_review=bool(body.get("pre_review")),
                             design=CASE_DESIGN, department_names=names)
             start = WithStartWorkflowOperation(
@@ -167,8 +168,8 @@ class Submission(CaseReading):
             link_to_case(session, username, item_code, case_id, datetime.now(UTC))
 
     def _check_and_reserve(self, actor: Actor, body: dict[str, Any], key: str | None) \
-            -> tuple[tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition]] | None,
-                     tuple[CaseNumber, bool]]:
+            -> tuple[tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition],
+                           Agent | None] | None, tuple[CaseNumber, bool]]:
         """`_check_submission`, then the submission's number (`CaseNumbers.reserve`). A key whose case
         is filed already skips the checks (None): a retry answers that case even when something it
         was checked against has changed since (its attached e-licence revoked, a newer item version)."""
@@ -180,13 +181,16 @@ class Submission(CaseReading):
         return checked, self.numbers.reserve(key, checked[0].department, 1)
 
     def _check_submission(self, actor: Actor, body: dict[str, Any]) \
-            -> tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition]]:
+            -> tuple[ItemDefinition, Applicant, Channel, list[MaterialRef], list[ItemDefinition], Agent | None]:
         """Everything a submission is checked against before a number is drawn (reads the database)."""
         try:
             item = self.catalog.current(body["item_code"])
         except NotFound as e:
             raise Invalid(e.code, e.message, e.message_en, field="item_code") from None
         applicant, channel = self.check_application(actor, item, body)
+        # 经办人: checked after who applies (403) and before the form and materials (422 in body order)
+        agent = check_agent(body["agent"], applicant.id_number if applicant.kind == IdKind.CITIZEN else None) \
+            if body.get("agent") else None
         given = body.get("materials") or []
         with self.sessions() as session:
             given = given + auto_attach(session, item, applicant.id_number, given)  # e-licence reuse
@@ -196,7 +200,7 @@ class Submission(CaseReading):
                 raise explain_missing(session, item, applicant.id_number, given, e) from None
             check_own_files(session, actor, materials)
             materials = check_licences(session, applicant.id_number, materials)
-        return item, applicant, channel, materials, [self.catalog.current(code) for code in item.members]
+        return item, applicant, channel, materials, [self.catalog.current(code) for code in item.members], agent
 
     async def _own_earlier_start(self, case_id: str, token: str) -> Answered | None:
         """The case an earlier attempt of this very submission started (its memo names the same

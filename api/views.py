@@ -49,6 +49,7 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "kind": state.kind,
         "status": state.status.value,
         "applicant": state.applicant.model_dump(mode="json", exclude={"username"}),
+        "agent": state.agent.model_dump(mode="json") if state.agent else None,
         "department": state.department,
         "channel": state.channel.value,
         "parent_id": state.parent_id,

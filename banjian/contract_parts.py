@@ -38,6 +38,15 @@ class Applicant(Model):
     username: str | None = Field(default=None, description="the account that owns the case, if any")
 
 
+class Agent(Model):
+    """The person who files or stands at the window for the applicant (经办人 / 委托代理人): a company's
+    staff member, or whoever a citizen entrusted. Recorded with the case; the applicant stays who applies."""
+
+    name: str
+    id_number: str = Field(description="公民身份号码 (GB 11643), canonical form")
+    phone: str | None = None
+
+
 class MaterialRef(Model):
     name: str
     file_id: str | None = None

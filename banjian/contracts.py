@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from banjian.contract_parts import Actor, Applicant, MaterialRef, Model
+from banjian.contract_parts import Actor, Agent, Applicant, MaterialRef, Model
 from banjian.enums import (
     Channel,
     Decision,
@@ -77,6 +77,8 @@ class CaseInput(Model):
     item: ItemDefinition
     department: str
     applicant: Applicant
+    agent: Agent | None = Field(default=None, description="who files for the applicant (经办人), if anyone; "
+                                "None in older histories")
     form: dict[str, Any] = {}
     materials: list[MaterialRef] = []
     channel: Channel = Channel.WEB
@@ -313,6 +315,7 @@ class CaseState(Model):
     department: str
     status: Status
     applicant: Applicant
+    agent: Agent | None = Field(default=None, description="who files for the applicant (经办人), if anyone")
     channel: Channel
     form: dict[str, Any] = {}
     materials: list[MaterialRef] = []

@@ -75,7 +75,7 @@ class CaseWorkflow(Transitions, TimeLimits, JointApproval, JointSupplementFlow, 
         self.state = CaseState(
             id=inp.case_id, design=inp.design, case_no=inp.case_no, item_code=inp.item.code, item_version=inp.item.version, item_name=inp.item.name,
             kind=kind.value, department=inp.department, status=Status.SUBMITTED, applicant=inp.applicant,
-            channel=inp.channel, form=inp.form, submitted_at=now, received_at=now,
+            agent=inp.agent, channel=inp.channel, form=inp.form, submitted_at=now, received_at=now,
             materials=[m if m.added_at else m.model_copy(update={"added_by": inp.submitted_by.username,
                                                                   "added_at": now}) for m in inp.materials],
             parent_id=inp.parent_id, lead_department=inp.lead_department, clock_at=now)

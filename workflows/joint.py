@@ -239,6 +239,8 @@ class JointApproval:
         inp, s = self.inp, self.state
         base: dict[str, Any] = dict(applicant=inp.applicant, channel=inp.channel, submitted_by=SYSTEM, parent_id=s.id, design=inp.design,
                     accepted_at=s.accepted_at, lead_department=s.department)
+        if inp.agent is not None:  # only when given: a sub-case input of an older case stays as recorded
+            base["agent"] = inp.agent
         if s.kind == ItemKind.JOINT:
             return [CaseInput(case_id=f"{s.id}-{n:02d}", case_no=sub_case_no(s.case_no, n),
                               item=inp.item, department=p.department, form=inp.form,

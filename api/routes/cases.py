@@ -26,6 +26,15 @@ class ApplicantIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
 
 
+class AgentIn(BaseModel):
+    """Who files for the applicant (经办人 / 委托代理人); its rules are checked by `banjian.agents`."""
+
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(min_length=1, max_length=50)
+    id_number: str = Field(min_length=1, max_length=32)
+    phone: str | None = Field(default=None, max_length=20)
+
+
 class MaterialIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: str = Field(min_length=1, max_length=200)
@@ -39,6 +48,7 @@ class Application(BaseModel):
     model_config = ConfigDict(extra="forbid")
     item_code: str = Field(min_length=1, max_length=64)
     applicant: ApplicantIn
+    agent: AgentIn | None = None
     form: dict[str, Any] = {}
     materials: list[MaterialIn] = []
     channel: Literal["web", "window", "mobile"] = "web"

@@ -252,7 +252,8 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
                   "事项实施清单（办理时生效的版本） / the item definition version in force"))
     add_json("application.json", {
         "case_id": state.id, "case_no": state.case_no, "item_code": state.item_code,
-        "item_version": state.item_version, "applicant": state.applicant.model_dump(mode="json"), "channel": state.channel.value,
+        "item_version": state.item_version, "applicant": state.applicant.model_dump(mode="json"),
+        **({"agent": state.agent.model_dump(mode="json")} if state.agent else {}), "channel": state.channel.value,
         "submitted_at": iso_at(state.submitted_at), "received_at": iso_at(state.received_at),
         "form": state.form, "materials": material_records(session, state),
     }, "申请表与材料清单（含文件SM3摘要） / the application form and the list of materials, with file digests")
@@ -315,6 +316,7 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
         "department": row.department, "kind": row.kind, "status": row.status,
         "applicant": {"kind": state.applicant.kind.value, "id_number": state.applicant.id_number,
                       "name": state.applicant.name},
+        **({"agent": {"name": state.agent.name, "id_number": state.agent.id_number}} if state.agent else {}),
         "submitted_at": iso_at(state.submitted_at), "concluded_at": iso_at(state.concluded_at),
         "archived_at": iso_at(now), "archived_by": "system",
         "sub_cases": case_ids[1:],

@@ -13,7 +13,8 @@ from starlette.concurrency import run_in_threadpool
 from api.routes.pages.common import LoginRequired, check_csrf, optional_user, page_user, render
 from api.uploads import FilePart, Form, read_form, store_file
 from banjian import form_values, licence_ops
-from banjian.contracts import Actor
+from banjian.agents import agent_problems, authority_materials
+from banjian.contracts import Actor, Agent
 from banjian.db import User
 from banjian.enums import CLOSED, IdKind, Role
 from banjian.errors import DomainError, Forbidden, NotFound
@@ -54,8 +55,10 @@ def _field_inputs(item: ItemDefinition, values: dict[str, Any], errors: dict[str
 
 def _material_inputs(item: ItemDefinition, kept: dict[str, StoredFile], errors: dict[str, str],
                      held: dict[str, dict[str, str]], paper: frozenset[str] = frozenset()) -> list[dict]:
+    authority = set(authority_materials(item.materials))
     return [{"id": f"material-{i}", "name": f"material_{i}", "label": m.name, "required": m.required,
-             "hint": "PDF、JPG、PNG 或 OFD，不超过 20 MiB" + (f"。{m.note}" if m.note else ""),
+             "hint": "PDF、JPG、PNG 或 OFD，不超过 20 MiB" + (f"。{m.note}" if m.note else "")
+             + ("。填写了经办人（由他人代为办理）的须提交" if m.name in authority else ""),
              "error": errors.get(m.name), "kept": kept.get(m.name), "licence": held.get(m.name),
              "paper": m.name in paper}
             for i, m in enumerate(item.materials)]
@@ -88,18 +91,23 @@ def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dic
                other_errors: list[str], key: str, applicant: dict[str, str], status: int = 200,
                held: dict[str, dict[str, str]] | None = None, pre_review: bool = False,
                applicant_errors: dict[str, str] | None = None, paper: frozenset[str] = frozenset(),
-               open_cases: list[dict[str, Any]] | None = None) -> HTMLResponse:
+               open_cases: list[dict[str, Any]] | None = None, agent: dict[str, str] | None = None,
+               agent_errors: dict[str, str] | None = None) -> HTMLResponse:
     fields = _field_inputs(item, values, field_errors, form_values.today())
     materials = _material_inputs(item, kept, material_errors, held or {}, paper)
     applicant_errors = applicant_errors or {}
+    agent, agent_errors = agent or {}, agent_errors or {}
     summary = [{"text": applicant_errors[k], "href": f"#{APPLICANT_INPUTS[k]}"}
                for k in APPLICANT_INPUTS if k in applicant_errors]
+    summary += [{"text": agent_errors[k], "href": f"#{AGENT_INPUTS[k]}"} for k in AGENT_INPUTS if k in agent_errors]
     summary += [{"text": p["error"], "href": f"#{p['id']}"} for p in fields + materials if p["error"]]
     summary += [{"text": t, "href": None} for t in other_errors]
     return render(request, "apply.html", {
         "title": f"申请：{item.name}", "item": item, "fields": fields, "materials": materials, "errors": summary,
         "idempotency_key": key, "clerk": actor.has(Role.CLERK), "applicant": applicant, "pre_review": pre_review,
-        "applicant_errors": applicant_errors, "open_cases": open_cases or []},
+        "applicant_errors": applicant_errors, "open_cases": open_cases or [],
+        "agent": agent, "agent_errors": agent_errors, "agent_open": any(agent.values()) or bool(agent_errors),
+        "authority_materials": authority_materials(item.materials)},
         status=status, user=actor)
 
 
@@ -273,11 +281,16 @@ async def apply(request: Request, code: str):
         applicant, applicant_errors = _check_applicant(applicant)
     kept, material_errors, paper = await run_in_threadpool(_store_materials, request, actor, item, form,
                                                            applicant["id_number"])
+    agent, agent_errors, agent_body = _check_agent(form, applicant)
+    if any(agent.values()):  # filed through an agent: the letter of authority is needed (said with the rest)
+        for name in authority_materials(item.materials):
+            if name not in kept and name not in paper and name not in material_errors:
+                material_errors[name] = f"由他人代为办理的，请提交{name}"
     others: list[str] = []
     status = 422
     pre_review = form.first("pre_review") == "true" and not actor.has(Role.CLERK)  # 网上预审 first
-    if not field_errors and not material_errors and not applicant_errors:
-        body = {"item_code": item.code, "applicant": applicant, "form": typed, "channel": "web",
+    if not field_errors and not material_errors and not applicant_errors and not agent_errors:
+        body = {"item_code": item.code, "applicant": applicant, "agent": agent_body, "form": typed, "channel": "web",
                 "materials": [{"name": n, "file_id": f.file_id} for n, f in kept.items()]
                 + [{"name": n} for n in sorted(paper)],
                 "idempotency_key": key, "pre_review": pre_review}
@@ -290,6 +303,8 @@ async def apply(request: Request, code: str):
                 field_errors[field[5:]] = e.message
             elif field.removeprefix("applicant.") in APPLICANT_INPUTS and actor.has(Role.CLERK):
                 applicant_errors[field.removeprefix("applicant.")] = e.message
+            elif field.removeprefix("agent.") in AGENT_INPUTS:
+                agent_errors[field.removeprefix("agent.")] = e.message
             elif field.startswith("materials") and "：" in e.message:
                 material_errors[e.message.split("：", 1)[1]] = e.message
             else:
@@ -299,11 +314,29 @@ async def apply(request: Request, code: str):
                 key = uuid.uuid4().hex
     held = await run_in_threadpool(_held_licences, request, actor, item)
     return _form_page(request, actor, item, raw, field_errors, material_errors, kept, others, key, applicant,
-                      status=status, held=held, pre_review=pre_review, applicant_errors=applicant_errors, paper=paper)
+                      status=status, held=held, pre_review=pre_review, applicant_errors=applicant_errors, paper=paper,
+                      agent=agent, agent_errors=agent_errors)
 
 
 #: the window form's applicant inputs: API field (after `applicant.`) → input id
 APPLICANT_INPUTS = {"kind": "applicant-kind", "id_number": "applicant-id", "name": "applicant-name"}
+
+
+#: the 经办人 inputs: API field (after `agent.`) → input id
+AGENT_INPUTS = {"name": "agent-name", "id_number": "agent-id", "phone": "agent-phone"}
+
+
+def _check_agent(form: Form, applicant: dict[str, str]) \
+        -> tuple[dict[str, str], dict[str, str], dict[str, Any] | None]:
+    """The 经办人 section: the values to show again, an error beside each input, and the API's
+    `agent` (None when the section was left empty). Checked by the API's own rules (`check_agent`)."""
+    agent = {k: form.first(f"agent.{k}").strip()[:60] for k in AGENT_INPUTS}
+    if not any(agent.values()):
+        return agent, {}, None
+    citizen = applicant.get("id_number") if applicant.get("kind") == IdKind.CITIZEN.value else None
+    values, problems = agent_problems(agent, citizen)
+    errors = {(e.field or "").removeprefix("agent."): e.message for e in problems}
+    return agent, errors, None if errors else Agent(**values).model_dump(mode="json")
 
 
 def _check_applicant(applicant: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:

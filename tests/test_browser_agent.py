@@ -1,0 +1,48 @@
+"""A citizen on a 375 px phone applies through an agent (由他人代为办理): the section opens by touch,
+its inputs are labelled, a wrong id number is refused beside it, and the page never scrolls sideways.
+Shares test_browser.py's Chromium and live server."""
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from playwright.async_api import Browser, Page, expect
+
+from banjian.ids import make_citizen_id
+from tests.test_browser import PHONE, chromium, live_url, login, no_horizontal_scroll, shot
+
+__all__ = ["chromium", "live_url"]
+
+ITEM = "individual-business-registration"
+
+
+@pytest.fixture
+async def phone(chromium: Browser, live_url: str) -> AsyncIterator[Page]:
+    ctx = await chromium.new_context(base_url=live_url, viewport=PHONE, is_mobile=True, has_touch=True,
+                                     locale="zh-CN")
+    try:
+        yield await ctx.new_page()
+    finally:
+        await ctx.close()
+
+
+async def test_the_agent_section_opens_on_a_phone_and_says_the_letter_of_authority_is_needed(stack, phone):
+    applicant = stack.applicant()
+    await login(phone, applicant.username, f"/apply/{ITEM}")
+    toggle = phone.get_by_text("由他人代为办理（经办人信息）")
+    await expect(phone.get_by_label("经办人姓名")).to_be_hidden()  # collapsed until asked for
+    box = await toggle.bounding_box()
+    assert box is not None and box["height"] >= 44  # a tap target
+    await toggle.tap()
+    await expect(phone.get_by_label("经办人姓名")).to_be_visible()
+    await expect(phone.get_by_text("填写经办人的，还需提交：授权委托书及受托人身份证明")).to_be_visible()
+    await phone.get_by_label("经办人姓名").fill("李四")
+    good = make_citizen_id("330106", seq=76)
+    await phone.get_by_label("经办人公民身份号码").fill(good[:-1] + ("0" if good[-1] != "0" else "1"))
+    await no_horizontal_scroll(phone)
+    await shot(phone, "agent-section-phone")
+    await phone.get_by_role("button", name="提交申请").click()
+    await expect(phone.locator("#agent-id-error")).to_contain_text("经办人公民身份号码校验码错误")
+    await expect(phone.get_by_label("经办人姓名")).to_have_value("李四")  # open again, value kept
+    await expect(phone.locator("#material-3-error")).to_contain_text("由他人代为办理的，请提交授权委托书及受托人身份证明")
+    await no_horizontal_scroll(phone)
