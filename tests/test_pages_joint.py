@@ -186,3 +186,24 @@ async def test_a_bundle_supplement_reads_on_a_phone_and_in_my_cases(stack, brows
     assert "计时暂停" not in line, line
     if case["deadlines"]["provisional"] and case["deadlines"]["promised_due"] < "2027":
         assert "暂定" not in line, line
+
+
+async def test_a_bundle_withdrawn_while_a_department_waits_for_a_supplement(stack, browser):
+    """The applicant withdraws while fire waits for the lead unit's notice: every member ends withdrawn, the
+    lead unit has no notice left to send, and fire's page no longer says it waits with its clock paused."""
+    applicant = stack.applicant()
+    r = await applicant.apply(BUNDLE)
+    case = await staff(stack, "gov", "clerk").ok(r.json()["id"], "accept")
+    cid = case["id"]
+    fire_id = next(s["id"] for s in case["sub_cases"] if s["department"] == "fire")
+    fire = staff(stack, "fire", "handler")
+    await fire.ok(fire_id, "ask_supplement", "平面图不清", missing=["场所平面布置图及消防设施平面图"])
+    parent = await applicant.ok(cid, "withdraw", "不再开办")
+    assert parent["status"] == "withdrawn" and {s["status"] for s in parent["sub_cases"]} == {"withdrawn"}
+    assert (await staff(stack, "gov", "lead").act(cid, "notify_supplement")).status_code == 409
+    lead_inbox = (await staff(stack, "gov", "lead").get("/api/tasks")).json()["items"]
+    assert cid not in [t["case_id"] for t in lead_inbox]
+    await browser.login(fire.username)
+    page = (await browser.get(f"/cases/{fire_id}")).text
+    assert "已撤回" in page
+    assert "本部门已提请补正" not in page and "计时暂停" not in page, page

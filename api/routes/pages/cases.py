@@ -315,6 +315,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "step_left": step_left,
         "waiting_departments": waiting_departments(case),
+        "ended": case["status"] in CLOSED_STATUSES,  # a closed case's clock no longer runs nor waits
         "documents": [{"kind": k, "title": DOCUMENT_TITLES[k]} for k in documents_of(case)],
         "done_document": next(({"kind": k, "title": DOCUMENT_TITLES[k]} for k in documents_of(case)
                                if k == DONE_DOCUMENTS.get(done or "")), None),
