@@ -174,8 +174,15 @@ async def test_a_bundle_supplement_reads_on_a_phone_and_in_my_cases(stack, brows
     table = table[:table.index("</table>")]
     cells = re.findall(r"<td([^>]*)>", table)
     assert len(cells) == 5 and all('data-label="' in c for c in cells), cells
+    # 当前环节 names each member still working with its department (amr handles two of them)
+    lead_page = (await browser.get(f"/cases/{cid}")).text
+    assert ("各部门并联办理中，尚未答复：个体工商户设立登记（市市场监督管理局）、食品经营许可（市市场监督管理局）、"
+            "公众聚集场所投入使用、营业前消防安全检查（市消防救援支队）") in lead_page
     await staff(stack, "gov", "lead").ok(cid, "notify_supplement", "请一次性补正")
     await browser.login(applicant.username)
+    # while the applicant owes the supplement, the case waits for them, not for the departments
+    mine = (await browser.get(f"/cases/{cid}")).text
+    assert "等待申请人补正（已一次性告知）" in mine and "各部门并联办理中" not in mine
     mine = (await browser.get("/my/cases")).text
     assert "需补正材料（场所平面布置图及消防设施平面图）" in mine
     assert re.search(r"承诺办结日期：[^<]*（计时暂停）", mine), mine
