@@ -214,3 +214,23 @@ async def test_a_bundle_withdrawn_while_a_department_waits_for_a_supplement(stac
     page = (await browser.get(f"/cases/{fire_id}")).text
     assert "已撤回" in page
     assert "本部门已提请补正" not in page and "计时暂停" not in page, page
+
+
+async def test_a_bundle_result_lists_each_member_licence_for_the_applicant(stack, browser):
+    """一件事 issues each department's own licence: the applicant's case page lists every one with its
+    download and verification links, beside the unified result."""
+    applicant = stack.applicant()
+    r = await applicant.apply(BUNDLE)
+    case = await staff(stack, "gov", "clerk").ok(r.json()["id"], "accept")
+    cid = case["id"]
+    await asyncio.gather(*(answer(stack, s["id"], s["department"]) for s in case["sub_cases"]))
+    await staff(stack, "gov", "clerk").ok(cid, "deliver", method="electronic")
+    parent = await applicant.case(cid)
+    issued = {s["item_name"]: s["licence_id"] for s in parent["sub_cases"] if s.get("licence_id")}
+    assert len(issued) == 2, parent["sub_cases"]
+    await browser.login(applicant.username)
+    page = (await browser.get(f"/cases/{cid}")).text
+    for name, lid in issued.items():
+        assert f'{name}：电子证照 <span class="mono">{lid}</span>' in page, name
+        assert f'href="/api/licences/{lid}/document"' in page and f'href="/licences/{lid}/verify"' in page
+        assert (await applicant.get(f"/api/licences/{lid}/document")).status_code == 200
