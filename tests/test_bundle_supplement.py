@@ -123,3 +123,24 @@ async def test_a_request_after_the_notice_is_recorded_late_and_answered_with_the
     assert env_case["status"] in ("accepted", "in_review") and env_case["supplement_ask"] is None
     assert env_case["clock"]["paused"] is False
     assert "supplement_received" in actions(env_case)
+
+
+async def test_a_material_named_twice_is_refused_and_changes_nothing(stack):
+    """The one notice names each material once: a request or a notice naming one twice is a 422 naming
+    the field and the material, and the case stays as it was."""
+    _, case = await open_bundle(stack)
+    cid = case["id"]
+    fire_id = by_item(case)["fire-safety-inspection"]["id"]
+    fire = staff(stack, "fire", "handler")
+    r = await fire.act(fire_id, "ask_supplement", "缺", missing=[FIRE_PLAN, FIRE_PLAN])
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert (detail["code"], detail["field"]) == ("duplicate_material", "data.missing") and FIRE_PLAN in detail["message"]
+    assert (await fire.case(fire_id))["status"] == "accepted"
+    await fire.ok(fire_id, "ask_supplement", "缺", missing=[FIRE_PLAN])
+    lead = staff(stack, "gov", "lead")
+    r = await lead.act(cid, "notify_supplement", "告知", missing=[FOOD_RULES, FOOD_RULES])
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "duplicate_material", r.text
+    assert (await lead.case(cid))["status"] == "in_review"
+    parent = await lead.ok(cid, "notify_supplement", "告知", missing=[FOOD_RULES])
+    assert parent["missing_materials"] == [FIRE_PLAN, FOOD_RULES]
