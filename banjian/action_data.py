@@ -79,6 +79,10 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         if not names or not all(isinstance(n, str) for n in names):
             raise _invalid("missing_required", "data.materials", "请提交补正材料列表",
                            "data.materials must list the supplemented materials")
+        unknown = [n for n in names if item.material(n) is None]
+        if unknown:  # a supplement adds a version of one of the item's materials, never a new one
+            raise _invalid("unknown_material", "data.materials", f"本事项没有这些材料：{'、'.join(unknown)}",
+                           f"the item asks for no material named {', '.join(unknown)}")
         lacking = [m for m in state.missing_materials if m not in names]
         if lacking:
             raise _invalid("material_missing", "data.materials", f"仍缺少补正材料：{'、'.join(lacking)}",

@@ -128,7 +128,7 @@ async def test_a_request_after_the_notice_is_recorded_late_and_answered_with_the
 async def test_a_material_named_twice_is_refused_and_changes_nothing(stack):
     """The one notice names each material once: a request or a notice naming one twice is a 422 naming
     the field and the material, and the case stays as it was."""
-    _, case = await open_bundle(stack)
+    applicant, case = await open_bundle(stack)
     cid = case["id"]
     fire_id = by_item(case)["fire-safety-inspection"]["id"]
     fire = staff(stack, "fire", "handler")
@@ -144,3 +144,9 @@ async def test_a_material_named_twice_is_refused_and_changes_nothing(stack):
     assert (await lead.case(cid))["status"] == "in_review"
     parent = await lead.ok(cid, "notify_supplement", "告知", missing=[FOOD_RULES])
     assert parent["missing_materials"] == [FIRE_PLAN, FOOD_RULES]
+    # the applicant's answer names the item's materials only: an unknown one is a 422, nothing is added
+    r = await applicant.act(cid, "submit_supplement", materials=["不存在的材料", FIRE_PLAN, FOOD_RULES])
+    assert r.status_code == 422, r.text
+    assert (r.json()["detail"]["code"], r.json()["detail"]["field"]) == ("unknown_material", "data.materials")
+    parent = await applicant.case(cid)
+    assert parent["status"] == "supplement_requested" and "不存在的材料" not in {m["name"] for m in parent["materials"]}
