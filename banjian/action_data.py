@@ -79,7 +79,7 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         if not names or not all(isinstance(n, str) for n in names):
             raise _invalid("missing_required", "data.materials", "请提交补正材料列表",
                            "data.materials must list the supplemented materials")
-        unknown = [n for n in names if item.material(n) is None]
+        unknown = [n for n in names if isinstance(n, str) and item.material(n) is None]
         if unknown:  # a supplement adds a version of one of the item's materials, never a new one
             raise _invalid("unknown_material", "data.materials", f"本事项没有这些材料：{'、'.join(unknown)}",
                            f"the item asks for no material named {', '.join(unknown)}")
