@@ -208,6 +208,7 @@ async def test_a_bundle_withdrawn_while_a_department_waits_for_a_supplement(stac
     parent = await applicant.ok(cid, "withdraw", "不再开办")
     assert parent["status"] == "withdrawn" and {s["status"] for s in parent["sub_cases"]} == {"withdrawn"}
     assert (await staff(stack, "gov", "lead").act(cid, "notify_supplement")).status_code == 409
+    assert (await fire.case(fire_id))["supplement_ask"] is None  # no open request on a closed sub-case
     lead_inbox = (await staff(stack, "gov", "lead").get("/api/tasks")).json()["items"]
     assert cid not in [t["case_id"] for t in lead_inbox]
     await browser.login(fire.username)
