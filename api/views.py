@@ -91,7 +91,9 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         # notice; a sub-case's own open request and whether the notice went out
         "joint_supplement": (china_times(state.joint_supplement.model_dump(mode="json"))
                              if state.joint_supplement else None),
-        "supplement_ask": china_times(state.supplement_ask.model_dump(mode="json")) if state.supplement_ask else None,
+        # its open request: none once the sub-case closed (withdrawn with its joint case while it waited)
+        "supplement_ask": (china_times(state.supplement_ask.model_dump(mode="json"))
+                           if state.supplement_ask and state.status not in CLOSED else None),
         "supplement_notified": state.supplement_notified,
         "sub_cases": china_times(sub_cases if sub_cases is not None else (
             [sc.model_dump(mode="json") for sc in state.sub_cases] if state.sub_cases is not None else None)),

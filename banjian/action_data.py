@@ -37,6 +37,14 @@ def _invalid(code: str, field: str, zh: str, en: str) -> Invalid:
     return Invalid(code, zh, en, field=field)
 
 
+def _no_repeats(missing: list[str]) -> None:
+    """A supplement notice names each material once (the applicant read 场所平面布置图 three times)."""
+    repeated = list(dict.fromkeys(m for i, m in enumerate(missing) if m in missing[:i]))
+    if repeated:
+        raise _invalid("duplicate_material", "data.missing", f"材料重复列出：{'、'.join(repeated)}（每种材料只列一次）",
+                       f"data.missing names a material more than once: {', '.join(repeated)}")
+
+
 def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: ActionInput) -> None:
     """422 unless the action's comment and data are well formed."""
     data: dict[str, Any] = act.data or {}
@@ -54,6 +62,7 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         if unknown:
             raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
                            f"the item asks for no material named {', '.join(unknown)}")
+        _no_repeats(extra)
     elif action in (Action.REQUEST_SUPPLEMENT, Action.ASK_SUPPLEMENT):
         missing = data.get("missing")
         if not isinstance(missing, list) or not missing or not all(isinstance(m, str) for m in missing):
@@ -63,12 +72,17 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         if unknown:
             raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
                            f"the item asks for no material named {', '.join(unknown)}")
+        _no_repeats(missing)
     elif action == Action.SUBMIT_SUPPLEMENT:
         given = data.get("materials")
         names = [m if isinstance(m, str) else (m or {}).get("name") for m in given] if isinstance(given, list) else None
         if not names or not all(isinstance(n, str) for n in names):
             raise _invalid("missing_required", "data.materials", "请提交补正材料列表",
                            "data.materials must list the supplemented materials")
+        unknown = [n for n in names if isinstance(n, str) and item.material(n) is None]
+        if unknown:  # a supplement adds a version of one of the item's materials, never a new one
+            raise _invalid("unknown_material", "data.materials", f"本事项没有这些材料：{'、'.join(unknown)}",
+                           f"the item asks for no material named {', '.join(unknown)}")
         lacking = [m for m in state.missing_materials if m not in names]
         if lacking:
             raise _invalid("material_missing", "data.materials", f"仍缺少补正材料：{'、'.join(lacking)}",

@@ -156,3 +156,82 @@ async def test_a_joint_supplement_on_the_pages(stack, browser):
     assert supplied and supplied[-1]["file_id"], fire["materials"]
     got = await staff(stack, "fire", "handler").get(f"/api/files/{supplied[-1]['file_id']}")
     assert got.status_code == 200 and got.content == PDF
+
+
+async def test_a_bundle_supplement_reads_on_a_phone_and_in_my_cases(stack, browser):
+    """The /joint table of requests labels every cell (on a 375 px phone each cell shows its column's name),
+    and 我的办件 says the promised date is paused while the applicant owes the supplement."""
+    applicant = stack.applicant()
+    r = await applicant.apply(BUNDLE)
+    case = await staff(stack, "gov", "clerk").ok(r.json()["id"], "accept")
+    cid = case["id"]
+    fire_id = next(s["id"] for s in case["sub_cases"] if s["department"] == "fire")
+    await staff(stack, "fire", "handler").ok(fire_id, "ask_supplement", "平面图未标注疏散通道",
+                                             missing=["场所平面布置图及消防设施平面图"])
+    await browser.login(staff(stack, "gov", "lead").username)
+    joint = (await browser.get(f"/joint/{cid}")).text
+    table = joint[joint.index('id="joint-supplement"'):]
+    table = table[:table.index("</table>")]
+    cells = re.findall(r"<td([^>]*)>", table)
+    assert len(cells) == 5 and all('data-label="' in c for c in cells), cells
+    # 当前环节 names each member still working with its department (amr handles two of them)
+    lead_page = (await browser.get(f"/cases/{cid}")).text
+    assert ("各部门并联办理中，尚未答复：个体工商户设立登记（市市场监督管理局）、食品经营许可（市市场监督管理局）、"
+            "公众聚集场所投入使用、营业前消防安全检查（市消防救援支队）") in lead_page
+    await staff(stack, "gov", "lead").ok(cid, "notify_supplement", "请一次性补正")
+    await browser.login(applicant.username)
+    # while the applicant owes the supplement, the case waits for them, not for the departments
+    mine = (await browser.get(f"/cases/{cid}")).text
+    assert "等待申请人补正（已一次性告知）" in mine and "各部门并联办理中" not in mine
+    mine = (await browser.get("/my/cases")).text
+    assert "需补正材料（场所平面布置图及消防设施平面图）" in mine
+    assert re.search(r"承诺办结日期：[^<]*（计时暂停）", mine), mine
+    # answered: the clock runs again; a promised day in a year with an official schedule is not 暂定, even
+    # though the bundle's statutory day (in a year not yet published) is
+    case = await applicant.ok(cid, "submit_supplement", materials=["场所平面布置图及消防设施平面图"])
+    line = re.search(r"承诺办结日期：[^<]*", (await browser.get("/my/cases")).text).group(0)
+    assert "计时暂停" not in line, line
+    if case["deadlines"]["provisional"] and case["deadlines"]["promised_due"] < "2027":
+        assert "暂定" not in line, line
+
+
+async def test_a_bundle_withdrawn_while_a_department_waits_for_a_supplement(stack, browser):
+    """The applicant withdraws while fire waits for the lead unit's notice: every member ends withdrawn, the
+    lead unit has no notice left to send, and fire's page no longer says it waits with its clock paused."""
+    applicant = stack.applicant()
+    r = await applicant.apply(BUNDLE)
+    case = await staff(stack, "gov", "clerk").ok(r.json()["id"], "accept")
+    cid = case["id"]
+    fire_id = next(s["id"] for s in case["sub_cases"] if s["department"] == "fire")
+    fire = staff(stack, "fire", "handler")
+    await fire.ok(fire_id, "ask_supplement", "平面图不清", missing=["场所平面布置图及消防设施平面图"])
+    parent = await applicant.ok(cid, "withdraw", "不再开办")
+    assert parent["status"] == "withdrawn" and {s["status"] for s in parent["sub_cases"]} == {"withdrawn"}
+    assert (await staff(stack, "gov", "lead").act(cid, "notify_supplement")).status_code == 409
+    assert (await fire.case(fire_id))["supplement_ask"] is None  # no open request on a closed sub-case
+    lead_inbox = (await staff(stack, "gov", "lead").get("/api/tasks")).json()["items"]
+    assert cid not in [t["case_id"] for t in lead_inbox]
+    await browser.login(fire.username)
+    page = (await browser.get(f"/cases/{fire_id}")).text
+    assert "已撤回" in page
+    assert "本部门已提请补正" not in page and "计时暂停" not in page, page
+
+
+async def test_a_bundle_result_lists_each_member_licence_for_the_applicant(stack, browser):
+    """一件事 issues each department's own licence: the applicant's case page lists every one with its
+    download and verification links, beside the unified result."""
+    applicant = stack.applicant()
+    r = await applicant.apply(BUNDLE)
+    case = await staff(stack, "gov", "clerk").ok(r.json()["id"], "accept")
+    cid = case["id"]
+    await asyncio.gather(*(answer(stack, s["id"], s["department"]) for s in case["sub_cases"]))
+    await staff(stack, "gov", "clerk").ok(cid, "deliver", method="electronic")
+    parent = await applicant.case(cid)
+    issued = {s["item_name"]: s["licence_id"] for s in parent["sub_cases"] if s.get("licence_id")}
+    assert len(issued) == 2, parent["sub_cases"]
+    await browser.login(applicant.username)
+    page = (await browser.get(f"/cases/{cid}")).text
+    for name, lid in issued.items():
+        assert f'{name}：电子证照 <span class="mono">{lid}</span>' in page, name
+        assert f'href="/api/licences/{lid}/document"' in page and f'href="/licences/{lid}/verify"' in page
+        assert (await applicant.get(f"/api/licences/{lid}/document")).status_code == 200

@@ -39,7 +39,7 @@ from banjian.contracts import CaseState
 from banjian.crypto import sm3_hex
 from banjian.db import Archive, Case, CaseEvent, ItemVersion
 from banjian.files import ACCEPTED, StoredFile
-from banjian.licence_store import licence_fields, licence_of_case
+from banjian.licence_store import Licence, licence_fields, licence_of_case
 from banjian.timefmt import CHINA, china_times, iso_at
 
 FORMAT = "banjian-archive"
@@ -269,6 +269,7 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
                                                           .order_by(col(Case.id))).all()]
     chains: dict[str, dict[str, Any]] = {}
     licence = None
+    licences: list[dict[str, Any]] = []
     for cid in case_ids:
         rows = list(session.exec(select(CaseEvent).where(CaseEvent.case_id == cid).order_by(col(CaseEvent.seq))).all())
         prefix = "" if cid == case_id else f"sub-cases/{cid}/"
@@ -290,22 +291,28 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
             files.append((f"temporal-history/{cid}.json", history_json(histories[cid]), "application/json",
                           f"Temporal 事件历史导出 / Temporal event history of workflow case-{cid}"))
         for r in rows:
-            if r.action in LICENCE_ACTIONS and licence is None:
-                licence = r.data
+            if r.action in LICENCE_ACTIONS:
+                # the case's own licence is `licence`; a bundle member's (its department's own decision,
+                # issued in its sub-case) is listed in `licences` and kept under its sub-case
+                if cid == case_id and licence is None:
+                    licence = r.data
+                licences.append({"case_id": cid, **(r.data or {})})
+        if cid != case_id:
+            member = licence_of_case(session, cid)
+            if member is not None:
+                add_json(f"{prefix}licence.json", signed_licence(member),
+                         f"子办件签发的电子证照（含签名） / the e-licence sub-case {cid} issued, with its signature")
     add_json("result.json", {
         "status": state.status.value, "result": state.result.model_dump(mode="json") if state.result else None,
         "licence_id": state.result.licence_id if state.result else None, "licence": china_times(licence),
+        "licences": [china_times(x) for x in licences],
         "delivery": china_times(state.delivery), "decided_at": iso_at(state.decided_at), "delivered_at": iso_at(state.delivered_at),
         "concluded_at": iso_at(state.concluded_at), "rating": state.rating,
     }, "办理结果与证照 / the decision, the licence and its delivery")
     # a case that issued a licence names it in its result (workflows/licensing.py)
     issued = licence_of_case(session, case_id) if state.result and state.result.licence_id else None
     if issued is not None:
-        add_json("licence.json", {**licence_fields(issued), "status": issued.status, "signature": issued.signature,
-                                  "signature_algorithm": "SM2 (GB/T 32918.2) over SM3, canonical JSON of the signed "
-                                                         "fields (banjian/licences.py)",
-                                  "public_key": issued.public_key, "issued_at": iso_at(issued.issued_at)},
-                 "签发的电子证照（含签名） / the e-licence the case issued, with its signature")
+        add_json("licence.json", signed_licence(issued), "签发的电子证照（含签名） / the e-licence the case issued, with its signature")
     add_json("case.json", row.snapshot, "办件最终状态（读模型快照） / the case's final state")
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
@@ -335,6 +342,13 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
             info.compress_type = zipfile.ZIP_DEFLATED
             z.writestr(info, data)
     return buf.getvalue()
+
+
+def signed_licence(issued: Licence) -> dict[str, Any]:
+    """A stored licence as archived: its signed fields, status, signature and key."""
+    return {**licence_fields(issued), "status": issued.status, "signature": issued.signature,
+            "signature_algorithm": "SM2 (GB/T 32918.2) over SM3, canonical JSON of the signed fields (banjian/licences.py)",
+            "public_key": issued.public_key, "issued_at": iso_at(issued.issued_at)}
 
 
 def item_definition_json(code: str, version: int, digest: str | None, definition: dict[str, Any] | None) -> bytes:

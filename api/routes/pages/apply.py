@@ -372,8 +372,13 @@ async def my_cases(request: Request, page: int = 1) -> HTMLResponse:
     found = await run_in_threadpool(request.app.state.cases.search, actor, None, None, None, None,
                                     actor.username if actor.has(Role.APPLICANT) else None, None, None, 20,
                                     (page - 1) * 20)
+    from api.routes.pages.cases import provisional_due
     from api.routes.pages.consult import asked_by
 
     asked = await run_in_threadpool(asked_by, request, actor) if page == 1 else []
+    cases = request.app.state.cases
+    # "暂定" only beside a promised day in a year without an official schedule, as on the case page
+    provisional = {c["id"] for c in found["items"] if (c.get("deadlines") or {}).get("provisional")
+                   and await run_in_threadpool(provisional_due, cases, c, "promised_due")}
     return render(request, "my_cases.html", {"title": "我的办件", "cases": found["items"], "total": found["total"],
-                                             "page": page, "asked": asked}, user=actor)
+                                             "page": page, "asked": asked, "provisional": provisional}, user=actor)

@@ -58,8 +58,16 @@ def waiting_departments(case: dict) -> list[str]:
     the lead unit and the applicant wait for), by name; [] otherwise."""
     if case.get("current_step") or case["status"] in CLOSED_STATUSES or case.get("decided_at"):
         return []
-    return [s.get("department_name") or s["department"] for s in case.get("sub_cases") or []
-            if s.get("status") not in CLOSED_STATUSES]
+    names: list[str] = []
+    for s in case.get("sub_cases") or []:
+        if s.get("status") in CLOSED_STATUSES:
+            continue
+        dept = s.get("department_name") or s["department"]
+        # a bundle's lanes are its member items, several of one department: name the item too
+        name = f"{s['item_name']}（{dept}）" if case.get("kind") == "bundle" and s.get("item_name") else dept
+        if name not in names:
+            names.append(name)
+    return names
 
 
 class DaysLeft(int):
@@ -315,6 +323,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "done": done if done in ACTION_ZH else None,
         "submitted": request.query_params.get("submitted") == "1", "promised_left": promised_left, "step_left": step_left,
         "waiting_departments": waiting_departments(case),
+        "ended": case["status"] in CLOSED_STATUSES,  # a closed case's clock no longer runs nor waits
         "documents": [{"kind": k, "title": DOCUMENT_TITLES[k]} for k in documents_of(case)],
         "done_document": next(({"kind": k, "title": DOCUMENT_TITLES[k]} for k in documents_of(case)
                                if k == DONE_DOCUMENTS.get(done or "")), None),
