@@ -245,8 +245,11 @@ async def test_a_3xx_or_4xx_answer_is_retried_until_the_far_end_answers_2xx(feed
             return any(e["event_id"] == event_id for e in rx.got.events)
 
         await _until(delivered, 15, "delivered once the far end answers 2xx")
-        tries = [a for a in rx.got.attempts if a["event_id"] == event_id]
-        assert [a["status"] for a in tries][:-1] == [answer] * (len(tries) - 1) and tries[-1]["status"] == 200
+        statuses = [a["status"] for a in rx.got.attempts if a["event_id"] == event_id]
+        first_ok = statuses.index(200)
+        # refused until the far end answers 2xx; after it, at most repeats of the 2xx (at least once: a
+        # delivery whose 2xx was not recorded in time on a loaded machine is sent again, docs/api.md)
+        assert statuses[:first_ok] == [answer] * first_ok and set(statuses[first_ok:]) == {200}, statuses
         assert (await _status(admin, name))["parked"] == 0
         await admin.stack.http.delete(f"/api/subscribers/{name}", headers=await admin.headers())
 
