@@ -37,7 +37,7 @@ async def fill_marriage(page: Page, tmp_path: Path, other_id: str) -> None:
     await page.get_by_label("预约时段").select_option("上午")
     await page.get_by_label("另一方姓名").fill("李梅")
     await page.get_by_label("另一方公民身份号码").fill(other_id)
-    await page.get_by_label("联系电话").fill("13800000000")
+    await page.get_by_label("联系电话", exact=True).fill("13800000000")
     doc = tmp_path / "身份证.pdf"
     doc.write_bytes(PDF)
     for name in ("本人居民身份证", "另一方居民身份证"):
