@@ -19,6 +19,9 @@ from banjian.ids import IdError, make_citizen_id, make_credit_code, validate_id
 from banjian.items.schema import FormField
 from banjian.timefmt import china_date
 
+#: the first 16 characters of the organisation code a sample value uses (its check characters computed)
+SAMPLE_CREDIT_BASE = "91330106MA2GL8K7"
+
 
 @dataclass(frozen=True)
 class Refusal:
@@ -174,7 +177,7 @@ def sample_value(field: FormField, day: date, text: str = "示例") -> Any:
             value = int(value) + 1  # within the bounds: the definition rules refuse fractional integer bounds
         return int(value) if float(value).is_integer() else value
     if field.type == "text" and field.id_kind is not None:
-        return make_citizen_id() if field.id_kind == "citizen" else make_credit_code("91330100MA2XXXXX")
+        return make_citizen_id() if field.id_kind == "citizen" else make_credit_code(SAMPLE_CREDIT_BASE)
     if field.type == "text":
         return text[: field.max_length or None]
     if field.type == "date":

@@ -1,29 +1,17 @@
 """A citizen on a 375 px phone applies through an agent (由他人代为办理): the section opens by touch,
 its inputs are labelled, a wrong id number is refused beside it, and the page never scrolls sideways.
-Shares test_browser.py's Chromium and live server."""
+Shares test_browser.py's Chromium and live server, and test_browser_mobile.py's phone."""
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
-import pytest
-from playwright.async_api import Browser, Page, expect
+from playwright.async_api import expect
 
 from banjian.ids import make_citizen_id
-from tests.test_browser import PHONE, chromium, live_url, login, no_horizontal_scroll, shot
+from tests.test_browser import chromium, live_url, login, no_horizontal_scroll, shot
+from tests.test_browser_mobile import phone
 
-__all__ = ["chromium", "live_url"]
+__all__ = ["chromium", "live_url", "phone"]  # the phone's browser of test_browser_mobile.py
 
 ITEM = "individual-business-registration"
-
-
-@pytest.fixture
-async def phone(chromium: Browser, live_url: str) -> AsyncIterator[Page]:
-    ctx = await chromium.new_context(base_url=live_url, viewport=PHONE, is_mobile=True, has_touch=True,
-                                     locale="zh-CN")
-    try:
-        yield await ctx.new_page()
-    finally:
-        await ctx.close()
 
 
 async def test_the_agent_section_opens_on_a_phone_and_says_the_letter_of_authority_is_needed(stack, phone):
