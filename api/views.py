@@ -5,6 +5,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from banjian import rules
+from banjian.agents import authority_materials
 from banjian.calendar import WorkingCalendar
 from banjian.contracts import Actor, CaseState
 from banjian.enums import CLOSED
@@ -50,6 +51,7 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "status": state.status.value,
         "applicant": state.applicant.model_dump(mode="json", exclude={"username"}),
         "agent": state.agent.model_dump(mode="json") if state.agent else None,
+        "agent_authority_missing": agent_authority_missing(state, item),
         "department": state.department,
         "channel": state.channel.value,
         "parent_id": state.parent_id,
@@ -102,6 +104,16 @@ def case_json(state: CaseState, item: ItemDefinition, actor: Actor | None, cal: 
         "rating": state.rating or None,
         "history": history if history is not None else [history_json(h.model_dump()) for h in state.history],
     }
+
+
+def agent_authority_missing(state: CaseState, item: ItemDefinition) -> list[str]:
+    """The letter-of-authority materials (授权委托书, `banjian.agents.authority_materials`) a case filed
+    through an agent lacks: the API files it anyway (adequacy is the clerk's call), so the clerk is told.
+    Empty without an agent, or when every such material was handed in (a file, a licence or on paper)."""
+    if state.agent is None:
+        return []
+    have = {m.name for m in state.materials}
+    return [name for name in authority_materials(item.materials) if name not in have]
 
 
 def pre_review_json(state: CaseState) -> dict[str, Any] | None:

@@ -3,7 +3,7 @@ do next (a direct link), from the history entry, the case's current status, an i
 booking.
 
 `CASE_NOTICES` is the list of history actions that make a notice: those that need the applicant
-(a supplement, a pre-review to correct or confirm, a fee, a result to collect or confirm) or tell
+(a supplement or a case returned to them to correct, a pre-review to correct or confirm, a fee, a result to collect or confirm) or tell
 them an outcome or a change the law says they must be told of (acceptance, refusal, decision,
 e-licence, delivery, extension, special procedure, suspension, termination, refund). Everything
 else (their own actions, internal steps, task operations, warnings, urges, sub-cases) makes none.
@@ -20,6 +20,7 @@ CASE_NOTICES: dict[str, tuple[str, str]] = {
     "request_supplement": ("supplement", "请补正材料"),
     "notify_supplement": ("supplement", "请补正材料"),
     "pre_review_return": ("supplement", "预审退回，请修改"),
+    "return_to": ("supplement", "办件退回，请补正"),  # only back to the applicant (`banjian.notices`)
     "pre_review_pass": ("progress", "预审通过，请确认正式提交"),
     "refuse_acceptance": ("refusal", "不予受理"),
     "approve": ("result", "准予许可"),
@@ -74,6 +75,12 @@ def case_notice(e: Any, case_no: str | None, item_code: str, item_name: str, sta
             if waiting:
                 nxt = _next("去补正" if e.action != "pre_review_return" else "去修改",
                             f"{page}?action=submit_supplement" if e.action != "pre_review_return" else page)
+        case "return_to":  # back to the applicant during review: correct it, review starts again
+            missing = _names(data.get("missing"))
+            text = _join(f"退回理由：{comment}。" if comment else None, f"需补正：{missing}。" if missing else None,
+                         "补正后重新进入审查，期间办理时限暂停计算。")
+            if status == "supplement_requested":
+                nxt = _next("去补正", f"{page}?action=submit_supplement")
         case "pre_review_pass":
             text = comment or "预审已通过，请确认后正式提交申请。"
             if status == "pre_review":

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, select
+from sqlalchemy import and_, bindparam, func, or_, select
 from sqlmodel import Field, Session, SQLModel, col
 
 from banjian.appointments import Appointment, slot_start
@@ -72,9 +72,16 @@ def _state(session: Session, username: str) -> NoticeRead | None:
     return session.get(NoticeRead, username)
 
 
+def _notice_actions(action: Any, data: Any) -> Any:
+    """History entries that make a notice: their action is in `CASE_NOTICES`, and a `return_to` only
+    when it went back to the applicant (`data.step_id` "applicant"; to a step it is internal)."""
+    return and_(action.in_(sorted(CASE_NOTICES)),
+                or_(action != "return_to", data["step_id"].as_string() == "applicant"))
+
+
 def _event_filter(username: str):
     return and_(Case.applicant_username == username, col(Case.parent_id).is_(None),
-                col(CaseEvent.action).in_(sorted(CASE_NOTICES)), Case.id == CaseEvent.case_id)
+                _notice_actions(col(CaseEvent.action), col(CaseEvent.data)), Case.id == CaseEvent.case_id)
 
 
 def _reminders(session: Session, username: str, now: datetime) -> list[tuple[Appointment, datetime]]:
@@ -106,7 +113,7 @@ def _count_statement() -> Any:
     epoch = bindparam("epoch", EPOCH, type_=r.c.count_from.type)
     capped = select(e.c.id).select_from(c.join(e, e.c.case_id == c.c.id)).where(
         c.c.applicant_username == user, c.c.parent_id.is_(None), c.c.recorded_at >= mine(r.c.count_from, epoch),
-        e.c.id > mine(r.c.events_through, 0), e.c.action.in_(sorted(CASE_NOTICES))).limit(COUNT_CAP).subquery()
+        e.c.id > mine(r.c.events_through, 0), _notice_actions(e.c.action, e.c.data)).limit(COUNT_CAP).subquery()
     # only the user's own rows through their index: a later answer is an answered one, and the
     # bookings' status and day are compared through coalesce, so no planner walks every user's
     answered = select(func.count()).select_from(q).where(

@@ -131,7 +131,8 @@ async def test_the_apply_page_takes_the_agent_and_asks_for_the_letter_of_authori
     case = (await browser.get(f"/api/cases/{case_id}")).json()
     assert case["agent"] == {"name": "李四", "id_number": AGENT_ID, "phone": "13900000000"}
     shown = text_of((await browser.get(f"/cases/{case_id}")).text)
-    assert f"经办人（代为办理）李四（公民身份号码{AGENT_ID}）" in shown and "联系电话13900000000" in shown
+    masked_id = AGENT_ID[:3] + "*" * 11 + AGENT_ID[-4:]  # the applicant reads it masked, as on paper
+    assert f"经办人（代为办理）李四（公民身份号码{masked_id}）" in shown and "联系电话13900000000" in shown
     # left empty: no agent, and the letter is not asked for
     r = await browser.submit(f"/apply/{ITEM}", html, fields, files=files)
     assert r.status_code == 303, r.text[:800]
@@ -231,3 +232,93 @@ async def test_the_proof_of_service_names_the_agent_masked(stack, people, browse
     doc = (await browser.get(f"/cases/{case['id']}/documents/delivery")).text
     assert "送达回证" in doc and AGENT_ID not in doc
     assert f"经办人（代为办理）陈十三（公民身份号码{AGENT_ID[:3]}{'*' * 11}{AGENT_ID[-4:]}）" in text_of(doc)
+
+
+def labels_of(html: str) -> dict[str, str]:
+    """Each input's <label> text (without the required mark), by the input's id."""
+    return {m.group(1): re.sub(r"<[^>]+>", "", m.group(2)).strip()
+            for m in re.finditer(r'<label[^>]*\bfor="([^"]+)"[^>]*>(.*?)</label>', html, re.S)}
+
+
+async def test_no_apply_page_labels_two_inputs_alike(stack, people, browser):
+    """The 经办人 section's labels name no input of the item's own form (the housing-fund registration
+    asked for its contact as 经办人姓名 / 经办人联系电话): one label, one input, for people and for tests
+    that find inputs by label (Playwright's get_by_label matches a part of a label)."""
+    citizen, company = people.applicant(73), stack.applicant(organisation=True)
+    codes = [i["code"] for i in (await citizen.get("/api/items")).json()]
+    seen = 0
+    for user in (citizen, company):
+        await browser.login(user.username)
+        for code in codes:
+            page = await browser.get(f"/apply/{code}")
+            if page.status_code != 200 or 'id="agent-name"' not in page.text:
+                continue  # not offered to this kind of applicant
+            seen += 1
+            labels = labels_of(page.text)
+            texts = list(labels.values())
+            assert len(texts) == len(set(texts)), (code, sorted(t for t in texts if texts.count(t) > 1))
+            agent_labels = [labels[i] for i in ("agent-name", "agent-id", "agent-phone")]
+            for input_id, text in labels.items():
+                if not input_id.startswith("agent-"):
+                    assert not [a for a in agent_labels if a in text], (code, input_id, text)
+    assert seen >= len(codes)  # every item's page was looked at by one kind of applicant or the other
+
+
+async def test_the_clerk_is_told_when_a_case_filed_through_an_agent_lacks_the_letter_of_authority(stack, people,
+                                                                                                  browser):
+    """The API files a case with an agent and no 授权委托书 (adequacy is the clerk's call): the case says
+    which letter is missing, and the clerk's case page says so at the top; the applicant's does not."""
+    letter = "授权委托书及受托人身份证明"
+    company = stack.applicant(organisation=True)
+    r = await company.apply("food-business-licence", agent={"name": "李经办", "id_number": AGENT_ID})
+    assert r.status_code == 201, r.text
+    case = r.json()
+    assert case["agent_authority_missing"] == [letter]
+    assert (await people.clerk.get(f"/api/cases/{case['id']}")).json()["agent_authority_missing"] == [letter]
+    await browser.login(people.clerk.username)
+    page = (await browser.get(f"/cases/{case['id']}")).text
+    hint = re.search(r'<div class="notice-panel[^"]*" id="agent-authority-missing".*?</div>', page, re.S)
+    assert hint, "no hint on the clerk's case page"
+    said = re.sub(r"\s+|<[^>]+>", "", hint.group(0))
+    assert "未提交授权委托书" in said and f"经办人李经办代为办理，申请材料中没有{letter}" in said
+    assert page.index('id="agent-authority-missing"') < page.index('id="actions-title"')  # before 受理 / 补正告知
+    await browser.login(company.username)
+    assert 'id="agent-authority-missing"' not in (await browser.get(f"/cases/{case['id']}")).text
+    # with the letter, or without an agent, nothing is missing
+    item = (await company.get("/api/items/food-business-licence")).json()
+    with_letter = [{"name": m["name"]} for m in item["materials"] if m["required"] or m["name"] == letter]
+    r = await company.apply("food-business-licence", agent={"name": "李经办", "id_number": AGENT_ID},
+                            materials=with_letter)
+    assert r.status_code == 201, r.text
+    assert r.json()["agent_authority_missing"] == []
+    plain = (await company.apply("food-business-licence")).json()
+    assert plain["agent_authority_missing"] == []
+    await browser.login(people.clerk.username)
+    assert 'id="agent-authority-missing"' not in (await browser.get(f"/cases/{plain['id']}")).text
+
+
+async def test_the_applicant_reads_id_numbers_masked_on_their_case_page_and_the_clerk_reads_them_whole(
+        stack, people, browser):
+    """On their own case page a citizen's 公民身份号码 (and the agent's) is masked as on paper and on a
+    licence (first 3 and last 4 characters); the department's clerk checks them whole; an
+    organisation's credit code is public and shown whole."""
+    citizen = people.applicant(74)
+    own = (await citizen.get("/api/me")).json()["id_number"]
+    r = await citizen.apply(ITEM, agent={"name": "李四", "id_number": AGENT_ID})
+    assert r.status_code == 201, r.text
+    case_id = r.json()["id"]
+    assert r.json()["applicant"]["id_number"] == own  # the JSON keeps the contract's whole number
+    await browser.login(citizen.username)
+    page = (await browser.get(f"/cases/{case_id}")).text
+    assert own not in page and AGENT_ID not in page
+    shown = text_of(page)
+    assert f"公民身份号码{own[:3]}{'*' * 11}{own[-4:]}" in shown
+    assert f"李四（公民身份号码{AGENT_ID[:3]}{'*' * 11}{AGENT_ID[-4:]}）" in shown
+    await browser.login(people.clerk.username)
+    staff_page = text_of((await browser.get(f"/cases/{case_id}")).text)
+    assert f"公民身份号码{own}" in staff_page and f"李四（公民身份号码{AGENT_ID}）" in staff_page
+    company = stack.applicant(organisation=True)
+    code = (await company.get("/api/me")).json()["id_number"]
+    org_case = (await company.apply("food-business-licence")).json()
+    await browser.login(company.username)
+    assert f"统一社会信用代码{code}" in text_of((await browser.get(f"/cases/{org_case['id']}")).text)

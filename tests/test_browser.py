@@ -425,14 +425,14 @@ async def test_apply_page_states_bounds_and_refuses_values_beyond_them_in_place(
     await expect(ratio).to_have_attribute("max", "12")
     await expect(page.get_by_text("请填写 5 至 12 之间的数字")).to_be_visible()
     await expect(page.get_by_label("缴存职工人数")).to_have_attribute("step", "1")
-    await expect(page.locator("#form-contact_phone")).to_have_attribute("maxlength", "20")
+    await expect(page.get_by_label("单位联系人电话")).to_have_attribute("maxlength", "20")
     await page.get_by_label("单位名称").fill("星河餐饮管理有限公司")
     await page.get_by_label("单位性质").select_option("企业")
     await ratio.fill("13")
     await page.get_by_label("缴存职工人数").fill("8")
     await page.get_by_label("首次汇缴年月（填当月1日）").fill("2026-12-01")
-    await page.locator("#form-contact_name").fill("王五")
-    await page.locator("#form-contact_phone").fill("0571-88888888")
+    await page.get_by_label("单位联系人姓名").fill("王五")
+    await page.get_by_label("单位联系人电话").fill("0571-88888888")
     doc = tmp_path / "材料.pdf"
     doc.write_bytes(PDF)
     for upload in await page.locator("input[type=file]").all():

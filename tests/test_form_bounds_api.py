@@ -163,7 +163,7 @@ async def test_values_beyond_their_bounds_are_refused_in_place_then_corrected(st
     files = material_files(page)
     r = await browser.submit(f"/apply/{HOUSING}", page, data, files)
     assert r.status_code == 422
-    for message in ("缴存比例（%，5—12）应在 5 至 12 之间", "缴存职工人数应为整数", "经办人联系电话不能超过 20 字",
+    for message in ("缴存比例（%，5—12）应在 5 至 12 之间", "缴存职工人数应为整数", "单位联系人电话不能超过 20 字",
                     "请勾选确认：本单位承诺所填信息真实有效，并按时足额缴存住房公积金"):
         assert r.text.count(message) == 2, message  # in the summary and beside the field
     assert 'href="#form-deposit_ratio"' in r.text and 'href="#form-declaration"' in r.text

@@ -190,6 +190,10 @@ async def test_notices_and_their_count_on_postgres(pg_stack):
     await applicant.ok(case["id"], "submit_supplement", materials=[{"name": "经营者身份证明"}])
     await clerk.ok(case["id"], "accept")
     assert (await applicant.get("/api/me/notices")).json()["unread"] == 1
+    # a return to the applicant is told (the JSON test of the entry's step works on PostgreSQL too)
+    await pg_stack.staff("amr", "handler").ok(case["id"], "return_to", "请补充", step_id="applicant")
+    body = (await applicant.get("/api/me/notices")).json()
+    assert [n["action"] for n in body["items"]][:2] == ["return_to", "accept"] and body["unread"] == 2
 
 
 def test_an_appointment_reminder_shows_from_nine_the_day_before_until_read(tmp_path):
@@ -218,3 +222,32 @@ def test_an_appointment_reminder_shows_from_nine_the_day_before_until_read(tmp_p
         assert notices.unread_count(s, "citizen", at_nine) == 0
         assert notices.listing(s, "citizen", True, 20, 0, at_nine)["items"] == []
     engine.dispose()
+
+
+async def test_a_case_returned_to_the_applicant_is_a_notice_and_a_return_to_a_step_is_not(stack, people, browser):
+    """退回至申请人 asks the applicant to correct the case (the clock stops): their message centre says so,
+    with the reason and a link to the supplement; sending the case back to an earlier step is internal."""
+    applicant = stack.applicant()
+    case = (await applicant.apply(ITEM)).json()
+    await people.clerk.ok(case["id"], "accept")
+    await people.handler.ok(case["id"], "pass")
+    await people.approver.ok(case["id"], "pass")
+    await people.approver.ok(case["id"], "return_to", "请重新审查", step_id="review")  # internal: no notice
+    returned = await people.handler.ok(case["id"], "return_to", "经营场所平面图不清晰", step_id="applicant")
+    assert returned["status"] == "supplement_requested"
+    body = (await applicant.get("/api/me/notices")).json()
+    assert [n["action"] for n in body["items"]] == ["return_to", "accept"] and body["unread"] == 2
+    n = body["items"][0]
+    assert n["title"] == "办件退回，请补正" and n["kind"] == "supplement" and n["unread"] is True
+    assert "退回理由：经营场所平面图不清晰" in n["text"] and "暂停" in n["text"]
+    assert n["next"] == {"label": "去补正", "href": f"/cases/{case['id']}?action=submit_supplement"}
+    await browser.login(applicant.username)
+    assert header_count((await browser.get("/my/cases")).text) == "2"  # never opened: the true count
+    page = text_of((await browser.get("/my/notices")).text)
+    assert "未读 办件退回，请补正" in page and "经营场所平面图不清晰" in page
+    # corrected: the notice stays, and no longer asks for anything
+    item = (await applicant.get(f"/api/items/{ITEM}")).json()
+    first = next(m["name"] for m in item["materials"] if m["required"])
+    await applicant.ok(case["id"], "submit_supplement", materials=[first])
+    later = (await applicant.get("/api/me/notices")).json()["items"]
+    assert next(x for x in later if x["action"] == "return_to")["next"]["label"] == "查看办件"

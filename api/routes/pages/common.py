@@ -22,6 +22,7 @@ from banjian.contracts import Actor
 from banjian.enums import Role
 from banjian.errors import DomainError
 from banjian.labels import ACTION_NAMES_ZH, LICENCE_ACTION_ZH, LICENCE_STATUS_ZH, ROLE_ZH, STATUS_ZH
+from banjian.licences import mask_id
 from banjian.rules import TASK_ACTIONS
 from banjian.timefmt import CHINA
 
@@ -296,6 +297,7 @@ def install_filters() -> None:
     env = TEMPLATES.env
     env.filters["zh_date"] = zh_date
     env.filters["zh_dates"] = zh_dates
+    env.filters["mask_id"] = mask_id
     env.globals.update(STATUS_ZH=STATUS_ZH, ACTION_ZH=ACTION_ZH, EVENT_ZH=EVENT_ZH, WARNING_ZH=WARNING_ZH,
                        ROLE_ZH=ROLE_ZH, OPINION_ZH=OPINION_ZH, LICENCE_STATUS_ZH=LICENCE_STATUS_ZH,
                        LICENCE_ACTION_ZH=LICENCE_ACTION_ZH, RATING_ZH=RATING_ZH, DANGER_ACTIONS=DANGER_ACTIONS, progress=progress,
