@@ -142,6 +142,12 @@ def unread_count(session: Session, username: str, now: datetime | None = None) -
     return min(n, COUNT_CAP)
 
 
+def unread_total(session: Session, username: str, now: datetime | None = None) -> int:
+    """Unread notices of `username`, all of them (not capped): what `GET /api/me/notices` answers as
+    `unread`, so that a client never reads the header's cap as the count."""
+    return int(listing(session, username, True, 1, 0, now)["total"])
+
+
 def _is_unread(n: Notice, state: NoticeRead | None) -> bool:
     if state is None:
         return True
@@ -250,4 +256,5 @@ def _advance(session: Session, username: str, event_id: int | None, other_at: da
     session.commit()
 
 
-__all__ = ["COUNT_CAP", "Notice", "NoticeRead", "as_json", "listing", "mark_all_read", "mark_read", "unread_count"]
+__all__ = ["COUNT_CAP", "Notice", "NoticeRead", "as_json", "listing", "mark_all_read", "mark_read", "unread_count",
+           "unread_total"]

@@ -251,3 +251,51 @@ async def test_a_case_returned_to_the_applicant_is_a_notice_and_a_return_to_a_st
     await applicant.ok(case["id"], "submit_supplement", materials=[first])
     later = (await applicant.get("/api/me/notices")).json()["items"]
     assert next(x for x in later if x["action"] == "return_to")["next"]["label"] == "查看办件"
+
+
+def _read_model_with_notices(path, owner: str, count: int):
+    """A read model where `owner`, who never opened the message centre, has `count` unread notices
+    (one acceptance per case) beside internal entries that make none."""
+    engine = create_engine(f"sqlite:///{path}")
+    upgrade(engine)
+    now = datetime.now(UTC)
+    cases, events = [], []
+    for n in range(count):
+        cid = f"N{n:06d}"
+        cases.append(dict(id=cid, item_code=ITEM, item_version=1, item_name="食品经营许可", kind="single",
+                          department="amr", status="in_review", applicant_username=owner, applicant_id_number="x",
+                          applicant_name="x", channel="web", submitted_at=now, snapshot={}, rev=3, clock_at=now,
+                          recorded_at=now))
+        events += [dict(case_id=cid, seq=seq, at=now, actor="system", role="system", action=action, data={},
+                        prev_hash="", hash="") for seq, action in enumerate(("submitted", "accept", "pass"), start=1)]
+    with engine.begin() as conn:
+        conn.execute(insert(Case.__table__), cases)  # type: ignore[attr-defined]
+        conn.execute(insert(CaseEvent.__table__), events)  # type: ignore[attr-defined]
+    return engine
+
+
+def _header(unread: int) -> str:
+    from types import SimpleNamespace
+
+    from api.routes.pages.common import TEMPLATES, install_filters
+
+    install_filters()
+    user = SimpleNamespace(roles=["applicant"], department=None, display_name="张三", username="zhangsan")
+    return TEMPLATES.env.get_template("base.html").render(user=user, unread_notices=unread, csrf_token="x")
+
+
+@pytest.mark.parametrize(("count", "badge", "said"), [(99, "99", "（99 条未读）"), (150, "99+", "（99 条以上未读）")])
+def test_a_never_opened_centre_counts_what_is_unread_and_caps_only_the_badge(tmp_path, count, badge, said):
+    """Never opened, every notice is unread: the header shows the true count up to 99 and 99+ only beyond
+    it (said in words too); the API's `unread` is the true number, never the badge's cap."""
+    engine = _read_model_with_notices(tmp_path / "n.db", "citizen", count)
+    with Session(engine) as s:
+        shown = notices.unread_count(s, "citizen")
+        assert shown == min(count, notices.COUNT_CAP)
+        assert notices.unread_total(s, "citizen") == count == notices.listing(s, "citizen", None, 1, 0)["total"]
+        html = _header(shown)
+        assert header_count(html) == badge and said in html
+        notices.mark_all_read(s, "citizen")
+        assert notices.unread_count(s, "citizen") == notices.unread_total(s, "citizen") == 0
+        assert header_count(_header(0)) is None
+    engine.dispose()

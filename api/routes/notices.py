@@ -31,8 +31,9 @@ def my_notices(actor: CurrentUser, session: SessionDep,
     if owner is None:
         return {"items": [], "total": 0, "unread": 0}
     found = notices.listing(session, owner, unread, limit, offset)
+    # every unread one, never the header's cap (`unread_count`, shown as 99+)
     return {"items": notices.as_json(found), "total": found["total"],
-            "unread": notices.unread_count(session, owner)}
+            "unread": found["total"] if unread is True else notices.unread_total(session, owner)}
 
 
 @router.post("/api/me/notices/read")
@@ -43,4 +44,4 @@ def mark_notices_read(actor: CurrentUser, session: SessionDep) -> dict:
     if owner is None:
         return {"unread": 0}
     notices.mark_all_read(session, owner)
-    return {"unread": notices.unread_count(session, owner)}
+    return {"unread": notices.unread_total(session, owner)}
