@@ -11,6 +11,7 @@ import pytest
 from banjian.agents import authority_materials, check_agent, masked
 from banjian.errors import Invalid
 from banjian.ids import make_citizen_id, make_credit_code
+from tests.conftest import application
 from tests.pages_client import PDF, PageClient
 
 ITEM = "individual-business-registration"  # citizens; lists 授权委托书及受托人身份证明 (委托他人代为办理的)
@@ -317,6 +318,17 @@ async def test_the_applicant_reads_id_numbers_masked_on_their_case_page_and_the_
     await browser.login(people.clerk.username)
     staff_page = text_of((await browser.get(f"/cases/{case_id}")).text)
     assert f"公民身份号码{own}" in staff_page and f"李四（公民身份号码{AGENT_ID}）" in staff_page
+    # a number typed into the form (另一方公民身份号码) is masked for the applicant the same way
+    other = make_citizen_id("330106", seq=79)
+    marriage = "marriage-registration-appointment"
+    body = await application(citizen, marriage)
+    r = await citizen.post("/api/cases", json={**body, "form": {**body["form"], "party_b_id_number": other}})
+    assert r.status_code == 201, r.text
+    await browser.login(citizen.username)
+    page = (await browser.get(f"/cases/{r.json()['id']}")).text
+    assert other not in page and f"另一方公民身份号码{other[:3]}{'*' * 11}{other[-4:]}" in text_of(page)
+    await browser.login(people.staff("civil", "clerk").username)
+    assert f"另一方公民身份号码{other}" in text_of((await browser.get(f"/cases/{r.json()['id']}")).text)
     company = stack.applicant(organisation=True)
     code = (await company.get("/api/me")).json()["id_number"]
     org_case = (await company.apply("food-business-licence")).json()
