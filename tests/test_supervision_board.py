@@ -10,6 +10,7 @@ from datetime import date
 import pytest
 
 from api import charts
+from banjian.db import Case
 from tests.pages_client import PageClient
 
 ITEM, DEPT = "food-business-licence", "amr"
@@ -142,3 +143,25 @@ def test_a_long_chinese_bar_label_gets_the_room_it_needs():
     assert plot, "no plot"
     wide = sum(1 for ch in label if ord(ch) > 0x2E80)
     assert float(plot.group(1)) >= wide * charts.STYLE.label_font_size  # 1 em a Chinese character
+
+
+async def test_the_near_notice_leaves_the_board_once_the_promised_day_passed(stack, people):
+    """提醒 says the promised day is near; once it passed, the case's 黄牌 says so and the notice,
+    whose cause no longer holds, leaves the board (it stays in the case's history and the figures)."""
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    params = {"department": DEPT, "limit": 200}
+    near, late = [(await people.applicant(0).apply(ITEM)).json()["id"] for _ in range(2)]
+    for cid in (near, late):
+        case = await people.clerk.ok(cid, "accept")
+    promised = date.fromisoformat(case["deadlines"]["promised_due"])
+    today = date.fromisoformat(case["clock"]["today"])
+    await stack.advance(near, (promised - today).days - 1)  # inside the notice's 2 working days, before the day
+    after = await stack.advance(late, (promised - today).days + 2)
+    assert {"promised_due_near", "promised_overdue"} <= {w["cause"] for w in after["warnings"]}
+    board = (await sup.get("/api/supervision/warnings", params=params)).json()
+    assert on_board(board, near, "promised_due_near")["level"] == "notice"
+    assert on_board(board, late, "promised_overdue")["level"] == "yellow"
+    assert not [w for w in board["items"] if w["case_id"] == late and w["cause"] == "promised_due_near"]
+    # still counted once in the figures: the notice was given
+    with stack.sessions() as s:
+        assert s.get(Case, late).notices == 1
