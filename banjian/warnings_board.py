@@ -33,7 +33,8 @@ from banjian.urge_records import CaseUrge
 C = Case.__table__.c  # type: ignore[attr-defined]
 W = CaseWarning.__table__.c  # type: ignore[attr-defined]
 U = CaseUrge.__table__.c  # type: ignore[attr-defined]
-W2 = CaseWarning.__table__.alias("later").c  # type: ignore[attr-defined]  # the case's other warnings
+OTHER = CaseWarning.__table__.alias("other")  # type: ignore[attr-defined]  # the case's other warnings
+W2 = OTHER.c
 
 LEVEL_RANK = case((W.level == WarningLevel.RED.value, 0), (W.level == WarningLevel.YELLOW.value, 1), else_=2)
 
@@ -45,10 +46,13 @@ def _on_board() -> list[Any]:
         or_(W.cause != WarningCause.ACCEPTANCE_OVERDUE.value, C.accepted_at.is_(None)),
         # the notice that the promised deadline is near is superseded once it passed (its yellow card)
         or_(W.cause != WarningCause.PROMISED_DUE_NEAR.value,
-            ~exists(select(W2.id).where(W2.case_id == W.case_id, W2.cause == WarningCause.PROMISED_OVERDUE.value))),
+            # correlated with the warning being refreshed (the UPDATE's row), two levels up
+            ~exists(select(W2.id).where(W2.case_id == W.case_id, W2.cause == WarningCause.PROMISED_OVERDUE.value)
+                    .correlate_except(OTHER))),
         # an urge escalated to the board leaves it once the department answered it
         or_(W.cause != WarningCause.URGE_UNANSWERED.value,
-            exists(select(U.case_id).where(U.case_id == W.case_id, U.key == W.step_key, U.open.is_(True)))),
+            exists(select(U.case_id).where(U.case_id == W.case_id, U.key == W.step_key, U.open.is_(True))
+                   .correlate_except(CaseUrge.__table__))),  # type: ignore[attr-defined]
     ]
 
 

@@ -58,8 +58,9 @@ async def test_extension_after_the_promised_day_passed_leaves_the_case_late(stac
 
 def test_migration_0034_brings_existing_rows_to_the_rule(tmp_path):
     """At 0029: two concluded cases written as on time, one of them with a promised_overdue card (an
-    extension after the day had passed), and its earlier notice still on the board. After 0034 that
-    case is late, its notice off the board, and the summary counts one on-time case."""
+    extension after the day had passed), and its earlier notice still on the board; answered urges'
+    cards left on the board beside one still owed. After 0034 that case is late, its notice and the
+    answered urges' cards off the board, and the summary counts one on-time case."""
     from alembic import command
     from sqlalchemy import create_engine, text
 
@@ -84,12 +85,23 @@ def test_migration_0034_brings_existing_rows_to_the_rule(tmp_path):
             conn.execute(text("INSERT INTO warnings (case_id, department, item_code, level, cause, step_key, at, "
                               "reason, active) VALUES (:cid, 'amr', 'x', :level, :cause, '', :t, 'r', :active)"),
                          {"cid": cid, "level": level, "cause": cause, "t": t, "active": active})
+        # two answered urges' cards left on the board, one still owed (its urge open)
+        for cid, n, open_ in (("late", 1, False), ("fine", 1, False), ("fine", 2, True)):
+            conn.execute(text("INSERT INTO case_urges (case_id, n, key, department, by, at, reply_by, board_on, "
+                              "departments, escalated, open) VALUES (:cid, :n, :key, 'amr', 's', :t, '2026-05-05', "
+                              "'2026-05-08', '[]', 2, :open)"), {"cid": cid, "n": n, "key": f"urge-{n}", "t": t,
+                                                                 "open": open_})
+            conn.execute(text("INSERT INTO warnings (case_id, department, item_code, level, cause, step_key, at, "
+                              "reason, active) VALUES (:cid, 'amr', 'x', 'red', 'urge_unanswered', :key, :t, 'r', 1)"),
+                         {"cid": cid, "key": f"urge-{n}", "t": t})
         command.upgrade(cfg, "head")
         on_time = dict(conn.execute(text("SELECT id, on_time FROM cases")).all())
-        active = {(r[0], r[1]): bool(r[2]) for r in conn.execute(text("SELECT case_id, cause, active FROM warnings"))}
+        active = {(r[0], r[1] + r[2]): bool(r[3]) for r in conn.execute(
+            text("SELECT case_id, cause, step_key, active FROM warnings"))}
         summed = conn.execute(text("SELECT SUM(concluded), SUM(on_time) FROM case_figures_daily")).one()
     engine.dispose()
     assert {k: bool(v) for k, v in on_time.items()} == {"late": False, "fine": True}
     assert active == {("late", "promised_due_near"): False, ("late", "promised_overdue"): True,
-                      ("fine", "promised_due_near"): True}
+                      ("fine", "promised_due_near"): True, ("late", "urge_unanswered" + "urge-1"): False,
+                      ("fine", "urge_unanswered" + "urge-1"): False, ("fine", "urge_unanswered" + "urge-2"): True}
     assert tuple(summed) == (2, 1)
