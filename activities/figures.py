@@ -8,8 +8,10 @@ Written with the row by `RecordActivities.write`, from the state and the item de
 - `working_days_used`: working days from acceptance (China date, excluded) to the decision (included),
   less those the clock was paused (suspension, special procedures that do not count): the case's
   own clock (`clock.working_days_used` of the case JSON); set once concluded;
-- `on_time`: decided no later than the promised due date (a case without one is on time); what
-  follows the decision (online payment, courier or window delivery) is the applicant's time;
+- `on_time`: decided no later than the promised due date (a case without one is on time), and the
+  promised deadline never passed undecided (no `promised_overdue` card: an extension approved after
+  the deadline ended does not make the case on time); what follows the decision (online payment,
+  courier or window delivery) is the applicant's time;
 - `clock_paused`, `step_id`: what the warnings board needs to tell paused and cured warnings;
 - `warnings_count`, `overdue`: the case's warnings, and whether one says a promised or statutory
   deadline passed; `notices`, `yellow_cards`, `red_cards`: how many of them are of each level;
@@ -53,7 +55,11 @@ def figure_columns(state: CaseState, item: ItemDefinition,
         start = china_date(state.accepted_at or state.received_at)
         used = max(0, calendar().working_days_between(start, decided) - state.clock.paused_working_days)
         due = state.deadlines.promised_due
-        on_time = due is None or decided <= due
+        # a promised deadline that already passed (its `promised_overdue` card) stays missed when the
+        # date moves on afterwards: an extension approved, or a suspension begun, after it had ended
+        # (domain: the extension extends a running limit; on time agrees with the overdue figure)
+        missed = any(w.cause == WarningCause.PROMISED_OVERDUE for w in state.warnings)
+        on_time = (due is None or decided <= due) and not missed
     return dict(online=state.channel in ONLINE_CHANNELS, site_visits=site_visits(state.channel, item),
                 promised_days=item.promised_limit.value, statutory_days=item.statutory_limit.value,
                 working_days_used=used, on_time=on_time,

@@ -6,6 +6,7 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
+from api.inboxes import WARNING_RANK
 from banjian.contracts import Actor
 from banjian.db import Case, Task
 from banjian.db_ext import CaseCopy
@@ -14,7 +15,7 @@ from banjian.timefmt import iso_at
 
 
 def copied_tasks(session: Session, actor: Actor, limit: int, offset: int) -> dict[str, Any]:
-    """Open cases copied to `actor`, earliest due first; items shaped like the other inbox tabs plus
+    """Open cases copied to `actor`, the most urgent warning first, then earliest due; items shaped like the other inbox tabs plus
     `copied_by` and `copied_at`. A case that waits for nobody (closed) is in no inbox."""
     closed = [s.value for s in CLOSED]
     stmt = (select(CaseCopy, Case, Task)
@@ -27,7 +28,7 @@ def copied_tasks(session: Session, actor: Actor, limit: int, offset: int) -> dic
         _, case, task = row
         return task.due if task is not None and task.due is not None else case.promised_due
 
-    rows = sorted(rows, key=lambda r: (due(r) is None, due(r) or date.max, r[1].id))
+    rows = sorted(rows, key=lambda r: (WARNING_RANK.get(r[1].warning or "", len(WARNING_RANK)), due(r) is None, due(r) or date.max, r[1].id))
     items = []
     for copy, case, task in rows[offset:offset + limit]:
         d = due((copy, case, task))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import case
 from sqlmodel import Session, and_, col, func, or_, select
 
 from api.case_access import READ_ALL_ROLES, CaseAccess
@@ -37,40 +38,59 @@ def check_filters(item_code: str | None, warning: str | None, status: str | None
                       field="item_code")
 
 
+#: the inbox's order: the most urgent warning first (红牌, 黄牌, 提醒, then none), then the earliest due
+WARNING_RANK = {"red": 0, "yellow": 1, "notice": 2}
+INBOX_SCOPES = ("mine", "department", "claimed_by_others")
+
+
+def urgency() -> Any:
+    """A task's warning as its rank in the inbox's order (no warning last)."""
+    return case(*((col(Task.warning) == level, rank) for level, rank in WARNING_RANK.items()), else_=len(WARNING_RANK))
+
+
 class Inboxes(CaseAccess):
+    def _scoped(self, session: Session, actor: Actor, scope: str, item_code: str | None, warning: str | None,
+                status: str | None) -> Any:
+        """The statement of the caller's tasks in `scope` that match the filters; None when the caller
+        reads no department's tasks."""
+        stmt: Any = select(*TASK_COLUMNS)
+        if item_code is not None:
+            stmt = stmt.where(Task.item_code == item_code)
+        if warning is not None:
+            stmt = stmt.where(col(Task.warning).is_(None) if warning == "none" else Task.warning == warning)
+        if status is not None:
+            stmt = stmt.where(Task.status == status)
+        if actor.department is not None:
+            stmt = stmt.where(Task.department == actor.department)
+        elif not actor.has(*READ_ALL_ROLES):
+            return None
+        if scope == "mine":  # waiting for one of my roles, not claimed by someone else; or for my signature
+            dialect = session.get_bind().dialect.name
+            roles = [r.value for r in actor.roles]
+            stmt = stmt.where(or_(
+                and_(or_(col(Task.claimed_by).is_(None), Task.claimed_by == actor.username),
+                     inbox.waits_for_any(dialect, roles)),
+                inbox.signs_for(dialect, actor.username, roles)))  # 加签: whoever has claimed it
+        elif scope == "claimed_by_others":
+            stmt = stmt.where(col(Task.claimed_by).is_not(None), Task.claimed_by != actor.username)
+        elif scope != "department":
+            raise Invalid("invalid_choice", "scope 应为 mine、department 或 claimed_by_others",
+                          "scope must be mine, department or claimed_by_others", field="scope")
+        return stmt
+
     def tasks(self, actor: Actor, scope: str, limit: int, offset: int, *, item_code: str | None = None,
               warning: str | None = None, status: str | None = None) -> dict[str, Any]:
-        """A page of the caller's inbox in `scope`, earliest due first; `item_code`, `warning` (a level or
-        `none`) and `status` keep only the tasks that match (the escalated urges too)."""
+        """A page of the caller's inbox in `scope`, the most urgent warning first (红牌, 黄牌, 提醒, none),
+        then earliest due; `item_code`, `warning` (a level or `none`) and `status` keep only the tasks
+        that match (the escalated urges too)."""
         check_filters(item_code, warning, status)
-        filtered = item_code is not None or warning is not None or status is not None
         with self.sessions() as session:
             # plain column rows, not ORM objects: an inbox page is read often and may list many tasks
-            stmt = select(*TASK_COLUMNS)
-            if item_code is not None:
-                stmt = stmt.where(Task.item_code == item_code)
-            if warning is not None:
-                stmt = stmt.where(col(Task.warning).is_(None) if warning == "none" else Task.warning == warning)
-            if status is not None:
-                stmt = stmt.where(Task.status == status)
-            if actor.department is not None:
-                stmt = stmt.where(Task.department == actor.department)
-            elif not actor.has(*READ_ALL_ROLES):
+            stmt = self._scoped(session, actor, scope, item_code, warning, status)
+            if stmt is None:
                 return {"items": [], "total": 0}
-            # due first, undated last: the order of the index ix_tasks_dept_due on PostgreSQL
-            order = (col(Task.due).asc().nulls_last(), col(Task.case_id))
-            if scope == "mine":  # waiting for one of my roles, not claimed by someone else; or for my signature
-                dialect = session.get_bind().dialect.name
-                roles = [r.value for r in actor.roles]
-                stmt = stmt.where(or_(
-                    and_(or_(col(Task.claimed_by).is_(None), Task.claimed_by == actor.username),
-                         inbox.waits_for_any(dialect, roles)),
-                    inbox.signs_for(dialect, actor.username, roles)))  # 加签: whoever has claimed it
-            elif scope == "claimed_by_others":
-                stmt = stmt.where(col(Task.claimed_by).is_not(None), Task.claimed_by != actor.username)
-            elif scope != "department":
-                raise Invalid("invalid_choice", "scope 应为 mine、department 或 claimed_by_others",
-                              "scope must be mine, department or claimed_by_others", field="scope")
+            # due first within a level, undated last (ix_tasks_dept_due serves the order within a level)
+            order = (urgency(), col(Task.due).asc().nulls_last(), col(Task.case_id))
             total = session.exec(select(func.count()).select_from(stmt.subquery())).one()
             page = session.exec(stmt.order_by(*order).offset(offset).limit(limit)).all()
             items = [{
@@ -79,15 +99,8 @@ class Inboxes(CaseAccess):
                 "due": t.due.isoformat() if t.due else None, "warning": t.warning, "claimed_by": t.claimed_by,
                 "roles": t.roles, "parent_id": t.parent_id, "signers": t.signers or [],
                 "clock_paused": bool(t.clock_paused)} for t in page]
-            if scope == "mine" and actor.has(Role.HEAD) and actor.department is not None and offset == 0:
-                items += self._escalated_urges(session, actor.department, {i["case_id"] for i in items})
-            if scope == "mine" and actor.has(Role.SUPERVISOR) and offset == 0:
-                items += self._escalated_urges(session, actor.department, {i["case_id"] for i in items},
-                                               to_supervisor=True)
-            if filtered:  # the escalated urges' rows (after the page's tasks) answer to the same filters
-                items = items[:len(page)] + [i for i in items[len(page):] if (
-                    (item_code is None or i["item_code"] == item_code) and (status is None or i["status"] == status)
-                    and (warning is None or i["warning"] == (None if warning == "none" else warning)))]
+            if scope == "mine" and offset == 0:  # the escalated urges, after the first page's tasks
+                items += self._urges_of(session, actor, {i["case_id"] for i in items}, item_code, warning, status)
             total += len(items) - len(page)
             urged = urge_records.badges(session, [i["case_id"] for i in items])
             numbers = inbox.case_numbers_of(session, [i["case_id"] for i in items])
@@ -95,6 +108,40 @@ class Inboxes(CaseAccess):
                 i["urge"] = urged.get(i["case_id"])
                 i["case_no"] = numbers.get(i["case_id"])
             return {"items": items, "total": total}
+
+    def counts(self, actor: Actor, *, item_code: str | None = None, warning: str | None = None,
+               status: str | None = None) -> dict[str, int]:
+        """How many cases each inbox tab lists with the same filters (the `/work` tabs' counts): the
+        tasks of the scope, and in `mine` the escalated urges of cases not among them."""
+        check_filters(item_code, warning, status)
+        out: dict[str, int] = {}
+        with self.sessions() as session:
+            for scope in INBOX_SCOPES:
+                stmt = self._scoped(session, actor, scope, item_code, warning, status)
+                if stmt is None:
+                    out[scope] = 0
+                    continue
+                out[scope] = session.exec(select(func.count()).select_from(stmt.subquery())).one()
+                if scope == "mine":
+                    urges = self._urges_of(session, actor, set(), item_code, warning, status)
+                    ids = [u["case_id"] for u in urges]
+                    listed = set(session.exec(select(stmt.subquery().c.case_id)
+                                              .where(stmt.subquery().c.case_id.in_(ids))).all()) if ids else set()
+                    out[scope] += len(set(ids) - listed)
+        return out
+
+    def _urges_of(self, session: Session, actor: Actor, listed: set[str], item_code: str | None,
+                  warning: str | None, status: str | None) -> list[dict[str, Any]]:
+        """The urges escalated to the caller (a head: to the head; a supervisor: to supervision) of
+        cases not in `listed`, that answer to the inbox's filters."""
+        items: list[dict[str, Any]] = []
+        if actor.has(Role.HEAD) and actor.department is not None:
+            items += self._escalated_urges(session, actor.department, listed)
+        if actor.has(Role.SUPERVISOR):
+            items += self._escalated_urges(session, actor.department, listed, to_supervisor=True)
+        return [i for i in items if (item_code is None or i["item_code"] == item_code)
+                and (status is None or i["status"] == status)
+                and (warning is None or i["warning"] == (None if warning == "none" else warning))]
 
     @staticmethod
     def _escalated_urges(session: Session, department: str | None, listed: set[str],

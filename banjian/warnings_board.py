@@ -4,7 +4,8 @@ beside them those of consultations, complaints and rectifications (`banjian/over
 A warning is on the board while its case is open and its cause is not cured:
 - a closed case (concluded, refused, withdrawn, terminated) leaves the board;
 - `step_overdue` is cured once the case left that step; `acceptance_overdue` once the case was
-  accepted (or refused);
+  accepted (or refused); `promised_due_near` (the notice that the promised deadline is near) once
+  that deadline passed: the case's `promised_overdue` yellow card says more and replaces it;
 - `urge_unanswered` (an urge's second escalation) is cured once the urge is answered;
 - a paused clock (special procedure, suspension) shows as `paused`.
 `working_days_over`: working days from the due date the cause names (promised, statutory,
@@ -32,6 +33,8 @@ from banjian.urge_records import CaseUrge
 C = Case.__table__.c  # type: ignore[attr-defined]
 W = CaseWarning.__table__.c  # type: ignore[attr-defined]
 U = CaseUrge.__table__.c  # type: ignore[attr-defined]
+OTHER = CaseWarning.__table__.alias("other")  # type: ignore[attr-defined]  # the case's other warnings
+W2 = OTHER.c
 
 LEVEL_RANK = case((W.level == WarningLevel.RED.value, 0), (W.level == WarningLevel.YELLOW.value, 1), else_=2)
 
@@ -41,9 +44,15 @@ def _on_board() -> list[Any]:
         C.status.not_in([s.value for s in CLOSED]),
         or_(W.cause != WarningCause.STEP_OVERDUE.value, C.step_id == W.step_key),
         or_(W.cause != WarningCause.ACCEPTANCE_OVERDUE.value, C.accepted_at.is_(None)),
+        # the notice that the promised deadline is near is superseded once it passed (its yellow card)
+        or_(W.cause != WarningCause.PROMISED_DUE_NEAR.value,
+            # correlated with the warning being refreshed (the UPDATE's row), two levels up
+            ~exists(select(W2.id).where(W2.case_id == W.case_id, W2.cause == WarningCause.PROMISED_OVERDUE.value)
+                    .correlate_except(OTHER))),
         # an urge escalated to the board leaves it once the department answered it
         or_(W.cause != WarningCause.URGE_UNANSWERED.value,
-            exists(select(U.case_id).where(U.case_id == W.case_id, U.key == W.step_key, U.open.is_(True)))),
+            exists(select(U.case_id).where(U.case_id == W.case_id, U.key == W.step_key, U.open.is_(True))
+                   .correlate_except(CaseUrge.__table__))),  # type: ignore[attr-defined]
     ]
 
 

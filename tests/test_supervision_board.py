@@ -3,13 +3,15 @@ lateness it accrued, the charts scale to the page (a viewBox, no fixed size) wit
 count ticks, and the figures table scrolls inside its own box."""
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
-from datetime import date
+from datetime import date, timedelta
 
 import pytest
 
 from api import charts
+from banjian.db import Case
 from tests.pages_client import PageClient
 
 ITEM, DEPT = "food-business-licence", "amr"
@@ -142,3 +144,66 @@ def test_a_long_chinese_bar_label_gets_the_room_it_needs():
     assert plot, "no plot"
     wide = sum(1 for ch in label if ord(ch) > 0x2E80)
     assert float(plot.group(1)) >= wide * charts.STYLE.label_font_size  # 1 em a Chinese character
+
+
+async def test_the_near_notice_leaves_the_board_once_the_promised_day_passed(stack, people):
+    """提醒 says the promised day is near; once it passed, the case's 黄牌 says so and the notice,
+    whose cause no longer holds, leaves the board (it stays in the case's history and the figures)."""
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    params = {"department": DEPT, "limit": 200}
+    near, late = [(await people.applicant(0).apply(ITEM)).json()["id"] for _ in range(2)]
+    for cid in (near, late):
+        case = await people.clerk.ok(cid, "accept")
+    promised = date.fromisoformat(case["deadlines"]["promised_due"])
+    today = date.fromisoformat(case["clock"]["today"])
+    before = await stack.advance(near, (promised - today).days - 1)  # inside the notice's 2 days, before the day
+    assert [w["cause"] for w in before["warnings"] if w["cause"] != "step_overdue"] == ["promised_due_near"], \
+        before["warnings"]
+    after = await stack.advance(late, (promised - today).days + 2)
+    assert {"promised_due_near", "promised_overdue"} <= {w["cause"] for w in after["warnings"]}
+    for _ in range(100):  # the recording activity writes the read model after the advance answers
+        board = (await sup.get("/api/supervision/warnings", params=params)).json()
+        if {(w["case_id"], w["cause"]) for w in board["items"]} >= {(near, "promised_due_near"),
+                                                                     (late, "promised_overdue")}:
+            break
+        await asyncio.sleep(0.1)
+    assert on_board(board, near, "promised_due_near")["level"] == "notice"
+    assert on_board(board, late, "promised_overdue")["level"] == "yellow"
+    assert not [w for w in board["items"] if w["case_id"] == late and w["cause"] == "promised_due_near"]
+    # still counted once in the figures: the notice was given
+    with stack.sessions() as s:
+        assert s.get(Case, late).notices == 1
+
+
+async def board_of(sup, want, gone=frozenset()) -> dict:
+    """The board once the read model holds the (case, cause) rows of `want` and none of `gone`."""
+    for _ in range(100):
+        board = (await sup.get("/api/supervision/warnings", params={"department": DEPT, "limit": 200})).json()
+        rows = {(w["case_id"], w["cause"]) for w in board["items"]}
+        if rows >= set(want) and not rows & set(gone):
+            break
+        await asyncio.sleep(0.1)
+    return board
+
+
+async def test_an_answered_urge_leaves_the_board_while_another_cases_urge_is_still_owed(stack, people):
+    """Each case's `urge_unanswered` card is cured by its own reply: answering one case's urge takes
+    that card off the board even while another case still owes its own."""
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    ids = []
+    for _ in range(2):
+        cid = (await people.applicant(0).apply(ITEM)).json()["id"]
+        case = await people.clerk.ok(cid, "accept")
+        reply_by = date.fromisoformat(case["clock"]["today"]) + timedelta(days=1)
+        urged = await sup.ok(cid, "urge", "请加快办理", reply_by=reply_by.isoformat())
+        board_on = date.fromisoformat(urged["history"][-1]["data"]["board_on"])
+        after = await stack.advance(cid, (board_on - date.fromisoformat(case["clock"]["today"])).days + 1)
+        assert "urge_unanswered" in [w["cause"] for w in after["warnings"]]
+        ids.append(cid)
+    answered, owed = ids
+    board = await board_of(sup, [(answered, "urge_unanswered"), (owed, "urge_unanswered")])
+    assert on_board(board, answered, "urge_unanswered")["level"] == "red"
+    await people.handler.ok(answered, "reply_urge", "已办理")
+    board = await board_of(sup, [(owed, "urge_unanswered")], gone=[(answered, "urge_unanswered")])
+    assert not [w for w in board["items"] if w["case_id"] == answered and w["cause"] == "urge_unanswered"]
+    assert on_board(board, owed, "urge_unanswered")["level"] == "red"

@@ -132,7 +132,7 @@ def tasks(actor: CurrentUser, cases: CasesDep, session: SessionDep,
           item_code: Annotated[str | None, Query(max_length=64)] = None,
           warning: Annotated[str | None, Query(max_length=10)] = None,
           status: Annotated[str | None, Query(max_length=40)] = None) -> dict:
-    """The caller's inbox, earliest due first. `scope=copied`: open cases copied to the caller.
+    """The caller's inbox, the most urgent warning first (red, yellow, notice, none), then earliest due. `scope=copied`: open cases copied to the caller.
     `item_code`, `warning` (red, yellow, notice or none) and `status` filter the inbox."""
     found = copied_tasks(session, actor, limit, offset) if scope == "copied" else \
         cases.tasks(actor, scope, limit, offset, item_code=item_code or None, warning=warning or None,

@@ -163,6 +163,9 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
         found = cases.tasks(actor, scope, WORK_PAGE, (page - 1) * WORK_PAGE, item_code=filters["item"] or None,
                             warning=filters["warning"] or None, status=filters["state"] or None)
         items = _inbox_items(cases, actor)
+        # each tab's count with the same filters (the tabs keep them)
+        counts = cases.counts(actor, item_code=filters["item"] or None, warning=filters["warning"] or None,
+                              status=filters["state"] or None)
         with cases.sessions() as session:
             cal = cases.calendar(session)
             inbox.with_applicants(session, found["items"])
@@ -179,15 +182,16 @@ async def work_page(request: Request, actor: Actor, scope: str = "mine", page: i
         with cases.sessions() as session:
             waiting = rectification_records.waiting_on(session, actor.department, actor.has(*STAFF_ROLES),
                                                        actor.has(Role.SUPERVISOR))
-        return found, rows, desk, waiting, items
+        return found, rows, desk, waiting, items, counts
 
-    found, rows, desk, rect_waiting, items = await run_in_threadpool(load)
+    found, rows, desk, rect_waiting, items, counts = await run_in_threadpool(load)
     query = urlencode({k: v for k, v in filters.items() if v})
     search = await run_in_threadpool(find_cases, cases, actor, q) if q.strip() else None
     search_error = (search or {}).get("error")
     if search_error and status == 200:  # a mistyped id number: said beside the search field, as a 422
         status = 422
     return render(request, "work.html", {"title": "我的待办", "scope": scope, "scopes": SCOPES, "tasks": rows,
+                                         "counts": counts,
                                          "total": found["total"], "page": page,
                                          "more": found["total"] > page * WORK_PAGE, "desk": desk, "search": search,
                                          "filters": filters, "filtered": bool(query), "query": query,
