@@ -21,7 +21,7 @@ from banjian.enums import Action, Role
 from banjian.errors import Conflict, Forbidden, Invalid
 from banjian.files import check_own_files
 from banjian.labels import roles_zh
-from banjian.licence_reuse import supplement_licences
+from banjian.licence_reuse import licence_types, supplement_licences
 from banjian.nul_text import refuse_nul
 from banjian.pre_review import PRE_REVIEW_ACTIONS, check_pre_review
 from workflows.case import CaseWorkflow
@@ -100,7 +100,8 @@ class Acting(CaseReading):
             if action == Action.SUBMIT_SUPPLEMENT and isinstance(data.get("materials"), list):
                 with Session(bind=conn) as session:  # the rarer checks read ORM entities
                     check_own_files(session, actor, data["materials"], field="data.materials")
-                    data["materials"] = supplement_licences(session, state.applicant.id_number, data["materials"])
+                    data["materials"] = supplement_licences(session, state.applicant.id_number, data["materials"],
+                                                            licence_types(item))
             if action in ASSIGNING and isinstance(data.get("username"), str):
                 # who takes the task over (assign, transfer) must hold a role the case waits for
                 roles = waiting_roles(item, state) if action in (Action.ASSIGN, Action.TRANSFER) else None

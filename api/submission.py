@@ -29,7 +29,7 @@ from banjian.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from banjian.files import check_own_files
 from banjian.ids import IdError, validate_id
 from banjian.items.schema import ItemDefinition
-from banjian.licence_reuse import auto_attach, check_licences, explain_missing
+from banjian.licence_reuse import auto_attach, check_licences, explain_missing, licence_types
 from banjian.nul_text import refuse_nul
 from workflows.case import CaseWorkflow
 
@@ -199,7 +199,7 @@ class Submission(CaseReading):
             except Invalid as e:  # a material an e-licence could stand in for: say why it did not
                 raise explain_missing(session, item, applicant.id_number, given, e) from None
             check_own_files(session, actor, materials)
-            materials = check_licences(session, applicant.id_number, materials)
+            materials = check_licences(session, applicant.id_number, materials, types=licence_types(item))
         return item, applicant, channel, materials, [self.catalog.current(code) for code in item.members], agent
 
     async def _own_earlier_start(self, case_id: str, token: str) -> Answered | None:

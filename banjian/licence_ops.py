@@ -135,6 +135,13 @@ def code_matches(row: Licence, code: str | None) -> bool:
     return bool(given and row.verify_code) and hmac.compare_digest(given, row.verify_code or "")
 
 
+def mistyped_identifier(typed: str) -> bool:
+    """Whether `typed` is meant as an identifier (`1.2.156.3005.2.…`) but is malformed or its check
+    character is wrong: a typing mistake to point out, not an unknown licence."""
+    value = normal_number(typed)
+    return value.startswith(lic.OID_PREFIX + ".") and not lic.identifier_ok(value)
+
+
 def verify(session: Session, licence_id: str, address: str | None, now: datetime | None = None,
            code: str | None = None, holder_without_code: bool = True) -> dict[str, Any]:
     """Verify a licence and log the verification (unknown id: 404, nothing logged). `holder_disclosed`:
@@ -144,8 +151,7 @@ def verify(session: Session, licence_id: str, address: str | None, now: datetime
     each is valid, never whose it is."""
     row = find(session, licence_id)
     if row is None:
-        typed = normal_number(licence_id)
-        if typed.startswith(lic.OID_PREFIX + ".") and not lic.identifier_ok(typed):
+        if mistyped_identifier(licence_id):
             raise NotFound("licence_not_found", f"电子证照标识 {licence_id} 格式或校验位不正确，请核对是否录入有误",
                            f"licence identifier {licence_id} is malformed or its check character is wrong",
                            field="licence_id")

@@ -4,12 +4,14 @@ that type, so the applicant uploads nothing for it; a revoked, suspended, cancel
 (or one whose signature fails) is not reused and the material is asked for as usual.
 
 A `licence_id` the application (or a supplement) names must be a licence the applicant holds: anyone
-else's, or an unknown one, is a 404 and nothing is filed; one that does not verify as valid is a 422.
+else's, or an unknown one, is a 404 and nothing is filed; one that does not verify as valid is a 422,
+and so is one named for a material linked to another licence type (a 食品经营许可证 does not stand in
+for the 营业执照).
 Every licence attached carries its verification result at filing (`materials[].licence_check`).
 """
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -47,10 +49,17 @@ def auto_attach(session: Session, item: ItemDefinition, holder_id: str, given: l
     return out
 
 
+def licence_types(item: ItemDefinition) -> dict[str, str]:
+    """The licence type each material of the item is linked to, by material name."""
+    return {m.name: m.licence_type for m in item.materials if m.licence_type}
+
+
 def check_licences(session: Session, holder_id: str, materials: Iterable[MaterialRef | dict[str, Any]],
-                   field: str = "materials", now: datetime | None = None, start: int = 0) -> list[MaterialRef]:
-    """Check every `licence_id` among `materials` against the holder and stamp its verification result;
-    returns the materials as `MaterialRef`s (a client's own `licence_check` is never taken)."""
+                   field: str = "materials", now: datetime | None = None, start: int = 0,
+                   types: Mapping[str, str] | None = None) -> list[MaterialRef]:
+    """Check every `licence_id` among `materials` against the holder (and, for a material `types`
+    links to a licence type, against that type) and stamp its verification result; returns the
+    materials as `MaterialRef`s (a client's own `licence_check` is never taken)."""
     out = []
     for i, m in enumerate(materials, start):
         ref = m if isinstance(m, MaterialRef) else MaterialRef.model_validate(m)
@@ -60,6 +69,13 @@ def check_licences(session: Session, holder_id: str, materials: Iterable[Materia
             if row is None or row.holder_id != holder_id:
                 raise NotFound("licence_not_found", f"电子证照 {ref.licence_id} 不存在",
                                f"no licence {ref.licence_id} of the applicant", field=f"{field}[{i}].licence_id")
+            wanted = (types or {}).get(ref.name)
+            if wanted is not None and row.type != wanted:
+                raise Invalid("licence_type_mismatch",
+                              f"电子证照 {ref.licence_id} 是“{row.type}”，不能作为材料“{ref.name}”"
+                              f"（应为“{wanted}”电子证照），请上传材料或选择“{wanted}”电子证照",
+                              f"licence {ref.licence_id} is a {row.type!r}; the material {ref.name!r} takes a "
+                              f"{wanted!r} licence", field=f"{field}[{i}].licence_id")
             check = ops.check(session, row, now)
             if not check["valid"]:
                 raise Invalid("licence_not_valid",
@@ -71,14 +87,16 @@ def check_licences(session: Session, holder_id: str, materials: Iterable[Materia
     return out
 
 
-def supplement_licences(session: Session, holder_id: str, materials: list[Any]) -> list[Any]:
-    """A supplement's materials with their licences checked and stamped (names given as plain
-    strings stay as they are; malformed entries are left for the rules to refuse)."""
+def supplement_licences(session: Session, holder_id: str, materials: list[Any],
+                        types: Mapping[str, str] | None = None) -> list[Any]:
+    """A supplement's materials with their licences checked (the type `types` links each material to
+    included) and stamped (names given as plain strings stay as they are; malformed entries are left
+    for the rules to refuse)."""
     out: list[Any] = []
     for i, m in enumerate(materials):
         if isinstance(m, dict) and isinstance(m.get("name"), str) and m.get("licence_id") is not None:
             ref = check_licences(session, holder_id, [{k: v for k, v in m.items() if k != "licence_check"}],
-                                 field="data.materials", start=i)[0]
+                                 field="data.materials", start=i, types=types)[0]
             out.append(ref.model_dump(mode="json", exclude_none=True))
         elif isinstance(m, dict):
             out.append({k: v for k, v in m.items() if k != "licence_check"})

@@ -5,7 +5,9 @@ booking.
 `CASE_NOTICES` is the list of history actions that make a notice: those that need the applicant
 (a supplement or a case returned to them to correct, a pre-review to correct or confirm, a fee, a result to collect or confirm) or tell
 them an outcome or a change the law says they must be told of (acceptance, refusal, decision,
-e-licence, delivery, extension, special procedure, suspension, termination, refund). Everything
+e-licence, delivery, extension, special procedure, suspension, termination, refund), and a change of
+the status of an e-licence they hold (`licence_notice`: suspended, reinstated, revoked, cancelled,
+expired: whether it may still be used). Everything
 else (their own actions, internal steps, task operations, warnings, urges, sub-cases) makes none.
 """
 from __future__ import annotations
@@ -153,3 +155,24 @@ def appointment_notice(row: Any) -> dict[str, Any]:
             "item_code": row.item_code, "item_name": None, "title": "预约办理提醒",
             "text": f"您预约了窗口办理，时间：{when}。请携带所需材料按时到场；如不能到场，请提前取消或改约。",
             "next": _next("查看预约", href)}
+
+
+#: a licence's status change → title
+LICENCE_CHANGE_TITLES = {"suspend": "电子证照已暂停", "reinstate": "电子证照已恢复有效", "revoke": "电子证照已撤销",
+                         "cancel": "电子证照已注销", "expire": "电子证照已过期"}
+
+
+def licence_notice(event: Any, licence: Any) -> dict[str, Any]:
+    """The notice that a licence the user holds changed status (by its issuer, or expiry)."""
+    what = f"您的电子证照“{licence.name}”（证照编号 {licence.licence_no}）"
+    reason = (event.comment or "").strip()
+    if event.action == "reinstate":
+        text = _join(f"{what}已恢复有效，可以正常使用。", f"说明：{reason}" if reason else None)
+    else:
+        text = _join(f"{what}{LICENCE_CHANGE_TITLES.get(event.action, '状态已变更')[4:]}，当前无效，不能作为有效证照使用。",
+                     f"原因：{reason}。" if reason else None,
+                     APPEAL if event.action in ("suspend", "revoke") else None)
+    return {"kind": "licence", "action": f"licence_{event.action}", "case_id": licence.case_id, "case_no": None,
+            "item_code": licence.item_code, "item_name": None,
+            "title": LICENCE_CHANGE_TITLES.get(event.action, "电子证照状态已变更"), "text": text,
+            "next": _next("查看证照", "/my/licences")}

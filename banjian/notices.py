@@ -5,6 +5,8 @@ No workflow writes a notice. A notice is one of:
 - a history entry (`case_events`) of the applicant's own top-level case whose action is in
   `banjian.notice_texts.CASE_NOTICES` (what needs the applicant or tells them an outcome);
 - the answer to one of their consultations or complaints (`inquiries.answered_at`);
+- a status change of an e-licence they hold (`licence_events` of `licences.holder_username`: suspended,
+  reinstated, revoked, cancelled by its issuer, or expired), once its time has come;
 - the reminder of a window appointment they booked for today or tomorrow (from 09:00 the day before,
   as `banjian.appointment_reminders` times the feed's reminder).
 
@@ -28,7 +30,8 @@ from sqlmodel import Field, Session, SQLModel, col
 from banjian.appointments import Appointment, slot_start
 from banjian.db import Case, CaseEvent, Item
 from banjian.inquiries import Inquiry
-from banjian.notice_texts import CASE_NOTICES, appointment_notice, case_notice, inquiry_notice
+from banjian.licence_store import Licence, LicenceEvent
+from banjian.notice_texts import CASE_NOTICES, appointment_notice, case_notice, inquiry_notice, licence_notice
 from banjian.timefmt import CHINA, iso_at
 
 #: the header shows at most this ("99+" beyond)
@@ -37,6 +40,8 @@ COUNT_CAP = 100
 MARGIN = timedelta(minutes=5)
 #: inquiries answered, newest first, that the centre lists at most
 MAX_INQUIRIES = 200
+#: status changes of the user's licences, newest first, that the centre lists at most
+MAX_LICENCE_CHANGES = 200
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -104,7 +109,8 @@ def _count_statement() -> Any:
     notices among the cases written since `count_from`, the unread answers, the user's bookings of
     today or tomorrow (only those are looked at further), and how far the user has read."""
     r = NoticeRead.__table__  # type: ignore[attr-defined]
-    c, e, q, a = (t.__table__ for t in (Case, CaseEvent, Inquiry, Appointment))  # type: ignore[attr-defined]
+    c, e, q, a, lic, le = (t.__table__ for t in (Case, CaseEvent, Inquiry, Appointment,  # type: ignore[attr-defined]
+                                                 Licence, LicenceEvent))
     user = bindparam("u", type_=r.c.username.type)
 
     def mine(column: Any, default: Any) -> Any:
@@ -118,12 +124,15 @@ def _count_statement() -> Any:
     # bookings' status and day are compared through coalesce, so no planner walks every user's
     answered = select(func.count()).select_from(q).where(
         q.c.asker == user, q.c.answered_at > mine(r.c.others_through, epoch))
+    changed = select(func.count()).select_from(lic.join(le, le.c.licence_id == lic.c.id)).where(
+        lic.c.holder_username == user, le.c.at > mine(r.c.others_through, epoch),
+        le.c.at <= bindparam("now", type_=le.c.at.type))
     day = func.coalesce(a.c.day, a.c.day)
     booked = select(func.count()).select_from(a).where(
         a.c.username == user, func.coalesce(a.c.status, "") == "booked",
         day.in_([bindparam("d1", type_=a.c.day.type), bindparam("d2", type_=a.c.day.type)]))
     return select(select(func.count()).select_from(capped).scalar_subquery(), answered.scalar_subquery(),
-                  booked.scalar_subquery(), select(r.c.others_through).where(r.c.username == user).scalar_subquery())
+                  changed.scalar_subquery(), booked.scalar_subquery(), select(r.c.others_through).where(r.c.username == user).scalar_subquery())
 
 
 _COUNT = _count_statement()
@@ -134,9 +143,9 @@ def unread_count(session: Session, username: str, now: datetime | None = None) -
     page's header (see the module's docstring)."""
     now = now or datetime.now(UTC)
     today = now.astimezone(CHINA).date()
-    events, answers, booked, others = session.execute(
-        _COUNT, {"u": username, "d1": today, "d2": today + timedelta(days=1)}).one()
-    n = events + answers
+    events, answers, changes, booked, others = session.execute(
+        _COUNT, {"u": username, "d1": today, "d2": today + timedelta(days=1), "now": now}).one()
+    n = events + answers + changes
     if booked:
         n += sum(1 for _, at in _reminders(session, username, now) if others is None or at > _aware(others))
     return min(n, COUNT_CAP)
@@ -189,13 +198,30 @@ def listing(session: Session, username: str, unread: bool | None, limit: int, of
     answers = [Notice(f"q{r.id}", _aware(r.answered_at or r.filed_at), inquiry_notice(r, case_nos.get(r.case_id or "")))
                for r in inq_rows]
     reminders = [Notice(f"a{r.id}", at, appointment_notice(r)) for r, at in _reminders(session, username, now)]
+    changes = [Notice(f"l{ev.id}", _aware(ev.at), licence_notice(ev, row))
+               for ev, row in _licence_changes(session, username, now)]
     if unread is not None:
         reminders = [n for n in reminders if _is_unread(n, state) == unread]
-    _name_items(session, answers + reminders)
-    total += len(answers) + len(reminders)
-    merged = list(heapq.merge(events, sorted(answers + reminders, key=lambda n: n.at, reverse=True),
+        changes = [n for n in changes if _is_unread(n, state) == unread]
+    numbers = _case_numbers(session, [n.body["case_id"] for n in changes if n.body.get("case_id")])
+    for n in changes:
+        n.body["case_no"] = numbers.get(n.body.get("case_id") or "")
+    _name_items(session, answers + reminders + changes)
+    others_found = answers + reminders + changes
+    total += len(others_found)
+    merged = list(heapq.merge(events, sorted(others_found, key=lambda n: n.at, reverse=True),
                               key=lambda n: n.at, reverse=True))[offset:want]
     return {"items": merged, "total": total, "state": state}
+
+
+def _licence_changes(session: Session, username: str, now: datetime) -> list[tuple[LicenceEvent, Licence]]:
+    """Status changes of the licences `username` holds, newest first, up to now (an expiry the
+    simulation clock dated later shows once that time has come)."""
+    rows = session.execute(select(LicenceEvent, Licence).join(Licence, col(Licence.id) == LicenceEvent.licence_id)
+                           .where(Licence.holder_username == username, col(LicenceEvent.at) <= now)
+                           .order_by(col(LicenceEvent.at).desc(), col(LicenceEvent.id).desc())
+                           .limit(MAX_LICENCE_CHANGES)).all()
+    return [(ev, row) for ev, row in rows]
 
 
 def _name_items(session: Session, found: list[Notice]) -> None:
@@ -237,6 +263,7 @@ def mark_all_read(session: Session, username: str, now: datetime | None = None) 
         Inquiry.asker == username, Inquiry.status == "answered")).scalar_one()
     others = [_aware(answered)] if answered else []
     others += [at for _, at in _reminders(session, username, now)]
+    others += [_aware(ev.at) for ev, _ in _licence_changes(session, username, now)[:1]]
     _advance(session, username, newest_event, max(others, default=None))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
+from urllib.parse import quote
 
 from sqlmodel import Session, col, func, select
 
@@ -18,13 +19,21 @@ from banjian.enums import IdKind, Status
 from banjian.licence_store import Licence
 from banjian.timefmt import end_of, iso_at, start_of
 
-#: the route under which an e-licence is verified; `{licence_id}` is filled in
-VERIFY_URL = "/api/licences/{licence_id}/verify"
+#: the route under which an e-licence is verified, below the platform's public address
+#: (`Settings.public_base_url`); `{licence_id}` is filled in
+VERIFY_PATH = "/api/licences/{licence_id}/verify"
 
 
-def published_row(row: Case, licence_nos: Mapping[str, str]) -> dict[str, Any]:
+def verify_url(base_url: str, licence_id: str) -> str:
+    """The absolute address at which anyone verifies a published licence: a link copied or scanned off
+    the published list must reach the platform, not a path relative to wherever it was read."""
+    return base_url.rstrip("/") + VERIFY_PATH.format(licence_id=quote(licence_id, safe=""))
+
+
+def published_row(row: Case, licence_nos: Mapping[str, str], base_url: str) -> dict[str, Any]:
     """One published result, from an allow-list of fields; `licence_nos` maps a licence's id to its
-    number (`licences.licence_no`, e.g. 010148715U20260000001), which is what is published."""
+    number (`licences.licence_no`, e.g. 010148715U20260000001), which is what is published;
+    `base_url` is the platform's public address (BANJIAN_PUBLIC_URL), never the request's Host."""
     snapshot = row.snapshot or {}
     result = snapshot.get("result") or {}
     applicant = snapshot.get("applicant") or {}
@@ -36,12 +45,12 @@ def published_row(row: Case, licence_nos: Mapping[str, str]) -> dict[str, Any]:
         licence_id = result.get("licence_id")
         if licence_id and result.get("decision") == "approved" and licence_id in licence_nos:
             out["licence_no"] = licence_nos[licence_id]
-            out["verify_url"] = VERIFY_URL.format(licence_id=licence_id)
+            out["verify_url"] = verify_url(base_url, licence_id)
     return out
 
 
 def published_results(session: Session, item_code: str | None, since: date | None, until: date | None,
-                      limit: int, offset: int) -> dict[str, Any]:
+                      limit: int, offset: int, base_url: str) -> dict[str, Any]:
     """Concluded cases (not sub-cases: their joint parent is the published result), newest first;
     `since`/`until` bound the day of conclusion (China time), both inclusive."""
     where = [Case.status == Status.CONCLUDED, col(Case.parent_id).is_(None), col(Case.concluded_at).is_not(None)]
@@ -55,7 +64,7 @@ def published_results(session: Session, item_code: str | None, since: date | Non
     rows = session.exec(select(Case).where(*where).order_by(col(Case.concluded_at).desc(), col(Case.id))
                         .offset(offset).limit(limit)).all()
     numbers = licence_numbers(session, rows)
-    return {"items": [published_row(r, numbers) for r in rows], "total": total}
+    return {"items": [published_row(r, numbers, base_url) for r in rows], "total": total}
 
 
 def licence_numbers(session: Session, rows: Sequence[Case]) -> dict[str, str]:

@@ -113,6 +113,7 @@ async def fill_application(page: Page, tmp_path: Path) -> None:
     await page.get_by_label("经营场所面积（平方米）").fill("45")
     await page.get_by_label("计划开业日期").fill("2027-01-10")
     await page.get_by_label("食品安全管理人员姓名").fill("王五")
+    await page.get_by_label("法定代表人（负责人）姓名").fill("王建国")
     doc = tmp_path / "材料.pdf"
     doc.write_bytes(PDF)
     for name in ("食品经营许可申请书", "营业执照", "经营者身份证明", "主要设备设施布局及操作流程文件"):

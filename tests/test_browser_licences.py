@@ -65,3 +65,19 @@ async def test_the_printable_licence_is_readable_on_a_phone(stack, people, chrom
         await shot(page, "licence-document-phone")
     finally:
         await ctx.close()
+
+
+async def test_the_issuing_approver_suspends_a_licence_on_the_staff_page(stack, people, new_page):
+    """The form beside each licence on 证照管理 posts with the session's CSRF token: it went out empty
+    (its macro was imported without the page's context) and every change made there was refused."""
+    _, _, licence_id = await holder_and_licence(stack, people, 42)
+    page = await new_page(PHONE)
+    await login(page, people.staff("amr", "approver").username, "/licences?status=valid")
+    form = page.locator(f'form[action="/licences/{licence_id}/actions"]')
+    await form.get_by_label("变更说明（必填）").fill("责令停业整改")
+    await form.get_by_role("button", name="暂停").click()
+    await expect(page.get_by_text("已暂停证照")).to_be_visible()
+    assert re.search(r"/licences\?done=", page.url), page.url
+    r = await stack.http.get(f"/api/licences/{licence_id}/verify")
+    assert (r.json()["status"], r.json()["reason"]) == ("suspended", "suspended")
+    await no_horizontal_scroll(page)

@@ -58,6 +58,9 @@ async def test_each_approved_member_of_a_bundle_issues_its_licence(stack: Stack)
     for lid in new:
         v = (await applicant.get(f"/api/licences/{lid}/verify")).json()
         assert v["valid"] and v["signature_valid"], v
+    # the food licence's 法定代表人（负责人） is the operator the bundle's form names (经营者姓名)
+    food = (await applicant.get(f"/api/licences/{issued['food-business-licence']}")).json()
+    assert food["face_data"]["holder"]["value"] == parent["form"]["operator_name"], food["face_data"]
 
 
 async def test_a_joint_case_suspended_while_its_departments_answer_moves_on_when_resumed(stack: Stack):

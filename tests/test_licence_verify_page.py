@@ -75,7 +75,16 @@ async def test_the_verify_page_shows_validity_in_chinese_and_the_holder_only_wit
         r = await stack.http.get(f"/api/licences/{licence_id}/verify", params={"code": "A" * 33})
         assert r.status_code == 422 and r.json()["detail"]["field"] == "code", r.text
         r = await browser.get("/licences/1.2.156.3005.2.X.Y.1.1.0/verify")
-        assert r.status_code == 404 and "未找到该电子证照" in r.text
+        assert r.status_code == 404 and "格式或校验位不正确" in r.text
+        # a mistyped identifier (its check character): said so, with the form to type it again
+        bad = licence_id[:-1] + ("0" if licence_id[-1] != "0" else "1")
+        r = await browser.get(f"/licences/{bad}/verify?code={code}")
+        assert r.status_code == 404 and "电子证照标识格式或校验位不正确" in r.text, r.text
+        assert 'name="number"' in r.text and f'value="{bad}"' in r.text and f'value="{code}"' in r.text
+        r = await browser.get("/licences/verify", params={"number": bad})
+        assert r.status_code == 404 and "电子证照标识格式或校验位不正确" in r.text
+        r = await browser.get("/licences/010148715U29990000001/verify")  # well formed, unknown
+        assert r.status_code == 404 and "未找到该证照编号对应的电子证照" in r.text and 'name="number"' in r.text
 
         # revoked, then every other reason, each named in Chinese
         approver = people.staff("amr", "approver")

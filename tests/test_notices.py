@@ -168,7 +168,7 @@ def test_the_header_count_stays_cheap_for_an_applicant_with_thousands_of_cases(t
             notices.unread_count(s, owner)
         per_page = (time.perf_counter() - start) / 50
         # read: only the cases written since then are looked at, through the index
-        stmt = notices._COUNT.params(u=owner, d1=date(2026, 12, 3), d2=date(2026, 12, 4)).compile(
+        stmt = notices._COUNT.params(u=owner, d1=date(2026, 12, 3), d2=date(2026, 12, 4), now=datetime.now(UTC)).compile(
             engine, compile_kwargs={"literal_binds": True, "render_postcompile": True})
         plan = [str(r[3]) for r in s.execute(text(f"EXPLAIN QUERY PLAN {stmt}")).all()]
     assert "SEARCH cases USING INDEX ix_cases_applicant_recorded (applicant_username=? AND recorded_at>?)" in plan

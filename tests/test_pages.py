@@ -33,7 +33,7 @@ def apply_data(html: str) -> dict:
             "form.business_name": "星河小吃店", "form.business_address": "杭州市西湖区文三路 1 号",
             "form.main_business": "餐饮服务经营者", "form.business_items": "热食类食品制售",
             "form.business_area": "45", "form.planned_opening_date": "2027-01-10",
-            "form.food_safety_manager": "王五"}
+            "form.food_safety_manager": "王五", "form.operator_name": "王建国"}
 
 
 def material_files(html: str, content: bytes = PDF) -> dict:

@@ -78,6 +78,10 @@ def test_timeline_details_name_materials_departments_steps_and_delivery():
     assert entry_detail({"action": "sub_case_decided", "data": {"department": "fire", "opinion": None}},
                         steps, depts) == "市消防救援支队"
     assert entry_detail({"action": "return_to", "data": {"step_id": "review"}}, steps, depts) == "退回至：审查"
+    # the licence a case issued is named on its timeline, as the audit reads it (it said only 签发电子证照)
+    assert entry_detail({"action": "licence_issued", "data": {"licence_id": "1.2.156.3005.2.0101.X.1.1.C",
+                                                              "licence_type": "食品经营许可证"}}, steps, depts) \
+        == "食品经营许可证（电子证照标识 1.2.156.3005.2.0101.X.1.1.C）"
     assert entry_detail({"action": "deliver", "data": {"method": "courier", "tracking_no": "SF1"}}, steps, depts) \
         == "邮寄送达（快递单号 SF1）"
     assert entry_detail({"action": "add_signer", "data": {"role": "head", "mode": "all", "position": "after"}},

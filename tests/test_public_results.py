@@ -72,18 +72,22 @@ def _row(kind: str, decision: str, licence_id: str | None) -> Case:
 
 
 LICENCE_ID, LICENCE_NO = "1.2.156.3005.2.X.Y.1.1.Z", "010148715U20260000001"
+BASE = "https://zwfw.example.gov.cn"
 
 
 def test_licence_number_and_verify_link_only_for_an_organisation():
     numbers = {LICENCE_ID: LICENCE_NO}
-    org = published_row(_row("organisation", "approved", LICENCE_ID), numbers)
+    org = published_row(_row("organisation", "approved", LICENCE_ID), numbers, BASE)
     assert org["holder"] == "张三" and org["licence_no"] == LICENCE_NO  # the number, not the id
-    assert org["verify_url"] == f"/api/licences/{LICENCE_ID}/verify"
+    # absolute, under the platform's public address: a link copied or scanned off the list reaches it
+    assert org["verify_url"] == f"{BASE}/api/licences/{LICENCE_ID}/verify"
+    assert published_row(_row("organisation", "approved", LICENCE_ID), numbers, BASE + "/banjian/")["verify_url"] \
+        == f"{BASE}/banjian/api/licences/{LICENCE_ID}/verify"
     assert org["concluded_at"] == "2026-12-01T10:00:00+08:00"
-    citizen = published_row(_row("citizen", "approved", LICENCE_ID), numbers)
+    citizen = published_row(_row("citizen", "approved", LICENCE_ID), numbers, BASE)
     assert set(citizen) == {"case_no", "item_code", "item_name", "decision", "concluded_at"}
     # a licence the library does not hold publishes no number and no link that would answer 404
-    assert set(published_row(_row("organisation", "approved", LICENCE_ID), {})) == \
+    assert set(published_row(_row("organisation", "approved", LICENCE_ID), {}, BASE)) == \
         {"case_no", "item_code", "item_name", "decision", "concluded_at", "holder"}
 
 
@@ -96,5 +100,24 @@ async def test_published_licence_no_is_the_licence_number(stack):
     r = await stack.http.get("/api/public/results", params={"item_code": ITEM, "limit": 500})
     row = next(row for row in r.json()["items"] if row["case_no"] == case["case_no"])
     assert row["licence_no"] == licence["licence_no"] != licence_id
-    assert row["verify_url"] == f"/api/licences/{licence_id}/verify"
-    assert (await stack.http.get(row["verify_url"])).json()["licence_no"] == row["licence_no"]
+    # the configured public address (here the default: the API's own), never the request's Host
+    base = f"http://127.0.0.1:{stack.settings.port}"
+    assert row["verify_url"] == f"{base}/api/licences/{licence_id}/verify"
+    path = row["verify_url"].removeprefix(base)
+    assert (await stack.http.get(path)).json()["licence_no"] == row["licence_no"]
+
+
+async def test_published_verify_url_is_under_the_configured_public_url(stack):
+    org = stack.applicant(organisation=True)
+    case = await conclude(stack, org, f"公司-{uuid.uuid4().hex[:8]}")
+    settings = stack.app.state.settings
+    before = settings.public_url
+    settings.public_url = "https://zwfw.example.gov.cn/"
+    try:
+        r = await stack.http.get("/api/public/results", params={"item_code": ITEM, "limit": 500},
+                                 headers={"Host": "evil.example", "X-Forwarded-Host": "evil.example"})
+    finally:
+        settings.public_url = before
+    row = next(row for row in r.json()["items"] if row["case_no"] == case["case_no"])
+    assert row["verify_url"] == f"https://zwfw.example.gov.cn/api/licences/{case['result']['licence_id']}/verify"
+    assert "evil.example" not in r.text

@@ -79,4 +79,4 @@ def test_files_not_adopted_are_said_in_one_line(tmp_path, caplog) -> None:
         assert ensure_base(engine, edited) == []
     lines = [r.getMessage() for r in caplog.records if "not adopted" in r.getMessage()]
     assert len(lines) == 1 and lines[0].startswith("2 shipped item file(s) not adopted")
-    assert ITEM in lines[0] and "food-business-licence version 1 (version_immutable)" in lines[0]
+    assert ITEM in lines[0] and f"food-business-licence version {data['version']} (version_immutable)" in lines[0]

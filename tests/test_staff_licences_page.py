@@ -39,6 +39,8 @@ async def test_approver_suspends_and_reinstates_from_the_page_with_a_required_co
         assert form is not None
         buttons = re.findall(r'name="action" value="(\w+)"', form.group(0))
         assert buttons == ["suspend", "revoke", "cancel"]  # not reinstate: it is valid
+        # the licence's own form carries the session's token (as a browser posts it), not an empty one
+        assert csrf_of(form.group(0)) == csrf_of(html)
 
         path = f"/licences/{licence_id}/actions"
         r = await page.http.post(path, data={"csrf_token": csrf_of(html), "action": "suspend", "comment": "  "})

@@ -72,8 +72,15 @@ async def verify_start(request: Request, number: str | None = None,
         found = await run_in_threadpool(_find, request, number)
         if found is not None:
             return RedirectResponse(verify_path(found, code or None), status_code=303)
-        context["error"], status = "未找到该证照编号对应的电子证照，请核对证照上印制的证照编号。", 404
+        context["error"], status = _not_found(number), 404
     return render(request, "licence_verify_start.html", context, status=status, user=await optional_user(request))
+
+
+def _not_found(typed: str) -> str:
+    """Why nothing was found for what was typed or scanned (Chinese): a mistyped identifier is said so."""
+    if ops.mistyped_identifier(typed):
+        return "电子证照标识格式或校验位不正确，请核对是否录入有误（可改用证照上印制的证照编号）。"
+    return "未找到该证照编号对应的电子证照，请核对证照上印制的证照编号。"
 
 
 @router.get("/licences/{licence_id}/verify", response_class=HTMLResponse)
@@ -87,8 +94,10 @@ async def verify_page(request: Request, licence_id: str, code: str | None = None
     request.app.state.verify_limiter.hit(request.client.host if request.client else None)
     try:
         result = await run_in_threadpool(_verify, request, licence_id, code)
-    except NotFound:
-        raise PageError(404, "未找到该电子证照，请核对证照标识。") from None
+    except NotFound:  # the form to type the number again, saying what was wrong (a QR code or link mistyped)
+        context = {"title": "电子证照核验", "number": licence_id, "code": (code or "")[:32],
+                   "error": _not_found(licence_id)}
+        return render(request, "licence_verify_start.html", context, status=404, user=await optional_user(request))
     return render(request, "licence_verify.html", {
         "title": "电子证照核验", "r": result, "code": code or "", "code_given": bool(code),
         "status_zh": STATUS_ZH.get(result["status"], result["status"]),

@@ -129,6 +129,9 @@ def entry_detail(entry: Mapping[str, Any], steps: Mapping[str, str], depts: Mapp
             days = data.get("extended_days")
             unit = "自然日" if data.get("unit") == "natural_days" else "工作日"
             return f"延长 {days} 个{unit}" if days else None
+        case "licence_issued" if data.get("licence_id"):
+            kind = data.get("licence_type") or "电子证照"
+            return f"{kind}（电子证照标识 {data['licence_id']}）"
         case "version_migrated":
             if data.get("from_version") and data.get("to_version"):
                 return f"第 {data['from_version']} 版 → 第 {data['to_version']} 版"
