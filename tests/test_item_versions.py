@@ -1,0 +1,137 @@
+"""An author's versions of one item: reading an earlier version (`GET /api/items/{code}?version=`),
+comparing two versions or a draft with the current version (版本对比), and suspending an item (a
+version with `status: suspended`): the guide stops offering 在线申请, cases of the old version go on."""
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import pytest
+
+from banjian.item_changes import definition_changes
+from banjian.items.schema import ItemDefinition
+from tests.conftest import application
+from tests.pages_client import PageClient
+from tests.test_item_definitions import single
+
+FOOD = "food-business-licence"
+
+
+@pytest.fixture(scope="module")
+def author(stack):
+    return stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="amr")
+
+
+async def new_item(author) -> dict[str, Any]:
+    """Version 1 of a new item of the author's department, copied from the food licence."""
+    data = (await author.get(f"/api/items/{FOOD}")).json()
+    data["code"] = f"ver-{uuid.uuid4().hex[:8]}"
+    for derived in ("version", "versions", "site_visits", "online"):
+        data.pop(derived)
+    r = await author.post("/api/items", json=data)
+    assert r.status_code == 201, r.text
+    return data
+
+
+def test_a_step_inserted_is_one_change_and_defaults_are_none():
+    before = ItemDefinition.model_validate(single())
+    data = single()
+    data["steps"].insert(1, {"id": "verify", "name": "审核", "role": "approver", "limit": {"value": 2}})
+    data["steps"][0]["limit"] = {"value": 4}
+    data["channels"] = {"web": True}  # the default written out: no change
+    data["materials"] = [*data.get("materials", []), {"name": "新增材料", "required": False}]
+    changes = definition_changes(before, ItemDefinition.model_validate({**data, "version": 2}))
+    paths = {(c["path"], c["change"]) for c in changes}
+    assert ("steps[id=verify]", "added") in paths
+    assert ("steps[id=review].limit.value", "changed") in paths
+    assert ("materials[name=新增材料]", "added") in paths
+    assert not [c for c in changes if c["path"].startswith(("steps[id=decide]", "channels", "version"))]
+    (limit,) = [c for c in changes if c["path"] == "steps[id=review].limit.value"]
+    assert (limit["before"], limit["after"]) == (5, 4)
+
+
+def test_steps_in_a_new_order_are_reordered():
+    data = single()
+    data["steps"].insert(0, {"id": "check", "name": "初审", "role": "handler"})
+    before = ItemDefinition.model_validate(data)
+    data["steps"][0], data["steps"][1] = data["steps"][1], data["steps"][0]
+    changes = definition_changes(before, ItemDefinition.model_validate(data))
+    assert changes == [{"path": "steps", "change": "reordered", "before": ["check", "review", "decide"],
+                        "after": ["review", "check", "decide"]}]
+
+
+async def test_an_earlier_version_is_read_and_compared_with_the_next(stack, author):
+    data = await new_item(author)
+    data["steps"] = [s for s in data["steps"] if s["id"] != "verify"]
+    data["promised_limit"] = {"value": 8, "unit": "working_days"}
+    assert (await author.post("/api/items", json=data)).status_code == 201
+    code = data["code"]
+    old = (await author.get(f"/api/items/{code}?version=1")).json()
+    assert old["version"] == 1 and "verify" in [s["id"] for s in old["steps"]]
+    assert [v["version"] for v in old["versions"]] == [1, 2]
+    assert (await author.get(f"/api/items/{code}")).json()["version"] == 2
+    assert (await author.get(f"/api/items/{code}?version=3")).status_code == 404
+    assert (await author.get(f"/api/items/{code}?version=0")).status_code == 422
+
+    r = await author.get(f"/api/items/{code}/changes")  # default: the current version and the one before
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert (body["from_version"], body["to_version"]) == (1, 2)
+    paths = {(c["path"], c["change"]) for c in body["changes"]}
+    assert paths == {("promised_limit.value", "changed"), ("steps[id=verify]", "removed")}
+    back = (await author.get(f"/api/items/{code}/changes?from=2&to=1")).json()
+    assert ("steps[id=verify]", "added") in {(c["path"], c["change"]) for c in back["changes"]}
+    first = (await author.get(f"/api/items/{code}/changes?to=1")).json()  # version 1: from nothing
+    assert first["from_version"] is None and {"path": "code", "change": "added", "after": code} in first["changes"]
+    assert (await author.get(f"/api/items/{code}/changes?from=0")).status_code == 422
+    assert (await author.get(f"/api/items/{code}/changes?from=9")).status_code == 404
+    # any logged-in user reads versions, as the diagram
+    applicant = stack.applicant()
+    assert (await applicant.get(f"/api/items/{code}/changes")).status_code == 200
+
+
+async def test_a_draft_is_compared_with_the_current_version(stack, author):
+    data = await new_item(author)
+    code = data["code"]
+    data["fees"] = {"charged": True, "items": [{"name": "工本费", "standard": "每证10元", "amount": 10}]}
+    r = await author.post(f"/api/items/{code}/drafts", json=data)
+    draft = r.json()["draft_id"]
+    body = (await author.get(f"/api/items/{code}/drafts/{draft}/changes")).json()
+    assert (body["from_version"], body["to_version"]) == (1, None)
+    assert {(c["path"], c["change"]) for c in body["changes"]} == {
+        ("fees.charged", "changed"), ("fees.items[name=工本费]", "added")}
+    # a draft of a new item: everything is added
+    fresh = {**data, "code": f"ver-{uuid.uuid4().hex[:8]}"}
+    new = (await author.post(f"/api/items/{fresh['code']}/drafts", json=fresh)).json()["draft_id"]
+    body = (await author.get(f"/api/items/{fresh['code']}/drafts/{new}/changes")).json()
+    assert body["from_version"] is None and {"path": "name", "change": "added", "after": data["name"]} in body["changes"]
+    # who may read the draft, as for its diagram
+    other = stack.user(f"author-{uuid.uuid4().hex[:6]}", "author", department="hcd")
+    assert (await other.get(f"/api/items/{code}/drafts/{draft}/changes")).status_code == 403
+    assert (await author.get(f"/api/items/{code}/drafts/nope/changes")).status_code == 404
+
+
+async def test_a_suspended_item_is_not_offered_for_application_and_its_open_cases_keep_their_version(stack, author):
+    data = await new_item(author)
+    code = data["code"]
+    owner = stack.applicant()
+    r = await owner.post("/api/cases", json=await application(owner, code))
+    assert r.status_code == 201, r.text
+    case = r.json()
+    data["status"] = "suspended"
+    assert (await author.post("/api/items", json=data)).status_code == 201
+    r = await owner.post("/api/cases", json=await application(owner, code))
+    assert r.status_code == 409 and r.json()["detail"]["code"] == "item_inactive"
+    assert (await owner.get(f"/api/cases/{case['id']}")).json()["item_version"] == 1
+
+    page = PageClient(stack)
+    try:
+        html = (await page.get(f"/guide/{code}")).text
+        assert "本事项暂停受理新的申请" in html and f'href="/apply/{code}"' not in html
+        assert f'href="/apply/{FOOD}"' in (await page.get(f"/guide/{FOOD}")).text
+        data["status"] = "retired"
+        assert (await author.post("/api/items", json=data)).status_code == 201
+        html = (await page.get(f"/guide/{code}")).text
+        assert "本事项已停止办理" in html and f'href="/apply/{code}"' not in html
+    finally:
+        await page.close()
