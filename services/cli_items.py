@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from banjian.items.yaml_text import load_yaml
+from banjian.items.yaml_text import DefinitionTextError, parse_definition_text
 from services.cli_common import DataDir, fail, settings_for, temporal_unreachable
 
 items_app = typer.Typer(help="Service item definitions (事项).", no_args_is_help=True)
@@ -81,14 +81,14 @@ def items_draft(file: Path,
                 data_dir: DataDir = None) -> None:
     """Save a definition file as a draft (validated, never used by new cases); prints the draft as
     JSON. Exit status 1 if the draft has problems (it is stored all the same)."""
-    import yaml
-
     from banjian.errors import DomainError
 
     try:
-        data = load_yaml(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
+        data = parse_definition_text(file.read_text(encoding="utf-8"), True)
+    except OSError as e:
         fail(f"{file}: {e}")
+    except DefinitionTextError as e:
+        fail(f"{file}: {e.zh} / {e}")
     if not isinstance(data, dict):
         fail(f"{file}: not an item definition (a mapping)")
     item_code = code or data.get("code")
