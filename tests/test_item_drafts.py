@@ -379,4 +379,4 @@ def test_cli_draft_of_a_file_nested_past_any_definition_is_one_line(tmp_path):
     file.write_text("code: cli-deep\nx: " + "[" * 3000 + "]" * 3000 + "\n", encoding="utf-8")
     r = CliRunner().invoke(cli, ["items", "draft", str(file), "--data-dir", str(tmp_path)])
     assert r.exit_code == 1 and "嵌套过深" in r.output and "nests deeper" in r.output
-    assert ("Traceback" not in r.output and r.exception is None) or isinstance(r.exception, SystemExit)
+    assert "Traceback" not in r.output and (r.exception is None or isinstance(r.exception, SystemExit))
