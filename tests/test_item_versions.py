@@ -135,3 +135,32 @@ async def test_a_suspended_item_is_not_offered_for_application_and_its_open_case
         assert "本事项已停止办理" in html and f'href="/apply/{code}"' not in html
     finally:
         await page.close()
+
+
+async def test_a_bundle_whose_member_is_suspended_takes_no_application(stack, people, author):
+    """一件事 applied for as a whole: a member suspended by its department stops the bundle's new
+    applications (409 `member_inactive` naming it), and a bundle naming it is a problem to its author."""
+    member = await new_item(author)
+    admin = people.admin
+    bundle = (await admin.get("/api/items/open-restaurant-bundle")).json()
+    for derived in ("version", "versions", "site_visits", "online"):
+        bundle.pop(derived)
+    bundle["code"] = f"bun-{uuid.uuid4().hex[:8]}"
+    bundle["members"] = [member["code"] if m == FOOD else m for m in bundle["members"]]
+    r = await admin.post("/api/items", json=bundle)
+    assert r.status_code == 201, r.text
+    owner = stack.applicant()
+    body = await application(owner, bundle["code"])
+    assert (await owner.post("/api/cases", json=body)).status_code == 201
+
+    member["status"] = "suspended"
+    assert (await author.post("/api/items", json=member)).status_code == 201
+    r = await owner.post("/api/cases", json=await application(owner, bundle["code"]))
+    assert r.status_code == 409, r.text
+    detail = r.json()["detail"]
+    assert detail["code"] == "member_inactive" and detail["field"] == "item_code"
+    assert member["name"] in detail["message"] and member["code"] in detail["message_en"]
+    # the bundle's next version names a member nobody may apply for: a problem, nothing published
+    r = await admin.post(f"/api/items/{bundle['code']}/drafts", json=bundle)
+    problems = r.json()["problems"]
+    assert [p["code"] for p in problems if p["path"] == "members[1]"] == ["member_inactive"]
