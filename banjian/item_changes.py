@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from banjian.catalog import Catalog
+from banjian.contracts import Actor
+from banjian.drafts import Drafts
 from banjian.items.schema import ItemDefinition
 
 #: the key that names an entry of a list of mappings, by the list's own name
@@ -76,3 +79,29 @@ def definition_changes(before: ItemDefinition, after: ItemDefinition) -> list[di
     out: list[dict[str, Any]] = []
     _compare(normalised(before), normalised(after), "", out)
     return out
+
+
+def _from(catalog: Catalog, code: str, base: int, after: ItemDefinition) -> list[dict[str, Any]]:
+    """From version `base` of `code` to `after`; from nothing (every field added) when `base` is 0."""
+    if base < 1:
+        return [{"path": k, "change": "added", "after": v} for k, v in normalised(after).items()]
+    return definition_changes(catalog.version(code, base), after)
+
+
+def compare_versions(catalog: Catalog, code: str, from_version: int | None, to_version: int | None) -> dict[str, Any]:
+    """Version `from_version` (default: the one before `to_version`) against `to_version` (default:
+    the current one); 404 for an unknown item or version. Version 1 alone: from nothing."""
+    after = catalog.version(code, to_version) if to_version is not None else catalog.current(code)
+    start = from_version if from_version is not None else after.version - 1
+    return {"code": code, "name": after.name, "from_version": start or None, "to_version": after.version,
+            "changes": _from(catalog, code, start, after)}
+
+
+def compare_draft(drafts: Drafts, catalog: Catalog, actor: Actor, code: str, draft_id: str) -> dict[str, Any]:
+    """A draft against the item's current version (a published draft: against the version before it);
+    404 / 403 as for reading the draft; `DefinitionProblems` when the schema cannot read it."""
+    draft, row = drafts.drawable(actor, code, draft_id)
+    published = row["version"]
+    base = published - 1 if published else catalog.next_version(code) - 1
+    return {"code": code, "name": draft.name, "draft_id": draft_id, "from_version": base or None,
+            "to_version": published, "changes": _from(catalog, code, base, draft)}

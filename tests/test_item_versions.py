@@ -164,3 +164,40 @@ async def test_a_bundle_whose_member_is_suspended_takes_no_application(stack, pe
     r = await admin.post(f"/api/items/{bundle['code']}/drafts", json=bundle)
     problems = r.json()["problems"]
     assert [p["code"] for p in problems if p["path"] == "members[1]"] == ["member_inactive"]
+
+
+async def test_the_admin_page_compares_versions_and_a_draft(stack, author):
+    data = await new_item(author)
+    code = data["code"]
+    data["promised_limit"] = {"value": 7, "unit": "working_days"}
+    assert (await author.post("/api/items", json=data)).status_code == 201
+    data["materials"].append({"name": "草稿新增的承诺书", "required": False})
+    draft = (await author.post(f"/api/items/{code}/drafts", json=data)).json()["draft_id"]
+    broken = (await author.post(f"/api/items/{code}/drafts", json={**data, "steps": "not a list"})).json()["draft_id"]
+    page = PageClient(stack)
+    try:
+        await page.login(author.username, next_url="/admin/items")
+        listing = (await page.get("/admin/items")).text
+        assert f'href="/admin/items/{code}/changes"' in listing  # the item has two versions
+        assert f'href="/admin/items/{code}/drafts/{draft}/changes">与现行版本对比' in listing
+        assert f"/admin/items/{code}/drafts/{broken}/changes" not in listing  # unreadable: nothing to compare
+        r = await page.get(f"/admin/items/{code}/changes")
+        assert r.status_code == 200 and "第 1 版" in r.text and "第 2 版" in r.text
+        row = r.text[r.text.index("promised_limit.value"):].split("</tr>")[0]
+        assert "修改" in row and ">10<" in row and ">7<" in row
+        r = await page.get(f"/admin/items/{code}/changes?from=2&to=2")
+        assert "没有变化" in r.text
+        r = await page.get(f"/admin/items/{code}/drafts/{draft}/changes")
+        assert r.status_code == 200 and "materials[name=草稿新增的承诺书]" in r.text and "新增" in r.text
+        assert "（未发布）" in r.text
+        r = await page.get(f"/admin/items/{code}/drafts/{broken}/changes")
+        assert r.status_code == 422 and "草稿定义无法读取" in r.text and "steps" in r.text
+        assert (await page.get(f"/admin/items/{code}/changes?from=9")).status_code == 404
+    finally:
+        await page.close()
+    other = PageClient(stack)
+    try:  # an applicant is no author
+        await other.login(stack.applicant().username)
+        assert (await other.get(f"/admin/items/{code}/changes")).status_code == 403
+    finally:
+        await other.close()
