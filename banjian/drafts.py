@@ -25,7 +25,7 @@ from banjian.catalog import Catalog, DefinitionProblems, digest
 from banjian.contracts import Actor
 from banjian.db import Item, ItemVersion
 from banjian.db_ext import ItemDraft
-from banjian.errors import Conflict, NotFound
+from banjian.errors import Conflict, Forbidden, NotFound
 from banjian.items.schema import ItemDefinition
 from banjian.items.schema_problems import schema_problems, strip_derived
 from banjian.items.validate import Problem
@@ -61,6 +61,28 @@ def parsed(code: str, data: dict[str, Any], version: int) -> tuple[ItemDefinitio
     """A draft's definition as the schema alone reads it (as version `version` of `code`), or its
     schema problems; the cross-field rules are not checked."""
     return schema_problems(strip_derived({**data, "code": data.get("code", code), "version": version}))
+
+
+def authorise_new_text(catalog: Catalog, actor: Actor, code: str, stored: str | None, named: str | None) -> None:
+    """Who may write a definition of `code` (a draft, or a version posted whole): as
+    `rules.authorise_authoring`, but a refusal says why an author meets it: the code is already
+    another department's item (field `code`: a new item needs a code of its own), or the text names
+    another department for a new item (field `department`)."""
+    department = stored or named or actor.department
+    try:
+        authorise_authoring(actor, department)
+    except Forbidden as e:
+        if e.code != "forbidden_department" or department is None:
+            raise
+        name = catalog.department_names({department}).get(department, department)
+        if stored is not None:
+            raise Forbidden("forbidden_department",
+                            f"事项编码 {code} 已是“{name}”的事项，只能编辑和发布本部门的事项；新事项请另取一个编码",
+                            f"the code {code} is an item of {name}: you may only author your own department's "
+                            "items (give a new item a code of its own)", field="code") from None
+        raise Forbidden("forbidden_department", f"只能编辑和发布本部门的事项，不能为“{name}”新建事项",
+                        f"you may only author your own department's items, not create one for {name}",
+                        field="department") from None
 
 
 class Drafts:
@@ -100,8 +122,10 @@ class Drafts:
     def create(self, actor: Actor, code: str, data: dict[str, Any]) -> dict[str, Any]:
         """Store a new draft of `code` with its problems."""
         # a new item's draft that names no department yet belongs to its author's department
-        department = self._department(code, data) or actor.department
-        authorise_authoring(actor, department)
+        stored = self.catalog.department(code)
+        named = data.get("department") if isinstance(data.get("department"), str) else None
+        authorise_new_text(self.catalog, actor, code, stored, named)
+        department = stored or named or actor.department
         data = jsonable(data)
         version = self.catalog.next_version(code)
         _, problems = self._check(code, data, version)

@@ -201,3 +201,22 @@ async def test_the_admin_page_compares_versions_and_a_draft(stack, author):
         assert (await other.get(f"/admin/items/{code}/changes")).status_code == 403
     finally:
         await other.close()
+
+
+async def test_a_code_taken_by_another_department_is_named(stack, author):
+    """An author who picks, for a new item, a code another department's item has: the 403 says so
+    (field `code`, the department by name), on a draft and on a version posted whole."""
+    data = await new_item(author)
+    data["code"] = "driving-licence-replacement"  # the traffic police's item
+    for r in (await author.post("/api/items/driving-licence-replacement/drafts", json=data),
+              await author.post("/api/items", json=data)):
+        assert r.status_code == 403, r.text
+        detail = r.json()["detail"]
+        assert detail["code"] == "forbidden_department" and detail["field"] == "code"
+        assert "已是“市公安局交通警察支队”的事项" in detail["message"] and "另取一个编码" in detail["message"]
+        assert "driving-licence-replacement" in detail["message_en"]
+    # a new item of another department: the department is named
+    data["code"], data["department"] = f"ver-{uuid.uuid4().hex[:8]}", "psb"
+    r = await author.post(f"/api/items/{data['code']}/drafts", json=data)
+    assert r.status_code == 403 and r.json()["detail"]["field"] == "department"
+    assert "市公安局交通警察支队" in r.json()["detail"]["message"]

@@ -12,6 +12,7 @@ from api.deps import CatalogDep, CurrentUser
 from api.views import item_summary
 from banjian.adminlog import record_admin
 from banjian.catalog import Catalog
+from banjian.drafts import authorise_new_text
 from banjian.enums import Role
 from banjian.errors import Forbidden
 from banjian.items.schema import MAX_VERSION, ItemDefinition, ItemDetail
@@ -49,8 +50,9 @@ async def publish(request: Request, actor: CurrentUser, catalog: CatalogDep) -> 
     data = await definition_body(request)
     code, department = data.get("code"), data.get("department")
     stored = await asyncio.to_thread(catalog.department, code) if isinstance(code, str) else None
-    if stored is not None:
-        authorise_authoring(actor, stored)  # the item's own department; moving it is a 422 below
+    if isinstance(code, str):  # the item's own department (moving it is a 422 below), or the one a new item names
+        await asyncio.to_thread(authorise_new_text, catalog, actor, code, stored,
+                                department if isinstance(department, str) else None)
     if isinstance(code, str) and isinstance(department, str):
         authorise_authoring(actor, department)
     if "version" not in data and isinstance(code, str):
