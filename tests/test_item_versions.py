@@ -133,6 +133,10 @@ async def test_a_suspended_item_is_not_offered_for_application_and_its_open_case
         assert (await author.post("/api/items", json=data)).status_code == 201
         html = (await page.get(f"/guide/{code}")).text
         assert "本事项已停止办理" in html and f'href="/apply/{code}"' not in html
+        # the author's list says which items take applications
+        await page.login(author.username, next_url="/admin/items")
+        row = (await page.get("/admin/items")).text.split(f'<span class="mono meta">{code}</span>', 1)[1]
+        assert '<td data-label="状态">已停止办理</td>' in row.split("</tr>")[0]
     finally:
         await page.close()
 
