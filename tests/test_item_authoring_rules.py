@@ -198,3 +198,14 @@ def test_bad_appointment_times_are_said_in_chinese_and_english():
     data["appointments"]["times"] = ["10:00-09:00"]
     (p,) = at(problems_of(data), "appointments.times")
     assert "结束时间须晚于开始时间" in p.message and "in order" in p.message_en
+
+
+def test_a_boolean_is_no_number_of_days():
+    # YAML's `yes` / JSON's true read as 1 day before; now the rule is named at the field
+    data = single(materials=[{"name": "申请书", "copies": True}], rating_days=False)
+    data["steps"][0]["limit"] = {"value": True}
+    problems = problems_of(data)
+    for path in ("steps[0].limit.value", "materials[0].copies", "rating_days"):
+        (p,) = at(problems, path)
+        assert p.code == "int_type" and p.message.startswith("应为整数") and "integer" in p.message_en
+    assert problems_of(single(rating_days=0)) == []  # 0 is a number (the rating period may be none)

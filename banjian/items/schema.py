@@ -16,9 +16,22 @@ from pydantic_core import PydanticCustomError
 
 from banjian.enums import IdKind, ItemKind, LimitUnit, Role
 
+#: the annotations of whole-number fields (time limits, copies, days, …)
+_WHOLE = (int, int | None)
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """`true` is no number of days: pydantic would read it as 1 (YAML's `yes` too), so a limit
+        written `value: yes` became one day without a word."""
+        if isinstance(value, bool) and info.field_name is not None \
+                and cls.model_fields[info.field_name].annotation in _WHOLE:
+            raise PydanticCustomError("int_type", "Input should be a valid integer")
+        return value
 
 
 #: Upper bounds of a time limit, by unit. The longest limits set by Chinese law are about a year
