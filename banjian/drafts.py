@@ -21,6 +21,7 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from banjian.adminlog import record_admin
 from banjian.catalog import Catalog, DefinitionProblems, digest
 from banjian.contracts import Actor
 from banjian.db import Item, ItemVersion
@@ -248,8 +249,10 @@ class Drafts:
         lost = Conflict("publish_conflict", "另一次发布已先完成，请基于当前版本新建草稿",
                         "another publish of this item won; start a new draft from the current version", field="draft_id")
         if current != base:
-            raise Conflict("publish_conflict", f"事项已是第 {current} 版，本草稿基于第 {base} 版创建，请基于当前版本新建草稿",
-                           f"the item is at version {current} and this draft was made from version {base}; "
+            made = f"本草稿基于第 {base} 版创建" if base else "本草稿是按新事项创建的"
+            raise Conflict("publish_conflict", f"事项已是第 {current} 版，{made}，请基于当前版本新建草稿",
+                           f"the item is at version {current} and this draft was made from "
+                           f"{f'version {base}' if base else 'no version (as a new item)'}; "
                            "start a new draft from the current version", field="draft_id")
         version = base + 1
         definition, problems = self._check(code, row.definition, version)
@@ -291,4 +294,7 @@ class Drafts:
             except Conflict:
                 session.rollback()
                 raise
+        # the auditors' admin log, as a version posted whole (POST /api/items) is: page, API and CLI alike
+        record_admin(self.session_factory, actor.username, "item.store", code,
+                     {"version": version, "new_version": True, "draft_id": draft_id})
         return definition

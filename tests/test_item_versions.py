@@ -3,6 +3,8 @@ comparing two versions or a draft with the current version (版本对比), and s
 version with `status: suspended`): the guide stops offering 在线申请, cases of the old version go on."""
 from __future__ import annotations
 
+import html
+import re
 import uuid
 from typing import Any
 
@@ -224,3 +226,41 @@ async def test_a_code_taken_by_another_department_is_named(stack, author):
     r = await author.post(f"/api/items/{data['code']}/drafts", json=data)
     assert r.status_code == 403 and r.json()["detail"]["field"] == "department"
     assert "市公安局交通警察支队" in r.json()["detail"]["message"]
+
+
+async def test_publishing_on_the_page_takes_the_next_version_and_every_publish_is_in_the_admin_log(stack, author):
+    """上传并发布 of the text 新建草稿 puts in the editor (no `version`) was refused as "version 1 exists";
+    it is the next version now, as on the API. Publishing a draft (API) and a version on the page are in
+    the admin log auditors read, as POST /api/items was."""
+    data = await new_item(author)
+    code = data["code"]
+    page = PageClient(stack)
+    try:
+        await page.login(author.username, next_url="/admin/items")
+        editor = await page.get(f"/admin/items?from={code}")
+        text = re.search(r'<textarea[^>]*id="definition"[^>]*>(.*?)</textarea>', editor.text, re.S).group(1)
+        assert "\nversion:" not in html.unescape(text)
+        r = await page.submit("/admin/items", editor.text,
+                              {"definition": html.unescape(text).replace("status: active", "status: suspended")})
+        assert r.status_code == 303 and r.headers["location"] == f"/admin/items?stored={code}&version=2", r.text
+    finally:
+        await page.close()
+    item = (await author.get(f"/api/items/{code}")).json()
+    assert item["version"] == 2 and item["status"] == "suspended"
+    draft = (await author.post(f"/api/items/{code}/drafts", json={**data, "status": "active"})).json()["draft_id"]
+    assert (await author.post(f"/api/items/{code}/drafts/{draft}/publish")).status_code == 201
+    auditor = stack.user(f"auditor-{uuid.uuid4().hex[:6]}", "auditor")
+    log = (await auditor.get("/api/audit/admin-log", params={"actor": author.username, "limit": 50})).json()["items"]
+    stored = {(e["target"], e["detail"].get("version")) for e in log if e["action"] == "item.store"}
+    assert {(code, 2), (code, 3)} <= stored
+
+
+async def test_a_new_items_draft_that_lost_the_race_says_so(stack, author):
+    code = f"ver-{uuid.uuid4().hex[:8]}"
+    data = {**(await author.get(f"/api/items/{FOOD}")).json(), "code": code}
+    first = (await author.post(f"/api/items/{code}/drafts", json=data)).json()["draft_id"]
+    second = (await author.post(f"/api/items/{code}/drafts", json=data)).json()["draft_id"]
+    assert (await author.post(f"/api/items/{code}/drafts/{first}/publish")).status_code == 201
+    r = await author.post(f"/api/items/{code}/drafts/{second}/publish")
+    assert r.status_code == 409 and r.json()["detail"]["code"] == "publish_conflict"
+    assert "新事项" in r.json()["detail"]["message"] and "第 0 版" not in r.json()["detail"]["message"]

@@ -16,6 +16,7 @@ from api.bounds import MAX_YEAR, MIN_YEAR
 from api.routes.pages.common import check_csrf, optional_user, page_user, render
 from api.routes.pages.public import _departments
 from api.uploads import read_form
+from banjian.adminlog import record_admin
 from banjian.auth import add_user, user_problems
 from banjian.calendar import CalendarError, load_calendar
 from banjian.catalog import DefinitionProblems
@@ -330,9 +331,21 @@ async def upload_item(request: Request):
     catalog = request.app.state.catalog
     if data is not None:
         try:
+            # as POST /api/items: the stored item's department first, a text without `version` (what
+            # 新建草稿 puts in the editor) is the item's next version, and the admin log records it
+            code = data.get("code")
+            if isinstance(code, str):
+                stored_department = await run_in_threadpool(catalog.department, code)
+                if stored_department is not None:
+                    authorise_authoring(actor, stored_department)
+                if "version" not in data:
+                    data = {**data, "version": await run_in_threadpool(catalog.next_version, code)}
             definition = await run_in_threadpool(catalog.validate, data)
             authorise_authoring(actor, definition.department)
-            stored, _ = await run_in_threadpool(catalog.store, definition, actor.username)
+            stored, created = await run_in_threadpool(catalog.store, definition, actor.username)
+            await run_in_threadpool(record_admin, request.app.state.sessions, actor.username, "item.store", stored.code,
+                                    {"version": stored.version, "new_version": created},
+                                    request.client.host if request.client else None)
             return RedirectResponse(f"/admin/items?stored={stored.code}&version={stored.version}", status_code=303)
         except DefinitionProblems as e:
             problems = [p.__dict__ for p in e.problems]
