@@ -26,6 +26,7 @@ from api.routes import (
     files,
     health,
     inquiries,
+    item_changes,
     items,
     licences,
     metrics,
@@ -115,7 +116,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
     app.add_middleware(SecurityHeaders, hsts=settings.hsts)  # outermost: on every response
     instrument_app(app, tracer_provider or tracer_provider_for(settings))
 
-    for r in (health, auth, items, authoring, cases, audit, calendar, simulation, codec, admin, metrics, files, whatif,
+    for r in (health, auth, items, authoring, item_changes, cases, audit, calendar, simulation, codec, admin, metrics, files, whatif,
               version_moves, subscribers, licences, supervision, public, inquiries, appointments, payments,
               rectifications, notices):
         app.include_router(r.router)

@@ -5,14 +5,13 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-import yaml
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
 from pydantic import BaseModel, ValidationError
 
 from banjian.errors import DomainError, Invalid
 from banjian.files import TooLarge
-from banjian.items.yaml_text import load_yaml
+from banjian.items.yaml_text import DefinitionTextError, parse_definition_text
 
 #: The largest definition body (JSON or YAML): the biggest shipped definition is about 10 KiB, and
 #: every text and list of one has its bound (`definition_rules.check_text_sizes`).
@@ -35,12 +34,9 @@ async def definition_body(request: Request) -> dict[str, Any]:
         chunks.append(chunk)
     raw = b"".join(chunks)
     try:
-        if "yaml" in request.headers.get("content-type", ""):
-            data = load_yaml(raw)
-        else:
-            data = json.loads(raw or b"null")
-    except (yaml.YAMLError, ValueError) as e:
-        raise Invalid("unparsable", f"请求体无法解析：{e}", f"the body cannot be parsed: {e}", field="") from None
+        data = parse_definition_text(raw, "yaml" in request.headers.get("content-type", ""))
+    except DefinitionTextError as e:
+        raise Invalid("unparsable", f"请求体无法解析：{e.zh}", f"the body cannot be parsed: {e}", field="") from None
     if not isinstance(data, dict):
         raise Invalid("invalid_type", "请求体应为事项定义对象", "the body must be a definition object", field="")
     return data

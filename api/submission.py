@@ -66,6 +66,12 @@ class Submission(CaseReading):
         if item.status != "active":
             raise Conflict("item_inactive", "本事项当前不受理申请", "the item does not take applications now",
                            field="item_code")
+        for code in item.members:  # a bundle is applied for as a whole: every member must take it
+            member = self.catalog.current(code)
+            if member.status != "active":
+                raise Conflict("member_inactive", f"“一件事”中的成员事项“{member.name}”当前不受理申请",
+                               f"member item {code} of this bundle does not take applications now",
+                               field="item_code")
         try:
             kind = IdKind(a["kind"])
         except ValueError:

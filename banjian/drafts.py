@@ -21,11 +21,12 @@ from sqlalchemy import update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
+from banjian.adminlog import record_admin
 from banjian.catalog import Catalog, DefinitionProblems, digest
 from banjian.contracts import Actor
 from banjian.db import Item, ItemVersion
 from banjian.db_ext import ItemDraft
-from banjian.errors import Conflict, NotFound
+from banjian.errors import Conflict, Forbidden, NotFound
 from banjian.items.schema import ItemDefinition
 from banjian.items.schema_problems import schema_problems, strip_derived
 from banjian.items.validate import Problem
@@ -61,6 +62,28 @@ def parsed(code: str, data: dict[str, Any], version: int) -> tuple[ItemDefinitio
     """A draft's definition as the schema alone reads it (as version `version` of `code`), or its
     schema problems; the cross-field rules are not checked."""
     return schema_problems(strip_derived({**data, "code": data.get("code", code), "version": version}))
+
+
+def authorise_new_text(catalog: Catalog, actor: Actor, code: str, stored: str | None, named: str | None) -> None:
+    """Who may write a definition of `code` (a draft, or a version posted whole): as
+    `rules.authorise_authoring`, but a refusal says why an author meets it: the code is already
+    another department's item (field `code`: a new item needs a code of its own), or the text names
+    another department for a new item (field `department`)."""
+    department = stored or named or actor.department
+    try:
+        authorise_authoring(actor, department)
+    except Forbidden as e:
+        if e.code != "forbidden_department" or department is None:
+            raise
+        name = catalog.department_names({department}).get(department, department)
+        if stored is not None:
+            raise Forbidden("forbidden_department",
+                            f"事项编码 {code} 已是“{name}”的事项，只能编辑和发布本部门的事项；新事项请另取一个编码",
+                            f"the code {code} is an item of {name}: you may only author your own department's "
+                            "items (give a new item a code of its own)", field="code") from None
+        raise Forbidden("forbidden_department", f"只能编辑和发布本部门的事项，不能为“{name}”新建事项",
+                        f"you may only author your own department's items, not create one for {name}",
+                        field="department") from None
 
 
 class Drafts:
@@ -100,8 +123,10 @@ class Drafts:
     def create(self, actor: Actor, code: str, data: dict[str, Any]) -> dict[str, Any]:
         """Store a new draft of `code` with its problems."""
         # a new item's draft that names no department yet belongs to its author's department
-        department = self._department(code, data) or actor.department
-        authorise_authoring(actor, department)
+        stored = self.catalog.department(code)
+        named = data.get("department") if isinstance(data.get("department"), str) else None
+        authorise_new_text(self.catalog, actor, code, stored, named)
+        department = stored or named or actor.department
         data = jsonable(data)
         version = self.catalog.next_version(code)
         _, problems = self._check(code, data, version)
@@ -224,8 +249,10 @@ class Drafts:
         lost = Conflict("publish_conflict", "另一次发布已先完成，请基于当前版本新建草稿",
                         "another publish of this item won; start a new draft from the current version", field="draft_id")
         if current != base:
-            raise Conflict("publish_conflict", f"事项已是第 {current} 版，本草稿基于第 {base} 版创建，请基于当前版本新建草稿",
-                           f"the item is at version {current} and this draft was made from version {base}; "
+            made = f"本草稿基于第 {base} 版创建" if base else "本草稿是按新事项创建的"
+            raise Conflict("publish_conflict", f"事项已是第 {current} 版，{made}，请基于当前版本新建草稿",
+                           f"the item is at version {current} and this draft was made from "
+                           f"{f'version {base}' if base else 'no version (as a new item)'}; "
                            "start a new draft from the current version", field="draft_id")
         version = base + 1
         definition, problems = self._check(code, row.definition, version)
@@ -267,4 +294,7 @@ class Drafts:
             except Conflict:
                 session.rollback()
                 raise
+        # the auditors' admin log, as a version posted whole (POST /api/items) is: page, API and CLI alike
+        record_admin(self.session_factory, actor.username, "item.store", code,
+                     {"version": version, "new_version": True, "draft_id": draft_id})
         return definition

@@ -27,11 +27,21 @@ OPERATORS = {
     ast.Eq: lambda a, b: a == b, ast.NotEq: lambda a, b: a != b, ast.Gt: lambda a, b: a > b,
     ast.Lt: lambda a, b: a < b, ast.GtE: lambda a, b: a >= b, ast.LtE: lambda a, b: a <= b,
 }
+#: how a refused piece of a formula is named to an author (ast node → Chinese), e.g. `area ** 2`
+_NOT_ALLOWED_ZH = {"Pow": "乘方 **", "BitXor": "^（乘方请写成相乘，如 area * area）", "BitAnd": "&", "BitOr": "|",
+                   "LShift": "<<", "RShift": ">>", "Invert": "~", "MatMult": "@", "Attribute": "属性访问（.）",
+                   "Subscript": "下标（[]）", "List": "列表", "Tuple": "元组", "Dict": "字典", "Set": "集合",
+                   "Lambda": "lambda", "NamedExpr": ":=", "JoinedStr": "字符串"}
 FUNCTIONS = {"min": min, "max": max, "round": round, "ceil": math.ceil, "floor": math.floor}
 
 
 class FeeError(ValueError):
-    """A formula that cannot be evaluated, or a fee out of bounds."""
+    """A formula that cannot be evaluated, or a fee out of bounds; `zh` says it in Chinese (the
+    English text is the exception's own)."""
+
+    def __init__(self, en: str, zh: str | None = None) -> None:
+        super().__init__(en)
+        self.zh = zh or en
 
 
 def names_in(formula: str) -> set[str]:
@@ -42,20 +52,24 @@ def names_in(formula: str) -> set[str]:
 def check_formula(formula: str) -> None:
     """Raise FeeError unless `formula` parses as an expression of the allowed grammar."""
     if len(formula) > MAX_FORMULA:
-        raise FeeError(f"a formula has at most {MAX_FORMULA} characters")
+        raise FeeError(f"a formula has at most {MAX_FORMULA} characters", f"收费公式不能超过 {MAX_FORMULA} 个字符")
     try:
         tree = ast.parse(formula, mode="eval")
     except SyntaxError as e:
-        raise FeeError(f"not an expression: {e.msg}") from None
+        raise FeeError(f"not an expression: {e.msg}", "收费公式不是有效的算式，请检查括号和运算符是否完整") from None
     allowed = (ast.Expression, ast.BinOp, ast.UnaryOp, ast.BoolOp, ast.Compare, ast.IfExp, ast.Call, ast.Name,
                ast.Constant, ast.Load, ast.And, ast.Or, *OPERATORS)
     for node in ast.walk(tree):
         if not isinstance(node, allowed):
-            raise FeeError(f"{type(node).__name__} is not allowed in a fee formula")
+            what = _NOT_ALLOWED_ZH.get(type(node).__name__, type(node).__name__)
+            raise FeeError(f"{type(node).__name__} is not allowed in a fee formula",
+                           f"收费公式中不能使用{what}；可用：数字、+ - * / // %、比较、and/or/not、"
+                           "a if 条件 else b、min、max、round、ceil、floor")
         if isinstance(node, ast.Constant) and (isinstance(node.value, bool) or not isinstance(node.value, int | float)):
-            raise FeeError("only numbers may be written in a fee formula")
+            raise FeeError("only numbers may be written in a fee formula", "收费公式中只能写数字（不能写文字或 true/false）")
         if isinstance(node, ast.Call) and not (isinstance(node.func, ast.Name) and node.func.id in FUNCTIONS):
-            raise FeeError("only min, max, round, ceil and floor may be called")
+            raise FeeError("only min, max, round, ceil and floor may be called",
+                           "收费公式中只能调用 min、max、round、ceil、floor")
 
 
 def evaluate(formula: str, form: Mapping[str, Any]) -> Decimal:

@@ -8,18 +8,22 @@ from typing import Annotated
 
 import typer
 
-from banjian.items.yaml_text import load_yaml
+from banjian.items.yaml_text import DefinitionTextError, parse_definition_text
 from services.cli_common import DataDir, fail, settings_for, temporal_unreachable
 
 items_app = typer.Typer(help="Service item definitions (事项).", no_args_is_help=True)
 
 
 @items_app.command("validate")
-def items_validate(paths: list[Path]) -> None:
-    """Check definition files (or folders); print every problem with its path and rule."""
+def items_validate(paths: list[Path], data_dir: DataDir = None) -> None:
+    """Check definition files (or folders); print every problem with its path and rule. With
+    `--data-dir`, each file is checked against that system's catalogue as
+    a draft is (its departments, items, staff roles and calendar), as the next version of its item."""
     from banjian.items.validate import load_definition_file, load_directory
     from banjian.seed import DEPARTMENTS
 
+    if data_dir is not None:
+        raise typer.Exit(_validate_against(paths, data_dir))
     known = {code: name for code, name, _ in DEPARTMENTS}
     bad = 0
     for path in paths:
@@ -38,6 +42,36 @@ def items_validate(paths: list[Path]) -> None:
                 typer.secho(f"error {name}: {p.path or '(file)'}: [{p.code}] {p.message} / {p.message_en}",
                             fg=typer.colors.RED)
     raise typer.Exit(1 if bad else 0)
+
+
+def _validate_against(paths: list[Path], data_dir: Path) -> int:
+    """`items validate --data-dir`: every YAML file (of the folders too) checked as a draft would be;
+    1 when any has a problem."""
+    drafts, _ = _authoring(data_dir, None)
+    files = [f for p in paths for f in (sorted([*p.glob("*.yaml"), *p.glob("*.yml")]) if p.is_dir() else [p])]
+    bad = 0
+    for file in files:
+        try:
+            data = parse_definition_text(file.read_text(encoding="utf-8"), True)
+        except (OSError, DefinitionTextError) as e:
+            zh = e.zh if isinstance(e, DefinitionTextError) else str(e)
+            problems = [{"path": "", "code": "unparsable", "message": zh, "message_en": str(e)}]
+        else:
+            code = data.get("code") if isinstance(data, dict) else None
+            if not isinstance(code, str):
+                problems = [{"path": "code", "code": "missing", "message": "定义须写明事项编码 code",
+                             "message_en": "the definition names no code"}]
+            else:
+                version = drafts.catalog.next_version(code)
+                problems = [p.to_dict() for p in drafts.catalog.problems({**data, "version": version})[1]]
+        if not problems:
+            typer.echo(f"ok    {file}")
+            continue
+        bad += 1
+        for p in problems:
+            typer.secho(f"error {file}: {p['path'] or '(file)'}: [{p['code']}] {p['message']} / {p['message_en']}",
+                        fg=typer.colors.RED)
+    return 1 if bad else 0
 
 
 def _authoring(data_dir: Path | None, as_user: str | None):
@@ -81,14 +115,14 @@ def items_draft(file: Path,
                 data_dir: DataDir = None) -> None:
     """Save a definition file as a draft (validated, never used by new cases); prints the draft as
     JSON. Exit status 1 if the draft has problems (it is stored all the same)."""
-    import yaml
-
     from banjian.errors import DomainError
 
     try:
-        data = load_yaml(file.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as e:
+        data = parse_definition_text(file.read_text(encoding="utf-8"), True)
+    except OSError as e:
         fail(f"{file}: {e}")
+    except DefinitionTextError as e:
+        fail(f"{file}: {e.zh} / {e}")
     if not isinstance(data, dict):
         fail(f"{file}: not an item definition (a mapping)")
     item_code = code or data.get("code")

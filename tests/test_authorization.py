@@ -51,6 +51,8 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("POST", "/api/files",                                "empty",    "401 422 422 422 422 422 422 422 422 422 422 422 422"),
     ("GET",  "/api/files/{file_id}",                      None,       "401 200 404 404 404 404 404 404 404 404 200 200 404"),
     ("GET",  "/api/items/{code}/diagram",                 None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  "/api/items/{code}/changes",                 None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
+    ("GET",  "/api/items/{code}/drafts/{draft_id}/changes", None,     "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("GET",  "/api/items/{code}/drafts",                  None,       "401 403 403 403 403 403 403 403 403 403 403 200 200"),
     ("POST", "/api/items/{code}/drafts",                  "yaml_bad", "401 403 403 403 403 403 403 403 403 403 403 422 422"),
     ("GET",  "/api/items/{code}/drafts/{draft_id}",       None,       "401 404 404 404 404 404 404 404 404 404 404 404 404"),

@@ -141,3 +141,71 @@ def test_every_demo_item_round_trips_through_validation():
         again, problems = validate_definition(got)
         assert problems == [], (file.name, problems)
         assert again == definition
+
+
+def test_a_repeated_material_is_reported_beside_a_bad_form_field():
+    # an invalid form field (the form's rules are skipped) does not hide the rules of the other lists
+    data = single(materials=[{"name": "申请书"}, {"name": "申请书"}],
+                  form=[{"name": "site", "label": "地点", "max_length": 5000}])
+    data["special_procedures"] = [{"kind": "hearing", "name": "听证", "expected_days": 5},
+                                  {"kind": "hearing", "name": "再次听证", "expected_days": 5}]
+    problems = problems_of(data)
+    assert at(problems, "form[0].max_length")[0].code == "less_than_equal"
+    assert at(problems, "materials[1].name")[0].code == "duplicate_material"
+    assert at(problems, "special_procedures[1].kind")[0].code == "duplicate_special_procedure"
+
+
+def test_a_repeated_form_field_is_reported_beside_a_bad_material():
+    data = single(form=[{"name": "site", "label": "地点"}, {"name": "site", "label": "地址"},
+                        {"name": "kind", "label": "类型", "type": "choice"}])
+    data["materials"] = [{"name": "申请书", "copies": 1000}]
+    problems = problems_of(data)
+    assert at(problems, "materials[0].copies")[0].code == "less_than_equal"
+    assert at(problems, "form[1].name")[0].code == "duplicate_form_field"
+    assert at(problems, "form[2].choices")[0].code == "choices_missing"
+
+
+def test_an_unknown_step_role_names_the_roles_a_step_may_take():
+    data = single()
+    data["steps"][0]["role"] = "reviewer"
+    (p,) = at(problems_of(data), "steps[0].role")
+    assert p.code == "enum"
+    assert "'handler'" in p.message and "'approver'" in p.message and "reviewer" in p.message
+    assert "handler" in p.message_en
+    # roles nobody performs a step in are not offered
+    for role in ("applicant", "supervisor", "auditor", "admin", "author", "system"):
+        assert role not in p.message and role not in p.message_en
+
+
+def test_a_bad_fee_formula_is_said_in_chinese_and_english():
+    data = single(form=[{"name": "area", "label": "面积", "type": "number"}],
+                  fees={"charged": True, "items": [{"name": "审批费", "standard": "每平方米2元", "formula": "area ** 2"}]})
+    (p,) = at(problems_of(data), "fees.items[0].formula")
+    assert p.code == "fee_formula_invalid"
+    assert "乘方" in p.message and "area ** 2" in p.message and "Value error" not in p.message
+    assert "Pow is not allowed" in p.message_en and "Value error" not in p.message_en
+    data["fees"]["items"][0]["formula"] = "area *"
+    (p,) = at(problems_of(data), "fees.items[0].formula")
+    assert p.message.startswith("收费公式不是有效的算式") and "not an expression" in p.message_en
+
+
+def test_bad_appointment_times_are_said_in_chinese_and_english():
+    data = single(appointments={"times": ["9:00-10:00"], "capacity": 3})
+    data["channels"] = {"appointment": True}
+    (p,) = at(problems_of(data), "appointments.times")
+    assert p.code == "appointment_times_invalid"
+    assert "HH:MM-HH:MM" in p.message and "格式不正确" in p.message and "Value error" not in p.message_en
+    data["appointments"]["times"] = ["10:00-09:00"]
+    (p,) = at(problems_of(data), "appointments.times")
+    assert "结束时间须晚于开始时间" in p.message and "in order" in p.message_en
+
+
+def test_a_boolean_is_no_number_of_days():
+    # YAML's `yes` / JSON's true read as 1 day before; now the rule is named at the field
+    data = single(materials=[{"name": "申请书", "copies": True}], rating_days=False)
+    data["steps"][0]["limit"] = {"value": True}
+    problems = problems_of(data)
+    for path in ("steps[0].limit.value", "materials[0].copies", "rating_days"):
+        (p,) = at(problems, path)
+        assert p.code == "int_type" and p.message.startswith("应为整数") and "integer" in p.message_en
+    assert problems_of(single(rating_days=0)) == []  # 0 is a number (the rating period may be none)

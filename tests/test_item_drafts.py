@@ -372,3 +372,30 @@ def test_cli_draft_and_publish(tmp_path):
     bad = runner.invoke(cli, ["users", "add", "lost-author", "--password", "long-enough-1", "--role", "author",
                               "--data-dir", str(tmp_path)])
     assert bad.exit_code == 1 and "department" in bad.output
+
+
+def test_cli_draft_of_a_file_nested_past_any_definition_is_one_line(tmp_path):
+    file = tmp_path / "deep.yaml"
+    file.write_text("code: cli-deep\nx: " + "[" * 3000 + "]" * 3000 + "\n", encoding="utf-8")
+    r = CliRunner().invoke(cli, ["items", "draft", str(file), "--data-dir", str(tmp_path)])
+    assert r.exit_code == 1 and "嵌套过深" in r.output and "nests deeper" in r.output
+    assert "Traceback" not in r.output and (r.exception is None or isinstance(r.exception, SystemExit))
+
+
+def test_cli_validate_with_a_data_dir_checks_against_that_catalogue(tmp_path):
+    """`banjian items validate FILE --data-dir D` (every command takes --data-dir): the file is checked as
+    a draft of that system would be, so a bundle naming an item the system lacks is reported."""
+    data = yaml.safe_load((DEFINITIONS / "open-restaurant-bundle.yaml").read_text(encoding="utf-8"))
+    data["code"], data["members"] = "cli-bundle", [*data["members"], "no-such-item"]
+    file = tmp_path / "bundle.yaml"
+    file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
+    runner = CliRunner()
+    (tmp_path / "d").mkdir()
+    r = runner.invoke(cli, ["items", "validate", str(file), "--data-dir", str(tmp_path / "d")])
+    assert r.exit_code == 1, r.output
+    assert "members[3]: [unknown_member]" in r.output and "成员事项 'no-such-item' 不存在" in r.output
+    good = tmp_path / "good"
+    good.mkdir()
+    (good / "food.yaml").write_text((DEFINITIONS / f"{FOOD}.yaml").read_text(encoding="utf-8"), encoding="utf-8")
+    r = runner.invoke(cli, ["items", "validate", str(good), "--data-dir", str(tmp_path / "d")])
+    assert r.exit_code == 0 and f"ok    {good / 'food.yaml'}" in r.output, r.output

@@ -302,3 +302,38 @@ async def test_a_save_after_the_session_ended_keeps_the_text_to_post_again(stack
     assert (await author.get(f"/api/items/{data['code']}/drafts/{did}")).json()["definition"]["name"] == "登录过期前写的名称"
     # nobody logged in gets nothing else from the route: no drafts, no items listed
     assert "事项草稿" not in r.text and FOOD not in r.text.replace(text, "")
+
+
+@pytest.mark.parametrize("as_yaml", [False, True])
+async def test_a_deeply_nested_definition_is_refused_in_both_languages(stack, author, browser, as_yaml):
+    """A few KiB of brackets (a definition nests six levels at most) exhausted the parser's stack: a
+    500. Now a 422 `unparsable` saying so, on the API and on the page, nothing stored."""
+    depth = 600
+    text = (f"code: {FOOD}\nx: " if as_yaml else f'{{"code": "{FOOD}", "x": ') + "[" * depth + "]" * depth \
+        + ("\n" if as_yaml else "}")
+    before = (await author.get(f"/api/items/{FOOD}/drafts")).json()["total"]
+    r = await stack.http.post(f"/api/items/{FOOD}/drafts", content=text.encode(), headers={
+        **await author.headers(), "Content-Type": "application/yaml" if as_yaml else "application/json"})
+    assert r.status_code == 422, r.text
+    detail = r.json()["detail"]
+    assert detail["code"] == "unparsable" and "嵌套过深" in detail["message"] and "nests deeper" in detail["message_en"]
+    await browser.login(author.username)
+    page = await browser.get("/admin/items")
+    r = await browser.submit("/admin/items/drafts", page.text, {"definition": text})
+    assert r.status_code == 422 and "嵌套过深" in r.text
+    # a modest nesting below the bound is still read (an unknown field, reported as such)
+    r = await stack.http.post(f"/api/items/{FOOD}/drafts", json={"code": FOOD, "x": [[[["a"]]]]},
+                              headers=await author.headers())
+    assert r.status_code == 201
+    assert any(p["path"] == "x" and p["code"] == "unknown_field" for p in r.json()["problems"])
+    assert (await author.get(f"/api/items/{FOOD}/drafts")).json()["total"] == before + 1
+
+
+async def test_a_number_of_thousands_of_digits_is_said_plainly(stack, author):
+    body = f'{{"code": "{FOOD}", "rating_days": {"9" * 5000}}}'
+    r = await stack.http.post(f"/api/items/{FOOD}/drafts", content=body.encode(),
+                              headers={**await author.headers(), "Content-Type": "application/json"})
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail["code"] == "unparsable" and "数字位数过多" in detail["message"]
+    assert "set_int_max_str_digits" not in detail["message"] + detail["message_en"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 import asyncio
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request
+from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import JSONResponse
 
 from api.bodies import definition_body
@@ -12,9 +12,10 @@ from api.deps import CatalogDep, CurrentUser
 from api.views import item_summary
 from banjian.adminlog import record_admin
 from banjian.catalog import Catalog
+from banjian.drafts import authorise_new_text
 from banjian.enums import Role
 from banjian.errors import Forbidden
-from banjian.items.schema import ItemDefinition, ItemDetail
+from banjian.items.schema import MAX_VERSION, ItemDefinition, ItemDetail
 from banjian.rules import authorise_authoring
 
 router = APIRouter(prefix="/api/items", tags=["items"])
@@ -32,10 +33,12 @@ def list_items(_: CurrentUser, catalog: CatalogDep) -> list[dict]:
 
 
 @router.get("/{code}", responses={200: {"model": ItemDetail}})
-def get_item(code: Annotated[str, Path(min_length=1, max_length=64)], _: CurrentUser, catalog: CatalogDep) -> dict:
-    """The current version's full definition, and the list of versions. Fields marked `readOnly`
-    are derived: POST /api/items ignores them, so this body posts back as it is."""
-    return item_detail(catalog, catalog.current(code))
+def get_item(code: Annotated[str, Path(min_length=1, max_length=64)], _: CurrentUser, catalog: CatalogDep,
+             version: Annotated[int | None, Query(ge=1, le=MAX_VERSION)] = None) -> dict:
+    """The current version's full definition (or `?version=N`'s: an earlier one, as cases filed under
+    it run), and the list of versions. Fields marked `readOnly` are derived: POST /api/items ignores
+    them, so this body posts back as it is."""
+    return item_detail(catalog, catalog.version(code, version) if version is not None else catalog.current(code))
 
 
 @router.post("", status_code=201)
@@ -47,8 +50,9 @@ async def publish(request: Request, actor: CurrentUser, catalog: CatalogDep) -> 
     data = await definition_body(request)
     code, department = data.get("code"), data.get("department")
     stored = await asyncio.to_thread(catalog.department, code) if isinstance(code, str) else None
-    if stored is not None:
-        authorise_authoring(actor, stored)  # the item's own department; moving it is a 422 below
+    if isinstance(code, str):  # the item's own department (moving it is a 422 below), or the one a new item names
+        await asyncio.to_thread(authorise_new_text, catalog, actor, code, stored,
+                                department if isinstance(department, str) else None)
     if isinstance(code, str) and isinstance(department, str):
         authorise_authoring(actor, department)
     if "version" not in data and isinstance(code, str):

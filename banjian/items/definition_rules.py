@@ -211,27 +211,22 @@ def check_channels_and_fees(out: Collector, d: ItemDefinition) -> None:
         )
 
 
-def check_lists(out: Collector, d: ItemDefinition) -> None:
-    _check_unique(
-        out,
-        [m.name for m in d.materials],
-        "materials",
-        "name",
-        "duplicate_material",
-        "材料名称",
-        "material name",
-    )
+def check_materials(out: Collector, d: ItemDefinition) -> None:
+    """Material names are unique (an application, a supplement notice and a supplement name them)."""
+    _check_unique(out, [m.name for m in d.materials], "materials", "name", "duplicate_material", "材料名称",
+                  "material name")
+
+
+def check_special_procedures(out: Collector, d: ItemDefinition) -> None:
+    """Special procedure kinds are unique."""
+    _check_unique(out, [p.kind for p in d.special_procedures], "special_procedures", "kind",
+                  "duplicate_special_procedure", "特别程序类型", "special procedure kind")
+
+
+def check_form_fields(out: Collector, d: ItemDefinition) -> None:
+    """Form field names are unique; a choice field lists its choices, once each, and only it does."""
     _check_unique(
         out, [f.name for f in d.form], "form", "name", "duplicate_form_field", "表单字段名", "form field name"
-    )
-    _check_unique(
-        out,
-        [p.kind for p in d.special_procedures],
-        "special_procedures",
-        "kind",
-        "duplicate_special_procedure",
-        "特别程序类型",
-        "special procedure kind",
     )
     for i, field in enumerate(d.form):
         here = f"form[{i}].choices"
@@ -256,6 +251,11 @@ def check_lists(out: Collector, d: ItemDefinition) -> None:
                 f"字段 {field.name!r} 的可选项重复",
                 f"field {field.name!r} has repeated choices",
             )
+
+
+#: The list rules one by one: an invalid section (say a step's role) skips only the rules that read
+#: it, so a repeated material is still reported beside it (validate.cross_field_problems, partial).
+LIST_RULES = (check_materials, check_form_fields, check_special_procedures)
 
 
 def check_departments(out: Collector, d: ItemDefinition, known: Collection[str] | None) -> None:

@@ -277,6 +277,10 @@ def _check_bundle(
                 f"member {code!r} must be a single item (is {member.kind.value})",
             )
             continue
+        if member.status != "active":
+            out.add(here, "member_inactive",
+                    f"成员事项 {code!r} 当前不受理申请（status: {member.status}），“一件事”无法办理",
+                    f"member {code!r} does not take applications (status: {member.status}): nobody could apply")
         for mat in member.materials:
             if mat.required and mat.name not in materials:
                 out.add(

@@ -16,9 +16,22 @@ from pydantic_core import PydanticCustomError
 
 from banjian.enums import IdKind, ItemKind, LimitUnit, Role
 
+#: the annotations of whole-number fields (time limits, copies, days, …)
+_WHOLE = (int, int | None)
+
 
 class Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_boolean_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """`true` is no number of days: pydantic would read it as 1 (YAML's `yes` too), so a limit
+        written `value: yes` became one day without a word."""
+        if isinstance(value, bool) and info.field_name is not None \
+                and cls.model_fields[info.field_name].annotation in _WHOLE:
+            raise PydanticCustomError("int_type", "Input should be a valid integer")
+        return value
 
 
 #: Upper bounds of a time limit, by unit. The longest limits set by Chinese law are about a year
@@ -57,6 +70,10 @@ class Body(Frozen):
     credit_code: str | None = None
 
 
+#: the roles a step may name (review: clerk, handler, approver, head; a joint item's own steps: lead too)
+STEP_ROLES = "'clerk', 'handler', 'approver', 'head' or 'lead'"
+
+
 class Step(Frozen):
     """One step of the flow after acceptance: a review step (`pass`/`return`) or the decision.
 
@@ -68,6 +85,15 @@ class Step(Frozen):
     name: str = Field(min_length=1)
     role: Role
     kind: Literal["review", "decide"] = "review"
+
+    @field_validator("role", mode="before")
+    @classmethod
+    def _staff_role(cls, value: Any) -> Any:
+        """A role no user has names the staff roles a step may take (not every role: an applicant,
+        an auditor or the system never performs a step)."""
+        if not (isinstance(value, str) and value in Role._value2member_map_):
+            raise PydanticCustomError("enum", "Input should be {expected}", {"expected": STEP_ROLES})
+        return value
     limit: Limit | None = None
     on_timeout: Literal["yellow_card"] = "yellow_card"
 
@@ -166,7 +192,8 @@ class FeeItem(Frozen):
             try:
                 check_formula(formula)
             except FeeError as e:
-                raise ValueError(str(e)) from None
+                raise PydanticCustomError("fee_formula_invalid", "invalid fee formula: {en}",
+                                          {"zh": e.zh, "en": str(e)}) from None
         return formula
 
 
@@ -190,10 +217,14 @@ class AppointmentSlots(Frozen):
         last = ""
         for t in times:
             if not re.fullmatch(r"([01]\d|2[0-3]):[0-5]\d-([01]\d|2[0-3]):[0-5]\d", t):
-                raise ValueError(f"{t!r} is not HH:MM-HH:MM")
+                raise PydanticCustomError("appointment_times_invalid", "{en}", {
+                    "zh": f"时段 {t!r} 格式不正确，应为 HH:MM-HH:MM（如 09:00-10:00）",
+                    "en": f"{t!r} is not HH:MM-HH:MM"})
             start, end = t.split("-")
             if not start < end or start < last:
-                raise ValueError(f"{t!r}: slots must end after they start, in order, without overlap")
+                raise PydanticCustomError("appointment_times_invalid", "{en}", {
+                    "zh": f"时段 {t!r} 的结束时间须晚于开始时间，各时段须按先后排列、互不重叠",
+                    "en": f"{t!r}: slots must end after they start, in order, without overlap"})
             last = end
         return times
 

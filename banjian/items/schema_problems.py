@@ -61,6 +61,8 @@ _TRANSLATIONS: dict[str, tuple[str, str]] = {
     **RULES,
     "missing": ("缺少必填字段", "field required"),
     "extra_forbidden": ("未知字段（事项定义中没有该字段）", "unknown field (the definition has no such field)"),
+    "fee_formula_invalid": ("{zh}", "invalid fee formula: {en}"),
+    "appointment_times_invalid": ("{zh}", "{en}"),
     **dict.fromkeys(("model_type", "model_attributes_type", "dict_type"),
                     ("应为对象（键值映射）", "must be a mapping (object)")),
 }

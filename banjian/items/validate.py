@@ -78,7 +78,7 @@ RULES: list[Rule] = [
     lambda out, d, c: definition_rules.check_channels_and_fees(out, d),
     lambda out, d, c: agreement_rules.check_agreement(out, d, c.name),
     lambda out, d, c: fee_rules.check_fees(out, d),
-    lambda out, d, c: definition_rules.check_lists(out, d),
+    *[lambda out, d, c, rule=rule: rule(out, d) for rule in definition_rules.LIST_RULES],
     lambda out, d, c: form_rules.check_form_bounds(out, d),
     lambda out, d, c: flow_rules.check_kind_specific(out, d, c.items, c.name),
     lambda out, d, c: definition_rules.check_licence(out, d),

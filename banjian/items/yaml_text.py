@@ -27,3 +27,59 @@ class _NoAliasLoader(yaml.SafeLoader):
 def load_yaml(text: str | bytes) -> Any:
     """`yaml.safe_load` without aliases (`yaml.YAMLError` for one, with its line)."""
     return yaml.load(text, Loader=_NoAliasLoader)
+
+
+#: The deepest nesting a definition may have: the deepest real one is six levels (a joint item's
+#: `participants[].steps[].limit.value`); past this a body is refused before anything walks it (the
+#: parsers and every later copy recurse, and a few KiB of brackets would exhaust the stack).
+MAX_DEPTH = 32
+
+
+class DefinitionTextError(ValueError):
+    """A definition text that cannot be read, said in Chinese (`zh`) and English (the message)."""
+
+    def __init__(self, zh: str, en: str) -> None:
+        super().__init__(en)
+        self.zh = zh
+
+
+def _depth_exceeds(data: Any, bound: int) -> bool:
+    """Whether `data` nests mappings and lists more than `bound` levels deep (walked without recursion)."""
+    stack = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            if depth > bound:
+                return True
+            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
+    return False
+
+
+def parse_definition_text(text: str | bytes, as_yaml: bool) -> Any:
+    """A definition's text (JSON, or YAML without aliases) as data; `DefinitionTextError` with both
+    languages for text that cannot be read: a syntax error (its line), nesting past `MAX_DEPTH`, a
+    number of thousands of digits."""
+    import json
+
+    nested = DefinitionTextError(f"定义嵌套过深（最多 {MAX_DEPTH} 层）", f"the definition nests deeper than {MAX_DEPTH} levels")
+    try:
+        data = load_yaml(text) if as_yaml else json.loads(text or b"null")
+    except RecursionError:
+        raise nested from None
+    except json.JSONDecodeError as e:
+        raise DefinitionTextError(f"JSON 格式错误（第 {e.lineno} 行第 {e.colno} 列）：{e.msg}",
+                                  f"JSON syntax error at line {e.lineno}, column {e.colno}: {e.msg}") from None
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        what = getattr(e, "problem", None) or str(e)
+        if mark is None:
+            raise DefinitionTextError(f"YAML 格式错误：{what}", f"YAML syntax error: {what}") from None
+        line, col = mark.line + 1, mark.column + 1
+        raise DefinitionTextError(f"YAML 格式错误（第 {line} 行第 {col} 列）：{what}",
+                                  f"YAML syntax error at line {line}, column {col}: {what}") from None
+    except ValueError:  # int() of thousands of digits (CPython's guard against quadratic conversion)
+        raise DefinitionTextError("数字位数过多：定义中的数字不能超过 4300 位",
+                                  "a number has too many digits (at most 4300)") from None
+    if _depth_exceeds(data, MAX_DEPTH):
+        raise nested
+    return data

@@ -19,6 +19,7 @@ from api.routes.pages import (
     front_desk,
     front_office,
     item_booking,
+    item_changes,
     item_drafts,
     licences,
     notices,
@@ -31,7 +32,7 @@ from api.routes.pages import (
 
 STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
-           supervision.router, item_drafts.router, front_office.router, booking.router,
+           supervision.router, item_drafts.router, item_changes.router, front_office.router, booking.router,
            front_desk.router, rectifications.router, staff_licences.router, consult.router,
            item_booking.router, case_documents.router, notices.router]
 

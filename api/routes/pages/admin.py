@@ -2,7 +2,6 @@
 every problem shown in place). Each uses the same domain functions as the API and the CLI."""
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Any
@@ -17,6 +16,7 @@ from api.bounds import MAX_YEAR, MIN_YEAR
 from api.routes.pages.common import check_csrf, optional_user, page_user, render
 from api.routes.pages.public import _departments
 from api.uploads import read_form
+from banjian.adminlog import record_admin
 from banjian.auth import add_user, user_problems
 from banjian.calendar import CalendarError, load_calendar
 from banjian.catalog import DefinitionProblems
@@ -25,7 +25,7 @@ from banjian.db import User
 from banjian.drafts import Drafts, parsed
 from banjian.enums import Role
 from banjian.errors import DomainError, Forbidden, Invalid
-from banjian.items.yaml_text import load_yaml
+from banjian.items.yaml_text import DefinitionTextError, parse_definition_text
 from banjian.rules import authorise_authoring
 from banjian.timefmt import CHINA
 from services.calendar_admin import recompute_open_cases, store_year
@@ -187,9 +187,10 @@ def problem_line(root: yaml.Node | None, path: str) -> int | None:
 def with_lines(text: str, problems: list[dict]) -> list[dict]:
     """The problems, each with the `line` of the text it is about (None when the text cannot be read
     or the problem concerns the whole definition), so the author finds where to fix it."""
+    located = any(p.get("path") for p in problems) and text.strip() and len(text) <= 2 * MAX_DEFINITION_BYTES
     try:
-        root = yaml.compose(text) if text.strip() and len(text) <= 2 * MAX_DEFINITION_BYTES else None
-    except yaml.YAMLError:
+        root = yaml.compose(text) if located else None
+    except (yaml.YAMLError, RecursionError):  # a text nested past any definition says no line either
         root = None
     return [{**p, "line": problem_line(root, p.get("path") or "")} for p in problems]
 
@@ -311,11 +312,12 @@ async def read_definition(request: Request) -> tuple[str, dict | None, list[dict
         problems.append({"path": "", "code": "missing", "message": "请粘贴定义或选择 YAML/JSON 文件"})
     else:
         try:
-            data = json.loads(text) if text.lstrip().startswith("{") else load_yaml(text)
-            if not isinstance(data, dict):
-                raise ValueError("定义应为一个对象（键值对）")
-        except (ValueError, yaml.YAMLError) as e:
-            problems.append({"path": "", "code": "unparsable", "message": f"无法解析：{e}"})
+            data = parse_definition_text(text, not text.lstrip().startswith("{"))
+        except DefinitionTextError as e:
+            problems.append({"path": "", "code": "unparsable", "message": f"无法解析：{e.zh}"})
+            data = None
+        if data is not None and not isinstance(data, dict):
+            problems.append({"path": "", "code": "unparsable", "message": "无法解析：定义应为一个对象（键值对）"})
             data = None
     return text, data, problems
 
@@ -329,9 +331,21 @@ async def upload_item(request: Request):
     catalog = request.app.state.catalog
     if data is not None:
         try:
+            # as POST /api/items: the stored item's department first, a text without `version` (what
+            # 新建草稿 puts in the editor) is the item's next version, and the admin log records it
+            code = data.get("code")
+            if isinstance(code, str):
+                stored_department = await run_in_threadpool(catalog.department, code)
+                if stored_department is not None:
+                    authorise_authoring(actor, stored_department)
+                if "version" not in data:
+                    data = {**data, "version": await run_in_threadpool(catalog.next_version, code)}
             definition = await run_in_threadpool(catalog.validate, data)
             authorise_authoring(actor, definition.department)
-            stored, _ = await run_in_threadpool(catalog.store, definition, actor.username)
+            stored, created = await run_in_threadpool(catalog.store, definition, actor.username)
+            await run_in_threadpool(record_admin, request.app.state.sessions, actor.username, "item.store", stored.code,
+                                    {"version": stored.version, "new_version": created},
+                                    request.client.host if request.client else None)
             return RedirectResponse(f"/admin/items?stored={stored.code}&version={stored.version}", status_code=303)
         except DefinitionProblems as e:
             problems = [p.__dict__ for p in e.problems]
