@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from banjian.case_steps import current_step
+from banjian.contract_parts import MaterialRef
 from banjian.contracts import JOINT_SUPPLEMENT_DESIGN, SUB_CASE_DESIGN, ActionInput, CaseState
 from banjian.enums import STAFF_ROLES, Action, DeliveryMethod
 from banjian.errors import Invalid
@@ -31,6 +32,24 @@ MAX_COMMENT = 4000
 MAX_TRACKING_NO = 64
 #: an urge's reply date lies between the case's today and a year later
 MAX_REPLY_DAYS = 366
+#: the fields a supplied material may carry (`licence_check` is the API's stamp of a verified licence)
+MATERIAL_FIELDS = frozenset({"name", "file_id", "licence_id", "licence_check"})
+#: the fields of each action's `data` (docs/api.md); any other is refused (422 `unknown_field`) rather
+#: than silently ignored, so that a misspelt field (`tracking_number`) never passes as if it counted
+DATA_FIELDS: dict[str, frozenset[str]] = {
+    Action.REQUEST_SUPPLEMENT: frozenset({"missing"}), Action.ASK_SUPPLEMENT: frozenset({"missing"}),
+    Action.NOTIFY_SUPPLEMENT: frozenset({"missing"}), Action.SUBMIT_SUPPLEMENT: frozenset({"materials"}),
+    Action.APPROVE: frozenset({"referral"}),
+    Action.START_SPECIAL_PROCEDURE: frozenset({"kind", "expected_days"}),
+    Action.DELIVER: frozenset({"method", "tracking_no"}), Action.URGE: frozenset({"reply_by"}),
+    Action.RATE: frozenset({"level"}),
+    Action.ASSIGN: frozenset({"username"}), Action.TRANSFER: frozenset({"username"}),
+    Action.DELEGATE: frozenset({"username"}), Action.COPY_TO: frozenset({"username"}),
+    Action.ADD_SIGNER: frozenset({"username", "role", "mode", "position"}),
+    Action.RETURN_TO: frozenset({"step_id", "missing"}),
+    # online pre-review (banjian/pre_review.py)
+    "pre_review_return": frozenset({"missing"}), "pre_review_resubmit": frozenset({"materials"}),
+}
 
 
 def _invalid(code: str, field: str, zh: str, en: str) -> Invalid:
@@ -75,7 +94,8 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         _no_repeats(missing)
     elif action == Action.SUBMIT_SUPPLEMENT:
         given = data.get("materials")
-        names = [m if isinstance(m, str) else (m or {}).get("name") for m in given] if isinstance(given, list) else None
+        names = [m if isinstance(m, str) else m.get("name") if isinstance(m, dict) else None for m in given] \
+            if isinstance(given, list) else None
         if not names or not all(isinstance(n, str) for n in names):
             raise _invalid("missing_required", "data.materials", "请提交补正材料列表",
                            "data.materials must list the supplemented materials")
@@ -151,6 +171,24 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         raise _invalid("invalid_type", "data.referral", "referral 须为布尔值", "data.referral must be a boolean")
 
 
+def check_pre_review_data(item: ItemDefinition, act: ActionInput) -> None:
+    """The input checks of a pre-review action (its state checks are `banjian.pre_review`): the
+    materials it names are the item's, each once, and its comment and data within their bounds."""
+    data = act.data or {}
+    check_bounds(act)
+    names: list[Any] = []
+    if act.action == "pre_review_return" and isinstance(data.get("missing"), list):
+        names, field = data["missing"], "data.missing"
+    elif act.action == "pre_review_resubmit" and isinstance(data.get("materials"), list):
+        names, field = [m if isinstance(m, str) else m.get("name") for m in data["materials"]], "data.materials"
+    unknown = [str(n) for n in names if not isinstance(n, str) or item.material(n) is None]
+    if unknown:
+        raise _invalid("unknown_material", field, f"本事项没有这些材料：{'、'.join(unknown)}",
+                       f"the item asks for no material named {', '.join(unknown)}")
+    if act.action == "pre_review_return":
+        _no_repeats(names)
+
+
 def _check_signers(data: dict[str, Any]) -> None:
     """add_signer: one user or one role, a mode and a position."""
     user, role = data.get("username"), data.get("role")
@@ -178,10 +216,47 @@ def check_bounds(act: ActionInput) -> None:
     if len(act.comment or "") > MAX_COMMENT:
         raise _invalid("too_long", "comment", f"意见不能超过 {MAX_COMMENT} 字",
                        f"the comment is longer than {MAX_COMMENT} characters")
+    check_fields(act)
+    if act.action in (Action.SUBMIT_SUPPLEMENT, "pre_review_resubmit"):
+        _check_material_entries((act.data or {}).get("materials"))
     tracking = (act.data or {}).get("tracking_no")
     if tracking is not None and (not isinstance(tracking, str) or len(tracking) > MAX_TRACKING_NO):
         raise _invalid("invalid_value", "data.tracking_no", f"快递单号应为不超过 {MAX_TRACKING_NO} 个字符的文本",
                        f"data.tracking_no must be text of at most {MAX_TRACKING_NO} characters")
+
+
+def _check_material_entries(given: Any) -> None:
+    """Each supplied material is a name or `{"name", "file_id"?, "licence_id"?}`: anything else would
+    stop the workflow when it records the material, so it is refused here, before the update."""
+    if given is None:
+        return
+    if not isinstance(given, list):
+        raise _invalid("invalid_type", "data.materials", "data.materials 须为材料列表",
+                       "data.materials must be a list of materials")
+    for i, m in enumerate(given):
+        if isinstance(m, str):
+            continue
+        try:
+            if not isinstance(m, dict) or set(m) - MATERIAL_FIELDS:
+                raise ValueError
+            MaterialRef.model_validate(m)
+        except ValueError:
+            raise _invalid("invalid_material", f"data.materials[{i}]",
+                           "每项补正材料须为材料名称，或 {name, file_id, licence_id}（名称、文件编号、电子证照编号，均为文本）",
+                           "each material must be a name or {name, file_id?, licence_id?} (all text)") from None
+
+
+def check_fields(act: ActionInput) -> None:
+    """422 `unknown_field` for a `data` field the action does not take (every other action takes none)."""
+    allowed = DATA_FIELDS.get(act.action, frozenset())
+    unknown = sorted(k for k in (act.data or {}) if k not in allowed)
+    if unknown:
+        takes_zh = f"可填写：{'、'.join(sorted(allowed))}" if allowed else "该操作不需要任何数据项"
+        takes_en = f"it takes: {', '.join(sorted(allowed))}" if allowed else "it takes no data"
+        name_zh = ACTION_NAMES_ZH.get(act.action, act.action)  # type: ignore[call-overload]
+        raise _invalid("unknown_field", f"data.{unknown[0]}",
+                       f"“{name_zh}”不接受数据项 {'、'.join(unknown)}（{takes_zh}）",
+                       f"'{act.action}' does not take data field {', '.join(unknown)} ({takes_en})")
 
 
 def _check_reply_by(raw: Any, state: CaseState) -> None:

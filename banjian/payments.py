@@ -154,6 +154,22 @@ class SandboxProvider:
         return f"RFD-{transaction_id}"
 
 
+#: the ledger's and the issues' columns: an order id, a provider's name, and the ledger key
+#: `provider:transaction`
+ORDER_ID_MAX, PROVIDER_MAX, LEDGER_KEY_MAX = 80, 32, 80
+
+
+def check_notice(notice: PaymentNotice) -> None:
+    """422 naming the field for a callback whose ids the ledger cannot hold, whatever the provider
+    let through (a refused callback is kept in `payment_issues`, so it must fit there too)."""
+    limits = (("order_id", notice.order_id, ORDER_ID_MAX), ("provider", notice.provider, PROVIDER_MAX),
+              ("transaction_id", notice.transaction_id, LEDGER_KEY_MAX - len(notice.provider) - 1))
+    for name, value, most in limits:
+        if not 1 <= len(value) <= most:
+            raise Invalid("invalid_length", f"缴费回调的 {name} 应为 1 至 {most} 个字符（实际 {len(value)} 个）",
+                          f"the callback's {name} must have 1 to {most} characters (it has {len(value)})", name)
+
+
 def payment_secret(explicit: str | None, data_dir: Path) -> str:
     """The provider secret: the setting, else a key kept in the data dir (created on first use)."""
     if explicit:
