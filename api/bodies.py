@@ -2,7 +2,6 @@
 a JSON body read after a route's own 404/403 checks (`json_body`)."""
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 import yaml
@@ -13,6 +12,7 @@ from pydantic import BaseModel, ValidationError
 from banjian.errors import DomainError, Invalid
 from banjian.files import TooLarge
 from banjian.items.yaml_text import load_yaml
+from banjian.json_limits import loads
 
 #: The largest definition body (JSON or YAML): the biggest shipped definition is about 10 KiB, and
 #: every text and list of one has its bound (`definition_rules.check_text_sizes`).
@@ -38,7 +38,7 @@ async def definition_body(request: Request) -> dict[str, Any]:
         if "yaml" in request.headers.get("content-type", ""):
             data = load_yaml(raw)
         else:
-            data = json.loads(raw or b"null")
+            data = loads(raw or b"null")
     except (yaml.YAMLError, ValueError) as e:
         raise Invalid("unparsable", f"请求体无法解析：{e}", f"the body cannot be parsed: {e}", field="") from None
     if not isinstance(data, dict):
@@ -80,7 +80,7 @@ async def json_body(request: Request, model: type[M]) -> M:
     if raw and not is_json(media_type):
         raise unsupported_media_type(media_type)
     try:
-        payload = json.loads(raw or b"null")
+        payload = loads(raw or b"null")
     except ValueError as e:
         raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {e}",
                                        "input": {}}]) from None

@@ -56,6 +56,12 @@ def _invalid(code: str, field: str, zh: str, en: str) -> Invalid:
     return Invalid(code, zh, en, field=field)
 
 
+def _choice(value: Any, choices: Any) -> bool:
+    """`value` is one of `choices` (a list or an object sent for a choice is none of them, rather
+    than a TypeError: such a value is unhashable)."""
+    return isinstance(value, str) and value in choices
+
+
 def _no_repeats(missing: list[str]) -> None:
     """A supplement notice names each material once (the applicant read 场所平面布置图 three times)."""
     repeated = list(dict.fromkeys(m for i, m in enumerate(missing) if m in missing[:i]))
@@ -109,7 +115,7 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
                            f"still missing: {', '.join(lacking)}")
     elif action == Action.START_SPECIAL_PROCEDURE:
         kinds = {p.kind: p for p in item.special_procedures}
-        if data.get("kind") not in kinds:
+        if not _choice(data.get("kind"), kinds):
             raise _invalid("unknown_procedure", "data.kind",
                            "特别程序类型应为：" + ("、".join(f"{p.name}（{k}）" for k, p in kinds.items())
                                                  or "（本事项无特别程序）"),
@@ -120,7 +126,7 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
                            f"data.expected_days must be a whole number of days from 0 to {MAX_PROCEDURE_DAYS}")
     elif action == Action.DELIVER:
         method = data.get("method")
-        if method not in {m.value for m in DeliveryMethod}:
+        if not _choice(method, {m.value for m in DeliveryMethod}):
             raise _invalid("invalid_choice", "data.method", "送达方式应为 electronic、courier 或 window",
                            "data.method must be electronic, courier or window")
         if method == DeliveryMethod.COURIER and not data.get("tracking_no"):
@@ -161,7 +167,7 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
                            "a department's sub-case cannot be returned to the applicant (who deals only with the "
                            "lead unit and cannot answer in a sub-case): tell the lead unit what is missing, or "
                            "return the sub-case to an earlier step")
-        if target != "applicant" and target not in earlier:
+        if target != "applicant" and not _choice(target, earlier):
             named = "、".join(f"{st.name}（{st.id}）" for st in before)
             raise _invalid("invalid_choice", "data.step_id",
                            f"只能退回至之前的环节{('：' + named) if named else '（当前为第一个环节，无之前的环节）'}"
@@ -169,6 +175,23 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
                            f"data.step_id must be an earlier step ({', '.join(earlier) or 'none'}) or 'applicant'")
     elif action in (Action.APPROVE,) and "referral" in data and not isinstance(data["referral"], bool):
         raise _invalid("invalid_type", "data.referral", "referral 须为布尔值", "data.referral must be a boolean")
+
+
+def check_input(item: ItemDefinition, act: ActionInput) -> None:
+    """The checks on the input alone (the API's and the update validator's, never under the workflow's
+    lock, so that a replay takes what its history accepted): `check_bounds`, and the materials a
+    `return_to` the applicant names (`data.missing`, optional: the item's names, each once)."""
+    check_bounds(act)
+    missing = (act.data or {}).get("missing")
+    if act.action == Action.RETURN_TO and missing is not None:
+        if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
+            raise _invalid("invalid_type", "data.missing", "data.missing 须为材料名称列表（可省略）",
+                           "data.missing must be a list of material names (optional)")
+        unknown = [m for m in missing if item.material(m) is None]
+        if unknown:
+            raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
+                           f"the item asks for no material named {', '.join(unknown)}")
+        _no_repeats(missing)
 
 
 def check_pre_review_data(item: ItemDefinition, act: ActionInput) -> None:
@@ -192,15 +215,17 @@ def check_pre_review_data(item: ItemDefinition, act: ActionInput) -> None:
 def _check_signers(data: dict[str, Any]) -> None:
     """add_signer: one user or one role, a mode and a position."""
     user, role = data.get("username"), data.get("role")
+    if user is not None and not isinstance(user, str):
+        raise _invalid("invalid_type", "data.username", "data.username 须为用户名（文本）", "data.username must be a username (text)")
     if bool(user) == bool(role):
         raise _invalid("missing_required", "data.username", "请指定加签人（data.username）或角色（data.role）之一",
                        "give exactly one of data.username or data.role")
-    if role is not None and role not in {r.value for r in STAFF_ROLES}:
+    if role is not None and not _choice(role, {r.value for r in STAFF_ROLES}):
         raise _invalid("invalid_choice", "data.role", "加签角色应为窗口、承办、审批、负责人或牵头角色",
                        "data.role must be a staff role")
-    if data.get("mode", "all") not in ("all", "any"):
+    if not _choice(data.get("mode", "all"), ("all", "any")):
         raise _invalid("invalid_choice", "data.mode", "mode 应为 all 或 any", "data.mode must be all or any")
-    if data.get("position", "after") not in ("before", "after"):
+    if not _choice(data.get("position", "after"), ("before", "after")):
         raise _invalid("invalid_choice", "data.position", "position 应为 before 或 after",
                        "data.position must be before or after")
 
@@ -233,7 +258,14 @@ def _check_material_entries(given: Any) -> None:
     if not isinstance(given, list):
         raise _invalid("invalid_type", "data.materials", "data.materials 须为材料列表",
                        "data.materials must be a list of materials")
+    seen: set[str] = set()
     for i, m in enumerate(given):
+        name = m if isinstance(m, str) else m.get("name") if isinstance(m, dict) else None
+        if isinstance(name, str) and name in seen:  # as in an application: one entry per material
+            raise _invalid("duplicate_material", f"data.materials[{i}].name", f"材料重复：{name}（每种材料只提交一份）",
+                           f"material given twice: {name}")
+        if isinstance(name, str):
+            seen.add(name)
         if isinstance(m, str):
             continue
         try:

@@ -31,6 +31,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from banjian.crypto import hmac_sm3_hex
 from banjian.errors import Invalid, Unauthorised
+from banjian.json_limits import loads
 from banjian.payment_contracts import PaymentNotice, yuan
 from banjian.timefmt import iso_at
 
@@ -132,7 +133,7 @@ class SandboxProvider:
             raise Unauthorised("bad_signature", "缴费回调签名无效", "the payment callback's signature is not valid",
                                SIGNATURE_HEADER)
         try:
-            data = json.loads(body)
+            data = loads(body)
         except ValueError:
             data = None
         if not isinstance(data, dict):

@@ -13,6 +13,7 @@ from sqlalchemy import text
 from api.payments import PaymentService
 from banjian.payment_contracts import PaymentNotice
 from banjian.payments import SIGNATURE_HEADER, SandboxProvider, provider_for
+from tests.pages_client import PageClient, csrf_of
 
 STACKS = [pytest.param("stack", id="sqlite"), pytest.param("pg_stack", id="postgres", marks=pytest.mark.postgres)]
 
@@ -56,12 +57,46 @@ async def test_a_data_field_the_action_does_not_take_is_refused_naming_it(stack,
     assert (await people.clerk.ok(cid, "deliver", method="courier", tracking_no="SF1234567890"))["status"] == "delivered"
 
 
+async def test_a_data_value_of_the_wrong_type_is_a_422_naming_it_never_a_500(stack, people):
+    """A list or an object where a choice is expected (a JSON client's easy slip) is refused like
+    any value outside the choices."""
+    _, cid = await filed(stack)
+    case = await people.clerk.ok(cid, "accept")
+    handler = people.staff("amr", case["current_step"]["role"])
+    for bad in (["x"], {"x": 1}):
+        d = detail(await handler.act(cid, "start_special_procedure", kind=bad))
+        assert d["field"] == "data.kind", d
+        d = detail(await handler.act(cid, "add_signer", role=bad))
+        assert d["field"] == "data.role", d
+        d = detail(await handler.act(cid, "add_signer", username="someone", mode=bad))
+        assert d["field"] == "data.mode", d
+        d = detail(await handler.act(cid, "return_to", "退回", step_id=bad))
+        assert d["field"] == "data.step_id", d
+        d = detail(await handler.act(cid, "add_signer", username=bad))
+        assert d["field"] == "data.username", d
+    # the materials a return to the applicant names are the item's, as a list (a text or numbers
+    # would be kept in the case as its missing materials, and the case no longer read)
+    for bad in ("营业执照", [1], ["没有的材料"], ["营业执照", "营业执照"]):
+        d = detail(await handler.act(cid, "return_to", "请补正", step_id="applicant", missing=bad))
+        assert d["field"] == "data.missing", d
+    assert (await handler.case(cid))["status"] == case["status"]
+    while "approve" not in (await people.staff("amr", case["current_step"]["role"]).case(cid))["allowed_actions"]:
+        case = await people.staff("amr", case["current_step"]["role"]).ok(cid, "pass")
+    await people.staff("amr", "approver").ok(cid, "approve")
+    for bad in (["electronic"], {"electronic": 1}):
+        d = detail(await people.clerk.act(cid, "deliver", method=bad))
+        assert d["field"] == "data.method", d
+    assert (await people.clerk.case(cid))["status"] == "decided"
+
+
 async def test_a_malformed_supplement_material_is_refused_and_the_case_goes_on(stack, people):
     applicant, cid = await filed(stack)
     await people.clerk.ok(cid, "request_supplement", missing=["营业执照"])
     for bad in ({"name": "营业执照", "pages": 3}, {"name": "营业执照", "version": "two"}, 7, None):
         d = detail(await applicant.act(cid, "submit_supplement", materials=[bad]))
         assert d["field"] in ("data.materials[0]", "data.materials"), d
+    d = detail(await applicant.act(cid, "submit_supplement", materials=["营业执照", {"name": "营业执照"}]))
+    assert d["code"] == "duplicate_material" and d["field"] == "data.materials[1].name", d
     assert (await applicant.case(cid))["status"] == "supplement_requested"
     assert (await applicant.ok(cid, "submit_supplement", materials=[{"name": "营业执照"}]))["status"] == "submitted"
 
@@ -156,3 +191,67 @@ async def test_a_provider_callback_with_an_order_id_past_its_column_is_422_not_5
         assert r.status_code == 409 and r.json()["detail"]["code"] == "no_payment_due", r.text  # kept, as any
     finally:
         stack.app.state.payments = service
+
+
+# ---- bodies nested past any real one ------------------------------------------------------------------
+async def test_a_body_nested_thousands_deep_is_refused_never_a_500(stack):
+    """`json.loads` (and YAML's composer) overflow the stack from about a thousand levels: such a body
+    (2 KB of `[`) is unparsable, like any malformed body, wherever a route reads its body itself."""
+    applicant, cid = await filed(stack)
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    deep = "[" * 5000 + "]" * 5000
+    body = ('{"action": "withdraw", "data": {"missing": ' + deep + "}}").encode()
+    for who, method, path, content, media in (
+            (applicant, "POST", f"/api/cases/{cid}/actions", body, "application/json"),
+            (admin, "POST", f"/api/simulation/cases/{cid}/advance", ('{"days": ' + deep + "}").encode(),
+             "application/json"),
+            (admin, "POST", "/api/items", ('{"code": ' + deep + "}").encode(), "application/json"),
+            (admin, "POST", "/api/items", ("code: " + deep).encode(), "application/yaml"),
+            (admin, "POST", "/api/items/food-business-licence/drafts", ('{"code": ' + deep + "}").encode(),
+             "application/json"),
+            (admin, "POST", "/api/items/food-business-licence/migrations", deep.encode(), "application/json")):
+        r = await stack.http.request(method, path, content=content,
+                                     headers={**await who.headers(), "Content-Type": media})
+        assert r.status_code == 422, (path, r.status_code, r.text[:300])
+        assert r.json()["detail"]["field"] in ("", None, "body"), r.text[:300]
+    # 64 levels of a known field is still only its value's problem
+    r = await applicant.act(cid, "withdraw", note=[[[1]]])
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "data.note", r.text
+    body, headers = signed(stack, case_id=cid, transaction_id=f"T{uuid.uuid4().hex[:12]}")
+    body = body[:-1] + b', "extra": ' + deep[:3000].encode() + deep[-3000:].encode() + b"}"
+    headers[SIGNATURE_HEADER] = provider_for(stack.settings).sign(body)
+    r = await stack.http.post("/api/payments/callback", content=body, headers=headers)
+    assert r.status_code == 422 and r.json()["detail"]["code"] == "invalid_body", r.text
+    assert (await applicant.case(cid))["status"] == "submitted"
+
+
+# ---- logging in -----------------------------------------------------------------------------------------
+async def test_a_nul_in_a_login_name_is_refused_before_any_lookup(any_stack):
+    """PostgreSQL refuses a NUL even in a lookup: POST /api/auth/token and the login page answered 500."""
+    stack = any_stack
+    for fields in ({"username": "a\x00b", "password": "x"}, {"grant_type": "client_credentials",
+                                                             "client_id": "c\x00", "client_secret": "s"}):
+        r = await stack.http.post("/api/auth/token", data=fields)
+        assert r.status_code == 422, (r.status_code, r.text)
+        d = r.json()["detail"]
+        assert d["code"] == "control_character" and d["field"] in ("username", "client_id"), d
+    page = PageClient(stack)
+    try:
+        form = await page.get("/login")
+        r = await page.http.post("/login", data={"username": "a\x00b", "password": "x", "next": "/",
+                                                 "csrf_token": csrf_of(form.text)})
+        assert r.status_code == 422 and "用户名不能含有空字符" in r.text, (r.status_code, r.text[:300])
+    finally:
+        await page.close()
+
+
+# ---- consultations ----------------------------------------------------------------------------------------
+async def test_a_nul_in_a_consultation_is_refused_before_anything_is_filed(any_stack):
+    """On PostgreSQL the inquiry's record activity could never store it and retried for ever."""
+    stack = any_stack
+    asker = stack.applicant()
+    r = await asker.post("/api/inquiries", json={"kind": "consultation", "item_code": "food-business-licence",
+                                                 "text": "请问\x00需要什么材料"})
+    assert r.status_code == 422 and r.json()["detail"]["field"] == "text", r.text
+    assert r.json()["detail"]["code"] == "control_character"
+    assert (await asker.get("/api/inquiries")).json()["total"] == 0

@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from banjian.json_limits import TooDeep, check_depth
+
 
 class _NoAliasLoader(yaml.SafeLoader):
     """The safe loader, refusing aliases where the composer meets them (before anything expands)."""
@@ -25,5 +27,11 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 def load_yaml(text: str | bytes) -> Any:
-    """`yaml.safe_load` without aliases (`yaml.YAMLError` for one, with its line)."""
-    return yaml.load(text, Loader=_NoAliasLoader)
+    """`yaml.safe_load` without aliases (`yaml.YAMLError` for one, with its line), and nested at most
+    `MAX_DEPTH` levels (`TooDeep`, a ValueError: the composer recurses, as `json.loads` does)."""
+    try:
+        value = yaml.load(text, Loader=_NoAliasLoader)
+    except RecursionError:
+        raise TooDeep() from None
+    check_depth(value)
+    return value

@@ -2,7 +2,6 @@
 every problem shown in place). Each uses the same domain functions as the API and the CLI."""
 from __future__ import annotations
 
-import json
 import re
 from datetime import datetime
 from typing import Any
@@ -26,6 +25,7 @@ from banjian.drafts import Drafts, parsed
 from banjian.enums import Role
 from banjian.errors import DomainError, Forbidden, Invalid
 from banjian.items.yaml_text import load_yaml
+from banjian.json_limits import loads
 from banjian.rules import authorise_authoring
 from banjian.timefmt import CHINA
 from services.calendar_admin import recompute_open_cases, store_year
@@ -311,7 +311,7 @@ async def read_definition(request: Request) -> tuple[str, dict | None, list[dict
         problems.append({"path": "", "code": "missing", "message": "请粘贴定义或选择 YAML/JSON 文件"})
     else:
         try:
-            data = json.loads(text) if text.lstrip().startswith("{") else load_yaml(text)
+            data = loads(text) if text.lstrip().startswith("{") else load_yaml(text)
             if not isinstance(data, dict):
                 raise ValueError("定义应为一个对象（键值对）")
         except (ValueError, yaml.YAMLError) as e:
