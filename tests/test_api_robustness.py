@@ -255,3 +255,17 @@ async def test_a_nul_in_a_consultation_is_refused_before_anything_is_filed(any_s
     assert r.status_code == 422 and r.json()["detail"]["field"] == "text", r.text
     assert r.json()["detail"]["code"] == "control_character"
     assert (await asker.get("/api/inquiries")).json()["total"] == 0
+
+
+async def test_a_nul_in_a_new_users_name_on_the_admin_page_is_refused_beside_it(any_stack):
+    stack = any_stack
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    page = PageClient(stack)
+    try:
+        await page.login(admin.username)
+        form = await page.get("/admin/users")
+        r = await page.submit("/admin/users", form.text, {"username": "new\x00user", "password": "pass-word-123",
+                                                          "roles": "applicant", "name": "新用户"})
+        assert r.status_code == 422 and "不能含有空字符" in r.text, (r.status_code, r.text[:300])
+    finally:
+        await page.close()
