@@ -11,11 +11,12 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.service import RPCError, RPCStatusCode
 
 from api.case_reading import CaseReading
-from api.reads import CaseRow
+from api.reads import CaseRow, state_of
 from api.updates import Outcome, map_update_error, update_id, workflow_id
 from banjian import rules
+from banjian.action_data import check_pre_review_data
 from banjian.case_steps import waiting_roles
-from banjian.contracts import ActionInput, Actor, CaseState
+from banjian.contracts import ActionInput, Actor
 from banjian.db import User
 from banjian.enums import Action, Role
 from banjian.errors import Conflict, Forbidden, Invalid
@@ -23,7 +24,7 @@ from banjian.files import check_own_files
 from banjian.labels import roles_zh
 from banjian.licence_reuse import licence_types, supplement_licences
 from banjian.nul_text import refuse_nul
-from banjian.pre_review import PRE_REVIEW_ACTIONS, check_pre_review
+from banjian.pre_review import PRE_REVIEW_ACTIONS, PRE_REVIEW_RESUBMIT, check_pre_review
 from workflows.case import CaseWorkflow
 
 #: actions naming a user of the case's department in `data.username`
@@ -36,7 +37,7 @@ class Acting(CaseReading):
         act = ActionInput(action=action, actor=actor, comment=comment, data=data or {})
         # a supplement's e-licences are verified (SM2, tens of milliseconds each) and an assignee is
         # looked up: the rarer checks are not run on the event loop
-        rare = action == Action.SUBMIT_SUPPLEMENT or action in ASSIGNING
+        rare = action in (Action.SUBMIT_SUPPLEMENT, PRE_REVIEW_RESUBMIT) or action in ASSIGNING
         await self._read(self._check_action, actor, case_id, act, request_id, light=not rare)
         handle = self.client.get_workflow_handle(workflow_id(case_id))
         try:
@@ -69,7 +70,7 @@ class Acting(CaseReading):
             return
         if action is None or action in PRE_REVIEW_ACTIONS:
             return
-        state = CaseState.model_validate(row.snapshot)
+        state = state_of(row)
         item = self.catalog.effective(state.item_code, state.item_version, state.department, state.parent_id is not None)
         rules.authorise(action, item, state, actor)
         rules.admissible(action, item, state, actor)
@@ -82,12 +83,13 @@ class Acting(CaseReading):
             # The snapshot is exact after every answered action: a certain rejection needs no round
             # trip, and a closed case (whose workflow may have ended) answers 409 here. The
             # workflow's validator remains the authority for everything that passes.
-            state = CaseState.model_validate(row.snapshot)
+            state = state_of(row)
             try:
                 item = self.catalog.effective(state.item_code, state.item_version, state.department,
                                               state.parent_id is not None)
                 if action in PRE_REVIEW_ACTIONS:
                     check_pre_review(state, act)
+                    check_pre_review_data(item, act)
                 else:
                     rules.check(item, state, act)
             except (Conflict, Forbidden):
@@ -97,7 +99,7 @@ class Acting(CaseReading):
                 if request_id is None:
                     raise
             refuse_nul({"comment": act.comment, "data": data})  # a 422 after the 404/403/409 above
-            if action == Action.SUBMIT_SUPPLEMENT and isinstance(data.get("materials"), list):
+            if action in (Action.SUBMIT_SUPPLEMENT, PRE_REVIEW_RESUBMIT) and isinstance(data.get("materials"), list):
                 with Session(bind=conn) as session:  # the rarer checks read ORM entities
                     check_own_files(session, actor, data["materials"], field="data.materials")
                     data["materials"] = supplement_licences(session, state.applicant.id_number, data["materials"],

@@ -23,6 +23,7 @@ from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorised
 from banjian.inquiries import ANSWER_DAYS, Inquiry, inquiry_json, key_hash
 from banjian.inquiry_contracts import AnswerInput, InquiryInput
+from banjian.nul_text import refuse_nul
 from banjian.timefmt import china_date
 from workflows.inquiry import InquiryWorkflow
 
@@ -39,6 +40,8 @@ class InquiryService:
 
     # ---- filing -----------------------------------------------------------------------------------
     async def file(self, actor: Actor | None, body: dict[str, Any]) -> dict[str, Any]:
+        # a NUL cannot be stored on PostgreSQL: the workflow's record activity would retry it forever
+        refuse_nul({k: v for k, v in body.items() if k in ("text", "contact", "item_code", "case_id")})
         inp, key = await asyncio.to_thread(self._check_filing, actor, body)
         client = self.cases.client
         handle = await client.start_workflow(
@@ -153,6 +156,7 @@ class InquiryService:
 
     async def answer(self, actor: Actor, inquiry_id: str, text: str, outcome: str | None) -> dict[str, Any]:
         row = await asyncio.to_thread(self.may_answer, actor, inquiry_id)
+        refuse_nul({"text": text, "outcome": outcome})
         if outcome is not None and row.kind != "complaint":
             raise Invalid("outcome_for_complaint", "只有投诉有处理结果", "only a complaint has an outcome", "outcome")
         answered = Conflict("inquiry_answered", "该咨询投诉已答复", "the inquiry is already answered")

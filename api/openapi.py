@@ -70,7 +70,17 @@ def document(app: FastAPI) -> dict[str, Any]:
                 responses.setdefault("401", _error("not logged in (no valid token)"))
             responses.setdefault("4XX", _error("refused: 403 not allowed, 404 unknown or not visible, "
                                                "409 not allowed in the current state, ..."))
+            for content in op.get("requestBody", {}).get("content", {}).values():
+                _hoist_defs(content.get("schema", {}), schemas)
     return doc
+
+
+def _hoist_defs(schema: dict[str, Any], schemas: dict[str, Any]) -> None:
+    """A body documented by its model's own JSON schema (`api.bodies.body_doc`) carries its nested
+    models under `$defs`, while FastAPI points their `$ref`s at the components: move them there, so
+    that every `$ref` of the document resolves (a client generator fails on one that does not)."""
+    for name, sub in schema.pop("$defs", {}).items():
+        schemas.setdefault(name, sub)
 
 
 def install(app: FastAPI) -> None:

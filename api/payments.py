@@ -26,6 +26,7 @@ from temporalio.client import WorkflowUpdateFailedError, WorkflowUpdateRPCTimeou
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.service import RPCError, RPCStatusCode
 
+from api.reads import state_of
 from api.service import CaseService
 from api.updates import Outcome, map_update_error, workflow_id
 from banjian.contracts import Actor, CaseState
@@ -39,6 +40,7 @@ from banjian.payments import (
     Payment,
     PaymentIssue,
     SandboxProvider,
+    check_notice,
     issue_json,
     ledger_json,
     provider_for,
@@ -70,6 +72,7 @@ class PaymentService:
     # ---- callbacks -----------------------------------------------------------------------------------
     async def callback(self, body: bytes, signature: str | None) -> dict[str, Any]:
         notice = self.provider.verify_callback(body, signature)  # 401 / 422 before anything is recorded
+        check_notice(notice)
         state = await asyncio.to_thread(self._case_state, notice, body)
         handle = self.cases.client.get_workflow_handle(workflow_id(notice.case_id))
         try:
@@ -94,7 +97,7 @@ class PaymentService:
             if row is None:
                 record_issue(session, notice, None, "case_not_found", None, body, datetime.now(UTC))
                 raise NotFound("case_not_found", f"办件 {notice.case_id} 不存在", f"no case {notice.case_id}", "case_id")
-            return CaseState.model_validate(row.snapshot)
+            return state_of(row)
 
     def _issue(self, notice: PaymentNotice, code: str, state: CaseState, body: bytes) -> None:
         expected = state.payment.amount_fen if state.payment else None
@@ -178,7 +181,7 @@ class PaymentService:
             row = self.cases.view(session, actor, case_id)
             if not (actor.has(Role.APPLICANT) and row.applicant_username == actor.username):
                 raise Forbidden("forbidden_role", "只有申请人本人可以缴费", "only the applicant pays", "case_id")
-            state = CaseState.model_validate(row.snapshot)
+            state = state_of(row)
         if state.status != Status.AWAITING_PAYMENT or state.payment is None:
             raise self._not_payable(state)
         return state

@@ -16,7 +16,9 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlmodel import Session
 
+from banjian.contracts import CaseState
 from banjian.db import Case, CaseEvent, connection_of
+from banjian.errors import Conflict
 from banjian.lenient_rows import EVENTS_AS_TEXT, parse_text_row
 
 #: What reading a case on the hot paths needs of its row: plain columns, not the ORM entity.
@@ -50,6 +52,24 @@ def case_row(db: Session | Connection, case_id: str) -> CaseRow | None:
     """The case's `VIEW_COLUMNS`, or None."""
     row: Any = connection_of(db).execute(_CASE_ROW, {"case_id": case_id}).first()
     return row
+
+
+def unreadable(case_id: str) -> Conflict:
+    """409 `case_unreadable`: the case's stored state no longer reads as a case (a row edited by hand,
+    or a partial restore). Not the caller's error, and not one the API can repair: the auditor's
+    tools (verify, replay, the audit page) read such a row and name what differs."""
+    return Conflict("case_unreadable",
+                    f"办件 {case_id} 的数据无法读取（可能已被改动），暂不能查看或办理；请联系审计人员核查（办件审计：核验记录）",
+                    f"the stored record of case {case_id} cannot be read (it may have been altered); it cannot be "
+                    f"shown or acted on until an auditor has checked it (GET /api/cases/{case_id}/verify)")
+
+
+def state_of(row: CaseRow) -> CaseState:
+    """The case's state from its row's snapshot; 409 `case_unreadable` when it no longer reads."""
+    try:
+        return CaseState.model_validate(row.snapshot)
+    except ValueError:  # pydantic's ValidationError included
+        raise unreadable(row.id) from None
 
 
 def department_of(db: Session | Connection, case_id: str) -> str | None:

@@ -8,6 +8,7 @@ from datetime import date, timedelta
 from typing import Any
 
 from banjian.case_steps import current_step
+from banjian.contract_parts import MaterialRef
 from banjian.contracts import JOINT_SUPPLEMENT_DESIGN, SUB_CASE_DESIGN, ActionInput, CaseState
 from banjian.enums import STAFF_ROLES, Action, DeliveryMethod
 from banjian.errors import Invalid
@@ -31,10 +32,34 @@ MAX_COMMENT = 4000
 MAX_TRACKING_NO = 64
 #: an urge's reply date lies between the case's today and a year later
 MAX_REPLY_DAYS = 366
+#: the fields a supplied material may carry (`licence_check` is the API's stamp of a verified licence)
+MATERIAL_FIELDS = frozenset({"name", "file_id", "licence_id", "licence_check"})
+#: the fields of each action's `data` (docs/api.md); any other is refused (422 `unknown_field`) rather
+#: than silently ignored, so that a misspelt field (`tracking_number`) never passes as if it counted
+DATA_FIELDS: dict[str, frozenset[str]] = {
+    Action.REQUEST_SUPPLEMENT: frozenset({"missing"}), Action.ASK_SUPPLEMENT: frozenset({"missing"}),
+    Action.NOTIFY_SUPPLEMENT: frozenset({"missing"}), Action.SUBMIT_SUPPLEMENT: frozenset({"materials"}),
+    Action.APPROVE: frozenset({"referral"}),
+    Action.START_SPECIAL_PROCEDURE: frozenset({"kind", "expected_days"}),
+    Action.DELIVER: frozenset({"method", "tracking_no"}), Action.URGE: frozenset({"reply_by"}),
+    Action.RATE: frozenset({"level"}),
+    Action.ASSIGN: frozenset({"username"}), Action.TRANSFER: frozenset({"username"}),
+    Action.DELEGATE: frozenset({"username"}), Action.COPY_TO: frozenset({"username"}),
+    Action.ADD_SIGNER: frozenset({"username", "role", "mode", "position"}),
+    Action.RETURN_TO: frozenset({"step_id", "missing"}),
+    # online pre-review (banjian/pre_review.py)
+    "pre_review_return": frozenset({"missing"}), "pre_review_resubmit": frozenset({"materials"}),
+}
 
 
 def _invalid(code: str, field: str, zh: str, en: str) -> Invalid:
     return Invalid(code, zh, en, field=field)
+
+
+def _choice(value: Any, choices: Any) -> bool:
+    """`value` is one of `choices` (a list or an object sent for a choice is none of them, rather
+    than a TypeError: such a value is unhashable)."""
+    return isinstance(value, str) and value in choices
 
 
 def _no_repeats(missing: list[str]) -> None:
@@ -75,7 +100,8 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         _no_repeats(missing)
     elif action == Action.SUBMIT_SUPPLEMENT:
         given = data.get("materials")
-        names = [m if isinstance(m, str) else (m or {}).get("name") for m in given] if isinstance(given, list) else None
+        names = [m if isinstance(m, str) else m.get("name") if isinstance(m, dict) else None for m in given] \
+            if isinstance(given, list) else None
         if not names or not all(isinstance(n, str) for n in names):
             raise _invalid("missing_required", "data.materials", "请提交补正材料列表",
                            "data.materials must list the supplemented materials")
@@ -89,7 +115,7 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
                            f"still missing: {', '.join(lacking)}")
     elif action == Action.START_SPECIAL_PROCEDURE:
         kinds = {p.kind: p for p in item.special_procedures}
-        if data.get("kind") not in kinds:
+        if not _choice(data.get("kind"), kinds):
             raise _invalid("unknown_procedure", "data.kind",
                            "特别程序类型应为：" + ("、".join(f"{p.name}（{k}）" for k, p in kinds.items())
                                                  or "（本事项无特别程序）"),
@@ -100,7 +126,7 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
                            f"data.expected_days must be a whole number of days from 0 to {MAX_PROCEDURE_DAYS}")
     elif action == Action.DELIVER:
         method = data.get("method")
-        if method not in {m.value for m in DeliveryMethod}:
+        if not _choice(method, {m.value for m in DeliveryMethod}):
             raise _invalid("invalid_choice", "data.method", "送达方式应为 electronic、courier 或 window",
                            "data.method must be electronic, courier or window")
         if method == DeliveryMethod.COURIER and not data.get("tracking_no"):
@@ -141,7 +167,7 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
                            "a department's sub-case cannot be returned to the applicant (who deals only with the "
                            "lead unit and cannot answer in a sub-case): tell the lead unit what is missing, or "
                            "return the sub-case to an earlier step")
-        if target != "applicant" and target not in earlier:
+        if target != "applicant" and not _choice(target, earlier):
             named = "、".join(f"{st.name}（{st.id}）" for st in before)
             raise _invalid("invalid_choice", "data.step_id",
                            f"只能退回至之前的环节{('：' + named) if named else '（当前为第一个环节，无之前的环节）'}"
@@ -151,18 +177,55 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         raise _invalid("invalid_type", "data.referral", "referral 须为布尔值", "data.referral must be a boolean")
 
 
+def check_input(item: ItemDefinition, act: ActionInput) -> None:
+    """The checks on the input alone (the API's and the update validator's, never under the workflow's
+    lock, so that a replay takes what its history accepted): `check_bounds`, and the materials a
+    `return_to` the applicant names (`data.missing`, optional: the item's names, each once)."""
+    check_bounds(act)
+    missing = (act.data or {}).get("missing")
+    if act.action == Action.RETURN_TO and missing is not None:
+        if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
+            raise _invalid("invalid_type", "data.missing", "data.missing 须为材料名称列表（可省略）",
+                           "data.missing must be a list of material names (optional)")
+        unknown = [m for m in missing if item.material(m) is None]
+        if unknown:
+            raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
+                           f"the item asks for no material named {', '.join(unknown)}")
+        _no_repeats(missing)
+
+
+def check_pre_review_data(item: ItemDefinition, act: ActionInput) -> None:
+    """The input checks of a pre-review action (its state checks are `banjian.pre_review`): the
+    materials it names are the item's, each once, and its comment and data within their bounds."""
+    data = act.data or {}
+    check_bounds(act)
+    names: list[Any] = []
+    if act.action == "pre_review_return" and isinstance(data.get("missing"), list):
+        names, field = data["missing"], "data.missing"
+    elif act.action == "pre_review_resubmit" and isinstance(data.get("materials"), list):
+        names, field = [m if isinstance(m, str) else m.get("name") for m in data["materials"]], "data.materials"
+    unknown = [str(n) for n in names if not isinstance(n, str) or item.material(n) is None]
+    if unknown:
+        raise _invalid("unknown_material", field, f"本事项没有这些材料：{'、'.join(unknown)}",
+                       f"the item asks for no material named {', '.join(unknown)}")
+    if act.action == "pre_review_return":
+        _no_repeats(names)
+
+
 def _check_signers(data: dict[str, Any]) -> None:
     """add_signer: one user or one role, a mode and a position."""
     user, role = data.get("username"), data.get("role")
+    if user is not None and not isinstance(user, str):
+        raise _invalid("invalid_type", "data.username", "data.username 须为用户名（文本）", "data.username must be a username (text)")
     if bool(user) == bool(role):
         raise _invalid("missing_required", "data.username", "请指定加签人（data.username）或角色（data.role）之一",
                        "give exactly one of data.username or data.role")
-    if role is not None and role not in {r.value for r in STAFF_ROLES}:
+    if role is not None and not _choice(role, {r.value for r in STAFF_ROLES}):
         raise _invalid("invalid_choice", "data.role", "加签角色应为窗口、承办、审批、负责人或牵头角色",
                        "data.role must be a staff role")
-    if data.get("mode", "all") not in ("all", "any"):
+    if not _choice(data.get("mode", "all"), ("all", "any")):
         raise _invalid("invalid_choice", "data.mode", "mode 应为 all 或 any", "data.mode must be all or any")
-    if data.get("position", "after") not in ("before", "after"):
+    if not _choice(data.get("position", "after"), ("before", "after")):
         raise _invalid("invalid_choice", "data.position", "position 应为 before 或 after",
                        "data.position must be before or after")
 
@@ -178,10 +241,54 @@ def check_bounds(act: ActionInput) -> None:
     if len(act.comment or "") > MAX_COMMENT:
         raise _invalid("too_long", "comment", f"意见不能超过 {MAX_COMMENT} 字",
                        f"the comment is longer than {MAX_COMMENT} characters")
+    check_fields(act)
+    if act.action in (Action.SUBMIT_SUPPLEMENT, "pre_review_resubmit"):
+        _check_material_entries((act.data or {}).get("materials"))
     tracking = (act.data or {}).get("tracking_no")
     if tracking is not None and (not isinstance(tracking, str) or len(tracking) > MAX_TRACKING_NO):
         raise _invalid("invalid_value", "data.tracking_no", f"快递单号应为不超过 {MAX_TRACKING_NO} 个字符的文本",
                        f"data.tracking_no must be text of at most {MAX_TRACKING_NO} characters")
+
+
+def _check_material_entries(given: Any) -> None:
+    """Each supplied material is a name or `{"name", "file_id"?, "licence_id"?}`: anything else would
+    stop the workflow when it records the material, so it is refused here, before the update."""
+    if given is None:
+        return
+    if not isinstance(given, list):
+        raise _invalid("invalid_type", "data.materials", "data.materials 须为材料列表",
+                       "data.materials must be a list of materials")
+    seen: set[str] = set()
+    for i, m in enumerate(given):
+        name = m if isinstance(m, str) else m.get("name") if isinstance(m, dict) else None
+        if isinstance(name, str) and name in seen:  # as in an application: one entry per material
+            raise _invalid("duplicate_material", f"data.materials[{i}].name", f"材料重复：{name}（每种材料只提交一份）",
+                           f"material given twice: {name}")
+        if isinstance(name, str):
+            seen.add(name)
+        if isinstance(m, str):
+            continue
+        try:
+            if not isinstance(m, dict) or set(m) - MATERIAL_FIELDS:
+                raise ValueError
+            MaterialRef.model_validate(m)
+        except ValueError:
+            raise _invalid("invalid_material", f"data.materials[{i}]",
+                           "每项补正材料须为材料名称，或 {name, file_id, licence_id}（名称、文件编号、电子证照编号，均为文本）",
+                           "each material must be a name or {name, file_id?, licence_id?} (all text)") from None
+
+
+def check_fields(act: ActionInput) -> None:
+    """422 `unknown_field` for a `data` field the action does not take (every other action takes none)."""
+    allowed = DATA_FIELDS.get(act.action, frozenset())
+    unknown = sorted(k for k in (act.data or {}) if k not in allowed)
+    if unknown:
+        takes_zh = f"可填写：{'、'.join(sorted(allowed))}" if allowed else "该操作不需要任何数据项"
+        takes_en = f"it takes: {', '.join(sorted(allowed))}" if allowed else "it takes no data"
+        name_zh = ACTION_NAMES_ZH.get(act.action, act.action)  # type: ignore[call-overload]
+        raise _invalid("unknown_field", f"data.{unknown[0]}",
+                       f"“{name_zh}”不接受数据项 {'、'.join(unknown)}（{takes_zh}）",
+                       f"'{act.action}' does not take data field {', '.join(unknown)} ({takes_en})")
 
 
 def _check_reply_by(raw: Any, state: CaseState) -> None:

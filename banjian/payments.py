@@ -31,6 +31,7 @@ from sqlmodel import Field, Session, SQLModel
 
 from banjian.crypto import hmac_sm3_hex
 from banjian.errors import Invalid, Unauthorised
+from banjian.json_limits import loads
 from banjian.payment_contracts import PaymentNotice, yuan
 from banjian.timefmt import iso_at
 
@@ -132,7 +133,7 @@ class SandboxProvider:
             raise Unauthorised("bad_signature", "缴费回调签名无效", "the payment callback's signature is not valid",
                                SIGNATURE_HEADER)
         try:
-            data = json.loads(body)
+            data = loads(body)
         except ValueError:
             data = None
         if not isinstance(data, dict):
@@ -152,6 +153,22 @@ class SandboxProvider:
 
     def refund(self, order_id: str, transaction_id: str, amount_fen: int, reason: str) -> str:
         return f"RFD-{transaction_id}"
+
+
+#: the ledger's and the issues' columns: an order id, a provider's name, and the ledger key
+#: `provider:transaction`
+ORDER_ID_MAX, PROVIDER_MAX, LEDGER_KEY_MAX = 80, 32, 80
+
+
+def check_notice(notice: PaymentNotice) -> None:
+    """422 naming the field for a callback whose ids the ledger cannot hold, whatever the provider
+    let through (a refused callback is kept in `payment_issues`, so it must fit there too)."""
+    limits = (("order_id", notice.order_id, ORDER_ID_MAX), ("provider", notice.provider, PROVIDER_MAX),
+              ("transaction_id", notice.transaction_id, LEDGER_KEY_MAX - len(notice.provider) - 1))
+    for name, value, most in limits:
+        if not 1 <= len(value) <= most:
+            raise Invalid("invalid_length", f"缴费回调的 {name} 应为 1 至 {most} 个字符（实际 {len(value)} 个）",
+                          f"the callback's {name} must have 1 to {most} characters (it has {len(value)})", name)
 
 
 def payment_secret(explicit: str | None, data_dir: Path) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from banjian.action_data import check_bounds, validate_data
+from banjian.action_data import check_input, validate_data
 from banjian.case_steps import CLOCK_ROLES, current_step, waiting_roles
 from banjian.contracts import (
     EXTENSION_IN_TIME_DESIGN,
@@ -327,13 +327,13 @@ def parse_action(name: str) -> Action:
 
 def check(item: ItemDefinition, state: CaseState, act: ActionInput, bounds: bool = True) -> Action:
     """Every check, in the contract's order; returns the parsed action. `bounds`: also the input's
-    size limits (`check_bounds`), which depend on the input alone."""
+    size limits and the other checks on the input alone (`check_input`)."""
     action = parse_action(act.action)
     authorise(action, item, state, act.actor)
     admissible(action, item, state, act.actor)
     validate_data(action, item, state, act)
     if bounds:
-        check_bounds(act)
+        check_input(item, act)
     return action
 
 

@@ -79,7 +79,9 @@ def audit_verify(case: Annotated[str | None, typer.Argument(help="a case id (def
                  data_dir: DataDir = None) -> None:
     """Recompute the hash chain of a case's records (or of every case, and every signed daily chain
     head) and name the first altered record; compare each case row with the state its workflow last
-    recorded, and each archive package with its recorded digest. Exit status 1 if anything fails."""
+    recorded, and each archive package with its recorded digest. Exit status 1 if anything fails, 2 if
+    nothing failed but some case could not be checked against its workflow history (Temporal not
+    reachable, no archive package), 0 only when every check ran and passed."""
     from sqlmodel import select
 
     from banjian import audit
@@ -92,37 +94,63 @@ def audit_verify(case: Annotated[str | None, typer.Argument(help="a case id (def
 
     sessions = session_factory(engine)
 
-    async def run() -> bool:
+    async def run() -> tuple[int, int, int, bool]:
+        """(cases fully verified, verified only in part, failed, every chain head good)."""
         client = await _audit_client(settings)
         with sessions() as session:
             ids = [case] if case else list(session.exec(select(Case.id).order_by(Case.id)).all())
-        good = True
+        ok = part = bad = 0
+        heads_good = True
         for cid in ids:
             r = await audit.verify_case_full(client, sessions, cid, settings.data_dir, record_calls)
-            good &= r["verified"]
+            if not r["verified"]:
+                bad += 1
+            elif r["not_checked"]:
+                part += 1
+            else:
+                ok += 1
             if as_json:
                 typer.echo(json.dumps({"case_id": cid, **r}, ensure_ascii=False))
+            elif r["verified"] and r["not_checked"]:
+                typer.secho(f"part  {cid}  ({r['records']} records; checked: {', '.join(r['checked'])}; "
+                            f"NOT checked: {', '.join(r['not_checked'])} — {_no_history(client)})",
+                            fg=typer.colors.YELLOW)
             elif r["verified"]:
                 typer.echo(f"ok    {cid}  ({r['records']} records; checked: {', '.join(r['checked'])})")
             else:
                 _fail_lines(cid, r)
         if case is None:
             for h in audit.verify_heads(sessions, settings.data_dir):
-                good &= h["verified"]
+                heads_good &= h["verified"]
                 if as_json:
                     typer.echo(json.dumps({"chain_head": h}, ensure_ascii=False))
                 elif h["verified"]:
                     typer.echo(f"ok    chain head {h['day']}  ({h['records']} records)")
                 else:
                     typer.secho(f"FAIL  chain head {h['day']}: {'; '.join(h['problems'])}", fg=typer.colors.RED)
-        return good
+        return ok, part, bad, heads_good
 
     if case is not None:
         with sessions() as session:
             if case_row(session, case) is None:  # a row altered past reading is still checked
                 fail(f"no case {case}")
-    good = asyncio.run(run())
-    raise typer.Exit(0 if good else 1)
+    ok, part, bad, heads_good = asyncio.run(run())
+    if not as_json:
+        line = f"{ok} verified, {part} verified only in part, {bad} failed"
+        typer.echo(line + (" (their records were checked only against themselves, not against the workflow "
+                           "history: not fully verified)" if part else ""))
+    raise typer.Exit(1 if bad or not heads_good else VERIFY_INCOMPLETE if part else 0)
+
+
+#: `audit verify`'s exit status when nothing failed but some case could be checked only in part
+VERIFY_INCOMPLETE = 2
+
+
+def _no_history(client: object) -> str:
+    """Why a case's records were not compared with its workflow history."""
+    if client is None:
+        return "Temporal could not be reached, and the case has no archive package"
+    return "Temporal holds no history of the case, and it has no archive package"
 
 
 def _fail_lines(case_id: str, r: dict) -> None:

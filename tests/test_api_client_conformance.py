@@ -188,3 +188,25 @@ async def test_head_answers_as_get_without_a_body(stack, people):
     assert (await stack.http.head("/api/me")).status_code == 401
     r = await stack.http.head("/api/auth/token")  # POST only: still 405 naming what it takes
     assert r.status_code == 405 and r.headers["allow"] == "POST"
+
+
+async def test_every_reference_in_the_openapi_document_resolves(stack):
+    """A client generator follows every `$ref`: none may point at a schema the document lacks (the
+    draft simulation's `profile` pointed at `Profile`, kept only inside the body's own `$defs`)."""
+    doc = (await stack.http.get("/openapi.json")).json()
+    schemas = doc["components"]["schemas"]
+
+    def refs(node):
+        if isinstance(node, dict):
+            if isinstance(node.get("$ref"), str):
+                yield node["$ref"]
+            for v in node.values():
+                yield from refs(v)
+        elif isinstance(node, list):
+            for v in node:
+                yield from refs(v)
+
+    found = set(refs(doc))
+    assert "#/components/schemas/Profile" in found
+    dangling = sorted(r for r in found if r.rsplit("/", 1)[1] not in schemas or not r.startswith("#/components/schemas/"))
+    assert not dangling, dangling

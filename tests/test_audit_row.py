@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from sqlalchemy.engine import Engine
@@ -249,3 +250,28 @@ async def test_a_closed_case_whose_archive_row_was_deleted_is_reported(stack, tm
         s.commit()
     r = await verify(stack, data_dir, cid, "--json")
     assert r.exit_code == 0, r.output
+
+
+async def test_verify_without_temporal_says_what_it_could_not_check_and_exits_2(stack, tmp_path):
+    """An open case (no archive package) verified while Temporal is not reachable: its chain is checked,
+    its history and row are not, and the command says so instead of `ok` (exit status 2, not 0)."""
+    applicant = stack.applicant()
+    r = await applicant.apply("food-business-licence")
+    assert r.status_code == 201, r.text
+    cid = r.json()["id"]
+    data_dir = tmp_path / "data"
+    own_read_model(stack, cid, data_dir)
+    env = {"BANJIAN_TEMPORAL_ADDRESS": "127.0.0.1:9", "BANJIAN_PAYLOAD_KEYS": TEST_PAYLOAD_KEYS}
+    run = partial(CliRunner().invoke, cli_app, env=env)
+    out = await asyncio.to_thread(run, ["audit", "verify", cid, "--data-dir", str(data_dir)])
+    assert out.exit_code == 2, out.output
+    assert f"part  {cid}" in out.output and "NOT checked: history, snapshot" in out.output, out.output
+    assert f"ok    {cid}" not in out.output and "0 verified, 1 verified only in part, 0 failed" in out.output
+    assert "cannot reach Temporal at 127.0.0.1:9" in out.output  # the note, on stderr
+    js = await asyncio.to_thread(run, ["audit", "verify", cid, "--json", "--data-dir", str(data_dir)])
+    assert js.exit_code == 2, js.output
+    line = json.loads(next(x for x in js.output.splitlines() if x.startswith("{")))
+    assert line["verified"] is True and line["not_checked"] == ["history", "snapshot"] and line["checked"] == ["chain"]
+    # with Temporal the same case is verified in full
+    full = await verify(stack, data_dir, cid)
+    assert full.exit_code == 0 and f"ok    {cid}" in full.output and "1 verified, 0 verified only in part" in full.output

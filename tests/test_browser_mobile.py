@@ -33,8 +33,6 @@ async def phone(chromium: Browser, live_url: str) -> AsyncIterator[Page]:
 
 async def fill_marriage(page: Page, tmp_path: Path, other_id: str) -> None:
     await page.get_by_label("预约业务").select_option("结婚登记")
-    await page.get_by_label("预约日期").fill((await page.get_by_label("预约日期").get_attribute("min")) or "")
-    await page.get_by_label("预约时段").select_option("上午")
     await page.get_by_label("另一方姓名").fill("李梅")
     await page.get_by_label("另一方公民身份号码").fill(other_id)
     await page.get_by_label("联系电话", exact=True).fill("13800000000")

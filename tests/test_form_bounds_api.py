@@ -4,6 +4,7 @@ yes/no question as a 是/否 choice, a commitment to tick). The rules themselves
 from __future__ import annotations
 
 import re
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -13,10 +14,25 @@ from tests.conftest import application
 from tests.pages_client import PageClient, hidden
 from tests.test_pages import material_files
 
-MARRIAGE = "marriage-registration-appointment"  # appointment_date: today … today+30
+MARRIAGE = "marriage-registration-appointment"
 REGISTRATION = "individual-business-registration"  # capital ≥ 0, contact_phone ≤ 20, a declaration to tick
 HOUSING = "housing-fund-deposit-registration"  # deposit_ratio 5–12, employee_count whole ≥ 1 (organisations)
 JOINT = "construction-permit-joint"  # special_project: a required yes/no question (organisations)
+
+
+@pytest.fixture(scope="module")
+async def visit_item(stack) -> str:
+    """A copy of the marriage appointment under a code of its own, asking a visit date in a window
+    (today … today+30): no shipped item asks one (the marriage appointment's visit is its booking)."""
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    d = (await admin.get(f"/api/items/{MARRIAGE}")).json()
+    d.pop("versions")
+    d.update(code=f"visit-{uuid.uuid4().hex[:8]}", name="测试到场预约", version=1)
+    d["form"].insert(1, {"name": "appointment_date", "label": "预约日期", "type": "date", "required": True,
+                         "earliest": "today", "latest": "today+30"})
+    r = await admin.post("/api/items", json=d)
+    assert r.status_code == 201, r.text
+    return str(d["code"])
 
 
 @pytest.fixture
@@ -42,16 +58,16 @@ async def refused(user, item_code: str, field: str, value, code: str) -> dict:
     return detail
 
 
-async def test_a_date_outside_its_window_is_refused_naming_the_field_and_the_rule(stack):
-    u = stack.applicant()
+async def test_a_date_outside_its_window_is_refused_naming_the_field_and_the_rule(stack, visit_item):
+    u, visit = stack.applicant(), visit_item
     today = form_values.today()
-    early = await refused(u, MARRIAGE, "appointment_date", (today - timedelta(days=1)).isoformat(), "out_of_range")
+    early = await refused(u, visit, "appointment_date", (today - timedelta(days=1)).isoformat(), "out_of_range")
     assert early["message"] == f"预约日期不能早于 {today.isoformat()}（今天）"
     assert early["message_en"] == f"form.appointment_date must not be before {today.isoformat()}"
-    late = await refused(u, MARRIAGE, "appointment_date", (today + timedelta(days=31)).isoformat(), "out_of_range")
+    late = await refused(u, visit, "appointment_date", (today + timedelta(days=31)).isoformat(), "out_of_range")
     assert late["message"] == f"预约日期不能晚于 {(today + timedelta(days=30)).isoformat()}"
-    ok = await u.apply(MARRIAGE, form={**(await application(u, MARRIAGE))["form"],
-                                       "appointment_date": (today + timedelta(days=30)).isoformat()})
+    ok = await u.apply(visit, form={**(await application(u, visit))["form"],
+                                    "appointment_date": (today + timedelta(days=30)).isoformat()})
     assert ok.status_code == 201, ok.text
 
 
@@ -104,7 +120,7 @@ async def test_a_required_yes_no_question_must_be_answered_and_no_is_an_answer(s
 
 
 # ---- the apply page -------------------------------------------------------------------------
-async def test_the_apply_page_states_each_bound_as_attributes_and_in_the_hint(stack, browser):
+async def test_the_apply_page_states_each_bound_as_attributes_and_in_the_hint(stack, browser, visit_item):
     org = stack.applicant(organisation=True)
     await browser.login(org.username)
     page = (await browser.get(f"/apply/{HOUSING}")).text
@@ -124,7 +140,7 @@ async def test_the_apply_page_states_each_bound_as_attributes_and_in_the_hint(st
     today = form_values.today()
     u = stack.applicant()
     await browser.login(u.username)
-    marriage = (await browser.get(f"/apply/{MARRIAGE}")).text
+    marriage = (await browser.get(f"/apply/{visit_item}")).text
     day = re.search(r'<input class="input" id="form-appointment_date"[^>]*>', marriage).group(0)
     assert f'min="{today.isoformat()}"' in day and f'max="{(today + timedelta(days=30)).isoformat()}"' in day
     assert f"可填 {today.isoformat()}（今天） 至 {(today + timedelta(days=30)).isoformat()}" in marriage

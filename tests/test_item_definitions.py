@@ -516,3 +516,15 @@ def test_a_joint_item_is_extended_by_fifteen_working_days_unless_it_says_otherwi
     assert ItemDefinition.model_validate(joint(extension_limit={"value": 12})).extension_limit.value == 12
     as_stored = ItemDefinition.model_validate(joint()).model_dump(mode="json")
     assert ItemDefinition.model_validate(as_stored).extension_limit.value == 15
+
+
+def test_an_item_booked_as_a_window_slot_asks_the_visit_day_only_in_the_booking(
+    shipped: tuple[list[ItemDefinition], dict[str, list[Problem]]],
+) -> None:
+    """The marriage appointment's visit is its booking (预约日期, 预约时段 of the slot): its form asks
+    neither again (version 1 asked both, and nothing tied the typed day to the booked one)."""
+    booked = [d for d in shipped[0] if d.appointments is not None]
+    assert "marriage-registration-appointment" in {d.code for d in booked}
+    for d in booked:
+        asked = [f.label for f in d.form if f.type == "date" or any(w in f.label for w in ("日期", "时段", "时间"))]
+        assert not asked, (d.code, asked)

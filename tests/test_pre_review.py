@@ -40,12 +40,12 @@ async def test_pre_review_does_not_start_the_acceptance_clock(stack, people):
 
     r = await clerk.act(cid, "pre_review_return")
     assert r.status_code == 422 and r.json()["detail"]["field"] == "comment"
-    case = await clerk.ok(cid, "pre_review_return", "营业场所平面图不清晰", missing=["经营场所平面图"])
+    case = await clerk.ok(cid, "pre_review_return", "营业场所平面图不清晰", missing=["主要设备设施布局及操作流程文件"])
     assert case["status"] == "pre_review"
     assert (await clerk.act(cid, "pre_review_pass")).status_code == 409  # waits for the applicant
     assert "pre_review_resubmit" in (await u.case(cid))["allowed_actions"]
     assert cid not in {t["case_id"] for t in (await clerk.get("/api/tasks", params={"scope": "department"})).json()["items"]}
-    await u.ok(cid, "pre_review_resubmit", materials=["经营场所平面图"])
+    await u.ok(cid, "pre_review_resubmit", materials=["主要设备设施布局及操作流程文件"])
     await clerk.ok(cid, "pre_review_pass")
     case = await u.ok(cid, "confirm_submission")
     assert case["status"] == "submitted"
@@ -77,18 +77,18 @@ async def test_the_applicant_pages_say_where_the_pre_review_stands_and_take_new_
         page = (await browser.get(f"/cases/{cid}")).text
         assert "网上预审中" in page and "预审期限" in page and "正式提交后开始计算" in page
 
-        await clerk.ok(cid, "pre_review_return", "营业场所平面图不清晰", missing=["经营场所平面图"])
+        await clerk.ok(cid, "pre_review_return", "营业场所平面图不清晰", missing=["主要设备设施布局及操作流程文件"])
         page = (await browser.get(f"/cases/{cid}")).text
         assert "预审退回，请修改后重新提交" in page and "营业场所平面图不清晰" in page
-        assert "需补正：经营场所平面图" in page
+        assert "需补正：主要设备设施布局及操作流程文件" in page
         form = (await browser.get(f"/cases/{cid}?action=pre_review_resubmit")).text
-        assert 'type="file"' in form and "经营场所平面图" in form
+        assert 'type="file"' in form and "主要设备设施布局及操作流程文件" in form
         r = await browser.submit(f"/cases/{cid}/actions", form,
                                  {"action": "pre_review_resubmit", "request_id": "resubmit-1"},
                                  files={"supplement_0": ("plan.pdf", PDF, "application/pdf")})
         assert r.status_code == 303, r.text
         case = await u.case(cid)
-        assert [m["file_id"] is not None for m in case["materials"] if m["name"] == "经营场所平面图"][-1:] == [True]
+        assert [m["file_id"] is not None for m in case["materials"] if m["name"] == "主要设备设施布局及操作流程文件"][-1:] == [True]
         assert case["pre_review"] == {**case["pre_review"], "returned": False, "round": 2}
 
         await clerk.ok(cid, "pre_review_pass")

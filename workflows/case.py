@@ -26,6 +26,7 @@ from temporalio.workflow import ChildWorkflowHandle
 
 with workflow.unsafe.imports_passed_through():
     from banjian import rules
+    from banjian.action_data import check_pre_review_data
     from banjian.activity_contracts import NotifyParent, Recorded, RecordRequest
     from banjian.case_steps import effective_item
     from banjian.contracts import SYSTEM, ActionInput, Actor, Answered, CaseInput, CaseState, HistoryEntry
@@ -203,8 +204,10 @@ class CaseWorkflow(Transitions, TimeLimits, JointApproval, JointSupplementFlow, 
     @act.validator
     def validate_act(self, a: ActionInput) -> None:
         if a.action in PRE_REVIEW_ACTIONS:
-            return self._check_pre_review(a)
+            self._check_pre_review(a)
         try:
+            if a.action in PRE_REVIEW_ACTIONS:  # its input too (not under the lock: see `act`)
+                return check_pre_review_data(self.item, a)
             rules.check(self.item, self.state, a)
         except DomainError as e:
             raise reject(e) from None

@@ -14,6 +14,7 @@ from banjian.auth import verify_password
 from banjian.db import User
 from banjian.errors import Invalid, Unauthorised
 from banjian.logins import LoginGuard
+from banjian.nul_text import refuse_nul
 from banjian.service_accounts import TOKEN_KIND, authenticate
 
 router = APIRouter(prefix="/api", tags=["identity"])
@@ -53,6 +54,7 @@ def token(request: Request, response: Response, session: SessionDep, settings: S
     answer may be cached (`Cache-Control: no-store`, RFC 6749 5.1)."""
     guard: LoginGuard = request.app.state.logins
     response.headers.update(NO_STORE)
+    refuse_nul({"username": username, "client_id": client_id})  # never a name; PostgreSQL refuses it in a lookup
     address = request.client.host if request.client else "unknown"
     if grant_type == "client_credentials":
         basic = _basic(request)

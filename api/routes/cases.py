@@ -1,7 +1,6 @@
 """Cases: apply, read, search, act. (The full history is in api/routes/audit.py.)"""
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Header, Path, Query, Request
@@ -15,6 +14,7 @@ from api.deps import CasesDep, CurrentUser, SessionDep
 from banjian import inbox
 from banjian.action_data import MAX_COMMENT
 from banjian.enums import ItemKind, Status, WarningLevel
+from banjian.json_limits import loads
 
 router = APIRouter(prefix="/api", tags=["cases"])
 
@@ -112,7 +112,7 @@ async def act(case_id: CaseId, request: Request, actor: CurrentUser, cases: Case
     checks the contract puts first. A retry with the same `X-Request-Id` header is applied once."""
     payload: Any = None
     try:
-        payload = json.loads(await request.body() or b"null")
+        payload = loads(await request.body() or b"null")
         body = ActionBody.model_validate(payload)
     except ValidationError as e:
         await cases.refuse_before_422(actor, case_id, payload)

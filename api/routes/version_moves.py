@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from api.bounds import ItemCode
 from api.deps import CatalogDep, CurrentUser
 from api.validation import problem
 from banjian.errors import Invalid
+from banjian.json_limits import loads
 from banjian.rules import authorise_authoring
 from services.version_moves_run import migrate
 
@@ -28,7 +28,7 @@ class MigrationBody(BaseModel):
 
 def migration_body(raw: bytes) -> MigrationBody:
     try:
-        return MigrationBody.model_validate(json.loads(raw or b"null"))
+        return MigrationBody.model_validate(loads(raw or b"null"))
     except ValueError as e:  # ValidationError is a ValueError too
         if isinstance(e, ValidationError):
             first = e.errors()[0]

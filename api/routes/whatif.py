@@ -1,7 +1,6 @@
 """What-if simulation of a draft (试运行): N cases of the draft on the real workflow, in virtual time."""
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from api.deps import CurrentUser
 from api.routes.authoring import DraftsDep
 from api.validation import problem
 from banjian.errors import Invalid
+from banjian.json_limits import loads
 from banjian.whatif import MAX_CASES, RULES, Profile
 from services.whatif_run import simulate
 
@@ -42,7 +42,7 @@ def invalid(e: ValidationError) -> Invalid:
 
 def simulate_body(raw: bytes) -> SimulateBody:
     try:
-        data: Any = json.loads(raw or b"{}")
+        data: Any = loads(raw or b"{}")
     except ValueError as e:
         raise Invalid("unparsable", f"请求体无法解析：{e}", f"the body cannot be parsed: {e}", field="") from None
     try:

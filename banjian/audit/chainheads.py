@@ -40,7 +40,8 @@ def verify_case(session: Session, case_id: str, source: CaseSource | None = None
     """Recompute the case's hash chain and check it against every independent witness available.
 
     Returns {"verified", "records", "first_altered": {"seq", "at", "action"} | null, "reason",
-    "findings": [...], "checked": [...]}. `first_altered` is the earliest record found altered,
+    "findings": [...], "checked": [...], "not_checked": [...]} (`not_checked`: `history` and `snapshot`
+    when no history was at hand: `verified` then vouches for the chain alone). `first_altered` is the earliest record found altered,
     missing or out of place; `findings` lists every check that failed. Beside the records, the case
     row is compared with the state the workflow last recorded (`snapshot_differs`, when `source`
     tells it), the archive package with its recorded digest (`archive_altered`), the material files
@@ -148,8 +149,11 @@ def verify_case(session: Session, case_id: str, source: CaseSource | None = None
         first_altered = {"seq": first["seq"], "at": iso_at(at) if at else None,
                          "action": r.action if r is not None else (rec.action if rec is not None else None)}
     reason = first["reason"] if first else (findings[0]["reason"] if findings else None)
+    # without the workflow's history (Temporal unreachable, or a history gone with no archive package)
+    # the records are checked only against themselves: say so, rather than pass as fully verified
+    not_checked = [] if source is not None else ["history", "snapshot"]
     return {"verified": not findings, "records": len(rows), "first_altered": first_altered,
-            "reason": reason, "findings": findings, "checked": checked}
+            "reason": reason, "findings": findings, "checked": checked, "not_checked": not_checked}
 
 
 async def verify_case_full(client: Client | None, session_factory: Callable[[], Session], case_id: str,

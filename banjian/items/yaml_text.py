@@ -11,6 +11,8 @@ from typing import Any
 
 import yaml
 
+from banjian.json_limits import TooDeep, check_depth
+
 
 class _NoAliasLoader(yaml.SafeLoader):
     """The safe loader, refusing aliases where the composer meets them (before anything expands)."""
@@ -25,8 +27,14 @@ class _NoAliasLoader(yaml.SafeLoader):
 
 
 def load_yaml(text: str | bytes) -> Any:
-    """`yaml.safe_load` without aliases (`yaml.YAMLError` for one, with its line)."""
-    return yaml.load(text, Loader=_NoAliasLoader)
+    """`yaml.safe_load` without aliases (`yaml.YAMLError` for one, with its line), and nested at most
+    `MAX_DEPTH` levels (`TooDeep`, a ValueError: the composer recurses, as `json.loads` does)."""
+    try:
+        value = yaml.load(text, Loader=_NoAliasLoader)
+    except RecursionError:
+        raise TooDeep() from None
+    check_depth(value)
+    return value
 
 
 #: The deepest nesting a definition may have: the deepest real one is six levels (a joint item's
@@ -64,7 +72,7 @@ def parse_definition_text(text: str | bytes, as_yaml: bool) -> Any:
     nested = DefinitionTextError(f"定义嵌套过深（最多 {MAX_DEPTH} 层）", f"the definition nests deeper than {MAX_DEPTH} levels")
     try:
         data = load_yaml(text) if as_yaml else json.loads(text or b"null")
-    except RecursionError:
+    except (RecursionError, TooDeep):
         raise nested from None
     except json.JSONDecodeError as e:
         raise DefinitionTextError(f"JSON 格式错误（第 {e.lineno} 行第 {e.colno} 列）：{e.msg}",

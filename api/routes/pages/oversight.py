@@ -18,7 +18,7 @@ from api.routes.pages.timeline import with_details
 from banjian import audit
 from banjian.audit.evidence import ATTACHMENT_ALTERED, LICENCE_ALTERED
 from banjian.enums import Role
-from banjian.errors import DomainError, NotFound
+from banjian.errors import Conflict, DomainError, NotFound
 from banjian.files import StoredFile
 from banjian.labels import licence_status_zh
 from banjian.lenient_rows import case_row
@@ -242,7 +242,9 @@ async def audit_case(request: Request, case_id: str) -> HTMLResponse:
     audit_api._audit_only(cases, actor, case_id)
     try:
         case, unreadable = await run_in_threadpool(cases.get, actor, case_id), False
-    except (ValueError, TypeError, KeyError, AttributeError):  # a case row altered past reading (ValidationError too)
+    except (ValueError, TypeError, KeyError, AttributeError, Conflict) as e:  # a case row altered past reading
+        if isinstance(e, Conflict) and e.code != "case_unreadable":
+            raise
         case, unreadable = await run_in_threadpool(_row_summary, cases, case_id), True
     timeline, replay, verify = await asyncio.gather(
         audit_api.case_timeline(case_id, request, actor, cases), _replay(request, actor, case_id),

@@ -71,7 +71,9 @@ async def login(request: Request, username: str = Form("", max_length=64), passw
         errors.append({"field": "username", "text": "请输入用户名", "href": "#username"})
     if not password:
         errors.append({"field": "password", "text": "请输入密码", "href": "#password"})
-    status = 401 if username and password else 422
+    if "\x00" in username:  # no name holds one, and PostgreSQL refuses it even in a lookup
+        errors.append({"field": "username", "text": "用户名不能含有空字符（U+0000）", "href": "#username"})
+    status = 401 if username and password and not errors else 422
     headers: dict[str, str] = {}
     if not errors:
         guard: LoginGuard = request.app.state.logins  # the same throttling as POST /api/auth/token
