@@ -2,7 +2,6 @@
 a JSON body read after a route's own 404/403 checks (`json_body`)."""
 from __future__ import annotations
 
-import json
 from typing import Any, TypeVar
 
 from fastapi import Request
@@ -12,6 +11,7 @@ from pydantic import BaseModel, ValidationError
 from banjian.errors import DomainError, Invalid
 from banjian.files import TooLarge
 from banjian.items.yaml_text import DefinitionTextError, parse_definition_text
+from banjian.json_limits import loads
 
 #: The largest definition body (JSON or YAML): the biggest shipped definition is about 10 KiB, and
 #: every text and list of one has its bound (`definition_rules.check_text_sizes`).
@@ -76,7 +76,7 @@ async def json_body(request: Request, model: type[M]) -> M:
     if raw and not is_json(media_type):
         raise unsupported_media_type(media_type)
     try:
-        payload = json.loads(raw or b"null")
+        payload = loads(raw or b"null")
     except ValueError as e:
         raise RequestValidationError([{"type": "json_invalid", "loc": ("body",), "msg": f"JSON decode error: {e}",
                                        "input": {}}]) from None

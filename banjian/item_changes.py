@@ -88,11 +88,17 @@ def _from(catalog: Catalog, code: str, base: int, after: ItemDefinition) -> list
     return definition_changes(catalog.version(code, base), after)
 
 
+def stored_before(catalog: Catalog, code: str, version: int) -> int:
+    """The newest version of `code` stored before `version`, 0 if none: an installation keeps only the
+    versions it published or adopted (a fresh one holds a shipped item's current version alone)."""
+    return max((v["version"] for v in catalog.versions(code) if v["version"] < version), default=0)
+
+
 def compare_versions(catalog: Catalog, code: str, from_version: int | None, to_version: int | None) -> dict[str, Any]:
-    """Version `from_version` (default: the one before `to_version`) against `to_version` (default:
-    the current one); 404 for an unknown item or version. Version 1 alone: from nothing."""
+    """Version `from_version` (default: the newest stored before `to_version`) against `to_version`
+    (default: the current one); 404 for an unknown item or version. Nothing stored before: from nothing."""
     after = catalog.version(code, to_version) if to_version is not None else catalog.current(code)
-    start = from_version if from_version is not None else after.version - 1
+    start = from_version if from_version is not None else stored_before(catalog, code, after.version)
     return {"code": code, "name": after.name, "from_version": start or None, "to_version": after.version,
             "changes": _from(catalog, code, start, after)}
 
@@ -102,6 +108,6 @@ def compare_draft(drafts: Drafts, catalog: Catalog, actor: Actor, code: str, dra
     404 / 403 as for reading the draft; `DefinitionProblems` when the schema cannot read it."""
     draft, row = drafts.drawable(actor, code, draft_id)
     published = row["version"]
-    base = published - 1 if published else catalog.next_version(code) - 1
+    base = stored_before(catalog, code, published) if published else catalog.next_version(code) - 1
     return {"code": code, "name": draft.name, "draft_id": draft_id, "from_version": base or None,
             "to_version": published, "changes": _from(catalog, code, base, draft)}

@@ -12,6 +12,7 @@ import pytest
 import yaml
 from sqlmodel import select
 
+from api.inboxes import WARNING_RANK
 from banjian.db import CalendarYear, Case
 from tests.conftest import application
 
@@ -37,6 +38,7 @@ def fresh_item(**over) -> dict:
     d = definition()
     d["code"] = f"test-food-{uuid.uuid4().hex[:8]}"
     d["name"] = "测试食品经营许可"
+    d["version"] = 1  # a new item starts at 1, whichever version of the food licence it copies
     d.update(over)
     return d
 
@@ -277,10 +279,15 @@ def find(body: dict, case_id: str) -> dict | None:
 
 
 def assert_earliest_due_first(body: dict) -> None:
-    dues = [t["due"] for t in body["items"]]
-    dated = [d for d in dues if d is not None]
-    assert dated == sorted(dated)
-    assert dues[:len(dated)] == dated  # undated last
+    """Most urgent first: 红牌, 黄牌, 提醒, then no warning (api/inboxes.py), each by due date, undated last."""
+    items = body["items"]
+    ranks = [WARNING_RANK.get(t["warning"], len(WARNING_RANK)) for t in items]
+    assert ranks == sorted(ranks)
+    for rank in set(ranks):
+        dues = [t["due"] for t, r in zip(items, ranks, strict=True) if r == rank]
+        dated = [d for d in dues if d is not None]
+        assert dated == sorted(dated)
+        assert dues[:len(dated)] == dated  # undated last
 
 
 async def test_task_scopes(stack):
@@ -371,7 +378,7 @@ async def test_items_list_and_detail_shapes(stack):
     assert r.status_code == 200
     d = r.json()
     assert d["code"] == ITEM and d["name"] == "食品经营许可"
-    assert d["versions"][0]["version"] == 1
+    assert d["versions"][0]["version"] == d["version"]
     assert d["version"] == d["versions"][-1]["version"]
     assert {m["name"] for m in d["materials"]} >= {"营业执照", "食品经营许可申请书"}
     for m in d["materials"]:

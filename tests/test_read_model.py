@@ -57,7 +57,7 @@ async def test_basic_path_writes_the_read_model(store):
         row = session.get(Case, cid)
         assert row is not None
         assert (row.status, row.item_code, row.item_version, row.department, row.channel, row.kind) == (
-            "submitted", ITEM, 1, "amr", "web", "single")
+            "submitted", ITEM, stack.app.state.catalog.current(ITEM).version, "amr", "web", "single")
         assert row.applicant_username == applicant.username
         assert row.applicant_id_number == case["applicant"]["id_number"]
         assert row.item_name == "食品经营许可"
@@ -131,7 +131,7 @@ async def test_basic_path_writes_the_read_model(store):
 def record_request(stack, case_id: str, n_events: int, status: str = "submitted") -> RecordRequest:
     """A synthetic transition of a made-up case (no workflow behind it)."""
     with stack.sessions() as session:
-        template = session.exec(select(Case).where(Case.item_code == ITEM, Case.item_version == 1)).first()
+        template = session.exec(select(Case).where(Case.item_code == ITEM, Case.item_version == stack.app.state.catalog.current(ITEM).version)).first()
         assert template is not None
         snapshot = dict(template.snapshot)
     at = datetime(2026, 3, 2, 1, 0, tzinfo=UTC)

@@ -15,14 +15,14 @@ from banjian.items.schema import MAX_VERSION
 router = APIRouter(prefix="/api/items", tags=["items"])
 
 
-
 @router.get("/{code}/changes")
 def version_changes(code: ItemCode, _: CurrentUser, catalog: CatalogDep,
                     from_version: Annotated[int | None, Query(alias="from", ge=1, le=MAX_VERSION)] = None,
                     to_version: Annotated[int | None, Query(alias="to", ge=1, le=MAX_VERSION)] = None) -> dict[str, Any]:
-    """Every change from version `from` (default: the one before `to`) to version `to` (default: the
-    current one) → `{"code", "name", "from_version", "to_version", "changes": [{"path", "change",
-    "before"?, "after"?}]}`; version 1 alone: from nothing (`from_version` null, every field added).
+    """Every change from version `from` (default: the newest stored before `to`) to version `to`
+    (default: the current one) → `{"code", "name", "from_version", "to_version", "changes": [{"path",
+    "change", "before"?, "after"?}]}`; nothing stored before: from nothing (`from_version` null, every
+    field added).
     Unknown item or version: 404."""
     return compare_versions(catalog, code, from_version, to_version)
 

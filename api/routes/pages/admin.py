@@ -75,10 +75,14 @@ async def add(request: Request):
     values = {k: form.first(k).strip()[:200] for k in ("username", "name", "department", "id_number")}
     values["roles"] = [r for r in form.fields.get("roles", []) if r in ROLES]
     password = form.first("password")[:256]
+    # a NUL is in no name, and PostgreSQL refuses it even in the lookups below
+    errors: dict[str, str] = {k: "不能含有空字符（U+0000）" for k in ("username", "name", "department", "id_number")
+                              if "\x00" in values[k]}
+    if errors:
+        return await run_in_threadpool(_users_page, request, actor, values, errors, 422)
     # every problem at once, each beside its field (the password is never sent back)
     problems = await run_in_threadpool(user_problems, request.app.state.sessions, values["username"], password,
                                        values["roles"], values["department"] or None, values["id_number"] or None)
-    errors: dict[str, str] = {}
     for p in problems:
         errors.setdefault(USER_FIELDS.get(p.field or "", "username"), p.message)
     if not values["roles"]:  # the page's wording for no box ticked
