@@ -83,21 +83,13 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
             raise _invalid("invalid_type", "data.missing", "data.missing 须为材料名称列表（可省略：各部门提请的材料已全部列入告知）",
                            "data.missing must be a list of material names (optional: every department's "
                            "materials are in the notice already)")
-        unknown = [m for m in extra if item.material(m) is None]
-        if unknown:
-            raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
-                           f"the item asks for no material named {', '.join(unknown)}")
-        _no_repeats(extra)
+        _item_materials(item, extra)
     elif action in (Action.REQUEST_SUPPLEMENT, Action.ASK_SUPPLEMENT):
         missing = data.get("missing")
         if not isinstance(missing, list) or not missing or not all(isinstance(m, str) for m in missing):
             raise _invalid("missing_required", "data.missing", "请一次性列明全部需补正的材料名称（非空列表）",
                            "data.missing must list every missing material by name (a non-empty list)")
-        unknown = [m for m in missing if item.material(m) is None]
-        if unknown:
-            raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
-                           f"the item asks for no material named {', '.join(unknown)}")
-        _no_repeats(missing)
+        _item_materials(item, missing)
     elif action == Action.SUBMIT_SUPPLEMENT:
         given = data.get("materials")
         names = [m if isinstance(m, str) else m.get("name") if isinstance(m, dict) else None for m in given] \
@@ -177,6 +169,15 @@ def validate_data(action: Action, item: ItemDefinition, state: CaseState, act: A
         raise _invalid("invalid_type", "data.referral", "referral 须为布尔值", "data.referral must be a boolean")
 
 
+def _item_materials(item: ItemDefinition, names: list[str]) -> None:
+    """`data.missing` names materials of the item, each once."""
+    unknown = [m for m in names if item.material(m) is None]
+    if unknown:
+        raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
+                       f"the item asks for no material named {', '.join(unknown)}")
+    _no_repeats(names)
+
+
 def check_input(item: ItemDefinition, act: ActionInput) -> None:
     """The checks on the input alone (the API's and the update validator's, never under the workflow's
     lock, so that a replay takes what its history accepted): `check_bounds`, and the materials a
@@ -187,11 +188,7 @@ def check_input(item: ItemDefinition, act: ActionInput) -> None:
         if not isinstance(missing, list) or not all(isinstance(m, str) for m in missing):
             raise _invalid("invalid_type", "data.missing", "data.missing 须为材料名称列表（可省略）",
                            "data.missing must be a list of material names (optional)")
-        unknown = [m for m in missing if item.material(m) is None]
-        if unknown:
-            raise _invalid("unknown_material", "data.missing", f"本事项没有这些材料：{'、'.join(unknown)}",
-                           f"the item asks for no material named {', '.join(unknown)}")
-        _no_repeats(missing)
+        _item_materials(item, missing)
 
 
 def check_pre_review_data(item: ItemDefinition, act: ActionInput) -> None:
