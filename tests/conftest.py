@@ -199,6 +199,16 @@ class People:
         raise AttributeError(role)
 
 
+@pytest.fixture
+async def browser(stack) -> AsyncIterator[Any]:
+    """A logged-out page session (cookies, CSRF tokens) on the shared stack (tests/pages_client.py)."""
+    from tests.pages_client import PageClient  # it imports this module
+
+    c = PageClient(stack)
+    yield c
+    await c.close()
+
+
 @pytest.fixture(scope="module")
 def people(stack) -> People:
     return People(stack)

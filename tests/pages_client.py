@@ -44,3 +44,9 @@ class PageClient:
         """Post a multipart form as a browser would, with the page's CSRF token."""
         fields = {"csrf_token": csrf_of(page_html), **(data or {})}
         return await self.http.post(path, data=fields, files=files or {"_": ("", b"", "application/octet-stream")})
+
+
+def text_of(html: str) -> str:
+    """A page's body as text, tags and whitespace removed (Chinese reads without spaces)."""
+    body = html.split("<body>", 1)[1]
+    return re.sub(r"\s+", "", re.sub(r"<[^>]+>", "", body))

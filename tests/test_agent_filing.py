@@ -12,22 +12,12 @@ from banjian.agents import authority_materials, check_agent, masked
 from banjian.errors import Invalid
 from banjian.ids import make_citizen_id, make_credit_code
 from tests.conftest import application
-from tests.pages_client import PDF, PageClient
+from tests.pages_client import PDF, text_of
 
 ITEM = "individual-business-registration"  # citizens; lists 授权委托书及受托人身份证明 (委托他人代为办理的)
 AGENT_ID = make_citizen_id("330106", seq=71)
 
 
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
-
-
-def text_of(html: str) -> str:
-    body = html.split("<body>", 1)[1]
-    return re.sub(r"\s+", "", re.sub(r"<[^>]+>", "", body))
 
 
 def error_beside(html: str, input_id: str) -> str | None:

@@ -9,28 +9,16 @@ import re
 from datetime import date
 from urllib.parse import urlsplit
 
-import pytest
-
 from api.routes.pages.cases import provisional_due
 from api.routes.pages.common import zh_date
 from api.throttle import AddressLimiter
 from banjian.ids import make_citizen_id
-from tests.pages_client import PageClient
+from tests.pages_client import PageClient, text_of
 
 ITEM = "individual-business-registration"
 ISSUER = "市市场监督管理局"
 
 
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
-
-
-def text_of(html: str) -> str:
-    body = html.split("<body>", 1)[1]
-    return re.sub(r"\s+", "", re.sub(r"<[^>]+>", "", body))
 
 
 def day(value: str) -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from banjian import form_values
 from tests.conftest import application
-from tests.pages_client import PageClient, hidden
+from tests.pages_client import hidden
 from tests.test_pages import material_files
 
 MARRIAGE = "marriage-registration-appointment"
@@ -34,12 +34,6 @@ async def visit_item(stack) -> str:
     assert r.status_code == 201, r.text
     return str(d["code"])
 
-
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
 
 
 async def refused(user, item_code: str, field: str, value, code: str) -> dict:

@@ -14,16 +14,9 @@ from sqlmodel import Session
 from banjian import notices
 from banjian.db import Case, CaseEvent
 from banjian.migrate import upgrade
-from tests.pages_client import PageClient
 
 ITEM = "food-business-licence"
 
-
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
 
 
 def text_of(html: str) -> str:

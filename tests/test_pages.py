@@ -14,12 +14,6 @@ from tests.pages_client import PDF, PageClient, csrf_of, hidden
 ITEM = "food-business-licence"
 
 
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
-
 
 @pytest.fixture
 async def browser2(stack):

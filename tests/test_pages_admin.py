@@ -4,17 +4,6 @@ from __future__ import annotations
 import re
 import uuid
 
-import pytest
-
-from tests.pages_client import PageClient
-
-
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
-
 
 def field_error(html: str, field_id: str) -> str:
     """The error message shown beside a field (its `{id}-error` element), without the hidden prefix."""

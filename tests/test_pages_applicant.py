@@ -7,20 +7,12 @@ from __future__ import annotations
 import re
 import uuid
 
-import pytest
-
 from tests.pages_client import PageClient, hidden
 from tests.test_licence_verify_page import holder_and_licence
 
 ITEM = "food-business-licence"
 ORG_ONLY = "construction-permit-joint"  # serves organisations only
 
-
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
 
 
 def text_of(html: str) -> str:

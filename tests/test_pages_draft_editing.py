@@ -17,12 +17,6 @@ from tests.pages_client import PageClient, hidden
 FOOD = "food-business-licence"
 
 
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
-
 
 @pytest.fixture
 async def second_browser(stack):

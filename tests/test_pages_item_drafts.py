@@ -8,16 +8,8 @@ import uuid
 
 import pytest
 
-from tests.pages_client import PageClient
-
 FOOD = "food-business-licence"
 
-
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
 
 
 @pytest.fixture(scope="module")

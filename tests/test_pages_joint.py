@@ -7,17 +7,8 @@ import asyncio
 import re
 import uuid
 
-import pytest
-
-from tests.pages_client import PDF, PageClient
+from tests.pages_client import PDF
 from tests.test_joint import BUNDLE, CONSTRUCTION, answer, open_joint, staff, subs_by_department
-
-
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
 
 
 def result_text(html: str) -> str:

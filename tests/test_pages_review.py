@@ -7,8 +7,6 @@ import asyncio
 import re
 import uuid
 
-import pytest
-
 from api import charts
 from tests.pages_client import PageClient
 from tests.test_joint import BUNDLE, CONSTRUCTION, answer, open_joint, staff, subs_by_department
@@ -17,12 +15,6 @@ from tests.test_pages import apply_data, material_files
 
 ITEM = "food-business-licence"
 
-
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
 
 
 async def test_refusals_name_statuses_and_roles_in_chinese_under_a_fitting_heading(stack, people, browser):

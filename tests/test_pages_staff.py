@@ -9,14 +9,12 @@ import re
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-import pytest
-
 from api.routes.pages.common import EVENT_ZH
 from api.routes.pages.timeline import entry_detail
 from banjian.db import User
 from banjian.enums import Action
 from banjian.timefmt import CHINA
-from tests.pages_client import PageClient, hidden
+from tests.pages_client import hidden
 from tests.test_joint import (
     CONSTRUCTION,
     accepted_on,
@@ -30,12 +28,6 @@ from tests.test_joint import (
 
 ROOT = Path(__file__).resolve().parents[1]
 
-
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
 
 
 def timeline(html: str) -> str:

@@ -6,19 +6,10 @@ from __future__ import annotations
 import re
 import uuid
 
-import pytest
-
 from banjian.ids import make_citizen_id, make_credit_code
-from tests.pages_client import PageClient
 
 ITEM = "food-business-licence"
 
-
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
 
 
 def error_beside(html: str, input_id: str) -> str | None:

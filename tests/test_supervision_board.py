@@ -8,20 +8,11 @@ import re
 import uuid
 from datetime import date, timedelta
 
-import pytest
-
 from api import charts
 from banjian.db import Case
-from tests.pages_client import PageClient
 
 ITEM, DEPT = "food-business-licence", "amr"
 
-
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
 
 
 def on_board(board: dict, case_id: str, cause: str) -> dict:

@@ -5,8 +5,6 @@ import re
 import uuid
 from datetime import date, datetime, timedelta
 
-import pytest
-
 from banjian.calendar import load_calendar
 from banjian.timefmt import start_of
 from tests.pages_client import PageClient
@@ -14,12 +12,6 @@ from tests.pages_client import PageClient
 FOOD = "food-business-licence"  # amr: promised 10 / statutory 20 working days
 ISO_DAY = re.compile(r"\d{4}-\d\d-\d\d")
 
-
-@pytest.fixture
-async def browser(stack):
-    c = PageClient(stack)
-    yield c
-    await c.close()
 
 
 def _zh(d: str) -> str:
