@@ -11,10 +11,10 @@ MAX_DEPTH = 64
 
 
 class TooDeep(ValueError):
-    """A document nested past `MAX_DEPTH` (a ValueError, as any unparsable document)."""
+    """A document nested past its bound (a ValueError, as any unparsable document)."""
 
-    def __init__(self) -> None:
-        super().__init__(f"nested more than {MAX_DEPTH} levels deep (嵌套超过 {MAX_DEPTH} 层)")
+    def __init__(self, bound: int = MAX_DEPTH) -> None:
+        super().__init__(f"nested more than {bound} levels deep (嵌套超过 {bound} 层)")
 
 
 def loads(raw: str | bytes) -> Any:
@@ -27,13 +27,13 @@ def loads(raw: str | bytes) -> Any:
     return value
 
 
-def check_depth(value: Any) -> None:
-    """`TooDeep` unless `value` (parsed JSON or YAML) nests at most `MAX_DEPTH` levels (walked without
+def check_depth(value: Any, bound: int = MAX_DEPTH) -> None:
+    """`TooDeep` unless `value` (parsed JSON or YAML) nests at most `bound` levels (walked without
     recursion)."""
     pending = [(value, 1)]
     while pending:
         node, depth = pending.pop()
         if isinstance(node, dict | list):
-            if depth > MAX_DEPTH:
-                raise TooDeep()
+            if depth > bound:
+                raise TooDeep(bound)
             pending.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))

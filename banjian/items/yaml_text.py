@@ -51,18 +51,6 @@ class DefinitionTextError(ValueError):
         self.zh = zh
 
 
-def _depth_exceeds(data: Any, bound: int) -> bool:
-    """Whether `data` nests mappings and lists more than `bound` levels deep (walked without recursion)."""
-    stack = [(data, 1)]
-    while stack:
-        value, depth = stack.pop()
-        if isinstance(value, dict | list):
-            if depth > bound:
-                return True
-            stack.extend((v, depth + 1) for v in (value.values() if isinstance(value, dict) else value))
-    return False
-
-
 def parse_definition_text(text: str | bytes, as_yaml: bool) -> Any:
     """A definition's text (JSON, or YAML without aliases) as data; `DefinitionTextError` with both
     languages for text that cannot be read: a syntax error (its line), nesting past `MAX_DEPTH`, a
@@ -72,6 +60,7 @@ def parse_definition_text(text: str | bytes, as_yaml: bool) -> Any:
     nested = DefinitionTextError(f"定义嵌套过深（最多 {MAX_DEPTH} 层）", f"the definition nests deeper than {MAX_DEPTH} levels")
     try:
         data = load_yaml(text) if as_yaml else json.loads(text or b"null")
+        check_depth(data, MAX_DEPTH)
     except (RecursionError, TooDeep):
         raise nested from None
     except json.JSONDecodeError as e:
@@ -88,6 +77,4 @@ def parse_definition_text(text: str | bytes, as_yaml: bool) -> Any:
     except ValueError:  # int() of thousands of digits (CPython's guard against quadratic conversion)
         raise DefinitionTextError("数字位数过多：定义中的数字不能超过 4300 位",
                                   "a number has too many digits (at most 4300)") from None
-    if _depth_exceeds(data, MAX_DEPTH):
-        raise nested
     return data
