@@ -18,7 +18,7 @@ process, as `run_bench.py` runs it), opened two ways, back to back and alternati
 and prints each way's first round trip p50 and the ratio uws ÷ start. If that ratio is above 3, no
 design that answers after a workflow task can meet "submit p50 ≤ 3× a bare start" on this machine.
 
-    python bench/floor.py --cases 200 --users 10 --rounds 2
+    python bench/floor.py --cases 200 --users 10 --rounds 3
 """
 from __future__ import annotations
 
@@ -39,11 +39,10 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared" / "bench"
 sys.path.insert(0, str(SHARED))
 
-from temporalio.client import Client, WithStartWorkflowOperation  # noqa: E402
-from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
-
 import bare_case  # noqa: E402  (the shared reference's workflow, unchanged)
 import run_bench  # noqa: E402  (its dev server, worker and statistics)
+from temporalio.client import Client, WithStartWorkflowOperation  # noqa: E402
+from temporalio.common import WorkflowIDConflictPolicy  # noqa: E402
 from temporalio.worker import Worker  # noqa: E402
 
 sys.path.insert(0, str(ROOT / "bench"))
@@ -149,10 +148,11 @@ async def one_phase(way: str, a: argparse.Namespace) -> dict[str, Any]:
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def main(a: argparse.Namespace) -> int:
+async def measure(a: argparse.Namespace) -> list[dict[str, Any]]:
+    """`a.rounds` rounds of every way, each way first in turn; each round's results and ratios."""
     rows: list[dict[str, Any]] = []
     for r in range(a.rounds):
-        ways = WAYS[r % len(WAYS):] + WAYS[:r % len(WAYS)]  # each way first in turn
+        ways = WAYS[r % len(WAYS):] + WAYS[:r % len(WAYS)]
         got = {way: await one_phase(way, a) for way in ways}
         ratios = {way: got[way]["first_p50_ms"] / got["start"]["first_p50_ms"] for way in WAYS[1:]}
         rows.append({"round": r + 1, **got, "ratios": ratios})
@@ -160,6 +160,11 @@ async def main(a: argparse.Namespace) -> int:
             f"{way} first p50 {got[way]['first_p50_ms']:.1f} ms, Update p50 {got[way]['update_p50_ms']:.1f} ms, "
             f"{got[way]['cases_per_s']:.2f} cases/s, {got[way]['errors']} errors" for way in WAYS)
             + " | " + ", ".join(f"{way} ÷ start {x:.2f}×" for way, x in ratios.items()), flush=True)
+    return rows
+
+
+async def main(a: argparse.Namespace) -> int:
+    rows = await measure(a)
     for way in WAYS[1:]:
         print(f"median {way} ÷ start: {statistics.median(row['ratios'][way] for row in rows):.2f}× (the bar: ≤ 3×)")
     if a.out:
@@ -169,15 +174,19 @@ async def main(a: argparse.Namespace) -> int:
     return 1 if any(row[w]["errors"] for row in rows for w in WAYS) else 0
 
 
-WAYS = ("start", "uws", "eager")
-
-
-if __name__ == "__main__":
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--cases", type=int, default=200)
     ap.add_argument("--users", type=int, default=10)
     ap.add_argument("--updates", type=int, default=6, help="Updates after the first round trip")
     ap.add_argument("--warmup", type=int, default=10)
-    ap.add_argument("--rounds", type=int, default=2, help="pairs, alternating which way goes first")
+    ap.add_argument("--rounds", type=int, default=3, help="rounds, each way first in turn")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results" / "floor.jsonl"))
-    sys.exit(asyncio.run(main(ap.parse_args())))
+    return ap
+
+
+WAYS = ("start", "uws", "eager")
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(main(parser().parse_args())))
