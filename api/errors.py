@@ -34,6 +34,8 @@ RETRY_AFTER_S = 2
 
 log = logging.getLogger("banjian.api")
 HTTP_TEXT = {
+    # FastAPI's own 400: a body it parses itself raised while parsing (nested past the parser's stack)
+    400: ("unparsable", "请求体无法解析（格式错误或嵌套过深）", "the request body cannot be parsed (malformed or nested too deeply)"),
     401: ("not_authenticated", "请先登录", "not logged in"),
     403: ("forbidden", "无权执行此操作", "not allowed"),
     404: ("not_found", "资源不存在", "not found"),
@@ -164,7 +166,8 @@ def install(app: FastAPI) -> None:
             body = exc.detail
         else:
             code, zh, en = HTTP_TEXT.get(exc.status_code, ("error", "请求错误", str(exc.detail)))
-            body = {"code": code, "message": zh, "message_en": str(exc.detail) if exc.detail else en, "field": None}
+            said = str(exc.detail) if exc.detail and exc.status_code not in HTTP_TEXT else en
+            body = {"code": code, "message": zh, "message_en": said, "field": None}
         return JSONResponse({"detail": body}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -59,7 +59,13 @@ def _shown(value: Any) -> str:
 
 
 def _ctx_text(value: Any) -> str:
-    return value.isoformat() if isinstance(value, date | datetime) else str(value)
+    """A rule's bound as people write it: a day as ISO, a whole float bound (a float field's `le=3650`
+    arrives as 3650.0) without its ".0"."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
 
 
 def problem(err: Mapping[str, Any]) -> dict[str, Any]:

@@ -225,6 +225,33 @@ async def test_a_body_nested_thousands_deep_is_refused_never_a_500(stack):
     assert (await applicant.case(cid))["status"] == "submitted"
 
 
+async def test_a_body_fastapi_cannot_parse_is_named_unparsable_in_both_languages(stack):
+    """A route whose body FastAPI parses itself (POST /api/cases) answers its own 400 for a body nested
+    past the parser's stack: it said code `error` and only FastAPI's English sentence."""
+    applicant, _ = await filed(stack)
+    deep = "[" * 5000 + "]" * 5000
+    r = await stack.http.post("/api/cases", content=('{"item_code": ' + deep + "}").encode(),
+                              headers={**await applicant.headers(), "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text[:300]
+    d = r.json()["detail"]
+    assert d["code"] == "unparsable" and d["field"] is None, d
+    assert "无法解析" in d["message"] and "cannot be parsed" in d["message_en"], d
+
+
+async def test_an_application_listing_more_materials_than_any_item_asks_for_is_refused(stack):
+    """Application.materials had no bound: 100,000 entries were each checked against the item."""
+    applicant, _ = await filed(stack)
+    me = (await stack.http.get("/api/me", headers=await applicant.headers())).json()
+    body = {"item_code": "fire-safety-inspection", "form": {}, "channel": "web",
+            "applicant": {"kind": "citizen", "id_number": me["id_number"], "name": me["display_name"]},
+            "materials": [{"name": f"材料{i}"} for i in range(501)]}
+    r = await stack.http.post("/api/cases", json=body, headers=await applicant.headers())
+    assert r.status_code == 422, r.text[:300]
+    d = r.json()["detail"]
+    assert d["field"] == "materials" and d["problems"][0]["code"] == "too_long", d
+    assert "500" in d["message"] and "500" in d["message_en"], d
+
+
 # ---- logging in -----------------------------------------------------------------------------------------
 async def test_a_nul_in_a_login_name_is_refused_before_any_lookup(any_stack):
     """PostgreSQL refuses a NUL even in a lookup: POST /api/auth/token and the login page answered 500."""

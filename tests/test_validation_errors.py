@@ -69,6 +69,19 @@ def test_a_query_level_is_named_as_the_warning_level_it_filters():
     assert d["message"].startswith("参数 level（预警等级）") and "评价" not in d["message"]
 
 
+def test_a_whole_bound_of_a_float_field_reads_as_written():
+    """A float field's `le=3650` reaches the message as 3650, not 3650.0; a fractional bound keeps its digits."""
+    class Days(BaseModel):
+        days: float = Field(gt=0.5, le=3650)
+
+    for given, zh, en in ((5000, "不能大于 3650（", "less than or equal to 3650 ("),
+                          (0.25, "必须大于 0.5（", "greater than 0.5 (")):
+        with pytest.raises(ValidationError) as e:
+            Days(days=given)
+        d = detail(e.value.errors())
+        assert zh in d["message"] and en in d["message_en"], d
+
+
 def test_a_body_that_is_no_json_names_no_field():
     d = detail([{"type": "json_invalid", "loc": ("body", 7), "msg": "JSON decode error", "input": {},
                  "ctx": {"error": "Expecting value"}}])

@@ -42,6 +42,10 @@ class MaterialIn(BaseModel):
     licence_id: str | None = Field(default=None, max_length=200)
 
 
+#: materials one application may list: a bundle's whole set is a few dozen; more is no application
+MAX_APPLICATION_MATERIALS = 500
+
+
 class Application(BaseModel):
     """POST /api/cases."""
 
@@ -50,7 +54,7 @@ class Application(BaseModel):
     applicant: ApplicantIn
     agent: AgentIn | None = None
     form: dict[str, Any] = {}
-    materials: list[MaterialIn] = []
+    materials: list[MaterialIn] = Field(default=[], max_length=MAX_APPLICATION_MATERIALS)
     channel: Literal["web", "window", "mobile"] = "web"
     idempotency_key: str | None = Field(default=None, max_length=128)
     pre_review: bool = False
