@@ -84,7 +84,7 @@ def _phone(value: Any, _applicant_id: str | None) -> str | None:
         digits = sum(c.isdigit() for c in phone)
         if len(phone) > MAX_PHONE or not _PHONE.fullmatch(phone) or not 5 <= digits <= 15:
             raise Invalid("invalid_agent_phone",
-                          f"经办人联系电话格式不正确：只能包含数字、空格和连字符（可以 + 开头），5 至 15 位数字，"
+                          f"经办人电话格式不正确：只能包含数字、空格和连字符（可以 + 开头），5 至 15 位数字，"
                           f"不超过 {MAX_PHONE} 个字符",
                           f"agent.phone: digits, blanks and hyphens (a leading + allowed), 5 to 15 digits, "
                           f"at most {MAX_PHONE} characters", field="agent.phone")

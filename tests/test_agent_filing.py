@@ -45,7 +45,7 @@ async def test_a_company_applies_through_its_staff_member_and_the_case_keeps_the
     ({"name": "李四", "id_number": AGENT_ID[:-1] + ("0" if AGENT_ID[-1] != "0" else "1")}, "agent.id_number",
      "经办人公民身份号码校验码错误"),
     ({"name": "  ", "id_number": AGENT_ID}, "agent.name", "请填写经办人姓名"),
-    ({"name": "李四", "id_number": AGENT_ID, "phone": "call me"}, "agent.phone", "经办人联系电话格式不正确"),
+    ({"name": "李四", "id_number": AGENT_ID, "phone": "call me"}, "agent.phone", "经办人电话格式不正确"),
     ({"name": "李四", "id_number": AGENT_ID, "phone": "1" * 21}, "agent.phone", "不能超过"),
     ({"name": "李" * 51, "id_number": AGENT_ID}, "agent.name", "不能超过"),
     ({"name": "李四", "id_number": "1" * 33}, "agent.id_number", "不能超过"),
@@ -95,7 +95,7 @@ async def test_the_apply_page_takes_the_agent_and_asks_for_the_letter_of_authori
     assert re.search(r'<details class="agent-section" id="agent-section">\s*<summary>由他人代为办理（经办人信息）</summary>',
                      html)
     for input_id, label in (("agent-name", "经办人姓名"), ("agent-id", "经办人公民身份号码"),
-                            ("agent-phone", "经办人联系电话（选填）")):
+                            ("agent-phone", "经办人电话（选填）")):
         assert re.search(rf'<label class="label" for="{input_id}">{re.escape(label)}', html), label
     assert "填写经办人的，还需提交：授权委托书及受托人身份证明" in text_of(html)
     fields = {"form.operator_name": "赵六", "form.business_address": "杭州", "form.business_scope": "餐饮",
@@ -232,9 +232,10 @@ def labels_of(html: str) -> dict[str, str]:
 
 
 async def test_no_apply_page_labels_two_inputs_alike(stack, people, browser):
-    """The 经办人 section's labels name no input of the item's own form (the housing-fund registration
-    asked for its contact as 经办人姓名 / 经办人联系电话): one label, one input, for people and for tests
-    that find inputs by label (Playwright's get_by_label matches a part of a label)."""
+    """No label on an apply page holds another's text (the housing-fund registration asked for its
+    contact as 经办人姓名 / 经办人联系电话; five items ask for 联系电话, which the 经办人 section's
+    经办人联系电话 held): one label, one input, for people and for tests that find inputs by label
+    (Playwright's get_by_label matches a part of a label)."""
     citizen, company = people.applicant(73), stack.applicant(organisation=True)
     codes = [i["code"] for i in (await citizen.get("/api/items")).json()]
     seen = 0
@@ -248,10 +249,9 @@ async def test_no_apply_page_labels_two_inputs_alike(stack, people, browser):
             labels = labels_of(page.text)
             texts = list(labels.values())
             assert len(texts) == len(set(texts)), (code, sorted(t for t in texts if texts.count(t) > 1))
-            agent_labels = [labels[i] for i in ("agent-name", "agent-id", "agent-phone")]
-            for input_id, text in labels.items():
-                if not input_id.startswith("agent-"):
-                    assert not [a for a in agent_labels if a in text], (code, input_id, text)
+            for input_id, text in labels.items():  # get_by_label(text) finds this input and no other
+                others = [i for i, t in labels.items() if i != input_id and text in t]
+                assert not others, (code, input_id, text, [labels[i] for i in others])
     assert seen >= len(codes)  # every item's page was looked at by one kind of applicant or the other
 
 

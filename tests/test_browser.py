@@ -106,8 +106,8 @@ async def no_horizontal_scroll(page: Page) -> None:
 
 
 async def fill_application(page: Page, tmp_path: Path) -> None:
-    await page.get_by_label("经营者名称（与营业执照一致）").fill("星河小吃店")
-    await page.get_by_label("经营场所", exact=True).fill("杭州市西湖区文三路 1 号")
+    await page.get_by_label("经营者名称（与执照所载一致）").fill("星河小吃店")
+    await page.get_by_label("经营场所地址").fill("杭州市西湖区文三路 1 号")
     await page.get_by_label("主体业态").select_option("餐饮服务经营者")
     await page.get_by_label("经营项目").fill("热食类食品制售")
     await page.get_by_label("经营场所面积（平方米）").fill("45")
