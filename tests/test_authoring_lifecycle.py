@@ -90,9 +90,10 @@ async def test_the_page_asks_before_it_deletes_a_draft(stack, author, auditor, b
     assert gone.status_code == 404 and "页面不存在" in text_of(gone.text)
 
 
-async def test_an_item_refuses_applications_before_it_takes_effect_and_after_it_lapses(stack, author, people):
+async def test_an_item_refuses_applications_before_it_takes_effect_and_after_it_lapses(stack, author, people, browser):
     day = today()
     applicant = people.applicant()
+    await browser.login(applicant.username)
     for over, said in (({"effective_from": (day + timedelta(days=30)).isoformat()}, "起生效"),
                        ({"effective_from": (day - timedelta(days=30)).isoformat(), "effective_to": day.isoformat()},
                         "失效")):
@@ -106,6 +107,8 @@ async def test_an_item_refuses_applications_before_it_takes_effect_and_after_it_
         assert said in detail["message"] and "effective" in detail["message_en"]
         guide = await stack.http.get(f"/guide/{data['code']}")
         assert said in text_of(guide.text) and f'href="/apply/{data["code"]}"' not in guide.text
+        form = await browser.get(f"/apply/{data['code']}")
+        assert form.status_code == 409 and said in text_of(form.text)
     data = await copy_of_food(author, effective_from=day.isoformat(), effective_to=(day + timedelta(days=1)).isoformat())
     assert (await author.post("/api/items", json=data)).status_code == 201
     assert (await applicant.apply(data["code"])).status_code == 201  # its one day
