@@ -27,7 +27,9 @@ from banjian.db import User
 from banjian.enums import Channel, IdKind, Role
 from banjian.errors import Conflict, Forbidden, Invalid, NotFound, Unavailable
 from banjian.files import check_own_files
+from banjian.form_values import today
 from banjian.ids import IdError, validate_id
+from banjian.item_effective import check_effective
 from banjian.items.schema import ItemDefinition
 from banjian.licence_reuse import auto_attach, check_licences, explain_missing, licence_types
 from banjian.nul_text import refuse_nul
@@ -66,12 +68,15 @@ class Submission(CaseReading):
         if item.status != "active":
             raise Conflict("item_inactive", "本事项当前不受理申请", "the item does not take applications now",
                            field="item_code")
+        day = today()
+        check_effective(item, day)
         for code in item.members:  # a bundle is applied for as a whole: every member must take it
             member = self.catalog.current(code)
             if member.status != "active":
                 raise Conflict("member_inactive", f"“一件事”中的成员事项“{member.name}”当前不受理申请",
                                f"member item {code} of this bundle does not take applications now",
                                field="item_code")
+            check_effective(member, day, member_of=item.code)
         try:
             kind = IdKind(a["kind"])
         except ValueError:

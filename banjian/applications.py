@@ -8,7 +8,7 @@ import math
 from datetime import date
 from typing import Any
 
-from banjian import form_values
+from banjian import fees, form_values
 from banjian.contracts import MaterialRef
 from banjian.errors import Invalid
 from banjian.items import schema
@@ -55,6 +55,7 @@ def check_form(item: ItemDefinition, form: dict[str, Any], materials: list[dict[
         if broken is not None:
             raise Invalid(broken.code, f"{f.label}{broken.zh}", f"form.{f.name} {broken.en}",
                           field=f"form.{f.name}")
+    check_fee(item, form)
     refs: list[MaterialRef] = []
     seen: set[str] = set()
     for i, m in enumerate(materials):
@@ -88,3 +89,21 @@ def _is_date(value: str) -> bool:
         return True
     except ValueError:
         return False
+
+
+def check_fee(item: ItemDefinition, form: dict[str, Any]) -> None:
+    """A fee computed from this form (`fees.items[].formula`) within 0–`MAX_FEE` yuan: else 422
+    `fee_out_of_range` naming the form field the formula reads, before any case exists (at
+    approval the fee could not be charged)."""
+    if not item.fees.charged or not any(f.formula for f in item.fees.items):
+        return
+    try:
+        fees.total_fee(item.fees.items, form)
+    except fees.FeeOutOfRange as e:
+        named = [f for f in item.form if f.name in e.names]
+        labels = "、".join(f.label for f in named) or "申请表"
+        raise Invalid("fee_out_of_range", f"{labels}的填写使收费金额为 {e.amount} 元，超出 0 至 {fees.MAX_FEE} 元的范围，请核对",
+                      f"{', '.join('form.' + f.name for f in named) or 'the form'}: the fee it gives is {e.amount} yuan, "
+                      f"outside 0 to {fees.MAX_FEE} yuan", field=f"form.{named[0].name}" if named else "form") from None
+    except fees.FeeError:
+        return  # any other problem is said in the case's history when it is approved, as before

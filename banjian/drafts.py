@@ -17,7 +17,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import delete, update
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
@@ -27,6 +27,7 @@ from banjian.contracts import Actor
 from banjian.db import Item, ItemVersion
 from banjian.db_ext import ItemDraft
 from banjian.errors import Conflict, Forbidden, NotFound
+from banjian.items.limit_advice import limit_advice
 from banjian.items.schema import ItemDefinition
 from banjian.items.schema_problems import schema_problems, strip_derived
 from banjian.items.validate import Problem
@@ -51,8 +52,11 @@ def revision(d: ItemDraft) -> str:
 
 
 def draft_json(d: ItemDraft) -> dict[str, Any]:
-    """A draft as the API shows it (`version` is null until it is published)."""
-    return {"draft_id": d.id, "code": d.code, "department": d.department, "version": d.published_version,
+    """A draft as the API shows it (`version` is null until it is published); `warnings`: advice on
+    its limits that does not stop it (`items.limit_advice`), for a draft the schema can read."""
+    readable, _ = parsed(d.code, d.definition, d.published_version or 1)
+    warnings = [p.to_dict() for p in limit_advice(readable)] if readable is not None else []
+    return {"warnings": warnings, "draft_id": d.id, "code": d.code, "department": d.department, "version": d.published_version,
             "problems": d.problems, "definition": d.definition, "created_by": d.created_by,
             "created_at": iso_at(d.created_at), "updated_by": d.updated_by, "updated_at": iso_at(d.updated_at),
             "published_at": iso_at(d.published_at), "revision": revision(d)}
@@ -235,6 +239,29 @@ class Drafts:
             session.refresh(row)
         return draft_json(row)
 
+    def delete(self, actor: Actor, code: str, draft_id: str) -> None:
+        """Delete an unpublished draft (404 unknown, 403 not the caller's department, 409
+        `draft_published` once published: a published draft is the record of a version). Recorded
+        in the admin log (`item.draft_delete`) with what the draft held, for the auditors."""
+        with self.session_factory() as session:
+            row = self._load(session, code, draft_id)
+            authorise_authoring(actor, row.department)
+            if row.published_version is not None:
+                raise Conflict("draft_published", f"草稿已发布为第 {row.published_version} 版，不能删除",
+                               f"the draft was published as version {row.published_version}: it cannot be deleted",
+                               field="draft_id")
+            # only the draft as read, still unpublished (a publish racing the delete wins or loses whole)
+            gone = session.execute(delete(ItemDraft).where(col(ItemDraft.id) == draft_id,
+                                                           col(ItemDraft.published_version).is_(None)))
+            if gone.rowcount != 1:  # type: ignore[attr-defined]
+                session.rollback()
+                raise Conflict("draft_published", "草稿刚被发布，不能删除", "the draft was just published: "
+                               "it cannot be deleted", field="draft_id")
+            session.commit()
+            detail = {"draft_id": draft_id, "created_by": row.created_by, "updated_by": row.updated_by,
+                      "updated_at": iso_at(row.updated_at), "revision": revision(row)}
+        record_admin(self.session_factory, actor.username, "item.draft_delete", code, detail)
+
     def publish(self, actor: Actor, code: str, draft_id: str) -> ItemDefinition:
         """Publish a draft as the item's next version: 422 with every problem if it has any, 409 if it
         was published already or another version won the race."""
@@ -296,5 +323,5 @@ class Drafts:
                 raise
         # the auditors' admin log, as a version posted whole (POST /api/items) is: page, API and CLI alike
         record_admin(self.session_factory, actor.username, "item.store", code,
-                     {"version": version, "new_version": True, "draft_id": draft_id})
+                     {"version": version, "new_version": True, "draft_id": draft_id, "previous_version": base or None})
         return definition

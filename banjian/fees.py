@@ -8,7 +8,9 @@ the item's number and boolean form fields (a boolean counts 1 or 0), with
 
 e.g. `10 * copies`, `max(50, area * 2.5)`, `20 if urgent else 10`. Evaluated by `simpleeval`
 (no attribute access, no subscripts, no strings, no `**`, no calls but those above; never `eval`),
-then rounded half-up to the fen (0.01). A result below 0 or above 100,000,000 yuan is refused.
+then rounded half-up to the fen (0.01). A result below 0 or above 100,000,000 yuan is refused
+(`FeeOutOfRange`), as is a total above it: when the item is authored (`items.fee_rules`, at the
+bounds of the fields it reads) and when the applicant submits (`applications.check_form`).
 """
 from __future__ import annotations
 
@@ -42,6 +44,16 @@ class FeeError(ValueError):
     def __init__(self, en: str, zh: str | None = None) -> None:
         super().__init__(en)
         self.zh = zh or en
+
+
+class FeeOutOfRange(FeeError):
+    """A computed fee below 0 or above `MAX_FEE` (one item's, or the total); `names`: the form
+    fields the formulas read (what the applicant typed that gave it)."""
+
+    def __init__(self, amount: Decimal, names: set[str]) -> None:
+        super().__init__(f"the fee computed from the form is {amount} yuan: a fee must be between 0 and {MAX_FEE} yuan",
+                         f"按所填内容计算的收费金额为 {amount} 元，收费金额应在 0 至 {MAX_FEE} 元之间")
+        self.amount, self.names = amount, names
 
 
 def names_in(formula: str) -> set[str]:
@@ -97,7 +109,7 @@ def evaluate(formula: str, form: Mapping[str, Any]) -> Decimal:
         raise FeeError("a fee formula must give a number")
     amount = Decimal(repr(result)).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
     if amount < 0 or amount > MAX_FEE:
-        raise FeeError(f"a fee must be between 0 and {MAX_FEE} yuan")
+        raise FeeOutOfRange(amount, names_in(formula))
     return amount
 
 
@@ -109,4 +121,6 @@ def total_fee(items: list[Any], form: Mapping[str, Any]) -> Decimal:
             total += evaluate(fee.formula, form)
         elif fee.amount is not None:
             total += Decimal(str(fee.amount)).quantize(Decimal("0.01"))
+    if total > MAX_FEE:  # each item within bounds, the sum of many not
+        raise FeeOutOfRange(total, set().union(*(names_in(f.formula) for f in items if f.formula)))
     return total

@@ -12,6 +12,7 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError
 
+from banjian.adminlog import record_admin
 from banjian.catalog import Catalog
 from banjian.contracts import Actor, CaseState
 from banjian.db import Case
@@ -63,6 +64,10 @@ async def migrate(client: Client, catalog: Catalog, actor: Actor, code: str, fro
             actor=actor, from_version=from_version, item=new), blocked)
         movable = moved
     blocked.sort(key=lambda b: b["case_id"])
+    if not dry_run:  # the auditors' admin log (API and command line): which open cases moved, by whom
+        await asyncio.to_thread(record_admin, catalog.session_factory, actor.username, "item.migrate", code,
+                                {"from_version": from_version, "to_version": to_version, "moved": movable,
+                                 "blocked": [b["case_id"] for b in blocked]})
     return {"cases": len(states), "movable": movable, "blocked": blocked, "dry_run": dry_run,
             "from_version": from_version, "to_version": to_version}
 

@@ -38,6 +38,7 @@ def fresh_item(**over) -> dict:
     d = definition()
     d["code"] = f"test-food-{uuid.uuid4().hex[:8]}"
     d["name"] = "测试食品经营许可"
+    d.pop("implementation_code", None)  # an implementation code names one item: a copy has none of its own
     d["version"] = 1  # a new item starts at 1, whichever version of the food licence it copies
     d.update(over)
     return d

@@ -58,6 +58,7 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("GET",  "/api/items/{code}/drafts/{draft_id}",       None,       "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("PUT",  "/api/items/{code}/drafts/{draft_id}",       "yaml_bad", "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("POST", "/api/items/{code}/drafts/{draft_id}/publish", None,     "401 404 404 404 404 404 404 404 404 404 404 404 404"),
+    ("DELETE", "/api/items/{code}/drafts/{draft_id}",     None,       "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("POST", "/api/items/{code}/drafts/{draft_id}/simulate", None,    "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("GET",  "/api/items/{code}/drafts/{draft_id}/diagram", None,     "401 404 404 404 404 404 404 404 404 404 404 404 404"),
     ("POST", "/api/items/{code}/migrations",              "empty",    "401 403 403 403 403 403 403 403 403 403 403 422 422"),

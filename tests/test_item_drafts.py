@@ -37,6 +37,7 @@ def fresh(definition: dict[str, Any]) -> dict[str, Any]:
     d = copy.deepcopy(definition)
     d["code"] = f"t-{d['code'][:40]}-{uuid.uuid4().hex[:6]}"
     d.pop("version", None)
+    d.pop("implementation_code", None)  # an implementation code names one item: a copy has none of its own
     return d
 
 
@@ -347,6 +348,7 @@ def test_cli_draft_and_publish(tmp_path):
     runner = CliRunner()
     data = yaml.safe_load((DEFINITIONS / f"{FOOD}.yaml").read_text(encoding="utf-8"))
     data["code"] = "cli-food"
+    data.pop("implementation_code", None)
     data["promised_limit"] = {"value": 30}
     file = tmp_path / "item.yaml"
     file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -387,6 +389,7 @@ def test_cli_validate_with_a_data_dir_checks_against_that_catalogue(tmp_path):
     a draft of that system would be, so a bundle naming an item the system lacks is reported."""
     data = yaml.safe_load((DEFINITIONS / "open-restaurant-bundle.yaml").read_text(encoding="utf-8"))
     data["code"], data["members"] = "cli-bundle", [*data["members"], "no-such-item"]
+    data.pop("implementation_code", None)
     file = tmp_path / "bundle.yaml"
     file.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
     runner = CliRunner()

@@ -21,7 +21,7 @@ def charged(formula: str, form: list[dict[str, Any]], **channels: Any) -> dict[s
                   channels={"online_payment": True, **channels})
 
 
-AREA = {"name": "area", "label": "面积（平方米）", "type": "number", "minimum": 1}
+AREA = {"name": "area", "label": "面积（平方米）", "type": "number", "minimum": 1, "maximum": 100000}
 
 
 def test_a_formula_over_required_number_and_boolean_fields_is_accepted():

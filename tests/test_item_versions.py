@@ -28,7 +28,7 @@ async def new_item(author) -> dict[str, Any]:
     """Version 1 of a new item of the author's department, copied from the food licence."""
     data = (await author.get(f"/api/items/{FOOD}")).json()
     data["code"] = f"ver-{uuid.uuid4().hex[:8]}"
-    for derived in ("version", "versions", "site_visits", "online"):
+    for derived in ("version", "versions", "site_visits", "online", "implementation_code"):
         data.pop(derived)
     r = await author.post("/api/items", json=data)
     assert r.status_code == 201, r.text
@@ -152,6 +152,7 @@ async def test_a_bundle_whose_member_is_suspended_takes_no_application(stack, pe
     for derived in ("version", "versions", "site_visits", "online"):
         bundle.pop(derived)
     bundle["code"] = f"bun-{uuid.uuid4().hex[:8]}"
+    bundle.pop("implementation_code", None)
     bundle["members"] = [member["code"] if m == FOOD else m for m in bundle["members"]]
     r = await admin.post("/api/items", json=bundle)
     assert r.status_code == 201, r.text
@@ -223,6 +224,7 @@ async def test_a_code_taken_by_another_department_is_named(stack, author):
         assert "driving-licence-replacement" in detail["message_en"]
     # a new item of another department: the department is named
     data["code"], data["department"] = f"ver-{uuid.uuid4().hex[:8]}", "psb"
+    data.pop("implementation_code", None)
     r = await author.post(f"/api/items/{data['code']}/drafts", json=data)
     assert r.status_code == 403 and r.json()["detail"]["field"] == "department"
     assert "市公安局交通警察支队" in r.json()["detail"]["message"]
@@ -258,6 +260,7 @@ async def test_publishing_on_the_page_takes_the_next_version_and_every_publish_i
 async def test_a_new_items_draft_that_lost_the_race_says_so(stack, author):
     code = f"ver-{uuid.uuid4().hex[:8]}"
     data = {**(await author.get(f"/api/items/{FOOD}")).json(), "code": code}
+    data.pop("implementation_code", None)
     first = (await author.post(f"/api/items/{code}/drafts", json=data)).json()["draft_id"]
     second = (await author.post(f"/api/items/{code}/drafts", json=data)).json()["draft_id"]
     assert (await author.post(f"/api/items/{code}/drafts/{first}/publish")).status_code == 201

@@ -34,6 +34,7 @@ async def new_item(author) -> dict:
     data = (await author.get(f"/api/items/{FOOD}")).json()
     data.pop("versions")
     data["code"], data["name"] = f"edit-{uuid.uuid4().hex[:8]}", "编辑草稿测试事项"
+    data.pop("implementation_code", None)
     return data
 
 

@@ -21,6 +21,7 @@ async def new_item(author, broken: bool = False) -> dict:
     """A new item of the author's department, copied from the food licence (broken: promised > statutory)."""
     data = (await author.get(f"/api/items/{FOOD}")).json()
     data["code"], data["name"] = f"page-{uuid.uuid4().hex[:8]}", "页面草稿测试事项"
+    data.pop("implementation_code", None)
     if broken:
         data["promised_limit"] = {**data["promised_limit"], "value": data["statutory_limit"]["value"] + 5}
     return data

@@ -68,6 +68,14 @@ async def update_draft(code: ItemCode, draft_id: DraftId, request: Request, acto
     return drafts.update(actor, code, draft_id, data, expected.strip().strip('"')[:64] if expected else None)
 
 
+@router.delete("/{code}/drafts/{draft_id}", status_code=204, response_class=Response)
+def delete_draft(code: ItemCode, draft_id: DraftId, actor: CurrentUser, drafts: DraftsDep) -> Response:
+    """Delete an unpublished draft (admin or the department's author) → 204; 404 unknown draft,
+    409 `draft_published` once published. Recorded in the admin log (`item.draft_delete`)."""
+    drafts.delete(actor, code, draft_id)  # 404 before 403, as every draft route
+    return Response(status_code=204)
+
+
 @router.post("/{code}/drafts/{draft_id}/publish", status_code=201)
 def publish_draft(code: ItemCode, draft_id: DraftId, actor: CurrentUser, drafts: DraftsDep, catalog: CatalogDep) -> JSONResponse:
     """Publish the draft as the item's next version → 201 the new version (as GET /api/items/{code});

@@ -8,7 +8,8 @@
   limits inside it, at least one.
 
 Step limits adding up to more than the promised limit are allowed: a step limit is a ceiling for
-one step, watched by the yellow card `step_overdue`; the promised limit watches the whole.
+one step, watched by the yellow card `step_overdue`; the promised limit watches the whole. The
+author is warned (`limit_advice`, a draft's `warnings`), not refused.
 """
 
 from __future__ import annotations

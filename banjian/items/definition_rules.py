@@ -15,7 +15,7 @@ Conventions:
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Collection, Iterator
+from collections.abc import Collection, Iterator, Mapping
 from typing import Any
 
 from banjian.ids import IdError, validate_credit_code
@@ -224,10 +224,22 @@ def check_special_procedures(out: Collector, d: ItemDefinition) -> None:
 
 
 def check_form_fields(out: Collector, d: ItemDefinition) -> None:
-    """Form field names are unique; a choice field lists its choices, once each, and only it does."""
+    """Form field names and labels are unique; a choice field lists its choices, once each, and only it does."""
     _check_unique(
         out, [f.name for f in d.form], "form", "name", "duplicate_form_field", "表单字段名", "form field name"
     )
+    labels: dict[str, int] = {}
+    for i, field in enumerate(d.form):
+        # an applicant (and a reviewer reading the case) tells fields apart by their labels only
+        shown = " ".join(field.label.split()).rstrip("：:")
+        if shown in labels:
+            first = d.form[labels[shown]].name
+            out.add(f"form[{i}].label", "duplicate_form_label",
+                    f"表单字段 {field.name!r} 的标签“{shown}”与字段 {first!r} 相同：申请人和审查人员无法区分，请改用不同的标签",
+                    f"form field {field.name!r} has the label {shown!r} of field {first!r}: applicants and "
+                    "reviewers could not tell them apart; give each field its own label")
+        elif shown:
+            labels[shown] = i
     for i, field in enumerate(d.form):
         here = f"form[{i}].choices"
         if field.type == "choice" and not field.choices:
@@ -337,3 +349,18 @@ def check_licence(out: Collector, d: ItemDefinition) -> None:
                 f"照面字段 {face.name!r} 的来源 {face.source!r} 无效，可用：{allowed}",
                 f"face field {face.name!r} has an unknown source {face.source!r}; expected one of {allowed}",
             )
+
+
+def check_implementation_code(out: Collector, d: ItemDefinition, items: Mapping[str, ItemDefinition] | None) -> None:
+    """An implementation code (实施编码) names one item of one implementing body: another item (a
+    copy of this one, say) may not carry it (``duplicate_implementation_code``)."""
+    if not d.implementation_code or items is None:
+        return
+    for other in items.values():
+        if other.code != d.code and other.implementation_code == d.implementation_code:
+            out.add("implementation_code", "duplicate_implementation_code",
+                    f"实施编码 {d.implementation_code} 已是事项“{other.name}”（{other.code}）的实施编码，"
+                    "实施编码不能重复：复制的事项请填写它自己的实施编码",
+                    f"implementation code {d.implementation_code} already belongs to item {other.code!r}; "
+                    "implementation codes are unique: give the copied item its own")
+            return

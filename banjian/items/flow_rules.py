@@ -251,6 +251,14 @@ def _check_bundle(
             "“一件事”至少需要一个成员事项",
             "a bundle needs at least one member item",
         )
+    elif len(set(d.members)) < 2:
+        out.add(
+            "members",
+            "members_too_few",
+            f"“一件事”至少需要两个不同的成员事项（现有 {len(set(d.members))} 个）：只有一个成员时请直接申请该事项",
+            f"a bundle needs at least two different member items (has {len(set(d.members))}); "
+            "with one member, apply for that item itself",
+        )
     seen: set[str] = set()
     materials = {m.name for m in d.materials}
     form = {f.name: (i, f) for i, f in enumerate(d.form)}

@@ -37,6 +37,7 @@ from banjian.items.flow_rules import JOINT_STATUTORY_MAX, StaffRoles
 from banjian.items.problems import Collector, Problem, to_working_days
 from banjian.items.schema import ItemDefinition
 from banjian.items.schema_problems import parse_partial, schema_problems, strip_derived
+from banjian.items.yaml_text import yaml_error_text
 
 __all__ = [
     "JOINT_STATUTORY_MAX",
@@ -75,6 +76,7 @@ RULES: list[Rule] = [
     lambda out, d, c: definition_rules.check_texts(out, d),
     lambda out, d, c: definition_rules.check_departments(out, d, c.departments),
     lambda out, d, c: definition_rules.check_credit_codes(out, d),
+    lambda out, d, c: definition_rules.check_implementation_code(out, d, c.items),
     lambda out, d, c: definition_rules.check_channels_and_fees(out, d),
     lambda out, d, c: agreement_rules.check_agreement(out, d, c.name),
     lambda out, d, c: fee_rules.check_fees(out, d),
@@ -154,14 +156,7 @@ def _read_yaml(path: Path) -> tuple[Any, list[Problem]]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
-        what = getattr(exc, "problem", None) or str(exc)
-        if mark is not None:
-            line, col = mark.line + 1, mark.column + 1
-            zh = f"YAML 语法错误（第 {line} 行第 {col} 列）：{what}"
-            en = f"YAML syntax error at line {line}, column {col}: {what}"
-        else:
-            zh, en = f"YAML 语法错误：{what}", f"YAML syntax error: {what}"
+        zh, en = yaml_error_text(exc)
         return None, [Problem("", "yaml_syntax", zh, en)]
     if not isinstance(data, dict):
         return None, [

@@ -123,7 +123,8 @@ async def new_item(stack) -> tuple[str, Any, dict]:
     admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
     base = (await admin.get(f"/api/items/{FOOD}")).json()
     code = f"t-mig-{uuid.uuid4().hex[:6]}"
-    base = {**{k: v for k, v in base.items() if k not in ("version", "versions")}, "code": code}
+    # without the implementation code, which names the food licence alone
+    base = {**{k: v for k, v in base.items() if k not in ("version", "versions", "implementation_code")}, "code": code}
     r = await admin.post("/api/items", json={**base, "version": 1})
     assert r.status_code == 201, r.text
     return code, admin, base

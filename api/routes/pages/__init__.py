@@ -16,6 +16,7 @@ from api.routes.pages import (
     case_documents,
     cases,
     consult,
+    draft_deletion,
     front_desk,
     front_office,
     item_booking,
@@ -34,7 +35,7 @@ STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
            supervision.router, item_drafts.router, item_changes.router, front_office.router, booking.router,
            front_desk.router, rectifications.router, staff_licences.router, consult.router,
-           item_booking.router, case_documents.router, notices.router]
+           item_booking.router, case_documents.router, notices.router, draft_deletion.router]
 
 
 def install(app: FastAPI) -> None:

@@ -25,6 +25,8 @@ from banjian.db import User
 from banjian.drafts import Drafts, parsed
 from banjian.enums import Role
 from banjian.errors import DomainError, Forbidden, Invalid
+from banjian.form_values import today
+from banjian.item_effective import effective_note
 from banjian.items.yaml_text import DefinitionTextError, parse_definition_text
 from banjian.rules import authorise_authoring
 from banjian.timefmt import CHINA
@@ -230,6 +232,7 @@ def _items_page(request: Request, actor: Actor, problems: list[dict], text: str,
     return render(request, "admin_items.html", {
         "title": "事项管理", "items": items, "problems": problems, "text": text, "stored": stored,
         "authorable": authorable,
+        "not_effective": {i.code: note for i in items if (note := effective_note(i, today())) is not None},
         "drafts": drafts, "current": {i.code for i in items}, "depts": _departments(request),
         "errors": errors, "errors_title": errors_title, **extra}, status=status, user=actor)
 
@@ -273,7 +276,9 @@ async def items(request: Request) -> HTMLResponse:
     if draft_id or code:
         editor = await run_in_threadpool(_editor_text, request, actor, draft_id, code)
     text = editor.pop("text", "")
-    return await run_in_threadpool(_items_page, request, actor, [], text, 200, stored, saved=saved, **editor)
+    deleted = (request.query_params.get("deleted") or "")[:64] or None
+    return await run_in_threadpool(_items_page, request, actor, [], text, 200, stored, saved=saved, deleted=deleted,
+                                   **editor)
 
 
 async def author_or_relogin(request: Request, action: str, button: str) -> Actor | HTMLResponse:

@@ -20,6 +20,7 @@ from banjian.enums import CLOSED, IdKind, Role
 from banjian.errors import DomainError, Forbidden, NotFound
 from banjian.files import StoredFile
 from banjian.ids import IdError, validate_id
+from banjian.item_effective import check_effective
 from banjian.items.schema import MAX_FORM_TEXT, ItemDefinition
 from banjian.licence_reuse import why_not_attached
 
@@ -84,6 +85,7 @@ def _applicable(item: ItemDefinition, actor: Actor) -> None:
         raise Forbidden("forbidden_role", "只有申请人（或本部门窗口人员）可以申请此事项", "only applicants may apply")
     if item.status != "active" or not (item.channels.web or actor.has(Role.CLERK)):
         raise NotFound("item_not_found", "该事项暂不支持在线申请", "the item is not open for online applications")
+    check_effective(item, form_values.today())  # 409: before its effective date, or lapsed (the message says which)
 
 
 def _form_page(request: Request, actor: Actor, item: ItemDefinition, values: dict[str, Any],

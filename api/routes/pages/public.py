@@ -21,7 +21,9 @@ from banjian.contracts import Actor
 from banjian.db import Department, User
 from banjian.enums import IdKind, Role
 from banjian.errors import NotFound
+from banjian.form_values import today
 from banjian.ids import IdError, validate_citizen_id
+from banjian.item_effective import effective_note
 from banjian.logins import LoginGuard, TooManyAttempts
 
 router = APIRouter(include_in_schema=False)
@@ -154,6 +156,7 @@ async def guide_page(request: Request, code: str, ask: dict[str, Any] | None = N
     return render(request, "guide_item.html", {"title": item.name, "item": item, "depts": depts,
                                                "item_type": ITEM_TYPES.get(item.type, item.type),
                                                "not_for_you": kind is not None and kind not in served,
+                                               "not_effective": effective_note(item, today()),
                                                "ask": ask or ask_form(logged_in=user is not None)},
                   status=status, user=user)
 
