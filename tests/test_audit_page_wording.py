@@ -47,5 +47,8 @@ async def test_the_audit_page_shows_what_was_altered_and_when_to_the_second(stac
         assert f"申请人姓名（流程记录为“{case['applicant']['name']}”，数据库中为“王五”）" in r.text
         assert "发现 1 处不一致" in r.text and r.text.count("数据库中为“王五”") == 2  # the check and the timeline's list
         assert re.search(r"\d{4}年\d{1,2}月\d{1,2}日 \d{2}:\d{2}:\d{2}</td>", r.text)
+        # who: the applicant's name beside the account, not the account alone
+        applicant = case["history"][0]["actor"]
+        assert f"申请人{applicant}<br><span class=\"meta\">账号 {applicant}</span>" in r.text
     finally:
         await page.close()

@@ -5,9 +5,13 @@ reading codes or JSON."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
+from sqlmodel import Session, col, select
+
 from api.routes.pages.common import EVENT_ZH
+from banjian.db import User
 from banjian.labels import ROLE_ZH, STATUS_ZH
 
 #: the case's fields an auditor meets in a finding, by the name the record keeps them under
@@ -93,3 +97,14 @@ def discrepancy_zh(d: dict, case_id: str) -> str:
     if kind == "unreadable_history":
         return f"{sub}流程历史无法完整读取"
     return f"{sub}流程历史与数据库记录不符"
+
+
+def actor_names(sessions: Callable[[], Session], usernames: set[Any]) -> dict[str, str]:
+    """The names of the people who acted (username → display name), for the timeline's 办理人: a
+    username alone does not tell an auditor who it was. Unknown accounts and `system` are left out."""
+    wanted = sorted(u for u in usernames if isinstance(u, str) and u and u != "system")
+    if not wanted:
+        return {}
+    with sessions() as session:
+        rows = session.exec(select(User.username, User.display_name).where(col(User.username).in_(wanted))).all()
+    return {u: n for u, n in rows if n and n != u}

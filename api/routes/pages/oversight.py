@@ -11,7 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import require
 from api.routes import audit as audit_api
-from api.routes.pages.audit_wording import discrepancy_zh, snapshot_zh
+from api.routes.pages.audit_wording import actor_names, discrepancy_zh, snapshot_zh
 from api.routes.pages.cases import CLOSED_STATUSES, clock_day, days_left
 from api.routes.pages.common import EVENT_ZH, page_user, render
 from api.routes.pages.public import _departments
@@ -261,6 +261,7 @@ async def audit_case(request: Request, case_id: str) -> HTMLResponse:
     except DomainError:
         item = None
     materials = [] if unreadable else await run_in_threadpool(_materials, cases, case, verify)
+    names = await run_in_threadpool(actor_names, cases.sessions, {e.get("actor") for e in timeline["entries"]})
     return render(request, "audit.html", {
         "title": f"审计 {case_id}", "case": case, "unreadable": unreadable, "materials": materials,
         "entries": with_details(timeline["entries"], item, depts),
@@ -269,5 +270,5 @@ async def audit_case(request: Request, case_id: str) -> HTMLResponse:
         "replay_text": _plain_replay(replay), "verify_text": _plain_verify(verify),
         "verify_findings": [] if verify.get("verified") else _plain_findings(verify),
         "archive": case["status"] in ("concluded", "refused", "withdrawn", "terminated"),
-        "auditor": actor.has(Role.AUDITOR, Role.ADMIN), "depts": depts},
+        "auditor": actor.has(Role.AUDITOR, Role.ADMIN), "depts": depts, "names": names},
         user=actor)
