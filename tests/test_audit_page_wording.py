@@ -52,3 +52,31 @@ async def test_the_audit_page_shows_what_was_altered_and_when_to_the_second(stac
         assert f"申请人{applicant}<br><span class=\"meta\">账号 {applicant}</span>" in r.text
     finally:
         await page.close()
+
+
+def test_the_cli_names_both_values_of_a_case_row_field_that_differs(capsys):
+    from services.cli_audit import _fail_lines
+
+    _fail_lines("c1", {"findings": [{"seq": None, "reason": "snapshot_differs", "detail": "differs",
+                                     "temporal": {"row.applicant_name": "张三"},
+                                     "read_model": {"row.applicant_name": "王五"}}], "first_altered": None})
+    assert 'row.applicant_name: workflow "张三", database "王五"' in capsys.readouterr().out
+
+
+async def test_an_altered_archive_package_is_not_offered_for_download(stack):
+    case = await approved(stack, stack.applicant(), REGISTRATION)
+    await stack.staff("amr", "clerk").ok(case["id"], "deliver", method="electronic")
+    name = f"auditor-{uuid.uuid4().hex[:6]}"
+    auditor = stack.user(name, "auditor")
+    assert (await auditor.get(f"/api/cases/{case['id']}/archive")).status_code == 200
+    page = PageClient(stack)
+    try:
+        await page.login(name)
+        assert "下载归档包（ZIP）" in (await page.get(f"/audit/cases/{case['id']}")).text
+        path = stack.settings.archive_dir / f"{case['id']}.zip"
+        data = path.read_bytes()
+        path.write_bytes(data[:-1] + bytes([data[-1] ^ 1]))
+        r = await page.get(f"/audit/cases/{case['id']}")
+        assert "下载归档包（ZIP）" not in r.text and "归档包缺失或已被改动，无法下载" in r.text
+    finally:
+        await page.close()

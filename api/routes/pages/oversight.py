@@ -270,5 +270,7 @@ async def audit_case(request: Request, case_id: str) -> HTMLResponse:
         "replay_text": _plain_replay(replay), "verify_text": _plain_verify(verify),
         "verify_findings": [] if verify.get("verified") else _plain_findings(verify),
         "archive": case["status"] in ("concluded", "refused", "withdrawn", "terminated"),
+        # a package the check found missing or altered is not offered for download (the route would 409)
+        "archive_broken": any(f.get("reason") == "archive_altered" for f in verify.get("findings") or []),
         "auditor": actor.has(Role.AUDITOR, Role.ADMIN), "depts": depts, "names": names},
         user=actor)
