@@ -80,6 +80,8 @@ def build_worker(client: Client, settings: Settings, engine=None, archive: bool 
     licensing = LicenceActivities(sessions, master_key(settings.licence_master_key), settings.region_code,
                                   settings.licence_issue_hold)
     watch = LicenceWatch(sessions, client).watch_licence if archive else no_licence_watch
+    if archive:
+        licensing.seal_legacy()
     inquiries = InquiryActivities(sessions)
     limits = LimitActivities(calendar)
     payments = PaymentActivities(sessions, provider_for(settings))

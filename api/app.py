@@ -28,6 +28,7 @@ from api.routes import (
     inquiries,
     item_changes,
     items,
+    licence_audit,
     licences,
     metrics,
     notices,
@@ -118,7 +119,7 @@ def create_app(settings: Settings | None = None, client: Client | None = None, e
 
     for r in (health, auth, items, authoring, item_changes, cases, audit, calendar, simulation, codec, admin, metrics, files, whatif,
               version_moves, subscribers, licences, supervision, public, inquiries, appointments, payments,
-              rectifications, notices):
+              rectifications, notices, licence_audit):
         app.include_router(r.router)
     pages.install(app)
     return app

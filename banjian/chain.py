@@ -34,6 +34,11 @@ def canonical(case_id: str, seq: int, at: datetime, actor: str, role: str, depar
     return json.dumps(body, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str).encode()
 
 
+def utc_text(at: datetime) -> str:
+    """A record's time as its hash covers it: UTC, microseconds, `Z` (chain.json's `hashed_at`)."""
+    return _utc(at)
+
+
 def _utc(at: datetime) -> str:
     if at.tzinfo is None:  # SQLite hands back naive UTC
         at = at.replace(tzinfo=UTC)

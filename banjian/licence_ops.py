@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import bindparam
 from sqlmodel import Session, col, func, or_, select
 
-from banjian import licence_feed
+from banjian import licence_feed, licence_seal
 from banjian import licences as lic
 from banjian.contracts import Actor
 from banjian.enums import Role
@@ -26,6 +26,7 @@ from banjian.licence_store import (
     Licence,
     LicenceEvent,
     LicenceVerification,
+    department_signer,
     licence_fields,
     normal_code,
 )
@@ -56,7 +57,8 @@ def status_of(row: Licence, on: date) -> lic.LicenceStatus:
 
 
 #: why a licence does not verify, besides its status (`reason` in the verification result)
-REASON_ZH = {"not_yet_valid": "尚未生效", "signature_invalid": "签名无效"}
+REASON_ZH = {"not_yet_valid": "尚未生效", "signature_invalid": "签名无效",
+             "status_unsealed": "状态记录无法核实（状态签章无效，可能被改动）"}
 
 
 def reason_zh(reason: str | None) -> str:
@@ -66,9 +68,13 @@ def reason_zh(reason: str | None) -> str:
     return REASON_ZH.get(reason) or licence_status_zh(reason)
 
 
-def invalid_reason(status: lic.LicenceStatus, signed: bool, valid_from: date, on: date) -> str | None:
-    """The first reason a licence does not verify (`None`: it does): its status (revoked, suspended,
-    cancelled, expired), `signature_invalid`, or `not_yet_valid`."""
+def invalid_reason(status: lic.LicenceStatus, signed: bool, valid_from: date, on: date,
+                   sealed: bool = True) -> str | None:
+    """The first reason a licence does not verify (`None`: it does): `status_unsealed` (its stored
+    status is not the one its issuer sealed: it cannot be trusted, whatever it says), its status
+    (revoked, suspended, cancelled, expired), `signature_invalid`, or `not_yet_valid`."""
+    if not sealed:
+        return "status_unsealed"
     if status != lic.LicenceStatus.VALID:
         return status.value
     if not signed:
@@ -98,8 +104,9 @@ def check(session: Session, row: Licence, now: datetime | None = None) -> dict[s
     at = now or datetime.now(UTC)
     on = china_date(at)
     signed = signature_ok(session, row)
+    sealed = licence_seal.seal_ok(session, row)
     status = status_of(row, on)
-    reason = invalid_reason(status, signed, row.valid_from, on)
+    reason = invalid_reason(status, signed, row.valid_from, on, sealed)
     since = status_since(session, row, status)
     return {
         "id": row.id, "type": row.type, "licence_no": row.licence_no,
@@ -108,7 +115,7 @@ def check(session: Session, row: Licence, now: datetime | None = None) -> dict[s
         "holder_name": row.holder_name, "holder_id_masked": lic.mask_id(row.holder_id),
         "issuer": row.issuer, "valid_from": row.valid_from.isoformat(),
         "valid_to": row.valid_to.isoformat() if row.valid_to else None, "signature_valid": signed,
-        "checked_at": iso_at(at),
+        "status_sealed": sealed, "checked_at": iso_at(at),
     }
 
 
@@ -161,8 +168,9 @@ def verify(session: Session, licence_id: str, address: str | None, now: datetime
     out["holder_disclosed"] = code_matches(row, code)
     if not out["holder_disclosed"] and not holder_without_code:
         out["holder_name"] = out["holder_id_masked"] = None
-    session.add(LicenceVerification(licence_id=row.id, at=at,
-                                    address=address, status=out["status"], signature_valid=out["signature_valid"]))
+    session.add(LicenceVerification(licence_id=row.id, at=at, address=address, status=out["status"],
+                                    signature_valid=out["signature_valid"], valid=out["valid"],
+                                    reason=out["reason"]))
     session.commit()
     return out
 
@@ -204,7 +212,8 @@ def detail(session: Session, row: Licence, now: datetime | None = None) -> dict[
         "department": row.department, "holder_id": row.holder_id, "holder_id_type": row.holder_id_type,
         "region": row.region, "face_data": row.face_data, "signature": row.signature,
         "public_key": row.public_key, "issued_at": iso_at(row.issued_at),
-        "signature_valid": signature_ok(session, row), "verify_code": row.verify_code,
+        "signature_valid": signature_ok(session, row), "status_sealed": licence_seal.seal_ok(session, row),
+        "verify_code": row.verify_code,
         "events": [{"at": iso_at(e.at), "actor": e.actor, "action": e.action, "comment": e.comment,
                     "status": e.status} for e in events],
     }
@@ -234,9 +243,10 @@ def _check_actor(actor: Actor, licence_id: str, row: Licence | None) -> None:
 
 
 def act(session: Session, actor: Actor, licence_id: str, action: lic.LicenceAction, comment: str,
-        now: datetime | None = None) -> Licence:
-    """Suspend, reinstate, revoke or cancel, by the issuing department's approver; recorded, and
-    queued for the event feed in the same transaction (banjian/licence_feed.py)."""
+        key: bytes, now: datetime | None = None) -> Licence:
+    """Suspend, reinstate, revoke or cancel, by the issuing department's approver; recorded, sealed
+    with the department's key (`key`: the licence master key that opens it; banjian/licence_seal.py),
+    and queued for the event feed in the same transaction (banjian/licence_feed.py)."""
     row = session.get(Licence, licence_id, with_for_update=True)  # one change at a time: feed seq
     _check_actor(actor, licence_id, row)
     at = now or datetime.now(UTC)
@@ -257,6 +267,7 @@ def act(session: Session, actor: Actor, licence_id: str, action: lic.LicenceActi
                              comment=comment, status=target.value))
     licence_feed.enqueue_change(session, row, action.value, current.value, actor.username,
                                 actor.acts_as or Role.APPROVER.value, comment, at)
+    licence_seal.seal(session, row, department_signer(session, row.department, key))
     session.commit()
     session.refresh(row)
     return row
@@ -268,7 +279,8 @@ _ANY_VALID = select(Licence.id).where(Licence.holder_id == bindparam("holder_id"
 
 
 def reusable(session: Session, holder_id: str, licence_type: str, on: date) -> Licence | None:
-    """The holder's newest licence of this type that verifies as valid today (signature included)."""
+    """The holder's newest licence of this type that verifies as valid today (signature and status
+    seal included: a status edited by hand is never reused)."""
     # every submission asks, and most applicants hold none: a plain look-up first, entities only if any
     if session.connection().execute(_ANY_VALID, {"holder_id": holder_id, "type": licence_type}).first() is None:
         return None
@@ -276,6 +288,7 @@ def reusable(session: Session, holder_id: str, licence_type: str, on: date) -> L
                                               Licence.status == lic.LicenceStatus.VALID.value)
                         .order_by(col(Licence.issued_at).desc())).all()
     for row in rows:
-        if status_of(row, on) == lic.LicenceStatus.VALID and row.valid_from <= on and signature_ok(session, row):
+        if status_of(row, on) == lic.LicenceStatus.VALID and row.valid_from <= on and signature_ok(session, row) \
+                and licence_seal.seal_ok(session, row):
             return row
     return None

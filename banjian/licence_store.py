@@ -53,6 +53,9 @@ class Licence(SQLModel, table=True):
     #: printed on the licence and in its QR code: who has it may see the holder when verifying
     #: (not signed: it is no part of the licence's face; `None` on none but a licence being built)
     verify_code: str | None = Field(default=None, max_length=16)
+    #: the issuing department's SM2 signature over the status and its recorded changes
+    #: (banjian/licence_seal.py; None on a licence issued before migration 0037 until it is sealed)
+    status_seal: str | None = Field(default=None, max_length=128)
 
 
 class LicenceEvent(SQLModel, table=True):
@@ -70,10 +73,13 @@ class LicenceVerification(SQLModel, table=True):
     __tablename__ = "licence_verifications"
     id: int | None = Field(default=None, primary_key=True)
     licence_id: str = Field(index=True, max_length=160)
-    at: datetime
+    at: datetime = Field(index=True)
     address: str | None = None
     status: str
     signature_valid: bool
+    #: the verification's answer and why not valid (None on rows logged before migration 0037)
+    valid: bool | None = None
+    reason: str | None = Field(default=None, max_length=40)
 
 
 class DepartmentKey(SQLModel, table=True):

@@ -11,7 +11,8 @@ over every character of the identifier before it with the dots left out, upper-c
 
 Signature: SM2 (with the default user id) by the issuing department's key over `canonical(...)`:
 the signed fields (`SIGNED_FIELDS`) as JSON with sorted keys, no spaces, UTF-8, non-ASCII kept.
-The status is not signed: it changes after issuance (suspend, revoke, …) and is checked on its own.
+The status is not in this signature: it changes after issuance (suspend, revoke, …) and carries a
+seal of its own (`banjian/licence_seal.py`).
 """
 from __future__ import annotations
 
@@ -145,6 +146,11 @@ def signature_valid(fields: dict[str, Any], signature: str, public_key: str) -> 
     return _verified(canonical(fields), signature, public_key)
 
 
+def seal_valid(data: bytes, seal: str, public_key: str) -> bool:
+    """Whether `seal` is the SM2 signature of a status seal's bytes (`banjian/licence_seal.py`)."""
+    return _verified(data, seal, public_key)
+
+
 @functools.lru_cache(maxsize=4096)
 def _verified(data: bytes, signature: str, public_key: str) -> bool:
     """SM2 verification (pure Python, ~20 ms), remembered for the exact bytes, signature and key:
@@ -225,6 +231,7 @@ __all__ = [
     "identifier_ok",
     "issuer_of",
     "mask_id",
+    "seal_valid",
     "signature_valid",
     "type_code_of",
 ]

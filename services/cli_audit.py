@@ -163,7 +163,17 @@ def _fail_lines(case_id: str, r: dict) -> None:
                     f"{r['reason']} — {record['detail']}", fg=typer.colors.RED)
     for f in r["findings"]:
         if f["seq"] is None:
-            typer.secho(f"FAIL  {case_id}: {f['reason']} — {f['detail']}", fg=typer.colors.RED)
+            typer.secho(f"FAIL  {case_id}: {f['reason']} — {f['detail']}{_values(f)}", fg=typer.colors.RED)
+
+
+def _values(f: dict) -> str:
+    """For a case row that differs from its workflow: each field's recorded and stored value."""
+    if f.get("reason") != "snapshot_differs" or not isinstance(f.get("temporal"), dict):
+        return ""
+    stored = f.get("read_model") or {}
+    said = [f"{k}: workflow {json.dumps(v, ensure_ascii=False)}, database {json.dumps(stored.get(k), ensure_ascii=False)}"
+            for k, v in list(f["temporal"].items())[:5]]
+    return " (" + "; ".join(said) + ")"
 
 
 @audit_app.command("seal")

@@ -41,6 +41,7 @@ MATRIX: list[tuple[str, str, str | None, str]] = [
     ("GET",  "/api/audit/reads",                          None,       "401 403 403 403 403 403 403 403 403 403 200 200 403"),
     ("GET",  "/api/audit/chain-heads",                    None,       "401 403 403 403 403 403 403 403 403 403 200 200 403"),
     ("GET",  "/api/audit/admin-log",                      None,       "401 403 403 403 403 403 403 403 403 403 200 200 403"),
+    ("GET",  "/api/audit/licence-verifications",          None,       "401 403 403 403 403 403 403 403 403 403 200 200 403"),
     ("GET",  "/api/calendar/{year}",                      None,       "401 200 200 200 200 200 200 200 200 200 200 200 200"),
     ("PUT",  "/api/calendar/{year}",                      "bad_year", "401 403 403 403 403 403 403 403 403 403 403 422 403"),
     ("POST", "/api/codec/decode",                         "payloads", "401 403 403 403 403 403 403 403 403 403 200 200 403"),

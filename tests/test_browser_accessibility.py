@@ -105,13 +105,15 @@ async def test_every_page_is_labelled_structured_and_fits_320_px(stack, people, 
         clerk.username: ["/work", f"/cases/{cid}?action=request_supplement", "/licences"],
         supervisor.username: ["/supervision", "/supervision?from=2026-12-31&to=2026-01-01", "/rectifications",
                               "/rectifications?status=nonsense"],
-        auditor.username: ["/audit", "/audit?case=no-such-case", f"/audit/cases/{cid}"],
+        auditor.username: ["/audit", "/audit?case=no-such-case", f"/audit/cases/{cid}", "/audit/licences/verifications",
+                           "/audit/licences/verifications?from=2026-12-31&to=2026-01-01"],
         people.admin.username: ["/admin/items", "/admin/users", "/admin/calendar"],
     }
     case_no = (await applicant.case(cid))["case_no"]
     joint_no = (await company.case(joint))["case_no"]
     titles = {f"/cases/{cid}": f"食品经营许可 办件 {case_no} - ", f"/joint/{joint}": f"并联审批 {joint_no}：各部门办理情况",
-              "/audit?case=no-such-case": "错误：审计查询 - "}
+              "/audit?case=no-such-case": "错误：审计查询 - ",
+              "/audit/licences/verifications?from=2026-12-31&to=2026-01-01": "错误：证照核验记录 - "}
     problems: list[str] = []
     for user, paths in visits.items():
         page = await new_page(DESKTOP)

@@ -14,6 +14,7 @@ from api.bounds import Offset
 from api.deps import CurrentUser, SessionDep
 from api.licence_document import render_document
 from banjian import licence_ops as ops
+from banjian.licence_store import master_key
 from banjian.licences import LicenceAction
 
 router = APIRouter(tags=["licences"])
@@ -58,7 +59,8 @@ async def licence_action(licence_id: LicenceId, request: Request, actor: Current
     body = await json_body(request, LicenceActionBody)
 
     def act() -> dict:
-        row = ops.act(session, actor, licence_id, LicenceAction(body.action), body.comment)
+        key = master_key(request.app.state.settings.licence_master_key)
+        row = ops.act(session, actor, licence_id, LicenceAction(body.action), body.comment, key)
         return ops.detail(session, row)
 
     return await run_in_threadpool(act)

@@ -285,8 +285,10 @@ def build_package(session: Session, case_id: str, histories: dict[str, WorkflowH
             "algorithm": "SM3", "genesis": chain.GENESIS,
             "rule": "hash = SM3(prev_hash || canonical JSON of the record); see banjian/chain.py",
             "verified_when_archived": altered is None,
-            "records": [{"seq": r.seq, "at": iso_at(r.at), "action": r.action, "prev_hash": r.prev_hash,
-                         "hash": r.hash} for r in rows]}, "哈希链 / the hash chain of the records")
+            # `hashed_at`: the record's time exactly as its hash covers it (UTC, microseconds), which
+            # the times of actions.json (China time, whole seconds) do not carry
+            "records": [{"seq": r.seq, "at": iso_at(r.at), "hashed_at": chain.utc_text(r.at), "action": r.action,
+                         "prev_hash": r.prev_hash, "hash": r.hash} for r in rows]}, "哈希链 / the hash chain of the records")
         if cid in histories:
             files.append((f"temporal-history/{cid}.json", history_json(histories[cid]), "application/json",
                           f"Temporal 事件历史导出 / Temporal event history of workflow case-{cid}"))
@@ -348,7 +350,9 @@ def signed_licence(issued: Licence) -> dict[str, Any]:
     """A stored licence as archived: its signed fields, status, signature and key."""
     return {**licence_fields(issued), "status": issued.status, "signature": issued.signature,
             "signature_algorithm": "SM2 (GB/T 32918.2) over SM3, canonical JSON of the signed fields (banjian/licences.py)",
-            "public_key": issued.public_key, "issued_at": iso_at(issued.issued_at)}
+            "public_key": issued.public_key, "issued_at": iso_at(issued.issued_at),
+            "status_seal": issued.status_seal,
+            "status_seal_algorithm": "SM2 over SM3, banjian/licence_seal.py (status and its recorded changes)"}
 
 
 def item_definition_json(code: str, version: int, digest: str | None, definition: dict[str, Any] | None) -> bytes:

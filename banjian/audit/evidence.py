@@ -19,6 +19,7 @@ from banjian.db import Archive, CaseEvent
 from banjian.files import StoredFile
 from banjian.lenient_rows import case_row
 from banjian.licence_ops import signature_ok
+from banjian.licence_seal import seal_ok
 from banjian.licence_store import Licence, LicenceEvent
 
 ATTACHMENT_ALTERED = "attachment_altered"
@@ -105,8 +106,8 @@ def issued_licence_id(session: Session, case_id: str) -> str | None:
 
 def licence_findings(session: Session, case_id: str) -> tuple[bool, list[dict[str, Any]]]:
     """(whether the case issued a licence to check, a finding when that licence is missing, its signed
-    fields no longer match its signature, or its status is not the one its last recorded status
-    change (or its issue: valid) left)."""
+    fields no longer match its signature, its status is not the one its last recorded status
+    change (or its issue: valid) left, or status and changes do not match their seal)."""
     lid = issued_licence_id(session, case_id)
     if lid is None:
         return False, []
@@ -126,4 +127,8 @@ def licence_findings(session: Session, case_id: str) -> tuple[bool, list[dict[st
         findings.append({**where, "problem": "status_altered", "status": row.status, "expected": expected,
                          "detail": f"e-licence {lid} is '{row.status}' but its recorded status changes leave "
                                    f"it '{expected}'"})
+    elif not seal_ok(session, row):  # status and changes edited together, or a change's record altered
+        findings.append({**where, "problem": "status_seal_invalid", "status": row.status,
+                         "detail": f"the status '{row.status}' of e-licence {lid} and its recorded status changes "
+                                   "do not match the issuing department's status seal"})
     return True, findings

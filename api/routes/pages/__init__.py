@@ -22,6 +22,7 @@ from api.routes.pages import (
     item_booking,
     item_changes,
     item_drafts,
+    licence_audit,
     licences,
     notices,
     oversight,
@@ -35,7 +36,8 @@ STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
            supervision.router, item_drafts.router, item_changes.router, front_office.router, booking.router,
            front_desk.router, rectifications.router, staff_licences.router, consult.router,
-           item_booking.router, case_documents.router, notices.router, draft_deletion.router]
+           item_booking.router, case_documents.router, notices.router, draft_deletion.router,
+           licence_audit.router]
 
 
 def install(app: FastAPI) -> None:

@@ -251,6 +251,16 @@ def zh_date(value: str | date | datetime | None) -> str:
     return f"{value.year}年{value.month}月{value.day}日"
 
 
+def zh_datetime(value: str | datetime | None) -> str:
+    """2026年12月1日 09:30:05 (China time), to the second: the audit trail, where several actions
+    fall in one minute."""
+    if not value:
+        return "—"
+    at = datetime.fromisoformat(value) if isinstance(value, str) else value
+    at = at.astimezone(CHINA) if at.tzinfo else at
+    return f"{at.year}年{at.month}月{at.day}日 {at:%H:%M:%S}"
+
+
 _ISO_DAY_IN_TEXT = re.compile(r"(?<![0-9])([0-9]{4})-([0-9]{2})-([0-9]{2})(?![0-9T:])")
 
 
@@ -296,6 +306,7 @@ def progress(status: str) -> list[dict[str, Any]]:
 def install_filters() -> None:
     env = TEMPLATES.env
     env.filters["zh_date"] = zh_date
+    env.filters["zh_datetime"] = zh_datetime
     env.filters["zh_dates"] = zh_dates
     env.filters["mask_id"] = mask_id
     env.globals.update(STATUS_ZH=STATUS_ZH, ACTION_ZH=ACTION_ZH, EVENT_ZH=EVENT_ZH, WARNING_ZH=WARNING_ZH,

@@ -11,6 +11,7 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import require
 from api.routes import audit as audit_api
+from api.routes.pages.audit_wording import actor_names, discrepancy_zh, snapshot_zh
 from api.routes.pages.cases import CLOSED_STATUSES, clock_day, days_left
 from api.routes.pages.common import EVENT_ZH, page_user, render
 from api.routes.pages.public import _departments
@@ -128,7 +129,7 @@ def _finding_zh(f: dict, first: dict | None = None) -> str:
         day = f.get("day") or ""
         return RECORD_FINDING_ZH.get(reason, "{where}与原始哈希不符，可能已被改动").format(where=where, day=day)
     if reason == "snapshot_differs":
-        return "办件数据（表单、状态等）与流程最后记录的不符，可能已被改动"
+        return snapshot_zh(f)
     if reason == "archive_altered":
         if f.get("problem") == "record_missing":
             return "办件已办结，但其归档登记已被删除（既无归档包，也不在待归档队列中）"
@@ -144,6 +145,9 @@ def _finding_zh(f: dict, first: dict | None = None) -> str:
         if f.get("problem") == "status_altered":
             return (f"电子证照 {lid} 的状态为“{licence_status_zh(f.get('status') or '')}”，但其状态变更记录显示应为"
                     f"“{licence_status_zh(f.get('expected') or '')}”，可能已被改动")
+        if f.get("problem") == "status_seal_invalid":
+            return (f"电子证照 {lid} 的状态“{licence_status_zh(f.get('status') or '')}”及其状态变更记录与发证部门的"
+                    "状态签章不符，可能已被改动")
         return f"电子证照 {lid} 的信息与其SM2签名不符，可能已被改动"
     return "发现一处无法核对的改动"
 
@@ -257,12 +261,16 @@ async def audit_case(request: Request, case_id: str) -> HTMLResponse:
     except DomainError:
         item = None
     materials = [] if unreadable else await run_in_threadpool(_materials, cases, case, verify)
+    names = await run_in_threadpool(actor_names, cases.sessions, {e.get("actor") for e in timeline["entries"]})
     return render(request, "audit.html", {
         "title": f"审计 {case_id}", "case": case, "unreadable": unreadable, "materials": materials,
         "entries": with_details(timeline["entries"], item, depts),
-        "discrepancies": timeline.get("discrepancies") or [], "replay": replay, "verify": verify,
+        "discrepancies": [discrepancy_zh(d, case_id) for d in timeline.get("discrepancies") or []],
+        "replay": replay, "verify": verify,
         "replay_text": _plain_replay(replay), "verify_text": _plain_verify(verify),
         "verify_findings": [] if verify.get("verified") else _plain_findings(verify),
         "archive": case["status"] in ("concluded", "refused", "withdrawn", "terminated"),
-        "auditor": actor.has(Role.AUDITOR, Role.ADMIN), "depts": depts},
+        # a package the check found missing or altered is not offered for download (the route would 409)
+        "archive_broken": any(f.get("reason") == "archive_altered" for f in verify.get("findings") or []),
+        "auditor": actor.has(Role.AUDITOR, Role.ADMIN), "depts": depts, "names": names},
         user=actor)

@@ -20,6 +20,7 @@ from banjian import licence_views as views
 from banjian.contracts import Actor
 from banjian.errors import DomainError
 from banjian.labels import LICENCE_ACTION_ZH
+from banjian.licence_store import master_key
 from banjian.licences import LicenceAction
 from banjian.timefmt import CHINA
 
@@ -60,7 +61,8 @@ async def licences(request: Request, status: str | None = None, page: int = 1) -
 
 def _act(request: Request, actor: Actor, licence_id: str, action: LicenceAction, comment: str) -> str:
     with request.app.state.sessions() as session:
-        return ops.act(session, actor, licence_id, action, comment).licence_no
+        key = master_key(request.app.state.settings.licence_master_key)
+        return ops.act(session, actor, licence_id, action, comment, key).licence_no
 
 
 @router.post("/licences/{licence_id}/actions", response_class=HTMLResponse)
