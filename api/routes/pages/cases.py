@@ -48,8 +48,8 @@ CLOSED_STATUSES = ("concluded", "refused", "withdrawn", "terminated")
 #: the days the front desk can show bookings of
 FIRST_DESK_DAY, LAST_DESK_DAY = date(2000, 1, 1), date(2100, 12, 31)
 #: the notice to print once the window's action has answered (受理 → 受理通知书, …)
-DONE_DOCUMENTS = {"accept": "acceptance", "request_supplement": "supplement", "refuse_acceptance": "refusal",
-                  "deliver": "delivery"}
+DONE_DOCUMENTS = {"accept": "acceptance", "request_supplement": "supplement", "notify_supplement": "supplement",
+                  "refuse_acceptance": "refusal", "deliver": "delivery"}
 SCOPES = {"mine": "我的待办", "department": "本部门", "claimed_by_others": "同事已签收"}
 
 
