@@ -47,3 +47,37 @@ async def test_the_joint_notice_prints_a_supplement_notice_naming_each_departmen
     mine = await browser.get(f"/cases/{cid}")
     assert "/documents/supplement" in mine.text.split("文书打印", 1)[1].split("</ul>", 1)[0]
     assert (await browser.get(f"/cases/{cid}/documents/supplement")).status_code == 200
+
+
+async def test_the_lead_units_page_shows_both_limits_each_departments_weight_and_the_notice(stack, browser):
+    from tests.test_joint import answer
+
+    applicant, case = await open_joint(stack, CONSTRUCTION)
+    cid = case["id"]
+    subs = subs_by_department(case)
+    lead = staff(stack, "hcd", "lead")
+    await staff(stack, "hcd", "approver").ok(cid, "request_extension", "需组织现场踏勘")
+    extended = await staff(stack, "hcd", "head").ok(cid, "approve_extension", "同意延长")
+    await browser.login(lead.username)
+    said = text_of((await browser.get(f"/joint/{cid}")).text)
+    assert f"承诺办结：{zh(extended['deadlines']['promised_due'])}" in said
+    assert f"法定办结：{zh(extended['deadlines']['statutory_due'])}（已延长15个工作日）" in said
+    # fire (required) and ndrc (not required): the lead unit reads whose disagreement blocks approval
+    assert said.count("必需部门：须同意方可准予许可") == 2 and said.count("非必需部门：意见供参考") == 2
+    await staff(stack, "fire", "handler").ok(subs["fire"]["id"], "ask_supplement", "缺平面图", missing=[FIRE_DESIGN])
+    await lead.ok(cid, "notify_supplement", "请补正")
+    page = await browser.get(f"/joint/{cid}")
+    assert f'href="/cases/{cid}/documents/supplement"' in page.text and "打印补正材料通知书" in page.text
+    await applicant.ok(cid, "submit_supplement", materials=[{"name": FIRE_DESIGN}])
+    await answer(stack, subs["fire"]["id"], "fire", deny="消防车通道宽度不足")
+    for d in ("hcd", "env", "ndrc"):
+        await answer(stack, subs[d]["id"], d)
+    said = text_of((await browser.get(f"/joint/{cid}")).text)
+    assert "以下必需部门未同意，只能作出不予许可决定：市消防救援支队" in said
+    await browser.login(applicant.username)  # the applicant reads no opinion before the unified result
+    assert "必需部门未同意" not in text_of((await browser.get(f"/joint/{cid}")).text)
+
+
+def zh(day: str) -> str:
+    y, m, d = day.split("-")
+    return f"{int(y)}年{int(m)}月{int(d)}日"
