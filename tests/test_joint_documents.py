@@ -42,6 +42,7 @@ async def test_the_joint_notice_prints_a_supplement_notice_naming_each_departmen
     assert "市生态环境局：环评报告表未盖章" in rows[1]
     assert "市住房和城乡建设局" in rows[2]  # the lead unit's own addition
     assert "办理时限暂停计算" in said and "重新计算受理期限" not in said
+    assert f"经办人：{lead.username}" in said  # the lead unit's coordinator who sent the notice
     # the applicant reads and prints the same notice from their own case page
     await browser.login(applicant.username)
     mine = await browser.get(f"/cases/{cid}")
