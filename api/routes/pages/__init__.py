@@ -21,6 +21,7 @@ from api.routes.pages import (
     item_booking,
     item_changes,
     item_drafts,
+    joint_list,
     licences,
     notices,
     oversight,
@@ -34,7 +35,7 @@ STATIC = Path(__file__).resolve().parents[2] / "static"
 routers = [public.router, apply.router, cases.router, oversight.router, admin.router, licences.router,
            supervision.router, item_drafts.router, item_changes.router, front_office.router, booking.router,
            front_desk.router, rectifications.router, staff_licences.router, consult.router,
-           item_booking.router, case_documents.router, notices.router]
+           item_booking.router, case_documents.router, notices.router, joint_list.router]
 
 
 def install(app: FastAPI) -> None:
