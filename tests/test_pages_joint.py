@@ -240,3 +240,17 @@ async def test_a_bundle_members_page_is_named_as_a_bundle_item_not_a_joint_sub_c
     await browser.login(staff(stack, "fire", "handler").username)
     caption = re.search(r'<span class="caption">(.*?)</span>', (await browser.get(f"/cases/{fire['id']}")).text)
     assert caption and "并联审批部门子件" in caption.group(1)
+
+
+async def test_a_joint_case_withdrawn_mid_review_reads_so_on_the_lead_units_page(stack, browser):
+    applicant, case = await open_joint(stack, CONSTRUCTION)
+    cid, subs = case["id"], subs_by_department(case)
+    await answer(stack, subs["ndrc"]["id"], "ndrc")
+    withdrawn = await applicant.ok(cid, "withdraw", "项目暂缓")
+    assert withdrawn["status"] == "withdrawn"
+    await browser.login(staff(stack, "hcd", "lead").username)
+    page = await browser.get(f"/joint/{cid}")
+    assert page.text.count("<dt>意见</dt><dd>未答复（已撤回）</dd>") == 3
+    assert page.text.count("<dt>意见</dt><dd>同意</dd>") == 1  # ndrc had answered before the withdrawal
+    assert "<dt>意见</dt><dd>已办结</dd>" not in page.text and "待牵头部门出具统一办理结果" not in page.text
+    assert "申请人已撤回申请，尚未办结的部门子件随之撤销，不出具统一办理结果" in page.text
