@@ -122,7 +122,9 @@ def _joint_supplement(case: dict[str, Any], entry: dict[str, Any], doc: dict[str
     """A joint case's notice is sent during review, after acceptance: each material says which department
     asked for it and why (their `supplement_asked` requests the notice gathered); the lead unit's own
     additions name the lead unit. The case's clock (and every department's) pauses until the answer."""
-    names = {s["department"]: s.get("department_name") or s["department"] for s in case.get("sub_cases") or []}
+    bundle = case.get("kind") == "bundle"  # one department may handle several member items: name the item too
+    names = {s["id"]: (f"{s.get('item_name')}（{s.get('department_name') or s['department']}）" if bundle
+                       else s.get("department_name") or s["department"]) for s in case.get("sub_cases") or []}
     asked: dict[str, list[dict[str, str]]] = {}
     for h in case.get("history") or []:
         if h is entry:  # the requests the notice gathered came before it
@@ -130,7 +132,7 @@ def _joint_supplement(case: dict[str, Any], entry: dict[str, Any], doc: dict[str
         if h.get("action") == "supplement_asked":
             data = h.get("data") or {}
             for name in data.get("missing") or []:
-                asked.setdefault(name, []).append({"department": names.get(data.get("department"), data.get(
+                asked.setdefault(name, []).append({"department": names.get(data.get("sub_case"), data.get(
                     "department") or ""), "reason": data.get("opinion") or ""})
     lead = doc["issuer"]
     for row in doc["missing_rows"]:

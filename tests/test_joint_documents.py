@@ -82,3 +82,21 @@ async def test_the_lead_units_page_shows_both_limits_each_departments_weight_and
 def zh(day: str) -> str:
     y, m, d = day.split("-")
     return f"{int(y)}年{int(m)}月{int(d)}日"
+
+
+async def test_a_bundles_notice_names_the_member_item_that_asked(stack, browser):
+    from tests.test_joint import BUNDLE
+
+    applicant = stack.applicant()
+    r = await applicant.apply(BUNDLE)
+    bundle = await staff(stack, "gov", "clerk").ok(r.json()["id"], "accept")
+    food = next(s for s in bundle["sub_cases"] if s["item_code"] == "food-business-licence")
+    layout = "主要设备设施布局及操作流程文件"
+    await staff(stack, "amr", "handler").ok(food["id"], "ask_supplement", "平面图不清晰", missing=[layout])
+    await staff(stack, "gov", "lead").ok(bundle["id"], "notify_supplement", "请补正")
+    await browser.login(applicant.username)
+    r = await browser.get(f"/cases/{bundle['id']}/documents/supplement")
+    assert r.status_code == 200
+    rows = [text_of("<body>" + row) for row in re.findall(r"<tr><td>\d+</td>(.*?)</tr>", r.text)]
+    assert len(rows) == 1 and rows[0].startswith(layout)
+    assert "食品经营许可（市市场监督管理局）：平面图不清晰" in rows[0]
