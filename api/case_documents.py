@@ -35,6 +35,9 @@ APPEAL_RIGHTS = ("如对本决定不服，可以自收到本决定书之日起�
                  "或者自收到本决定书之日起六个月内依法向人民法院提起行政诉讼。")
 #: the history actions that close the acceptance stage with acceptance
 ACCEPTANCES = ("accept", "deemed_acceptance")
+#: the history actions that tell the applicant what to supplement: the clerk's at acceptance, and a joint
+#: case's one notice during review (the lead unit's, gathering every department's requests)
+SUPPLEMENT_NOTICES = ("request_supplement", "notify_supplement")
 CODE_LENGTH = 16
 
 
@@ -68,7 +71,7 @@ def available(case: dict[str, Any]) -> list[str]:
     if case.get("pre_review") and not _last(case, "formal_submission"):
         return []  # given up (withdrawn) in pre-review: never formally received
     kinds = ["receipt"]
-    if _last(case, "request_supplement"):
+    if _last(case, *SUPPLEMENT_NOTICES):
         kinds.append("supplement")
     if case.get("accepted_at") and _last(case, *ACCEPTANCES):
         kinds.append("acceptance")
@@ -115,13 +118,36 @@ def _receipt_materials(case: dict[str, Any], item: Any) -> list[dict[str, Any]]:
     return rows
 
 
+def _joint_supplement(case: dict[str, Any], entry: dict[str, Any], doc: dict[str, Any]) -> None:
+    """A joint case's notice is sent during review, after acceptance: each material says which department
+    asked for it and why (their `supplement_asked` requests the notice gathered); the lead unit's own
+    additions name the lead unit. The case's clock (and every department's) pauses until the answer."""
+    bundle = case.get("kind") == "bundle"  # one department may handle several member items: name the item too
+    names = {s["id"]: (f"{s.get('item_name')}（{s.get('department_name') or s['department']}）" if bundle
+                       else s.get("department_name") or s["department"]) for s in case.get("sub_cases") or []}
+    asked: dict[str, list[dict[str, str]]] = {}
+    for h in case.get("history") or []:
+        if h is entry:  # the requests the notice gathered came before it
+            break
+        if h.get("action") == "supplement_asked":
+            data = h.get("data") or {}
+            for name in data.get("missing") or []:
+                asked.setdefault(name, []).append({"department": names.get(data.get("sub_case"), data.get(
+                    "department") or ""), "reason": data.get("opinion") or ""})
+    lead = doc["issuer"]
+    for row in doc["missing_rows"]:
+        row["asked_by"] = asked.get(row["name"]) or [{"department": lead, "reason": ""}]
+    doc["joint"] = True
+    doc["accepted_on"] = _day(case.get("accepted_at"))
+
+
 def document(settings: Settings, case: dict[str, Any], item: Any, kind: str,
              issuer_name: str, clerk: str | None, licence_no: str | None = None) -> dict[str, Any]:
     """The context of one printed document (see the module docstring); `kind` is one of `available`."""
     deadlines = case.get("deadlines") or {}
     case_no = case.get("case_no") or case["id"]
     url = progress_url(settings, case_no)
-    entry = {"receipt": None, "supplement": _last(case, "request_supplement"),
+    entry = {"receipt": None, "supplement": _last(case, *SUPPLEMENT_NOTICES),
              "acceptance": _last(case, *ACCEPTANCES), "refusal": _last(case, "refuse_acceptance"),
              "delivery": _last(case, "deliver")}[kind]
     # the application was received once (formal receipt after a pre-review); a complete supplement
@@ -155,6 +181,8 @@ def document(settings: Settings, case: dict[str, Any], item: Any, kind: str,
         doc["reason"] = (entry.get("comment") or "").strip() or None
         spec = {m.name: m for m in item.materials}
         doc["missing_rows"] = [{"name": n, "note": spec[n].note if n in spec else None} for n in doc["missing"]]
+        if entry.get("action") == "notify_supplement":
+            _joint_supplement(case, entry, doc)
     elif kind == "acceptance":
         assert entry is not None
         doc["deemed"] = entry.get("action") == "deemed_acceptance"

@@ -226,3 +226,31 @@ async def test_a_bundle_result_lists_each_member_licence_for_the_applicant(stack
         assert f'{name}：电子证照 <span class="mono">{lid}</span>' in page, name
         assert f'href="/api/licences/{lid}/document"' in page and f'href="/licences/{lid}/verify"' in page
         assert (await applicant.get(f"/api/licences/{lid}/document")).status_code == 200
+
+
+async def test_a_bundle_members_page_is_named_as_a_bundle_item_not_a_joint_sub_case(stack, browser):
+    r = await stack.applicant().apply(BUNDLE)
+    bundle = await staff(stack, "gov", "clerk").ok(r.json()["id"], "accept")
+    food = next(s for s in bundle["sub_cases"] if s["item_code"] == "food-business-licence")
+    await browser.login(staff(stack, "amr", "handler").username)
+    caption = re.search(r'<span class="caption">(.*?)</span>', (await browser.get(f"/cases/{food['id']}")).text)
+    assert caption and "食品经营许可 · 一件事成员事项" in caption.group(1) and "并联审批" not in caption.group(1)
+    _, case = await open_joint(stack, CONSTRUCTION)
+    fire = subs_by_department(case)["fire"]
+    await browser.login(staff(stack, "fire", "handler").username)
+    caption = re.search(r'<span class="caption">(.*?)</span>', (await browser.get(f"/cases/{fire['id']}")).text)
+    assert caption and "并联审批部门子件" in caption.group(1)
+
+
+async def test_a_joint_case_withdrawn_mid_review_reads_so_on_the_lead_units_page(stack, browser):
+    applicant, case = await open_joint(stack, CONSTRUCTION)
+    cid, subs = case["id"], subs_by_department(case)
+    await answer(stack, subs["ndrc"]["id"], "ndrc")
+    withdrawn = await applicant.ok(cid, "withdraw", "项目暂缓")
+    assert withdrawn["status"] == "withdrawn"
+    await browser.login(staff(stack, "hcd", "lead").username)
+    page = await browser.get(f"/joint/{cid}")
+    assert page.text.count("<dt>意见</dt><dd>未答复（已撤回）</dd>") == 3
+    assert page.text.count("<dt>意见</dt><dd>同意</dd>") == 1  # ndrc had answered before the withdrawal
+    assert "<dt>意见</dt><dd>已办结</dd>" not in page.text and "待牵头部门出具统一办理结果" not in page.text
+    assert "申请人已撤回申请，尚未办结的部门子件随之撤销，不出具统一办理结果" in page.text

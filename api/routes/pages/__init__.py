@@ -22,6 +22,7 @@ from api.routes.pages import (
     item_booking,
     item_changes,
     item_drafts,
+    joint_list,
     licence_audit,
     licences,
     notices,
@@ -37,7 +38,7 @@ routers = [public.router, apply.router, cases.router, oversight.router, admin.ro
            supervision.router, item_drafts.router, item_changes.router, front_office.router, booking.router,
            front_desk.router, rectifications.router, staff_licences.router, consult.router,
            item_booking.router, case_documents.router, notices.router, draft_deletion.router,
-           licence_audit.router]
+           licence_audit.router, joint_list.router]
 
 
 def install(app: FastAPI) -> None:

@@ -40,7 +40,7 @@ def _build(request: Request, actor: Any, case_id: str, kind: str) -> dict[str, A
         raise PageError(409, NOT_YET[kind])
     item = request.app.state.catalog.effective(case["item_code"], case["item_version"], case["department"],
                                                case.get("parent_id") is not None)
-    actions = {"receipt": ("submitted", "formal_submission"), "supplement": ("request_supplement",),
+    actions = {"receipt": ("submitted", "formal_submission"), "supplement": docs.SUPPLEMENT_NOTICES,
                "acceptance": ("accept", "deemed_acceptance"), "refusal": ("refuse_acceptance",),
                "delivery": ("deliver",)}[kind]
     entry = next((h for h in reversed(case.get("history") or []) if h.get("action") in actions), None)

@@ -26,6 +26,7 @@ from api.routes.pages.actions import (
     fields_of,
 )
 from api.routes.pages.case_notices import applicant_notice, display_names
+from api.routes.pages.case_parent import parent_of
 from api.routes.pages.case_search import find_cases
 from api.routes.pages.case_urges import case_urges
 from api.routes.pages.common import ACTION_ZH, LoginRequired, check_csrf, optional_user, page_user, render
@@ -48,8 +49,8 @@ CLOSED_STATUSES = ("concluded", "refused", "withdrawn", "terminated")
 #: the days the front desk can show bookings of
 FIRST_DESK_DAY, LAST_DESK_DAY = date(2000, 1, 1), date(2100, 12, 31)
 #: the notice to print once the window's action has answered (受理 → 受理通知书, …)
-DONE_DOCUMENTS = {"accept": "acceptance", "request_supplement": "supplement", "refuse_acceptance": "refusal",
-                  "deliver": "delivery"}
+DONE_DOCUMENTS = {"accept": "acceptance", "request_supplement": "supplement", "notify_supplement": "supplement",
+                  "refuse_acceptance": "refusal", "deliver": "delivery"}
 SCOPES = {"mine": "我的待办", "department": "本部门", "claimed_by_others": "同事已签收"}
 
 
@@ -216,19 +217,6 @@ def _material_versions(case: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"name": n, "versions": sorted(v, key=lambda m: m.get("version") or 1)} for n, v in by_name.items()]
 
 
-def _parent_visible(cases: Any, actor: Actor, case: dict[str, Any]) -> bool:
-    """Whether the caller may open a sub-case's joint case (a participating department may not: the
-    link would lead to a 404)."""
-    if not case.get("parent_id"):
-        return False
-    with cases.sessions() as session:
-        try:
-            cases.row(session, actor, case["parent_id"])
-        except DomainError:
-            return False
-    return True
-
-
 def _licence_of(cases: Any, case: dict[str, Any]) -> dict[str, Any] | None:
     """The case's licence with its status today and change log (the caller may read the case)."""
     with cases.sessions() as session:
@@ -293,7 +281,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         else None
     depts = await run_in_threadpool(_departments, request)
     timeline = with_details(case.get("history") or [], item, depts)
-    parent_visible = await run_in_threadpool(_parent_visible, cases, actor, case)
+    parent_visible, parent_kind = await run_in_threadpool(parent_of, cases, actor, case)
     front = await run_in_threadpool(front_office, request, actor, case, entered)  # pay, book, ask (the applicant)
 
     def names() -> dict[str, str]:
@@ -321,7 +309,7 @@ async def _case_page(request: Request, actor: Actor, case_id: str, open_action: 
         "fields": fields, "errors": err_list, "materials": _material_versions(case),
         # a refusal (not allowed for this caller, or not now) leaves nothing to correct
         "errors_title": "无法办理" if status in (403, 409) else None,
-        "timeline": timeline, "parent_visible": parent_visible,
+        "timeline": timeline, "parent_visible": parent_visible, "parent_kind": parent_kind,
         "with_fields": with_fields, "request_id": uuid.uuid4().hex, "licence": licence, "people": people,
         "notice": applicant_notice(case) if front is not None else None,
         "done": done if done in ACTION_ZH else None,

@@ -71,7 +71,16 @@ async def joint(request: Request, case_id: str) -> HTMLResponse:
     kind = "一件事" if case.get("kind") == "bundle" else "并联审批"
     return render(request, "joint.html", {"title": f"{kind} {case.get('case_no') or case_id}：各部门办理情况", "kind_zh": kind, "case": case, "subs": subs,
                                           "depts": depts,
-                                          "all_closed": bool(subs) and all(s["closed"] for s in subs)}, user=actor)
+                                          "all_closed": bool(subs) and all(s["closed"] for s in subs),
+                                          "ended": case["status"] in CLOSED_STATUSES,
+                                          # whose disagreement blocks approval: the staff's reading, as the
+                                          # opinions themselves (the applicant reads the unified result)
+                                          "weights": not actor.has(Role.APPLICANT),
+                                          # a required department that did not agree leaves only a denial
+                                          # (the opinions are hidden from an applicant until the result)
+                                          "blocking": [depts.get(s["department"], s["department"]) for s in subs
+                                                       if case.get("kind") != "bundle" and s.get("required", True)
+                                                       and s.get("opinion") == "disagree"]}, user=actor)
 
 
 async def _replay(request: Request, actor, case_id: str) -> dict:
