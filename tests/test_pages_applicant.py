@@ -172,3 +172,18 @@ async def test_my_cases_past_the_last_page_is_not_told_it_has_no_cases(stack, br
     assert "您还没有办件" not in page and "第 2 页没有办件。 返回第一页" in page
     first = text_of((await browser.get("/my/cases")).text)
     assert "共 1 件" in first and "上一页" not in first and "下一页" not in first
+
+
+def test_a_case_closed_early_keeps_the_steps_it_had_done():
+    """A withdrawn or terminated case showed every step as 未开始, 受理 included after its acceptance."""
+    from api.routes.pages.common import progress
+
+    def states(status, accepted=None):
+        return [s["state"] for s in progress(status, accepted)]
+
+    assert states("withdrawn", "2026-12-01T09:00:00+08:00") == ["done", "todo", "todo", "todo"]
+    assert states("terminated", "2026-12-01T09:00:00+08:00") == ["done", "todo", "todo", "todo"]
+    assert states("withdrawn") == ["todo"] * 4  # withdrawn before acceptance: nothing was done
+    assert states("refused") == ["todo"] * 4  # refused at acceptance
+    assert states("in_review", "2026-12-01T09:00:00+08:00") == ["done", "current", "todo", "todo"]
+    assert states("concluded", "2026-12-01T09:00:00+08:00") == ["done"] * 4

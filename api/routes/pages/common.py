@@ -286,10 +286,14 @@ def result_text(result: dict[str, Any] | None) -> str:
     return f"{label}：{reason}"
 
 
-def progress(status: str) -> list[dict[str, Any]]:
-    """The four steps 受理 → 审查 → 决定 → 送达, each done, current or to come."""
+def progress(status: str, accepted: Any = None) -> list[dict[str, Any]]:
+    """The four steps 受理 → 审查 → 决定 → 送达, each done, current or to come. A case closed early
+    (refused, withdrawn, terminated) keeps what it had done: once accepted (`accepted`, its
+    `accepted_at`), 受理 stays done and nothing is current."""
     closed_early = status in ("refused", "withdrawn", "terminated")
     current = next((i for i, (_, states) in enumerate(STEPS) if status in states), None)
+    if closed_early and accepted:
+        current = 1  # stopped during review: acceptance was done
     if status == "concluded":
         current = len(STEPS)
     out = []
