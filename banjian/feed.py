@@ -26,7 +26,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, func, insert, text, update
+from sqlalchemy import Column, Index, Text, UniqueConstraint, case, delete, func, insert, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from banjian import feed_events
@@ -144,6 +144,10 @@ def _check(name: str, url: str) -> None:
                       "name must be 1 to 64 letters, digits or -_.", "name")
     if not _sendable(url):
         raise Invalid("invalid_url", "订阅地址须为 http(s) 网址", "url must be an http(s) URL", "url")
+    if "@" in urlsplit(url).netloc:  # shown to supervisors and auditors in the status, and in the admin log
+        raise Invalid("invalid_url", "订阅地址不能包含用户名或密码：事件以签名（X-Banjian-Signature）证明来源",
+                      "url must not carry a user name or password: events prove their origin by their signature "
+                      "(X-Banjian-Signature)", "url")
 
 
 def _sendable(url: str) -> bool:
@@ -156,10 +160,18 @@ def _sendable(url: str) -> bool:
     try:
         parsed = urlsplit(url)
         parsed.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
-        httpx.URL(url)  # the sender's own parsing (IDNA host names)
+        sent = httpx.URL(url)  # the sender's own parsing (IDNA host names)
     except (ValueError, httpx.InvalidURL):
         return False
-    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
+    # urlsplit drops blanks around the address but the sender does not (` http://…` was stored and
+    # then failed every delivery with UnsupportedProtocol): both parsings must see an http(s) host
+    return (parsed.scheme in ("http", "https") and bool(parsed.hostname)
+            and sent.scheme in ("http", "https") and bool(sent.host))
+
+
+def clean_url(url: str) -> str:
+    """A subscriber's address as given, less blanks around it (a pasted address's trailing newline)."""
+    return url.strip()
 
 
 def add_subscriber(sessions: Callable[[], Session], name: str, url: str, secret: str | None = None) -> str:
@@ -264,23 +276,29 @@ def list_subscribers(session: Session) -> list[Subscriber]:
 def _queues(session: Session, name: str | None = None) -> dict[str, dict[str, Any]]:
     """Per subscriber (one, or all) and state: the count of rows, the oldest row's creation and the
     latest delivery."""
+    failed = col(Delivery.attempts) > 0
     stmt = select(Delivery.subscriber, Delivery.state, func.count(), func.min(Delivery.created_at),
-                  func.max(Delivery.delivered_at))
+                  func.max(Delivery.delivered_at), func.sum(case((failed, 1), else_=0)),
+                  func.max(Delivery.attempts), func.min(case((failed, Delivery.next_at), else_=None)))
     if name is not None:
         stmt = stmt.where(col(Delivery.subscriber) == name)
     out: dict[str, dict[str, Any]] = {}
-    for sub, state, n, oldest, latest in session.exec(stmt.group_by(col(Delivery.subscriber), col(Delivery.state))):
-        out.setdefault(sub, {})[state] = (n, oldest, latest)
+    for sub, state, n, oldest, latest, retrying, most, next_retry in session.exec(
+            stmt.group_by(col(Delivery.subscriber), col(Delivery.state))):
+        out.setdefault(sub, {})[state] = (n, oldest, latest, int(retrying or 0), int(most or 0), next_retry)
     return out
 
 
 def _figures(sub: Subscriber, queue: dict[str, Any]) -> dict[str, Any]:
     """The queue's figures of one subscriber: counts, and the times that say whether `last_error` is
-    the present (`oldest_pending_at`: the longest an event has waited; `last_delivered_at`)."""
-    pending, delivered, parked = (queue.get(s, (0, None, None)) for s in (PENDING, DELIVERED, PARKED))
+    the present (`oldest_pending_at`: the longest an event has waited; `last_delivered_at`), and
+    the retries under way: `retrying` pending events have failed at least once, the most tried of
+    them `max_attempts` times, the next retry due at `next_retry_at`."""
+    pending, delivered, parked = (queue.get(s, (0, None, None, 0, 0, None)) for s in (PENDING, DELIVERED, PARKED))
     return {"pending": pending[0], "delivered": delivered[0] + (sub.pruned_delivered or 0), "parked": parked[0],
             "last_error": sub.last_error, "last_error_at": iso_at(sub.last_error_at),
-            "last_delivered_at": iso_at(delivered[2]), "oldest_pending_at": iso_at(pending[1])}
+            "last_delivered_at": iso_at(delivered[2]), "oldest_pending_at": iso_at(pending[1]),
+            "retrying": pending[3], "max_attempts": pending[4], "next_retry_at": iso_at(pending[5])}
 
 
 def list_overview(session: Session) -> list[dict[str, Any]]:

@@ -111,6 +111,7 @@ def subscribers_add(name: str, url: Annotated[str, typer.Option(help="where even
     from banjian.adminlog import record_admin
 
     sessions = _sessions(data_dir)
+    url = feed.clean_url(url)
     key = _run(lambda: feed.add_subscriber(sessions, name, url, secret))
     record_admin(sessions, "cli", "subscriber.add", name, {"url": url})
     typer.echo(json.dumps({"name": name, "url": url, "secret": key}))

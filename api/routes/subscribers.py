@@ -39,10 +39,11 @@ async def put_subscriber(name: Name, request: Request, actor: AdminUser, body: S
     """Add a subscriber or replace one of that name (admin); answers the secret (generated when
     not given): the only time it is shown."""
     sessions = request.app.state.sessions
-    secret = feed.add_subscriber(sessions, name, body.url, body.secret)
-    record_admin(sessions, actor.username, "subscriber.add", name, {"url": body.url}, _address(request))
+    url = feed.clean_url(body.url)
+    secret = feed.add_subscriber(sessions, name, url, body.secret)
+    record_admin(sessions, actor.username, "subscriber.add", name, {"url": url}, _address(request))
     await request.app.state.feed.ensure(name)
-    return {"name": name, "url": body.url, "secret": secret}
+    return {"name": name, "url": url, "secret": secret}
 
 
 @router.post("/subscribers/{name}/pause")
