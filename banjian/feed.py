@@ -180,6 +180,10 @@ def add_subscriber(sessions: Callable[[], Session], name: str, url: str, secret:
     _check(name, url)
     if secret is not None and not 16 <= len(secret) <= 200:
         raise Invalid("weak_secret", "密钥须为 16 至 200 个字符", "the secret needs 16 to 200 characters", "secret")
+    if secret is not None and (secret != secret.strip() or not secret.isprintable()):
+        # a far end that keeps the key without the pasted blank or newline refuses every signature
+        raise Invalid("invalid_secret", "密钥不能以空白开头或结尾，也不能含控制字符",
+                      "the secret must not begin or end with a blank, nor hold a control character", "secret")
     secret = secret or secrets.token_hex(32)
     with sessions() as session:
         sub = session.get(Subscriber, name) or Subscriber(name=name, url=url, secret=secret,

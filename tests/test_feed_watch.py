@@ -145,3 +145,19 @@ def test_the_cli_strips_blanks_and_refuses_a_password_in_the_address(tmp_path):
     with Session(engine) as session:
         assert [s.url for s in session.exec(select(Subscriber)).all()] == ["http://127.0.0.1:1/e"]
     engine.dispose()
+
+
+async def test_a_secret_with_blanks_around_it_or_a_control_character_is_refused(stack):
+    """`"secret": "0123456789abcdef\\n"` (a pasted key) was stored as given: a far end that keeps the
+    key without its blank refused every signature, and the events waited for ever."""
+    admin = stack.user(f"admin-{uuid.uuid4().hex[:6]}", "admin")
+    name = f"key-{uuid.uuid4().hex[:6]}"
+    for secret in (f"{SECRET}\n", f" {SECRET}", f"{SECRET} ", f"{SECRET[:10]}\t{SECRET[10:]}", " " * 20):
+        r = await admin.put(f"/api/subscribers/{name}", json={"url": "http://127.0.0.1:1/events", "secret": secret})
+        assert r.status_code == 422, (secret, r.text)
+        detail = r.json()["detail"]
+        assert (detail["code"], detail["field"]) == ("invalid_secret", "secret") and "空白" in detail["message"]
+    assert (await admin.get(f"/api/subscribers/{name}/status")).status_code == 404
+    r = await admin.put(f"/api/subscribers/{name}", json={"url": "http://127.0.0.1:1/events", "secret": "密钥 with inner blanks 0123"})
+    assert r.status_code == 200, r.text
+    await stack.http.delete(f"/api/subscribers/{name}", headers=await admin.headers())
