@@ -161,3 +161,26 @@ async def test_a_secret_with_blanks_around_it_or_a_control_character_is_refused(
     r = await admin.put(f"/api/subscribers/{name}", json={"url": "http://127.0.0.1:1/events", "secret": "密钥 with inner blanks 0123"})
     assert r.status_code == 200, r.text
     await stack.http.delete(f"/api/subscribers/{name}", headers=await admin.headers())
+
+
+def test_the_documented_signature_known_answer_holds():
+    """An integrator writing the receiving side had no known answer to test their HMAC-SM3 against; the
+    one docs/api.md now gives must be what the sender computes, by the sender's code and by an
+    independent HMAC over SM3 (`cryptography`)."""
+    from pathlib import Path
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives import hmac as crypto_hmac
+
+    from banjian.feed import sign
+
+    doc = (Path(__file__).parent.parent / "docs" / "api.md").read_text(encoding="utf-8")
+    m = re.search(r"secret `([^`]+)`, body `([^`]+)` \((\d+) bytes, no\s+newline\) → `X-Banjian-Signature: ([0-9a-f]{64})`",
+                  doc)
+    assert m is not None, "docs/api.md gives no known answer for the feed's signature"
+    secret, body, size, signature = m.group(1), m.group(2).encode(), int(m.group(3)), m.group(4)
+    assert len(body) == size
+    assert sign(secret, body) == signature
+    mac = crypto_hmac.HMAC(secret.encode(), hashes.SM3())
+    mac.update(body)
+    assert mac.finalize().hex() == signature
