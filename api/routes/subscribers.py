@@ -21,6 +21,8 @@ class SubscriberBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(max_length=2000)
     secret: str | None = Field(default=None, max_length=200)
+    #: only the events of these departments' cases (a department's own system); absent: every event
+    departments: list[Annotated[str, Field(max_length=32)]] | None = Field(default=None, max_length=feed.MAX_DEPARTMENTS)
 
 
 def _address(request: Request) -> str | None:
@@ -40,10 +42,13 @@ async def put_subscriber(name: Name, request: Request, actor: AdminUser, body: S
     not given): the only time it is shown."""
     sessions = request.app.state.sessions
     url = feed.clean_url(body.url)
-    secret = feed.add_subscriber(sessions, name, url, body.secret)
-    record_admin(sessions, actor.username, "subscriber.add", name, {"url": url}, _address(request))
+    secret = feed.add_subscriber(sessions, name, url, body.secret, body.departments)
+    with sessions() as session:
+        departments = feed.status(session, name)["departments"]
+    record_admin(sessions, actor.username, "subscriber.add", name, {"url": url, "departments": departments},
+                 _address(request))
     await request.app.state.feed.ensure(name)
-    return {"name": name, "url": url, "secret": secret}
+    return {"name": name, "url": url, "secret": secret, "departments": departments}
 
 
 @router.post("/subscribers/{name}/pause")
