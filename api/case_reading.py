@@ -80,7 +80,8 @@ class CaseReading(CaseAccess):
             history = []
         sub_cases = None
         if state.sub_cases is not None:
-            sub_cases = [c.model_dump(mode="json", exclude={"opened"}) for c in state.sub_cases]
+            sub_cases = [{**c.model_dump(mode="json", exclude={"opened"}), "case_no": _sub_case_no(state, c.id)}
+                         for c in state.sub_cases]
             if actor.has(Role.APPLICANT) and state.result is None:
                 # departments' internal opinions are not the applicant's until the unified result
                 for c in sub_cases:
@@ -209,3 +210,9 @@ def hide_opinions(history: list[dict[str, Any]]) -> list[dict[str, Any]]:
     reports keep who answered, not what they answered."""
     return [{**h, "data": {k: v for k, v in h["data"].items() if k not in OPINION_KEYS}}
             if h["action"] == "sub_case_decided" else h for h in history]
+
+
+def _sub_case_no(parent: CaseState, sub_id: str) -> str | None:
+    """A sub-case's `case_no` (`{parent case_no}-NN`, banjian/case_numbers.py), from its id `{parent id}-NN`."""
+    head, _, n = sub_id.rpartition("-")
+    return case_numbers.sub_case_no(parent.case_no, int(n)) if head == parent.id and n.isdigit() else None

@@ -57,8 +57,10 @@ class Submission(CaseReading):
                 channel = Channel.WEB  # only a clerk files at the window
         elif actor.has(Role.CLERK):
             if actor.department != item.department:
-                raise Forbidden("forbidden_department", "只能代理本部门事项的申请",
-                                "a clerk files applications for their own department's items only", field="item_code")
+                raise Forbidden("forbidden_department",
+                                f"事项 {item.code} 由部门 {item.department} 受理，只能代理本部门事项的申请",
+                                f"item {item.code} belongs to department {item.department}: a clerk or a department's "
+                                f"system files applications for its own department's items only", field="item_code")
             # a clerk files at the window; a department's system (its own online hall, a kiosk) says
             # how the applicant reached it, as the online figures (网办率) count it
             owner, channel = None, Channel(body.get("channel") or "web") if actor.acts_as else Channel.WINDOW

@@ -26,11 +26,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from sqlalchemy import Column, Index, Text, UniqueConstraint, delete, func, insert, text, update
+from sqlalchemy import Column, Index, Text, UniqueConstraint, case, delete, func, insert, text, update
 from sqlmodel import Field, Session, SQLModel, col, select
 
 from banjian import feed_events
 from banjian.crypto import hmac_sm3_hex
+from banjian.db import Department
 from banjian.errors import Invalid, NotFound
 from banjian.timefmt import china_times, iso_at
 
@@ -50,6 +51,8 @@ class Subscriber(SQLModel, table=True):
     created_at: datetime
     #: delivered events already pruned (the retention): `status` adds them to the delivered rows
     pruned_delivered: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
+    #: the departments whose cases' events it takes, comma-separated codes (migration 0036); null: every
+    departments: str | None = Field(default=None, max_length=2000)
 
 
 class Delivery(SQLModel, table=True):
@@ -94,29 +97,35 @@ def event_body(case_id: str, case_no: str | None, seq: int, action: str, at: str
 #: call here (statement building and ORM result handling), this 0.05-0.1 ms. Not cached across
 #: calls on purpose: a cached list would miss the events of a subscriber just added by another
 #: process (the contract: every event from the moment it is added).
-_SUBSCRIBER_NAMES = text("SELECT name FROM feed_subscribers")
+_SUBSCRIBERS = text("SELECT name, departments FROM feed_subscribers")
 
 
 def enqueue(session: Session, case_id: str, case_no: str | None, status: str,
             events: Sequence[tuple[int, str, str, dict[str, Any]]],
             extras: Sequence[dict[str, Any]] | None = None) -> int:
-    """Queue new history entries `(seq, action, at_iso, data)` for every subscriber, in the caller's
+    """Queue new history entries `(seq, action, at_iso, data)` for every subscriber (of the stream's
+    department, for one limited to some: the `department` of the extras), in the caller's
     transaction (no commit): one multi-row INSERT on the session's connection (no ORM unit of work
     on the case action path). `extras`, one per event, are their detail keys (banjian/feed_events.py).
     Returns the number of rows added."""
     if not events:
         return 0
     conn = session.connection()
-    names = conn.execute(_SUBSCRIBER_NAMES).scalars().all()
-    if not names:
+    subscribers = conn.execute(_SUBSCRIBERS).all()
+    if not subscribers:
         return 0
     now = datetime.now(UTC)
     bodies = [event_body(case_id, case_no, seq, action, at, status, data, extras[i] if extras else None)
               for i, (seq, action, at, data) in enumerate(events)]
+    # a stream's events are one department's (a sub-case is a stream of its own): a subscriber limited
+    # to some departments takes all of a stream's events or none, so its `seq` has no gaps
+    department = (extras[0].get("department") if extras else None)
     rows = [dict(subscriber=name, case_id=case_id, seq=seq, state=PENDING, attempts=0, next_at=now, created_at=now,
                  body=body)
-            for name in names for (seq, *_), body in zip(events, bodies, strict=True)]
-    conn.execute(_insert_deliveries(), rows)
+            for name, only in subscribers if only is None or department in only.split(",")
+            for (seq, *_), body in zip(events, bodies, strict=True)]
+    if rows:
+        conn.execute(_insert_deliveries(), rows)
     return len(rows)
 
 
@@ -144,6 +153,10 @@ def _check(name: str, url: str) -> None:
                       "name must be 1 to 64 letters, digits or -_.", "name")
     if not _sendable(url):
         raise Invalid("invalid_url", "订阅地址须为 http(s) 网址", "url must be an http(s) URL", "url")
+    if "@" in urlsplit(url).netloc:  # shown to supervisors and auditors in the status, and in the admin log
+        raise Invalid("invalid_url", "订阅地址不能包含用户名或密码：事件以签名（X-Banjian-Signature）证明来源",
+                      "url must not carry a user name or password: events prove their origin by their signature "
+                      "(X-Banjian-Signature)", "url")
 
 
 def _sendable(url: str) -> bool:
@@ -156,26 +169,66 @@ def _sendable(url: str) -> bool:
     try:
         parsed = urlsplit(url)
         parsed.port  # noqa: B018 - raises ValueError for a port that is not a number from 0 to 65535
-        httpx.URL(url)  # the sender's own parsing (IDNA host names)
+        sent = httpx.URL(url)  # the sender's own parsing (IDNA host names)
     except (ValueError, httpx.InvalidURL):
         return False
-    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
+    # urlsplit drops blanks around the address but the sender does not (` http://…` was stored and
+    # then failed every delivery with UnsupportedProtocol): both parsings must see an http(s) host
+    return (parsed.scheme in ("http", "https") and bool(parsed.hostname)
+            and sent.scheme in ("http", "https") and bool(sent.host))
 
 
-def add_subscriber(sessions: Callable[[], Session], name: str, url: str, secret: str | None = None) -> str:
-    """Add a subscriber, or replace the address and secret of one of that name (its queue is kept);
-    returns the secret (generated when not given)."""
+def clean_url(url: str) -> str:
+    """A subscriber's address as given, less blanks around it (a pasted address's trailing newline)."""
+    return url.strip()
+
+
+MAX_DEPARTMENTS = 100
+
+
+def add_subscriber(sessions: Callable[[], Session], name: str, url: str, secret: str | None = None,
+                   departments: Sequence[str] | None = None) -> str:
+    """Add a subscriber, or replace the address, secret and departments of one of that name (its queue
+    is kept); returns the secret (generated when not given). `departments`: the codes whose cases'
+    events it takes (None: every event)."""
     _check(name, url)
+    only = _departments(sessions, departments)
     if secret is not None and not 16 <= len(secret) <= 200:
         raise Invalid("weak_secret", "密钥须为 16 至 200 个字符", "the secret needs 16 to 200 characters", "secret")
+    if secret is not None and (secret != secret.strip() or not secret.isprintable()):
+        # a far end that keeps the key without the pasted blank or newline refuses every signature
+        raise Invalid("invalid_secret", "密钥不能以空白开头或结尾，也不能含控制字符",
+                      "the secret must not begin or end with a blank, nor hold a control character", "secret")
     secret = secret or secrets.token_hex(32)
     with sessions() as session:
         sub = session.get(Subscriber, name) or Subscriber(name=name, url=url, secret=secret,
                                                           created_at=datetime.now(UTC))
         sub.url, sub.secret, sub.paused, sub.last_error, sub.last_error_at = url, secret, False, None, None
+        sub.departments = only
         session.add(sub)
         session.commit()
     return secret
+
+
+def _departments(sessions: Callable[[], Session], codes: Sequence[str] | None) -> str | None:
+    """The stored form of a subscriber's departments (sorted, comma-separated), each a known code."""
+    if codes is None:
+        return None
+    if not 1 <= len(codes) <= MAX_DEPARTMENTS:
+        raise Invalid("invalid_departments", f"departments 须列出 1 至 {MAX_DEPARTMENTS} 个部门编码（不限部门时不传）",
+                      f"departments lists 1 to {MAX_DEPARTMENTS} department codes (leave it out for every department)",
+                      "departments")
+    with sessions() as session:
+        known = set(session.exec(select(Department.code)).all())
+    for i, code in enumerate(codes):
+        if code not in known:
+            raise Invalid("unknown_department", f"部门 {code[:40]} 不存在", f"no department {code[:40]}",
+                          f"departments[{i}]")
+    return ",".join(sorted(set(codes)))
+
+
+def departments_of(sub: Subscriber) -> list[str] | None:
+    return sub.departments.split(",") if sub.departments else None
 
 
 def _get(session: Session, name: str) -> Subscriber:
@@ -264,30 +317,36 @@ def list_subscribers(session: Session) -> list[Subscriber]:
 def _queues(session: Session, name: str | None = None) -> dict[str, dict[str, Any]]:
     """Per subscriber (one, or all) and state: the count of rows, the oldest row's creation and the
     latest delivery."""
+    failed = col(Delivery.attempts) > 0
     stmt = select(Delivery.subscriber, Delivery.state, func.count(), func.min(Delivery.created_at),
-                  func.max(Delivery.delivered_at))
+                  func.max(Delivery.delivered_at), func.sum(case((failed, 1), else_=0)),
+                  func.max(Delivery.attempts), func.min(case((failed, Delivery.next_at), else_=None)))
     if name is not None:
         stmt = stmt.where(col(Delivery.subscriber) == name)
     out: dict[str, dict[str, Any]] = {}
-    for sub, state, n, oldest, latest in session.exec(stmt.group_by(col(Delivery.subscriber), col(Delivery.state))):
-        out.setdefault(sub, {})[state] = (n, oldest, latest)
+    for sub, state, n, oldest, latest, retrying, most, next_retry in session.exec(
+            stmt.group_by(col(Delivery.subscriber), col(Delivery.state))):
+        out.setdefault(sub, {})[state] = (n, oldest, latest, int(retrying or 0), int(most or 0), next_retry)
     return out
 
 
 def _figures(sub: Subscriber, queue: dict[str, Any]) -> dict[str, Any]:
     """The queue's figures of one subscriber: counts, and the times that say whether `last_error` is
-    the present (`oldest_pending_at`: the longest an event has waited; `last_delivered_at`)."""
-    pending, delivered, parked = (queue.get(s, (0, None, None)) for s in (PENDING, DELIVERED, PARKED))
+    the present (`oldest_pending_at`: the longest an event has waited; `last_delivered_at`), and
+    the retries under way: `retrying` pending events have failed at least once, the most tried of
+    them `max_attempts` times, the next retry due at `next_retry_at`."""
+    pending, delivered, parked = (queue.get(s, (0, None, None, 0, 0, None)) for s in (PENDING, DELIVERED, PARKED))
     return {"pending": pending[0], "delivered": delivered[0] + (sub.pruned_delivered or 0), "parked": parked[0],
             "last_error": sub.last_error, "last_error_at": iso_at(sub.last_error_at),
-            "last_delivered_at": iso_at(delivered[2]), "oldest_pending_at": iso_at(pending[1])}
+            "last_delivered_at": iso_at(delivered[2]), "oldest_pending_at": iso_at(pending[1]),
+            "retrying": pending[3], "max_attempts": pending[4], "next_retry_at": iso_at(pending[5])}
 
 
 def list_overview(session: Session) -> list[dict[str, Any]]:
     """Every subscriber by name for an operator: name, url, created, state (`active` or `paused`)
     and its queue's figures; never the secret."""
     queues = _queues(session)
-    return [{"name": s.name, "url": s.url, "created_at": iso_at(s.created_at),
+    return [{"name": s.name, "url": s.url, "departments": departments_of(s), "created_at": iso_at(s.created_at),
              "state": "paused" if s.paused else "active", **_figures(s, queues.get(s.name, {}))}
             for s in list_subscribers(session)]
 
@@ -297,4 +356,4 @@ def status(session: Session, name: str) -> dict[str, Any]:
     "oldest_pending_at"}` of one subscriber."""
     sub = _get(session, name)
     figures = _figures(sub, _queues(session, name).get(name, {}))
-    return {"name": name, "url": sub.url, **figures, "paused": sub.paused}
+    return {"name": name, "url": sub.url, "departments": departments_of(sub), **figures, "paused": sub.paused}

@@ -9,6 +9,8 @@ One registry per process (prometheus_client's default), scraped at the API's `GE
   recorded them; banjian_activity_failures_total{activity,error}: failed activity attempts
   (both by a worker interceptor);
 - banjian_cases{status}: open and closed cases by status, read from the read model at scrape time;
+- banjian_feed_pending, _retrying, _max_attempts, _oldest_pending_seconds, _parked, _paused
+  {subscriber}: the event feed's queues (banjian/feed_metrics.py), read at scrape time;
 - banjian_archive_queue_depth: closed cases still waiting for their archive package (the workers'
   sweepers drain the queue within seconds; a depth that only grows means no sweeper runs), read at
   scrape time;
@@ -212,10 +214,12 @@ class _ArchiveQueueDepth(Collector):
 
 
 def exposition(cases_by_status: Callable[[], Iterable[tuple[str, int]]] | None = None,
-               archive_queue_depth: Callable[[], int] | None = None, database_up: bool | None = None) -> bytes:
-    """The Prometheus text of this process, with the case counts and the archive queue's depth of the
-    caller's database, and `banjian_database_up` (whether that database answered this scrape; when it
-    did not, the two read-model series are left out rather than the scrape failing)."""
+               archive_queue_depth: Callable[[], int] | None = None, database_up: bool | None = None,
+               feed_queues: Collector | None = None) -> bytes:
+    """The Prometheus text of this process, with the case counts, the archive queue's depth and the
+    feed's queues (`banjian/feed_metrics.py`) of the caller's database, and `banjian_database_up`
+    (whether that database answered this scrape; when it did not, the read-model series are left out
+    rather than the scrape failing)."""
     app_metrics()
     out = generate_latest(REGISTRY)
     extra = CollectorRegistry(auto_describe=False)
@@ -223,9 +227,12 @@ def exposition(cases_by_status: Callable[[], Iterable[tuple[str, int]]] | None =
         extra.register(_CasesByStatus(cases_by_status))
     if archive_queue_depth is not None:
         extra.register(_ArchiveQueueDepth(archive_queue_depth))
+    if feed_queues is not None:
+        extra.register(feed_queues)
     if database_up is not None:
         extra.register(_DatabaseUp(database_up))
-    if cases_by_status is not None or archive_queue_depth is not None or database_up is not None:
+    if cases_by_status is not None or archive_queue_depth is not None or database_up is not None \
+            or feed_queues is not None:
         out += generate_latest(extra)
     return out
 

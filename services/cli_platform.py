@@ -105,15 +105,21 @@ def subscribers_list(data_dir: DataDir = None) -> None:
 def subscribers_add(name: str, url: Annotated[str, typer.Option(help="where events are POSTed")],
                     secret: Annotated[str | None, typer.Option(help="HMAC-SM3 key (16-200 chars); generated "
                                                                     "and printed when not given")] = None,
+                    department: Annotated[list[str] | None, typer.Option(
+                        help="only the events of this department's cases (repeat for several; "
+                             "none: every event)")] = None,
                     data_dir: DataDir = None) -> None:
-    """Add a subscriber (or replace one of that name): it gets every case event from now on."""
+    """Add a subscriber (or replace one of that name): it gets every case event from now on (or its
+    departments' only)."""
     from banjian import feed
     from banjian.adminlog import record_admin
 
     sessions = _sessions(data_dir)
-    key = _run(lambda: feed.add_subscriber(sessions, name, url, secret))
-    record_admin(sessions, "cli", "subscriber.add", name, {"url": url})
-    typer.echo(json.dumps({"name": name, "url": url, "secret": key}))
+    url = feed.clean_url(url)
+    key = _run(lambda: feed.add_subscriber(sessions, name, url, secret, department or None))
+    departments = sorted(set(department)) if department else None
+    record_admin(sessions, "cli", "subscriber.add", name, {"url": url, "departments": departments})
+    typer.echo(json.dumps({"name": name, "url": url, "secret": key, "departments": departments}))
 
 
 def _pause(name: str, data_dir: Path | None, paused: bool) -> None:

@@ -144,8 +144,9 @@ def _waiting(sessions: Callable[[], Session]) -> list[Part]:
     if subscribers:
         parts.append(Part("feed", None, "; ".join(
             f"{s['name']} {s['state']}: {s['pending']} pending, {s['parked']} parked"
+            + (f", {s['retrying']} retrying (up to {s['max_attempts']} attempts)" if s["retrying"] else "")
             + (f" (last error: {s['last_error'][:80]})" if s["last_error"] else "") for s in subscribers),
-            {s["name"]: {k: s[k] for k in ("state", "pending", "parked")} for s in subscribers}))
+            {s["name"]: {k: s[k] for k in ("state", "pending", "parked", "retrying", "max_attempts")} for s in subscribers}))
     return parts
 
 

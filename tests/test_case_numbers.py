@@ -189,6 +189,12 @@ async def test_sub_cases_carry_the_parent_number(stack):
         sc = await stack.staff(sub["department"], "handler").case(sub["id"])
         assert sc["case_no"] == f"{case['case_no']}-{n:02d}"
         assert parse(sc["case_no"]) == sc["case_no"]
+        # the joint case's own list names each sub-case by the number its feed events and queries carry
+        # (it gave only the id: a platform had to open each sub-case to learn its number)
+        assert sub["case_no"] == sc["case_no"]
+    again = await stack.staff("hcd", "clerk").case(case["id"])  # read back, not the action's answer
+    assert [s["case_no"] for s in again["sub_cases"]] == [f"{case['case_no']}-{n:02d}"
+                                                         for n in range(1, len(again["sub_cases"]) + 1)]
 
 
 async def test_forced_collision_never_shares_a_case(stack, monkeypatch):

@@ -88,7 +88,8 @@ def test_subscribers_cli_lists_every_subscriber_without_its_secret(tmp_path):
     items = json.loads(json_line(out.output))["items"]
     assert [(i["name"], i["url"], i["state"]) for i in items] == [("prov", "http://127.0.0.1:1/prov", "active"),
                                                                  ("sms", "http://127.0.0.1:1/sms", "paused")]
-    assert set(items[0]) == {"name", "url", "created_at", "state", "pending", "delivered", "parked", "last_error",
-                             "last_error_at", "last_delivered_at", "oldest_pending_at"}
+    assert set(items[0]) == {"name", "url", "departments", "created_at", "state", "pending", "delivered", "parked", "last_error",
+                             "last_error_at", "last_delivered_at", "oldest_pending_at", "retrying", "max_attempts",
+                             "next_retry_at"}
     assert items[0]["created_at"].endswith("+08:00") and items[0]["pending"] == 0
     assert all(s not in out.output for s in secrets_)

@@ -287,6 +287,8 @@ async def test_unified_denial_and_who_sees_what(stack):
     assert [(s["department"], s["opinion"]) for s in joint["items"][0]["sub_cases"]] == [
         ("hcd", "agree"), ("fire", "disagree"), ("env", "disagree"), ("ndrc", "agree")]
     assert all({"id", "department", "status", "opinion", "due"} <= set(s) for s in joint["items"][0]["sub_cases"])
+    assert [s["case_no"] for s in joint["items"][0]["sub_cases"]] == [
+        f"{joint['items'][0]['case_no']}-{n:02d}" for n in range(1, 5)]
     assert [(s["department"], s["department_name"]) for s in joint["items"][0]["sub_cases"]] == [
         ("hcd", "市住房和城乡建设局"), ("fire", "市消防救援支队"), ("env", "市生态环境局"), ("ndrc", "市发展和改革委员会")]
 

@@ -240,3 +240,34 @@ async def test_a_department_system_files_with_the_channel_it_names(stack, people
         assert r.json()["channel"] == channel
     clerk_filed = await people.clerk.apply("food-business-licence", applicant=body["applicant"], channel="web")
     assert clerk_filed.status_code == 201 and clerk_filed.json()["channel"] == "window"
+
+
+async def test_a_token_request_posted_as_json_is_told_to_send_a_form(stack):
+    """A department system that posted `{"grant_type": "client_credentials", …}` as JSON was answered 422
+    `missing_credentials` "username and password are required", which sent its engineer looking at the
+    wrong grant. Now a 415 naming the header and the media type to send; the form still works."""
+    creds = add_account(stack.sessions, f"amr-json-{uuid.uuid4().hex[:6]}", "amr")
+    for body in ({"grant_type": "client_credentials", **creds}, {"username": "x", "password": "y"}):
+        r = await stack.http.post("/api/auth/token", json=body)
+        assert r.status_code == 415, r.text
+        detail = r.json()["detail"]
+        assert detail["code"] == "unsupported_media_type" and detail["field"] == "Content-Type"
+        assert "application/x-www-form-urlencoded" in detail["message"]
+        assert "application/x-www-form-urlencoded" in detail["message_en"] and "application/json" in detail["message_en"]
+    r = await stack.http.post("/api/auth/token", data={"grant_type": "client_credentials", **creds},
+                              headers={"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"})
+    assert r.status_code == 200, r.text
+
+
+async def test_a_department_system_filing_another_departments_item_is_told_whose_item_it_is(stack, people):
+    """The 403 said "a clerk files applications for their own department's items only" to a department
+    system, which is no clerk and was not told which department the item belongs to."""
+    creds = add_account(stack.sessions, f"amr-other-{uuid.uuid4().hex[:6]}", "amr")
+    token = (await _token(stack, creds)).json()["access_token"]
+    body = await application(people.applicant(), "driving-licence-replacement")
+    r = await stack.http.post("/api/cases", json=body, headers=_auth(token))
+    assert r.status_code == 403, r.text
+    detail = r.json()["detail"]
+    assert (detail["code"], detail["field"]) == ("forbidden_department", "item_code")
+    assert "driving-licence-replacement" in detail["message"] and "psb" in detail["message"]
+    assert "department's system" in detail["message_en"] and "psb" in detail["message_en"]

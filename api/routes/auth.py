@@ -9,10 +9,11 @@ from urllib.parse import unquote
 
 from fastapi import APIRouter, Form, Request, Response
 
+from api.bodies import media_type_of
 from api.deps import CurrentUser, SessionDep, SettingsDep
 from banjian.auth import verify_password
 from banjian.db import User
-from banjian.errors import Invalid, Unauthorised
+from banjian.errors import DomainError, Invalid, Unauthorised
 from banjian.logins import LoginGuard
 from banjian.nul_text import refuse_nul
 from banjian.service_accounts import TOKEN_KIND, authenticate
@@ -41,6 +42,22 @@ def _challenge(scheme: str | None) -> dict[str, str] | None:
     return {"WWW-Authenticate": f'{scheme} realm="banjian"'} if scheme else None
 
 
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _require_form(request: Request) -> None:
+    """A token request is a form (RFC 6749 4.3.2, 4.4.2). A system that posted JSON was answered 422
+    `missing_credentials` ("username and password are required") even for `client_credentials`:
+    now a 415 that says what to send."""
+    media_type = media_type_of(request)
+    if media_type and media_type not in FORM_TYPES:
+        raise DomainError("unsupported_media_type",
+                          f"令牌请求须以表单提交，请求头 Content-Type 须为 application/x-www-form-urlencoded"
+                          f"（实际为 {media_type}）",
+                          "a token request is a form: send it with Content-Type: application/x-www-form-urlencoded "
+                          f"(got {media_type})", field="Content-Type", status=415)
+
+
 @router.post("/auth/token")
 def token(request: Request, response: Response, session: SessionDep, settings: SettingsDep, grant_type: FormText = None,
           username: FormText = None, password: FormText = None, client_id: FormText = None,
@@ -54,6 +71,7 @@ def token(request: Request, response: Response, session: SessionDep, settings: S
     answer may be cached (`Cache-Control: no-store`, RFC 6749 5.1)."""
     guard: LoginGuard = request.app.state.logins
     response.headers.update(NO_STORE)
+    _require_form(request)
     refuse_nul({"username": username, "client_id": client_id})  # never a name; PostgreSQL refuses it in a lookup
     address = request.client.host if request.client else "unknown"
     if grant_type == "client_credentials":

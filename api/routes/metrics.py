@@ -7,6 +7,7 @@ route fetches each and answers every process's metrics in one text, labelled `pr
 from __future__ import annotations
 
 import hmac
+from datetime import UTC, datetime
 
 import httpx
 from fastapi import APIRouter, Request
@@ -16,9 +17,10 @@ from sqlalchemy import func
 from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import select
 
-from banjian import archive_queue
+from banjian import archive_queue, feed
 from banjian.db import Case
 from banjian.errors import Unauthorised
+from banjian.feed_metrics import FeedQueues
 from banjian.metrics import exposition, merged
 
 router = APIRouter(tags=["metrics"])
@@ -41,12 +43,17 @@ def metrics(request: Request) -> Response:
         with state.sessions() as session:
             return archive_queue.depth(session)
 
+    def feed_overview() -> list[dict]:
+        with state.sessions() as session:
+            return feed.list_overview(session)
+
     try:  # a database that does not answer is a figure of its own, not a failed scrape
-        counts, depth = cases_by_status(), archive_queue_depth()
+        counts, depth, subscribers = cases_by_status(), archive_queue_depth(), feed_overview()
     except SQLAlchemyError:
         own = exposition(database_up=False)
     else:
-        own = exposition(lambda: counts, lambda: depth, database_up=True)
+        own = exposition(lambda: counts, lambda: depth, database_up=True,
+                         feed_queues=FeedQueues(lambda: subscribers, datetime.now(UTC)))
     workers: dict[str, str] = getattr(state, "worker_metrics", None) or {}
     if not workers:
         return Response(own, media_type=CONTENT_TYPE_LATEST)

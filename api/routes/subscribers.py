@@ -21,6 +21,8 @@ class SubscriberBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: str = Field(max_length=2000)
     secret: str | None = Field(default=None, max_length=200)
+    #: only the events of these departments' cases (a department's own system); absent: every event
+    departments: list[Annotated[str, Field(max_length=32)]] | None = Field(default=None, max_length=feed.MAX_DEPARTMENTS)
 
 
 def _address(request: Request) -> str | None:
@@ -39,10 +41,14 @@ async def put_subscriber(name: Name, request: Request, actor: AdminUser, body: S
     """Add a subscriber or replace one of that name (admin); answers the secret (generated when
     not given): the only time it is shown."""
     sessions = request.app.state.sessions
-    secret = feed.add_subscriber(sessions, name, body.url, body.secret)
-    record_admin(sessions, actor.username, "subscriber.add", name, {"url": body.url}, _address(request))
+    url = feed.clean_url(body.url)
+    secret = feed.add_subscriber(sessions, name, url, body.secret, body.departments)
+    with sessions() as session:
+        departments = feed.status(session, name)["departments"]
+    record_admin(sessions, actor.username, "subscriber.add", name, {"url": url, "departments": departments},
+                 _address(request))
     await request.app.state.feed.ensure(name)
-    return {"name": name, "url": body.url, "secret": secret}
+    return {"name": name, "url": url, "secret": secret, "departments": departments}
 
 
 @router.post("/subscribers/{name}/pause")
