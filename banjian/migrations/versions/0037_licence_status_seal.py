@@ -5,7 +5,7 @@ those whose status is the one their recorded changes leave: `licence_seal.seal_u
 verification log keeps each verification's answer (`valid`, `reason`), for the auditors' reader
 
 Revision ID: 0037
-Revises: 0034
+Revises: 0036
 """
 import sqlalchemy as sa
 from alembic import op
