@@ -62,3 +62,34 @@ async def test_every_control_on_a_phone_is_big_enough_to_tap(stack, people, chro
         finally:
             await ctx.close()
     assert not problems, "\n".join(problems)
+
+
+#: each of the print toolbar's controls: its words, how many lines they take, its height; and whether
+#: the note about the keyboard shortcut shows
+TOOLBAR = r"""() => {
+  const lines = e => { const r = document.createRange(); r.selectNodeContents(e);
+    return new Set([...r.getClientRects()].map(x => Math.round(x.top))).size; };
+  const controls = [...document.querySelectorAll('.toolbar button, .toolbar a')].map(e =>
+    [e.innerText.trim(), lines(e), Math.round(e.getBoundingClientRect().height)]);
+  const keys = [...document.querySelectorAll('.toolbar *')].some(e => e.children.length === 0
+    && e.textContent.includes('Ctrl') && e.getClientRects().length > 0);
+  return {controls, keys, wide: document.documentElement.scrollWidth > window.innerWidth + 1};
+}"""
+
+
+async def test_a_notices_print_toolbar_fits_a_phone(stack, people, chromium, live_url):
+    """On a phone 打印 and 返回办件 were squeezed to a character per line beside the A4 note, and the note
+    told a touch screen to press Ctrl+P."""
+    applicant = people.applicant(0)
+    cid = (await applicant.apply(ITEM)).json()["id"]
+    ctx = await chromium.new_context(base_url=live_url, viewport=PHONE, is_mobile=True, has_touch=True,
+                                     locale="zh-CN")
+    try:
+        page = await ctx.new_page()
+        await signed_in(page, stack, live_url, applicant.username)
+        await page.goto(f"/cases/{cid}/documents/receipt")
+        found = await page.evaluate(TOOLBAR)
+        assert found["controls"] == [["打印", 1, 44], ["返回办件", 1, 44]], found
+        assert not found["keys"] and not found["wide"], found
+    finally:
+        await ctx.close()
