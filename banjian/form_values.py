@@ -129,6 +129,8 @@ def hint(field: FormField, day: date) -> str | None:
         return f"请填写{what}"
     if field.type == "text" and field.id_kind is not None:
         return ID_HINTS[field.id_kind]
+    if field.type == "text" and field.phone:  # the rule the value is checked by, with examples
+        return "手机或固定电话号码，如 13800000000、0571-87654321"
     if field.type == "text" and field.max_length is not None:
         return f"不超过 {field.max_length} 字"
     if field.type == "date":

@@ -122,6 +122,7 @@ def test_a_bundle_phone_field_must_be_a_phone_field_when_a_members_is() -> None:
 def test_a_phone_field_shows_the_dial_pad_and_takes_only_a_phone_number() -> None:
     phone = field(max_length=20, phone=True)
     assert fv.html_attrs(phone, DAY) == {"maxlength": "20", "inputmode": "tel", "autocomplete": "tel"}
+    assert fv.hint(phone, DAY) == "手机或固定电话号码，如 13800000000、0571-87654321"  # not 不超过 20 字
     for good in ("13800000000", "0571-88888888", "+86 138 0000 0000", "１３８００００００００", "12345"):
         assert fv.refusal(phone, good, DAY) is None, good
     for bad in ("找店里张三", "1234", "138-0000-0000-0000-0", "13800000000转8", "-13800000000"):
