@@ -7,7 +7,8 @@ issuing body with a place for its seal, and, for a refusal, the applicant's righ
 (行政复议, 60 days) and lawsuit (行政诉讼, 6 months).
 
 Each carries a QR code of the case's public progress page (办件进度查询, `/progress/{case_no}?code=…`):
-the code is an HMAC of the case number under the server's secret, so the page opens for whoever holds
+the code is an HMAC of the case number under the progress key (`Settings.progress_key()`, its own key, not
+the token-signing one: rotating either leaves the other alone), so the page opens for whoever holds
 the paper and for nobody guessing numbers. The address comes from the configured public address
 (`Settings.public_base_url`), never from the request, as on a printed e-licence."""
 from __future__ import annotations
@@ -43,7 +44,7 @@ CODE_LENGTH = 16
 
 def progress_code(settings: Settings, case_no: str) -> str:
     """The code printed with a case's progress address: who holds the paper may read the progress."""
-    return hmac_sm3_hex(settings.secret_key().encode(), f"progress:{case_no}".encode())[:CODE_LENGTH]
+    return hmac_sm3_hex(settings.progress_key().encode(), f"progress:{case_no}".encode())[:CODE_LENGTH]
 
 
 def code_matches(settings: Settings, case_no: str, code: str | None) -> bool:

@@ -8,11 +8,11 @@ an agent makes needed (a conditional 授权委托书: the page says so; the API 
 it, since whether the materials are adequate is the clerk's judgement, `request_supplement`)."""
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
+from banjian import phones
 from banjian.contract_parts import Agent
 from banjian.errors import Invalid
 from banjian.ids import IdError, validate_id
@@ -21,8 +21,6 @@ from banjian.licences import mask_id
 #: bounds of the agent's fields (also the API body's and the page's)
 MAX_NAME = 50
 MAX_PHONE = 20
-#: a phone as people write it: digits, blanks and hyphens, perhaps a leading + (5 to 15 digits)
-_PHONE = re.compile(r"\+?[0-9][0-9 \-]*")
 _AUTHORITY_WORDS = ("委托", "授权")
 
 
@@ -79,15 +77,10 @@ def _id_number(value: Any, applicant_id: str | None) -> str:
 
 
 def _phone(value: Any, _applicant_id: str | None) -> str | None:
-    phone = unicodedata.normalize("NFKC", str(value or "")).strip() or None
-    if phone is not None:
-        digits = sum(c.isdigit() for c in phone)
-        if len(phone) > MAX_PHONE or not _PHONE.fullmatch(phone) or not 5 <= digits <= 15:
-            raise Invalid("invalid_agent_phone",
-                          f"经办人电话格式不正确：只能包含数字、空格和连字符（可以 + 开头），5 至 15 位数字，"
-                          f"不超过 {MAX_PHONE} 个字符",
-                          f"agent.phone: digits, blanks and hyphens (a leading + allowed), 5 to 15 digits, "
-                          f"at most {MAX_PHONE} characters", field="agent.phone")
+    phone = phones.normal(value) or None
+    if phone is not None and (len(phone) > MAX_PHONE or not phones.is_phone(phone)):
+        raise Invalid("invalid_agent_phone", f"经办人电话格式不正确：{phones.RULE_ZH}，不超过 {MAX_PHONE} 个字符",
+                      f"agent.phone: {phones.RULE_EN}, at most {MAX_PHONE} characters", field="agent.phone")
     return phone
 
 

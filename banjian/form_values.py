@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from banjian import phones
 from banjian.ids import IdError, make_citizen_id, make_credit_code, validate_id
 from banjian.items.schema import FormField
 from banjian.timefmt import china_date
@@ -88,6 +89,8 @@ def refusal(field: FormField, value: Any, day: date) -> Refusal | None:
         if field.max_length is not None and len(value) > field.max_length:
             return Refusal("too_long", f"不能超过 {field.max_length} 字",
                            f"must have at most {field.max_length} characters")
+        if field.phone and not phones.is_phone(value):
+            return Refusal("invalid_phone", f"格式不正确：{phones.RULE_ZH}", f"is not a phone number: {phones.RULE_EN}")
         if field.id_kind is not None:
             try:
                 validate_id(field.id_kind, value)
@@ -126,6 +129,8 @@ def hint(field: FormField, day: date) -> str | None:
         return f"请填写{what}"
     if field.type == "text" and field.id_kind is not None:
         return ID_HINTS[field.id_kind]
+    if field.type == "text" and field.phone:  # the rule the value is checked by, with examples
+        return "手机或固定电话号码，如 13800000000、0571-87654321"
     if field.type == "text" and field.max_length is not None:
         return f"不超过 {field.max_length} 字"
     if field.type == "date":
@@ -153,6 +158,8 @@ def html_attrs(field: FormField, day: date) -> dict[str, str]:
             attrs["max"] = number_text(field.maximum)
     elif field.type == "text" and field.max_length is not None:
         attrs["maxlength"] = str(field.max_length)
+    if field.type == "text" and field.phone:  # the dial pad, and the browser may fill in the user's number
+        attrs.update(inputmode="tel", autocomplete="tel")
     if field.type == "text" and field.id_kind is not None:
         # letters typed as capitals, no spelling fixes, no autofill of the applicant's own number
         attrs.update(autocapitalize="characters", autocomplete="off", spellcheck="false")
@@ -178,6 +185,8 @@ def sample_value(field: FormField, day: date, text: str = "示例") -> Any:
         return int(value) if float(value).is_integer() else value
     if field.type == "text" and field.id_kind is not None:
         return make_citizen_id() if field.id_kind == "citizen" else make_credit_code(SAMPLE_CREDIT_BASE)
+    if field.type == "text" and field.phone:
+        return "13800000000" if (field.max_length or 11) >= 11 else "12345"
     if field.type == "text":
         return text[: field.max_length or None]
     if field.type == "date":

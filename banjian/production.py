@@ -1,10 +1,12 @@
 """Production mode (BANJIAN_ENV=production): what must hold before a server process starts.
 
 `problems(settings)` lists every reason to refuse; the CLI prints the first as one line and exits
-non-zero. Checked: a token-signing secret and payload keys given in the settings (not generated in
+non-zero. Checked: a token-signing secret, a progress-code key apart from it, and payload keys given in the settings (not generated in
 the data dir, not a known default or a weak key), TLS settings for Temporal, and no simulation clock.
 """
 from __future__ import annotations
+
+import hmac
 
 from banjian.codec import parse_keys
 from banjian.crypto import CryptoError
@@ -32,6 +34,14 @@ def problems(settings: Settings) -> list[str]:
     elif secret.strip().lower() in DEFAULT_SECRETS or len(secret) < MIN_SECRET_LENGTH or len(set(secret)) < 8:
         out.append(f"BANJIAN_TOKEN_SECRET is a default or weak value (use at least {MIN_SECRET_LENGTH} random "
                    "characters)")
+    progress = settings.progress_secret
+    if not progress or progress.strip().lower() in DEFAULT_SECRETS or len(progress) < MIN_SECRET_LENGTH \
+            or len(set(progress)) < 8:
+        out.append("BANJIAN_PROGRESS_SECRET is not set or weak (the key of the progress codes printed on case "
+                   f"notices, at least {MIN_SECRET_LENGTH} random characters)")
+    elif secret and hmac.compare_digest(progress.encode(), secret.encode()):
+        out.append("BANJIAN_PROGRESS_SECRET equals BANJIAN_TOKEN_SECRET (one key for two purposes: rotating the "
+                   "token key would void every printed progress code)")
     if not settings.payload_keys:
         out.append("BANJIAN_PAYLOAD_KEYS is not set (generated payload keys are refused in production)")
     else:

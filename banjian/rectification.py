@@ -33,6 +33,10 @@ DEPARTMENT_ACTIONS = frozenset({"record_callback", "record_fix", "appeal"})
 SUPERVISOR_ACTIONS = frozenset({"close", "reopen", "uphold_appeal", "reject_appeal"})
 ACTION_ZH = {"record_callback": "登记回访", "record_fix": "登记整改", "close": "整改办结", "reopen": "重新整改",
              "appeal": "申诉复核", "uphold_appeal": "申诉成立", "reject_appeal": "驳回申诉"}
+#: what the page says once an action went through: what was done and, where someone else acts next, who
+DONE_ZH = {"record_callback": "已登记回访。", "record_fix": "已登记整改，待监察人员审核。", "close": "整改已办结。",
+           "reopen": "已退回部门重新整改。", "appeal": "申诉复核已提交，待监察人员审核。",
+           "uphold_appeal": "已认定申诉成立，该评价不计入统计。", "reject_appeal": "已驳回申诉，整改继续。"}
 STATUS_ZH = {"open": "待回访", "called_back": "已回访，待整改", "fixed": "已整改，待审核", "reopened": "重新整改中",
              "appealed": "申诉审核中", "closed": "整改办结", "appeal_upheld": "申诉成立（评价不计入统计）"}
 #: where each action may be taken, and where it leads (appeal decisions are handled apart)

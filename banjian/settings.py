@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     # without TLS to Temporal, or with the simulation clock (banjian/production.py).
     env: Literal["development", "production"] = "development"
     token_secret: str | None = None  # the token-signing key; unset: generated in the data dir
+    #: the key of the progress codes printed on a case's notices and in their QR code (办件进度查询,
+    #: api/case_documents.py), apart from the token-signing key so that rotating either leaves the
+    #: other alone; unset: kept in the data dir as `progress.key` (`progress_key`)
+    progress_secret: str | None = None
     #: online payment (banjian/payments.py): the provider's callback secret (unset: a key kept in the
     #: data dir, refused in production); the sandbox provider's pay route is off in production
     payment_secret: str | None = None
@@ -200,6 +204,23 @@ class Settings(BaseSettings):
         if not path.exists():
             self.data_dir.mkdir(parents=True, exist_ok=True)
             path.write_text(secrets.token_hex(32))
+            path.chmod(0o600)
+        return path.read_text().strip()
+
+    def progress_key(self) -> str:
+        """The progress-code key: BANJIAN_PROGRESS_SECRET, else kept in the data dir as `progress.key`.
+
+        Created on first use: from the data dir's `secret.key` when there is one (the key progress codes
+        were made with before they had their own, so notices already printed keep opening their page),
+        else at random. From then on the two files are apart: rotating `secret.key` (logging everyone
+        out) leaves every printed code valid, and replacing `progress.key` leaves every login alone."""
+        if self.progress_secret:
+            return self.progress_secret
+        path = self.data_dir / "progress.key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            legacy = self.data_dir / "secret.key"
+            path.write_text(legacy.read_text().strip() if legacy.is_file() else secrets.token_hex(32))
             path.chmod(0o600)
         return path.read_text().strip()
 

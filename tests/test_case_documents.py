@@ -33,6 +33,15 @@ async def window_case(clerk, seq: int, item: str = ITEM) -> dict:
     return r.json()
 
 
+def progress_address(html: str) -> str:
+    """The progress address printed under the notice: in words for the paper, and a link to tap on a phone
+    (which cannot scan the QR code on its own screen) that opens the same address."""
+    link = re.search(r'访问 <a class="progress-link" href="([^"]+)">([^<]+)</a></p>', html)
+    assert link is not None and link.group(1) == link.group(2), html[-800:]
+    assert "扫描本页二维码" in html  # not 右上角: on a phone the code stands above the text
+    return link.group(1).replace("&amp;", "&")
+
+
 def printed_layout(html: str) -> None:
     """A4 page, a print rule that hides the toolbar, none of the site's navigation, an issuer and a seal."""
     assert "@page { size: A4" in html and "@media print" in html and ".noprint { display: none" in html
@@ -61,7 +70,7 @@ async def test_the_receipt_lists_what_was_received_and_its_qr_code_opens_the_pub
     # the QR code scales to its box (a viewBox, no fixed size that CSS would clip)
     svg = re.search(r"<svg[^>]*>", r.text).group(0)
     assert "viewBox" in svg and " width=" not in svg
-    url = re.search(r"访问 (\S+)</p>", r.text).group(1).replace("&amp;", "&")
+    url = progress_address(r.text)
     parts = urlsplit(url)
     assert parts.path == f"/progress/{case['case_no']}" and parts.query.startswith("code=")
     anyone = PageClient(stack)
@@ -202,7 +211,7 @@ async def test_a_window_pick_up_prints_a_proof_of_service_naming_the_licence(sta
     licence = (await clerk.get(f"/api/licences/{decided['result']['licence_id']}")).json()
     assert "送达回证" in said and "准予许可，食品经营许可证" in said and f"证照编号{licence['licence_no']}" in said
     assert "窗口领取" in said and "受送达人签名" in said and "签收日期" in said
-    url = re.search(r"访问 (\S+)</p>", r.text).group(1).replace("&amp;", "&")
+    url = progress_address(r.text)
     parts = urlsplit(url)
     progress = await browser.get(f"{parts.path}?{parts.query}")
     assert "办理结果已可领取" in progress.text and "市政务服务中心" in progress.text

@@ -50,6 +50,7 @@ def test_bounds_that_fit_their_types_are_accepted() -> None:
     ({"type": "number", "latest": "2026-01-01"}, "form[0].latest"),
     ({"type": "text", "commitment": True}, "form[0].commitment"),
     ({"type": "number", "id_kind": "citizen"}, "form[0].id_kind"),
+    ({"type": "choice", "choices": ["甲"], "phone": True}, "form[0].phone"),
 ])
 def test_a_bound_on_a_field_of_another_type_is_refused_at_its_path(spec: dict[str, Any], path: str) -> None:
     problems = problems_of(with_fields({"name": "x", "label": "某字段", **spec}))
@@ -106,6 +107,28 @@ def test_a_bundle_field_must_be_at_least_as_strict_as_its_members() -> None:
     strict = bundle(form=[{"name": "area", "label": "面积", "type": "number", "minimum": 2, "maximum": 9},
                           {"name": "declaration", "label": "本人承诺", "type": "boolean", "commitment": True}])
     assert "bundle_form_field_bounds" not in codes(problems_of(strict, known_items={"test-item": member}))
+
+
+def test_a_bundle_phone_field_must_be_a_phone_field_when_a_members_is() -> None:
+    member = ItemDefinition.model_validate(single(form=[
+        {"name": "contact_phone", "label": "联系电话", "type": "text", "phone": True}]))
+    loose = bundle(form=[{"name": "contact_phone", "label": "联系电话", "type": "text"}])
+    problems = problems_of(loose, known_items={"test-item": member})
+    assert [p.code for p in at(problems, "form[0]")] == ["bundle_form_field_bounds"]
+    strict = bundle(form=[{"name": "contact_phone", "label": "联系电话", "type": "text", "phone": True}])
+    assert "bundle_form_field_bounds" not in codes(problems_of(strict, known_items={"test-item": member}))
+
+
+def test_a_phone_field_shows_the_dial_pad_and_takes_only_a_phone_number() -> None:
+    phone = field(max_length=20, phone=True)
+    assert fv.html_attrs(phone, DAY) == {"maxlength": "20", "inputmode": "tel", "autocomplete": "tel"}
+    assert fv.hint(phone, DAY) == "手机或固定电话号码，如 13800000000、0571-87654321"  # not 不超过 20 字
+    for good in ("13800000000", "0571-88888888", "+86 138 0000 0000", "１３８００００００００", "12345"):
+        assert fv.refusal(phone, good, DAY) is None, good
+    for bad in ("找店里张三", "1234", "138-0000-0000-0000-0", "13800000000转8", "-13800000000"):
+        refused = fv.refusal(phone, bad, DAY)
+        assert refused is not None and refused.code == "invalid_phone", bad
+    assert fv.refusal(field(max_length=20), "找店里张三", DAY) is None  # a text that is not marked phone
 
 
 def test_definitions_without_bounds_keep_the_digest_they_had() -> None:
@@ -191,6 +214,7 @@ def test_bounds_are_said_in_the_hint_and_set_as_html_attributes() -> None:
     {"type": "number", "maximum": -3}, {"type": "text", "max_length": 1}, {"type": "date", "earliest": "today+3"},
     {"type": "date", "latest": "2020-01-01"}, {"type": "boolean", "commitment": True},
     {"type": "text", "max_length": 18, "id_kind": "citizen"}, {"type": "text", "id_kind": "organisation"},
+    {"type": "text", "max_length": 20, "phone": True}, {"type": "text", "max_length": 8, "phone": True},
 ])
 def test_a_sample_value_keeps_the_bounds(spec: dict[str, Any]) -> None:
     f = field(**spec)

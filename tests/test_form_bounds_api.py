@@ -82,6 +82,9 @@ async def test_numbers_texts_and_commitments_beyond_their_bounds_are_refused(sta
     assert low["message"] == "资金数额（万元）应不小于 0" and low["message_en"] == "form.capital must be at least 0"
     long = await refused(u, REGISTRATION, "contact_phone", "1" * 21, "too_long")
     assert long["message"] == "联系电话不能超过 20 字" and "at most 20 characters" in long["message_en"]
+    words = await refused(u, REGISTRATION, "contact_phone", "找店里张三", "invalid_phone")
+    assert words["message"] == "联系电话格式不正确：只能包含数字、空格和连字符（可以 + 开头），5 至 15 位数字"
+    assert words["message_en"].startswith("form.contact_phone is not a phone number")
     pledge = await refused(u, REGISTRATION, "declaration", False, "commitment_required")
     assert pledge["message"].startswith("本人承诺所填信息真实有效") and "须勾选" in pledge["message"]
     assert "must be true" in pledge["message_en"]
@@ -128,7 +131,9 @@ async def test_the_apply_page_states_each_bound_as_attributes_and_in_the_hint(st
     assert 'step="1"' in count and 'min="1"' in count and 'inputmode="numeric"' in count
     assert "请填写不小于 1 的整数" in page
     phone = re.search(r'<input class="input" id="form-contact_phone"[^>]*>', page).group(0)
-    assert 'maxlength="20"' in phone and 'type="text"' in phone
+    # a phone number on a phone: the dial pad (type tel), and the browser may fill in the user's number
+    assert 'maxlength="20"' in phone and 'type="tel"' in phone
+    assert 'inputmode="tel"' in phone and 'autocomplete="tel"' in phone
     pledge = re.search(r'<input id="form-declaration"[^>]*>', page).group(0)
     assert 'type="checkbox"' in pledge and "checked" not in pledge
     assert "须勾选确认后才能提交" in page

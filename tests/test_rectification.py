@@ -306,3 +306,36 @@ async def test_rectification_pages_list_and_act(stack):
     finally:
         for p in (clerk, boss, other):
             await p.close()
+
+
+async def test_an_appeal_on_the_pages_says_what_was_done_and_who_acts_next(stack):
+    """The department appeals a mistaken rating (申诉复核) and the supervisor upholds it, on the pages:
+    each is told in plain Chinese what went through and what happens next (not "已申诉成立。")."""
+    from tests.pages_client import PageClient
+
+    item = await new_item(stack)
+    staff = dept_staff(stack)
+    sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor")
+    applicant, cid = await concluded(stack, item, staff)
+    rid = (await applicant.ok(cid, "rate", "误点了", level=1))["history"][-1]["data"]["rectification_id"]
+    clerk, boss = PageClient(stack), PageClient(stack)
+    try:
+        await clerk.login(staff["clerk"].username)
+        page = await clerk.get(f"/rectifications/{rid}")
+        r = await clerk.submit(f"/rectifications/{rid}/actions", page.text,
+                               {"action": "appeal", "comment": "申请人来电说明误点了非常不满意"})
+        assert r.status_code == 303
+        done = (await clerk.get(r.headers["location"])).text
+        assert '<div class="check check--good" role="status">申诉复核已提交，待监察人员审核。</div>' in done
+        await boss.login(sup.username)
+        page = await boss.get(f"/rectifications/{rid}")
+        r = await boss.submit(f"/rectifications/{rid}/actions", page.text,
+                              {"action": "uphold_appeal", "comment": "经核实系误评"})
+        assert r.status_code == 303
+        done = (await boss.get(r.headers["location"])).text
+        assert '<div class="check check--good" role="status">已认定申诉成立，该评价不计入统计。</div>' in done
+        odd = (await boss.get(f"/rectifications/{rid}?done=nonsense")).text  # an unknown one says nothing
+        assert 'role="status"' not in odd
+    finally:
+        for p in (clerk, boss):
+            await p.close()

@@ -222,7 +222,7 @@ def _good_production(tmp_path: Path) -> dict:
     return dict(env="production", data_dir=tmp_path, token_secret="Zq8v" + uuid.uuid4().hex + "Xy7w",
                 payload_keys=f"p1:{uuid.uuid4().hex}", temporal_address="temporal.gov.example:7233",
                 temporal_tls_ca=ca, licence_master_key=uuid.uuid4().hex,
-                payment_secret="Pq7w" + uuid.uuid4().hex + "Kd3m")
+                payment_secret="Pq7w" + uuid.uuid4().hex + "Kd3m", progress_secret="Rn4k" + uuid.uuid4().hex + "Tb8j")
 
 
 def test_production_accepts_real_secrets_and_tls(tmp_path):
@@ -264,7 +264,7 @@ def test_production_start_fails_in_one_line_without_a_traceback(tmp_path, monkey
            "BANJIAN_PAYLOAD_KEYS": good["payload_keys"], "TEMPORAL_ADDRESS": good["temporal_address"],
            "BANJIAN_TEMPORAL_TLS_CA": str(good["temporal_tls_ca"]),
            "BANJIAN_LICENCE_MASTER_KEY": good["licence_master_key"],
-           "BANJIAN_PAYMENT_SECRET": good["payment_secret"]}
+           "BANJIAN_PAYMENT_SECRET": good["payment_secret"], "BANJIAN_PROGRESS_SECRET": good["progress_secret"]}
     r = runner.invoke(cli_app, ["up", "--demo", "--data-dir", str(tmp_path)], env=env)
     assert r.exit_code == 1 and "--demo" in r.output
 

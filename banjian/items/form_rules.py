@@ -2,7 +2,7 @@
 bounds that no value could keep.
 
 * A bound belongs to one type: `minimum`, `maximum`, `integer` to number fields; `max_length` to
-  text fields (and `id_kind`); `earliest`, `latest` to date fields; `commitment` to boolean fields. On a field of
+  text fields (and `id_kind`, `phone`); `earliest`, `latest` to date fields; `commitment` to boolean fields. On a field of
   another type it is ``bound_not_allowed`` at the bound's path (a label's range that nothing
   enforces is what the bounds are for; a bound that nothing enforces would be the same mistake).
 * ``bounds_inverted``: `minimum` above `maximum`, or `earliest` after `latest` when both are of one
@@ -21,7 +21,8 @@ from banjian.items.schema import FormField, ItemDefinition
 
 #: Each bound and the field type it belongs to.
 BOUND_TYPES = {"minimum": "number", "maximum": "number", "integer": "number", "max_length": "text",
-               "earliest": "date", "latest": "date", "commitment": "boolean", "id_kind": "text"}
+               "earliest": "date", "latest": "date", "commitment": "boolean", "id_kind": "text",
+               "phone": "text"}
 TYPE_ZH = {"text": "文本", "number": "数字", "date": "日期", "boolean": "是否", "choice": "选择"}
 
 
@@ -85,5 +86,7 @@ def within_member(mine: FormField, member: FormField) -> bool:
     if member.latest is not None and (mine.latest is None or _date_order(mine.latest, member.latest) is not True):
         return False
     if member.id_kind is not None and mine.id_kind != member.id_kind:
+        return False
+    if member.phone and not mine.phone:
         return False
     return not (member.commitment and not mine.commitment)

@@ -120,7 +120,8 @@ MAX_FORM_NUMBER = 10**15
 DATE_BOUND = r"^(today([+-][0-9]{1,5})?|[0-9]{4}-[0-9]{2}-[0-9]{2})$"
 #: Bounds a field may state, with their "unset" value (a definition without them keeps its digest).
 FIELD_BOUNDS: dict[str, Any] = {"minimum": None, "maximum": None, "integer": False, "max_length": None,
-                                "earliest": None, "latest": None, "commitment": False, "id_kind": None}
+                                "earliest": None, "latest": None, "commitment": False, "id_kind": None,
+                                "phone": False}
 
 
 class FormField(Frozen):
@@ -130,7 +131,7 @@ class FormField(Frozen):
     number: `minimum`/`maximum` (inclusive) and `integer`; text: `max_length` (at most
     `MAX_FORM_TEXT`, the cap of every text); date: `earliest`/`latest` (inclusive; an ISO date or
     ``today±N``); boolean: `commitment` (a box the applicant must tick, e.g. 本人承诺所填信息真实有效);
-    text: `id_kind` (the value is an identifier checked by its standard: ``citizen`` a 公民身份号码,
+    text: `phone` (a phone number: the dial pad on a phone, digits checked); text: `id_kind` (the value is an identifier checked by its standard: ``citizen`` a 公民身份号码,
     GB 11643; ``organisation`` a 统一社会信用代码, GB 32100; check character included).
     """
 
@@ -151,6 +152,8 @@ class FormField(Frozen):
     latest: str | None = Field(default=None, pattern=DATE_BOUND,
                                description="date: the latest day accepted: YYYY-MM-DD, today, today-N or today+N")
     commitment: bool = Field(default=False, description="boolean: a commitment the applicant must tick (true)")
+    phone: bool = Field(default=False, description="text: a phone number (digits, blanks and hyphens, a leading + "
+                        "allowed, 5 to 15 digits): a phone shows its dial pad, and the value is checked")
     id_kind: Literal["citizen", "organisation"] | None = Field(
         default=None, description="text: an identifier checked by its standard: citizen (公民身份号码, GB 11643) "
                                   "or organisation (统一社会信用代码, GB 32100)")

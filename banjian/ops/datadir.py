@@ -37,7 +37,7 @@ def private_umask() -> None:
 #: what banjian itself keeps at the top of a data dir (docs/operations.md "Start, stop, restart"):
 #: files by name or name prefix (SQLite's side files, logs such as up-error.log), and folders
 OWN_FILE_PREFIXES = ("banjian.", "temporal.", "read-model.")
-OWN_FILE_NAMES = frozenset({"secret.key", "system-sm2.key", "payload.keys", "payment.key"})
+OWN_FILE_NAMES = frozenset({"secret.key", "system-sm2.key", "payload.keys", "payment.key", "progress.key"})
 OWN_FILE_SUFFIXES = ("-error.log",)
 OWN_DIRS = frozenset({"archives", "chain-heads", "files"})
 

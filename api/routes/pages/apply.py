@@ -46,6 +46,8 @@ def _field_inputs(item: ItemDefinition, values: dict[str, Any], errors: dict[str
             p["type"] = "number"
         elif f.type == "date":
             p["type"] = "date"
+        elif f.type == "text" and f.phone:
+            p["type"] = "tel"
         elif f.type == "choice":
             p["choices"] = f.choices or []
         elif f.type == "boolean" and f.required and not f.commitment:

@@ -18,7 +18,7 @@ from api.uploads import read_form
 from banjian.contracts import Actor
 from banjian.enums import STAFF_ROLES, Role
 from banjian.errors import DomainError
-from banjian.rectification import ACTION_ZH, MAX_COMMENT, STATUS_ZH, STATUSES
+from banjian.rectification import ACTION_ZH, DONE_ZH, MAX_COMMENT, STATUS_ZH, STATUSES
 
 router = APIRouter(include_in_schema=False)
 ROLES = (*STAFF_ROLES, Role.SUPERVISOR, Role.AUDITOR, Role.ADMIN)
@@ -63,7 +63,7 @@ async def _page(request: Request, actor: Actor, rid: str, comment: str = "", err
         "people": people, "comment": comment, "comment_error": comment_error,
         "errors_title": "无法办理" if status in (403, 409) else "请修改以下问题",
         "errors": [{"text": error.message, "href": "#comment" if comment_error else None}] if error else [],
-        "done": request.query_params.get("done")}, status=status, user=actor)
+        "done": DONE_ZH.get(request.query_params.get("done") or "")}, status=status, user=actor)
 
 
 @router.get("/rectifications/{rid}", response_class=HTMLResponse)
