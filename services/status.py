@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func
@@ -21,17 +22,25 @@ from banjian.settings import Settings
 
 #: how long each probe waits for an answer
 PROBE_TIMEOUT_S = 3.0
+#: exit status of `banjian status`: everything fine / a part is down or wrong / running, but a part is
+#: degraded (an event-feed subscriber the sender cannot deliver to). Not 2: that is a usage error.
+EXIT_OK, EXIT_FAILING, EXIT_DEGRADED = 0, 1, 3
+#: an active subscriber whose oldest pending event has waited longer than this is degraded, even
+#: before the far end refused anything (the sender tries at least every 30 s)
+FEED_STALE_S = 600
 
 
 @dataclass
 class Part:
     """One line of the report: `ok` True (fine), False (down or wrong: the exit status is 1), or None
-    (nothing to judge: a figure, or a part this installation does not run here)."""
+    (nothing to judge: a figure, or a part this installation does not run here). `degraded`: it runs
+    but does not do its work (the exit status is 3 unless a part fails)."""
 
     name: str
     ok: bool | None
     detail: str
     figures: dict[str, Any] = field(default_factory=dict)
+    degraded: bool = False
 
 
 @dataclass
@@ -43,17 +52,67 @@ class Report:
     def ok(self) -> bool:
         return all(p.ok is not False for p in self.parts)
 
+    @property
+    def degraded(self) -> list[str]:
+        """The names of the degraded parts."""
+        return [p.name for p in self.parts if p.degraded]
+
+    @property
+    def exit_code(self) -> int:
+        return EXIT_FAILING if not self.ok else EXIT_DEGRADED if self.degraded else EXIT_OK
+
     def as_dict(self) -> dict[str, Any]:
-        return {"status": "ok" if self.ok else "failing", "data_dir": self.data_dir,
-                "parts": [asdict(p) for p in self.parts]}
+        state = "failing" if not self.ok else "degraded" if self.degraded else "ok"
+        return {"status": state, "data_dir": self.data_dir, "parts": [asdict(p) for p in self.parts]}
 
     def lines(self) -> list[str]:
         mark = {True: "ok  ", False: "FAIL", None: "    "}
         out = [f"banjian status: {self.data_dir}"]
-        out += [f"  {p.name:<9} {mark[p.ok]} {p.detail}" for p in self.parts]
-        out.append("status: ok" if self.ok else
-                   "status: FAILING (" + ", ".join(p.name for p in self.parts if p.ok is False) + ")")
+        out += [f"  {p.name:<9} {'WARN' if p.degraded and p.ok is not False else mark[p.ok]} {p.detail}"
+                for p in self.parts]
+        if not self.ok:
+            out.append("status: FAILING (" + ", ".join(p.name for p in self.parts if p.ok is False) + ")")
+        elif self.degraded:
+            out.append("status: DEGRADED (" + ", ".join(self.degraded) + ")")
+        else:
+            out.append("status: ok")
         return out
+
+
+def _waited(seconds: float) -> str:
+    """A wait for a person: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60} min"
+    if s < 86400:
+        return f"{s // 3600} h {s % 3600 // 60} min"
+    return f"{s // 86400} d {s % 86400 // 3600} h"
+
+
+def _feed_trouble(sub: dict[str, Any], now: datetime) -> Part | None:
+    """The degraded line of one subscriber, or None when its deliveries go through (or an operator
+    paused it: then its queue waits by intent). Degraded: events parked (waiting for an operator),
+    pending events the far end refused (retrying), or an oldest pending event older than FEED_STALE_S."""
+    if sub["state"] == "paused":
+        return None
+    oldest = datetime.fromisoformat(sub["oldest_pending_at"]) if sub["oldest_pending_at"] else None
+    age = (now - oldest).total_seconds() if oldest else None
+    stale = age is not None and age > FEED_STALE_S
+    if not (sub["parked"] or sub["retrying"] or stale):
+        return None
+    what = [f"oldest pending event waiting {_waited(age)}" if age is not None else "nothing pending"]
+    if sub["retrying"]:
+        what.append(f"{sub['retrying']} retrying (up to {sub['max_attempts']} attempts)")
+    if sub["parked"]:
+        what.append(f"{sub['parked']} parked (`banjian subscribers retry {sub['name']}`)")
+    error = " ".join((sub["last_error"] or "none recorded").split())[:160]
+    return Part(f"feed:{sub['name']}", None, f"subscriber {sub['name']} degraded: " + ", ".join(what)
+                + f"; last error: {error}",
+                {"subscriber": sub["name"], "oldest_pending_seconds": None if age is None else int(age),
+                 "retrying": sub["retrying"], "parked": sub["parked"], "last_error": sub["last_error"],
+                 "last_error_at": sub["last_error_at"]}, degraded=True)
 
 
 def _up(settings: Settings) -> tuple[Part, dict[str, Any] | None]:
@@ -147,6 +206,8 @@ def _waiting(sessions: Callable[[], Session]) -> list[Part]:
             + (f", {s['retrying']} retrying (up to {s['max_attempts']} attempts)" if s["retrying"] else "")
             + (f" (last error: {s['last_error'][:80]})" if s["last_error"] else "") for s in subscribers),
             {s["name"]: {k: s[k] for k in ("state", "pending", "parked", "retrying", "max_attempts")} for s in subscribers}))
+        now = datetime.now(UTC)
+        parts += [p for p in (_feed_trouble(s, now) for s in subscribers) if p is not None]
     return parts
 
 

@@ -107,3 +107,76 @@ async def test_the_api_probe_names_what_the_readiness_probe_said(stack):
     assert not report.ok
     down = await gather(stack.settings, f"http://127.0.0.1:{_closed_port()}")
     assert {p.name: p for p in down.parts}["api"].ok is False
+
+
+def _feed_data_dir(tmp_path, monkeypatch, *, attempts: int, age_s: int, state: str = "pending"):
+    """A data dir whose other parts answer ok, with subscriber `province` holding one event queued
+    `age_s` seconds ago that the far end refused `attempts` times."""
+    from datetime import UTC, datetime, timedelta
+
+    import services.status as status
+    from banjian import feed
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'banjian.db'}")
+    ensure_base(engine)
+    feed.add_subscriber(lambda: Session(engine), "province", "http://127.0.0.1:9/events")
+    queued = datetime.now(UTC) - timedelta(seconds=age_s)
+    with Session(engine) as session:
+        session.add(feed.Delivery(subscriber="province", case_id="c1", seq=1, body="{}", state=state,
+                                  attempts=attempts, next_at=queued, created_at=queued,
+                                  last_error="HTTP 503" if attempts else None))
+        if attempts:
+            sub = session.get(feed.Subscriber, "province")
+            sub.last_error, sub.last_error_at = "HTTP 503 Service Unavailable", datetime.now(UTC)
+            session.add(sub)
+        session.commit()
+    engine.dispose()
+
+    async def temporal_ok(settings):
+        return [status.Part("temporal", True, "t"), status.Part("workers", True, "w")]
+
+    monkeypatch.setattr(status, "_up", lambda settings: (status.Part("up", True, "running"), None))
+    monkeypatch.setattr(status, "_temporal", temporal_ok)
+
+
+def test_a_failing_feed_subscriber_is_degraded_with_its_own_exit_status(tmp_path, monkeypatch):
+    _feed_data_dir(tmp_path, monkeypatch, attempts=4, age_s=2 * 3600 + 300)
+    result = runner.invoke(app, ["status", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 3, result.output
+    lines = result.output.splitlines()
+    assert lines[-1] == "status: DEGRADED (feed:province)"
+    (line,) = [x for x in lines if x.startswith("  feed:province")]
+    assert "WARN" in line and "subscriber province degraded: oldest pending event waiting 2 h 5 min" in line
+    assert "1 retrying (up to 4 attempts)" in line and line.endswith("last error: HTTP 503 Service Unavailable")
+    assert any(x.startswith("  feed      ") and "province active: 1 pending" in x for x in lines)  # kept as it was
+    body = json.loads(json_line(runner.invoke(app, ["status", "--data-dir", str(tmp_path), "--json"]).output))
+    trouble = {p["name"]: p for p in body["parts"]}["feed:province"]
+    assert body["status"] == "degraded" and trouble["degraded"] is True
+    assert 2 * 3600 + 300 <= trouble["figures"]["oldest_pending_seconds"] < 2 * 3600 + 400
+
+
+def test_a_parked_or_long_waiting_event_is_degraded_a_fresh_one_is_not(tmp_path, monkeypatch):
+    _feed_data_dir(tmp_path, monkeypatch, attempts=0, age_s=5)
+    fresh = runner.invoke(app, ["status", "--data-dir", str(tmp_path)])
+    assert fresh.exit_code == 0 and fresh.output.splitlines()[-1] == "status: ok", fresh.output
+    for sub, (attempts, age, state, said) in {"stale": (0, 3600, "pending", "waiting 1 h 0 min"),
+                                              "parked": (2, 60, "parked", "1 parked")}.items():
+        where = tmp_path / sub
+        where.mkdir()
+        _feed_data_dir(where, monkeypatch, attempts=attempts, age_s=age, state=state)
+        result = runner.invoke(app, ["status", "--data-dir", str(where)])
+        assert result.exit_code == 3 and said in result.output, result.output
+
+
+def test_a_failing_part_outranks_a_degraded_one(tmp_path, monkeypatch):
+    import services.status as status
+
+    _feed_data_dir(tmp_path, monkeypatch, attempts=4, age_s=3600)
+
+    async def temporal_down(settings):
+        return [status.Part("temporal", False, "down"), status.Part("workers", False, "unknown")]
+
+    monkeypatch.setattr(status, "_temporal", temporal_down)
+    result = runner.invoke(app, ["status", "--data-dir", str(tmp_path)])
+    assert result.exit_code == 1 and "status: FAILING (temporal, workers)" in result.output
+    assert "subscriber province degraded" in result.output
