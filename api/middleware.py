@@ -38,6 +38,9 @@ HSTS = "max-age=31536000; includeSubDomains"
 # What a logged-in caller is answered (a case page with an id number, a file, a case's JSON) is never
 # kept by a browser or a proxy: after logging out at a shared counter PC, Back shows no earlier page.
 NO_STORE = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+# Routes every answer of which is never kept, whoever asks: a token request's errors (401, 415, 422,
+# 429, …) may echo what the credentials looked like, as its token does (RFC 6749 5.1).
+NO_STORE_PATHS = ("/api/auth/token",)
 PUBLIC_ASSETS = ("/static/",)
 SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
                     (b"referrer-policy", b"strict-origin-when-cross-origin"),
@@ -55,7 +58,8 @@ def _signed_in(scope: Scope) -> bool:
 class SecurityHeaders:
     """Adds the security headers to every HTTP response (errors and 404s included); HSTS when the
     request came over TLS (directly, or via a proxy uvicorn trusts) or `hsts` is set; `no-store` on
-    what a signed-in caller is answered (unless the route set its own Cache-Control)."""
+    what a signed-in caller is answered and on every answer of NO_STORE_PATHS (unless the route set
+    its own Cache-Control)."""
 
     def __init__(self, app: ASGIApp, hsts: bool = False) -> None:
         self.app, self.hsts = app, hsts
@@ -69,7 +73,7 @@ class SecurityHeaders:
         add = [*SECURITY_HEADERS, (b"content-security-policy", csp.encode())]
         if self.hsts or scope.get("scheme") == "https":
             add.append((b"strict-transport-security", HSTS.encode()))
-        private = _signed_in(scope) and not path.startswith(PUBLIC_ASSETS)
+        private = (_signed_in(scope) and not path.startswith(PUBLIC_ASSETS)) or path.rstrip("/") in NO_STORE_PATHS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":

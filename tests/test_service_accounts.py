@@ -219,6 +219,31 @@ async def test_token_answers_are_never_cached_and_a_basic_client_is_challenged_w
     assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer"
 
 
+async def test_every_answer_of_the_token_route_is_never_cached(stack):
+    """An error answer may echo what the credentials looked like: a failed, refused, malformed or
+    throttled token request is `Cache-Control: no-store` too, not only a token (RFC 6749 5.1)."""
+    n = uuid.uuid4().int
+    transport = httpx.ASGITransport(app=stack.app, client=(f"10.{n % 250}.{n // 250 % 250}.{n // 62500 % 250}", 40000))
+    user = f"nobody-{uuid.uuid4().hex[:6]}"
+    async with httpx.AsyncClient(transport=transport, base_url="http://banjian.test") as http:
+        answers = {
+            "wrong": await http.post("/api/auth/token", data={"username": user, "password": "wrong-password"}),
+            "missing": await http.post("/api/auth/token", data={"username": user}),
+            "json": await http.post("/api/auth/token", json={"username": user, "password": "x"}),
+            "get": await http.get("/api/auth/token"),
+        }
+        answers["grant type"] = await http.post("/api/auth/token", data={"grant_type": "implicit"})
+        answers["too long"] = await http.post("/api/auth/token", data={"username": "u" * 600, "password": "x"})
+        for _ in range(stack.settings.lockout_after + 2):
+            throttled = await http.post("/api/auth/token", data={"username": user, "password": "wrong-password"})
+        answers["throttled"] = throttled
+    for what, r in answers.items():
+        assert r.status_code >= 400, (what, r.status_code)
+        assert r.headers.get("cache-control") == "no-store" and r.headers.get("pragma") == "no-cache", \
+            (what, r.status_code, dict(r.headers))
+    assert answers["throttled"].status_code == 429
+
+
 async def test_wrong_secrets_never_lock_a_service_account(stack):
     """Anyone who knows a client id (not a secret) could otherwise cut the system off with 20 guesses."""
     creds = add_account(stack.sessions, f"amr-lock-{uuid.uuid4().hex[:6]}", "amr")
