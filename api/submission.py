@@ -33,6 +33,7 @@ from banjian.item_effective import check_effective
 from banjian.items.schema import ItemDefinition
 from banjian.licence_reuse import auto_attach, check_licences, explain_missing, licence_types
 from banjian.nul_text import refuse_nul
+from banjian.zh_quotes import quoted
 from workflows.case import CaseWorkflow
 
 log = logging.getLogger("banjian.api")
@@ -75,7 +76,7 @@ class Submission(CaseReading):
         for code in item.members:  # a bundle is applied for as a whole: every member must take it
             member = self.catalog.current(code)
             if member.status != "active":
-                raise Conflict("member_inactive", f"“一件事”中的成员事项“{member.name}”当前不受理申请",
+                raise Conflict("member_inactive", f"“一件事”中的成员事项{quoted(member.name)}当前不受理申请",
                                f"member item {code} of this bundle does not take applications now",
                                field="item_code")
             check_effective(member, day, member_of=item.code)

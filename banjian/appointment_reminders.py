@@ -20,6 +20,7 @@ from banjian import feed, feed_events
 from banjian.appointments import Appointment, appointment_json, slot_start, slot_window
 from banjian.items.schema import ItemDefinition
 from banjian.timefmt import CHINA, iso_at
+from banjian.zh_quotes import quoted
 
 #: when the reminder goes: this time (China time) on the day before the slot
 REMIND_AT = time(9, 0)
@@ -60,7 +61,7 @@ def reminder_data(row: Appointment, item: ItemDefinition | None) -> dict[str, An
     place = (item.location or item.implementing_body.name) if item is not None else None
     name = item.name if item is not None else row.item_code
     when = f"{day.year}年{day.month}月{day.day}日（星期{WEEKDAYS[day.weekday()]}）{start}" + (f"—{end}" if end else "")
-    text = (f"您预约了“{name}”窗口办理，时间：{when}" + (f"，地点：{place}" if place else "")
+    text = (f"您预约了{quoted(name)}窗口办理，时间：{when}" + (f"，地点：{place}" if place else "")
             + "。请携带所需材料按时到场；如不能到场，请提前取消或改约。")
     return {"item_name": name, "starts_at": iso_at(begins), "ends_at": iso_at(ends),
             "time": f"{start}-{end}" if end else start, "place": place, "reminder": text}

@@ -11,6 +11,7 @@ from datetime import date
 
 from banjian.errors import Conflict
 from banjian.items.schema import ItemDefinition
+from banjian.zh_quotes import quoted
 
 
 def _zh(day: date) -> str:
@@ -38,6 +39,6 @@ def check_effective(item: ItemDefinition, today: date, member_of: str | None = N
     if member_of is None:
         raise Conflict("item_not_effective", note, f"the item does not take applications today ({today}): {when}",
                        field="item_code")
-    raise Conflict("member_not_effective", f"“一件事”中的成员事项“{item.name}”不在有效期内：{note}",
+    raise Conflict("member_not_effective", f"“一件事”中的成员事项{quoted(item.name)}不在有效期内：{note}",
                    f"member item {item.code} of this bundle does not take applications today ({today}): {when}",
                    field="item_code")

@@ -22,6 +22,7 @@ from banjian.contracts import MaterialRef
 from banjian.errors import Invalid, NotFound
 from banjian.items.schema import ItemDefinition, Material
 from banjian.licence_store import Licence
+from banjian.zh_quotes import quoted
 
 
 def _stamp(out: dict[str, Any]) -> dict[str, Any]:
@@ -116,7 +117,7 @@ def why_not_attached(session: Session, holder_id: str | None, material: Material
     if row is None:
         return f"您名下没有有效的“{material.licence_type}”电子证照可自动调取，请上传{material.name}"
     reason = ops.check(session, row, now)["reason"]
-    return (f"您的电子证照“{row.name}”（证照编号 {row.licence_no}）当前无效（{ops.reason_zh(reason)}），"
+    return (f"您的电子证照{quoted(row.name)}（证照编号 {row.licence_no}）当前无效（{ops.reason_zh(reason)}），"
             f"不能自动调取，请上传{material.name}")
 
 

@@ -15,6 +15,8 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
+from banjian.zh_quotes import quoted
+
 #: history action → (kind, title): kind groups notices for an app (supplement, payment, result, …)
 CASE_NOTICES: dict[str, tuple[str, str]] = {
     "accept": ("progress", "申请已受理"),
@@ -164,7 +166,7 @@ LICENCE_CHANGE_TITLES = {"suspend": "电子证照已暂停", "reinstate": "电�
 
 def licence_notice(event: Any, licence: Any) -> dict[str, Any]:
     """The notice that a licence the user holds changed status (by its issuer, or expiry)."""
-    what = f"您的电子证照“{licence.name}”（证照编号 {licence.licence_no}）"
+    what = f"您的电子证照{quoted(licence.name)}（证照编号 {licence.licence_no}）"
     reason = (event.comment or "").strip()
     if event.action == "reinstate":
         text = _join(f"{what}已恢复有效，可以正常使用。", f"说明：{reason}" if reason else None)

@@ -21,6 +21,7 @@ from typing import Any
 from banjian.ids import IdError, validate_credit_code
 from banjian.items.problems import Collector, exceeds, fmt_en, fmt_zh
 from banjian.items.schema import ItemDefinition
+from banjian.zh_quotes import quoted
 
 #: Attributes a face-data field may take besides the form (see `FaceField.source`).
 FACE_SOURCES = {"applicant": {"name", "id_number", "kind"}, "case": {"case_no", "decided_at"}}
@@ -359,7 +360,7 @@ def check_implementation_code(out: Collector, d: ItemDefinition, items: Mapping[
     for other in items.values():
         if other.code != d.code and other.implementation_code == d.implementation_code:
             out.add("implementation_code", "duplicate_implementation_code",
-                    f"实施编码 {d.implementation_code} 已是事项“{other.name}”（{other.code}）的实施编码，"
+                    f"实施编码 {d.implementation_code} 已是事项{quoted(other.name)}（{other.code}）的实施编码，"
                     "实施编码不能重复：复制的事项请填写它自己的实施编码",
                     f"implementation code {d.implementation_code} already belongs to item {other.code!r}; "
                     "implementation codes are unique: give the copied item its own")

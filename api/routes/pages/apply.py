@@ -23,6 +23,7 @@ from banjian.ids import IdError, validate_id
 from banjian.item_effective import check_effective
 from banjian.items.schema import MAX_FORM_TEXT, ItemDefinition
 from banjian.licence_reuse import why_not_attached
+from banjian.zh_quotes import quoted
 
 router = APIRouter(include_in_schema=False)
 
@@ -129,7 +130,7 @@ async def apply_form(request: Request, code: str) -> HTMLResponse:
             return render(request, "error.html", {
                 "status": 403, "title": "无权访问",
                 "message": f"本事项的服务对象为：{served}，您的账户不能申请此事项。请使用{account}账户登录后申请。",
-                "back": {"href": f"/guide/{item.code}", "text": f"返回“{item.name}”办事指南"},
+                "back": {"href": f"/guide/{item.code}", "text": f"返回{quoted(item.name)}办事指南"},
                 "more": {"href": "/guide", "text": "查看其他办事指南"}}, status=403, user=actor)
     held = await run_in_threadpool(_held_licences, request, actor, item)
     page = _form_page(request, actor, item, {}, {}, {}, {}, [], uuid.uuid4().hex, {}, held=held,

@@ -25,6 +25,7 @@ from banjian.labels import ACTION_NAMES_ZH, LICENCE_ACTION_ZH, LICENCE_STATUS_ZH
 from banjian.licences import mask_id
 from banjian.rules import TASK_ACTIONS
 from banjian.timefmt import CHINA
+from banjian.zh_quotes import quoted
 
 TEMPLATES = Jinja2Templates(directory=Path(__file__).resolve().parents[2] / "templates")
 SESSION_COOKIE = "banjian_token"  # what api.deps reads too: the API's GETs (files, archive) work from a page
@@ -313,6 +314,7 @@ def install_filters() -> None:
     env.filters["zh_datetime"] = zh_datetime
     env.filters["zh_dates"] = zh_dates
     env.filters["mask_id"] = mask_id
+    env.filters["quoted"] = quoted  # a name in “”, its own quotes nested: “开餐馆‘一件事’”
     env.globals.update(STATUS_ZH=STATUS_ZH, ACTION_ZH=ACTION_ZH, EVENT_ZH=EVENT_ZH, WARNING_ZH=WARNING_ZH,
                        ROLE_ZH=ROLE_ZH, OPINION_ZH=OPINION_ZH, LICENCE_STATUS_ZH=LICENCE_STATUS_ZH,
                        LICENCE_ACTION_ZH=LICENCE_ACTION_ZH, RATING_ZH=RATING_ZH, DANGER_ACTIONS=DANGER_ACTIONS, progress=progress,
