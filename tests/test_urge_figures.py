@@ -50,6 +50,18 @@ async def figures_become(sup, want: dict[str, int], department: str = DEPT) -> d
     return got
 
 
+async def urge_section(stack, user, case_id: str) -> str:
+    """The 督办 section of a case's page as the user sees it."""
+    page = PageClient(stack)
+    try:
+        await page.login(user.username)
+        text = (await page.get(f"/cases/{case_id}")).text
+    finally:
+        await page.close()
+    start = text.index('id="urges-title"')
+    return text[start:text.index("</section>", start)]
+
+
 async def test_urges_are_counted_per_department(stack):
     sup = stack.user(f"sup-{uuid.uuid4().hex[:6]}", "supervisor", name="李督察")
     before = await urge_figures(sup)
@@ -147,9 +159,13 @@ async def test_a_joint_case_urge_is_answered_in_the_lead_row_once_every_departme
     await stack.advance(subs["fire"]["id"], (reply_by - case_today(fire_case)).days + 1)
     late = plus(lead, cases_urged=1, urges=1, urges_overdue=1, urges_unanswered_overdue=1)
     assert await figures_become(sup, late, "hcd") == late
+    # the lead's case page says the same: which departments answered, which one is overdue
+    assert "已转各部门：市自然资源和规划局（已回复）、市生态环境局（已回复）、市消防救援支队（逾期未回复）" in await urge_section(
+        stack, sup, case["id"])
     await stack.staff("fire", "handler").ok(subs["fire"]["id"], "reply_urge", "现场核查已安排")
     answered = plus(lead, cases_urged=1, urges=1, urges_replied=1, urges_overdue=1, urges_replied_late=1)
     assert await figures_become(sup, answered, "hcd") == answered
+    assert "第 1 次督办</strong>：各部门均已回复（" in await urge_section(stack, sup, case["id"])
     assert await urge_figures(sup, "fire") == plus(fire, cases_urged=1, urges=1, urges_replied=1, urges_overdue=1,
                                                    urges_replied_late=1)
 
