@@ -118,8 +118,8 @@ async def test_expired_and_forged_licences_say_why(stack, people):
         with Session(stack.engine) as session:
             row = session.get(Licence, licence_id)
             assert row is not None
-            row.status = "expired"
-            session.add(row)
+            row.valid_to = date.today() - timedelta(days=1)  # past its last day (its status is sealed:
+            session.add(row)  # a hand-edited status would read 状态记录无法核实)
             session.commit()
         r = await browser.get(f"/licences/{licence_id}/verify")
         assert "原因：已过期" in r.text
@@ -277,6 +277,26 @@ async def test_a_licence_that_no_longer_verifies_says_since_when(stack, people):
     try:
         v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
         assert v["valid"] is True and v["status_since"] is None
+
+        # a licence past its last day: expired from the next day, whether or not the timer wrote it down
+        last_day = date.today() - timedelta(days=10)
+        with Session(stack.engine) as session:
+            row = session.get(Licence, licence_id)
+            assert row is not None
+            valid_to, row.valid_to = row.valid_to, last_day
+            session.add(row)
+            session.commit()
+        v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
+        assert v["status"] == "expired" and v["status_since"] == (last_day + timedelta(days=1)).isoformat()
+        html = (await browser.get(f"/licences/{licence_id}/verify")).text
+        assert f"原因：已过期（自{_zh(last_day + timedelta(days=1))}起）" in html and "<dt>失效日期</dt>" in html
+        with Session(stack.engine) as session:
+            row = session.get(Licence, licence_id)
+            assert row is not None
+            row.valid_to = valid_to
+            session.add(row)
+            session.commit()
+
         r = await people.staff("amr", "approver").post(f"/api/licences/{licence_id}/actions",
                                                        json={"action": "revoke", "comment": "以欺骗手段取得登记"})
         assert r.status_code == 200, r.text
@@ -288,19 +308,6 @@ async def test_a_licence_that_no_longer_verifies_says_since_when(stack, people):
         assert re.search(rf"<dt>撤销日期</dt><dd>{_zh(revoked_on)}</dd>", html)
         doc = (await holder.get(f"/api/licences/{licence_id}/document")).text
         assert f"已撤销（自{_zh(revoked_on)}起）" in doc
-
-        # a licence past its last day: expired from the next day, whether or not the timer wrote it down
-        last_day = date.today() - timedelta(days=10)
-        with Session(stack.engine) as session:
-            row = session.get(Licence, licence_id)
-            assert row is not None
-            row.status, row.valid_to = "valid", last_day
-            session.add(row)
-            session.commit()
-        v = (await stack.http.get(f"/api/licences/{licence_id}/verify")).json()
-        assert v["status"] == "expired" and v["status_since"] == (last_day + timedelta(days=1)).isoformat()
-        html = (await browser.get(f"/licences/{licence_id}/verify")).text
-        assert f"原因：已过期（自{_zh(last_day + timedelta(days=1))}起）" in html and "<dt>失效日期</dt>" in html
     finally:
         await browser.close()
 

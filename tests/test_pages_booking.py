@@ -102,8 +102,12 @@ async def test_a_visit_is_booked_from_the_guide_before_applying_and_moves_with_t
     try:
         await browser.login(u.username)
         page = (await browser.get(f"/guide/{code}/book")).text
+        assert "预约日期" in page
+        # a day after today: both of its slots are free whatever the hour (today's first may have begun)
+        later = next(d for d, _ in re.findall(DAY_OPTION, page) if d > date.today().isoformat())
+        page = (await browser.get(f"/guide/{code}/book", params={"slot_day": later})).text
         slots = [s for s, _ in re.findall(SLOT_OPTION, page)]
-        assert slots and "预约日期" in page
+        assert slots == [f"{later}T09:00", f"{later}T10:00"], slots
         r = await browser.http.post(f"/guide/{code}/book", data={"csrf_token": csrf_of(page), "slot": ""})
         assert r.status_code == 422 and "请选择预约时段" in r.text
         r = await browser.http.post(f"/guide/{code}/book", data={"csrf_token": csrf_of(page), "slot": "2020-01-06T09:00"})
