@@ -301,6 +301,11 @@ async def test_auditor_page(stack, people, new_page):
     async with page.expect_download() as dl:
         await page.get_by_role("link", name="下载归档包（ZIP）").click()
     assert (await dl.value).suggested_filename == f"{case_id}.zip"
+    # every column heading on one line (意见 over a column of dashes broke into 意 / 见)
+    lines = await page.evaluate("""() => [...document.querySelectorAll('th')].map(th => {
+        const r = document.createRange(); r.selectNodeContents(th);
+        return [th.innerText, new Set([...r.getClientRects()].map(x => Math.round(x.top))).size]; })""")
+    assert all(n == 1 for _, n in lines), lines
     await shot(page, "audit")
 
 
