@@ -115,6 +115,23 @@ def _feed_trouble(sub: dict[str, Any], now: datetime) -> Part | None:
                  "last_error_at": sub["last_error_at"]}, degraded=True)
 
 
+#: a subscriber's state for an operator (the subscribers page): running as it should, degraded with
+#: retries under way, degraded otherwise (parked events, or an oldest pending event past FEED_STALE_S),
+#: or paused by an operator
+FEED_OK, FEED_RETRYING, FEED_BACKLOG, FEED_PAUSED = "ok", "retrying", "backlog", "paused"
+
+
+def feed_state(sub: dict[str, Any], now: datetime) -> str:
+    """The state of one subscriber of `feed.list_overview`, by the judgement of `banjian status`
+    (`_feed_trouble`): degraded there is `retrying` here when the far end refused pending events,
+    else `backlog`."""
+    if sub["state"] == "paused":
+        return FEED_PAUSED
+    if _feed_trouble(sub, now) is None:
+        return FEED_OK
+    return FEED_RETRYING if sub["retrying"] else FEED_BACKLOG
+
+
 def _up(settings: Settings) -> tuple[Part, dict[str, Any] | None]:
     running = DataDirLock(settings.data_dir).running_endpoints()
     if running is None:

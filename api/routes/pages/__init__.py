@@ -30,6 +30,7 @@ from api.routes.pages import (
     public,
     rectifications,
     staff_licences,
+    subscribers,
     supervision,
 )
 
@@ -38,7 +39,7 @@ routers = [public.router, apply.router, cases.router, oversight.router, admin.ro
            supervision.router, item_drafts.router, item_changes.router, front_office.router, booking.router,
            front_desk.router, rectifications.router, staff_licences.router, consult.router,
            item_booking.router, case_documents.router, notices.router, draft_deletion.router,
-           licence_audit.router, joint_list.router]
+           licence_audit.router, joint_list.router, subscribers.router]
 
 
 def install(app: FastAPI) -> None:
