@@ -21,6 +21,7 @@ from tests.test_browser import (
     login,
     new_page,
 )
+from tests.test_pages_subscribers import subscribers_in_trouble
 
 __all__ = ["chromium", "live_url", "new_page"]  # the journeys' fixtures, shared with tests/test_browser.py
 
@@ -96,6 +97,7 @@ async def test_every_page_is_labelled_structured_and_fits_320_px(stack, people, 
     await people.staff("hcd", "clerk").ok(joint, "accept")
     clerk = people.clerk
     supervisor, auditor = people.staff("amr", "supervisor"), people.staff("amr", "auditor")
+    subscribers_in_trouble(stack)  # /admin/subscribers with its table
     visits = {
         None: ["/", "/login", "/guide", "/guide?q=无此事项", f"/guide/{ITEM}", "/no-such-page",
                "/licences/1.2.156.3005.2.0.x/verify"],
@@ -107,7 +109,7 @@ async def test_every_page_is_labelled_structured_and_fits_320_px(stack, people, 
                               "/rectifications?status=nonsense"],
         auditor.username: ["/audit", "/audit?case=no-such-case", f"/audit/cases/{cid}", "/audit/licences/verifications",
                            "/audit/licences/verifications?from=2026-12-31&to=2026-01-01"],
-        people.admin.username: ["/admin/items", "/admin/users", "/admin/calendar"],
+        people.admin.username: ["/admin/items", "/admin/users", "/admin/calendar", "/admin/subscribers"],
     }
     case_no = (await applicant.case(cid))["case_no"]
     joint_no = (await company.case(joint))["case_no"]
@@ -254,3 +256,19 @@ async def test_each_chart_is_an_image_with_a_name_and_its_figures_as_a_table(sta
     assert counts and sum(int(n) for n in counts) >= 1
     for name in ("按时办结率", "满意率"):
         await expect(page.get_by_role("img", name=f"{name}（图表，数据见图下的数据表）")).to_have_count(1)
+
+
+async def test_an_admin_pauses_a_failing_subscriber_without_javascript_at_320_px(stack, people, new_page):
+    """订阅系统 from the admin menu: the failing subscriber reads 重试中 with its last error, nothing is
+    lost at 320 px, and its 暂停推送 button works as a plain form with JavaScript off."""
+    failing, _, _ = subscribers_in_trouble(stack)
+    page = await new_page(NARROW, javascript=False)
+    await login(page, people.admin.username, "/admin/users")
+    await page.get_by_role("link", name="订阅系统").click()
+    row = page.locator(f"#subscriber-{failing}")
+    await expect(row).to_contain_text("重试中")
+    await expect(row).to_contain_text("HTTP 503 Service Unavailable")
+    assert await page.evaluate("document.documentElement.scrollWidth") <= NARROW["width"]
+    await row.get_by_role("button", name=re.compile("暂停推送")).click()
+    await expect(page.get_by_role("status")).to_have_text(f"已暂停向 {failing} 推送")
+    await expect(page.locator(f"#subscriber-{failing}")).to_contain_text("已暂停")
