@@ -49,8 +49,14 @@ async def test_the_auditors_navigation_links_both_pages_and_others_are_refused(s
 
 async def test_the_chain_heads_page_shows_each_day_checked_and_a_tampered_day_in_chinese(stack):
     data_dir = stack.app.state.settings.data_dir
-    audit.seal_day(stack.sessions, data_dir, FAR_DAY)
     name, page = await _auditor(stack)
+    sealed = len(audit.verify_heads(stack.sessions, data_dir))
+    r = await page.get("/audit/chain-heads")
+    assert r.status_code == 200
+    # nothing sealed yet is said as such, not as "0 days, all verified"
+    assert ("尚无封存的链头" in r.text) == (sealed == 0) and ("共封存 0 天" not in r.text)
+    assert sealed == 0 or f"共封存 {sealed} 天" in r.text
+    audit.seal_day(stack.sessions, data_dir, FAR_DAY)
     try:
         r = await page.get("/audit/chain-heads", params={"from": FAR_DAY.isoformat(), "to": FAR_DAY.isoformat()})
         assert r.status_code == 200
@@ -69,6 +75,7 @@ async def test_the_chain_heads_page_shows_each_day_checked_and_a_tampered_day_in
         assert r.status_code == 200 and 'role="alert"' in r.text
         assert "SM2 签名验证失败" in r.text and "由现有记录重新计算的链头与封存的不一致（现有 0 条记录，封存时 5 条）" in r.text
         assert "2099-06-01" in r.text and "the signature" not in r.text
+        assert '<td class="day">2099-06-01</td>' in r.text  # a day kept on one line (.heads td.day)
         # filters: bad values said beside the field and in the summary, nothing listed
         r = await page.get("/audit/chain-heads", params={"from": "2099-06-02", "to": "2099-06-01"})
         assert r.status_code == 422 and "开始日期不能晚于结束日期" in r.text and 'href="#from"' in r.text
