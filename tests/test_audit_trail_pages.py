@@ -146,3 +146,14 @@ async def test_the_read_log_page_lists_reads_filtered_and_paged(stack):
         assert r.status_code == 200 and "本页之后没有更多记录" in r.text
     finally:
         await page.close()
+
+
+async def test_the_licence_verifications_page_bounds_any_page_value(stack):
+    """`page` as typed into the address: a superscript digit or a 5,000-digit number is a page, not a 500."""
+    _, page = await _auditor(stack)
+    try:
+        for bad in ("²", "9" * 5000):
+            r = await page.get("/audit/licences/verifications", params={"page": bad})
+            assert r.status_code == 200, bad
+    finally:
+        await page.close()

@@ -55,7 +55,7 @@ async def licence_verifications(request: Request, licence: str = "", page: str =
     require(actor, *AUDIT_ROLES)
     q = request.query_params
     wanted, typed_from, typed_to = licence.strip()[:160], (q.get("from") or "")[:10], (q.get("to") or "")[:10]
-    number = max(1, min(int(page), MAX_PAGE)) if page.isdigit() else 1
+    number = page_number(page, MAX_PAGE)
     errors: dict[str, str] = {}
     day_from, day_to = day_filter(typed_from, "from", errors), day_filter(typed_to, "to", errors)
     if day_from and day_to and day_from > day_to:
