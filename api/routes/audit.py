@@ -9,18 +9,16 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, Response
-from sqlmodel import col, select
 
 from api.bounds import CaseId, Offset, Text
 from api.deps import CasesDep, CurrentUser, require
 from banjian import audit
 from banjian.audit.archive import Archiver
 from banjian.audit.package_check import ARCHIVE_ALTERED, intact_package
+from banjian.audit.reads import reads_page
 from banjian.contracts import Actor
-from banjian.db import AuditRead
 from banjian.enums import CLOSED, Role
 from banjian.errors import Conflict, Forbidden
-from banjian.timefmt import iso_at
 from services.recorded_state import record_calls
 from services.replay import replay_case
 
@@ -141,16 +139,7 @@ def audit_reads(actor: CurrentUser, cases: CasesDep, username: Text = None, case
     """The log of auditors' reads, newest first (auditors and admins)."""
     require(actor, *AUDIT_ROLES)
     with cases.sessions() as session:
-        stmt = select(AuditRead)
-        if username:
-            stmt = stmt.where(AuditRead.username == username)
-        if case_id:
-            stmt = stmt.where(AuditRead.case_id == case_id)
-        if since:
-            stmt = stmt.where(AuditRead.at >= since)
-        rows = session.exec(stmt.order_by(col(AuditRead.id).desc()).offset(offset).limit(limit)).all()
-        found = {"items": [{"username": r.username, "case_id": r.case_id, "what": r.what, "at": iso_at(r.at)}
-                           for r in rows]}
+        found = reads_page(session, username, case_id, since, None, limit, offset)
     audit.log_read(cases.sessions, actor, case_id, "audit-reads")
     return found
 

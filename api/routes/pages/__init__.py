@@ -12,9 +12,11 @@ from fastapi.staticfiles import StaticFiles
 from api.routes.pages import (
     admin,
     apply,
+    audit_reads,
     booking,
     case_documents,
     cases,
+    chain_heads,
     consult,
     draft_deletion,
     front_desk,
@@ -39,7 +41,8 @@ routers = [public.router, apply.router, cases.router, oversight.router, admin.ro
            supervision.router, item_drafts.router, item_changes.router, front_office.router, booking.router,
            front_desk.router, rectifications.router, staff_licences.router, consult.router,
            item_booking.router, case_documents.router, notices.router, draft_deletion.router,
-           licence_audit.router, joint_list.router, subscribers.router]
+           licence_audit.router, joint_list.router, subscribers.router, audit_reads.router,
+           chain_heads.router]
 
 
 def install(app: FastAPI) -> None:

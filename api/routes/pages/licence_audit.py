@@ -26,7 +26,7 @@ PAGE_SIZE = 50
 MAX_PAGE = 2_000  # 100,000 rows: the API's offset bound
 
 
-def _day(value: str, label: str, errors: dict[str, str]) -> date | None:
+def day_filter(value: str, label: str, errors: dict[str, str]) -> date | None:
     """A day typed into the filter, or None; a bad one adds its error (naming the field)."""
     value = value.strip()[:10]
     if not value:
@@ -42,15 +42,22 @@ def _day(value: str, label: str, errors: dict[str, str]) -> date | None:
     return day
 
 
+def page_number(page: str, last: int) -> int:
+    """The page asked for, 1 to `last` (a number past `last`, however long, is `last`); not a number: 1."""
+    if not (page.isascii() and page.isdigit()):
+        return 1
+    return max(1, min(int(page[:12]) if len(page) <= 12 else last, last))
+
+
 @router.get("/audit/licences/verifications", response_class=HTMLResponse)
 async def licence_verifications(request: Request, licence: str = "", page: str = "1") -> HTMLResponse:
     actor = await page_user(request)
     require(actor, *AUDIT_ROLES)
     q = request.query_params
     wanted, typed_from, typed_to = licence.strip()[:160], (q.get("from") or "")[:10], (q.get("to") or "")[:10]
-    number = max(1, min(int(page), MAX_PAGE)) if page.isdigit() else 1
+    number = page_number(page, MAX_PAGE)
     errors: dict[str, str] = {}
-    day_from, day_to = _day(typed_from, "from", errors), _day(typed_to, "to", errors)
+    day_from, day_to = day_filter(typed_from, "from", errors), day_filter(typed_to, "to", errors)
     if day_from and day_to and day_from > day_to:
         errors["from"] = "开始日期不能晚于结束日期"
     sessions = request.app.state.sessions
