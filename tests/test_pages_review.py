@@ -258,3 +258,25 @@ async def test_a_citizen_is_told_before_filling_in_that_an_item_serves_organisat
     page = await browser.get("/apply/construction-permit-joint")
     assert page.status_code == 403 and "本事项的服务对象为：法人及其他组织" in page.text
     assert "提交申请" not in page.text
+
+
+async def test_a_superscript_digit_in_a_number_field_is_refused_in_place_not_a_500(stack, people, browser):
+    """"²" is a digit to str.isdigit but not to int(): 预计天数 "²" answered 500, and so did the
+    licence page's `page` field (`/licences/{id}/actions`)."""
+    applicant = people.applicant(0)
+    case = (await applicant.apply(ITEM)).json()
+    await people.clerk.ok(case["id"], "accept")
+    handler = people.staff("amr", "handler")
+    await browser.login(handler.username)
+    opened = await browser.get(f"/cases/{case['id']}?action=start_special_procedure")
+    assert opened.status_code == 200 and ">确认</button>" in opened.text
+    r = await browser.submit(f"/cases/{case['id']}/actions", opened.text,
+                             {"action": "start_special_procedure", "kind": "site_inspection", "expected_days": "²",
+                              "comment": "现场核查", "request_id": uuid.uuid4().hex})
+    assert r.status_code == 422 and "应为整数" in r.text, r.text[-500:]
+    assert (await handler.case(case["id"]))["status"] == "accepted"  # nothing started
+    listed = await browser.get("/licences")
+    r = await browser.http.post("/licences/unknown-licence/actions",
+                                data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', listed.text)[1],
+                                      "action": "suspend", "comment": "", "page": "²"})
+    assert r.status_code in (403, 404, 422), r.status_code

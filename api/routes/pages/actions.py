@@ -189,7 +189,7 @@ def build_action(request: Request, actor: Actor, action: str, item: ItemDefiniti
                     errors[name] = f"请填写{spec['label']}" if spec["kind"] in ("input", "date") else f"请选择{spec['label']}"
                 continue
             if name in ("expected_days", "level"):
-                if not value.isdigit() or int(value) > 3650:
+                if not (value.isascii() and value.isdigit()) or int(value) > 3650:  # not "²"
                     errors[name] = f"{spec['label']}应为整数"
                     continue
                 data[name] = int(value)

@@ -12,8 +12,8 @@ from starlette.concurrency import run_in_threadpool
 
 from api.deps import require
 from api.routes.audit import AUDIT_ROLES
-from api.routes.pages.common import page_user, render
-from api.routes.pages.licence_audit import MAX_PAGE, PAGE_SIZE, day_filter, page_number
+from api.routes.pages.common import page_number, page_user, render
+from api.routes.pages.licence_audit import MAX_PAGE, PAGE_SIZE, day_filter
 from banjian import audit
 from banjian.audit.reads import reads_page
 from banjian.timefmt import end_of, start_of

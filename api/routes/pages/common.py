@@ -323,3 +323,10 @@ def install_filters() -> None:
 
 
 install_filters()
+
+
+def page_number(page: str, last: int) -> int:
+    """The page asked for, 1 to `last` (a number past `last`, however long, is `last`); not a number: 1."""
+    if not (page.isascii() and page.isdigit()):
+        return 1
+    return max(1, min(int(page[:12]) if len(page) <= 12 else last, last))

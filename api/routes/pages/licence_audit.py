@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 from api.deps import require
 from api.routes.audit import AUDIT_ROLES
 from api.routes.licence_audit import FIRST_DAY, LAST_DAY
-from api.routes.pages.common import page_user, render
+from api.routes.pages.common import page_number, page_user, render
 from banjian import audit
 from banjian import licence_verification_log as log
 from banjian.errors import DomainError
@@ -40,13 +40,6 @@ def day_filter(value: str, label: str, errors: dict[str, str]) -> date | None:
         errors[label] = f"日期应在 {FIRST_DAY} 至 {LAST_DAY} 之间"
         return None
     return day
-
-
-def page_number(page: str, last: int) -> int:
-    """The page asked for, 1 to `last` (a number past `last`, however long, is `last`); not a number: 1."""
-    if not (page.isascii() and page.isdigit()):
-        return 1
-    return max(1, min(int(page[:12]) if len(page) <= 12 else last, last))
 
 
 @router.get("/audit/licences/verifications", response_class=HTMLResponse)

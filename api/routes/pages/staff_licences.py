@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from api.routes.pages.common import PageError, check_csrf, page_user, render
+from api.routes.pages.common import PageError, check_csrf, page_number, page_user, render
 from banjian import licence_ops as ops
 from banjian import licence_views as views
 from banjian.contracts import Actor
@@ -71,7 +71,7 @@ async def act(request: Request, licence_id: str) -> Response:
     form = await request.form()
     check_csrf(request, str(form.get("csrf_token") or ""))
     fields = {k: str(v) for k, v in form.items() if isinstance(v, str)}
-    status, page = _query(fields.get("status") or None, int(fields["page"]) if fields.get("page", "").isdigit() else 1)
+    status, page = _query(fields.get("status") or None, page_number(fields.get("page", ""), 10_000))
     action, comment = fields.get("action", ""), fields.get("comment", "").strip()
     failed: dict[str, Any] = {"id": licence_id[:160], "action": action, "comment": comment[:MAX_COMMENT]}
     code = 422
