@@ -20,7 +20,7 @@ from sqlmodel import Session, col, select
 
 from banjian import licences as lic
 from banjian.crypto import Sm2Signer
-from banjian.licence_store import DepartmentKey, Licence, LicenceEvent
+from banjian.licence_store import DepartmentKey, Licence, LicenceEvent, department_signer
 
 #: what the seal's bytes start with, so that a seal is never mistaken for another signature
 SEAL_LABEL = "banjian-licence-status/1"
@@ -63,14 +63,10 @@ def seal_ok(session: Session, row: Licence) -> bool:
                           key.public_key)
 
 
-
-
 def seal_unsealed(session: Session, key: bytes) -> tuple[list[str], list[str]]:
     """Seal the licences issued before status seals (migration 0037), once, at a worker's start-up:
     only those whose status is the one their recorded changes leave (the last change's, or valid);
     the others stay unsealed, so verification keeps reporting them. Returns (sealed, left unsealed)."""
-    from banjian.licence_store import department_signer
-
     sealed, left = [], []
     for row in session.exec(select(Licence).where(col(Licence.status_seal).is_(None))).all():
         changes = status_changes(session, row.id)
