@@ -62,3 +62,22 @@ def _china_time(value: Any) -> Any:
         return iso_at(datetime.fromisoformat(value))
     except ValueError:
         return value
+
+
+#: the units of `waited`: seconds, minutes, hours, days
+WAIT_UNITS_EN = ("s", "min", "h", "d")
+WAIT_UNITS_ZH = ("秒", "分钟", "小时", "天")
+
+
+def waited(seconds: float, units: tuple[str, str, str, str] = WAIT_UNITS_EN) -> str:
+    """A wait as a person reads it, in its two largest units: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`
+    (with `WAIT_UNITS_ZH`: 45 秒, 12 分钟, 3 小时 5 分钟, 2 天 4 小时)."""
+    sec, mins, hours, days = units
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} {sec}"
+    if s < 3600:
+        return f"{s // 60} {mins}"
+    if s < 86400:
+        return f"{s // 3600} {hours} {s % 3600 // 60} {mins}"
+    return f"{s // 86400} {days} {s % 86400 // 3600} {hours}"

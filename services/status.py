@@ -19,6 +19,7 @@ from banjian.enums import CLOSED
 from banjian.migrate import schema_revision
 from banjian.ops.datadir import DataDirLock
 from banjian.settings import Settings
+from banjian.timefmt import waited
 
 #: how long each probe waits for an answer
 PROBE_TIMEOUT_S = 3.0
@@ -79,18 +80,6 @@ class Report:
         return out
 
 
-def _waited(seconds: float) -> str:
-    """A wait for a person: `45 s`, `12 min`, `3 h 5 min`, `2 d 4 h`."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s} s"
-    if s < 3600:
-        return f"{s // 60} min"
-    if s < 86400:
-        return f"{s // 3600} h {s % 3600 // 60} min"
-    return f"{s // 86400} d {s % 86400 // 3600} h"
-
-
 def _feed_trouble(sub: dict[str, Any], now: datetime) -> Part | None:
     """The degraded line of one subscriber, or None when its deliveries go through (or an operator
     paused it: then its queue waits by intent). Degraded: events parked (waiting for an operator),
@@ -102,7 +91,7 @@ def _feed_trouble(sub: dict[str, Any], now: datetime) -> Part | None:
     stale = age is not None and age > FEED_STALE_S
     if not (sub["parked"] or sub["retrying"] or stale):
         return None
-    what = [f"oldest pending event waiting {_waited(age)}" if age is not None else "nothing pending"]
+    what = [f"oldest pending event waiting {waited(age)}" if age is not None else "nothing pending"]
     if sub["retrying"]:
         what.append(f"{sub['retrying']} retrying (up to {sub['max_attempts']} attempts)")
     if sub["parked"]:

@@ -19,6 +19,7 @@ from api.uploads import read_form
 from banjian import feed
 from banjian.adminlog import record_admin
 from banjian.contracts import Actor
+from banjian.timefmt import WAIT_UNITS_ZH, waited
 from services.status import FEED_BACKLOG, FEED_OK, FEED_PAUSED, FEED_RETRYING, FEED_STALE_S, feed_state
 
 router = APIRouter(prefix="/admin", include_in_schema=False)
@@ -40,18 +41,6 @@ def shown_address(url: str) -> str:
     return urlunsplit((parts.scheme, host + (f":{port}" if port else ""), parts.path, "", ""))
 
 
-def waited_zh(seconds: float) -> str:
-    """A wait in Chinese: 45 秒, 12 分钟, 3 小时 5 分钟, 2 天 4 小时."""
-    s = max(0, int(seconds))
-    if s < 60:
-        return f"{s} 秒"
-    if s < 3600:
-        return f"{s // 60} 分钟"
-    if s < 86400:
-        return f"{s // 3600} 小时 {s % 3600 // 60} 分钟"
-    return f"{s // 86400} 天 {s % 86400 // 3600} 小时"
-
-
 def _rows(request: Request) -> list[dict[str, Any]]:
     with request.app.state.sessions() as session:
         subscribers = feed.list_overview(session)
@@ -63,7 +52,7 @@ def _rows(request: Request) -> list[dict[str, Any]]:
         rows.append({**s, "address": shown_address(s["url"]), "status": feed_state(s, now),
                      "department_names": None if s["departments"] is None
                      else [names.get(d, d) for d in s["departments"]],
-                     "oldest_wait": waited_zh((now - datetime.fromisoformat(oldest)).total_seconds()) if oldest
+                     "oldest_wait": waited((now - datetime.fromisoformat(oldest)).total_seconds(), WAIT_UNITS_ZH) if oldest
                      else None})
     return rows
 
